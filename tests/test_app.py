@@ -1,0 +1,27 @@
+"""Headless page tests (Streamlit's AppTest): every page runs without an exception."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
+
+
+@pytest.fixture
+def app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    return at
+
+
+def test_home_page_runs(app: AppTest) -> None:
+    assert not app.exception
+    assert app.title[0].value == "Tinyformers"
+
+
+def test_home_page_shows_measured_parameter_counts(app: AppTest) -> None:
+    from tinyformers.config import presets_table
+
+    table = app.dataframe[0].value
+    assert list(table["parameters"]) == [row["parameters"] for row in presets_table()]

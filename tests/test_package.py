@@ -1,0 +1,40 @@
+"""The core package stands on its own: no Streamlit, a working console script."""
+
+import subprocess
+import sys
+
+
+def test_core_imports_without_streamlit() -> None:
+    code = (
+        "import sys, tinyformers, tinyformers.models, tinyformers.trace, tinyformers.checkpoint, "
+        "tinyformers.tokenize, tinyformers.interop, tinyformers.cli; "
+        "assert 'streamlit' not in sys.modules, 'core imported streamlit'; "
+        "assert 'transformers' not in sys.modules, 'transformers imported eagerly'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_console_script_help() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "tinyformers.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "export-hf" in out.stdout
+
+
+def test_export_hf_reports_missing_folder(tmp_path) -> None:
+    from tinyformers.cli import main
+
+    assert main(["export-hf", str(tmp_path / "nope"), str(tmp_path / "out")]) == 1
+
+
+def test_ruff_is_clean() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "."], cwd=root, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
