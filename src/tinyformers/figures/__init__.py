@@ -1,0 +1,1 @@
+"""Figures for the lessons: plots and attention views that render offline."""
