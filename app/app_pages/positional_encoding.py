@@ -1,0 +1,259 @@
+"""Embeddings and positional encoding: token tables; sinusoidal, learned and rotary positions."""
+
+import math
+
+import streamlit as st
+import torch
+from widgets import lesson_header, lesson_section, quiz, seed_control, sentence_input, shipped_model
+
+from tinyformers.checkpoint import CheckpointError, read_config
+from tinyformers.figures import positional as figs
+from tinyformers.figures.tokens import token_chips
+from tinyformers.positional import cosine_similarity_matrix, sinusoidal_encoding
+from tinyformers.registry import MODELS_DIR, shipped_names
+
+SLUG = "positional-encoding"
+MAX_LENGTH = 512
+MAX_D_MODEL = 512
+D_MODEL_GRID = (2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+DEFAULT_SENTENCE = "the little dog sees the big cat and the cat sees the dog ."
+
+
+@st.cache_data(max_entries=4)
+def models_with_learned_positions() -> list[str]:
+    """Shipped GPT and BERT models whose position table is learned (they have ``wpe``)."""
+    names = []
+    for name in shipped_names():
+        try:
+            config, _ = read_config(MODELS_DIR / name)
+        except CheckpointError:
+            continue
+        if config.family in ("gpt", "bert") and config.position == "learned":
+            names.append(name)
+    return names
+
+
+@st.cache_data(max_entries=8)
+def sinusoidal_adjacent_grid(length: int) -> list[float]:
+    return figs.sinusoidal_adjacent_by_d_model(D_MODEL_GRID, length)
+
+
+@st.cache_data(max_entries=4)
+def token_map(name: str) -> tuple[figs.Projection, list[str], list[str]]:
+    """PCA of a shipped model's token table, with each token's string and category."""
+    loaded = shipped_model(name)
+    weights = loaded.model.wte.weight
+    tokens = loaded.tokenizer.display_tokens(list(range(weights.size(0))))
+    categories = [figs.token_category(t, loaded.tokenizer.kind) for t in tokens]
+    return figs.pca_2d(weights), tokens, categories
+
+
+def spread_caption(matrix: torch.Tensor) -> str:
+    return (
+        "Largest difference between two entries at the same distance: "
+        f"{figs.diagonal_spread(matrix):.1e}"
+    )
+
+
+lesson = lesson_header(SLUG)
+
+# ---------------------------------------------------------------------------------------------
+# Shared settings, kept in the sidebar so they stay in view while scrolling
+# ---------------------------------------------------------------------------------------------
+
+with st.sidebar:
+    st.subheader("Settings for this lesson")
+    model_names = models_with_learned_positions()
+    if model_names:
+        model_name = st.selectbox("Model (learned positions)", model_names, key="pe-model")
+    else:
+        model_name = None
+        st.error("No shipped model with learned positions was found in the models/ folder.")
+    d_model = st.slider("d_model (width of each vector)", 2, MAX_D_MODEL, 64, step=2, key="pe-d")
+    length = st.slider("Number of positions", 1, MAX_LENGTH, 64, key="pe-length")
+
+try:
+    figs.check_sinusoidal_size(length, d_model)
+except ValueError as err:
+    st.error(str(err))
+    st.stop()
+
+loaded = shipped_model(model_name) if model_name else None
+wte = loaded.model.wte.weight.detach() if loaded else None
+wpe = loaded.model.wpe.weight.detach() if loaded else None
+learned_length = min(length, wpe.size(0)) if loaded else 0
+sinusoidal = sinusoidal_encoding(length, d_model)
+
+# ---------------------------------------------------------------------------------------------
+# Token embeddings
+# ---------------------------------------------------------------------------------------------
+
+lesson_section(lesson, "lookup")
+if loaded:
+    projection, vocabulary, categories = token_map(model_name)
+    st.plotly_chart(figs.embedding_scatter(projection, vocabulary, categories))
+    first, second = projection.explained
+    st.caption(
+        f"{model_name}: {wte.size(0)} token vectors of {wte.size(1)} numbers each. "
+        f"Component 1 keeps {first:.1%} of their variance, component 2 {second:.1%}; "
+        f"together {first + second:.1%}."
+    )
+
+# ---------------------------------------------------------------------------------------------
+# Why positions: reorder a sentence
+# ---------------------------------------------------------------------------------------------
+
+lesson_section(lesson, "why-positions")
+sentence = ids = None
+if loaded:
+    sentence = sentence_input(
+        "Your sentence",
+        DEFAULT_SENTENCE,
+        key="pe-sentence",
+        tokenizer=loaded.tokenizer,
+        max_tokens=loaded.config.block_size - (2 if loaded.family == "bert" else 0),
+    )
+if sentence is not None:
+    ids = figs.model_input_ids(loaded.family, loaded.tokenizer, sentence, loaded.config.block_size)
+    st.html(token_chips(loaded.tokenizer.display_tokens(ids), ids))
+    if len(ids) < 2:
+        st.info("Reordering needs at least two tokens; type a longer sentence.")
+    else:
+        reverse = torch.arange(len(ids) - 1, -1, -1)
+        attn = loaded.model.h[0].attn
+        without = figs.reorder_gap(attn, wte[ids], None, reverse)
+        with_positions = figs.reorder_gap(attn, wte[ids], wpe[: len(ids)], reverse)
+        left, right = st.columns(2)
+        left.metric("Largest change of a token's output, no positions", f"{without:.1e}")
+        right.metric("… with the learned positions added", f"{with_positions:.3f}")
+        st.caption(
+            f"First attention layer of {model_name}, without a mask, on the {len(ids)} token "
+            "vectors in their order and reversed."
+        )
+
+# ---------------------------------------------------------------------------------------------
+# Sinusoidal and learned tables
+# ---------------------------------------------------------------------------------------------
+
+lesson_section(lesson, "sinusoidal")
+st.plotly_chart(figs.encoding_heatmap(sinusoidal, "Sinusoidal encodings"))
+norms = sinusoidal.norm(dim=-1)
+st.caption(
+    f"{length} positions × {d_model} dimensions. Row lengths range from {norms.min():.4f} to "
+    f"{norms.max():.4f}; √(d_model/2) = {math.sqrt(d_model / 2):.4f}."
+)
+
+lesson_section(lesson, "learned")
+if loaded:
+    st.plotly_chart(figs.encoding_heatmap(wpe, f"Learned position table of {model_name}"))
+    st.caption(
+        f"{wpe.size(0)} positions × {wpe.size(1)} dimensions; values from {wpe.min():.3f} to "
+        f"{wpe.max():.3f}."
+    )
+
+lesson_section(lesson, "rotary")
+probe_column, seed_column = st.columns(2)
+with probe_column:
+    probe = st.selectbox("Query and key to rotate", figs.PROBE_KINDS, key="pe-probe")
+with seed_column:
+    seed = seed_control(key="pe-seed")
+
+# ---------------------------------------------------------------------------------------------
+# Similarity matrices
+# ---------------------------------------------------------------------------------------------
+
+lesson_section(lesson, "similarity")
+query, key = figs.rotary_probe_vectors(d_model, probe, seed)
+panels = {
+    f"Sinusoidal (d_model {d_model})": cosine_similarity_matrix(sinusoidal),
+    f"Rotary (head size {d_model})": figs.rotary_similarity(length, query, key),
+}
+if loaded:
+    panels[f"Learned ({model_name})"] = cosine_similarity_matrix(wpe[:learned_length])
+for column, (title, matrix) in zip(st.columns(len(panels)), panels.items(), strict=True):
+    with column:
+        st.plotly_chart(figs.similarity_heatmap(matrix, title))
+        st.caption(spread_caption(matrix))
+if loaded and learned_length < length:
+    st.caption(f"{model_name} has only {wpe.size(0)} positions, so its panel stops there.")
+
+# ---------------------------------------------------------------------------------------------
+# Adjacent positions
+# ---------------------------------------------------------------------------------------------
+
+lesson_section(lesson, "adjacent")
+if length < 2:
+    st.info("Comparing neighbours needs at least two positions; raise the number of positions.")
+else:
+    neighbours = figs.adjacent_similarities(sinusoidal)
+    marked = {f"sinusoidal, d_model {d_model}": (d_model, neighbours.mean().item())}
+    columns = st.columns(2)
+    columns[0].metric(
+        f"Sinusoidal, d_model {d_model}: mean cos(p, p+1)", f"{neighbours.mean():.4f}"
+    )
+    caption = (
+        f"Averaged over positions 0 to {length - 1}. Sinusoidal: from {neighbours.min():.4f} "
+        f"to {neighbours.max():.4f} across p."
+    )
+    if loaded and learned_length >= 2:
+        learned_neighbours = figs.adjacent_similarities(wpe[:learned_length])
+        marked[f"learned, {model_name}"] = (wpe.size(1), learned_neighbours.mean().item())
+        columns[1].metric(
+            f"Learned, {model_name} (d_model {wpe.size(1)})", f"{learned_neighbours.mean():.4f}"
+        )
+        caption += (
+            f" Learned: from {learned_neighbours.min():.4f} to {learned_neighbours.max():.4f} "
+            f"across its first {learned_length} positions."
+        )
+    st.caption(caption)
+    chart = figs.adjacent_similarity_chart(D_MODEL_GRID, sinusoidal_adjacent_grid(length), marked)
+    st.plotly_chart(chart)
+
+# ---------------------------------------------------------------------------------------------
+# Similarity against distance
+# ---------------------------------------------------------------------------------------------
+
+lesson_section(lesson, "offset")
+tables = {"sinusoidal": sinusoidal}
+if loaded:
+    tables[f"learned ({model_name})"] = wpe[:learned_length]
+table_name = st.radio("Position table", list(tables), horizontal=True, key="pe-offset-table")
+table = tables[table_name]
+n = table.size(0)
+if n < 2:
+    st.info("Offsets need at least two positions; raise the number of positions.")
+else:
+    starts = st.multiselect(
+        "Start positions p",
+        list(range(n - 1)),
+        default=sorted({0, n // 8, n // 3}),
+        key=f"pe-offset-starts-{table_name}-{n}",
+    )
+    if not starts:
+        st.info("Pick at least one start position.")
+    else:
+        curves = figs.similarity_by_offset(table, starts, n - 1 - max(starts))
+        title = f"Similarity against distance, {table_name}"
+        st.plotly_chart(figs.offset_similarity_chart(curves, title))
+        st.caption(
+            f"Largest gap between the curves at the same offset: {figs.curves_spread(curves):.1e}"
+        )
+
+# ---------------------------------------------------------------------------------------------
+# The input vectors of your sentence
+# ---------------------------------------------------------------------------------------------
+
+lesson_section(lesson, "input")
+if ids:
+    tokens = loaded.tokenizer.display_tokens(ids)
+    token_rows, position_rows = wte[ids], wpe[: len(ids)]
+    st.plotly_chart(figs.input_vectors_figure(tokens, token_rows, position_rows))
+    st.caption(
+        f"Your sentence, {len(ids)} tokens, in {model_name}. Average vector length: token "
+        f"{token_rows.norm(dim=-1).mean():.3f}, position {position_rows.norm(dim=-1).mean():.3f}, "
+        f"sum {(token_rows + position_rows).norm(dim=-1).mean():.3f}."
+    )
+elif loaded:
+    st.info("Type a sentence above to see its input vectors.")
+
+quiz(lesson)

@@ -1,0 +1,310 @@
+"""Tokenization and BPE: train byte-level BPE, replay its merges, compare three tokenizers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+from widgets import corpus_input, lesson_header, lesson_section, quiz, sentence_input
+
+from tinyformers.bpe_replay import (
+    BASE_VOCAB_SIZE,
+    MergeStep,
+    byte_level,
+    compression_curve,
+    readable_tokens,
+    replay_tokenizer,
+    segment_text,
+    word_counts,
+)
+from tinyformers.corpora import generate_corpus, lesson_corpus
+from tinyformers.figures import tokenization as fig
+from tinyformers.tokenize import (
+    Tokenizer,
+    train_bpe,
+    train_char,
+    train_wordpiece,
+    wordpiece_min_vocab_size,
+)
+
+SLUG = "tokenization"
+STORIES = 500
+VOCAB_MAX = 5000
+VOCAB_DEFAULT = 1000
+START_STEP = 10
+STEP_KEY = "tok-step"
+SOURCES = {
+    "stories": "Generated stories",
+    "lessons": "The lessons' text",
+    "own": "Your own text",
+}
+
+
+@dataclass
+class Trained:
+    """Everything the page shows about one corpus, rebuilt from cached parts on each run."""
+
+    text: str
+    bpe: Tokenizer
+    steps: list[MergeStep]
+    words: dict[str, int]
+    shown: dict[str, str]
+
+    @property
+    def n_merges(self) -> int:
+        return len(self.steps)
+
+
+@st.cache_data(max_entries=2, show_spinner=False)
+def stories_text(n_stories: int) -> str:
+    return generate_corpus(n_stories, seed=0)
+
+
+@st.cache_data(max_entries=2, show_spinner=False)
+def lessons_text() -> str:
+    return lesson_corpus()
+
+
+@st.cache_data(max_entries=4, show_spinner="Training BPE and replaying its merges…")
+def bpe_and_replay(text: str, vocab_size: int) -> tuple[str, list[MergeStep], dict[str, int]]:
+    tok = train_bpe(text, vocab_size)
+    return tok.to_str(), replay_tokenizer(tok, text), word_counts(tok, text)
+
+
+@st.cache_data(max_entries=4, show_spinner="Training the character and WordPiece tokenizers…")
+def char_and_wordpiece(text: str, vocab_size: int) -> tuple[str, str]:
+    wordpiece_size = max(vocab_size, wordpiece_min_vocab_size(text))
+    return train_char(text).to_str(), train_wordpiece(text, wordpiece_size).to_str()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def compression(bpe_json: str, text: str) -> list[float]:
+    return compression_curve(Tokenizer.from_str(bpe_json), text)
+
+
+# --------------------------------------------------------------------------------------------
+# Corpus and training
+# --------------------------------------------------------------------------------------------
+
+
+def chosen_corpus() -> str | None:
+    source = st.radio(
+        "Corpus", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="tok-source"
+    )
+    if source == "stories":
+        return stories_text(STORIES)
+    if source == "lessons":
+        try:
+            return lessons_text()
+        except ValueError as err:
+            st.error(str(err))
+            return None
+    return corpus_input("tok-corpus")
+
+
+def train(text: str, vocab_size: int) -> Trained | None:
+    try:
+        bpe_json, steps, words = bpe_and_replay(text, vocab_size)
+    except ValueError as err:
+        st.error(f"Could not train BPE: {err}")
+        return None
+    bpe = Tokenizer.from_str(bpe_json)
+    return Trained(text, bpe, steps, words, readable_tokens(bpe))
+
+
+def training_caption(trained: Trained, vocab_size: int) -> str:
+    caption = (
+        f"{len(trained.text):,} characters, {sum(trained.words.values()):,} words "
+        f"({len(trained.words):,} distinct). {trained.n_merges:,} merges learned; the vocabulary has "
+        f"{trained.bpe.vocab_size:,} tokens ({BASE_VOCAB_SIZE} special and byte tokens + merges)."
+    )
+    if trained.bpe.vocab_size < vocab_size:
+        caption += " Training stopped early: no pair of symbols occurs twice any more."
+    return caption
+
+
+# --------------------------------------------------------------------------------------------
+# Merge replay
+# --------------------------------------------------------------------------------------------
+
+
+def move_step(delta: int, n_merges: int) -> None:
+    st.session_state[STEP_KEY] = min(max(st.session_state[STEP_KEY] + delta, 0), n_merges)
+
+
+def jump_to(step: int) -> None:
+    st.session_state[STEP_KEY] = step
+
+
+def step_controls(trained: Trained) -> int:
+    n_merges = trained.n_merges
+    current = st.session_state.get(STEP_KEY, min(START_STEP, n_merges))
+    st.session_state[STEP_KEY] = min(max(current, 0), n_merges)
+    slider, prev, next_, tie = st.columns([6, 1, 1, 1.3], vertical_alignment="bottom")
+    with slider:
+        k = st.slider("Merges applied (k)", 0, n_merges, key=STEP_KEY)
+    prev.button(
+        "◀ Prev", key="tok-prev", on_click=move_step, args=(-1, n_merges), disabled=k == 0,
+        width="stretch",
+    )
+    next_.button(
+        "Next ▶", key="tok-next", on_click=move_step, args=(1, n_merges),
+        disabled=k == n_merges, width="stretch",
+    )
+    later_ties = [step.step for step in trained.steps[k:] if step.is_tie]
+    tie.button(
+        "Next tie ▶▶", key="tok-next-tie", on_click=jump_to, args=(later_ties[0] if later_ties else k,),
+        disabled=not later_ties, width="stretch", help="Jump to the next merge decided by a tie.",
+    )
+    return k
+
+
+def show_step(trained: Trained, k: int) -> None:
+    if k == 0:
+        st.info("k = 0: no merge yet. Every word is a sequence of single bytes.")
+        return
+    step = trained.steps[k - 1]
+    pair_col, count_col, vocab_col = st.columns([4, 1, 1])
+    with pair_col:
+        st.html(fig.merge_step_html(step, trained.shown, trained.bpe.token_to_id(step.token)))
+    count_col.metric("Count before the merge", f"{step.count:,}")
+    vocab_col.metric("Vocabulary size after it", f"{step.vocab_size:,}")
+
+
+def show_segmentation(trained: Trained, k: int) -> None:
+    word_col, space_col = st.columns([3, 1], vertical_alignment="bottom")
+    with word_col:
+        word = sentence_input("A word to split", "jumped", key="tok-word")
+    with space_col:
+        leading_space = st.checkbox("after a space", value=True, key="tok-space")
+    if word is None:
+        return
+    text = (" " + word) if leading_space else word
+    pieces = segment_text(trained.bpe, text, k)
+    ids = [trained.bpe.token_to_id(piece) for piece in pieces]
+    shown = [trained.shown[piece] for piece in pieces]
+    st.html(fig.comparison_html([(f"With the first {k} merges", shown, ids)]))
+
+
+def show_replay(trained: Trained) -> int:
+    if trained.n_merges == 0:
+        st.info("This tokenizer learned no merges: its vocabulary is just the bytes.")
+        return 0
+    k = step_controls(trained)
+    show_step(trained, k)
+    show_segmentation(trained, k)
+    st.dataframe(fig.merge_table(trained.steps, trained.shown, k), hide_index=True)
+    return k
+
+
+def show_ties(trained: Trained, k: int) -> None:
+    if trained.n_merges == 0:
+        return
+    ties = [step for step in trained.steps if step.is_tie]
+    smaller_ids = sum(step.pair_ids < step.runner_up_ids for step in ties)
+    st.plotly_chart(fig.merge_counts_figure(trained.steps, k), key="tok-counts", theme=None)
+    st.caption(
+        f"{len(ties):,} of the {trained.n_merges:,} merges were decided by the tie-break; "
+        f"the merged pair had the smaller ids in {smaller_ids:,} of them."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Comparison, compression, unseen words
+# --------------------------------------------------------------------------------------------
+
+
+def tokenizers_for(trained: Trained, vocab_size: int) -> dict[str, Tokenizer] | None:
+    try:
+        char_json, wordpiece_json = char_and_wordpiece(trained.text, vocab_size)
+    except ValueError as err:
+        st.error(f"Could not train the character and WordPiece tokenizers: {err}")
+        return None
+    wordpiece = Tokenizer.from_str(wordpiece_json)
+    return {
+        "Characters": Tokenizer.from_str(char_json),
+        f"Byte-level BPE ({trained.bpe.vocab_size:,} tokens)": trained.bpe,
+        f"WordPiece ({wordpiece.vocab_size:,} tokens)": wordpiece,
+    }
+
+
+def tokenized_rows(toks: dict[str, Tokenizer], text: str) -> list[tuple[str, list[str], list[int]]]:
+    return [(label, tok.tokens(text), tok.encode(text)) for label, tok in toks.items()]
+
+
+def show_comparison(toks: dict[str, Tokenizer]) -> str | None:
+    sentence = sentence_input(
+        "Your sentence", "The clever fox greets Mia, who laughs. 🦊", key="tok-sentence"
+    )
+    if sentence is not None:
+        st.html(fig.comparison_html(tokenized_rows(toks, sentence)))
+    return sentence
+
+
+def show_compression(trained: Trained, k: int, sentence: str | None) -> None:
+    bpe_json = trained.bpe.to_str()
+    curves = {"training corpus": compression(bpe_json, trained.text)}
+    if sentence is not None:
+        curves["your sentence"] = compression(bpe_json, sentence)
+    st.plotly_chart(fig.compression_figure(curves, k), key="tok-compression", theme=None)
+    st.caption(
+        " · ".join(
+            f"{label}: {curve[0]:.2f} tokens per character with no merges, {curve[k]:.2f} "
+            f"with k = {k}, {curve[-1]:.2f} with all {trained.n_merges:,}"
+            for label, curve in curves.items()
+        )
+    )
+
+
+def show_unseen_word(trained: Trained, toks: dict[str, Tokenizer]) -> None:
+    word = sentence_input("An invented word", "unfoxable", key="tok-oov")
+    if word is None:
+        return
+    bare = word.strip()
+    seen = sum(trained.words.get(byte_level(form), 0) for form in {bare, " " + bare})
+    st.caption(f"It occurs {seen:,} times in the training corpus as a word of its own.")
+    st.html(fig.comparison_html(tokenized_rows(toks, word)))
+
+
+# --------------------------------------------------------------------------------------------
+# The page
+# --------------------------------------------------------------------------------------------
+
+current = lesson_header(SLUG)
+lesson_section(current, "units")
+lesson_section(current, "corpus")
+corpus_text = chosen_corpus()
+vocab_size = st.number_input(
+    "Vocabulary size (special tokens + 256 bytes + merges)",
+    min_value=BASE_VOCAB_SIZE,
+    max_value=VOCAB_MAX,
+    value=VOCAB_DEFAULT,
+    step=50,
+    key="tok-vocab",
+)
+trained = train(corpus_text, int(vocab_size)) if corpus_text is not None else None
+if trained is not None:
+    st.caption(training_caption(trained, int(vocab_size)))
+
+lesson_section(current, "bpe")
+k = show_replay(trained) if trained is not None else 0
+
+lesson_section(current, "ties")
+if trained is not None:
+    show_ties(trained, k)
+
+lesson_section(current, "byte-level")
+lesson_section(current, "compare")
+toks = tokenizers_for(trained, int(vocab_size)) if trained is not None else None
+sentence = show_comparison(toks) if toks is not None else None
+
+lesson_section(current, "wordpiece")
+lesson_section(current, "compression")
+if trained is not None:
+    show_compression(trained, k, sentence)
+
+lesson_section(current, "oov")
+if trained is not None and toks is not None:
+    show_unseen_word(trained, toks)
+
+quiz(current)

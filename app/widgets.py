@@ -1,0 +1,158 @@
+"""Inputs and lesson rendering shared by every page.
+
+Shared, read-only objects (shipped models in eval mode, parsed lessons) are cached per process
+with ``st.cache_resource``; anything a student makes lives in ``st.session_state``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from tinyformers.corpora.user_text import UserTextError, clean_user_text, decode_upload
+from tinyformers.lessons import Lesson, get_lesson
+from tinyformers.registry import LoadedModel, load_shipped, shipped_names
+
+PAGES_DIR = Path(__file__).parent / "app_pages"
+MAX_INPUT_CHARS = 2_000
+SEED_PARAM = "seed"
+
+
+# --------------------------------------------------------------------------------------------
+# Lessons
+# --------------------------------------------------------------------------------------------
+
+
+def page_file(slug: str) -> Path:
+    """The page script of a lesson: ``app_pages/<slug with underscores>.py``."""
+    return PAGES_DIR / f"{slug.replace('-', '_')}.py"
+
+
+@st.cache_resource
+def lesson(slug: str) -> Lesson:
+    return get_lesson(slug)
+
+
+def lesson_header(slug: str) -> Lesson:
+    """Title, introduction and learning outcomes of a lesson; returns the lesson."""
+    current = lesson(slug)
+    st.title(current.title)
+    st.markdown(current.intro)
+    with st.expander("What you will learn"):
+        st.markdown("\n".join(f"- {outcome}" for outcome in current.outcomes))
+    return current
+
+
+def lesson_section(current: Lesson, key: str) -> None:
+    section = current.section(key)
+    st.subheader(section.title)
+    st.markdown(section.body)
+
+
+def quiz(current: Lesson) -> None:
+    """The lesson's check-your-understanding questions, with feedback after an answer."""
+    if not current.quiz:
+        return
+    st.subheader("Check your understanding")
+    for n, question in enumerate(current.quiz):
+        choice = st.radio(
+            question.question, question.options, index=None, key=f"quiz-{current.slug}-{n}"
+        )
+        if choice is None:
+            continue
+        if question.options.index(choice) == question.answer:
+            st.success("Right. " + question.explanation)
+        else:
+            st.error("Not quite. " + question.explanation)
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------------------------
+
+
+def seed_control(key: str = "seed", default: int = 0) -> int:
+    """A seed the whole class can share: it is kept in the URL (``?seed=N``)."""
+    try:
+        start = int(st.query_params.get(SEED_PARAM, default))
+    except ValueError:
+        start = default
+    seed = st.number_input(
+        "Seed",
+        min_value=0,
+        max_value=2**31 - 1,
+        value=start,
+        step=1,
+        key=key,
+        help="Same seed, same result: share the page's URL and everyone sees the same thing.",
+    )
+    st.query_params[SEED_PARAM] = str(int(seed))
+    return int(seed)
+
+
+def sentence_input(
+    label: str, default: str, key: str, tokenizer=None, max_tokens: int | None = None
+) -> str | None:
+    """A text box with a character cap and, given a tokenizer, a token cap.
+
+    Returns the text to use (cut to the caps, with a visible message saying so), or None with a
+    message when there is nothing usable.
+    """
+    text = st.text_input(label, value=default, key=key, max_chars=MAX_INPUT_CHARS)
+    try:
+        text = clean_user_text(text, max_chars=MAX_INPUT_CHARS)
+    except UserTextError as err:
+        st.warning(str(err))
+        return None
+    if tokenizer is not None and max_tokens is not None:
+        ids = tokenizer.encode(text)
+        if len(ids) > max_tokens:
+            st.warning(
+                f"Your text has {len(ids)} tokens; this model reads at most {max_tokens}, "
+                f"so only the first {max_tokens} are used."
+            )
+            text = tokenizer.decode(ids[:max_tokens])
+    return text
+
+
+def corpus_input(key: str) -> str | None:
+    """Paste text or upload a .txt file; returns the checked text or None with a message."""
+    pasted = st.text_area("Paste text", key=f"{key}-paste", height=120)
+    upload = st.file_uploader("…or upload a .txt file", type=None, key=f"{key}-upload")
+    try:
+        if upload is not None:
+            return decode_upload(upload.getvalue(), upload.name)
+        if pasted.strip():
+            return clean_user_text(pasted)
+    except UserTextError as err:
+        st.error(str(err))
+        return None
+    st.info("Paste some text or upload a .txt file to use your own corpus.")
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner="Loading model…")
+def shipped_model(name: str) -> LoadedModel:
+    """A shipped model, loaded once per process, in eval mode. Never mutate it."""
+    return load_shipped(name)
+
+
+def model_picker(label: str, family: str | None, key: str) -> LoadedModel | None:
+    """Pick a shipped model (or one trained in this session) of the given family."""
+    trained: dict[str, LoadedModel] = st.session_state.get("trained_models", {})
+    options = shipped_names(family=family) + [
+        name for name, m in trained.items() if family is None or m.family == family
+    ]
+    if not options:
+        st.error("No model of this kind is available: the models/ folder is empty.")
+        return None
+    name = st.selectbox(label, options, key=key)
+    if name in trained:
+        return trained[name]
+    return shipped_model(name)

@@ -1,0 +1,23 @@
+"""Tokens drawn as coloured chips: an HTML string, every token escaped."""
+
+from __future__ import annotations
+
+import html
+
+PALETTE = ["#fde2e4", "#e2ece9", "#dfe7fd", "#fff1e6", "#e9edc9", "#f0efeb", "#cddafd"]
+
+
+def token_chips(tokens: list[str], ids: list[int] | None = None) -> str:
+    """HTML for tokens as coloured chips (every token escaped; the caller renders with
+    ``st.html``)."""
+    chips = []
+    for i, token in enumerate(tokens):
+        shown = html.escape(token.replace(" ", "␣").replace("\n", "⏎"))
+        title = f' title="id {ids[i]}"' if ids is not None else ""
+        chips.append(
+            f'<span{title} style="background:{PALETTE[i % len(PALETTE)]};padding:2px 4px;'
+            f'margin:1px;border-radius:4px;font-family:monospace;display:inline-block">{shown}'
+            + (f'<sub style="color:#666"> {ids[i]}</sub>' if ids is not None else "")
+            + "</span>"
+        )
+    return '<div style="line-height:2">' + "".join(chips) + "</div>"

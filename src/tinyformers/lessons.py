@@ -1,0 +1,159 @@
+"""Lesson text as data: Markdown files in ``lessons/`` with YAML front matter.
+
+    ---
+    title: Tokenization and BPE
+    slug: tokenization          # the page's URL path
+    order: 1                    # position on the course map
+    summary: one line, "what you will do"
+    outcomes: [list of learning outcomes]
+    quiz:                       # optional
+      - question: ...
+        options: [...]
+        answer: 0               # index into options
+        explanation: ...
+    ---
+    Introductory text.
+
+    ## A section heading {#key}
+    Text that a page shows next to its widgets with ``lesson.section("key")``.
+
+Pages render text from here and contain no prose of their own.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+LESSONS_DIR = Path(__file__).resolve().parents[2] / "lessons"
+SECTION_HEADING = re.compile(r"^## (?P<title>.+?)\s*\{#(?P<key>[a-z0-9-]+)\}\s*$", re.MULTILINE)
+CODE_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
+
+
+class LessonError(ValueError):
+    """A lesson file that does not follow the format; the message names the file."""
+
+
+@dataclass(frozen=True)
+class QuizQuestion:
+    question: str
+    options: tuple[str, ...]
+    answer: int
+    explanation: str = ""
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    title: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Lesson:
+    slug: str
+    title: str
+    order: int
+    summary: str
+    outcomes: tuple[str, ...]
+    intro: str
+    sections: tuple[Section, ...] = ()
+    quiz: tuple[QuizQuestion, ...] = ()
+    path: Path | None = field(default=None, compare=False)
+
+    def section(self, key: str) -> Section:
+        for section in self.sections:
+            if section.key == key:
+                return section
+        known = ", ".join(s.key for s in self.sections) or "none"
+        raise KeyError(f"lesson {self.slug!r} has no section {key!r} (sections: {known})")
+
+    def code_blocks(self) -> list[str]:
+        """Every ```python block in the lesson, in order (the tests run them)."""
+        texts = [self.intro, *(s.body for s in self.sections)]
+        return [code for text in texts for code in CODE_BLOCK.findall(text)]
+
+
+def split_front_matter(text: str, path: Path) -> tuple[dict, str]:
+    if not text.startswith("---\n"):
+        raise LessonError(f"{path.name}: a lesson starts with '---' and its front matter")
+    end = text.find("\n---\n", 4)
+    if end == -1:
+        raise LessonError(f"{path.name}: the front matter is not closed with '---'")
+    meta = yaml.safe_load(text[4:end]) or {}
+    if not isinstance(meta, dict):
+        raise LessonError(f"{path.name}: the front matter must be a mapping")
+    return meta, text[end + 5 :]
+
+
+def split_sections(body: str) -> tuple[str, tuple[Section, ...]]:
+    matches = list(SECTION_HEADING.finditer(body))
+    intro = body[: matches[0].start()] if matches else body
+    sections = []
+    for i, match in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(body)
+        sections.append(Section(match["key"], match["title"], body[match.end() : end].strip()))
+    return intro.strip(), tuple(sections)
+
+
+def parse_quiz(items: list, path: Path) -> tuple[QuizQuestion, ...]:
+    questions = []
+    for n, item in enumerate(items or [], start=1):
+        try:
+            question = QuizQuestion(
+                str(item["question"]),
+                tuple(str(o) for o in item["options"]),
+                int(item["answer"]),
+                str(item.get("explanation", "")),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise LessonError(f"{path.name}: quiz question {n} is malformed ({err})") from err
+        if not 0 <= question.answer < len(question.options):
+            raise LessonError(f"{path.name}: quiz question {n} has no option {question.answer}")
+        questions.append(question)
+    return tuple(questions)
+
+
+def parse_lesson(path: Path) -> Lesson:
+    meta, body = split_front_matter(path.read_text(encoding="utf-8"), path)
+    missing = [k for k in ("title", "slug", "order", "summary", "outcomes") if k not in meta]
+    if missing:
+        raise LessonError(f"{path.name}: front matter lacks {', '.join(missing)}")
+    intro, sections = split_sections(body)
+    keys = [s.key for s in sections]
+    if len(keys) != len(set(keys)):
+        raise LessonError(f"{path.name}: two sections share a key")
+    return Lesson(
+        slug=str(meta["slug"]),
+        title=str(meta["title"]),
+        order=int(meta["order"]),
+        summary=str(meta["summary"]),
+        outcomes=tuple(str(o) for o in meta["outcomes"]),
+        intro=intro,
+        sections=sections,
+        quiz=parse_quiz(meta.get("quiz"), path),
+        path=path,
+    )
+
+
+@lru_cache(maxsize=4)
+def load_lessons(lessons_dir: Path = LESSONS_DIR) -> tuple[Lesson, ...]:
+    """Every lesson, in course order."""
+    lessons = sorted(
+        (parse_lesson(p) for p in Path(lessons_dir).glob("*.md")), key=lambda x: x.order
+    )
+    slugs = [lesson.slug for lesson in lessons]
+    if len(slugs) != len(set(slugs)):
+        raise LessonError("two lessons share a slug")
+    return tuple(lessons)
+
+
+def get_lesson(slug: str, lessons_dir: Path = LESSONS_DIR) -> Lesson:
+    for lesson in load_lessons(lessons_dir):
+        if lesson.slug == slug:
+            return lesson
+    raise KeyError(f"no lesson with slug {slug!r}")

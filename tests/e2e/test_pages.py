@@ -1,0 +1,54 @@
+"""Open every page in Chromium: no exception, charts drawn, attention views drawn, offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import wait_for_app
+from tinyformers.lessons import load_lessons
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "assets" / "screenshots"
+PAGES = ROOT / "app" / "app_pages"
+
+LESSON_SLUGS = [
+    lesson.slug
+    for lesson in load_lessons()
+    if (PAGES / f"{lesson.slug.replace('-', '_')}.py").is_file()
+]
+
+pytestmark = pytest.mark.browser
+
+
+def open_page(page, server_url: str, path: str) -> None:
+    page.goto(f"{server_url}/{path}")
+    wait_for_app(page)
+
+
+def assert_healthy(page) -> None:
+    assert page.locator("[data-testid='stException']").count() == 0, "the page shows an exception"
+    assert page.dialogs == [], f"a dialog fired: {page.dialogs}"
+    assert page.outside_requests == [], f"the page tried to reach {page.outside_requests[:3]}"
+
+
+def test_course_map(page, server_url) -> None:
+    open_page(page, server_url, "")
+    assert_healthy(page)
+    assert page.get_by_text("Course map").first.is_visible()
+    page.screenshot(path=str(SCREENSHOTS / "course-map.png"), full_page=True)
+
+
+@pytest.mark.parametrize("slug", LESSON_SLUGS)
+def test_lesson_page(page, server_url, slug: str) -> None:
+    open_page(page, server_url, slug)
+    assert_healthy(page)
+    charts = page.locator(".js-plotly-plot .main-svg")
+    charts.first.wait_for(timeout=30_000)
+    assert charts.count() >= 1, "no chart was drawn"
+    for i in range(page.locator("iframe").count()):  # the attention views (bertviz)
+        lines = page.frame_locator("iframe").nth(i).locator("svg line")
+        lines.first.wait_for(timeout=30_000)
+        assert lines.count() > 0, "an attention view drew no lines"
+    page.screenshot(path=str(SCREENSHOTS / f"{slug}.png"), full_page=True)
