@@ -41,6 +41,8 @@ class Bert(nn.Module):
 
     def __init__(self, config: BertConfig):
         super().__init__()
+        if config.position == "rotary":
+            raise ValueError("the BERT layout here supports learned, sinusoidal or no positions")
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)  # token embeddings
         self.wpe = position_embedding(config.position, config.block_size, config.n_embd)
@@ -74,8 +76,6 @@ class Bert(nn.Module):
         """idx: (B, T) ids. labels: (B, T) the original token at masked positions, -100 elsewhere
         (those positions carry no loss)."""
         check_length(idx.size(1), self.config.block_size)
-        if self.config.position == "rotary":
-            raise ValueError("the BERT layout here supports learned, sinusoidal or no positions")
         mask = padding_mask(attention_mask) if attention_mask is not None else None
         x = self.embed(idx, token_type_ids)
 

@@ -148,5 +148,8 @@ def load_checkpoint(model_dir: str | Path) -> Checkpoint:
     if (path / TOKENIZER_FILE).is_file():
         from tinyformers.tokenize import Tokenizer
 
-        tokenizer = Tokenizer.load(path / TOKENIZER_FILE)
+        try:
+            tokenizer = Tokenizer.load(path / TOKENIZER_FILE)
+        except ValueError as err:
+            raise CheckpointError(f"{path / TOKENIZER_FILE}: {err}") from err
     return Checkpoint(model.eval(), config, tokenizer, metadata, path)

@@ -29,7 +29,7 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 
 
 def _check_dropout(value: Any) -> None:
-    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
         raise ValueError(f"dropout must be a number in [0, 1), got {value!r}")
 
 
@@ -74,6 +74,19 @@ class TransformerConfig:
         _check_choice("position", self.position, POSITIONS)
         if self.position == "rotary" and self.head_size % 2:
             raise ValueError(f"rotary positions need an even head size, got {self.head_size}")
+        if self.approx_parameters > MAX_PARAMETERS:
+            raise ValueError(
+                f"this configuration would have about {self.approx_parameters:,} parameters; "
+                f"the limit is {MAX_PARAMETERS:,}"
+            )
+
+    @property
+    def approx_parameters(self) -> int:
+        """Embeddings plus, per layer, attention (4 C²) and MLP (2 C × mlp width); an upper
+        bound on the order of magnitude, used to refuse absurd sizes before building."""
+        c = self.n_embd
+        per_layer = 4 * c * c + 2 * c * self.mlp_width
+        return (self.vocab_size + self.block_size) * c + self.n_layer * per_layer
 
     @property
     def head_size(self) -> int:

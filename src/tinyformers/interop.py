@@ -139,6 +139,12 @@ def gpt_to_hf(model: GPT) -> GPT2LMHeadModel:
 def gpt_from_hf(hf: GPT2LMHeadModel) -> GPT:
     """Our GPT with the weights of a ``transformers.GPT2LMHeadModel``."""
     c = hf.config
+    if not c.scale_attn_weights or c.scale_attn_by_inverse_layer_idx or c.reorder_and_upcast_attn:
+        raise ValueError(
+            "this GPT-2 scales its attention differently (scale_attn_weights / "
+            "scale_attn_by_inverse_layer_idx / reorder_and_upcast_attn); it has no "
+            "counterpart here"
+        )
     activation = OUR_ACTIVATIONS.get(c.activation_function)
     if activation is None:
         raise ValueError(f"activation {c.activation_function!r} has no counterpart here")

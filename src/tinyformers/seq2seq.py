@@ -65,7 +65,9 @@ class Seq2Seq(nn.Module):
             x = out.x
             hidden_states.append(x)
             attentions.append(out.attn)
-        return self.enc_ln_f(x), hidden_states, attentions
+        x = self.enc_ln_f(x)
+        hidden_states[-1] = x  # as in the decoder: the last hidden state is after the final norm
+        return x, hidden_states, attentions
 
     def forward(
         self,

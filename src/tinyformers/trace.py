@@ -214,12 +214,12 @@ def trace_text(model: nn.Module, tokenizer, text: str, text_b: str | None = None
     """
     from tinyformers.bert import Bert
 
+    if not tokenizer.encode(text):
+        raise ValueError("the text is empty: type a few words first")
     if isinstance(model, Bert):
         ids, segments = bert_inputs(tokenizer, text, text_b)
         return trace_ids(model, ids, tokenizer.display_tokens(ids), token_type_ids=segments)
     if text_b is not None:
         raise ValueError("only BERT takes a sentence pair")
     ids = tokenizer.encode(text)
-    if not ids:
-        raise ValueError("the text is empty: type a few words first")
     return trace_ids(model, ids, tokenizer.display_tokens(ids))

@@ -22,6 +22,7 @@ from tinyformers.config import BertConfig, GPTConfig, Seq2SeqConfig
 from tinyformers.corpora import stories, tasks
 from tinyformers.masking import IGNORE_INDEX, MaskingRates, mask_tokens
 from tinyformers.models import build_model, count_parameters
+from tinyformers.registry import MODELS_DIR
 from tinyformers.sampling import SamplingSettings, generate
 from tinyformers.tokenize import Tokenizer, train_bpe, train_char, train_wordpiece
 from tinyformers.train import (
@@ -33,7 +34,6 @@ from tinyformers.train import (
     train,
 )
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 TOLERANCE = 0.02  # a re-measured metric may be at most 2% worse than its card
 
 # What each metric must reach, and whether larger is better.
@@ -375,13 +375,13 @@ ZOO: dict[str, ZooModel] = {
 
 def build_one(name: str, models_dir: Path = MODELS_DIR) -> dict:
     spec = ZOO[name]
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     start = time.perf_counter()
     built = spec.build()
     wall = time.perf_counter() - start
     out = models_dir / name
     save_checkpoint(built.model.eval(), out, built.tokenizer)
-    metrics = spec.measure(load_checkpoint(out))
+    checkpoint = load_checkpoint(out)
+    metrics = spec.measure(checkpoint)
     metadata = {
         "name": name,
         "summary": spec.summary,
@@ -395,14 +395,23 @@ def build_one(name: str, models_dir: Path = MODELS_DIR) -> dict:
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "metrics": metrics,
     }
+    if name in SUBJECT_HEAD_MODELS:
+        metadata["subject_head"] = best_subject_head(checkpoint)
+    write_card(out, metadata)
+    return metadata
+
+
+def write_card(model_dir: Path, metadata: dict) -> None:
+    """Store ``metadata`` in config.json and write the model card from it."""
+    checkpoint = load_checkpoint(model_dir)
+    checkpoint.metadata = metadata
     save_checkpoint(
-        built.model.eval(),
-        out,
-        built.tokenizer,
-        card=model_card(metadata, load_checkpoint(out)),
+        checkpoint.model,
+        model_dir,
+        checkpoint.tokenizer,
+        card=model_card(metadata, checkpoint),
         metadata=metadata,
     )
-    return metadata
 
 
 def model_card(meta: dict, checkpoint: Checkpoint) -> str:
@@ -433,7 +442,30 @@ def model_card(meta: dict, checkpoint: Checkpoint) -> str:
     for metric, value in meta["metrics"].items():
         required = f"≥ {bars[metric]:.0%}" if metric in bars else "reported"
         lines.append(f"| {metric} | {value:.4f} | {required} |")
+    if "subject_head" in meta:
+        lines += [
+            "",
+            "## Does a head link verbs to their subjects?",
+            "",
+            subject_head_text(meta["subject_head"]),
+        ]
     return "\n".join(lines) + "\n"
+
+
+def subject_head_text(found: dict) -> str:
+    where = f"layer {found['subject_head_layer']}, head {found['subject_head']}"
+    rate = f"{found['subject_head_rate']:.0%}"
+    probe = (
+        f"On {SUBJECT_HEAD_EXAMPLES} held-out agreement sentences (the verb separated from its subject by a "
+        "noun of the other number), we looked at where each head's strongest attention goes from "
+        f"the {'verb' if found.get('query') == 'verb' else 'position that predicts the verb'}."
+    )
+    if found["subject_head_rate"] > 0.5:
+        return f"{probe} Yes: {where} links it to the subject noun on {rate} of them."
+    return (
+        f"{probe} No head does this on most sentences. The closest is {where}, which links it to "
+        f"the subject noun on only {rate} of them."
+    )
 
 
 def compare(name: str, recorded: dict[str, float], measured: dict[str, float]) -> list[str]:
@@ -484,9 +516,16 @@ def word_token_spans(
     return spans
 
 
-def subject_head_scores(checkpoint: Checkpoint, n: int = 200, seed: int = 987) -> torch.Tensor:
-    """(n_layer, n_head): on agreement sentences, the share where the main verb's strongest
-    attention (its first token's, over all other positions) lands on its subject noun."""
+SUBJECT_HEAD_MODELS = ("gpt-stories", "bert-stories")
+SUBJECT_HEAD_EXAMPLES = 200
+
+
+def subject_head_scores(
+    checkpoint: Checkpoint, n: int = SUBJECT_HEAD_EXAMPLES, seed: int = 987
+) -> torch.Tensor:
+    """(n_layer, n_head): on agreement sentences, the share where the strongest attention (over
+    all other positions) lands on the subject noun, from the main verb (BERT) or from the
+    position that predicts the main verb, the token before it (GPT, which cannot look ahead)."""
     from tinyformers.bert import Bert
     from tinyformers.trace import trace_text
 
@@ -497,7 +536,7 @@ def subject_head_scores(checkpoint: Checkpoint, n: int = 200, seed: int = 987) -
     for example in examples:
         words = example.text.split()
         spans = word_token_spans(checkpoint.tokenizer, words, offset=1 if is_bert else 0)
-        verb = spans[example.verb_index][0]
+        verb = spans[example.verb_index][0] - (0 if is_bert else 1)
         subject = range(*spans[example.subject_index])
         trace = trace_text(checkpoint.model, checkpoint.tokenizer, example.text)
         for layer, weights in enumerate(trace.attentions):

@@ -35,19 +35,51 @@ _NUMBER_WORDS = {SINGULAR: "singular", PLURAL: "plural"}
 # ---------------------------------------------------------------------------------------------
 
 ANIMAL_NOUNS: tuple[tuple[str, str], ...] = (
-    ("dog", "dogs"), ("cat", "cats"), ("fox", "foxes"), ("bird", "birds"), ("horse", "horses"),
-    ("rabbit", "rabbits"), ("mouse", "mice"), ("wolf", "wolves"), ("bear", "bears"),
-    ("duck", "ducks"), ("frog", "frogs"), ("goat", "goats"), ("cow", "cows"), ("pig", "pigs"),
-    ("owl", "owls"), ("lion", "lions"), ("tiger", "tigers"), ("monkey", "monkeys"),
-    ("goose", "geese"), ("hen", "hens"), ("bee", "bees"), ("snake", "snakes"),
-    ("turtle", "turtles"), ("squirrel", "squirrels"), ("robot", "robots"), ("dragon", "dragons"),
+    ("dog", "dogs"),
+    ("cat", "cats"),
+    ("fox", "foxes"),
+    ("bird", "birds"),
+    ("horse", "horses"),
+    ("rabbit", "rabbits"),
+    ("mouse", "mice"),
+    ("wolf", "wolves"),
+    ("bear", "bears"),
+    ("duck", "ducks"),
+    ("frog", "frogs"),
+    ("goat", "goats"),
+    ("cow", "cows"),
+    ("pig", "pigs"),
+    ("owl", "owls"),
+    ("lion", "lions"),
+    ("tiger", "tigers"),
+    ("monkey", "monkeys"),
+    ("goose", "geese"),
+    ("hen", "hens"),
+    ("bee", "bees"),
+    ("snake", "snakes"),
+    ("turtle", "turtles"),
+    ("squirrel", "squirrels"),
+    ("robot", "robots"),
+    ("dragon", "dragons"),
 )
 
 PEOPLE_NOUNS: tuple[tuple[str, str], ...] = (
-    ("boy", "boys"), ("girl", "girls"), ("child", "children"), ("man", "men"),
-    ("woman", "women"), ("baby", "babies"), ("farmer", "farmers"), ("teacher", "teachers"),
-    ("king", "kings"), ("queen", "queens"), ("doctor", "doctors"), ("baker", "bakers"),
-    ("sailor", "sailors"), ("friend", "friends"), ("pirate", "pirates"), ("wizard", "wizards"),
+    ("boy", "boys"),
+    ("girl", "girls"),
+    ("child", "children"),
+    ("man", "men"),
+    ("woman", "women"),
+    ("baby", "babies"),
+    ("farmer", "farmers"),
+    ("teacher", "teachers"),
+    ("king", "kings"),
+    ("queen", "queens"),
+    ("doctor", "doctors"),
+    ("baker", "bakers"),
+    ("sailor", "sailors"),
+    ("friend", "friends"),
+    ("pirate", "pirates"),
+    ("wizard", "wizards"),
 )
 
 # People and animals can act (be the subject of a verb other than "is"/"are").
@@ -56,46 +88,136 @@ ANIMATE_NOUNS = ANIMAL_NOUNS + PEOPLE_NOUNS
 # Pronouns for singular nouns in stories: animals are "it", these people "he" or "she". Other
 # singular people ("the farmer") are never referred to by a pronoun.
 GENDERED_NOUNS: dict[str, str] = {
-    "boy": "he", "man": "he", "king": "he", "girl": "she", "woman": "she", "queen": "she",
+    "boy": "he",
+    "man": "he",
+    "king": "he",
+    "girl": "she",
+    "woman": "she",
+    "queen": "she",
 }
 
 THING_NOUNS: tuple[tuple[str, str], ...] = (
-    ("river", "rivers"), ("tree", "trees"), ("house", "houses"), ("ball", "balls"),
-    ("box", "boxes"), ("hat", "hats"), ("door", "doors"), ("window", "windows"),
-    ("garden", "gardens"), ("hill", "hills"), ("lake", "lakes"), ("road", "roads"),
-    ("bridge", "bridges"), ("cake", "cakes"), ("apple", "apples"), ("book", "books"),
-    ("cup", "cups"), ("key", "keys"), ("cabinet", "cabinets"), ("table", "tables"),
-    ("chair", "chairs"), ("boat", "boats"), ("rock", "rocks"), ("flower", "flowers"),
-    ("forest", "forests"), ("village", "villages"), ("castle", "castles"), ("cave", "caves"),
-    ("shell", "shells"), ("star", "stars"), ("kite", "kites"), ("drum", "drums"),
-    ("basket", "baskets"), ("bench", "benches"), ("tower", "towers"), ("field", "fields"),
-    ("leaf", "leaves"), ("shelf", "shelves"), ("pond", "ponds"), ("lamp", "lamps"),
+    ("river", "rivers"),
+    ("tree", "trees"),
+    ("house", "houses"),
+    ("ball", "balls"),
+    ("box", "boxes"),
+    ("hat", "hats"),
+    ("door", "doors"),
+    ("window", "windows"),
+    ("garden", "gardens"),
+    ("hill", "hills"),
+    ("lake", "lakes"),
+    ("road", "roads"),
+    ("bridge", "bridges"),
+    ("cake", "cakes"),
+    ("apple", "apples"),
+    ("book", "books"),
+    ("cup", "cups"),
+    ("key", "keys"),
+    ("cabinet", "cabinets"),
+    ("table", "tables"),
+    ("chair", "chairs"),
+    ("boat", "boats"),
+    ("rock", "rocks"),
+    ("flower", "flowers"),
+    ("forest", "forests"),
+    ("village", "villages"),
+    ("castle", "castles"),
+    ("cave", "caves"),
+    ("shell", "shells"),
+    ("star", "stars"),
+    ("kite", "kites"),
+    ("drum", "drums"),
+    ("basket", "baskets"),
+    ("bench", "benches"),
+    ("tower", "towers"),
+    ("field", "fields"),
+    ("leaf", "leaves"),
+    ("shelf", "shelves"),
+    ("pond", "ponds"),
+    ("lamp", "lamps"),
 )
 
 NAMES: dict[str, str] = {
-    "Mia": "she", "Leo": "he", "Ava": "she", "Sam": "he", "Zoe": "she", "Max": "he",
-    "Lily": "she", "Ben": "he", "Nora": "she", "Omar": "he", "Yuki": "she", "Ravi": "he",
-    "Ella": "she", "Finn": "he", "Anna": "she", "Tom": "he", "Lena": "she", "Jack": "he",
-    "Rosa": "she", "Kofi": "he",
+    "Mia": "she",
+    "Leo": "he",
+    "Ava": "she",
+    "Sam": "he",
+    "Zoe": "she",
+    "Max": "he",
+    "Lily": "she",
+    "Ben": "he",
+    "Nora": "she",
+    "Omar": "he",
+    "Yuki": "she",
+    "Ravi": "he",
+    "Ella": "she",
+    "Finn": "he",
+    "Anna": "she",
+    "Tom": "he",
+    "Lena": "she",
+    "Jack": "he",
+    "Rosa": "she",
+    "Kofi": "he",
 }
 
 INTRANSITIVE_VERBS: tuple[tuple[str, str], ...] = (
-    ("runs", "run"), ("sleeps", "sleep"), ("jumps", "jump"), ("sings", "sing"),
-    ("dances", "dance"), ("smiles", "smile"), ("laughs", "laugh"), ("cries", "cry"),
-    ("swims", "swim"), ("flies", "fly"), ("hides", "hide"), ("waits", "wait"), ("rests", "rest"),
-    ("plays", "play"), ("shouts", "shout"), ("walks", "walk"), ("sits", "sit"), ("falls", "fall"),
-    ("dreams", "dream"), ("hums", "hum"), ("wanders", "wander"),
+    ("runs", "run"),
+    ("sleeps", "sleep"),
+    ("jumps", "jump"),
+    ("sings", "sing"),
+    ("dances", "dance"),
+    ("smiles", "smile"),
+    ("laughs", "laugh"),
+    ("cries", "cry"),
+    ("swims", "swim"),
+    ("flies", "fly"),
+    ("hides", "hide"),
+    ("waits", "wait"),
+    ("rests", "rest"),
+    ("plays", "play"),
+    ("shouts", "shout"),
+    ("walks", "walk"),
+    ("sits", "sit"),
+    ("falls", "fall"),
+    ("dreams", "dream"),
+    ("hums", "hum"),
+    ("wanders", "wander"),
 )
 
 TRANSITIVE_VERBS: tuple[tuple[str, str], ...] = (
-    ("sees", "see"), ("chases", "chase"), ("follows", "follow"), ("finds", "find"),
-    ("likes", "like"), ("loves", "love"), ("helps", "help"), ("watches", "watch"),
-    ("carries", "carry"), ("pushes", "push"), ("pulls", "pull"), ("holds", "hold"),
-    ("visits", "visit"), ("paints", "paint"), ("builds", "build"), ("greets", "greet"),
-    ("feeds", "feed"), ("catches", "catch"), ("throws", "throw"), ("hugs", "hug"),
-    ("draws", "draw"), ("washes", "wash"), ("opens", "open"), ("hears", "hear"),
-    ("calls", "call"), ("climbs", "climb"), ("fixes", "fix"), ("lifts", "lift"),
-    ("kicks", "kick"), ("has", "have"), ("touches", "touch"),
+    ("sees", "see"),
+    ("chases", "chase"),
+    ("follows", "follow"),
+    ("finds", "find"),
+    ("likes", "like"),
+    ("loves", "love"),
+    ("helps", "help"),
+    ("watches", "watch"),
+    ("carries", "carry"),
+    ("pushes", "push"),
+    ("pulls", "pull"),
+    ("holds", "hold"),
+    ("visits", "visit"),
+    ("paints", "paint"),
+    ("builds", "build"),
+    ("greets", "greet"),
+    ("feeds", "feed"),
+    ("catches", "catch"),
+    ("throws", "throw"),
+    ("hugs", "hug"),
+    ("draws", "draw"),
+    ("washes", "wash"),
+    ("opens", "open"),
+    ("hears", "hear"),
+    ("calls", "call"),
+    ("climbs", "climb"),
+    ("fixes", "fix"),
+    ("lifts", "lift"),
+    ("kicks", "kick"),
+    ("has", "have"),
+    ("touches", "touch"),
 )
 
 COPULA: tuple[str, str] = ("is", "are")
@@ -104,19 +226,62 @@ COPULA: tuple[str, str] = ("is", "are")
 # appear in this order, as in English: "the small old dog", "the happy red bird". Feelings only
 # describe people and animals: "the happy tree" and "the rock is sad" are not sentences.
 ADJECTIVE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("feeling", ("happy", "sad", "brave", "kind", "lazy", "quiet", "clever", "hungry", "sleepy",
-                 "angry", "shy", "funny", "gentle", "proud", "silly", "grumpy")),
+    (
+        "feeling",
+        (
+            "happy",
+            "sad",
+            "brave",
+            "kind",
+            "lazy",
+            "quiet",
+            "clever",
+            "hungry",
+            "sleepy",
+            "angry",
+            "shy",
+            "funny",
+            "gentle",
+            "proud",
+            "silly",
+            "grumpy",
+        ),
+    ),
     ("size", ("small", "big", "tiny", "huge", "tall", "short", "long")),
     ("condition", ("cold", "warm", "wet", "dry", "clean", "dirty")),
     ("age", ("old", "young", "new")),
-    ("color", ("red", "blue", "green", "yellow", "white", "black", "brown", "pink", "gray",
-               "purple", "orange", "golden")),
+    (
+        "color",
+        (
+            "red",
+            "blue",
+            "green",
+            "yellow",
+            "white",
+            "black",
+            "brown",
+            "pink",
+            "gray",
+            "purple",
+            "orange",
+            "golden",
+        ),
+    ),
 )
 MAX_ADJECTIVES = 2
 FEELING_GROUP = 0
 
 PREPOSITIONS: tuple[str, ...] = (
-    "near", "under", "behind", "beside", "above", "inside", "with", "from", "by", "around",
+    "near",
+    "under",
+    "behind",
+    "beside",
+    "above",
+    "inside",
+    "with",
+    "from",
+    "by",
+    "around",
 )
 
 PRONOUNS: dict[str, str] = {"he": SINGULAR, "she": SINGULAR, "it": SINGULAR, "they": PLURAL}
@@ -129,6 +294,7 @@ MAX_SENTENCE_WORDS = 200
 # ---------------------------------------------------------------------------------------------
 # Word categories, shared by the generator and the parser.
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _Word:
@@ -175,11 +341,13 @@ _LEXICON = _build_lexicon()
 
 VOCABULARY: frozenset[str] = frozenset(_LEXICON)
 SINGULAR_VERBS: frozenset[str] = frozenset(
-    word for word, entry in _LEXICON.items()
+    word
+    for word, entry in _LEXICON.items()
     if entry.category in ("verb", "copula") and entry.number == SINGULAR
 )
 PLURAL_VERBS: frozenset[str] = frozenset(
-    word for word, entry in _LEXICON.items()
+    word
+    for word, entry in _LEXICON.items()
     if entry.category in ("verb", "copula") and entry.number == PLURAL
 )
 SINGULAR_NOUNS: frozenset[str] = frozenset(s for s, _ in ANIMATE_NOUNS + THING_NOUNS)
@@ -199,6 +367,7 @@ def flip_verb_number(verb: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Generating sentences and stories.
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Sentence:
@@ -449,6 +618,7 @@ def split_sentences(text: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # Checking sentences: a recursive-descent parser that returns every possible parse.
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _Parse:

@@ -20,8 +20,18 @@ MAX_LENGTH = 12
 FIRST_YEAR = 1900
 LAST_YEAR = 2099
 MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
 
 _LETTERS = re.compile(r"[a-z]+")
@@ -96,9 +106,7 @@ def train_test_split(
     while len(examples) < wanted:
         attempts += 1
         if attempts > 20 * wanted + 1000:
-            raise ValueError(
-                f"could not find {wanted} different '{task}' examples; ask for fewer"
-            )
+            raise ValueError(f"could not find {wanted} different '{task}' examples; ask for fewer")
         source, target = make_example(task, rng)
         examples.setdefault(source, target)
     pairs = list(examples.items())

@@ -1,0 +1,73 @@
+"""Small shared fixtures: seeded tiny models and tiny trained tokenizers."""
+
+import pytest
+import torch
+from torch import nn
+
+from tinyformers.config import BertConfig, GPTConfig, Seq2SeqConfig
+from tinyformers.models import build_model
+from tinyformers.tokenize import Tokenizer, train_bpe, train_char
+
+# Tiny models run fastest on one thread; a second one only spins when the CPU is shared.
+torch.set_num_threads(1)
+
+TINY = dict(vocab_size=40, block_size=16, n_layer=2, n_head=2, n_embd=32)
+TEXT = "the cat sat on the mat. the dog sat on the log. a cat and a dog!\n" * 8
+
+
+def seeded_model(config, seed: int = 0, std: float = 0.2) -> nn.Module:
+    """A model in eval mode whose every parameter is random.
+
+    The standard initialisation sets biases to zero and LayerNorm weights to one, which would
+    hide a bias or LayerNorm tensor that is swapped, dropped or mapped to the wrong name.
+    """
+    torch.manual_seed(seed)
+    model = build_model(config)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(0.0, std)
+        for module in model.modules():
+            if isinstance(module, nn.LayerNorm):
+                module.weight.add_(1.0)  # keep LayerNorm gains near one, as in a trained model
+    return model.eval()
+
+
+@pytest.fixture
+def tiny() -> dict[str, int]:
+    """The sizes every tiny model below is built with."""
+    return dict(TINY)
+
+
+@pytest.fixture
+def make_model():
+    """``make_model(GPTConfig, position="rotary")``: a seeded tiny model of that family."""
+
+    def make(config_class, seed: int = 0, **changes) -> nn.Module:
+        return seeded_model(config_class(**{**TINY, **changes}), seed)
+
+    return make
+
+
+@pytest.fixture
+def tiny_gpt(make_model) -> nn.Module:
+    return make_model(GPTConfig)
+
+
+@pytest.fixture
+def tiny_bert(make_model) -> nn.Module:
+    return make_model(BertConfig)
+
+
+@pytest.fixture
+def tiny_seq2seq(make_model) -> nn.Module:
+    return make_model(Seq2SeqConfig)
+
+
+@pytest.fixture(scope="session")
+def char_tokenizer() -> Tokenizer:
+    return train_char(TEXT)
+
+
+@pytest.fixture(scope="session")
+def bpe_tokenizer() -> Tokenizer:
+    return train_bpe(TEXT, vocab_size=300)
