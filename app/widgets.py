@@ -99,7 +99,12 @@ def sentence_input(
     Returns the text to use (cut to the caps, with a visible message saying so), or None with a
     message when there is nothing usable.
     """
-    text = st.text_input(label, value=default, key=key, max_chars=MAX_INPUT_CHARS)
+    text = st.text_input(label, value=default, key=key)
+    if len(text) > MAX_INPUT_CHARS:
+        st.warning(
+            f"Your text has {len(text):,} characters; only the first {MAX_INPUT_CHARS:,} are used."
+        )
+        text = text[:MAX_INPUT_CHARS]
     try:
         text = clean_user_text(text, max_chars=MAX_INPUT_CHARS)
     except UserTextError as err:

@@ -220,8 +220,12 @@ def good(n_tokens: int = 6):
             {},
             "attention layer 1 attends to 5 positions but there are 6 tokens",
         ),
-        ([torch.ones(3, 6, 6)], {}, r"expected a \(1, heads, q, k\) tensor per layer, got shape "
-         r"\(3, 6, 6\) for attention layer 0"),
+        (
+            [torch.ones(3, 6, 6)],
+            {},
+            r"expected a \(1, heads, q, k\) tensor per layer, got shape "
+            r"\(3, 6, 6\) for attention layer 0",
+        ),
         ([torch.ones(2, 3, 6, 6)], {}, r"got shape \(2, 3, 6, 6\)"),
         ([], {}, "attention has no layers"),
         ([[[0.5]]], {}, "attention layer 0 is a list, expected a torch.Tensor"),

@@ -366,8 +366,17 @@ def test_invalid_dates_are_rejected(source, reason):
 
 @pytest.mark.parametrize(
     ("task", "source"),
-    [("reverse", "Hello"), ("reverse", "ab1"), ("reverse", ""), ("reverse", "a b"),
-     ("sort", "3  1"), ("sort", "31 2"), ("sort", "a b"), ("sort", ""), ("sort", "1 2 ")],
+    [
+        ("reverse", "Hello"),
+        ("reverse", "ab1"),
+        ("reverse", ""),
+        ("reverse", "a b"),
+        ("sort", "3  1"),
+        ("sort", "31 2"),
+        ("sort", "a b"),
+        ("sort", ""),
+        ("sort", "1 2 "),
+    ],
 )
 def test_malformed_task_sources_are_rejected(task, source):
     with pytest.raises(ValueError, match=f"{task} expects"):

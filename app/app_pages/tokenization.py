@@ -32,6 +32,8 @@ STORIES = 500
 VOCAB_MAX = 5000
 VOCAB_DEFAULT = 1000
 START_STEP = 10
+MAX_SENTENCE_CHARS = 300
+MAX_WORD_CHARS = 60
 STEP_KEY = "tok-step"
 SOURCES = {
     "stories": "Generated stories",
@@ -66,9 +68,11 @@ def lessons_text() -> str:
 
 
 @st.cache_data(max_entries=4, show_spinner="Training BPE and replaying its merges…")
-def bpe_and_replay(text: str, vocab_size: int) -> tuple[str, list[MergeStep], dict[str, int]]:
+def bpe_and_replay(
+    text: str, vocab_size: int
+) -> tuple[str, list[MergeStep], dict[str, int], dict[str, str]]:
     tok = train_bpe(text, vocab_size)
-    return tok.to_str(), replay_tokenizer(tok, text), word_counts(tok, text)
+    return tok.to_str(), replay_tokenizer(tok, text), word_counts(tok, text), readable_tokens(tok)
 
 
 @st.cache_data(max_entries=4, show_spinner="Training the character and WordPiece tokenizers…")
@@ -104,12 +108,11 @@ def chosen_corpus() -> str | None:
 
 def train(text: str, vocab_size: int) -> Trained | None:
     try:
-        bpe_json, steps, words = bpe_and_replay(text, vocab_size)
+        bpe_json, steps, words, shown = bpe_and_replay(text, vocab_size)
     except ValueError as err:
         st.error(f"Could not train BPE: {err}")
         return None
-    bpe = Tokenizer.from_str(bpe_json)
-    return Trained(text, bpe, steps, words, readable_tokens(bpe))
+    return Trained(text, Tokenizer.from_str(bpe_json), steps, words, shown)
 
 
 def training_caption(trained: Trained, vocab_size: int) -> str:
@@ -126,6 +129,17 @@ def training_caption(trained: Trained, vocab_size: int) -> str:
 # --------------------------------------------------------------------------------------------
 # Merge replay
 # --------------------------------------------------------------------------------------------
+
+
+def capped_input(label: str, default: str, key: str, max_chars: int) -> str | None:
+    """A text box (see ``widgets.sentence_input``) whose text is cut to ``max_chars``."""
+    text = sentence_input(label, default, key=key)
+    if text is not None and len(text) > max_chars:
+        st.warning(
+            f"The text has {len(text):,} characters; only the first {max_chars} are shown here."
+        )
+        text = text[:max_chars]
+    return text
 
 
 def move_step(delta: int, n_merges: int) -> None:
@@ -174,7 +188,7 @@ def show_step(trained: Trained, k: int) -> None:
 def show_segmentation(trained: Trained, k: int) -> None:
     word_col, space_col = st.columns([3, 1], vertical_alignment="bottom")
     with word_col:
-        word = sentence_input("A word to split", "jumped", key="tok-word")
+        word = capped_input("A word to split", "jumped", "tok-word", MAX_WORD_CHARS)
     with space_col:
         leading_space = st.checkbox("after a space", value=True, key="tok-space")
     if word is None:
@@ -202,7 +216,7 @@ def show_ties(trained: Trained, k: int) -> None:
         return
     ties = [step for step in trained.steps if step.is_tie]
     smaller_ids = sum(step.pair_ids < step.runner_up_ids for step in ties)
-    st.plotly_chart(fig.merge_counts_figure(trained.steps, k), key="tok-counts", theme=None)
+    st.plotly_chart(fig.merge_counts_figure(trained.steps, k, trained.shown), key="tok-counts", theme=None)
     st.caption(
         f"{len(ties):,} of the {trained.n_merges:,} merges were decided by the tie-break; "
         f"the merged pair had the smaller ids in {smaller_ids:,} of them."
@@ -233,8 +247,9 @@ def tokenized_rows(toks: dict[str, Tokenizer], text: str) -> list[tuple[str, lis
 
 
 def show_comparison(toks: dict[str, Tokenizer]) -> str | None:
-    sentence = sentence_input(
-        "Your sentence", "The clever fox greets Mia, who laughs. 🦊", key="tok-sentence"
+    sentence = capped_input(
+        "Your sentence", "The clever fox greets Mia, who laughs. 🦊", "tok-sentence",
+        MAX_SENTENCE_CHARS,
     )
     if sentence is not None:
         st.html(fig.comparison_html(tokenized_rows(toks, sentence)))
@@ -257,7 +272,7 @@ def show_compression(trained: Trained, k: int, sentence: str | None) -> None:
 
 
 def show_unseen_word(trained: Trained, toks: dict[str, Tokenizer]) -> None:
-    word = sentence_input("An invented word", "unfoxable", key="tok-oov")
+    word = capped_input("An invented word", "unfoxable", "tok-oov", MAX_WORD_CHARS)
     if word is None:
         return
     bare = word.strip()

@@ -198,6 +198,10 @@ class Tokenizer:
         """The tokenizer as a JSON string (the contents of ``tokenizer.json``)."""
         return self.hf.to_str()
 
+    def __reduce__(self):
+        """Pickle through the JSON form, so the settings it restores survive (caches pickle)."""
+        return (Tokenizer.from_str, (self.to_str(),))
+
     @classmethod
     def from_str(cls, s: str) -> Tokenizer:
         """Rebuild a tokenizer from the JSON string made by :meth:`to_str`."""

@@ -16,7 +16,7 @@ def token_chips(tokens: list[str], ids: list[int] | None = None) -> str:
         title = f' title="id {ids[i]}"' if ids is not None else ""
         chips.append(
             f'<span{title} style="background:{PALETTE[i % len(PALETTE)]};padding:2px 4px;'
-            f'margin:1px;border-radius:4px;font-family:monospace;display:inline-block">{shown}'
+            f'margin:1px;border-radius:4px;font-family:monospace;display:inline-block"><bdi>{shown}</bdi>'
             + (f'<sub style="color:#666"> {ids[i]}</sub>' if ids is not None else "")
             + "</span>"
         )

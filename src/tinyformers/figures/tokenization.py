@@ -1,0 +1,197 @@
+"""Figures for the tokenization lesson: merge steps, token comparisons and compression.
+
+HTML builders return strings for ``st.html``; every token and label in them is html-escaped,
+because tokens come from text a student typed. Plotly figures escape their hover text for the
+same reason (Plotly renders a few HTML tags in labels).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from tinyformers.bpe_replay import MergeStep
+from tinyformers.figures.tokens import token_chips
+
+FONT_SIZE = 16
+MERGED_COLOR = "#cddafd"
+PART_COLOR = "#fff1e6"
+TIE_COLOR = "#d62728"
+PLAIN_COLOR = "#1f77b4"
+LINE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
+
+
+def visible(token: str) -> str:
+    """A token with spaces and newlines drawn as ``␣`` and ``⏎`` so they can be seen."""
+    return token.replace(" ", "␣").replace("\n", "⏎")
+
+
+def _chip(token: str, color: str, token_id: int | None = None) -> str:
+    label = html.escape(visible(token))
+    sub = (
+        f'<sub style="color:#555;font-size:0.7em"> {token_id}</sub>' if token_id is not None else ""
+    )
+    return (
+        f'<span style="background:{color};padding:4px 10px;margin:2px;border-radius:6px;'
+        f'font-family:monospace;font-size:1.4em;display:inline-block"><bdi>{label}</bdi>{sub}</span>'
+    )
+
+
+def _pair_text(pair: tuple[str, str], shown: dict[str, str]) -> str:
+    left, right = (html.escape(visible(shown.get(t, t))) for t in pair)
+    return f"<code>{left}</code> + <code>{right}</code>"
+
+
+def merge_step_html(step: MergeStep, shown: dict[str, str], new_id: int | None = None) -> str:
+    """One merge drawn as ``left + right → token``, with the closest rival pair underneath.
+
+    ``shown`` maps byte-level token strings to readable text (``"Ġcat"`` to ``" cat"``).
+    When the rival was exactly as frequent, the sentence says why the merged pair won.
+    """
+    left, right, token = (shown.get(t, t) for t in (step.left, step.right, step.token))
+    arrow = '<span style="font-size:1.6em;margin:0 8px">→</span>'
+    plus = '<span style="font-size:1.6em;margin:0 4px">+</span>'
+    line = (
+        _chip(left, PART_COLOR, step.pair_ids[0])
+        + plus
+        + _chip(right, PART_COLOR, step.pair_ids[1])
+        + arrow
+        + _chip(token, MERGED_COLOR, new_id)
+    )
+    return (
+        f'<div style="font-size:{FONT_SIZE}px;line-height:2.2">{line}'
+        f'<div style="margin-top:6px;line-height:1.5">{_rival_sentence(step, shown)}</div></div>'
+    )
+
+
+def _rival_sentence(step: MergeStep, shown: dict[str, str]) -> str:
+    if step.runner_up is None:
+        return "No other pair was left to merge."
+    rival = _pair_text(step.runner_up, shown)
+    if not step.is_tie:
+        return (
+            f"The next most frequent pair, {rival}, occurred {step.runner_up_count} times, "
+            f"fewer than {step.count}."
+        )
+    winner_ids, rival_ids = step.pair_ids, step.runner_up_ids
+    deciding = "left" if winner_ids[0] != rival_ids[0] else "right"
+    return (
+        f'<b style="color:{TIE_COLOR}">Tie.</b> {rival} also occurred {step.count} times. '
+        f"{_pair_text(step.pair, shown)} won because its ids {winner_ids} come before "
+        f"{rival_ids}: the smaller {deciding} id wins."
+    )
+
+
+def _pair_plain(pair: tuple[str, str], shown: dict[str, str]) -> str:
+    return " + ".join(visible(shown.get(t, t)) for t in pair)
+
+
+def merge_table(
+    steps: Sequence[MergeStep], shown: dict[str, str], k: int, rows: int = 8
+) -> list[dict[str, object]]:
+    """Rows for a table of the latest merges up to step ``k`` (newest first)."""
+    latest = list(steps[max(0, k - rows) : k])[::-1]
+    return [
+        {
+            "step": step.step,
+            "left": visible(shown.get(step.left, step.left)),
+            "right": visible(shown.get(step.right, step.right)),
+            "new token": visible(shown.get(step.token, step.token)),
+            "count": step.count,
+            "vocab size": step.vocab_size,
+            "won a tie against": _pair_plain(step.runner_up, shown) if step.is_tie else "",
+        }
+        for step in latest
+    ]
+
+
+def comparison_html(rows: Sequence[tuple[str, list[str], list[int]]]) -> str:
+    """Tokenizations of the same text one under another: label, token count and chips."""
+    parts = []
+    for label, tokens, ids in rows:
+        if len(tokens) != len(ids):
+            raise ValueError(f"{label}: {len(tokens)} tokens but {len(ids)} ids")
+        parts.append(
+            f'<div style="margin-bottom:10px;font-size:{FONT_SIZE}px">'
+            f"<b>{html.escape(label)}</b> · {len(tokens)} tokens"
+            f'<div style="font-size:1.15em">{token_chips(tokens, ids)}</div></div>'
+        )
+    return "<div>" + "".join(parts) + "</div>"
+
+
+def merge_counts_figure(
+    steps: Sequence[MergeStep], current: int, shown: dict[str, str] | None = None
+) -> go.Figure:
+    """Count of the merged pair at every step, ties in red, with step ``current`` marked.
+
+    Coordinates are numpy arrays, which Plotly checks far faster than lists of thousands of
+    numbers; ``shown`` maps tokens to readable text for the hover boxes.
+    """
+    shown = shown or {}
+    number = np.array([s.step for s in steps], dtype=np.int64)
+    count = np.array([s.count for s in steps], dtype=np.int64)
+    tie = np.array([s.is_tie for s in steps], dtype=bool)
+    label = np.array(
+        [html.escape(visible(shown.get(s.token, s.token))) for s in steps], dtype=object
+    )
+    figure = go.Figure(
+        [
+            go.Scatter(
+                x=number[chosen],
+                y=count[chosen],
+                text=label[chosen],
+                mode="markers",
+                name=name,
+                marker={"color": color, "size": 6},
+                hovertemplate="step %{x}: count %{y}<br>%{text}<extra></extra>",
+            )
+            for chosen, name, color in (
+                (~tie, "clear winner", PLAIN_COLOR),
+                (tie, "tie", TIE_COLOR),
+            )
+        ]
+    )
+    if current >= 1:
+        figure.add_vline(x=current, line_dash="dash", line_color="#444")
+    figure.update_layout(
+        xaxis_title="merge step",
+        yaxis_title="count of the merged pair",
+        yaxis={"type": "log", "dtick": 1},
+        font_size=FONT_SIZE,
+        height=380,
+        template="plotly_white",
+        margin={"l": 80, "r": 20, "t": 50, "b": 70},
+        legend={"orientation": "h", "y": 1.08},
+    )
+    return figure
+
+
+def compression_figure(curves: dict[str, Sequence[float]], current: int) -> go.Figure:
+    """Tokens per character against the number of merges, one line per text."""
+    figure = go.Figure()
+    for (label, curve), color in zip(curves.items(), LINE_COLORS, strict=False):
+        figure.add_trace(
+            go.Scatter(
+                x=np.arange(len(curve)),
+                y=np.asarray(curve, dtype=float),
+                mode="lines",
+                name=html.escape(label),
+                line={"color": color, "width": 3},
+                hovertemplate="%{x} merges: %{y:.3f} tokens per character<extra></extra>",
+            )
+        )
+    figure.add_vline(x=current, line_dash="dash", line_color="#444")
+    figure.update_layout(
+        xaxis_title="number of merges k",
+        yaxis_title="tokens per character",
+        yaxis_rangemode="tozero",
+        font_size=FONT_SIZE,
+        height=400,
+        template="plotly_white",
+        margin={"l": 80, "r": 20, "t": 50, "b": 70},
+        legend={"orientation": "h", "y": 1.08},
+    )
+    return figure
