@@ -92,7 +92,12 @@ def seed_control(key: str = "seed", default: int = 0) -> int:
 
 
 def sentence_input(
-    label: str, default: str, key: str, tokenizer=None, max_tokens: int | None = None
+    label: str,
+    default: str,
+    key: str,
+    tokenizer=None,
+    max_tokens: int | None = None,
+    max_chars: int = MAX_INPUT_CHARS,
 ) -> str | None:
     """A text box with a character cap and, given a tokenizer, a token cap.
 
@@ -100,13 +105,11 @@ def sentence_input(
     message when there is nothing usable.
     """
     text = st.text_input(label, value=default, key=key)
-    if len(text) > MAX_INPUT_CHARS:
-        st.warning(
-            f"Your text has {len(text):,} characters; only the first {MAX_INPUT_CHARS:,} are used."
-        )
-        text = text[:MAX_INPUT_CHARS]
+    if len(text) > max_chars:
+        st.warning(f"Your text has {len(text):,} characters; only the first {max_chars:,} are used.")
+        text = text[:max_chars]
     try:
-        text = clean_user_text(text, max_chars=MAX_INPUT_CHARS)
+        text = clean_user_text(text, max_chars=max_chars)
     except UserTextError as err:
         st.warning(str(err))
         return None

@@ -16,7 +16,7 @@ SLUG = "positional-encoding"
 MAX_LENGTH = 512
 MAX_D_MODEL = 512
 D_MODEL_GRID = (2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
-DEFAULT_SENTENCE = "the little dog sees the big cat and the cat sees the dog ."
+DEFAULT_SENTENCE = "Zoe sees the big dog . the dog sees Zoe ."
 
 
 @st.cache_data(max_entries=4)
@@ -48,13 +48,6 @@ def token_map(name: str) -> tuple[figs.Projection, list[str], list[str]]:
     return figs.pca_2d(weights), tokens, categories
 
 
-def spread_caption(matrix: torch.Tensor) -> str:
-    return (
-        "Largest difference between two entries at the same distance: "
-        f"{figs.diagonal_spread(matrix):.1e}"
-    )
-
-
 lesson = lesson_header(SLUG)
 
 # ---------------------------------------------------------------------------------------------
@@ -78,7 +71,12 @@ except ValueError as err:
     st.error(str(err))
     st.stop()
 
-loaded = shipped_model(model_name) if model_name else None
+loaded = None
+if model_name:
+    try:
+        loaded = shipped_model(model_name)
+    except CheckpointError as err:
+        st.error(f"The model {model_name} could not be loaded: {err}")
 wte = loaded.model.wte.weight.detach() if loaded else None
 wpe = loaded.model.wpe.weight.detach() if loaded else None
 learned_length = min(length, wpe.size(0)) if loaded else 0
@@ -120,15 +118,16 @@ if sentence is not None:
         st.info("Reordering needs at least two tokens; type a longer sentence.")
     else:
         reverse = torch.arange(len(ids) - 1, -1, -1)
-        attn = loaded.model.h[0].attn
-        without = figs.reorder_gap(attn, wte[ids], None, reverse)
-        with_positions = figs.reorder_gap(attn, wte[ids], wpe[: len(ids)], reverse)
+        layer = figs.first_attention(loaded.model)
+        without = figs.reorder_change(layer, wte[ids], None, reverse)
+        with_positions = figs.reorder_change(layer, wte[ids], wpe[: len(ids)], reverse)
         left, right = st.columns(2)
-        left.metric("Largest change of a token's output, no positions", f"{without:.1e}")
-        right.metric("… with the learned positions added", f"{with_positions:.3f}")
+        left.metric("Token vectors only: largest change of an output", f"{without:.1e}")
+        right.metric("Token + position vectors: largest change", f"{with_positions:.2f}")
         st.caption(
-            f"First attention layer of {model_name}, without a mask, on the {len(ids)} token "
-            "vectors in their order and reversed."
+            f"First attention layer of {model_name} (with its LayerNorm, without a mask) on the "
+            f"{len(ids)} vectors of your sentence, in their order and reversed. Change of a "
+            "token's output = |new − old| / |old|: 1.00 means as large as the output itself."
         )
 
 # ---------------------------------------------------------------------------------------------
@@ -164,16 +163,17 @@ with seed_column:
 
 lesson_section(lesson, "similarity")
 query, key = figs.rotary_probe_vectors(d_model, probe, seed)
-panels = {
-    f"Sinusoidal (d_model {d_model})": cosine_similarity_matrix(sinusoidal),
-    f"Rotary (head size {d_model})": figs.rotary_similarity(length, query, key),
+similarities = {
+    "sinusoidal": cosine_similarity_matrix(sinusoidal),
+    "rotary": figs.rotary_similarity(length, query, key),
 }
+titles = [f"Sinusoidal (d_model {d_model})", f"Rotary (head size {d_model})"]
 if loaded:
-    panels[f"Learned ({model_name})"] = cosine_similarity_matrix(wpe[:learned_length])
-for column, (title, matrix) in zip(st.columns(len(panels)), panels.items(), strict=True):
-    with column:
-        st.plotly_chart(figs.similarity_heatmap(matrix, title))
-        st.caption(spread_caption(matrix))
+    similarities["learned"] = cosine_similarity_matrix(wpe[:learned_length])
+    titles.append(f"Learned ({model_name})")
+st.plotly_chart(figs.similarity_panels(dict(zip(titles, similarities.values(), strict=True))))
+spreads = [f"{name} {figs.diagonal_spread(matrix):.1e}" for name, matrix in similarities.items()]
+st.caption("Largest difference between two entries at the same distance: " + ", ".join(spreads))
 if loaded and learned_length < length:
     st.caption(f"{model_name} has only {wpe.size(0)} positions, so its panel stops there.")
 

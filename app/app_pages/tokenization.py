@@ -133,13 +133,7 @@ def training_caption(trained: Trained, vocab_size: int) -> str:
 
 def capped_input(label: str, default: str, key: str, max_chars: int) -> str | None:
     """A text box (see ``widgets.sentence_input``) whose text is cut to ``max_chars``."""
-    text = sentence_input(label, default, key=key)
-    if text is not None and len(text) > max_chars:
-        st.warning(
-            f"The text has {len(text):,} characters; only the first {max_chars} are shown here."
-        )
-        text = text[:max_chars]
-    return text
+    return sentence_input(label, default, key=key, max_chars=max_chars)
 
 
 def move_step(delta: int, n_merges: int) -> None:
