@@ -16,6 +16,7 @@ SLUG = "positional-encoding"
 MAX_LENGTH = 512
 MAX_D_MODEL = 512
 D_MODEL_GRID = (2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+DEFAULT_MODEL = "gpt-stories"
 DEFAULT_SENTENCE = "Zoe sees the big dog . the dog sees Zoe ."
 
 
@@ -58,7 +59,10 @@ with st.sidebar:
     st.subheader("Settings for this lesson")
     model_names = models_with_learned_positions()
     if model_names:
-        model_name = st.selectbox("Model (learned positions)", model_names, key="pe-model")
+        default = model_names.index(DEFAULT_MODEL) if DEFAULT_MODEL in model_names else 0
+        model_name = st.selectbox(
+            "Model (learned positions)", model_names, index=default, key="pe-model"
+        )
     else:
         model_name = None
         st.error("No shipped model with learned positions was found in the models/ folder.")
