@@ -1,0 +1,65 @@
+"""Lesson files: well formed, every code block they show runs, every lesson has a page and a
+line in the README."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tinyformers.lessons import LessonError, load_lessons, parse_lesson
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = load_lessons()
+
+
+def test_there_are_lessons_in_course_order() -> None:
+    assert LESSONS, "lessons/ holds no lesson"
+    orders = [lesson.order for lesson in LESSONS]
+    assert orders == sorted(orders) and len(set(orders)) == len(orders)
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.slug)
+def test_lesson_has_outcomes_summary_and_page(lesson) -> None:
+    assert lesson.outcomes and lesson.summary and lesson.intro
+    assert (ROOT / "app" / "app_pages" / f"{lesson.slug.replace('-', '_')}.py").is_file()
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.slug)
+def test_lesson_is_listed_in_the_readme(lesson) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"{lesson.order}. {lesson.title} (`/{lesson.slug}`)" in readme
+
+
+CODE = [(lesson.slug, n, code) for lesson in LESSONS for n, code in enumerate(lesson.code_blocks())]
+
+
+@pytest.mark.parametrize("slug,n,code", CODE, ids=[f"{s}-{n}" for s, n, _ in CODE])
+def test_lesson_code_runs(slug: str, n: int, code: str) -> None:
+    exec(compile(code, f"lessons/{slug}.md[code block {n}]", "exec"), {"__name__": "__lesson__"})
+
+
+def test_malformed_lesson_is_reported_with_its_file(tmp_path) -> None:
+    bad = tmp_path / "bad.md"
+    bad.write_text("---\ntitle: x\n---\nbody", encoding="utf-8")
+    with pytest.raises(LessonError, match="bad.md: front matter lacks"):
+        parse_lesson(bad)
+    bad.write_text("no front matter", encoding="utf-8")
+    with pytest.raises(LessonError, match="bad.md"):
+        parse_lesson(bad)
+
+
+def test_sections_and_quiz_are_parsed(tmp_path) -> None:
+    path = tmp_path / "ok.md"
+    path.write_text(
+        "---\ntitle: T\nslug: t\norder: 1\nsummary: S\noutcomes: [a]\n"
+        "quiz:\n  - question: Q?\n    options: [x, y]\n    answer: 1\n---\n"
+        "Intro.\n\n## First {#one}\nBody one.\n\n## Second {#two}\nBody two.\n",
+        encoding="utf-8",
+    )
+    lesson = parse_lesson(path)
+    assert lesson.intro == "Intro."
+    assert lesson.section("two").body == "Body two."
+    assert lesson.quiz[0].options[lesson.quiz[0].answer] == "y"
+    with pytest.raises(KeyError, match="no section 'three'"):
+        lesson.section("three")
