@@ -7,7 +7,7 @@ from tinyformers.lessons import load_lessons
 
 st.set_page_config(page_title="Tinyformers", page_icon="🔎", layout="wide")
 
-home = st.Page(str(PAGES_DIR / "home.py"), title="Course map", icon="🗺️", default=True)
+home = st.Page(str(PAGES_DIR / "home.py"), title="Course map", icon=":material/map:", default=True)
 lessons = [
     st.Page(
         str(page_file(lesson.slug)), title=f"{lesson.order}. {lesson.title}", url_path=lesson.slug

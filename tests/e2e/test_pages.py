@@ -27,6 +27,16 @@ def open_page(page, server_url: str, path: str) -> None:
     wait_for_app(page)
 
 
+def screenshot(page, name: str) -> None:
+    """The whole page: Streamlit scrolls inside its main container, so grow the viewport."""
+    height = page.evaluate(
+        "() => document.querySelector(\"[data-testid='stMain']\")?.scrollHeight || 1000"
+    )
+    page.set_viewport_size({"width": 1400, "height": min(max(height, 1000), 9000)})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
 def assert_healthy(page) -> None:
     assert page.locator("[data-testid='stException']").count() == 0, "the page shows an exception"
     assert page.dialogs == [], f"a dialog fired: {page.dialogs}"
@@ -37,7 +47,7 @@ def test_course_map(page, server_url) -> None:
     open_page(page, server_url, "")
     assert_healthy(page)
     assert page.get_by_text("Course map").first.is_visible()
-    page.screenshot(path=str(SCREENSHOTS / "course-map.png"), full_page=True)
+    screenshot(page, "course-map")
 
 
 @pytest.mark.parametrize("slug", LESSON_SLUGS)
@@ -51,4 +61,4 @@ def test_lesson_page(page, server_url, slug: str) -> None:
         lines = page.frame_locator("iframe").nth(i).locator("svg line")
         lines.first.wait_for(timeout=30_000)
         assert lines.count() > 0, "an attention view drew no lines"
-    page.screenshot(path=str(SCREENSHOTS / f"{slug}.png"), full_page=True)
+    screenshot(page, slug)
