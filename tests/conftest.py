@@ -1,5 +1,7 @@
 """Small shared fixtures: seeded tiny models and tiny trained tokenizers."""
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -71,3 +73,30 @@ def char_tokenizer() -> Tokenizer:
 @pytest.fixture(scope="session")
 def bpe_tokenizer() -> Tokenizer:
     return train_bpe(TEXT, vocab_size=300)
+
+
+# --- one Chromium for every browser test (Playwright's sync API allows one session) ---------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright; browser tests skip without them."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="browser tests need the playwright package"
+    )
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -23,7 +23,6 @@ from tinyformers.figures.bertviz_html import (
     vendor_dir,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
 HOSTILE_TOKEN = "</script><img src=x onerror=alert(1)>"
 TOKENS = ["The", "cat", HOSTILE_TOKEN, "<!--", "sat", "."]
 N_LAYERS, N_HEADS = 2, 3
@@ -283,29 +282,6 @@ def test_encoder_decoder_view_checks_each_attention(seq2seq):
 
 
 # --- a real browser with no network ---------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="browser tests need the playwright package"
-    )
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield chromium
-        chromium.close()
 
 
 class OfflinePage:
