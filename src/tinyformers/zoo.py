@@ -68,6 +68,7 @@ class ZooModel:
 # ---------------------------------------------------------------------------------------------
 
 STORIES_SEED = 0
+AGREEMENT_PROBES, AGREEMENT_SEED = 400, 987  # held-out agreement sentences for measuring
 STORIES_COUNT = 12_000
 
 
@@ -125,6 +126,15 @@ def sample_sentences(
     return sentences[:n]
 
 
+def sample_text(checkpoint: Checkpoint, seed: int = 0) -> str:
+    """A continuation of a fresh story start, as the model card shows it."""
+    tok, model = checkpoint.tokenizer, checkpoint.model
+    new = generate(
+        model, tok.encode("\n"), 3 * model.config.block_size, SamplingSettings(0.8), seed=seed
+    )
+    return tok.decode(new).strip()
+
+
 def measure_gpt_stories(checkpoint: Checkpoint) -> dict[str, float]:
     sentences = sample_sentences(checkpoint.model, checkpoint.tokenizer, 200)
     ok = sum(stories.is_grammatical(s) for s in sentences)
@@ -148,10 +158,28 @@ def bert_sequences(tokenizer: Tokenizer, sentences: list[str]) -> list[list[int]
     return [[tokenizer.cls_id, *tokenizer.encode(s), tokenizer.sep_id] for s in sentences]
 
 
+AGREEMENT_TRAINING_SENTENCES = 20_000
+
+
+def bert_training_sentences(text: str) -> list[str]:
+    """The corpus's sentences plus generated agreement sentences (subject, attractor, verb).
+
+    Masked-LM spreads its signal thinly: with only the stories' own mix, a small BERT learns
+    that a verb is missing long after it learns words. Extra sentences from the same grammar,
+    with a different seed from the held-out probe set, teach the structure sooner.
+    """
+    sentences = stories.split_sentences(text.replace("\n", " "))
+    extra = [s.text for s in stories.agreement_examples(AGREEMENT_TRAINING_SENTENCES, seed=1)]
+    held_out = {s.text for s in stories.agreement_examples(AGREEMENT_PROBES, seed=AGREEMENT_SEED)}
+    mixed = [s for s in sentences + extra if s not in held_out]
+    random.Random(0).shuffle(mixed)
+    return mixed
+
+
 def build_bert_stories() -> Built:
     text = stories_text()
     tokenizer = train_wordpiece(text, vocab_size=768)
-    sentences = stories.split_sentences(text.replace("\n", " "))
+    sentences = bert_training_sentences(text)
     config = BertConfig(
         vocab_size=tokenizer.vocab_size, block_size=48, n_layer=3, n_head=4, n_embd=128
     )
@@ -159,18 +187,19 @@ def build_bert_stories() -> Built:
     model = build_model(config)
     task = MaskedLMTask(bert_sequences(tokenizer, sentences), tokenizer)
     settings = TrainSettings(
-        max_steps=2000,
+        max_steps=3000,
         batch_size=64,
         learning_rate=1e-3,
-        warmup_steps=100,
-        eval_interval=500,
+        warmup_steps=200,
+        eval_interval=1000,
         seed=0,
     )
     state = train(model, task, settings)
     return Built(
         model,
         tokenizer,
-        f"{len(sentences)} sentences from {STORIES_COUNT} generated stories (seed {STORIES_SEED})",
+        f"{len(sentences)} sentences: those of {STORIES_COUNT} generated stories (seed "
+        f"{STORIES_SEED}) and {AGREEMENT_TRAINING_SENTENCES} generated agreement sentences (seed 1)",
         settings,
         state.step,
     )
@@ -198,7 +227,7 @@ def masked_verb_predictions(checkpoint: Checkpoint, examples: list[stories.Sente
 
 
 def measure_bert_stories(checkpoint: Checkpoint) -> dict[str, float]:
-    examples = stories.agreement_examples(400, seed=987)
+    examples = stories.agreement_examples(AGREEMENT_PROBES, seed=AGREEMENT_SEED)
     predictions = masked_verb_predictions(checkpoint, examples)
     verbs = {"sg": stories.SINGULAR_VERBS, "pl": stories.PLURAL_VERBS}
     right = sum(p in verbs[e.number] for p, e in zip(predictions, examples, strict=True))
@@ -397,6 +426,8 @@ def build_one(name: str, models_dir: Path = MODELS_DIR) -> dict:
     }
     if name in SUBJECT_HEAD_MODELS:
         metadata["subject_head"] = best_subject_head(checkpoint)
+    if checkpoint.config.family == "gpt":
+        metadata["sample"] = sample_text(checkpoint)
     write_card(out, metadata)
     return metadata
 
@@ -442,6 +473,17 @@ def model_card(meta: dict, checkpoint: Checkpoint) -> str:
     for metric, value in meta["metrics"].items():
         required = f"≥ {bars[metric]:.0%}" if metric in bars else "reported"
         lines.append(f"| {metric} | {value:.4f} | {required} |")
+    if "sample" in meta:
+        lines += [
+            "",
+            "## A sample",
+            "",
+            "Temperature 0.8, seed 0, starting a new story:",
+            "",
+            "```text",
+            meta["sample"],
+            "```",
+        ]
     if "subject_head" in meta:
         lines += [
             "",
@@ -521,7 +563,7 @@ SUBJECT_HEAD_EXAMPLES = 200
 
 
 def subject_head_scores(
-    checkpoint: Checkpoint, n: int = SUBJECT_HEAD_EXAMPLES, seed: int = 987
+    checkpoint: Checkpoint, n: int = SUBJECT_HEAD_EXAMPLES, seed: int = AGREEMENT_SEED
 ) -> torch.Tensor:
     """(n_layer, n_head): on agreement sentences, the share where the strongest attention (over
     all other positions) lands on the subject noun, from the main verb (BERT) or from the
