@@ -588,11 +588,12 @@ def subject_head_scores(
     return hits / len(examples)
 
 
-def best_subject_head(checkpoint: Checkpoint) -> dict[str, float]:
+def best_subject_head(checkpoint: Checkpoint) -> dict:
     scores = subject_head_scores(checkpoint)
     layer, head = divmod(int(scores.argmax()), scores.shape[1])
     return {
         "subject_head_layer": layer,
         "subject_head": head,
         "subject_head_rate": float(scores.max()),
+        "query": "verb" if checkpoint.config.family == "bert" else "before-verb",
     }
