@@ -6,17 +6,21 @@ with ``st.cache_resource``; anything a student makes lives in ``st.session_state
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import streamlit as st
 
+from tinyformers.checkpoint import CheckpointError
 from tinyformers.corpora.user_text import UserTextError, clean_user_text, decode_upload
 from tinyformers.lessons import Lesson, get_lesson
-from tinyformers.registry import LoadedModel, load_shipped, shipped_names
+from tinyformers.registry import LoadedModel, load_huggingface, load_shipped, shipped_names
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
 MAX_INPUT_CHARS = 2_000
 SEED_PARAM = "seed"
+OTHER_MODEL = "Other: a Hugging Face model or a folder…"
+EXTERNAL_MODELS_ENV = "TINYFORMERS_EXTERNAL_MODELS"
 
 
 # --------------------------------------------------------------------------------------------
@@ -106,7 +110,9 @@ def sentence_input(
     """
     text = st.text_input(label, value=default, key=key)
     if len(text) > max_chars:
-        st.warning(f"Your text has {len(text):,} characters; only the first {max_chars:,} are used.")
+        st.warning(
+            f"Your text has {len(text):,} characters; only the first {max_chars:,} are used."
+        )
         text = text[:max_chars]
     try:
         text = clean_user_text(text, max_chars=max_chars)
@@ -151,16 +157,48 @@ def shipped_model(name: str) -> LoadedModel:
     return load_shipped(name)
 
 
+@st.cache_resource(show_spinner="Loading model…", max_entries=4)
+def external_model(name_or_path: str) -> LoadedModel:
+    """A Hugging Face model (or a model folder) loaded once per process, in eval mode."""
+    return load_huggingface(name_or_path)
+
+
+def external_models_allowed() -> bool:
+    """Hosts serving a whole class can switch the option off (TINYFORMERS_EXTERNAL_MODELS=0)."""
+    return os.environ.get(EXTERNAL_MODELS_ENV, "1") != "0"
+
+
 def model_picker(label: str, family: str | None, key: str) -> LoadedModel | None:
-    """Pick a shipped model (or one trained in this session) of the given family."""
+    """Pick a shipped model, one trained in this session, or (where allowed) a Hugging Face
+    model id or a local model folder, of the given family."""
     trained: dict[str, LoadedModel] = st.session_state.get("trained_models", {})
     options = shipped_names(family=family) + [
         name for name, m in trained.items() if family is None or m.family == family
     ]
+    if external_models_allowed():
+        options.append(OTHER_MODEL)
     if not options:
         st.error("No model of this kind is available: the models/ folder is empty.")
         return None
     name = st.selectbox(label, options, key=key)
     if name in trained:
         return trained[name]
-    return shipped_model(name)
+    if name != OTHER_MODEL:
+        return shipped_model(name)
+    wanted = st.text_input(
+        "Hugging Face model id or folder", key=f"{key}-other", placeholder="gpt2 or ./my-model"
+    )
+    if not wanted.strip():
+        st.info("Type a model id such as gpt2 (it must already be on this machine) or a folder.")
+        return None
+    try:
+        loaded = external_model(wanted.strip())
+    except (CheckpointError, OSError, ValueError) as err:
+        st.error(f"That model cannot be used: {err}")
+        return None
+    if family is not None and loaded.family != family:
+        st.error(
+            f"{wanted.strip()!r} is a {loaded.family.upper()} model; this lesson needs {family.upper()}."
+        )
+        return None
+    return loaded

@@ -8,6 +8,7 @@ and lesson works the same whatever the model's origin.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,3 +66,103 @@ def load_shipped(name: str, models_dir: Path = MODELS_DIR) -> LoadedModel:
             f"no shipped model called {name!r}; available: {', '.join(shipped_names(models_dir))}"
         )
     return load_folder(Path(models_dir) / name, source="shipped")
+
+
+# ---------------------------------------------------------------------------------------------
+# Hugging Face models (GPT-2 and BERT layouts), from a local folder or the machine's cache
+# ---------------------------------------------------------------------------------------------
+
+ALLOW_DOWNLOAD_ENV = "TINYFORMERS_ALLOW_DOWNLOAD"
+HF_CLASSES = {"gpt2": "GPT2LMHeadModel", "bert": "BertForMaskedLM"}
+
+
+class HFTokenizer:
+    """A ``transformers`` tokenizer behind the small interface our figures use."""
+
+    kind = "huggingface"
+
+    def __init__(self, tokenizer):
+        self.hf = tokenizer
+        self.pad_id = tokenizer.pad_token_id
+        self.unk_id = tokenizer.unk_token_id
+        self.cls_id = tokenizer.cls_token_id
+        self.sep_id = tokenizer.sep_token_id
+        self.mask_id = tokenizer.mask_token_id
+        self.bos_id = tokenizer.bos_token_id
+        self.eos_id = tokenizer.eos_token_id
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.hf)
+
+    def encode(self, text: str) -> list[int]:
+        return self.hf.encode(text, add_special_tokens=False)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.hf.decode(ids, skip_special_tokens=True)
+
+    def display_tokens(self, ids: list[int]) -> list[str]:
+        return [self.hf.decode([i]) for i in ids]
+
+    def tokens(self, text: str) -> list[str]:
+        return self.display_tokens(self.encode(text))
+
+    def id_to_token(self, i: int) -> str:
+        return self.hf.convert_ids_to_tokens(int(i))
+
+
+def downloads_allowed() -> bool:
+    return os.environ.get(ALLOW_DOWNLOAD_ENV, "") == "1"
+
+
+def load_huggingface(name_or_path: str) -> LoadedModel:
+    """A GPT-2 or BERT model from a local folder or this machine's Hugging Face cache, converted
+    to our classes. Downloads happen only when TINYFORMERS_ALLOW_DOWNLOAD=1."""
+    name_or_path = name_or_path.strip()
+    if not name_or_path:
+        raise CheckpointError("type a Hugging Face model id (such as gpt2) or a folder path")
+    path = Path(name_or_path).expanduser()
+    if path.is_dir() and (path / "config.json").is_file():
+        try:
+            return load_folder(path)
+        except CheckpointError as err:
+            if "not a Tinyformers config" not in str(err):
+                raise
+    import transformers
+
+    from tinyformers.interop import from_hf
+
+    local_only = not downloads_allowed()
+    try:
+        config = transformers.AutoConfig.from_pretrained(name_or_path, local_files_only=local_only)
+    except (OSError, ValueError) as err:
+        where = "on this machine" if local_only else "on this machine or online"
+        hint = (
+            f" Downloads are off; on a machine with internet access set {ALLOW_DOWNLOAD_ENV}=1."
+            if local_only
+            else ""
+        )
+        raise CheckpointError(
+            f"cannot find a model called {name_or_path!r} {where}.{hint}"
+        ) from err
+    class_name = HF_CLASSES.get(config.model_type)
+    if class_name is None:
+        raise CheckpointError(
+            f"{name_or_path!r} is a {config.model_type!r} model; the lessons can use GPT-2 and "
+            "BERT models"
+        )
+    model_class = getattr(transformers, class_name)
+    hf_model = model_class.from_pretrained(
+        name_or_path, local_files_only=local_only, attn_implementation="eager"
+    )
+    tokenizer = transformers.AutoTokenizer.from_pretrained(
+        name_or_path, local_files_only=local_only
+    )
+    return LoadedModel(
+        name=name_or_path,
+        family="gpt" if config.model_type == "gpt2" else "bert",
+        model=from_hf(hf_model),
+        tokenizer=HFTokenizer(tokenizer),
+        source="huggingface",
+        metadata={"huggingface": name_or_path},
+    )
