@@ -152,17 +152,30 @@ def step_controls(trained: Trained) -> int:
     with slider:
         k = st.slider("Merges applied (k)", 0, n_merges, key=STEP_KEY)
     prev.button(
-        "◀ Prev", key="tok-prev", on_click=move_step, args=(-1, n_merges), disabled=k == 0,
+        "◀ Prev",
+        key="tok-prev",
+        on_click=move_step,
+        args=(-1, n_merges),
+        disabled=k == 0,
         width="stretch",
     )
     next_.button(
-        "Next ▶", key="tok-next", on_click=move_step, args=(1, n_merges),
-        disabled=k == n_merges, width="stretch",
+        "Next ▶",
+        key="tok-next",
+        on_click=move_step,
+        args=(1, n_merges),
+        disabled=k == n_merges,
+        width="stretch",
     )
     later_ties = [step.step for step in trained.steps[k:] if step.is_tie]
     tie.button(
-        "Next tie ▶▶", key="tok-next-tie", on_click=jump_to, args=(later_ties[0] if later_ties else k,),
-        disabled=not later_ties, width="stretch", help="Jump to the next merge decided by a tie.",
+        "Next tie ▶▶",
+        key="tok-next-tie",
+        on_click=jump_to,
+        args=(later_ties[0] if later_ties else k,),
+        disabled=not later_ties,
+        width="stretch",
+        help="Jump to the next merge decided by a tie.",
     )
     return k
 
@@ -210,7 +223,9 @@ def show_ties(trained: Trained, k: int) -> None:
         return
     ties = [step for step in trained.steps if step.is_tie]
     smaller_ids = sum(step.pair_ids < step.runner_up_ids for step in ties)
-    st.plotly_chart(fig.merge_counts_figure(trained.steps, k, trained.shown), key="tok-counts", theme=None)
+    st.plotly_chart(
+        fig.merge_counts_figure(trained.steps, k, trained.shown), key="tok-counts", theme=None
+    )
     st.caption(
         f"{len(ties):,} of the {trained.n_merges:,} merges were decided by the tie-break; "
         f"the merged pair had the smaller ids in {smaller_ids:,} of them."
@@ -242,7 +257,9 @@ def tokenized_rows(toks: dict[str, Tokenizer], text: str) -> list[tuple[str, lis
 
 def show_comparison(toks: dict[str, Tokenizer]) -> str | None:
     sentence = capped_input(
-        "Your sentence", "The clever fox greets Mia, who laughs. 🦊", "tok-sentence",
+        "Your sentence",
+        "The clever fox greets Mia, who laughs. 🦊",
+        "tok-sentence",
         MAX_SENTENCE_CHARS,
     )
     if sentence is not None:
