@@ -168,11 +168,18 @@ def external_models_allowed() -> bool:
     return os.environ.get(EXTERNAL_MODELS_ENV, "1") != "0"
 
 
-def model_picker(label: str, family: str | None, key: str) -> LoadedModel | None:
-    """Pick a shipped model, one trained in this session, or (where allowed) a Hugging Face
-    model id or a local model folder, of the given family."""
+def model_picker(
+    label: str,
+    family: str | None,
+    key: str,
+    choices: list[str] | None = None,
+    default: str | None = None,
+) -> LoadedModel | None:
+    """Pick a shipped model (from ``choices`` if given), one trained in this session, or (where
+    allowed) a Hugging Face model id or a local model folder, of the given family."""
     trained: dict[str, LoadedModel] = st.session_state.get("trained_models", {})
-    options = shipped_names(family=family) + [
+    shipped = shipped_names(family=family) if choices is None else list(choices)
+    options = shipped + [
         name for name, m in trained.items() if family is None or m.family == family
     ]
     if external_models_allowed():
@@ -180,7 +187,8 @@ def model_picker(label: str, family: str | None, key: str) -> LoadedModel | None
     if not options:
         st.error("No model of this kind is available: the models/ folder is empty.")
         return None
-    name = st.selectbox(label, options, key=key)
+    index = options.index(default) if default in options else 0
+    name = st.selectbox(label, options, index=index, key=key)
     if name in trained:
         return trained[name]
     if name != OTHER_MODEL:

@@ -68,7 +68,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def time_to_first_page() -> float:
+def first_render(url: str) -> float | None:
+    """Seconds until the course map has been drawn in Chromium, or None without a browser."""
+    chromium = Path("/usr/bin/chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    if not chromium.exists():
+        return None
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=args)
+        page = browser.new_page()
+        start = time.perf_counter()
+        page.goto(url)
+        page.wait_for_function(
+            "() => document.querySelector(\"[data-testid='stApp']\")"
+            "?.getAttribute('data-test-script-state') === 'notRunning' "
+            "&& document.querySelector('h1')",
+            timeout=60_000,
+        )
+        elapsed = time.perf_counter() - start
+        browser.close()
+    return elapsed
+
+
+def time_to_first_page() -> tuple[float, float | None]:
+    """(seconds from process start to the first page served, then to the course map drawn)."""
     port = free_port()
     start = time.perf_counter()
     process = subprocess.Popen(
@@ -94,7 +121,9 @@ def time_to_first_page() -> float:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as r:
                     if r.status == 200:
-                        return time.perf_counter() - start
+                        served = time.perf_counter() - start
+                        drawn = first_render(f"http://127.0.0.1:{port}/")
+                        return served, None if drawn is None else served + drawn
             except OSError:
                 time.sleep(0.05)
             if time.perf_counter() - start > 60:
@@ -118,11 +147,14 @@ def main() -> None:
         median = statistics.median(rerun_times(page, args.runs))
         verdict = "ok" if median < RERUN_TARGET_MS else "SLOW"
         print(f"{name:<22}{median:>20.0f}{RERUN_TARGET_MS:>8} {verdict}")
-    first = time_to_first_page()
-    verdict = "ok" if first < START_TARGET_S else "SLOW"
+    served, drawn = time_to_first_page()
+    verdict = "ok" if served < START_TARGET_S else "SLOW"
     print(
-        f"process start to first page served: {first:.2f} s (target {START_TARGET_S} s) {verdict}"
+        f"process start to first page served: {served:.2f} s (target {START_TARGET_S} s) {verdict}"
     )
+    if drawn is not None:
+        verdict = "ok" if drawn < START_TARGET_S else "SLOW"
+        print(f"process start to course map drawn in Chromium: {drawn:.2f} s {verdict}")
 
 
 if __name__ == "__main__":

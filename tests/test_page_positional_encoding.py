@@ -149,7 +149,7 @@ def test_offset_curves_coincide_for_sinusoidal_and_not_for_learned(fresh_page):
 
 def test_every_model_with_learned_positions(fresh_page):
     at = fresh_page
-    options = at.selectbox(key="pe-model").options
+    options = [o for o in at.selectbox(key="pe-model").options if not o.startswith("Other")]
     assert DEFAULT_MODEL in options
     for name in options:
         at.selectbox(key="pe-model").set_value(name).run()
@@ -276,3 +276,14 @@ def test_bert_reads_cls_sentence_sep(fresh_page):
     layer = figs.first_attention(loaded.model)
     expected = figs.reorder_change(layer, wte[ids], wpe[: len(ids)], reverse)
     assert metric(at, "Token + position vectors") == f"{expected:.2f}"
+
+
+def test_other_model_option_explains_when_nothing_is_found(fresh_page):
+    at = fresh_page
+    other = [o for o in at.selectbox(key="pe-model").options if o.startswith("Other")]
+    at.selectbox(key="pe-model").set_value(other[0]).run()
+    at.text_input(key="pe-model-other").set_value("no-such-owner/no-such-model").run()
+    assert not at.exception
+    assert any(
+        "cannot find a model called 'no-such-owner/no-such-model'" in e.value for e in at.error
+    )

@@ -4,13 +4,20 @@ import math
 
 import streamlit as st
 import torch
-from widgets import lesson_header, lesson_section, quiz, seed_control, sentence_input, shipped_model
+from widgets import (
+    lesson_header,
+    lesson_section,
+    model_picker,
+    quiz,
+    seed_control,
+    sentence_input,
+)
 
 from tinyformers.checkpoint import CheckpointError, read_config
 from tinyformers.figures import positional as figs
 from tinyformers.figures.tokens import token_chips
 from tinyformers.positional import cosine_similarity_matrix, sinusoidal_encoding
-from tinyformers.registry import MODELS_DIR, shipped_names
+from tinyformers.registry import MODELS_DIR, LoadedModel, shipped_names
 
 SLUG = "positional-encoding"
 MAX_LENGTH = 512
@@ -40,9 +47,9 @@ def sinusoidal_adjacent_grid(length: int) -> list[float]:
 
 
 @st.cache_data(max_entries=4)
-def token_map(name: str) -> tuple[figs.Projection, list[str], list[str]]:
-    """PCA of a shipped model's token table, with each token's string and category."""
-    loaded = shipped_model(name)
+def token_map(name: str, _loaded: LoadedModel) -> tuple[figs.Projection, list[str], list[str]]:
+    """PCA of a model's token table, with each token's string and category (cached by name)."""
+    loaded = _loaded
     weights = loaded.model.wte.weight
     tokens = loaded.tokenizer.display_tokens(list(range(weights.size(0))))
     categories = [figs.token_category(t, loaded.tokenizer.kind) for t in tokens]
@@ -57,15 +64,19 @@ lesson = lesson_header(SLUG)
 
 with st.sidebar:
     st.subheader("Settings for this lesson")
-    model_names = models_with_learned_positions()
-    if model_names:
-        default = model_names.index(DEFAULT_MODEL) if DEFAULT_MODEL in model_names else 0
-        model_name = st.selectbox(
-            "Model (learned positions)", model_names, index=default, key="pe-model"
-        )
-    else:
-        model_name = None
-        st.error("No shipped model with learned positions was found in the models/ folder.")
+    loaded = model_picker(
+        "Model (learned positions)",
+        None,
+        key="pe-model",
+        choices=models_with_learned_positions(),
+        default=DEFAULT_MODEL,
+    )
+    if loaded is not None and (
+        loaded.family not in ("gpt", "bert") or loaded.config.position != "learned"
+    ):
+        st.error(f"{loaded.name} has no learned position table; pick a GPT or BERT model.")
+        loaded = None
+    model_name = loaded.name if loaded is not None else None
     d_model = st.slider("d_model (width of each vector)", 2, MAX_D_MODEL, 64, step=2, key="pe-d")
     length = st.slider("Number of positions", 1, MAX_LENGTH, 64, key="pe-length")
 
@@ -75,12 +86,6 @@ except ValueError as err:
     st.error(str(err))
     st.stop()
 
-loaded = None
-if model_name:
-    try:
-        loaded = shipped_model(model_name)
-    except CheckpointError as err:
-        st.error(f"The model {model_name} could not be loaded: {err}")
 wte = loaded.model.wte.weight.detach() if loaded else None
 wpe = loaded.model.wpe.weight.detach() if loaded else None
 learned_length = min(length, wpe.size(0)) if loaded else 0
@@ -92,7 +97,7 @@ sinusoidal = sinusoidal_encoding(length, d_model)
 
 lesson_section(lesson, "lookup")
 if loaded:
-    projection, vocabulary, categories = token_map(model_name)
+    projection, vocabulary, categories = token_map(model_name, loaded)
     st.plotly_chart(figs.embedding_scatter(projection, vocabulary, categories))
     first, second = projection.explained
     st.caption(

@@ -79,10 +79,9 @@ HF_CLASSES = {"gpt2": "GPT2LMHeadModel", "bert": "BertForMaskedLM"}
 class HFTokenizer:
     """A ``transformers`` tokenizer behind the small interface our figures use."""
 
-    kind = "huggingface"
-
-    def __init__(self, tokenizer):
+    def __init__(self, tokenizer, kind: str):
         self.hf = tokenizer
+        self.kind = kind  # "bpe" (GPT-2's byte-level BPE) or "wordpiece" (BERT)
         self.pad_id = tokenizer.pad_token_id
         self.unk_id = tokenizer.unk_token_id
         self.cls_id = tokenizer.cls_token_id
@@ -162,7 +161,7 @@ def load_huggingface(name_or_path: str) -> LoadedModel:
         name=name_or_path,
         family="gpt" if config.model_type == "gpt2" else "bert",
         model=from_hf(hf_model),
-        tokenizer=HFTokenizer(tokenizer),
+        tokenizer=HFTokenizer(tokenizer, "bpe" if config.model_type == "gpt2" else "wordpiece"),
         source="huggingface",
         metadata={"huggingface": name_or_path},
     )
