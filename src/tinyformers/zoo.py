@@ -76,12 +76,11 @@ def stories_text() -> str:
     return stories.generate_corpus(STORIES_COUNT, seed=STORIES_SEED)
 
 
-def build_gpt_stories() -> Built:
-    text = stories_text()
-    tokenizer = train_bpe(text, vocab_size=768)
+def build_gpt(text: str, tokenizer: Tokenizer, n_layer: int, data: str) -> Built:
+    """A GPT (4 heads, width 128, context 64) trained on ``text`` for 1500 steps."""
     ids = torch.tensor(tokenizer.encode(text))
     config = GPTConfig(
-        vocab_size=tokenizer.vocab_size, block_size=64, n_layer=3, n_head=4, n_embd=128
+        vocab_size=tokenizer.vocab_size, block_size=64, n_layer=n_layer, n_head=4, n_embd=128
     )
     torch.manual_seed(0)
     model = build_model(config)
@@ -94,13 +93,13 @@ def build_gpt_stories() -> Built:
         seed=0,
     )
     state = train(model, CausalLMTask(ids, config.block_size), settings)
-    return Built(
-        model,
-        tokenizer,
-        f"{STORIES_COUNT} generated stories (seed {STORIES_SEED}), {len(ids)} BPE tokens",
-        settings,
-        state.step,
-    )
+    return Built(model, tokenizer, f"{data}, {len(ids)} tokens", settings, state.step)
+
+
+def build_gpt_stories() -> Built:
+    text = stories_text()
+    data = f"{STORIES_COUNT} generated stories (seed {STORIES_SEED}), BPE"
+    return build_gpt(text, train_bpe(text, vocab_size=768), n_layer=3, data=data)
 
 
 def sample_sentences(
@@ -337,29 +336,8 @@ def char_text() -> str:
 
 def build_gpt_char() -> Built:
     text = char_text()
-    tokenizer = train_char(text)
-    ids = torch.tensor(tokenizer.encode(text))
-    config = GPTConfig(
-        vocab_size=tokenizer.vocab_size, block_size=64, n_layer=4, n_head=4, n_embd=128
-    )
-    torch.manual_seed(0)
-    model = build_model(config)
-    settings = TrainSettings(
-        max_steps=1500,
-        batch_size=32,
-        learning_rate=2e-3,
-        warmup_steps=100,
-        eval_interval=500,
-        seed=0,
-    )
-    state = train(model, CausalLMTask(ids, config.block_size), settings)
-    return Built(
-        model,
-        tokenizer,
-        f"{CHAR_STORIES_COUNT} generated stories (seed {STORIES_SEED}), {len(ids)} characters",
-        settings,
-        state.step,
-    )
+    data = f"{CHAR_STORIES_COUNT} generated stories (seed {STORIES_SEED}), characters"
+    return build_gpt(text, train_char(text), n_layer=4, data=data)
 
 
 def measure_gpt_char(checkpoint: Checkpoint) -> dict[str, float]:
