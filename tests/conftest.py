@@ -100,3 +100,27 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+# --- pages, headless ----------------------------------------------------------------------
+
+APP_SCRIPT = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
+
+
+def _open_page(page: str | None = None):
+    """Run the app headless and, given ``app_pages/<file>.py``, switch to that page."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP_SCRIPT, default_timeout=60)
+    at.run()
+    if page is not None:
+        at.switch_page(page)
+        at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture(scope="session")
+def open_page():
+    """A function that opens a page of the app headless (``open_page("app_pages/x.py")``)."""
+    return _open_page

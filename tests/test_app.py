@@ -1,18 +1,13 @@
 """Headless page tests (Streamlit's AppTest): every page runs without an exception."""
 
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
-
 
 @pytest.fixture
-def app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    return at
+def app(open_page) -> AppTest:
+    return open_page()
 
 
 def test_home_page_runs(app: AppTest) -> None:

@@ -5,7 +5,6 @@ import base64
 import json
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,28 +15,18 @@ from tinyformers.figures import positional as figs
 from tinyformers.positional import cosine_similarity_matrix, sinusoidal_encoding
 from tinyformers.registry import load_shipped
 
-APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
 PAGE = "app_pages/positional_encoding.py"
 DEFAULT_MODEL = "gpt-stories"
 
 
-def open_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception
-    return at
-
-
 @pytest.fixture(scope="module")
-def page() -> AppTest:
-    return open_page()
+def page(open_page) -> AppTest:
+    return open_page(PAGE)
 
 
 @pytest.fixture
-def fresh_page() -> AppTest:
-    return open_page()
+def fresh_page(open_page) -> AppTest:
+    return open_page(PAGE)
 
 
 def metric(at: AppTest, label_start: str) -> str:

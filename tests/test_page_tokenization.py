@@ -4,7 +4,6 @@ shows equal a direct computation with the core package."""
 import base64
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,7 +24,6 @@ from tinyformers.tokenize import (
     wordpiece_min_vocab_size,
 )
 
-APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
 PAGE = "app_pages/tokenization.py"
 # The page's defaults: 500 generated stories, a vocabulary of 1000, the replay at step 10.
 STORIES = 500
@@ -43,13 +41,8 @@ def reference():
 
 
 @pytest.fixture
-def app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception
-    return at
+def app(open_page) -> AppTest:
+    return open_page(PAGE)
 
 
 def metrics(at: AppTest) -> dict[str, str]:

@@ -6,6 +6,13 @@ from widgets import page_file
 from tinyformers.config import presets_table
 from tinyformers.lessons import load_lessons
 
+
+@st.cache_data
+def model_sizes() -> list[dict]:
+    """Builds a model per preset and family once per process, not on every rerun."""
+    return presets_table()
+
+
 st.title("Tinyformers")
 st.write(
     "Small, live Transformer models you can poke: every chart in this app is computed by a "
@@ -23,4 +30,4 @@ for lesson in load_lessons():
 
 st.header("Model sizes")
 st.caption("Parameter counts measured on freshly built models (vocabulary of 512 tokens).")
-st.dataframe(presets_table(), hide_index=True)
+st.dataframe(model_sizes(), hide_index=True)
