@@ -7,12 +7,14 @@ with ``st.cache_resource``; anything a student makes lives in ``st.session_state
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
 
 from tinyformers.checkpoint import CheckpointError
 from tinyformers.corpora.user_text import UserTextError, clean_user_text, decode_upload
+from tinyformers.jobs import QUEUED, Job, Limits, Slots, Snapshot
 from tinyformers.lessons import Lesson, get_lesson
 from tinyformers.registry import LoadedModel, load_huggingface, load_shipped, shipped_names
 
@@ -210,3 +212,61 @@ def model_picker(
         )
         return None
     return loaded
+
+
+# --------------------------------------------------------------------------------------------
+# Training in the background
+# --------------------------------------------------------------------------------------------
+
+POLL_SECONDS = 0.5
+
+
+@st.cache_resource
+def server_limits() -> Limits:
+    """The host's caps (environment variables), read once per process."""
+    return Limits.from_env()
+
+
+@st.cache_resource
+def training_slots() -> Slots:
+    """One queue per process: at most ``max_concurrent`` runs train at once."""
+    return Slots(server_limits().max_concurrent)
+
+
+def start_job(key: str, work: Callable, name: str = "training") -> Job:
+    """Start ``work(report)`` in the background for this session, replacing any earlier job
+    under ``key`` (which is asked to stop)."""
+    old: Job | None = st.session_state.get(key)
+    if old is not None:
+        old.stop()
+    job = Job(work, training_slots(), name=name).start()
+    st.session_state[key] = job
+    st.session_state[f"{key}-polling"] = True
+    return job
+
+
+def job_progress(key: str, render: Callable[[Snapshot], None]) -> Snapshot | None:
+    """Show the job under ``key``: its place in the queue, a Stop button, and ``render`` of its
+    latest snapshot, redrawn every half second while it runs. Returns the latest snapshot."""
+    job: Job | None = st.session_state.get(key)
+    if job is None:
+        return None
+    polling = st.session_state.get(f"{key}-polling", False)
+
+    @st.fragment(run_every=POLL_SECONDS if polling else None)
+    def live() -> None:
+        snap = job.snapshot()
+        if snap.status == QUEUED:
+            ahead = "1 run is" if snap.ahead == 1 else f"{snap.ahead} runs are"
+            st.info(f"Busy: {ahead} ahead of you. Yours starts as soon as a slot frees up.")
+        if snap.active:
+            st.button("Stop", key=f"{key}-stop", on_click=job.stop)
+        elif snap.error:
+            st.error(f"The run failed: {snap.error}")
+        render(snap)
+        if polling and not snap.active:
+            st.session_state[f"{key}-polling"] = False
+            st.rerun(scope="app")
+
+    live()
+    return job.snapshot()

@@ -83,3 +83,51 @@ def test_hosts_can_switch_external_models_off(monkeypatch) -> None:
     monkeypatch.setenv("TINYFORMERS_EXTERNAL_MODELS", "0")
     at = run_picker()
     assert not any(o.startswith("Other") for o in at.selectbox(key="m").options)
+
+
+def job_script(app_dir: str) -> None:
+    import sys
+    import threading
+
+    import streamlit as st
+
+    sys.path.insert(0, app_dir)
+    from widgets import job_progress, start_job
+
+    gate = st.session_state.setdefault("gate", threading.Event())
+
+    def work(report):
+        report(1)
+        gate.wait(10)
+        report(2)
+        return "done"
+
+    if st.button("Start", key="start"):
+        start_job("job", work)
+    job_progress("job", lambda snap: st.write(f"updates {snap.updates} status {snap.status}"))
+
+
+def test_job_progress_shows_updates_a_stop_button_then_the_result() -> None:
+    at = AppTest.from_function(job_script, args=(APP_DIR,), default_timeout=30)
+    at.run()
+    assert not at.markdown  # nothing started yet
+    at.button(key="start").click().run()
+    job = at.session_state["job"]
+    assert any(b.label == "Stop" for b in at.button)
+    at.session_state["gate"].set()
+    job.join(10)
+    at.run()
+    assert not at.exception
+    assert at.markdown[-1].value == "updates [1, 2] status finished"
+    assert not any(b.label == "Stop" for b in at.button)
+
+
+def test_stop_button_stops_the_job() -> None:
+    at = AppTest.from_function(job_script, args=(APP_DIR,), default_timeout=30)
+    at.run()
+    at.button(key="start").click().run()
+    job = at.session_state["job"]
+    at.button(key="job-stop").click().run()
+    at.session_state["gate"].set()
+    job.join(10)
+    assert job.status == "stopped"
