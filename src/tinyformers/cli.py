@@ -56,6 +56,59 @@ def cmd_zoo(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from tinyformers.checkpoint import save_checkpoint
+    from tinyformers.corpora.user_text import UserTextError, decode_upload
+    from tinyformers.runs import Run, RunSpec
+    from tinyformers.train import TrainSettings
+
+    try:
+        path = Path(args.corpus)
+        text = decode_upload(path.read_bytes(), path.name, max_chars=args.max_corpus_chars)
+        settings = TrainSettings(
+            max_steps=args.max_steps,
+            batch_size=args.batch_size,
+            learning_rate=args.lr,
+            warmup_steps=args.warmup_steps,
+            eval_interval=args.eval_interval,
+            seed=args.seed,
+            max_seconds=args.max_seconds,
+        )
+        spec = RunSpec(
+            family=args.family,
+            tokenizer=args.tokenizer,
+            vocab_size=args.vocab_size,
+            preset=args.preset,
+            settings=settings,
+            target_val_loss=args.target_val_loss,
+        )
+        run = Run(spec, text)
+    except (OSError, UserTextError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+    def report(update) -> bool:
+        p = update.progress
+        line = {
+            "step": p.step,
+            "train_loss": round(p.train_loss, 4),
+            "val_loss": None if p.val_loss is None else round(p.val_loss, 4),
+            "lr": p.learning_rate,
+            "tokens_per_s": round(p.tokens_per_s),
+            "elapsed_s": round(p.elapsed_s, 2),
+        }
+        print(json.dumps(line), flush=True)
+        return True
+
+    run.train(report, log_interval=args.log_interval)
+    summary = {"summary": True, **run.summary()}
+    if args.out:
+        out = save_checkpoint(run.model, args.out, run.tokenizer, metadata=run.summary())
+        summary["out"] = str(out)
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tinyformers", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +127,31 @@ def build_parser() -> argparse.ArgumentParser:
     zoo.add_argument("names", nargs="*", help="models to build or check (default: all)")
     zoo.add_argument("--models-dir", help="folder holding the model folders (default: models/)")
     zoo.set_defaults(run=cmd_zoo)
+
+    from tinyformers.config import PRESETS
+    from tinyformers.runs import FAMILIES, TOKENIZERS
+
+    train = commands.add_parser(
+        "train",
+        help="train a model on a text file; prints one JSON line per log step and a summary",
+    )
+    train.add_argument("--corpus", required=True, help="a UTF-8 .txt file")
+    train.add_argument("--family", choices=FAMILIES, default="gpt")
+    train.add_argument("--tokenizer", choices=TOKENIZERS, default="char")
+    train.add_argument("--vocab-size", type=int, help="for bpe and wordpiece")
+    train.add_argument("--preset", choices=list(PRESETS), default="char")
+    train.add_argument("--target-val-loss", type=float, help="stop when validation reaches it")
+    train.add_argument("--max-steps", type=int, default=2000)
+    train.add_argument("--max-seconds", type=float, help="wall-clock budget")
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    train.add_argument("--warmup-steps", type=int, default=50)
+    train.add_argument("--eval-interval", type=int, default=250, help="0: only at the end")
+    train.add_argument("--log-interval", type=int, default=50)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--max-corpus-chars", type=int, default=20_000_000)
+    train.add_argument("--out", help="save the trained model folder here")
+    train.set_defaults(run=cmd_train)
     return parser
 
 

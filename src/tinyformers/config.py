@@ -173,6 +173,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "micro": dict(n_layer=2, n_head=2, n_embd=64, block_size=64),
     "mini": dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
     "small": dict(n_layer=6, n_head=6, n_embd=192, block_size=128),
+    # Sized for character-level text such as Shakespeare (see bench/train_speed.py).
+    "char": dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
 }
 
 

@@ -258,15 +258,20 @@ def train(
     state: TrainState | None = None,
     callback: Callable[[Progress], bool | None] | None = None,
     log_interval: int = 10,
+    stop_at: int | None = None,
 ) -> TrainState:
     """Train until ``settings.max_steps`` (counting steps of earlier calls), the time budget,
-    a callback returning False, or a diverging loss. Returns the state to resume from."""
+    a callback returning False, or a diverging loss. Returns the state to resume from.
+
+    ``stop_at`` pauses at that step without changing the learning-rate schedule, so training
+    in several calls gives the same model as training in one."""
     state = state or new_state(model, settings)
     state.stop_reason = None
     model.train()
     start = time.perf_counter() - state.elapsed_s
     window_start, window_tokens = time.perf_counter(), 0
-    while state.step < settings.max_steps:
+    end = settings.max_steps if stop_at is None else min(stop_at, settings.max_steps)
+    while state.step < end:
         lr = settings.lr_at(state.step)
         for group in state.optimizer.param_groups:
             group["lr"] = lr
@@ -300,7 +305,7 @@ def train(
         window_tokens += tokens
         state.elapsed_s = time.perf_counter() - start
 
-        last = state.step == settings.max_steps
+        last = state.step == end
         out_of_time = settings.max_seconds is not None and state.elapsed_s >= settings.max_seconds
         evaluate_now = (
             last
