@@ -59,6 +59,6 @@ def test_lesson_page(page, server_url, slug: str) -> None:
     assert charts.count() >= 1, "no chart was drawn"
     for i in range(page.locator("iframe").count()):  # the attention views (bertviz)
         lines = page.frame_locator("iframe").nth(i).locator("svg line")
-        lines.first.wait_for(timeout=30_000)
+        lines.first.wait_for(state="attached", timeout=30_000)
         assert lines.count() > 0, "an attention view drew no lines"
     screenshot(page, slug)

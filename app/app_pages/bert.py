@@ -1,0 +1,347 @@
+"""BERT and masked language modelling: the input sum, the masking ledger and its statistics,
+static against dynamic masking, and bert-stories filling in blanks."""
+
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+from widgets import lesson_header, lesson_section, quiz, seed_control, sentence_input, shipped_model
+
+from tinyformers.figures import bert as figs
+from tinyformers.figures.bertviz_html import head_view_html
+from tinyformers.masking import MASKED, RANDOM, UNCHANGED, MaskingRates
+from tinyformers.mlm import (
+    MAX_DRAWS,
+    SPECIAL_IDS,
+    BlankGuess,
+    LedgerStatistics,
+    attention_from,
+    embedding_breakdown,
+    epoch_ledgers,
+    fill_in_blanks,
+    ledger_statistics,
+    masking_draws,
+    suggest_blank,
+    trained_positions,
+)
+from tinyformers.registry import LoadedModel
+from tinyformers.trace import Trace, bert_inputs
+
+SLUG = "bert"
+MODEL = "bert-stories"
+DEFAULT_A = "Mia sees the friendly fox ."
+DEFAULT_B = "she smiles ."
+DEFAULT_LEDGER = "the friendly dogs that Mia sees run home ."
+DEFAULT_FILL = "the lion that the girls fix cries ."
+SAMPLE_CHOICES = (100, 1_000, 10_000)
+MAX_EPOCHS = 12
+MAX_BLANKS = 4
+MAX_K = 10
+DRAW_KEY = "bert-draw"
+
+
+# ---------------------------------------------------------------------------------------------
+# Cached computations (shared by every session; inputs are plain values)
+# ---------------------------------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def statistics(
+    ids: tuple[int, ...],
+    rates: tuple[float, float, float],
+    seed: int,
+    samples: int,
+    whole_word: bool,
+) -> LedgerStatistics:
+    tokenizer = shipped_model(MODEL).tokenizer
+    return ledger_statistics(list(ids), tokenizer, MaskingRates(*rates), seed, samples, whole_word)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def guesses(ids: tuple[int, ...], positions: tuple[int, ...]) -> tuple[Trace, list[BlankGuess]]:
+    """The model's top ``MAX_K`` guesses for each blank (the page shows the first k)."""
+    loaded = shipped_model(MODEL)
+    return fill_in_blanks(loaded.model, loaded.tokenizer, list(ids), list(positions), MAX_K)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def head_view(ids: tuple[int, ...], positions: tuple[int, ...], layer: int | None) -> str:
+    trace, _ = guesses(ids, positions)
+    return head_view_html(trace.attentions, trace.tokens, layer=layer)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections
+# ---------------------------------------------------------------------------------------------
+
+
+def input_section(loaded: LoadedModel) -> None:
+    """[CLS] A [SEP] B [SEP]: chips, the three rows and their sum, and their lengths."""
+    block = loaded.config.block_size
+    left, right = st.columns(2)
+    with left:
+        text_a = sentence_input(
+            "Sentence A", DEFAULT_A, "bert-a", loaded.tokenizer, max_tokens=(block - 3) // 2
+        )
+    with right:
+        text_b = sentence_input(
+            "Sentence B", DEFAULT_B, "bert-b", loaded.tokenizer, max_tokens=(block - 3 + 1) // 2
+        )
+    if text_a is None or not loaded.tokenizer.encode(text_a):
+        st.info("Type sentence A to see BERT's input.")
+        return
+    if text_b is not None and not loaded.tokenizer.encode(text_b):
+        text_b = None
+    try:
+        breakdown = embedding_breakdown(loaded.model, loaded.tokenizer, text_a, text_b)
+    except ValueError as err:
+        st.error(str(err))
+        return
+    normalized = breakdown.normalized(loaded.model.ln_emb)
+    st.html(figs.pair_chips(breakdown.tokens, breakdown.segments))
+    st.plotly_chart(figs.embedding_sum_figure(breakdown, normalized))
+    st.plotly_chart(figs.embedding_norms_figure(breakdown))
+    lengths = {
+        "token": breakdown.token.norm(dim=-1).mean(),
+        "segment": breakdown.segment.norm(dim=-1).mean(),
+        "position": breakdown.position.norm(dim=-1).mean(),
+        "sum": breakdown.total.norm(dim=-1).mean(),
+        "after LayerNorm": normalized.norm(dim=-1).mean(),
+    }
+    segment_a, segment_b = loaded.model.wse.weight.norm(dim=-1).tolist()
+    st.caption(
+        f"{len(breakdown.ids)} positions, {sum(breakdown.segments)} of them in segment B. "
+        "Average vector length: "
+        + ", ".join(f"{name} {value:.3f}" for name, value in lengths.items())
+        + f". Segment rows: A {segment_a:.3f}, B {segment_b:.3f}."
+    )
+
+
+def masking_settings() -> tuple[MaskingRates | None, int, bool]:
+    """Sidebar controls shared by the masking sections: rates, seed and whole-word masking."""
+    with st.sidebar:
+        st.subheader("Masking settings")
+        select = st.slider("Selected: % of ordinary tokens", 0, 100, 15, key="bert-select")
+        mask = st.slider("→ [MASK]: % of the selected", 0, 100, 80, key="bert-mask")
+        random = st.slider("→ random token: % of the selected", 0, 100, 10, key="bert-random")
+        try:
+            rates = MaskingRates(select / 100, mask / 100, random / 100)
+            st.caption(f"→ unchanged: {rates.unchanged_rate:.0%} of the selected")
+        except ValueError as err:
+            st.error(f"{err}. Lower one of the two.")
+            rates = None
+        whole_word = st.toggle("Whole-word masking", key="bert-whole-word")
+        seed = seed_control(key="bert-seed")
+    return rates, seed, whole_word
+
+
+def ledger_sentence(loaded: LoadedModel) -> list[int] | None:
+    text = sentence_input(
+        "Sentence to mask",
+        DEFAULT_LEDGER,
+        "bert-ledger-text",
+        loaded.tokenizer,
+        max_tokens=loaded.config.block_size - 2,
+    )
+    if text is None:
+        return None
+    ids, _ = bert_inputs(loaded.tokenizer, text)
+    return ids
+
+
+def current_draw() -> int:
+    """The draw the ledger shows; Resample moves to the next one."""
+    draw = st.session_state.setdefault(DRAW_KEY, 0)
+    first, second, _ = st.columns([1, 1, 4])
+    if first.button("Resample", key="bert-resample", type="primary"):
+        draw = min(draw + 1, MAX_DRAWS - 1)
+    if second.button("Back to draw 1", key="bert-first-draw"):
+        draw = 0
+    st.session_state[DRAW_KEY] = draw
+    return draw
+
+
+def ledger_section(
+    loaded: LoadedModel, ids: list[int], rates: MaskingRates, seed: int, whole_word: bool
+) -> None:
+    draw = current_draw()
+    ledger = masking_draws(ids, loaded.tokenizer, rates, seed, draw + 1, whole_word)[-1]
+    st.html(figs.ledger_html(ledger))
+    eligible = len(ids) - sum(ledger.special)
+    loss = ledger.loss_positions
+    where = f"positions {', '.join(map(str, loss))}" if loss else "no position"
+    st.caption(
+        f"Seed {seed}, draw {draw + 1}: {len(loss)} of {eligible} ordinary tokens selected "
+        f"({ledger.count(MASKED)} → [MASK], {ledger.count(RANDOM)} → random, "
+        f"{ledger.count(UNCHANGED)} unchanged). Loss at {where}; the other "
+        f"{len(ids) - len(loss)} labels are -100."
+    )
+    if eligible == 0:
+        st.info(
+            "Every token here is special: the tokenizer turned unknown characters into [UNK], "
+            "which is never selected. Type words of the stories language."
+        )
+
+
+def resample_section(ids: list[int], rates: MaskingRates, seed: int, whole_word: bool) -> None:
+    samples = st.radio(
+        "Number of draws",
+        SAMPLE_CHOICES,
+        index=len(SAMPLE_CHOICES) - 1,
+        format_func="{:,}".format,
+        horizontal=True,
+        key="bert-samples",
+    )
+    stats = statistics(
+        tuple(ids),
+        (rates.select_rate, rates.mask_rate, rates.random_rate),
+        seed,
+        samples,
+        whole_word,
+    )
+    if stats.eligible == 0:
+        st.info("This sentence has no ordinary token to select, so there is nothing to count.")
+        return
+    st.plotly_chart(figs.resample_figure(stats, rates))
+    caption = (
+        f"{samples:,} draws with seed {seed} on {stats.eligible} ordinary tokens: "
+        f"{stats.select_rate:.2%} selected (configured {rates.select_rate:.0%}), "
+        f"{stats.mean_selected:.2f} tokens per draw on average"
+    )
+    if stats.selected:
+        shares = [stats.share(code) for code in (MASKED, RANDOM, UNCHANGED)]
+        caption += (
+            f". Of the {stats.selected:,} selected: {shares[0]:.2%} → [MASK], {shares[1]:.2%} → "
+            f"random, {shares[2]:.2%} unchanged."
+        )
+    else:
+        caption += ". No draw selected anything, so the split of the selected is undefined."
+    st.caption(caption)
+
+
+def dynamic_section(
+    loaded: LoadedModel, ids: list[int], rates: MaskingRates, seed: int, whole_word: bool
+) -> None:
+    epochs = st.number_input("Epochs", 1, MAX_EPOCHS, 4, key="bert-epochs")
+    static = epoch_ledgers(ids, loaded.tokenizer, rates, seed, epochs, False, whole_word)
+    dynamic = epoch_ledgers(ids, loaded.tokenizer, rates, seed, epochs, True, whole_word)
+    st.plotly_chart(figs.epochs_figure(static, dynamic))
+    eligible = len(ids) - sum(static[0].special)
+    st.caption(
+        f"Over {epochs} epoch{'s' if epochs > 1 else ''} with seed {seed}, of {eligible} ordinary "
+        f"positions: static masking trained on {len(trained_positions(static))}, dynamic masking "
+        f"on {len(trained_positions(dynamic))}."
+    )
+
+
+def blank_positions(tokens: list[str], ids: list[int]) -> list[int]:
+    """The multiselect of positions to mask (its key follows the sentence)."""
+    options = [i for i, token_id in enumerate(ids) if token_id not in SPECIAL_IDS]
+    suggested = suggest_blank(tokens)
+    key = "bert-blanks-" + hashlib.sha1(str(ids).encode()).hexdigest()[:12]
+    return st.multiselect(
+        "Positions to mask",
+        options,
+        default=[suggested] if suggested is not None else [],
+        format_func=lambda i: f"{i}: {tokens[i]}",
+        max_selections=MAX_BLANKS,
+        key=key,
+    )
+
+
+def fill_in_section(loaded: LoadedModel) -> tuple[list[int], list[int]] | None:
+    """Choose blanks in a sentence and show the model's guesses; returns (ids, positions)."""
+    tokenizer = loaded.tokenizer
+    text = sentence_input(
+        "Sentence for the model",
+        DEFAULT_FILL,
+        "bert-fill-text",
+        tokenizer,
+        max_tokens=loaded.config.block_size - 2,
+    )
+    if text is None:
+        return None
+    ids, _ = bert_inputs(tokenizer, text)
+    tokens = tokenizer.display_tokens(ids)
+    if all(token_id in SPECIAL_IDS for token_id in ids):
+        st.info(
+            "Every token here is special ([UNK] stands for characters the tokenizer does not "
+            "know), so there is nothing to mask. Type words of the stories language."
+        )
+        return None
+    left, right = st.columns([3, 1])
+    with left:
+        positions = blank_positions(tokens, ids)
+    with right:
+        k = st.slider("Top k", 1, MAX_K, 5, key="bert-k")
+    if not positions:
+        st.info("Choose at least one position to mask.")
+        return None
+    found = [guess.top(k) for guess in guesses(tuple(ids), tuple(positions))[1]]
+    st.plotly_chart(figs.predictions_figure(found))
+    st.caption(
+        " ".join(
+            f"Position {g.position}: the original {g.answer!r} is choice {g.answer_rank} "
+            f"({g.answer_probability:.1%})."
+            for g in found
+        )
+    )
+    return ids, positions
+
+
+def attention_section(loaded: LoadedModel, ids: list[int], positions: list[int]) -> None:
+    trace, _ = guesses(tuple(ids), tuple(positions))
+    follow = positions[0]
+    if len(positions) > 1:
+        follow = st.selectbox("Blank to follow", positions, key="bert-follow")
+    weights = attention_from(trace, follow)
+    st.plotly_chart(figs.attention_from_figure(weights, trace.tokens, follow))
+    card = loaded.metadata.get("subject_head") or {}
+    layer = card.get("subject_head_layer")
+    if layer is not None:
+        st.caption(
+            f"The model card: from the main verb, layer {layer} head {card['subject_head']} looks "
+            f"hardest at the subject noun on {card['subject_head_rate']:.0%} of held-out "
+            "agreement sentences. The view below opens on that layer."
+        )
+    st.iframe(head_view(tuple(ids), tuple(positions), layer), height=170 + 22 * len(trace.tokens))
+
+
+# ---------------------------------------------------------------------------------------------
+# The page
+# ---------------------------------------------------------------------------------------------
+
+lesson = lesson_header(SLUG)
+model = shipped_model(MODEL)
+rates, seed, whole_word = masking_settings()
+
+lesson_section(lesson, "input")
+input_section(model)
+lesson_section(lesson, "nsp")
+lesson_section(lesson, "objective")
+
+lesson_section(lesson, "ledger")
+sentence_ids = ledger_sentence(model)
+ready = rates is not None and sentence_ids is not None
+if rates is None:
+    st.error("The masking rates in the sidebar are impossible; fix them to see the ledger.")
+if ready:
+    ledger_section(model, sentence_ids, rates, seed, whole_word)
+lesson_section(lesson, "resamples")
+if ready:
+    resample_section(sentence_ids, rates, seed, whole_word)
+lesson_section(lesson, "whole-word")
+lesson_section(lesson, "dynamic")
+if ready:
+    dynamic_section(model, sentence_ids, rates, seed, whole_word)
+
+lesson_section(lesson, "fill-in")
+blanks = fill_in_section(model)
+lesson_section(lesson, "attention")
+if blanks is not None:
+    attention_section(model, *blanks)
+else:
+    st.info("Choose a sentence and a position to mask above to see where the blank looks.")
+
+quiz(lesson)

@@ -1,0 +1,493 @@
+"""Figures for the BERT lesson: the input sum, the masking ledger, its statistics, static and
+dynamic masking, and the model's guesses for masked positions.
+
+Pure functions: each returns a Plotly figure or an HTML string. Every token is html-escaped
+before it reaches HTML, a label, a hover box or a heatmap cell, since Plotly renders a few HTML
+tags in those too.
+
+Each figure is built in one call, ``go.Figure(data=..., layout=...)``: Plotly validates every
+later ``update_layout`` or ``add_trace`` again, and ``make_subplots`` is several times slower
+than writing its layout out (``_panels`` does that), which matters on a page that redraws after
+every widget change.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+from plotly.basedatatypes import BaseTraceType
+from torch import Tensor
+
+from tinyformers.masking import (
+    IGNORE_INDEX,
+    LEDGER_NAMES,
+    MASKED,
+    NOT_SELECTED,
+    RANDOM,
+    UNCHANGED,
+    MaskingRates,
+)
+from tinyformers.mlm import BlankGuess, EmbeddingBreakdown, Ledger, LedgerStatistics
+
+FONT_SIZE = 16
+SPECIAL = 4  # a fifth category next to the ledger codes, for drawing only
+CATEGORY_NAMES = {**LEDGER_NAMES, SPECIAL: "special token (never selected)"}
+CATEGORY_COLORS = {
+    NOT_SELECTED: "#f2f2f2",
+    MASKED: "#f4a3a3",
+    RANDOM: "#ffd27f",
+    UNCHANGED: "#a9c9f5",
+    SPECIAL: "#c8c8c8",
+}
+SEGMENT_COLORS = ("#dfe7fd", "#e2f0d9")
+OBSERVED_COLOR = "#1f77b4"
+EXPECTED_COLOR = "#d62728"
+ANSWER_COLOR = "#2ca02c"
+
+
+def escaped(token: str) -> str:
+    """A token made safe and visible: HTML-escaped, spaces and newlines shown."""
+    return html.escape(token.replace(" ", "␣").replace("\n", "⏎"))
+
+
+def position_labels(tokens: Sequence[str]) -> list[str]:
+    return [f"{i}: {escaped(token)}" for i, token in enumerate(tokens)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _layout(title: str, height: int, **settings) -> dict:
+    """The settings every figure of the lesson shares, plus its own."""
+    return dict(
+        title=title,
+        height=height,
+        font_size=FONT_SIZE,
+        margin=dict(l=60, r=20, t=90, b=50),
+        **settings,
+    )
+
+
+def _panels(
+    panels: Sequence[Sequence[BaseTraceType]],
+    titles: Sequence[str],
+    layout: dict,
+    *,
+    stacked: bool = False,
+    gap: float = 0.03,
+    x_axes: Sequence[dict] | dict | None = None,
+    y_axes: Sequence[dict] | dict | None = None,
+    share_y: bool = False,
+) -> go.Figure:
+    """Panels side by side (or ``stacked``, first on top), each with its own pair of axes.
+
+    The layout ``make_subplots`` would make, written out directly. ``x_axes`` and ``y_axes``
+    are axis settings for every panel (one dict) or per panel (a list); ``share_y`` links the
+    y axes of side-by-side panels and labels only the first.
+    """
+    count = len(panels)
+    size = (1 - gap * (count - 1)) / count
+    data, layout = [], {**layout, "annotations": []}
+    for k, (traces, title) in enumerate(zip(panels, titles, strict=True)):
+        suffix = "" if k == 0 else str(k + 1)
+        start = k * (size + gap)
+        low, high = (1 - start - size, 1 - start) if stacked else (start, start + size)
+        domain = [max(0.0, low), min(1.0, high)]  # rounding may step just outside [0, 1]
+        x_axis = {"anchor": f"y{suffix}", **_axis_settings(x_axes, k)}
+        y_axis = {"anchor": f"x{suffix}", **_axis_settings(y_axes, k)}
+        (y_axis if stacked else x_axis)["domain"] = domain
+        if share_y and k > 0:
+            y_axis.update(matches="y", showticklabels=False)
+        layout[f"xaxis{suffix}"], layout[f"yaxis{suffix}"] = x_axis, y_axis
+        for trace in traces:
+            trace.xaxis, trace.yaxis = f"x{suffix}", f"y{suffix}"
+            data.append(trace)
+        layout["annotations"].append(
+            dict(
+                text=title,
+                x=0.5 if stacked else (domain[0] + domain[1]) / 2,
+                y=domain[1] if stacked else 1.0,
+                xref="paper",
+                yref="paper",
+                xanchor="center",
+                yanchor="bottom",
+                showarrow=False,
+                font_size=FONT_SIZE,
+            )
+        )
+    return go.Figure(data=data, layout=layout)
+
+
+def _axis_settings(axes: Sequence[dict] | dict | None, k: int) -> dict:
+    if axes is None:
+        return {}
+    return dict(axes) if isinstance(axes, dict) else dict(axes[k])
+
+
+def _category(ledger: Ledger, position: int) -> int:
+    return SPECIAL if ledger.special[position] else ledger.codes[position]
+
+
+def _discrete_colorscale() -> list[list]:
+    """A Plotly colour scale with one flat band per category 0..4."""
+    bands = len(CATEGORY_COLORS)
+    scale = []
+    for category, color in CATEGORY_COLORS.items():
+        scale += [[category / bands, color], [(category + 1) / bands, color]]
+    return scale
+
+
+def _category_legend() -> list[go.Scatter]:
+    """Legend entries for the ledger colours (heatmaps have no legend of their own)."""
+    return [
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            marker=dict(size=14, symbol="square", color=CATEGORY_COLORS[category]),
+            name=name,
+        )
+        for category, name in CATEGORY_NAMES.items()
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Input representation
+# ---------------------------------------------------------------------------------------------
+
+
+def pair_chips(tokens: Sequence[str], segments: Sequence[int]) -> str:
+    """HTML chips for ``[CLS] A [SEP] B [SEP]``, coloured by segment, each marked A or B."""
+    chips = []
+    for i, (token, segment) in enumerate(zip(tokens, segments, strict=True)):
+        name = "AB"[segment]
+        chips.append(
+            f'<span title="position {i}, segment {name}" style="background:'
+            f"{SEGMENT_COLORS[segment]};padding:3px 6px;margin:2px;border-radius:5px;"
+            f'font-family:monospace;font-size:18px;display:inline-block"><bdi>{escaped(token)}'
+            f'</bdi><sub style="color:#555"> {name}</sub></span>'
+        )
+    return '<div style="line-height:2.2">' + "".join(chips) + "</div>"
+
+
+def embedding_sum_figure(breakdown: EmbeddingBreakdown, normalized: Tensor) -> go.Figure:
+    """Token, segment and position rows, their sum, and the sum after LayerNorm, as heatmaps.
+
+    The first four panels share one colour scale, so their sizes compare; the LayerNorm panel
+    has its own (its values are much larger).
+    """
+    matrices = {
+        "token (wte)": breakdown.token,
+        "+ segment (wse)": breakdown.segment,
+        "+ position (wpe)": breakdown.position,
+        "= sum": breakdown.total,
+        "LayerNorm(sum)": normalized,
+    }
+    shared = max(m.abs().max().item() for m in list(matrices.values())[:4]) or 1.0
+    own = normalized.abs().max().item() or 1.0
+    labels = [
+        f"{label} ({'AB'[s]})"
+        for label, s in zip(position_labels(breakdown.tokens), breakdown.segments, strict=True)
+    ]
+    heatmaps = [
+        [
+            go.Heatmap(
+                z=matrix.detach().float().numpy(),
+                y=labels,
+                colorscale="RdBu",
+                zmin=-(own if name == "LayerNorm(sum)" else shared),
+                zmax=own if name == "LayerNorm(sum)" else shared,
+                showscale=False,
+                name=name,
+                hovertemplate=f"{name}<br>%{{y}}<br>dimension %{{x}}<br>%{{z:.3f}}<extra></extra>",
+            )
+        ]
+        for name, matrix in matrices.items()
+    ]
+    height = max(380, 110 + 26 * len(labels))
+    return _panels(
+        heatmaps,
+        list(matrices),
+        _layout("BERT's input: three rows added, then LayerNorm", height),
+        gap=0.02,
+        x_axes={"title": "dimension"},
+        y_axes={"autorange": "reversed", "type": "category"},
+        share_y=True,
+    )
+
+
+def embedding_norms_figure(breakdown: EmbeddingBreakdown) -> go.Figure:
+    """Length of each of the three rows and of their sum, position by position."""
+    parts = {
+        "token": breakdown.token,
+        "segment": breakdown.segment,
+        "position": breakdown.position,
+        "sum": breakdown.total,
+    }
+    labels = position_labels(breakdown.tokens)
+    bars = [
+        go.Bar(
+            x=labels,
+            y=matrix.norm(dim=-1).tolist(),
+            name=name,
+            hovertemplate=f"{name}<br>%{{x}}<br>length %{{y:.3f}}<extra></extra>",
+        )
+        for name, matrix in parts.items()
+    ]
+    layout = _layout(
+        "How long each row is",
+        440,
+        barmode="group",
+        xaxis=dict(type="category", tickangle=-45),
+        yaxis=dict(title="vector length"),
+    )
+    return go.Figure(data=bars, layout=layout)
+
+
+# ---------------------------------------------------------------------------------------------
+# The masking ledger
+# ---------------------------------------------------------------------------------------------
+
+_CELL = (
+    "display:inline-flex;flex-direction:column;align-items:center;gap:2px;"
+    "padding:6px 10px;border-radius:8px;min-width:3.2em;font-size:18px;"
+)
+
+
+def _ledger_cell(
+    position: str, token: str, seen: str, label: str, background: str, border: str, title: str
+) -> str:
+    """One box of the ledger; every argument is already escaped."""
+    return (
+        f'<div title="{title}" style="{_CELL}background:{background};border:2px {border}">'
+        f'<span style="font-size:14px;color:#555">{position}</span>'
+        f'<span style="font-family:monospace"><bdi>{token}</bdi></span>'
+        '<span style="color:#777">↓</span>'
+        f'<span style="font-family:monospace;font-weight:bold"><bdi>{seen}</bdi></span>'
+        f'<span style="font-size:14px">{label}</span></div>'
+    )
+
+
+def ledger_legend_html() -> str:
+    """What the colours of the ledger mean."""
+    items = "".join(
+        f'<span style="display:inline-block;margin:2px 14px 2px 0"><span style="display:'
+        f"inline-block;width:16px;height:16px;vertical-align:middle;border:1px solid #999;"
+        f'background:{CATEGORY_COLORS[c]}"></span> {html.escape(name)}</span>'
+        for c, name in CATEGORY_NAMES.items()
+    )
+    return f'<div style="font-size:16px;margin:6px 0">{items}</div>'
+
+
+def ledger_html(ledger: Ledger) -> str:
+    """The ledger of one draw: for every position, the original token, what the model reads
+    and the label the loss uses (the original token, or -100 where no loss is taken)."""
+    cells = [_ledger_cell("position", "token", "model reads", "label", "white", "solid #999", "")]
+    for i, (token, seen, label) in enumerate(
+        zip(ledger.tokens, ledger.seen, ledger.labels, strict=True)
+    ):
+        category = _category(ledger, i)
+        shown_label = f"{IGNORE_INDEX} (no loss)" if label == IGNORE_INDEX else escaped(token)
+        border = "dashed #888" if category == SPECIAL else "solid #999"
+        cells.append(
+            _ledger_cell(
+                str(i),
+                escaped(token),
+                escaped(seen),
+                shown_label,
+                CATEGORY_COLORS[category],
+                border,
+                html.escape(CATEGORY_NAMES[category]),
+            )
+        )
+    return (
+        '<div style="display:flex;flex-wrap:wrap;gap:6px;align-items:stretch">'
+        + "".join(cells)
+        + "</div>"
+        + ledger_legend_html()
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Many draws
+# ---------------------------------------------------------------------------------------------
+
+
+def resample_figure(stats: LedgerStatistics, rates: MaskingRates) -> go.Figure:
+    """Left: how many tokens a draw selects, observed against the exact distribution.
+    Right: the select rate and the split of the selected tokens, observed against configured."""
+    counts = list(range(len(stats.selected_histogram)))
+    histogram = [
+        go.Bar(
+            x=counts,
+            y=[n / stats.samples for n in stats.selected_histogram],
+            name="observed share of draws",
+            marker_color=OBSERVED_COLOR,
+            hovertemplate="%{x} selected<br>%{y:.2%} of draws<extra></extra>",
+        ),
+        go.Scatter(
+            x=counts,
+            y=stats.expected_histogram[: len(counts)],
+            mode="markers",
+            marker=dict(color=EXPECTED_COLOR, size=12, symbol="diamond"),
+            name="expected (exact)",
+            hovertemplate="%{x} selected<br>expected %{y:.2%}<extra></extra>",
+        ),
+    ]
+    names = ["selected<br>(of ordinary)", "→ [MASK]<br>(of selected)", "→ random", "→ unchanged"]
+    observed = [stats.select_rate, stats.share(MASKED), stats.share(RANDOM), stats.share(UNCHANGED)]
+    configured = [rates.select_rate, rates.mask_rate, rates.random_rate, rates.unchanged_rate]
+    rate_bars = [
+        go.Bar(
+            x=names,
+            y=values,
+            name=name,
+            marker_color=color,
+            opacity=opacity,
+            hovertemplate=f"{name}<br>%{{y:.2%}}<extra></extra>",
+        )
+        for values, name, color, opacity in (
+            (observed, "observed rate", OBSERVED_COLOR, 1.0),
+            (configured, "configured rate", EXPECTED_COLOR, 0.55),
+        )
+    ]
+    layout = _layout(
+        f"{stats.samples:,} draws of the masking",
+        500,
+        barmode="group",
+        legend=dict(orientation="h", y=-0.3),
+    )
+    return _panels(
+        [histogram, rate_bars],
+        ["Tokens selected per draw", "Rates: observed and configured"],
+        layout,
+        gap=0.1,
+        x_axes=[{"title": "tokens selected in one draw", "dtick": 1}, {"type": "category"}],
+        y_axes=[
+            {"title": "share of draws", "tickformat": ".0%"},
+            {"tickformat": ".0%", "range": [0, 1.05]},
+        ],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Static and dynamic masking
+# ---------------------------------------------------------------------------------------------
+
+
+def epochs_figure(static: Sequence[Ledger], dynamic: Sequence[Ledger]) -> go.Figure:
+    """What the model reads in each epoch, coloured by ledger code: static masking on top,
+    dynamic below."""
+    if not static or len(static) != len(dynamic):
+        raise ValueError("static and dynamic masking need the same, non-zero number of epochs")
+    labels = position_labels(static[0].tokens)
+    epochs = [f"epoch {e}" for e in range(1, len(static) + 1)]
+    heatmaps = [
+        [
+            go.Heatmap(
+                z=[[_category(ledger, i) for i in range(len(labels))] for ledger in ledgers],
+                x=labels,
+                y=epochs,
+                text=[[escaped(t) for t in ledger.seen] for ledger in ledgers],
+                texttemplate="%{text}",
+                textfont=dict(size=14),
+                colorscale=_discrete_colorscale(),
+                zmin=0,
+                zmax=len(CATEGORY_COLORS),
+                showscale=False,
+                xgap=2,
+                ygap=2,
+                hovertemplate="%{y}, %{x}<br>model reads %{text}<extra></extra>",
+            )
+        ]
+        for ledgers in (static, dynamic)
+    ]
+    heatmaps[-1] += _category_legend()
+    height = 280 + 2 * 34 * len(static)
+    layout = _layout(
+        "The same sentence, epoch after epoch",
+        height,
+        plot_bgcolor="white",
+        legend=dict(orientation="h", y=-120 / height, yanchor="top"),
+    )
+    return _panels(
+        heatmaps,
+        ["Static: masked once, reused", "Dynamic: masked again each epoch"],
+        layout,
+        stacked=True,
+        gap=50 / height,
+        x_axes=[
+            {"type": "category", "showticklabels": False},
+            {"type": "category", "tickangle": -45},
+        ],
+        y_axes={"autorange": "reversed", "type": "category"},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Filling in the blanks
+# ---------------------------------------------------------------------------------------------
+
+
+def predictions_figure(guesses: Sequence[BlankGuess]) -> go.Figure:
+    """One panel per masked position: the model's top-k tokens and their probabilities; the
+    token that was really there is drawn in green."""
+    if not guesses:
+        raise ValueError("there are no masked positions to show")
+    titles = [f"position {g.position} (was {escaped(g.answer)})" for g in guesses]
+    bars = [
+        [
+            go.Bar(
+                x=guess.probabilities,
+                y=[f"{rank}. {escaped(t)}" for rank, t in enumerate(guess.tokens, start=1)],
+                orientation="h",
+                marker_color=[
+                    ANSWER_COLOR if t == guess.answer else OBSERVED_COLOR for t in guess.tokens
+                ],
+                text=[f"{p:.1%}" for p in guess.probabilities],
+                textposition="outside",
+                showlegend=False,
+                hovertemplate="%{y}<br>probability %{x:.2%}<extra></extra>",
+            )
+        ]
+        for guess in guesses
+    ]
+    height = 110 + len(guesses) * (70 + 28 * len(guesses[0].tokens))
+    return _panels(
+        bars,
+        titles,
+        _layout("The model's guesses for each [MASK]", height),
+        stacked=True,
+        gap=60 / height,
+        x_axes={"range": [0, 1.15], "tickformat": ".0%"},
+        y_axes={"autorange": "reversed", "type": "category"},
+    )
+
+
+def attention_from_figure(weights: Tensor, tokens: Sequence[str], position: int) -> go.Figure:
+    """Where one position looks, every head of every layer: ``weights`` is (layers, heads, T)."""
+    layers, heads, length = weights.shape
+    if length != len(tokens):
+        raise ValueError(f"{length} attention columns but {len(tokens)} tokens")
+    rows = [f"layer {layer} · head {head}" for layer in range(layers) for head in range(heads)]
+    heatmap = go.Heatmap(
+        z=weights.reshape(layers * heads, length).float().numpy(),
+        x=position_labels(tokens),
+        y=rows,
+        colorscale="Blues",
+        zmin=0,
+        zmax=1,
+        colorbar=dict(title="weight"),
+        hovertemplate="%{y}<br>to %{x}<br>weight %{z:.3f}<extra></extra>",
+    )
+    layout = _layout(
+        f"Where position {position} ({escaped(tokens[position])}) looks",
+        max(400, 180 + 26 * len(rows)),
+        xaxis=dict(type="category", tickangle=-45),
+        yaxis=dict(autorange="reversed", type="category"),
+    )
+    return go.Figure(data=[heatmap], layout=layout)
