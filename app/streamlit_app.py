@@ -1,10 +1,14 @@
 """Tinyformers: the router. One page per lesson in lessons/, at the URL path of its slug."""
 
 import streamlit as st
+import torch
 from widgets import PAGES_DIR, page_file
 
 from tinyformers.lessons import load_lessons
 
+# Page reruns use one torch thread (a per-thread setting), so many sessions share the cores
+# fairly; background training runs set their own count (see widgets.start_job).
+torch.set_num_threads(1)
 st.set_page_config(page_title="Tinyformers", page_icon="🔎", layout="wide")
 
 home = st.Page(str(PAGES_DIR / "home.py"), title="Course map", icon=":material/map:", default=True)

@@ -239,7 +239,7 @@ def start_job(key: str, work: Callable, name: str = "training") -> Job:
     old: Job | None = st.session_state.get(key)
     if old is not None:
         old.stop()
-    job = Job(work, training_slots(), name=name).start()
+    job = Job(work, training_slots(), name=name, threads=server_limits().threads_per_run).start()
     st.session_state[key] = job
     st.session_state[f"{key}-polling"] = True
     return job

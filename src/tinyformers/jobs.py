@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 QUEUED, RUNNING, FINISHED, STOPPED, FAILED = "queued", "running", "finished", "stopped", "failed"
 ACTIVE = (QUEUED, RUNNING)
 
@@ -50,21 +52,30 @@ class Limits:
     max_seconds: float = 300.0
     max_parameters: int = 5_000_000
     max_concurrent: int = 2
+    threads_per_run: int = max(1, (os.cpu_count() or 1) // 2)  # torch threads of one run
 
     def __post_init__(self) -> None:
-        for name in ("max_steps", "max_seconds", "max_parameters", "max_concurrent"):
+        for name in (
+            "max_steps",
+            "max_seconds",
+            "max_parameters",
+            "max_concurrent",
+            "threads_per_run",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
 
     @classmethod
     def from_env(cls) -> Limits:
-        """``TINYFORMERS_MAX_STEPS``, ``_MAX_SECONDS``, ``_MAX_PARAMETERS``, ``_MAX_TRAININGS``."""
+        """``TINYFORMERS_MAX_STEPS``, ``_MAX_SECONDS``, ``_MAX_PARAMETERS``, ``_MAX_TRAININGS``
+        and ``_TRAIN_THREADS``."""
         defaults = cls()
         return cls(
             max_steps=_env_number("TINYFORMERS_MAX_STEPS", defaults.max_steps),
             max_seconds=_env_number("TINYFORMERS_MAX_SECONDS", defaults.max_seconds, float),
             max_parameters=_env_number("TINYFORMERS_MAX_PARAMETERS", defaults.max_parameters),
             max_concurrent=_env_number("TINYFORMERS_MAX_TRAININGS", defaults.max_concurrent),
+            threads_per_run=_env_number("TINYFORMERS_TRAIN_THREADS", defaults.threads_per_run),
         )
 
     def check_parameters(self, n_parameters: int) -> None:
@@ -161,6 +172,7 @@ class Job:
     work: Callable[[Callable[[Any], bool]], Any]
     slots: Slots | None = None
     name: str = "training"
+    threads: int | None = None  # torch threads for the worker (a per-thread setting)
     status: str = QUEUED
     result: Any = None
     error: str | None = None
@@ -216,6 +228,8 @@ class Job:
             return
         self.status = RUNNING
         self._started_at = time.perf_counter()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
         try:
             self.result = self.work(self.report)
             self.status = STOPPED if self._stop.is_set() else FINISHED

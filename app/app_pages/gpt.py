@@ -1,0 +1,334 @@
+"""GPT and text generation: next-token distributions, sampling controls, step-by-step
+generation, greedy against sampled text, and the per-token training loss of a prompt."""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+from widgets import lesson_header, lesson_section, model_picker, quiz, seed_control, sentence_input
+
+from tinyformers.figures import generation as figs
+from tinyformers.figures.tokens import token_chips
+from tinyformers.generation_steps import (
+    Continuation,
+    GenerationRun,
+    continuation,
+    next_token_logits,
+    prompt_loss,
+    repeated_share,
+)
+from tinyformers.models import count_parameters
+from tinyformers.registry import LoadedModel
+from tinyformers.sampling import SamplingSettings, next_token_distribution
+
+SLUG = "gpt"
+DEFAULT_MODEL = "gpt-stories"
+DEFAULT_PROMPT = "Zoe sees the big dog . the dog"
+MAX_PROMPT_TOKENS = 128
+MAX_TEMPERATURE = 5.0
+MAX_TOP_K = 100
+MAX_BARS = 40
+MAX_GENERATED = 400  # tokens one step-by-step text may grow by
+MAX_AT_ONCE = 200
+MAX_COMPARE = 200
+RUN_KEY = "gpt-run"
+
+
+# ---------------------------------------------------------------------------------------------
+# Cached computations (keyed by a model key, since models themselves are not hashable)
+# ---------------------------------------------------------------------------------------------
+
+
+def model_key(loaded: LoadedModel) -> str:
+    """Tells models apart for caches and for resetting a text: shipped, trained and loaded."""
+    return f"{loaded.source}:{loaded.name}:{id(loaded.model)}"
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_continuation(
+    key: str,
+    _loaded: LoadedModel,
+    ids: tuple[int, ...],
+    n: int,
+    settings: SamplingSettings,
+    seed: int,
+) -> Continuation:
+    return continuation(_loaded.model, list(ids), n, settings, seed)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def parameter_count(key: str, _loaded: LoadedModel) -> int:
+    return count_parameters(_loaded.model)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+# ---------------------------------------------------------------------------------------------
+
+
+def sampling_controls() -> SamplingSettings:
+    """Temperature, top-k and top-p (0 and 1 switch the filters off)."""
+    temperature = st.slider(
+        "Temperature (0 = greedy)", 0.0, MAX_TEMPERATURE, 1.0, step=0.05, key="gpt-temperature"
+    )
+    top_k = st.slider("Top-k (0 = off)", 0, MAX_TOP_K, 0, key="gpt-top-k")
+    top_p = st.slider("Top-p (1 = off)", 0.05, 1.0, 1.0, step=0.05, key="gpt-top-p")
+    return SamplingSettings(
+        temperature=float(temperature),
+        top_k=int(top_k) or None,
+        top_p=float(top_p) if top_p < 1.0 else None,
+    )
+
+
+def prompt_ids(loaded: LoadedModel) -> list[int] | None:
+    """The prompt's token ids, cut to what the model reads, or None with a message."""
+    tokenizer = loaded.tokenizer
+    limit = min(loaded.config.block_size, MAX_PROMPT_TOKENS)
+    text = sentence_input(
+        "Your prompt", DEFAULT_PROMPT, key="gpt-prompt", tokenizer=tokenizer, max_tokens=limit
+    )
+    if text is None:
+        return None
+    ids = tokenizer.encode(text)[:limit]
+    if not ids:
+        st.warning("This prompt has no tokens the model can read; type a few words.")
+        return None
+    unknown = sum(1 for i in ids if i == getattr(tokenizer, "unk_id", None))
+    if unknown:
+        st.warning(
+            f"{unknown} of the {len(ids)} tokens are not in this model's vocabulary and are read "
+            "as \\[UNK\\]."
+        )
+    st.html(token_chips(tokenizer.display_tokens(ids), ids))
+    return ids
+
+
+# ---------------------------------------------------------------------------------------------
+# Views
+# ---------------------------------------------------------------------------------------------
+
+
+def show_chart(figure) -> None:
+    """A figure with its own fonts and colours (not Streamlit's theme), readable from afar."""
+    st.plotly_chart(figure, theme=None)
+
+
+def show_distribution(loaded: LoadedModel, ids: list[int], settings: SamplingSettings) -> None:
+    distribution = next_token_distribution(next_token_logits(loaded.model, ids), settings)
+    n_bars = st.slider("Bars to show", 5, MAX_BARS, 15, key="gpt-bars")
+    shown = figs.bar_ids(distribution, n_bars)
+    tokens = loaded.tokenizer.display_tokens(shown)
+    title = f"Next token after your prompt: {figs.settings_label(settings)}"
+    show_chart(figs.distribution_chart(distribution, shown, tokens, title))
+    top = shown[0]
+    kept = int(distribution.kept.sum())
+    mass = distribution.tempered[distribution.kept].sum().item()
+    st.caption(
+        f"Most likely: {figs.markdown_quote(tokens[0])} with p = {distribution.raw[top]:.3f}. "
+        f"{kept} of {distribution.raw.numel()} tokens are kept; before renormalising they hold "
+        f"{mass:.3f} of the probability after temperature. Entropy of the distribution sampled "
+        f"from: {figs.entropy(distribution.final):.3f} nats."
+    )
+
+
+def current_run(loaded: LoadedModel, ids: list[int], seed: int) -> GenerationRun:
+    """The step-by-step text of this session; a new one when the prompt, model or seed change."""
+    key = (model_key(loaded), tuple(ids), seed)
+    stored = st.session_state.get(RUN_KEY)
+    if stored is None or stored[0] != key:
+        stored = (key, GenerationRun(list(ids), seed))
+        st.session_state[RUN_KEY] = stored
+    return stored[1]
+
+
+def add_tokens(run: GenerationRun, loaded: LoadedModel, n: int, settings: SamplingSettings) -> None:
+    room = MAX_GENERATED - len(run.new)
+    run.extend(loaded.model, min(n, room), settings)
+
+
+def start_over() -> None:
+    st.session_state.pop(RUN_KEY, None)
+
+
+def show_steps(loaded: LoadedModel, ids: list[int], settings: SamplingSettings, seed: int) -> None:
+    run = current_run(loaded, ids, seed)
+    room = MAX_GENERATED - len(run.new)
+    one, many, count, restart = st.columns([2, 2, 2, 2], vertical_alignment="bottom")
+    one.button(
+        "Add one token",
+        key="gpt-step",
+        on_click=add_tokens,
+        args=(run, loaded, 1, settings),
+        disabled=room == 0,
+        type="primary",
+    )
+    n = count.number_input("Tokens to add", 1, MAX_AT_ONCE, 20, key="gpt-n")
+    many.button(
+        f"Generate {n} tokens",
+        key="gpt-generate",
+        on_click=add_tokens,
+        args=(run, loaded, int(n), settings),
+        disabled=room == 0,
+    )
+    restart.button("Start over", key="gpt-restart", on_click=start_over)
+    if room == 0:
+        st.info(f"This text has reached {MAX_GENERATED} generated tokens; press Start over.")
+    if not run.new:
+        st.html(figs.sequence_html(loaded.tokenizer.display_tokens(ids), len(ids)))
+        st.info("Press Add one token to generate the first token.")
+        return
+    chosen = len(run.new)
+    if len(run.new) > 1:
+        chosen = st.slider(
+            "Show the step that drew token",
+            1,
+            len(run.new),
+            len(run.new),
+            key=f"gpt-show-{id(run)}-{len(run.new)}",
+        )
+    sequence = loaded.tokenizer.display_tokens(run.sequence)
+    st.html(figs.sequence_html(sequence, len(run.prompt), selected=len(run.prompt) + chosen - 1))
+    st.caption(f"{len(run.new)} tokens generated with seed {run.seed}.")
+    show_step(loaded, run, chosen - 1)
+
+
+def show_step(loaded: LoadedModel, run: GenerationRun, i: int) -> None:
+    step = run.explain(loaded.model, i)
+    tokenizer = loaded.tokenizer
+    token = tokenizer.display_tokens([step.token])[0]
+    shown = figs.bar_ids(step.distribution, 15, chosen=step.token)
+    title = f"Step {i + 1}: drew {figs.quoted(token)} ({figs.settings_label(step.settings)})"
+    show_chart(
+        figs.distribution_chart(
+            step.distribution, shown, tokenizer.display_tokens(shown), title, chosen=step.token
+        )
+    )
+    rank = int((step.distribution.raw > step.distribution.raw[step.token]).sum()) + 1
+    context_tokens = tokenizer.display_tokens(step.context)
+    dropped = len(run.prompt) + i - len(step.context)
+    st.caption(
+        f"{figs.markdown_quote(token)} had p = {step.distribution.final[step.token]:.3f} in the "
+        f"distribution sampled from (p = {step.distribution.raw[step.token]:.3f} before "
+        f"temperature and filters; rank {rank}). The model read {len(step.context)} tokens"
+        + (f"; {dropped} earlier ones had left its window." if dropped else ".")
+    )
+    title = f"Where the last position, {figs.quoted(context_tokens[-1])}, looked"
+    show_chart(figs.attention_row_chart(step.attention, context_tokens, title))
+    strongest = step.attention.sum(dim=(0, 1)).argmax().item()
+    st.caption(
+        f"{step.attention.shape[0]} layers × {step.attention.shape[1]} heads. Summed over all "
+        f"heads, the most attended token is {figs.markdown_quote(context_tokens[strongest])} "
+        f"at position {strongest}."
+    )
+
+
+def show_comparison(
+    loaded: LoadedModel, ids: list[int], settings: SamplingSettings, seed: int
+) -> None:
+    per_character = getattr(loaded.tokenizer, "kind", "") == "char"
+    n = st.slider(
+        "Characters to generate" if per_character else "Tokens to generate",
+        5,
+        MAX_COMPARE,
+        60 if per_character else 30,
+        key="gpt-compare-chars" if per_character else "gpt-compare-tokens",
+    )
+    key, prompt = model_key(loaded), tuple(ids)
+    results = {
+        "Greedy (temperature 0)": cached_continuation(
+            key, loaded, prompt, n, SamplingSettings(temperature=0), 0
+        ),
+        f"Sampled: {figs.settings_label(settings)}, seed {seed}": cached_continuation(
+            key, loaded, prompt, n, settings, seed
+        ),
+    }
+    prompt_text = loaded.tokenizer.decode(ids)
+    for column, (heading, result) in zip(st.columns(2), results.items(), strict=True):
+        text = loaded.tokenizer.decode(result.new)
+        repeated = repeated_share(text.split(), 3)
+        with column:
+            st.html(figs.continuation_html(prompt_text, text, heading))
+            left, right = st.columns(2)
+            left.metric(
+                "Repeated three-word sequences", "–" if math.isnan(repeated) else f"{repeated:.0%}"
+            )
+            right.metric("Mean −log p of its tokens", f"{result.mean_loss:.3f}")
+    if settings.greedy:
+        st.caption("With temperature 0 both columns decode greedily, so they are the same.")
+
+
+def show_objective(loaded: LoadedModel, ids: list[int]) -> None:
+    if len(ids) < 2:
+        st.info("The loss needs at least two tokens: type a longer prompt.")
+        return
+    result = prompt_loss(loaded.model, ids)
+    tokens = loaded.tokenizer.display_tokens(ids)
+    losses = result.losses.tolist()
+    st.html(figs.loss_chips(tokens, losses))
+    title = "−log p of each token given the tokens before it"
+    show_chart(figs.loss_chart(tokens, losses, result.mean, title))
+    mean, own, perplexity = st.columns(3)
+    mean.metric("Mean of the per-token losses", f"{result.mean:.4f}")
+    own.metric("The model's own loss on the prompt", f"{result.model_loss:.4f}")
+    perplexity.metric("Perplexity e^loss", f"{math.exp(result.mean):.2f}")
+    worst = int(result.losses.argmax())
+    caption = (
+        f"{len(losses)} predictions. Most surprising: {figs.markdown_quote(tokens[worst + 1])} "
+        f"after {figs.markdown_quote(tokens[worst])}, p = {result.probabilities[worst]:.4f}."
+    )
+    val_loss = loaded.metadata.get("metrics", {}).get("val_loss")
+    if val_loss is not None:
+        caption += f" On its validation text, the model averages {val_loss:.4f}."
+    st.caption(caption)
+
+
+def show_model_size(loaded: LoadedModel) -> None:
+    config = loaded.config
+    parameters = parameter_count(model_key(loaded), loaded)
+    st.caption(
+        f"{figs.markdown_text(loaded.name)}: {parameters:,} parameters, "
+        f"{config.n_layer} layers × {config.n_head} heads, width {config.n_embd}, a context of "
+        f"{config.block_size} tokens and a vocabulary of {config.vocab_size} tokens."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The page
+# ---------------------------------------------------------------------------------------------
+
+lesson = lesson_header(SLUG)
+
+with st.sidebar:
+    st.subheader("Settings for this lesson")
+    loaded = model_picker("Model", "gpt", key="gpt-model", default=DEFAULT_MODEL)
+    st.subheader("Choosing the next token")
+    settings = sampling_controls()
+    seed = seed_control(key="gpt-seed")
+
+lesson_section(lesson, "next-token")
+lesson_section(lesson, "sampling")
+ids = prompt_ids(loaded) if loaded is not None else None
+if ids:
+    show_distribution(loaded, ids, settings)
+elif loaded is None:
+    st.info("Pick a model in the sidebar to see its predictions.")
+
+lesson_section(lesson, "steps")
+if ids:
+    show_steps(loaded, ids, settings, seed)
+
+lesson_section(lesson, "greedy")
+if ids:
+    show_comparison(loaded, ids, settings, seed)
+
+lesson_section(lesson, "objective")
+if ids:
+    show_objective(loaded, ids)
+
+lesson_section(lesson, "limits")
+if loaded is not None:
+    show_model_size(loaded)
+lesson_section(lesson, "code")
+
+quiz(lesson)
