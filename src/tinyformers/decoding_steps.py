@@ -1,0 +1,181 @@
+"""Greedy decoding of an encoder-decoder, one step at a time, with what each step looked at.
+
+``greedy_steps`` runs the encoder once, then asks the decoder for one token at a time, exactly as
+``Seq2Seq.generate_greedy`` does, and records for every step the token chosen, its probability,
+the runners-up and the cross-attention row of the new position in every layer and head: which
+source tokens the decoder read to emit that token.
+
+``greedy_decode_batch`` decodes many sources at once (right-padded, with an attention mask), and
+``exact_match`` uses it to measure a model on (source, target) pairs.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+MAX_LISTED_CHARACTERS = 8
+TOP_K = 3
+
+
+@dataclass(frozen=True)
+class DecodingStep:
+    """One decoder step: the token it emitted and where it looked in the source."""
+
+    index: int  # 0 for the first token after [BOS]
+    token_id: int
+    token: str
+    probability: float
+    alternatives: tuple[tuple[str, float], ...]  # the TOP_K most likely tokens, best first
+    cross_attention: Tensor  # (n_layer, n_head, source length); each row sums to 1
+    is_end: bool  # the decoder chose [EOS]
+
+
+@dataclass(frozen=True)
+class BatchDecoding:
+    ids: list[list[int]]  # per source, the generated ids after [BOS], without [EOS]
+    decoder_input: Tensor  # (B, T): [BOS] followed by every id generated for the batch
+    cross_attentions: list[Tensor]  # per layer (B, heads, T, S); padded source positions get 0
+
+
+def describe_character(char: str) -> str:
+    name = unicodedata.name(char, "unnamed character")
+    return f"{char!r} (U+{ord(char):04X} {name})"
+
+
+def encode_source(tokenizer, text: str, max_tokens: int) -> list[int]:
+    """The token ids of ``text`` (surrounding spaces removed), or a ValueError saying what is wrong:
+    nothing to read, characters the tokenizer does not know, or more tokens than ``max_tokens``."""
+    text = text.strip()
+    if not text:
+        raise ValueError("there is nothing to read: the text is empty")
+    unknown = [c for c in dict.fromkeys(text) if tokenizer.unk_id in tokenizer.encode(c)]
+    if unknown:
+        listed = ", ".join(describe_character(c) for c in unknown[:MAX_LISTED_CHARACTERS])
+        more = len(unknown) - MAX_LISTED_CHARACTERS
+        listed += f" and {more} more" if more > 0 else ""
+        raise ValueError(
+            f"the model has never seen {'this character' if len(unknown) == 1 else 'these characters'}: "
+            f"{listed}. Its vocabulary has only the characters of its training data."
+        )
+    ids = tokenizer.encode(text)
+    if len(ids) > max_tokens:
+        raise ValueError(
+            f"the text has {len(ids)} tokens; this model reads at most {max_tokens}. "
+            "Type a shorter text."
+        )
+    return ids
+
+
+def _top(probabilities: Tensor, tokenizer) -> tuple[tuple[str, float], ...]:
+    values, ids = probabilities.topk(min(TOP_K, probabilities.numel()))
+    tokens = tokenizer.display_tokens(ids.tolist())
+    return tuple(zip(tokens, values.tolist(), strict=True))
+
+
+def _step_limit(model: nn.Module, max_new_tokens: int | None) -> int:
+    """How many tokens ``generate_greedy`` may emit: the same rule, so the two agree."""
+    block_size = model.config.block_size
+    limit = block_size - 1 if max_new_tokens is None else max_new_tokens
+    if limit < 0:
+        raise ValueError(f"max_new_tokens must be 0 or more, got {max_new_tokens}")
+    return min(limit, block_size - 1)
+
+
+@torch.no_grad()
+def greedy_steps(
+    model: nn.Module, tokenizer, src_ids: Sequence[int], max_new_tokens: int | None = None
+) -> list[DecodingStep]:
+    """Greedy decoding of one source, step by step. The last step is [EOS] when the model ends
+    the output itself; the other steps are exactly the ids ``generate_greedy`` returns."""
+    src = torch.tensor([list(src_ids)], dtype=torch.long)  # (1, S)
+    if src.size(1) == 0:
+        raise ValueError("the source is empty; there is nothing to decode")
+    memory, _, _ = model.encode(src)
+    tgt = torch.tensor([[tokenizer.bos_id]])  # (1, T)
+    steps: list[DecodingStep] = []
+    for index in range(_step_limit(model, max_new_tokens)):
+        out = model(src, tgt, memory=memory, output_attentions=True)
+        probabilities = torch.softmax(out.logits[0, -1], dim=-1)  # (vocab_size,)
+        token_id = int(out.logits[0, -1].argmax())
+        rows = torch.stack([layer[0, :, -1] for layer in out.cross_attentions])  # (L, H, S)
+        steps.append(
+            DecodingStep(
+                index=index,
+                token_id=token_id,
+                token=tokenizer.display_tokens([token_id])[0],
+                probability=float(probabilities[token_id]),
+                alternatives=_top(probabilities, tokenizer),
+                cross_attention=rows,
+                is_end=token_id == tokenizer.eos_id,
+            )
+        )
+        if token_id == tokenizer.eos_id:
+            break
+        tgt = torch.cat([tgt, torch.tensor([[token_id]])], dim=1)
+    return steps
+
+
+def generated_ids(steps: Sequence[DecodingStep]) -> list[int]:
+    """The ids of the output, without the final [EOS]."""
+    return [step.token_id for step in steps if not step.is_end]
+
+
+def pad_sources(sources: Sequence[Sequence[int]], pad_id: int) -> tuple[Tensor, Tensor]:
+    """Right-pad token id lists into a (B, S) batch and its 0/1 attention mask (1 = real)."""
+    if not sources or any(len(s) == 0 for s in sources):
+        raise ValueError("every source needs at least one token")
+    length = max(len(s) for s in sources)
+    ids = torch.full((len(sources), length), pad_id, dtype=torch.long)
+    mask = torch.zeros(len(sources), length, dtype=torch.long)
+    for row, source in enumerate(sources):
+        ids[row, : len(source)] = torch.tensor(list(source))
+        mask[row, : len(source)] = 1
+    return ids, mask
+
+
+@torch.no_grad()
+def greedy_decode_batch(
+    model: nn.Module, tokenizer, sources: Sequence[Sequence[int]], max_new_tokens: int | None = None
+) -> BatchDecoding:
+    """Greedy decoding of many sources at once. Shorter sources are padded on the right and the
+    padding is masked, so every source is decoded as if it were alone."""
+    src, src_mask = pad_sources(sources, tokenizer.pad_id)
+    memory, _, _ = model.encode(src, src_mask)
+    tgt = torch.full((len(sources), 1), tokenizer.bos_id)  # (B, T)
+    finished = torch.zeros(len(sources), dtype=torch.bool)
+    for _ in range(_step_limit(model, max_new_tokens)):
+        logits = model(src, tgt, src_attention_mask=src_mask, memory=memory).logits[:, -1]
+        next_ids = logits.argmax(dim=-1)  # (B,)
+        finished |= next_ids == tokenizer.eos_id
+        tgt = torch.cat([tgt, next_ids[:, None]], dim=1)
+        if finished.all():
+            break
+    out = model(src, tgt, src_attention_mask=src_mask, memory=memory, output_attentions=True)
+    ids = []
+    for row in tgt[:, 1:].tolist():
+        ids.append(row[: row.index(tokenizer.eos_id)] if tokenizer.eos_id in row else row)
+    return BatchDecoding(ids, tgt, list(out.cross_attentions))
+
+
+def exact_match(
+    model: nn.Module, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int = 100
+) -> float:
+    """The share of (source, target) pairs whose greedy output, decoded to text, is the target."""
+    if not pairs:
+        raise ValueError("exact match needs at least one (source, target) pair")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    block_size = model.config.block_size
+    right = 0
+    for start in range(0, len(pairs), batch_size):
+        batch = pairs[start : start + batch_size]
+        sources = [encode_source(tokenizer, source, block_size) for source, _ in batch]
+        decoded = greedy_decode_batch(model, tokenizer, sources)
+        outputs = [tokenizer.decode(ids) for ids in decoded.ids]
+        right += sum(output == target for output, (_, target) in zip(outputs, batch, strict=True))
+    return right / len(pairs)
