@@ -255,3 +255,17 @@ def test_multi_head_attention_output_does_not_depend_on_need_weights(cross, with
     assert no_weights is None
     assert weights.shape == (2, 2, 6, 6)
     torch.testing.assert_close(fast_out, out, atol=1e-5, rtol=1e-5)
+
+
+def test_only_the_exact_causal_mask_takes_the_causal_kernel():
+    from tinyformers.attention import is_plain_causal
+
+    assert is_plain_causal(causal_mask(5), 5, 5)
+    almost = causal_mask(5).clone()
+    almost[3, 1] = False
+    assert not is_plain_causal(almost, 5, 5)
+    assert not is_plain_causal(causal_mask(5)[None, None], 5, 5)
+    assert not is_plain_causal(causal_mask(5), 5, 6)
+    q, k, v = random_qkv(t_q=5, t_k=5, seed=4)
+    out, _ = attention(q, k, v, almost)
+    torch.testing.assert_close(fast_attention(q, k, v, almost), out, atol=1e-5, rtol=1e-5)

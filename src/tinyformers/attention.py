@@ -46,6 +46,8 @@ def fast_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) 
     """The same computation through PyTorch's fused kernel, for training (no weights returned)."""
     if mask is None:
         return F.scaled_dot_product_attention(q, k, v)
+    if is_plain_causal(mask, q.shape[-2], k.shape[-2]):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)  # the faster kernel
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     return out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
 
@@ -53,6 +55,15 @@ def fast_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) 
 # ---------------------------------------------------------------------------------------------
 # Masks
 # ---------------------------------------------------------------------------------------------
+
+
+def is_plain_causal(mask: Tensor, q_len: int, k_len: int) -> bool:
+    """True if ``mask`` is exactly the (T, T) causal mask, with nothing else masked."""
+    return (
+        mask.dim() == 2
+        and q_len == k_len == mask.shape[0] == mask.shape[1]
+        and torch.equal(mask, causal_mask(q_len, mask.device))
+    )
 
 
 def causal_mask(t: int, device: torch.device | str | None = None) -> Tensor:
