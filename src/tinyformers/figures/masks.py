@@ -1,0 +1,312 @@
+"""Figures for the lesson on attention masks.
+
+``mask_figure`` draws one ``mask_views.MaskView`` as three heatmaps side by side: the mask
+(0 where a query may look, −∞ where it may not), the scores with −∞ in the masked cells, and
+the softmax weights, whose masked cells are exactly 0. Masked cells are grey everywhere.
+``padded_batch_figure`` draws the attention of both sequences of a padded batch, and
+``loss_curves_figure`` the training losses of the leakage experiment.
+
+Every token string is html-escaped before it reaches a label or a hover box, because Plotly
+renders a few HTML tags in those.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+import torch
+from torch import Tensor
+
+from tinyformers.mask_views import MaskView, PaddedBatch
+from tinyformers.train import Progress
+
+FONT_SIZE = 16
+CELL_FONT_SIZE = 12
+MASKED_COLOR = "#c8c8c8"
+ALLOWED_COLOR = "#ffffff"
+MINUS_INFINITY = "−∞"
+PLOT_WIDTH = 1050  # pixels a figure is assumed to get; decides what fits in a cell
+MIN_NUMBER_WIDTH = 30  # pixels a cell needs for a number such as -1.23
+MIN_MARK_WIDTH = 18  # pixels a cell needs for −∞ or 0
+VARIANT_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+
+
+def token_labels(tokens: Sequence[str]) -> list[str]:
+    """'position: token' for every token (a space shown as ␣), escaped for Plotly. The position
+    keeps two equal tokens apart on an axis."""
+    shown = (t.replace(" ", "␣").replace("\n", "⏎") for t in tokens)
+    return [f"{i}: {html.escape(t, quote=False)}" for i, t in enumerate(shown)]
+
+
+def _format(value: float) -> str:
+    """Two decimals (none from 100 on); never -0.00."""
+    if round(value, 2) == 0:
+        value = 0.0
+    return f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
+
+
+def _cell_width(n_columns: int, n_panels: int) -> float:
+    return PLOT_WIDTH * 0.8 / n_panels / max(n_columns, 1)
+
+
+def _height(n_rows: int) -> int:
+    return min(1100, max(460, 200 + 38 * n_rows))
+
+
+# ---------------------------------------------------------------------------------------------
+# One heatmap panel
+# ---------------------------------------------------------------------------------------------
+
+
+def _texts(
+    matrix: Tensor, masked: Tensor, masked_text: str, numbers: bool, marks: bool
+) -> list[list[str]]:
+    """What each cell says: its number where it fits, ``masked_text`` in masked cells."""
+    values, hidden = matrix.double().tolist(), masked.tolist()
+    return [
+        [
+            (masked_text if marks else "") if hidden[r][c] else (_format(v) if numbers else "")
+            for c, v in enumerate(row)
+        ]
+        for r, row in enumerate(values)
+    ]
+
+
+def _hovers(
+    matrix: Tensor, masked: Tensor, rows: list[str], columns: list[str], what: str, masked_what: str
+) -> list[list[str]]:
+    values, hidden = matrix.double().tolist(), masked.tolist()
+    return [
+        [
+            f"query {rows[r]}<br>key {columns[c]}<br>"
+            + (masked_what.format(value=_format(v)) if hidden[r][c] else f"{what} {_format(v)}")
+            for c, v in enumerate(row)
+        ]
+        for r, row in enumerate(values)
+    ]
+
+
+def _panel(
+    shown: Tensor,
+    masked: Tensor,
+    texts: list[list[str]],
+    hovers: list[list[str]],
+    scale: dict,
+    colorbar_x: float | None,
+) -> dict:
+    """A heatmap whose masked cells are left empty (NaN), so the grey background shows."""
+    z = shown.double().clone()
+    z[masked] = math.nan
+    return dict(
+        z=z.numpy(),
+        text=texts,
+        texttemplate="%{text}",
+        textfont=dict(size=CELL_FONT_SIZE),
+        customdata=hovers,
+        hovertemplate="%{customdata}<extra></extra>",
+        showscale=colorbar_x is not None,
+        colorbar=dict(x=colorbar_x or 1.0, thickness=12, len=0.8, xpad=4),
+        xgap=1,
+        ygap=1,
+        **scale,
+    )
+
+
+def _mask_panel(view: MaskView, rows: list[str], columns: list[str], cell: float) -> dict:
+    """The mask as the matrix added to the scores: 0 where a query may look, −∞ elsewhere."""
+    masked = ~view.mask
+    zeros = torch.zeros(view.mask.shape)
+    fits = cell >= MIN_MARK_WIDTH
+    texts = [
+        [(MINUS_INFINITY if m else "0") if fits else "" for m in row] for row in masked.tolist()
+    ]
+    hovers = _hovers(zeros, masked, rows, columns, "may look: adds", "masked: adds −∞")
+    scale = dict(colorscale=[[0, ALLOWED_COLOR], [1, ALLOWED_COLOR]], zmin=0, zmax=1)
+    return _panel(zeros, masked, texts, hovers, scale, None)
+
+
+def _scores_panel(
+    view: MaskView, rows: list[str], columns: list[str], cell: float, bar: float
+) -> dict:
+    masked = ~view.mask
+    allowed_scores = view.scores[view.mask]
+    limit = allowed_scores.abs().max().item() if allowed_scores.numel() else 1.0
+    fits = (cell >= MIN_NUMBER_WIDTH, cell >= MIN_MARK_WIDTH)
+    texts = _texts(view.scores, masked, MINUS_INFINITY, *fits)
+    hovers = _hovers(
+        view.scores, masked, rows, columns, "score", "score {value} replaced by −∞ (masked)"
+    )
+    scale = dict(colorscale="RdBu_r", zmid=0.0, zmin=-(limit or 1.0), zmax=limit or 1.0)
+    return _panel(view.scores, masked, texts, hovers, scale, bar)
+
+
+def _weights_panel(
+    weights: Tensor, masked: Tensor, rows: list[str], columns: list[str], cell: float, bar: float
+) -> dict:
+    texts = _texts(weights, masked, "0", cell >= MIN_NUMBER_WIDTH, cell >= MIN_MARK_WIDTH)
+    hovers = _hovers(weights, masked, rows, columns, "weight", "weight {value} (masked: exactly 0)")
+    scale = dict(colorscale="Blues", zmin=0.0, zmax=1.0)
+    return _panel(weights, masked, texts, hovers, scale, bar)
+
+
+def _axis_suffix(n: int) -> str:
+    """Plotly names the axes of panel 1 'x'/'y', of panel 2 'x2'/'y2', and so on."""
+    return "" if n == 1 else str(n)
+
+
+def side_by_side(
+    traces: list[dict],
+    titles: list[str],
+    rows: list[list[str]],
+    columns: list[list[str]],
+    title: str,
+    axis_titles: tuple[str, str] = ("query", "key"),
+    spacing: float = 0.07,
+) -> go.Figure:
+    """Heatmap panels in one row, built as one layout (much faster than ``make_subplots``).
+    Rows (queries) read top to bottom; ``rows`` and ``columns`` hold each panel's labels, and
+    a panel shows its row labels unless they repeat those of the panel on its left."""
+    n = len(traces)
+    width = (1 - spacing * (n - 1)) / n
+    layout: dict = {"annotations": []}
+    panels = zip(traces, rows, columns, titles, strict=True)
+    for i, (trace, row_labels, labels, panel_title) in enumerate(panels):
+        suffix = _axis_suffix(i + 1)
+        left = i * (width + spacing)
+        trace.update(xaxis=f"x{suffix}", yaxis=f"y{suffix}")
+        layout[f"xaxis{suffix}"] = dict(
+            domain=[left, left + width],
+            anchor=f"y{suffix}",
+            tickvals=list(range(len(labels))),
+            ticktext=labels,
+            tickangle=-60,
+            title=dict(text=axis_titles[1]),
+            showgrid=False,
+            zeroline=False,
+        )
+        layout[f"yaxis{suffix}"] = dict(
+            anchor=f"x{suffix}",
+            autorange="reversed",
+            tickvals=list(range(len(row_labels))),
+            ticktext=row_labels,
+            showticklabels=i == 0 or row_labels != rows[i - 1],
+            title=dict(text=axis_titles[0] if i == 0 else ""),
+            showgrid=False,
+            zeroline=False,
+        )
+        layout["annotations"].append(
+            dict(
+                text=panel_title,
+                x=left + width / 2,
+                y=1.0,
+                xref="paper",
+                yref="paper",
+                xanchor="center",
+                yanchor="bottom",
+                showarrow=False,
+                font=dict(size=FONT_SIZE),
+            )
+        )
+    layout.update(
+        title=dict(text=html.escape(title, quote=False)),
+        height=_height(max(len(labels) for labels in rows)),
+        font=dict(size=FONT_SIZE),
+        plot_bgcolor=MASKED_COLOR,
+        margin=dict(l=90, r=40, t=100, b=80),
+    )
+    return go.Figure(data=[go.Heatmap(**trace) for trace in traces], layout=layout)
+
+
+def _colorbar_x(panel: int, n: int, spacing: float = 0.07) -> float:
+    """Just right of panel ``panel`` (1-based) of ``n``."""
+    width = (1 - spacing * (n - 1)) / n
+    return panel * width + (panel - 1) * spacing + 0.005
+
+
+# ---------------------------------------------------------------------------------------------
+# The figures
+# ---------------------------------------------------------------------------------------------
+
+
+def mask_figure(view: MaskView, title: str) -> go.Figure:
+    """Mask, masked scores and softmax weights of one head, side by side (rows: queries,
+    columns: keys). Grey cells are masked."""
+    rows, columns = token_labels(view.query_tokens), token_labels(view.key_tokens)
+    cell = _cell_width(len(columns), 3)
+    traces = [
+        _mask_panel(view, rows, columns, cell),
+        _scores_panel(view, rows, columns, cell, _colorbar_x(2, 3)),
+        _weights_panel(view.weights, ~view.mask, rows, columns, cell, 1.0),
+    ]
+    titles = [
+        "Mask: 0 or −∞ (grey)",
+        "Scores q·k/√d<sub>k</sub> + mask",
+        "Weights: softmax of each row",
+    ]
+    axis_titles = ("query (decoder)", "key (encoder)") if view.kind == "cross" else ("query", "key")
+    return side_by_side(traces, titles, [rows] * 3, [columns] * 3, title, axis_titles)
+
+
+def padded_batch_figure(
+    batch: PaddedBatch, tokens: Sequence[Sequence[str]], layer: int, head: int, title: str
+) -> go.Figure:
+    """The attention weights of one head for each sequence of a padded batch. ``tokens`` are
+    the padded token strings of each sequence; grey cells are masked (weight exactly 0)."""
+    n, length = batch.ids.shape
+    if len(tokens) != n or any(len(strings) != length for strings in tokens):
+        raise ValueError(f"give {length} token strings for each of the {n} sequences")
+    traces, columns = [], []
+    for row, strings in enumerate(tokens):
+        labels = token_labels(strings)
+        bar = 1.0 if row == n - 1 else None
+        weights = batch.weights(layer, head, row)
+        masked = ~batch.mask[row, 0]
+        cell = _cell_width(length, n)
+        traces.append(_weights_panel(weights, masked, labels, labels, cell, bar))
+        columns.append(labels)
+    titles = [f"Sequence {row + 1}: {batch.lengths[row]} real tokens" for row in range(n)]
+    return side_by_side(traces, titles, columns, columns, title, spacing=0.1)
+
+
+def loss_curves_figure(histories: Mapping[str, Sequence[Progress]], title: str) -> go.Figure:
+    """Training loss (lines) and validation loss (dashed, at each evaluation) of every
+    variant against the step."""
+    fig = go.Figure()
+    for n, (label, history) in enumerate(histories.items()):
+        color = VARIANT_COLORS[n % len(VARIANT_COLORS)]
+        name = html.escape(label, quote=False)
+        fig.add_trace(
+            go.Scatter(
+                x=[p.step for p in history],
+                y=[p.train_loss for p in history],
+                name=f"{name}: training",
+                mode="lines",
+                line=dict(color=color, width=3),
+                hovertemplate=f"{name}<br>step %{{x}}<br>training loss %{{y:.3f}}<extra></extra>",
+            )
+        )
+        evaluated = [p for p in history if p.val_loss is not None]
+        fig.add_trace(
+            go.Scatter(
+                x=[p.step for p in evaluated],
+                y=[p.val_loss for p in evaluated],
+                name=f"{name}: validation",
+                mode="lines+markers",
+                line=dict(color=color, width=2, dash="dash"),
+                marker=dict(size=8),
+                hovertemplate=f"{name}<br>step %{{x}}<br>validation loss %{{y:.3f}}<extra></extra>",
+            )
+        )
+    fig.update_xaxes(title="training step")
+    fig.update_yaxes(title="loss (nats per character)", rangemode="tozero")
+    fig.update_layout(
+        title=dict(text=html.escape(title, quote=False)),
+        height=460,
+        font_size=FONT_SIZE,
+        legend=dict(orientation="h", y=-0.22),
+        margin=dict(l=70, r=30, t=70, b=140),
+    )
+    return fig
