@@ -239,7 +239,14 @@ def start_job(key: str, work: Callable, name: str = "training") -> Job:
     old: Job | None = st.session_state.get(key)
     if old is not None:
         old.stop()
-    job = Job(work, training_slots(), name=name, threads=server_limits().threads_per_run).start()
+    limits = server_limits()
+    job = Job(
+        work,
+        training_slots(),
+        name=name,
+        threads=limits.threads_per_run,
+        max_seconds=limits.max_seconds,
+    ).start()
     st.session_state[key] = job
     st.session_state[f"{key}-polling"] = True
     return job
@@ -263,6 +270,11 @@ def job_progress(key: str, render: Callable[[Snapshot], None]) -> Snapshot | Non
             st.button("Stop", key=f"{key}-stop", on_click=job.stop)
         elif snap.error:
             st.error(f"The run failed: {snap.error}")
+        elif job.timed_out:
+            st.warning(
+                f"The run reached this server's limit of {job.max_seconds:g} s of training "
+                "time and stopped; what it learned so far is kept."
+            )
         render(snap)
         if polling and not snap.active:
             st.session_state[f"{key}-polling"] = False

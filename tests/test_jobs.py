@@ -127,3 +127,16 @@ def test_parameter_cap_has_a_clear_message() -> None:
     with pytest.raises(ValueError, match="at most 1,000 per run"):
         Limits(max_parameters=1000).check_parameters(5000)
     Limits(max_parameters=1000).check_parameters(1000)
+
+
+def test_a_job_past_its_time_limit_is_asked_to_stop() -> None:
+    def work(report):
+        n = 0
+        while report(n):
+            n += 1
+            time.sleep(0.01)
+        return n
+
+    job = Job(work, max_seconds=0.1).start()
+    job.join(5)
+    assert job.status == STOPPED and job.timed_out and job.result >= 1

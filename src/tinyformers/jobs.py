@@ -173,10 +173,12 @@ class Job:
     slots: Slots | None = None
     name: str = "training"
     threads: int | None = None  # torch threads for the worker (a per-thread setting)
+    max_seconds: float | None = None  # after this much running time, reports ask it to stop
     status: str = QUEUED
     result: Any = None
     error: str | None = None
     error_details: str | None = None  # the traceback, for logs and tests
+    timed_out: bool = False  # stopped because it reached ``max_seconds``
     _updates: list[Any] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -210,6 +212,10 @@ class Job:
         """Called by the worker: record an update; False means "please stop now"."""
         with self._lock:
             self._updates.append(update)
+        running_for = time.perf_counter() - (self._started_at or time.perf_counter())
+        if self.max_seconds is not None and running_for > self.max_seconds:
+            self.timed_out = True
+            self._stop.set()
         return not self._stop.is_set()
 
     def snapshot(self) -> Snapshot:
