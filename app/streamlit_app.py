@@ -1,11 +1,14 @@
 """Tinyformers: the router. One page per lesson in lessons/, at the URL path of its slug."""
 
+import pandas  # noqa: F401  imported before any training thread starts: see below
 import streamlit as st
 import torch
 from widgets import PAGES_DIR, page_file
 
 from tinyformers.lessons import load_lessons
 
+# pandas is imported here, once, because a training thread's first optimizer step imports many
+# modules, and Plotly's lazy import of pandas on a page at that moment could see it half-loaded.
 # Page reruns use one torch thread (a per-thread setting), so many sessions share the cores
 # fairly; background training runs set their own count (see widgets.start_job).
 torch.set_num_threads(1)
