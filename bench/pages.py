@@ -31,7 +31,8 @@ START_TARGET_S = 5
 
 
 def change_a_widget(at: AppTest, i: int) -> None:
-    """Alternate the first text box (or, failing that, the first slider / number input)."""
+    """Alternate the first text box (or, failing that, the first slider / enabled number
+    input)."""
     if at.text_input:
         box = at.text_input[0]
         base = box.value.removesuffix(" again") if box.value else "hello"
@@ -39,9 +40,11 @@ def change_a_widget(at: AppTest, i: int) -> None:
     elif at.slider:
         slider = at.slider[0]
         slider.set_value(slider.min if i % 2 else slider.max)
-    elif at.number_input:
-        number = at.number_input[0]
-        number.set_value(number.value + (1 if i % 2 else -1) * (number.step or 1))
+    else:
+        enabled = [n for n in at.number_input if not n.disabled]
+        if enabled:
+            number = enabled[0]
+            number.set_value(number.value + (1 if i % 2 else -1) * (number.step or 1))
 
 
 def rerun_times(page: str, runs: int) -> list[float]:

@@ -140,3 +140,18 @@ def test_a_job_past_its_time_limit_is_asked_to_stop() -> None:
     job = Job(work, max_seconds=0.1).start()
     job.join(5)
     assert job.status == STOPPED and job.timed_out and job.result >= 1
+
+
+def test_the_readme_states_the_default_limits() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    defaults = Limits()
+    rows = {
+        "TINYFORMERS_MAX_TRAININGS": defaults.max_concurrent,
+        "TINYFORMERS_MAX_SECONDS": f"{defaults.max_seconds:g}",
+        "TINYFORMERS_MAX_STEPS": defaults.max_steps,
+        "TINYFORMERS_MAX_PARAMETERS": defaults.max_parameters,
+    }
+    for name, value in rows.items():
+        assert f"| `{name}` | {value} |" in readme

@@ -23,7 +23,9 @@ from streamlit.testing.v1 import AppTest
 from tinyformers.config import preset
 from tinyformers.corpora import UserTextError, decode_upload
 from tinyformers.models import build_model, count_parameters
+from tinyformers.runs import CHAR_SETTINGS
 from tinyformers.tokenize import train_char, train_wordpiece, wordpiece_min_vocab_size
+from tinyformers.train import TrainSettings
 from tinyformers.zoo import char_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
@@ -150,7 +152,15 @@ def test_defaults_show_the_parameter_count_of_a_built_model(fresh) -> None:
     assert not fresh.button(key="train-start").disabled
     assert fresh.button(key="train-resume").disabled
     assert fresh.button(key="train-reset").disabled
-    assert not fresh.get("plotly_chart")
+    (schedule,) = fresh.get("plotly_chart")  # only the planned schedule before a run
+    planned = json.loads(schedule.proto.spec)["data"][0]
+    steps = CHAR_SETTINGS.max_steps
+    settings = TrainSettings(
+        max_steps=steps,
+        learning_rate=max(planned["y"]),
+        warmup_steps=min(CHAR_SETTINGS.warmup_steps, steps // 10),
+    )
+    assert planned["y"] == pytest.approx([settings.lr_at(step) for step in planned["x"]])
 
 
 def test_custom_size_and_bert_counts_match_a_built_model(fresh) -> None:
@@ -242,7 +252,7 @@ def test_a_bert_run_restarts_from_the_same_weights_and_reset_forgets_it(fresh) -
     at.button(key="train-reset").click().run()
     assert not at.exception
     assert "train-current" not in at.session_state and "train-job" not in at.session_state
-    assert not at.get("plotly_chart")
+    assert [c.key for c in at.get("plotly_chart")] == ["train-planned-schedule"]
     assert "my-bert (step 20)" in at.session_state["trained_models"]  # kept for the pickers
 
 

@@ -192,3 +192,19 @@ def test_cli_rejects_a_binary_corpus(tmp_path, capsys) -> None:
     corpus.write_bytes(b"\x00\x01\x02")
     assert main(["train", "--corpus", str(corpus)]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_the_downloaded_folder_loads_in_transformers_after_export(tmp_path) -> None:
+    from transformers import GPT2LMHeadModel
+
+    from tinyformers.interop import export_hf
+
+    run = Run(tiny_spec(eval_interval=0, max_steps=5), TEXT)
+    run.train()
+    with zipfile.ZipFile(io.BytesIO(run.to_zip("mine"))) as archive:
+        archive.extractall(tmp_path)
+    export_hf(tmp_path / "mine", tmp_path / "hf")
+    hf = GPT2LMHeadModel.from_pretrained(tmp_path / "hf").eval()
+    ids = torch.tensor([run.probe_ids])
+    with torch.no_grad():
+        torch.testing.assert_close(hf(ids).logits, run.model(ids).logits, atol=1e-5, rtol=1e-5)

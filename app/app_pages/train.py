@@ -62,7 +62,7 @@ CORPORA = {
 TOKENIZERS = {"char": "Characters", "bpe": "Byte-level BPE", "wordpiece": "WordPiece"}
 VOCAB_MIN = len(SPECIAL_TOKENS) + BYTE_ALPHABET_SIZE  # the smallest byte-level BPE
 VOCAB_MAX = 8_000
-LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)
+LEARNING_RATES = (1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128)
 STEPS_MIN, STEPS_MAX = 10, 100_000
 SIZE_LIMITS = {  # custom size inputs: (label, min, max, step)
@@ -409,6 +409,10 @@ def choose() -> Choice | None:
         f"{config_size(config)}, vocabulary {config.vocab_size:,}. "
         + settings_caption(settings, config, family)
     )
+    if current_training() is None:
+        st.plotly_chart(
+            figs.learning_rate_figure(settings, 0), key="train-planned-schedule", theme=None
+        )
     limit = server_limits().max_parameters
     if n_parameters > limit:
         st.warning(

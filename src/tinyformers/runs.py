@@ -41,9 +41,9 @@ TOKENIZERS = ("char", "bpe", "wordpiece")
 # The default for character-level text: the `char` preset trained this way reaches a validation
 # loss of 1.89 on Shakespeare fast (see bench/train_speed.py and the README).
 CHAR_SETTINGS = TrainSettings(
-    max_steps=1500,
-    batch_size=32,
-    learning_rate=3e-3,
+    max_steps=1200,
+    batch_size=16,
+    learning_rate=5e-3,
     warmup_steps=50,
     eval_interval=100,
 )
