@@ -303,7 +303,7 @@ def test_too_many_steps_or_parameters_are_refused(fresh, limits) -> None:
     at = fresh
     at.run()
     start(at)
-    assert "at most 100 steps per run; you asked for 1,500" in messages(at)
+    assert f"at most 100 steps per run; you asked for {CHAR_SETTINGS.max_steps:,}" in messages(at)
     assert "train-job" not in at.session_state
     at.number_input(key="train-steps").set_value(50).run()
     assert "at most 20,000 parameters" in messages(at)  # said before starting, too
