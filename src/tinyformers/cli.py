@@ -129,11 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     zoo.set_defaults(run=cmd_zoo)
 
     from tinyformers.config import PRESETS
-    from tinyformers.runs import FAMILIES, TOKENIZERS
+    from tinyformers.runs import CHAR_SETTINGS, FAMILIES, TOKENIZERS
 
     train = commands.add_parser(
         "train",
         help="train a model on a text file; prints one JSON line per log step and a summary",
+        description="Defaults are the settings the `char` preset is tuned for.",
     )
     train.add_argument("--corpus", required=True, help="a UTF-8 .txt file")
     train.add_argument("--family", choices=FAMILIES, default="gpt")
@@ -141,12 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--vocab-size", type=int, help="for bpe and wordpiece")
     train.add_argument("--preset", choices=list(PRESETS), default="char")
     train.add_argument("--target-val-loss", type=float, help="stop when validation reaches it")
-    train.add_argument("--max-steps", type=int, default=2000)
+    train.add_argument("--max-steps", type=int, default=CHAR_SETTINGS.max_steps)
     train.add_argument("--max-seconds", type=float, help="wall-clock budget")
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
-    train.add_argument("--warmup-steps", type=int, default=50)
-    train.add_argument("--eval-interval", type=int, default=250, help="0: only at the end")
+    train.add_argument("--batch-size", type=int, default=CHAR_SETTINGS.batch_size)
+    train.add_argument(
+        "--lr", type=float, default=CHAR_SETTINGS.learning_rate, help="peak learning rate"
+    )
+    train.add_argument("--warmup-steps", type=int, default=CHAR_SETTINGS.warmup_steps)
+    train.add_argument(
+        "--eval-interval", type=int, default=CHAR_SETTINGS.eval_interval, help="0: only at the end"
+    )
     train.add_argument("--log-interval", type=int, default=50)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--max-corpus-chars", type=int, default=20_000_000)
