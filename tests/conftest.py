@@ -124,3 +124,24 @@ def _open_page(page: str | None = None):
 def open_page():
     """A function that opens a page of the app headless (``open_page("app_pages/x.py")``)."""
     return _open_page
+
+
+def _module_page(request) -> str:
+    """The page named by ``PAGE`` in the test module that asks for a page fixture."""
+    page = getattr(request.module, "PAGE", None)
+    if page is None:
+        pytest.fail(f'{request.module.__name__} needs PAGE = "app_pages/<file>.py" for its page')
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(request):
+    """The page the test module names in ``PAGE``, opened once for the module's tests that only
+    read it."""
+    return _open_page(_module_page(request))
+
+
+@pytest.fixture
+def fresh(request):
+    """The page the test module names in ``PAGE``, opened anew for a test that changes it."""
+    return _open_page(_module_page(request))

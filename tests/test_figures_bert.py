@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
 
+from tests.plotly_json import figure_spec
 from tinyformers.figures import bert as figs
 from tinyformers.masking import IGNORE_INDEX, MASKED, NOT_SELECTED, RANDOM, UNCHANGED, MaskingRates
 from tinyformers.mlm import BlankGuess, EmbeddingBreakdown, Ledger, LedgerStatistics
@@ -25,11 +24,6 @@ def ledger(tokens: list[str], seen: list[str], codes: list[int], special: list[b
     ids = list(range(10, 10 + len(tokens)))
     labels = [IGNORE_INDEX if c == NOT_SELECTED else i for i, c in zip(ids, codes, strict=True)]
     return Ledger(ids, ids, tokens, seen, labels, codes, special)
-
-
-def spec(fig) -> dict:
-    """The figure as the JSON the browser gets."""
-    return json.loads(fig.to_json())
 
 
 def no_markup(fig) -> None:
@@ -124,7 +118,7 @@ def test_resample_figure_draws_the_counts_and_the_rates():
     assert list(expected.y) == [0.6, 0.3, 0.09, 0.01]
     assert list(observed_rates.y) == pytest.approx([0.2, 0.8, 0.1, 0.1])
     assert list(configured.y) == pytest.approx([0.2, 0.8, 0.1, 0.1])
-    assert spec(fig)["layout"]["title"]["text"] == "100 draws of the masking"
+    assert figure_spec(fig)["layout"]["title"]["text"] == "100 draws of the masking"
 
 
 def test_resample_figure_with_nothing_selected():
@@ -135,7 +129,7 @@ def test_resample_figure_with_nothing_selected():
 
 def test_side_by_side_panels_have_their_own_axes_and_titles():
     stats = LedgerStatistics(1, 1, {0: 1, 1: 0, 2: 0, 3: 0}, [1, 0], [0.85, 0.15])
-    layout = spec(figs.resample_figure(stats, MaskingRates()))["layout"]
+    layout = figure_spec(figs.resample_figure(stats, MaskingRates()))["layout"]
     left, right = layout["xaxis"]["domain"], layout["xaxis2"]["domain"]
     assert left[1] < right[0]
     titles = [a["text"] for a in layout["annotations"]]
@@ -184,7 +178,7 @@ def test_predictions_figure_draws_probabilities_and_marks_the_answer():
     ]
     assert list(first.marker.color) == [figs.OBSERVED_COLOR, figs.ANSWER_COLOR, figs.OBSERVED_COLOR]
     assert figs.ANSWER_COLOR not in list(second.marker.color)
-    titles = [a["text"] for a in spec(fig)["layout"]["annotations"]]
+    titles = [a["text"] for a in figure_spec(fig)["layout"]["annotations"]]
     assert titles == ["position 3 (was runs)", "position 5 (was dog)"]
     no_markup(fig)
     with pytest.raises(ValueError, match="no masked positions"):

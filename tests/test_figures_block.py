@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.plotly_json import decode
 from tinyformers.block_inspect import (
     ADD,
     AFTER_ATTENTION,
@@ -32,10 +33,6 @@ def svg_texts(svg: str) -> list[str]:
     """The text elements of an SVG document, top to bottom as drawn."""
     root = ET.fromstring(svg)  # also proves the document is well-formed XML
     return [element.text or "" for element in root.iter(f"{SVG}text")]
-
-
-def values(array) -> np.ndarray:
-    return np.asarray(array, dtype=float)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,8 +121,8 @@ def test_layer_norm_chart_shows_three_stages_of_mean_and_std() -> None:
     assert len(figure.data) == 6
     for (mean, std), stage in zip(stats.stages().values(), range(3), strict=True):
         mean_trace, std_trace = figure.data[2 * stage], figure.data[2 * stage + 1]
-        np.testing.assert_allclose(values(mean_trace.y), mean.numpy(), rtol=1e-6)
-        np.testing.assert_allclose(values(std_trace.y), std.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(decode(mean_trace.y), mean.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(decode(std_trace.y), std.numpy(), rtol=1e-6)
     ticks = figure.layout.xaxis.ticktext
     assert ticks[2] == "␣b" and "<img" not in ticks[1] and "&lt;img" in ticks[1]
     with pytest.raises(ValueError, match="3 rows"):
@@ -135,8 +132,8 @@ def test_layer_norm_chart_shows_three_stages_of_mean_and_std() -> None:
 def test_gamma_beta_chart_shows_the_vectors() -> None:
     stats = make_stats()
     figure = figs.gamma_beta_chart(stats.weight, stats.bias, "t")
-    np.testing.assert_allclose(values(figure.data[0].y), stats.weight.numpy(), rtol=1e-6)
-    np.testing.assert_allclose(values(figure.data[1].y), stats.bias.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(decode(figure.data[0].y), stats.weight.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(decode(figure.data[1].y), stats.bias.numpy(), rtol=1e-6)
     with pytest.raises(ValueError):
         figs.gamma_beta_chart(stats.weight, stats.bias[:-1], "t")
 

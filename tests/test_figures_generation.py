@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.plotly_json import figure_trace
 from tinyformers.figures import generation as figs
 from tinyformers.sampling import SamplingSettings, next_token_distribution
 
@@ -19,10 +20,6 @@ TOKENS = ["a", " b", ATTACK, "\n", "Зоя", "🐶"]
 
 def distribution(**settings):
     return next_token_distribution(LOGITS, SamplingSettings(**settings))
-
-
-def trace(figure, name: str):
-    return next(t for t in figure.data if t.name == name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -44,25 +41,25 @@ def test_distribution_chart_plots_every_stage_of_the_distribution():
     dist = distribution(temperature=0.7, top_k=3, top_p=0.9)
     ids = figs.bar_ids(dist, 6)
     figure = figs.distribution_chart(dist, ids, [TOKENS[i] for i in ids], "title")
-    np.testing.assert_allclose(trace(figure, "softmax(logits)").y, dist.raw[ids].numpy())
+    np.testing.assert_allclose(figure_trace(figure, "softmax(logits)").y, dist.raw[ids].numpy())
     np.testing.assert_allclose(
-        trace(figure, "sampled from (kept, renormalised)").y, dist.final[ids].numpy()
+        figure_trace(figure, "sampled from (kept, renormalised)").y, dist.final[ids].numpy()
     )
-    kept = np.array(trace(figure, "after temperature: kept").y, dtype=float)
-    dropped = np.array(trace(figure, "after temperature: filtered out").y, dtype=float)
+    kept = np.array(figure_trace(figure, "after temperature: kept").y, dtype=float)
+    dropped = np.array(figure_trace(figure, "after temperature: filtered out").y, dtype=float)
     mask = dist.kept[ids].numpy()
     np.testing.assert_allclose(kept[mask], dist.tempered[ids].numpy()[mask])
     np.testing.assert_allclose(dropped[~mask], dist.tempered[ids].numpy()[~mask])
     assert np.isnan(kept[~mask]).all() and np.isnan(dropped[mask]).all()
     assert 1 <= mask.sum() <= 3  # top-k 3 and top-p both applied
-    assert trace(figure, "sampled from (kept, renormalised)").y.sum() == pytest.approx(1.0)
+    assert figure_trace(figure, "sampled from (kept, renormalised)").y.sum() == pytest.approx(1.0)
 
 
 def test_greedy_distribution_chart_keeps_one_token():
     dist = distribution(temperature=0)
     ids = figs.bar_ids(dist, 4)
     figure = figs.distribution_chart(dist, ids, [TOKENS[i] for i in ids], "greedy")
-    assert list(trace(figure, "sampled from (kept, renormalised)").y) == [1, 0, 0, 0]
+    assert list(figure_trace(figure, "sampled from (kept, renormalised)").y) == [1, 0, 0, 0]
 
 
 def test_distribution_chart_marks_the_drawn_token_and_escapes_tokens():

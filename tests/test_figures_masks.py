@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from tests.plotly_json import decode
 from tinyformers import mask_views as mv
 from tinyformers.config import GPTConfig
 from tinyformers.experiments import CAUSAL, LEAKY
@@ -24,10 +25,6 @@ def make_view(make_model, n_tokens: int, tokens: list[str] | None = None) -> mv.
     return mv.causal_view(model, ids, strings, 1, 0)
 
 
-def z_of(trace) -> np.ndarray:
-    return np.array(trace.z, dtype=float)
-
-
 def test_token_labels_number_positions_show_spaces_and_escape() -> None:
     labels = figs.token_labels([" the", "\n", ATTACK, " the"])
     assert labels[0] == "0: ␣the" and labels[3] == "3: ␣the"  # equal tokens stay apart
@@ -41,10 +38,12 @@ def test_mask_figure_draws_the_mask_the_scores_and_the_weights(make_model) -> No
     mask_panel, scores_panel, weights_panel = fig.data
     masked = (~view.mask).numpy()
     for panel in fig.data:
-        assert np.isnan(z_of(panel)[masked]).all()  # masked cells are blank: grey background
-    np.testing.assert_allclose(z_of(scores_panel)[~masked], view.scores.numpy()[~masked], atol=1e-6)
+        assert np.isnan(decode(panel.z)[masked]).all()  # masked cells are blank: grey background
     np.testing.assert_allclose(
-        z_of(weights_panel)[~masked], view.weights.numpy()[~masked], atol=1e-6
+        decode(scores_panel.z)[~masked], view.scores.numpy()[~masked], atol=1e-6
+    )
+    np.testing.assert_allclose(
+        decode(weights_panel.z)[~masked], view.weights.numpy()[~masked], atol=1e-6
     )
     texts = np.array(scores_panel.text)
     assert (texts[masked] == figs.MINUS_INFINITY).all()
@@ -103,7 +102,7 @@ def test_padded_batch_figure_has_one_panel_per_sequence(make_model) -> None:
     batch, strings = padded(make_model)
     fig = figs.padded_batch_figure(batch, strings, 1, 1, "Batch")
     assert len(fig.data) == 2
-    z = z_of(fig.data[1])
+    z = decode(fig.data[1].z)
     assert np.isnan(z[:, 2:]).all()  # the [PAD] columns are masked for every query
     np.testing.assert_allclose(z[1, :2], batch.weights(1, 1, 1)[1, :2].numpy(), atol=1e-6)
     assert np.isnan(z[0, 1])  # causal: the first token does not see the second

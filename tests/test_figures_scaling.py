@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from tests.plotly_json import figure_trace
 from tinyformers.cost import (
     KINDS,
     CostPoint,
@@ -81,10 +82,6 @@ def cost_result(backward: bool = False, memory: bool = True) -> CostResult:
     return CostResult(settings, points, stopped=False)
 
 
-def traces(figure) -> dict:
-    return {trace.name: trace for trace in figure.data}
-
-
 # ---------------------------------------------------------------------------------------------
 # The sweep
 # ---------------------------------------------------------------------------------------------
@@ -94,12 +91,11 @@ def test_loss_against_parameters_shows_each_model_and_the_fitted_line() -> None:
     points = sweep_points()
     fit = fit_power_law([p.non_embedding_parameters for p in points], [p.val_loss for p in points])
     figure = figs.loss_vs_parameters_chart(points, fit, "Loss <b>vs</b> size")
-    shown = traces(figure)
     for point in points:
-        trace = shown[point.label]
+        trace = figure_trace(figure, point.label)
         assert list(trace.x) == [point.non_embedding_parameters]
         assert list(trace.y) == [point.val_loss]
-    line = shown[f"fit: {figs.fit_label(fit)}"]
+    line = figure_trace(figure, f"fit: {figs.fit_label(fit)}")
     np.testing.assert_allclose(line.y, [fit.predict(x) for x in line.x])
     assert line.x[0] < points[0].non_embedding_parameters < points[-1].non_embedding_parameters
     assert points[-1].non_embedding_parameters < line.x[1]
@@ -125,9 +121,8 @@ def test_loss_against_compute_draws_the_curves_and_the_frontier() -> None:
     points = sweep_points()
     curves = figs.sweep_curves(points)
     figure = figs.loss_vs_compute_chart(curves, "Compute")
-    shown = traces(figure)
     for point in points:
-        trace = shown[point.label]
+        trace = figure_trace(figure, point.label)
         expected_flops = [6 * point.non_embedding_parameters * s * 1024 for s in (40, 80, 100)]
         np.testing.assert_allclose(trace.x, expected_flops)
         assert list(trace.y) == [p.val_loss for p in point.history if p.val_loss is not None]
@@ -139,7 +134,7 @@ def test_loss_against_compute_draws_the_curves_and_the_frontier() -> None:
         for f, loss in zip(flops, losses, strict=True)
     ]
     frontier = compute_frontier(everything)
-    line = shown["frontier: lowest loss at this compute"]
+    line = figure_trace(figure, "frontier: lowest loss at this compute")
     assert list(zip(line.x, line.y, strict=True)) == frontier
     single = figs.loss_vs_compute_chart({points[0].label: curves[points[0].label]}, "one")
     assert len(single.data) == 1
@@ -172,9 +167,9 @@ def test_plan_and_result_tables() -> None:
 def test_multiply_adds_chart_is_the_formula() -> None:
     lengths = [32, 64, 128]
     figure = figs.multiply_adds_chart(lengths, 64, 256, "Computed")
-    shown = traces(figure)
     for part in multiply_adds(1, 64, 256):
-        assert list(shown[part].y) == [multiply_adds(n, 64, 256)[part] for n in lengths]
+        expected = [multiply_adds(n, 64, 256)[part] for n in lengths]
+        assert list(figure_trace(figure, part).y) == expected
     assert "computed" in figure.layout.yaxis.title.text
 
 
@@ -182,15 +177,15 @@ def test_multiply_adds_chart_is_the_formula() -> None:
 def test_time_chart_plots_the_times_and_exact_reference_slopes(backward) -> None:
     result = cost_result(backward=backward)
     figure = figs.time_chart(result, "Time")
-    shown = traces(figure)
     for kind in KINDS:
-        trace = shown[f"{figs.KIND_NAMES[kind]}, forward"]
+        trace = figure_trace(figure, f"{figs.KIND_NAMES[kind]}, forward")
         np.testing.assert_allclose(trace.y, [p.seconds[kind] * 1000 for p in result.points])
-    assert (f"{figs.KIND_NAMES['attention']}, forward + backward" in shown) == backward
+    names = [trace.name for trace in figure.data]
+    assert (f"{figs.KIND_NAMES['attention']}, forward + backward" in names) == backward
     anchor_n = result.fitted_lengths()[0]
     anchor = next(p for p in result.points if p.n == anchor_n).seconds["attention"] * 1000
     for slope, name in ((1, "reference: slope 1 (∝ n)"), (2, "reference: slope 2 (∝ n²)")):
-        line = shown[name]
+        line = figure_trace(figure, name)
         measured = np.polyfit(np.log(line.x), np.log(line.y), 1)[0]
         assert measured == pytest.approx(slope)
         assert line.y[list(line.x).index(anchor_n)] == pytest.approx(anchor)
@@ -199,22 +194,22 @@ def test_time_chart_plots_the_times_and_exact_reference_slopes(backward) -> None
 
 def test_share_chart_is_the_measured_share() -> None:
     result = cost_result()
-    shown = traces(figs.share_chart(result, "Share"))
+    figure = figs.share_chart(result, "Share")
     for kind in ("attention", "fused"):
         expected = [100 * p.attention_share(kind) for p in result.points]
-        np.testing.assert_allclose(shown[figs.KIND_NAMES[kind]].y, expected)
+        np.testing.assert_allclose(figure_trace(figure, figs.KIND_NAMES[kind]).y, expected)
 
 
 @pytest.mark.parametrize("memory", [True, False])
 def test_memory_chart_labels_computed_and_measured(memory) -> None:
     result = cost_result(memory=memory)
-    shown = traces(figs.memory_chart(result, "Memory"))
-    computed = shown["computed: one heads × n × n matrix"]
+    figure = figs.memory_chart(result, "Memory")
+    computed = figure_trace(figure, "computed: one heads × n × n matrix")
     np.testing.assert_allclose(computed.y, [p.score_bytes / 2**20 for p in result.points])
-    measured = [name for name in shown if name.startswith("measured")]
+    measured = [trace.name for trace in figure.data if trace.name.startswith("measured")]
     assert len(measured) == (3 if memory else 0)
     if memory:
-        line = shown[f"measured peak, {figs.KIND_NAMES['attention']}"]
+        line = figure_trace(figure, f"measured peak, {figs.KIND_NAMES['attention']}")
         np.testing.assert_allclose(line.y, [1000 * n / 2**20 for n in result.lengths])
 
 

@@ -5,14 +5,11 @@ import numpy as np
 import pytest
 import torch
 
+from tests.plotly_json import decode
 from tinyformers.figures import seq2seq as figs
 from tinyformers.span_corruption import corrupt_spans, sentinel
 
 MARKUP = "</script><img src=x onerror=alert(1)>"
-
-
-def z_of(fig) -> np.ndarray:
-    return np.asarray(fig.data[0].z, dtype=float)
 
 
 def random_rows(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -49,7 +46,7 @@ def test_heatmap_draws_the_weights_with_one_tick_per_position():
     fig = figs.attention_heatmap(
         weights, figs.token_labels(rows), figs.token_labels(columns), "T", "keys", "queries"
     )
-    np.testing.assert_allclose(z_of(fig), weights.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(decode(fig.data[0].z), weights.numpy(), rtol=1e-6)
     assert list(fig.layout.xaxis.tickvals) == [0, 1, 2, 3]
     assert list(fig.layout.xaxis.ticktext) == ["1", "1", "␣", "2"]
     assert list(fig.layout.yaxis.ticktext) == ["a", "a", "b"]
@@ -74,7 +71,7 @@ def test_heatmap_labels_and_title_are_escaped():
 def test_step_heads_figure_has_a_row_per_layer_and_head():
     rows = random_rows(2, 4, 5)  # (layers, heads, source)
     fig = figs.step_heads_figure(rows, figs.token_labels(list("abcde")), "step 1")
-    z = z_of(fig)
+    z = decode(fig.data[0].z)
     assert z.shape == (8, 5)
     for layer in range(2):
         for head in range(4):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.plotly_json import figure_trace
 from tinyformers.figures import training as figs
 from tinyformers.timeline import attention_timeline, head_scores
 from tinyformers.train import Progress, TrainSettings
@@ -24,14 +25,10 @@ def history() -> list[Progress]:
     ]
 
 
-def trace(fig, name: str):
-    return next(t for t in fig.data if t.name == name)
-
-
 def test_loss_figure_draws_both_losses_at_their_steps() -> None:
     data = history()
     fig = figs.loss_figure(data, 300)
-    train, val = trace(fig, "training batch"), trace(fig, "validation")
+    train, val = figure_trace(fig, "training batch"), figure_trace(fig, "validation")
     assert list(train.x) == [p.step for p in data]
     assert list(train.y) == [p.train_loss for p in data]
     assert list(val.x) == [50, 100]
@@ -43,7 +40,7 @@ def test_loss_figure_draws_both_losses_at_their_steps() -> None:
 def test_loss_figure_with_an_earlier_attempt_and_the_even_guess() -> None:
     earlier = history()[:3]
     fig = figs.loss_figure(history(), 100, earlier, even_guess=float(np.log(51)))
-    grey = trace(fig, "training (earlier attempt)")
+    grey = figure_trace(fig, "training (earlier attempt)")
     assert list(grey.y) == [p.train_loss for p in earlier]
     assert fig.layout.shapes[0].y0 == pytest.approx(np.log(51))
     with pytest.raises(ValueError, match="total_steps"):
@@ -59,7 +56,7 @@ def test_throughput_figure() -> None:
 def test_learning_rate_figure_follows_the_schedule() -> None:
     settings = TrainSettings(max_steps=1000, warmup_steps=50, learning_rate=3e-3)
     fig = figs.learning_rate_figure(settings, 300)
-    planned, done = trace(fig, "planned"), trace(fig, "so far")
+    planned, done = figure_trace(fig, "planned"), figure_trace(fig, "so far")
     for x, y in zip(planned.x, planned.y, strict=True):
         assert y == pytest.approx(settings.lr_at(x))
     assert max(planned.y) == pytest.approx(3e-3)  # the peak, right after warm-up
@@ -98,8 +95,8 @@ def test_head_score_figure_has_one_line_per_head() -> None:
     assert [t.name for t in fig.data] == [
         f"L{layer} H{head}" for layer in range(2) for head in range(3)
     ]
-    chosen = trace(fig, "L1 H2")
-    assert chosen.line.width > trace(fig, "L0 H0").line.width
+    chosen = figure_trace(fig, "L1 H2")
+    assert chosen.line.width > figure_trace(fig, "L0 H0").line.width
     assert list(chosen.x) == [0, 10, 20]
     expected = [head_scores(a)["previous"][1, 2].item() for _, a in snapshots]
     np.testing.assert_allclose(chosen.y, expected, rtol=1e-6)

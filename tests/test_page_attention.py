@@ -1,10 +1,8 @@
 """The self-attention page, headless: every step, every mode and bad input run, and the numbers
 it shows equal what the model computes."""
 
-import base64
 import json
 import math
-import re
 import statistics
 import time
 
@@ -13,6 +11,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from tests.page_checks import BLANK_TEXTS, MARKUP, UNUSUAL_TEXTS, numbers, rerun_times
+from tests.plotly_json import chart, charts, decode
 from tinyformers import stepwise
 from tinyformers.figures import attention_steps as figs
 from tinyformers.registry import load_shipped
@@ -24,38 +24,8 @@ DEFAULT_QUERY = 7  # ' runs': the last token with a letter
 
 
 @pytest.fixture(scope="module")
-def page(open_page) -> AppTest:
-    return open_page(PAGE)
-
-
-@pytest.fixture
-def fresh_page(open_page) -> AppTest:
-    return open_page(PAGE)
-
-
-@pytest.fixture(scope="module")
 def gpt():
     return load_shipped("gpt-stories")
-
-
-def charts(at: AppTest) -> dict[str, dict]:
-    """Every Plotly chart on the page as its JSON spec, by title."""
-    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    return {spec["layout"]["title"]["text"]: spec for spec in specs}
-
-
-def chart(at: AppTest, start: str) -> dict:
-    matches = [spec for title, spec in charts(at).items() if title.startswith(start)]
-    assert len(matches) == 1, list(charts(at))
-    return matches[0]
-
-
-def decode(array) -> np.ndarray:
-    """A Plotly JSON array, either a list or a base64 typed array."""
-    if isinstance(array, list):
-        return np.array(array, dtype=float)
-    shape = [int(n) for n in str(array.get("shape", "-1")).split(",")]
-    return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).reshape(shape)
 
 
 def panels(at: AppTest) -> list[np.ndarray]:
@@ -64,14 +34,11 @@ def panels(at: AppTest) -> list[np.ndarray]:
     return [decode(trace["z"]) for trace in spec["data"] if trace["type"] == "heatmap"]
 
 
-def caption(at: AppTest, contains: str) -> str:
-    matches = [c.value for c in at.caption if contains in c.value]
+def caption_containing(at: AppTest, text: str) -> str:
+    """The first caption with ``text`` anywhere in it (there must be one)."""
+    matches = [c.value for c in at.caption if text in c.value]
     assert matches, [c.value for c in at.caption]
     return matches[0]
-
-
-def numbers(text: str) -> list[float]:
-    return [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]\d+)?", text)]
 
 
 def go_to(at: AppTest, step: str) -> None:
@@ -115,14 +82,14 @@ def test_default_bars_are_the_models_own_weights(page, gpt):
     bars = chart(page, "Where ")["data"][0]
     np.testing.assert_allclose(decode(bars["y"]), trace.head(0, 0)[DEFAULT_QUERY].numpy())
     entropy = stepwise.softmax_entropy(trace.head(0, 0)[DEFAULT_QUERY]).item()
-    assert f"{entropy:.3f} nats" in caption(page, "Entropy of its weights")
+    assert f"{entropy:.3f} nats" in caption_containing(page, "Entropy of its weights")
 
 
 def test_scale_in_the_head_caption_is_computed(page, gpt):
     trace = trace_text(gpt.model, gpt.tokenizer, SENTENCE)
     steps = stepwise.model_head(gpt.model, trace, 0, 0)
     visible = steps.scores[steps.allowed()]
-    text = caption(page, "scores the mask lets through")
+    text = caption_containing(page, "scores the mask lets through")
     assert f"the {visible.numel()} scores" in text
     assert f"{visible.std(unbiased=False):.3f} before" in text
     assert f"{(visible / math.sqrt(steps.d_k)).std(unbiased=False):.3f} after" in text
@@ -140,7 +107,7 @@ def test_experiment_table_equals_a_direct_run(page):
     spec = chart(page, "Random q and k")
     unscaled = [t for t in spec["data"] if t["name"] == "q·k (unscaled)"]
     np.testing.assert_allclose(decode(unscaled[1]["y"]), stats.unscaled.entropy)
-    text = caption(page, "At d = 1024")
+    text = caption_containing(page, "At d = 1024")
     assert f"standard deviation {stats.unscaled.std[-1]:.3f}" in text
 
 
@@ -156,15 +123,15 @@ def test_only_gpt_and_bert_models_are_offered(page):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_next_and_back_walk_through_every_step(fresh_page, gpt):
-    at = fresh_page
+def test_next_and_back_walk_through_every_step(fresh, gpt):
+    at = fresh
     trace = trace_text(gpt.model, gpt.tokenizer, SENTENCE)
     for number, step in enumerate(figs.STEPS, start=1):
         assert at.select_slider(key="att-step").value == step
         assert chart(at, f"Step {number} of 8: {figs.STEP_NAMES[step]}")
         if step == "softmax":
             np.testing.assert_allclose(panels(at)[1], trace.head(0, 0).numpy(), atol=1e-6)
-            difference = numbers(caption(at, "own attention weights"))[-1]
+            difference = numbers(caption_containing(at, "own attention weights"))[-1]
             assert difference < 1e-6
         if step == "output":
             own = per_head_output(gpt.model, trace.input_ids, 0, 0)
@@ -177,19 +144,19 @@ def test_next_and_back_walk_through_every_step(fresh_page, gpt):
     assert at.select_slider(key="att-step").value == "softmax"
 
 
-def test_scale_step_blanks_the_causal_entries(fresh_page, gpt):
-    at = fresh_page
+def test_scale_step_blanks_the_causal_entries(fresh, gpt):
+    at = fresh
     go_to(at, "scale")
     scores, scaled = panels(at)
     t = scores.shape[0]
     above = np.triu(np.ones((t, t), dtype=bool), k=1)
     assert np.isnan(scaled[above]).all() and not np.isnan(scores).any()
     np.testing.assert_allclose(scaled[~above], (scores / math.sqrt(32))[~above], rtol=1e-6)
-    assert f"hides {above.sum()} of {t * t} entries" in caption(at, "√d_k = √32")
+    assert f"hides {above.sum()} of {t * t} entries" in caption_containing(at, "√d_k = √32")
 
 
-def test_picking_another_query_moves_the_frame_and_the_bars(fresh_page, gpt):
-    at = fresh_page
+def test_picking_another_query_moves_the_frame_and_the_bars(fresh, gpt):
+    at = fresh
     at.selectbox(key="att-query").set_value(2).run()
     assert not at.exception
     frames = chart(at, "Step ")["layout"]["shapes"]
@@ -200,8 +167,8 @@ def test_picking_another_query_moves_the_frame_and_the_bars(fresh_page, gpt):
     assert list(bars["text"][3:]) == ["masked"] * 6
 
 
-def test_another_layer_and_head(fresh_page, gpt):
-    at = fresh_page
+def test_another_layer_and_head(fresh, gpt):
+    at = fresh
     at.selectbox(key="att-layer").set_value(2)
     at.selectbox(key="att-head").set_value(3).run()
     go_to(at, "softmax")
@@ -210,8 +177,8 @@ def test_another_layer_and_head(fresh_page, gpt):
     np.testing.assert_allclose(panels(at)[1], trace.head(2, 3).numpy(), atol=1e-6)
 
 
-def test_bert_reads_the_block_input_without_a_mask(fresh_page):
-    at = fresh_page
+def test_bert_reads_the_block_input_without_a_mask(fresh):
+    at = fresh
     at.selectbox(key="att-model").set_value("bert-stories").run()
     assert not at.exception
     bert = load_shipped("bert-stories")
@@ -219,7 +186,7 @@ def test_bert_reads_the_block_input_without_a_mask(fresh_page):
     np.testing.assert_allclose(panels(at)[0], trace.hidden_states[0][0].numpy(), atol=1e-6)
     assert at.selectbox(key="att-query").value == DEFAULT_QUERY  # kept: still a position
     go_to(at, "scale")
-    assert "No mask" in caption(at, "√d_k")
+    assert "No mask" in caption_containing(at, "√d_k")
     go_to(at, "softmax")
     np.testing.assert_allclose(panels(at)[1], trace.head(0, 0).numpy(), atol=1e-6)
 
@@ -229,8 +196,8 @@ def test_bert_reads_the_block_input_without_a_mask(fresh_page):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_toy_mode_shows_the_seeded_toy(fresh_page):
-    at = fresh_page
+def test_toy_mode_shows_the_seeded_toy(fresh):
+    at = fresh
     at.radio(key="att-source").set_value("toy").run()
     assert not at.exception
     toy = stepwise.toy_head(SENTENCE.split(), 4, 3, seed=0)
@@ -244,8 +211,8 @@ def test_toy_mode_shows_the_seeded_toy(fresh_page):
     assert panels(at)[0].shape == (9, 9)
 
 
-def test_absurd_toy_sizes_are_not_used(fresh_page):
-    at = fresh_page
+def test_absurd_toy_sizes_are_not_used(fresh):
+    at = fresh
     at.radio(key="att-source").set_value("toy").run()
     for key in ("att-toy-d-model", "att-toy-d-k"):
         for value in (10**9, 0, -5):
@@ -254,16 +221,16 @@ def test_absurd_toy_sizes_are_not_used(fresh_page):
             assert 1 <= at.number_input(key=key).value <= stepwise.MAX_TOY_WIDTH
 
 
-def test_absurd_experiment_sizes_are_not_used(fresh_page):
-    at = fresh_page
+def test_absurd_experiment_sizes_are_not_used(fresh):
+    at = fresh
     for key, low, high in (("att-keys", 2, 64), ("att-samples", 1, 400)):
         at.number_input(key=key).set_value(10**9).run()
         assert not at.exception
         assert low <= at.number_input(key=key).value <= high
 
 
-def test_experiment_follows_its_settings(fresh_page):
-    at = fresh_page
+def test_experiment_follows_its_settings(fresh):
+    at = fresh
     at.select_slider(key="att-dims").set_value((4, 64))
     at.number_input(key="att-keys").set_value(8)
     at.number_input(key="att-samples").set_value(50).run()
@@ -281,10 +248,10 @@ def test_experiment_follows_its_settings(fresh_page):
 
 
 @pytest.mark.parametrize("mode", ["model", "toy"])
-def test_empty_sentence_gets_a_warning(fresh_page, mode):
-    at = fresh_page
+def test_empty_sentence_gets_a_warning(fresh, mode):
+    at = fresh
     at.radio(key="att-source").set_value(mode).run()
-    for text in ("", "   "):
+    for text in BLANK_TEXTS:
         at.text_input(key="att-sentence").set_value(text).run()
         assert not at.exception
         assert any("empty" in w.value for w in at.warning)
@@ -292,8 +259,8 @@ def test_empty_sentence_gets_a_warning(fresh_page, mode):
 
 
 @pytest.mark.parametrize("mode", ["model", "toy"])
-def test_huge_sentence_is_cut_with_a_warning(fresh_page, mode):
-    at = fresh_page
+def test_huge_sentence_is_cut_with_a_warning(fresh, mode):
+    at = fresh
     at.radio(key="att-source").set_value(mode).run()
     at.text_input(key="att-sentence").set_value("the dog " * 6_250).run()  # 50 000 characters
     assert not at.exception
@@ -303,29 +270,24 @@ def test_huge_sentence_is_cut_with_a_warning(fresh_page, mode):
 
 
 @pytest.mark.parametrize("model", ["gpt-stories", "bert-stories"])
-def test_unusual_scripts_run(fresh_page, model):
-    at = fresh_page
+def test_unusual_scripts_run(fresh, model):
+    at = fresh
     at.selectbox(key="att-model").set_value(model).run()
-    for text in (
-        "Zoe 🐶 sees 🐱🐱",
-        "Зоя видит собаку",
-        "\u202eZoe sees\u202c",
-        "زویا سگ را می‌بیند",
-    ):
+    for text in (*UNUSUAL_TEXTS, "زویا سگ را می‌بیند"):
         at.text_input(key="att-sentence").set_value(text).run()
         assert not at.exception, text
         assert chart(at, "Step 1 of 8")
 
 
 @pytest.mark.parametrize("mode", ["model", "toy"])
-def test_markup_is_shown_as_text(fresh_page, mode):
-    at = fresh_page
+def test_markup_is_shown_as_text(fresh, mode):
+    at = fresh
     at.radio(key="att-source").set_value(mode).run()
-    at.text_input(key="att-sentence").set_value("</script><img src=x onerror=alert(1)>").run()
+    at.text_input(key="att-sentence").set_value(MARKUP).run()
     assert not at.exception
     chips = at.html[0].value
     assert "<img" not in chips and "</script>" not in chips and "&lt;" in chips
-    for spec in charts(at).values():
+    for spec in charts(at):
         text = json.dumps(spec)
         assert "<img" not in text and "</script>" not in text
 
@@ -335,13 +297,11 @@ def test_markup_is_shown_as_text(fresh_page, mode):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_rerun_after_a_sentence_change_is_fast(fresh_page):
-    at = fresh_page
-    times = []
-    for i in range(5):
+def test_rerun_after_a_sentence_change_is_fast(fresh):
+    at = fresh
+
+    def change(i: int) -> None:
         at.text_input(key="att-sentence").set_value(SENTENCE if i % 2 else "the dog runs .")
-        start = time.perf_counter()
-        at.run()
-        times.append(time.perf_counter() - start)
-        assert not at.exception
-    assert statistics.median(times) < 0.3, times
+
+    times = rerun_times(at, change, reruns=5, clock=time.perf_counter)
+    assert statistics.median(times) < 300, times

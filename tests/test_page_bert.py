@@ -3,7 +3,6 @@ at its extremes, and bad input gets a message instead of a traceback."""
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 
@@ -11,6 +10,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.page_checks import BLANK_TEXTS, MARKUP, caption, rerun
+from tests.plotly_json import chart_titled, chart_titles, charts, decode
 from tinyformers.figures import bert as figs
 from tinyformers.masking import MASKED, RANDOM, UNCHANGED, MaskingRates
 from tinyformers.mlm import (
@@ -33,43 +34,12 @@ PAGE = "app_pages/bert.py"
 PAIR = ("Mia sees the friendly fox .", "she smiles .")
 LEDGER_SENTENCE = "the friendly dogs that Mia sees run home ."
 FILL_SENTENCE = "the lion that the girls fix cries ."
-EVIL = "</script><img src=x onerror=alert(1)>"
 TEXT_INPUTS = ("bert-a", "bert-b", "bert-ledger-text", "bert-fill-text")
 
 
 @pytest.fixture(scope="module")
 def bert():
     return load_shipped("bert-stories")
-
-
-@pytest.fixture(scope="module")
-def page(open_page) -> AppTest:
-    return open_page(PAGE)
-
-
-@pytest.fixture
-def fresh_page(open_page) -> AppTest:
-    return open_page(PAGE)
-
-
-def caption(at: AppTest, start: str) -> str:
-    matches = [c.value for c in at.caption if c.value.startswith(start)]
-    assert len(matches) == 1, [c.value for c in at.caption]
-    return matches[0]
-
-
-def charts(at: AppTest) -> dict[str, dict]:
-    """Every Plotly chart on the page as its JSON spec, by title."""
-    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    return {spec["layout"]["title"]["text"]: spec for spec in specs}
-
-
-def decode(array) -> np.ndarray:
-    """A Plotly JSON array, either a list or a base64 typed array."""
-    if isinstance(array, list):
-        return np.array(array)
-    shape = [int(n) for n in str(array.get("shape", "-1")).split(",")]
-    return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).reshape(shape)
 
 
 def ledger_caption(ledger, seed: int, draw: int) -> str:
@@ -92,9 +62,14 @@ def set_rates(at: AppTest, select: int, mask: int, random: int) -> AppTest:
     at.slider(key="bert-select").set_value(select)
     at.slider(key="bert-mask").set_value(mask)
     at.slider(key="bert-random").set_value(random)
-    at.run()
-    assert not at.exception
-    return at
+    return rerun(at)
+
+
+def type_everywhere(at: AppTest, text: str) -> AppTest:
+    """The same text in every text box of the page."""
+    for key in TEXT_INPUTS:
+        at.text_input(key=key).set_value(text)
+    return rerun(at)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,7 +80,7 @@ def set_rates(at: AppTest, select: int, mask: int, random: int) -> AppTest:
 def test_default_page_runs(page):
     assert not page.exception
     assert not page.warning and not page.error
-    assert set(charts(page)) == {
+    assert set(chart_titles(page)) == {
         "BERT's input: three rows added, then LayerNorm",
         "How long each row is",
         "10,000 draws of the masking",
@@ -117,7 +92,7 @@ def test_default_page_runs(page):
 
 def test_input_figure_is_the_models_embedding_rows(page, bert):
     parts = embedding_breakdown(bert.model, bert.tokenizer, *PAIR)
-    spec = charts(page)["BERT's input: three rows added, then LayerNorm"]
+    spec = chart_titled(page, "BERT's input: three rows added, then LayerNorm")
     np.testing.assert_allclose(decode(spec["data"][3]["z"]), parts.total.numpy(), atol=1e-6)
     np.testing.assert_allclose(decode(spec["data"][1]["z"]), parts.segment.numpy(), atol=1e-6)
     assert spec["data"][0]["y"][0] == "0: [CLS] (A)" and spec["data"][0]["y"][-1].endswith("(B)")
@@ -139,7 +114,7 @@ def test_resample_statistics_are_computed(page, bert):
     text = caption(page, "10,000 draws with seed 0")
     assert f"{stats.select_rate:.2%} selected" in text
     assert f"{stats.share(MASKED):.2%} → [MASK], {stats.share(RANDOM):.2%} → random" in text
-    spec = charts(page)["10,000 draws of the masking"]
+    spec = chart_titled(page, "10,000 draws of the masking")
     observed = decode(spec["data"][0]["y"])
     np.testing.assert_allclose(observed, np.array(stats.selected_histogram) / 10_000)
     np.testing.assert_allclose(decode(spec["data"][1]["y"]), stats.expected_histogram)
@@ -156,14 +131,14 @@ def test_static_and_dynamic_counts_are_computed(page, bert):
 def test_guesses_and_attention_equal_a_direct_forward(page, bert):
     ids = bert_inputs(bert.tokenizer, FILL_SENTENCE)[0]
     trace, (guess,) = fill_in_blanks(bert.model, bert.tokenizer, ids, [7], k=5)
-    bars = charts(page)["The model's guesses for each [MASK]"]["data"][0]
+    bars = chart_titled(page, "The model's guesses for each [MASK]")["data"][0]
     np.testing.assert_allclose(decode(bars["x"]), guess.probabilities, rtol=1e-5)
     assert [label.split(". ", 1)[1] for label in bars["y"]] == guess.tokens
     assert caption(page, "Position 7") == (
         f"Position 7: the original 'cries' is choice {guess.answer_rank} "
         f"({guess.answer_probability:.1%})."
     )
-    heatmap = charts(page)["Where position 7 ([MASK]) looks"]["data"][0]
+    heatmap = chart_titled(page, "Where position 7 ([MASK]) looks")["data"][0]
     expected = attention_from(trace, 7).reshape(-1, len(ids)).numpy()
     np.testing.assert_allclose(decode(heatmap["z"]), expected, atol=1e-6)
     (view,) = page.get("iframe")
@@ -175,8 +150,8 @@ def test_guesses_and_attention_equal_a_direct_forward(page, bert):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_resample_button_moves_to_the_next_draw(fresh_page, bert):
-    at = fresh_page
+def test_resample_button_moves_to_the_next_draw(fresh, bert):
+    at = fresh
     draws = masking_draws(ledger_ids(bert), bert.tokenizer, MaskingRates(), 0, 3)
     at.button(key="bert-resample").click().run()
     at.button(key="bert-resample").click().run()
@@ -187,8 +162,8 @@ def test_resample_button_moves_to_the_next_draw(fresh_page, bert):
     assert caption(at, "Seed 0, draw 1") == ledger_caption(draws[0], 0, 1)
 
 
-def test_seed_changes_every_draw(fresh_page, bert):
-    at = fresh_page
+def test_seed_changes_every_draw(fresh, bert):
+    at = fresh
     at.number_input(key="bert-seed").set_value(5).run()
     assert not at.exception
     ledger = masking_draws(ledger_ids(bert), bert.tokenizer, MaskingRates(), 5, 1)[0]
@@ -196,8 +171,8 @@ def test_seed_changes_every_draw(fresh_page, bert):
     assert caption(at, "10,000 draws with seed 5")
 
 
-def test_whole_word_toggle(fresh_page, bert):
-    at = fresh_page
+def test_whole_word_toggle(fresh, bert):
+    at = fresh
     at.toggle(key="bert-whole-word").set_value(True).run()
     assert not at.exception
     ids, tok = ledger_ids(bert), bert.tokenizer
@@ -206,7 +181,7 @@ def test_whole_word_toggle(fresh_page, bert):
     units = selection_units(ids, word_starts(tok.display_tokens(ids)))
     assert units != [1] * len(units)  # the default sentence has words of several pieces
     expected = expected_selected_distribution(units, 0.15)
-    spec = charts(at)["10,000 draws of the masking"]
+    spec = chart_titled(at, "10,000 draws of the masking")
     np.testing.assert_allclose(decode(spec["data"][1]["y"]), expected)
 
 
@@ -219,8 +194,8 @@ def test_whole_word_toggle(fresh_page, bert):
         ((100, 0, 0), "12 of 12 ordinary tokens selected (0 → [MASK], 0 → random, 12 unchanged)"),
     ],
 )
-def test_rates_at_their_extremes(fresh_page, rates, expected):
-    at = set_rates(fresh_page, *rates)
+def test_rates_at_their_extremes(fresh, rates, expected):
+    at = set_rates(fresh, *rates)
     assert expected in caption(at, "Seed 0, draw 1")
     statistics = caption(at, "10,000 draws with seed 0")
     if rates[0] == 0:
@@ -229,15 +204,16 @@ def test_rates_at_their_extremes(fresh_page, rates, expected):
         assert "100.00% selected" in statistics
 
 
-def test_impossible_rates_are_explained(fresh_page):
-    at = set_rates(fresh_page, 15, 100, 100)
+def test_impossible_rates_are_explained(fresh):
+    at = set_rates(fresh, 15, 100, 100)
     assert any("cannot exceed 1" in e.value for e in at.error)
     assert not [c for c in at.caption if c.value.startswith("Seed")]
-    assert "The model's guesses for each [MASK]" in charts(at)  # the rest of the page still runs
+    # the rest of the page still runs
+    assert "The model's guesses for each [MASK]" in chart_titles(at)
 
 
-def test_epochs_and_samples_controls(fresh_page):
-    at = fresh_page
+def test_epochs_and_samples_controls(fresh):
+    at = fresh
     at.number_input(key="bert-epochs").set_value(1)
     at.radio(key="bert-samples").set_value(100).run()
     assert not at.exception
@@ -247,15 +223,15 @@ def test_epochs_and_samples_controls(fresh_page):
     assert caption(at, "Over 12 epochs with seed 0")
 
 
-def test_blanks_and_top_k(fresh_page, bert):
-    at = fresh_page
+def test_blanks_and_top_k(fresh, bert):
+    at = fresh
     at.slider(key="bert-k").set_value(10)
     at.multiselect[0].set_value([2, 7]).run()
     assert not at.exception
-    guesses = charts(at)["The model's guesses for each [MASK]"]["data"]
+    guesses = chart_titled(at, "The model's guesses for each [MASK]")["data"]
     assert len(guesses) == 2 and len(guesses[0]["y"]) == 10
     at.selectbox(key="bert-follow").set_value(2).run()
-    assert "Where position 2 ([MASK]) looks" in charts(at)
+    assert "Where position 2 ([MASK]) looks" in chart_titles(at)
     at.multiselect[0].set_value([]).run()
     assert any("at least one position" in i.value for i in at.info)
     assert not at.get("iframe")
@@ -266,55 +242,39 @@ def test_blanks_and_top_k(fresh_page, bert):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["", "   "])
-def test_empty_text_gets_a_warning(fresh_page, text):
-    at = fresh_page
-    for key in TEXT_INPUTS:
-        at.text_input(key=key).set_value(text)
-    at.run()
-    assert not at.exception
+@pytest.mark.parametrize("text", BLANK_TEXTS)
+def test_empty_text_gets_a_warning(fresh, text):
+    at = type_everywhere(fresh, text)
     assert sum("empty" in w.value for w in at.warning) == len(TEXT_INPUTS)
     assert any("Type sentence A" in i.value for i in at.info)
 
 
-def test_huge_text_is_cut_with_a_warning(fresh_page):
-    at = fresh_page
-    for key in TEXT_INPUTS:
-        at.text_input(key=key).set_value("the dog " * 6_250)  # 50 000 characters
-    at.run()
-    assert not at.exception
+def test_huge_text_is_cut_with_a_warning(fresh):
+    at = type_everywhere(fresh, "the dog " * 6_250)  # 50 000 characters
     assert any("50,000 characters" in w.value for w in at.warning)
     assert any("only the first" in w.value and "tokens" in w.value for w in at.warning)
     assert caption(at, "Seed 0, draw 1")
 
 
 @pytest.mark.parametrize("text", ["Зоя видит собаку", "🐶🐱 🐱", "زویا سگ را می‌بیند"])
-def test_unknown_scripts_are_explained(fresh_page, text):
-    at = fresh_page
-    for key in TEXT_INPUTS:
-        at.text_input(key=key).set_value(text)
-    at.run()
-    assert not at.exception
+def test_unknown_scripts_are_explained(fresh, text):
+    at = type_everywhere(fresh, text)
     assert any("[UNK]" in i.value for i in at.info)
     assert "[UNK]" in at.html[0].value
 
 
-def test_emoji_among_words_still_works(fresh_page):
-    at = fresh_page
+def test_emoji_among_words_still_works(fresh):
+    at = fresh
     at.text_input(key="bert-fill-text").set_value("the dogs 🐶 run .").run()
     assert not at.exception
-    assert "The model's guesses for each [MASK]" in charts(at)
+    assert "The model's guesses for each [MASK]" in chart_titles(at)
 
 
-def test_markup_is_shown_as_text(fresh_page):
-    at = fresh_page
-    for key in TEXT_INPUTS:
-        at.text_input(key=key).set_value(f"the dog {EVIL} runs .")
-    at.run()
-    assert not at.exception
+def test_markup_is_shown_as_text(fresh):
+    at = type_everywhere(fresh, f"the dog {MARKUP} runs .")
     for element in at.html:
         assert "<img" not in element.value and "</script" not in element.value
-    for spec in charts(at).values():
+    for spec in charts(at):
         assert "<img" not in json.dumps(spec)
     for view in at.get("iframe"):
         assert "<img" not in view.proto.srcdoc
@@ -322,8 +282,8 @@ def test_markup_is_shown_as_text(fresh_page):
     assert "[UNK]" in at.html[1].value  # the tokenizer has no "<": it reads [UNK]
 
 
-def test_typed_mask_is_ordinary_text(fresh_page, bert):
-    at = fresh_page
+def test_typed_mask_is_ordinary_text(fresh, bert):
+    at = fresh
     at.text_input(key="bert-fill-text").set_value("the dogs [MASK] .").run()
     assert not at.exception
     ids = bert_inputs(bert.tokenizer, "the dogs [MASK] .")[0]

@@ -1,8 +1,6 @@
 """Headless tests of the encoder-decoder page: it runs for every setting and bad input, and what
 it shows equals a direct computation with the shipped models."""
 
-import base64
-import json
 import re
 import statistics
 import time
@@ -12,6 +10,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from tests.page_checks import BLANK_TEXTS, MARKUP, metric, rerun_times
+from tests.plotly_json import chart, chart_titles, charts, decode, title
 from tinyformers.decoding_steps import encode_source, generated_ids, greedy_steps
 from tinyformers.models import count_parameters
 from tinyformers.registry import load_shipped
@@ -25,17 +25,6 @@ DEFAULT_SENTENCE = (
     "the small dog sees the big cat near the river . the old man who lives by the bridge reads "
     "a book to the children every evening before they go home ."
 )
-MARKUP = "</script><img src=x onerror=alert(1)>"
-
-
-@pytest.fixture(scope="module")
-def page(open_page) -> AppTest:
-    return open_page(PAGE)
-
-
-@pytest.fixture
-def fresh_page(open_page) -> AppTest:
-    return open_page(PAGE)
 
 
 @pytest.fixture(scope="module")
@@ -47,26 +36,6 @@ def default_source() -> str:
     return date_splits()[1][0][0]
 
 
-def charts(at: AppTest) -> dict[str, dict]:
-    """Every Plotly chart on the page as its JSON spec, by title."""
-    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    return {spec["layout"]["title"]["text"]: spec for spec in specs}
-
-
-def chart(at: AppTest, title_start: str) -> dict:
-    found = [spec for title, spec in charts(at).items() if title.startswith(title_start)]
-    assert len(found) == 1, list(charts(at))
-    return found[0]
-
-
-def decode(array) -> np.ndarray:
-    """A Plotly JSON array, either a list or a base64 typed array."""
-    if isinstance(array, list):
-        return np.asarray(array, dtype=float)
-    shape = [int(n) for n in str(array.get("shape", "-1")).split(",")]
-    return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).reshape(shape)
-
-
 def z_of(spec: dict) -> np.ndarray:
     return decode(spec["data"][0]["z"])
 
@@ -75,17 +44,11 @@ def step_bars(at: AppTest, step: int) -> dict:
     """The bar chart of one decoding step (not the chart of every layer and head)."""
     found = [
         spec
-        for title, spec in charts(at).items()
-        if title.startswith(f"Step {step} (") and "every layer" not in title
+        for spec in charts(at)
+        if title(spec).startswith(f"Step {step} (") and "every layer" not in title(spec)
     ]
-    assert len(found) == 1, list(charts(at))
+    assert len(found) == 1, chart_titles(at)
     return found[0]
-
-
-def metric(at: AppTest, label_start: str) -> str:
-    matches = [m.value for m in at.metric if m.label.startswith(label_start)]
-    assert len(matches) == 1, [m.label for m in at.metric]
-    return matches[0]
 
 
 def unescaped(markdown: str) -> str:
@@ -184,8 +147,8 @@ def test_cross_attention_caption_names_the_strongest_source_tokens(page, date_mo
 # ---------------------------------------------------------------------------------------------
 
 
-def test_next_step_walks_through_greedy_decoding_to_the_end(fresh_page, date_model):
-    at = fresh_page
+def test_next_step_walks_through_greedy_decoding_to_the_end(fresh, date_model):
+    at = fresh
     steps, trace = decode_directly(date_model.model, date_model.tokenizer, default_source())
     assert any("Press Next step" in m for m in messages(at))
     for step in steps:
@@ -208,8 +171,8 @@ def test_next_step_walks_through_greedy_decoding_to_the_end(fresh_page, date_mod
     assert metric(at, f"Step {len(steps)}: chosen token") == "[EOS]"
 
 
-def test_a_new_source_starts_decoding_again(fresh_page):
-    at = fresh_page
+def test_a_new_source_starts_decoding_again(fresh):
+    at = fresh
     press(at, "ed-next")
     press(at, "ed-next")
     at.text_input(key="ed-source").set_value("4 April 1944").run()
@@ -217,8 +180,8 @@ def test_a_new_source_starts_decoding_again(fresh_page):
     assert any("Press Next step" in m for m in messages(at))
 
 
-def test_choosing_an_example_puts_it_in_the_text_box(fresh_page, date_model):
-    at = fresh_page
+def test_choosing_an_example_puts_it_in_the_text_box(fresh, date_model):
+    at = fresh
     example = date_splits()[1][3][0]
     at.selectbox(key="ed-example").set_value(example).run()
     assert not at.exception
@@ -237,8 +200,8 @@ def pick(weights: torch.Tensor, head: int | str) -> torch.Tensor:
     return weights.mean(dim=0) if head == "mean" else weights[head]
 
 
-def test_layer_and_head_picker(fresh_page, date_model):
-    at = fresh_page
+def test_layer_and_head_picker(fresh, date_model):
+    at = fresh
     steps, trace = decode_directly(date_model.model, date_model.tokenizer, default_source())
     press(at, "ed-next")
     for layer, head in [(1, 2), (0, 3), (1, "mean")]:
@@ -278,12 +241,12 @@ def set_source(at: AppTest, text: str) -> AppTest:
     return at
 
 
-def test_empty_and_huge_dates_get_a_warning(fresh_page):
-    for text in ["", "   "]:
-        at = set_source(fresh_page, text)
+def test_empty_and_huge_dates_get_a_warning(fresh):
+    for text in BLANK_TEXTS:
+        at = set_source(fresh, text)
         assert any("nothing to read" in m for m in messages(at))
         assert not at.get("iframe")
-    at = set_source(fresh_page, "1" * 50_000)
+    at = set_source(fresh, "1" * 50_000)
     assert any("50,000 characters" in m for m in messages(at))
     at = set_source(at, "12 March 2021 " * 10)
     assert any("at most 24" in m for m in messages(at))
@@ -299,19 +262,19 @@ UNKNOWN = [
 ]
 
 
-def test_characters_the_model_does_not_know_are_named(fresh_page, date_model):
+def test_characters_the_model_does_not_know_are_named(fresh, date_model):
     tok = date_model.tokenizer
     vocabulary = [t for t in tok.display_tokens(list(range(tok.vocab_size))) if t[0] != "["]
     assert "0" in vocabulary and "M" in vocabulary and " " in vocabulary
     for text, named in UNKNOWN:
-        at = set_source(fresh_page, text)
+        at = set_source(fresh, text)
         assert any("never seen" in m and named in m for m in messages(at)), text
         known = next(unescaped(c.value) for c in at.caption if c.value.startswith("The characters"))
         assert known.endswith(": " + " ".join(t.replace(" ", "␣") for t in vocabulary))
 
 
-def test_markup_in_the_date_is_shown_as_text(fresh_page):
-    at = set_source(fresh_page, MARKUP)
+def test_markup_in_the_date_is_shown_as_text(fresh):
+    at = set_source(fresh, MARKUP)
     warnings = [w.value for w in at.warning]
     assert any("LESS-THAN SIGN" in unescaped(w) for w in warnings)
     for w in warnings:
@@ -320,8 +283,8 @@ def test_markup_in_the_date_is_shown_as_text(fresh_page):
         assert "<img" not in element.proto.body
 
 
-def test_a_string_that_is_no_date_is_rewritten_and_the_task_says_why(fresh_page, date_model):
-    at = set_source(fresh_page, "31 February 2021")
+def test_a_string_that_is_no_date_is_rewritten_and_the_task_says_why(fresh, date_model):
+    at = set_source(fresh, "31 February 2021")
     steps, _ = decode_directly(date_model.model, date_model.tokenizer, "31 February 2021")
     assert metric(at, "The model's output") == date_model.tokenizer.decode(generated_ids(steps))
     assert metric(at, "The task's answer") == "none"
@@ -350,8 +313,8 @@ def test_span_corruption_matches_a_direct_computation(page):
         assert f"<bdi>{token.replace('<', '&lt;').replace('>', '&gt;')}</bdi>" in chips
 
 
-def test_span_corruption_controls(fresh_page):
-    at = fresh_page
+def test_span_corruption_controls(fresh):
+    at = fresh
     at.number_input(key="ed-seed").set_value(5)
     at.slider(key="ed-rate").set_value(0.4)
     at.slider(key="ed-span").set_value(1.5).run()
@@ -361,24 +324,24 @@ def test_span_corruption_controls(fresh_page):
     assert f"{len(corrupted.spans)} spans of lengths {lengths}." in span_caption(at)
 
 
-def test_span_corruption_needs_words(fresh_page):
-    at = fresh_page
+def test_span_corruption_needs_words(fresh):
+    at = fresh
     for text, message in [("", "empty"), ("word", "at least two words")]:
         at.text_input(key="ed-span-sentence").set_value(text).run()
         assert not at.exception
         assert any(message in m for m in messages(at))
 
 
-def test_span_corruption_of_a_huge_text_is_cut(fresh_page):
-    at = fresh_page
+def test_span_corruption_of_a_huge_text_is_cut(fresh):
+    at = fresh
     at.text_input(key="ed-span-sentence").set_value("the dog " * 6_250).run()
     assert not at.exception
     assert any("only the first 2,000 are used" in m for m in messages(at))
     assert "words dropped" in span_caption(at)
 
 
-def test_span_corruption_of_unusual_text_is_escaped(fresh_page):
-    at = fresh_page
+def test_span_corruption_of_unusual_text_is_escaped(fresh):
+    at = fresh
     for text in ["Зоя видит 🐶 собаку у реки", "زویا سگ را می‌بیند", MARKUP]:
         at.text_input(key="ed-span-sentence").set_value(text).run()
         assert not at.exception
@@ -388,8 +351,8 @@ def test_span_corruption_of_unusual_text_is_escaped(fresh_page):
     assert "&lt;/script&gt;&lt;img" in chips
 
 
-def test_sentinel_names_in_the_sentence_are_refused(fresh_page):
-    at = fresh_page
+def test_sentinel_names_in_the_sentence_are_refused(fresh):
+    at = fresh
     at.text_input(key="ed-span-sentence").set_value("a <extra_id_0> b c").run()
     assert not at.exception
     assert any("reserved for the sentinels" in m for m in messages(at))
@@ -400,14 +363,10 @@ def test_sentinel_names_in_the_sentence_are_refused(fresh_page):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_a_rerun_after_a_widget_change_is_fast(fresh_page):
-    at = fresh_page
+def test_a_rerun_after_a_widget_change_is_fast(fresh):
+    at = fresh
     torch.set_num_threads(1)
-    times = []
-    for i in range(6):
-        at.radio(key="ed-head").set_value(i % 4)
-        start = time.perf_counter()
-        at.run()
-        times.append(time.perf_counter() - start)
-        assert not at.exception
-    assert statistics.median(times) < 0.3, times
+    times = rerun_times(
+        at, lambda i: at.radio(key="ed-head").set_value(i % 4), clock=time.perf_counter
+    )
+    assert statistics.median(times) < 300, times

@@ -4,14 +4,14 @@ core computes, runs made on the page fill the table, and bad settings get a clea
 from __future__ import annotations
 
 import html
-import json
 import statistics
-import time
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.page_checks import caption, html_bodies, rerun, rerun_times
+from tests.plotly_json import chart
 from tinyformers import peft
 from tinyformers.classify import (
     METHODS,
@@ -29,53 +29,19 @@ from tinyformers.registry import load_shipped
 PAGE = "app_pages/fine_tuning.py"
 
 
-@pytest.fixture(scope="module")
-def page(open_page) -> AppTest:
-    return open_page(PAGE)
-
-
-@pytest.fixture
-def fresh(open_page) -> AppTest:
-    return open_page(PAGE)
-
-
-def captions(at: AppTest) -> list[str]:
-    return [c.value for c in at.caption]
-
-
-def caption(at: AppTest, start: str) -> str:
-    found = [c for c in captions(at) if c.startswith(start)]
-    assert found, captions(at)
-    return found[0]
-
-
-def charts(at: AppTest) -> list[dict]:
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-
-
-def chart(at: AppTest, title_start: str) -> dict:
-    found = [c for c in charts(at) if c["layout"]["title"]["text"].startswith(title_start)]
-    assert len(found) == 1, [c["layout"]["title"]["text"] for c in charts(at)]
-    return found[0]
-
-
 def small(at: AppTest, steps: int = 10) -> AppTest:
     """A small task and short runs, so tests train in a second or two."""
     at.number_input(key="ft-n-train").set_value(40)
     at.number_input(key="ft-n-held-out").set_value(40)
     at.number_input(key="ft-steps").set_value(steps)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return rerun(at)
 
 
 def finish(at: AppTest) -> AppTest:
     job = at.session_state["ft-job"]
     job.join(120)
     assert job.status == "finished", (job.status, job.error_details)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return rerun(at)
 
 
 def table(at: AppTest, first_column: str = "run") -> list[dict]:
@@ -95,7 +61,7 @@ def test_default_task_is_described_by_computed_counts(page) -> None:
     assert figs.split_text(data.train) in text and figs.split_text(data.held_out) in text
     assert "rejects 600 of the 600 negatives and accepts 600 of the 600 positives" in text
     assert "share 0 source sentences" in text
-    body = next(e.proto.body for e in page.get("html") if "made from" in e.proto.body)
+    body = next(body for body in html_bodies(page) if "made from" in body)
     assert body == figs.examples_html(data.train[:8])
 
 
@@ -298,11 +264,8 @@ def test_an_idle_rerun_with_results_takes_under_300_ms_of_cpu(fresh) -> None:
     at.selectbox(key="ft-method").set_value("head").run()
     at.button(key="ft-train-one").click().run()
     finish(at)
-    times = []
-    for i in range(6):
-        at.selectbox(key="ft-method").set_value("lora" if i % 2 else "adapters")
-        start = time.process_time()
-        at.run()
-        times.append((time.process_time() - start) * 1000)
+    times = rerun_times(
+        at, lambda i: at.selectbox(key="ft-method").set_value("lora" if i % 2 else "adapters")
+    )
     assert statistics.median(times) < 300, times
     assert np.isfinite(times).all()

@@ -3,11 +3,8 @@ what it shows equals a direct computation with the core package."""
 
 from __future__ import annotations
 
-import base64
 import html
-import json
 import statistics
-import time
 
 import numpy as np
 import pytest
@@ -15,6 +12,18 @@ import torch
 import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
+from tests.page_checks import (
+    BLANK_TEXTS,
+    MARKUP,
+    UNUSUAL_TEXTS,
+    caption,
+    captions,
+    html_bodies,
+    metrics,
+    rerun,
+    rerun_times,
+)
+from tests.plotly_json import chart, charts, decode, named_trace
 from tinyformers.config import GPTConfig
 from tinyformers.figures import generation as figs
 from tinyformers.generation_steps import last_position_attention, next_token_logits
@@ -26,18 +35,7 @@ from tinyformers.tokenize import train_char
 
 PAGE = "app_pages/gpt.py"
 PROMPT = "Zoe sees the big dog . the dog"
-ATTACK = "</script><img src=x onerror=alert(1)>"
 FINAL = "sampled from (kept, renormalised)"
-
-
-@pytest.fixture(scope="module")
-def page(open_page) -> AppTest:
-    return open_page(PAGE)
-
-
-@pytest.fixture
-def fresh(open_page) -> AppTest:
-    return open_page(PAGE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -45,44 +43,9 @@ def fresh(open_page) -> AppTest:
 # ---------------------------------------------------------------------------------------------
 
 
-def decode(array) -> np.ndarray:
-    """A Plotly JSON array, either a list or a base64 typed array."""
-    if isinstance(array, list):
-        return np.array(array, dtype=float)
-    raw = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
-    return raw.reshape([int(n) for n in str(array.get("shape", "-1")).split(",")])
-
-
-def charts(at: AppTest) -> list[dict]:
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-
-
-def chart(at: AppTest, title_start: str) -> dict:
-    found = [c for c in charts(at) if c["layout"]["title"]["text"].startswith(title_start)]
-    assert len(found) == 1, [c["layout"]["title"]["text"] for c in charts(at)]
-    return found[0]
-
-
 def bars(spec: dict, name: str) -> np.ndarray:
-    return decode(next(t for t in spec["data"] if t["name"] == name)["y"])
-
-
-def captions(at: AppTest) -> list[str]:
-    return [c.value for c in at.caption]
-
-
-def caption(at: AppTest, start: str) -> str:
-    found = [c for c in captions(at) if c.startswith(start)]
-    assert found, captions(at)
-    return found[0]
-
-
-def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
-
-
-def html_bodies(at: AppTest) -> list[str]:
-    return [element.proto.body for element in at.get("html")]
+    """The heights of the bars called ``name``."""
+    return decode(named_trace(spec, name)["y"])
 
 
 def distribution_for(name: str, text: str, settings: SamplingSettings):
@@ -110,9 +73,7 @@ def set_settings(at: AppTest, temperature=None, top_k=None, top_p=None) -> AppTe
         at.slider(key="gpt-top-k").set_value(top_k)
     if top_p is not None:
         at.slider(key="gpt-top-p").set_value(top_p)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return rerun(at)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,7 +252,7 @@ def test_settings_may_change_between_steps(fresh):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["", "   "])
+@pytest.mark.parametrize("text", BLANK_TEXTS)
 def test_empty_prompt_gets_a_warning(fresh, text):
     at = fresh
     at.text_input(key="gpt-prompt").set_value(text).run()
@@ -313,7 +274,7 @@ def test_huge_prompt_is_cut_with_a_warning(fresh):
 
 
 @pytest.mark.parametrize("model", ["gpt-stories", "gpt-char"])
-@pytest.mark.parametrize("text", ["Zoe 🐶 sees 🐱🐱", "Зоя видит собаку", "\u202eZoe sees\u202c"])
+@pytest.mark.parametrize("text", UNUSUAL_TEXTS)
 def test_unusual_scripts_run(fresh, model, text):
     at = fresh
     at.selectbox(key="gpt-model").set_value(model).run()
@@ -328,7 +289,7 @@ def test_unusual_scripts_run(fresh, model, text):
 
 def test_markup_in_the_prompt_is_shown_as_text(fresh):
     at = fresh
-    at.text_input(key="gpt-prompt").set_value(ATTACK).run()
+    at.text_input(key="gpt-prompt").set_value(MARKUP).run()
     at.button(key="gpt-step").click().run()
     assert not at.exception
     for body in html_bodies(at):
@@ -407,16 +368,11 @@ def test_other_model_that_cannot_be_found(fresh):
 
 
 def test_a_rerun_after_a_slider_change_takes_under_300_ms_of_cpu(fresh):
-    """CPU time of the process (the script runs in one of its threads), so other programs on a
-    busy machine do not count against the page."""
     at = fresh
     at.button(key="gpt-step").click().run()
     for value in (0.5, 1.5):
         set_settings(at, temperature=value)  # warm the caches for both values
-    times = []
-    for i in range(6):
-        at.slider(key="gpt-temperature").set_value(0.5 if i % 2 else 1.5)
-        start = time.process_time()
-        at.run()
-        times.append((time.process_time() - start) * 1000)
+    times = rerun_times(
+        at, lambda i: at.slider(key="gpt-temperature").set_value(0.5 if i % 2 else 1.5)
+    )
     assert statistics.median(times) < 300, times

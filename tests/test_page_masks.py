@@ -4,16 +4,23 @@ bad input gets a message, never a traceback."""
 
 from __future__ import annotations
 
-import base64
-import json
 import statistics
-import time
 
 import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from tests.page_checks import (
+    BLANK_TEXTS,
+    MARKUP,
+    UNUSUAL_TEXTS,
+    captions,
+    html_bodies,
+    rerun,
+    rerun_times,
+)
+from tests.plotly_json import chart, chart_titles, charts, decode, named_trace
 from tinyformers import mask_views as mv
 from tinyformers.experiments import CAUSAL, LEAKY
 from tinyformers.registry import load_shipped
@@ -21,19 +28,8 @@ from tinyformers.registry import load_shipped
 PAGE = "app_pages/masks.py"
 SENTENCE = "the old dog sees Mia . she runs ."
 SECOND = "Tom runs ."
-ATTACK = "</script><img src=x onerror=alert(1)>"
-TRAINING_TEXT = ATTACK + " the dog runs . the cat sits on the mat . " * 12
+TRAINING_TEXT = MARKUP + " the dog runs . the cat sits on the mat . " * 12
 JOB = "mk-leak-job"
-
-
-@pytest.fixture(scope="module")
-def page(open_page) -> AppTest:
-    return open_page(PAGE)
-
-
-@pytest.fixture
-def fresh(open_page) -> AppTest:
-    return open_page(PAGE)
 
 
 @pytest.fixture(scope="module")
@@ -44,38 +40,6 @@ def stories():
 # ---------------------------------------------------------------------------------------------
 # Reading what the page shows
 # ---------------------------------------------------------------------------------------------
-
-
-def decode(array) -> np.ndarray:
-    """A Plotly JSON array: a (nested) list with nulls for NaN, or a base64 typed array."""
-    if isinstance(array, list):
-        return np.array(array, dtype=float)
-    raw = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
-    return raw.reshape([int(n) for n in str(array.get("shape", "-1")).split(",")])
-
-
-def charts(at: AppTest) -> list[dict]:
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-
-
-def chart(at: AppTest, title_start: str) -> dict:
-    found = [c for c in charts(at) if c["layout"]["title"]["text"].startswith(title_start)]
-    assert len(found) == 1, [c["layout"]["title"]["text"] for c in charts(at)]
-    return found[0]
-
-
-def captions(at: AppTest) -> list[str]:
-    return [c.value for c in at.caption]
-
-
-def html_bodies(at: AppTest) -> list[str]:
-    return [element.proto.body for element in at.get("html")]
-
-
-def rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def assert_shows_view(spec: dict, view: mv.MaskView) -> None:
@@ -254,10 +218,9 @@ def test_leakage_experiment_shows_both_curves_samples_and_numbers(fresh) -> None
     rerun(at)
     result = job.result
     spec = chart(at, "Training loss with and without the causal mask")
-    lines = {t["name"]: t for t in spec["data"]}
     for variant in (CAUSAL, LEAKY):
         history = result.variant(variant).history
-        shown = decode(lines[f"{variant}: training"]["y"])
+        shown = decode(named_trace(spec, f"{variant}: training")["y"])
         np.testing.assert_allclose(shown, [p.train_loss for p in history])
     codes = [c.value for c in at.code]
     samples = [result.variant(CAUSAL).sample, result.variant(LEAKY).sample]
@@ -303,13 +266,13 @@ def test_long_pasted_corpus_is_accepted_without_training(fresh) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["", "   "])
+@pytest.mark.parametrize("text", BLANK_TEXTS)
 def test_empty_sentence_gets_a_warning(fresh, text) -> None:
     at = fresh
     at.text_input(key="mk-sentence").set_value(text)
     rerun(at)
     assert any("empty" in w.value for w in at.warning)
-    titles = [c["layout"]["title"]["text"] for c in charts(at)]
+    titles = chart_titles(at)
     assert not any(t.startswith(("Causal", "One padded")) for t in titles)
 
 
@@ -324,7 +287,7 @@ def test_huge_sentence_is_cut_with_a_warning(fresh) -> None:
 
 
 @pytest.mark.parametrize("model", ["gpt-stories", "gpt-char"])
-@pytest.mark.parametrize("text", ["Zoe 🐶 sees 🐱🐱", "Зоя видит собаку", "\u202eZoe sees\u202c"])
+@pytest.mark.parametrize("text", UNUSUAL_TEXTS)
 def test_unusual_scripts_run(fresh, model, text) -> None:
     at = fresh
     at.selectbox(key="mk-model").set_value(model)
@@ -339,8 +302,8 @@ def test_unusual_scripts_run(fresh, model, text) -> None:
 
 def test_markup_is_shown_as_text(fresh) -> None:
     at = fresh
-    at.text_input(key="mk-sentence").set_value(ATTACK)
-    at.text_input(key="mk-second").set_value(ATTACK + " again")
+    at.text_input(key="mk-sentence").set_value(MARKUP)
+    at.text_input(key="mk-second").set_value(MARKUP + " again")
     rerun(at)
     bodies = html_bodies(at)
     assert any("<bdi>&lt;</bdi>" in body for body in bodies)  # the token "<", escaped
@@ -365,7 +328,7 @@ def test_dates_the_model_cannot_read(fresh, date, message) -> None:
     at.text_input(key="mk-date").set_value(date)
     rerun(at)
     assert any(message in m.value for m in [*at.error, *at.warning])
-    assert not any(c["layout"]["title"]["text"].startswith("Cross") for c in charts(at))
+    assert not any(title.startswith("Cross") for title in chart_titles(at))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,17 +337,11 @@ def test_dates_the_model_cannot_read(fresh, date, message) -> None:
 
 
 def test_a_rerun_after_a_widget_change_takes_under_300_ms_of_cpu(fresh) -> None:
-    """CPU time of the process (the script runs in one of its threads), so other programs on a
-    busy machine do not count against the page."""
     at = fresh
     for layer in (1, 2):
         at.selectbox(key="mk-self-layer").set_value(layer)
         rerun(at)  # warm up
-    times = []
-    for i in range(6):
-        at.selectbox(key="mk-self-layer").set_value(1 if i % 2 else 2)
-        start = time.process_time()
-        at.run()
-        times.append((time.process_time() - start) * 1000)
-    assert not at.exception
+    times = rerun_times(
+        at, lambda i: at.selectbox(key="mk-self-layer").set_value(1 if i % 2 else 2)
+    )
     assert statistics.median(times) < 300, times

@@ -1,7 +1,6 @@
 """Headless tests of the multi-head page: it runs for every model, setting and bad input, and the
 numbers it shows equal a direct computation on the same model."""
 
-import base64
 import json
 from html.parser import HTMLParser
 
@@ -10,6 +9,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from tests.page_checks import BLANK_TEXTS, MARKUP, caption
+from tests.plotly_json import chart, chart_titled, charts, decode
 from tinyformers.config import GPTConfig, Seq2SeqConfig
 from tinyformers.corpora import agreement_examples
 from tinyformers.figures import heads as figs
@@ -27,17 +28,6 @@ from tinyformers.zoo import AGREEMENT_SEED, subject_head_scores
 
 PAGE = "app_pages/multi_head.py"
 SENTENCE = "the old man near the birds sings . he is happy ."
-SCRIPT = "</script><img src=x onerror=alert(1)>"
-
-
-@pytest.fixture(scope="module")
-def page(open_page) -> AppTest:
-    return open_page(PAGE)
-
-
-@pytest.fixture
-def fresh_page(open_page) -> AppTest:
-    return open_page(PAGE)
 
 
 @pytest.fixture(scope="module")
@@ -49,25 +39,6 @@ def shipped():
 def subject_scores(shipped):
     """The reference: every head's subject score, measured directly on each model."""
     return {name: subject_head_scores(loaded) for name, loaded in shipped.items()}
-
-
-def decode(array) -> np.ndarray:
-    """A Plotly JSON array, either a list or a base64 typed array."""
-    if isinstance(array, list):
-        return np.array(array, dtype=float)
-    shape = [int(n) for n in str(array.get("shape", "-1")).split(",")]
-    return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).reshape(shape)
-
-
-def charts(at: AppTest) -> dict[str, dict]:
-    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    return {spec["layout"]["title"]["text"]: spec for spec in specs}
-
-
-def chart_starting(at: AppTest, start: str) -> dict:
-    matches = [spec for title, spec in charts(at).items() if title.startswith(start)]
-    assert len(matches) == 1, list(charts(at))
-    return matches[0]
 
 
 def views(at: AppTest) -> list[str]:
@@ -91,12 +62,6 @@ def tags(document: str) -> list[tuple[str, dict]]:
     return TagCollector(document).tags
 
 
-def caption(at: AppTest, start: str) -> str:
-    matches = [c.value for c in at.caption if c.value.startswith(start)]
-    assert matches, [c.value for c in at.caption]
-    return matches[0]
-
-
 def set_model(at: AppTest, name: str) -> AppTest:
     at.selectbox(key="mh-model").set_value(name).run()
     assert not at.exception, at.exception
@@ -105,7 +70,7 @@ def set_model(at: AppTest, name: str) -> AppTest:
 
 def assert_heatmap_is_the_head(at: AppTest, loaded, layer: int, head: int, text=SENTENCE):
     trace = trace_sentence(loaded.model, loaded.tokenizer, text)
-    spec = charts(at)[f"{loaded.name}, layer {layer}, head {head}"]
+    spec = chart_titled(at, f"{loaded.name}, layer {layer}, head {head}")
     np.testing.assert_allclose(decode(spec["data"][0]["z"]), trace.head(layer, head).numpy())
     assert spec["data"][0]["y"] == figs.token_labels(trace.tokens)
 
@@ -140,7 +105,7 @@ def test_ranking_table_matches_direct_statistics(page, shipped):
     column = figs.stat_labels("the first token")["entropy"]
     np.testing.assert_allclose(table[column], [s.entropy for s in ranked], atol=5e-4)
     assert "attends to the first token" in table.columns
-    bars = chart_starting(page, "Heads ranked by")
+    bars = chart(page, "Heads ranked by")
     assert bars["layout"]["yaxis"]["categoryarray"] == [s.name for s in ranked]
 
 
@@ -159,7 +124,7 @@ def test_concatenation_panel_is_recomputed_from_the_model(page, shipped):
     loaded = shipped["gpt-stories"]
     trace = trace_sentence(loaded.model, loaded.tokenizer, SENTENCE)
     outputs = head_outputs(loaded.model, trace, 0)
-    spec = chart_starting(page, "Layer 0: what the heads return")
+    spec = chart(page, "Layer 0: what the heads return")
     np.testing.assert_allclose(
         decode(spec["data"][0]["z"]), outputs.concatenated.numpy(), atol=1e-6
     )
@@ -170,14 +135,14 @@ def test_subject_head_grid_and_sentence(page, shipped, subject_scores):
     loaded = shipped["bert-stories"]
     scores = subject_scores["bert-stories"]
     layer, head = divmod(int(scores.argmax()), scores.shape[1])
-    grid = chart_starting(page, "bert-stories: how often the verb points at its subject")
+    grid = chart(page, "bert-stories: how often the verb points at its subject")
     np.testing.assert_allclose(decode(grid["data"][0]["z"]), scores.numpy(), atol=1e-6)
     assert f"Best: layer {layer}, head {head}" in caption(page, "200 held-out")
     assert f"{scores[layer, head].item():.0%}" in caption(page, "200 held-out")
     example = agreement_examples(1, seed=AGREEMENT_SEED)[0]
     trace = trace_sentence(loaded.model, loaded.tokenizer, example.text)
     probe = agreement_probe(loaded.tokenizer, example, "bert")
-    spec = charts(page)[f"bert-stories, layer {layer}, head {head}, on an agreement sentence"]
+    spec = chart_titled(page, f"bert-stories, layer {layer}, head {head}, on an agreement sentence")
     np.testing.assert_allclose(decode(spec["data"][0]["z"]), trace.head(layer, head).numpy())
     row = [s for s in spec["layout"]["shapes"] if s["line"].get("dash") != "dash"][0]
     assert (row["y0"], row["y1"]) == (probe.query - 0.5, probe.query + 0.5)
@@ -189,11 +154,11 @@ def test_subject_head_grid_and_sentence(page, shipped, subject_scores):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_bert_reads_cls_sentence_sep(fresh_page, shipped):
-    at = set_model(fresh_page, "bert-stories")
+def test_bert_reads_cls_sentence_sep(fresh, shipped):
+    at = set_model(fresh, "bert-stories")
     loaded = shipped["bert-stories"]
     assert_heatmap_is_the_head(at, loaded, 0, 0)
-    spec = charts(at)["bert-stories, layer 0, head 0"]
+    spec = chart_titled(at, "bert-stories, layer 0, head 0")
     assert spec["data"][0]["y"][0] == "0: [CLS]" and spec["data"][0]["y"][-1].endswith("[SEP]")
     table = at.dataframe[0].value
     assert "attends to [SEP]" in table.columns
@@ -206,17 +171,17 @@ def test_bert_reads_cls_sentence_sep(fresh_page, shipped):
     assert len(views(at)) == 2
 
 
-def test_layer_and_head_picker(fresh_page, shipped):
-    at = fresh_page
+def test_layer_and_head_picker(fresh, shipped):
+    at = fresh
     at.radio(key="mh-layer-3").set_value(2)
     at.radio(key="mh-head-4").set_value(3).run()
     assert not at.exception
     assert_heatmap_is_the_head(at, shipped["gpt-stories"], 2, 3)
-    assert chart_starting(at, "Layer 2: what the heads return")
+    assert chart(at, "Layer 2: what the heads return")
 
 
-def test_sort_key_and_order(fresh_page, shipped):
-    at = fresh_page
+def test_sort_key_and_order(fresh, shipped):
+    at = fresh
     at.selectbox(key="mh-sort").set_value("previous").run()
     assert not at.exception
     assert at.radio(key="mh-order-previous").value == "largest first"
@@ -232,8 +197,8 @@ def test_sort_key_and_order(fresh_page, shipped):
     assert list(at.dataframe[0].value["head"]) == [s.head for s in ranked]
 
 
-def test_button_opens_the_top_head(fresh_page, shipped):
-    at = fresh_page
+def test_button_opens_the_top_head(fresh, shipped):
+    at = fresh
     at.selectbox(key="mh-sort").set_value("distance").run()
     loaded = shipped["gpt-stories"]
     trace = trace_sentence(loaded.model, loaded.tokenizer, SENTENCE)
@@ -247,26 +212,26 @@ def test_button_opens_the_top_head(fresh_page, shipped):
     assert_heatmap_is_the_head(at, loaded, best.layer, best.head)
 
 
-def test_gpt_agreement_rows_are_before_the_verb(fresh_page, shipped, subject_scores):
-    at = fresh_page
+def test_gpt_agreement_rows_are_before_the_verb(fresh, shipped, subject_scores):
+    at = fresh
     at.radio(key="mh-agree-model").set_value("gpt-stories")
     at.selectbox(key="mh-agree-sentence").set_value(3).run()
     assert not at.exception
     loaded = shipped["gpt-stories"]
     scores = subject_scores["gpt-stories"]
-    grid = chart_starting(at, "gpt-stories: how often the token before the verb")
+    grid = chart(at, "gpt-stories: how often the token before the verb")
     np.testing.assert_allclose(decode(grid["data"][0]["z"]), scores.numpy(), atol=1e-6)
     layer, head = divmod(int(scores.argmax()), scores.shape[1])
     example = agreement_examples(4, seed=AGREEMENT_SEED)[3]
     probe = agreement_probe(loaded.tokenizer, example, "gpt")
     assert probe.query == probe.verb[0] - 1
     title = f"gpt-stories, layer {layer}, head {head}, on an agreement sentence"
-    row = charts(at)[title]["layout"]["shapes"][0]
+    row = chart_titled(at, title)["layout"]["shapes"][0]
     assert (row["y0"], row["y1"]) == (probe.query - 0.5, probe.query + 0.5)
 
 
-def test_a_model_trained_in_the_session_appears(fresh_page, char_tokenizer):
-    at = fresh_page
+def test_a_model_trained_in_the_session_appears(fresh, char_tokenizer):
+    at = fresh
     torch.manual_seed(0)
     config = GPTConfig(
         vocab_size=char_tokenizer.vocab_size, block_size=32, n_layer=2, n_head=2, n_embd=16
@@ -294,9 +259,9 @@ def test_a_model_trained_in_the_session_appears(fresh_page, char_tokenizer):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_empty_sentence_gets_a_warning(fresh_page):
-    at = fresh_page
-    for text in ["", "   "]:
+def test_empty_sentence_gets_a_warning(fresh):
+    at = fresh
+    for text in BLANK_TEXTS:
         at.text_input(key="mh-sentence").set_value(text).run()
         assert not at.exception
         assert any("empty" in w.value for w in at.warning)
@@ -304,19 +269,19 @@ def test_empty_sentence_gets_a_warning(fresh_page):
         assert charts(at)  # the agreement section still works
 
 
-def test_huge_sentence_is_cut(fresh_page, shipped):
-    at = fresh_page
+def test_huge_sentence_is_cut(fresh, shipped):
+    at = fresh
     at.text_input(key="mh-sentence").set_value("the dog " * 6_250).run()  # 50 000 characters
     assert not at.exception
     assert any("only the first" in w.value for w in at.warning)
     block_size = shipped["gpt-stories"].config.block_size
-    assert len(charts(at)["gpt-stories, layer 0, head 0"]["data"][0]["y"]) == block_size
+    assert len(chart_titled(at, "gpt-stories, layer 0, head 0")["data"][0]["y"]) == block_size
     assert len(views(at)) == 2
 
 
 @pytest.mark.parametrize("model", ["gpt-stories", "bert-stories"])
-def test_unusual_scripts_run(fresh_page, shipped, model):
-    at = set_model(fresh_page, model)
+def test_unusual_scripts_run(fresh, shipped, model):
+    at = set_model(fresh, model)
     for text in ["Zoe 🐶 sees 🐱🐱", "Зоя видит собаку", "زویا سگ را می‌بیند", "\u202eZoe\u202c"]:
         at.text_input(key="mh-sentence").set_value(text).run()
         assert not at.exception, text
@@ -325,17 +290,17 @@ def test_unusual_scripts_run(fresh_page, shipped, model):
 
 
 @pytest.mark.parametrize("model", ["gpt-stories", "bert-stories"])
-def test_markup_is_escaped_everywhere(fresh_page, model):
-    at = set_model(fresh_page, model)
+def test_markup_is_escaped_everywhere(fresh, model):
+    at = set_model(fresh, model)
     plain = [tags(view) for view in views(at)]
-    at.text_input(key="mh-sentence").set_value(SCRIPT).run()
+    at.text_input(key="mh-sentence").set_value(MARKUP).run()
     assert not at.exception
     for before, view in zip(plain, views(at), strict=True):
         assert [tag for tag, _ in tags(view)] == [tag for tag, _ in before]  # no tag injected
         assert "<img" not in view
     chips = at.html[0].value
     assert "<img" not in chips and "</script>" not in chips
-    labels = charts(at)[f"{model}, layer 0, head 0"]["data"][0]["x"]
+    labels = chart_titled(at, f"{model}, layer 0, head 0")["data"][0]["x"]
     assert not any("<" in label for label in labels)
     for element in at.caption:  # Markdown: a token's "<" is shown through a backslash escape
         assert "<" not in element.value.replace("\\<", "")

@@ -4,14 +4,14 @@ their own runs, finished runs kept for the session, Stop, bad numbers, and rerun
 
 from __future__ import annotations
 
-import json
 import statistics
-import time
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.page_checks import captions, metric, rerun, rerun_times
+from tests.plotly_json import chart, chart_titles, named_trace
 from tinyformers.corpora import lesson_corpus
 from tinyformers.cost import CostSettings, multiply_adds
 from tinyformers.figures import scaling as figs
@@ -30,50 +30,8 @@ COST_JOB, COST_CACHE = "sc-cost-job", "sc-costs"
 
 
 @pytest.fixture(scope="module")
-def page(open_page) -> AppTest:
-    return open_page(PAGE)
-
-
-@pytest.fixture
-def fresh(open_page) -> AppTest:
-    return open_page(PAGE)
-
-
-@pytest.fixture(scope="module")
 def vocab_size() -> int:
     return char_task(char_text(), 64)[0]
-
-
-def rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def charts(at: AppTest) -> list[dict]:
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-
-
-def chart(at: AppTest, title_start: str) -> dict:
-    found = [c for c in charts(at) if c["layout"]["title"]["text"].startswith(title_start)]
-    assert len(found) == 1, [c["layout"]["title"]["text"] for c in charts(at)]
-    return found[0]
-
-
-def trace(spec: dict, name: str) -> dict:
-    found = [t for t in spec["data"] if t.get("name") == name]
-    assert len(found) == 1, [t.get("name") for t in spec["data"]]
-    return found[0]
-
-
-def metric(at: AppTest, label: str) -> str:
-    found = [m.value for m in at.metric if m.label == label]
-    assert len(found) == 1, [m.label for m in at.metric]
-    return found[0]
-
-
-def captions(at: AppTest) -> list[str]:
-    return [c.value for c in at.caption]
 
 
 def small_sweep(at: AppTest, steps: int = 10) -> AppTest:
@@ -110,7 +68,7 @@ def test_computed_cost_chart_is_the_multiply_add_formula(page) -> None:
     settings = CostSettings()
     spec = chart(page, "Computed: multiply-adds of one layer, width C = 128")
     for part in multiply_adds(1, 128, 512):
-        shown = trace(spec, part)
+        shown = named_trace(spec, part)
         assert shown["x"] == settings.lengths
         assert shown["y"] == [multiply_adds(n, 128, 512)[part] for n in settings.lengths]
     assert any("n = 2C = 256" in c and "16.00 MiB (computed)" in c for c in captions(page))
@@ -145,11 +103,11 @@ def test_tiny_sweep_shows_the_fit_of_its_own_points(fresh) -> None:
     assert metric(at, "R² (log–log)") == f"{fit.r_squared:.3f}"
     spec = chart(at, "Validation loss against size")
     for point in points:
-        assert trace(spec, point.label)["y"] == [point.val_loss]
-    line = trace(spec, f"fit: {figs.fit_label(fit)}")
+        assert named_trace(spec, point.label)["y"] == [point.val_loss]
+    line = named_trace(spec, f"fit: {figs.fit_label(fit)}")
     np.testing.assert_allclose(line["y"], [fit.predict(x) for x in line["x"]])
     compute = chart(at, "Validation loss against training compute")
-    assert trace(compute, points[-1].label)["x"][-1] == pytest.approx(points[-1].flops)
+    assert named_trace(compute, points[-1].label)["x"][-1] == pytest.approx(points[-1].flops)
     key = ("stories", SweepSettings(n_models=3, steps=10))
     assert at.session_state[SWEEP_CACHE][key] is job.result
 
@@ -163,11 +121,7 @@ def test_tiny_sweep_shows_the_fit_of_its_own_points(fresh) -> None:
     assert at.session_state[SWEEP_JOB] is job
     assert metric(at, "Exponent α") == f"{fit.alpha:.3f} ± {fit.exponent_se:.3f}"
 
-    times = []
-    for _ in range(5):
-        start = time.process_time()
-        at.run()
-        times.append((time.process_time() - start) * 1000)
+    times = rerun_times(at, reruns=5)
     assert statistics.median(times) < 300, times
 
 
@@ -208,12 +162,12 @@ def test_measurement_shows_the_slopes_of_its_own_times(fresh) -> None:
         fit = result.slope(kind)
         assert metric(at, f"Slope: {name}") == f"{fit.exponent:.2f} ± {fit.exponent_se:.2f}"
     spec = chart(at, "Measured time of one layer, C = 32, 2 heads")
-    attention = trace(spec, f"{figs.KIND_NAMES['attention']}, forward")
+    attention = named_trace(spec, f"{figs.KIND_NAMES['attention']}, forward")
     np.testing.assert_allclose(
         attention["y"], [p.seconds["attention"] * 1000 for p in result.points]
     )
     memory = chart(at, "Memory of one forward pass")
-    computed = trace(memory, "computed: one heads × n × n matrix")
+    computed = named_trace(memory, "computed: one heads × n × n matrix")
     np.testing.assert_allclose(computed["y"], [2 * n * n * 4 / 2**20 for n in result.lengths])
     last = result.points[-1]
     assert any(
@@ -263,7 +217,7 @@ def test_width_that_heads_cannot_share_gets_a_message(fresh) -> None:
     message = "the width (40) must be divisible by the number of heads (16)"
     assert any(message in e.value for e in at.error), [e.value for e in at.error]
     assert at.button(key="sc-measure").disabled
-    assert not any(c["layout"]["title"]["text"].startswith("Computed") for c in charts(at))
+    assert not any(title.startswith("Computed") for title in chart_titles(at))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,14 +226,8 @@ def test_width_that_heads_cannot_share_gets_a_message(fresh) -> None:
 
 
 def test_a_rerun_after_a_widget_change_takes_under_300_ms_of_cpu(fresh) -> None:
-    """CPU time of the process (the script runs in one of its threads), so other programs on a
-    busy machine do not count against the page."""
     at = fresh
-    times = []
-    for i in range(7):
-        at.checkbox(key="sc-backward").set_value(i % 2 == 0)
-        start = time.process_time()
-        at.run()
-        times.append((time.process_time() - start) * 1000)
-    assert not at.exception
+    times = rerun_times(
+        at, lambda i: at.checkbox(key="sc-backward").set_value(i % 2 == 0), reruns=7
+    )
     assert statistics.median(times[1:]) < 300, times

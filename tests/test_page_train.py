@@ -4,22 +4,21 @@ clear messages, never a traceback."""
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 import json
 import statistics
 import sys
 import threading
-import time
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from tests.page_checks import MARKUP, html_bodies, metrics, rerun_times
+from tests.plotly_json import chart, chart_titled, charts, decode, named_trace
 from tinyformers.config import preset
 from tinyformers.corpora import UserTextError, decode_upload
 from tinyformers.models import build_model, count_parameters
@@ -33,13 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
 import widgets  # noqa: E402
 
 PAGE = "app_pages/train.py"
-EVIL = "</script><img src=x onerror=alert(1)>"
 JOIN_S = 120
-
-
-@pytest.fixture
-def fresh(open_page) -> AppTest:
-    return open_page(PAGE)
 
 
 @pytest.fixture
@@ -63,31 +56,10 @@ def limits(monkeypatch):
 # ---------------------------------------------------------------------------------------------
 
 
-def metrics(at: AppTest) -> dict[str, str]:
-    return {metric.label: metric.value for metric in at.metric}
-
-
-def charts(at: AppTest) -> dict[str, dict]:
-    """Plotly charts by title."""
-    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    return {spec["layout"]["title"]["text"]: spec for spec in specs}
-
-
-def values(array) -> list:
-    """Numbers of a Plotly JSON array, which numpy data turns into base64 ``bdata``."""
-    if isinstance(array, dict):
-        raw = np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"]))
-        return raw.reshape([int(n) for n in str(array.get("shape", "-1")).split(",")]).tolist()
-    return list(array)
-
-
 def line(spec: dict, name: str) -> tuple[list, list]:
-    trace = next(t for t in spec["data"] if t.get("name") == name)
-    return values(trace["x"]), values(trace["y"])
-
-
-def html_bodies(at: AppTest) -> list[str]:
-    return [element.proto.body for element in at.get("html")]
+    """The x and the y values of the line called ``name``."""
+    trace = named_trace(spec, name)
+    return decode(trace["x"]).tolist(), decode(trace["y"]).tolist()
 
 
 def messages(at: AppTest) -> str:
@@ -152,8 +124,8 @@ def test_defaults_show_the_parameter_count_of_a_built_model(fresh) -> None:
     assert not fresh.button(key="train-start").disabled
     assert fresh.button(key="train-resume").disabled
     assert fresh.button(key="train-reset").disabled
-    (schedule,) = fresh.get("plotly_chart")  # only the planned schedule before a run
-    planned = json.loads(schedule.proto.spec)["data"][0]
+    (schedule,) = charts(fresh)  # only the planned schedule before a run
+    planned = schedule["data"][0]
     steps = CHAR_SETTINGS.max_steps
     settings = TrainSettings(
         max_steps=steps,
@@ -197,13 +169,13 @@ def test_a_short_run_is_drawn_and_joins_this_sessions_pickers(fresh, open_page) 
     assert shown["Validation loss"] == f"{history(training)[-1].val_loss:.3f}"
     assert "Finished all 30 steps." in messages(at)
 
-    loss = charts(at)["Loss while training"]
+    loss = chart_titled(at, "Loss while training")
     assert line(loss, "training batch") == (steps, [p.train_loss for p in history(training)])
     assert line(loss, "validation")[1] == [p.val_loss for p in history(training)]
     sample = run.updates[-1].sample
     assert any(html.escape(sample) in body for body in html_bodies(at))
 
-    timeline = charts(at)["Each head's weight on the previous token"]
+    timeline = chart_titled(at, "Each head's weight on the previous token")
     x, y = line(timeline, "L0 H0")
     assert x == [0, 10, 20, 30]  # the untrained model first, then every evaluation
     last = run.updates[-1].attentions[0][0, 0]
@@ -244,7 +216,7 @@ def test_a_bert_run_restarts_from_the_same_weights_and_reset_forgets_it(fresh) -
     assert [p.train_loss for p in history(again)] == first_losses
     for before, after in zip(initial, again.initial_attention, strict=True):
         assert torch.equal(before, after)
-    loss = charts(at)["Loss while training"]
+    loss = chart_titled(at, "Loss while training")
     assert line(loss, "training (earlier attempt)")[1] == first_losses
     assert list(at.session_state["trained_models"]) == ["my-bert (step 20)", "my-bert (step 20) #2"]
     assert at.session_state["trained_models"]["my-bert (step 20)"].family == "bert"
@@ -381,12 +353,12 @@ def test_emoji_and_cyrillic_text(fresh) -> None:
 
 
 def test_markup_in_the_corpus_is_shown_as_text(fresh) -> None:
-    at = paste(fresh, (EVIL + " ") * 300)
+    at = paste(fresh, (MARKUP + " ") * 300)
     training = finish(start(small_run(at, steps=20, corpus="own")))
     sample_block = next(body for body in html_bodies(at) if "Sample at step" in body)
     assert "<img" not in sample_block and "</script>" not in sample_block
     assert "&lt;" in sample_block or "&gt;" in sample_block
-    matrix = next(s for title, s in charts(at).items() if title.startswith("Layer 0, head 0"))
+    matrix = chart(at, "Layer 0, head 0")
     labels = json.dumps(matrix["data"][0]["x"])
     assert training.run.step == 20
     assert "<" not in labels and "&lt;" in labels  # the probe starts with "</script>"
@@ -431,16 +403,10 @@ def test_uploads_that_are_not_utf8_text_are_refused() -> None:
 
 
 def test_an_idle_rerun_takes_under_300_ms_of_cpu(fresh) -> None:
-    """CPU time of the process (the script runs in one of its threads), so other programs on a
-    busy machine do not count against the page."""
     at = fresh
     for value in (1e-3, 3e-3):
         at.select_slider(key="train-lr").set_value(value).run()  # warm the caches
-    times = []
-    for i in range(6):
-        at.select_slider(key="train-lr").set_value(1e-3 if i % 2 else 3e-3)
-        begin = time.process_time()
-        at.run()
-        times.append((time.process_time() - begin) * 1000)
-    assert not at.exception
+    times = rerun_times(
+        at, lambda i: at.select_slider(key="train-lr").set_value(1e-3 if i % 2 else 3e-3)
+    )
     assert statistics.median(times) < 300, times

@@ -7,12 +7,13 @@ from __future__ import annotations
 import base64
 import json
 import statistics
-import time
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.page_checks import MARKUP, html_bodies, metric, rerun, rerun_times
+from tests.plotly_json import chart, chart_titles, charts, decode, named_trace
 from tinyformers.block_inspect import block_parameters, inspect_ids, model_inputs
 from tinyformers.corpora import lesson_corpus
 from tinyformers.experiments import FULL, NEITHER, NO_LAYER_NORM, NO_RESIDUAL
@@ -20,17 +21,6 @@ from tinyformers.registry import load_shipped
 
 PAGE = "app_pages/transformer_block.py"
 SENTENCE = "Zoe sees the big dog . the dog"
-ATTACK = "</script><img src=x onerror=alert(1)>"
-
-
-@pytest.fixture(scope="module")
-def page(open_page) -> AppTest:
-    return open_page(PAGE)
-
-
-@pytest.fixture
-def fresh(open_page) -> AppTest:
-    return open_page(PAGE)
 
 
 @pytest.fixture(scope="module")
@@ -41,28 +31,6 @@ def models():
 # ---------------------------------------------------------------------------------------------
 # Reading what the page shows
 # ---------------------------------------------------------------------------------------------
-
-
-def decode(array) -> np.ndarray:
-    """A Plotly JSON array, either a list or a base64 typed array."""
-    if isinstance(array, list):
-        return np.array([np.nan if v is None else v for v in array], dtype=float)
-    raw = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
-    return raw.reshape([int(n) for n in str(array.get("shape", "-1")).split(",")])
-
-
-def charts(at: AppTest) -> list[dict]:
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-
-
-def chart(at: AppTest, title_start: str) -> dict:
-    found = [c for c in charts(at) if c["layout"]["title"]["text"].startswith(title_start)]
-    assert len(found) == 1, [c["layout"]["title"]["text"] for c in charts(at)]
-    return found[0]
-
-
-def trace(spec: dict, name: str) -> dict:
-    return next(t for t in spec["data"] if t.get("name") == name)
 
 
 def diagrams(at: AppTest) -> list[str]:
@@ -76,24 +44,8 @@ def diagrams(at: AppTest) -> list[str]:
     return svgs
 
 
-def metric(at: AppTest, label_start: str) -> str:
-    found = [m.value for m in at.metric if m.label.startswith(label_start)]
-    assert len(found) == 1, [m.label for m in at.metric]
-    return found[0]
-
-
-def html_bodies(at: AppTest) -> list[str]:
-    return [element.proto.body for element in at.get("html")]
-
-
 def messages(at: AppTest) -> str:
     return " ".join(e.value for e in [*at.warning, *at.error, *at.info])
-
-
-def run(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def direct(loaded, text: str = SENTENCE):
@@ -117,7 +69,7 @@ def test_gpt_replay_matches_and_the_residual_chart_is_the_direct_computation(pag
     assert metric(page, "Largest |replay − model|") == f"{inspection.max_difference():.1e}"
     spec = chart(page, "Size of the residual stream in gpt-stories")
     for name, expected in inspection.residual_norms().items():
-        np.testing.assert_allclose(decode(trace(spec, name)["y"]), expected, rtol=1e-6)
+        np.testing.assert_allclose(decode(named_trace(spec, name)["y"]), expected, rtol=1e-6)
 
 
 def test_gpt_layer_norm_chart_and_gamma_beta(page, models) -> None:
@@ -149,7 +101,7 @@ def test_gpt_parameter_shares_are_counted_from_the_model(page, models) -> None:
 def test_bert_draws_post_ln_and_the_sums_before_layer_norm(fresh, models) -> None:
     at = fresh
     at.selectbox(key="tb-model").set_value("bert-stories")
-    run(at)
+    rerun(at)
     own, other = diagrams(at)
     assert "This model: post-LN" in own and "For comparison: pre-LN" in other
     inspection = direct(models["bert-stories"])
@@ -158,14 +110,14 @@ def test_bert_draws_post_ln_and_the_sums_before_layer_norm(fresh, models) -> Non
     norms = inspection.residual_norms()
     assert len(norms) == 5
     for name, expected in norms.items():
-        np.testing.assert_allclose(decode(trace(spec, name)["y"]), expected, rtol=1e-6)
+        np.testing.assert_allclose(decode(named_trace(spec, name)["y"]), expected, rtol=1e-6)
     assert metric(at, "Largest |replay − model|") == f"{inspection.max_difference():.1e}"
 
 
 def test_layer_picker_and_outer_layer_norm(fresh, models) -> None:
     at = fresh
     at.selectbox(key="tb-layer-3").set_value(2)
-    run(at)
+    rerun(at)
     stats = direct(models["gpt-stories"]).layers[2].norms["ln_1"]
     spec = chart(at, "layer 2: ln_1")
     inputs = [t for t in spec["data"] if t["name"] == "input x"]
@@ -174,7 +126,7 @@ def test_layer_picker_and_outer_layer_norm(fresh, models) -> None:
     )
     radio = next(r for r in at.radio if r.key.startswith("tb-norm-"))
     radio.set_value("ln_f")
-    run(at)
+    rerun(at)
     final = direct(models["gpt-stories"]).outer_norms["ln_f"]
     spec = chart(at, "ln_f (after the last block)")
     outputs = [t for t in spec["data"] if t["name"].startswith("output")]
@@ -190,19 +142,19 @@ def test_layer_picker_and_outer_layer_norm(fresh, models) -> None:
 
 def test_ablation_trains_in_the_background_and_shows_curves_table_and_samples(fresh) -> None:
     at = fresh
-    text = ATTACK + " " + lesson_corpus()[:1500]
+    text = MARKUP + " " + lesson_corpus()[:1500]
     at.radio(key="tb-source").set_value("own")
-    run(at)
+    rerun(at)
     at.text_area(key="tb-corpus-paste").set_value(text)
     at.number_input(key="tb-steps").set_value(20)
-    run(at)
+    rerun(at)
     at.button(key="tb-start").click()
-    run(at)
+    rerun(at)
     job = at.session_state["tb-ablation"]
     assert any(b.label == "Stop" for b in at.button) or not job.snapshot().active
     job.join(120)
     assert job.status == "finished", job.error_details
-    run(at)
+    rerun(at)
     spec = chart(at, "Four-block character GPTs")
     names = [t["name"] for t in spec["data"]]
     assert names == [name for name in (FULL, NO_RESIDUAL, NO_LAYER_NORM, NEITHER) for _ in (1, 2)]
@@ -223,11 +175,11 @@ def test_ablation_trains_in_the_background_and_shows_curves_table_and_samples(fr
 def test_corpus_too_short_to_train_on_is_refused(fresh) -> None:
     at = fresh
     at.radio(key="tb-source").set_value("own")
-    run(at)
-    at.text_area(key="tb-corpus-paste").set_value(ATTACK[:30])  # a context needs 38 characters
-    run(at)
+    rerun(at)
+    at.text_area(key="tb-corpus-paste").set_value(MARKUP[:30])  # a context needs 38 characters
+    rerun(at)
     at.button(key="tb-start").click()
-    run(at)
+    rerun(at)
     assert "too short to train on" in messages(at)
     assert "tb-ablation" not in at.session_state  # no job was started
 
@@ -235,7 +187,7 @@ def test_corpus_too_short_to_train_on_is_refused(fresh) -> None:
 def test_empty_corpus_disables_the_start_button(fresh) -> None:
     at = fresh
     at.radio(key="tb-source").set_value("own")
-    run(at)
+    rerun(at)
     assert at.button(key="tb-start").disabled
     assert "Paste some text" in messages(at)
 
@@ -247,15 +199,14 @@ def test_empty_corpus_disables_the_start_button(fresh) -> None:
 
 def set_sentence(at: AppTest, text: str) -> AppTest:
     at.text_input(key="tb-sentence").set_value(text)
-    return run(at)
+    return rerun(at)
 
 
 def test_empty_sentence_says_so(fresh) -> None:
     at = set_sentence(fresh, "")
     assert "empty" in messages(at)
     assert not diagrams(at)
-    titles = [spec["layout"]["title"]["text"] for spec in charts(at)]
-    assert titles == ["Where one block of gpt-stories keeps its parameters"]
+    assert chart_titles(at) == ["Where one block of gpt-stories keeps its parameters"]
 
 
 def test_very_long_sentence_is_cut_to_the_models_context(fresh, models) -> None:
@@ -266,7 +217,7 @@ def test_very_long_sentence_is_cut_to_the_models_context(fresh, models) -> None:
     assert "(1, 64, 128)" in own
     assert metric(at, "Largest |replay − model|") == "0.0e+00"
     at.selectbox(key="tb-model").set_value("bert-stories")
-    run(at)
+    rerun(at)
     own, _ = diagrams(at)
     assert "(1, 48, 128)" in own  # [CLS] + 46 tokens + [SEP] fill BERT's 48 positions
 
@@ -275,13 +226,13 @@ def test_emoji_and_cyrillic(fresh) -> None:
     at = set_sentence(fresh, "Привет 🙂 dog")
     assert diagrams(at)
     at.selectbox(key="tb-model").set_value("bert-stories")
-    run(at)
+    rerun(at)
     assert "UNK" in messages(at)
     assert diagrams(at)
 
 
 def test_markup_is_shown_as_text(fresh) -> None:
-    at = set_sentence(fresh, ATTACK)
+    at = set_sentence(fresh, MARKUP)
     bodies = html_bodies(at)
     assert "&lt;" in bodies[0]  # the token chips show the markup as text
     assert diagrams(at)
@@ -297,16 +248,10 @@ def test_markup_is_shown_as_text(fresh) -> None:
 
 
 def test_a_rerun_after_a_widget_change_takes_under_300_ms_of_cpu(fresh) -> None:
-    """CPU time of the process (the script runs in one of its threads), so other programs on a
-    busy machine do not count against the page. The background training is not running."""
+    """The background training is not running."""
     at = fresh
     for value in (1, 0):
         at.selectbox(key="tb-layer-3").set_value(value)
-        run(at)  # warm the caches for both values
-    times = []
-    for i in range(6):
-        at.selectbox(key="tb-layer-3").set_value(i % 2)
-        start = time.process_time()
-        at.run()
-        times.append((time.process_time() - start) * 1000)
+        rerun(at)  # warm the caches for both values
+    times = rerun_times(at, lambda i: at.selectbox(key="tb-layer-3").set_value(i % 2))
     assert statistics.median(times) < 300, times

@@ -10,7 +10,6 @@ import streamlit as st
 import torch
 from widgets import lesson_header, lesson_section, model_picker, quiz, sentence_input, shipped_model
 
-from tinyformers.checkpoint import CheckpointError, read_config
 from tinyformers.corpora import agreement_examples
 from tinyformers.figures import heads as figs
 from tinyformers.figures.bertviz_html import head_view_html, model_view_html
@@ -28,7 +27,7 @@ from tinyformers.heads import (
     trace_sentence,
     uniform_entropy,
 )
-from tinyformers.registry import MODELS_DIR, LoadedModel, shipped_names
+from tinyformers.registry import LoadedModel, shipped_names
 from tinyformers.trace import Trace
 from tinyformers.zoo import (
     AGREEMENT_SEED,
@@ -45,20 +44,6 @@ AGREEMENT_CHOICES = 12  # agreement sentences offered for the close-up
 SMALLEST_FIRST = {"entropy"}  # statistics whose interesting heads have small values
 TOP_HEADS = 24
 NUMBER_NAMES = {"sg": "singular", "pl": "plural"}
-
-
-@st.cache_data(max_entries=4)
-def gpt_and_bert_models() -> list[str]:
-    """Shipped models a sentence can be fed to: GPTs and BERTs."""
-    names = []
-    for name in shipped_names():
-        try:
-            config, _ = read_config(MODELS_DIR / name)
-        except CheckpointError:
-            continue
-        if config.family in ("gpt", "bert"):
-            names.append(name)
-    return names
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -306,7 +291,7 @@ with st.sidebar:
         "Model (GPT or BERT)",
         None,
         key="mh-model",
-        choices=gpt_and_bert_models(),
+        choices=shipped_names(family=("gpt", "bert")),
         default=DEFAULT_MODEL,
     )
     if loaded is not None and loaded.family not in ("gpt", "bert"):

@@ -31,12 +31,12 @@ DEFAULT_SENTENCE = "Zoe sees the big dog . the dog sees Zoe ."
 def models_with_learned_positions() -> list[str]:
     """Shipped GPT and BERT models whose position table is learned (they have ``wpe``)."""
     names = []
-    for name in shipped_names():
+    for name in shipped_names(family=("gpt", "bert")):
         try:
             config, _ = read_config(MODELS_DIR / name)
         except CheckpointError:
             continue
-        if config.family in ("gpt", "bert") and config.position == "learned":
+        if config.position == "learned":
             names.append(name)
     return names
 

@@ -29,7 +29,6 @@ from tinyformers.block_inspect import (
     model_inputs,
     step_shapes,
 )
-from tinyformers.checkpoint import CheckpointError, read_config
 from tinyformers.corpora import generate_corpus, lesson_corpus
 from tinyformers.experiments import (
     FULL,
@@ -47,7 +46,7 @@ from tinyformers.figures.generation import markdown_text
 from tinyformers.figures.tokens import token_chips
 from tinyformers.jobs import Snapshot
 from tinyformers.models import count_parameters
-from tinyformers.registry import MODELS_DIR, LoadedModel, shipped_names
+from tinyformers.registry import LoadedModel, shipped_names
 
 SLUG = "transformer-block"
 DEFAULT_MODEL = "gpt-stories"
@@ -77,20 +76,6 @@ OUTER_NORMS = {
 # ---------------------------------------------------------------------------------------------
 # Cached computations (keyed by a model key, since models themselves are not hashable)
 # ---------------------------------------------------------------------------------------------
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def block_models() -> list[str]:
-    """Shipped models made of Transformer blocks that this page can open (GPT and BERT)."""
-    names = []
-    for name in shipped_names():
-        try:
-            config, _ = read_config(MODELS_DIR / name)
-        except CheckpointError:
-            continue
-        if config.family in ("gpt", "bert"):
-            names.append(name)
-    return names
 
 
 def model_key(loaded: LoadedModel) -> str:
@@ -132,7 +117,11 @@ def show_chart(figure) -> None:
 
 def chosen_model() -> LoadedModel | None:
     loaded = model_picker(
-        "Model", None, key="tb-model", choices=block_models(), default=DEFAULT_MODEL
+        "Model",
+        None,
+        key="tb-model",
+        choices=shipped_names(family=("gpt", "bert")),
+        default=DEFAULT_MODEL,
     )
     if loaded is not None and loaded.family not in ("gpt", "bert"):
         name = markdown_text(loaded.name)

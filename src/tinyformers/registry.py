@@ -16,6 +16,7 @@ from typing import Any
 from torch import nn
 
 from tinyformers.checkpoint import CheckpointError, load_checkpoint
+from tinyformers.config import CONFIG_CLASSES
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
@@ -34,12 +35,24 @@ class LoadedModel:
         return self.model.config
 
 
-def shipped_names(models_dir: Path = MODELS_DIR, family: str | None = None) -> list[str]:
-    """Names of the model folders shipped in ``models/`` (optionally of one family)."""
+def shipped_names(
+    models_dir: Path = MODELS_DIR, family: str | tuple[str, ...] | None = None
+) -> list[str]:
+    """Names of the model folders shipped in ``models/``, in alphabetical order.
+
+    ``family`` keeps only the models of one family (``"gpt"``) or of any of several
+    (``("gpt", "bert")``). A shipped folder's name starts with its family, as in ``gpt-stories``.
+    """
+    families = (family,) if isinstance(family, str) else tuple(family or ())
+    for name in families:
+        if name not in CONFIG_CLASSES:
+            raise ValueError(
+                f"unknown model family {name!r}; expected one of {', '.join(CONFIG_CLASSES)}"
+            )
     names = []
     for folder in sorted(Path(models_dir).iterdir()) if Path(models_dir).is_dir() else []:
         if (folder / "config.json").is_file() and (
-            family is None or folder.name.startswith(family)
+            family is None or folder.name.startswith(families)
         ):
             names.append(folder.name)
     return names

@@ -1,0 +1,86 @@
+"""Reading and driving a page of the app under Streamlit's AppTest, for the page tests.
+
+The ``page`` and ``fresh`` fixtures (tests/conftest.py) open the page a test module names in
+``PAGE``; the functions here read what it shows. Charts are read with tests/plotly_json.py.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+from streamlit.testing.v1 import AppTest
+
+# Text every page must show as text: markup that would run if a page pasted it into HTML.
+MARKUP = "</script><img src=x onerror=alert(1)>"
+# Text boxes that hold nothing to read.
+BLANK_TEXTS = ("", "   ")
+# Text far from the training data: emoji, Cyrillic, and a right-to-left override.
+UNUSUAL_TEXTS = ("Zoe 🐶 sees 🐱🐱", "Зоя видит собаку", "\u202eZoe sees\u202c")
+
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]\d+)?")
+
+
+def rerun(at: AppTest) -> AppTest:
+    """Run the page again after a widget change; it must not raise."""
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def captions(at: AppTest) -> list[str]:
+    """The text of every caption, top to bottom."""
+    return [element.value for element in at.caption]
+
+
+def caption(at: AppTest, start: str) -> str:
+    """The one caption that starts with ``start``."""
+    found = [text for text in captions(at) if text.startswith(start)]
+    assert len(found) == 1, captions(at)
+    return found[0]
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    """Every metric's value by its label."""
+    return {element.label: element.value for element in at.metric}
+
+
+def metric(at: AppTest, label_start: str) -> str:
+    """The value of the one metric whose label starts with ``label_start``."""
+    found = [element.value for element in at.metric if element.label.startswith(label_start)]
+    assert len(found) == 1, [element.label for element in at.metric]
+    return found[0]
+
+
+def html_bodies(at: AppTest) -> list[str]:
+    """The HTML of every ``st.html`` element."""
+    return [element.proto.body for element in at.get("html")]
+
+
+def numbers(text: str) -> list[float]:
+    """Every number written in a text, in order."""
+    return [float(number) for number in NUMBER.findall(text)]
+
+
+def rerun_times(
+    at: AppTest,
+    change: Callable[[int], object] | None = None,
+    reruns: int = 6,
+    clock: Callable[[], float] = time.process_time,
+) -> list[float]:
+    """Milliseconds that each of ``reruns`` reruns of the page takes by ``clock``.
+
+    ``change(i)`` sets a widget before rerun ``i``. The default clock is the CPU time of this
+    process (the script runs in one of its threads), so other programs on a busy machine do not
+    count against the page; ``time.perf_counter`` measures wall time instead.
+    """
+    times = []
+    for i in range(reruns):
+        if change is not None:
+            change(i)
+        start = clock()
+        at.run()
+        times.append((clock() - start) * 1000)
+        assert not at.exception, at.exception
+    return times
