@@ -22,4 +22,4 @@ lessons = [
     for lesson in load_lessons()
     if page_file(lesson.slug).is_file()
 ]
-st.navigation({"Start": [home], "Lessons": lessons}).run()
+st.navigation({"Start": [home], "Lessons": lessons}, expanded=True).run()
