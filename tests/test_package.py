@@ -38,3 +38,13 @@ def test_ruff_is_clean() -> None:
         [sys.executable, "-m", "ruff", "check", "."], cwd=root, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_readme_describes_every_core_module() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    modules = sorted(p.name for p in (root / "src" / "tinyformers").glob("*.py"))
+    missing = [m for m in modules if m != "__init__.py" and f"`{m}`" not in readme]
+    assert not missing, f"the README's architecture table lacks {missing}"
