@@ -7,8 +7,6 @@ The ``page`` and ``fresh`` fixtures (tests/conftest.py) open the page a test mod
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 
 from streamlit.testing.v1 import AppTest
 
@@ -61,26 +59,3 @@ def html_bodies(at: AppTest) -> list[str]:
 def numbers(text: str) -> list[float]:
     """Every number written in a text, in order."""
     return [float(number) for number in NUMBER.findall(text)]
-
-
-def rerun_times(
-    at: AppTest,
-    change: Callable[[int], object] | None = None,
-    reruns: int = 6,
-    clock: Callable[[], float] = time.process_time,
-) -> list[float]:
-    """Milliseconds that each of ``reruns`` reruns of the page takes by ``clock``.
-
-    ``change(i)`` sets a widget before rerun ``i``. The default clock is the CPU time of this
-    process (the script runs in one of its threads), so other programs on a busy machine do not
-    count against the page; ``time.perf_counter`` measures wall time instead.
-    """
-    times = []
-    for i in range(reruns):
-        if change is not None:
-            change(i)
-        start = clock()
-        at.run()
-        times.append((clock() - start) * 1000)
-        assert not at.exception, at.exception
-    return times

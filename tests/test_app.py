@@ -1,6 +1,5 @@
 """Headless page tests (Streamlit's AppTest): every page runs without an exception."""
 
-
 import pytest
 from streamlit.testing.v1 import AppTest
 

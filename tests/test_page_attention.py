@@ -3,15 +3,13 @@ it shows equal what the model computes."""
 
 import json
 import math
-import statistics
-import time
 
 import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from tests.page_checks import BLANK_TEXTS, MARKUP, UNUSUAL_TEXTS, numbers, rerun_times
+from tests.page_checks import BLANK_TEXTS, MARKUP, UNUSUAL_TEXTS, numbers
 from tests.plotly_json import chart, charts, decode
 from tinyformers import stepwise
 from tinyformers.figures import attention_steps as figs
@@ -290,18 +288,3 @@ def test_markup_is_shown_as_text(fresh, mode):
     for spec in charts(at):
         text = json.dumps(spec)
         assert "<img" not in text and "</script>" not in text
-
-
-# ---------------------------------------------------------------------------------------------
-# Speed
-# ---------------------------------------------------------------------------------------------
-
-
-def test_rerun_after_a_sentence_change_is_fast(fresh):
-    at = fresh
-
-    def change(i: int) -> None:
-        at.text_input(key="att-sentence").set_value(SENTENCE if i % 2 else "the dog runs .")
-
-    times = rerun_times(at, change, reruns=5, clock=time.perf_counter)
-    assert statistics.median(times) < 300, times

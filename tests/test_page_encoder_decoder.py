@@ -2,15 +2,13 @@
 it shows equals a direct computation with the shipped models."""
 
 import re
-import statistics
-import time
 
 import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from tests.page_checks import BLANK_TEXTS, MARKUP, metric, rerun_times
+from tests.page_checks import BLANK_TEXTS, MARKUP, metric
 from tests.plotly_json import chart, chart_titles, charts, decode, title
 from tinyformers.decoding_steps import encode_source, generated_ids, greedy_steps
 from tinyformers.models import count_parameters
@@ -356,17 +354,3 @@ def test_sentinel_names_in_the_sentence_are_refused(fresh):
     at.text_input(key="ed-span-sentence").set_value("a <extra_id_0> b c").run()
     assert not at.exception
     assert any("reserved for the sentinels" in m for m in messages(at))
-
-
-# ---------------------------------------------------------------------------------------------
-# Speed
-# ---------------------------------------------------------------------------------------------
-
-
-def test_a_rerun_after_a_widget_change_is_fast(fresh):
-    at = fresh
-    torch.set_num_threads(1)
-    times = rerun_times(
-        at, lambda i: at.radio(key="ed-head").set_value(i % 4), clock=time.perf_counter
-    )
-    assert statistics.median(times) < 300, times

@@ -6,11 +6,10 @@ from __future__ import annotations
 import html
 import statistics
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.page_checks import caption, html_bodies, rerun, rerun_times
+from tests.page_checks import caption, html_bodies, rerun
 from tests.plotly_json import chart
 from tinyformers import peft
 from tinyformers.classify import (
@@ -252,20 +251,3 @@ def test_a_diverging_run_says_why_it_stopped(fresh) -> None:
         w.value == f"Run 1. Prefix tuning stopped early: {result.stop_reason}" for w in at.warning
     )
     assert table(at)[0]["steps"] == result.steps_done
-
-
-# ---------------------------------------------------------------------------------------------
-# Speed
-# ---------------------------------------------------------------------------------------------
-
-
-def test_an_idle_rerun_with_results_takes_under_300_ms_of_cpu(fresh) -> None:
-    at = small(fresh)
-    at.selectbox(key="ft-method").set_value("head").run()
-    at.button(key="ft-train-one").click().run()
-    finish(at)
-    times = rerun_times(
-        at, lambda i: at.selectbox(key="ft-method").set_value("lora" if i % 2 else "adapters")
-    )
-    assert statistics.median(times) < 300, times
-    assert np.isfinite(times).all()

@@ -148,9 +148,7 @@ def test_unusual_sentences_are_tokenized_and_escaped(fresh: AppTest, sentence: s
     assert len(rows) == 3 and all(rows.values())
 
 
-@pytest.mark.parametrize(
-    "value", [*BLANK_TEXTS, "x" * 50_000], ids=["empty", "blank", "50k"]
-)
+@pytest.mark.parametrize("value", [*BLANK_TEXTS, "x" * 50_000], ids=["empty", "blank", "50k"])
 def test_empty_or_huge_text_gives_a_warning(fresh: AppTest, value: str) -> None:
     keys = ["tok-sentence", "tok-word", "tok-oov"]
     for key in keys:

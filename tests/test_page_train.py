@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import io
 import json
-import statistics
 import sys
 import threading
 import zipfile
@@ -17,7 +16,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from tests.page_checks import MARKUP, html_bodies, metrics, rerun_times
+from tests.page_checks import MARKUP, html_bodies, metrics
 from tests.plotly_json import chart, chart_titled, charts, decode, named_trace
 from tinyformers.config import preset
 from tinyformers.corpora import UserTextError, decode_upload
@@ -395,18 +394,3 @@ def test_uploads_that_are_not_utf8_text_are_refused() -> None:
         decode_upload(b"\x00\x01\x02 text", "data.txt")
     with pytest.raises(UserTextError, match="only .txt"):
         decode_upload(b"text", "model.bin")
-
-
-# ---------------------------------------------------------------------------------------------
-# Speed
-# ---------------------------------------------------------------------------------------------
-
-
-def test_an_idle_rerun_takes_under_300_ms_of_cpu(fresh) -> None:
-    at = fresh
-    for value in (1e-3, 3e-3):
-        at.select_slider(key="train-lr").set_value(value).run()  # warm the caches
-    times = rerun_times(
-        at, lambda i: at.select_slider(key="train-lr").set_value(1e-3 if i % 2 else 3e-3)
-    )
-    assert statistics.median(times) < 300, times
