@@ -19,7 +19,6 @@ from tinyformers.block_inspect import (
     MLP_SUM,
     LayerNormStats,
     block_parameters,
-    check_ablation_text,
     code_path,
     inspect_ids,
     model_inputs,
@@ -28,7 +27,7 @@ from tinyformers.block_inspect import (
 )
 from tinyformers.blocks import Block
 from tinyformers.config import BertConfig, GPTConfig
-from tinyformers.experiments import BLOCK_SIZE
+from tinyformers.experiments import BLOCK_SIZE, check_text
 from tinyformers.registry import load_shipped
 from tinyformers.tokenize import train_char
 from tinyformers.train import CausalLMTask
@@ -367,9 +366,9 @@ def test_ablation_text_check_agrees_with_the_experiment_around_the_limit() -> No
         except ValueError:
             trainable = False
         if trainable:
-            check_ablation_text(text)
+            check_text(text)
         else:
             with pytest.raises(ValueError, match="too short"):
-                check_ablation_text(text)
+                check_text(text)
     with pytest.raises(ValueError, match="empty"):
-        check_ablation_text("   ")
+        check_text("   ")

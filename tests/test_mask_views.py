@@ -10,7 +10,14 @@ import torch
 from tinyformers import mask_views as mv
 from tinyformers.attention import causal_mask, prefix_lm_mask
 from tinyformers.config import BertConfig, GPTConfig
-from tinyformers.experiments import CAUSAL, LEAKY, RunUpdate, leakage_experiment
+from tinyformers.experiments import (
+    CAUSAL,
+    LEAKY,
+    RunUpdate,
+    check_text,
+    histories_by_variant,
+    leakage_experiment,
+)
 from tinyformers.registry import load_shipped
 from tinyformers.tokenize import train_char
 from tinyformers.train import Progress
@@ -287,7 +294,7 @@ def test_short_text_is_refused_with_the_experiments_own_message(text) -> None:
     with pytest.raises(ValueError) as expected:
         leakage_experiment(text, steps=10)
     with pytest.raises(ValueError) as early:
-        mv.check_training_text(text)
+        check_text(text)
     assert str(early.value) == str(expected.value)
 
 
@@ -297,7 +304,7 @@ def test_one_character_one_token(text) -> None:
 
 
 def test_long_enough_text_passes_the_check() -> None:
-    mv.check_training_text("the dog runs . " * 5)
+    check_text("the dog runs . " * 5)
 
 
 def test_histories_group_updates_by_variant() -> None:
@@ -306,7 +313,7 @@ def test_histories_group_updates_by_variant() -> None:
 
     updates = [RunUpdate(CAUSAL, progress(1)), RunUpdate(CAUSAL, progress(2)), "a sample"]
     updates += [RunUpdate(LEAKY, progress(1))]
-    histories = mv.histories_by_variant(updates)
+    histories = histories_by_variant(updates)
     assert list(histories) == [CAUSAL, LEAKY]
     assert [p.step for p in histories[CAUSAL]] == [1, 2]
-    assert mv.histories_by_variant([]) == {}
+    assert histories_by_variant([]) == {}

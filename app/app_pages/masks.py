@@ -29,6 +29,8 @@ from tinyformers.experiments import (
     MAX_STEPS,
     MIN_STEPS,
     ExperimentResult,
+    check_text,
+    histories_by_variant,
     leakage_experiment,
 )
 from tinyformers.figures import masks as figs
@@ -347,7 +349,7 @@ def show_padding(loaded: LoadedModel | None, texts: list[str | None]) -> None:
 
 def start_leakage(text: str, source: str, steps: int, seed: int) -> None:
     try:
-        mask_views.check_training_text(text)
+        check_text(text)
     except ValueError as err:
         st.error(f"This text cannot be used: {err}. Paste a longer text.")
         return
@@ -413,7 +415,7 @@ def show_result(result: ExperimentResult) -> None:
 
 
 def show_leakage(snap: Snapshot) -> None:
-    histories = mask_views.histories_by_variant(snap.updates)
+    histories = histories_by_variant(snap.updates)
     if histories:
         title = "Training loss with and without the causal mask"
         st.plotly_chart(figs.loss_curves_figure(histories, title), key="mk-leak-curves")

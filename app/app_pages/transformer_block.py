@@ -23,7 +23,6 @@ from tinyformers.block_inspect import (
     BlockParameters,
     LayerNormStats,
     block_parameters,
-    check_ablation_text,
     code_path,
     inspect_ids,
     model_inputs,
@@ -38,8 +37,9 @@ from tinyformers.experiments import (
     NO_LAYER_NORM,
     NO_RESIDUAL,
     ExperimentResult,
-    RunUpdate,
     ablation_experiment,
+    check_text,
+    histories_by_variant,
 )
 from tinyformers.figures import block as figs
 from tinyformers.figures.generation import markdown_text
@@ -341,7 +341,7 @@ def ablation_controls() -> None:
         return
     text, source = chosen
     try:
-        check_ablation_text(text)
+        check_text(text)
     except ValueError as err:
         st.error(f"Cannot train on this text: {err}")
         return
@@ -359,18 +359,10 @@ def ablation_controls() -> None:
     )
 
 
-def histories(snapshot: Snapshot) -> dict[str, list]:
-    runs: dict[str, list] = {}
-    for update in snapshot.updates:
-        if isinstance(update, RunUpdate):
-            runs.setdefault(update.label, []).append(update.progress)
-    return runs
-
-
 def render_ablation(snapshot: Snapshot) -> None:
     settings = st.session_state.get(ABLATION_SETTINGS_KEY, {})
     steps = settings.get("steps")
-    runs = histories(snapshot)
+    runs = histories_by_variant(snapshot.updates)
     if snapshot.active and runs and steps:
         label, history = list(runs.items())[-1]
         done = (len(runs) - 1 + history[-1].step / steps) / len(VARIANTS)

@@ -25,8 +25,6 @@ from torch import Tensor, nn
 
 from tinyformers.blocks import Block
 from tinyformers.config import TransformerConfig
-from tinyformers.experiments import BLOCK_SIZE as ABLATION_CONTEXT
-from tinyformers.train import CausalLMTask
 
 STREAM, BRANCH = "stream", "branch"
 ATTENTION, MLP = "attention", "mlp"
@@ -445,19 +443,3 @@ def block_parameters(block: nn.Module) -> BlockParameters:
         part = PART_OF_CHILD.get(name.split(".")[0], "other")
         tensors.setdefault(part, []).append((name, tuple(parameter.shape), parameter.numel()))
     return BlockParameters(tensors)
-
-
-# ---------------------------------------------------------------------------------------------
-# The ablation's training text
-# ---------------------------------------------------------------------------------------------
-
-
-def check_ablation_text(text: str) -> None:
-    """Raise ValueError (a message for the student) if ``ablation_experiment`` cannot train on
-    ``text``. Its character tokenizer gives one token per character, so the length decides."""
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("the training text is empty; paste or upload some text first")
-    try:
-        CausalLMTask(torch.zeros(len(text), dtype=torch.long), ABLATION_CONTEXT)
-    except ValueError as err:
-        raise ValueError(f"{err} (one token per character)") from None

@@ -70,6 +70,23 @@ class ExperimentResult:
         raise KeyError(f"no variant called {label!r}")
 
 
+def check_text(text: str) -> None:
+    """Raise the ValueError an experiment would raise for ``text``, before any training starts.
+    The experiments read characters, one token each, so the length decides."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("the training text is empty; paste or upload some text first")
+    CausalLMTask(torch.zeros(len(text), dtype=torch.long), BLOCK_SIZE)
+
+
+def histories_by_variant(updates: list[object]) -> dict[str, list[Progress]]:
+    """The ``RunUpdate`` reports of a run grouped by variant, in the order the variants ran."""
+    histories: dict[str, list[Progress]] = {}
+    for update in updates:
+        if isinstance(update, RunUpdate):
+            histories.setdefault(update.label, []).append(update.progress)
+    return histories
+
+
 def check_steps(steps: int) -> None:
     if isinstance(steps, bool) or not isinstance(steps, int) or not MIN_STEPS <= steps <= MAX_STEPS:
         raise ValueError(

@@ -22,14 +22,11 @@ Four kinds of mask, one function each:
 
 ``padded_batch`` runs two padded sequences through a model with their attention mask and
 measures how far each real token's output is from the output of the same sequence run alone.
-``check_training_text`` and ``histories_by_variant`` help a page run and follow the leakage
-experiment of ``experiments.py``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -37,9 +34,8 @@ from torch import Tensor, nn
 
 from tinyformers.attention import MultiHeadAttention, prefix_lm_mask
 from tinyformers.blocks import Block, check_length
-from tinyformers.experiments import BLOCK_SIZE, RunUpdate
 from tinyformers.positional import apply_rotary
-from tinyformers.train import CausalLMTask, Progress, pad_batch
+from tinyformers.train import pad_batch
 
 KINDS = ("causal", "padding", "prefix", "cross")
 PAD_TOKEN = "[PAD]"
@@ -399,23 +395,3 @@ def padded_batch(model: nn.Module, sequences: list[list[int]], pad_id: int) -> P
         differences=_largest_gap(run.outputs, alone, lengths),
         differences_without_mask=_largest_gap(unmasked, alone, lengths),
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# The leakage experiment (``experiments.leakage_experiment``), as a page follows it
-# ---------------------------------------------------------------------------------------------
-
-
-def check_training_text(text: str) -> None:
-    """Raise the ValueError the leakage experiment would raise for a text too short to train on,
-    before any training starts. Its character tokenizer gives one id per character."""
-    CausalLMTask(torch.zeros(len(text), dtype=torch.long), BLOCK_SIZE)
-
-
-def histories_by_variant(updates: Sequence[object]) -> dict[str, list[Progress]]:
-    """The ``RunUpdate`` reports of a run grouped by variant, in the order the variants ran."""
-    histories: dict[str, list[Progress]] = {}
-    for update in updates:
-        if isinstance(update, RunUpdate):
-            histories.setdefault(update.label, []).append(update.progress)
-    return histories
