@@ -1,5 +1,6 @@
 """Small shared fixtures: seeded tiny models and tiny trained tokenizers."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,18 @@ from tinyformers.tokenize import Tokenizer, train_bpe, train_char
 
 # Tiny models run fastest on one thread; a second one only spins when the CPU is shared.
 torch.set_num_threads(1)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption(
+        "--screenshots",
+        default=str(ROOT / "build" / "screenshots"),
+        help="folder the browser tests save page screenshots to (the README's are in "
+        "assets/screenshots; pass that folder to refresh them)",
+    )
+
 
 TINY = dict(vocab_size=40, block_size=16, n_layer=2, n_head=2, n_embd=32)
 TEXT = "the cat sat on the mat. the dog sat on the log. a cat and a dog!\n" * 8
@@ -92,7 +105,10 @@ CHROMIUM_ARGS = [
 def browser():
     """Debian's Chromium driven by Playwright; browser tests skip without them."""
     if not CHROMIUM.exists():
-        pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}")
+        message = f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI installs it; a skip there would hide every browser test
+        pytest.skip(message)
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="browser tests need the playwright package"
     )
@@ -104,14 +120,14 @@ def browser():
 
 # --- pages, headless ----------------------------------------------------------------------
 
-APP_SCRIPT = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
+APP_SCRIPT = str(ROOT / "app" / "streamlit_app.py")
 
 
 def _open_page(page: str | None = None):
     """Run the app headless and, given ``app_pages/<file>.py``, switch to that page."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(APP_SCRIPT, default_timeout=60)
+    at = AppTest.from_file(APP_SCRIPT, default_timeout=180)  # generous: the CPU may be shared
     at.run()
     if page is not None:
         at.switch_page(page)

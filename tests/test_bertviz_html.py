@@ -310,7 +310,7 @@ class OfflinePage:
 
     def show(self, html: str) -> None:
         self.page.set_content(html)
-        self.page.wait_for_selector("svg line", state="attached", timeout=10_000)
+        self.page.wait_for_selector("svg line", state="attached", timeout=120_000)
 
     def texts(self, selector: str) -> list[str]:
         return self.page.locator(selector).all_text_contents()
@@ -376,7 +376,10 @@ def test_hostile_token_runs_only_when_escaping_is_undone(offline_page, pages):
     assert offline_page.dialogs == []
     unescaped = pages["head"].replace("<\\/script><img", "</script><img")
     offline_page.page.set_content(unescaped)
-    offline_page.page.wait_for_timeout(200)
+    for _ in range(600):  # wait for the dialog itself, up to a generous 30 s
+        if offline_page.dialogs:
+            break
+        offline_page.page.wait_for_timeout(50)
     assert offline_page.dialogs
     assert set(offline_page.dialogs) == {"1"}
 

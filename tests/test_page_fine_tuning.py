@@ -38,7 +38,7 @@ def small(at: AppTest, steps: int = 10) -> AppTest:
 
 def finish(at: AppTest) -> AppTest:
     job = at.session_state["ft-job"]
-    job.join(120)
+    job.join(600)
     assert job.status == "finished", (job.status, job.error_details)
     return rerun(at)
 
@@ -159,7 +159,7 @@ def test_stop_keeps_finished_runs_only(fresh) -> None:
     at.button(key="ft-train-all").click().run()
     job = at.session_state["ft-job"]
     at.button(key="ft-job-stop").click().run()
-    job.join(120)
+    job.join(600)
     assert job.status == "stopped"
     at.run()
     assert not at.exception

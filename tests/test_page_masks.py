@@ -210,7 +210,7 @@ def test_leakage_experiment_shows_both_curves_samples_and_numbers(fresh) -> None
     at = start_training(fresh, TRAINING_TEXT)
     job = at.session_state[JOB]
     assert any(b.label == "Stop" for b in at.button) or not job.snapshot().active
-    job.join(180)
+    job.join(600)
     assert job.status == "finished", job.error_details
     rerun(at)
     result = job.result

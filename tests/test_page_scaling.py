@@ -90,7 +90,7 @@ def test_lessons_text_can_be_planned_too(fresh) -> None:
 def test_tiny_sweep_shows_the_fit_of_its_own_points(fresh) -> None:
     at = small_sweep(fresh)
     job = at.session_state[SWEEP_JOB]
-    job.join(180)
+    job.join(600)
     assert job.status == "finished", job.error_details
     rerun(at)
     points = job.result.points
@@ -125,7 +125,7 @@ def test_stopped_sweep_is_shown_but_not_kept(fresh) -> None:
     job = at.session_state[SWEEP_JOB]
     at.button(key=f"{SWEEP_JOB}-stop").click()
     rerun(at)
-    job.join(60)
+    job.join(600)
     assert job.status == "stopped"
     rerun(at)
     assert any("The sweep was stopped" in i.value for i in at.info)
@@ -147,7 +147,7 @@ def test_measurement_shows_the_slopes_of_its_own_times(fresh) -> None:
     at.button(key="sc-measure").click()
     rerun(at)
     job = at.session_state[COST_JOB]
-    job.join(120)
+    job.join(600)
     assert job.status == "finished", job.error_details
     rerun(at)
     result = job.result

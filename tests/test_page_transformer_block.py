@@ -151,7 +151,7 @@ def test_ablation_trains_in_the_background_and_shows_curves_table_and_samples(fr
     rerun(at)
     job = at.session_state["tb-ablation"]
     assert any(b.label == "Stop" for b in at.button) or not job.snapshot().active
-    job.join(120)
+    job.join(600)
     assert job.status == "finished", job.error_details
     rerun(at)
     spec = chart(at, "Four-block character GPTs")

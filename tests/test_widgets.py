@@ -31,7 +31,7 @@ def picker_script(app_dir: str, family: str) -> None:
 
 
 def run_picker(family: str = "gpt") -> AppTest:
-    at = AppTest.from_function(picker_script, args=(APP_DIR, family), default_timeout=60)
+    at = AppTest.from_function(picker_script, args=(APP_DIR, family), default_timeout=180)
     at.run()
     return at
 
@@ -108,14 +108,14 @@ def job_script(app_dir: str) -> None:
 
 
 def test_job_progress_shows_updates_a_stop_button_then_the_result() -> None:
-    at = AppTest.from_function(job_script, args=(APP_DIR,), default_timeout=30)
+    at = AppTest.from_function(job_script, args=(APP_DIR,), default_timeout=180)
     at.run()
     assert not at.markdown  # nothing started yet
     at.button(key="start").click().run()
     job = at.session_state["job"]
     assert any(b.label == "Stop" for b in at.button)
     at.session_state["gate"].set()
-    job.join(10)
+    job.join(600)
     at.run()
     assert not at.exception
     assert at.markdown[-1].value == "updates [1, 2] status finished"
@@ -123,11 +123,11 @@ def test_job_progress_shows_updates_a_stop_button_then_the_result() -> None:
 
 
 def test_stop_button_stops_the_job() -> None:
-    at = AppTest.from_function(job_script, args=(APP_DIR,), default_timeout=30)
+    at = AppTest.from_function(job_script, args=(APP_DIR,), default_timeout=180)
     at.run()
     at.button(key="start").click().run()
     job = at.session_state["job"]
     at.button(key="job-stop").click().run()
     at.session_state["gate"].set()
-    job.join(10)
+    job.join(600)
     assert job.status == "stopped"

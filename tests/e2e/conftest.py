@@ -24,7 +24,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -84,6 +84,7 @@ def server_url():
 @pytest.fixture
 def page(browser, server_url):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(120_000)  # a limit for states to be reached on a busy machine
     page = context.new_page()
     page.outside_requests = []
 
@@ -101,7 +102,7 @@ def page(browser, server_url):
     context.close()
 
 
-def wait_for_app(page, timeout: float = 90_000) -> None:
+def wait_for_app(page, timeout: float = 180_000) -> None:
     """Wait until Streamlit has finished running the page script."""
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout)
     page.wait_for_function(

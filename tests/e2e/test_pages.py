@@ -10,7 +10,6 @@ from tests.e2e.conftest import wait_for_app
 from tinyformers.lessons import load_lessons
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "assets" / "screenshots"
 PAGES = ROOT / "app" / "app_pages"
 
 LESSON_SLUGS = [
@@ -27,14 +26,22 @@ def open_page(page, server_url: str, path: str) -> None:
     wait_for_app(page)
 
 
-def screenshot(page, name: str) -> None:
+@pytest.fixture(scope="session")
+def screenshots(request) -> Path:
+    """Where screenshots go: ``build/screenshots`` unless ``--screenshots DIR`` says otherwise."""
+    folder = Path(request.config.getoption("--screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def screenshot(page, folder: Path, name: str) -> None:
     """The whole page: Streamlit scrolls inside its main container, so grow the viewport."""
     height = page.evaluate(
         "() => document.querySelector(\"[data-testid='stMain']\")?.scrollHeight || 1000"
     )
     page.set_viewport_size({"width": 1400, "height": min(max(height, 1000), 9000)})
     page.wait_for_timeout(500)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    page.screenshot(path=str(folder / f"{name}.png"))
 
 
 def assert_healthy(page) -> None:
@@ -43,22 +50,22 @@ def assert_healthy(page) -> None:
     assert page.outside_requests == [], f"the page tried to reach {page.outside_requests[:3]}"
 
 
-def test_course_map(page, server_url) -> None:
+def test_course_map(page, server_url, screenshots) -> None:
     open_page(page, server_url, "")
     assert_healthy(page)
     assert page.get_by_text("Course map").first.is_visible()
-    screenshot(page, "course-map")
+    screenshot(page, screenshots, "course-map")
 
 
 @pytest.mark.parametrize("slug", LESSON_SLUGS)
-def test_lesson_page(page, server_url, slug: str) -> None:
+def test_lesson_page(page, server_url, screenshots, slug: str) -> None:
     open_page(page, server_url, slug)
     assert_healthy(page)
     charts = page.locator(".js-plotly-plot .main-svg")
-    charts.first.wait_for(timeout=30_000)
+    charts.first.wait_for()
     assert charts.count() >= 1, "no chart was drawn"
     for i in range(page.locator("iframe").count()):  # the attention views (bertviz)
         lines = page.frame_locator("iframe").nth(i).locator("svg line")
-        lines.first.wait_for(state="attached", timeout=30_000)
+        lines.first.wait_for(state="attached")
         assert lines.count() > 0, "an attention view drew no lines"
-    screenshot(page, slug)
+    screenshot(page, screenshots, slug)
