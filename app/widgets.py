@@ -12,11 +12,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from tinyformers.checkpoint import CheckpointError
-from tinyformers.corpora.user_text import UserTextError, clean_user_text, decode_upload
-from tinyformers.jobs import QUEUED, Job, Limits, Slots, Snapshot
+from tinyformers.hub.checkpoint import CheckpointError
+from tinyformers.hub.registry import LoadedModel, load_huggingface, load_shipped, shipped_names
 from tinyformers.lessons import Lesson, get_lesson
-from tinyformers.registry import LoadedModel, load_huggingface, load_shipped, shipped_names
+from tinyformers.text.corpora.user_text import UserTextError, clean_user_text, decode_upload
+from tinyformers.training.jobs import QUEUED, Job, Limits, Slots, Snapshot
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
 MAX_INPUT_CHARS = 2_000

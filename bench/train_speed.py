@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from tinyformers.runs import CHAR_SETTINGS, Run, RunSpec
-from tinyformers.train import TrainSettings
+from tinyformers.training.loop import TrainSettings
+from tinyformers.training.runs import CHAR_SETTINGS, Run, RunSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from tinyformers.config import BertConfig, GPTConfig, Seq2SeqConfig
-from tinyformers.models import build_model
-from tinyformers.tokenize import Tokenizer, train_bpe, train_char
+from tinyformers.model.build import build_model
+from tinyformers.model.config import BertConfig, GPTConfig, Seq2SeqConfig
+from tinyformers.text.tokenizers import Tokenizer, train_bpe, train_char
 
 # Tiny models run fastest on one thread; a second one only spins when the CPU is shared.
 torch.set_num_threads(1)

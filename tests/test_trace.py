@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from tinyformers.config import BertConfig, GPTConfig
-from tinyformers.trace import Trace, bert_inputs, trace_hf, trace_ids, trace_seq2seq, trace_text
+from tinyformers.model.config import BertConfig, GPTConfig
+from tinyformers.text.inputs import bert_inputs
+from tinyformers.trace import Trace, trace_hf, trace_ids, trace_seq2seq, trace_text
 
 
 def assert_attention_rows(attentions, q_len, k_len, causal=False, n_head=2):
@@ -138,7 +139,7 @@ def test_trace_ids_rejects_bad_inputs(tiny_gpt):
 
 def test_trace_hf_on_exported_gpt2_equals_our_trace(tiny_gpt, tiny):
     pytest.importorskip("transformers")
-    from tinyformers.interop import gpt_to_hf
+    from tinyformers.hub.interop import gpt_to_hf
 
     ids, tokens = [4, 8, 15, 16, 23, 4, 2], list("abcdefg")
     ours = trace_ids(tiny_gpt, ids, tokens)

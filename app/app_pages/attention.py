@@ -14,12 +14,12 @@ from widgets import (
     sentence_input,
 )
 
-from tinyformers import stepwise
-from tinyformers.figures import attention_steps as figs
-from tinyformers.figures.tokens import token_chips
-from tinyformers.registry import LoadedModel, shipped_names
-from tinyformers.stepwise import HeadSteps
-from tinyformers.tokenize import SPECIAL_TOKENS
+from tinyformers.course import attention as stepwise
+from tinyformers.course.attention import HeadSteps
+from tinyformers.figures import attention as figs
+from tinyformers.figures.common import token_chips
+from tinyformers.hub.registry import LoadedModel, shipped_names
+from tinyformers.text.tokenizers import SPECIAL_TOKENS
 
 SLUG = "attention"
 DEFAULT_MODEL = "gpt-stories"

@@ -8,10 +8,7 @@ import hashlib
 import streamlit as st
 from widgets import lesson_header, lesson_section, quiz, seed_control, sentence_input, shipped_model
 
-from tinyformers.figures import bert as figs
-from tinyformers.figures.bertviz_html import head_view_html
-from tinyformers.masking import MASKED, RANDOM, UNCHANGED, MaskingRates
-from tinyformers.mlm import (
+from tinyformers.course.bert import (
     MAX_DRAWS,
     SPECIAL_IDS,
     BlankGuess,
@@ -25,8 +22,12 @@ from tinyformers.mlm import (
     suggest_blank,
     trained_positions,
 )
-from tinyformers.registry import LoadedModel
-from tinyformers.trace import Trace, bert_inputs
+from tinyformers.figures import bert as figs
+from tinyformers.figures.bertviz import head_view_html
+from tinyformers.hub.registry import LoadedModel
+from tinyformers.text.inputs import bert_inputs
+from tinyformers.text.masking import MASKED, RANDOM, UNCHANGED, MaskingRates
+from tinyformers.trace import Trace
 
 SLUG = "bert"
 MODEL = "bert-stories"

@@ -14,16 +14,21 @@ from widgets import (
     shipped_model,
 )
 
-from tinyformers.corpora import tasks
-from tinyformers.decoding_steps import DecodingStep, encode_source, generated_ids, greedy_steps
-from tinyformers.figures import seq2seq as figs
-from tinyformers.figures.bertviz_html import encoder_decoder_head_view_html
-from tinyformers.figures.tokens import token_chips
-from tinyformers.models import count_parameters
-from tinyformers.span_corruption import MIN_RATE, corrupt_spans
-from tinyformers.tokenize import SPECIAL_TOKENS
+from tinyformers.course.encoder_decoder import (
+    DecodingStep,
+    encode_source,
+    generated_ids,
+    greedy_steps,
+)
+from tinyformers.figures import encoder_decoder as figs
+from tinyformers.figures.bertviz import encoder_decoder_head_view_html
+from tinyformers.figures.common import token_chips
+from tinyformers.model.build import count_parameters
+from tinyformers.text.corpora import tasks
+from tinyformers.text.span_corruption import MIN_RATE, corrupt_spans
+from tinyformers.text.tokenizers import SPECIAL_TOKENS
 from tinyformers.trace import Trace, trace_seq2seq
-from tinyformers.zoo import date_splits
+from tinyformers.training.zoo import date_splits
 
 SLUG = "encoder-decoder"
 DATE_MODEL = "seq2seq-date"

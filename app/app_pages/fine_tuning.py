@@ -19,8 +19,7 @@ from widgets import (
     start_job,
 )
 
-from tinyformers import peft
-from tinyformers.classify import (
+from tinyformers.course.fine_tuning import (
     CORRUPTIONS,
     DEFAULT_LEARNING_RATES,
     GRAMMATICAL,
@@ -40,11 +39,12 @@ from tinyformers.classify import (
     run_methods,
     zero_shot,
 )
-from tinyformers.corpora import is_grammatical
-from tinyformers.figures import finetune as figs
-from tinyformers.jobs import Snapshot
-from tinyformers.models import count_parameters
-from tinyformers.registry import shipped_names
+from tinyformers.figures import fine_tuning as figs
+from tinyformers.hub.registry import shipped_names
+from tinyformers.model import peft
+from tinyformers.model.build import count_parameters
+from tinyformers.text.corpora import is_grammatical
+from tinyformers.training.jobs import Snapshot
 
 # Note on the pandas import: Plotly imports pandas the first time a figure is built, and the
 # first optimizer step of a training thread makes PyTorch import several hundred modules. If

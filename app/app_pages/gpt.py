@@ -8,9 +8,7 @@ import math
 import streamlit as st
 from widgets import lesson_header, lesson_section, model_picker, quiz, seed_control, sentence_input
 
-from tinyformers.figures import generation as figs
-from tinyformers.figures.tokens import token_chips
-from tinyformers.generation_steps import (
+from tinyformers.course.gpt import (
     Continuation,
     GenerationRun,
     continuation,
@@ -18,9 +16,11 @@ from tinyformers.generation_steps import (
     prompt_loss,
     repeated_share,
 )
-from tinyformers.models import count_parameters
-from tinyformers.registry import LoadedModel
-from tinyformers.sampling import SamplingSettings, next_token_distribution
+from tinyformers.figures import gpt as figs
+from tinyformers.figures.common import token_chips
+from tinyformers.hub.registry import LoadedModel
+from tinyformers.model.build import count_parameters
+from tinyformers.model.sampling import SamplingSettings, next_token_distribution
 
 SLUG = "gpt"
 DEFAULT_MODEL = "gpt-stories"

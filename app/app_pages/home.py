@@ -3,8 +3,8 @@
 import streamlit as st
 from widgets import page_file
 
-from tinyformers.config import presets_table
 from tinyformers.lessons import load_lessons
+from tinyformers.model.build import presets_table
 
 
 @st.cache_data

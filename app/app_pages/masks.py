@@ -21,9 +21,13 @@ from widgets import (
     start_job,
 )
 
-from tinyformers import mask_views
-from tinyformers.corpora import generate_corpus, lesson_corpus
-from tinyformers.experiments import (
+from tinyformers.course import masks as mask_views
+from tinyformers.figures import masks as figs
+from tinyformers.figures.common import token_chips
+from tinyformers.hub.registry import LoadedModel
+from tinyformers.text.corpora import generate_corpus, lesson_corpus
+from tinyformers.text.inputs import model_input_ids
+from tinyformers.training.experiments import (
     CAUSAL,
     LEAKY,
     MAX_STEPS,
@@ -33,10 +37,7 @@ from tinyformers.experiments import (
     histories_by_variant,
     leakage_experiment,
 )
-from tinyformers.figures import masks as figs
-from tinyformers.figures.tokens import token_chips
-from tinyformers.jobs import STOPPED, Snapshot
-from tinyformers.registry import LoadedModel
+from tinyformers.training.jobs import STOPPED, Snapshot
 
 SLUG = "masks"
 DEFAULT_MODEL = "gpt-stories"
@@ -130,9 +131,7 @@ def room(loaded: LoadedModel) -> int:
 
 
 def bert_ids(loaded: LoadedModel, text: str) -> list[int]:
-    tok = loaded.tokenizer
-    inner = tok.encode(text)[: room(loaded) - 2]
-    return [tok.cls_id, *inner, tok.sep_id]
+    return model_input_ids(loaded.tokenizer, "bert", text, room(loaded))
 
 
 def date_ids(text: str | None, what: str) -> list[int] | None:

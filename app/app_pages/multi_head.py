@@ -10,11 +10,7 @@ import streamlit as st
 import torch
 from widgets import lesson_header, lesson_section, model_picker, quiz, sentence_input, shipped_model
 
-from tinyformers.corpora import agreement_examples
-from tinyformers.figures import heads as figs
-from tinyformers.figures.bertviz_html import head_view_html, model_view_html
-from tinyformers.figures.tokens import token_chips
-from tinyformers.heads import (
+from tinyformers.course.multi_head import (
     STATISTICS,
     HeadStats,
     agreement_probe,
@@ -27,9 +23,13 @@ from tinyformers.heads import (
     trace_sentence,
     uniform_entropy,
 )
-from tinyformers.registry import LoadedModel, shipped_names
+from tinyformers.figures import multi_head as figs
+from tinyformers.figures.bertviz import head_view_html, model_view_html
+from tinyformers.figures.common import token_chips
+from tinyformers.hub.registry import LoadedModel, shipped_names
+from tinyformers.text.corpora import agreement_examples
 from tinyformers.trace import Trace
-from tinyformers.zoo import (
+from tinyformers.training.zoo import (
     AGREEMENT_SEED,
     SUBJECT_HEAD_EXAMPLES,
     SUBJECT_HEAD_MODELS,

@@ -13,11 +13,12 @@ from widgets import (
     sentence_input,
 )
 
-from tinyformers.checkpoint import CheckpointError, read_config
-from tinyformers.figures import positional as figs
-from tinyformers.figures.tokens import token_chips
-from tinyformers.positional import cosine_similarity_matrix, sinusoidal_encoding
-from tinyformers.registry import MODELS_DIR, LoadedModel, shipped_names
+from tinyformers.figures import positional_encoding as figs
+from tinyformers.figures.common import token_chips
+from tinyformers.hub.checkpoint import CheckpointError, read_config
+from tinyformers.hub.registry import MODELS_DIR, LoadedModel, shipped_names
+from tinyformers.model.positional import cosine_similarity_matrix, sinusoidal_encoding
+from tinyformers.text.inputs import model_input_ids
 
 SLUG = "positional-encoding"
 MAX_LENGTH = 512
@@ -121,7 +122,7 @@ if loaded:
         max_tokens=loaded.config.block_size - (2 if loaded.family == "bert" else 0),
     )
 if sentence is not None:
-    ids = figs.model_input_ids(loaded.family, loaded.tokenizer, sentence, loaded.config.block_size)
+    ids = model_input_ids(loaded.tokenizer, loaded.family, sentence, loaded.config.block_size)
     st.html(token_chips(loaded.tokenizer.display_tokens(ids), ids))
     if len(ids) < 2:
         st.info("Reordering needs at least two tokens; type a longer sentence.")

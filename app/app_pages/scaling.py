@@ -15,39 +15,37 @@ from widgets import (
     start_job,
 )
 
-from tinyformers.corpora import lesson_corpus
-from tinyformers.cost import (
+from tinyformers.course.scaling import (
+    CHINCHILLA_TOKENS_PER_PARAMETER,
     KINDS,
     MAX_LENGTH,
+    MAX_MODELS,
+    MAX_STEPS,
     MAX_WIDTH,
+    MIN_MODELS,
+    MIN_STEPS,
     MIN_WIDTH,
     CostResult,
     CostSettings,
     CostUpdate,
-    crossover_length,
-    measure_cost,
-)
-from tinyformers.experiments import RunUpdate
-from tinyformers.figures import scaling as figs
-from tinyformers.jobs import FINISHED, STOPPED, Snapshot
-from tinyformers.scaling import (
-    CHINCHILLA_TOKENS_PER_PARAMETER,
-    MAX_MODELS,
-    MAX_STEPS,
-    MIN_MODELS,
-    MIN_STEPS,
     SweepResult,
     SweepSettings,
     char_task,
     compute_frontier,
+    crossover_length,
     embedding_parameters,
     ladder_configs,
+    measure_cost,
     model_label,
     non_embedding_parameters,
     run_sweep,
     training_flops,
 )
-from tinyformers.zoo import char_text
+from tinyformers.figures import scaling as figs
+from tinyformers.text.corpora import lesson_corpus
+from tinyformers.training.experiments import RunUpdate
+from tinyformers.training.jobs import FINISHED, STOPPED, Snapshot
+from tinyformers.training.zoo import char_text
 
 SLUG = "scaling"
 SOURCES = {"stories": "Generated stories", "lessons": "The lessons' text"}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import streamlit as st
 from widgets import corpus_input, lesson_header, lesson_section, quiz, sentence_input
 
-from tinyformers.bpe_replay import (
+from tinyformers.course.tokenization import (
     BASE_VOCAB_SIZE,
     MergeStep,
     byte_level,
@@ -17,9 +17,9 @@ from tinyformers.bpe_replay import (
     segment_text,
     word_counts,
 )
-from tinyformers.corpora import generate_corpus, lesson_corpus
 from tinyformers.figures import tokenization as fig
-from tinyformers.tokenize import (
+from tinyformers.text.corpora import generate_corpus, lesson_corpus
+from tinyformers.text.tokenizers import (
     Tokenizer,
     train_bpe,
     train_char,

@@ -20,14 +20,7 @@ from widgets import (
     start_job,
 )
 
-from tinyformers import zoo
-from tinyformers.config import PRESETS, TransformerConfig, config_from_dict
-from tinyformers.corpora import lesson_corpus
-from tinyformers.figures import training as figs
-from tinyformers.jobs import ACTIVE, Job, Snapshot
-from tinyformers.models import build_model, count_parameters
-from tinyformers.runs import CHAR_SETTINGS, Run, RunSpec, split_sentences
-from tinyformers.timeline import (
+from tinyformers.course.train import (
     SCORES,
     attention_timeline,
     format_duration,
@@ -36,14 +29,21 @@ from tinyformers.timeline import (
     time_left,
     uniform_scores,
 )
-from tinyformers.tokenize import (
+from tinyformers.figures import train as figs
+from tinyformers.model.build import build_model, count_parameters
+from tinyformers.model.config import PRESETS, TransformerConfig, config_from_dict
+from tinyformers.text.corpora import lesson_corpus
+from tinyformers.text.tokenizers import (
     BYTE_ALPHABET_SIZE,
     DEFAULT_VOCAB_SIZE,
     SPECIAL_TOKENS,
     train_tokenizer,
     wordpiece_min_vocab_size,
 )
-from tinyformers.train import Progress, TrainSettings
+from tinyformers.training import zoo
+from tinyformers.training.jobs import ACTIVE, Job, Snapshot
+from tinyformers.training.loop import Progress, TrainSettings
+from tinyformers.training.runs import CHAR_SETTINGS, Run, RunSpec, split_sentences
 
 SLUG = "train"
 JOB_KEY = "train-job"

@@ -18,7 +18,7 @@ from widgets import (
     start_job,
 )
 
-from tinyformers.block_inspect import (
+from tinyformers.course.transformer_block import (
     BlockInspection,
     BlockParameters,
     LayerNormStats,
@@ -28,8 +28,13 @@ from tinyformers.block_inspect import (
     model_inputs,
     step_shapes,
 )
-from tinyformers.corpora import generate_corpus, lesson_corpus
-from tinyformers.experiments import (
+from tinyformers.figures import transformer_block as figs
+from tinyformers.figures.common import token_chips
+from tinyformers.figures.gpt import markdown_text
+from tinyformers.hub.registry import LoadedModel, shipped_names
+from tinyformers.model.build import count_parameters
+from tinyformers.text.corpora import generate_corpus, lesson_corpus
+from tinyformers.training.experiments import (
     FULL,
     MAX_STEPS,
     MIN_STEPS,
@@ -41,12 +46,7 @@ from tinyformers.experiments import (
     check_text,
     histories_by_variant,
 )
-from tinyformers.figures import block as figs
-from tinyformers.figures.generation import markdown_text
-from tinyformers.figures.tokens import token_chips
-from tinyformers.jobs import Snapshot
-from tinyformers.models import count_parameters
-from tinyformers.registry import LoadedModel, shipped_names
+from tinyformers.training.jobs import Snapshot
 
 SLUG = "transformer-block"
 DEFAULT_MODEL = "gpt-stories"

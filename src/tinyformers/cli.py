@@ -10,8 +10,8 @@ from pathlib import Path
 
 
 def cmd_export_hf(args: argparse.Namespace) -> int:
-    from tinyformers.checkpoint import CheckpointError
-    from tinyformers.interop import export_hf
+    from tinyformers.hub.checkpoint import CheckpointError
+    from tinyformers.hub.interop import export_hf
 
     try:
         out = export_hf(args.model_dir, args.out_dir)
@@ -23,7 +23,7 @@ def cmd_export_hf(args: argparse.Namespace) -> int:
 
 
 def cmd_zoo(args: argparse.Namespace) -> int:
-    from tinyformers import zoo
+    from tinyformers.training import zoo
 
     names = args.names or list(zoo.ZOO)
     unknown = [n for n in names if n not in zoo.ZOO]
@@ -57,10 +57,10 @@ def cmd_zoo(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from tinyformers.checkpoint import save_checkpoint
-    from tinyformers.corpora.user_text import UserTextError, decode_upload
-    from tinyformers.runs import Run, RunSpec
-    from tinyformers.train import TrainSettings
+    from tinyformers.hub.checkpoint import save_checkpoint
+    from tinyformers.text.corpora.user_text import UserTextError, decode_upload
+    from tinyformers.training.loop import TrainSettings
+    from tinyformers.training.runs import Run, RunSpec
 
     try:
         path = Path(args.corpus)
@@ -128,8 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     zoo.add_argument("--models-dir", help="folder holding the model folders (default: models/)")
     zoo.set_defaults(run=cmd_zoo)
 
-    from tinyformers.config import PRESETS
-    from tinyformers.runs import CHAR_SETTINGS, FAMILIES, TOKENIZERS
+    from tinyformers.model.config import PRESETS
+    from tinyformers.training.runs import CHAR_SETTINGS, FAMILIES, TOKENIZERS
 
     train = commands.add_parser(
         "train",

@@ -196,23 +196,13 @@ def trace_hf(
     )
 
 
-def bert_inputs(tokenizer, text_a: str, text_b: str | None = None) -> tuple[list[int], list[int]]:
-    """``[CLS] A [SEP]`` or ``[CLS] A [SEP] B [SEP]`` ids, and the segment id of each position."""
-    ids = [tokenizer.cls_id, *tokenizer.encode(text_a), tokenizer.sep_id]
-    segments = [0] * len(ids)
-    if text_b is not None:
-        b = [*tokenizer.encode(text_b), tokenizer.sep_id]
-        ids += b
-        segments += [1] * len(b)
-    return ids, segments
-
-
 def trace_text(model: nn.Module, tokenizer, text: str, text_b: str | None = None) -> Trace:
     """Tokenize ``text`` the way the model was trained and trace it.
 
     GPT sees the plain token ids; BERT sees ``[CLS] text [SEP]`` (plus ``text_b [SEP]`` for a pair).
     """
-    from tinyformers.bert import Bert
+    from tinyformers.model.bert import Bert
+    from tinyformers.text.inputs import bert_inputs
 
     if not tokenizer.encode(text):
         raise ValueError("the text is empty: type a few words first")

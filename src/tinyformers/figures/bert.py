@@ -20,7 +20,8 @@ import plotly.graph_objects as go
 from plotly.basedatatypes import BaseTraceType
 from torch import Tensor
 
-from tinyformers.masking import (
+from tinyformers.course.bert import BlankGuess, EmbeddingBreakdown, Ledger, LedgerStatistics
+from tinyformers.text.masking import (
     IGNORE_INDEX,
     LEDGER_NAMES,
     MASKED,
@@ -29,7 +30,6 @@ from tinyformers.masking import (
     UNCHANGED,
     MaskingRates,
 )
-from tinyformers.mlm import BlankGuess, EmbeddingBreakdown, Ledger, LedgerStatistics
 
 FONT_SIZE = 16
 SPECIAL = 4  # a fifth category next to the ledger codes, for drawing only

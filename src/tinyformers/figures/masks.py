@@ -20,8 +20,8 @@ import plotly.graph_objects as go
 import torch
 from torch import Tensor
 
-from tinyformers.mask_views import MaskView, PaddedBatch
-from tinyformers.train import Progress
+from tinyformers.course.masks import MaskView, PaddedBatch
+from tinyformers.training.loop import Progress
 
 FONT_SIZE = 16
 CELL_FONT_SIZE = 12

@@ -13,18 +13,20 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from tinyformers.config import GPTConfig
-from tinyformers.cost import KINDS, CostResult, multiply_adds
-from tinyformers.scaling import (
+from tinyformers.course.scaling import (
+    KINDS,
+    CostResult,
     PowerLawFit,
     SweepPoint,
     SweepSettings,
     compute_frontier,
     embedding_parameters,
     model_label,
+    multiply_adds,
     non_embedding_parameters,
     training_flops,
 )
+from tinyformers.model.config import GPTConfig
 
 FONT_SIZE = 16
 TEMPLATE = "plotly_white"

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from tinyformers.bpe_replay import MergeStep
-from tinyformers.figures.tokens import token_chips
+from tinyformers.course.tokenization import MergeStep
+from tinyformers.figures.common import token_chips
 
 FONT_SIZE = 16
 MERGED_COLOR = "#cddafd"

@@ -1,0 +1,264 @@
+"""Text generation one token at a time, and the training objective on a prompt.
+
+A GPT writes text by repeating a single step:
+
+    context ──► model ──► logits of the last position ──► Distribution ──► draw a token ──► append
+
+This module runs that step in the open so a lesson can show each part of it:
+
+* ``next_token`` explains one step: the distribution the next token is drawn from (built by
+  ``sampling.next_token_distribution`` from exactly the logits ``sampling.generate`` uses) and
+  where the last position of the context looked, per layer and head.
+* ``GenerationRun`` keeps a prompt, the tokens drawn so far and its random generator, so tokens
+  can be added one click at a time and still match ``sampling.generate`` with the same seed.
+* ``continuation`` generates a whole continuation and measures it (greedy against sampled).
+* ``prompt_loss`` is the training objective on a prompt: −log p of each next token, whose mean is
+  the model's own cross-entropy loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tinyformers.model.sampling import (
+    Distribution,
+    SamplingSettings,
+    next_token_distribution,
+    sample,
+)
+
+MAX_NEW_TOKENS = 10_000  # the same cap as sampling.generate
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------------------------
+
+
+def check_prompt(ids: list[int], vocab_size: int, minimum: int = 1) -> list[int]:
+    """The prompt as a list of ints; a clear ValueError if it is too short or has a bad id."""
+    ids = [int(i) for i in ids]
+    if len(ids) < minimum:
+        needed = "one token" if minimum == 1 else f"{minimum} tokens"
+        raise ValueError(f"the prompt needs at least {needed}; it has {len(ids)}")
+    outside = [i for i in ids if not 0 <= i < vocab_size]
+    if outside:
+        raise ValueError(
+            f"token id {outside[0]} is outside the model's vocabulary (0 to {vocab_size - 1})"
+        )
+    return ids
+
+
+def check_new_tokens(n: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_NEW_TOKENS:
+        raise ValueError(
+            f"the number of new tokens must be between 0 and {MAX_NEW_TOKENS}, got {n!r}"
+        )
+    return n
+
+
+def check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"the seed must be a whole number of at least 0, got {seed!r}")
+    return seed
+
+
+def context_of(model: nn.Module, ids: list[int]) -> list[int]:
+    """What the model reads: the last ``block_size`` tokens, as ``sampling.generate`` crops."""
+    return list(ids[-model.config.block_size :])
+
+
+# ---------------------------------------------------------------------------------------------
+# One step, explained
+# ---------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def next_token_logits(model: nn.Module, ids: list[int]) -> Tensor:
+    """Logits (vocab_size,) for the token after ``ids``: the very call ``sampling.generate``
+    makes, so a distribution built from them is exactly what it samples from."""
+    context = torch.tensor([context_of(model, ids)])  # (1, T)
+    return model(context).logits[0, -1]
+
+
+@torch.no_grad()
+def last_position_attention(model: nn.Module, ids: list[int]) -> Tensor:
+    """(n_layer, n_head, T): how the last position of the context attends over the context.
+
+    That position's output becomes the logits of the next token, so these rows show where the
+    model looked when it chose it. Each is the last row of a layer's (1, heads, T, T) attention.
+    """
+    context = torch.tensor([context_of(model, ids)])
+    attentions = model(context, output_attentions=True).attentions
+    return torch.stack([layer[0, :, -1, :] for layer in attentions])
+
+
+@dataclass(frozen=True)
+class NextToken:
+    """One generation step: what the model read, what it predicted, and where it looked."""
+
+    context: list[int]  # the ids the model read (at most block_size of them)
+    settings: SamplingSettings
+    distribution: Distribution  # what the next token is drawn from
+    attention: Tensor  # (n_layer, n_head, len(context)) attention of the last position
+    token: int | None = None  # the token drawn, when one was
+
+
+def next_token(
+    model: nn.Module, ids: list[int], settings: SamplingSettings, token: int | None = None
+) -> NextToken:
+    """Explain the step after ``ids`` (``token`` is the one that was drawn, if any)."""
+    ids = check_prompt(ids, model.config.vocab_size)
+    distribution = next_token_distribution(next_token_logits(model, ids), settings)
+    return NextToken(
+        context_of(model, ids), settings, distribution, last_position_attention(model, ids), token
+    )
+
+
+def draw(
+    model: nn.Module, ids: list[int], settings: SamplingSettings, generator: torch.Generator
+) -> tuple[int, Distribution]:
+    """One step of ``sampling.generate``: the token drawn after ``ids`` and its distribution."""
+    distribution = next_token_distribution(next_token_logits(model, ids), settings)
+    return sample(distribution, generator), distribution
+
+
+# ---------------------------------------------------------------------------------------------
+# Generation that can be advanced one token at a time
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GenerationRun:
+    """A prompt and the tokens drawn after it so far, with the generator that drew them.
+
+    Advancing it token by token with the same settings gives exactly
+    ``sampling.generate(model, prompt, n, settings, seed)``. The settings may change between
+    steps; each token remembers the ones it was drawn with.
+    """
+
+    prompt: list[int]
+    seed: int
+    new: list[int] = field(default_factory=list)
+    settings: list[SamplingSettings] = field(default_factory=list)
+    generator: torch.Generator = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.prompt:
+            raise ValueError("generation needs a prompt of at least one token")
+        self.prompt = [int(i) for i in self.prompt]
+        self.generator = torch.Generator().manual_seed(check_seed(self.seed))
+
+    @property
+    def sequence(self) -> list[int]:
+        return self.prompt + self.new
+
+    def step(self, model: nn.Module, settings: SamplingSettings) -> int:
+        """Draw one more token and return it."""
+        check_prompt(self.prompt, model.config.vocab_size)
+        token, _ = draw(model, self.sequence, settings, self.generator)
+        self.new.append(token)
+        self.settings.append(settings)
+        return token
+
+    def extend(self, model: nn.Module, n: int, settings: SamplingSettings) -> list[int]:
+        """Draw ``n`` more tokens and return them."""
+        return [self.step(model, settings) for _ in range(check_new_tokens(n))]
+
+    def explain(self, model: nn.Module, i: int) -> NextToken:
+        """The step that drew new token ``i``: its context, distribution and attention."""
+        if not 0 <= i < len(self.new):
+            raise ValueError(f"there is no generated token {i}; {len(self.new)} were generated")
+        before = self.prompt + self.new[:i]
+        return next_token(model, before, self.settings[i], token=self.new[i])
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole continuations: greedy against sampled
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Continuation:
+    new: list[int]  # the generated ids
+    probabilities: list[float]  # the model's own probability (softmax of logits) of each one
+
+    @property
+    def mean_loss(self) -> float:
+        """Mean −log p of the generated tokens under the model (before any temperature)."""
+        if not self.probabilities:
+            return float("nan")
+        return -torch.tensor(self.probabilities, dtype=torch.float64).log().mean().item()
+
+
+def continuation(
+    model: nn.Module, ids: list[int], n: int, settings: SamplingSettings, seed: int = 0
+) -> Continuation:
+    """``n`` new tokens after ``ids``, as ``sampling.generate`` with this seed draws them."""
+    sequence = check_prompt(ids, model.config.vocab_size)
+    generator = torch.Generator().manual_seed(check_seed(seed))
+    new, probabilities = [], []
+    for _ in range(check_new_tokens(n)):
+        token, distribution = draw(model, sequence, settings, generator)
+        sequence.append(token)
+        new.append(token)
+        probabilities.append(distribution.raw[token].item())
+    return Continuation(new, probabilities)
+
+
+def repeated_share(words: list[str], n: int = 3) -> float:
+    """Share of the ``n``-word sequences in ``words`` that already occurred earlier in it.
+
+    0 means nothing repeats; close to 1 means the text loops. NaN when there is no n-gram.
+    """
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    if not grams:
+        return float("nan")
+    seen: set[tuple[str, ...]] = set()
+    repeats = 0
+    for gram in grams:
+        repeats += gram in seen
+        seen.add(gram)
+    return repeats / len(grams)
+
+
+# ---------------------------------------------------------------------------------------------
+# The training objective on a prompt
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PromptLoss:
+    """−log p of each token of a prompt given the tokens before it (the first has none)."""
+
+    ids: list[int]
+    probabilities: Tensor  # (T - 1,) p(ids[t + 1] | ids[: t + 1])
+    losses: Tensor  # (T - 1,) −log of the above
+    model_loss: float  # the model's own cross-entropy, model(ids, targets).loss
+
+    @property
+    def mean(self) -> float:
+        return self.losses.mean().item()
+
+
+@torch.no_grad()
+def prompt_loss(model: nn.Module, ids: list[int]) -> PromptLoss:
+    """The causal LM objective on ``ids``: each position predicts the next token."""
+    ids = check_prompt(ids, model.config.vocab_size, minimum=2)
+    if len(ids) > model.config.block_size:
+        raise ValueError(
+            f"the prompt has {len(ids)} tokens but the model reads at most "
+            f"{model.config.block_size}"
+        )
+    inputs = torch.tensor([ids])  # (1, T)
+    targets = torch.tensor([ids[1:] + [-100]])  # the next token at each position; none at the end
+    out = model(inputs, targets=targets)
+    log_probs = F.log_softmax(out.logits[0, :-1].double(), dim=-1)  # (T - 1, vocab)
+    picked = log_probs.gather(-1, torch.tensor(ids[1:])[:, None])[:, 0]  # (T - 1,)
+    return PromptLoss(ids, picked.exp(), -picked, out.loss.item())

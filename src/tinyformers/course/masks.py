@@ -1,0 +1,397 @@
+"""What an attention mask does to one head of a real model, stage by stage.
+
+A mask is a boolean matrix over (query, key) pairs, True where the query may look at the key
+(the convention of ``attention.py``). For one layer and one head, this module recomputes the
+head's scores from its own queries and keys, then applies the mask and the softmax:
+
+    scores = q·k / √d_k for every pair ──► masked scores (−∞ where the mask says no)
+                                         ──► weights = softmax of each row
+
+and keeps the weights the model itself returned, so a page can show that both agree.
+
+Four kinds of mask, one function each:
+
+* ``causal_view``: a GPT with its own causal mask: position i sees positions 0..i.
+* ``padding_view``: two sequences in one batch, the shorter padded with [PAD] on the right; the
+  padding mask hides the padded keys as well.
+* ``prefix_view``: a prefix-LM mask: the first ``prefix_len`` positions see each other in both
+  directions, the others causally. A GPT's own layers run with this mask in place of its
+  causal one (``run_self_attention``), a setting the model was not trained for.
+* ``cross_view``: the decoder of an encoder-decoder reads the encoder output; padded source
+  positions are hidden.
+
+``padded_batch`` runs two padded sequences through a model with their attention mask and
+measures how far each real token's output is from the output of the same sequence run alone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from tinyformers.model.attention import MultiHeadAttention, prefix_lm_mask
+from tinyformers.model.blocks import Block, check_length
+from tinyformers.model.positional import apply_rotary
+from tinyformers.training.loop import pad_batch
+
+KINDS = ("causal", "padding", "prefix", "cross")
+PAD_TOKEN = "[PAD]"
+
+
+@dataclass(frozen=True)
+class MaskView:
+    """One head of one layer under one mask, for one sequence of the batch."""
+
+    kind: str  # one of KINDS
+    layer: int
+    head: int
+    query_tokens: list[str]  # T_q token strings (rows)
+    key_tokens: list[str]  # T_k token strings (columns)
+    mask: Tensor  # (T_q, T_k) bool, True = the query may look at the key
+    scores: Tensor  # (T_q, T_k) q·k / √d_k for every pair, before masking
+    masked_scores: Tensor  # (T_q, T_k) the scores with −∞ where the mask says no
+    weights: Tensor  # (T_q, T_k) softmax of each row of masked_scores
+    returned: Tensor  # (T_q, T_k) the attention weights the model itself returned
+
+    @property
+    def n_masked(self) -> int:
+        return int((~self.mask).sum())
+
+    def max_difference(self) -> float:
+        """Largest gap between the weights recomputed here and the model's own weights."""
+        return (self.weights - self.returned).abs().max().item()
+
+
+# ---------------------------------------------------------------------------------------------
+# One head, recomputed from its inputs
+# ---------------------------------------------------------------------------------------------
+
+
+def check_layer_and_head(n_layer: int, n_head: int, layer: int, head: int) -> None:
+    if not 0 <= layer < n_layer:
+        raise ValueError(f"layer must be between 0 and {n_layer - 1}, got {layer}")
+    if not 0 <= head < n_head:
+        raise ValueError(f"head must be between 0 and {n_head - 1}, got {head}")
+
+
+def head_scores(
+    attn: MultiHeadAttention,
+    queries_from: Tensor,
+    keys_from: Tensor,
+    head: int,
+    rotary: tuple[Tensor, Tensor] | None = None,
+) -> Tensor:
+    """(T_q, T_k) scores q·k / √d_k of one head. ``queries_from`` (T_q, C) and ``keys_from``
+    (T_k, C) are what the attention module reads: the same matrix for self-attention, the
+    decoder state and the encoder output for cross-attention."""
+    q = attn.split_heads(attn.q_proj(queries_from[None]))[0, head]  # (T_q, d_k)
+    k = attn.split_heads(attn.k_proj(keys_from[None]))[0, head]  # (T_k, d_k)
+    if rotary is not None:
+        q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
+    return q @ k.T / math.sqrt(q.size(-1))
+
+
+def apply_mask(scores: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """The scores with −∞ where ``mask`` is False, and the softmax of each row.
+
+    exp(−∞) = 0, so a masked pair gets a weight of exactly 0 and the rest of its row shares
+    the whole weight. A row with every key masked gets all-zero weights.
+    """
+    masked = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(masked, dim=-1).nan_to_num(0.0)
+    return masked, weights
+
+
+def attention_input(block: Block, x: Tensor, norm: nn.Module) -> Tensor:
+    """What a sub-layer's attention reads: LayerNorm of the stream in a pre-LN block, the
+    stream itself in a post-LN block."""
+    return norm(x) if block.ln_placement == "pre" else x
+
+
+def _rotary(model: nn.Module, t: int) -> tuple[Tensor, Tensor] | None:
+    if getattr(model.config, "position", None) != "rotary":
+        return None
+    return model.rotary_cos[:t], model.rotary_sin[:t]
+
+
+def _row_mask(mask: Tensor | None, batch: int, row: int, t_q: int, t_k: int) -> Tensor:
+    """The (T_q, T_k) mask of one sequence from a mask that broadcasts to (B, 1, T_q, T_k)."""
+    if mask is None:
+        return torch.ones(t_q, t_k, dtype=torch.bool)
+    return torch.broadcast_to(mask, (batch, 1, t_q, t_k))[row, 0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Self-attention: GPT (and BERT for padding)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SelfAttentionRun:
+    """What a run of a GPT or BERT leaves behind for the views."""
+
+    block_inputs: list[Tensor]  # per layer (B, T, C): the residual stream entering the block
+    attentions: list[Tensor]  # per layer (B, nh, T, T): the weights the layer returned
+    mask: Tensor | None  # the mask every layer used, broadcastable to (B, 1, T, T)
+    outputs: Tensor  # (B, T, C) the last hidden state: the vector each position outputs
+
+
+def _check_ids(model: nn.Module, ids: Tensor) -> None:
+    if ids.dim() != 2 or ids.size(0) == 0:
+        raise ValueError(f"ids must have shape (batch, length), got {tuple(ids.shape)}")
+    check_length(ids.size(1), model.config.block_size)
+    if ids.min() < 0 or ids.max() >= model.config.vocab_size:
+        raise ValueError(f"token ids must be between 0 and {model.config.vocab_size - 1}")
+
+
+@torch.no_grad()
+def run_self_attention(
+    model: nn.Module,
+    ids: Tensor,
+    attention_mask: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> SelfAttentionRun:
+    """Run a GPT or BERT on ``ids`` (B, T).
+
+    With ``mask`` None this is the model's own forward (with ``attention_mask``, a (B, T) 0/1
+    tensor, if given). With a boolean ``mask`` (T, T), a GPT runs the same steps as
+    ``GPT.forward``, but every layer uses that mask instead of the causal one.
+    """
+    _check_ids(model, ids)
+    if mask is None:
+        out = model(
+            ids, attention_mask=attention_mask, output_attentions=True, output_hidden_states=True
+        )
+        n_layer = len(out.attentions)
+        return SelfAttentionRun(
+            list(out.hidden_states[:n_layer]),
+            list(out.attentions),
+            out.masks.get("self"),
+            out.hidden_states[-1],
+        )
+    if model.config.family != "gpt" or attention_mask is not None:
+        raise ValueError("a mask of your own can be given to a GPT on unpadded ids only")
+    t = ids.size(1)
+    if mask.shape != (t, t) or mask.dtype != torch.bool:
+        raise ValueError(f"the mask must be a ({t}, {t}) boolean matrix, got {tuple(mask.shape)}")
+    x = model.wte(ids)  # (B, T, C)
+    if model.wpe is not None:
+        x = x + model.wpe(torch.arange(t))  # (T, C) broadcasts over the batch
+    rotary = _rotary(model, t)
+    block_inputs, attentions = [], []
+    for block in model.h:
+        block_inputs.append(x)
+        out = block(x, mask, rotary=rotary, need_weights=True)
+        attentions.append(out.attn)
+        x = out.x
+    return SelfAttentionRun(block_inputs, attentions, mask, model.ln_f(x))
+
+
+def _self_view(
+    kind: str,
+    model: nn.Module,
+    run: SelfAttentionRun,
+    tokens: list[str],
+    layer: int,
+    head: int,
+    row: int = 0,
+) -> MaskView:
+    check_layer_and_head(len(model.h), model.config.n_head, layer, head)
+    batch, t, _ = run.block_inputs[layer].shape
+    if len(tokens) != t:
+        raise ValueError(f"there are {t} positions but {len(tokens)} token strings")
+    block = model.h[layer]
+    x = attention_input(block, run.block_inputs[layer][row], block.ln_1)  # (T, C)
+    scores = head_scores(block.attn, x, x, head, _rotary(model, t))
+    mask = _row_mask(run.mask, batch, row, t, t)
+    masked, weights = apply_mask(scores, mask)
+    returned = run.attentions[layer][row, head]
+    return MaskView(
+        kind, layer, head, list(tokens), list(tokens), mask, scores, masked, weights, returned
+    )
+
+
+def _as_ids(ids: list[int]) -> Tensor:
+    if not ids:
+        raise ValueError("there are no tokens: type a few words first")
+    return torch.tensor([ids], dtype=torch.long)  # (1, T)
+
+
+@torch.no_grad()
+def causal_view(
+    model: nn.Module, ids: list[int], tokens: list[str], layer: int, head: int
+) -> MaskView:
+    """A GPT's head under its own causal mask."""
+    if not getattr(model.config, "causal", False):
+        raise ValueError("the causal view needs a GPT with its causal mask")
+    run = run_self_attention(model, _as_ids(ids))
+    return _self_view("causal", model, run, tokens, layer, head)
+
+
+@torch.no_grad()
+def prefix_view(
+    model: nn.Module, ids: list[int], tokens: list[str], layer: int, head: int, prefix_len: int
+) -> MaskView:
+    """A GPT's head when every layer uses a prefix-LM mask with ``prefix_len`` prefix tokens."""
+    batch = _as_ids(ids)
+    mask = prefix_lm_mask(batch.size(1), prefix_len)
+    run = run_self_attention(model, batch, mask=mask)
+    return _self_view("prefix", model, run, tokens, layer, head)
+
+
+def _padded_tokens(tokens: list[str], length: int) -> list[str]:
+    return list(tokens) + [PAD_TOKEN] * (length - len(tokens))
+
+
+def _check_sequences(sequences: list[list[int]], tokens: list[list[str]] | None = None) -> None:
+    if len(sequences) < 2:
+        raise ValueError("a padded batch needs at least two sequences")
+    if any(not seq for seq in sequences):
+        raise ValueError("every sequence in the batch needs at least one token")
+    if tokens is not None and [len(t) for t in tokens] != [len(s) for s in sequences]:
+        raise ValueError("each sequence needs one token string per id")
+
+
+def _check_pad_id(model: nn.Module, pad_id: int) -> None:
+    if not 0 <= pad_id < model.config.vocab_size:
+        raise ValueError(f"the padding id must be a token id of the model, got {pad_id}")
+
+
+@torch.no_grad()
+def padding_view(
+    model: nn.Module,
+    sequences: list[list[int]],
+    tokens: list[list[str]],
+    layer: int,
+    head: int,
+    row: int,
+    pad_id: int,
+) -> MaskView:
+    """The head on sequence ``row`` of a right-padded batch, run with its attention mask."""
+    _check_sequences(sequences, tokens)
+    _check_pad_id(model, pad_id)
+    if not 0 <= row < len(sequences):
+        raise ValueError(f"row must be between 0 and {len(sequences) - 1}, got {row}")
+    ids, attention_mask = pad_batch(sequences, pad_id)
+    run = run_self_attention(model, ids, attention_mask=attention_mask)
+    padded = _padded_tokens(tokens[row], ids.size(1))
+    return _self_view("padding", model, run, padded, layer, head, row)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-attention: the decoder of an encoder-decoder reads the encoder output
+# ---------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def cross_view(
+    model: nn.Module,
+    sources: list[list[int]],
+    targets: list[list[int]],
+    source_tokens: list[list[str]],
+    target_tokens: list[list[str]],
+    layer: int,
+    head: int,
+    row: int,
+    pad_id: int,
+) -> MaskView:
+    """Cross-attention of decoder layer ``layer`` on sequence ``row`` of a padded batch.
+
+    ``targets`` are the decoder inputs ([BOS] and the output so far). Queries come from the
+    decoder, keys from the encoder output; padded source positions are masked.
+    """
+    if model.config.family != "seq2seq":
+        raise ValueError("cross-attention needs an encoder-decoder model")
+    _check_sequences(sources, source_tokens)
+    _check_sequences(targets, target_tokens)
+    _check_pad_id(model, pad_id)
+    if len(sources) != len(targets):
+        raise ValueError("give one decoder input per source")
+    if not 0 <= row < len(sources):
+        raise ValueError(f"row must be between 0 and {len(sources) - 1}, got {row}")
+    check_layer_and_head(len(model.decoder), model.config.n_head, layer, head)
+    src, src_attention_mask = pad_batch(sources, pad_id)
+    tgt, _ = pad_batch(targets, pad_id)
+    for batch in (src, tgt):
+        _check_ids(model, batch)
+    out = model(
+        src,
+        tgt,
+        src_attention_mask=src_attention_mask,
+        output_attentions=True,
+        output_hidden_states=True,
+    )
+    memory, _, _ = model.encode(src, src_attention_mask)  # (B, S, C)
+    block = model.decoder[layer]
+    entering = out.hidden_states[layer]  # (B, T, C) the stream entering decoder block `layer`
+    after_self = block(entering, out.masks["self"], memory, out.masks["cross"]).after_attn
+    queries_from = attention_input(block, after_self[row], block.ln_cross)  # (T, C)
+    scores = head_scores(block.cross_attn, queries_from, memory[row], head)  # (T, S)
+    mask = out.masks["cross"][row, 0]  # (T, S)
+    masked, weights = apply_mask(scores, mask)
+    return MaskView(
+        "cross",
+        layer,
+        head,
+        _padded_tokens(target_tokens[row], tgt.size(1)),
+        _padded_tokens(source_tokens[row], src.size(1)),
+        mask,
+        scores,
+        masked,
+        weights,
+        out.cross_attentions[layer][row, head],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Padding changes nothing for the real tokens
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaddedBatch:
+    """Sequences run together, right-padded, and each one run alone."""
+
+    ids: Tensor  # (B, T) padded with the padding id
+    attention_mask: Tensor  # (B, T) 1 = real token, 0 = padding
+    lengths: list[int]  # real tokens per sequence
+    mask: Tensor  # (B, 1, T, T) bool: the mask every layer used
+    attentions: list[Tensor]  # per layer (B, nh, T, T), the model run with attention_mask
+    differences: list[float]  # per sequence: max |output in the batch − output alone|
+    differences_without_mask: list[float]  # the same, padded but run without attention_mask
+
+    def weights(self, layer: int, head: int, row: int) -> Tensor:
+        """(T, T) attention weights of one head for one sequence of the batch."""
+        return self.attentions[layer][row, head]
+
+
+def _largest_gap(batched: Tensor, alone: list[Tensor], lengths: list[int]) -> list[float]:
+    return [(batched[row, :n] - alone[row]).abs().max().item() for row, n in enumerate(lengths)]
+
+
+@torch.no_grad()
+def padded_batch(model: nn.Module, sequences: list[list[int]], pad_id: int) -> PaddedBatch:
+    """Run ``sequences`` as one right-padded batch with their attention mask (and once more
+    without it) and compare every real token's output vector (the last hidden state) with a run
+    of its sequence alone."""
+    _check_sequences(sequences)
+    _check_pad_id(model, pad_id)
+    ids, attention_mask = pad_batch(sequences, pad_id)
+    _check_ids(model, ids)
+    run = run_self_attention(model, ids, attention_mask=attention_mask)
+    unmasked = run_self_attention(model, ids).outputs  # (B, T, C)
+    alone = [run_self_attention(model, torch.tensor([seq])).outputs[0] for seq in sequences]
+    lengths = [len(seq) for seq in sequences]
+    batch, t = ids.shape
+    return PaddedBatch(
+        ids=ids,
+        attention_mask=attention_mask,
+        lengths=lengths,
+        mask=torch.broadcast_to(run.mask, (batch, 1, t, t)),
+        attentions=run.attentions,
+        differences=_largest_gap(run.outputs, alone, lengths),
+        differences_without_mask=_largest_gap(unmasked, alone, lengths),
+    )

@@ -1,0 +1,321 @@
+"""Multi-head attention, looked at head by head.
+
+Four things live here, all plain PyTorch:
+
+* ``head_statistics``: a few numbers per head, computed from attention in the one format used
+  everywhere (per layer a ``(1, heads, q, k)`` tensor, plus the token strings), so that heads
+  with a recognisable habit (look at the previous token, at ``[SEP]``, at themselves, far away
+  or everywhere at once) can be sorted to the top of a table;
+* ``attention_shapes``: the shape of every tensor on the way through ``MultiHeadAttention``,
+  for a model's config and a sentence of ``T`` tokens;
+* ``head_outputs``: the per-head outputs of one layer, recomputed from a trace, before and after
+  the heads are concatenated and projected by ``c_proj``;
+* ``agreement_probe``: in a generated agreement sentence, the verb's row and the subject's
+  columns, where a head that links verbs to their subjects shows itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from tinyformers.model.attention import attention
+from tinyformers.model.positional import apply_rotary
+from tinyformers.text.corpora.stories import Sentence
+from tinyformers.text.inputs import bert_wrap, word_token_spans
+from tinyformers.trace import Trace, trace_ids
+
+ROW_SUM_TOLERANCE = 1e-3
+STATISTICS = ("entropy", "distance", "previous", "anchor", "itself")
+"""The names of the per-head numbers in ``HeadStats``, in the order tables show them."""
+
+# ---------------------------------------------------------------------------------------------
+# Running a model on a sentence
+# ---------------------------------------------------------------------------------------------
+
+
+def trace_sentence(model: nn.Module, tokenizer, text: str) -> Trace:
+    """Trace a GPT on the tokens of ``text``, or a BERT on ``[CLS] text [SEP]``.
+
+    Like ``trace.trace_text``, but a text longer than the model's context is cut to fit
+    (BERT keeps two positions for ``[CLS]`` and ``[SEP]``).
+    """
+    family = model.config.family
+    if family not in ("gpt", "bert"):
+        raise ValueError(f"this needs a GPT or BERT model, not a {family} model")
+    ids = tokenizer.encode(text)
+    if not ids:
+        raise ValueError("the text is empty: type a few words first")
+    if family == "gpt":
+        ids = ids[: model.config.block_size]
+        return trace_ids(model, ids, tokenizer.display_tokens(ids))
+    ids = bert_wrap(tokenizer, ids, model.config.block_size)
+    segments = [0] * len(ids)  # one sentence: segment A throughout
+    return trace_ids(model, ids, tokenizer.display_tokens(ids), token_type_ids=segments)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-head statistics
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeadStats:
+    """What one head does on one sentence, each number averaged over the query rows.
+
+    entropy   mean of -Σⱼ pᵢⱼ log pᵢⱼ (nats): 0 when every row looks at one token,
+              log(k) when a row spreads evenly over k tokens
+    distance  mean of Σⱼ pᵢⱼ |i − j|: how many positions away the attention goes
+    previous  mean of pᵢ,ᵢ₋₁ over rows 1..T−1: the share given to the token just before
+    anchor    mean of the weight on the anchor token(s): ``[SEP]`` for BERT, the first token
+              for GPT
+    itself    mean of pᵢᵢ: the share a token gives to its own position
+    """
+
+    layer: int
+    head: int
+    entropy: float
+    distance: float
+    previous: float
+    anchor: float
+    itself: float
+
+    @property
+    def name(self) -> str:
+        return f"layer {self.layer}, head {self.head}"
+
+
+def anchor_positions(tokens: Sequence[str], anchor_token: str | None) -> list[int]:
+    """Positions of ``anchor_token`` in ``tokens``, or ``[0]`` (the first token) for None."""
+    if anchor_token is None:
+        return [0]
+    positions = [i for i, token in enumerate(tokens) if token == anchor_token]
+    if not positions:
+        raise ValueError(f"there is no {anchor_token} token in the sentence")
+    return positions
+
+
+def head_statistics(
+    attentions: Sequence[Tensor], tokens: Sequence[str], anchor_token: str | None = None
+) -> list[HeadStats]:
+    """One ``HeadStats`` per (layer, head), layer by layer, from per-layer ``(1, heads, T, T)``
+    attention over ``tokens``. ``anchor_token`` names the token the "anchor" score measures
+    (``"[SEP]"`` for BERT); None measures attention to the first token."""
+    layers = _checked_attention(attentions, len(tokens))
+    anchors = anchor_positions(tokens, anchor_token)
+    t = len(tokens)
+    position = torch.arange(t, dtype=torch.float64)
+    distance = (position[:, None] - position[None, :]).abs()  # (T, T): |i − j|
+    stats = []
+    for layer, weights in enumerate(layers):
+        w = weights[0]  # (heads, T, T)
+        entropy = -torch.special.xlogy(w, w).sum(-1).mean(-1)  # 0·log 0 counts as 0
+        far = (w * distance).sum(-1).mean(-1)
+        previous = w.diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1)
+        anchor = w[:, :, anchors].sum(-1).mean(-1)
+        itself = w.diagonal(dim1=-2, dim2=-1).mean(-1)
+        for head in range(w.shape[0]):
+            stats.append(
+                HeadStats(
+                    layer=layer,
+                    head=head,
+                    entropy=entropy[head].item(),
+                    distance=far[head].item(),
+                    previous=previous[head].item(),
+                    anchor=anchor[head].item(),
+                    itself=itself[head].item(),
+                )
+            )
+    return stats
+
+
+def sort_heads(stats: Sequence[HeadStats], key: str, descending: bool = True) -> list[HeadStats]:
+    """Heads ordered by one statistic (ties keep layer-then-head order)."""
+    if key not in STATISTICS:
+        raise ValueError(f"cannot sort heads by {key!r}; choose one of {', '.join(STATISTICS)}")
+    return sorted(stats, key=lambda s: getattr(s, key), reverse=descending)
+
+
+def uniform_entropy(mask: Tensor | None, n_tokens: int) -> float:
+    """The mean row entropy of a head that spreads every row evenly over the keys it may see:
+    log T without a mask, the mean of log(i + 1) over rows i under a causal mask."""
+    if n_tokens < 1:
+        raise ValueError(f"the number of tokens must be at least 1, got {n_tokens}")
+    if mask is None:
+        visible = torch.full((n_tokens,), float(n_tokens))
+    else:
+        square = mask.reshape(-1, *mask.shape[-2:])[0]  # (T or 1, T): the first sequence's mask
+        visible = torch.broadcast_to(square, (n_tokens, n_tokens)).sum(-1).double()
+    return visible.clamp_min(1).log().mean().item()
+
+
+def _checked_attention(attentions: Sequence[Tensor], n_tokens: int) -> list[Tensor]:
+    """Every layer (1, heads, T, T) with the same heads, rows of probabilities; as float64."""
+    layers = list(attentions)
+    if not layers:
+        raise ValueError("there is no attention: pass one (1, heads, T, T) tensor per layer")
+    if n_tokens < 2:
+        raise ValueError("head statistics need a sentence of at least two tokens")
+    checked = []
+    for index, weights in enumerate(layers):
+        if not isinstance(weights, Tensor) or weights.dim() != 4 or weights.shape[0] != 1:
+            shape = tuple(weights.shape) if isinstance(weights, Tensor) else type(weights).__name__
+            raise ValueError(f"attention layer {index} is {shape}; expected (1, heads, T, T)")
+        if weights.shape[2:] != (n_tokens, n_tokens):
+            raise ValueError(
+                f"attention layer {index} covers {tuple(weights.shape[2:])} positions but there "
+                f"are {n_tokens} tokens"
+            )
+        if weights.shape[1] != layers[0].shape[1]:
+            raise ValueError(
+                f"attention layer {index} has {weights.shape[1]} heads but layer 0 has "
+                f"{layers[0].shape[1]}"
+            )
+        values = weights.detach().to("cpu", torch.float64)
+        if not torch.isfinite(values).all() or (values < 0).any():
+            raise ValueError(f"attention layer {index} holds negative, NaN or infinite weights")
+        if ((values.sum(-1) - 1).abs() > ROW_SUM_TOLERANCE).any():
+            raise ValueError(f"attention layer {index} has rows that do not sum to 1")
+        checked.append(values)
+    return checked
+
+
+# ---------------------------------------------------------------------------------------------
+# Shapes on the way through MultiHeadAttention
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShapeStep:
+    """One step of multi-head attention for a single sequence (the batch axis B = 1 is left
+    out): what happens, the code that does it, the symbolic and the actual shape."""
+
+    what: str
+    code: str
+    dims: str
+    shape: tuple[int, ...]
+
+
+def attention_shapes(config, n_tokens: int) -> list[ShapeStep]:
+    """Every tensor shape in ``MultiHeadAttention.forward`` for a model with ``config``
+    (``n_embd`` = C, ``n_head`` = nh, head size hs = C / nh) on ``n_tokens`` = T tokens."""
+    c, nh = int(config.n_embd), int(config.n_head)
+    if nh < 1 or c % nh:
+        raise ValueError(f"n_embd ({c}) must be a multiple of n_head ({nh})")
+    if isinstance(n_tokens, bool) or not isinstance(n_tokens, int) or n_tokens < 1:
+        raise ValueError(f"the number of tokens must be a whole number ≥ 1, got {n_tokens!r}")
+    block_size = int(getattr(config, "block_size", n_tokens))
+    if n_tokens > block_size:
+        raise ValueError(f"the model reads at most {block_size} tokens, got {n_tokens}")
+    t, hs = n_tokens, c // nh
+    return [
+        ShapeStep("input: one vector per token", "x", "(T, C)", (t, c)),
+        ShapeStep("queries (keys and values alike)", "q = q_proj(x)", "(T, C)", (t, c)),
+        ShapeStep(
+            "split the C features into nh heads", "q.view(T, nh, hs)", "(T, nh, hs)", (t, nh, hs)
+        ),
+        ShapeStep("put the head axis first", "q.transpose(0, 1)", "(nh, T, hs)", (nh, t, hs)),
+        ShapeStep(
+            "scores: every query with every key",
+            "q @ k.transpose(-2, -1) / √hs",
+            "(nh, T, T)",
+            (nh, t, t),
+        ),
+        ShapeStep(
+            "attention weights (rows sum to 1)", "softmax(scores, dim=-1)", "(nh, T, T)", (nh, t, t)
+        ),
+        ShapeStep("each head mixes its values", "weights @ v", "(nh, T, hs)", (nh, t, hs)),
+        ShapeStep(
+            "put the token axis first again", "out.transpose(0, 1)", "(T, nh, hs)", (t, nh, hs)
+        ),
+        ShapeStep("concatenate the heads", "out.reshape(T, C)", "(T, C)", (t, c)),
+        ShapeStep("output projection W_O (C × C)", "c_proj(out)", "(T, C)", (t, c)),
+    ]
+
+
+def projection_parameters(config) -> dict[str, int]:
+    """Parameters of the four projections of one attention layer (weights + biases)."""
+    c = int(config.n_embd)
+    return {name: c * c + c for name in ("q_proj", "k_proj", "v_proj", "c_proj")}
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-head outputs, concatenation and c_proj, recomputed for one layer
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeadOutputs:
+    weights: Tensor  # (nh, T, T) attention weights, recomputed
+    per_head: Tensor  # (nh, T, hs) what each head returns
+    concatenated: Tensor  # (T, C) the heads side by side
+    projected: Tensor  # (T, C) after c_proj: the attention layer's output
+
+
+@torch.no_grad()
+def head_outputs(model: nn.Module, trace: Trace, layer: int) -> HeadOutputs:
+    """Recompute self-attention layer ``layer`` of a GPT or BERT from a trace's hidden states.
+
+    The block's input is ``trace.hidden_states[layer]``; a pre-LN block (GPT-2) normalises it
+    with ``ln_1`` before attending, a post-LN block (BERT) attends to it directly.
+    """
+    if not trace.hidden_states:
+        raise ValueError("the trace has no hidden states; trace the model with them")
+    if not 0 <= layer < len(model.h):
+        raise ValueError(f"layer must be between 0 and {len(model.h) - 1}, got {layer}")
+    block = model.h[layer]
+    x = trace.hidden_states[layer]  # (1, T, C)
+    if block.ln_placement == "pre":
+        x = block.ln_1(x)
+    attn = block.attn
+    q = attn.split_heads(attn.q_proj(x))  # (1, nh, T, hs)
+    k = attn.split_heads(attn.k_proj(x))
+    v = attn.split_heads(attn.v_proj(x))
+    if model.config.position == "rotary":
+        t = x.shape[1]
+        rotary = (model.rotary_cos[:t], model.rotary_sin[:t])
+        q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
+    out, weights = attention(q, k, v, trace.masks.get("self"))  # (1, nh, T, hs), (1, nh, T, T)
+    concatenated = attn.merge_heads(out)  # (1, T, C)
+    return HeadOutputs(weights[0], out[0], concatenated[0], attn.c_proj(concatenated)[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Agreement sentences: which row and which columns to look at
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgreementProbe:
+    """Token positions in one agreement sentence, as the model reads it.
+
+    ``query`` is the row to read: the main verb for BERT, the token before it for GPT (which
+    predicts the verb from there, since it cannot look ahead). ``verb`` and ``subject`` are
+    (start, end) token spans.
+    """
+
+    query: int
+    verb: tuple[int, int]
+    subject: tuple[int, int]
+
+
+def agreement_probe(tokenizer, example: Sentence, family: str) -> AgreementProbe:
+    """Where the verb, its subject and the query row sit among the tokens the model reads (the
+    same positions ``zoo.subject_head_scores`` measures)."""
+    if family not in ("gpt", "bert"):
+        raise ValueError(f"agreement probes need a GPT or BERT model, not {family}")
+    offset = 1 if family == "bert" else 0  # BERT reads [CLS] first
+    spans = word_token_spans(tokenizer, example.text.split(), offset=offset)
+    verb, subject = spans[example.verb_index], spans[example.subject_index]
+    query = verb[0] if family == "bert" else verb[0] - 1
+    return AgreementProbe(query, verb, subject)
+
+
+def strongest_other_key(row: Tensor, query: int) -> int:
+    """The key a query row weighs most, leaving out the query's own position."""
+    others = row.detach().clone()
+    others[query] = -1
+    return int(others.argmax())

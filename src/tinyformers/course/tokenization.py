@@ -1,0 +1,353 @@
+"""Byte-Pair Encoding one merge at a time: learn merges, replay them, and split words with them.
+
+BPE training starts with every word of the corpus split into single symbols (for byte-level BPE:
+bytes, each written as one printable character, so a leading space shows as ``"Ġ"``). It then
+repeats one step: count every pair of neighbouring symbols, weighted by how often each word
+occurs, merge the most frequent pair into a new symbol everywhere, and add that symbol to the
+vocabulary. It stops when the vocabulary is full or no pair occurs often enough.
+
+When two pairs occur equally often, the Hugging Face ``tokenizers`` trainer takes the pair whose
+*left* symbol has the smaller id, and if the left symbols are the same, the one whose right
+symbol has the smaller id (its priority queue orders merges by count, then by the pair of ids in
+ascending order). Ids are given in this order: the special tokens, then the initial alphabet
+sorted by code point, then each merged symbol when it is created. So among equally frequent
+pairs, the one built from older or "smaller" symbols wins.
+
+:func:`learn_merges` runs that procedure on word counts and gives the same merge list as
+``tokenizers`` (the tests check this on several corpora). :func:`replay_merges` takes a merge
+list that was already learned and reports, for every step, how often the merged pair occurred at
+that moment and which other pair came closest. :func:`segment` splits a word with the first
+``k`` merges, and :func:`compression_curve` counts the tokens of a text after every merge.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from dataclasses import dataclass
+from itertools import pairwise
+
+from tokenizers import pre_tokenizers
+
+from tinyformers.text.tokenizers import BYTE_ALPHABET_SIZE, SPECIAL_TOKENS, Tokenizer, bpe_merges
+
+Pair = tuple[str, str]
+
+BASE_VOCAB_SIZE = len(SPECIAL_TOKENS) + BYTE_ALPHABET_SIZE
+"""Vocabulary size before the first merge: the special tokens and the 256 bytes."""
+
+
+@dataclass(frozen=True)
+class MergeStep:
+    """One merge: ``left + right`` becomes ``token``.
+
+    ``count`` is how many times the pair stood side by side in the corpus just before this merge
+    (occurrences inside each distinct word, times that word's frequency). ``runner_up`` is the
+    best other pair at that moment and ``runner_up_count`` its count; when the two counts are
+    equal the merge was decided by the tie-break rule. Token strings are in byte-level form
+    (``"Ġ"`` is a space). ``pair_ids`` and ``runner_up_ids`` are the ids the tie-break compares.
+    """
+
+    step: int
+    left: str
+    right: str
+    count: int
+    vocab_size: int
+    pair_ids: tuple[int, int]
+    runner_up: Pair | None = None
+    runner_up_count: int = 0
+    runner_up_ids: tuple[int, int] | None = None
+
+    @property
+    def pair(self) -> Pair:
+        return (self.left, self.right)
+
+    @property
+    def token(self) -> str:
+        return self.left + self.right
+
+    @property
+    def is_tie(self) -> bool:
+        """True if another pair was exactly as frequent and lost on the tie-break."""
+        return self.runner_up is not None and self.runner_up_count == self.count
+
+
+def base_vocabulary() -> dict[str, int]:
+    """Ids before any merge: special tokens, then the 256 byte symbols sorted by code point."""
+    ids = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
+    for symbol in sorted(pre_tokenizers.ByteLevel.alphabet()):
+        ids.setdefault(symbol, len(ids))
+    return ids
+
+
+def word_counts(tok: Tokenizer, text: str) -> dict[str, int]:
+    """How often each word occurs in ``text``, split exactly as ``tok`` splits text into words.
+
+    For byte-level BPE the words are in byte-level form: ``" cat"`` is counted as ``"Ġcat"``.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, got {type(text).__name__}")
+    if tok.hf.normalizer is not None:
+        text = tok.hf.normalizer.normalize_str(text)
+    words = (word for word, _span in tok.hf.pre_tokenizer.pre_tokenize_str(text))
+    return dict(Counter(words))
+
+
+class _PairCounter:
+    """The corpus as lists of symbols, with a count of every neighbouring pair.
+
+    Counts are kept up to date after each merge by recounting only the words that contained the
+    merged pair. A heap ordered like the library's queue (highest count first, then the smaller
+    pair of ids) finds the next pair to merge; heap entries whose count is out of date are
+    skipped when they come up.
+    """
+
+    def __init__(self, counts: dict[str, int]):
+        if not counts:
+            raise ValueError("cannot learn merges from a corpus without words")
+        self.ids = base_vocabulary()
+        self.words = [list(word) for word in counts]
+        self.freqs = list(counts.values())
+        self.pair_counts: Counter[Pair] = Counter()
+        self.words_with: dict[Pair, set[int]] = {}
+        for index, symbols in enumerate(self.words):
+            for symbol in symbols:
+                self.ids.setdefault(symbol, len(self.ids))
+            for pair in pairwise(symbols):
+                self.pair_counts[pair] += self.freqs[index]
+                self.words_with.setdefault(pair, set()).add(index)
+        self.heap: list[tuple[int, int, int, Pair]] = []
+        for pair in self.pair_counts:
+            self._push(pair)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.ids)
+
+    def pair_ids(self, pair: Pair) -> tuple[int, int]:
+        return (self.ids[pair[0]], self.ids[pair[1]])
+
+    def _push(self, pair: Pair) -> None:
+        count = self.pair_counts[pair]
+        if count > 0:
+            heapq.heappush(self.heap, (-count, *self.pair_ids(pair), pair))
+
+    def best_pairs(self, limit: int) -> list[Pair]:
+        """Up to ``limit`` distinct pairs in the order the trainer would pick them."""
+        found: list[Pair] = []
+        popped = []
+        while self.heap and len(found) < limit:
+            entry = heapq.heappop(self.heap)
+            pair = entry[-1]
+            if -entry[0] == self.pair_counts[pair] and pair not in found:
+                found.append(pair)
+                popped.append(entry)
+        for entry in popped:
+            heapq.heappush(self.heap, entry)
+        return found
+
+    def merge(self, pair: Pair) -> None:
+        """Replace every occurrence of ``pair`` by one new symbol and update the counts."""
+        self.ids.setdefault(pair[0] + pair[1], len(self.ids))
+        changed: set[Pair] = set()
+        for index in self.words_with.pop(pair, set()):
+            old = self.words[index]
+            new = merge_pair(old, pair)
+            if len(new) == len(old):
+                continue
+            freq = self.freqs[index]
+            for old_pair in pairwise(old):
+                self.pair_counts[old_pair] -= freq
+                changed.add(old_pair)
+            for new_pair in pairwise(new):
+                self.pair_counts[new_pair] += freq
+                self.words_with.setdefault(new_pair, set()).add(index)
+                changed.add(new_pair)
+            self.words[index] = new
+        for changed_pair in changed:
+            self._push(changed_pair)
+
+
+def merge_pair(symbols: list[str], pair: Pair) -> list[str]:
+    """``symbols`` with each occurrence of ``pair`` joined into one symbol, left to right."""
+    merged = []
+    i = 0
+    while i < len(symbols):
+        if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == pair:
+            merged.append(symbols[i] + symbols[i + 1])
+            i += 2
+        else:
+            merged.append(symbols[i])
+            i += 1
+    return merged
+
+
+def _step(counter: _PairCounter, number: int, pair: Pair) -> MergeStep:
+    """Merge ``pair`` and describe the merge, with the best other pair before it happened."""
+    count = counter.pair_counts[pair]
+    rivals = [other for other in counter.best_pairs(2) if other != pair]
+    runner_up = rivals[0] if rivals else None
+    runner_up_count = counter.pair_counts[runner_up] if runner_up else 0
+    runner_up_ids = counter.pair_ids(runner_up) if runner_up else None
+    ids = counter.pair_ids(pair)
+    counter.merge(pair)
+    return MergeStep(
+        step=number,
+        left=pair[0],
+        right=pair[1],
+        count=count,
+        vocab_size=counter.vocab_size,
+        pair_ids=ids,
+        runner_up=runner_up,
+        runner_up_count=runner_up_count,
+        runner_up_ids=runner_up_ids,
+    )
+
+
+def _check_counts(counts: dict[str, int]) -> None:
+    for word, count in counts.items():
+        if not isinstance(word, str) or not word:
+            raise ValueError(f"words must be non-empty strings, got {word!r}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"word counts must be whole numbers of at least 1, got {count!r}")
+
+
+def learn_merges(
+    counts: dict[str, int], vocab_size: int, min_frequency: int = 2
+) -> list[MergeStep]:
+    """Train byte-level BPE on word counts the way ``tokenizers`` does, one step at a time.
+
+    At each step the most frequent pair is merged; ties go to the pair with the smaller left id,
+    then the smaller right id. Training stops when the vocabulary (special tokens included) has
+    ``vocab_size`` tokens or no pair occurs at least ``min_frequency`` times.
+    """
+    _check_counts(counts)
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 0:
+        raise ValueError(f"vocab_size must be a whole number, got {vocab_size!r}")
+    if isinstance(min_frequency, bool) or not isinstance(min_frequency, int) or min_frequency < 1:
+        raise ValueError(
+            f"min_frequency must be a whole number of at least 1, got {min_frequency!r}"
+        )
+    counter = _PairCounter(counts)
+    steps: list[MergeStep] = []
+    while counter.vocab_size < vocab_size:
+        best = counter.best_pairs(1)
+        if not best or counter.pair_counts[best[0]] < min_frequency:
+            break
+        steps.append(_step(counter, len(steps) + 1, best[0]))
+    return steps
+
+
+def replay_merges(counts: dict[str, int], merges: list[Pair]) -> list[MergeStep]:
+    """Apply already-learned ``merges`` in order to the words and describe every step.
+
+    A merge whose pair no longer occurs gets a count of 0.
+    """
+    _check_counts(counts)
+    counter = _PairCounter(counts)
+    steps = []
+    for number, (left, right) in enumerate(merges, start=1):
+        unknown = [symbol for symbol in (left, right) if symbol not in counter.ids]
+        if unknown:
+            raise ValueError(
+                f"merge {number} ({left!r}, {right!r}) uses {unknown[0]!r}, which is not in the "
+                "vocabulary at that point"
+            )
+        steps.append(_step(counter, number, (left, right)))
+    return steps
+
+
+def replay_tokenizer(tok: Tokenizer, text: str) -> list[MergeStep]:
+    """Replay the merges a byte-level BPE tokenizer learned, on the text it was trained on."""
+    return replay_merges(word_counts(tok, text), bpe_merges(tok))
+
+
+def _ranks(merges: list[Pair], k: int) -> dict[Pair, int]:
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= len(merges):
+        raise ValueError(f"k must be a whole number from 0 to {len(merges)}, got {k!r}")
+    return {pair: rank for rank, pair in enumerate(merges[:k])}
+
+
+def _segment_with_ranks(word: str, ranks: dict[Pair, int]) -> tuple[list[str], list[int]]:
+    """Split ``word`` by merging the lowest-ranked pair present until none is left.
+
+    Returns the pieces and the rank of every merge applied, in order. The ranks never decrease:
+    a pair formed by a merge contains the new symbol, and every merge that uses a symbol was
+    learned after the symbol itself. So merging in rank order is the same as applying the merge
+    list from the start, which is how :func:`compression_curve` reads off every ``k`` at once.
+    """
+    pieces = list(word)
+    applied = []
+    while len(pieces) > 1:
+        candidates = [(ranks[p], p) for p in pairwise(pieces) if p in ranks]
+        if not candidates:
+            break
+        rank, pair = min(candidates)
+        merged = merge_pair(pieces, pair)
+        applied.extend([rank] * (len(pieces) - len(merged)))
+        pieces = merged
+    return pieces, applied
+
+
+def segment(word: str, merges: list[Pair], k: int) -> list[str]:
+    """The pieces ``word`` is split into by the first ``k`` merges.
+
+    ``word`` and the pieces are in byte-level form, like the merges (see :func:`byte_level`).
+    With ``k = len(merges)`` this is how the trained tokenizer splits the word.
+    """
+    if not isinstance(word, str):
+        raise TypeError(f"word must be a string, got {type(word).__name__}")
+    pieces, _applied = _segment_with_ranks(word, _ranks(merges, k))
+    return pieces
+
+
+def byte_level(text: str) -> str:
+    """``text`` written in byte-level symbols: one printable character per UTF-8 byte."""
+    split = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    return "".join(piece for piece, _span in split.pre_tokenize_str(text))
+
+
+def compression_curve(tok: Tokenizer, text: str) -> list[float]:
+    """Tokens per character of ``text`` after 0, 1, ..., all merges of ``tok``.
+
+    Entry ``k`` equals the number of pieces :func:`segment` gives for every word of ``text``
+    with the first ``k`` merges, divided by the number of characters of ``text``.
+    """
+    if not text:
+        raise ValueError("cannot measure compression on empty text")
+    merges = bpe_merges(tok)
+    ranks = _ranks(merges, len(merges))
+    tokens = 0
+    merged_at_rank = [0] * len(merges)
+    for word, freq in word_counts(tok, text).items():
+        tokens += freq * len(word)
+        _pieces, applied = _segment_with_ranks(word, ranks)
+        for rank in applied:
+            merged_at_rank[rank] += freq
+    curve = [tokens / len(text)]
+    for merged in merged_at_rank:
+        tokens -= merged
+        curve.append(tokens / len(text))
+    return curve
+
+
+def segment_text(tok: Tokenizer, text: str, k: int) -> list[str]:
+    """The tokens of ``text`` when ``tok`` may use only its first ``k`` merges.
+
+    The text is split into words as ``tok`` splits it, then each word with :func:`segment`.
+    With every merge this gives the tokens ``tok`` itself produces.
+    """
+    merges = bpe_merges(tok)
+    ranks = _ranks(merges, k)
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, got {type(text).__name__}")
+    words = [word for word, _span in tok.hf.pre_tokenizer.pre_tokenize_str(text)]
+    return [piece for word in words for piece in _segment_with_ranks(word, ranks)[0]]
+
+
+def readable_tokens(tok: Tokenizer) -> dict[str, str]:
+    """Every token of ``tok`` in its stored form, mapped to the text it stands for."""
+    ids = list(range(tok.vocab_size))
+    return {
+        tok.id_to_token(i): shown for i, shown in zip(ids, tok.display_tokens(ids), strict=True)
+    }

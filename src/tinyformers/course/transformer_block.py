@@ -1,0 +1,444 @@
+"""Look inside the Transformer blocks of a model while it reads one input.
+
+``code_path(config)`` writes down, as data, the operations ``blocks.Block.forward`` runs for a
+config: which sub-module runs, in which order, what it reads and what it writes. A block works on
+two tensors, which we call registers:
+
+* ``stream``: the residual stream, the (B, T, C) tensor that flows from block to block;
+* ``branch``: the sub-layer's own computation (attention or MLP) before it rejoins the stream.
+
+``inspect_ids`` runs the model once (to get its own hidden states and the mask it uses), then
+replays every block by calling the block's real sub-modules in the order ``code_path`` lists,
+keeping every intermediate tensor. The replay must end where the model's own forward pass ends;
+``BlockInspection.max_difference`` says how close it came.
+
+``block_parameters`` counts a block's parameters by part (attention, MLP, LayerNorm).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from tinyformers.model.blocks import Block
+from tinyformers.model.config import TransformerConfig
+from tinyformers.text.inputs import bert_wrap
+
+STREAM, BRANCH = "stream", "branch"
+ATTENTION, MLP = "attention", "mlp"
+
+# What a step does; a diagram colours its box by this.
+LAYER_NORM, SELF_ATTENTION, LINEAR, ACTIVATION, ADD, REPLACE = (
+    "layernorm",
+    "attention",
+    "linear",
+    "activation",
+    "add",
+    "replace",
+)
+
+# The residual stream at the points the lesson compares, per layer.
+BLOCK_INPUT = "block input"
+AFTER_ATTENTION = "after attention + residual"
+AFTER_MLP = "after MLP + residual"
+ATTENTION_SUM = "attention + residual, before LayerNorm"
+MLP_SUM = "MLP + residual, before LayerNorm"
+
+
+# ---------------------------------------------------------------------------------------------
+# The code path of a block, as data
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One operation of a block, in the order ``Block.forward`` runs it."""
+
+    kind: str  # LAYER_NORM, SELF_ATTENTION, LINEAR, ACTIVATION, ADD or REPLACE
+    label: str  # what a diagram writes in the box
+    module: str | None  # the block's sub-module that runs it ("ln_1", "mlp.c_fc"); None for + / =
+    reads: str  # STREAM or BRANCH (ADD reads both)
+    writes: str
+    sublayer: str  # ATTENTION or MLP
+    in_width: int  # last dimension of the tensor read
+    out_width: int  # last dimension of the tensor written
+    active: bool = True  # False for a LayerNorm the config switches off (a pass-through)
+
+
+def _norm_step(config: TransformerConfig, name: str, sublayer: str, reads: str, writes: str):
+    c = config.n_embd
+    if config.layer_norm:
+        return Step(LAYER_NORM, f"{name}: LayerNorm", name, reads, writes, sublayer, c, c)
+    label = f"{name}: LayerNorm off"
+    return Step(LAYER_NORM, label, name, reads, writes, sublayer, c, c, active=False)
+
+
+def _body_steps(config: TransformerConfig, sublayer: str, first_reads: str) -> list[Step]:
+    """The sub-layer's own computation: attention, or the MLP's widen / GELU / project."""
+    c, inner = config.n_embd, config.mlp_width
+    if sublayer == ATTENTION:
+        label = "attn: self-attention"
+        return [Step(SELF_ATTENTION, label, "attn", first_reads, BRANCH, ATTENTION, c, c)]
+    gelu = "GELU (tanh)" if config.activation == "gelu_tanh" else "GELU"
+    return [
+        Step(LINEAR, "c_fc: widen", "mlp.c_fc", first_reads, BRANCH, MLP, c, inner),
+        Step(ACTIVATION, f"act: {gelu}", "mlp.act", BRANCH, BRANCH, MLP, inner, inner),
+        Step(LINEAR, "c_proj: project back", "mlp.c_proj", BRANCH, BRANCH, MLP, inner, c),
+    ]
+
+
+def _join_step(config: TransformerConfig, sublayer: str) -> Step:
+    """Where the branch rejoins the stream: added to it, or (no residual) replacing it."""
+    c = config.n_embd
+    if config.residual:
+        return Step(ADD, "add: stream + branch", None, BRANCH, STREAM, sublayer, c, c)
+    return Step(REPLACE, "= branch (no residual)", None, BRANCH, STREAM, sublayer, c, c)
+
+
+def code_path(config: TransformerConfig) -> tuple[Step, ...]:
+    """The operations of one block of ``config``, in the order ``Block.sublayer`` runs them.
+
+    pre-LN:   branch = LN(stream); branch = f(branch); stream = stream + branch
+    post-LN:  branch = f(stream); stream = stream + branch; stream = LN(stream)
+    """
+    if not isinstance(config, TransformerConfig):
+        raise ValueError(f"expected a model config, got {type(config).__name__}")
+    steps: list[Step] = []
+    for sublayer, norm in ((ATTENTION, "ln_1"), (MLP, "ln_2")):
+        if config.ln_placement == "pre":
+            steps.append(_norm_step(config, norm, sublayer, STREAM, BRANCH))
+            steps += _body_steps(config, sublayer, BRANCH)
+            steps.append(_join_step(config, sublayer))
+        else:
+            steps += _body_steps(config, sublayer, STREAM)
+            steps.append(_join_step(config, sublayer))
+            steps.append(_norm_step(config, norm, sublayer, STREAM, STREAM))
+    return tuple(steps)
+
+
+def step_shapes(path: tuple[Step, ...], n_tokens: int) -> list[tuple[tuple[int, ...], ...]]:
+    """The (input, output) shapes of every step for one sequence of ``n_tokens`` tokens."""
+    return [((1, n_tokens, s.in_width), (1, n_tokens, s.out_width)) for s in path]
+
+
+# ---------------------------------------------------------------------------------------------
+# Replaying the blocks of a model
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LayerNormStats:
+    """What one LayerNorm did to each token (rows are tokens, columns the C dimensions)."""
+
+    name: str
+    input: Tensor  # (T, C)
+    normalized: Tensor  # (T, C): (x - mean) / sqrt(var + eps), before gamma and beta
+    output: Tensor  # (T, C): the module's own output, gamma * normalized + beta
+    weight: Tensor  # (C,) gamma
+    bias: Tensor  # (C,) beta
+    eps: float
+
+    @staticmethod
+    def of(name: str, module: nn.LayerNorm, x: Tensor, output: Tensor) -> LayerNormStats:
+        mean = x.mean(dim=-1, keepdim=True)
+        var = x.var(dim=-1, unbiased=False, keepdim=True)  # biased, as LayerNorm uses
+        normalized = (x - mean) / torch.sqrt(var + module.eps)
+        c = x.shape[-1]
+        weight = module.weight if module.weight is not None else torch.ones(c)
+        bias = module.bias if module.bias is not None else torch.zeros(c)
+        return LayerNormStats(
+            name, x, normalized, output, weight.detach(), bias.detach(), module.eps
+        )
+
+    @staticmethod
+    def per_token(x: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and (biased) standard deviation of each row: two (T,) tensors."""
+        return x.mean(dim=-1), x.std(dim=-1, unbiased=False)
+
+    def stages(self) -> dict[str, tuple[Tensor, Tensor]]:
+        """Per-token (mean, std) at the three stages: input, normalized, after gamma and beta."""
+        return {
+            "input x": self.per_token(self.input),
+            "normalized (before γ, β)": self.per_token(self.normalized),
+            "output γ·x̂ + β": self.per_token(self.output),
+        }
+
+
+@dataclass
+class LayerTrace:
+    """One block's replay: the tensor every step read and wrote, batch dimension dropped."""
+
+    layer: int
+    path: tuple[Step, ...]
+    block_input: Tensor  # (T, C)
+    inputs: list[Tensor]  # per step, the tensor it read (ADD: the branch)
+    outputs: list[Tensor]  # per step, the tensor it wrote
+    shapes: list[tuple[tuple[int, ...], tuple[int, ...]]]  # per step, real (input, output) shapes
+    norms: dict[str, LayerNormStats] = field(default_factory=dict)
+
+    @property
+    def output(self) -> Tensor:
+        return self.outputs[-1]
+
+    def stream_after(self, sublayer: str) -> Tensor:
+        """The residual stream once ``sublayer`` (ATTENTION or MLP) is done."""
+        last = max(i for i, s in enumerate(self.path) if s.sublayer == sublayer)
+        return self.outputs[last]
+
+    def stream_before_norm(self, sublayer: str) -> Tensor | None:
+        """post-LN only: the sum stream + branch that the sub-layer's LayerNorm then normalizes."""
+        for i, step in enumerate(self.path):
+            if step.sublayer == sublayer and step.kind in (ADD, REPLACE):
+                followed_by_norm = any(
+                    s.kind == LAYER_NORM and s.active and s.sublayer == sublayer
+                    for s in self.path[i + 1 :]
+                )
+                return self.outputs[i] if followed_by_norm else None
+        return None
+
+
+@dataclass
+class BlockInspection:
+    """Every block of a model replayed on one input, next to the model's own hidden states."""
+
+    config: TransformerConfig
+    path: tuple[Step, ...]
+    layers: list[LayerTrace]
+    hidden_states: list[Tensor]  # the model's own: n_layer + 1 tensors of (T, C)
+    outer_norms: dict[str, LayerNormStats]  # LayerNorms outside the blocks (ln_f, ln_emb, …)
+    final_norm: str | None  # the LayerNorm the model applies after its last block (GPT: ln_f)
+
+    @property
+    def n_tokens(self) -> int:
+        return self.layers[0].block_input.shape[0]
+
+    def replayed_hidden_state(self, layer: int) -> Tensor:
+        """What the replay gives for the model's ``hidden_states[layer + 1]``: the block output,
+        passed through the final LayerNorm for the last layer of a model that has one."""
+        out = self.layers[layer].output
+        if layer == len(self.layers) - 1 and self.final_norm is not None:
+            return self.outer_norms[self.final_norm].output
+        return out
+
+    def max_difference(self) -> float:
+        """Largest |replay − model| over every layer's output."""
+        return max(
+            (self.replayed_hidden_state(i) - self.hidden_states[i + 1]).abs().max().item()
+            for i in range(len(self.layers))
+        )
+
+    def residual_norms(self) -> dict[str, list[float]]:
+        """Per layer, the mean over tokens of the L2 norm of the residual stream at each point."""
+
+        def mean_norm(x: Tensor) -> float:
+            return x.norm(dim=-1).mean().item()
+
+        norms = {
+            BLOCK_INPUT: [mean_norm(t.block_input) for t in self.layers],
+            AFTER_ATTENTION: [mean_norm(t.stream_after(ATTENTION)) for t in self.layers],
+            AFTER_MLP: [mean_norm(t.stream_after(MLP)) for t in self.layers],
+        }
+        for name, sublayer in ((ATTENTION_SUM, ATTENTION), (MLP_SUM, MLP)):
+            sums = [t.stream_before_norm(sublayer) for t in self.layers]
+            if all(s is not None for s in sums):
+                norms[name] = [mean_norm(s) for s in sums]
+        return norms
+
+    def norm_names(self, layer: int) -> list[str]:
+        """The LayerNorms of one layer that normalize (switched-off ones are left out)."""
+        return list(self.layers[layer].norms)
+
+
+def blocks_of(model: nn.Module) -> nn.ModuleList:
+    """The model's stack of blocks (``model.h`` in GPT and BERT)."""
+    blocks = getattr(model, "h", None)
+    if not isinstance(blocks, nn.ModuleList) or not all(isinstance(b, Block) for b in blocks):
+        raise ValueError(
+            "this model has no stack of Transformer blocks to inspect; pick a GPT or BERT model"
+        )
+    if any(b.cross_attn is not None for b in blocks):
+        raise ValueError("decoder blocks with cross-attention are not covered here")
+    return blocks
+
+
+def _call_step(
+    block: Block, step: Step, x: Tensor, mask: Tensor | None, rotary: tuple | None
+) -> Tensor:
+    module = block.get_submodule(step.module)
+    if step.kind == SELF_ATTENTION:
+        out, _ = module(x, mask, rotary=rotary, need_weights=False)
+        return out
+    return module(x)
+
+
+def replay_block(
+    block: Block,
+    path: tuple[Step, ...],
+    x: Tensor,
+    mask: Tensor | None = None,
+    rotary: tuple[Tensor, Tensor] | None = None,
+    layer: int = 0,
+) -> LayerTrace:
+    """Run ``block`` on ``x`` (1, T, C) step by step, calling its own sub-modules in ``path``
+    order, and keep what every step read and wrote."""
+    registers = {STREAM: x, BRANCH: x}
+    inputs, outputs, shapes, norms = [], [], [], {}
+    for step in path:
+        read = registers[step.reads]
+        if step.kind == ADD:
+            written = registers[STREAM] + read
+        elif step.kind == REPLACE:
+            written = read
+        else:
+            written = _call_step(block, step, read, mask, rotary)
+        registers[step.writes] = written
+        inputs.append(read[0])
+        outputs.append(written[0])
+        shapes.append((tuple(read.shape), tuple(written.shape)))
+        module = block.get_submodule(step.module) if step.module else None
+        if isinstance(module, nn.LayerNorm):
+            norms[step.module] = LayerNormStats.of(step.module, module, read[0], written[0])
+    return LayerTrace(layer, path, x[0], inputs, outputs, shapes, norms)
+
+
+def _block_arguments(block: Block, args: tuple, kwargs: dict) -> dict:
+    """The arguments a model passed to a block's forward, by name."""
+    bound = inspect.signature(block.forward).bind(*args, **kwargs)
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+def _check_ids(model: nn.Module, ids: Tensor) -> None:
+    if ids.dim() != 2 or ids.shape[0] != 1:
+        raise ValueError(f"inspect one sequence at a time; got ids of shape {tuple(ids.shape)}")
+    if ids.shape[1] == 0:
+        raise ValueError("there are no tokens to run the model on")
+    if ids.shape[1] > model.config.block_size:
+        raise ValueError(
+            f"the input has {ids.shape[1]} tokens but the model has only "
+            f"{model.config.block_size} positions"
+        )
+
+
+@torch.no_grad()
+def inspect_ids(
+    model: nn.Module, ids: list[int] | Tensor, token_type_ids: list[int] | Tensor | None = None
+) -> BlockInspection:
+    """Run ``model`` (a GPT or BERT in eval mode) on one sequence and replay every block.
+
+    The model's own forward pass supplies the embeddings, the mask and rotary angles it hands to
+    each block (captured with a forward pre-hook) and its hidden states; LayerNorms outside the
+    blocks are captured with forward hooks.
+    """
+    blocks = blocks_of(model)
+    if model.training:
+        raise ValueError("put the model in eval mode first: dropout would make the replay differ")
+    batch = torch.as_tensor(ids, dtype=torch.long).reshape(1, -1)
+    _check_ids(model, batch)
+    kwargs = {}
+    if token_type_ids is not None:
+        kwargs["token_type_ids"] = torch.as_tensor(token_type_ids, dtype=torch.long).reshape(1, -1)
+
+    block_calls: list[dict] = []
+    outer: dict[str, tuple[nn.LayerNorm, Tensor, Tensor]] = {}
+    hooks = [
+        block.register_forward_pre_hook(
+            lambda m, a, k: block_calls.append(_block_arguments(m, a, k)), with_kwargs=True
+        )
+        for block in blocks
+    ]
+    for name, module in model.named_modules():
+        if isinstance(module, nn.LayerNorm) and not name.startswith("h."):
+            hooks.append(
+                module.register_forward_hook(
+                    lambda m, a, out, name=name: outer.__setitem__(name, (m, a[0], out))
+                )
+            )
+    try:
+        out = model(batch, output_hidden_states=True, **kwargs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+    path = code_path(model.config)
+    x, layers = out.hidden_states[0], []
+    for i, (block, call) in enumerate(zip(blocks, block_calls, strict=True)):
+        trace = replay_block(block, path, x, call["mask"], call["rotary"], layer=i)
+        layers.append(trace)
+        x = trace.output[None]
+    outer_norms = {
+        name: LayerNormStats.of(name, module, x_in[0], x_out[0])
+        for name, (module, x_in, x_out) in outer.items()
+    }
+    final_norm = "ln_f" if "ln_f" in outer_norms else None
+    if final_norm is not None:  # ln_f reads the last block's output: apply it to the replay's
+        ln_f = model.get_submodule(final_norm)
+        outer_norms[final_norm] = LayerNormStats.of(final_norm, ln_f, x[0], ln_f(x)[0])
+    return BlockInspection(
+        config=model.config,
+        path=path,
+        layers=layers,
+        hidden_states=[h[0] for h in out.hidden_states],
+        outer_norms=outer_norms,
+        final_norm=final_norm,
+    )
+
+
+def model_inputs(
+    model: nn.Module, tokenizer, text: str, max_length: int | None = None
+) -> tuple[list[int], list[int] | None]:
+    """Token ids as the model was trained to read ``text`` (BERT: ``[CLS] text [SEP]``), cut to
+    fit the model's positions (and ``max_length``), and, for BERT, the segment ids."""
+    limit = (
+        model.config.block_size if max_length is None else min(max_length, model.config.block_size)
+    )
+    body = tokenizer.encode(text)
+    if not body:
+        raise ValueError("the text has no tokens: type a few words first")
+    if model.config.family != "bert":
+        return body[:limit], None
+    ids = bert_wrap(tokenizer, body, limit)
+    return ids, [0] * len(ids)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters of a block
+# ---------------------------------------------------------------------------------------------
+
+PART_OF_CHILD = {
+    "attn": "attention",
+    "cross_attn": "cross-attention",
+    "mlp": "MLP",
+    "ln_1": "LayerNorm",
+    "ln_2": "LayerNorm",
+    "ln_cross": "LayerNorm",
+}
+
+
+@dataclass
+class BlockParameters:
+    """A block's parameter tensors, grouped by part ("attention", "MLP", "LayerNorm")."""
+
+    tensors: dict[str, list[tuple[str, tuple[int, ...], int]]]  # part -> (name, shape, numel)
+
+    def count(self, part: str) -> int:
+        return sum(n for _, _, n in self.tensors.get(part, []))
+
+    @property
+    def total(self) -> int:
+        return sum(self.count(part) for part in self.tensors)
+
+    def share(self, part: str) -> float:
+        return self.count(part) / self.total if self.total else 0.0
+
+
+def block_parameters(block: nn.Module) -> BlockParameters:
+    """Count one block's parameters by part, straight from its tensors."""
+    tensors: dict[str, list[tuple[str, tuple[int, ...], int]]] = {}
+    for name, parameter in block.named_parameters():
+        part = PART_OF_CHILD.get(name.split(".")[0], "other")
+        tensors.setdefault(part, []).append((name, tuple(parameter.shape), parameter.numel()))
+    return BlockParameters(tensors)

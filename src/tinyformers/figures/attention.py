@@ -1,0 +1,416 @@
+"""Figures for the lesson on self-attention, step by step.
+
+``step_figure`` draws one step of ``stepwise.HeadSteps`` as side-by-side heatmaps (what goes in,
+what comes out), with the row of the query under focus framed in every panel whose rows are
+tokens. ``attention_bars`` shows one query's attention weights; ``scaling_figure`` and
+``draw_figure`` show the √d experiment. Every token string is html-escaped before it reaches a
+label or a hover box, because Plotly renders a few HTML tags in those.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+from torch import Tensor
+
+from tinyformers.course.attention import HeadSteps, ScalingStats
+
+STEPS = ("x", "q", "k", "v", "scores", "scale", "softmax", "output")
+STEP_NAMES = {
+    "x": "the input X",
+    "q": "queries Q = X W_Q",
+    "k": "keys K = X W_K",
+    "v": "values V = X W_V",
+    "scores": "scores Q Kᵀ",
+    "scale": "scale by √d_k (and mask)",
+    "softmax": "softmax, row by row",
+    "output": "weighted sum of the values",
+}
+FONT_SIZE = 16
+PLOT_WIDTH = 1000  # pixels a figure is assumed to get; decides whether numbers fit in cells
+MIN_CELL_WIDTH = 40  # pixels a cell needs for a number such as -12.34
+MIN_CELL_HEIGHT = 18
+MIN_LABELLED_COLUMN = 22  # pixels a column needs for a rotated token label
+MIN_NUMBER_COLUMN = 24  # pixels between two position numbers on an axis
+FOCUS_COLOR = "#111111"
+MASKED_COLOR = "#bbbbbb"
+UNSCALED_COLOR = "#d62728"
+SCALED_COLOR = "#1f77b4"
+MINUS_INFINITY = "−∞"
+
+
+def token_labels(tokens: Sequence[str]) -> list[str]:
+    """'position: token' for every token, escaped for Plotly."""
+    return [f"{i}: {html.escape(repr(token), quote=False)}" for i, token in enumerate(tokens)]
+
+
+def check_step(step: str) -> int:
+    """The number (1-based) of a step name; a ValueError names the known steps."""
+    if step not in STEPS:
+        raise ValueError(f"unknown step {step!r}; the steps are {', '.join(STEPS)}")
+    return STEPS.index(step) + 1
+
+
+def check_focus(steps: HeadSteps, focus: int) -> None:
+    if not 0 <= focus < steps.n_tokens:
+        raise ValueError(f"the query position must be from 0 to {steps.n_tokens - 1}, got {focus}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The panels of each step
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One heatmap: a matrix, its axis labels (None = numbered dimensions), how to colour it,
+    and which row (if any) to frame."""
+
+    title: str
+    matrix: Tensor  # (rows, columns)
+    row_labels: list[str] | None = None
+    column_labels: list[str] | None = None
+    focus_row: int | None = None
+    probabilities: bool = False  # weights in [0, 1] on a one-sided scale; else zero-centred
+    masked: Tensor | None = None  # (rows, columns) bool: True = hidden by the mask (blank)
+
+
+def step_panels(steps: HeadSteps, step: str, focus: int) -> list[Panel]:
+    """What one step takes in and what it gives out, as heatmap panels."""
+    check_step(step)
+    check_focus(steps, focus)
+    labels = token_labels(steps.tokens)
+    hidden = ~steps.allowed()
+
+    def by_token(title: str, matrix: Tensor, **extra) -> Panel:
+        return Panel(title, matrix, labels, None, focus, **extra)
+
+    x = by_token(f"X ({steps.n_tokens} × {steps.x.size(1)})", steps.x)
+    if step == "x":
+        return [x]
+    if step in ("q", "k", "v"):
+        letter = step.upper()
+        weight = {"q": steps.w_q, "k": steps.w_k, "v": steps.w_v}[step]
+        result = {"q": steps.q, "k": steps.k, "v": steps.v}[step]
+        w_title = f"W<sub>{letter}</sub> ({weight.size(0)} × {weight.size(1)})"
+        return [
+            x,
+            Panel(w_title, weight),
+            by_token(f"= {letter} ({steps.n_tokens} × {steps.d_k})", result),
+        ]
+    scores = by_token("Q Kᵀ", steps.scores)
+    scaled = by_token(f"Q Kᵀ / √{steps.d_k}", steps.scaled, masked=hidden)
+    weights = by_token("weights", steps.weights, probabilities=True)
+    if step == "scores":
+        keys_t = Panel(f"Kᵀ ({steps.d_k} × {steps.n_tokens})", steps.k.T, None, labels)
+        return [by_token("Q", steps.q), keys_t, _with_columns(scores, labels)]
+    if step == "scale":
+        return [_with_columns(scores, labels), _with_columns(scaled, labels)]
+    if step == "softmax":
+        return [_with_columns(scaled, labels), _with_columns(weights, labels)]
+    values = Panel(f"V ({steps.n_tokens} × {steps.d_k})", steps.v, labels)
+    output = by_token(f"= output ({steps.n_tokens} × {steps.d_k})", steps.output)
+    return [_with_columns(weights, labels), values, output]
+
+
+def _with_columns(panel: Panel, labels: list[str]) -> Panel:
+    return Panel(
+        panel.title,
+        panel.matrix,
+        panel.row_labels,
+        labels,
+        panel.focus_row,
+        panel.probabilities,
+        panel.masked,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Heatmaps
+# ---------------------------------------------------------------------------------------------
+
+
+def _format(value: float) -> str:
+    """Two decimals (none from 100 on); a value that rounds to zero is shown as 0.00, not -0.00."""
+    if round(value, 2) == 0:
+        value = 0.0
+    return f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
+
+
+def _cell_texts(panel: Panel) -> list[list[str]]:
+    """The number in each cell as text, or −∞ where the mask hides it."""
+    values = panel.matrix.detach().double().tolist()
+    masked = panel.masked.tolist() if panel.masked is not None else None
+    return [
+        [MINUS_INFINITY if masked and masked[r][c] else _format(v) for c, v in enumerate(row)]
+        for r, row in enumerate(values)
+    ]
+
+
+def _hover_texts(panel: Panel, cells: list[list[str]]) -> list[list[str]]:
+    rows = panel.row_labels or [f"row {r}" for r in range(len(cells))]
+    columns = panel.column_labels or [f"dimension {c}" for c in range(len(cells[0]))]
+    return [
+        [f"{rows[r]}<br>{columns[c]}<br>{cell}" for c, cell in enumerate(row)]
+        for r, row in enumerate(cells)
+    ]
+
+
+def _shown_values(panel: Panel) -> Tensor:
+    """The matrix with masked cells as NaN, which Plotly leaves blank."""
+    z = panel.matrix.detach().double().clone()
+    if panel.masked is not None:
+        z[panel.masked] = math.nan
+    return z
+
+
+def _panel_weight(panel: Panel) -> float:
+    """A panel's share of the width: its number of columns, growing slowly beyond 16; columns
+    labelled with tokens count more, to leave room for their labels."""
+    columns = panel.matrix.size(1)
+    weight = max(columns, 3) if columns <= 16 else 16 + (columns - 16) / 4
+    return weight * 2 if panel.column_labels is not None else weight
+
+
+def _heatmap(panel: Panel, colorbar_x: float, cell_size: tuple[float, float]) -> go.Heatmap:
+    """A heatmap of the panel; the numbers are written into the cells when they fit."""
+    z = _shown_values(panel)
+    cells = _cell_texts(panel)
+    small = cell_size[0] >= MIN_CELL_WIDTH and cell_size[1] >= MIN_CELL_HEIGHT
+    finite = z[torch.isfinite(z)]
+    if panel.probabilities:
+        scale = dict(colorscale="Blues", zmin=0.0, zmax=1.0)
+    else:
+        limit = finite.abs().max().item() if finite.numel() else 1.0
+        scale = dict(colorscale="RdBu_r", zmid=0.0, zmin=-(limit or 1.0), zmax=limit or 1.0)
+    return go.Heatmap(
+        z=z.numpy(),
+        text=cells,
+        texttemplate="%{text}" if small else None,
+        textfont=dict(size=13),
+        customdata=_hover_texts(panel, cells),
+        hovertemplate="%{customdata}<extra></extra>",
+        colorbar=dict(x=colorbar_x, thickness=12, len=0.9, xpad=4),
+        **scale,
+    )
+
+
+def _label_axis(fig: go.Figure, axis: str, labels: list[str] | None, column: int) -> None:
+    """Token labels as ticks (positions only on a crowded x axis), or a 'dimension' title."""
+    if axis == "y":
+        if labels is not None:
+            fig.update_yaxes(tickvals=list(range(len(labels))), ticktext=labels, row=1, col=column)
+        return
+    if labels is None:
+        fig.update_xaxes(title="dimension", row=1, col=column)
+        return
+    fig.update_xaxes(
+        tickvals=list(range(len(labels))), ticktext=labels, tickangle=-60, row=1, col=column
+    )
+
+
+def panels_figure(panels: Sequence[Panel], title: str) -> go.Figure:
+    """Heatmaps side by side, each with its own colour scale; the focus row is framed."""
+    if not panels:
+        raise ValueError("a figure needs at least one panel")
+    widths = [_panel_weight(p) for p in panels]
+    spacing = 0.15 if len(panels) > 1 else 0.0  # room for a colour scale and row labels
+    n_rows = max(p.matrix.size(0) for p in panels)
+    tokens = max((len(p.column_labels or []) for p in panels), default=0)
+    height = min(900, max(380, 120 + 24 * n_rows + (60 if tokens else 0)))
+    plot_width = PLOT_WIDTH * (1 - spacing * (len(panels) - 1))
+    plot_height = height - 150 - (60 if tokens else 0)
+    fig = make_subplots(
+        rows=1,
+        cols=len(panels),
+        subplot_titles=[p.title for p in panels],
+        column_widths=widths,
+        horizontal_spacing=spacing,
+    )
+    for column, panel in enumerate(panels, start=1):
+        domain = fig.get_subplot(1, column).xaxis.domain
+        n_cell_rows, n_cell_columns = panel.matrix.shape
+        cell_width = plot_width * widths[column - 1] / sum(widths) / n_cell_columns
+        cell = (cell_width, plot_height / n_cell_rows)
+        fig.add_trace(_heatmap(panel, domain[1] + 0.01, cell), row=1, col=column)
+        _label_axis(fig, "y", panel.row_labels, column)
+        if panel.column_labels is not None and cell_width < MIN_LABELLED_COLUMN:
+            every = math.ceil(MIN_NUMBER_COLUMN / cell_width)  # too narrow for tokens: positions
+            fig.update_xaxes(title="key position", dtick=every, row=1, col=column)
+        else:
+            _label_axis(fig, "x", panel.column_labels, column)
+        if panel.focus_row is not None:
+            fig.add_shape(
+                type="rect",
+                x0=-0.5,
+                x1=panel.matrix.size(1) - 0.5,
+                y0=panel.focus_row - 0.5,
+                y1=panel.focus_row + 0.5,
+                line=dict(color=FOCUS_COLOR, width=3),
+                row=1,
+                col=column,
+            )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(
+        title=title, height=height, font_size=FONT_SIZE, margin=dict(l=60, r=40, t=90, b=60)
+    )
+    fig.update_annotations(font_size=FONT_SIZE)
+    return fig
+
+
+def step_figure(steps: HeadSteps, step: str, focus: int, source: str = "") -> go.Figure:
+    """One step of the head's computation; ``source`` (e.g. 'gpt-stories, layer 0, head 1')
+    goes into the title."""
+    number = check_step(step)
+    suffix = f" · {html.escape(source, quote=False)}" if source else ""
+    title = f"Step {number} of {len(STEPS)}: {STEP_NAMES[step]}{suffix}"
+    return panels_figure(step_panels(steps, step, focus), title)
+
+
+# ---------------------------------------------------------------------------------------------
+# One query's attention
+# ---------------------------------------------------------------------------------------------
+
+
+def attention_bars(steps: HeadSteps, focus: int) -> go.Figure:
+    """The attention weights of one query over every key, as bars; keys the mask hides are
+    grey and labelled 'masked'."""
+    check_focus(steps, focus)
+    labels = token_labels(steps.tokens)
+    weights = steps.weights[focus].tolist()
+    allowed = steps.allowed()[focus].tolist()
+    fig = go.Figure(
+        go.Bar(
+            x=list(range(steps.n_tokens)),
+            y=weights,
+            marker_color=[SCALED_COLOR if a else MASKED_COLOR for a in allowed],
+            text=[f"{w:.2f}" if a else "masked" for w, a in zip(weights, allowed, strict=True)],
+            textposition="outside",
+            customdata=labels,
+            hovertemplate="key %{customdata}<br>weight %{y:.4f}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(
+        title="key token", tickvals=list(range(steps.n_tokens)), ticktext=labels, tickangle=-45
+    )
+    fig.update_yaxes(title="attention weight", range=[0, 1.12])
+    fig.update_layout(
+        title=f"Where {labels[focus]} looks",
+        height=420,
+        font_size=FONT_SIZE,
+        margin=dict(l=60, r=20, t=60, b=110),
+    )
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Why divide by √d_k
+# ---------------------------------------------------------------------------------------------
+
+
+def _line(x, y, name: str, color: str, show: bool, dash: str = "solid") -> go.Scatter:
+    return go.Scatter(
+        x=list(x),
+        y=list(y),
+        name=name,
+        legendgroup=name,
+        showlegend=show,
+        mode="lines+markers",
+        line=dict(color=color, dash=dash, width=3),
+        marker=dict(size=8),
+        hovertemplate=f"{name}<br>d = %{{x}}<br>%{{y:.4g}}<extra></extra>",
+    )
+
+
+def scaling_figure(stats: ScalingStats) -> go.Figure:
+    """Three panels against the dimension d: typical size of the scores, softmax entropy, and
+    the largest softmax weight, for q·k (red) and q·k / √d (blue)."""
+    dims = stats.dims
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        subplot_titles=[
+            "Typical |score| (mean)",
+            "Entropy of the softmax (nats)",
+            "Largest softmax weight",
+        ],
+        horizontal_spacing=0.08,
+    )
+    curves = [
+        (stats.unscaled, "q·k (unscaled)", UNSCALED_COLOR),
+        (stats.scaled, "q·k / √d (scaled)", SCALED_COLOR),
+    ]
+    for values, name, color in curves:
+        fig.add_trace(_line(dims, values.mean_abs, name, color, True), row=1, col=1)
+        fig.add_trace(_line(dims, values.entropy, name, color, False), row=1, col=2)
+        fig.add_trace(_line(dims, values.max_weight, name, color, False), row=1, col=3)
+    uniform = math.log(stats.n_keys)
+    references = [
+        (2, [uniform] * len(dims), f"uniform over {stats.n_keys} keys (log {stats.n_keys})"),
+        (3, [1.0] * len(dims), "all weight on one key"),
+    ]
+    for column, y, name in references:
+        fig.add_trace(_line(dims, y, name, "#7f7f7f", True, dash="dot"), row=1, col=column)
+        fig.data[-1].mode = "lines"
+    fig.update_xaxes(type="log", title="dimension d", tickvals=list(dims))
+    sizes = [v for values, _, _ in curves for v in values.mean_abs if v > 0]
+    ticks = [
+        2.0**p
+        for p in range(-6, 8)
+        if min(sizes, default=1) / 2 <= 2.0**p <= 2 * max(sizes, default=1)
+    ]
+    fig.update_yaxes(type="log", tickvals=ticks, row=1, col=1)
+    fig.update_yaxes(rangemode="tozero", row=1, col=2)
+    fig.update_yaxes(range=[0, 1.05], row=1, col=3)
+    fig.update_layout(
+        title=(
+            f"Random q and k: {stats.n_samples} queries × {stats.n_keys} keys per dimension "
+            f"(seed {stats.seed})"
+        ),
+        height=460,
+        font_size=FONT_SIZE,
+        legend=dict(orientation="h", y=-0.25),
+        margin=dict(l=60, r=20, t=90, b=120),
+    )
+    fig.update_annotations(font_size=FONT_SIZE)
+    return fig
+
+
+def draw_figure(scores: Tensor, d: int) -> go.Figure:
+    """One random query against its keys: softmax of q·k and of q·k / √d, side by side."""
+    if scores.dim() != 1 or scores.numel() < 2:
+        raise ValueError("one draw needs a vector of at least two scores")
+    keys = list(range(scores.numel()))
+    panels = {
+        f"softmax(q·k), d = {d}": (torch.softmax(scores.double(), -1), UNSCALED_COLOR),
+        f"softmax(q·k / √{d})": (torch.softmax(scores.double() / math.sqrt(d), -1), SCALED_COLOR),
+    }
+    fig = make_subplots(rows=1, cols=2, subplot_titles=list(panels), shared_yaxes=True)
+    for column, (weights, color) in enumerate(panels.values(), start=1):
+        fig.add_trace(
+            go.Bar(
+                x=keys,
+                y=weights.tolist(),
+                marker_color=color,
+                showlegend=False,
+                hovertemplate="key %{x}<br>weight %{y:.4f}<extra></extra>",
+            ),
+            row=1,
+            col=column,
+        )
+        fig.update_xaxes(title="key", row=1, col=column)
+    fig.update_yaxes(title="weight", range=[0, 1.05], row=1, col=1)
+    fig.update_layout(
+        title=f"One random query against {len(keys)} keys, d = {d}",
+        height=380,
+        font_size=FONT_SIZE,
+        margin=dict(l=60, r=20, t=90, b=60),
+    )
+    fig.update_annotations(font_size=FONT_SIZE)
+    return fig

@@ -1,0 +1,313 @@
+"""Figures for the fine-tuning lesson: examples of the task, training curves, and what each
+fine-tuning run cost (trainable parameters, accuracy, time per step, optimizer memory).
+
+Pure functions: Plotly figures, table rows (lists of dicts for ``st.dataframe``) and HTML
+strings for ``st.html`` in which every piece of text is html-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from tinyformers.course.fine_tuning import (
+    CORRUPTIONS,
+    GRAMMATICAL,
+    LABELS,
+    METHODS,
+    ORIGINAL,
+    Example,
+    MethodResult,
+    ZeroShotResult,
+)
+from tinyformers.training.loop import Progress
+
+FONT_SIZE = 16
+TEMPLATE = "plotly_white"
+METHOD_COLORS = dict(
+    zip(METHODS, ("#d62728", "#7f7f7f", "#ff7f0e", "#2ca02c", "#1f77b4", "#9467bd"), strict=True)
+)
+LABEL_COLORS = {GRAMMATICAL: "#dcfce7", 1 - GRAMMATICAL: "#fee2e2"}
+KIND_NAMES = {ORIGINAL: "real sentence", **CORRUPTIONS}
+SHORT_KIND_NAMES = {
+    ORIGINAL: "real sentences",
+    "verb": "verb number flipped",
+    "drop": "word left out",
+    "swap": "words swapped",
+}
+
+
+def _layout(figure: go.Figure, title: str, height: int, **extra) -> go.Figure:
+    figure.update_layout(
+        title={"text": html.escape(title)},
+        font_size=FONT_SIZE,
+        height=height,
+        template=TEMPLATE,
+        margin={"l": 90, "r": 30, "t": 110, "b": 70},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        **extra,
+    )
+    return figure
+
+
+def run_names(results: Sequence[MethodResult]) -> list[str]:
+    """ "1. LoRA", "2. Adapters", …: a run's number keeps two runs of one method apart."""
+    return [f"{n}. {result.label}" for n, result in enumerate(results, start=1)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The task
+# ---------------------------------------------------------------------------------------------
+
+
+def examples_html(examples: Sequence[Example]) -> str:
+    """A table of examples: the sentence, its label and how it was made (escaped)."""
+    rows = []
+    for example in examples:
+        made = KIND_NAMES.get(example.kind, example.kind)
+        if example.kind != ORIGINAL:
+            made += f' <span style="color:#666">(from “{html.escape(example.source)}”)</span>'
+        rows.append(
+            f'<tr style="background:{LABEL_COLORS[example.label]}">'
+            f'<td style="padding:6px 10px;font-family:monospace"><bdi>'
+            f"{html.escape(example.text)}</bdi></td>"
+            f'<td style="padding:6px 10px">{LABELS[example.label]}</td>'
+            f'<td style="padding:6px 10px">{made}</td></tr>'
+        )
+    header = "".join(
+        f'<th style="text-align:left;padding:6px 10px">{name}</th>'
+        for name in ("sentence", "label", "made from")
+    )
+    return (
+        f'<table style="border-collapse:collapse;font-size:{FONT_SIZE}px;width:100%">'
+        f"<thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def split_counts(examples: Sequence[Example]) -> dict[str, int]:
+    """How many examples of each kind (``ORIGINAL`` or a corruption) a split holds, real
+    sentences first."""
+    counts = dict.fromkeys((ORIGINAL, *CORRUPTIONS), 0)
+    for example in examples:
+        counts[example.kind] += 1
+    return {kind: count for kind, count in counts.items() if count}
+
+
+def split_text(examples: Sequence[Example]) -> str:
+    """ "400 real sentences and 400 corrupted (134 verb number flipped, …)"."""
+    counts = split_counts(examples)
+    real = counts.pop(ORIGINAL, 0)
+    kinds = ", ".join(f"{n} {SHORT_KIND_NAMES[kind]}" for kind, n in counts.items())
+    return f"{real} real sentences and {sum(counts.values())} corrupted ({kinds})"
+
+
+# ---------------------------------------------------------------------------------------------
+# What each method would train
+# ---------------------------------------------------------------------------------------------
+
+
+def plan_chart(counts: dict[str, tuple[int, int]], title: str) -> go.Figure:
+    """One bar per method: the parameters it trains (log axis), labelled with the count and the
+    share of all the classifier's parameters. ``counts`` maps a method key to (trainable, total)."""
+    if not counts:
+        raise ValueError("there are no methods to compare")
+    methods = list(counts)
+    trainable = [counts[m][0] for m in methods]
+    figure = go.Figure(
+        go.Bar(
+            x=trainable,
+            y=[html.escape(METHODS[m]) for m in methods],
+            orientation="h",
+            marker_color=[METHOD_COLORS[m] for m in methods],
+            text=[
+                f"{n:,} ({n / counts[m][1]:.2%})" for n, m in zip(trainable, methods, strict=True)
+            ],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{x:,} trainable parameters<extra></extra>",
+        )
+    )
+    figure.update_xaxes(type="log", dtick=1, title="trainable parameters (log scale)")
+    figure.update_yaxes(autorange="reversed")
+    figure = _layout(figure, title, 140 + 58 * len(methods), showlegend=False)
+    figure.update_layout(margin={"r": 170})
+    return figure
+
+
+# ---------------------------------------------------------------------------------------------
+# Training curves
+# ---------------------------------------------------------------------------------------------
+
+
+def loss_chart(
+    histories: dict[str, Sequence[Progress]], title: str, max_steps: int | None = None
+) -> go.Figure:
+    """Training loss (lines) and held-out loss (markers) against step, one colour per run."""
+    figure = go.Figure()
+    for n, (label, history) in enumerate(histories.items()):
+        color = METHOD_COLORS.get(_method_of(label), "#333")
+        dash = ("solid", "dot", "dash")[n // len(METHOD_COLORS) % 3]
+        figure.add_trace(
+            go.Scatter(
+                x=[p.step for p in history],
+                y=[p.train_loss if math.isfinite(p.train_loss) else None for p in history],
+                name=html.escape(label),
+                legendgroup=label,
+                mode="lines",
+                line={"color": color, "width": 3, "dash": dash},
+                hovertemplate="step %{x}<br>training loss %{y:.3f}<extra></extra>",
+            )
+        )
+        held_out = [p for p in history if p.val_loss is not None]
+        figure.add_trace(
+            go.Scatter(
+                x=[p.step for p in held_out],
+                y=[p.val_loss for p in held_out],
+                name=html.escape(f"{label}: held-out"),
+                legendgroup=label,
+                showlegend=False,
+                mode="markers",
+                marker={"color": color, "size": 11, "symbol": "diamond"},
+                hovertemplate="step %{x}<br>held-out loss %{y:.3f}<extra></extra>",
+            )
+        )
+    if max_steps is not None:
+        figure.update_xaxes(range=[0, max_steps])
+    figure.update_xaxes(title="step")
+    figure.update_yaxes(title="cross-entropy (nats)", rangemode="tozero")
+    figure = _layout(figure, title, 520)
+    figure.update_layout(
+        legend={"orientation": "h", "y": -0.2, "yanchor": "top", "x": 0},
+        margin={"t": 80, "b": 140},
+    )
+    return figure
+
+
+def _method_of(label: str) -> str | None:
+    """The method key of a run label such as "2. LoRA" or "LoRA"."""
+    name = label.split(". ", 1)[-1]
+    return next((key for key, value in METHODS.items() if value == name), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+
+
+def result_rows(results: Sequence[MethodResult]) -> list[dict[str, object]]:
+    """One table row per run, every value measured by that run."""
+    rows = []
+    for name, result in zip(run_names(results), results, strict=True):
+        settings = result.settings
+        rows.append(
+            {
+                "run": name,
+                "trainable parameters": result.trainable,
+                "% trainable": round(100 * result.trainable_share, 3),
+                "held-out accuracy": round(result.held_out_accuracy, 4),
+                "ms per step (median)": round(1000 * result.median_step_seconds, 2),
+                "optimizer state (KB)": round(result.optimizer_state_bytes / 1024, 1),
+                "steps": result.steps_done,
+                "learning rate": settings.lr,
+                "model": result.model_name,
+                "settings": settings.details(),
+                "task (train / held-out, corruptions, seed)": result.task,
+            }
+        )
+    return rows
+
+
+def kind_rows(results: Sequence[MethodResult]) -> list[dict[str, object]]:
+    """Held-out accuracy of each run on real sentences and on each kind of corruption."""
+    rows = []
+    for name, result in zip(run_names(results), results, strict=True):
+        row: dict[str, object] = {"run": name}
+        for kind, value in result.accuracy_by_kind.items():
+            row[SHORT_KIND_NAMES.get(kind, kind)] = round(value, 4)
+        rows.append(row)
+    return rows
+
+
+def results_chart(results: Sequence[MethodResult], title: str) -> go.Figure:
+    """Four panels, one bar per run: trainable parameters, held-out accuracy, median time per
+    step and optimizer state. Parameters and memory use log axes: they span orders of
+    magnitude."""
+    if not results:
+        raise ValueError("there are no runs to draw yet")
+    names = [html.escape(name) for name in run_names(results)]
+    colors = [METHOD_COLORS[r.settings.method] for r in results]
+    panels = (
+        ("trainable parameters", [r.trainable for r in results], "{:,}", "log"),
+        ("held-out accuracy", [r.held_out_accuracy for r in results], "{:.1%}", "linear"),
+        (
+            "median time per step (ms)",
+            [1000 * r.median_step_seconds for r in results],
+            "{:.1f}",
+            "linear",
+        ),
+        (
+            "optimizer state (KB)",
+            [r.optimizer_state_bytes / 1024 for r in results],
+            "{:,.1f}",
+            "log",
+        ),
+    )
+    figure = make_subplots(
+        rows=2,
+        cols=2,
+        shared_yaxes=True,
+        horizontal_spacing=0.08,
+        vertical_spacing=0.16,
+        subplot_titles=[panel[0] for panel in panels],
+    )
+    for n, (panel, values, text_format, axis_type) in enumerate(panels):
+        row, col = n // 2 + 1, n % 2 + 1
+        figure.add_trace(
+            go.Bar(
+                x=values,
+                y=names,
+                orientation="h",
+                marker_color=colors,
+                text=[text_format.format(v) for v in values],
+                textposition="auto",
+                showlegend=False,
+                hovertemplate="%{y}: %{text}<extra>" + html.escape(panel) + "</extra>",
+            ),
+            row=row,
+            col=col,
+        )
+        figure.update_xaxes(type=axis_type, row=row, col=col)
+        if axis_type == "log":
+            figure.update_xaxes(dtick=1, row=row, col=col)
+        if panel == "held-out accuracy":
+            figure.update_xaxes(range=[0, 1], tickformat=".0%", row=row, col=col)
+    figure.update_yaxes(autorange="reversed")
+    height = 260 + 2 * 46 * len(results)
+    return _layout(figure, title, height)
+
+
+def zero_shot_rows(result: ZeroShotResult) -> list[dict[str, object]]:
+    """The three ways of using gpt-stories without training, side by side."""
+    shots = result.few_shot_prompt.count("\n")
+    return [
+        {
+            "approach": f"minimal pairs: the likelier of a real sentence and its corruption "
+            f"({result.pairs} pairs)",
+            "labels used": "none",
+            "held-out accuracy": round(result.pair_accuracy, 4),
+        },
+        {
+            "approach": "one sentence: grammatical if its score is above a threshold",
+            "labels used": "the training split, to choose the threshold",
+            "held-out accuracy": round(result.threshold_accuracy, 4),
+        },
+        {
+            "approach": f"one sentence: few-shot prompt with {shots} labelled examples",
+            "labels used": f"{shots} examples, in the prompt",
+            "held-out accuracy": round(result.few_shot_accuracy, 4),
+        },
+    ]

@@ -1,0 +1,341 @@
+"""Figures for the GPT lesson: next-token distributions, attention of the predicting position,
+generated text and the per-token loss of a prompt.
+
+Tokens come from text a student typed, so every token, label and title is html-escaped here,
+in the HTML strings (for ``st.html``) and in the Plotly figures (Plotly renders a few HTML tags
+in labels). Token axes are numbered positions with the tokens as tick text, so two different
+tokens that look alike never merge into one bar.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import plotly.graph_objects as go
+from torch import Tensor
+
+from tinyformers.figures.tokenization import visible
+from tinyformers.model.sampling import Distribution, SamplingSettings
+
+FONT_SIZE = 16
+RAW_COLOR = "#b0b0b0"
+KEPT_COLOR = "#ff7f0e"
+FILTERED_COLOR = "#f6dcc4"
+FINAL_COLOR = "#1f77b4"
+PROMPT_CHIP = "#ececec"
+NEW_CHIP = "#dfe7fd"
+SELECTED_BORDER = "#d62728"
+NO_LOSS_CHIP = "#f4f4f4"
+GRID_COLOR = "#e5e5e5"
+MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()#+-.!|~<>$:&")
+
+
+def label(token: str) -> str:
+    """A token as a safe, visible label: spaces as ␣, newlines as ⏎, markup escaped."""
+    return html.escape(visible(token))
+
+
+def quoted(text: str) -> str:
+    """Text in quotes with spaces and newlines visible, for figure titles (which are escaped)."""
+    return f"“{visible(text)}”"
+
+
+def markdown_text(text: str) -> str:
+    """Text that Markdown (``st.caption``, ``st.info``) shows exactly as typed: every
+    punctuation character that Markdown or HTML could read as syntax is backslash-escaped."""
+    return "".join("\\" + char if char in MARKDOWN_SPECIAL else char for char in text)
+
+
+def markdown_quote(text: str) -> str:
+    """A token or text for a caption: quoted, spaces and newlines visible, Markdown escaped."""
+    return markdown_text(quoted(text))
+
+
+def settings_label(settings: SamplingSettings) -> str:
+    """``greedy`` or ``temperature 0.80, top-k 5, top-p 0.90`` (filters that are off left out)."""
+    if settings.greedy:
+        return "greedy"
+    parts = [f"temperature {settings.temperature:.2f}"]
+    if settings.top_k is not None:
+        parts.append(f"top-k {settings.top_k}")
+    if settings.top_p is not None:
+        parts.append(f"top-p {settings.top_p:.2f}")
+    return ", ".join(parts)
+
+
+def entropy(probabilities: Tensor) -> float:
+    """Entropy in nats of a distribution (0 · log 0 counted as 0)."""
+    p = probabilities.double()
+    return float(-(p[p > 0] * p[p > 0].log()).sum())
+
+
+def token_axis(positions: np.ndarray, labels: list[str]) -> dict:
+    """An axis with one tick per token, the labels slanted, and smaller when there are many."""
+    crowded = len(labels) > 20
+    return {
+        "tickmode": "array",
+        "tickvals": positions,
+        "ticktext": labels,
+        "tickangle": -90 if crowded else -45,
+        "tickfont": {"size": 12 if crowded else FONT_SIZE},
+    }
+
+
+def _layout(
+    figure: go.Figure, title: str, height: int, left_margin: int = 80, **extra
+) -> go.Figure:
+    figure.update_layout(
+        title={
+            "text": html.escape(title),
+            "x": 0,
+            "xanchor": "left",
+            "xref": "paper",
+            "y": 1,
+            "yanchor": "top",
+            "yref": "container",
+            "pad": {"t": 12},
+        },
+        font_size=FONT_SIZE,
+        height=height,
+        template="none",  # plain white, set below; a full template costs ~8 ms per figure
+        plot_bgcolor="white",
+        paper_bgcolor="white",
+        xaxis={"gridcolor": GRID_COLOR, "zeroline": False},
+        yaxis={"gridcolor": GRID_COLOR, "zeroline": False},
+        margin={"l": left_margin, "r": 20, "t": 120, "b": 90},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        **extra,
+    )
+    return figure
+
+
+# ---------------------------------------------------------------------------------------------
+# Next-token distribution
+# ---------------------------------------------------------------------------------------------
+
+
+def bar_ids(distribution: Distribution, n_bars: int, chosen: int | None = None) -> list[int]:
+    """The ``n_bars`` most likely token ids, most likely first, plus ``chosen`` if it is not
+    among them. Temperature never reorders tokens, so the raw order is every stage's order."""
+    if n_bars < 1:
+        raise ValueError(f"the chart needs at least one bar, got {n_bars}")
+    n_bars = min(n_bars, distribution.raw.numel())
+    ids = distribution.raw.topk(n_bars).indices.tolist()
+    if chosen is not None and chosen not in ids:
+        ids.append(int(chosen))
+    return ids
+
+
+def distribution_chart(
+    distribution: Distribution,
+    ids: list[int],
+    tokens: list[str],
+    title: str,
+    chosen: int | None = None,
+) -> go.Figure:
+    """Bars for the tokens ``ids`` (shown as ``tokens``) at each stage of sampling.
+
+    Grey: softmax of the logits. Orange: after temperature, strong where the token survived
+    top-k and top-p, pale where it was filtered out. Blue: the kept tokens renormalised, the
+    distribution the next token is drawn from. ``chosen`` marks the token that was drawn.
+    """
+    if len(ids) != len(tokens):
+        raise ValueError(f"{len(ids)} ids but {len(tokens)} token strings")
+    index = np.asarray(ids, dtype=np.int64)
+    x = np.arange(len(ids))
+    kept = distribution.kept[index].numpy()
+    tempered = distribution.tempered[index].numpy().astype(float)
+    labels = np.array([label(t) for t in tokens], dtype=object)
+    stages = [
+        ("softmax(logits)", distribution.raw[index].numpy(), RAW_COLOR, -0.3, None),
+        ("after temperature: kept", np.where(kept, tempered, np.nan), KEPT_COLOR, 0.0, None),
+        (
+            "after temperature: filtered out",
+            np.where(kept, np.nan, tempered),
+            FILTERED_COLOR,
+            0.0,
+            "/",
+        ),
+        (
+            "sampled from (kept, renormalised)",
+            distribution.final[index].numpy(),
+            FINAL_COLOR,
+            0.3,
+            None,
+        ),
+    ]
+    figure = go.Figure()
+    for name, values, color, shift, pattern in stages:
+        figure.add_trace(
+            go.Bar(
+                x=x + shift,
+                y=values,
+                width=0.28,
+                name=name,
+                marker={"color": color, "pattern": {"shape": pattern or ""}},
+                customdata=labels,
+                hovertemplate=f"%{{customdata}}<br>{name}: %{{y:.4f}}<extra></extra>",
+            )
+        )
+    if chosen is not None and chosen in ids:
+        position = ids.index(chosen)
+        top = float(max(distribution.raw[chosen], distribution.final[chosen]))
+        figure.add_annotation(
+            x=position,
+            y=top,
+            text="drawn",
+            showarrow=True,
+            arrowhead=2,
+            ay=-36,
+            font={"color": SELECTED_BORDER, "size": FONT_SIZE},
+        )
+    figure.update_xaxes(token_axis(x, labels))
+    return _layout(
+        figure, title, 460, barmode="overlay", yaxis_title="probability", yaxis_rangemode="tozero"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Attention of the position that predicts the next token
+# ---------------------------------------------------------------------------------------------
+
+
+def attention_row_chart(attention: Tensor, tokens: list[str], title: str) -> go.Figure:
+    """Heatmap: one row per (layer, head), one column per context token, the attention weight
+    of the last position on that token. ``attention`` is (n_layer, n_head, T)."""
+    if attention.dim() != 3 or attention.shape[-1] != len(tokens):
+        raise ValueError(
+            f"attention has shape {tuple(attention.shape)}; expected (layers, heads, {len(tokens)})"
+        )
+    n_layer, n_head, length = attention.shape
+    z = attention.reshape(n_layer * n_head, length).numpy()
+    rows = [
+        f"layer {layer + 1}, head {head + 1}" for layer in range(n_layer) for head in range(n_head)
+    ]
+    labels = [label(t) for t in tokens]
+    figure = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=np.arange(length),
+            y=np.arange(len(rows)),
+            zmin=0,
+            zmax=max(float(z.max()), 1e-9),
+            colorscale="Blues",
+            colorbar={"title": {"text": "weight"}},
+            customdata=np.array([[labels[k] for k in range(length)]] * len(rows), dtype=object),
+            text=np.array([[row] * length for row in rows], dtype=object),
+            hovertemplate="%{text}<br>on %{customdata} (position %{x}): %{z:.3f}<extra></extra>",
+        )
+    )
+    figure.update_xaxes(token_axis(np.arange(length), labels))
+    figure.update_yaxes(
+        tickmode="array", tickvals=np.arange(len(rows)), ticktext=rows, autorange="reversed"
+    )
+    row_height = max(8, min(30, 640 // len(rows)))
+    return _layout(figure, title, 170 + row_height * len(rows), left_margin=170)
+
+
+# ---------------------------------------------------------------------------------------------
+# Text: the sequence being generated, continuations side by side
+# ---------------------------------------------------------------------------------------------
+
+
+def _chip(
+    text: str, background: str, border: str | None = None, tooltip: str = "", sub: str = ""
+) -> str:
+    outline = f"outline:3px solid {border};" if border else ""
+    title = f' title="{html.escape(tooltip)}"' if tooltip else ""
+    below = f'<sub style="color:#444;font-size:0.7em"> {html.escape(sub)}</sub>' if sub else ""
+    return (
+        f'<span{title} style="background:{background};{outline}padding:3px 6px;margin:2px;'
+        f'border-radius:5px;font-family:monospace;display:inline-block">'
+        f"<bdi>{label(text)}</bdi>{below}</span>"
+    )
+
+
+def sequence_html(tokens: list[str], n_prompt: int, selected: int | None = None) -> str:
+    """The prompt's tokens in grey, generated ones in blue; ``selected`` (an index into
+    ``tokens``) gets a red outline."""
+    chips = [
+        _chip(
+            token,
+            PROMPT_CHIP if i < n_prompt else NEW_CHIP,
+            SELECTED_BORDER if i == selected else None,
+            tooltip="prompt" if i < n_prompt else f"generated token {i - n_prompt + 1}",
+        )
+        for i, token in enumerate(tokens)
+    ]
+    return f'<div style="font-size:{FONT_SIZE + 2}px;line-height:2.1">{"".join(chips)}</div>'
+
+
+def continuation_html(prompt: str, new: str, heading: str) -> str:
+    """A heading, then the prompt in grey and the generated text in bold, newlines kept."""
+    return (
+        f'<div style="font-size:{FONT_SIZE + 2}px">'
+        f'<div style="font-weight:600;margin-bottom:4px">{html.escape(heading)}</div>'
+        f'<div style="white-space:pre-wrap;font-family:monospace;line-height:1.6;'
+        f'background:#fafafa;border:1px solid #ddd;border-radius:6px;padding:8px">'
+        f'<span style="color:#888">{html.escape(prompt)}</span>'
+        f"<b><bdi>{html.escape(new)}</bdi></b></div></div>"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The training objective: −log p of each next token
+# ---------------------------------------------------------------------------------------------
+
+
+def loss_color(loss: float, top: float) -> str:
+    """White for a loss of 0, deepening to red at ``top``."""
+    share = 0.0 if top <= 0 else min(max(loss / top, 0.0), 1.0)
+    green_blue = round(255 - share * (255 - 80))
+    return f"rgb(255,{green_blue},{green_blue})"
+
+
+def loss_chips(tokens: list[str], losses: list[float]) -> str:
+    """Each token coloured by −log p of it given the tokens before it, the value below it.
+    The first token has no loss (nothing predicts it), so ``losses`` is one shorter."""
+    if len(losses) != len(tokens) - 1:
+        raise ValueError(f"{len(tokens)} tokens need {len(tokens) - 1} losses, got {len(losses)}")
+    top = max(losses, default=0.0)
+    chips = [_chip(tokens[0], NO_LOSS_CHIP, tooltip="first token: nothing predicts it", sub="–")]
+    for token, loss in zip(tokens[1:], losses, strict=True):
+        tooltip = f"−log p = {loss:.3f}, p = {np.exp(-loss):.3f}"
+        chips.append(_chip(token, loss_color(loss, top), tooltip=tooltip, sub=f"{loss:.2f}"))
+    return f'<div style="font-size:{FONT_SIZE + 2}px;line-height:2.3">{"".join(chips)}</div>'
+
+
+def loss_chart(tokens: list[str], losses: list[float], mean: float, title: str) -> go.Figure:
+    """A bar of −log p for every predicted token (tokens 2 to T), the mean as a dashed line."""
+    if len(losses) != len(tokens) - 1 or not losses:
+        raise ValueError(
+            f"{len(tokens)} tokens need {len(tokens) - 1} losses (at least one), got {len(losses)}"
+        )
+    labels = [label(t) for t in tokens[1:]]
+    x = np.arange(1, len(tokens))
+    figure = go.Figure(
+        go.Bar(
+            x=x,
+            y=np.asarray(losses, dtype=float),
+            marker={
+                "color": [loss_color(v, max(losses)) for v in losses],
+                "line": {"color": "#a33", "width": 1},
+            },
+            customdata=np.array(labels, dtype=object),
+            hovertemplate="%{customdata} (position %{x}): −log p = %{y:.3f}<extra></extra>",
+            name="−log p",
+        )
+    )
+    figure.add_hline(
+        y=mean,
+        line_dash="dash",
+        line_color="#333",
+        annotation_text=f"mean {mean:.3f}",
+        annotation_position="top right",
+        annotation_bgcolor="white",
+    )
+    figure.update_xaxes(token_axis(x, labels))
+    return _layout(
+        figure, title, 420, yaxis_title="−log p(token | tokens before)", showlegend=False
+    )

@@ -1,0 +1,300 @@
+"""Figures for the lesson on multi-head attention: one head's attention matrix, heads ranked by a
+statistic, a layer × head grid of scores, and the heads' outputs before and after ``c_proj``.
+
+Every string that comes from a tokenizer is html-escaped before it reaches a label or a hover
+box, because Plotly renders a few HTML tags in those.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+from torch import Tensor
+
+from tinyformers.course.multi_head import STATISTICS, HeadStats
+
+FONT_SIZE = 16
+MAX_VALUE_LABELS = 16  # write the weight in each cell only for sentences up to this length
+HIGHLIGHT = "#d62728"
+MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()#+-.!|$<>~:=")
+LAYER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
+
+
+def stat_labels(anchor: str) -> dict[str, str]:
+    """Readable names of the statistics in ``HeadStats``; ``anchor`` names the anchor token."""
+    return {
+        "entropy": "mean entropy of a row (nats)",
+        "distance": "mean distance attended |i − j|",
+        "previous": "attends to the previous token",
+        "anchor": f"attends to {anchor}",
+        "itself": "attends to itself",
+    }
+
+
+def quoted_token(token: str) -> str:
+    """A token quoted for a Markdown caption: repr-quoted, with every character Markdown or
+    Streamlit treats specially backslash-escaped, so the token shows as typed."""
+    return "".join(f"\\{char}" if char in MARKDOWN_SPECIAL else char for char in repr(token))
+
+
+def token_labels(tokens: Sequence[str]) -> list[str]:
+    """Unique, escaped axis labels: position and token, spaces and newlines made visible."""
+    return [
+        f"{i}: {html.escape(token.replace(' ', '␣').replace(chr(10), '⏎'), quote=False)}"
+        for i, token in enumerate(tokens)
+    ]
+
+
+def head_view_height(n_tokens: int) -> int:
+    """Pixels an iframe needs for bertviz's head view of ``n_tokens`` tokens: 22.5 px per
+    token and a 30 px heading (bertviz's head_view.js), plus the layer menu and page margins."""
+    return math.ceil(22.5 * n_tokens) + 30 + 50
+
+
+def model_view_height(n_layer: int, n_head: int, n_tokens: int) -> int:
+    """Pixels an iframe needs for bertviz's model view (model_view.js): a row of thumbnails per
+    layer, each 7 · 12 / heads px per token plus 10 px of padding, under a 38 px axis, or the
+    enlarged single head if that is taller; plus page margins and a scroll bar."""
+    box = 7 * 12 / n_head
+    thumbnails = n_layer * (n_tokens * box + 10) + 38
+    detail = n_tokens * 18 + 55
+    return math.ceil(max(thumbnails, detail)) + 40
+
+
+MODEL_VIEW_WIDTH = 990  # bertviz's model view is drawn 970 px wide, plus the page margins
+_FIT_SCRIPT = """<script>
+(function () {
+  function fit() {
+    document.body.style.zoom = Math.min(1, window.innerWidth / %d);
+  }
+  fit();
+  window.addEventListener("resize", fit);
+})();
+</script>
+"""
+
+
+def fit_width(page: str, width: int = MODEL_VIEW_WIDTH) -> str:
+    """Add a script to a complete HTML page that shrinks it (CSS zoom) when the frame showing
+    it is narrower than ``width`` pixels, so a fixed-width view is never cut off at the right."""
+    end = page.rfind("</body>")
+    if end == -1:
+        raise ValueError("expected a complete HTML page with a </body> tag")
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be a positive number of pixels, got {width!r}")
+    return page[:end] + _FIT_SCRIPT % width + page[end:]
+
+
+def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
+    fig.update_layout(
+        title=html.escape(title, quote=False),
+        height=height,
+        font_size=FONT_SIZE,
+        margin=dict(l=80, r=20, t=70, b=60),
+    )
+    return fig
+
+
+def attention_heatmap(
+    weights: Tensor,
+    tokens: Sequence[str],
+    title: str,
+    highlight_row: int | None = None,
+    highlight_column: int | None = None,
+) -> go.Figure:
+    """A (query × key) attention matrix: queries down, keys across, weights 0 to 1.
+
+    ``highlight_row`` outlines one query's row and ``highlight_column`` one key's column; short
+    sentences get the weight written in each cell.
+    """
+    if weights.dim() != 2 or tuple(weights.shape) != (len(tokens), len(tokens)):
+        raise ValueError(
+            f"expected a ({len(tokens)}, {len(tokens)}) matrix for {len(tokens)} tokens, "
+            f"got {tuple(weights.shape)}"
+        )
+    labels = token_labels(tokens)
+    show_values = len(tokens) <= MAX_VALUE_LABELS
+    fig = go.Figure(
+        go.Heatmap(
+            z=weights.detach().float().numpy(),
+            x=labels,
+            y=labels,
+            zmin=0,
+            zmax=1,
+            colorscale="Blues",
+            colorbar=dict(title=dict(text="weight", side="top")),
+            texttemplate="%{z:.2f}" if show_values else None,
+            hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>",
+        )
+    )
+    n = len(tokens)
+    if highlight_row is not None:
+        fig.add_shape(
+            type="rect",
+            x0=-0.5,
+            x1=n - 0.5,
+            y0=highlight_row - 0.5,
+            y1=highlight_row + 0.5,
+            line=dict(color=HIGHLIGHT, width=4),
+        )
+    if highlight_column is not None:
+        fig.add_shape(
+            type="rect",
+            x0=highlight_column - 0.5,
+            x1=highlight_column + 0.5,
+            y0=-0.5,
+            y1=n - 0.5,
+            line=dict(color=HIGHLIGHT, width=2, dash="dash"),
+        )
+    fig.update_xaxes(title="key (attended to)", type="category", tickangle=-50, automargin=True)
+    fig.update_yaxes(
+        title="query (attending)", type="category", autorange="reversed", automargin=True
+    )
+    side = max(480, min(1000, 180 + 34 * n))
+    return _layout(fig, title, side)
+
+
+def head_ranking_chart(
+    stats: Sequence[HeadStats], key: str, anchor: str, top: int = 24
+) -> go.Figure:
+    """The first ``top`` heads of ``stats`` (already sorted) as horizontal bars of one
+    statistic, the first at the top, coloured by layer."""
+    if key not in STATISTICS:
+        raise ValueError(f"there is no statistic {key!r}; choose one of {', '.join(STATISTICS)}")
+    shown = list(stats)[:top]
+    label = stat_labels(anchor)[key]
+    fig = go.Figure()
+    for layer in sorted({s.layer for s in shown}):
+        rows = [s for s in shown if s.layer == layer]
+        fig.add_trace(
+            go.Bar(
+                x=[getattr(s, key) for s in rows],
+                y=[s.name for s in rows],
+                orientation="h",
+                name=f"layer {layer}",
+                marker_color=LAYER_COLORS[layer % len(LAYER_COLORS)],
+                hovertemplate="%{y}<br>%{x:.3f}<extra></extra>",
+            )
+        )
+    fig.update_yaxes(
+        type="category",
+        categoryorder="array",
+        categoryarray=[s.name for s in shown],
+        autorange="reversed",
+        automargin=True,
+    )
+    fig.update_xaxes(title=html.escape(label, quote=False))
+    fig.update_layout(legend_title_text="", barmode="overlay")
+    title = f"Heads ranked by: {label}"
+    return _layout(fig, title, max(360, 120 + 30 * len(shown)))
+
+
+def score_grid(scores: Tensor, title: str, best: tuple[int, int] | None = None) -> go.Figure:
+    """An (n_layer, n_head) grid of shares from 0 to 1, each cell labelled as a percentage;
+    ``best`` = (layer, head) is outlined."""
+    if scores.dim() != 2:
+        raise ValueError(f"expected an (n_layer, n_head) grid, got shape {tuple(scores.shape)}")
+    n_layer, n_head = scores.shape
+    fig = go.Figure(
+        go.Heatmap(
+            z=scores.detach().float().numpy(),
+            x=[f"head {h}" for h in range(n_head)],
+            y=[f"layer {layer}" for layer in range(n_layer)],
+            zmin=0,
+            zmax=1,
+            colorscale="Greens",
+            colorbar=dict(title=dict(text="share", side="top"), tickformat=".0%"),
+            texttemplate="%{z:.0%}",
+            hovertemplate="%{y}, %{x}<br>%{z:.1%}<extra></extra>",
+        )
+    )
+    if best is not None:
+        layer, head = best
+        fig.add_shape(
+            type="rect",
+            x0=head - 0.5,
+            x1=head + 0.5,
+            y0=layer - 0.5,
+            y1=layer + 0.5,
+            line=dict(color=HIGHLIGHT, width=4),
+        )
+    fig.update_xaxes(type="category", side="top")
+    fig.update_yaxes(type="category", autorange="reversed", automargin=True)
+    fig = _layout(fig, title, max(260, 110 + 60 * n_layer))
+    fig.update_layout(margin=dict(t=100, b=20))
+    return fig
+
+
+def concatenation_figure(
+    per_head: Tensor, projected: Tensor, tokens: Sequence[str], layer: int
+) -> go.Figure:
+    """Left: the heads' outputs side by side, i.e. the (T, C) concatenation, with each head's
+    hs columns boxed. Right: the same rows after the output projection ``c_proj``."""
+    nh, t, hs = per_head.shape
+    if tuple(projected.shape) != (t, nh * hs) or len(tokens) != t:
+        raise ValueError(
+            f"per-head outputs {tuple(per_head.shape)}, projection {tuple(projected.shape)} and "
+            f"{len(tokens)} tokens do not fit together"
+        )
+    concatenated = per_head.permute(1, 0, 2).reshape(t, nh * hs)
+    limit = max(concatenated.abs().max().item(), projected.abs().max().item()) or 1.0
+    labels = token_labels(tokens)
+    panels = {
+        "x": (concatenated, f"heads concatenated: ({t}, {nh} × {hs}) = ({t}, {nh * hs})"),
+        "x2": (projected, f"after c_proj: ({t}, {nh * hs})"),
+    }
+    fig = go.Figure(
+        [
+            go.Heatmap(
+                z=matrix.detach().float().numpy(),
+                y=labels,
+                xaxis=axis,
+                zmin=-limit,
+                zmax=limit,
+                colorscale="RdBu",
+                showscale=axis == "x2",
+                hovertemplate="%{y}<br>feature %{x}<br>%{z:.3f}<extra></extra>",
+            )
+            for axis, (matrix, _) in panels.items()
+        ]
+    )
+    head_boxes = [
+        dict(
+            type="rect",
+            xref="x",
+            yref="y domain",
+            x0=head * hs - 0.5,
+            x1=(head + 1) * hs - 0.5,
+            y0=0,
+            y1=1,
+            line=dict(color="black", width=2),
+            label=dict(text=f"head {head}", textposition="top center"),
+        )
+        for head in range(nh)
+    ]
+    panel_titles = [
+        dict(
+            text=title,
+            xref=f"{axis} domain",
+            yref="paper",
+            x=0.5,
+            y=1.0,
+            yanchor="bottom",
+            showarrow=False,
+        )
+        for axis, (_, title) in panels.items()
+    ]
+    fig.update_layout(
+        xaxis=dict(domain=[0, 0.47], title="feature"),
+        xaxis2=dict(domain=[0.53, 1], title="feature", anchor="y"),
+        yaxis=dict(type="category", autorange="reversed", automargin=True),
+        shapes=head_boxes,
+        annotations=panel_titles,
+    )
+    title = f"Layer {layer}: what the heads return, and what c_proj makes of it"
+    fig = _layout(fig, title, max(400, 180 + 26 * t))
+    fig.update_layout(margin=dict(t=110))
+    return fig

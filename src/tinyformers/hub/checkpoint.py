@@ -1,0 +1,155 @@
+"""Checkpoints as Hugging Face-style folders.
+
+    model_dir/
+      config.json        {"format": "tinyformers", "version": 1, "model": {...config...}, "metadata": {...}}
+      model.safetensors  the weights (tied copies stored once)
+      tokenizer.json     the tokenizer, in the `tokenizers` format
+      README.md          the model card
+
+Weights are only ever read with ``safetensors`` (which cannot run code), and loading is strict:
+a missing, unexpected or wrongly shaped tensor stops the load with a message naming it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from tinyformers.model.build import build_model
+from tinyformers.model.config import TransformerConfig, config_from_dict
+
+FORMAT = "tinyformers"
+VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
+CARD_FILE = "README.md"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder that cannot be loaded; the message says why."""
+
+
+@dataclass
+class Checkpoint:
+    model: nn.Module
+    config: TransformerConfig
+    tokenizer: Any = None  # tinyformers.text.tokenizers.Tokenizer, when the folder has one
+    metadata: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def saveable_state_dict(model: nn.Module) -> dict:
+    """The state dict without tied duplicates, every tensor contiguous (safetensors needs both)."""
+    tied = getattr(model, "tied_weights", {})
+    return {k: v.detach().contiguous() for k, v in model.state_dict().items() if k not in tied}
+
+
+def save_checkpoint(
+    model: nn.Module,
+    out_dir: str | Path,
+    tokenizer: Any = None,
+    card: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": model.config.to_dict(),
+        "metadata": metadata or {},
+    }
+    (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    save_file(saveable_state_dict(model), str(out / WEIGHTS_FILE), metadata={"format": "pt"})
+    if tokenizer is not None:
+        tokenizer.save(out / TOKENIZER_FILE)
+    if card is not None:
+        (out / CARD_FILE).write_text(card, encoding="utf-8")
+    return out
+
+
+def read_config(model_dir: Path) -> tuple[TransformerConfig, dict[str, Any]]:
+    path = model_dir / CONFIG_FILE
+    if not path.is_file():
+        raise CheckpointError(
+            f"{model_dir} has no {CONFIG_FILE}; is it a Tinyformers model folder?"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path} is not valid JSON: {err}") from err
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f'{path} is not a Tinyformers config (no "format": "{FORMAT}")')
+    if data.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path} has format version {data.get('version')}; expected {VERSION}"
+        )
+    try:
+        config = config_from_dict(data.get("model", {}))
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: invalid model config: {err}") from err
+    return config, data.get("metadata", {})
+
+
+def check_tensors(model: nn.Module, tensors: dict, source: str) -> None:
+    """Every expected tensor present, nothing extra, every shape right — or a precise error."""
+    tied = getattr(model, "tied_weights", {})
+    expected = {k: v for k, v in model.state_dict().items() if k not in tied}
+    missing = sorted(set(expected) - set(tensors))
+    if missing:
+        raise CheckpointError(f"{source} is missing tensor {missing[0]!r}" + _more(missing))
+    unexpected = sorted(set(tensors) - set(expected))
+    if unexpected:
+        raise CheckpointError(
+            f"{source} has unexpected tensor {unexpected[0]!r}" + _more(unexpected)
+        )
+    for name, want in expected.items():
+        got = tensors[name]
+        if tuple(got.shape) != tuple(want.shape):
+            raise CheckpointError(
+                f"tensor {name!r} in {source} has shape {tuple(got.shape)} but the config "
+                f"needs {tuple(want.shape)}"
+            )
+        if not got.dtype.is_floating_point and want.dtype.is_floating_point:
+            raise CheckpointError(
+                f"tensor {name!r} in {source} has dtype {got.dtype}, expected floats"
+            )
+
+
+def _more(names: list[str]) -> str:
+    return f" (and {len(names) - 1} more)" if len(names) > 1 else ""
+
+
+def load_checkpoint(model_dir: str | Path) -> Checkpoint:
+    """Build the model its config describes and load its weights strictly, in eval mode."""
+    path = Path(model_dir)
+    if not path.is_dir():
+        raise CheckpointError(f"no model folder at {path}")
+    config, metadata = read_config(path)
+    weights = path / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CheckpointError(f"{path} has no {WEIGHTS_FILE} (only safetensors weights are loaded)")
+    try:
+        tensors = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{weights} is not a readable safetensors file: {err}") from err
+    model = build_model(config)
+    check_tensors(model, tensors, str(weights))
+    state = model.state_dict()
+    model.load_state_dict({k: v.to(state[k].dtype) for k, v in tensors.items()}, strict=False)
+    tokenizer = None
+    if (path / TOKENIZER_FILE).is_file():
+        from tinyformers.text.tokenizers import Tokenizer
+
+        try:
+            tokenizer = Tokenizer.load(path / TOKENIZER_FILE)
+        except ValueError as err:
+            raise CheckpointError(f"{path / TOKENIZER_FILE}: {err}") from err
+    return Checkpoint(model.eval(), config, tokenizer, metadata, path)

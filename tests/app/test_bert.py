@@ -1,0 +1,292 @@
+"""The BERT page, headless: the numbers it shows equal a direct computation, every control works
+at its extremes, and bad input gets a message instead of a traceback."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.page_checks import BLANK_TEXTS, MARKUP, caption, rerun
+from tests.plotly_json import chart_titled, chart_titles, charts, decode
+from tinyformers.course.bert import (
+    SPECIAL_IDS,
+    attention_from,
+    embedding_breakdown,
+    epoch_ledgers,
+    expected_selected_distribution,
+    fill_in_blanks,
+    ledger_statistics,
+    masking_draws,
+    selection_units,
+    trained_positions,
+    word_starts,
+)
+from tinyformers.figures import bert as figs
+from tinyformers.hub.registry import load_shipped
+from tinyformers.text.inputs import bert_inputs
+from tinyformers.text.masking import MASKED, RANDOM, UNCHANGED, MaskingRates
+
+PAGE = "app_pages/bert.py"
+PAIR = ("Mia sees the friendly fox .", "she smiles .")
+LEDGER_SENTENCE = "the friendly dogs that Mia sees run home ."
+FILL_SENTENCE = "the lion that the girls fix cries ."
+TEXT_INPUTS = ("bert-a", "bert-b", "bert-ledger-text", "bert-fill-text")
+
+
+@pytest.fixture(scope="module")
+def bert():
+    return load_shipped("bert-stories")
+
+
+def ledger_caption(ledger, seed: int, draw: int) -> str:
+    loss = ledger.loss_positions
+    where = f"positions {', '.join(map(str, loss))}" if loss else "no position"
+    eligible = len(ledger.ids) - sum(ledger.special)
+    return (
+        f"Seed {seed}, draw {draw}: {len(loss)} of {eligible} ordinary tokens selected "
+        f"({ledger.count(MASKED)} → [MASK], {ledger.count(RANDOM)} → random, "
+        f"{ledger.count(UNCHANGED)} unchanged). Loss at {where}; the other "
+        f"{len(ledger.ids) - len(loss)} labels are -100."
+    )
+
+
+def ledger_ids(bert) -> list[int]:
+    return bert_inputs(bert.tokenizer, LEDGER_SENTENCE)[0]
+
+
+def set_rates(at: AppTest, select: int, mask: int, random: int) -> AppTest:
+    at.slider(key="bert-select").set_value(select)
+    at.slider(key="bert-mask").set_value(mask)
+    at.slider(key="bert-random").set_value(random)
+    return rerun(at)
+
+
+def type_everywhere(at: AppTest, text: str) -> AppTest:
+    """The same text in every text box of the page."""
+    for key in TEXT_INPUTS:
+        at.text_input(key=key).set_value(text)
+    return rerun(at)
+
+
+# ---------------------------------------------------------------------------------------------
+# Defaults: every number equals a direct computation
+# ---------------------------------------------------------------------------------------------
+
+
+def test_default_page_runs(page):
+    assert not page.exception
+    assert not page.warning and not page.error
+    assert set(chart_titles(page)) == {
+        "BERT's input: three rows added, then LayerNorm",
+        "How long each row is",
+        "10,000 draws of the masking",
+        "The same sentence, epoch after epoch",
+        "The model's guesses for each [MASK]",
+        "Where position 7 ([MASK]) looks",
+    }
+
+
+def test_input_figure_is_the_models_embedding_rows(page, bert):
+    parts = embedding_breakdown(bert.model, bert.tokenizer, *PAIR)
+    spec = chart_titled(page, "BERT's input: three rows added, then LayerNorm")
+    np.testing.assert_allclose(decode(spec["data"][3]["z"]), parts.total.numpy(), atol=1e-6)
+    np.testing.assert_allclose(decode(spec["data"][1]["z"]), parts.segment.numpy(), atol=1e-6)
+    assert spec["data"][0]["y"][0] == "0: [CLS] (A)" and spec["data"][0]["y"][-1].endswith("(B)")
+    b_count = sum(parts.segments)
+    assert caption(page, f"{len(parts.ids)} positions, {b_count} of them in segment B")
+    chips = page.html[0].value
+    assert chips == figs.pair_chips(parts.tokens, parts.segments)
+
+
+def test_ledger_is_draw_one_of_the_seed(page, bert):
+    ledger = masking_draws(ledger_ids(bert), bert.tokenizer, MaskingRates(), 0, 1)[0]
+    assert page.html[1].value == figs.ledger_html(ledger)
+    assert caption(page, "Seed 0, draw 1") == ledger_caption(ledger, 0, 1)
+
+
+def test_resample_statistics_are_computed(page, bert):
+    rates = MaskingRates()
+    stats = ledger_statistics(ledger_ids(bert), bert.tokenizer, rates, 0, 10_000)
+    text = caption(page, "10,000 draws with seed 0")
+    assert f"{stats.select_rate:.2%} selected" in text
+    assert f"{stats.share(MASKED):.2%} → [MASK], {stats.share(RANDOM):.2%} → random" in text
+    spec = chart_titled(page, "10,000 draws of the masking")
+    observed = decode(spec["data"][0]["y"])
+    np.testing.assert_allclose(observed, np.array(stats.selected_histogram) / 10_000)
+    np.testing.assert_allclose(decode(spec["data"][1]["y"]), stats.expected_histogram)
+
+
+def test_static_and_dynamic_counts_are_computed(page, bert):
+    ids, tok, rates = ledger_ids(bert), bert.tokenizer, MaskingRates()
+    static = trained_positions(epoch_ledgers(ids, tok, rates, 0, 4, False))
+    dynamic = trained_positions(epoch_ledgers(ids, tok, rates, 0, 4, True))
+    text = caption(page, "Over 4 epochs with seed 0")
+    assert f"static masking trained on {len(static)}, dynamic masking on {len(dynamic)}" in text
+
+
+def test_guesses_and_attention_equal_a_direct_forward(page, bert):
+    ids = bert_inputs(bert.tokenizer, FILL_SENTENCE)[0]
+    trace, (guess,) = fill_in_blanks(bert.model, bert.tokenizer, ids, [7], k=5)
+    bars = chart_titled(page, "The model's guesses for each [MASK]")["data"][0]
+    np.testing.assert_allclose(decode(bars["x"]), guess.probabilities, rtol=1e-5)
+    assert [label.split(". ", 1)[1] for label in bars["y"]] == guess.tokens
+    assert caption(page, "Position 7") == (
+        f"Position 7: the original 'cries' is choice {guess.answer_rank} "
+        f"({guess.answer_probability:.1%})."
+    )
+    heatmap = chart_titled(page, "Where position 7 ([MASK]) looks")["data"][0]
+    expected = attention_from(trace, 7).reshape(-1, len(ids)).numpy()
+    np.testing.assert_allclose(decode(heatmap["z"]), expected, atol=1e-6)
+    (view,) = page.get("iframe")
+    assert "[MASK]" in view.proto.srcdoc and "svg" in view.proto.srcdoc
+
+
+# ---------------------------------------------------------------------------------------------
+# Controls
+# ---------------------------------------------------------------------------------------------
+
+
+def test_resample_button_moves_to_the_next_draw(fresh, bert):
+    at = fresh
+    draws = masking_draws(ledger_ids(bert), bert.tokenizer, MaskingRates(), 0, 3)
+    at.button(key="bert-resample").click().run()
+    at.button(key="bert-resample").click().run()
+    assert not at.exception
+    assert caption(at, "Seed 0, draw 3") == ledger_caption(draws[2], 0, 3)
+    assert at.html[1].value == figs.ledger_html(draws[2])
+    at.button(key="bert-first-draw").click().run()
+    assert caption(at, "Seed 0, draw 1") == ledger_caption(draws[0], 0, 1)
+
+
+def test_seed_changes_every_draw(fresh, bert):
+    at = fresh
+    at.number_input(key="bert-seed").set_value(5).run()
+    assert not at.exception
+    ledger = masking_draws(ledger_ids(bert), bert.tokenizer, MaskingRates(), 5, 1)[0]
+    assert caption(at, "Seed 5, draw 1") == ledger_caption(ledger, 5, 1)
+    assert caption(at, "10,000 draws with seed 5")
+
+
+def test_whole_word_toggle(fresh, bert):
+    at = fresh
+    at.toggle(key="bert-whole-word").set_value(True).run()
+    assert not at.exception
+    ids, tok = ledger_ids(bert), bert.tokenizer
+    ledger = masking_draws(ids, tok, MaskingRates(), 0, 1, whole_word=True)[0]
+    assert at.html[1].value == figs.ledger_html(ledger)
+    units = selection_units(ids, word_starts(tok.display_tokens(ids)))
+    assert units != [1] * len(units)  # the default sentence has words of several pieces
+    expected = expected_selected_distribution(units, 0.15)
+    spec = chart_titled(at, "10,000 draws of the masking")
+    np.testing.assert_allclose(decode(spec["data"][1]["y"]), expected)
+
+
+@pytest.mark.parametrize(
+    "rates,expected",
+    [
+        ((0, 80, 10), "0 of 12 ordinary tokens selected (0 → [MASK], 0 → random, 0 unchanged)"),
+        ((100, 100, 0), "12 of 12 ordinary tokens selected (12 → [MASK], 0 → random, 0 unchanged)"),
+        ((100, 0, 100), "12 of 12 ordinary tokens selected (0 → [MASK], 12 → random, 0 unchanged)"),
+        ((100, 0, 0), "12 of 12 ordinary tokens selected (0 → [MASK], 0 → random, 12 unchanged)"),
+    ],
+)
+def test_rates_at_their_extremes(fresh, rates, expected):
+    at = set_rates(fresh, *rates)
+    assert expected in caption(at, "Seed 0, draw 1")
+    statistics = caption(at, "10,000 draws with seed 0")
+    if rates[0] == 0:
+        assert "0.00% selected" in statistics and "No draw selected anything" in statistics
+    else:
+        assert "100.00% selected" in statistics
+
+
+def test_impossible_rates_are_explained(fresh):
+    at = set_rates(fresh, 15, 100, 100)
+    assert any("cannot exceed 1" in e.value for e in at.error)
+    assert not [c for c in at.caption if c.value.startswith("Seed")]
+    # the rest of the page still runs
+    assert "The model's guesses for each [MASK]" in chart_titles(at)
+
+
+def test_epochs_and_samples_controls(fresh):
+    at = fresh
+    at.number_input(key="bert-epochs").set_value(1)
+    at.radio(key="bert-samples").set_value(100).run()
+    assert not at.exception
+    assert caption(at, "Over 1 epoch with seed 0")
+    assert caption(at, "100 draws with seed 0")
+    at.number_input(key="bert-epochs").set_value(12).run()
+    assert caption(at, "Over 12 epochs with seed 0")
+
+
+def test_blanks_and_top_k(fresh, bert):
+    at = fresh
+    at.slider(key="bert-k").set_value(10)
+    at.multiselect[0].set_value([2, 7]).run()
+    assert not at.exception
+    guesses = chart_titled(at, "The model's guesses for each [MASK]")["data"]
+    assert len(guesses) == 2 and len(guesses[0]["y"]) == 10
+    at.selectbox(key="bert-follow").set_value(2).run()
+    assert "Where position 2 ([MASK]) looks" in chart_titles(at)
+    at.multiselect[0].set_value([]).run()
+    assert any("at least one position" in i.value for i in at.info)
+    assert not at.get("iframe")
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", BLANK_TEXTS)
+def test_empty_text_gets_a_warning(fresh, text):
+    at = type_everywhere(fresh, text)
+    assert sum("empty" in w.value for w in at.warning) == len(TEXT_INPUTS)
+    assert any("Type sentence A" in i.value for i in at.info)
+
+
+def test_huge_text_is_cut_with_a_warning(fresh):
+    at = type_everywhere(fresh, "the dog " * 6_250)  # 50 000 characters
+    assert any("50,000 characters" in w.value for w in at.warning)
+    assert any("only the first" in w.value and "tokens" in w.value for w in at.warning)
+    assert caption(at, "Seed 0, draw 1")
+
+
+@pytest.mark.parametrize("text", ["Зоя видит собаку", "🐶🐱 🐱", "زویا سگ را می‌بیند"])
+def test_unknown_scripts_are_explained(fresh, text):
+    at = type_everywhere(fresh, text)
+    assert any("[UNK]" in i.value for i in at.info)
+    assert "[UNK]" in at.html[0].value
+
+
+def test_emoji_among_words_still_works(fresh):
+    at = fresh
+    at.text_input(key="bert-fill-text").set_value("the dogs 🐶 run .").run()
+    assert not at.exception
+    assert "The model's guesses for each [MASK]" in chart_titles(at)
+
+
+def test_markup_is_shown_as_text(fresh):
+    at = type_everywhere(fresh, f"the dog {MARKUP} runs .")
+    for element in at.html:
+        assert "<img" not in element.value and "</script" not in element.value
+    for spec in charts(at):
+        assert "<img" not in json.dumps(spec)
+    for view in at.get("iframe"):
+        assert "<img" not in view.proto.srcdoc
+        assert not re.search(r"</script>\s*<img", view.proto.srcdoc)
+    assert "[UNK]" in at.html[1].value  # the tokenizer has no "<": it reads [UNK]
+
+
+def test_typed_mask_is_ordinary_text(fresh, bert):
+    at = fresh
+    at.text_input(key="bert-fill-text").set_value("the dogs [MASK] .").run()
+    assert not at.exception
+    ids = bert_inputs(bert.tokenizer, "the dogs [MASK] .")[0]
+    assert bert.tokenizer.mask_id not in ids
+    ordinary = [i for i, token_id in enumerate(ids) if token_id not in SPECIAL_IDS]
+    assert [int(o.split(":")[0]) for o in at.multiselect[0].options] == ordinary

@@ -1,0 +1,360 @@
+"""Headless tests of the GPT lesson page: it runs for every model, setting and bad input, and
+what it shows equals a direct computation with the core package."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from streamlit.testing.v1 import AppTest
+
+from tests.page_checks import (
+    BLANK_TEXTS,
+    MARKUP,
+    UNUSUAL_TEXTS,
+    caption,
+    captions,
+    html_bodies,
+    metrics,
+    rerun,
+)
+from tests.plotly_json import chart, charts, decode, named_trace
+from tinyformers.course.gpt import last_position_attention, next_token_logits
+from tinyformers.figures import gpt as figs
+from tinyformers.hub.interop import export_hf
+from tinyformers.hub.registry import MODELS_DIR, LoadedModel, load_shipped
+from tinyformers.model.build import build_model
+from tinyformers.model.config import GPTConfig
+from tinyformers.model.sampling import SamplingSettings, generate, next_token_distribution
+from tinyformers.text.tokenizers import train_char
+
+PAGE = "app_pages/gpt.py"
+PROMPT = "Zoe sees the big dog . the dog"
+FINAL = "sampled from (kept, renormalised)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading what the page shows
+# ---------------------------------------------------------------------------------------------
+
+
+def bars(spec: dict, name: str) -> np.ndarray:
+    """The heights of the bars called ``name``."""
+    return decode(named_trace(spec, name)["y"])
+
+
+def distribution_for(name: str, text: str, settings: SamplingSettings):
+    loaded = load_shipped(name)
+    ids = loaded.tokenizer.encode(text)
+    return loaded, ids, next_token_distribution(next_token_logits(loaded.model, ids), settings)
+
+
+def assert_distribution_chart(at: AppTest, name: str, text: str, settings: SamplingSettings):
+    """The live chart's bars are exactly the sampler's distribution for the prompt."""
+    loaded, ids, dist = distribution_for(name, text, settings)
+    spec = chart(at, "Next token after your prompt")
+    shown = figs.bar_ids(dist, 15)
+    np.testing.assert_allclose(bars(spec, FINAL), dist.final[shown].numpy(), atol=1e-6)
+    np.testing.assert_allclose(bars(spec, "softmax(logits)"), dist.raw[shown].numpy(), atol=1e-6)
+    labels = [figs.label(t) for t in loaded.tokenizer.display_tokens(shown)]
+    assert spec["layout"]["xaxis"]["ticktext"] == labels
+    return dist
+
+
+def set_settings(at: AppTest, temperature=None, top_k=None, top_p=None) -> AppTest:
+    if temperature is not None:
+        at.slider(key="gpt-temperature").set_value(temperature)
+    if top_k is not None:
+        at.slider(key="gpt-top-k").set_value(top_k)
+    if top_p is not None:
+        at.slider(key="gpt-top-p").set_value(top_p)
+    return rerun(at)
+
+
+# ---------------------------------------------------------------------------------------------
+# Defaults
+# ---------------------------------------------------------------------------------------------
+
+
+def test_default_chart_is_what_the_sampler_draws_from(page):
+    assert page.selectbox(key="gpt-model").value == "gpt-stories"
+    dist = assert_distribution_chart(page, "gpt-stories", PROMPT, SamplingSettings())
+    top = int(dist.raw.argmax())
+    expected = f"with p = {dist.raw[top]:.3f}. {int(dist.kept.sum())} of 768 tokens are kept"
+    assert expected in caption(page, "Most likely")
+
+
+def test_default_objective_equals_the_model_loss(page):
+    loaded = load_shipped("gpt-stories")
+    ids = loaded.tokenizer.encode(PROMPT)
+    logits = loaded.model(torch.tensor([ids])).logits[0, :-1]
+    losses = F.cross_entropy(logits, torch.tensor(ids[1:]), reduction="none")
+    shown = metrics(page)
+    assert shown["Mean of the per-token losses"] == f"{losses.mean():.4f}"
+    assert shown["The model's own loss on the prompt"] == f"{losses.mean():.4f}"
+    assert shown["Perplexity e^loss"] == f"{losses.mean().exp():.2f}"
+    spec = chart(page, "−log p of each token")
+    np.testing.assert_allclose(decode(spec["data"][0]["y"]), losses.detach().numpy(), atol=1e-5)
+    chips = next(body for body in html_bodies(page) if "nothing predicts it" in body)
+    assert chips.count("<sub") == len(ids)
+
+
+def test_default_comparison_equals_generate(page):
+    loaded = load_shipped("gpt-stories")
+    ids = loaded.tokenizer.encode(PROMPT)
+    greedy = generate(loaded.model, ids, 30, SamplingSettings(temperature=0))
+    sampled = generate(loaded.model, ids, 30, SamplingSettings(), seed=0)
+    bodies = html_bodies(page)
+    for new, heading in ((greedy, "Greedy"), (sampled, "Sampled: temperature 1.00, seed 0")):
+        body = next(b for b in bodies if heading in b)
+        assert html.escape(loaded.tokenizer.decode(new)) in body
+    assert "Repeated three-word sequences" in metrics(page)
+
+
+def test_default_step_section_waits_for_a_click(page):
+    assert any("Add one token" in info.value for info in page.info)
+    assert page.button(key="gpt-step").disabled is False
+
+
+def test_gpt_char_defaults(fresh):
+    at = fresh
+    at.selectbox(key="gpt-model").set_value("gpt-char").run()
+    assert not at.exception
+    assert_distribution_chart(at, "gpt-char", PROMPT, SamplingSettings())
+    loaded = load_shipped("gpt-char")
+    new = generate(loaded.model, loaded.tokenizer.encode(PROMPT), 60, SamplingSettings(), seed=0)
+    assert any(html.escape(loaded.tokenizer.decode(new)) in body for body in html_bodies(at))
+    assert "4 layers × 4 heads" in caption(at, "gpt\\-char")
+
+
+# ---------------------------------------------------------------------------------------------
+# Step-by-step generation
+# ---------------------------------------------------------------------------------------------
+
+
+def test_step_clicks_draw_what_generate_draws(fresh):
+    at = fresh
+    loaded = load_shipped("gpt-stories")
+    ids = loaded.tokenizer.encode(PROMPT)
+    for _ in range(3):
+        at.button(key="gpt-step").click().run()
+        assert not at.exception
+    expected = generate(loaded.model, ids, 3, SamplingSettings(), seed=0)
+    assert at.session_state["gpt-run"][1].new == expected
+    assert caption(at, "3 tokens generated") == "3 tokens generated with seed 0."
+    drawn = loaded.tokenizer.display_tokens([expected[2]])[0]
+    step = chart(at, "Step 3: drew")
+    assert step["layout"]["title"]["text"] == html.escape(
+        f"Step 3: drew {figs.quoted(drawn)} (temperature 1.00)"
+    )
+    dist = next_token_distribution(
+        next_token_logits(loaded.model, ids + expected[:2]), SamplingSettings()
+    )
+    shown = figs.bar_ids(dist, 15, chosen=expected[2])
+    np.testing.assert_allclose(bars(step, FINAL), dist.final[shown].numpy(), atol=1e-6)
+    heatmap = chart(at, "Where the last position")
+    attention = last_position_attention(loaded.model, ids + expected[:2])
+    np.testing.assert_allclose(
+        decode(heatmap["data"][0]["z"]), attention.reshape(12, -1).numpy(), atol=1e-6
+    )
+
+
+def test_generate_n_then_step_continues_the_same_sample(fresh):
+    at = fresh
+    at.number_input(key="gpt-n").set_value(10).run()
+    at.button(key="gpt-generate").click().run()
+    at.button(key="gpt-step").click().run()
+    assert not at.exception
+    loaded = load_shipped("gpt-stories")
+    expected = generate(loaded.model, loaded.tokenizer.encode(PROMPT), 11, SamplingSettings(), 0)
+    assert at.session_state["gpt-run"][1].new == expected
+    assert caption(at, "11 tokens generated")
+    at.slider(key=next(s.key for s in at.slider if s.key.startswith("gpt-show"))).set_value(4)
+    at.run()
+    assert not at.exception
+    assert chart(at, "Step 4: drew")
+
+
+def test_changing_the_prompt_or_seed_starts_over(fresh):
+    at = fresh
+    at.button(key="gpt-step").click().run()
+    first = at.session_state["gpt-run"]
+    at.number_input(key="gpt-seed").set_value(7).run()
+    assert at.session_state["gpt-run"] is not first and not at.session_state["gpt-run"][1].new
+    at.button(key="gpt-step").click().run()
+    at.text_input(key="gpt-prompt").set_value("the old wizard").run()
+    assert not at.session_state["gpt-run"][1].new
+    at.button(key="gpt-step").click().run()
+    at.button(key="gpt-restart").click().run()
+    assert not at.exception and not at.session_state["gpt-run"][1].new
+
+
+def test_seed_changes_the_sample_reproducibly(fresh):
+    at = fresh
+    at.number_input(key="gpt-seed").set_value(42).run()
+    loaded = load_shipped("gpt-stories")
+    sampled = generate(loaded.model, loaded.tokenizer.encode(PROMPT), 30, SamplingSettings(), 42)
+    body = next(b for b in html_bodies(at) if "seed 42" in b)
+    assert html.escape(loaded.tokenizer.decode(sampled)) in body
+    assert at.query_params["seed"] == "42"
+
+
+# ---------------------------------------------------------------------------------------------
+# Controls at their extremes
+# ---------------------------------------------------------------------------------------------
+
+
+def test_temperature_zero_is_greedy(fresh):
+    at = set_settings(fresh, temperature=0.0)
+    dist = assert_distribution_chart(at, "gpt-stories", PROMPT, SamplingSettings(temperature=0))
+    assert bars(chart(at, "Next token after your prompt"), FINAL).tolist()[0] == 1.0
+    assert "1 of 768 tokens are kept" in caption(at, "Most likely")
+    assert dist.kept.sum() == 1
+    assert any("both columns decode greedily" in c for c in captions(at))
+    at.button(key="gpt-step").click().run()
+    assert chart(at, "Step 1: drew")["layout"]["title"]["text"].endswith("(greedy)")
+
+
+def test_maximum_temperature_top_k_one_and_top_p_extremes(fresh):
+    at = set_settings(fresh, temperature=5.0)
+    assert_distribution_chart(at, "gpt-stories", PROMPT, SamplingSettings(temperature=5.0))
+    at = set_settings(at, top_k=1)
+    dist = assert_distribution_chart(at, "gpt-stories", PROMPT, SamplingSettings(5.0, top_k=1))
+    assert dist.kept.sum() == 1
+    at.button(key="gpt-generate").click().run()
+    loaded = load_shipped("gpt-stories")
+    ids = loaded.tokenizer.encode(PROMPT)
+    greedy = generate(loaded.model, ids, 20, SamplingSettings(temperature=0))
+    assert at.session_state["gpt-run"][1].new == greedy  # top-k 1 is greedy at any temperature
+    at = set_settings(at, top_k=0, top_p=0.05)
+    assert_distribution_chart(at, "gpt-stories", PROMPT, SamplingSettings(5.0, top_p=0.05))
+    at = set_settings(at, top_p=1.0, top_k=100)
+    assert_distribution_chart(at, "gpt-stories", PROMPT, SamplingSettings(5.0, top_k=100))
+
+
+def test_settings_may_change_between_steps(fresh):
+    at = fresh
+    at.button(key="gpt-step").click().run()
+    at = set_settings(at, temperature=0.0)
+    at.button(key="gpt-step").click().run()
+    run = at.session_state["gpt-run"][1]
+    assert [s.greedy for s in run.settings] == [False, True]
+    assert not at.exception
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", BLANK_TEXTS)
+def test_empty_prompt_gets_a_warning(fresh, text):
+    at = fresh
+    at.text_input(key="gpt-prompt").set_value(text).run()
+    assert not at.exception
+    assert any("empty" in w.value for w in at.warning)
+    assert not charts(at)
+
+
+def test_huge_prompt_is_cut_with_a_warning(fresh):
+    at = fresh
+    at.text_input(key="gpt-prompt").set_value("the dog " * 6_250).run()  # 50 000 characters
+    assert not at.exception
+    assert any("50,000 characters" in w.value for w in at.warning)
+    assert any("only the first 64 are used" in w.value for w in at.warning)
+    for _ in range(3):
+        at.button(key="gpt-step").click().run()
+    assert not at.exception
+    assert "The model read 64 tokens; 2 earlier ones had left its window." in caption(at, "“")
+
+
+@pytest.mark.parametrize("model", ["gpt-stories", "gpt-char"])
+@pytest.mark.parametrize("text", UNUSUAL_TEXTS)
+def test_unusual_scripts_run(fresh, model, text):
+    at = fresh
+    at.selectbox(key="gpt-model").set_value(model).run()
+    at.text_input(key="gpt-prompt").set_value(text).run()
+    assert not at.exception
+    at.button(key="gpt-step").click().run()
+    assert not at.exception
+    if model == "gpt-char" and "Зоя" in text:
+        assert any("\\[UNK\\]" in w.value for w in at.warning)
+    assert chart(at, "Step 1: drew")
+
+
+def test_markup_in_the_prompt_is_shown_as_text(fresh):
+    at = fresh
+    at.text_input(key="gpt-prompt").set_value(MARKUP).run()
+    at.button(key="gpt-step").click().run()
+    assert not at.exception
+    for body in html_bodies(at):
+        assert "<img" not in body and "</script>" not in body
+    assert any("&lt;img" in body for body in html_bodies(at))
+    for spec in charts(at):
+        ticks = spec["layout"]["xaxis"].get("ticktext", [])
+        assert not any("<" in tick for tick in ticks)
+        assert "<" not in spec["layout"]["title"]["text"]
+    for text in captions(at):
+        assert "<img" not in text.replace("\\<img", "")
+
+
+def test_char_model_with_only_unknown_characters(fresh):
+    at = fresh
+    at.selectbox(key="gpt-model").set_value("gpt-char").run()
+    at.text_input(key="gpt-prompt").set_value("Ж").run()
+    assert not at.exception
+    assert any("not in this model's vocabulary" in w.value for w in at.warning)
+    assert any("at least two tokens" in i.value for i in at.info)
+
+
+# ---------------------------------------------------------------------------------------------
+# Other models: one trained in this session, a transformers GPT-2 folder
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_model_trained_in_this_session(fresh):
+    at = fresh
+    tokenizer = train_char("the dog sees Zoe . " * 20)
+    torch.manual_seed(0)
+    config = GPTConfig(
+        vocab_size=tokenizer.vocab_size, block_size=16, n_layer=2, n_head=2, n_embd=32
+    )
+    trained = LoadedModel("my-gpt", "gpt", build_model(config).eval(), tokenizer, "trained", {})
+    at.session_state["trained_models"] = {"my-gpt": trained}
+    at.run()
+    at.selectbox(key="gpt-model").set_value("my-gpt").run()
+    assert not at.exception
+    ids = tokenizer.encode(tokenizer.decode(tokenizer.encode(PROMPT)[:16]))  # as the page cuts
+    dist = next_token_distribution(next_token_logits(trained.model, ids), SamplingSettings())
+    spec = chart(at, "Next token after your prompt")
+    np.testing.assert_allclose(
+        bars(spec, FINAL), dist.final[figs.bar_ids(dist, 15)].numpy(), atol=1e-6
+    )
+    at.button(key="gpt-generate").click().run()
+    assert not at.exception
+    assert at.session_state["gpt-run"][1].new == generate(trained.model, ids, 20, seed=0)
+
+
+def test_a_transformers_gpt2_folder(fresh, tmp_path):
+    at = fresh
+    folder = export_hf(MODELS_DIR / "gpt-stories", tmp_path / "hf")
+    other = next(o for o in at.selectbox(key="gpt-model").options if o.startswith("Other"))
+    at.selectbox(key="gpt-model").set_value(other).run()
+    at.text_input(key="gpt-model-other").set_value(str(folder)).run()
+    assert not at.exception and not at.error
+    assert_distribution_chart(at, "gpt-stories", PROMPT, SamplingSettings())
+    at.button(key="gpt-step").click().run()
+    assert not at.exception
+    assert chart(at, "Where the last position")
+
+
+def test_other_model_that_cannot_be_found(fresh):
+    at = fresh
+    other = next(o for o in at.selectbox(key="gpt-model").options if o.startswith("Other"))
+    at.selectbox(key="gpt-model").set_value(other).run()
+    at.text_input(key="gpt-model-other").set_value("no-such-owner/no-such-model").run()
+    assert not at.exception
+    assert any("cannot find a model" in e.value for e in at.error)

@@ -1,0 +1,133 @@
+"""Shared widgets, run headless through a tiny script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from tinyformers.hub.checkpoint import save_checkpoint
+from tinyformers.hub.interop import export_hf
+from tinyformers.model.build import build_model
+from tinyformers.model.config import GPTConfig
+from tinyformers.text.tokenizers import train_bpe
+
+APP_DIR = str(Path(__file__).resolve().parents[2] / "app")
+
+
+def picker_script(app_dir: str, family: str) -> None:
+    import sys
+
+    import streamlit as st
+
+    sys.path.insert(0, app_dir)
+    from widgets import model_picker
+
+    loaded = model_picker("Model", family, key="m")
+    if loaded is not None:
+        st.write(f"loaded {loaded.name} ({loaded.family}, {loaded.source})")
+
+
+def run_picker(family: str = "gpt") -> AppTest:
+    at = AppTest.from_function(picker_script, args=(APP_DIR, family), default_timeout=180)
+    at.run()
+    return at
+
+
+def test_shipped_model_is_the_default() -> None:
+    at = run_picker()
+    assert not at.exception
+    assert at.markdown[0].value.startswith("loaded gpt-")
+    assert "shipped" in at.markdown[0].value
+
+
+def choose_other(at: AppTest, text: str) -> AppTest:
+    at.selectbox(key="m").select_index(len(at.selectbox(key="m").options) - 1).run()
+    at.text_input(key="m-other").set_value(text).run()
+    return at
+
+
+def test_unknown_model_id_gets_a_clear_offline_message() -> None:
+    at = choose_other(run_picker(), "no-such-owner/no-such-model")
+    assert not at.exception
+    assert "cannot find a model called 'no-such-owner/no-such-model'" in at.error[0].value
+
+
+@pytest.fixture(scope="module")
+def exported_gpt2(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("hf")
+    tokenizer = train_bpe("the cat sat on the mat . " * 40, 300)
+    torch.manual_seed(0)
+    config = GPTConfig(
+        vocab_size=tokenizer.vocab_size, n_layer=1, n_head=2, n_embd=16, block_size=16
+    )
+    save_checkpoint(build_model(config).eval(), root / "ours", tokenizer)
+    return export_hf(root / "ours", root / "hf")
+
+
+def test_a_transformers_folder_loads_through_the_picker(exported_gpt2: Path) -> None:
+    at = choose_other(run_picker(), str(exported_gpt2))
+    assert not at.exception
+    assert not at.error
+    assert at.markdown[-1].value == f"loaded {exported_gpt2} (gpt, huggingface)"
+
+
+def test_a_model_of_the_wrong_family_is_refused(exported_gpt2: Path) -> None:
+    at = choose_other(run_picker("bert"), str(exported_gpt2))
+    assert "is a GPT model; this lesson needs BERT" in at.error[0].value
+
+
+def test_hosts_can_switch_external_models_off(monkeypatch) -> None:
+    monkeypatch.setenv("TINYFORMERS_EXTERNAL_MODELS", "0")
+    at = run_picker()
+    assert not any(o.startswith("Other") for o in at.selectbox(key="m").options)
+
+
+def job_script(app_dir: str) -> None:
+    import sys
+    import threading
+
+    import streamlit as st
+
+    sys.path.insert(0, app_dir)
+    from widgets import job_progress, start_job
+
+    gate = st.session_state.setdefault("gate", threading.Event())
+
+    def work(report):
+        report(1)
+        gate.wait(10)
+        report(2)
+        return "done"
+
+    if st.button("Start", key="start"):
+        start_job("job", work)
+    job_progress("job", lambda snap: st.write(f"updates {snap.updates} status {snap.status}"))
+
+
+def test_job_progress_shows_updates_a_stop_button_then_the_result() -> None:
+    at = AppTest.from_function(job_script, args=(APP_DIR,), default_timeout=180)
+    at.run()
+    assert not at.markdown  # nothing started yet
+    at.button(key="start").click().run()
+    job = at.session_state["job"]
+    assert any(b.label == "Stop" for b in at.button)
+    at.session_state["gate"].set()
+    job.join(600)
+    at.run()
+    assert not at.exception
+    assert at.markdown[-1].value == "updates [1, 2] status finished"
+    assert not any(b.label == "Stop" for b in at.button)
+
+
+def test_stop_button_stops_the_job() -> None:
+    at = AppTest.from_function(job_script, args=(APP_DIR,), default_timeout=180)
+    at.run()
+    at.button(key="start").click().run()
+    job = at.session_state["job"]
+    at.button(key="job-stop").click().run()
+    at.session_state["gate"].set()
+    job.join(600)
+    assert job.status == "stopped"

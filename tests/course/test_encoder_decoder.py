@@ -1,0 +1,226 @@
+"""Step-by-step greedy decoding: the same output as ``Seq2Seq.generate_greedy``, attention rows
+that are distributions over the source, padding that gets no attention, and the model card's
+exact-match metric reproduced."""
+
+import json
+
+import pytest
+import torch
+
+from tinyformers.course.encoder_decoder import (
+    encode_source,
+    exact_match,
+    generated_ids,
+    greedy_decode_batch,
+    greedy_steps,
+    pad_sources,
+)
+from tinyformers.hub.registry import MODELS_DIR, load_shipped
+from tinyformers.model.config import Seq2SeqConfig
+from tinyformers.trace import trace_seq2seq
+from tinyformers.training.zoo import date_splits
+
+MODEL = "seq2seq-date"
+ODD_SOURCES = ["31 February 2021", "1 1 1", "hello", "2", "June June June June", "0"]
+
+
+@pytest.fixture(scope="module")
+def date_model():
+    return load_shipped(MODEL)
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    return date_splits()[1]
+
+
+def reference(model, tokenizer, src_ids, max_new_tokens=None) -> list[int]:
+    src = torch.tensor([src_ids])
+    out = model.generate_greedy(src, tokenizer.bos_id, tokenizer.eos_id, max_new_tokens)
+    return out[0].tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+# One source, step by step
+# ---------------------------------------------------------------------------------------------
+
+
+def test_steps_equal_generate_greedy(date_model, held_out):
+    model, tok = date_model.model, date_model.tokenizer
+    sources = [source for source, _ in held_out[:25]] + ODD_SOURCES
+    for source in sources:
+        src = encode_source(tok, source, model.config.block_size)
+        steps = greedy_steps(model, tok, src)
+        assert generated_ids(steps) == reference(model, tok, src), source
+        assert [s.index for s in steps] == list(range(len(steps)))
+        assert all(not s.is_end for s in steps[:-1])
+
+
+def test_steps_end_with_eos_on_real_dates(date_model, held_out):
+    model, tok = date_model.model, date_model.tokenizer
+    for source, target in held_out[:10]:
+        steps = greedy_steps(model, tok, encode_source(tok, source, model.config.block_size))
+        assert steps[-1].is_end and steps[-1].token == "[EOS]"
+        assert tok.decode(generated_ids(steps)) == target
+
+
+def test_a_length_limit_stops_like_generate_greedy(date_model):
+    model, tok = date_model.model, date_model.tokenizer
+    src = encode_source(tok, "12 March 2021", model.config.block_size)
+    for limit in (0, 1, 3):
+        steps = greedy_steps(model, tok, src, max_new_tokens=limit)
+        assert len(steps) == limit
+        assert generated_ids(steps) == reference(model, tok, src, limit)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        greedy_steps(model, tok, src, max_new_tokens=-1)
+
+
+def test_a_model_that_never_ends_stops_at_its_block_size(make_model, char_tokenizer):
+    model = make_model(Seq2SeqConfig, vocab_size=char_tokenizer.vocab_size)
+    src = char_tokenizer.encode("the cat sat")
+    steps = greedy_steps(model, char_tokenizer, src)
+    assert generated_ids(steps) == reference(model, char_tokenizer, src)
+    if not steps[-1].is_end:
+        assert len(steps) == model.config.block_size - 1
+
+
+def test_probability_is_that_of_the_chosen_token(date_model):
+    model, tok = date_model.model, date_model.tokenizer
+    src = encode_source(tok, "7 October 1950", model.config.block_size)
+    steps = greedy_steps(model, tok, src)
+    decoder_input = torch.tensor([[tok.bos_id, *generated_ids(steps)]])
+    with torch.no_grad():
+        logits = model(torch.tensor([src]), decoder_input).logits[0]  # (T, vocab)
+    for step in steps:
+        expected = torch.softmax(logits[step.index], dim=-1)
+        assert step.probability == pytest.approx(expected[step.token_id].item(), abs=1e-5)
+        assert step.alternatives[0] == (step.token, pytest.approx(step.probability))
+        assert [p for _, p in step.alternatives] == sorted(
+            (p for _, p in step.alternatives), reverse=True
+        )
+
+
+def test_cross_attention_rows_are_distributions_over_the_source(date_model, held_out):
+    model, tok = date_model.model, date_model.tokenizer
+    config = model.config
+    for source, _ in held_out[:5]:
+        src = encode_source(tok, source, config.block_size)
+        for step in greedy_steps(model, tok, src):
+            rows = step.cross_attention
+            assert rows.shape == (config.n_decoder_layer, config.n_head, len(src))
+            assert (rows >= 0).all()
+            torch.testing.assert_close(rows.sum(dim=-1), torch.ones(rows.shape[:2]))
+
+
+def test_step_rows_equal_the_trace_of_the_whole_output(date_model):
+    """Causal decoding: the row a step saw equals that row when the finished output is traced."""
+    model, tok = date_model.model, date_model.tokenizer
+    src = encode_source(tok, "23 November 2087", model.config.block_size)
+    steps = greedy_steps(model, tok, src)
+    decoder_ids = [tok.bos_id, *(s.token_id for s in steps[:-1])]
+    trace = trace_seq2seq(
+        model, src, decoder_ids, tok.display_tokens(src), tok.display_tokens(decoder_ids)
+    )
+    for step in steps:
+        for layer, weights in enumerate(trace.cross_attentions):
+            torch.testing.assert_close(step.cross_attention[layer], weights[0, :, step.index])
+
+
+# ---------------------------------------------------------------------------------------------
+# A padded batch
+# ---------------------------------------------------------------------------------------------
+
+
+def test_padding_gets_exactly_zero_attention_and_rows_sum_to_one(date_model):
+    model, tok = date_model.model, date_model.tokenizer
+    sources = ["1 May 2000", "30 September 1999", "12 June 2021", "5 July 1905"]
+    ids = [encode_source(tok, s, model.config.block_size) for s in sources]
+    decoded = greedy_decode_batch(model, tok, ids)
+    for layer in decoded.cross_attentions:
+        assert layer.shape[:2] == (len(sources), model.config.n_head)
+        torch.testing.assert_close(layer.sum(dim=-1), torch.ones(layer.shape[:-1]))
+        for row, source_ids in enumerate(ids):
+            assert (layer[row, :, :, len(source_ids) :] == 0).all()
+            assert (layer[row, :, :, : len(source_ids)] > 0).any()
+
+
+def test_batch_decoding_equals_decoding_each_source_alone(date_model, held_out):
+    model, tok = date_model.model, date_model.tokenizer
+    sources = [source for source, _ in held_out[:30]] + ODD_SOURCES
+    ids = [encode_source(tok, s, model.config.block_size) for s in sources]
+    decoded = greedy_decode_batch(model, tok, ids)
+    assert decoded.ids == [reference(model, tok, src) for src in ids]
+
+
+def test_pad_sources_builds_ids_and_mask():
+    ids, mask = pad_sources([[5, 6, 7], [8]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+    with pytest.raises(ValueError, match="at least one token"):
+        pad_sources([[5], []], pad_id=0)
+    with pytest.raises(ValueError, match="at least one token"):
+        pad_sources([], pad_id=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact match: the model card's metric
+# ---------------------------------------------------------------------------------------------
+
+
+def card_metric() -> float:
+    config = json.loads((MODELS_DIR / MODEL / "config.json").read_text(encoding="utf-8"))
+    return config["metadata"]["metrics"]["exact_match"]
+
+
+def test_exact_match_on_the_held_out_set_reproduces_the_model_card(date_model, held_out):
+    measured = exact_match(date_model.model, date_model.tokenizer, held_out)
+    assert measured == card_metric()
+
+
+def test_exact_match_counts_wrong_targets(date_model, held_out):
+    pairs = held_out[:20]
+    spoiled = [(s, t if i % 4 else t[::-1]) for i, (s, t) in enumerate(pairs)]
+    model, tok = date_model.model, date_model.tokenizer
+    assert exact_match(model, tok, pairs, batch_size=7) == 1.0
+    assert exact_match(model, tok, spoiled, batch_size=7) == 0.75
+
+
+def test_exact_match_checks_its_arguments(date_model):
+    model, tok = date_model.model, date_model.tokenizer
+    with pytest.raises(ValueError, match="at least one"):
+        exact_match(model, tok, [])
+    with pytest.raises(ValueError, match="batch_size"):
+        exact_match(model, tok, [("1 May 2000", "2000-05-01")], batch_size=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking what the student types
+# ---------------------------------------------------------------------------------------------
+
+
+def test_encode_source_strips_spaces(date_model):
+    tok = date_model.tokenizer
+    assert encode_source(tok, "  1 May 2000 ", 24) == tok.encode("1 May 2000")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "nothing to read"),
+        ("   ", "nothing to read"),
+        ("12 Март 2021", r"'М' \(U\+041C CYRILLIC CAPITAL LETTER EM\)"),
+        ("12 March 2021 🐶", r"U\+1F436 DOG FACE"),
+        ("x", "this character: 'x'"),
+        ("</script><img src=x onerror=alert(1)>", "LESS-THAN SIGN"),
+        ("12 March 2021" * 3, "at most 24"),
+        ("1" * 50_000, "50000 tokens"),
+    ],
+)
+def test_encode_source_explains_what_is_wrong(date_model, text, message):
+    with pytest.raises(ValueError, match=message):
+        encode_source(date_model.tokenizer, text, 24)
+
+
+def test_many_unknown_characters_are_listed_briefly(date_model):
+    with pytest.raises(ValueError, match="and 4 more"):
+        encode_source(date_model.tokenizer, "qwxzkQWXZKÄÖ", 24)

@@ -1,0 +1,311 @@
+"""Generation one step at a time, the sampling filters and the per-token loss, checked against
+``sampling.generate``, brute-force references and the model's own loss."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tinyformers.course.gpt import (
+    GenerationRun,
+    continuation,
+    last_position_attention,
+    next_token,
+    next_token_logits,
+    prompt_loss,
+    repeated_share,
+)
+from tinyformers.hub.registry import load_shipped
+from tinyformers.model.config import GPTConfig
+from tinyformers.model.sampling import (
+    SamplingSettings,
+    generate,
+    next_token_distribution,
+    sample,
+    top_p_mask,
+)
+from tinyformers.trace import trace_ids
+
+PROMPT = [7, 12, 3, 25, 9]
+
+
+@pytest.fixture(scope="module")
+def stories():
+    return load_shipped("gpt-stories")
+
+
+# ---------------------------------------------------------------------------------------------
+# Top-k = 1 is greedy
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("temperature", [0.3, 1.0, 2.5, 100.0])
+def test_top_k_one_samples_the_greedy_token_from_any_logits(temperature):
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        logits = torch.randn(50, generator=generator) * 3
+        dist = next_token_distribution(logits, SamplingSettings(temperature, top_k=1))
+        assert dist.kept.sum() == 1 and dist.kept[logits.argmax()]
+        for seed in range(3):
+            assert sample(dist, torch.Generator().manual_seed(seed)) == logits.argmax().item()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7, 123])
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 3.0])
+def test_generation_with_top_k_one_equals_greedy(tiny_gpt, seed, temperature):
+    greedy = generate(tiny_gpt, PROMPT, 20, SamplingSettings(temperature=0))
+    top_1 = generate(tiny_gpt, PROMPT, 20, SamplingSettings(temperature, top_k=1), seed=seed)
+    assert top_1 == greedy
+
+
+def test_shipped_model_with_top_k_one_equals_greedy(stories):
+    ids = stories.tokenizer.encode("the big dog")
+    greedy = generate(stories.model, ids, 30, SamplingSettings(temperature=0))
+    for seed, temperature in itertools.product([0, 5], [0.7, 1.5]):
+        settings = SamplingSettings(temperature, top_k=1)
+        assert generate(stories.model, ids, 30, settings, seed=seed) == greedy
+
+
+# ---------------------------------------------------------------------------------------------
+# Top-p keeps the smallest most-likely prefix whose mass reaches p
+# ---------------------------------------------------------------------------------------------
+
+
+def smallest_prefix_reaching(probs: list[float], p: float) -> set[int]:
+    """Reference: sort by probability, add tokens until their total reaches p."""
+    order = sorted(range(len(probs)), key=lambda i: -probs[i])
+    kept, total = set(), 0.0
+    for i in order:
+        kept.add(i)
+        total += probs[i]
+        if total >= p:
+            break
+    return kept
+
+
+@pytest.mark.parametrize(
+    "probs, p, expected",
+    [
+        ([0.5, 0.25, 0.125, 0.125], 0.75, {0, 1}),  # the mass reaches p exactly at two tokens
+        ([0.5, 0.25, 0.125, 0.125], 0.76, {0, 1, 2}),
+        ([0.125, 0.5, 0.125, 0.25], 0.5, {1}),
+        ([0.125, 0.5, 0.125, 0.25], 0.51, {1, 3}),
+        ([0.25, 0.25, 0.25, 0.25], 1.0, {0, 1, 2, 3}),
+        ([0.9, 0.05, 0.05], 0.05, {0}),
+    ],
+)
+def test_top_p_mask_on_exact_probabilities(probs, p, expected):
+    kept = top_p_mask(torch.tensor(probs, dtype=torch.float64), p)
+    assert set(torch.nonzero(kept).flatten().tolist()) == expected
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.8, 0.9, 0.99])
+def test_top_p_matches_the_reference_on_random_distributions(p):
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(30):
+        probs = torch.softmax(torch.randn(40, generator=generator, dtype=torch.float64) * 2, -1)
+        kept = top_p_mask(probs, p)
+        assert set(torch.nonzero(kept).flatten().tolist()) == smallest_prefix_reaching(
+            probs.tolist(), p
+        )
+        assert probs[kept].sum() >= p - 1e-12
+        assert probs[kept].sum() - probs[kept].min() < p  # dropping any kept token falls short
+
+
+def test_distribution_keeps_the_top_p_prefix_of_the_tempered_probabilities(stories):
+    logits = next_token_logits(stories.model, stories.tokenizer.encode("the big dog"))
+    settings = SamplingSettings(temperature=1.3, top_p=0.6)
+    dist = next_token_distribution(logits, settings)
+    expected = smallest_prefix_reaching(dist.tempered.double().tolist(), 0.6)
+    assert set(torch.nonzero(dist.kept).flatten().tolist()) == expected
+    assert torch.allclose(dist.final[dist.kept].sum(), torch.tensor(1.0))
+    assert (dist.final[~dist.kept] == 0).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-token losses average to the model's own loss
+# ---------------------------------------------------------------------------------------------
+
+
+def test_per_token_losses_average_to_the_model_loss(tiny_gpt):
+    result = prompt_loss(tiny_gpt, PROMPT)
+    assert result.losses.shape == (len(PROMPT) - 1,)
+    assert result.mean == pytest.approx(result.model_loss, abs=1e-5)
+    logits = tiny_gpt(torch.tensor([PROMPT])).logits[0, :-1]
+    direct = F.cross_entropy(logits, torch.tensor(PROMPT[1:]))
+    assert result.mean == pytest.approx(direct.item(), abs=1e-5)
+    assert torch.allclose(result.probabilities, torch.exp(-result.losses))
+
+
+def test_each_token_loss_is_minus_log_of_its_next_token_probability(tiny_gpt):
+    result = prompt_loss(tiny_gpt, PROMPT)
+    for t in range(1, len(PROMPT)):
+        logits = next_token_logits(tiny_gpt, PROMPT[:t])
+        p = torch.softmax(logits.double(), -1)[PROMPT[t]].item()
+        assert result.losses[t - 1].item() == pytest.approx(-math.log(p), abs=1e-5)
+
+
+@pytest.mark.parametrize("name", ["gpt-stories", "gpt-char"])
+def test_shipped_models_per_token_losses_average_to_their_loss(name):
+    loaded = load_shipped(name)
+    ids = loaded.tokenizer.encode("the big dog sees Zoe . she is happy .")
+    result = prompt_loss(loaded.model, ids)
+    assert result.mean == pytest.approx(result.model_loss, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "ids, message",
+    [
+        ([], "at least 2 tokens"),
+        ([5], "at least 2 tokens"),
+        ([5, 40], "outside the model's vocabulary"),
+    ],
+)
+def test_prompt_loss_rejects_bad_prompts(tiny_gpt, ids, message):
+    with pytest.raises(ValueError, match=message):
+        prompt_loss(tiny_gpt, ids)
+
+
+def test_prompt_loss_rejects_prompts_longer_than_the_window(tiny_gpt):
+    with pytest.raises(ValueError, match="reads at most 16"):
+        prompt_loss(tiny_gpt, list(range(10, 30)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Step by step equals sampling.generate
+# ---------------------------------------------------------------------------------------------
+
+SETTINGS = [
+    SamplingSettings(),
+    SamplingSettings(temperature=0.7, top_k=5),
+    SamplingSettings(temperature=1.5, top_p=0.8),
+    SamplingSettings(temperature=0),
+]
+
+
+@pytest.mark.parametrize("settings", SETTINGS, ids=str)
+@pytest.mark.parametrize("seed", [0, 3, 2024])
+def test_step_by_step_equals_generate(tiny_gpt, settings, seed):
+    run = GenerationRun(PROMPT, seed)
+    for _ in range(30):  # past the 16-token window, so the context gets cropped
+        run.step(tiny_gpt, settings)
+    assert run.new == generate(tiny_gpt, PROMPT, 30, settings, seed=seed)
+    assert run.sequence == PROMPT + run.new
+    assert run.settings == [settings] * 30
+
+
+def test_steps_and_blocks_of_steps_draw_the_same_tokens(stories):
+    ids = stories.tokenizer.encode("the big dog")
+    settings = SamplingSettings(temperature=0.9, top_p=0.95)
+    run = GenerationRun(ids, seed=11)
+    run.step(stories.model, settings)
+    run.extend(stories.model, 20, settings)
+    run.step(stories.model, settings)
+    assert run.new == generate(stories.model, ids, 22, settings, seed=11)
+
+
+def test_continuation_equals_generate_and_records_raw_probabilities(tiny_gpt):
+    settings = SamplingSettings(temperature=1.2, top_k=10)
+    result = continuation(tiny_gpt, PROMPT, 25, settings, seed=4)
+    assert result.new == generate(tiny_gpt, PROMPT, 25, settings, seed=4)
+    sequence = list(PROMPT)
+    for token, p in zip(result.new, result.probabilities, strict=True):
+        raw = torch.softmax(next_token_logits(tiny_gpt, sequence).float(), -1)[token].item()
+        assert p == pytest.approx(raw)
+        sequence.append(token)
+    expected = -sum(math.log(p) for p in result.probabilities) / len(result.probabilities)
+    assert result.mean_loss == pytest.approx(expected)
+
+
+def test_explained_step_shows_the_distribution_its_token_was_drawn_from(tiny_gpt):
+    settings = SamplingSettings(temperature=0.8, top_k=6)
+    run = GenerationRun(PROMPT, seed=5)
+    run.extend(tiny_gpt, 14, settings)
+    for i in (0, 7, 13):
+        step = run.explain(tiny_gpt, i)
+        assert step.token == run.new[i]
+        assert step.context == (PROMPT + run.new[:i])[-16:]
+        logits = tiny_gpt(torch.tensor([step.context])).logits[0, -1]
+        assert torch.equal(step.distribution.final, next_token_distribution(logits, settings).final)
+        assert step.distribution.kept[step.token]
+
+
+def test_changing_settings_between_steps_is_remembered(tiny_gpt):
+    run = GenerationRun(PROMPT, seed=0)
+    run.step(tiny_gpt, SamplingSettings(temperature=0))
+    run.step(tiny_gpt, SamplingSettings(temperature=2.0, top_p=0.5))
+    assert run.explain(tiny_gpt, 0).settings.greedy
+    assert run.explain(tiny_gpt, 1).settings.top_p == 0.5
+
+
+def test_generation_run_rejects_bad_input(tiny_gpt):
+    with pytest.raises(ValueError, match="at least one token"):
+        GenerationRun([], seed=0)
+    with pytest.raises(ValueError, match="seed"):
+        GenerationRun(PROMPT, seed=-1)
+    run = GenerationRun(PROMPT, seed=0)
+    with pytest.raises(ValueError, match="no generated token 0"):
+        run.explain(tiny_gpt, 0)
+    with pytest.raises(ValueError, match="between 0 and 10000"):
+        run.extend(tiny_gpt, 10**9, SamplingSettings())
+    with pytest.raises(ValueError, match="outside the model's vocabulary"):
+        GenerationRun([1, 99], seed=0).step(tiny_gpt, SamplingSettings())
+
+
+# ---------------------------------------------------------------------------------------------
+# Attention of the position that predicts the next token
+# ---------------------------------------------------------------------------------------------
+
+
+def test_attention_row_is_the_last_row_of_the_model_attention(tiny_gpt):
+    trace = trace_ids(tiny_gpt, PROMPT, [str(i) for i in PROMPT])
+    row = last_position_attention(tiny_gpt, PROMPT)
+    assert row.shape == (2, 2, len(PROMPT))
+    for layer in range(2):
+        for head in range(2):
+            assert torch.equal(row[layer, head], trace.attentions[layer][0, head, -1])
+    assert torch.allclose(row.sum(-1), torch.ones(2, 2))
+
+
+def test_step_attention_of_a_shipped_model_matches_its_trace(stories):
+    ids = stories.tokenizer.encode("the big dog sees Zoe .")
+    step = next_token(stories.model, ids, SamplingSettings())
+    trace = trace_ids(stories.model, ids, stories.tokenizer.display_tokens(ids))
+    expected = torch.stack([layer[0, :, -1, :] for layer in trace.attentions])
+    assert torch.equal(step.attention, expected)
+    assert step.attention.shape == (3, 4, len(ids))
+
+
+def test_attention_covers_only_the_window_once_the_text_is_longer(make_model):
+    model = make_model(GPTConfig, position="rotary")
+    ids = list(range(7, 37))  # 30 tokens, window 16
+    row = last_position_attention(model, ids)
+    trace = trace_ids(model, ids[-16:], [str(i) for i in ids[-16:]])
+    assert torch.equal(row[1, 0], trace.attentions[1][0, 0, -1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Repetition
+# ---------------------------------------------------------------------------------------------
+
+
+def test_repeated_share():
+    assert repeated_share(list("abcde")) == 0
+    assert repeated_share(list("abcabcabc")) == pytest.approx(4 / 7)
+    assert math.isnan(repeated_share(["a", "b"]))
+    assert repeated_share(["x"] * 5, n=1) == pytest.approx(4 / 5)
+    with pytest.raises(ValueError):
+        repeated_share(["a"], n=0)
+
+
+def test_greedy_text_of_the_shipped_model_repeats_more_than_sampled_text(stories):
+    ids = stories.tokenizer.encode("the big dog")
+    greedy = continuation(stories.model, ids, 60, SamplingSettings(temperature=0))
+    sampled = continuation(stories.model, ids, 60, SamplingSettings(temperature=1.0), seed=0)
+    words = [stories.tokenizer.decode(c.new).split() for c in (greedy, sampled)]
+    assert repeated_share(words[0]) > repeated_share(words[1])
+    assert greedy.mean_loss < sampled.mean_loss

@@ -1,0 +1,262 @@
+"""BPE merge replay: learning merges reproduces the ``tokenizers`` library, counts are right,
+and segmenting with the first k merges matches tokenizers trained with k merges."""
+
+import random
+from collections import Counter
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinyformers.course.tokenization import (
+    BASE_VOCAB_SIZE,
+    base_vocabulary,
+    byte_level,
+    compression_curve,
+    learn_merges,
+    merge_pair,
+    readable_tokens,
+    replay_merges,
+    replay_tokenizer,
+    segment,
+    segment_text,
+    word_counts,
+)
+from tinyformers.text.corpora import generate_corpus
+from tinyformers.text.tokenizers import bpe_merges, train_bpe
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _random_words(seed: int) -> str:
+    """Many short words over three letters: lots of equally frequent pairs."""
+    rng = random.Random(seed)
+    words = ["".join(rng.choice("abc") for _ in range(rng.randint(2, 7))) for _ in range(25)]
+    return " ".join(rng.choice(words) for _ in range(300))
+
+
+CORPORA = {
+    "stories": generate_corpus(200, seed=0),
+    "stories-seed-7": generate_corpus(120, seed=7),
+    "readme": (ROOT / "README.md").read_text(encoding="utf-8"),
+    "multilingual": "Привет, мир! 🙂👍🏽 שלום עולם. Naïve café, déjà vu.\n" * 15
+    + "The quick brown fox jumps over the lazy dog.\n" * 10,
+    "three-letters": _random_words(0),
+    "three-letters-2": _random_words(1),
+}
+
+
+@pytest.fixture(scope="module")
+def stories():
+    text = CORPORA["stories"]
+    tok = train_bpe(text, vocab_size=600)
+    return text, tok, replay_tokenizer(tok, text)
+
+
+@pytest.mark.parametrize("name", sorted(CORPORA))
+@pytest.mark.parametrize("vocab_size", [300, 700])
+def test_learn_merges_reproduces_the_tokenizers_library(name: str, vocab_size: int) -> None:
+    text = CORPORA[name]
+    tok = train_bpe(text, vocab_size)
+    steps = learn_merges(word_counts(tok, text), vocab_size)
+    assert [step.pair for step in steps] == bpe_merges(tok)
+    assert steps[-1].vocab_size == tok.vocab_size
+    for step in steps:
+        assert step.pair_ids == (tok.token_to_id(step.left), tok.token_to_id(step.right))
+
+
+def test_min_frequency_is_honoured_like_the_library() -> None:
+    text = CORPORA["readme"]
+    tok = train_bpe(text, vocab_size=2000, min_frequency=3)
+    steps = learn_merges(word_counts(tok, text), 2000, min_frequency=3)
+    assert [step.pair for step in steps] == bpe_merges(tok)
+    assert min(step.count for step in steps) >= 3
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    words=st.lists(st.text(alphabet="abcd é", min_size=1, max_size=8), min_size=1, max_size=40),
+    vocab_size=st.integers(min_value=BASE_VOCAB_SIZE, max_value=BASE_VOCAB_SIZE + 40),
+)
+def test_learn_merges_matches_on_random_texts(words: list[str], vocab_size: int) -> None:
+    text = " ".join(words)
+    tok = train_bpe(text, vocab_size)
+    steps = learn_merges(word_counts(tok, text), vocab_size)
+    assert [step.pair for step in steps] == bpe_merges(tok)
+
+
+def test_ties_go_to_the_smaller_ids_not_to_alphabetical_order() -> None:
+    text = "zz zz zzq abq zzq abq zzq abq"
+    tok = train_bpe(text, vocab_size=300)
+    merges = bpe_merges(tok)
+    assert merges.index(("Ġzz", "q")) < merges.index(("Ġab", "q"))
+    step = learn_merges(word_counts(tok, text), 300)[merges.index(("Ġzz", "q"))]
+    assert step.is_tie
+    assert step.runner_up == ("Ġab", "q")
+    assert step.pair_ids < step.runner_up_ids
+
+
+def test_every_tie_is_won_by_the_smaller_ids(stories) -> None:
+    _text, _tok, steps = stories
+    ties = [step for step in steps if step.is_tie]
+    assert ties, "the stories corpus has equally frequent pairs"
+    for step in steps:
+        if step.is_tie:
+            assert step.pair_ids < step.runner_up_ids
+        elif step.runner_up is not None:
+            assert step.count > step.runner_up_count
+    # Comparing the strings instead of the ids would pick a different winner somewhere.
+    assert any(step.pair > step.runner_up for step in ties)
+
+
+def _naive_pair_count(counts: dict[str, int], merges: list, pair: tuple[str, str]) -> int:
+    """Apply ``merges`` one by one to every word, then count ``pair`` (the slow, obvious way)."""
+    total = 0
+    for word, freq in counts.items():
+        symbols = list(word)
+        for merge in merges:
+            symbols = merge_pair(symbols, merge)
+        total += freq * sum(1 for p in pairwise(symbols) if p == pair)
+    return total
+
+
+def test_replayed_counts_match_a_naive_recount(stories) -> None:
+    text, tok, steps = stories
+    counts = word_counts(tok, text)
+    merges = bpe_merges(tok)
+    for step in steps[:: max(1, len(steps) // 12)]:
+        before = merges[: step.step - 1]
+        assert step.count == _naive_pair_count(counts, before, step.pair)
+        if step.runner_up is not None:
+            assert step.runner_up_count == _naive_pair_count(counts, before, step.runner_up)
+
+
+def test_replay_and_learning_agree(stories) -> None:
+    text, tok, steps = stories
+    learned = learn_merges(word_counts(tok, text), tok.vocab_size)
+    assert steps == learned
+    assert [s.vocab_size for s in steps] == list(
+        range(BASE_VOCAB_SIZE + 1, BASE_VOCAB_SIZE + 1 + len(steps))
+    )
+
+
+def test_first_count_is_the_most_frequent_pair_in_the_corpus(stories) -> None:
+    text, tok, steps = stories
+    pairs = Counter()
+    for word, freq in word_counts(tok, text).items():
+        for pair in pairwise(word):
+            pairs[pair] += freq
+    assert steps[0].count == max(pairs.values())
+    assert pairs[steps[0].pair] == steps[0].count
+
+
+def test_replaying_a_merge_that_no_longer_occurs_reports_zero() -> None:
+    steps = replay_merges({"ab": 3}, [("a", "b"), ("a", "b")])
+    assert [step.count for step in steps] == [3, 0]
+
+
+def test_replaying_a_merge_of_unknown_symbols_is_refused() -> None:
+    with pytest.raises(ValueError, match="merge 2 .* not in the vocabulary"):
+        replay_merges({"abc": 2}, [("a", "b"), ("bc", "d")])
+
+
+def test_word_counts_follow_the_tokenizer_pre_tokenizer(stories) -> None:
+    text, tok, _steps = stories
+    counts = word_counts(tok, text)
+    words = tok.hf.pre_tokenizer.pre_tokenize_str(text)
+    assert sum(counts.values()) == len(words)
+    assert counts["Ġthe"] == sum(1 for word, _ in words if word == "Ġthe")
+
+
+def test_base_vocabulary_matches_the_trained_tokenizer(stories) -> None:
+    _text, tok, _steps = stories
+    base = base_vocabulary()
+    assert len(base) == BASE_VOCAB_SIZE
+    assert all(tok.token_to_id(token) == i for token, i in base.items())
+
+
+@pytest.mark.parametrize("k", [0, 1, 5, 40, 150])
+def test_segmenting_with_k_merges_matches_a_tokenizer_with_k_merges(stories, k: int) -> None:
+    text, tok, _steps = stories
+    small = train_bpe(text, vocab_size=BASE_VOCAB_SIZE + k)
+    assert bpe_merges(small) == bpe_merges(tok)[:k]
+    sample = "the clever foxes jumped over Kofi's unfoxable basket . 🦊"
+    expected = [small.id_to_token(i) for i in small.encode(sample)]
+    assert segment_text(tok, sample, k) == expected
+
+
+def test_segment_with_all_merges_is_the_tokenizer(stories) -> None:
+    _text, tok, _steps = stories
+    merges = bpe_merges(tok)
+    for word in [" foxes", "the", " unfoxable", " Привет", "🙂"]:
+        expected = [tok.id_to_token(i) for i in tok.encode(word)]
+        assert segment(byte_level(word), merges, len(merges)) == expected
+
+
+def test_segment_with_no_merges_gives_bytes() -> None:
+    assert segment(byte_level(" é"), [("a", "b")], 0) == ["Ġ", "Ã", "©"]
+
+
+@pytest.mark.parametrize("k", [-1, 3, True, 1.5])
+def test_segment_rejects_bad_k(k) -> None:
+    with pytest.raises(ValueError, match="k must be"):
+        segment("ab", [("a", "b"), ("ab", "c")], k)
+
+
+def test_byte_level_writes_bytes_as_printable_symbols() -> None:
+    assert byte_level(" cat") == "Ġcat"
+    assert byte_level("é") == "Ã©"
+    assert len(byte_level("🙂")) == 4
+
+
+def test_readable_tokens_show_the_text_a_token_stands_for(stories) -> None:
+    _text, tok, _steps = stories
+    shown = readable_tokens(tok)
+    assert len(shown) == tok.vocab_size
+    assert shown["Ġthe"] == " the"
+    assert shown["[MASK]"] == "[MASK]"
+
+
+def test_compression_curve_counts_the_segmented_tokens(stories) -> None:
+    text, tok, steps = stories
+    sample = "the kind farmers greet Mia . Привет 🦊"
+    curve = compression_curve(tok, sample)
+    assert len(curve) == len(steps) + 1
+    for k in [0, 1, 10, 100, len(steps)]:
+        assert curve[k] == pytest.approx(len(segment_text(tok, sample, k)) / len(sample))
+    assert curve[0] == pytest.approx(len(sample.encode("utf-8")) / len(sample))
+    assert all(later <= earlier for earlier, later in pairwise(curve))
+
+
+def test_compression_on_the_training_text_falls_by_the_merged_counts(stories) -> None:
+    text, tok, steps = stories
+    curve = compression_curve(tok, text)
+    tokens = [round(c * len(text)) for c in curve]
+    # On the training text, each merge removes one token per occurrence it joins; without
+    # overlapping pairs such as "aaa" that equals the pair's count.
+    assert tokens[-1] == len(tok.encode(text))
+    assert tokens[0] - tokens[-1] <= sum(step.count for step in steps)
+
+
+@pytest.mark.parametrize(
+    ("counts", "vocab_size", "min_frequency", "message"),
+    [
+        ({}, 300, 2, "without words"),
+        ({"ab": 0}, 300, 2, "at least 1"),
+        ({"": 2}, 300, 2, "non-empty"),
+        ({"ab": 2}, -5, 2, "vocab_size"),
+        ({"ab": 2}, 10**9 + 0.5, 2, "vocab_size"),
+        ({"ab": 2}, 300, 0, "min_frequency"),
+    ],
+)
+def test_learn_merges_validates_its_input(counts, vocab_size, min_frequency, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        learn_merges(counts, vocab_size, min_frequency)
+
+
+def test_compression_rejects_empty_text(stories) -> None:
+    _text, tok, _steps = stories
+    with pytest.raises(ValueError, match="empty"):
+        compression_curve(tok, "")

@@ -1,0 +1,170 @@
+"""Figures of the GPT lesson: they plot exactly the numbers they are given, and never let a
+token's markup through."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tests.plotly_json import figure_trace
+from tinyformers.figures import gpt as figs
+from tinyformers.model.sampling import SamplingSettings, next_token_distribution
+
+ATTACK = "</script><img src=x onerror=alert(1)>"
+LOGITS = torch.tensor([2.0, 0.5, 3.0, -1.0, 1.0, 0.0])
+TOKENS = ["a", " b", ATTACK, "\n", "Зоя", "🐶"]
+
+
+def distribution(**settings):
+    return next_token_distribution(LOGITS, SamplingSettings(**settings))
+
+
+# ---------------------------------------------------------------------------------------------
+# Next-token distribution
+# ---------------------------------------------------------------------------------------------
+
+
+def test_bar_ids_are_the_most_likely_first_and_add_the_chosen_token():
+    dist = distribution(temperature=1.0)
+    assert figs.bar_ids(dist, 3) == [2, 0, 4]
+    assert figs.bar_ids(dist, 3, chosen=3) == [2, 0, 4, 3]
+    assert figs.bar_ids(dist, 3, chosen=0) == [2, 0, 4]
+    assert figs.bar_ids(dist, 100) == [2, 0, 4, 1, 5, 3]
+    with pytest.raises(ValueError, match="at least one bar"):
+        figs.bar_ids(dist, 0)
+
+
+def test_distribution_chart_plots_every_stage_of_the_distribution():
+    dist = distribution(temperature=0.7, top_k=3, top_p=0.9)
+    ids = figs.bar_ids(dist, 6)
+    figure = figs.distribution_chart(dist, ids, [TOKENS[i] for i in ids], "title")
+    np.testing.assert_allclose(figure_trace(figure, "softmax(logits)").y, dist.raw[ids].numpy())
+    np.testing.assert_allclose(
+        figure_trace(figure, "sampled from (kept, renormalised)").y, dist.final[ids].numpy()
+    )
+    kept = np.array(figure_trace(figure, "after temperature: kept").y, dtype=float)
+    dropped = np.array(figure_trace(figure, "after temperature: filtered out").y, dtype=float)
+    mask = dist.kept[ids].numpy()
+    np.testing.assert_allclose(kept[mask], dist.tempered[ids].numpy()[mask])
+    np.testing.assert_allclose(dropped[~mask], dist.tempered[ids].numpy()[~mask])
+    assert np.isnan(kept[~mask]).all() and np.isnan(dropped[mask]).all()
+    assert 1 <= mask.sum() <= 3  # top-k 3 and top-p both applied
+    assert figure_trace(figure, "sampled from (kept, renormalised)").y.sum() == pytest.approx(1.0)
+
+
+def test_greedy_distribution_chart_keeps_one_token():
+    dist = distribution(temperature=0)
+    ids = figs.bar_ids(dist, 4)
+    figure = figs.distribution_chart(dist, ids, [TOKENS[i] for i in ids], "greedy")
+    assert list(figure_trace(figure, "sampled from (kept, renormalised)").y) == [1, 0, 0, 0]
+
+
+def test_distribution_chart_marks_the_drawn_token_and_escapes_tokens():
+    dist = distribution(temperature=1.0)
+    ids = figs.bar_ids(dist, 6, chosen=2)
+    figure = figs.distribution_chart(dist, ids, [TOKENS[i] for i in ids], ATTACK, chosen=2)
+    ticks = list(figure.layout.xaxis.ticktext)
+    assert "&lt;/script&gt;&lt;img␣src=x␣onerror=alert(1)&gt;" in ticks
+    assert "⏎" in ticks and "␣b" in ticks
+    assert not any("<" in tick for tick in ticks)
+    assert "<" not in figure.layout.title.text
+    (annotation,) = figure.layout.annotations
+    assert annotation.text == "drawn" and annotation.x == ids.index(2)
+
+
+def test_distribution_chart_refuses_mismatched_labels():
+    with pytest.raises(ValueError, match="2 ids but 1 token"):
+        figs.distribution_chart(distribution(), [0, 1], ["a"], "t")
+
+
+# ---------------------------------------------------------------------------------------------
+# Attention of the predicting position
+# ---------------------------------------------------------------------------------------------
+
+
+def test_attention_row_chart_has_one_row_per_layer_and_head():
+    attention = torch.softmax(torch.randn(3, 4, 6, generator=torch.Generator().manual_seed(0)), -1)
+    figure = figs.attention_row_chart(attention, TOKENS, "where it looked")
+    heatmap = figure.data[0]
+    np.testing.assert_allclose(heatmap.z, attention.reshape(12, 6).numpy())
+    assert list(figure.layout.yaxis.ticktext)[:2] == ["layer 1, head 1", "layer 1, head 2"]
+    assert list(figure.layout.yaxis.ticktext)[-1] == "layer 3, head 4"
+    assert not any("<" in tick for tick in figure.layout.xaxis.ticktext)
+    assert not any("<" in str(cell) for row in heatmap.customdata for cell in row)
+
+
+def test_attention_row_chart_refuses_a_wrong_shape():
+    with pytest.raises(ValueError, match="expected"):
+        figs.attention_row_chart(torch.ones(2, 2, 3), ["a", "b"], "t")
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML
+# ---------------------------------------------------------------------------------------------
+
+
+def test_sequence_html_escapes_and_marks_prompt_new_and_selected():
+    page = figs.sequence_html(TOKENS, n_prompt=2, selected=4)
+    assert "<img" not in page and "</script>" not in page
+    assert "&lt;/script&gt;" in page
+    assert page.count(figs.PROMPT_CHIP) == 2 and page.count(figs.NEW_CHIP) == 4
+    assert page.count("outline:3px") == 1
+
+
+def test_continuation_html_escapes_both_parts():
+    page = figs.continuation_html(ATTACK, ATTACK + "\nmore", ATTACK)
+    assert "<img" not in page and "</script>" not in page
+    assert page.count("&lt;img") == 3
+
+
+def test_loss_chips_escape_and_colour_by_loss():
+    losses = [0.1, 3.0, 0.5, 2.0, 0.0]
+    page = figs.loss_chips(TOKENS, losses)
+    assert "<img" not in page and "&lt;img" in page
+    assert page.count("<sub") == len(TOKENS)
+    assert figs.loss_color(3.0, 3.0) == "rgb(255,80,80)"
+    assert figs.loss_color(0.0, 3.0) == "rgb(255,255,255)"
+    with pytest.raises(ValueError, match="need 5 losses"):
+        figs.loss_chips(TOKENS, [1.0])
+
+
+def test_loss_chart_plots_the_losses_and_their_mean():
+    losses = [0.1, 3.0, 0.5, 2.0, 0.0]
+    figure = figs.loss_chart(TOKENS, losses, float(np.mean(losses)), "loss")
+    np.testing.assert_allclose(figure.data[0].y, losses)
+    assert list(figure.data[0].x) == [1, 2, 3, 4, 5]
+    assert figure.layout.shapes[0].y0 == pytest.approx(np.mean(losses))
+    assert not any("<" in tick for tick in figure.layout.xaxis.ticktext)
+    with pytest.raises(ValueError, match="at least one"):
+        figs.loss_chart(["a"], [], 0.0, "loss")
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels
+# ---------------------------------------------------------------------------------------------
+
+
+def test_markdown_quote_shows_markup_as_text():
+    quoted = figs.markdown_quote(ATTACK + " *a* $x$")
+    assert "\\<" in quoted and "\\*a\\*" in quoted and "\\$x\\$" in quoted
+    assert "<img" not in quoted.replace("\\<", "")
+
+
+@pytest.mark.parametrize(
+    "settings, text",
+    [
+        (SamplingSettings(temperature=0), "greedy"),
+        (SamplingSettings(temperature=1.0), "temperature 1.00"),
+        (SamplingSettings(0.8, top_k=5, top_p=0.9), "temperature 0.80, top-k 5, top-p 0.90"),
+    ],
+)
+def test_settings_label(settings, text):
+    assert figs.settings_label(settings) == text
+
+
+def test_entropy():
+    assert figs.entropy(torch.tensor([1.0, 0.0])) == 0
+    assert figs.entropy(torch.full((4,), 0.25)) == pytest.approx(math.log(4))

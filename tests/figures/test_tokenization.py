@@ -1,0 +1,118 @@
+"""Figures of the tokenization lesson: HTML is escaped, charts plot the numbers they are given."""
+
+import pytest
+
+from tinyformers.course.tokenization import MergeStep
+from tinyformers.figures.tokenization import (
+    comparison_html,
+    compression_figure,
+    merge_counts_figure,
+    merge_step_html,
+    merge_table,
+    visible,
+)
+
+EVIL = "</script><img src=x onerror=alert(1)>"
+
+
+def _step(number: int, count: int, runner_up_count: int, **overrides) -> MergeStep:
+    fields = dict(
+        step=number,
+        left="Ġ",
+        right="t",
+        count=count,
+        vocab_size=263 + number,
+        pair_ids=(227, 89),
+        runner_up=("t", "h"),
+        runner_up_count=runner_up_count,
+        runner_up_ids=(89, 75),
+    )
+    fields.update(overrides)
+    return MergeStep(**fields)
+
+
+SHOWN = {"Ġ": " ", "Ġt": " t", "t": "t", "h": "h"}
+
+
+def test_visible_marks_spaces_and_newlines() -> None:
+    assert visible(" a\nb") == "␣a⏎b"
+
+
+def test_merge_step_html_escapes_every_token() -> None:
+    step = _step(1, 5, 3, left=EVIL, right="x", runner_up=(EVIL, "y"))
+    page = merge_step_html(step, {}, new_id=300)
+    assert "<img" not in page and "</script>" not in page
+    assert "&lt;img" in page
+    assert ">300<" in page.replace(" ", "")
+
+
+def test_merge_step_html_names_the_rival_when_there_is_no_tie() -> None:
+    page = merge_step_html(_step(3, 10, 7), SHOWN)
+    assert "occurred 7 times, fewer than 10" in page
+    assert "Tie" not in page
+
+
+@pytest.mark.parametrize(
+    ("pair_ids", "runner_up_ids", "deciding"),
+    [((227, 89), (228, 75), "left"), ((89, 75), (89, 80), "right")],
+)
+def test_merge_step_html_explains_a_tie(pair_ids, runner_up_ids, deciding) -> None:
+    step = _step(4, 9, 9, pair_ids=pair_ids, runner_up_ids=runner_up_ids)
+    page = merge_step_html(step, SHOWN)
+    assert "Tie." in page
+    assert f"the smaller {deciding} id wins" in page
+    assert str(pair_ids) in page and str(runner_up_ids) in page
+
+
+def test_merge_step_html_without_any_rival() -> None:
+    page = merge_step_html(_step(1, 4, 0, runner_up=None, runner_up_ids=None), SHOWN)
+    assert "No other pair" in page
+
+
+def test_merge_table_lists_the_latest_merges_newest_first() -> None:
+    steps = [_step(n, 100 - n, 90 - n) for n in range(1, 21)]
+    steps[14] = _step(15, 50, 50)
+    rows = merge_table(steps, SHOWN, k=15, rows=4)
+    assert [row["step"] for row in rows] == [15, 14, 13, 12]
+    assert rows[0]["won a tie against"] == "t + h"
+    assert rows[1]["won a tie against"] == ""
+    assert rows[0]["new token"] == "␣t"
+    assert merge_table(steps, SHOWN, k=0) == []
+
+
+def test_comparison_html_escapes_labels_and_tokens() -> None:
+    page = comparison_html([(EVIL, [EVIL, "b"], [5, 6])])
+    assert "<img" not in page and "</script>" not in page
+    assert "2 tokens" in page
+
+
+def test_comparison_html_rejects_mismatched_ids() -> None:
+    with pytest.raises(ValueError, match="2 tokens but 1 ids"):
+        comparison_html([("BPE", ["a", "b"], [1])])
+
+
+def test_merge_counts_figure_splits_ties_from_clear_winners() -> None:
+    steps = [_step(1, 50, 40), _step(2, 40, 40), _step(3, 30, 20), _step(4, 20, 20)]
+    figure = merge_counts_figure(steps, current=2)
+    clear, tie = figure.data
+    assert list(clear.x) == [1, 3] and list(clear.y) == [50, 30]
+    assert list(tie.x) == [2, 4] and list(tie.y) == [40, 20]
+    assert figure.layout.shapes[0].x0 == 2
+    assert figure.layout.yaxis.type == "log"
+
+
+def test_merge_counts_figure_escapes_hover_text() -> None:
+    figure = merge_counts_figure([_step(1, 5, 1, left=EVIL)], current=0)
+    texts = [text for trace in figure.data for text in trace.text]
+    assert texts and all("<img" not in text for text in texts)
+    assert not figure.layout.shapes
+
+
+def test_compression_figure_draws_one_line_per_text() -> None:
+    curves = {"corpus": [1.0, 0.8, 0.5], EVIL: [1.2, 1.0, 0.9]}
+    figure = compression_figure(curves, current=1)
+    assert len(figure.data) == 2
+    assert list(figure.data[0].x) == [0, 1, 2]
+    assert list(figure.data[1].y) == [1.2, 1.0, 0.9]
+    assert "<img" not in figure.data[1].name
+    assert figure.layout.shapes[0].x0 == 1

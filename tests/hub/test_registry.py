@@ -1,0 +1,64 @@
+"""Finding shipped models by name and family."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tinyformers.hub.checkpoint import read_config
+from tinyformers.hub.registry import MODELS_DIR, shipped_names
+from tinyformers.model.config import CONFIG_CLASSES
+
+FOLDERS = ["gpt-stories", "bert-stories", "seq2seq-date", "gpt-char"]
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path) -> Path:
+    """Model folders of three families, a folder without a config and a stray file."""
+    for name in FOLDERS:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+    (tmp_path / "gpt-unfinished").mkdir()  # no config.json: not a model
+    (tmp_path / "notes.txt").write_text("not a model")
+    return tmp_path
+
+
+def test_every_model_folder_in_alphabetical_order(models_dir: Path) -> None:
+    assert shipped_names(models_dir) == sorted(FOLDERS)
+
+
+@pytest.mark.parametrize(
+    "family, expected",
+    [
+        ("gpt", ["gpt-char", "gpt-stories"]),
+        (("gpt",), ["gpt-char", "gpt-stories"]),
+        (("gpt", "bert"), ["bert-stories", "gpt-char", "gpt-stories"]),
+        (("bert", "gpt"), ["bert-stories", "gpt-char", "gpt-stories"]),
+        (("seq2seq", "bert"), ["bert-stories", "seq2seq-date"]),
+        ((), []),
+    ],
+    ids=["gpt", "gpt-in-a-tuple", "gpt-or-bert", "bert-or-gpt", "seq2seq-or-bert", "none"],
+)
+def test_one_family_or_several(models_dir: Path, family, expected: list[str]) -> None:
+    assert shipped_names(models_dir, family=family) == expected
+
+
+def test_an_unknown_family_is_refused_by_name(models_dir: Path) -> None:
+    with pytest.raises(ValueError, match="unknown model family 'GPT'; expected one of gpt"):
+        shipped_names(models_dir, family="GPT")
+    with pytest.raises(ValueError, match="unknown model family 't5'"):
+        shipped_names(models_dir, family=("gpt", "t5"))
+
+
+def test_a_missing_models_folder_has_no_models(tmp_path: Path) -> None:
+    assert shipped_names(tmp_path / "nowhere", family=("gpt", "bert")) == []
+
+
+def test_the_family_filter_agrees_with_every_shipped_config() -> None:
+    """The filter reads folder names, which must name the family their config.json holds."""
+    for family in CONFIG_CLASSES:
+        in_config = [
+            name for name in shipped_names() if read_config(MODELS_DIR / name)[0].family == family
+        ]
+        assert shipped_names(family=family) == in_config
