@@ -6,13 +6,29 @@
 
 Every tokenizer trained here keeps the special tokens at the same ids (``SPECIAL_TOKENS`` in
 ``tokenizers``), so ``SPECIAL_IDS`` is the same set for all of them.
+
+A student may type a special token. ``read_typed_text`` gives it the meaning students expect
+from other demos: ``[MASK]`` is BERT's mask token, ``[SEP]`` splits a BERT sentence pair and
+``<|endoftext|>`` is GPT's end of text. Any other special-token string is read as plain text,
+with a note saying so.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
+
 from tinyformers.text.tokenizers import SPECIAL_TOKENS
 
 SPECIAL_IDS = frozenset(range(len(SPECIAL_TOKENS)))
+END_OF_TEXT = "<|endoftext|>"
+TYPED_SPECIALS = {  # family -> typed string -> the tokenizer attribute holding its id
+    "bert": {"[MASK]": "mask_id", "[SEP]": "sep_id"},
+    "gpt": {END_OF_TEXT: "eos_id"},
+}
+_SPECIAL_PATTERN = re.compile(
+    "(" + "|".join(re.escape(s) for s in [*SPECIAL_TOKENS, END_OF_TEXT]) + ")"
+)
 
 
 def bert_wrap(tokenizer, ids: list[int], max_length: int | None = None) -> list[int]:
@@ -56,3 +72,50 @@ def word_token_spans(tokenizer, words: list[str], offset: int = 0) -> list[tuple
         spans.append((position, position + n))
         position += n
     return spans
+
+
+@dataclass(frozen=True)
+class TypedInput:
+    """What a model reads for the text a student typed, special tokens included."""
+
+    ids: list[int]
+    segments: list[int] | None = None  # BERT's segment id per position
+    notes: list[str] = field(default_factory=list)  # what was read differently from its looks
+
+
+def read_typed_text(tokenizer, family: str, text: str, max_length: int | None = None) -> TypedInput:
+    """Token ids for ``text`` in which typed special tokens keep their meaning for ``family``.
+
+    For BERT the result is ``[CLS] A [SEP]`` (``[CLS] A [SEP] B [SEP]`` when ``[SEP]`` was
+    typed), with a ``[MASK]`` id wherever ``[MASK]`` was typed. ``max_length`` cuts the text so
+    the whole, specials included, fits.
+    """
+    known = TYPED_SPECIALS.get(family, {})
+    ids: list[int] = []
+    notes: list[str] = []
+    for piece in _SPECIAL_PATTERN.split(text):
+        if not piece:
+            continue
+        if piece in known:
+            ids.append(getattr(tokenizer, known[piece]))
+            continue
+        if _SPECIAL_PATTERN.fullmatch(piece):
+            note = f"'{piece}' means nothing special to this model, so it is read as ordinary text."
+            if note not in notes:
+                notes.append(note)
+        ids.extend(tokenizer.encode(piece))
+    if family != "bert":
+        return TypedInput(ids if max_length is None else ids[:max_length], None, notes)
+    return _bert_pair(tokenizer, ids, max_length, notes)
+
+
+def _bert_pair(tokenizer, body: list[int], max_length: int | None, notes: list[str]) -> TypedInput:
+    """``[CLS] body [SEP]`` with segment 1 after the first typed ``[SEP]``."""
+    while body and body[-1] == tokenizer.sep_id:
+        body = body[:-1]  # the closing [SEP] is added below
+    ids = bert_wrap(tokenizer, body, max_length)
+    first_sep = ids.index(tokenizer.sep_id, 1)
+    segments = [0] * (first_sep + 1) + [1] * (len(ids) - first_sep - 1)
+    if ids.count(tokenizer.sep_id) > 2:
+        notes = [*notes, "BERT reads two segments: every part after the first [SEP] is segment B."]
+    return TypedInput(ids, segments, notes)
