@@ -230,3 +230,64 @@ def test_corrupt_tokenizer_gives_checkpoint_error(folder):
     (folder / "tokenizer.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="tokenizer.json"):
         load_checkpoint(folder)
+
+
+# ---------------------------------------------------------------------------------------------
+# Saves are all or nothing
+# ---------------------------------------------------------------------------------------------
+
+SAVE_FOREVER = """
+import sys, torch
+from tinyformers.hub.checkpoint import save_checkpoint
+from tinyformers.model.build import build_model
+from tinyformers.model.config import GPTConfig
+torch.manual_seed(0)
+model = build_model(GPTConfig(vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=64))
+print("ready", flush=True)
+step = 0
+while True:
+    step += 1
+    save_checkpoint(model, sys.argv[1], metadata={"step": step})
+"""
+
+
+def test_a_killed_save_leaves_a_folder_that_loads(tmp_path) -> None:
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tinyformers.hub.checkpoint import recover_folder
+
+    out = tmp_path / "model"
+    rng = random.Random(0)
+    steps = []
+    for _ in range(20):
+        process = subprocess.Popen(
+            [sys.executable, "-c", SAVE_FOREVER, str(out)], stdout=subprocess.PIPE, text=True
+        )
+        assert process.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.0, 0.3))  # a random point in some save, not a wait for a state
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        recover_folder(out)
+        if not out.exists():  # killed before its first save finished
+            continue
+        checkpoint = load_checkpoint(out)
+        steps.append(checkpoint.metadata["step"])
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["model"], "a stray file is left"
+    assert steps, "no save ever finished"
+
+
+def test_a_failed_save_keeps_the_old_folder(tmp_path, tiny_gpt) -> None:
+    out = save_checkpoint(tiny_gpt, tmp_path / "model", metadata={"n": 1})
+
+    class Broken:
+        def save(self, path):
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(tiny_gpt, out, Broken(), metadata={"n": 2})
+    assert load_checkpoint(out).metadata == {"n": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]

@@ -8,11 +8,20 @@
 
 Weights are only ever read with ``safetensors`` (which cannot run code), and loading is strict:
 a missing, unexpected or wrongly shaped tensor stops the load with a message naming it.
+
+Saving is all or nothing: the new folder is written beside the old one and swapped in with
+renames (``replaced_folder``), so a save killed part way leaves the old folder or the new one,
+never a mix of the two.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,21 +67,79 @@ def save_checkpoint(
     card: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Path:
+    """Write a model folder at ``out_dir``, replacing any folder there in one step."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     config = {
         "format": FORMAT,
         "version": VERSION,
         "model": model.config.to_dict(),
         "metadata": metadata or {},
     }
-    (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    save_file(saveable_state_dict(model), str(out / WEIGHTS_FILE), metadata={"format": "pt"})
-    if tokenizer is not None:
-        tokenizer.save(out / TOKENIZER_FILE)
-    if card is not None:
-        (out / CARD_FILE).write_text(card, encoding="utf-8")
+    with replaced_folder(out) as staging:
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        save_file(
+            saveable_state_dict(model), str(staging / WEIGHTS_FILE), metadata={"format": "pt"}
+        )
+        if tokenizer is not None:
+            tokenizer.save(staging / TOKENIZER_FILE)
+        if card is not None:
+            (staging / CARD_FILE).write_text(card, encoding="utf-8")
     return out
+
+
+@contextmanager
+def replaced_folder(out: Path) -> Iterator[Path]:
+    """Yield an empty folder beside ``out``; when the block ends, it becomes ``out``.
+
+    The files are flushed to disk before the swap. If the block fails, ``out`` is untouched and
+    the half-written folder is removed. ``recover_folder`` finishes a swap that a killed process
+    left half done.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    recover_folder(out)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    try:
+        yield staging
+        _fsync_tree(staging)
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{staging.name.rsplit('-', 1)[-1]}"
+            os.rename(out, old)
+            os.rename(staging, out)
+            shutil.rmtree(old)
+        else:
+            os.rename(staging, out)
+        _fsync_path(out.parent)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def recover_folder(out: Path) -> None:
+    """Undo what an interrupted ``replaced_folder`` left beside ``out``: a killed swap put the
+    old folder back, half-written folders go."""
+    out = Path(out)
+    if not out.parent.is_dir():
+        return
+    olds = sorted(out.parent.glob(f".{out.name}.old-*"))
+    if olds and not out.exists():
+        os.rename(olds.pop(), out)
+    for leftover in [*olds, *out.parent.glob(f".{out.name}.new-*")]:
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.iterdir():
+        _fsync_path(path)
+    _fsync_path(folder)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_config(model_dir: Path) -> tuple[TransformerConfig, dict[str, Any]]:

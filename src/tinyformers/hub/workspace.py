@@ -1,0 +1,226 @@
+"""A student's saved work on the server, under an id that only their browser holds.
+
+Models a student trains and results they compute live in their session; a copy is kept here so
+that a page reload or a reconnect brings them back. Each browser gets a random id (kept in a
+cookie); its work is a folder named by that id:
+
+    <root>/<id>/models/<name>/   model folders (config.json, model.safetensors, tokenizer.json)
+    <root>/<id>/results/<key>.json
+
+Nothing is shared between ids, and an id that is not of the expected form is refused, so no
+path outside the root can be named. Every write is atomic (a folder or file is written beside
+its place and renamed into it). Work is capped per browser in size and in number of models, and
+removed after a number of days without use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tinyformers.hub.checkpoint import CheckpointError, recover_folder, save_checkpoint
+from tinyformers.hub.registry import LoadedModel, load_folder
+
+WORK_DIR_ENV = "TINYFORMERS_WORK_DIR"
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+TOUCH_FILE = ".last-used"
+
+
+class WorkspaceError(ValueError):
+    """A request the workspace refuses, with a message a student can read."""
+
+
+@dataclass(frozen=True)
+class WorkLimits:
+    """How much a host keeps for each browser."""
+
+    max_bytes: int = 200 * 2**20
+    max_models: int = 5
+    max_age_days: float = 7.0
+
+    def __post_init__(self) -> None:
+        if self.max_bytes <= 0 or self.max_models <= 0 or self.max_age_days <= 0:
+            raise ValueError("work limits must be positive")
+
+    @classmethod
+    def from_env(cls) -> WorkLimits:
+        def read(name: str, default: float) -> float:
+            raw = os.environ.get(name)
+            if raw is None:
+                return default
+            try:
+                return float(raw)
+            except ValueError:
+                raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+        defaults = cls()
+        return cls(
+            max_bytes=int(read("TINYFORMERS_WORK_MAX_MB", defaults.max_bytes / 2**20) * 2**20),
+            max_models=int(read("TINYFORMERS_WORK_MAX_MODELS", defaults.max_models)),
+            max_age_days=read("TINYFORMERS_WORK_MAX_DAYS", defaults.max_age_days),
+        )
+
+
+def default_root() -> Path:
+    """``TINYFORMERS_WORK_DIR``, or a folder in the user's cache."""
+    configured = os.environ.get(WORK_DIR_ENV)
+    if configured:
+        return Path(configured)
+    return Path.home() / ".cache" / "tinyformers" / "work"
+
+
+def new_id() -> str:
+    """A fresh id that nobody can guess (192 random bits)."""
+    return secrets.token_urlsafe(24)
+
+
+def is_valid_id(work_id: object) -> bool:
+    return isinstance(work_id, str) and ID_PATTERN.fullmatch(work_id) is not None
+
+
+class Workspace:
+    """The saved work of one browser."""
+
+    def __init__(self, root: Path, work_id: str, limits: WorkLimits | None = None) -> None:
+        if not is_valid_id(work_id):
+            raise WorkspaceError("this work id is not one the server hands out")
+        self.root = Path(root)
+        self.folder = self.root / work_id
+        self.limits = limits or WorkLimits()
+
+    # --- models ------------------------------------------------------------------------------
+
+    def save_model(self, loaded: LoadedModel) -> list[str]:
+        """Keep a trained model; returns the names of older models removed to stay in the caps."""
+        name = check_name(loaded.name)
+        save_checkpoint(
+            loaded.model, self._models / name, loaded.tokenizer, metadata=loaded.metadata
+        )
+        self._touch()
+        return self._enforce_caps(keep=name)
+
+    def model_names(self) -> list[str]:
+        """Saved model names, oldest first."""
+        if not self._models.is_dir():
+            return []
+        folders = [f for f in self._models.iterdir() if NAME_PATTERN.fullmatch(f.name)]
+        for folder in folders:
+            recover_folder(folder)
+        folders = [f for f in folders if (f / "config.json").is_file()]
+        return [f.name for f in sorted(folders, key=lambda f: (f.stat().st_mtime, f.name))]
+
+    def load_models(self) -> dict[str, LoadedModel]:
+        """Every saved model that still loads, by name (a damaged one is left out)."""
+        models = {}
+        for name in self.model_names():
+            try:
+                loaded = load_folder(self._models / name, source="trained")
+            except (CheckpointError, OSError, ValueError):
+                continue
+            models[name] = loaded
+        if self.folder.is_dir():
+            self._touch()
+        return models
+
+    def remove_model(self, name: str) -> None:
+        shutil.rmtree(self._models / check_name(name), ignore_errors=True)
+
+    # --- results -----------------------------------------------------------------------------
+
+    def save_result(self, key: str, data: Any) -> None:
+        """Keep a JSON-serialisable result under ``key``, replacing any earlier one."""
+        path = self._results / f"{check_name(key)}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(data)
+        if len(text.encode()) > self.limits.max_bytes:
+            raise WorkspaceError("this result is too large to keep")
+        handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+        self._touch()
+
+    def load_result(self, key: str) -> Any | None:
+        path = self._results / f"{check_name(key)}.json"
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    # --- the whole -----------------------------------------------------------------------------
+
+    def forget(self) -> None:
+        """Remove everything kept for this browser."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def size_bytes(self) -> int:
+        if not self.folder.is_dir():
+            return 0
+        return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())
+
+    @property
+    def _models(self) -> Path:
+        return self.folder / "models"
+
+    @property
+    def _results(self) -> Path:
+        return self.folder / "results"
+
+    def _touch(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / TOUCH_FILE).write_text(str(time.time()), encoding="utf-8")
+
+    def _enforce_caps(self, keep: str) -> list[str]:
+        removed = []
+        for name in self.model_names():
+            over_count = len(self.model_names()) > self.limits.max_models
+            over_size = self.size_bytes() > self.limits.max_bytes
+            if name == keep or not (over_count or over_size):
+                continue
+            self.remove_model(name)
+            removed.append(name)
+        if self.size_bytes() > self.limits.max_bytes:
+            self.remove_model(keep)
+            raise WorkspaceError(
+                f"this model is larger than the {self.limits.max_bytes / 2**20:.0f} MB the "
+                "server keeps for you, so it lives in this tab only"
+            )
+        return removed
+
+
+def check_name(name: str) -> str:
+    """A model or result name that is safe as one folder or file name."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise WorkspaceError(
+            "names are 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return name
+
+
+def prune(root: Path, limits: WorkLimits, now: float | None = None) -> list[str]:
+    """Remove the work of browsers unused for longer than ``limits.max_age_days``."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    now = time.time() if now is None else now
+    removed = []
+    for folder in root.iterdir():
+        if not is_valid_id(folder.name):
+            continue
+        touch = folder / TOUCH_FILE
+        last = touch.stat().st_mtime if touch.exists() else folder.stat().st_mtime
+        if now - last > limits.max_age_days * 86_400:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return removed
