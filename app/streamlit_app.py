@@ -3,7 +3,7 @@
 import pandas  # noqa: F401  imported before any training thread starts: see below
 import streamlit as st
 import torch
-from widgets import PAGES_DIR, page_file
+from widgets import PAGES_DIR, page_file, saved_work_panel, workspace
 
 from tinyformers.lessons import load_lessons
 
@@ -13,6 +13,7 @@ from tinyformers.lessons import load_lessons
 # fairly; background training runs set their own count (see widgets.start_job).
 torch.set_num_threads(1)
 st.set_page_config(page_title="Tinyformers", page_icon="🔎", layout="wide")
+workspace()  # brings back this browser's trained models before any page lists them
 
 home = st.Page(str(PAGES_DIR / "home.py"), title="Course map", icon=":material/map:", default=True)
 lessons = [
@@ -22,4 +23,7 @@ lessons = [
     for lesson in load_lessons()
     if page_file(lesson.slug).is_file()
 ]
-st.navigation({"Start": [home], "Lessons": lessons}, expanded=True).run()
+page = st.navigation({"Start": [home], "Lessons": lessons}, expanded=True)
+with st.sidebar:
+    saved_work_panel()
+page.run()

@@ -14,6 +14,15 @@ import streamlit as st
 
 from tinyformers.hub.checkpoint import CheckpointError
 from tinyformers.hub.registry import LoadedModel, load_huggingface, load_shipped, shipped_names
+from tinyformers.hub.workspace import (
+    WorkLimits,
+    Workspace,
+    WorkspaceError,
+    default_root,
+    is_valid_id,
+    new_id,
+    prune,
+)
 from tinyformers.lessons import Lesson, get_lesson
 from tinyformers.text.corpora.user_text import UserTextError, clean_user_text, decode_upload
 from tinyformers.training.jobs import QUEUED, Job, Limits, Slots, Snapshot
@@ -23,6 +32,8 @@ MAX_INPUT_CHARS = 2_000
 SEED_PARAM = "seed"
 OTHER_MODEL = "Other: a Hugging Face model or a folder…"
 EXTERNAL_MODELS_ENV = "TINYFORMERS_EXTERNAL_MODELS"
+TRAINED_KEY = "trained_models"  # name -> LoadedModel, every model trained in this session
+WORK_COOKIE = "tinyformers_work"
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,7 +190,7 @@ def model_picker(
 ) -> LoadedModel | None:
     """Pick a shipped model (from ``choices`` if given), one trained in this session, or (where
     allowed) a Hugging Face model id or a local model folder, of the given family."""
-    trained: dict[str, LoadedModel] = st.session_state.get("trained_models", {})
+    trained: dict[str, LoadedModel] = st.session_state.get(TRAINED_KEY, {})
     shipped = shipped_names(family=family) if choices is None else list(choices)
     options = shipped + [
         name for name, m in trained.items() if family is None or m.family == family
@@ -282,3 +293,70 @@ def job_progress(key: str, render: Callable[[Snapshot], None]) -> Snapshot | Non
 
     live()
     return job.snapshot()
+
+
+# --------------------------------------------------------------------------------------------
+# Saved work: what a student made survives a reload, in this browser only
+# --------------------------------------------------------------------------------------------
+
+
+@st.cache_resource
+def work_settings() -> tuple[Path, WorkLimits]:
+    """Where saved work lives and how much is kept; old work is pruned once per process."""
+    root, limits = default_root(), WorkLimits.from_env()
+    prune(root, limits)
+    return root, limits
+
+
+def workspace() -> Workspace:
+    """This browser's saved work. On a session's first run its trained models come back from
+    the server (the browser names its work with a cookie); a new browser gets a new id."""
+    root, limits = work_settings()
+    if "work_id" not in st.session_state:
+        cookie = st.context.cookies.get(WORK_COOKIE)
+        if is_valid_id(cookie):
+            st.session_state.work_id = cookie
+            restored = Workspace(root, cookie, limits).load_models()
+            st.session_state[TRAINED_KEY] = {**restored, **st.session_state.get(TRAINED_KEY, {})}
+        else:
+            st.session_state.work_id = new_id()
+            st.session_state.work_cookie_pending = True
+    if st.session_state.pop("work_cookie_pending", False):
+        max_age = int(limits.max_age_days * 86_400)
+        st.html(  # the id is ours (letters, digits, - and _), never text a user typed
+            f"<script>document.cookie = '{WORK_COOKIE}={st.session_state.work_id}; path=/; "
+            f"max-age={max_age}; SameSite=Lax';</script>",
+            unsafe_allow_javascript=True,
+        )
+    return Workspace(root, st.session_state.work_id, limits)
+
+
+def keep_trained_model(loaded: LoadedModel) -> None:
+    """Offer a trained model to every lesson in this session and keep it for later visits."""
+    st.session_state.setdefault(TRAINED_KEY, {})[loaded.name] = loaded
+    try:
+        removed = workspace().save_model(loaded)
+    except (WorkspaceError, OSError) as err:
+        st.warning(f"{loaded.name} is kept in this tab only: {err}.")
+        return
+    for name in removed:
+        st.session_state[TRAINED_KEY].pop(name, None)
+    if removed:
+        st.info(
+            f"To stay within what this server keeps for you, your oldest model "
+            f"({', '.join(removed)}) was removed."
+        )
+
+
+def saved_work_panel() -> None:
+    """A line about what this browser has saved, and a button that forgets it all."""
+    work = workspace()
+    names = list(st.session_state.get(TRAINED_KEY, {}))
+    if not names:
+        st.caption("Models you train are kept for your next visit, in this browser only.")
+        return
+    st.caption(f"Kept for your next visit: {', '.join(names)}.")
+    if st.button("Forget my work", key="forget-work", help="Remove your trained models"):
+        work.forget()
+        st.session_state[TRAINED_KEY] = {}
+        st.rerun()

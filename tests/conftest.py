@@ -17,6 +17,15 @@ torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config) -> None:
+    """Saved work from pages and servers under test goes to a temporary folder, never the
+    user's own."""
+    if "TINYFORMERS_WORK_DIR" not in os.environ:
+        import tempfile
+
+        os.environ["TINYFORMERS_WORK_DIR"] = tempfile.mkdtemp(prefix="tinyformers-work-")
+
+
 def pytest_addoption(parser) -> None:
     parser.addoption(
         "--screenshots",

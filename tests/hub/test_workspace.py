@@ -92,11 +92,22 @@ def test_a_model_over_the_size_cap_is_refused(tmp_path, trained) -> None:
     assert work.model_names() == []
 
 
-def test_names_cannot_leave_the_folder(tmp_path, trained) -> None:
-    work = Workspace(tmp_path, new_id())
-    for bad in ["../x", "a/b", "", ".hidden", "x" * 65]:
+def test_any_model_name_stays_inside_the_folder(tmp_path, trained) -> None:
+    work = Workspace(tmp_path, new_id(), WorkLimits(max_models=10))
+    names = ["../x", "a/b", "my-gpt (step 600)", "модель 🐶", "..", "<script>"]
+    for name in names:
+        work.save_model(trained(name))
+    assert sorted(work.model_names()) == sorted(names)
+    inside = {p.resolve().parent for p in (work.folder / "models").iterdir()}
+    assert inside == {(work.folder / "models").resolve()}
+    for bad in ["", " ", "x" * 101, "a\x00b", "line\nbreak"]:
         with pytest.raises(WorkspaceError):
             work.save_model(trained(bad))
+
+
+def test_result_keys_cannot_leave_the_folder(tmp_path) -> None:
+    work = Workspace(tmp_path, new_id())
+    for bad in ["../x", "a/b", "", ".hidden", "x" * 65]:
         with pytest.raises(WorkspaceError):
             work.save_result(bad, 1)
 

@@ -4,7 +4,8 @@ Models a student trains and results they compute live in their session; a copy i
 that a page reload or a reconnect brings them back. Each browser gets a random id (kept in a
 cookie); its work is a folder named by that id:
 
-    <root>/<id>/models/<name>/   model folders (config.json, model.safetensors, tokenizer.json)
+    <root>/<id>/models/<folder>/  model folders (config.json, model.safetensors, tokenizer.json);
+                                  the model's name is in its metadata, the folder name is safe
     <root>/<id>/results/<key>.json
 
 Nothing is shared between ids, and an id that is not of the expected form is refused, so no
@@ -15,6 +16,7 @@ removed after a number of days without use.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -32,6 +34,8 @@ from tinyformers.hub.registry import LoadedModel, load_folder
 WORK_DIR_ENV = "TINYFORMERS_WORK_DIR"
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+MAX_MODEL_NAME = 100
+NAME_KEY = "workspace_name"  # the model's name, kept in its folder's metadata
 TOUCH_FILE = ".last-used"
 
 
@@ -101,38 +105,42 @@ class Workspace:
 
     def save_model(self, loaded: LoadedModel) -> list[str]:
         """Keep a trained model; returns the names of older models removed to stay in the caps."""
-        name = check_name(loaded.name)
-        save_checkpoint(
-            loaded.model, self._models / name, loaded.tokenizer, metadata=loaded.metadata
-        )
+        folder = self._models / model_folder_name(loaded.name)
+        metadata = {**loaded.metadata, NAME_KEY: loaded.name}
+        save_checkpoint(loaded.model, folder, loaded.tokenizer, metadata=metadata)
         self._touch()
-        return self._enforce_caps(keep=name)
+        return self._enforce_caps(keep=folder.name)
 
-    def model_names(self) -> list[str]:
-        """Saved model names, oldest first."""
+    def model_folders(self) -> list[Path]:
+        """The saved models' folders, oldest first."""
         if not self._models.is_dir():
             return []
         folders = [f for f in self._models.iterdir() if NAME_PATTERN.fullmatch(f.name)]
         for folder in folders:
             recover_folder(folder)
         folders = [f for f in folders if (f / "config.json").is_file()]
-        return [f.name for f in sorted(folders, key=lambda f: (f.stat().st_mtime, f.name))]
+        return sorted(folders, key=lambda f: (f.stat().st_mtime, f.name))
+
+    def model_names(self) -> list[str]:
+        """Saved model names, oldest first."""
+        return list(self.load_models())
 
     def load_models(self) -> dict[str, LoadedModel]:
-        """Every saved model that still loads, by name (a damaged one is left out)."""
+        """Every saved model that still loads, by name, oldest first (a damaged one is left out)."""
         models = {}
-        for name in self.model_names():
+        for folder in self.model_folders():
             try:
-                loaded = load_folder(self._models / name, source="trained")
+                loaded = load_folder(folder, source="trained")
             except (CheckpointError, OSError, ValueError):
                 continue
-            models[name] = loaded
+            loaded.name = str(loaded.metadata.pop(NAME_KEY, folder.name))
+            models[loaded.name] = loaded
         if self.folder.is_dir():
             self._touch()
         return models
 
     def remove_model(self, name: str) -> None:
-        shutil.rmtree(self._models / check_name(name), ignore_errors=True)
+        shutil.rmtree(self._models / model_folder_name(name), ignore_errors=True)
 
     # --- results -----------------------------------------------------------------------------
 
@@ -182,21 +190,42 @@ class Workspace:
         (self.folder / TOUCH_FILE).write_text(str(time.time()), encoding="utf-8")
 
     def _enforce_caps(self, keep: str) -> list[str]:
+        """Remove the oldest models (never ``keep``, a folder name) until within the caps."""
         removed = []
-        for name in self.model_names():
-            over_count = len(self.model_names()) > self.limits.max_models
+        for folder in self.model_folders():
+            over_count = len(self.model_folders()) > self.limits.max_models
             over_size = self.size_bytes() > self.limits.max_bytes
-            if name == keep or not (over_count or over_size):
+            if folder.name == keep or not (over_count or over_size):
                 continue
-            self.remove_model(name)
-            removed.append(name)
+            removed.append(str(read_name(folder)))
+            shutil.rmtree(folder, ignore_errors=True)
         if self.size_bytes() > self.limits.max_bytes:
-            self.remove_model(keep)
+            shutil.rmtree(self._models / keep, ignore_errors=True)
             raise WorkspaceError(
                 f"this model is larger than the {self.limits.max_bytes / 2**20:.0f} MB the "
                 "server keeps for you, so it lives in this tab only"
             )
         return removed
+
+
+def model_folder_name(name: str) -> str:
+    """A safe, stable folder name for a model name such as ``my-gpt (step 600)``."""
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_MODEL_NAME:
+        raise WorkspaceError(f"a model name is 1 to {MAX_MODEL_NAME} characters")
+    if any(ord(char) < 32 or ord(char) == 127 for char in name):
+        raise WorkspaceError("a model name cannot hold control characters")
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-._")[:40] or "model"
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
+    return f"{readable}-{digest}"
+
+
+def read_name(folder: Path) -> str:
+    """The model name a saved folder holds (its folder name if the config cannot be read)."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        return str(config["metadata"][NAME_KEY])
+    except (OSError, ValueError, KeyError, TypeError):
+        return folder.name
 
 
 def check_name(name: str) -> str:
