@@ -79,7 +79,9 @@ class Trace:
         """What block ``layer`` computed (one of our models only: a ``transformers`` model's
         trace carries no record)."""
         if self.record is None:
-            raise ValueError("this trace has no record of the forward pass; trace one of our models")
+            raise ValueError(
+                "this trace has no record of the forward pass; trace one of our models"
+            )
         return self.record.block(layer)
 
 
