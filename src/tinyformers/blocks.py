@@ -150,16 +150,16 @@ class Block(nn.Module):
         record = None
         if return_record:
             record = BlockRecord(
-                block_input,
-                ln_1,
-                seen["attn"],
-                after_attn,
-                ln_2,
-                seen["mlp"],
-                x,
-                ln_cross,
-                seen.get("cross"),
-                after_cross,
+                input=block_input,
+                ln_1=ln_1,
+                attn=seen["attn"],
+                after_attn=after_attn,
+                ln_2=ln_2,
+                mlp=seen["mlp"],
+                output=x,
+                ln_cross=ln_cross,
+                cross_attn=seen.get("cross"),
+                after_cross=after_cross,
             )
         return BlockOutput(x, after_attn, seen["attn weights"], seen.get("cross weights"), record)
 
