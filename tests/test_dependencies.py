@@ -45,7 +45,7 @@ def declared_distributions(pyproject: dict) -> set[str]:
 
 def local_modules() -> set[str]:
     """Names that resolve to the project's own files: the package, app and bench scripts, tests."""
-    names = {"tinyformers", "tests"}
+    names = {"tinyformers", "tests", "bench"}
     for folder in ("app", "app/app_pages", "bench", "tests", "tests/e2e"):
         for path in (ROOT / folder).iterdir():
             if path.suffix == ".py" or (path.is_dir() and (path / "__init__.py").exists()):

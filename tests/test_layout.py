@@ -97,7 +97,9 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def test_no_import_cycles() -> None:
-    graph = {m: {t for t in imported if t != "tinyformers"} for m, imported in import_graph().items()}
+    graph = {
+        m: {t for t in imported if t != "tinyformers"} for m, imported in import_graph().items()
+    }
     cycle = find_cycle(graph)
     assert cycle is None, " -> ".join(cycle)
 
@@ -117,7 +119,9 @@ def test_course_and_figures_modules_are_named_by_lessons() -> None:
     figures = {p.stem for p in (PACKAGE / "figures").glob("*.py")} - {"__init__"}
     pages = {p.stem for p in (ROOT / "app" / "app_pages").glob("*.py")} - {"home"}
     assert course <= lessons, f"course modules that are not lessons: {course - lessons}"
-    assert figures - SHARED_FIGURES <= lessons, f"figures not named by a lesson: {figures - lessons}"
+    assert figures - SHARED_FIGURES <= lessons, (
+        f"figures not named by a lesson: {figures - lessons}"
+    )
     assert pages == lessons, f"pages and lessons differ: {pages ^ lessons}"
 
 

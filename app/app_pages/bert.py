@@ -99,7 +99,7 @@ def input_section(loaded: LoadedModel) -> None:
     except ValueError as err:
         st.error(str(err))
         return
-    normalized = breakdown.normalized(loaded.model.ln_emb)
+    normalized = breakdown.after_layer_norm
     st.html(figs.pair_chips(breakdown.tokens, breakdown.segments))
     st.plotly_chart(figs.embedding_sum_figure(breakdown, normalized))
     st.plotly_chart(figs.embedding_norms_figure(breakdown))

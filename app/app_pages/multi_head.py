@@ -216,15 +216,14 @@ def show_shapes(loaded: LoadedModel, trace: Trace) -> None:
 
 
 def show_concatenation(loaded: LoadedModel, trace: Trace, layer: int) -> None:
-    outputs = head_outputs(loaded.model, trace, layer)
+    outputs = head_outputs(trace, layer)
     st.plotly_chart(
         figs.concatenation_figure(outputs.per_head, outputs.projected, trace.tokens, layer),
         theme=None,
     )
-    gap = (outputs.weights - trace.attentions[layer][0]).abs().max().item()
     st.caption(
-        f"Layer {layer} recomputed from the model's weights: the attention weights differ from "
-        f"those the model returned by at most {gap:.1e}. Output vector lengths: "
+        f"Layer {layer} as the model's own forward pass computed it on your sentence. "
+        "Output vector lengths: "
         f"{outputs.concatenated.norm(dim=-1).mean():.3f} on average before c_proj, "
         f"{outputs.projected.norm(dim=-1).mean():.3f} after."
     )

@@ -196,11 +196,11 @@ def show_code_path(loaded: LoadedModel, inspection: BlockInspection) -> None:
 def show_replay(inspection: BlockInspection) -> None:
     n_layer = len(inspection.layers)
     st.metric(
-        f"Largest |replay − model| over the outputs of all {n_layer} blocks",
+        f"Largest |replay − model| over the steps and outputs of all {n_layer} blocks",
         f"{inspection.max_difference():.1e}",
     )
     if inspection.final_norm is not None:
-        st.caption(f"The last block's output is compared after {inspection.final_norm}.")
+        st.caption(f"The last block's output is compared with what {inspection.final_norm} read.")
 
 
 def show_residual(loaded: LoadedModel, inspection: BlockInspection) -> None:

@@ -6,7 +6,10 @@ A ``Trace`` holds, for a single sequence (batch of 1):
 * ``attentions``: per layer a tensor ``(1, n_head, q_len, k_len)``, the format ``transformers``
   returns with ``output_attentions=True`` and the one bertviz draws,
 * ``hidden_states``: per layer ``(1, T, C)`` (embeddings first),
-* ``logits`` ``(1, T, vocab_size)`` and the boolean ``masks`` attention used.
+* ``logits`` ``(1, T, vocab_size)`` and the boolean ``masks`` attention used,
+* ``record``: for our models, the ``RunRecord`` of the forward pass (see ``record.py``): per
+  block the input to attention, q, k, v, scores, each head's output, the MLP's tensors and every
+  LayerNorm's input and output. Lessons that look inside a layer read it from here.
 
 For an encoder-decoder, ``attentions`` are the decoder's masked self-attention, and the trace also
 carries ``encoder_tokens``, ``encoder_attentions`` and ``cross_attentions`` (decoder × encoder).
@@ -22,6 +25,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from tinyformers.model.record import BlockRecord, RunRecord
+
 
 @dataclass
 class Trace:
@@ -35,6 +40,7 @@ class Trace:
     encoder_attentions: list[Tensor] = field(default_factory=list)
     encoder_hidden_states: list[Tensor] = field(default_factory=list)
     cross_attentions: list[Tensor] = field(default_factory=list)
+    record: RunRecord | None = None
 
     def __post_init__(self) -> None:
         check_attention(self.attentions, len(self.tokens), len(self.tokens), "attention")
@@ -68,6 +74,15 @@ class Trace:
         if not 0 <= head < self.n_head:
             raise ValueError(f"head must be between 0 and {self.n_head - 1}, got {head}")
         return self.attentions[layer][0, head]
+
+    def block(self, layer: int) -> BlockRecord:
+        """What block ``layer`` computed (one of our models only: a ``transformers`` model's
+        trace carries no record)."""
+        if self.record is None:
+            raise ValueError(
+                "this trace has no record of the forward pass; trace one of our models"
+            )
+        return self.record.block(layer)
 
 
 def check_attention(attentions: list[Tensor], q_len: int, k_len: int, what: str) -> None:
@@ -116,7 +131,9 @@ def trace_ids(
     kwargs = {}
     if token_type_ids is not None:
         kwargs["token_type_ids"] = _as_batch(token_type_ids)
-    out = model(batch, output_attentions=True, output_hidden_states=True, **kwargs)
+    out = model(
+        batch, output_attentions=True, output_hidden_states=True, return_record=True, **kwargs
+    )
     return Trace(
         tokens=list(tokens),
         attentions=_detached(out.attentions),
@@ -124,6 +141,7 @@ def trace_ids(
         hidden_states=_detached(out.hidden_states),
         masks=dict(out.masks),
         input_ids=batch[0].tolist(),
+        record=out.record,
     )
 
 
@@ -137,7 +155,7 @@ def trace_seq2seq(
 ) -> Trace:
     """Trace our encoder-decoder: ``tgt_ids`` is the decoder input (starting with [BOS])."""
     src, tgt = _as_batch(src_ids), _as_batch(tgt_ids)
-    out = model(src, tgt, output_attentions=True, output_hidden_states=True)
+    out = model(src, tgt, output_attentions=True, output_hidden_states=True, return_record=True)
     return Trace(
         tokens=list(tgt_tokens),
         attentions=_detached(out.attentions),
@@ -149,6 +167,7 @@ def trace_seq2seq(
         encoder_attentions=_detached(out.encoder_attentions),
         encoder_hidden_states=_detached(out.encoder_hidden_states),
         cross_attentions=_detached(out.cross_attentions),
+        record=out.record,
     )
 
 

@@ -120,10 +120,10 @@ def test_shapes_table_uses_the_model_and_the_sentence(page, shipped):
     assert f"T = {n_tokens} tokens" in caption(page, "T = ")
 
 
-def test_concatenation_panel_is_recomputed_from_the_model(page, shipped):
+def test_concatenation_panel_shows_the_models_own_layer(page, shipped):
     loaded = shipped["gpt-stories"]
     trace = trace_sentence(loaded.model, loaded.tokenizer, SENTENCE)
-    outputs = head_outputs(loaded.model, trace, 0)
+    outputs = head_outputs(trace, 0)
     spec = chart(page, "Layer 0: what the heads return")
     np.testing.assert_allclose(
         decode(spec["data"][0]["z"]), outputs.concatenated.numpy(), atol=1e-6

@@ -98,11 +98,11 @@ def test_gpt_x_is_after_ln_1_and_bert_x_is_the_block_input(shipped):
     hidden = gpt_trace.hidden_states[1][0]
     with torch.no_grad():
         expected = gpt.model.h[1].ln_1(hidden)
-    torch.testing.assert_close(stepwise.attention_input(gpt.model, gpt_trace, 1), expected)
+    torch.testing.assert_close(stepwise.attention_input(gpt_trace, 1), expected)
     assert not torch.allclose(expected, hidden)
     bert_trace = trace_text(bert.model, bert.tokenizer, SENTENCE)
     block_input = bert_trace.hidden_states[2][0]
-    torch.testing.assert_close(stepwise.attention_input(bert.model, bert_trace, 2), block_input)
+    torch.testing.assert_close(stepwise.attention_input(bert_trace, 2), block_input)
 
 
 def test_rotary_gpt_matches_the_model(make_model):

@@ -239,7 +239,7 @@ def test_embedding_sum_is_the_models_own_embedding_before_layer_norm(bert):
     finally:
         hook.remove()
     torch.testing.assert_close(breakdown.total, seen["x"][0])
-    torch.testing.assert_close(breakdown.normalized(model.ln_emb), out.hidden_states[0][0])
+    torch.testing.assert_close(breakdown.after_layer_norm, out.hidden_states[0][0])
     torch.testing.assert_close(breakdown.segment[-1], model.wse.weight[1].detach())
 
 

@@ -256,7 +256,7 @@ def test_head_outputs_rebuild_each_layer(make_model, config_class, changes):
     ids = [3, 1, 4, 1, 5, 9, 2]
     trace = trace_ids(model, ids, [str(i) for i in ids])
     for layer in range(trace.n_layer):
-        outputs = head_outputs(model, trace, layer)
+        outputs = head_outputs(trace, layer)
         torch.testing.assert_close(outputs.weights, trace.attentions[layer][0])
         nh, t, hs = outputs.per_head.shape
         assert outputs.concatenated.shape == (t, nh * hs)
@@ -276,7 +276,7 @@ def test_head_outputs_rebuild_each_layer(make_model, config_class, changes):
 def test_head_outputs_check_the_layer(tiny_gpt):
     trace = trace_ids(tiny_gpt, [1, 2, 3], list("abc"))
     with pytest.raises(ValueError, match="layer must be between 0 and 1"):
-        head_outputs(tiny_gpt, trace, 2)
+        head_outputs(trace, 2)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ from tinyformers.course.transformer_block import (
     code_path,
     inspect_ids,
     model_inputs,
-    replay_block,
     step_shapes,
+    walk_block,
 )
 from tinyformers.hub.registry import load_shipped
 from tinyformers.model.blocks import Block
@@ -119,9 +119,13 @@ def test_a_path_in_the_wrong_order_does_not_reproduce_the_block(tiny_gpt) -> Non
     x = torch.randn(1, len(IDS), tiny_gpt.config.n_embd)
     wrong = code_path(tiny_gpt.config.replace(ln_placement="post"))
     with torch.no_grad():
-        right = block(x).x[0]
-        replayed = replay_block(block, wrong, x).output
-    assert (replayed - right).abs().max() > 1e-2
+        record = block(x, return_record=True).record
+    right = walk_block(block, record, code_path(tiny_gpt.config))
+    replayed = walk_block(block, record, wrong)
+    torch.testing.assert_close(right.output, record.output[0], rtol=0, atol=0)
+    assert right.read_gap == 0.0
+    assert (replayed.output - record.output[0]).abs().max() > 1e-2
+    assert replayed.read_gap > 1e-2
 
 
 def test_bert_inputs_add_cls_and_sep(shipped) -> None:

@@ -6,8 +6,8 @@
 
 ``head_steps`` does this for any matrices and keeps every intermediate result. ``model_head``
 takes the weights of one head of a GPT or BERT (its slice of ``q_proj``, ``k_proj`` and
-``v_proj``, see ``attention.MultiHeadAttention``) and the hidden state that feeds that layer's
-attention; ``toy_head`` makes tiny random matrices instead. The shapes below use T for the
+``v_proj``, see ``attention.MultiHeadAttention``) and what that layer's attention read in the
+traced forward pass (its record); ``toy_head`` makes tiny random matrices instead. The shapes below use T for the
 number of tokens, C for the width of the model and d_k for the width of one head.
 
 ``scaling_experiment`` measures what the division by √d_k is for: the dot product of two random
@@ -207,13 +207,11 @@ def head_projection(linear: nn.Linear, head: int, head_size: int) -> tuple[Tenso
     return weight, bias
 
 
-@torch.no_grad()
-def attention_input(model: nn.Module, trace: Trace, layer: int) -> Tensor:
-    """(T, C): what the self-attention of ``layer`` reads. For a pre-LN block (GPT) that is the
-    block input after ``ln_1``; for a post-LN block (BERT) it is the block input itself."""
-    block = model.h[layer]
-    hidden = trace.hidden_states[layer][0]  # (T, C) the residual stream entering the block
-    return block.ln_1(hidden) if block.ln_placement == "pre" else hidden
+def attention_input(trace: Trace, layer: int) -> Tensor:
+    """(T, C): what the self-attention of ``layer`` read in the traced forward pass. For a pre-LN
+    block (GPT) that is the block input after ``ln_1``; for a post-LN block (BERT) it is the
+    block input itself."""
+    return trace.block(layer).attn.input[0]  # (T, C)
 
 
 def trace_mask(trace: Trace) -> Tensor | None:
@@ -226,29 +224,24 @@ def trace_mask(trace: Trace) -> Tensor | None:
 
 
 def model_head(model: nn.Module, trace: Trace, layer: int, head: int) -> HeadSteps:
-    """Every step of one head of a GPT or BERT on the traced sentence, from the model's own
-    weights and hidden states."""
+    """Every step of one head of a GPT or BERT on the traced sentence: the head's slice of the
+    model's weights applied to what its attention read, with the mask and rotary angles the
+    forward pass used."""
     check_layer_and_head(model, layer, head)
-    if not trace.hidden_states:
-        raise ValueError("the trace has no hidden states; trace the model with trace_ids")
     attn = model.h[layer].attn
     head_size = model.config.head_size
     w_q, b_q = head_projection(attn.q_proj, head, head_size)
     w_k, b_k = head_projection(attn.k_proj, head, head_size)
     w_v, b_v = head_projection(attn.v_proj, head, head_size)
-    rotary = None
-    if model.config.position == "rotary":
-        t = len(trace.tokens)
-        rotary = (model.rotary_cos[:t], model.rotary_sin[:t])
     return head_steps(
         trace.tokens,
-        attention_input(model, trace, layer),
+        attention_input(trace, layer),
         w_q,
         w_k,
         w_v,
         (b_q, b_k, b_v),
         trace_mask(trace),
-        rotary,
+        trace.block(layer).attn.rotary,
     )
 
 

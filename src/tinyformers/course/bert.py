@@ -69,39 +69,41 @@ class EmbeddingBreakdown:
     token: Tensor  # wte[ids]
     segment: Tensor  # wse[segments]
     position: Tensor  # wpe[0 .. T-1]
+    after_layer_norm: Tensor | None = None  # (T, C) the sum after ln_emb: what block 0 reads
 
     @property
     def total(self) -> Tensor:
         """What the embedding LayerNorm receives: token + segment + position."""
         return self.token + self.segment + self.position
 
-    def normalized(self, layer_norm: nn.LayerNorm) -> Tensor:
-        """The sum after the model's embedding LayerNorm: what the first block reads."""
-        with torch.no_grad():
-            return layer_norm(self.total)
-
 
 @torch.no_grad()
 def embedding_breakdown(
     model: nn.Module, tokenizer, text_a: str, text_b: str | None = None
 ) -> EmbeddingBreakdown:
-    """Look up the rows a BERT model adds for ``[CLS] A [SEP]`` (``B [SEP]`` too, given B)."""
+    """The rows a BERT model adds for ``[CLS] A [SEP]`` (``B [SEP]`` too, given B), read from
+    the record of one forward pass."""
     ids, segments = bert_inputs(tokenizer, text_a, text_b)
     if len(ids) > model.config.block_size:
         raise ValueError(
             f"the pair has {len(ids)} tokens with [CLS] and [SEP]; this model reads at most "
             f"{model.config.block_size}"
         )
-    width = model.config.n_embd
-    positions = torch.arange(len(ids))
-    position = model.wpe(positions) if model.wpe is not None else torch.zeros(len(ids), width)
+    out = model(
+        torch.tensor([ids]), token_type_ids=torch.tensor([segments]), return_record=True
+    )  # ids: (1, T)
+    embeddings = out.record.embeddings
+    position = embeddings.position
+    if position is None:
+        position = torch.zeros(len(ids), model.config.n_embd)  # (T, C)
     return EmbeddingBreakdown(
         ids=ids,
         tokens=tokenizer.display_tokens(ids),
         segments=segments,
-        token=model.wte(torch.tensor(ids)).detach(),
-        segment=model.wse(torch.tensor(segments)).detach(),
-        position=position.detach(),
+        token=embeddings.token[0],
+        segment=embeddings.segment[0],
+        position=position,
+        after_layer_norm=out.record.norms["ln_emb"].output[0],
     )
 
 

@@ -567,9 +567,10 @@ FEW_SHOT_WORDS = {GRAMMATICAL: " happy", UNGRAMMATICAL: " sad"}  # words the mod
 def log_likelihoods(
     gpt: nn.Module, tokenizer, contexts: Sequence[str], texts: Sequence[str], batch_size: int = 64
 ) -> list[float]:
-    """log p(text | context) under ``gpt``, summed over the tokens of ``text``, for each pair.
-    A context too long for the model loses its start."""
-    gpt.eval()
+    """log p(text | context) under ``gpt`` (in eval mode), summed over the tokens of ``text``,
+    for each pair. A context too long for the model loses its start."""
+    if gpt.training:
+        raise ValueError("put the model in eval mode first: dropout would make the scores random")
     rows = []
     for context, text in zip(contexts, texts, strict=True):
         text_ids = tokenizer.encode(text)

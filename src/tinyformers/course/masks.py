@@ -1,8 +1,8 @@
 """What an attention mask does to one head of a real model, stage by stage.
 
 A mask is a boolean matrix over (query, key) pairs, True where the query may look at the key
-(the convention of ``attention.py``). For one layer and one head, this module recomputes the
-head's scores from its own queries and keys, then applies the mask and the softmax:
+(the convention of ``attention.py``). For one layer and one head, this module reads the head's
+scores from the record of the model's forward pass, then applies the mask and the softmax:
 
     scores = q·k / √d_k for every pair ──► masked scores (−∞ where the mask says no)
                                          ──► weights = softmax of each row
@@ -15,7 +15,7 @@ Four kinds of mask, one function each:
 * ``padding_view``: two sequences in one batch, the shorter padded with [PAD] on the right; the
   padding mask hides the padded keys as well.
 * ``prefix_view``: a prefix-LM mask: the first ``prefix_len`` positions see each other in both
-  directions, the others causally. A GPT's own layers run with this mask in place of its
+  directions, the others causally. A GPT's forward pass runs with this mask in place of its
   causal one (``run_self_attention``), a setting the model was not trained for.
 * ``cross_view``: the decoder of an encoder-decoder reads the encoder output; padded source
   positions are hidden.
@@ -26,15 +26,14 @@ measures how far each real token's output is from the output of the same sequenc
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from tinyformers.model.attention import MultiHeadAttention, prefix_lm_mask
-from tinyformers.model.blocks import Block, check_length
-from tinyformers.model.positional import apply_rotary
+from tinyformers.model.attention import prefix_lm_mask
+from tinyformers.model.blocks import check_length
+from tinyformers.model.record import RunRecord
 from tinyformers.training.loop import pad_batch
 
 KINDS = ("causal", "padding", "prefix", "cross")
@@ -66,7 +65,7 @@ class MaskView:
 
 
 # ---------------------------------------------------------------------------------------------
-# One head, recomputed from its inputs
+# One head: its scores, the mask, the softmax
 # ---------------------------------------------------------------------------------------------
 
 
@@ -75,23 +74,6 @@ def check_layer_and_head(n_layer: int, n_head: int, layer: int, head: int) -> No
         raise ValueError(f"layer must be between 0 and {n_layer - 1}, got {layer}")
     if not 0 <= head < n_head:
         raise ValueError(f"head must be between 0 and {n_head - 1}, got {head}")
-
-
-def head_scores(
-    attn: MultiHeadAttention,
-    queries_from: Tensor,
-    keys_from: Tensor,
-    head: int,
-    rotary: tuple[Tensor, Tensor] | None = None,
-) -> Tensor:
-    """(T_q, T_k) scores q·k / √d_k of one head. ``queries_from`` (T_q, C) and ``keys_from``
-    (T_k, C) are what the attention module reads: the same matrix for self-attention, the
-    decoder state and the encoder output for cross-attention."""
-    q = attn.split_heads(attn.q_proj(queries_from[None]))[0, head]  # (T_q, d_k)
-    k = attn.split_heads(attn.k_proj(keys_from[None]))[0, head]  # (T_k, d_k)
-    if rotary is not None:
-        q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
-    return q @ k.T / math.sqrt(q.size(-1))
 
 
 def apply_mask(scores: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -103,18 +85,6 @@ def apply_mask(scores: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     masked = scores.masked_fill(~mask, float("-inf"))
     weights = torch.softmax(masked, dim=-1).nan_to_num(0.0)
     return masked, weights
-
-
-def attention_input(block: Block, x: Tensor, norm: nn.Module) -> Tensor:
-    """What a sub-layer's attention reads: LayerNorm of the stream in a pre-LN block, the
-    stream itself in a post-LN block."""
-    return norm(x) if block.ln_placement == "pre" else x
-
-
-def _rotary(model: nn.Module, t: int) -> tuple[Tensor, Tensor] | None:
-    if getattr(model.config, "position", None) != "rotary":
-        return None
-    return model.rotary_cos[:t], model.rotary_sin[:t]
 
 
 def _row_mask(mask: Tensor | None, batch: int, row: int, t_q: int, t_k: int) -> Tensor:
@@ -137,6 +107,7 @@ class SelfAttentionRun:
     attentions: list[Tensor]  # per layer (B, nh, T, T): the weights the layer returned
     mask: Tensor | None  # the mask every layer used, broadcastable to (B, 1, T, T)
     outputs: Tensor  # (B, T, C) the last hidden state: the vector each position outputs
+    record: RunRecord  # everything the forward pass computed
 
 
 def _check_ids(model: nn.Module, ids: Tensor) -> None:
@@ -147,6 +118,18 @@ def _check_ids(model: nn.Module, ids: Tensor) -> None:
         raise ValueError(f"token ids must be between 0 and {model.config.vocab_size - 1}")
 
 
+def _own_mask_arguments(model: nn.Module, ids: Tensor, attention_mask, mask) -> dict:
+    """The keyword that makes a GPT use ``mask`` instead of its causal one (none for None)."""
+    if mask is None:
+        return {}
+    if model.config.family != "gpt" or attention_mask is not None:
+        raise ValueError("a mask of your own can be given to a GPT on unpadded ids only")
+    t = ids.size(1)
+    if mask.shape != (t, t) or mask.dtype != torch.bool:
+        raise ValueError(f"the mask must be a ({t}, {t}) boolean matrix, got {tuple(mask.shape)}")
+    return {"self_attention_mask": mask}
+
+
 @torch.no_grad()
 def run_self_attention(
     model: nn.Module,
@@ -154,40 +137,30 @@ def run_self_attention(
     attention_mask: Tensor | None = None,
     mask: Tensor | None = None,
 ) -> SelfAttentionRun:
-    """Run a GPT or BERT on ``ids`` (B, T).
+    """Run a GPT or BERT on ``ids`` (B, T) and keep the record of the pass.
 
     With ``mask`` None this is the model's own forward (with ``attention_mask``, a (B, T) 0/1
-    tensor, if given). With a boolean ``mask`` (T, T), a GPT runs the same steps as
-    ``GPT.forward``, but every layer uses that mask instead of the causal one.
+    tensor, if given). With a boolean ``mask`` (T, T), a GPT's every layer uses that mask
+    instead of the causal one.
     """
     _check_ids(model, ids)
-    if mask is None:
-        out = model(
-            ids, attention_mask=attention_mask, output_attentions=True, output_hidden_states=True
-        )
-        n_layer = len(out.attentions)
-        return SelfAttentionRun(
-            list(out.hidden_states[:n_layer]),
-            list(out.attentions),
-            out.masks.get("self"),
-            out.hidden_states[-1],
-        )
-    if model.config.family != "gpt" or attention_mask is not None:
-        raise ValueError("a mask of your own can be given to a GPT on unpadded ids only")
-    t = ids.size(1)
-    if mask.shape != (t, t) or mask.dtype != torch.bool:
-        raise ValueError(f"the mask must be a ({t}, {t}) boolean matrix, got {tuple(mask.shape)}")
-    x = model.wte(ids)  # (B, T, C)
-    if model.wpe is not None:
-        x = x + model.wpe(torch.arange(t))  # (T, C) broadcasts over the batch
-    rotary = _rotary(model, t)
-    block_inputs, attentions = [], []
-    for block in model.h:
-        block_inputs.append(x)
-        out = block(x, mask, rotary=rotary, need_weights=True)
-        attentions.append(out.attn)
-        x = out.x
-    return SelfAttentionRun(block_inputs, attentions, mask, model.ln_f(x))
+    own_mask = _own_mask_arguments(model, ids, attention_mask, mask)
+    out = model(
+        ids,
+        attention_mask=attention_mask,
+        output_attentions=True,
+        output_hidden_states=True,
+        return_record=True,
+        **own_mask,
+    )
+    record = out.record
+    return SelfAttentionRun(
+        [block.input for block in record.blocks],
+        list(out.attentions),
+        record.mask,
+        out.hidden_states[-1],
+        record,
+    )
 
 
 def _self_view(
@@ -199,13 +172,11 @@ def _self_view(
     head: int,
     row: int = 0,
 ) -> MaskView:
-    check_layer_and_head(len(model.h), model.config.n_head, layer, head)
+    check_layer_and_head(len(run.record.blocks), model.config.n_head, layer, head)
     batch, t, _ = run.block_inputs[layer].shape
     if len(tokens) != t:
         raise ValueError(f"there are {t} positions but {len(tokens)} token strings")
-    block = model.h[layer]
-    x = attention_input(block, run.block_inputs[layer][row], block.ln_1)  # (T, C)
-    scores = head_scores(block.attn, x, x, head, _rotary(model, t))
+    scores = run.record.blocks[layer].attn.scores[row, head]  # (T, T)
     mask = _row_mask(run.mask, batch, row, t, t)
     masked, weights = apply_mask(scores, mask)
     returned = run.attentions[layer][row, head]
@@ -318,18 +289,10 @@ def cross_view(
     for batch in (src, tgt):
         _check_ids(model, batch)
     out = model(
-        src,
-        tgt,
-        src_attention_mask=src_attention_mask,
-        output_attentions=True,
-        output_hidden_states=True,
+        src, tgt, src_attention_mask=src_attention_mask, output_attentions=True, return_record=True
     )
-    memory, _, _ = model.encode(src, src_attention_mask)  # (B, S, C)
-    block = model.decoder[layer]
-    entering = out.hidden_states[layer]  # (B, T, C) the stream entering decoder block `layer`
-    after_self = block(entering, out.masks["self"], memory, out.masks["cross"]).after_attn
-    queries_from = attention_input(block, after_self[row], block.ln_cross)  # (T, C)
-    scores = head_scores(block.cross_attn, queries_from, memory[row], head)  # (T, S)
+    cross = out.record.block(layer).cross_attn
+    scores = cross.scores[row, head]  # (T, S) q·k / √d_k, decoder queries and encoder keys
     mask = out.masks["cross"][row, 0]  # (T, S)
     masked, weights = apply_mask(scores, mask)
     return MaskView(

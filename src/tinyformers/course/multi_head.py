@@ -8,8 +8,8 @@ Four things live here, all plain PyTorch:
   or everywhere at once) can be sorted to the top of a table;
 * ``attention_shapes``: the shape of every tensor on the way through ``MultiHeadAttention``,
   for a model's config and a sentence of ``T`` tokens;
-* ``head_outputs``: the per-head outputs of one layer, recomputed from a trace, before and after
-  the heads are concatenated and projected by ``c_proj``;
+* ``head_outputs``: the per-head outputs of one layer, read from a trace's record, before and
+  after the heads are concatenated and projected by ``c_proj``;
 * ``agreement_probe``: in a generated agreement sentence, the verb's row and the subject's
   columns, where a head that links verbs to their subjects shows itself.
 """
@@ -22,8 +22,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from tinyformers.model.attention import attention
-from tinyformers.model.positional import apply_rotary
 from tinyformers.text.corpora.stories import Sentence
 from tinyformers.text.inputs import bert_wrap, word_token_spans
 from tinyformers.trace import Trace, trace_ids
@@ -243,44 +241,23 @@ def projection_parameters(config) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Per-head outputs, concatenation and c_proj, recomputed for one layer
+# Per-head outputs, concatenation and c_proj, for one layer
 # ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class HeadOutputs:
-    weights: Tensor  # (nh, T, T) attention weights, recomputed
+    weights: Tensor  # (nh, T, T) attention weights
     per_head: Tensor  # (nh, T, hs) what each head returns
     concatenated: Tensor  # (T, C) the heads side by side
     projected: Tensor  # (T, C) after c_proj: the attention layer's output
 
 
-@torch.no_grad()
-def head_outputs(model: nn.Module, trace: Trace, layer: int) -> HeadOutputs:
-    """Recompute self-attention layer ``layer`` of a GPT or BERT from a trace's hidden states.
-
-    The block's input is ``trace.hidden_states[layer]``; a pre-LN block (GPT-2) normalises it
-    with ``ln_1`` before attending, a post-LN block (BERT) attends to it directly.
-    """
-    if not trace.hidden_states:
-        raise ValueError("the trace has no hidden states; trace the model with them")
-    if not 0 <= layer < len(model.h):
-        raise ValueError(f"layer must be between 0 and {len(model.h) - 1}, got {layer}")
-    block = model.h[layer]
-    x = trace.hidden_states[layer]  # (1, T, C)
-    if block.ln_placement == "pre":
-        x = block.ln_1(x)
-    attn = block.attn
-    q = attn.split_heads(attn.q_proj(x))  # (1, nh, T, hs)
-    k = attn.split_heads(attn.k_proj(x))
-    v = attn.split_heads(attn.v_proj(x))
-    if model.config.position == "rotary":
-        t = x.shape[1]
-        rotary = (model.rotary_cos[:t], model.rotary_sin[:t])
-        q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
-    out, weights = attention(q, k, v, trace.masks.get("self"))  # (1, nh, T, hs), (1, nh, T, T)
-    concatenated = attn.merge_heads(out)  # (1, T, C)
-    return HeadOutputs(weights[0], out[0], concatenated[0], attn.c_proj(concatenated)[0])
+def head_outputs(trace: Trace, layer: int) -> HeadOutputs:
+    """Self-attention layer ``layer`` of a GPT or BERT, head by head, as the traced forward pass
+    computed it: each head's output, the heads side by side, and the result of ``c_proj``."""
+    attn = trace.block(layer).attn
+    return HeadOutputs(attn.weights[0], attn.heads[0], attn.merged[0], attn.output[0])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,17 +7,18 @@ two tensors, which we call registers:
 * ``stream``: the residual stream, the (B, T, C) tensor that flows from block to block;
 * ``branch``: the sub-layer's own computation (attention or MLP) before it rejoins the stream.
 
-``inspect_ids`` runs the model once (to get its own hidden states and the mask it uses), then
-replays every block by calling the block's real sub-modules in the order ``code_path`` lists,
-keeping every intermediate tensor. The replay must end where the model's own forward pass ends;
-``BlockInspection.max_difference`` says how close it came.
+``inspect_ids`` runs the model once with ``return_record=True`` (see ``record.py``), then walks
+every block's record in the order ``code_path`` lists: each sub-module step takes the tensor the
+forward pass recorded for that module, each residual step adds the two registers itself. The
+walk must end where the model's own forward pass ends, and every step must read what the module
+really read; ``BlockInspection.max_difference`` says how close it came. Nothing is called on, or
+attached to, the model's sub-modules, so a model shared between threads is safe to inspect.
 
 ``block_parameters`` counts a block's parameters by part (attention, MLP, LayerNorm).
 """
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 
 import torch
@@ -25,6 +26,7 @@ from torch import Tensor, nn
 
 from tinyformers.model.blocks import Block
 from tinyformers.model.config import TransformerConfig
+from tinyformers.model.record import BlockRecord, RunRecord
 from tinyformers.text.inputs import bert_wrap
 
 STREAM, BRANCH = "stream", "branch"
@@ -125,7 +127,7 @@ def step_shapes(path: tuple[Step, ...], n_tokens: int) -> list[tuple[tuple[int, 
 
 
 # ---------------------------------------------------------------------------------------------
-# Replaying the blocks of a model
+# Walking the blocks of a model through the record of its forward pass
 # ---------------------------------------------------------------------------------------------
 
 
@@ -169,7 +171,7 @@ class LayerNormStats:
 
 @dataclass
 class LayerTrace:
-    """One block's replay: the tensor every step read and wrote, batch dimension dropped."""
+    """One block walked step by step: the tensor every step read and wrote, batch dropped."""
 
     layer: int
     path: tuple[Step, ...]
@@ -178,6 +180,7 @@ class LayerTrace:
     outputs: list[Tensor]  # per step, the tensor it wrote
     shapes: list[tuple[tuple[int, ...], tuple[int, ...]]]  # per step, real (input, output) shapes
     norms: dict[str, LayerNormStats] = field(default_factory=dict)
+    read_gap: float = 0.0  # largest |what a step read − what its module really read|
 
     @property
     def output(self) -> Tensor:
@@ -202,7 +205,7 @@ class LayerTrace:
 
 @dataclass
 class BlockInspection:
-    """Every block of a model replayed on one input, next to the model's own hidden states."""
+    """Every block of a model walked on one input, next to the model's own hidden states."""
 
     config: TransformerConfig
     path: tuple[Step, ...]
@@ -216,19 +219,26 @@ class BlockInspection:
         return self.layers[0].block_input.shape[0]
 
     def replayed_hidden_state(self, layer: int) -> Tensor:
-        """What the replay gives for the model's ``hidden_states[layer + 1]``: the block output,
+        """What the walk gives for the model's ``hidden_states[layer + 1]``: the block output,
         passed through the final LayerNorm for the last layer of a model that has one."""
         out = self.layers[layer].output
         if layer == len(self.layers) - 1 and self.final_norm is not None:
             return self.outer_norms[self.final_norm].output
         return out
 
+    def model_block_output(self, layer: int) -> Tensor:
+        """(T, C): the residual stream the model's own block ``layer`` handed on."""
+        if layer == len(self.layers) - 1 and self.final_norm is not None:
+            return self.outer_norms[self.final_norm].input  # what ln_f read
+        return self.hidden_states[layer + 1]
+
     def max_difference(self) -> float:
-        """Largest |replay − model| over every layer's output."""
-        return max(
-            (self.replayed_hidden_state(i) - self.hidden_states[i + 1]).abs().max().item()
-            for i in range(len(self.layers))
-        )
+        """Largest |walk − model| over every layer's output and every step's input."""
+        outputs = [
+            (trace.output - self.model_block_output(i)).abs().max().item()
+            for i, trace in enumerate(self.layers)
+        ]
+        return max(outputs + [trace.read_gap for trace in self.layers])
 
     def residual_norms(self) -> dict[str, list[float]]:
         """Per layer, the mean over tokens of the L2 norm of the residual stream at each point."""
@@ -264,28 +274,33 @@ def blocks_of(model: nn.Module) -> nn.ModuleList:
     return blocks
 
 
-def _call_step(
-    block: Block, step: Step, x: Tensor, mask: Tensor | None, rotary: tuple | None
-) -> Tensor:
-    module = block.get_submodule(step.module)
-    if step.kind == SELF_ATTENTION:
-        out, _ = module(x, mask, rotary=rotary, need_weights=False)
-        return out
-    return module(x)
+def recorded_io(record: BlockRecord, module: str) -> tuple[Tensor, Tensor]:
+    """What the block's sub-module ``module`` read and wrote in the recorded forward pass."""
+    io = {
+        "ln_1": (record.ln_1.input, record.ln_1.output),
+        "attn": (record.attn.input, record.attn.output),
+        "ln_2": (record.ln_2.input, record.ln_2.output),
+        "mlp.c_fc": (record.mlp.input, record.mlp.hidden),
+        "mlp.act": (record.mlp.hidden, record.mlp.activated),
+        "mlp.c_proj": (record.mlp.activated, record.mlp.output),
+    }
+    if module not in io:
+        raise ValueError(f"the record of a block has no sub-module {module!r}")
+    return io[module]
 
 
-def replay_block(
-    block: Block,
-    path: tuple[Step, ...],
-    x: Tensor,
-    mask: Tensor | None = None,
-    rotary: tuple[Tensor, Tensor] | None = None,
-    layer: int = 0,
+def walk_block(
+    block: Block, record: BlockRecord, path: tuple[Step, ...], layer: int = 0
 ) -> LayerTrace:
-    """Run ``block`` on ``x`` (1, T, C) step by step, calling its own sub-modules in ``path``
-    order, and keep what every step read and wrote."""
+    """Follow ``path`` through one block's record of a single sequence.
+
+    A sub-module step writes what the forward pass recorded for that module; ADD and REPLACE
+    are done here, on the registers. ``read_gap`` measures how far what each step read (by the
+    path) is from what its module really read: zero when the path is the block's true order.
+    """
+    x = record.input  # (1, T, C)
     registers = {STREAM: x, BRANCH: x}
-    inputs, outputs, shapes, norms = [], [], [], {}
+    inputs, outputs, shapes, norms, gaps = [], [], [], {}, [0.0]
     for step in path:
         read = registers[step.reads]
         if step.kind == ADD:
@@ -293,7 +308,8 @@ def replay_block(
         elif step.kind == REPLACE:
             written = read
         else:
-            written = _call_step(block, step, read, mask, rotary)
+            really_read, written = recorded_io(record, step.module)
+            gaps.append((read - really_read).abs().max().item())
         registers[step.writes] = written
         inputs.append(read[0])
         outputs.append(written[0])
@@ -301,14 +317,7 @@ def replay_block(
         module = block.get_submodule(step.module) if step.module else None
         if isinstance(module, nn.LayerNorm):
             norms[step.module] = LayerNormStats.of(step.module, module, read[0], written[0])
-    return LayerTrace(layer, path, x[0], inputs, outputs, shapes, norms)
-
-
-def _block_arguments(block: Block, args: tuple, kwargs: dict) -> dict:
-    """The arguments a model passed to a block's forward, by name."""
-    bound = inspect.signature(block.forward).bind(*args, **kwargs)
-    bound.apply_defaults()
-    return dict(bound.arguments)
+    return LayerTrace(layer, path, x[0], inputs, outputs, shapes, norms, max(gaps))
 
 
 def _check_ids(model: nn.Module, ids: Tensor) -> None:
@@ -323,67 +332,49 @@ def _check_ids(model: nn.Module, ids: Tensor) -> None:
         )
 
 
+def _outer_norms(model: nn.Module, record: RunRecord) -> dict[str, LayerNormStats]:
+    """Statistics of the LayerNorms outside the blocks that normalize (not switched off)."""
+    stats = {}
+    for name, norm in record.norms.items():
+        module = model.get_submodule(name)
+        if isinstance(module, nn.LayerNorm):
+            stats[name] = LayerNormStats.of(name, module, norm.input[0], norm.output[0])
+    return stats
+
+
 @torch.no_grad()
 def inspect_ids(
     model: nn.Module, ids: list[int] | Tensor, token_type_ids: list[int] | Tensor | None = None
 ) -> BlockInspection:
-    """Run ``model`` (a GPT or BERT in eval mode) on one sequence and replay every block.
+    """Run ``model`` (a GPT or BERT in eval mode) on one sequence and walk every block.
 
-    The model's own forward pass supplies the embeddings, the mask and rotary angles it hands to
-    each block (captured with a forward pre-hook) and its hidden states; LayerNorms outside the
-    blocks are captured with forward hooks.
+    One forward pass with ``return_record=True`` supplies everything: the hidden states, the
+    tensors each sub-module read and wrote, and the LayerNorms outside the blocks.
     """
     blocks = blocks_of(model)
     if model.training:
         raise ValueError("put the model in eval mode first: dropout would make the replay differ")
-    batch = torch.as_tensor(ids, dtype=torch.long).reshape(1, -1)
+    batch = torch.as_tensor(ids, dtype=torch.long).reshape(1, -1)  # (1, T)
     _check_ids(model, batch)
     kwargs = {}
     if token_type_ids is not None:
-        kwargs["token_type_ids"] = torch.as_tensor(token_type_ids, dtype=torch.long).reshape(1, -1)
-
-    block_calls: list[dict] = []
-    outer: dict[str, tuple[nn.LayerNorm, Tensor, Tensor]] = {}
-    hooks = [
-        block.register_forward_pre_hook(
-            lambda m, a, k: block_calls.append(_block_arguments(m, a, k)), with_kwargs=True
-        )
-        for block in blocks
-    ]
-    for name, module in model.named_modules():
-        if isinstance(module, nn.LayerNorm) and not name.startswith("h."):
-            hooks.append(
-                module.register_forward_hook(
-                    lambda m, a, out, name=name: outer.__setitem__(name, (m, a[0], out))
-                )
-            )
-    try:
-        out = model(batch, output_hidden_states=True, **kwargs)
-    finally:
-        for hook in hooks:
-            hook.remove()
+        segments = torch.as_tensor(token_type_ids, dtype=torch.long).reshape(1, -1)  # (1, T)
+        kwargs["token_type_ids"] = segments
+    out = model(batch, output_hidden_states=True, return_record=True, **kwargs)
 
     path = code_path(model.config)
-    x, layers = out.hidden_states[0], []
-    for i, (block, call) in enumerate(zip(blocks, block_calls, strict=True)):
-        trace = replay_block(block, path, x, call["mask"], call["rotary"], layer=i)
-        layers.append(trace)
-        x = trace.output[None]
-    outer_norms = {
-        name: LayerNormStats.of(name, module, x_in[0], x_out[0])
-        for name, (module, x_in, x_out) in outer.items()
-    }
-    final_norm = "ln_f" if "ln_f" in outer_norms else None
-    if final_norm is not None:  # ln_f reads the last block's output: apply it to the replay's
-        ln_f = model.get_submodule(final_norm)
-        outer_norms[final_norm] = LayerNormStats.of(final_norm, ln_f, x[0], ln_f(x)[0])
+    layers = [
+        walk_block(block, record, path, layer=i)
+        for i, (block, record) in enumerate(zip(blocks, out.record.blocks, strict=True))
+    ]
+    outer_norms = _outer_norms(model, out.record)
     return BlockInspection(
         config=model.config,
         path=path,
         layers=layers,
         hidden_states=[h[0] for h in out.hidden_states],
         outer_norms=outer_norms,
-        final_norm=final_norm,
+        final_norm="ln_f" if "ln_f" in outer_norms else None,
     )
 
 

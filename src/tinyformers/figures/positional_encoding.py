@@ -205,17 +205,22 @@ def token_category(token: str, kind: str) -> str:
 def first_attention(model: nn.Module) -> Callable[[Tensor], Tensor]:
     """The first self-attention layer of a GPT or BERT as a function (T, C) -> (T, C), with
     the LayerNorm the model applies before it (BERT's embedding LayerNorm, a pre-LN block's
-    ``ln_1``) and without any mask."""
-    block = model.h[0]
-    norms = [m for m in (getattr(model, "ln_emb", None),) if m is not None]
-    if block.ln_placement == "pre":
-        norms.append(block.ln_1)
+    ``ln_1``) and without any mask.
+
+    Each call is one forward pass of the model on the given vectors in place of its embeddings
+    (every key visible), read from the record of that pass.
+    """
+    family = model.config.family
+    if family not in ("gpt", "bert"):
+        raise ValueError(f"this needs a GPT or BERT model, not a {family} model")
 
     def layer(x: Tensor) -> Tensor:
-        for norm in norms:
-            x = norm(x)
-        out, _ = block.attn(x[None], need_weights=False)  # (1, T, C)
-        return out[0]
+        t = x.size(0)
+        kwargs = {}
+        if family == "gpt":
+            kwargs["self_attention_mask"] = torch.ones(t, t, dtype=torch.bool)  # no causal mask
+        out = model(None, input_vectors=x[None], return_record=True, **kwargs)  # x: (1, T, C)
+        return out.record.blocks[0].attn.output[0]  # (T, C)
 
     return layer
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tinyformers.model.positional import apply_rotary
+from tinyformers.model.record import AttentionRecord
 
 # ---------------------------------------------------------------------------------------------
 # The attention function, written out step by step
@@ -31,15 +32,26 @@ def attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> tu
     Returns out: (..., T_q, d_v) and weights: (..., T_q, T_k).
     A query row whose keys are all masked gets all-zero weights (and a zero output).
     """
-    d = q.size(-1)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (..., T_q, T_k)
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-    weights = torch.softmax(scores, dim=-1)
-    if mask is not None:
-        weights = torch.nan_to_num(weights, nan=0.0)  # rows with every key masked
+    weights = masked_softmax(attention_scores(q, k), mask)  # (..., T_q, T_k)
     out = weights @ v  # (..., T_q, d_v)
     return out, weights
+
+
+def attention_scores(q: Tensor, k: Tensor) -> Tensor:
+    """q kᵀ / √d for every (query, key) pair: (..., T_q, d), (..., T_k, d) -> (..., T_q, T_k)."""
+    return q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+
+
+def masked_softmax(scores: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Softmax over the keys of each row, with -inf where ``mask`` is False.
+
+    exp(-inf) = 0, so a masked key gets a weight of exactly 0; a row with every key masked gets
+    all-zero weights instead of NaN.
+    """
+    if mask is None:
+        return torch.softmax(scores, dim=-1)
+    weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+    return torch.nan_to_num(weights, nan=0.0)  # rows with every key masked
 
 
 def fast_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -137,6 +149,18 @@ class MultiHeadAttention(nn.Module):
         x = x.transpose(1, 2).contiguous()  # (B, T, nh, hs)
         return x.view(b, t, nh * hs)  # (B, T, C)
 
+    def project(
+        self, x: Tensor, memory: Tensor | None, rotary: tuple[Tensor, Tensor] | None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries from ``x``, keys and values from ``memory`` (or ``x``), split into heads."""
+        source = x if memory is None else memory
+        q = self.split_heads(self.q_proj(x))  # (B, nh, T_q, hs)
+        k = self.split_heads(self.k_proj(source))  # (B, nh, T_k, hs)
+        v = self.split_heads(self.v_proj(source))  # (B, nh, T_k, hs)
+        if rotary is not None:
+            q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
+        return q, k, v
+
     def forward(
         self,
         x: Tensor,
@@ -145,15 +169,29 @@ class MultiHeadAttention(nn.Module):
         rotary: tuple[Tensor, Tensor] | None = None,
         need_weights: bool = True,
     ) -> tuple[Tensor, Tensor | None]:
-        source = x if memory is None else memory
-        q = self.split_heads(self.q_proj(x))  # (B, nh, T_q, hs)
-        k = self.split_heads(self.k_proj(source))  # (B, nh, T_k, hs)
-        v = self.split_heads(self.v_proj(source))  # (B, nh, T_k, hs)
-        if rotary is not None:
-            q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
+        q, k, v = self.project(x, memory, rotary)
         if need_weights:
             out, weights = attention(q, k, v, mask)  # (B, nh, T_q, hs), (B, nh, T_q, T_k)
         else:
             out, weights = fast_attention(q, k, v, mask), None
         out = self.resid_dropout(self.c_proj(self.merge_heads(out)))  # (B, T_q, C)
         return out, weights
+
+    def recorded(
+        self,
+        x: Tensor,
+        mask: Tensor | None = None,
+        memory: Tensor | None = None,
+        rotary: tuple[Tensor, Tensor] | None = None,
+    ) -> AttentionRecord:
+        """The same computation as ``forward``, keeping every intermediate tensor."""
+        q, k, v = self.project(x, memory, rotary)
+        scores = attention_scores(q, k)  # (B, nh, T_q, T_k)
+        weights = masked_softmax(scores, mask)  # (B, nh, T_q, T_k)
+        heads = weights @ v  # (B, nh, T_q, hs)
+        merged = self.merge_heads(heads)  # (B, T_q, C)
+        output = self.resid_dropout(self.c_proj(merged))  # (B, T_q, C)
+        source = x if memory is None else memory
+        return AttentionRecord(
+            x, source, q, k, v, scores, weights, heads, merged, output, mask, rotary
+        )

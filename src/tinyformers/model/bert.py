@@ -16,9 +16,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tinyformers.model.attention import padding_mask
-from tinyformers.model.blocks import Block, ModelOutput, check_length, init_weights, layer_norm
+from tinyformers.model.blocks import (
+    Block,
+    ModelOutput,
+    check_length,
+    init_weights,
+    layer_norm,
+    run_blocks,
+)
 from tinyformers.model.config import BertConfig
 from tinyformers.model.positional import position_embedding
+from tinyformers.model.record import EmbeddingRecord, LayerNormRecord, RunRecord
 
 
 class MaskedLMHead(nn.Module):
@@ -34,6 +42,12 @@ class MaskedLMHead(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.decoder(self.ln(self.act(self.dense(x))))  # (B, T, vocab_size)
+
+    def recorded(self, x: Tensor) -> tuple[Tensor, LayerNormRecord]:
+        """The logits, and what the head's LayerNorm read and wrote."""
+        h = self.act(self.dense(x))  # (B, T, C)
+        normed = self.ln(h)
+        return self.decoder(normed), LayerNormRecord(h, normed)  # (B, T, vocab_size)
 
 
 class Bert(nn.Module):
@@ -54,38 +68,58 @@ class Bert(nn.Module):
         init_weights(self, config.n_layer)
         self.mlm_head.decoder.weight = self.wte.weight
 
-    def embed(self, idx: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
-        """Sum of token, position and segment embeddings, then LayerNorm: (B, T) -> (B, T, C)."""
-        t = idx.size(1)
+    def embed(self, idx: Tensor, token_type_ids: Tensor | None = None) -> EmbeddingRecord:
+        """Token, position and segment embeddings and their sum: (B, T) -> (B, T, C)."""
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(idx)
-        x = self.wte(idx) + self.wse(token_type_ids)  # (B, T, C)
-        if self.wpe is not None:
-            x = x + self.wpe(torch.arange(t, device=idx.device))  # (T, C) broadcasts
-        return self.drop(self.ln_emb(x))
+        token, segment = self.wte(idx), self.wse(token_type_ids)  # (B, T, C) each
+        if self.wpe is None:
+            return EmbeddingRecord(total=token + segment, token=token, segment=segment)
+        position = self.wpe(torch.arange(idx.size(1), device=idx.device))  # (T, C) broadcasts
+        return EmbeddingRecord(token + segment + position, token, position, segment)
 
     def forward(
         self,
-        idx: Tensor,
+        idx: Tensor | None,
         token_type_ids: Tensor | None = None,
         attention_mask: Tensor | None = None,
         labels: Tensor | None = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
+        return_record: bool = False,
+        input_vectors: Tensor | None = None,
     ) -> ModelOutput:
         """idx: (B, T) ids. labels: (B, T) the original token at masked positions, -100 elsewhere
-        (those positions carry no loss)."""
-        check_length(idx.size(1), self.config.block_size)
-        mask = padding_mask(attention_mask) if attention_mask is not None else None
-        x = self.embed(idx, token_type_ids)
+        (those positions carry no loss).
 
-        hidden_states, attentions = [x], []
-        for block in self.h:
-            out = block(x, mask, need_weights=output_attentions)
-            x = out.x
-            hidden_states.append(x)
-            attentions.append(out.attn)
-        logits = self.mlm_head(x)  # (B, T, vocab_size)
+        For experiments, ``input_vectors`` (B, T, C) replace the sum of the embeddings (pass
+        ``idx=None``); the embedding LayerNorm still applies. ``return_record`` keeps every
+        intermediate tensor in ``record``.
+        """
+        check_length(
+            (idx if input_vectors is None else input_vectors).size(1), self.config.block_size
+        )
+        mask = padding_mask(attention_mask) if attention_mask is not None else None
+        embeddings = (
+            self.embed(idx, token_type_ids)
+            if input_vectors is None
+            else EmbeddingRecord(input_vectors)
+        )
+        x = self.ln_emb(embeddings.total)  # (B, T, C)
+        stack = run_blocks(
+            self.h,
+            self.drop(x),
+            mask,
+            need_weights=output_attentions,
+            return_record=return_record,
+        )
+        record = None
+        if return_record:
+            logits, head_norm = self.mlm_head.recorded(stack.x)  # (B, T, vocab_size)
+            norms = {"ln_emb": LayerNormRecord(embeddings.total, x), "mlm_head.ln": head_norm}
+            record = RunRecord(embeddings, stack.records, norms, mask)
+        else:
+            logits = self.mlm_head(stack.x)  # (B, T, vocab_size)
 
         loss = None
         if labels is not None:
@@ -93,7 +127,8 @@ class Bert(nn.Module):
         return ModelOutput(
             logits=logits,
             loss=loss,
-            hidden_states=tuple(hidden_states) if output_hidden_states else (),
-            attentions=tuple(attentions) if output_attentions else (),
+            hidden_states=tuple(stack.hidden_states) if output_hidden_states else (),
+            attentions=tuple(stack.attentions) if output_attentions else (),
             masks={"self": mask} if mask is not None else {},
+            record=record,
         )

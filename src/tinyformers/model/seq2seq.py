@@ -19,9 +19,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tinyformers.model.attention import causal_mask, cross_attention_mask, padding_mask
-from tinyformers.model.blocks import Block, ModelOutput, check_length, init_weights, layer_norm
+from tinyformers.model.blocks import (
+    Block,
+    ModelOutput,
+    StackOutput,
+    check_length,
+    init_weights,
+    layer_norm,
+    run_blocks,
+)
 from tinyformers.model.config import Seq2SeqConfig
 from tinyformers.model.positional import position_embedding
+from tinyformers.model.record import EmbeddingRecord, LayerNormRecord, RunRecord
 
 
 class Seq2Seq(nn.Module):
@@ -46,28 +55,46 @@ class Seq2Seq(nn.Module):
         init_weights(self, config.n_layer + config.n_decoder_layer)
         self.lm_head.weight = self.wte.weight
 
-    def embed(self, idx: Tensor, wpe: nn.Module | None) -> Tensor:
-        x = self.wte(idx)  # (B, T, C)
-        if wpe is not None:
-            x = x + wpe(torch.arange(idx.size(1), device=idx.device))  # (T, C) broadcasts
-        return self.drop(x)
+    def embed(self, idx: Tensor, wpe: nn.Module | None) -> EmbeddingRecord:
+        """Token plus position embeddings of one stack: (B, T) -> (B, T, C)."""
+        token = self.wte(idx)  # (B, T, C)
+        if wpe is None:
+            return EmbeddingRecord(total=token, token=token)
+        position = wpe(torch.arange(idx.size(1), device=idx.device))  # (T, C) broadcasts
+        return EmbeddingRecord(total=token + position, token=token, position=position)
+
+    def run_encoder(
+        self,
+        src: Tensor,
+        src_attention_mask: Tensor | None = None,
+        need_weights: bool = False,
+        return_record: bool = False,
+    ) -> tuple[Tensor, StackOutput, RunRecord | None]:
+        """src: (B, S) -> memory (B, S, C), what the encoder's blocks computed, and its record."""
+        check_length(src.size(1), self.config.block_size, "source")
+        mask = padding_mask(src_attention_mask) if src_attention_mask is not None else None
+        embeddings = self.embed(src, self.enc_wpe)
+        stack = run_blocks(
+            self.encoder,
+            self.drop(embeddings.total),
+            mask,
+            need_weights=need_weights,
+            return_record=return_record,
+        )
+        memory = self.enc_ln_f(stack.x)  # (B, S, C)
+        stack.hidden_states[-1] = memory  # as in the decoder: the last one is after the final norm
+        record = None
+        if return_record:
+            norms = {"enc_ln_f": LayerNormRecord(stack.x, memory)}
+            record = RunRecord(embeddings, stack.records, norms, mask)
+        return memory, stack, record
 
     def encode(
         self, src: Tensor, src_attention_mask: Tensor | None = None, need_weights: bool = False
     ) -> tuple[Tensor, list[Tensor], list[Tensor | None]]:
         """src: (B, S) -> memory (B, S, C), hidden states per layer, self-attention per layer."""
-        check_length(src.size(1), self.config.block_size, "source")
-        mask = padding_mask(src_attention_mask) if src_attention_mask is not None else None
-        x = self.embed(src, self.enc_wpe)
-        hidden_states, attentions = [x], []
-        for block in self.encoder:
-            out = block(x, mask, need_weights=need_weights)
-            x = out.x
-            hidden_states.append(x)
-            attentions.append(out.attn)
-        x = self.enc_ln_f(x)
-        hidden_states[-1] = x  # as in the decoder: the last hidden state is after the final norm
-        return x, hidden_states, attentions
+        memory, stack, _ = self.run_encoder(src, src_attention_mask, need_weights)
+        return memory, stack.hidden_states, stack.attentions
 
     def forward(
         self,
@@ -78,13 +105,17 @@ class Seq2Seq(nn.Module):
         output_attentions: bool = False,
         output_hidden_states: bool = False,
         memory: Tensor | None = None,
+        return_record: bool = False,
     ) -> ModelOutput:
         """src: (B, S) source ids; tgt: (B, T) decoder input (starting with [BOS]); targets:
         (B, T) the next target token at each decoder position, -100 where no loss is taken.
-        Pass ``memory`` (from ``encode``) to skip re-running the encoder while decoding."""
-        enc_hidden, enc_attn = [], []
+        Pass ``memory`` (from ``encode``) to skip re-running the encoder while decoding.
+        ``return_record`` keeps every intermediate tensor of both stacks in ``record``."""
+        encoder, encoder_record = None, None
         if memory is None:
-            memory, enc_hidden, enc_attn = self.encode(src, src_attention_mask, output_attentions)
+            memory, encoder, encoder_record = self.run_encoder(
+                src, src_attention_mask, output_attentions, return_record
+            )
         t = tgt.size(1)
         check_length(t, self.config.block_size, "target")
         self_mask = causal_mask(t, tgt.device)  # (T, T)
@@ -92,15 +123,18 @@ class Seq2Seq(nn.Module):
         if src_attention_mask is not None:
             cross_mask = cross_attention_mask(src_attention_mask, t)  # (B, 1, T, S)
 
-        x = self.embed(tgt, self.dec_wpe)
-        hidden_states, attentions, cross_attentions = [x], [], []
-        for block in self.decoder:
-            out = block(x, self_mask, memory, cross_mask, need_weights=output_attentions)
-            x = out.x
-            hidden_states.append(x)
-            attentions.append(out.attn)
-            cross_attentions.append(out.cross_attn)
-        x = self.ln_f(x)
+        embeddings = self.embed(tgt, self.dec_wpe)
+        stack = run_blocks(
+            self.decoder,
+            self.drop(embeddings.total),
+            self_mask,
+            memory=memory,
+            memory_mask=cross_mask,
+            need_weights=output_attentions,
+            return_record=return_record,
+        )
+        x = self.ln_f(stack.x)  # (B, T, C)
+        hidden_states = stack.hidden_states
         hidden_states[-1] = x
         logits = self.lm_head(x)  # (B, T, vocab_size)
 
@@ -111,15 +145,22 @@ class Seq2Seq(nn.Module):
         if cross_mask is not None:
             masks["cross"] = cross_mask
             masks["encoder"] = padding_mask(src_attention_mask)
+        record = None
+        if return_record:
+            norms = {"ln_f": LayerNormRecord(stack.x, x)}
+            record = RunRecord(embeddings, stack.records, norms, self_mask, encoder=encoder_record)
         return ModelOutput(
             logits=logits,
             loss=loss,
             hidden_states=tuple(hidden_states) if output_hidden_states else (),
-            attentions=tuple(attentions) if output_attentions else (),
-            cross_attentions=tuple(cross_attentions) if output_attentions else (),
-            encoder_hidden_states=tuple(enc_hidden) if output_hidden_states else (),
-            encoder_attentions=tuple(enc_attn) if output_attentions else (),
+            attentions=tuple(stack.attentions) if output_attentions else (),
+            cross_attentions=tuple(stack.cross_attentions) if output_attentions else (),
+            encoder_hidden_states=(
+                tuple(encoder.hidden_states) if output_hidden_states and encoder else ()
+            ),
+            encoder_attentions=tuple(encoder.attentions) if output_attentions and encoder else (),
             masks=masks,
+            record=record,
         )
 
     @torch.no_grad()

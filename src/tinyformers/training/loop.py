@@ -235,7 +235,8 @@ def new_state(model: nn.Module, settings: TrainSettings) -> TrainState:
 def evaluate(model: nn.Module, task, batch_size: int = 64) -> float:
     """Mean loss over the *whole* validation split, weighted by the tokens that carry loss."""
     was_training = model.training
-    model.eval()
+    if was_training:  # a model already in eval mode (perhaps shared) is left untouched
+        model.eval()
     total, count = 0.0, 0
     for batch in task.validation_batches(batch_size):
         targets = batch.get("targets", batch.get("labels"))
@@ -243,7 +244,8 @@ def evaluate(model: nn.Module, task, batch_size: int = 64) -> float:
         if n:
             total += model(**batch).loss.item() * n
             count += n
-    model.train(was_training)
+    if was_training:
+        model.train()
     return total / max(count, 1)
 
 
