@@ -360,3 +360,137 @@ def saved_work_panel() -> None:
         work.forget()
         st.session_state[TRAINED_KEY] = {}
         st.rerun()
+
+
+# --------------------------------------------------------------------------------------------
+# Selections that follow the input: a choice that points into a sentence (a query token,
+# positions to mask) or into a model (layer, head) is checked again whenever the sentence or
+# the model changes. It stays when it still means the same thing, moves when the same token
+# now stands elsewhere, and otherwise resets, with a short note saying so.
+# --------------------------------------------------------------------------------------------
+
+SELECTIONS_KEY = "_selections"  # key -> (tokens or count, chosen), read by tests
+
+
+def follow_positions(
+    chosen: list[tuple[int, str]], tokens: list[str]
+) -> tuple[list[int], list[str], list[str]]:
+    """Carry positions chosen in an earlier sentence over to ``tokens``.
+
+    ``chosen`` holds (position, token text) pairs from before. A position is kept when the same
+    token still stands there, moved to the nearest position holding that token otherwise, and
+    dropped when the token is gone. Returns the new positions, the tokens that moved and the
+    tokens that were dropped.
+    """
+    kept: list[int] = []
+    moved: list[str] = []
+    dropped: list[str] = []
+    for position, token in chosen:
+        if position < len(tokens) and tokens[position] == token:
+            kept.append(position)
+            continue
+        places = [i for i, t in enumerate(tokens) if t == token and i not in kept]
+        if places:
+            kept.append(min(places, key=lambda i: (abs(i - position), i)))
+            moved.append(token)
+        else:
+            dropped.append(token)
+    return kept, moved, dropped
+
+
+def _remember(key: str, space, chosen) -> None:
+    st.session_state.setdefault(SELECTIONS_KEY, {})[key] = (space, chosen)
+
+
+def _follow(key: str, tokens: list[str]) -> tuple[list[int] | None, str | None]:
+    """The positions stored under ``key`` carried over to ``tokens``, and a note if they changed."""
+    before = st.session_state.get(f"{key}-meaning")
+    if before is None:
+        return None, None
+    positions, moved, dropped = follow_positions(before, tokens)
+    note = None
+    if dropped:
+        gone = ", ".join(repr(t) for t in dropped)
+        note = f"{gone} {'is' if len(dropped) == 1 else 'are'} not in the new input, so the choice was reset."
+    elif moved:
+        note = f"{', '.join(repr(t) for t in moved)} moved; the choice follows it."
+    return positions, note
+
+
+def choose_position(
+    label: str, tokens: list[str], key: str, default: int = 0, help: str | None = None
+) -> int:
+    """A selectbox over the positions of ``tokens`` that follows the input as it changes."""
+    if not tokens:
+        raise ValueError("there are no tokens to choose from")
+    default = min(max(default, 0), len(tokens) - 1)
+    positions, note = _follow(key, tokens)
+    if positions is not None:
+        st.session_state[key] = positions[0] if positions else default
+    elif st.session_state.get(key) not in range(len(tokens)):
+        st.session_state[key] = default
+    position = st.selectbox(
+        label,
+        list(range(len(tokens))),
+        format_func=lambda i: f"{i}: {tokens[i]!r}",
+        key=key,
+        help=help,
+    )
+    if note:
+        st.caption(note)
+    st.session_state[f"{key}-meaning"] = [(position, tokens[position])]
+    _remember(key, list(tokens), [position])
+    return position
+
+
+def choose_positions(
+    label: str,
+    tokens: list[str],
+    key: str,
+    default: list[int],
+    allowed: list[int] | None = None,
+    help: str | None = None,
+) -> list[int]:
+    """A multiselect over positions of ``tokens`` (or of ``allowed`` ones) that follows the
+    input as it changes."""
+    allowed = list(range(len(tokens))) if allowed is None else allowed
+    positions, note = _follow(key, tokens)
+    if positions is not None:
+        st.session_state[key] = [p for p in positions if p in allowed]
+    elif any(p not in allowed for p in st.session_state.get(key, [])):
+        st.session_state[key] = [p for p in default if p in allowed]
+    chosen = st.multiselect(
+        label,
+        allowed,
+        default=None if key in st.session_state else [p for p in default if p in allowed],
+        format_func=lambda i: f"{i}: {tokens[i]!r}",
+        key=key,
+        help=help,
+    )
+    if note:
+        st.caption(note)
+    st.session_state[f"{key}-meaning"] = [(p, tokens[p]) for p in chosen]
+    _remember(key, list(tokens), list(chosen))
+    return list(chosen)
+
+
+def choose_index(label: str, count: int, key: str, horizontal: bool = False, container=st) -> int:
+    """A choice of 0 .. count-1 (a layer, a head, a step) that stays valid when ``count``
+    changes with the model: out of range, it goes back to 0 with a note."""
+    if count < 1:
+        raise ValueError(f"{label} needs at least one choice, got {count}")
+    note = None
+    if st.session_state.get(key) is not None and st.session_state[key] not in range(count):
+        note = (
+            f"{label} {st.session_state[key]} does not exist here, so {label.lower()} 0 is shown."
+        )
+        st.session_state[key] = 0
+    options = list(range(count))
+    if horizontal:
+        index = container.radio(label, options, horizontal=True, key=key)
+    else:
+        index = container.selectbox(label, options, key=key)
+    if note:
+        container.caption(note)
+    _remember(key, count, [index])
+    return index

@@ -131,3 +131,66 @@ def test_stop_button_stops_the_job() -> None:
     at.session_state["gate"].set()
     job.join(600)
     assert job.status == "stopped"
+
+
+# --- selections that follow the input ---------------------------------------------------------
+
+
+def follow(chosen, tokens):
+    import sys
+
+    sys.path.insert(0, APP_DIR)
+    from widgets import follow_positions
+
+    return follow_positions(chosen, tokens)
+
+
+def test_a_position_stays_when_its_token_is_unchanged() -> None:
+    assert follow([(1, " cat")], ["the", " cat", " runs"]) == ([1], [], [])
+
+
+def test_a_position_moves_to_the_nearest_same_token() -> None:
+    tokens = [" cat", "the", " big", " cat", " runs", " cat"]
+    assert follow([(2, " cat")], tokens) == ([3], [" cat"], [])
+
+
+def test_a_position_whose_token_is_gone_is_dropped() -> None:
+    assert follow([(7, " runs"), (0, "the")], ["the", " dog", " sleeps"]) == ([0], [], [" runs"])
+
+
+def test_two_choices_never_land_on_one_position() -> None:
+    kept, moved, dropped = follow([(0, " a"), (5, " a")], [" b", " a"])
+    assert kept == [1] and dropped == [" a"]
+
+
+def selection_script(app_dir: str) -> None:
+    import sys
+
+    import streamlit as st
+
+    sys.path.insert(0, app_dir)
+    from widgets import choose_index, choose_position, choose_positions
+
+    text = st.text_input("Sentence", "the cat runs")
+    tokens = text.split()
+    layers = st.number_input("Layers", 1, 12, 4)
+    query = choose_position("Query", tokens, key="q", default=len(tokens) - 1)
+    masked = choose_positions("Mask", tokens, key="m", default=[0])
+    layer = choose_index("Layer", int(layers), key="layer")
+    st.write(f"query={query} masked={masked} layer={layer}")
+
+
+def test_selections_follow_a_new_sentence() -> None:
+    at = AppTest.from_function(selection_script, args=(APP_DIR,), default_timeout=180)
+    at.run()
+    assert at.markdown[0].value == "query=2 masked=[0] layer=0"
+    at.selectbox(key="layer").set_value(3).run()
+    at.text_input[0].set_value("a dog runs and the cat sleeps").run()
+    assert at.markdown[-1].value == "query=2 masked=[4] layer=3"
+    assert any("moved" in c.value for c in at.caption)
+    at.text_input[0].set_value("birds fly").run()
+    assert at.markdown[-1].value == "query=1 masked=[] layer=3"
+    assert any("not in the new input" in c.value for c in at.caption)
+    at.number_input[0].set_value(2).run()
+    assert at.markdown[-1].value.endswith("layer=0")
+    assert any("Layer 3 does not exist here" in c.value for c in at.caption)
