@@ -100,11 +100,6 @@ def train(text: str, vocab_size: int) -> TrainedBPE | None:
 # --------------------------------------------------------------------------------------------
 
 
-def capped_input(label: str, default: str, key: str, max_chars: int) -> str | None:
-    """A text box (see ``widgets.sentence_input``) whose text is cut to ``max_chars``."""
-    return sentence_input(label, default, key=key, max_chars=max_chars)
-
-
 def move_step(delta: int, n_merges: int) -> None:
     st.session_state[STEP_KEY] = min(max(st.session_state[STEP_KEY] + delta, 0), n_merges)
 
@@ -164,7 +159,7 @@ def show_step(trained: TrainedBPE, k: int) -> None:
 def show_segmentation(trained: TrainedBPE, k: int) -> None:
     word_col, space_col = st.columns([3, 1], vertical_alignment="bottom")
     with word_col:
-        word = capped_input("A word to split", "jumped", "tok-word", MAX_WORD_CHARS)
+        word = sentence_input("A word to split", "jumped", "tok-word", max_chars=MAX_WORD_CHARS)
     with space_col:
         leading_space = st.checkbox("after a space", value=True, key="tok-space")
     if word is None:
@@ -210,11 +205,11 @@ def tokenizers_for(trained: TrainedBPE, vocab_size: int) -> dict[str, Tokenizer]
 
 
 def show_comparison(toks: dict[str, Tokenizer]) -> str | None:
-    sentence = capped_input(
+    sentence = sentence_input(
         "Your sentence",
         "The clever fox greets Mia, who laughs. 🦊",
         "tok-sentence",
-        MAX_SENTENCE_CHARS,
+        max_chars=MAX_SENTENCE_CHARS,
     )
     if sentence is not None:
         st.html(fig.comparison_html(tokenized_rows(toks, sentence)))
@@ -231,7 +226,7 @@ def show_compression(trained: TrainedBPE, k: int, sentence: str | None) -> None:
 
 
 def show_unseen_word(trained: TrainedBPE, toks: dict[str, Tokenizer]) -> None:
-    word = capped_input("An invented word", "unfoxable", "tok-oov", MAX_WORD_CHARS)
+    word = sentence_input("An invented word", "unfoxable", "tok-oov", max_chars=MAX_WORD_CHARS)
     if word is None:
         return
     seen = word_occurrences(trained.words, word)
