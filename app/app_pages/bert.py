@@ -10,7 +10,6 @@ from widgets import lesson_header, lesson_section, quiz, seed_control, sentence_
 
 from tinyformers.course.bert import (
     MAX_DRAWS,
-    SPECIAL_IDS,
     BlankGuess,
     LedgerStatistics,
     attention_from,
@@ -19,14 +18,16 @@ from tinyformers.course.bert import (
     fill_in_blanks,
     ledger_statistics,
     masking_draws,
+    ordinary_positions,
+    pair_token_limits,
+    segment_row_lengths,
     suggest_blank,
-    trained_positions,
 )
 from tinyformers.figures import bert as figs
 from tinyformers.figures.bertviz import head_view_html
 from tinyformers.hub.registry import LoadedModel
 from tinyformers.text.inputs import bert_inputs
-from tinyformers.text.masking import MASKED, RANDOM, UNCHANGED, MaskingRates
+from tinyformers.text.masking import MaskingRates
 from tinyformers.trace import Trace
 
 SLUG = "bert"
@@ -79,16 +80,12 @@ def head_view(ids: tuple[int, ...], positions: tuple[int, ...], layer: int | Non
 
 def input_section(loaded: LoadedModel) -> None:
     """[CLS] A [SEP] B [SEP]: chips, the three rows and their sum, and their lengths."""
-    block = loaded.config.block_size
+    max_a, max_b = pair_token_limits(loaded.config.block_size)
     left, right = st.columns(2)
     with left:
-        text_a = sentence_input(
-            "Sentence A", DEFAULT_A, "bert-a", loaded.tokenizer, max_tokens=(block - 3) // 2
-        )
+        text_a = sentence_input("Sentence A", DEFAULT_A, "bert-a", loaded.tokenizer, max_a)
     with right:
-        text_b = sentence_input(
-            "Sentence B", DEFAULT_B, "bert-b", loaded.tokenizer, max_tokens=(block - 3 + 1) // 2
-        )
+        text_b = sentence_input("Sentence B", DEFAULT_B, "bert-b", loaded.tokenizer, max_b)
     if text_a is None or not loaded.tokenizer.encode(text_a):
         st.info("Type sentence A to see BERT's input.")
         return
@@ -103,20 +100,8 @@ def input_section(loaded: LoadedModel) -> None:
     st.html(figs.pair_chips(breakdown.tokens, breakdown.segments))
     st.plotly_chart(figs.embedding_sum_figure(breakdown, normalized))
     st.plotly_chart(figs.embedding_norms_figure(breakdown))
-    lengths = {
-        "token": breakdown.token.norm(dim=-1).mean(),
-        "segment": breakdown.segment.norm(dim=-1).mean(),
-        "position": breakdown.position.norm(dim=-1).mean(),
-        "sum": breakdown.total.norm(dim=-1).mean(),
-        "after LayerNorm": normalized.norm(dim=-1).mean(),
-    }
-    segment_a, segment_b = loaded.model.wse.weight.norm(dim=-1).tolist()
-    st.caption(
-        f"{len(breakdown.ids)} positions, {sum(breakdown.segments)} of them in segment B. "
-        "Average vector length: "
-        + ", ".join(f"{name} {value:.3f}" for name, value in lengths.items())
-        + f". Segment rows: A {segment_a:.3f}, B {segment_b:.3f}."
-    )
+    lengths = breakdown.mean_lengths()
+    st.caption(figs.embedding_caption(breakdown, lengths, segment_row_lengths(loaded.model)))
 
 
 def masking_settings() -> tuple[MaskingRates | None, int, bool]:
@@ -169,16 +154,8 @@ def ledger_section(
     draw = current_draw()
     ledger = masking_draws(ids, loaded.tokenizer, rates, seed, draw + 1, whole_word)[-1]
     st.html(figs.ledger_html(ledger))
-    eligible = len(ids) - sum(ledger.special)
-    loss = ledger.loss_positions
-    where = f"positions {', '.join(map(str, loss))}" if loss else "no position"
-    st.caption(
-        f"Seed {seed}, draw {draw + 1}: {len(loss)} of {eligible} ordinary tokens selected "
-        f"({ledger.count(MASKED)} → [MASK], {ledger.count(RANDOM)} → random, "
-        f"{ledger.count(UNCHANGED)} unchanged). Loss at {where}; the other "
-        f"{len(ids) - len(loss)} labels are -100."
-    )
-    if eligible == 0:
+    st.caption(figs.ledger_caption(ledger, seed, draw + 1))
+    if ledger.n_ordinary == 0:
         st.info(
             "Every token here is special: the tokenizer turned unknown characters into [UNK], "
             "which is never selected. Type words of the stories language."
@@ -205,20 +182,7 @@ def resample_section(ids: list[int], rates: MaskingRates, seed: int, whole_word:
         st.info("This sentence has no ordinary token to select, so there is nothing to count.")
         return
     st.plotly_chart(figs.resample_figure(stats, rates))
-    caption = (
-        f"{samples:,} draws with seed {seed} on {stats.eligible} ordinary tokens: "
-        f"{stats.select_rate:.2%} selected (configured {rates.select_rate:.0%}), "
-        f"{stats.mean_selected:.2f} tokens per draw on average"
-    )
-    if stats.selected:
-        shares = [stats.share(code) for code in (MASKED, RANDOM, UNCHANGED)]
-        caption += (
-            f". Of the {stats.selected:,} selected: {shares[0]:.2%} → [MASK], {shares[1]:.2%} → "
-            f"random, {shares[2]:.2%} unchanged."
-        )
-    else:
-        caption += ". No draw selected anything, so the split of the selected is undefined."
-    st.caption(caption)
+    st.caption(figs.resample_caption(stats, rates, seed))
 
 
 def dynamic_section(
@@ -228,22 +192,16 @@ def dynamic_section(
     static = epoch_ledgers(ids, loaded.tokenizer, rates, seed, epochs, False, whole_word)
     dynamic = epoch_ledgers(ids, loaded.tokenizer, rates, seed, epochs, True, whole_word)
     st.plotly_chart(figs.epochs_figure(static, dynamic))
-    eligible = len(ids) - sum(static[0].special)
-    st.caption(
-        f"Over {epochs} epoch{'s' if epochs > 1 else ''} with seed {seed}, of {eligible} ordinary "
-        f"positions: static masking trained on {len(trained_positions(static))}, dynamic masking "
-        f"on {len(trained_positions(dynamic))}."
-    )
+    st.caption(figs.epochs_caption(static, dynamic, seed))
 
 
 def blank_positions(tokens: list[str], ids: list[int]) -> list[int]:
     """The multiselect of positions to mask (its key follows the sentence)."""
-    options = [i for i, token_id in enumerate(ids) if token_id not in SPECIAL_IDS]
     suggested = suggest_blank(tokens)
     key = "bert-blanks-" + hashlib.sha1(str(ids).encode()).hexdigest()[:12]
     return st.multiselect(
         "Positions to mask",
-        options,
+        ordinary_positions(ids),
         default=[suggested] if suggested is not None else [],
         format_func=lambda i: f"{i}: {tokens[i]}",
         max_selections=MAX_BLANKS,
@@ -265,7 +223,7 @@ def fill_in_section(loaded: LoadedModel) -> tuple[list[int], list[int]] | None:
         return None
     ids, _ = bert_inputs(tokenizer, text)
     tokens = tokenizer.display_tokens(ids)
-    if all(token_id in SPECIAL_IDS for token_id in ids):
+    if not ordinary_positions(ids):
         st.info(
             "Every token here is special ([UNK] stands for characters the tokenizer does not "
             "know), so there is nothing to mask. Type words of the stories language."
@@ -281,13 +239,7 @@ def fill_in_section(loaded: LoadedModel) -> tuple[list[int], list[int]] | None:
         return None
     found = [guess.top(k) for guess in guesses(tuple(ids), tuple(positions))[1]]
     st.plotly_chart(figs.predictions_figure(found))
-    st.caption(
-        " ".join(
-            f"Position {g.position}: the original {g.answer!r} is choice {g.answer_rank} "
-            f"({g.answer_probability:.1%})."
-            for g in found
-        )
-    )
+    st.caption(figs.guesses_caption(found))
     return ids, positions
 
 
@@ -301,11 +253,7 @@ def attention_section(loaded: LoadedModel, ids: list[int], positions: list[int])
     card = loaded.metadata.get("subject_head") or {}
     layer = card.get("subject_head_layer")
     if layer is not None:
-        st.caption(
-            f"The model card: from the main verb, layer {layer} head {card['subject_head']} looks "
-            f"hardest at the subject noun on {card['subject_head_rate']:.0%} of held-out "
-            "agreement sentences. The view below opens on that layer."
-        )
+        st.caption(figs.subject_head_caption(card))
     st.iframe(head_view(tuple(ids), tuple(positions), layer), height=170 + 22 * len(trace.tokens))
 
 

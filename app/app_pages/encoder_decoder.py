@@ -1,8 +1,6 @@
 """Encoder-decoder models: where the three families fit, the date model's three kinds of
 attention, greedy decoding step by step, and T5's span corruption."""
 
-import re
-
 import streamlit as st
 from widgets import (
     MAX_INPUT_CHARS,
@@ -15,45 +13,34 @@ from widgets import (
 )
 
 from tinyformers.course.encoder_decoder import (
+    MEAN,
     DecodingStep,
+    decode_with_trace,
     encode_source,
     generated_ids,
-    greedy_steps,
+    known_tokens,
+    model_shape,
 )
 from tinyformers.figures import encoder_decoder as figs
-from tinyformers.figures.bertviz import encoder_decoder_head_view_html
 from tinyformers.figures.common import token_chips
-from tinyformers.model.build import count_parameters
+from tinyformers.figures.encoder_decoder import escape_markdown
 from tinyformers.text.corpora import tasks
 from tinyformers.text.span_corruption import MIN_RATE, corrupt_spans
-from tinyformers.text.tokenizers import SPECIAL_TOKENS
-from tinyformers.trace import Trace, trace_seq2seq
+from tinyformers.trace import Trace
 from tinyformers.training.zoo import date_splits
 
 SLUG = "encoder-decoder"
 DATE_MODEL = "seq2seq-date"
 FAMILY_MODELS = ("bert-stories", "gpt-stories", "seq2seq-date")
-FAMILIES = {  # family: (kind, well-known models, trained to predict)
-    "bert": ("encoder-only", "BERT", "masked tokens"),
-    "gpt": ("decoder-only", "GPT", "the next token"),
-    "seq2seq": ("encoder–decoder", "T5, BART", "the output, given the input"),
-}
 N_EXAMPLES = 8
 SOURCE_KEY = "ed-source"
 EXAMPLE_KEY = "ed-example"
 STEP_KEY = "ed-step"
 STEP_SOURCE_KEY = "ed-step-source"
-MEAN = "mean"
 DEFAULT_SENTENCE = (
     "the small dog sees the big cat near the river . the old man who lives by the bridge reads "
     "a book to the children every evening before they go home ."
 )
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-
-
-def escape_markdown(text: str) -> str:
-    """Text shown inside Markdown (warnings, captions) exactly as typed."""
-    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 @st.cache_data(max_entries=1, show_spinner=False)
@@ -67,72 +54,21 @@ def decode(source: str) -> tuple[list[DecodingStep], Trace]:
     """Greedy decoding of ``source`` step by step, and the trace of the finished output: the
     decoder reads [BOS] and every output token but the last, so position t predicts step t."""
     loaded = shipped_model(DATE_MODEL)
-    tok = loaded.tokenizer
-    src = encode_source(tok, source, loaded.config.block_size)
-    steps = greedy_steps(loaded.model, tok, src)
-    decoder_ids = [tok.bos_id, *(step.token_id for step in steps[:-1])]
-    trace = trace_seq2seq(
-        loaded.model, src, decoder_ids, tok.display_tokens(src), tok.display_tokens(decoder_ids)
-    )
-    return steps, trace
+    return decode_with_trace(loaded.model, loaded.tokenizer, source)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def head_view(source: str) -> str:
-    _, trace = decode(source)
-    visible = [
-        [t.replace(" ", "␣") for t in tokens] for tokens in (trace.encoder_tokens, trace.tokens)
-    ]
-    return encoder_decoder_head_view_html(
-        trace.encoder_attentions, trace.attentions, trace.cross_attentions, *visible
-    )
-
-
-def head_weights(layers: list, layer: int, head: int | str):
-    """One head's (q, k) matrix, or the mean over heads."""
-    weights = layers[layer][0]  # (heads, q, k)
-    return weights.mean(dim=0) if head == MEAN else weights[head]
-
-
-def head_name(layer: int, head: int | str) -> str:
-    return f"layer {layer}, {'mean of the heads' if head == MEAN else f'head {head}'}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Where the three families fit
-# ---------------------------------------------------------------------------------------------
-
-
-def stack_depths(family: str, config) -> tuple[int, int]:
-    """(encoder layers, decoder layers) of a model."""
-    if family == "bert":
-        return config.n_layer, 0
-    if family == "gpt":
-        return 0, config.n_layer
-    return config.n_layer, config.n_decoder_layer
+    return figs.head_view_html(decode(source)[1])
 
 
 def family_rows() -> list[dict]:
-    rows = []
+    """The table of the three families, measured on the shipped models."""
+    shapes = {}
     for name in FAMILY_MODELS:
         loaded = shipped_model(name)
-        config = loaded.config
-        kind, like, predicts = FAMILIES[loaded.family]
-        encoder_layers, decoder_layers = stack_depths(loaded.family, config)
-        rows.append(
-            {
-                "Model": name,
-                "Family": kind,
-                "Like": like,
-                "Encoder layers": encoder_layers,
-                "Decoder layers": decoder_layers,
-                "Heads": config.n_head,
-                "Width": config.n_embd,
-                "Parameters": count_parameters(loaded.model),
-                "Trained to predict": predicts,
-            }
-        )
-    return rows
+        shapes[name] = model_shape(loaded.family, loaded.model)
+    return figs.family_rows(shapes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,9 +105,7 @@ def date_input(examples: list[str]) -> str | None:
         encode_source(loaded.tokenizer, text, loaded.config.block_size)
     except ValueError as err:
         st.warning(escape_markdown(f"This cannot be rewritten: {err}"))
-        vocabulary = loaded.tokenizer.display_tokens(list(range(loaded.tokenizer.vocab_size)))
-        shown = " ".join(figs.shown_token(t) for t in vocabulary if t not in SPECIAL_TOKENS)
-        st.caption(escape_markdown(f"The characters this model knows: {shown}"))
+        st.caption(figs.known_characters_caption(known_tokens(loaded.tokenizer)))
         return None
     return text.strip()
 
@@ -198,65 +132,19 @@ def show_answer(source: str, steps: list[DecodingStep]) -> None:
 
 
 def show_self_attention(trace: Trace, layer: int, head: int | str) -> None:
-    encoder_labels = figs.token_labels(trace.encoder_tokens)
-    decoder_labels = figs.token_labels(trace.tokens)
     left, right = st.columns(2)
-    left.plotly_chart(
-        figs.attention_heatmap(
-            head_weights(trace.encoder_attentions, layer, head),
-            encoder_labels,
-            encoder_labels,
-            f"Encoder self-attention, {head_name(layer, head)}",
-            "key (source)",
-            "query (source)",
-        ),
-        key="ed-encoder-attention",
-    )
-    decoder = head_weights(trace.attentions, layer, head)
-    right.plotly_chart(
-        figs.attention_heatmap(
-            decoder,
-            decoder_labels,
-            decoder_labels,
-            f"Decoder masked self-attention, {head_name(layer, head)}",
-            "key (decoder input)",
-            "query (decoder input)",
-        ),
-        key="ed-decoder-attention",
-    )
-    above = decoder.triu(diagonal=1).abs().max().item() if len(decoder_labels) > 1 else 0.0
-    st.caption(
-        f"Source: {len(encoder_labels)} tokens; decoder input: {len(decoder_labels)} tokens. "
-        f"Largest decoder weight above the diagonal (a look into the future): {above:.1e}."
-    )
+    encoder = figs.encoder_attention_figure(trace, layer, head)
+    left.plotly_chart(encoder, key="ed-encoder-attention")
+    decoder = figs.decoder_attention_figure(trace, layer, head)
+    right.plotly_chart(decoder, key="ed-decoder-attention")
+    st.caption(figs.self_attention_caption(trace, layer, head))
 
 
 def show_cross_attention(trace: Trace, steps: list[DecodingStep], layer: int, head: int | str):
-    cross = head_weights(trace.cross_attentions, layer, head)  # (T, S)
     outputs = [step.token for step in steps]
-    st.plotly_chart(
-        figs.attention_heatmap(
-            cross,
-            figs.step_labels(trace.tokens, outputs),
-            figs.token_labels(trace.encoder_tokens),
-            f"Cross-attention, {head_name(layer, head)}",
-            "source token (encoder)",
-            "decoder position: reads → predicts",
-        ),
-        key="ed-cross-attention",
-    )
-    strongest = cross.argmax(dim=-1).tolist()
-    links = " · ".join(
-        f"{figs.shown_token(out)} ← {figs.shown_token(trace.encoder_tokens[k])} ({k})"
-        for out, k in zip(outputs, strongest, strict=True)
-    )
-    deviation = (cross.sum(dim=-1) - 1).abs().max().item()
-    st.caption(
-        escape_markdown(
-            f"Strongest source token for each output token (position in brackets): {links}. "
-            f"Every row sums to 1 (largest deviation {deviation:.1e})."
-        )
-    )
+    cross = figs.cross_attention_figure(trace, outputs, layer, head)
+    st.plotly_chart(cross, key="ed-cross-attention")
+    st.caption(figs.cross_attention_caption(trace, outputs, layer, head))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,53 +166,28 @@ def current_step(source: str, n_steps: int) -> int:
 
 
 def step_buttons(shown: int, n_steps: int) -> None:
-    next_col, end_col, reset_col, _ = st.columns([1, 1, 1, 3])
-    next_col.button(
-        "Next step ▶",
-        key="ed-next",
-        on_click=set_step,
-        args=(shown + 1,),
-        disabled=shown >= n_steps,
-        width="stretch",
-    )
-    end_col.button(
-        "Run to the end ▶▶",
-        key="ed-run",
-        on_click=set_step,
-        args=(n_steps,),
-        disabled=shown >= n_steps,
-        width="stretch",
-    )
-    reset_col.button(
-        "Start over",
-        key="ed-reset",
-        on_click=set_step,
-        args=(0,),
-        disabled=shown == 0,
-        width="stretch",
-    )
+    """Next step, Run to the end and Start over, each disabled where it would change nothing."""
+    buttons = [  # label, key, the step it goes to, disabled
+        ("Next step ▶", "ed-next", shown + 1, shown >= n_steps),
+        ("Run to the end ▶▶", "ed-run", n_steps, shown >= n_steps),
+        ("Start over", "ed-reset", 0, shown == 0),
+    ]
+    columns = st.columns([1, 1, 1, 3])[: len(buttons)]
+    for column, (label, key, target, disabled) in zip(columns, buttons, strict=True):
+        column.button(
+            label, key=key, on_click=set_step, args=(target,), disabled=disabled, width="stretch"
+        )
 
 
 def show_step(step: DecodingStep, trace: Trace, layer: int, head: int | str) -> None:
-    token, runner_up = figs.shown_token(step.token), step.alternatives[1]
     token_col, probability_col, runner_col = st.columns(3)
-    token_col.metric(f"Step {step.index + 1}: chosen token", token)
+    token_col.metric(f"Step {step.index + 1}: chosen token", figs.shown_token(step.token))
     probability_col.metric("Its probability", f"{step.probability:.6f}")
-    runner_col.metric("Runner-up", f"{figs.shown_token(runner_up[0])} ({runner_up[1]:.1e})")
-    source_labels = figs.token_labels(trace.encoder_tokens)
-    rows = step.cross_attention  # (layers, heads, source)
-    row = rows[layer].mean(dim=0) if head == MEAN else rows[layer, head]
-    title = f"Step {step.index + 1} ({token}): cross-attention, {head_name(layer, head)}"
-    st.plotly_chart(figs.attention_bars(row, source_labels, title), key="ed-step-bars")
-    strongest = int(row.argmax())
-    st.caption(
-        escape_markdown(
-            f"To emit {token}, {head_name(layer, head)} put {row[strongest]:.1%} of its attention "
-            f"on source token {strongest} ({figs.shown_token(trace.encoder_tokens[strongest])})."
-        )
-    )
-    title = f"Step {step.index + 1} ({token}): cross-attention in every layer and head"
-    st.plotly_chart(figs.step_heads_figure(rows, source_labels, title), key="ed-step-heads")
+    runner_col.metric("Runner-up", figs.runner_up_text(step))
+    bars = figs.step_bars_figure(step, trace, layer, head)
+    st.plotly_chart(bars, key="ed-step-bars")
+    st.caption(figs.step_attention_caption(step, trace.encoder_tokens, layer, head))
+    st.plotly_chart(figs.step_all_heads_figure(step, trace), key="ed-step-heads")
 
 
 def show_decoding(source: str, steps: list[DecodingStep], trace: Trace, layer, head) -> None:
@@ -341,11 +204,8 @@ def show_decoding(source: str, steps: list[DecodingStep], trace: Trace, layer, h
         return
     show_step(steps[shown - 1], trace, layer, head)
     if shown == len(steps):
-        output = escape_markdown(tok.decode(generated_ids(steps)))
-        if steps[-1].is_end:
-            st.success(f"Done after {len(steps)} steps: the decoder chose [EOS]. Output: {output}")
-        else:
-            st.info(f"Stopped at the length limit after {len(steps)} steps. Output: {output}")
+        summary = figs.decoding_summary(steps, tok.decode(generated_ids(steps)))
+        (st.success if steps[-1].is_end else st.info)(summary)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,24 +224,13 @@ def show_span_corruption() -> None:
     mean_span = span_col.slider("Mean span length", 1.0, 8.0, 3.0, step=0.5, key="ed-span")
     if sentence is None:
         return
-    words = sentence.split()
     try:
-        corruption = corrupt_spans(words, rate, mean_span, seed)
+        corruption = corrupt_spans(sentence.split(), rate, mean_span, seed)
     except ValueError as err:
         st.warning(escape_markdown(str(err)))
         return
     st.html(figs.span_corruption_html(corruption))
-    lengths = ", ".join(str(span.end - span.start) for span in corruption.spans)
-    spans = (
-        "1 span of length"
-        if len(corruption.spans) == 1
-        else f"{len(corruption.spans)} spans of lengths"
-    )
-    st.caption(
-        f"{corruption.n_dropped} of {len(words)} words dropped ({corruption.dropped_fraction:.1%}; "
-        f"rate {rate:.0%}) in {spans} {lengths}. The encoder reads {len(corruption.inputs)} "
-        f"tokens, the decoder predicts {len(corruption.targets)}."
-    )
+    st.caption(figs.span_caption(corruption, rate))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,7 +251,7 @@ with st.sidebar:
     head = st.radio(
         "Head",
         [*range(date_model.config.n_head), MEAN],
-        format_func=lambda h: "mean of the heads" if h == MEAN else str(h),
+        format_func=figs.head_label,
         horizontal=True,
         key="ed-head",
     )

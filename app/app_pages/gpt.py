@@ -3,8 +3,6 @@ generation, greedy against sampled text, and the per-token training loss of a pr
 
 from __future__ import annotations
 
-import math
-
 import streamlit as st
 from widgets import lesson_header, lesson_section, model_picker, quiz, seed_control, sentence_input
 
@@ -12,9 +10,13 @@ from tinyformers.course.gpt import (
     Continuation,
     GenerationRun,
     continuation,
+    model_key,
     next_token_logits,
+    per_character,
     prompt_loss,
     repeated_share,
+    slider_settings,
+    unknown_count,
 )
 from tinyformers.figures import gpt as figs
 from tinyformers.figures.common import token_chips
@@ -38,11 +40,6 @@ RUN_KEY = "gpt-run"
 # ---------------------------------------------------------------------------------------------
 # Cached computations (keyed by a model key, since models themselves are not hashable)
 # ---------------------------------------------------------------------------------------------
-
-
-def model_key(loaded: LoadedModel) -> str:
-    """Tells models apart for caches and for resetting a text: shipped, trained and loaded."""
-    return f"{loaded.source}:{loaded.name}:{id(loaded.model)}"
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -74,11 +71,7 @@ def sampling_controls() -> SamplingSettings:
     )
     top_k = st.slider("Top-k (0 = off)", 0, MAX_TOP_K, 0, key="gpt-top-k")
     top_p = st.slider("Top-p (1 = off)", 0.05, 1.0, 1.0, step=0.05, key="gpt-top-p")
-    return SamplingSettings(
-        temperature=float(temperature),
-        top_k=int(top_k) or None,
-        top_p=float(top_p) if top_p < 1.0 else None,
-    )
+    return slider_settings(temperature, top_k, top_p)
 
 
 def prompt_ids(loaded: LoadedModel) -> list[int] | None:
@@ -94,7 +87,7 @@ def prompt_ids(loaded: LoadedModel) -> list[int] | None:
     if not ids:
         st.warning("This prompt has no tokens the model can read; type a few words.")
         return None
-    unknown = sum(1 for i in ids if i == getattr(tokenizer, "unk_id", None))
+    unknown = unknown_count(tokenizer, ids)
     if unknown:
         st.warning(
             f"{unknown} of the {len(ids)} tokens are not in this model's vocabulary and are read "
@@ -121,15 +114,7 @@ def show_distribution(loaded: LoadedModel, ids: list[int], settings: SamplingSet
     tokens = loaded.tokenizer.display_tokens(shown)
     title = f"Next token after your prompt: {figs.settings_label(settings)}"
     show_chart(figs.distribution_chart(distribution, shown, tokens, title))
-    top = shown[0]
-    kept = int(distribution.kept.sum())
-    mass = distribution.tempered[distribution.kept].sum().item()
-    st.caption(
-        f"Most likely: {figs.markdown_quote(tokens[0])} with p = {distribution.raw[top]:.3f}. "
-        f"{kept} of {distribution.raw.numel()} tokens are kept; before renormalising they hold "
-        f"{mass:.3f} of the probability after temperature. Entropy of the distribution sampled "
-        f"from: {figs.entropy(distribution.final):.3f} nats."
-    )
+    st.caption(figs.distribution_caption(distribution, shown[0], tokens[0]))
 
 
 def current_run(loaded: LoadedModel, ids: list[int], seed: int) -> GenerationRun:
@@ -140,11 +125,6 @@ def current_run(loaded: LoadedModel, ids: list[int], seed: int) -> GenerationRun
         stored = (key, GenerationRun(list(ids), seed))
         st.session_state[RUN_KEY] = stored
     return stored[1]
-
-
-def add_tokens(run: GenerationRun, loaded: LoadedModel, n: int, settings: SamplingSettings) -> None:
-    room = MAX_GENERATED - len(run.new)
-    run.extend(loaded.model, min(n, room), settings)
 
 
 def start_over() -> None:
@@ -158,8 +138,8 @@ def show_steps(loaded: LoadedModel, ids: list[int], settings: SamplingSettings, 
     one.button(
         "Add one token",
         key="gpt-step",
-        on_click=add_tokens,
-        args=(run, loaded, 1, settings),
+        on_click=run.extend_within,
+        args=(loaded.model, 1, settings, MAX_GENERATED),
         disabled=room == 0,
         type="primary",
     )
@@ -167,8 +147,8 @@ def show_steps(loaded: LoadedModel, ids: list[int], settings: SamplingSettings, 
     many.button(
         f"Generate {n} tokens",
         key="gpt-generate",
-        on_click=add_tokens,
-        args=(run, loaded, int(n), settings),
+        on_click=run.extend_within,
+        args=(loaded.model, int(n), settings, MAX_GENERATED),
         disabled=room == 0,
     )
     restart.button("Start over", key="gpt-restart", on_click=start_over)
@@ -204,35 +184,23 @@ def show_step(loaded: LoadedModel, run: GenerationRun, i: int) -> None:
             step.distribution, shown, tokenizer.display_tokens(shown), title, chosen=step.token
         )
     )
-    rank = int((step.distribution.raw > step.distribution.raw[step.token]).sum()) + 1
+    st.caption(figs.step_caption(step, token, run.left_window(step, i)))
     context_tokens = tokenizer.display_tokens(step.context)
-    dropped = len(run.prompt) + i - len(step.context)
-    st.caption(
-        f"{figs.markdown_quote(token)} had p = {step.distribution.final[step.token]:.3f} in the "
-        f"distribution sampled from (p = {step.distribution.raw[step.token]:.3f} before "
-        f"temperature and filters; rank {rank}). The model read {len(step.context)} tokens"
-        + (f"; {dropped} earlier ones had left its window." if dropped else ".")
-    )
     title = f"Where the last position, {figs.quoted(context_tokens[-1])}, looked"
     show_chart(figs.attention_row_chart(step.attention, context_tokens, title))
-    strongest = step.attention.sum(dim=(0, 1)).argmax().item()
-    st.caption(
-        f"{step.attention.shape[0]} layers × {step.attention.shape[1]} heads. Summed over all "
-        f"heads, the most attended token is {figs.markdown_quote(context_tokens[strongest])} "
-        f"at position {strongest}."
-    )
+    st.caption(figs.attention_caption(step.attention, context_tokens))
 
 
 def show_comparison(
     loaded: LoadedModel, ids: list[int], settings: SamplingSettings, seed: int
 ) -> None:
-    per_character = getattr(loaded.tokenizer, "kind", "") == "char"
+    by_character = per_character(loaded.tokenizer)
     n = st.slider(
-        "Characters to generate" if per_character else "Tokens to generate",
+        "Characters to generate" if by_character else "Tokens to generate",
         5,
         MAX_COMPARE,
-        60 if per_character else 30,
-        key="gpt-compare-chars" if per_character else "gpt-compare-tokens",
+        60 if by_character else 30,
+        key="gpt-compare-chars" if by_character else "gpt-compare-tokens",
     )
     key, prompt = model_key(loaded), tuple(ids)
     results = {
@@ -250,9 +218,7 @@ def show_comparison(
         with column:
             st.html(figs.continuation_html(prompt_text, text, heading))
             left, right = st.columns(2)
-            left.metric(
-                "Repeated three-word sequences", "–" if math.isnan(repeated) else f"{repeated:.0%}"
-            )
+            left.metric("Repeated three-word sequences", figs.share_text(repeated))
             right.metric("Mean −log p of its tokens", f"{result.mean_loss:.3f}")
     if settings.greedy:
         st.caption("With temperature 0 both columns decode greedily, so they are the same.")
@@ -271,26 +237,14 @@ def show_objective(loaded: LoadedModel, ids: list[int]) -> None:
     mean, own, perplexity = st.columns(3)
     mean.metric("Mean of the per-token losses", f"{result.mean:.4f}")
     own.metric("The model's own loss on the prompt", f"{result.model_loss:.4f}")
-    perplexity.metric("Perplexity e^loss", f"{math.exp(result.mean):.2f}")
-    worst = int(result.losses.argmax())
-    caption = (
-        f"{len(losses)} predictions. Most surprising: {figs.markdown_quote(tokens[worst + 1])} "
-        f"after {figs.markdown_quote(tokens[worst])}, p = {result.probabilities[worst]:.4f}."
-    )
+    perplexity.metric("Perplexity e^loss", f"{result.perplexity:.2f}")
     val_loss = loaded.metadata.get("metrics", {}).get("val_loss")
-    if val_loss is not None:
-        caption += f" On its validation text, the model averages {val_loss:.4f}."
-    st.caption(caption)
+    st.caption(figs.loss_caption(result, tokens, val_loss))
 
 
 def show_model_size(loaded: LoadedModel) -> None:
-    config = loaded.config
     parameters = parameter_count(model_key(loaded), loaded)
-    st.caption(
-        f"{figs.markdown_text(loaded.name)}: {parameters:,} parameters, "
-        f"{config.n_layer} layers × {config.n_head} heads, width {config.n_embd}, a context of "
-        f"{config.block_size} tokens and a vocabulary of {config.vocab_size} tokens."
-    )
+    st.caption(figs.model_size_caption(loaded.name, loaded.config, parameters))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import streamlit as st
 from widgets import corpus_input, lesson_header, lesson_section, quiz, sentence_input
 
 from tinyformers.course.tokenization import (
     BASE_VOCAB_SIZE,
     MergeStep,
-    byte_level,
+    TrainedBPE,
+    comparison_tokenizers,
     compression_curve,
-    readable_tokens,
-    replay_tokenizer,
-    segment_text,
-    word_counts,
+    labelled_tokenizers,
+    next_tie,
+    tokenized_rows,
+    train_and_replay,
+    word_occurrences,
 )
 from tinyformers.figures import tokenization as fig
 from tinyformers.text.corpora import generate_corpus, lesson_corpus
-from tinyformers.text.tokenizers import (
-    Tokenizer,
-    train_bpe,
-    train_char,
-    train_wordpiece,
-    wordpiece_min_vocab_size,
-)
+from tinyformers.text.tokenizers import Tokenizer
 
 SLUG = "tokenization"
 STORIES = 500
@@ -42,21 +36,6 @@ SOURCES = {
 }
 
 
-@dataclass
-class Trained:
-    """Everything the page shows about one corpus, rebuilt from cached parts on each run."""
-
-    text: str
-    bpe: Tokenizer
-    steps: list[MergeStep]
-    words: dict[str, int]
-    shown: dict[str, str]
-
-    @property
-    def n_merges(self) -> int:
-        return len(self.steps)
-
-
 @st.cache_data(max_entries=2, show_spinner=False)
 def stories_text(n_stories: int) -> str:
     return generate_corpus(n_stories, seed=0)
@@ -71,14 +50,15 @@ def lessons_text() -> str:
 def bpe_and_replay(
     text: str, vocab_size: int
 ) -> tuple[str, list[MergeStep], dict[str, int], dict[str, str]]:
-    tok = train_bpe(text, vocab_size)
-    return tok.to_str(), replay_tokenizer(tok, text), word_counts(tok, text), readable_tokens(tok)
+    """The trained tokenizer as JSON and the rest of ``TrainedBPE``, rebuilt on each run."""
+    trained = train_and_replay(text, vocab_size)
+    return trained.bpe.to_str(), trained.steps, trained.words, trained.shown
 
 
 @st.cache_data(max_entries=4, show_spinner="Training the character and WordPiece tokenizers…")
 def char_and_wordpiece(text: str, vocab_size: int) -> tuple[str, str]:
-    wordpiece_size = max(vocab_size, wordpiece_min_vocab_size(text))
-    return train_char(text).to_str(), train_wordpiece(text, wordpiece_size).to_str()
+    char, wordpiece = comparison_tokenizers(text, vocab_size)
+    return char.to_str(), wordpiece.to_str()
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -106,34 +86,18 @@ def chosen_corpus() -> str | None:
     return corpus_input("tok-corpus")
 
 
-def train(text: str, vocab_size: int) -> Trained | None:
+def train(text: str, vocab_size: int) -> TrainedBPE | None:
     try:
         bpe_json, steps, words, shown = bpe_and_replay(text, vocab_size)
     except ValueError as err:
         st.error(f"Could not train BPE: {err}")
         return None
-    return Trained(text, Tokenizer.from_str(bpe_json), steps, words, shown)
-
-
-def training_caption(trained: Trained, vocab_size: int) -> str:
-    caption = (
-        f"{len(trained.text):,} characters, {sum(trained.words.values()):,} words "
-        f"({len(trained.words):,} distinct). {trained.n_merges:,} merges learned; the vocabulary has "
-        f"{trained.bpe.vocab_size:,} tokens ({BASE_VOCAB_SIZE} special and byte tokens + merges)."
-    )
-    if trained.bpe.vocab_size < vocab_size:
-        caption += " Training stopped early: no pair of symbols occurs twice any more."
-    return caption
+    return TrainedBPE(text, Tokenizer.from_str(bpe_json), steps, words, shown)
 
 
 # --------------------------------------------------------------------------------------------
 # Merge replay
 # --------------------------------------------------------------------------------------------
-
-
-def capped_input(label: str, default: str, key: str, max_chars: int) -> str | None:
-    """A text box (see ``widgets.sentence_input``) whose text is cut to ``max_chars``."""
-    return sentence_input(label, default, key=key, max_chars=max_chars)
 
 
 def move_step(delta: int, n_merges: int) -> None:
@@ -144,7 +108,7 @@ def jump_to(step: int) -> None:
     st.session_state[STEP_KEY] = step
 
 
-def step_controls(trained: Trained) -> int:
+def step_controls(trained: TrainedBPE) -> int:
     n_merges = trained.n_merges
     current = st.session_state.get(STEP_KEY, min(START_STEP, n_merges))
     st.session_state[STEP_KEY] = min(max(current, 0), n_merges)
@@ -167,20 +131,20 @@ def step_controls(trained: Trained) -> int:
         disabled=k == n_merges,
         width="stretch",
     )
-    later_ties = [step.step for step in trained.steps[k:] if step.is_tie]
+    later_tie = next_tie(trained.steps, k)
     tie.button(
         "Next tie ▶▶",
         key="tok-next-tie",
         on_click=jump_to,
-        args=(later_ties[0] if later_ties else k,),
-        disabled=not later_ties,
+        args=(k if later_tie is None else later_tie,),
+        disabled=later_tie is None,
         width="stretch",
         help="Jump to the next merge decided by a tie.",
     )
     return k
 
 
-def show_step(trained: Trained, k: int) -> None:
+def show_step(trained: TrainedBPE, k: int) -> None:
     if k == 0:
         st.info("k = 0: no merge yet. Every word is a sequence of single bytes.")
         return
@@ -192,22 +156,19 @@ def show_step(trained: Trained, k: int) -> None:
     vocab_col.metric("Vocabulary size after it", f"{step.vocab_size:,}")
 
 
-def show_segmentation(trained: Trained, k: int) -> None:
+def show_segmentation(trained: TrainedBPE, k: int) -> None:
     word_col, space_col = st.columns([3, 1], vertical_alignment="bottom")
     with word_col:
-        word = capped_input("A word to split", "jumped", "tok-word", MAX_WORD_CHARS)
+        word = sentence_input("A word to split", "jumped", "tok-word", max_chars=MAX_WORD_CHARS)
     with space_col:
         leading_space = st.checkbox("after a space", value=True, key="tok-space")
     if word is None:
         return
-    text = (" " + word) if leading_space else word
-    pieces = segment_text(trained.bpe, text, k)
-    ids = [trained.bpe.token_to_id(piece) for piece in pieces]
-    shown = [trained.shown[piece] for piece in pieces]
+    shown, ids = trained.split((" " + word) if leading_space else word, k)
     st.html(fig.comparison_html([(f"With the first {k} merges", shown, ids)]))
 
 
-def show_replay(trained: Trained) -> int:
+def show_replay(trained: TrainedBPE) -> int:
     if trained.n_merges == 0:
         st.info("This tokenizer learned no merges: its vocabulary is just the bytes.")
         return 0
@@ -218,18 +179,13 @@ def show_replay(trained: Trained) -> int:
     return k
 
 
-def show_ties(trained: Trained, k: int) -> None:
+def show_ties(trained: TrainedBPE, k: int) -> None:
     if trained.n_merges == 0:
         return
-    ties = [step for step in trained.steps if step.is_tie]
-    smaller_ids = sum(step.pair_ids < step.runner_up_ids for step in ties)
     st.plotly_chart(
         fig.merge_counts_figure(trained.steps, k, trained.shown), key="tok-counts", theme=None
     )
-    st.caption(
-        f"{len(ties):,} of the {trained.n_merges:,} merges were decided by the tie-break; "
-        f"the merged pair had the smaller ids in {smaller_ids:,} of them."
-    )
+    st.caption(fig.ties_caption(trained.steps))
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,57 +193,43 @@ def show_ties(trained: Trained, k: int) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def tokenizers_for(trained: Trained, vocab_size: int) -> dict[str, Tokenizer] | None:
+def tokenizers_for(trained: TrainedBPE, vocab_size: int) -> dict[str, Tokenizer] | None:
     try:
         char_json, wordpiece_json = char_and_wordpiece(trained.text, vocab_size)
     except ValueError as err:
         st.error(f"Could not train the character and WordPiece tokenizers: {err}")
         return None
-    wordpiece = Tokenizer.from_str(wordpiece_json)
-    return {
-        "Characters": Tokenizer.from_str(char_json),
-        f"Byte-level BPE ({trained.bpe.vocab_size:,} tokens)": trained.bpe,
-        f"WordPiece ({wordpiece.vocab_size:,} tokens)": wordpiece,
-    }
-
-
-def tokenized_rows(toks: dict[str, Tokenizer], text: str) -> list[tuple[str, list[str], list[int]]]:
-    return [(label, tok.tokens(text), tok.encode(text)) for label, tok in toks.items()]
+    return labelled_tokenizers(
+        Tokenizer.from_str(char_json), trained.bpe, Tokenizer.from_str(wordpiece_json)
+    )
 
 
 def show_comparison(toks: dict[str, Tokenizer]) -> str | None:
-    sentence = capped_input(
+    sentence = sentence_input(
         "Your sentence",
         "The clever fox greets Mia, who laughs. 🦊",
         "tok-sentence",
-        MAX_SENTENCE_CHARS,
+        max_chars=MAX_SENTENCE_CHARS,
     )
     if sentence is not None:
         st.html(fig.comparison_html(tokenized_rows(toks, sentence)))
     return sentence
 
 
-def show_compression(trained: Trained, k: int, sentence: str | None) -> None:
+def show_compression(trained: TrainedBPE, k: int, sentence: str | None) -> None:
     bpe_json = trained.bpe.to_str()
     curves = {"training corpus": compression(bpe_json, trained.text)}
     if sentence is not None:
         curves["your sentence"] = compression(bpe_json, sentence)
     st.plotly_chart(fig.compression_figure(curves, k), key="tok-compression", theme=None)
-    st.caption(
-        " · ".join(
-            f"{label}: {curve[0]:.2f} tokens per character with no merges, {curve[k]:.2f} "
-            f"with k = {k}, {curve[-1]:.2f} with all {trained.n_merges:,}"
-            for label, curve in curves.items()
-        )
-    )
+    st.caption(fig.compression_caption(curves, k))
 
 
-def show_unseen_word(trained: Trained, toks: dict[str, Tokenizer]) -> None:
-    word = capped_input("An invented word", "unfoxable", "tok-oov", MAX_WORD_CHARS)
+def show_unseen_word(trained: TrainedBPE, toks: dict[str, Tokenizer]) -> None:
+    word = sentence_input("An invented word", "unfoxable", "tok-oov", max_chars=MAX_WORD_CHARS)
     if word is None:
         return
-    bare = word.strip()
-    seen = sum(trained.words.get(byte_level(form), 0) for form in {bare, " " + bare})
+    seen = word_occurrences(trained.words, word)
     st.caption(f"It occurs {seen:,} times in the training corpus as a word of its own.")
     st.html(fig.comparison_html(tokenized_rows(toks, word)))
 
@@ -310,7 +252,7 @@ vocab_size = st.number_input(
 )
 trained = train(corpus_text, int(vocab_size)) if corpus_text is not None else None
 if trained is not None:
-    st.caption(training_caption(trained, int(vocab_size)))
+    st.caption(fig.training_caption(trained, int(vocab_size)))
 
 lesson_section(current, "bpe")
 k = show_replay(trained) if trained is not None else 0

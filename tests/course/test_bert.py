@@ -17,6 +17,9 @@ from tinyformers.course.bert import (
     fill_in_blanks,
     ledger_statistics,
     masking_draws,
+    ordinary_positions,
+    pair_token_limits,
+    segment_row_lengths,
     selection_units,
     suggest_blank,
     trained_positions,
@@ -247,6 +250,58 @@ def test_embedding_of_one_sentence_is_all_segment_a(bert):
     breakdown = embedding_breakdown(bert.model, bert.tokenizer, "the dog runs .")
     assert set(breakdown.segments) == {0}
     assert breakdown.total.shape == (len(breakdown.ids), bert.config.n_embd)
+
+
+def test_mean_lengths_are_the_average_row_norms(bert):
+    breakdown = embedding_breakdown(bert.model, bert.tokenizer, "Mia sees the fox .", "she runs .")
+    normalized = breakdown.after_layer_norm
+    lengths = breakdown.mean_lengths()
+    assert list(lengths) == ["token", "segment", "position", "sum", "after LayerNorm"]
+    for name, row in zip(
+        lengths,
+        [breakdown.token, breakdown.segment, breakdown.position, breakdown.total, normalized],
+        strict=True,
+    ):
+        norms = [math.sqrt(sum(x * x for x in vector)) for vector in row.tolist()]
+        assert lengths[name] == pytest.approx(sum(norms) / len(norms), rel=1e-5)
+
+
+def test_segment_row_lengths_are_the_norms_of_the_two_rows(bert):
+    weight = bert.model.wse.weight.detach()
+    expected = [math.sqrt(sum(x * x for x in row)) for row in weight.tolist()]
+    assert segment_row_lengths(bert.model) == pytest.approx(expected, rel=1e-5)
+    assert len(expected) == 2
+
+
+@pytest.mark.parametrize(("block_size", "limits"), [(48, (22, 23)), (49, (23, 23)), (5, (1, 1))])
+def test_pair_token_limits_fill_the_block(block_size, limits):
+    assert pair_token_limits(block_size) == limits
+    max_a, max_b = limits
+    assert 3 + max_a + max_b <= block_size
+    with pytest.raises(ValueError, match="no room for a sentence pair"):
+        pair_token_limits(4)
+
+
+def test_a_pair_at_the_limits_fits_the_model(bert):
+    max_a, max_b = pair_token_limits(bert.config.block_size)
+    ids_a = bert.tokenizer.encode("the dog runs . " * 20)[:max_a]
+    ids_b = bert.tokenizer.encode("she smiles . " * 20)[:max_b]
+    text_a, text_b = bert.tokenizer.decode(ids_a), bert.tokenizer.decode(ids_b)
+    breakdown = embedding_breakdown(bert.model, bert.tokenizer, text_a, text_b)
+    assert len(breakdown.ids) <= bert.config.block_size
+
+
+def test_ordinary_positions_leave_out_special_tokens(bert, ids):
+    positions = ordinary_positions(ids)
+    assert positions == [i for i, token_id in enumerate(ids) if token_id not in SPECIAL_IDS]
+    assert 0 not in positions and len(ids) - 1 not in positions
+    assert len(positions) == len(ids) - 2  # all but [CLS] and [SEP]
+    assert ordinary_positions([bert.tokenizer.cls_id, bert.tokenizer.unk_id]) == []
+
+
+def test_ledger_counts_its_ordinary_tokens(bert, ids):
+    ledger = masking_draws(ids, bert.tokenizer, MaskingRates(), 0, 1)[0]
+    assert ledger.n_ordinary == len(ordinary_positions(ids)) == len(ids) - sum(ledger.special)
 
 
 def test_too_long_a_pair_is_refused(bert):

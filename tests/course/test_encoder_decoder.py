@@ -8,15 +8,27 @@ import pytest
 import torch
 
 from tinyformers.course.encoder_decoder import (
+    MEAN,
+    decode_with_trace,
     encode_source,
     exact_match,
+    future_weight,
     generated_ids,
     greedy_decode_batch,
     greedy_steps,
+    head_weights,
+    known_tokens,
+    model_shape,
     pad_sources,
+    row_sum_deviation,
+    stack_depths,
+    step_row,
+    strongest_sources,
 )
 from tinyformers.hub.registry import MODELS_DIR, load_shipped
+from tinyformers.model.build import count_parameters
 from tinyformers.model.config import Seq2SeqConfig
+from tinyformers.text.tokenizers import SPECIAL_TOKENS
 from tinyformers.trace import trace_seq2seq
 from tinyformers.training.zoo import date_splits
 
@@ -224,3 +236,83 @@ def test_encode_source_explains_what_is_wrong(date_model, text, message):
 def test_many_unknown_characters_are_listed_briefly(date_model):
     with pytest.raises(ValueError, match="and 4 more"):
         encode_source(date_model.tokenizer, "qwxzkQWXZKÄÖ", 24)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the lesson page reads
+# ---------------------------------------------------------------------------------------------
+
+
+def test_decode_with_trace_traces_the_finished_output(date_model):
+    model, tok = date_model.model, date_model.tokenizer
+    steps, trace = decode_with_trace(model, tok, "  23 November 2087 ")
+    src = encode_source(tok, "23 November 2087", model.config.block_size)
+    assert [s.token_id for s in steps] == [s.token_id for s in greedy_steps(model, tok, src)]
+    assert trace.encoder_tokens == tok.display_tokens(src)
+    assert trace.input_ids == [tok.bos_id, *(s.token_id for s in steps[:-1])]
+    for step in steps:  # position t of the trace predicts step t
+        assert int(trace.logits[0, step.index].argmax()) == step.token_id
+    with pytest.raises(ValueError, match="nothing to read"):
+        decode_with_trace(model, tok, "   ")
+
+
+def test_known_tokens_are_the_vocabulary_without_special_tokens(date_model):
+    tok = date_model.tokenizer
+    known = known_tokens(tok)
+    assert not set(known) & set(SPECIAL_TOKENS)
+    assert len(known) == tok.vocab_size - len(SPECIAL_TOKENS)
+    assert {"0", "9", " ", "M"} <= set(known)
+
+
+def test_head_weights_pick_one_head_or_the_mean():
+    layers = [torch.rand(1, 3, 4, 5) for _ in range(2)]
+    torch.testing.assert_close(head_weights(layers, 1, 2), layers[1][0, 2])
+    torch.testing.assert_close(head_weights(layers, 0, MEAN), layers[0][0].sum(dim=0) / 3)
+    with pytest.raises(ValueError, match="layer must be a number from 0 to 1"):
+        head_weights(layers, 2, 0)
+    with pytest.raises(ValueError, match="head must be 'mean' or a number from 0 to 2"):
+        head_weights(layers, 0, 3)
+
+
+def test_step_row_picks_one_head_or_the_mean():
+    rows = torch.rand(2, 3, 6)  # (layers, heads, source)
+    torch.testing.assert_close(step_row(rows, 1, 0), rows[1, 0])
+    torch.testing.assert_close(step_row(rows, 0, MEAN), rows[0].sum(dim=0) / 3)
+    with pytest.raises(ValueError, match="head must be"):
+        step_row(rows, 0, "first")
+
+
+def test_future_weight_is_zero_under_a_causal_mask_and_the_largest_weight_above_otherwise():
+    causal = torch.softmax(torch.randn(5, 5).masked_fill(torch.ones(5, 5).triu(1).bool(), -1e9), -1)
+    assert future_weight(causal) == 0.0
+    full = torch.tensor([[0.5, 0.2, 0.3], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]])
+    assert future_weight(full) == pytest.approx(0.3)
+    assert future_weight(torch.ones(1, 1)) == 0.0
+    with pytest.raises(ValueError, match="square"):
+        future_weight(torch.ones(2, 3))
+
+
+def test_strongest_sources_and_row_sum_deviation():
+    cross = torch.tensor([[0.1, 0.7, 0.2], [0.6, 0.3, 0.1], [0.2, 0.2, 0.5]])
+    assert strongest_sources(cross) == [1, 0, 2]
+    assert row_sum_deviation(cross) == pytest.approx(0.1)
+    assert row_sum_deviation(torch.softmax(torch.randn(4, 7), -1)) < 1e-6
+
+
+def test_model_shapes_are_measured_on_the_shipped_models():
+    for name, family in [("bert-stories", "bert"), ("gpt-stories", "gpt"), (MODEL, "seq2seq")]:
+        loaded = load_shipped(name)
+        shape = model_shape(loaded.family, loaded.model)
+        config = loaded.config
+        assert loaded.family == shape.family == family
+        assert (shape.heads, shape.width) == (config.n_head, config.n_embd)
+        assert shape.parameters == count_parameters(loaded.model)
+        expected = {
+            "bert": (config.n_layer, 0),
+            "gpt": (0, config.n_layer),
+            "seq2seq": (config.n_layer, getattr(config, "n_decoder_layer", None)),
+        }
+        assert (shape.encoder_layers, shape.decoder_layers) == expected[family]
+    assert stack_depths("seq2seq", Seq2SeqConfig(n_layer=3, n_decoder_layer=2)) == (3, 2)
+    with pytest.raises(ValueError, match="unknown model family 'rnn'"):
+        stack_depths("rnn", Seq2SeqConfig())

@@ -13,13 +13,20 @@ import torch.nn.functional as F
 from tinyformers.course.gpt import (
     GenerationRun,
     continuation,
+    kept_mass,
     last_position_attention,
+    model_key,
+    most_attended,
     next_token,
     next_token_logits,
+    per_character,
     prompt_loss,
     repeated_share,
+    slider_settings,
+    token_rank,
+    unknown_count,
 )
-from tinyformers.hub.registry import load_shipped
+from tinyformers.hub.registry import LoadedModel, load_shipped
 from tinyformers.model.config import GPTConfig
 from tinyformers.model.sampling import (
     SamplingSettings,
@@ -309,3 +316,92 @@ def test_greedy_text_of_the_shipped_model_repeats_more_than_sampled_text(stories
     words = [stories.tokenizer.decode(c.new).split() for c in (greedy, sampled)]
     assert repeated_share(words[0]) > repeated_share(words[1])
     assert greedy.mean_loss < sampled.mean_loss
+
+
+# ---------------------------------------------------------------------------------------------
+# What the lesson page reads
+# ---------------------------------------------------------------------------------------------
+
+
+def test_model_key_tells_apart_models_of_the_same_name(tiny_gpt, make_model):
+    first = LoadedModel("mine", "gpt", tiny_gpt, None, "trained", {})
+    again = LoadedModel("mine", "gpt", tiny_gpt, None, "trained", {})
+    other = LoadedModel("mine", "gpt", make_model(GPTConfig, seed=1), None, "trained", {})
+    assert model_key(first) == model_key(again)
+    assert model_key(first) != model_key(other)
+    assert model_key(first).startswith("trained:mine:")
+
+
+@pytest.mark.parametrize(
+    ("sliders", "expected"),
+    [
+        ((1.0, 0, 1.0), SamplingSettings(1.0)),
+        ((0.7, 5, 0.9), SamplingSettings(0.7, top_k=5, top_p=0.9)),
+        ((0.0, 3, 1.0), SamplingSettings(0.0, top_k=3)),
+        ((2.0, 0, 0.05), SamplingSettings(2.0, top_p=0.05)),
+    ],
+)
+def test_slider_settings_switch_filters_off_at_zero_and_one(sliders, expected):
+    assert slider_settings(*sliders) == expected
+
+
+def test_unknown_count_counts_the_unknown_token(stories):
+    tok = stories.tokenizer
+    ids = tok.encode("the dog") + [tok.unk_id, tok.unk_id]
+    assert unknown_count(tok, ids) == 2
+    assert unknown_count(tok, tok.encode("the dog")) == 0
+    assert unknown_count(object(), [0, 1]) == 0  # a tokenizer without an unknown token
+
+
+def test_per_character_is_true_only_for_character_tokenizers(stories):
+    class Chars:
+        kind = "char"
+
+    assert per_character(Chars())
+    assert not per_character(stories.tokenizer)
+    assert not per_character(object())
+
+
+def test_token_rank_and_kept_mass_on_exact_probabilities():
+    logits = torch.tensor([2.0, 0.5, 3.0, -1.0, 1.0, 0.0])
+    dist = next_token_distribution(logits, SamplingSettings(0.5, top_k=2))
+    assert [token_rank(dist, t) for t in range(6)] == [2, 4, 1, 6, 3, 5]
+    kept, mass = kept_mass(dist)
+    tempered = torch.softmax(logits / 0.5, dim=-1)
+    assert kept == 2
+    assert mass == pytest.approx((tempered[2] + tempered[0]).item())
+
+
+def test_most_attended_sums_every_layer_and_head():
+    attention = torch.zeros(2, 3, 4)
+    attention[0, 0] = torch.tensor([0.9, 0.1, 0.0, 0.0])  # one head likes position 0
+    attention[1:, :, 2] = 0.5  # every head of layer 1 gives position 2 half its attention
+    assert most_attended(attention) == 2
+    with pytest.raises(ValueError, match="layers, heads, positions"):
+        most_attended(torch.zeros(3, 4))
+
+
+def test_extend_within_stops_at_the_limit(tiny_gpt):
+    run = GenerationRun(PROMPT, seed=2)
+    settings = SamplingSettings()
+    assert len(run.extend_within(tiny_gpt, 5, settings, limit=8)) == 5
+    assert len(run.extend_within(tiny_gpt, 5, settings, limit=8)) == 3
+    assert run.extend_within(tiny_gpt, 1, settings, limit=8) == []
+    assert run.new == generate(tiny_gpt, PROMPT, 8, settings, seed=2)
+
+
+def test_left_window_counts_the_tokens_before_the_context(tiny_gpt):
+    run = GenerationRun(PROMPT, seed=0)
+    run.extend(tiny_gpt, 20, SamplingSettings())
+    block = tiny_gpt.config.block_size
+    for i in (0, 5, 19):
+        before = len(PROMPT) + i
+        assert run.left_window(run.explain(tiny_gpt, i), i) == max(before - block, 0)
+
+
+def test_perplexity_and_the_most_surprising_prediction(tiny_gpt):
+    result = prompt_loss(tiny_gpt, PROMPT)
+    assert result.perplexity == pytest.approx(math.exp(result.mean))
+    worst = result.most_surprising
+    assert result.losses[worst] == result.losses.max()
+    assert result.probabilities[worst] == result.probabilities.min()

@@ -12,20 +12,34 @@ from hypothesis import strategies as st
 
 from tinyformers.course.tokenization import (
     BASE_VOCAB_SIZE,
+    MergeStep,
     base_vocabulary,
     byte_level,
+    comparison_tokenizers,
     compression_curve,
+    labelled_tokenizers,
     learn_merges,
     merge_pair,
+    next_tie,
     readable_tokens,
     replay_merges,
     replay_tokenizer,
     segment,
     segment_text,
+    tie_counts,
+    tokenized_rows,
+    train_and_replay,
     word_counts,
+    word_occurrences,
 )
 from tinyformers.text.corpora import generate_corpus
-from tinyformers.text.tokenizers import bpe_merges, train_bpe
+from tinyformers.text.tokenizers import (
+    bpe_merges,
+    train_bpe,
+    train_char,
+    train_wordpiece,
+    wordpiece_min_vocab_size,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -260,3 +274,96 @@ def test_compression_rejects_empty_text(stories) -> None:
     _text, tok, _steps = stories
     with pytest.raises(ValueError, match="empty"):
         compression_curve(tok, "")
+
+
+def _tie_step(number: int, tie: bool, pair_ids=(5, 9), runner_up_ids=(6, 1)) -> MergeStep:
+    return MergeStep(
+        step=number,
+        left="a",
+        right="b",
+        count=10,
+        vocab_size=300 + number,
+        pair_ids=pair_ids,
+        runner_up=("c", "d"),
+        runner_up_count=10 if tie else 4,
+        runner_up_ids=runner_up_ids,
+    )
+
+
+def test_train_and_replay_gathers_the_tokenizer_and_its_replay(stories) -> None:
+    text, tok, steps = stories
+    trained = train_and_replay(text, 600)
+    assert trained.bpe.to_str() == tok.to_str()
+    assert trained.steps == steps and trained.n_merges == len(bpe_merges(tok))
+    assert trained.words == word_counts(tok, text)
+    assert trained.shown == readable_tokens(tok)
+
+
+@pytest.mark.parametrize("k", [0, 7, 100])
+def test_trained_split_shows_readable_tokens_and_their_ids(stories, k: int) -> None:
+    text, _tok, _steps = stories
+    trained = train_and_replay(text, 600)
+    shown, ids = trained.split(" the dog jumped", k)
+    pieces = segment_text(trained.bpe, " the dog jumped", k)
+    assert shown == [trained.shown[piece] for piece in pieces]
+    assert "".join(shown) == " the dog jumped"
+    assert [trained.bpe.id_to_token(i) for i in ids] == pieces
+
+
+def test_comparison_tokenizers_give_wordpiece_room_for_its_alphabet() -> None:
+    text = CORPORA["multilingual"]
+    needed = wordpiece_min_vocab_size(text)
+    char, wordpiece = comparison_tokenizers(text, 10)
+    assert char.to_str() == train_char(text).to_str()
+    assert wordpiece.to_str() == train_wordpiece(text, needed).to_str()
+    _char, larger = comparison_tokenizers(text, needed + 200)
+    assert larger.vocab_size > wordpiece.vocab_size
+
+
+def test_labelled_tokenizers_name_each_row_with_its_vocabulary_size(stories) -> None:
+    text, tok, _steps = stories
+    char, wordpiece = comparison_tokenizers(text, 600)
+    toks = labelled_tokenizers(char, tok, wordpiece)
+    assert list(toks) == [
+        "Characters",
+        f"Byte-level BPE ({tok.vocab_size:,} tokens)",
+        f"WordPiece ({wordpiece.vocab_size:,} tokens)",
+    ]
+    rows = tokenized_rows(toks, "the fox")
+    assert [label for label, _tokens, _ids in rows] == list(toks)
+    assert rows[1] == (list(toks)[1], tok.tokens("the fox"), tok.encode("the fox"))
+
+
+def test_next_tie_finds_the_first_tie_after_k() -> None:
+    steps = [_tie_step(1, False), _tie_step(2, True), _tie_step(3, False), _tie_step(4, True)]
+    assert next_tie(steps, 0) == 2
+    assert next_tie(steps, 1) == 2
+    assert next_tie(steps, 2) == 4
+    assert next_tie(steps, 4) is None
+    with pytest.raises(ValueError, match="0 or more"):
+        next_tie(steps, -1)
+
+
+def test_tie_counts_count_ties_won_by_the_smaller_ids() -> None:
+    steps = [
+        _tie_step(1, True, pair_ids=(5, 9), runner_up_ids=(6, 1)),
+        _tie_step(2, True, pair_ids=(7, 2), runner_up_ids=(7, 1)),
+        _tie_step(3, False),
+    ]
+    assert tie_counts(steps) == (2, 1)
+    assert tie_counts([]) == (0, 0)
+
+
+def test_tie_counts_on_real_merges(stories) -> None:
+    _text, _tok, steps = stories
+    n_ties, smaller = tie_counts(steps)
+    assert n_ties == sum(step.runner_up_count == step.count for step in steps if step.runner_up)
+    assert smaller == n_ties  # the library's rule: the smaller ids always win
+
+
+def test_word_occurrences_count_the_word_with_and_without_a_space() -> None:
+    words = {"Ġdog": 3, "dog": 2, "Ġdogs": 5, byte_level(" café"): 4}
+    assert word_occurrences(words, " dog ") == 5
+    assert word_occurrences(words, "dogs") == 5
+    assert word_occurrences(words, "café") == 4
+    assert word_occurrences(words, "cat") == 0

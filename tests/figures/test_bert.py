@@ -203,3 +203,81 @@ def test_attention_from_figure_rows_are_layer_and_head():
     no_markup(fig)
     with pytest.raises(ValueError, match="attention columns"):
         figs.attention_from_figure(weights, tokens[:3], 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Captions
+# ---------------------------------------------------------------------------------------------
+
+
+def test_embedding_caption_gives_sizes_and_lengths():
+    parts = breakdown(["[CLS]", "a", "[SEP]", "b", "[SEP]"], [0, 0, 0, 1, 1])
+    lengths = {"token": 1.23456, "sum": 2.0}
+    caption = figs.embedding_caption(parts, lengths, [0.5, 0.25])
+    assert caption == (
+        "5 positions, 2 of them in segment B. Average vector length: token 1.235, sum 2.000. "
+        "Segment rows: A 0.500, B 0.250."
+    )
+
+
+def test_ledger_caption_counts_what_the_draw_did():
+    tokens = ["[CLS]", "the", "dog", "runs", "home", "[SEP]"]
+    special = [True, False, False, False, False, True]
+    draw = ledger(tokens, tokens, [0, MASKED, 0, UNCHANGED, RANDOM, 0], special)
+    assert figs.ledger_caption(draw, 7, 3) == (
+        "Seed 7, draw 3: 3 of 4 ordinary tokens selected (1 → [MASK], 1 → random, "
+        "1 unchanged). Loss at positions 1, 3, 4; the other 3 labels are -100."
+    )
+    nothing = ledger(tokens, tokens, [0] * 6, special)
+    assert "0 of 4 ordinary tokens selected" in figs.ledger_caption(nothing, 0, 1)
+    assert "Loss at no position; the other 6 labels" in figs.ledger_caption(nothing, 0, 1)
+
+
+def test_resample_caption_sets_measured_rates_beside_configured_ones():
+    stats = LedgerStatistics(
+        samples=100,
+        eligible=3,
+        counts={NOT_SELECTED: 240, MASKED: 48, RANDOM: 6, UNCHANGED: 6},
+        selected_histogram=[50, 30, 20, 0],
+        expected_histogram=[0.6, 0.3, 0.09, 0.01],
+    )
+    assert figs.resample_caption(stats, MaskingRates(0.2, 0.8, 0.1), 5) == (
+        "100 draws with seed 5 on 3 ordinary tokens: 20.00% selected (configured 20%), "
+        "0.60 tokens per draw on average. Of the 60 selected: 80.00% → [MASK], 10.00% → "
+        "random, 10.00% unchanged."
+    )
+    none = LedgerStatistics(10, 2, {0: 20, 1: 0, 2: 0, 3: 0}, [10, 0, 0], [1.0, 0.0, 0.0])
+    caption = figs.resample_caption(none, MaskingRates(select_rate=0.0), 0)
+    assert caption.endswith("No draw selected anything, so the split of the selected is undefined.")
+
+
+def test_epochs_caption_counts_trained_positions():
+    tokens = ["[CLS]", "the", "dog", "runs", "[SEP]"]
+    special = [True, False, False, False, True]
+    first = ledger(tokens, tokens, [0, MASKED, 0, 0, 0], special)
+    second = ledger(tokens, tokens, [0, 0, 0, RANDOM, 0], special)
+    assert figs.epochs_caption([first, first], [first, second], 3) == (
+        "Over 2 epochs with seed 3, of 3 ordinary positions: static masking trained on 1, "
+        "dynamic masking on 2."
+    )
+    assert figs.epochs_caption([first], [second], 3).startswith("Over 1 epoch with")
+    with pytest.raises(ValueError, match="same, non-zero number of epochs"):
+        figs.epochs_caption([], [], 0)
+
+
+def test_guesses_caption_ranks_each_original():
+    guesses = [
+        BlankGuess(3, "runs", ["walks", "runs"], [0.5, 0.3], 0.3, 2),
+        BlankGuess(5, "dog", ["dog"], [0.912], 0.912, 1),
+    ]
+    assert figs.guesses_caption(guesses) == (
+        "Position 3: the original 'runs' is choice 2 (30.0%). "
+        "Position 5: the original 'dog' is choice 1 (91.2%)."
+    )
+
+
+def test_subject_head_caption_reads_the_model_card():
+    card = {"subject_head_layer": 2, "subject_head": 1, "subject_head_rate": 0.874}
+    caption = figs.subject_head_caption(card)
+    assert caption.startswith("The model card: from the main verb, layer 2 head 1 looks hardest")
+    assert "on 87% of held-out agreement sentences" in caption

@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from tests.plotly_json import figure_trace
+from tinyformers.course.gpt import NextToken, PromptLoss
 from tinyformers.figures import gpt as figs
+from tinyformers.model.config import GPTConfig
 from tinyformers.model.sampling import SamplingSettings, next_token_distribution
 
 ATTACK = "</script><img src=x onerror=alert(1)>"
@@ -168,3 +170,73 @@ def test_settings_label(settings, text):
 def test_entropy():
     assert figs.entropy(torch.tensor([1.0, 0.0])) == 0
     assert figs.entropy(torch.full((4,), 0.25)) == pytest.approx(math.log(4))
+
+
+# ---------------------------------------------------------------------------------------------
+# Captions
+# ---------------------------------------------------------------------------------------------
+
+
+def test_distribution_caption_gives_the_top_token_the_kept_mass_and_the_entropy():
+    dist = distribution(temperature=0.5, top_k=2)
+    caption = figs.distribution_caption(dist, 2, TOKENS[2])
+    tempered = torch.softmax(LOGITS / 0.5, dim=-1)
+    p = tempered[[2, 0]] / tempered[[2, 0]].sum()
+    entropy = -(p * p.log()).sum().item()
+    assert caption == (
+        f"Most likely: {figs.markdown_quote(TOKENS[2])} with p = "
+        f"{torch.softmax(LOGITS, -1)[2]:.3f}. 2 of 6 tokens are kept; before renormalising they "
+        f"hold {tempered[[2, 0]].sum():.3f} of the probability after temperature. Entropy of the "
+        f"distribution sampled from: {entropy:.3f} nats."
+    )
+    assert "\\<img" in caption and "\\</script\\>" in caption  # Markdown shows it as text
+
+
+def test_step_caption_gives_probabilities_rank_and_window():
+    dist = distribution(temperature=1.0)
+    step = NextToken([1, 2, 3], SamplingSettings(), dist, torch.zeros(1, 1, 3), token=4)
+    raw = torch.softmax(LOGITS, -1)[4]
+    caption = figs.step_caption(step, "Зоя", dropped=0)
+    assert caption == (
+        f"“Зоя” had p = {raw:.3f} in the distribution sampled from (p = {raw:.3f} before "
+        "temperature and filters; rank 3). The model read 3 tokens."
+    )
+    assert figs.step_caption(step, "Зоя", dropped=7).endswith(
+        "read 3 tokens; 7 earlier ones had left its window."
+    )
+
+
+def test_attention_caption_names_the_most_attended_token():
+    attention = torch.zeros(2, 4, 3)
+    attention[..., 1] = 1.0
+    caption = figs.attention_caption(attention, ["a", ATTACK, "c"])
+    assert caption.startswith("2 layers × 4 heads. Summed over all heads")
+    assert caption.endswith(f"{figs.markdown_quote(ATTACK)} at position 1.")
+    assert "\\<img" in caption and "\\</script\\>" in caption  # Markdown shows it as text
+
+
+def test_share_text_is_a_percentage_or_a_dash():
+    assert figs.share_text(0.256) == "26%"
+    assert figs.share_text(0.0) == "0%"
+    assert figs.share_text(math.nan) == "–"
+
+
+def test_loss_caption_names_the_most_surprising_token():
+    losses = torch.tensor([0.5, 2.0, 1.0], dtype=torch.float64)
+    result = PromptLoss([1, 2, 3, 4], (-losses).exp(), losses, 1.1667)
+    caption = figs.loss_caption(result, ["a", "b", ATTACK, "d"])
+    assert caption == (
+        f"3 predictions. Most surprising: {figs.markdown_quote(ATTACK)} after "
+        f"{figs.markdown_quote('b')}, p = {math.exp(-2.0):.4f}."
+    )
+    with_val = figs.loss_caption(result, ["a", "b", ATTACK, "d"], val_loss=1.23456)
+    assert with_val.endswith(" On its validation text, the model averages 1.2346.")
+
+
+def test_model_size_caption_reads_the_config():
+    config = GPTConfig(vocab_size=50, block_size=32, n_layer=2, n_head=4, n_embd=64)
+    caption = figs.model_size_caption("my_model*", config, 12345)
+    assert caption == (
+        "my\\_model\\*: 12,345 parameters, 2 layers × 4 heads, width 64, a context of 32 tokens "
+        "and a vocabulary of 50 tokens."
+    )

@@ -2,15 +2,19 @@
 
 import pytest
 
-from tinyformers.course.tokenization import MergeStep
+from tinyformers.course.tokenization import BASE_VOCAB_SIZE, MergeStep, train_and_replay
 from tinyformers.figures.tokenization import (
     comparison_html,
+    compression_caption,
     compression_figure,
     merge_counts_figure,
     merge_step_html,
     merge_table,
+    ties_caption,
+    training_caption,
     visible,
 )
+from tinyformers.text.corpora import generate_corpus
 
 EVIL = "</script><img src=x onerror=alert(1)>"
 
@@ -116,3 +120,34 @@ def test_compression_figure_draws_one_line_per_text() -> None:
     assert list(figure.data[1].y) == [1.2, 1.0, 0.9]
     assert "<img" not in figure.data[1].name
     assert figure.layout.shapes[0].x0 == 1
+
+
+def test_training_caption_gives_the_corpus_and_vocabulary_in_numbers() -> None:
+    text = generate_corpus(40, seed=0)
+    trained = train_and_replay(text, 400)
+    caption = training_caption(trained, 400)
+    assert caption.startswith(f"{len(text):,} characters, {sum(trained.words.values()):,} words")
+    assert f"{trained.n_merges:,} merges learned" in caption
+    assert f"has {trained.bpe.vocab_size:,} tokens ({BASE_VOCAB_SIZE} special" in caption
+    assert ("stopped early" in caption) == (trained.bpe.vocab_size < 400)
+    assert "stopped early" in training_caption(trained, trained.bpe.vocab_size + 1)
+
+
+def test_ties_caption_counts_ties_and_smaller_ids() -> None:
+    steps = [
+        _step(1, 50, 40),
+        _step(2, 40, 40, pair_ids=(80, 1), runner_up_ids=(89, 75)),
+        _step(3, 30, 30, pair_ids=(90, 1), runner_up_ids=(89, 75)),
+    ]
+    assert ties_caption(steps) == (
+        "2 of the 3 merges were decided by the tie-break; "
+        "the merged pair had the smaller ids in 1 of them."
+    )
+
+
+def test_compression_caption_reads_the_curve_at_zero_k_and_the_end() -> None:
+    curves = {"corpus": [1.0, 0.8, 0.5], "yours": [1.25, 1.0, 0.9]}
+    assert compression_caption(curves, 1) == (
+        "corpus: 1.00 tokens per character with no merges, 0.80 with k = 1, 0.50 with all 2 · "
+        "yours: 1.25 tokens per character with no merges, 1.00 with k = 1, 0.90 with all 2"
+    )

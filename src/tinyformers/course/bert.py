@@ -76,6 +76,32 @@ class EmbeddingBreakdown:
         """What the embedding LayerNorm receives: token + segment + position."""
         return self.token + self.segment + self.position
 
+    def mean_lengths(self) -> dict[str, float]:
+        """Average vector length of each row, of their sum and of the sum after LayerNorm, by
+        name."""
+        rows = {
+            "token": self.token,
+            "segment": self.segment,
+            "position": self.position,
+            "sum": self.total,
+            "after LayerNorm": self.after_layer_norm,
+        }
+        return {name: row.norm(dim=-1).mean().item() for name, row in rows.items()}
+
+
+def pair_token_limits(block_size: int) -> tuple[int, int]:
+    """The most tokens sentences A and B may have so that ``[CLS] A [SEP] B [SEP]`` fits in
+    ``block_size``: the three special tokens first, then half each (B gets an odd one over)."""
+    room = block_size - 3
+    if room < 2:
+        raise ValueError(f"a block of {block_size} tokens has no room for a sentence pair")
+    return room // 2, (room + 1) // 2
+
+
+def segment_row_lengths(model: nn.Module) -> list[float]:
+    """The length of each of the model's segment rows: ``[A, B]``."""
+    return model.wse.weight.norm(dim=-1).tolist()
+
 
 @torch.no_grad()
 def embedding_breakdown(
@@ -137,6 +163,11 @@ class Ledger:
     def count(self, code: int) -> int:
         """How many ordinary tokens got ``code``."""
         return sum(1 for c, s in zip(self.codes, self.special, strict=True) if c == code and not s)
+
+    @property
+    def n_ordinary(self) -> int:
+        """How many tokens may be selected: every one but the special tokens."""
+        return len(self.ids) - sum(self.special)
 
 
 def _word_starts_of(ids: list[int], tokenizer, whole_word: bool) -> list[bool] | None:
@@ -334,6 +365,11 @@ class BlankGuess:
     def top(self, k: int) -> BlankGuess:
         """The same guess cut to its ``k`` most likely tokens."""
         return replace(self, tokens=self.tokens[:k], probabilities=self.probabilities[:k])
+
+
+def ordinary_positions(ids: list[int]) -> list[int]:
+    """The positions of ``ids`` that hold an ordinary token, the ones that may be masked."""
+    return [i for i, token_id in enumerate(ids) if token_id not in SPECIAL_IDS]
 
 
 def suggest_blank(tokens: list[str]) -> int | None:

@@ -5,6 +5,10 @@
 the runners-up and the cross-attention row of the new position in every layer and head: which
 source tokens the decoder read to emit that token.
 
+``decode_with_trace`` adds the trace of the finished output (self-, masked self- and
+cross-attention of every layer), and the functions after it read one head, or the mean of the
+heads, out of those attentions.
+
 ``greedy_decode_batch`` decodes many sources at once (right-padded, with an attention mask), and
 ``exact_match`` uses it to measure a model on (source, target) pairs.
 """
@@ -18,8 +22,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from tinyformers.model.build import count_parameters
+from tinyformers.text.tokenizers import SPECIAL_TOKENS
+from tinyformers.trace import Trace, trace_seq2seq
+
 MAX_LISTED_CHARACTERS = 8
 TOP_K = 3
+MEAN = "mean"  # in place of a head number: the mean over the heads
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,123 @@ def greedy_steps(
 def generated_ids(steps: Sequence[DecodingStep]) -> list[int]:
     """The ids of the output, without the final [EOS]."""
     return [step.token_id for step in steps if not step.is_end]
+
+
+def decode_with_trace(model: nn.Module, tokenizer, source: str) -> tuple[list[DecodingStep], Trace]:
+    """Greedy decoding of the text ``source`` step by step, and the trace of the finished
+    output: the decoder reads [BOS] and every output token but the last, so position t
+    predicts step t."""
+    src = encode_source(tokenizer, source, model.config.block_size)
+    steps = greedy_steps(model, tokenizer, src)
+    decoder_ids = [tokenizer.bos_id, *(step.token_id for step in steps[:-1])]
+    trace = trace_seq2seq(
+        model,
+        src,
+        decoder_ids,
+        tokenizer.display_tokens(src),
+        tokenizer.display_tokens(decoder_ids),
+    )
+    return steps, trace
+
+
+def known_tokens(tokenizer) -> list[str]:
+    """Every token of the tokenizer's vocabulary but the special tokens, in id order."""
+    vocabulary = tokenizer.display_tokens(list(range(tokenizer.vocab_size)))
+    return [token for token in vocabulary if token not in SPECIAL_TOKENS]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the attention of one head (or the mean of the heads)
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_head(head: int | str, n_head: int) -> None:
+    if head != MEAN and not (isinstance(head, int) and 0 <= head < n_head):
+        raise ValueError(f"head must be {MEAN!r} or a number from 0 to {n_head - 1}, got {head!r}")
+
+
+def head_weights(layers: Sequence[Tensor], layer: int, head: int | str) -> Tensor:
+    """One head's ``(q, k)`` matrix of a layer's ``(1, heads, q, k)`` attention, or the mean
+    over the heads (``head = MEAN``)."""
+    if not 0 <= layer < len(layers):
+        raise ValueError(f"layer must be a number from 0 to {len(layers) - 1}, got {layer!r}")
+    weights = layers[layer][0]  # (heads, q, k)
+    _check_head(head, weights.shape[0])
+    return weights.mean(dim=0) if head == MEAN else weights[head]
+
+
+def step_row(rows: Tensor, layer: int, head: int | str) -> Tensor:
+    """One decoding step's cross-attention row ``(source,)`` out of its ``(layers, heads,
+    source)`` rows: one head's, or the mean over the heads."""
+    _check_head(head, rows.shape[1])
+    return rows[layer].mean(dim=0) if head == MEAN else rows[layer, head]
+
+
+def future_weight(weights: Tensor) -> float:
+    """The largest weight above the diagonal of a square ``(T, T)`` attention matrix: how much
+    a position looks at later ones (0 under a causal mask)."""
+    if weights.dim() != 2 or weights.shape[0] != weights.shape[1]:
+        raise ValueError(f"expected a square attention matrix, got shape {tuple(weights.shape)}")
+    if weights.shape[0] < 2:
+        return 0.0
+    return weights.triu(diagonal=1).abs().max().item()
+
+
+def strongest_sources(cross: Tensor) -> list[int]:
+    """For each row of a ``(T, S)`` cross-attention matrix, the source position it weighs most."""
+    return cross.argmax(dim=-1).tolist()
+
+
+def row_sum_deviation(weights: Tensor) -> float:
+    """How far the rows of an attention matrix are from summing to 1, at most."""
+    return (weights.sum(dim=-1) - 1).abs().max().item()
+
+
+# ---------------------------------------------------------------------------------------------
+# Where the three families fit
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The size of a model, measured on the model itself."""
+
+    family: str  # "bert", "gpt" or "seq2seq"
+    encoder_layers: int
+    decoder_layers: int
+    heads: int
+    width: int
+    parameters: int
+
+
+def stack_depths(family: str, config) -> tuple[int, int]:
+    """(encoder layers, decoder layers) of a model of ``family``: bert, gpt or seq2seq."""
+    if family == "bert":
+        return config.n_layer, 0
+    if family == "gpt":
+        return 0, config.n_layer
+    if family == "seq2seq":
+        return config.n_layer, config.n_decoder_layer
+    raise ValueError(f"unknown model family {family!r}; expected bert, gpt or seq2seq")
+
+
+def model_shape(family: str, model: nn.Module) -> ModelShape:
+    """The stacks, heads, width and parameter count of ``model``, a model of ``family``."""
+    config = model.config
+    encoder_layers, decoder_layers = stack_depths(family, config)
+    return ModelShape(
+        family,
+        encoder_layers,
+        decoder_layers,
+        config.n_head,
+        config.n_embd,
+        count_parameters(model),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Many sources at once
+# ---------------------------------------------------------------------------------------------
 
 
 def pad_sources(sources: Sequence[Sequence[int]], pad_id: int) -> tuple[Tensor, Tensor]:

@@ -18,12 +18,14 @@ This module runs that step in the open so a lesson can show each part of it:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tinyformers.hub.registry import LoadedModel
 from tinyformers.model.sampling import (
     Distribution,
     SamplingSettings,
@@ -65,6 +67,31 @@ def check_seed(seed: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"the seed must be a whole number of at least 0, got {seed!r}")
     return seed
+
+
+def model_key(loaded: LoadedModel) -> str:
+    """Tells models apart for caches and for resetting a text: shipped, trained and loaded."""
+    return f"{loaded.source}:{loaded.name}:{id(loaded.model)}"
+
+
+def slider_settings(temperature: float, top_k: int, top_p: float) -> SamplingSettings:
+    """Sampling settings from the lesson's sliders, where top-k 0 and top-p 1 mean "off"."""
+    return SamplingSettings(
+        temperature=float(temperature),
+        top_k=int(top_k) or None,
+        top_p=float(top_p) if top_p < 1.0 else None,
+    )
+
+
+def unknown_count(tokenizer, ids: list[int]) -> int:
+    """How many of ``ids`` are the tokenizer's unknown token (0 if it has none)."""
+    unk_id = getattr(tokenizer, "unk_id", None)
+    return sum(1 for i in ids if i == unk_id)
+
+
+def per_character(tokenizer) -> bool:
+    """True if ``tokenizer`` has one token per character."""
+    return getattr(tokenizer, "kind", "") == "char"
 
 
 def context_of(model: nn.Module, ids: list[int]) -> list[int]:
@@ -119,6 +146,27 @@ def next_token(
     )
 
 
+def token_rank(distribution: Distribution, token: int) -> int:
+    """The rank of ``token`` in the model's own distribution (1 = the most likely)."""
+    return int((distribution.raw > distribution.raw[token]).sum()) + 1
+
+
+def kept_mass(distribution: Distribution) -> tuple[int, float]:
+    """How many tokens survive the filters, and the probability they hold after temperature
+    and before renormalising."""
+    return int(distribution.kept.sum()), distribution.tempered[distribution.kept].sum().item()
+
+
+def most_attended(attention: Tensor) -> int:
+    """The context position with the most attention summed over every layer and head of an
+    ``(n_layer, n_head, T)`` tensor."""
+    if attention.dim() != 3:
+        raise ValueError(
+            f"expected (layers, heads, positions) weights, got {tuple(attention.shape)}"
+        )
+    return attention.sum(dim=(0, 1)).argmax().item()
+
+
 def draw(
     model: nn.Module, ids: list[int], settings: SamplingSettings, generator: torch.Generator
 ) -> tuple[int, Distribution]:
@@ -168,6 +216,17 @@ class GenerationRun:
     def extend(self, model: nn.Module, n: int, settings: SamplingSettings) -> list[int]:
         """Draw ``n`` more tokens and return them."""
         return [self.step(model, settings) for _ in range(check_new_tokens(n))]
+
+    def extend_within(
+        self, model: nn.Module, n: int, settings: SamplingSettings, limit: int
+    ) -> list[int]:
+        """Draw ``n`` more tokens, or fewer so that at most ``limit`` are generated in all."""
+        return self.extend(model, min(n, max(limit - len(self.new), 0)), settings)
+
+    def left_window(self, step: NextToken, i: int) -> int:
+        """How many earlier tokens had left the model's window when new token ``i`` was drawn
+        (``step`` is ``explain(model, i)``)."""
+        return len(self.prompt) + i - len(step.context)
 
     def explain(self, model: nn.Module, i: int) -> NextToken:
         """The step that drew new token ``i``: its context, distribution and attention."""
@@ -245,6 +304,16 @@ class PromptLoss:
     @property
     def mean(self) -> float:
         return self.losses.mean().item()
+
+    @property
+    def perplexity(self) -> float:
+        """e to the mean loss."""
+        return math.exp(self.mean)
+
+    @property
+    def most_surprising(self) -> int:
+        """The prediction with the largest loss: ``ids[i + 1]`` after ``ids[: i + 1]``."""
+        return int(self.losses.argmax())
 
 
 @torch.no_grad()

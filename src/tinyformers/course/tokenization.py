@@ -18,6 +18,7 @@ pairs, the one built from older or "smaller" symbols wins.
 list that was already learned and reports, for every step, how often the merged pair occurred at
 that moment and which other pair came closest. :func:`segment` splits a word with the first
 ``k`` merges, and :func:`compression_curve` counts the tokens of a text after every merge.
+:class:`TrainedBPE` holds what the lesson shows about one trained tokenizer.
 """
 
 from __future__ import annotations
@@ -29,7 +30,16 @@ from itertools import pairwise
 
 from tokenizers import pre_tokenizers
 
-from tinyformers.text.tokenizers import BYTE_ALPHABET_SIZE, SPECIAL_TOKENS, Tokenizer, bpe_merges
+from tinyformers.text.tokenizers import (
+    BYTE_ALPHABET_SIZE,
+    SPECIAL_TOKENS,
+    Tokenizer,
+    bpe_merges,
+    train_bpe,
+    train_char,
+    train_wordpiece,
+    wordpiece_min_vocab_size,
+)
 
 Pair = tuple[str, str]
 
@@ -351,3 +361,91 @@ def readable_tokens(tok: Tokenizer) -> dict[str, str]:
     return {
         tok.id_to_token(i): shown for i, shown in zip(ids, tok.display_tokens(ids), strict=True)
     }
+
+
+# --------------------------------------------------------------------------------------------
+# The lesson's tokenizers
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainedBPE:
+    """A byte-level BPE tokenizer and what the lesson shows about it.
+
+    ``text`` is the corpus it was trained on, ``steps`` its merges replayed on that corpus,
+    ``words`` the corpus's word counts (see :func:`word_counts`) and ``shown`` the readable text
+    of every token (see :func:`readable_tokens`).
+    """
+
+    text: str
+    bpe: Tokenizer
+    steps: list[MergeStep]
+    words: dict[str, int]
+    shown: dict[str, str]
+
+    @property
+    def n_merges(self) -> int:
+        return len(self.steps)
+
+    def split(self, text: str, k: int) -> tuple[list[str], list[int]]:
+        """The readable tokens of ``text`` with the first ``k`` merges, and their ids."""
+        pieces = segment_text(self.bpe, text, k)
+        return [self.shown[piece] for piece in pieces], [self.bpe.token_to_id(p) for p in pieces]
+
+
+def train_and_replay(text: str, vocab_size: int) -> TrainedBPE:
+    """Train byte-level BPE on ``text`` and replay its merges on the same text."""
+    tok = train_bpe(text, vocab_size)
+    return TrainedBPE(
+        text, tok, replay_tokenizer(tok, text), word_counts(tok, text), readable_tokens(tok)
+    )
+
+
+def comparison_tokenizers(text: str, vocab_size: int) -> tuple[Tokenizer, Tokenizer]:
+    """A character tokenizer and a WordPiece tokenizer of ``text`` to set beside BPE.
+
+    WordPiece gets ``vocab_size`` tokens, or more if its alphabet alone needs more.
+    """
+    wordpiece_size = max(vocab_size, wordpiece_min_vocab_size(text))
+    return train_char(text), train_wordpiece(text, wordpiece_size)
+
+
+def labelled_tokenizers(
+    char: Tokenizer, bpe: Tokenizer, wordpiece: Tokenizer
+) -> dict[str, Tokenizer]:
+    """The three tokenizers the lesson compares, by the label each row of the comparison has."""
+    return {
+        "Characters": char,
+        f"Byte-level BPE ({bpe.vocab_size:,} tokens)": bpe,
+        f"WordPiece ({wordpiece.vocab_size:,} tokens)": wordpiece,
+    }
+
+
+def tokenized_rows(toks: dict[str, Tokenizer], text: str) -> list[tuple[str, list[str], list[int]]]:
+    """``(label, tokens, ids)`` of ``text`` for every labelled tokenizer."""
+    return [(label, tok.tokens(text), tok.encode(text)) for label, tok in toks.items()]
+
+
+# --------------------------------------------------------------------------------------------
+# Ties and unseen words
+# --------------------------------------------------------------------------------------------
+
+
+def next_tie(steps: list[MergeStep], k: int) -> int | None:
+    """The step number of the first merge after the first ``k`` that a tie decided, or None."""
+    if k < 0:
+        raise ValueError(f"k must be 0 or more, got {k}")
+    return next((step.step for step in steps[k:] if step.is_tie), None)
+
+
+def tie_counts(steps: list[MergeStep]) -> tuple[int, int]:
+    """How many merges a tie decided, and in how many of them the merged pair had smaller ids."""
+    ties = [step for step in steps if step.is_tie]
+    return len(ties), sum(step.pair_ids < step.runner_up_ids for step in ties)
+
+
+def word_occurrences(words: dict[str, int], word: str) -> int:
+    """How often ``word`` (surrounding spaces removed) occurs as a word of its own in the word
+    counts ``words``, at the start of the text or after a space."""
+    bare = word.strip()
+    return sum(words.get(byte_level(form), 0) for form in {bare, " " + bare})

@@ -1,7 +1,7 @@
 """Figures for the BERT lesson: the input sum, the masking ledger, its statistics, static and
-dynamic masking, and the model's guesses for masked positions.
+dynamic masking, the model's guesses for masked positions, and the captions under them.
 
-Pure functions: each returns a Plotly figure or an HTML string. Every token is html-escaped
+Pure functions: each returns a Plotly figure, an HTML string or a Markdown caption. Every token is html-escaped
 before it reaches HTML, a label, a hover box or a heatmap cell, since Plotly renders a few HTML
 tags in those too.
 
@@ -20,7 +20,13 @@ import plotly.graph_objects as go
 from plotly.basedatatypes import BaseTraceType
 from torch import Tensor
 
-from tinyformers.course.bert import BlankGuess, EmbeddingBreakdown, Ledger, LedgerStatistics
+from tinyformers.course.bert import (
+    BlankGuess,
+    EmbeddingBreakdown,
+    Ledger,
+    LedgerStatistics,
+    trained_positions,
+)
 from tinyformers.text.masking import (
     IGNORE_INDEX,
     LEDGER_NAMES,
@@ -491,3 +497,82 @@ def attention_from_figure(weights: Tensor, tokens: Sequence[str], position: int)
         yaxis=dict(autorange="reversed", type="category"),
     )
     return go.Figure(data=[heatmap], layout=layout)
+
+
+# ---------------------------------------------------------------------------------------------
+# Captions (Markdown)
+# ---------------------------------------------------------------------------------------------
+
+
+def embedding_caption(
+    breakdown: EmbeddingBreakdown, lengths: dict[str, float], segment_rows: Sequence[float]
+) -> str:
+    """The input's size, the average length of each row (``EmbeddingBreakdown.mean_lengths``)
+    and the lengths of the two segment rows."""
+    segment_a, segment_b = segment_rows
+    return (
+        f"{len(breakdown.ids)} positions, {sum(breakdown.segments)} of them in segment B. "
+        "Average vector length: "
+        + ", ".join(f"{name} {value:.3f}" for name, value in lengths.items())
+        + f". Segment rows: A {segment_a:.3f}, B {segment_b:.3f}."
+    )
+
+
+def ledger_caption(ledger: Ledger, seed: int, draw: int) -> str:
+    """What draw number ``draw`` (counted from 1) did: how many tokens it selected, how they
+    split, and which positions carry a loss."""
+    loss = ledger.loss_positions
+    where = f"positions {', '.join(map(str, loss))}" if loss else "no position"
+    return (
+        f"Seed {seed}, draw {draw}: {len(loss)} of {ledger.n_ordinary} ordinary tokens selected "
+        f"({ledger.count(MASKED)} → [MASK], {ledger.count(RANDOM)} → random, "
+        f"{ledger.count(UNCHANGED)} unchanged). Loss at {where}; the other "
+        f"{len(ledger.ids) - len(loss)} labels are -100."
+    )
+
+
+def resample_caption(stats: LedgerStatistics, rates: MaskingRates, seed: int) -> str:
+    """The measured rates of many draws next to the configured ones."""
+    caption = (
+        f"{stats.samples:,} draws with seed {seed} on {stats.eligible} ordinary tokens: "
+        f"{stats.select_rate:.2%} selected (configured {rates.select_rate:.0%}), "
+        f"{stats.mean_selected:.2f} tokens per draw on average"
+    )
+    if not stats.selected:
+        return caption + ". No draw selected anything, so the split of the selected is undefined."
+    shares = [stats.share(code) for code in (MASKED, RANDOM, UNCHANGED)]
+    return caption + (
+        f". Of the {stats.selected:,} selected: {shares[0]:.2%} → [MASK], {shares[1]:.2%} → "
+        f"random, {shares[2]:.2%} unchanged."
+    )
+
+
+def epochs_caption(static: Sequence[Ledger], dynamic: Sequence[Ledger], seed: int) -> str:
+    """How many positions static and dynamic masking trained on over the same epochs."""
+    if not static or len(static) != len(dynamic):
+        raise ValueError("static and dynamic masking need the same, non-zero number of epochs")
+    epochs = len(static)
+    return (
+        f"Over {epochs} epoch{'s' if epochs > 1 else ''} with seed {seed}, of "
+        f"{static[0].n_ordinary} ordinary positions: static masking trained on "
+        f"{len(trained_positions(static))}, dynamic masking on {len(trained_positions(dynamic))}."
+    )
+
+
+def guesses_caption(guesses: Sequence[BlankGuess]) -> str:
+    """Where the original token of each blank ranks among the model's guesses."""
+    return " ".join(
+        f"Position {g.position}: the original {g.answer!r} is choice {g.answer_rank} "
+        f"({g.answer_probability:.1%})."
+        for g in guesses
+    )
+
+
+def subject_head_caption(card: dict) -> str:
+    """What the model card says about the head that links a verb to its subject."""
+    return (
+        f"The model card: from the main verb, layer {card['subject_head_layer']} head "
+        f"{card['subject_head']} looks hardest at the subject noun on "
+        f"{card['subject_head_rate']:.0%} of held-out agreement sentences. The view below opens "
+        "on that layer."
+    )

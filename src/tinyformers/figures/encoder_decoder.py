@@ -1,26 +1,46 @@
-"""Figures for the lesson on encoder-decoder models: attention heatmaps (encoder self-attention,
-decoder masked self-attention, cross-attention), one decoding step's cross-attention, and T5's
-span corruption drawn as coloured chips.
+"""Figures for the lesson on encoder-decoder models: the table of the three families, attention
+heatmaps (encoder self-attention, decoder masked self-attention, cross-attention), one decoding
+step's cross-attention, T5's span corruption drawn as coloured chips, and the captions.
 
 Every string that comes from a tokenizer or from the student is html-escaped: Plotly renders a
-few HTML tags in labels and hover boxes, and the chips are HTML.
+few HTML tags in labels and hover boxes, and the chips are HTML. Captions are Markdown, so
+``escape_markdown`` shows them exactly as written.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 from torch import Tensor
 
+from tinyformers.course.encoder_decoder import (
+    MEAN,
+    DecodingStep,
+    ModelShape,
+    future_weight,
+    head_weights,
+    row_sum_deviation,
+    step_row,
+    strongest_sources,
+)
+from tinyformers.figures.bertviz import encoder_decoder_head_view_html
 from tinyformers.text.span_corruption import SENTINEL_PATTERN, Corruption
+from tinyformers.trace import Trace
 
 FONT_SIZE = 16
 ROW_HEIGHT = 28
 SPAN_COLORS = ("#fdd49e", "#c6dbef", "#c7e9c0", "#dadaeb", "#fcbba1", "#d9d9d9")
 KEPT_COLOR = "#f0f0f0"
 CLOSING_COLOR = "#bdbdbd"  # the sentinel that closes the last span
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+FAMILIES = {  # family: (kind, well-known models, trained to predict)
+    "bert": ("encoder-only", "BERT", "masked tokens"),
+    "gpt": ("decoder-only", "GPT", "the next token"),
+    "seq2seq": ("encoder–decoder", "T5, BART", "the output, given the input"),
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -31,6 +51,21 @@ CLOSING_COLOR = "#bdbdbd"  # the sentinel that closes the last span
 def shown_token(token: str) -> str:
     """A token as the figures show it, escaped: a space is drawn as ␣ and a newline as ⏎."""
     return html.escape(token.replace(" ", "␣").replace("\n", "⏎"), quote=False)
+
+
+def escape_markdown(text: str) -> str:
+    """Text shown inside Markdown (warnings, captions) exactly as typed."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def head_label(head: int | str) -> str:
+    """A head number, or "mean of the heads" for ``MEAN``."""
+    return "mean of the heads" if head == MEAN else str(head)
+
+
+def head_name(layer: int, head: int | str) -> str:
+    """``layer 1, head 2`` or ``layer 1, mean of the heads``."""
+    return f"layer {layer}, {'mean of the heads' if head == MEAN else f'head {head}'}"
 
 
 def token_labels(tokens: Sequence[str]) -> list[str]:
@@ -161,6 +196,77 @@ def attention_bars(row: Tensor, source_labels: Sequence[str], title: str) -> go.
 
 
 # ---------------------------------------------------------------------------------------------
+# The date model's attention, one head (or the mean of the heads) at a time
+# ---------------------------------------------------------------------------------------------
+
+
+def encoder_attention_figure(trace: Trace, layer: int, head: int | str) -> go.Figure:
+    """The encoder's self-attention over the source, as a heatmap."""
+    labels = token_labels(trace.encoder_tokens)
+    return attention_heatmap(
+        head_weights(trace.encoder_attentions, layer, head),
+        labels,
+        labels,
+        f"Encoder self-attention, {head_name(layer, head)}",
+        "key (source)",
+        "query (source)",
+    )
+
+
+def decoder_attention_figure(trace: Trace, layer: int, head: int | str) -> go.Figure:
+    """The decoder's masked self-attention over its input, as a heatmap."""
+    labels = token_labels(trace.tokens)
+    return attention_heatmap(
+        head_weights(trace.attentions, layer, head),
+        labels,
+        labels,
+        f"Decoder masked self-attention, {head_name(layer, head)}",
+        "key (decoder input)",
+        "query (decoder input)",
+    )
+
+
+def cross_attention_figure(
+    trace: Trace, outputs: Sequence[str], layer: int, head: int | str
+) -> go.Figure:
+    """Cross-attention: a row per decoder position (what it reads → the output it predicts),
+    a column per source token."""
+    return attention_heatmap(
+        head_weights(trace.cross_attentions, layer, head),
+        step_labels(trace.tokens, outputs),
+        token_labels(trace.encoder_tokens),
+        f"Cross-attention, {head_name(layer, head)}",
+        "source token (encoder)",
+        "decoder position: reads → predicts",
+    )
+
+
+def step_bars_figure(step: DecodingStep, trace: Trace, layer: int, head: int | str) -> go.Figure:
+    """One decoding step's cross-attention row of one head (or the mean of the heads)."""
+    title = (
+        f"Step {step.index + 1} ({shown_token(step.token)}): cross-attention, "
+        f"{head_name(layer, head)}"
+    )
+    row = step_row(step.cross_attention, layer, head)
+    return attention_bars(row, token_labels(trace.encoder_tokens), title)
+
+
+def step_all_heads_figure(step: DecodingStep, trace: Trace) -> go.Figure:
+    """One decoding step's cross-attention in every layer and head."""
+    title = (
+        f"Step {step.index + 1} ({shown_token(step.token)}): cross-attention in every layer "
+        "and head"
+    )
+    return step_heads_figure(step.cross_attention, token_labels(trace.encoder_tokens), title)
+
+
+def runner_up_text(step: DecodingStep) -> str:
+    """The second most likely token of a step and its probability."""
+    token, probability = step.alternatives[1]
+    return f"{shown_token(token)} ({probability:.1e})"
+
+
+# ---------------------------------------------------------------------------------------------
 # Span corruption
 # ---------------------------------------------------------------------------------------------
 
@@ -214,4 +320,122 @@ def span_corruption_html(corruption: Corruption) -> str:
         + _row("Input", _sequence_chips(corruption.inputs, color_of, inherit=False))
         + _row("Target", _sequence_chips(corruption.targets, color_of, inherit=True))
         + "</div>"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The three families
+# ---------------------------------------------------------------------------------------------
+
+
+def family_rows(shapes: Mapping[str, ModelShape]) -> list[dict]:
+    """A table row per model (by name): its family, what it is like, its size, its objective."""
+    rows = []
+    for name, shape in shapes.items():
+        kind, like, predicts = FAMILIES[shape.family]
+        rows.append(
+            {
+                "Model": name,
+                "Family": kind,
+                "Like": like,
+                "Encoder layers": shape.encoder_layers,
+                "Decoder layers": shape.decoder_layers,
+                "Heads": shape.heads,
+                "Width": shape.width,
+                "Parameters": shape.parameters,
+                "Trained to predict": predicts,
+            }
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# The head view
+# ---------------------------------------------------------------------------------------------
+
+
+def head_view_html(trace: Trace) -> str:
+    """bertviz's encoder-decoder head view of an encoder-decoder trace, spaces drawn as ␣."""
+    visible = [
+        [t.replace(" ", "␣") for t in tokens] for tokens in (trace.encoder_tokens, trace.tokens)
+    ]
+    return encoder_decoder_head_view_html(
+        trace.encoder_attentions, trace.attentions, trace.cross_attentions, *visible
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Captions and messages (Markdown)
+# ---------------------------------------------------------------------------------------------
+
+
+def known_characters_caption(tokens: Sequence[str]) -> str:
+    """The characters a character-level model knows, for a student who typed others."""
+    return escape_markdown(
+        f"The characters this model knows: {' '.join(shown_token(t) for t in tokens)}"
+    )
+
+
+def self_attention_caption(trace: Trace, layer: int, head: int | str) -> str:
+    """The lengths of the source and the decoder input, and the largest weight the decoder's
+    masked self-attention puts on a later position."""
+    decoder = head_weights(trace.attentions, layer, head)
+    return (
+        f"Source: {len(trace.encoder_tokens)} tokens; decoder input: {len(trace.tokens)} tokens. "
+        f"Largest decoder weight above the diagonal (a look into the future): "
+        f"{future_weight(decoder):.1e}."
+    )
+
+
+def cross_attention_caption(
+    trace: Trace, outputs: Sequence[str], layer: int, head: int | str
+) -> str:
+    """The source token each output token weighs most, and how close every row of the
+    cross-attention comes to summing to 1."""
+    cross = head_weights(trace.cross_attentions, layer, head)  # (T, S)
+    sources = trace.encoder_tokens
+    links = " · ".join(
+        f"{shown_token(out)} ← {shown_token(sources[k])} ({k})"
+        for out, k in zip(outputs, strongest_sources(cross), strict=True)
+    )
+    return escape_markdown(
+        f"Strongest source token for each output token (position in brackets): {links}. "
+        f"Every row sums to 1 (largest deviation {row_sum_deviation(cross):.1e})."
+    )
+
+
+def step_attention_caption(
+    step: DecodingStep, sources: Sequence[str], layer: int, head: int | str
+) -> str:
+    """Where one head (or the mean of the heads) looked most to emit the step's token."""
+    row = step_row(step.cross_attention, layer, head)
+    strongest = int(row.argmax())
+    return escape_markdown(
+        f"To emit {shown_token(step.token)}, {head_name(layer, head)} put {row[strongest]:.1%} "
+        f"of its attention on source token {strongest} ({shown_token(sources[strongest])})."
+    )
+
+
+def decoding_summary(steps: Sequence[DecodingStep], output: str) -> str:
+    """How decoding ended, after how many steps, and its output."""
+    if not steps:
+        raise ValueError("decoding took no step, so there is nothing to sum up")
+    shown = escape_markdown(output)
+    if steps[-1].is_end:
+        return f"Done after {len(steps)} steps: the decoder chose [EOS]. Output: {shown}"
+    return f"Stopped at the length limit after {len(steps)} steps. Output: {shown}"
+
+
+def span_caption(corruption: Corruption, rate: float) -> str:
+    """How many words span corruption dropped, in which spans, and what each side reads."""
+    lengths = ", ".join(str(span.end - span.start) for span in corruption.spans)
+    spans = (
+        "1 span of length"
+        if len(corruption.spans) == 1
+        else f"{len(corruption.spans)} spans of lengths"
+    )
+    return (
+        f"{corruption.n_dropped} of {len(corruption.original)} words dropped "
+        f"({corruption.dropped_fraction:.1%}; rate {rate:.0%}) in {spans} {lengths}. The encoder "
+        f"reads {len(corruption.inputs)} tokens, the decoder predicts {len(corruption.targets)}."
     )

@@ -1,5 +1,5 @@
 """Figures for the GPT lesson: next-token distributions, attention of the predicting position,
-generated text and the per-token loss of a prompt.
+generated text, the per-token loss of a prompt, and the captions under them.
 
 Tokens come from text a student typed, so every token, label and title is html-escaped here,
 in the HTML strings (for ``st.html``) and in the Plotly figures (Plotly renders a few HTML tags
@@ -10,11 +10,13 @@ tokens that look alike never merge into one bar.
 from __future__ import annotations
 
 import html
+import math
 
 import numpy as np
 import plotly.graph_objects as go
 from torch import Tensor
 
+from tinyformers.course.gpt import NextToken, PromptLoss, kept_mass, most_attended, token_rank
 from tinyformers.figures.tokenization import visible
 from tinyformers.model.sampling import Distribution, SamplingSettings
 
@@ -338,4 +340,72 @@ def loss_chart(tokens: list[str], losses: list[float], mean: float, title: str) 
     figure.update_xaxes(token_axis(x, labels))
     return _layout(
         figure, title, 420, yaxis_title="−log p(token | tokens before)", showlegend=False
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Captions (Markdown; every token escaped with ``markdown_quote``)
+# ---------------------------------------------------------------------------------------------
+
+
+def distribution_caption(distribution: Distribution, top: int, top_token: str) -> str:
+    """The most likely token ``top`` (shown as ``top_token``), how many tokens the filters
+    keep and the probability they hold, and the entropy of what is sampled from."""
+    kept, mass = kept_mass(distribution)
+    return (
+        f"Most likely: {markdown_quote(top_token)} with p = {distribution.raw[top]:.3f}. "
+        f"{kept} of {distribution.raw.numel()} tokens are kept; before renormalising they hold "
+        f"{mass:.3f} of the probability after temperature. Entropy of the distribution sampled "
+        f"from: {entropy(distribution.final):.3f} nats."
+    )
+
+
+def step_caption(step: NextToken, token: str, dropped: int) -> str:
+    """The drawn token's probability before and after the settings, its rank, and how much the
+    model read (``dropped`` earlier tokens had left its window)."""
+    distribution = step.distribution
+    return (
+        f"{markdown_quote(token)} had p = {distribution.final[step.token]:.3f} in the "
+        f"distribution sampled from (p = {distribution.raw[step.token]:.3f} before "
+        f"temperature and filters; rank {token_rank(distribution, step.token)}). The model read "
+        f"{len(step.context)} tokens"
+        + (f"; {dropped} earlier ones had left its window." if dropped else ".")
+    )
+
+
+def attention_caption(attention: Tensor, tokens: list[str]) -> str:
+    """The size of an ``(n_layer, n_head, T)`` attention and the token it favours overall."""
+    strongest = most_attended(attention)
+    return (
+        f"{attention.shape[0]} layers × {attention.shape[1]} heads. Summed over all "
+        f"heads, the most attended token is {markdown_quote(tokens[strongest])} "
+        f"at position {strongest}."
+    )
+
+
+def share_text(share: float) -> str:
+    """A share as a whole percentage, or a dash when it is undefined (NaN)."""
+    return "–" if math.isnan(share) else f"{share:.0%}"
+
+
+def loss_caption(result: PromptLoss, tokens: list[str], val_loss: float | None = None) -> str:
+    """How many predictions the loss averages, the most surprising one, and the model's
+    validation loss when it is known."""
+    worst = result.most_surprising
+    caption = (
+        f"{len(result.losses)} predictions. Most surprising: "
+        f"{markdown_quote(tokens[worst + 1])} after {markdown_quote(tokens[worst])}, "
+        f"p = {result.probabilities[worst]:.4f}."
+    )
+    if val_loss is not None:
+        caption += f" On its validation text, the model averages {val_loss:.4f}."
+    return caption
+
+
+def model_size_caption(name: str, config, parameters: int) -> str:
+    """A model's name, parameter count and shape, from its config."""
+    return (
+        f"{markdown_text(name)}: {parameters:,} parameters, "
+        f"{config.n_layer} layers × {config.n_head} heads, width {config.n_embd}, a context of "
+        f"{config.block_size} tokens and a vocabulary of {config.vocab_size} tokens."
     )

@@ -1,4 +1,5 @@
-"""Figures for the tokenization lesson: merge steps, token comparisons and compression.
+"""Figures for the tokenization lesson: merge steps, token comparisons, compression and the
+captions under them.
 
 HTML builders return strings for ``st.html``; every token and label in them is html-escaped,
 because tokens come from text a student typed. Plotly figures escape their hover text for the
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from tinyformers.course.tokenization import MergeStep
+from tinyformers.course.tokenization import BASE_VOCAB_SIZE, MergeStep, TrainedBPE, tie_counts
 from tinyformers.figures.common import token_chips
 
 FONT_SIZE = 16
@@ -195,3 +196,38 @@ def compression_figure(curves: dict[str, Sequence[float]], current: int) -> go.F
         legend={"orientation": "h", "y": 1.08},
     )
     return figure
+
+
+# --------------------------------------------------------------------------------------------
+# Captions (Markdown)
+# --------------------------------------------------------------------------------------------
+
+
+def training_caption(trained: TrainedBPE, vocab_size: int) -> str:
+    """The corpus and vocabulary in numbers, and whether training stopped before ``vocab_size``."""
+    caption = (
+        f"{len(trained.text):,} characters, {sum(trained.words.values()):,} words "
+        f"({len(trained.words):,} distinct). {trained.n_merges:,} merges learned; the vocabulary has "
+        f"{trained.bpe.vocab_size:,} tokens ({BASE_VOCAB_SIZE} special and byte tokens + merges)."
+    )
+    if trained.bpe.vocab_size < vocab_size:
+        caption += " Training stopped early: no pair of symbols occurs twice any more."
+    return caption
+
+
+def ties_caption(steps: Sequence[MergeStep]) -> str:
+    """How many merges the tie-break decided, and how often the smaller ids won."""
+    n_ties, smaller_ids = tie_counts(list(steps))
+    return (
+        f"{n_ties:,} of the {len(steps):,} merges were decided by the tie-break; "
+        f"the merged pair had the smaller ids in {smaller_ids:,} of them."
+    )
+
+
+def compression_caption(curves: dict[str, Sequence[float]], k: int) -> str:
+    """Tokens per character of each text with no merges, with ``k`` and with all of them."""
+    return " · ".join(
+        f"{label}: {curve[0]:.2f} tokens per character with no merges, {curve[k]:.2f} "
+        f"with k = {k}, {curve[-1]:.2f} with all {len(curve) - 1:,}"
+        for label, curve in curves.items()
+    )
