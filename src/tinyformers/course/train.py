@@ -35,6 +35,7 @@ from tinyformers.model.config import PRESETS, TransformerConfig, config_from_dic
 from tinyformers.text.corpora import lesson_corpus
 from tinyformers.text.tokenizers import (
     BYTE_ALPHABET_SIZE,
+    DEFAULT_VOCAB_SIZE,
     SPECIAL_TOKENS,
     train_tokenizer,
     wordpiece_min_vocab_size,
@@ -234,19 +235,61 @@ CORPUS_LABELS = {
     "own": "Your own text",
 }
 TOKENIZER_LABELS = {"char": "Characters", "bpe": "Byte-level BPE", "wordpiece": "WordPiece"}
-VOCAB_MIN = len(SPECIAL_TOKENS) + BYTE_ALPHABET_SIZE  # the smallest byte-level BPE
-VOCAB_MAX = 8_000
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128)
-STEPS_MIN, STEPS_MAX = 10, 100_000
-SIZE_LIMITS = {  # custom size inputs: (label, min, max, step)
-    "n_layer": ("Layers", 1, 12, 1),
-    "n_head": ("Heads per layer", 1, 16, 1),
-    "n_embd": ("Width (n_embd)", 8, 768, 8),
-    "block_size": ("Context (tokens)", 8, 512, 8),
+SIZE_LABELS = {
+    "n_layer": "Layers",
+    "n_head": "Heads per layer",
+    "n_embd": "Width (n_embd)",
+    "block_size": "Context (tokens)",
+}
+SIZE_LIMITS = {
+    "n_layer": (1, 12, 1),
+    "n_head": (1, 16, 1),
+    "n_embd": (8, 768, 8),
+    "block_size": (8, 512, 8),
 }
 VAL_FRACTION = 0.1  # the share of the text runs hold out for validation (training/loop.py)
 MAX_TRAINED = 3  # trained models of one session kept for the model pickers
+
+
+@dataclass(frozen=True)
+class NumberChoice:
+    """A whole number a student may choose: its label, ``low`` … ``high`` in steps of
+    ``step``, starting at ``default``, and a help text."""
+
+    label: str
+    low: int
+    high: int
+    default: int
+    step: int
+    help: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.low <= self.default <= self.high or self.step < 1:
+            raise ValueError(f"need low <= default <= high and a positive step, got {self!r}")
+
+
+VOCAB_CHOICE = NumberChoice(
+    "Vocabulary size (BPE, WordPiece)",
+    len(SPECIAL_TOKENS) + BYTE_ALPHABET_SIZE,  # the smallest byte-level BPE: specials, bytes
+    8_000,
+    DEFAULT_VOCAB_SIZE,
+    100,
+    "At most this many tokens are learned. Characters: one token per distinct character of "
+    "the text.",
+)
+STEPS_CHOICE = NumberChoice("Steps", 10, 100_000, CHAR_SETTINGS.max_steps, 100)
+
+
+def size_choice(preset_name: str, field_name: str) -> NumberChoice:
+    """The custom input of a size field, starting at the preset's value (clipped to the
+    input's range)."""
+    if field_name not in SIZE_LIMITS:
+        raise ValueError(f"size field must be one of {', '.join(SIZE_LIMITS)}; got {field_name!r}")
+    low, high, step = SIZE_LIMITS[field_name]
+    default = min(max(PRESETS[preset_name][field_name], low), high)
+    return NumberChoice(SIZE_LABELS[field_name], low, high, default, step)
 
 
 def nearest(options: Sequence[float], value: float) -> float:
@@ -258,7 +301,6 @@ def nearest(options: Sequence[float], value: float) -> float:
 
 DEFAULT_LEARNING_RATE = nearest(LEARNING_RATES, CHAR_SETTINGS.learning_rate)
 DEFAULT_BATCH_SIZE = int(nearest(BATCH_SIZES, CHAR_SETTINGS.batch_size))
-DEFAULT_STEPS = CHAR_SETTINGS.max_steps
 
 
 def corpus_text(name: str) -> str:
@@ -274,8 +316,9 @@ def corpus_text(name: str) -> str:
 
 @dataclass(frozen=True)
 class CorpusProfile:
-    """What a run on a text will see."""
+    """What a run on a text with a ``kind`` tokenizer will see."""
 
+    kind: str  # the tokenizer: "char", "bpe" or "wordpiece"
     characters: int
     asked: int | None  # the vocabulary size the student asked for (None: characters)
     requested: int | None  # what the run asks for: WordPiece raised to the text's minimum
@@ -297,6 +340,7 @@ def corpus_profile(text: str, kind: str, vocab_size: int | None) -> CorpusProfil
         requested = max(vocab_size, wordpiece_min_vocab_size(text))
     tokenizer = train_tokenizer(kind, text, requested)
     return CorpusProfile(
+        kind=kind,
         characters=len(text),
         asked=vocab_size,
         requested=requested,
@@ -309,14 +353,6 @@ def corpus_profile(text: str, kind: str, vocab_size: int | None) -> CorpusProfil
 def parameter_count(config: dict) -> int:
     """Parameters of a model built from ``config`` (a ``TransformerConfig.to_dict()``)."""
     return count_parameters(build_model(config_from_dict(config)))
-
-
-def size_default(preset_name: str, field_name: str) -> int:
-    """The preset's value of a size field, clipped to what the custom size input allows."""
-    if field_name not in SIZE_LIMITS:
-        raise ValueError(f"size field must be one of {', '.join(SIZE_LIMITS)}; got {field_name!r}")
-    _label, low, high, _step = SIZE_LIMITS[field_name]
-    return min(max(PRESETS[preset_name][field_name], low), high)
 
 
 def warmup_for(steps: int) -> int:
@@ -340,7 +376,6 @@ def train_settings(steps: int, batch_size: int, learning_rate: float, seed: int)
 def run_spec(
     family: str,
     profile: CorpusProfile,
-    kind: str,
     preset_name: str,
     overrides: dict[str, int],
     settings: TrainSettings,
@@ -348,7 +383,7 @@ def run_spec(
     """The spec of a run and the config of its model. ValueError if the size cannot be built."""
     spec = RunSpec(
         family=family,
-        tokenizer=kind,
+        tokenizer=profile.kind,
         vocab_size=profile.requested,
         preset=preset_name,
         settings=settings,
@@ -489,6 +524,21 @@ def latest_sample(run: Run) -> RunSample | None:
     return RunSample(latest.progress.step, latest.sample, prompt)
 
 
+@dataclass(frozen=True)
+class SnapshotView:
+    """One head in one attention snapshot, as the timeline shows it."""
+
+    index: int  # of the snapshot, among ``count`` so far
+    count: int
+    step: int  # the training step it was taken at
+    layer: int
+    head: int
+    weights: Tensor  # (T, T): queries down, keys across
+    tokens: list[str]  # the probe's T tokens
+    scores: dict[str, float]  # this head's scores in this snapshot
+    uniform: dict[str, float]  # the scores of evenly spread attention
+
+
 @dataclass
 class Training:
     """A session's run: what was asked for, the background job training it, and, once the
@@ -557,6 +607,10 @@ class Training:
             and self.stop_kind() != "diverged"
         )
 
+    def can_restart(self) -> bool:
+        """Whether there is a run to take back to its initial weights, and no job training it."""
+        return self.run is not None and not self.active
+
     def restart(self) -> None:
         """Back to the run's initial weights, keeping this attempt's history as ``earlier``."""
         if self.run is None:
@@ -596,6 +650,33 @@ class Training:
         updates = list(self.run.updates) if self.run is not None else []
         return snapshots + [(u.progress.step, u.attentions) for u in updates if u.attentions]
 
+    def snapshot_view(
+        self,
+        snapshots: Sequence[tuple[int, list[Tensor]]],
+        timeline: Timeline,
+        step: int,
+        layer: int,
+        head: int,
+    ) -> SnapshotView:
+        """Head ``head`` of layer ``layer`` in the latest snapshot taken at or before ``step``
+        (``snapshots`` and their ``timeline`` as ``timeline_snapshots`` gave them)."""
+        if not (0 <= layer < timeline.n_layer and 0 <= head < timeline.n_head):
+            raise ValueError(f"no head {head} in layer {layer} of this run")
+        index = snapshot_at(timeline.steps, step)
+        taken_at, attentions = snapshots[index]
+        tokens = self.run.probe_tokens
+        return SnapshotView(
+            index=index,
+            count=len(snapshots),
+            step=taken_at,
+            layer=layer,
+            head=head,
+            weights=attentions[layer][0, head],  # (T, T)
+            tokens=tokens,
+            scores=timeline.head_values(index, layer, head),
+            uniform=uniform_scores(len(tokens), causal=self.run.spec.family == "gpt"),
+        )
+
     # -- into the model pickers ---------------------------------------------------------------
 
     def publishable(self) -> bool:
@@ -629,3 +710,26 @@ class Training:
         self.published = (self.attempt, run.step)
         self.published_name = name
         return name
+
+
+@dataclass(frozen=True)
+class Actions:
+    """Which of a session's buttons can act."""
+
+    start: bool
+    resume: bool
+    restart: bool
+    reset: bool
+
+
+def actions(training: Training | None, ready: bool) -> Actions:
+    """What a session can do: start a new run when its choice is ``ready`` and no job is
+    training, resume or restart the run it has, and reset when it has one."""
+    if training is None:
+        return Actions(start=ready, resume=False, restart=False, reset=False)
+    return Actions(
+        start=ready and not training.active,
+        resume=training.can_resume(),
+        restart=training.can_restart(),
+        reset=True,
+    )

@@ -22,6 +22,7 @@ from tinyformers.course.train import (
     Choice,
     CorpusProfile,
     RunSample,
+    SnapshotView,
     Status,
     Timeline,
     Training,
@@ -29,6 +30,7 @@ from tinyformers.course.train import (
     format_duration,
 )
 from tinyformers.model.config import PRESETS, TransformerConfig
+from tinyformers.training.jobs import Limits
 from tinyformers.training.loop import Progress, TrainSettings
 
 FONT_SIZE = 16
@@ -43,6 +45,7 @@ SCORE_TITLES = {
     "self": "weight on the token itself",
 }
 SCORE_NAMES = {"previous": "the previous token", "first": "the first token", "self": "itself"}
+SCORE_LABELS = {name: f"weight on {SCORE_NAMES[name]}" for name in SCORES}  # the score picker's
 
 
 def _layout(fig: go.Figure, title: str, height: int, x_title: str, y_title: str) -> go.Figure:
@@ -112,6 +115,14 @@ def loss_figure(
     )
     fig.update_xaxes(range=[0, total_steps])
     return _layout(fig, "Loss while training", 420, "step", "loss (nats per token)")
+
+
+def run_loss_figure(training: Training, history: Sequence[Progress]) -> go.Figure:
+    """``loss_figure`` of a session's run: up to its step count, with the attempt before a
+    restart and the loss of guessing evenly among its vocabulary."""
+    choice = training.choice
+    even_guess = even_guess_loss(choice.config.vocab_size)
+    return loss_figure(history, choice.spec.settings.max_steps, training.earlier, even_guess)
 
 
 def throughput_figure(history: Sequence[Progress]) -> go.Figure:
@@ -245,6 +256,24 @@ def head_score_figure(
     return fig
 
 
+def snapshot_title(view: SnapshotView) -> str:
+    return f"Layer {view.layer}, head {view.head} at step {view.step:,}"
+
+
+def snapshot_view_figure(view: SnapshotView) -> go.Figure:
+    """The attention of the head a view shows, titled with its layer, head and step."""
+    return attention_snapshot_figure(view.weights, view.tokens, snapshot_title(view))
+
+
+def view_score_figure(
+    timeline: Timeline, view: SnapshotView, score: str, total_steps: int | None = None
+) -> go.Figure:
+    """``head_score_figure`` with the viewed head drawn thick and the score of evenly spread
+    attention as the reference."""
+    selected = (view.layer, view.head)
+    return head_score_figure(timeline, score, selected, view.uniform[score], total_steps)
+
+
 # ---------------------------------------------------------------------------------------------
 # Samples
 # ---------------------------------------------------------------------------------------------
@@ -306,6 +335,16 @@ def corpus_caption(profile: CorpusProfile) -> str:
             "characters, so the size was raised to that."
         )
     return caption
+
+
+def size_warning(n_parameters: int, limits: Limits) -> str | None:
+    """The warning shown before a start when the model is larger than this server trains."""
+    if n_parameters <= limits.max_parameters:
+        return None
+    return (
+        f"This server trains models of at most {limits.max_parameters:,} parameters: "
+        "choose a smaller size."
+    )
 
 
 def settings_caption(settings: TrainSettings, config: TransformerConfig, family: str) -> str:
@@ -415,21 +454,12 @@ def loss_caption(vocab_size: int, restarted: bool) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def score_label(score: str) -> str:
-    """A score as the score picker offers it: "weight on the previous token"."""
-    return f"weight on {SCORE_NAMES[score]}"
-
-
-def snapshot_title(layer: int, head: int, step: int) -> str:
-    return f"Layer {layer}, head {head} at step {step:,}"
-
-
-def snapshot_caption(index: int, count: int, values: dict[str, float], uniform: float) -> str:
+def snapshot_caption(view: SnapshotView) -> str:
     """Which snapshot is shown, the head's scores in it, and the evenly spread reference."""
     return (
-        f"Snapshot {index + 1} of {count}. This head's mean weight on "
-        + ", on ".join(f"{SCORE_NAMES[n]}: {values[n]:.2f}" for n in SCORES)
-        + f" (evenly spread attention: {uniform:.2f})."
+        f"Snapshot {view.index + 1} of {view.count}. This head's mean weight on "
+        + ", on ".join(f"{SCORE_NAMES[n]}: {view.scores[n]:.2f}" for n in SCORES)
+        + f" (evenly spread attention: {view.uniform['previous']:.2f})."
     )
 
 
