@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.page_checks import MARKUP, html_bodies, metrics
 from tests.plotly_json import chart, chart_titled, charts, decode, named_trace
+from tinyformers.course.train import attention_timeline
 from tinyformers.model.build import build_model, count_parameters
 from tinyformers.model.config import preset
 from tinyformers.text.corpora import UserTextError, decode_upload
@@ -225,6 +226,25 @@ def test_a_bert_run_restarts_from_the_same_weights_and_reset_forgets_it(fresh) -
     assert "train-current" not in at.session_state and "train-job" not in at.session_state
     assert [c.key for c in at.get("plotly_chart")] == ["train-planned-schedule"]
     assert "my-bert (step 20)" in at.session_state["trained_models"]  # kept for the pickers
+
+
+def test_show_that_head_picks_the_strongest_head(fresh) -> None:
+    at = start(small_run(fresh, steps=20, family="bert"))
+    training = finish(at)
+    at.radio(key="train-score").set_value("self").run()
+    snapshots = [(0, training.initial_attention)] + [
+        (u.progress.step, u.attentions) for u in training.run.updates if u.attentions
+    ]
+    layer, head, value = attention_timeline(snapshots).strongest_head("self")
+    assert any(f"layer {layer}, head {head} ({value:.2f})" in c.value for c in at.caption)
+    at.selectbox(key="train-head").set_value(1 - head).run()  # nano: one layer, two heads
+    at.button(key="train-best-head").click().run()
+    assert not at.exception
+    assert (at.selectbox(key="train-layer").value, at.selectbox(key="train-head").value) == (
+        layer,
+        head,
+    )
+    assert chart(at, f"Layer {layer}, head {head} at step 20")
 
 
 def test_stop_keeps_the_model_and_resume_continues_from_the_same_step(fresh) -> None:

@@ -1,16 +1,24 @@
-"""Head scores over training, and the time-left estimate: checked against loops written out by
-hand and against attention whose scores are known exactly."""
+"""Head scores over training, the time-left estimate and the training session: checked against
+loops written out by hand, attention whose scores are known exactly, direct computations and a
+short real run."""
 
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 
+from tinyformers.course import train as course
 from tinyformers.course.train import (
     MIN_SNAPSHOT_INTERVAL,
     SCORES,
+    Choice,
+    CorpusProfile,
+    NumberChoice,
+    Status,
+    Training,
     attention_timeline,
     format_duration,
     head_scores,
@@ -20,7 +28,13 @@ from tinyformers.course.train import (
     time_left,
     uniform_scores,
 )
-from tinyformers.training.loop import Progress
+from tinyformers.model.build import build_model, count_parameters
+from tinyformers.model.config import PRESETS
+from tinyformers.text.corpora import lesson_corpus
+from tinyformers.text.tokenizers import train_tokenizer, wordpiece_min_vocab_size
+from tinyformers.training.jobs import Limits
+from tinyformers.training.loop import Progress, TrainSettings
+from tinyformers.training.runs import CHAR_SETTINGS, FAMILIES, TOKENIZERS, split_sentences
 
 
 def random_attention(n_layer: int, n_head: int, t: int, seed: int = 0) -> list[torch.Tensor]:
@@ -186,3 +200,284 @@ def test_format_duration() -> None:
     assert format_duration(42.4) == "42s"
     assert format_duration(245) == "4m 05s"
     assert format_duration(-3) == "0s"
+
+
+# ---------------------------------------------------------------------------------------------
+# What a student may choose
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_choices_cover_what_a_run_accepts() -> None:
+    assert tuple(course.FAMILY_LABELS) == FAMILIES
+    assert tuple(course.TOKENIZER_LABELS) == TOKENIZERS
+    assert set(course.SIZE_LABELS) == set(course.SIZE_LIMITS) == set(PRESETS["char"])
+    assert CHAR_SETTINGS.learning_rate == course.DEFAULT_LEARNING_RATE
+    assert CHAR_SETTINGS.batch_size == course.DEFAULT_BATCH_SIZE
+    assert course.STEPS_CHOICE.default == CHAR_SETTINGS.max_steps
+    assert course.VOCAB_CHOICE.low == 7 + 256  # the special tokens and every byte
+
+
+def test_nearest_on_a_log_scale() -> None:
+    assert course.nearest((1, 2, 4, 8), 3) == 4  # 4/3 is closer than 3/2
+    assert course.nearest((1, 2, 4, 8), 2.7) == 2  # 2.7/2 < 4/2.7
+    assert course.nearest((1e-3, 1e-2), 3e-3) == 1e-3
+    with pytest.raises(ValueError, match="positive"):
+        course.nearest((1, 2), 0)
+
+
+def test_number_choice_validates() -> None:
+    NumberChoice("n", 1, 10, 10, 1)
+    for low, high, default, step in ((1, 10, 11, 1), (5, 4, 5, 1), (1, 10, 5, 0)):
+        with pytest.raises(ValueError, match="low <= default <= high"):
+            NumberChoice("n", low, high, default, step)
+
+
+def test_size_choice_starts_at_the_preset() -> None:
+    for name, sizes in PRESETS.items():
+        for field, (low, high, step) in course.SIZE_LIMITS.items():
+            choice = course.size_choice(name, field)
+            assert (choice.low, choice.high, choice.step) == (low, high, step)
+            assert choice.default == sizes[field]  # every preset fits the inputs
+            assert choice.label == course.SIZE_LABELS[field]
+    with pytest.raises(ValueError, match="size field must be one of"):
+        course.size_choice("nano", "n_vocab")
+
+
+def test_corpus_text() -> None:
+    assert course.corpus_text("lessons") == lesson_corpus()
+    with pytest.raises(ValueError, match="no built-in corpus"):
+        course.corpus_text("own")
+
+
+TEXT = "The cat sat on the mat. A dog ran! Did it? " * 40
+
+
+@pytest.mark.parametrize("kind,vocab", [("char", None), ("bpe", 300)])
+def test_corpus_profile_counts_what_a_tokenizer_gives(kind, vocab) -> None:
+    profile = course.corpus_profile(TEXT, kind, vocab)
+    tokenizer = train_tokenizer(kind, TEXT, vocab)
+    assert profile == CorpusProfile(
+        kind=kind,
+        characters=len(TEXT),
+        asked=vocab,
+        requested=vocab,
+        vocab_size=tokenizer.vocab_size,
+        tokens=len(tokenizer.encode(TEXT)),
+        sentences=len(split_sentences(TEXT)),
+    )
+    assert profile.sentences == 120 and not profile.raised
+
+
+def test_wordpiece_is_raised_to_what_the_text_needs() -> None:
+    text = "Привет, мир! Кошка спит. " * 20
+    minimum = wordpiece_min_vocab_size(text)
+    raised = course.corpus_profile(text, "wordpiece", minimum - 1)
+    assert raised.raised and (raised.asked, raised.requested) == (minimum - 1, minimum)
+    kept = course.corpus_profile(text, "wordpiece", minimum + 50)
+    assert not kept.raised and kept.requested == minimum + 50
+
+
+def test_train_settings_warm_up_and_evaluation_interval() -> None:
+    settings = course.train_settings(1200, 16, 5e-3, 7)
+    assert (settings.max_steps, settings.batch_size, settings.learning_rate) == (1200, 16, 5e-3)
+    assert (settings.warmup_steps, settings.eval_interval, settings.seed) == (50, 80, 7)
+    assert course.train_settings(30, 4, 1e-3, 0).warmup_steps == 3
+    assert course.warmup_for(100_000) == CHAR_SETTINGS.warmup_steps
+
+
+def test_run_spec_uses_the_profile_and_the_overrides() -> None:
+    profile = course.corpus_profile(TEXT, "bpe", 300)
+    settings = course.train_settings(20, 4, 1e-3, 0)
+    spec, config = course.run_spec("bert", profile, "nano", {"n_layer": 3}, settings)
+    assert (spec.family, spec.tokenizer, spec.vocab_size, spec.preset) == (
+        "bert",
+        "bpe",
+        300,
+        "nano",
+    )
+    assert (config.vocab_size, config.n_layer, config.n_embd) == (profile.vocab_size, 3, 32)
+    assert course.parameter_count(config.to_dict()) == count_parameters(build_model(config))
+    with pytest.raises(ValueError, match="divisible"):
+        course.run_spec("gpt", profile, "nano", {"n_head": 3}, settings)
+
+
+def profile_of(tokens: int, sentences: int) -> CorpusProfile:
+    return CorpusProfile("char", 0, None, None, 50, tokens, sentences)
+
+
+def test_length_problem_for_gpt_and_bert() -> None:
+    assert course.length_problem(profile_of(11, 1), "gpt", 32) == (
+        "the text has 11 tokens; a context of 32 needs more than 38. Use a longer text or a "
+        "shorter context."
+    )
+    assert course.length_problem(profile_of(39, 1), "gpt", 32) is None  # 35 train, 4 val
+    assert course.length_problem(profile_of(1000, 1), "bert", 32) == (
+        "a BERT trains on sentences, and the text has only 1. Use a longer text."
+    )
+    assert course.length_problem(profile_of(5, 2), "bert", 32) is None
+
+
+def small_choice(steps: int = 20, text: str = TEXT, family: str = "gpt") -> Choice:
+    profile = course.corpus_profile(text, "char", None)
+    settings = course.train_settings(steps, 4, 1e-3, 0)
+    spec, config = course.run_spec(family, profile, "nano", {}, settings)
+    return Choice(
+        spec, text, "test text", config, course.parameter_count(config.to_dict()), profile
+    )
+
+
+def test_refusal_names_the_first_limit_broken() -> None:
+    choice = small_choice()
+    assert course.refusal(choice, Limits()) is None
+    steps = course.refusal(choice, Limits(max_steps=10))
+    assert steps == (
+        "This server allows at most 10 steps per run; you asked for 20. Lower the number of steps."
+    )
+    large = course.refusal(choice, Limits(max_parameters=100))
+    assert large.startswith(f"Too large: this model has {choice.n_parameters:,} parameters")
+    short = course.refusal(small_choice(text="tiny text"), Limits())
+    assert short.startswith("The text is too short to train on: the text has 9 tokens")
+
+
+# ---------------------------------------------------------------------------------------------
+# A training session
+# ---------------------------------------------------------------------------------------------
+
+
+def test_small_helpers() -> None:
+    assert course.unused_name("a", ["a", "a #2", "b"]) == "a #3"
+    assert course.unused_name("c", ["a"]) == "c"
+    assert course.model_folder("bert", 300) == "my-bert-step-300"
+    assert course.even_guess_loss(65) == pytest.approx(math.log(65))
+    with pytest.raises(ValueError, match="at least one token"):
+        course.even_guess_loss(0)
+    settings = TrainSettings(max_steps=1000, eval_interval=67)
+    assert course.last_snapshot_step(settings) == 1005  # 15 evaluations of 67 steps
+    assert course.last_snapshot_step(TrainSettings(max_steps=1200, eval_interval=80)) == 1200
+
+
+def test_status_properties() -> None:
+    status = Status(120, 100, 3.0, 2.0, 10.0, None, None, None)
+    assert status.fraction == 1.0 and status.planned_step == 100 and status.budget_cuts_short
+    halfway = Status(50, 100, 3.0, 2.0, 2.5, None, None, None)
+    assert halfway.fraction == 0.5 and halfway.planned_step == 50
+    assert not halfway.budget_cuts_short  # within a second of the budget
+    assert not Status(0, 100, 0.0, None, None, None, None, None).budget_cuts_short
+
+
+def fake_training(
+    stop_reason: str | None = None,
+    elapsed_s: float = 5.0,
+    step: int = 10,
+    status: str = "finished",
+    timed_out: bool = False,
+    budget_end_s: float = 60.0,
+) -> Training:
+    """A Training whose run and job are stand-ins with just the fields it reads."""
+    settings = TrainSettings(max_steps=100)
+    choice = SimpleNamespace(spec=SimpleNamespace(settings=settings))
+    state = SimpleNamespace(stop_reason=stop_reason, elapsed_s=elapsed_s)
+    run = SimpleNamespace(state=state, step=step, spec=choice.spec)
+    job = SimpleNamespace(status=status, timed_out=timed_out)
+    return Training(choice, job=job, run=run, budget_end_s=budget_end_s)
+
+
+def test_stop_kinds() -> None:
+    assert fake_training().stop_kind() == "finished"
+    assert fake_training("stopped").stop_kind() == "stopped"
+    assert fake_training("stopped", timed_out=True).stop_kind() == "budget"
+    assert fake_training("time limit", elapsed_s=60.0).stop_kind() == "budget"
+    assert fake_training("the loss exploded.").stop_kind() == "diverged"
+    not_started = fake_training()
+    not_started.run.state = None
+    assert not_started.stop_kind() is None
+
+
+def test_what_a_session_can_do() -> None:
+    assert course.actions(None, ready=True) == course.Actions(True, False, False, False)
+    assert course.actions(None, ready=False) == course.Actions(False, False, False, False)
+    stopped = fake_training("stopped")
+    assert course.actions(stopped, ready=True) == course.Actions(True, True, True, True)
+    running = fake_training(status="running")
+    assert running.active
+    assert course.actions(running, ready=True) == course.Actions(False, False, False, True)
+    diverged = fake_training("the loss exploded.")
+    assert (diverged.can_resume(), diverged.can_restart()) == (False, True)
+    done = fake_training(step=100)
+    assert not done.can_resume()
+
+
+def test_status_of_a_history() -> None:
+    training = fake_training(budget_end_s=30.0)
+    history = [
+        Progress(10 * k, 3.0 - k / 10, 3.1 if k == 2 else None, 1e-3, 900.0, 2.0 * k)
+        for k in range(1, 5)
+    ]
+    running = training.status(history, active=True)
+    assert (running.step, running.total, running.elapsed_s) == (40, 100, 8.0)
+    assert (running.tokens_per_s, running.train_loss, running.val_loss) == (900.0, 2.6, 3.1)
+    assert running.unlimited_left_s == pytest.approx(time_left(history, 100))
+    assert running.time_left_s == pytest.approx(min(time_left(history, 100), 30.0 - 8.0))
+    stopped = training.status(history, active=False)
+    assert stopped.time_left_s is None and stopped.unlimited_left_s is None
+    empty = training.status([], active=True)
+    assert (empty.step, empty.elapsed_s, empty.train_loss, empty.val_loss) == (0, 0.0, None, None)
+
+
+@pytest.fixture(scope="module")
+def trained() -> Training:
+    """A nano GPT trained for 20 steps on the lessons' text, the way the page's job does it."""
+    choice = small_choice(steps=20, text=lesson_corpus())
+    training = Training(choice)
+    training.work(600.0)(lambda update: True)
+    return training
+
+
+def test_a_run_trains_and_keeps_its_snapshots(trained: Training) -> None:
+    run = trained.run
+    assert run.step == 20 and trained.stop_kind() == "finished"
+    assert trained.history() == [u.progress for u in run.updates]
+    assert [p.step for p in trained.history()] == [10, 20]
+    snapshots = trained.timeline_snapshots()
+    assert [step for step, _ in snapshots] == [0, 10, 20]
+    assert snapshots[0][1] is trained.initial_attention
+    timeline = attention_timeline(snapshots)
+    view = trained.snapshot_view(snapshots, timeline, 15, 0, 1)
+    assert (view.index, view.count, view.step, view.layer, view.head) == (1, 3, 10, 0, 1)
+    torch.testing.assert_close(view.weights, run.updates[0].attentions[0][0, 1])
+    direct = head_scores(run.updates[0].attentions)
+    assert view.scores == {name: pytest.approx(float(direct[name][0, 1])) for name in SCORES}
+    assert view.uniform == uniform_scores(len(run.probe_tokens), causal=True)
+    assert view.tokens == run.probe_tokens
+    with pytest.raises(ValueError, match="no head 2 in layer 0"):
+        trained.snapshot_view(snapshots, timeline, 15, 0, 2)
+    sample = course.latest_sample(run)
+    assert (sample.step, sample.text) == (20, run.updates[-1].sample)
+    assert sample.prompt == run.tokenizer.decode(run.probe_ids[:4])
+
+
+def test_publish_then_restart(trained: Training) -> None:
+    assert trained.publishable()
+    with pytest.raises(ValueError, match="nothing has been published"):
+        _ = trained.folder
+    models = {"older": None, "my-gpt (step 20)": None}
+    name = trained.publish(models, keep=2)
+    assert name == "my-gpt (step 20) #2"
+    assert list(models) == ["my-gpt (step 20)", name]  # the oldest one went
+    for ours, theirs in zip(
+        trained.run.model.parameters(), models[name].model.parameters(), strict=True
+    ):
+        assert torch.equal(ours, theirs)
+    assert trained.folder == "my-gpt-step-20" and trained.zip_bytes.startswith(b"PK")
+    assert not trained.publishable()  # this step is in the pickers already
+    with pytest.raises(ValueError, match="only a stopped or finished run"):
+        trained.publish(models)
+
+    losses = [p.train_loss for p in trained.history()]
+    trained.restart()
+    assert trained.attempt == 2 and trained.run.step == 0
+    assert [p.train_loss for p in trained.earlier] == losses
+    assert trained.initial_attention is None and trained.history() == []
+    assert not trained.publishable()
+    with pytest.raises(ValueError, match="no run to restart"):
+        Training(trained.choice).restart()

@@ -1,5 +1,5 @@
-"""Training figures: the data they draw equals the data given, and every user string is
-escaped."""
+"""Training figures and captions: the data they draw equals the data given, the numbers they
+write are the ones given, and every user string is escaped."""
 
 from __future__ import annotations
 
@@ -10,8 +10,20 @@ import pytest
 import torch
 
 from tests.plotly_json import figure_trace
-from tinyformers.course.train import attention_timeline, head_scores
+from tinyformers.course import train as course
+from tinyformers.course.train import (
+    SCORES,
+    Choice,
+    CorpusProfile,
+    RunSample,
+    SnapshotView,
+    Status,
+    Training,
+    attention_timeline,
+    head_scores,
+)
 from tinyformers.figures import train as figs
+from tinyformers.training.jobs import Limits
 from tinyformers.training.loop import Progress, TrainSettings
 
 EVIL = "</script><img src=x onerror=alert(1)>"
@@ -119,3 +131,201 @@ def test_figures_serialise_to_json() -> None:
     data = history()
     for fig in (figs.loss_figure(data, 100), figs.throughput_figure(data)):
         json.loads(fig.to_json())
+
+
+# ---------------------------------------------------------------------------------------------
+# The timeline of a session's run, and its loss
+# ---------------------------------------------------------------------------------------------
+
+
+def snapshot_views() -> tuple:
+    generator = torch.Generator().manual_seed(1)
+    snapshots = [
+        (step, [torch.rand(1, 2, 4, 4, generator=generator).softmax(-1) for _ in range(2)])
+        for step in (0, 10)
+    ]
+    timeline = attention_timeline(snapshots)
+    view = SnapshotView(
+        index=1,
+        count=2,
+        step=10,
+        layer=1,
+        head=0,
+        weights=snapshots[1][1][1][0, 0],
+        tokens=["a", "b", EVIL, "d"],
+        scores=timeline.head_values(1, 1, 0),
+        uniform={name: 0.25 for name in SCORES},
+    )
+    return timeline, view
+
+
+def test_the_snapshot_of_a_view() -> None:
+    timeline, view = snapshot_views()
+    fig = figs.snapshot_view_figure(view)
+    np.testing.assert_allclose(np.asarray(fig.data[0].z), view.weights.numpy(), rtol=1e-6)
+    assert fig.layout.title.text == "Layer 1, head 0 at step 10"
+    previous = float(head_scores([view.weights[None, None]])["previous"][0, 0])
+    assert view.scores["previous"] == pytest.approx(previous)
+    caption = figs.snapshot_caption(view)
+    assert caption == (
+        f"Snapshot 2 of 2. This head's mean weight on the previous token: {previous:.2f}, on "
+        f"the first token: {view.scores['first']:.2f}, on itself: {view.scores['self']:.2f} "
+        "(evenly spread attention: 0.25)."
+    )
+
+
+def test_the_score_lines_of_a_view() -> None:
+    timeline, view = snapshot_views()
+    fig = figs.view_score_figure(timeline, view, "self", 30)
+    assert figure_trace(fig, "L1 H0").line.width > figure_trace(fig, "L0 H0").line.width
+    assert fig.layout.shapes[0].y0 == 0.25
+    assert tuple(fig.layout.xaxis.range) == (0, 30)
+    layer, head, value = timeline.strongest_head("self")
+    assert figs.strongest_head_caption(timeline, "self") == (
+        f"At step 10 the strongest head on this score is layer {layer}, head {head} ({value:.2f})."
+    )
+    assert list(figs.SCORE_LABELS) == list(SCORES)
+    assert figs.SCORE_LABELS["self"] == "weight on itself"
+
+
+def small_choice() -> Choice:
+    text = "The cat sat on the mat. A dog ran. " * 30
+    profile = course.corpus_profile(text, "char", None)
+    settings = course.train_settings(300, 8, 3e-3, 5)
+    spec, config = course.run_spec("gpt", profile, "nano", {"n_layer": 2}, settings)
+    return Choice(spec, text, "My <text>", config, 12_345, profile)
+
+
+def test_the_loss_of_a_run_and_its_caption() -> None:
+    training = Training(small_choice(), earlier=history()[:2])
+    vocab = training.choice.config.vocab_size
+    fig = figs.run_loss_figure(training, history())
+    assert fig.layout.shapes[0].y0 == pytest.approx(np.log(vocab))
+    assert tuple(fig.layout.xaxis.range) == (0, 300)
+    assert list(figure_trace(fig, "training (earlier attempt)").x) == [10, 20]
+    assert figs.loss_caption(vocab, restarted=False) == (
+        f"Guessing evenly among {vocab:,} tokens: ln V = {np.log(vocab):.3f}."
+    )
+    assert figs.loss_caption(vocab, restarted=True).endswith(
+        " Grey dots: the attempt before the restart."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Captions of the choice
+# ---------------------------------------------------------------------------------------------
+
+
+def test_sizes_in_words() -> None:
+    assert figs.size_text(1, 1, 32, 16) == "1 layer × 1 head, width 32, context 16"
+    assert figs.size_text(4, 2, 128, 64) == "4 layers × 2 heads, width 128, context 64"
+    assert figs.preset_label("nano") == "nano: 1 layer × 2 heads, width 32, context 32"
+
+
+def test_corpus_caption() -> None:
+    profile = CorpusProfile("wordpiece", 12_000, 300, 420, 415, 3_100, 240)
+    assert figs.corpus_caption(profile) == (
+        "12,000 characters → 3,100 tokens, 240 sentences; the vocabulary has 415 tokens. "
+        "WordPiece needs at least 420 tokens for this text's characters, so the size was "
+        "raised to that."
+    )
+    plain = CorpusProfile("char", 50, None, None, 20, 50, 2)
+    assert figs.corpus_caption(plain) == (
+        "50 characters → 50 tokens, 2 sentences; the vocabulary has 20 tokens."
+    )
+
+
+def test_the_choice_and_run_captions_use_the_settings() -> None:
+    choice = small_choice()
+    settings, config = choice.spec.settings, choice.config
+    caption = figs.choice_caption(choice)
+    assert caption.startswith(
+        f"2 layers × 2 heads, width 32, context 32, vocabulary {config.vocab_size:,}. "
+    )
+    assert "Each step averages over 8 examples of 32 tokens." in caption
+    assert f"Warm-up for {settings.warmup_steps} steps" in caption
+    assert f"every {settings.eval_interval} steps." in caption
+    bert = figs.settings_caption(settings, config, "bert")
+    assert "8 examples of one sentence" in bert
+    run = figs.run_caption(Training(choice))
+    assert run == (
+        f"This run: GPT (causal LM), characters ({config.vocab_size:,} tokens), 2 layers × 2 "
+        "heads, width 32, context 32: 12,345 parameters. Learning rate 0.003, batch 8, 300 "
+        f"steps, seed 5. Corpus: My <text> ({len(choice.text):,} characters)."
+    )
+
+
+def test_size_warning() -> None:
+    assert figs.size_warning(1_000, Limits(max_parameters=1_000)) is None
+    assert figs.size_warning(1_001, Limits(max_parameters=1_000)) == (
+        "This server trains models of at most 1,000 parameters: choose a smaller size."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Captions of a run's status and outcome
+# ---------------------------------------------------------------------------------------------
+
+
+def test_status_metrics() -> None:
+    status = Status(1_200, 2_000, 245.0, 30.4, 90.0, 12_345.6, 1.23456, 1.5)
+    assert figs.status_metrics(status) == {
+        "Step": "1,200",
+        "Elapsed": "4m 05s",
+        "Time left (estimate)": "30s",
+        "Tokens per second": "12,346",
+        "Training loss": "1.235",
+        "Validation loss": "1.500",
+    }
+    unknown = figs.status_metrics(Status(0, 10, 0.0, None, None, None, None, None))
+    assert list(unknown.values()) == ["0", "0s", "–", "–", "–", "–"]
+    assert figs.progress_text(status) == "Step 1,200 of 2,000"
+
+
+def test_budget_caption() -> None:
+    cut = Status(100, 2_000, 60.0, 30.0, 600.0, None, None, None)
+    assert figs.budget_caption(cut, 90) == (
+        "At this speed all 2,000 steps need about 10m 00s more, but this server stops a run "
+        "after 90 s of training; Resume then continues."
+    )
+    assert figs.budget_caption(Status(100, 2_000, 60.0, 30.0, 30.5, None, None, None), 90) is None
+
+
+def test_outcome_messages() -> None:
+    status = Status(1_234, 2_000, 60.0, None, None, None, None, None)
+    assert figs.outcome_message("finished", status, 300, None) == "Finished all 2,000 steps."
+    assert figs.outcome_message("stopped", status, 300, "stopped").startswith(
+        "Stopped at step 1,234. The model keeps"
+    )
+    assert figs.outcome_message("budget", status, 1.5, "stopped").startswith(
+        "Stopped at step 1,234 by this server's limit of 1.5 s per start."
+    )
+    diverged = figs.outcome_message("diverged", status, 300, "the loss exploded.")
+    assert diverged.startswith("Training stopped: the loss exploded. The weights")
+    assert "lower learning rate" in diverged
+    with pytest.raises(ValueError, match="kind must be one of"):
+        figs.outcome_message("paused", status, 300, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Samples and the export
+# ---------------------------------------------------------------------------------------------
+
+
+def test_run_sample_html() -> None:
+    gpt = figs.run_sample_html("gpt", RunSample(1_000, f"more {EVIL}", prompt="Once"))
+    assert "Sample at step 1,000: the model continues the text in bold." in gpt
+    assert "<b>Once</b>" in gpt and "<img" not in gpt
+    bert = figs.run_sample_html("bert", RunSample(20, "a [cat] sat", prompt=None))
+    assert "Fill in the blanks at step 20: the model&#x27;s guesses are in [brackets]." in bert
+    assert "<b>" not in bert
+
+
+def test_export_texts() -> None:
+    assert figs.export_message("my-gpt (step 20)", ["old", "my-gpt (step 20)"]) == (
+        "“my-gpt (step 20)” is in the model pickers of the other lessons for this session. "
+        "Your models there now: old, my-gpt (step 20)."
+    )
+    assert figs.export_commands("my-gpt-step-20") == (
+        "unzip my-gpt-step-20.zip\ntinyformers export-hf my-gpt-step-20 my-gpt-step-20-hf"
+    )

@@ -14,18 +14,36 @@ self      the weight a token gives to its own position, pᵢ,ᵢ.
 
 ``uniform_scores`` gives the same numbers for attention spread evenly, the untrained
 starting point a score has to rise above to mean anything.
+
+The *training session* is what a student sets up and runs: the choices they may make (corpus,
+tokenizer, size, settings) checked into a ``Choice``; the ``Training`` of that choice, with its
+background work, why it stopped, whether it may resume, and publishing the model it learned;
+and the ``Status`` numbers shown while it runs.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
-from tinyformers.training.loop import Progress
+from tinyformers.model.build import build_model, count_parameters
+from tinyformers.model.config import PRESETS, TransformerConfig, config_from_dict
+from tinyformers.text.corpora import lesson_corpus
+from tinyformers.text.tokenizers import (
+    BYTE_ALPHABET_SIZE,
+    DEFAULT_VOCAB_SIZE,
+    SPECIAL_TOKENS,
+    train_tokenizer,
+    wordpiece_min_vocab_size,
+)
+from tinyformers.training import zoo
+from tinyformers.training.jobs import ACTIVE, Job, Limits
+from tinyformers.training.loop import Progress, TrainSettings
+from tinyformers.training.runs import CHAR_SETTINGS, Run, RunSpec, split_sentences
 
 SCORES = ("previous", "first", "self")
 """The names of the per-head scores, in the order pages offer them."""
@@ -117,6 +135,10 @@ class Timeline:
         layer, head = divmod(best, self.n_head)
         return layer, head, float(last[layer, head])
 
+    def head_values(self, index: int, layer: int, head: int) -> dict[str, float]:
+        """Every score of one head at snapshot ``index``."""
+        return {name: float(self.scores[name][index, layer, head]) for name in SCORES}
+
 
 def _check_score(score: str) -> None:
     if score not in SCORES:
@@ -199,3 +221,515 @@ def format_duration(seconds: float | None) -> str:
     seconds = max(0, round(seconds))
     minutes, rest = divmod(seconds, 60)
     return f"{minutes}m {rest:02d}s" if minutes else f"{rest}s"
+
+
+# ---------------------------------------------------------------------------------------------
+# What a student may choose
+# ---------------------------------------------------------------------------------------------
+
+FAMILY_LABELS = {"gpt": "GPT (causal LM)", "bert": "BERT (masked LM)"}
+CORPUS_LABELS = {
+    "char": "gpt-char's stories",
+    "stories": "More stories (gpt-stories' text)",
+    "lessons": "The lessons' text",
+    "own": "Your own text",
+}
+TOKENIZER_LABELS = {"char": "Characters", "bpe": "Byte-level BPE", "wordpiece": "WordPiece"}
+LEARNING_RATES = (1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)
+BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128)
+SIZE_LABELS = {
+    "n_layer": "Layers",
+    "n_head": "Heads per layer",
+    "n_embd": "Width (n_embd)",
+    "block_size": "Context (tokens)",
+}
+SIZE_LIMITS = {
+    "n_layer": (1, 12, 1),
+    "n_head": (1, 16, 1),
+    "n_embd": (8, 768, 8),
+    "block_size": (8, 512, 8),
+}
+VAL_FRACTION = 0.1  # the share of the text runs hold out for validation (training/loop.py)
+MAX_TRAINED = 3  # trained models of one session kept for the model pickers
+
+
+@dataclass(frozen=True)
+class NumberChoice:
+    """A whole number a student may choose: its label, ``low`` … ``high`` in steps of
+    ``step``, starting at ``default``, and a help text."""
+
+    label: str
+    low: int
+    high: int
+    default: int
+    step: int
+    help: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.low <= self.default <= self.high or self.step < 1:
+            raise ValueError(f"need low <= default <= high and a positive step, got {self!r}")
+
+
+VOCAB_CHOICE = NumberChoice(
+    "Vocabulary size (BPE, WordPiece)",
+    len(SPECIAL_TOKENS) + BYTE_ALPHABET_SIZE,  # the smallest byte-level BPE: specials, bytes
+    8_000,
+    DEFAULT_VOCAB_SIZE,
+    100,
+    "At most this many tokens are learned. Characters: one token per distinct character of "
+    "the text.",
+)
+STEPS_CHOICE = NumberChoice("Steps", 10, 100_000, CHAR_SETTINGS.max_steps, 100)
+
+
+def size_choice(preset_name: str, field_name: str) -> NumberChoice:
+    """The custom input of a size field, starting at the preset's value (clipped to the
+    input's range)."""
+    if field_name not in SIZE_LIMITS:
+        raise ValueError(f"size field must be one of {', '.join(SIZE_LIMITS)}; got {field_name!r}")
+    low, high, step = SIZE_LIMITS[field_name]
+    default = min(max(PRESETS[preset_name][field_name], low), high)
+    return NumberChoice(SIZE_LABELS[field_name], low, high, default, step)
+
+
+def nearest(options: Sequence[float], value: float) -> float:
+    """The option closest to ``value`` on a log scale (options and value positive)."""
+    if not options or value <= 0 or min(options) <= 0:
+        raise ValueError(f"need positive options and a positive value, got {options!r}, {value!r}")
+    return min(options, key=lambda option: abs(math.log(option / value)))
+
+
+DEFAULT_LEARNING_RATE = nearest(LEARNING_RATES, CHAR_SETTINGS.learning_rate)
+DEFAULT_BATCH_SIZE = int(nearest(BATCH_SIZES, CHAR_SETTINGS.batch_size))
+
+
+def corpus_text(name: str) -> str:
+    """The text of a built-in corpus: ``char``, ``stories`` or ``lessons``."""
+    if name == "char":
+        return zoo.char_text()
+    if name == "stories":
+        return zoo.stories_text()
+    if name == "lessons":
+        return lesson_corpus()
+    raise ValueError(f"no built-in corpus called {name!r}; choose char, stories or lessons")
+
+
+@dataclass(frozen=True)
+class CorpusProfile:
+    """What a run on a text with a ``kind`` tokenizer will see."""
+
+    kind: str  # the tokenizer: "char", "bpe" or "wordpiece"
+    characters: int
+    asked: int | None  # the vocabulary size the student asked for (None: characters)
+    requested: int | None  # what the run asks for: WordPiece raised to the text's minimum
+    vocab_size: int  # what the trained tokenizer has
+    tokens: int
+    sentences: int
+
+    @property
+    def raised(self) -> bool:
+        """Whether WordPiece needed a larger vocabulary than was asked for."""
+        return self.asked is not None and self.requested is not None and self.requested > self.asked
+
+
+def corpus_profile(text: str, kind: str, vocab_size: int | None) -> CorpusProfile:
+    """Train the ``kind`` tokenizer on ``text`` (asking for ``vocab_size`` tokens, WordPiece
+    raised to the smallest size the text allows) and count what a run will see."""
+    requested = vocab_size
+    if kind == "wordpiece":
+        requested = max(vocab_size, wordpiece_min_vocab_size(text))
+    tokenizer = train_tokenizer(kind, text, requested)
+    return CorpusProfile(
+        kind=kind,
+        characters=len(text),
+        asked=vocab_size,
+        requested=requested,
+        vocab_size=tokenizer.vocab_size,
+        tokens=len(tokenizer.encode(text)),
+        sentences=len(split_sentences(text)),
+    )
+
+
+def parameter_count(config: dict) -> int:
+    """Parameters of a model built from ``config`` (a ``TransformerConfig.to_dict()``)."""
+    return count_parameters(build_model(config_from_dict(config)))
+
+
+def warmup_for(steps: int) -> int:
+    """Warm-up steps of a run of ``steps`` steps: a tenth of it, at most the char default's."""
+    return min(CHAR_SETTINGS.warmup_steps, steps // 10)
+
+
+def train_settings(steps: int, batch_size: int, learning_rate: float, seed: int) -> TrainSettings:
+    """The settings of a run: the warm-up of ``warmup_for`` and an evaluation (with a sample
+    and an attention snapshot) every ``snapshot_interval`` steps. ValueError if unusable."""
+    return TrainSettings(
+        max_steps=steps,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        warmup_steps=warmup_for(steps),
+        eval_interval=snapshot_interval(steps),
+        seed=seed,
+    )
+
+
+def run_spec(
+    family: str,
+    profile: CorpusProfile,
+    preset_name: str,
+    overrides: dict[str, int],
+    settings: TrainSettings,
+) -> tuple[RunSpec, TransformerConfig]:
+    """The spec of a run and the config of its model. ValueError if the size cannot be built."""
+    spec = RunSpec(
+        family=family,
+        tokenizer=profile.kind,
+        vocab_size=profile.requested,
+        preset=preset_name,
+        settings=settings,
+        **overrides,
+    )
+    return spec, spec.config(profile.vocab_size)
+
+
+@dataclass
+class Choice:
+    """What the settings describe, checked, ready to start."""
+
+    spec: RunSpec
+    text: str
+    corpus: str  # the corpus's label
+    config: TransformerConfig
+    n_parameters: int
+    profile: CorpusProfile
+
+
+def length_problem(profile: CorpusProfile, family: str, block_size: int) -> str | None:
+    """Why the text is too short for a run (the same split as the run makes), or None."""
+    if family == "gpt":
+        tokens = profile.tokens
+        train_tokens = int(tokens * (1 - VAL_FRACTION))
+        if train_tokens <= block_size or tokens - train_tokens < 2:
+            return (
+                f"the text has {tokens:,} tokens; a context of {block_size} needs more than "
+                f"{math.ceil((block_size + 2) / (1 - VAL_FRACTION)):,}. Use a longer text or "
+                "a shorter context."
+            )
+        return None
+    sentences = profile.sentences
+    if int(sentences * (1 - VAL_FRACTION)) < 1 or sentences < 2:
+        return f"a BERT trains on sentences, and the text has only {sentences}. Use a longer text."
+    return None
+
+
+def refusal(choice: Choice, limits: Limits) -> str | None:
+    """Why a server with ``limits`` will not start ``choice`` (steps, size, text length)."""
+    steps = choice.spec.settings.max_steps
+    if steps > limits.max_steps:
+        return (
+            f"This server allows at most {limits.max_steps:,} steps per run; you asked for "
+            f"{steps:,}. Lower the number of steps."
+        )
+    try:
+        limits.check_parameters(choice.n_parameters)
+    except ValueError as err:
+        return f"Too large: {err}"
+    problem = length_problem(choice.profile, choice.spec.family, choice.config.block_size)
+    return f"The text is too short to train on: {problem}" if problem else None
+
+
+# ---------------------------------------------------------------------------------------------
+# A training session
+# ---------------------------------------------------------------------------------------------
+
+
+def weights_are_finite(model: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def unused_name(base: str, taken: Sequence[str]) -> str:
+    """``base``, or ``base #2``, ``base #3``… whichever is not in ``taken`` first."""
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base} #{n}", n + 1
+    return name
+
+
+def model_folder(family: str, step: int) -> str:
+    """The name of a trained model's folder (and zip): ``my-gpt-step-300``."""
+    return f"my-{family}-step-{step}"
+
+
+def even_guess_loss(vocab_size: int) -> float:
+    """The loss of guessing evenly among ``vocab_size`` tokens: ln V nats per token."""
+    if vocab_size < 1:
+        raise ValueError(f"the vocabulary needs at least one token, got {vocab_size!r}")
+    return math.log(vocab_size)
+
+
+def last_snapshot_step(settings: TrainSettings) -> int:
+    """The step of the last evaluation a run can reach: the step count rounded up to a whole
+    number of evaluation intervals."""
+    interval = settings.eval_interval
+    return math.ceil(settings.max_steps / interval) * interval
+
+
+@dataclass(frozen=True)
+class Status:
+    """The numbers shown while a run trains and after it stops."""
+
+    step: int
+    total: int  # steps the run was asked for
+    elapsed_s: float
+    time_left_s: float | None  # until the end, or until this start's time budget runs out
+    unlimited_left_s: float | None  # until the end if there were no time budget
+    tokens_per_s: float | None
+    train_loss: float | None
+    val_loss: float | None  # the latest evaluation's
+
+    @property
+    def fraction(self) -> float:
+        """The share of the steps done, at most 1."""
+        return min(self.step / self.total, 1.0)
+
+    @property
+    def planned_step(self) -> int:
+        """The step on the planned schedule: the step, at most the total."""
+        return min(self.step, self.total)
+
+    @property
+    def budget_cuts_short(self) -> bool:
+        """Whether the time budget ends this start more than a second before the last step."""
+        left, unlimited = self.time_left_s, self.unlimited_left_s
+        return left is not None and unlimited is not None and unlimited > left + 1
+
+
+@dataclass(frozen=True)
+class RunSample:
+    """The latest sample of a run: a continuation of ``prompt`` (GPT) or, with no prompt, the
+    probe with its blanks filled in (BERT)."""
+
+    step: int
+    text: str
+    prompt: str | None
+
+
+def latest_sample(run: Run) -> RunSample | None:
+    """The sample of the latest evaluation, or None before the first."""
+    evaluated = [u for u in list(run.updates) if u.sample is not None]
+    if not evaluated:
+        return None
+    latest = evaluated[-1]
+    prompt = run.tokenizer.decode(run.probe_ids[:4]) if run.spec.family == "gpt" else None
+    return RunSample(latest.progress.step, latest.sample, prompt)
+
+
+@dataclass(frozen=True)
+class SnapshotView:
+    """One head in one attention snapshot, as the timeline shows it."""
+
+    index: int  # of the snapshot, among ``count`` so far
+    count: int
+    step: int  # the training step it was taken at
+    layer: int
+    head: int
+    weights: Tensor  # (T, T): queries down, keys across
+    tokens: list[str]  # the probe's T tokens
+    scores: dict[str, float]  # this head's scores in this snapshot
+    uniform: dict[str, float]  # the scores of evenly spread attention
+
+
+@dataclass
+class Training:
+    """A session's run: what was asked for, the background job training it, and, once the
+    job's worker has built it, the ``Run``.
+
+    The worker thread fills in ``run`` and ``initial_attention``; the page reads them only to
+    draw, and touches the model only when no job is running."""
+
+    choice: Choice
+    job: Job | None = None
+    run: Run | None = None
+    initial_attention: list[Tensor] | None = None
+    budget_end_s: float = math.inf  # training time at which the current start's budget ends
+    earlier: list[Progress] = field(default_factory=list)  # the attempt before a restart
+    attempt: int = 1
+    published: tuple[int, int] | None = None  # (attempt, step) last put into the pickers
+    published_name: str | None = None
+    zip_bytes: bytes | None = None
+
+    # -- the job ------------------------------------------------------------------------------
+
+    def work(self, budget_s: float) -> Callable:
+        """The background work of one start: build the run if needed, snapshot the untrained
+        attention, and train for at most ``budget_s`` more seconds of training time."""
+
+        def work(report: Callable) -> object:
+            if self.run is None:
+                self.run = Run(self.choice.spec, self.choice.text)
+            run = self.run
+            if run.step == 0:
+                self.initial_attention = run.probe_attention()
+            already = run.state.elapsed_s if run.state is not None else 0.0
+            self.budget_end_s = already + budget_s
+            return run.train(report, max_seconds=self.budget_end_s)
+
+        return work
+
+    @property
+    def active(self) -> bool:
+        """Whether the job is queued or running."""
+        return self.job is not None and self.job.status in ACTIVE
+
+    def stop_kind(self) -> str | None:
+        """Why the last start ended: "finished", "stopped", "budget" (the server's time limit)
+        or "diverged" (None if it has not trained yet)."""
+        run = self.run
+        if run is None or run.state is None:
+            return None
+        reason = run.state.stop_reason
+        if reason is None:
+            return "finished"
+        if reason == "stopped":
+            timed_out = self.job is not None and self.job.timed_out
+            return "budget" if timed_out else "stopped"
+        if run.state.elapsed_s >= self.budget_end_s:
+            return "budget"
+        return "diverged"
+
+    def can_resume(self) -> bool:
+        """Whether a stopped run has steps left and weights worth training on."""
+        run = self.run
+        return (
+            run is not None
+            and not self.active
+            and run.step < run.spec.settings.max_steps
+            and self.stop_kind() != "diverged"
+        )
+
+    def can_restart(self) -> bool:
+        """Whether there is a run to take back to its initial weights, and no job training it."""
+        return self.run is not None and not self.active
+
+    def restart(self) -> None:
+        """Back to the run's initial weights, keeping this attempt's history as ``earlier``."""
+        if self.run is None:
+            raise ValueError("there is no run to restart yet")
+        self.earlier = self.history()
+        self.run.restart()
+        self.initial_attention = None
+        self.attempt += 1
+
+    # -- what it shows ------------------------------------------------------------------------
+
+    def history(self) -> list[Progress]:
+        """Every logged step of the run so far (a copy: the worker may be appending)."""
+        if self.run is None:
+            return []
+        return [update.progress for update in list(self.run.updates)]
+
+    def status(self, history: Sequence[Progress], active: bool) -> Status:
+        """The numbers of ``history``; the time left is estimated only while ``active``."""
+        total = self.choice.spec.settings.max_steps
+        last = history[-1] if history else None
+        budget_left = self.budget_end_s - last.elapsed_s if last is not None else None
+        return Status(
+            step=last.step if last is not None else 0,
+            total=total,
+            elapsed_s=last.elapsed_s if last is not None else 0.0,
+            time_left_s=time_left(history, total, budget_left) if active else None,
+            unlimited_left_s=time_left(history, total) if active else None,
+            tokens_per_s=last.tokens_per_s if last is not None else None,
+            train_loss=last.train_loss if last is not None else None,
+            val_loss=next((p.val_loss for p in reversed(history) if p.val_loss is not None), None),
+        )
+
+    def timeline_snapshots(self) -> list[tuple[int, list[Tensor]]]:
+        """``(step, attentions)`` of the untrained model (when taken) and every evaluation."""
+        snapshots = [(0, self.initial_attention)] if self.initial_attention else []
+        updates = list(self.run.updates) if self.run is not None else []
+        return snapshots + [(u.progress.step, u.attentions) for u in updates if u.attentions]
+
+    def snapshot_view(
+        self,
+        snapshots: Sequence[tuple[int, list[Tensor]]],
+        timeline: Timeline,
+        step: int,
+        layer: int,
+        head: int,
+    ) -> SnapshotView:
+        """Head ``head`` of layer ``layer`` in the latest snapshot taken at or before ``step``
+        (``snapshots`` and their ``timeline`` as ``timeline_snapshots`` gave them)."""
+        if not (0 <= layer < timeline.n_layer and 0 <= head < timeline.n_head):
+            raise ValueError(f"no head {head} in layer {layer} of this run")
+        index = snapshot_at(timeline.steps, step)
+        taken_at, attentions = snapshots[index]
+        tokens = self.run.probe_tokens
+        return SnapshotView(
+            index=index,
+            count=len(snapshots),
+            step=taken_at,
+            layer=layer,
+            head=head,
+            weights=attentions[layer][0, head],  # (T, T)
+            tokens=tokens,
+            scores=timeline.head_values(index, layer, head),
+            uniform=uniform_scores(len(tokens), causal=self.run.spec.family == "gpt"),
+        )
+
+    # -- into the model pickers ---------------------------------------------------------------
+
+    def publishable(self) -> bool:
+        """Whether the run has stopped or finished with finite weights at a step (of this
+        attempt) not yet published."""
+        run = self.run
+        if run is None or self.active or run.step == 0:
+            return False
+        if self.stop_kind() in (None, "diverged"):
+            return False
+        return self.published != (self.attempt, run.step) and weights_are_finite(run.model)
+
+    @property
+    def folder(self) -> str:
+        """The model folder's name for the published step."""
+        if self.published is None:
+            raise ValueError("nothing has been published yet")
+        return model_folder(self.choice.spec.family, self.published[1])
+
+    def publish(self, trained: dict, keep: int = MAX_TRAINED) -> str:
+        """Put the model into ``trained`` (name -> LoadedModel, the pickers' models; only the
+        last ``keep`` stay) under a new name, zip it for download, and return the name."""
+        if not self.publishable():
+            raise ValueError("only a stopped or finished run with usable weights is published")
+        run = self.run
+        name = unused_name(f"my-{run.spec.family} (step {run.step})", list(trained))
+        trained[name] = run.as_loaded_model(name)
+        while len(trained) > keep:
+            trained.pop(next(iter(trained)))
+        self.zip_bytes = run.to_zip(model_folder(run.spec.family, run.step))
+        self.published = (self.attempt, run.step)
+        self.published_name = name
+        return name
+
+
+@dataclass(frozen=True)
+class Actions:
+    """Which of a session's buttons can act."""
+
+    start: bool
+    resume: bool
+    restart: bool
+    reset: bool
+
+
+def actions(training: Training | None, ready: bool) -> Actions:
+    """What a session can do: start a new run when its choice is ``ready`` and no job is
+    training, resume or restart the run it has, and reset when it has one."""
+    if training is None:
+        return Actions(start=ready, resume=False, restart=False, reset=False)
+    return Actions(
+        start=ready and not training.active,
+        resume=training.can_resume(),
+        restart=training.can_restart(),
+        reset=True,
+    )

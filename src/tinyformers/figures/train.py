@@ -1,5 +1,6 @@
 """Figures for the training lesson: loss curves, speed, the learning-rate schedule, one
-attention snapshot of the probe sentence, head scores over time, and a sample as HTML.
+attention snapshot of the probe sentence, head scores over time, a sample as HTML, and the
+captions and messages that put a run's numbers into words.
 
 Every string that comes from a tokenizer or a student's text is html-escaped before it reaches
 a label, a hover box or an HTML block: Plotly renders a few HTML tags in labels, and samples
@@ -14,7 +15,22 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from torch import Tensor
 
-from tinyformers.course.train import SCORES, Timeline
+from tinyformers.course.train import (
+    FAMILY_LABELS,
+    SCORES,
+    TOKENIZER_LABELS,
+    Choice,
+    CorpusProfile,
+    RunSample,
+    SnapshotView,
+    Status,
+    Timeline,
+    Training,
+    even_guess_loss,
+    format_duration,
+)
+from tinyformers.model.config import PRESETS, TransformerConfig
+from tinyformers.training.jobs import Limits
 from tinyformers.training.loop import Progress, TrainSettings
 
 FONT_SIZE = 16
@@ -28,6 +44,8 @@ SCORE_TITLES = {
     "first": "weight on the first token",
     "self": "weight on the token itself",
 }
+SCORE_NAMES = {"previous": "the previous token", "first": "the first token", "self": "itself"}
+SCORE_LABELS = {name: f"weight on {SCORE_NAMES[name]}" for name in SCORES}  # the score picker's
 
 
 def _layout(fig: go.Figure, title: str, height: int, x_title: str, y_title: str) -> go.Figure:
@@ -97,6 +115,14 @@ def loss_figure(
     )
     fig.update_xaxes(range=[0, total_steps])
     return _layout(fig, "Loss while training", 420, "step", "loss (nats per token)")
+
+
+def run_loss_figure(training: Training, history: Sequence[Progress]) -> go.Figure:
+    """``loss_figure`` of a session's run: up to its step count, with the attempt before a
+    restart and the loss of guessing evenly among its vocabulary."""
+    choice = training.choice
+    even_guess = even_guess_loss(choice.config.vocab_size)
+    return loss_figure(history, choice.spec.settings.max_steps, training.earlier, even_guess)
 
 
 def throughput_figure(history: Sequence[Progress]) -> go.Figure:
@@ -230,6 +256,24 @@ def head_score_figure(
     return fig
 
 
+def snapshot_title(view: SnapshotView) -> str:
+    return f"Layer {view.layer}, head {view.head} at step {view.step:,}"
+
+
+def snapshot_view_figure(view: SnapshotView) -> go.Figure:
+    """The attention of the head a view shows, titled with its layer, head and step."""
+    return attention_snapshot_figure(view.weights, view.tokens, snapshot_title(view))
+
+
+def view_score_figure(
+    timeline: Timeline, view: SnapshotView, score: str, total_steps: int | None = None
+) -> go.Figure:
+    """``head_score_figure`` with the viewed head drawn thick and the score of evenly spread
+    attention as the reference."""
+    selected = (view.layer, view.head)
+    return head_score_figure(timeline, score, selected, view.uniform[score], total_steps)
+
+
 # ---------------------------------------------------------------------------------------------
 # Samples
 # ---------------------------------------------------------------------------------------------
@@ -246,3 +290,196 @@ def sample_html(sample: str, heading: str, prompt: str | None = None) -> str:
         f'padding:10px 14px;border-radius:6px">{shown_prompt}{html.escape(sample)}</div>'
         "</div>"
     )
+
+
+def run_sample_html(family: str, sample: RunSample) -> str:
+    """The latest sample of a run with a heading saying what it is."""
+    if family == "gpt":
+        heading = f"Sample at step {sample.step:,}: the model continues the text in bold."
+        return sample_html(sample.text, heading, sample.prompt)
+    heading = f"Fill in the blanks at step {sample.step:,}: the model's guesses are in [brackets]."
+    return sample_html(sample.text, heading)
+
+
+# ---------------------------------------------------------------------------------------------
+# Captions: the choice
+# ---------------------------------------------------------------------------------------------
+
+
+def size_text(n_layer: int, n_head: int, n_embd: int, block_size: int) -> str:
+    """A model size in words: "2 layers × 1 head, width 64, context 32"."""
+    layers = "1 layer" if n_layer == 1 else f"{n_layer} layers"
+    heads = "1 head" if n_head == 1 else f"{n_head} heads"
+    return f"{layers} × {heads}, width {n_embd}, context {block_size}"
+
+
+def config_size(config: TransformerConfig) -> str:
+    return size_text(config.n_layer, config.n_head, config.n_embd, config.block_size)
+
+
+def preset_label(name: str) -> str:
+    """A size preset as the size picker lists it: its name and its size in words."""
+    return f"{name}: {size_text(**PRESETS[name])}"
+
+
+def corpus_caption(profile: CorpusProfile) -> str:
+    """Characters, tokens, sentences and vocabulary of a corpus, and why WordPiece's
+    vocabulary was raised when it was."""
+    caption = (
+        f"{profile.characters:,} characters → {profile.tokens:,} tokens, "
+        f"{profile.sentences:,} sentences; the vocabulary has {profile.vocab_size:,} tokens."
+    )
+    if profile.raised:
+        caption += (
+            f" WordPiece needs at least {profile.requested:,} tokens for this text's "
+            "characters, so the size was raised to that."
+        )
+    return caption
+
+
+def size_warning(n_parameters: int, limits: Limits) -> str | None:
+    """The warning shown before a start when the model is larger than this server trains."""
+    if n_parameters <= limits.max_parameters:
+        return None
+    return (
+        f"This server trains models of at most {limits.max_parameters:,} parameters: "
+        "choose a smaller size."
+    )
+
+
+def settings_caption(settings: TrainSettings, config: TransformerConfig, family: str) -> str:
+    """What one step averages over and the schedule, optimizer and evaluations of a run."""
+    per_example = f"{config.block_size} tokens" if family == "gpt" else "one sentence"
+    return (
+        f"Each step averages over {settings.batch_size} examples of {per_example}. "
+        f"Warm-up for {settings.warmup_steps} steps, then cosine decay to "
+        f"{settings.min_lr_ratio:.0%} of the peak by step {settings.max_steps:,}; AdamW with "
+        f"weight decay {settings.weight_decay:g}, gradients clipped to length "
+        f"{settings.grad_clip:g}. An evaluation, a sample and an attention snapshot every "
+        f"{settings.eval_interval} steps."
+    )
+
+
+def choice_caption(choice: Choice) -> str:
+    """The size, vocabulary and settings of a choice, next to its parameter count."""
+    config = choice.config
+    return f"{config_size(config)}, vocabulary {config.vocab_size:,}. " + settings_caption(
+        choice.spec.settings, config, choice.spec.family
+    )
+
+
+def run_caption(training: Training) -> str:
+    """One line saying what a session's run is: model, tokenizer, size, settings, corpus."""
+    choice, spec = training.choice, training.choice.spec
+    settings = spec.settings
+    return (
+        f"This run: {FAMILY_LABELS[spec.family]}, {TOKENIZER_LABELS[spec.tokenizer].lower()} "
+        f"({choice.config.vocab_size:,} tokens), {config_size(choice.config)}: "
+        f"{choice.n_parameters:,} parameters. Learning rate "
+        f"{settings.learning_rate:g}, batch {settings.batch_size}, {settings.max_steps:,} steps, "
+        f"seed {settings.seed}. Corpus: {choice.corpus} ({len(choice.text):,} characters)."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Captions: a run's status and outcome
+# ---------------------------------------------------------------------------------------------
+
+
+def progress_text(status: Status) -> str:
+    return f"Step {status.step:,} of {status.total:,}"
+
+
+def status_metrics(status: Status) -> dict[str, str]:
+    """The status as metric label -> shown value, in the order shown ("–": not known yet)."""
+    return {
+        "Step": f"{status.step:,}",
+        "Elapsed": format_duration(status.elapsed_s),
+        "Time left (estimate)": format_duration(status.time_left_s),
+        "Tokens per second": _number(status.tokens_per_s, ",.0f"),
+        "Training loss": _number(status.train_loss, ".3f"),
+        "Validation loss": _number(status.val_loss, ".3f"),
+    }
+
+
+def _number(value: float | None, spec: str) -> str:
+    return format(value, spec) if value is not None else "–"
+
+
+def budget_caption(status: Status, max_seconds: float) -> str | None:
+    """When the server's time limit ends this start early: how long all steps would need."""
+    if not status.budget_cuts_short:
+        return None
+    return (
+        f"At this speed all {status.total:,} steps need about "
+        f"{format_duration(status.unlimited_left_s)} more, but this server stops a run after "
+        f"{max_seconds:g} s of training; Resume then continues."
+    )
+
+
+def outcome_message(kind: str, status: Status, max_seconds: float, reason: str | None) -> str:
+    """What to tell the student about how a start ended (``kind`` from ``stop_kind``;
+    ``reason``: the training loop's stop reason)."""
+    messages = {
+        "finished": f"Finished all {status.total:,} steps.",
+        "stopped": (
+            f"Stopped at step {status.step:,}. The model keeps what it learned: Resume continues."
+        ),
+        "budget": (
+            f"Stopped at step {status.step:,} by this server's limit of {max_seconds:g} s per "
+            "start. The model keeps what it learned: Resume continues for as long again."
+        ),
+        "diverged": (
+            f"Training stopped: {reason} The weights are no longer usable, so this model is not "
+            "offered to the other lessons. Reset, choose a lower learning rate and start again."
+        ),
+    }
+    if kind not in messages:
+        raise ValueError(f"kind must be one of {', '.join(messages)}; got {kind!r}")
+    return messages[kind]
+
+
+def loss_caption(vocab_size: int, restarted: bool) -> str:
+    """The even-guess reference of the loss chart, and the grey dots of a restart."""
+    caption = (
+        f"Guessing evenly among {vocab_size:,} tokens: ln V = {even_guess_loss(vocab_size):.3f}."
+    )
+    if restarted:
+        caption += " Grey dots: the attempt before the restart."
+    return caption
+
+
+# ---------------------------------------------------------------------------------------------
+# Captions: the attention timeline and the export
+# ---------------------------------------------------------------------------------------------
+
+
+def snapshot_caption(view: SnapshotView) -> str:
+    """Which snapshot is shown, the head's scores in it, and the evenly spread reference."""
+    return (
+        f"Snapshot {view.index + 1} of {view.count}. This head's mean weight on "
+        + ", on ".join(f"{SCORE_NAMES[n]}: {view.scores[n]:.2f}" for n in SCORES)
+        + f" (evenly spread attention: {view.uniform['previous']:.2f})."
+    )
+
+
+def strongest_head_caption(timeline: Timeline, score: str) -> str:
+    """Which head scores highest on ``score`` at the latest snapshot."""
+    layer, head, value = timeline.strongest_head(score)
+    return (
+        f"At step {timeline.steps[-1]:,} the strongest head on this score is layer "
+        f"{layer}, head {head} ({value:.2f})."
+    )
+
+
+def export_message(name: str, trained: Sequence[str]) -> str:
+    """Where a published model can be used, and the session's trained models."""
+    return (
+        f"“{name}” is in the model pickers of the other lessons for this session. "
+        f"Your models there now: {', '.join(trained)}."
+    )
+
+
+def export_commands(folder: str) -> str:
+    """The shell lines that unpack a downloaded model and convert it for ``transformers``."""
+    return f"unzip {folder}.zip\ntinyformers export-hf {folder} {folder}-hf"
