@@ -403,9 +403,15 @@ def _remember(key: str, space, chosen) -> None:
 
 
 def _follow(key: str, tokens: list[str]) -> tuple[list[int] | None, str | None]:
-    """The positions stored under ``key`` carried over to ``tokens``, and a note if they changed."""
+    """The positions stored under ``key`` carried over to ``tokens``, and a note if they changed.
+
+    Nothing is carried over while the widget still holds a choice made on these same tokens: that
+    choice is the student's latest one (it may have just changed it).
+    """
     before = st.session_state.get(f"{key}-meaning")
     if before is None:
+        return None, None
+    if key in st.session_state and st.session_state.get(f"{key}-tokens") == list(tokens):
         return None, None
     positions, moved, dropped = follow_positions(before, tokens)
     note = None
@@ -439,6 +445,7 @@ def choose_position(
     if note:
         st.caption(note)
     st.session_state[f"{key}-meaning"] = [(position, tokens[position])]
+    st.session_state[f"{key}-tokens"] = list(tokens)
     _remember(key, list(tokens), [position])
     return position
 
@@ -470,6 +477,7 @@ def choose_positions(
     if note:
         st.caption(note)
     st.session_state[f"{key}-meaning"] = [(p, tokens[p]) for p in chosen]
+    st.session_state[f"{key}-tokens"] = list(tokens)
     _remember(key, list(tokens), list(chosen))
     return list(chosen)
 
