@@ -405,9 +405,9 @@ def _remember(key: str, space, chosen) -> None:
 def _follow(key: str, tokens: list[str]) -> tuple[list[int] | None, str | None]:
     """The positions stored under ``key`` carried over to ``tokens``, and a note if they changed."""
     before = st.session_state.get(f"{key}-meaning")
-    if before is None:
+    if before is None or before[0] == tokens:  # same input: the widget's own value stands
         return None, None
-    positions, moved, dropped = follow_positions(before, tokens)
+    positions, moved, dropped = follow_positions(before[1], tokens)
     note = None
     if dropped:
         gone = ", ".join(repr(t) for t in dropped)
@@ -438,7 +438,7 @@ def choose_position(
     )
     if note:
         st.caption(note)
-    st.session_state[f"{key}-meaning"] = [(position, tokens[position])]
+    st.session_state[f"{key}-meaning"] = (list(tokens), [(position, tokens[position])])
     _remember(key, list(tokens), [position])
     return position
 
@@ -449,27 +449,31 @@ def choose_positions(
     key: str,
     default: list[int],
     allowed: list[int] | None = None,
+    max_selections: int | None = None,
     help: str | None = None,
 ) -> list[int]:
     """A multiselect over positions of ``tokens`` (or of ``allowed`` ones) that follows the
     input as it changes."""
     allowed = list(range(len(tokens))) if allowed is None else allowed
     positions, note = _follow(key, tokens)
+    limit = len(allowed) if max_selections is None else max(max_selections, 0)
     if positions is not None:
-        st.session_state[key] = [p for p in positions if p in allowed]
+        kept = [p for p in positions if p in allowed][:limit]
+        st.session_state[key] = kept or [p for p in default if p in allowed][:limit]
     elif any(p not in allowed for p in st.session_state.get(key, [])):
-        st.session_state[key] = [p for p in default if p in allowed]
+        st.session_state[key] = [p for p in default if p in allowed][:limit]
     chosen = st.multiselect(
         label,
         allowed,
-        default=None if key in st.session_state else [p for p in default if p in allowed],
+        default=None if key in st.session_state else [p for p in default if p in allowed][:limit],
         format_func=lambda i: f"{i}: {tokens[i]!r}",
+        max_selections=max(limit, 1),
         key=key,
         help=help,
     )
     if note:
         st.caption(note)
-    st.session_state[f"{key}-meaning"] = [(p, tokens[p]) for p in chosen]
+    st.session_state[f"{key}-meaning"] = (list(tokens), [(p, tokens[p]) for p in chosen])
     _remember(key, list(tokens), list(chosen))
     return list(chosen)
 

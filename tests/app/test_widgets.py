@@ -189,7 +189,7 @@ def test_selections_follow_a_new_sentence() -> None:
     assert at.markdown[-1].value == "query=2 masked=[4] layer=3"
     assert any("moved" in c.value for c in at.caption)
     at.text_input[0].set_value("birds fly").run()
-    assert at.markdown[-1].value == "query=1 masked=[] layer=3"
+    assert at.markdown[-1].value == "query=1 masked=[0] layer=3"  # both back to their defaults
     assert any("not in the new input" in c.value for c in at.caption)
     at.number_input[0].set_value(2).run()
     assert at.markdown[-1].value.endswith("layer=0")
