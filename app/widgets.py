@@ -498,3 +498,35 @@ def choose_index(label: str, count: int, key: str, horizontal: bool = False, con
         container.caption(note)
     _remember(key, count, [index])
     return index
+
+
+def job_active(key: str) -> bool:
+    """Whether the job under ``key`` is queued or running."""
+    job: Job | None = st.session_state.get(key)
+    return job is not None and job.snapshot().active
+
+
+def job_result(key: str, status: str, kind: type) -> object | None:
+    """The result of the job under ``key`` if the job has ``status`` and its result is a
+    ``kind`` (a finished or a stopped job's partial result), else None."""
+    job: Job | None = st.session_state.get(key)
+    if job is not None and job.status == status and isinstance(job.result, kind):
+        return job.result
+    return None
+
+
+def keep_result(store_key: str, key: object, result: object, limit: int = 8) -> None:
+    """Keep ``result`` in the session's dict under ``store_key``, by ``key``, once; beyond
+    ``limit`` entries the oldest is dropped."""
+    store: dict = st.session_state.setdefault(store_key, {})
+    if key in store:
+        return
+    store[key] = result
+    while len(store) > limit:
+        store.pop(next(iter(store)))
+
+
+def metric_row(metrics: dict[str, object]) -> None:
+    """One ``st.metric`` per column, side by side: labels and values as given."""
+    for column, (label, value) in zip(st.columns(len(metrics)), metrics.items(), strict=True):
+        column.metric(label, value)
