@@ -403,17 +403,11 @@ def _remember(key: str, space, chosen) -> None:
 
 
 def _follow(key: str, tokens: list[str]) -> tuple[list[int] | None, str | None]:
-    """The positions stored under ``key`` carried over to ``tokens``, and a note if they changed.
-
-    Nothing is carried over while the widget still holds a choice made on these same tokens: that
-    choice is the student's latest one (it may have just changed it).
-    """
+    """The positions stored under ``key`` carried over to ``tokens``, and a note if they changed."""
     before = st.session_state.get(f"{key}-meaning")
-    if before is None:
+    if before is None or before[0] == tokens:  # same input: the widget's own value stands
         return None, None
-    if key in st.session_state and st.session_state.get(f"{key}-tokens") == list(tokens):
-        return None, None
-    positions, moved, dropped = follow_positions(before, tokens)
+    positions, moved, dropped = follow_positions(before[1], tokens)
     note = None
     if dropped:
         gone = ", ".join(repr(t) for t in dropped)
@@ -444,8 +438,7 @@ def choose_position(
     )
     if note:
         st.caption(note)
-    st.session_state[f"{key}-meaning"] = [(position, tokens[position])]
-    st.session_state[f"{key}-tokens"] = list(tokens)
+    st.session_state[f"{key}-meaning"] = (list(tokens), [(position, tokens[position])])
     _remember(key, list(tokens), [position])
     return position
 
@@ -456,28 +449,31 @@ def choose_positions(
     key: str,
     default: list[int],
     allowed: list[int] | None = None,
+    max_selections: int | None = None,
     help: str | None = None,
 ) -> list[int]:
     """A multiselect over positions of ``tokens`` (or of ``allowed`` ones) that follows the
     input as it changes."""
     allowed = list(range(len(tokens))) if allowed is None else allowed
     positions, note = _follow(key, tokens)
+    limit = len(allowed) if max_selections is None else max(max_selections, 0)
     if positions is not None:
-        st.session_state[key] = [p for p in positions if p in allowed]
+        kept = [p for p in positions if p in allowed][:limit]
+        st.session_state[key] = kept or [p for p in default if p in allowed][:limit]
     elif any(p not in allowed for p in st.session_state.get(key, [])):
-        st.session_state[key] = [p for p in default if p in allowed]
+        st.session_state[key] = [p for p in default if p in allowed][:limit]
     chosen = st.multiselect(
         label,
         allowed,
-        default=None if key in st.session_state else [p for p in default if p in allowed],
+        default=None if key in st.session_state else [p for p in default if p in allowed][:limit],
         format_func=lambda i: f"{i}: {tokens[i]!r}",
+        max_selections=max(limit, 1),
         key=key,
         help=help,
     )
     if note:
         st.caption(note)
-    st.session_state[f"{key}-meaning"] = [(p, tokens[p]) for p in chosen]
-    st.session_state[f"{key}-tokens"] = list(tokens)
+    st.session_state[f"{key}-meaning"] = (list(tokens), [(p, tokens[p]) for p in chosen])
     _remember(key, list(tokens), list(chosen))
     return list(chosen)
 
@@ -502,3 +498,35 @@ def choose_index(label: str, count: int, key: str, horizontal: bool = False, con
         container.caption(note)
     _remember(key, count, [index])
     return index
+
+
+def job_active(key: str) -> bool:
+    """Whether the job under ``key`` is queued or running."""
+    job: Job | None = st.session_state.get(key)
+    return job is not None and job.snapshot().active
+
+
+def job_result(key: str, status: str, kind: type) -> object | None:
+    """The result of the job under ``key`` if the job has ``status`` and its result is a
+    ``kind`` (a finished or a stopped job's partial result), else None."""
+    job: Job | None = st.session_state.get(key)
+    if job is not None and job.status == status and isinstance(job.result, kind):
+        return job.result
+    return None
+
+
+def keep_result(store_key: str, key: object, result: object, limit: int = 8) -> None:
+    """Keep ``result`` in the session's dict under ``store_key``, by ``key``, once; beyond
+    ``limit`` entries the oldest is dropped."""
+    store: dict = st.session_state.setdefault(store_key, {})
+    if key in store:
+        return
+    store[key] = result
+    while len(store) > limit:
+        store.pop(next(iter(store)))
+
+
+def metric_row(metrics: dict[str, object]) -> None:
+    """One ``st.metric`` per column, side by side: labels and values as given."""
+    for column, (label, value) in zip(st.columns(len(metrics)), metrics.items(), strict=True):
+        column.metric(label, value)

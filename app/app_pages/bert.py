@@ -3,10 +3,16 @@ static against dynamic masking, and bert-stories filling in blanks."""
 
 from __future__ import annotations
 
-import hashlib
-
 import streamlit as st
-from widgets import lesson_header, lesson_section, quiz, seed_control, sentence_input, shipped_model
+from widgets import (
+    choose_positions,
+    lesson_header,
+    lesson_section,
+    quiz,
+    seed_control,
+    sentence_input,
+    shipped_model,
+)
 
 from tinyformers.course.bert import (
     MAX_DRAWS,
@@ -22,11 +28,12 @@ from tinyformers.course.bert import (
     pair_token_limits,
     segment_row_lengths,
     suggest_blank,
+    typed_blanks,
 )
 from tinyformers.figures import bert as figs
 from tinyformers.figures.bertviz import head_view_html
 from tinyformers.hub.registry import LoadedModel
-from tinyformers.text.inputs import bert_inputs
+from tinyformers.text.inputs import bert_inputs, read_typed_text
 from tinyformers.text.masking import MaskingRates
 from tinyformers.trace import Trace
 
@@ -195,25 +202,27 @@ def dynamic_section(
     st.caption(figs.epochs_caption(static, dynamic, seed))
 
 
-def blank_positions(tokens: list[str], ids: list[int]) -> list[int]:
-    """The multiselect of positions to mask (its key follows the sentence)."""
+def blank_positions(tokens: list[str], ids: list[int], typed: list[int]) -> list[int]:
+    """Typed ``[MASK]`` positions, plus the ones chosen in a multiselect that follows the
+    sentence as it changes."""
     suggested = suggest_blank(tokens)
-    key = "bert-blanks-" + hashlib.sha1(str(ids).encode()).hexdigest()[:12]
-    return st.multiselect(
+    chosen = choose_positions(
         "Positions to mask",
-        ordinary_positions(ids),
-        default=[suggested] if suggested is not None else [],
-        format_func=lambda i: f"{i}: {tokens[i]}",
-        max_selections=MAX_BLANKS,
-        key=key,
+        tokens,
+        key="bert-blanks",
+        default=[] if typed or suggested is None else [suggested],
+        allowed=ordinary_positions(ids),
+        max_selections=MAX_BLANKS - len(typed),
+        help="Or type [MASK] in the sentence.",
     )
+    return sorted(set(typed) | set(chosen))
 
 
 def fill_in_section(loaded: LoadedModel) -> tuple[list[int], list[int]] | None:
     """Choose blanks in a sentence and show the model's guesses; returns (ids, positions)."""
     tokenizer = loaded.tokenizer
     text = sentence_input(
-        "Sentence for the model",
+        "Sentence for the model (you may type [MASK])",
         DEFAULT_FILL,
         "bert-fill-text",
         tokenizer,
@@ -221,9 +230,12 @@ def fill_in_section(loaded: LoadedModel) -> tuple[list[int], list[int]] | None:
     )
     if text is None:
         return None
-    ids, _ = bert_inputs(tokenizer, text)
-    tokens = tokenizer.display_tokens(ids)
-    if not ordinary_positions(ids):
+    typed = read_typed_text(tokenizer, "bert", text, loaded.config.block_size)
+    ids, tokens = typed.ids, tokenizer.display_tokens(typed.ids)
+    for note in typed.notes:
+        st.caption(note)
+    typed_masks = typed_blanks(ids, tokenizer.mask_id)[:MAX_BLANKS]
+    if not ordinary_positions(ids) and not typed_masks:
         st.info(
             "Every token here is special ([UNK] stands for characters the tokenizer does not "
             "know), so there is nothing to mask. Type words of the stories language."
@@ -231,11 +243,11 @@ def fill_in_section(loaded: LoadedModel) -> tuple[list[int], list[int]] | None:
         return None
     left, right = st.columns([3, 1])
     with left:
-        positions = blank_positions(tokens, ids)
+        positions = blank_positions(tokens, ids, typed_masks)
     with right:
         k = st.slider("Top k", 1, MAX_K, 5, key="bert-k")
     if not positions:
-        st.info("Choose at least one position to mask.")
+        st.info("Choose at least one position to mask, or type [MASK] in the sentence.")
         return None
     found = [guess.top(k) for guess in guesses(tuple(ids), tuple(positions))[1]]
     st.plotly_chart(figs.predictions_figure(found))

@@ -4,7 +4,7 @@ what gpt-stories does with no training at all."""
 
 from __future__ import annotations
 
-import statistics
+from functools import partial
 
 import pandas  # noqa: F401  (see the note below)
 import streamlit as st
@@ -19,32 +19,19 @@ from widgets import (
     start_job,
 )
 
+from tinyformers.course import fine_tuning as course
 from tinyformers.course.fine_tuning import (
     CORRUPTIONS,
-    DEFAULT_LEARNING_RATES,
-    GRAMMATICAL,
-    LABELS,
-    MAX_LEARNING_RATE,
     METHODS,
-    MIN_LEARNING_RATE,
-    POOLINGS,
+    ZERO_SHOT_MODEL,
+    MethodPlans,
     MethodResult,
     MethodSettings,
-    MethodUpdate,
-    TaskData,
-    ZeroShotResult,
-    make_task,
-    parameter_arithmetic,
-    prepare,
-    run_methods,
-    zero_shot,
 )
 from tinyformers.figures import fine_tuning as figs
 from tinyformers.hub.registry import shipped_names
 from tinyformers.model import peft
-from tinyformers.model.build import count_parameters
-from tinyformers.text.corpora import is_grammatical
-from tinyformers.training.jobs import Snapshot
+from tinyformers.training.jobs import STOPPED, Snapshot
 
 # Note on the pandas import: Plotly imports pandas the first time a figure is built, and the
 # first optimizer step of a training thread makes PyTorch import several hundred modules. If
@@ -57,47 +44,28 @@ JOB_INFO_KEY = "ft-job-info"
 RESULTS_KEY = "ft-results"
 COLLECTED_KEY = "ft-collected"
 ZERO_SHOT_KEY = "ft-zero-shot-asked"
-BASE_MODELS = ("bert-stories", "gpt-stories")
-ZERO_SHOT_MODEL = "gpt-stories"
-POOLINGS_OF = {"bert": ("mean", "first"), "gpt": ("mean", "last")}
 DEFAULT_STEPS, MIN_STEPS, MOST_STEPS = 150, 10, 2_000
 EXAMPLES_SHOWN = 8
 PLACE_NAMES = {"attn": "after attention", "mlp": "after the MLP"}
 
 
-# ---------------------------------------------------------------------------------------------
-# Cached computations
-# ---------------------------------------------------------------------------------------------
-
-
 @st.cache_data(max_entries=4, show_spinner=False)
 def cached_task(n_train: int, n_held_out: int, seed: int, corruptions: tuple[str, ...]):
-    data = make_task(n_train, n_held_out, seed, corruptions)
-    examples = data.train + data.held_out
-    checks = {
-        "negatives rejected": sum(not is_grammatical(e.text) for e in examples if e.label == 0),
-        "negatives": sum(e.label == 0 for e in examples),
-        "positives accepted": sum(is_grammatical(e.text) for e in examples if e.label == 1),
-        "positives": sum(e.label == 1 for e in examples),
-        "shared sentences": len({e.source for e in data.train} & {e.source for e in data.held_out}),
-    }
-    return data, checks
+    data = course.make_task(n_train, n_held_out, seed, corruptions)
+    return data, course.task_checks(data)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def parameter_counts(model_name: str, settings: MethodSettings) -> tuple[int, int]:
     """(trainable, total) parameters of the classifier a run would train."""
-    classifier = prepare(shipped_model(model_name).model, settings)
-    return peft.count_trainable(classifier), count_parameters(classifier)
+    return course.parameter_counts(shipped_model(model_name).model, settings)
 
 
 @st.cache_data(max_entries=2, show_spinner=False)
-def cached_zero_shot(
-    n_train: int, n_held_out: int, seed: int, corruptions: tuple[str, ...]
-) -> ZeroShotResult:
-    data, _ = cached_task(n_train, n_held_out, seed, corruptions)
+def cached_zero_shot(task_arguments: tuple) -> course.ZeroShotResult:
+    data, _ = cached_task(*task_arguments)
     loaded = shipped_model(ZERO_SHOT_MODEL)
-    return zero_shot(loaded.model, loaded.tokenizer, data)
+    return course.zero_shot(loaded.model, loaded.tokenizer, data)
 
 
 def show_chart(figure) -> None:
@@ -111,21 +79,12 @@ def show_table(rows: list[dict], percent: tuple[str, ...] = (), counts: tuple[st
     st.dataframe(rows, hide_index=True, column_config=config)
 
 
-# ---------------------------------------------------------------------------------------------
-# The task
-# ---------------------------------------------------------------------------------------------
-
-
-def task_controls() -> tuple[tuple, TaskData] | None:
+def task_controls() -> tuple[tuple, course.TaskData] | None:
     """The task's sizes, corruptions and seed; returns (its arguments, the data) or None."""
-    train_column, held_column, seed_column = st.columns(3)
-    n_train = train_column.number_input(
-        "Training examples", 40, 2_000, 800, step=40, key="ft-n-train"
-    )
-    n_held_out = held_column.number_input(
-        "Held-out examples", 40, 1_000, 400, step=40, key="ft-n-held-out"
-    )
-    with seed_column:
+    left, mid, right = st.columns(3)
+    n_train = left.number_input("Training examples", 40, 2_000, 800, step=40, key="ft-n-train")
+    n_held_out = mid.number_input("Held-out examples", 40, 1_000, 400, step=40, key="ft-n-held-out")
+    with right:
         seed = seed_control(key="ft-seed")
     kinds = st.multiselect(
         "Corruptions that make the ungrammatical sentences",
@@ -143,74 +102,45 @@ def task_controls() -> tuple[tuple, TaskData] | None:
     except ValueError as err:
         st.error(f"Cannot build the task: {err}")
         return None
-    show_task(data, checks)
-    return arguments, data
-
-
-def show_task(data: TaskData, checks: dict[str, int]) -> None:
-    st.caption(
-        f"Training split: {figs.split_text(data.train)}. Held-out split: "
-        f"{figs.split_text(data.held_out)}. The grammar's parser rejects "
-        f"{checks['negatives rejected']:,} of the {checks['negatives']:,} negatives and accepts "
-        f"{checks['positives accepted']:,} of the {checks['positives']:,} positives; the two "
-        f"splits share {checks['shared sentences']} source sentences."
-    )
+    st.caption(figs.task_caption(data, checks))
     st.html(figs.examples_html(data.train[:EXAMPLES_SHOWN]))
-
-
-# ---------------------------------------------------------------------------------------------
-# Training controls
-# ---------------------------------------------------------------------------------------------
-
-
-def base_models() -> list[str]:
-    available = shipped_names()
-    return [name for name in BASE_MODELS if name in available]
+    return arguments, data
 
 
 def learning_rates() -> dict[str, float]:
     st.markdown("**Learning rate of each method**")
-    rates = {}
     columns = st.columns(3)
-    for n, (method, label) in enumerate(METHODS.items()):
-        rates[method] = columns[n % 3].number_input(
+    return {
+        method: columns[n % 3].number_input(
             label,
-            min_value=MIN_LEARNING_RATE,
-            max_value=MAX_LEARNING_RATE,
-            value=DEFAULT_LEARNING_RATES[method],
+            min_value=course.MIN_LEARNING_RATE,
+            max_value=course.MAX_LEARNING_RATE,
+            value=course.DEFAULT_LEARNING_RATES[method],
             step=1e-4,
             format="%.1e",
             key=f"ft-lr-{method}",
         )
-    return rates
+        for n, (method, label) in enumerate(METHODS.items())
+    }
 
 
 def method_options() -> dict[str, object]:
     """The settings of LoRA, adapters and prefix tuning (used by single runs and by run all)."""
     lora, adapters, prefix = st.columns(3)
-    with lora:
-        st.markdown("**LoRA**")
-        rank = st.number_input("Rank r", 1, peft.MAX_RANK, 4, key="ft-rank")
-        alpha = st.number_input("α", 0.5, 256.0, 8.0, step=0.5, key="ft-alpha")
-        targets = st.multiselect(
-            "Projections to adapt",
-            list(peft.LORA_TARGETS),
-            default=["q_proj", "v_proj"],
-            key="ft-targets",
-        )
-    with adapters:
-        st.markdown("**Adapters**")
-        bottleneck = st.number_input("Bottleneck b", 1, 128, 16, key="ft-bottleneck")
-        places = st.multiselect(
-            "Where in each block",
-            list(peft.ADAPTER_PLACES),
-            default=list(peft.ADAPTER_PLACES),
-            format_func=PLACE_NAMES.get,
-            key="ft-places",
-        )
-    with prefix:
-        st.markdown("**Prefix tuning**")
-        length = st.number_input("Prefix length P", 1, 32, 8, key="ft-prefix")
+    lora.markdown("**LoRA**")
+    rank = lora.number_input("Rank r", 1, peft.MAX_RANK, 4, key="ft-rank")
+    alpha = lora.number_input("α", 0.5, 256.0, 8.0, step=0.5, key="ft-alpha")
+    targets = lora.multiselect(
+        "Projections to adapt", list(peft.LORA_TARGETS), ["q_proj", "v_proj"], key="ft-targets"
+    )
+    adapters.markdown("**Adapters**")
+    bottleneck = adapters.number_input("Bottleneck b", 1, 128, 16, key="ft-bottleneck")
+    all_places = list(peft.ADAPTER_PLACES)
+    places = adapters.multiselect(
+        "Where in each block", all_places, all_places, format_func=PLACE_NAMES.get, key="ft-places"
+    )
+    prefix.markdown("**Prefix tuning**")
+    length = prefix.number_input("Prefix length P", 1, 32, 8, key="ft-prefix")
     return {
         "lora_rank": int(rank),
         "lora_alpha": float(alpha),
@@ -221,150 +151,83 @@ def method_options() -> dict[str, object]:
     }
 
 
-def make_settings(method: str, steps: int, seed: int, pooling: str, rates, options):
-    """The settings of one run (raises ValueError with the reason if they are not valid)."""
-    return MethodSettings(
-        method=method,
-        steps=steps,
-        learning_rate=rates[method],
-        seed=seed,
-        pooling=pooling,
-        **options,
-    )
-
-
-def show_plans(model_name: str, make) -> None:
-    """A chart of how many parameters each method would train with the settings above."""
-    counts = {}
-    for method in METHODS:
-        try:
-            counts[method] = parameter_counts(model_name, make(method))
-        except ValueError:
-            continue  # the reason is shown when that method is chosen
+def show_plans(model_name: str, plans: MethodPlans) -> None:
+    """A chart of how many parameters each method with valid settings would train."""
+    counts = {method: parameter_counts(model_name, s) for method, s in plans.settings.items()}
     if counts:
         title = f"Parameters each method trains in a classifier on {model_name}"
         show_chart(figs.plan_chart(counts, title))
 
 
-def show_plan(model_name: str, settings: MethodSettings, config) -> None:
-    """How many parameters the chosen run will train, and where the number comes from."""
-    trainable, total = parameter_counts(model_name, settings)
-    text = (
-        f"{settings.label} on {model_name} trains {trainable:,} of the classifier's "
-        f"{total:,} parameters ({trainable / total:.2%})."
-    )
-    arithmetic = parameter_arithmetic(settings, config)
-    if arithmetic is not None:
-        text += f" Worked out: {arithmetic[1]}."
-    st.caption(text)
-
-
-def training_controls(arguments: tuple, data: TaskData) -> None:
+def training_controls(arguments: tuple, data: course.TaskData) -> None:
     model_column, pooling_column, steps_column = st.columns(3)
-    model_name = model_column.selectbox("Pretrained model", base_models(), key="ft-model")
+    models = course.base_models(shipped_names())
+    model_name = model_column.selectbox("Pretrained model", models, key="ft-model")
     if model_name is None:
         st.error("No pretrained stories model is shipped in models/.")
         return
     loaded = shipped_model(model_name)
     pooling = pooling_column.selectbox(
         "Sentence vector",
-        POOLINGS_OF[loaded.family],
-        format_func=POOLINGS.get,
+        course.POOLINGS_OF[loaded.family],
+        format_func=course.POOLINGS.get,
         key=f"ft-pooling-{loaded.family}",
     )
     most = min(MOST_STEPS, server_limits().max_steps)
     steps = steps_column.number_input(
-        "Training steps per method",
-        MIN_STEPS,
-        most,
-        min(DEFAULT_STEPS, most),
-        step=10,
-        key="ft-steps",
+        "Training steps per method", MIN_STEPS, most, min(DEFAULT_STEPS, most), 10, key="ft-steps"
     )
-    rates = learning_rates()
-    options = method_options()
-
-    def make(method: str) -> MethodSettings:
-        return make_settings(method, int(steps), arguments[2], pooling, rates, options)
-
-    show_plans(model_name, make)
+    rates, options = learning_rates(), method_options()
+    plans = course.plan_methods(int(steps), arguments[2], pooling, rates, options)
+    show_plans(model_name, plans)
     method = st.selectbox("Method", list(METHODS), format_func=METHODS.get, key="ft-method")
-    try:
-        chosen = make(method)
-    except ValueError as err:
-        st.error(f"Cannot train with these settings: {err}")
-        chosen = None
-    if chosen is not None:
-        show_plan(model_name, chosen, loaded.config)
+    chosen = plans.settings.get(method)
+    if chosen is None:
+        st.error(f"Cannot train with these settings: {plans.errors[method]}")
+    else:
+        counts = parameter_counts(model_name, chosen)
+        st.caption(figs.plan_caption(model_name, chosen, counts, loaded.config))
     one, everything = st.columns(2)
-    if one.button(
-        f"Train: {METHODS[method]}",
-        key="ft-train-one",
-        type="primary",
-        disabled=chosen is None,
-        width="stretch",
-    ):
+    label = f"Train: {METHODS[method]}"
+    disabled = chosen is None
+    if one.button(label, key="ft-train-one", type="primary", disabled=disabled, width="stretch"):
         start_runs(model_name, data, [chosen])
     if everything.button(f"Run all {len(METHODS)} methods", key="ft-train-all", width="stretch"):
-        try:
-            runs = [make(m) for m in METHODS]
-        except ValueError as err:
-            st.error(f"Cannot train with these settings: {err}")
+        if plans.errors:
+            st.error(f"Cannot train with these settings: {next(iter(plans.errors.values()))}")
             return
-        start_runs(model_name, data, runs)
+        start_runs(model_name, data, list(plans.settings.values()))
 
 
-def start_runs(model_name: str, data: TaskData, runs: list[MethodSettings]) -> None:
+def start_runs(model_name: str, data: course.TaskData, runs: list[MethodSettings]) -> None:
     loaded = shipped_model(model_name)
-    model, tokenizer = loaded.model, loaded.tokenizer
-    st.session_state[JOB_INFO_KEY] = {
-        "model": model_name,
-        "labels": [settings.label for settings in runs],
-        "steps": runs[0].steps,
-    }
+    labels = [settings.label for settings in runs]
+    st.session_state[JOB_INFO_KEY] = {"model": model_name, "labels": labels, "steps": runs[0].steps}
     st.session_state[COLLECTED_KEY] = 0
-    start_job(
-        JOB_KEY,
-        lambda report: run_methods(model, tokenizer, data, runs, model_name, report),
-        name="fine-tuning",
-    )
+    work = partial(course.run_methods, loaded.model, loaded.tokenizer, data, runs, model_name)
+    start_job(JOB_KEY, work, name="fine-tuning")
 
 
 def render_progress(snapshot: Snapshot) -> None:
     info = st.session_state.get(JOB_INFO_KEY, {})
     labels, steps = info.get("labels", []), info.get("steps")
-    histories: dict[str, list] = {}
-    for update in snapshot.updates:
-        if isinstance(update, MethodUpdate):
-            histories.setdefault(update.label, []).append(update.progress)
-    finished = sum(isinstance(update, MethodResult) for update in snapshot.updates)
-    if snapshot.active and histories and steps and labels:
-        label, history = list(histories.items())[-1]
-        done = min((finished + history[-1].step / steps) / len(labels), 1.0)
-        st.progress(
-            done,
-            text=f"{label} on {info['model']}: step {history[-1].step} of {steps} "
-            f"(run {min(finished + 1, len(labels))} of {len(labels)}); "
-            f"{snapshot.elapsed_s:.1f} s so far",
-        )
-    if histories:
-        show_chart(figs.loss_chart(histories, f"Loss while fine-tuning {info['model']}", steps))
-    if snapshot.status == "stopped":
-        st.info(f"Stopped after {finished} of {len(labels)} runs; finished runs are in the table.")
-    elif not snapshot.active and finished:
-        st.caption(f"Finished {finished} run(s) in {snapshot.elapsed_s:.1f} s.")
-
-
-# ---------------------------------------------------------------------------------------------
-# Results
-# ---------------------------------------------------------------------------------------------
+    progress = course.runs_progress(snapshot.updates)
+    bar = figs.progress_bar(progress, info.get("model"), labels, steps, snapshot.elapsed_s)
+    if snapshot.active and bar is not None:
+        st.progress(*bar)
+    if progress.histories:
+        title = f"Loss while fine-tuning {info['model']}"
+        show_chart(figs.loss_chart(progress.histories, title, steps))
+    if snapshot.status == STOPPED:
+        st.info(figs.stopped_text(progress, len(labels)))
+    elif not snapshot.active and progress.finished:
+        st.caption(figs.finished_text(progress, snapshot.elapsed_s))
 
 
 def collect_results() -> list[MethodResult]:
     """Move the runs a job has finished into this session's results (each exactly once)."""
     results: list[MethodResult] = st.session_state.setdefault(RESULTS_KEY, [])
-    job = st.session_state.get(JOB_KEY)
-    if job is not None:
+    if (job := st.session_state.get(JOB_KEY)) is not None:
         finished = [u for u in job.snapshot().updates if isinstance(u, MethodResult)]
         results.extend(finished[st.session_state.get(COLLECTED_KEY, 0) :])
         st.session_state[COLLECTED_KEY] = len(finished)
@@ -379,90 +242,22 @@ def show_results(results: list[MethodResult]) -> None:
     if not results:
         st.info("No runs yet: train a method above, or run all of them.")
         return
-    show_table(
-        figs.result_rows(results),
-        percent=("held-out accuracy",),
-        counts=("trainable parameters",),
-    )
+    rows = figs.result_rows(results)
+    show_table(rows, percent=("held-out accuracy",), counts=("trainable parameters",))
     show_chart(figs.results_chart(results, "What each run trained, scored, took and kept"))
-    names = dict(zip(map(id, results), figs.run_names(results), strict=True))
-    for result in results:
-        if result.stop_reason:
-            st.warning(f"Run {names[id(result)]} stopped early: {result.stop_reason}")
-    st.caption(speed_text(results, names))
-    st.caption(memory_text(results, names))
-    merges = lora_merge_text(results, names)
-    if merges:
+    for text in figs.early_stops(results):
+        st.warning(text)
+    st.caption(figs.speed_text(results))
+    st.caption(figs.memory_text(results))
+    if merges := figs.lora_merge_text(results):
         st.caption(merges)
     st.markdown("**Held-out accuracy by kind of example**")
     kinds = figs.kind_rows(results)
-    columns = dict.fromkeys(name for row in kinds for name in row if name != "run")
-    show_table(kinds, percent=tuple(columns))
+    show_table(kinds, percent=figs.accuracy_columns(kinds))
     st.button("Clear results", key="ft-clear", on_click=clear_results)
 
 
-def speed_text(results: list[MethodResult], names: dict[int, str]) -> str:
-    ordered = sorted(results, key=lambda r: r.median_step_seconds)
-    fastest, slowest = ordered[0], ordered[-1]
-    if len(results) == 1:
-        return f"Median time per training step: {1000 * fastest.median_step_seconds:.1f} ms."
-    text = (
-        f"Median time per training step: fastest {names[id(fastest)]} "
-        f"({1000 * fastest.median_step_seconds:.1f} ms), slowest {names[id(slowest)]} "
-        f"({1000 * slowest.median_step_seconds:.1f} ms)."
-    )
-    full = [r for r in results if r.settings.method == "full"]
-    if full:
-        base = full[-1]
-        others = [r for r in results if r.model_name == base.model_name and r is not base]
-        if others:
-            ratios = ", ".join(
-                f"{names[id(r)]} {r.median_step_seconds / base.median_step_seconds:.2f}×"
-                for r in others
-            )
-            text += f" Step time relative to {names[id(base)]}: {ratios}."
-    return text
-
-
-def memory_text(results: list[MethodResult], names: dict[int, str]) -> str:
-    matching = sum(
-        r.optimizer_state_bytes == 8 * r.trainable + 4 * r.optimizer_tensors for r in results
-    )
-    text = (
-        f"Optimizer state: 8 bytes per trained parameter (two float32 moments) plus 4 bytes of "
-        f"step counter per trained tensor equals the measured state in {matching} of "
-        f"{len(results)} runs."
-    )
-    largest = max(results, key=lambda r: r.optimizer_state_bytes)
-    smallest = min(results, key=lambda r: r.optimizer_state_bytes)
-    if largest.optimizer_state_bytes > smallest.optimizer_state_bytes > 0:
-        ratio = largest.optimizer_state_bytes / smallest.optimizer_state_bytes
-        text += f" {names[id(largest)]} keeps {ratio:,.0f} times as much as {names[id(smallest)]}."
-    return text
-
-
-def lora_merge_text(results: list[MethodResult], names: dict[int, str]) -> str:
-    merged = [r for r in results if r.merge_difference is not None]
-    if not merged:
-        return ""
-    return (
-        "Merging LoRA into the weights, W + (α/r)·BA: "
-        + "; ".join(
-            f"for {names[id(r)]}, the held-out logits changed by at most "
-            f"{r.merge_difference:.1e}, and the merged model has {r.merged_parameters:,} "
-            f"parameters (with LoRA: {r.total:,})"
-            for r in merged
-        )
-        + "."
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# No training: gpt-stories on its own
-# ---------------------------------------------------------------------------------------------
-
-
-def zero_shot_section(arguments: tuple, data: TaskData) -> None:
+def zero_shot_section(arguments: tuple, data: course.TaskData) -> None:
     if ZERO_SHOT_MODEL not in shipped_names():
         st.info(f"{ZERO_SHOT_MODEL} is not shipped in models/, so there is nothing to score.")
         return
@@ -470,30 +265,14 @@ def zero_shot_section(arguments: tuple, data: TaskData) -> None:
         st.session_state[ZERO_SHOT_KEY] = True
     if not st.session_state.get(ZERO_SHOT_KEY):
         return
-    with st.spinner(f"Scoring {len(data.train) + 3 * len(data.held_out):,} sentences…"):
-        result = cached_zero_shot(*arguments)
+    with st.spinner(figs.scoring_text(data)):
+        result = cached_zero_shot(arguments)
     show_table(figs.zero_shot_rows(result), percent=("held-out accuracy",))
-    by_kind = ", ".join(
-        f"{CORRUPTIONS[kind]} {value:.1%}" for kind, value in result.pair_accuracy_by_kind.items()
-    )
-    st.caption(
-        f"Minimal pairs by corruption: {by_kind}. Threshold: a mean log-probability per token "
-        f"above {result.threshold:.3f} counts as grammatical ({result.threshold_train_accuracy:.1%}"
-        f" right on the training split it was chosen on)."
-    )
+    st.caption(figs.zero_shot_caption(result))
     st.markdown("**The few-shot prompt** (each held-out sentence follows it, then a label word)")
     st.code(result.few_shot_prompt, language=None)
-    word = LABELS[GRAMMATICAL]
-    share = statistics.mean(e.label == GRAMMATICAL for e in data.held_out)
-    st.caption(
-        f"With this prompt the model answered {word} for {result.few_shot_grammatical_share:.1%} "
-        f"of the held-out sentences; {share:.1%} of them are {word}."
-    )
+    st.caption(figs.few_shot_caption(result, data))
 
-
-# ---------------------------------------------------------------------------------------------
-# The page
-# ---------------------------------------------------------------------------------------------
 
 lesson = lesson_header(SLUG)
 

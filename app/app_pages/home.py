@@ -1,10 +1,18 @@
-"""Course map: every lesson, what it teaches and what you will do there."""
+"""Course map: a live model to try first, then every lesson and what you will do there."""
 
 import streamlit as st
-from widgets import page_file
+from widgets import page_file, sentence_input, shipped_model
 
+from tinyformers.course.gpt import next_token_logits
+from tinyformers.figures import gpt as figs
+from tinyformers.figures.common import token_chips
 from tinyformers.lessons import load_lessons
 from tinyformers.model.build import presets_table
+from tinyformers.model.sampling import SamplingSettings, next_token_distribution
+
+DEMO_MODEL = "gpt-stories"
+DEMO_SENTENCE = "the small dog sees the"
+DEMO_BARS = 10
 
 
 @st.cache_data
@@ -13,11 +21,45 @@ def model_sizes() -> list[dict]:
     return presets_table()
 
 
+def start_here() -> None:
+    """Type a sentence: see its tokens, then what a small GPT thinks comes next."""
+    st.subheader("Start here: type a sentence")
+    loaded = shipped_model(DEMO_MODEL)
+    text = sentence_input(
+        "Your sentence",
+        DEMO_SENTENCE,
+        key="home-sentence",
+        tokenizer=loaded.tokenizer,
+        max_tokens=loaded.config.block_size,
+    )
+    if not text:
+        return
+    ids = loaded.tokenizer.encode(text)
+    if not ids:
+        st.info("Type a few words to see them as tokens.")
+        return
+    tokens_column, next_column = st.columns([2, 3])
+    with tokens_column:
+        st.markdown(f"**1. {len(ids):,} tokens** — the pieces {DEMO_MODEL} reads:")
+        st.html(token_chips(loaded.tokenizer.display_tokens(ids), ids))
+        st.caption("Lesson 1 shows how these pieces are learned from text.")
+    with next_column:
+        distribution = next_token_distribution(
+            next_token_logits(loaded.model, ids), SamplingSettings()
+        )
+        shown = figs.bar_ids(distribution, DEMO_BARS)
+        labels = loaded.tokenizer.display_tokens(shown)
+        title = "2. What the model expects next"
+        st.plotly_chart(figs.distribution_chart(distribution, shown, labels, title), theme=None)
+        st.caption(figs.distribution_caption(distribution, shown[0], labels[0]))
+
+
 st.title("Tinyformers")
 st.write(
     "Small, live Transformer models you can poke: every chart in this app is computed by a "
     "model running on your input, right now."
 )
+start_here()
 
 st.header("Course map")
 for lesson in load_lessons():

@@ -15,7 +15,6 @@ from tinyformers.training.loop import Progress, TrainSettings
 SLUG = "train"
 JOB_KEY = "train-job"
 TRAINING_KEY = "train-current"
-TRAINED_KEY = "trained_models"  # read by widgets.model_picker on every page
 OUTCOMES = {"finished": st.success, "stopped": st.info, "budget": st.info, "diverged": st.error}
 
 corpus_text = st.cache_data(max_entries=3, show_spinner="Preparing the corpus…")(course.corpus_text)
@@ -270,12 +269,13 @@ def show_live(snapshot: Snapshot | None) -> None:
 def show_export(training: Training | None) -> None:
     """Once a run stops or finishes, put its model into this session's pickers and offer it."""
     if training is not None and training.publishable():
-        training.publish(st.session_state.setdefault(TRAINED_KEY, {}))
+        trained = st.session_state.setdefault(widgets.TRAINED_KEY, {})
+        widgets.keep_trained_model(trained[training.publish(trained)])  # kept for later visits
     if training is None or training.published_name is None:
         st.caption("Your model appears here once a run stops or finishes.")
         return
     name, folder = training.published_name, training.folder
-    trained = st.session_state.get(TRAINED_KEY, {})
+    trained = st.session_state.get(widgets.TRAINED_KEY, {})
     if name in trained:
         st.success(figs.export_message(name, list(trained)))
     archive, mime, icon = f"{folder}.zip", "application/zip", ":material/download:"

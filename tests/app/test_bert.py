@@ -13,7 +13,6 @@ from streamlit.testing.v1 import AppTest
 from tests.page_checks import BLANK_TEXTS, MARKUP, caption, rerun
 from tests.plotly_json import chart_titled, chart_titles, charts, decode
 from tinyformers.course.bert import (
-    SPECIAL_IDS,
     attention_from,
     embedding_breakdown,
     epoch_ledgers,
@@ -22,12 +21,13 @@ from tinyformers.course.bert import (
     ledger_statistics,
     masking_draws,
     selection_units,
+    suggest_blank,
     trained_positions,
     word_starts,
 )
 from tinyformers.figures import bert as figs
 from tinyformers.hub.registry import load_shipped
-from tinyformers.text.inputs import bert_inputs
+from tinyformers.text.inputs import bert_inputs, read_typed_text
 from tinyformers.text.masking import MASKED, RANDOM, UNCHANGED, MaskingRates
 
 PAGE = "app_pages/bert.py"
@@ -282,11 +282,39 @@ def test_markup_is_shown_as_text(fresh):
     assert "[UNK]" in at.html[1].value  # the tokenizer has no "<": it reads [UNK]
 
 
-def test_typed_mask_is_ordinary_text(fresh, bert):
+def test_typed_mask_is_the_mask_token(fresh, bert):
+    """Typing [MASK] masks that position, as in every BERT demo; no other blank is added."""
     at = fresh
-    at.text_input(key="bert-fill-text").set_value("the dogs [MASK] .").run()
+    sentence = "the girl [MASK] the big dog ."
+    at.text_input(key="bert-fill-text").set_value(sentence).run()
     assert not at.exception
-    ids = bert_inputs(bert.tokenizer, "the dogs [MASK] .")[0]
-    assert bert.tokenizer.mask_id not in ids
-    ordinary = [i for i, token_id in enumerate(ids) if token_id not in SPECIAL_IDS]
-    assert [int(o.split(":")[0]) for o in at.multiselect[0].options] == ordinary
+    ids = read_typed_text(bert.tokenizer, "bert", sentence).ids
+    blank = ids.index(bert.tokenizer.mask_id)
+    assert ids.count(bert.tokenizer.mask_id) == 1
+    guesses = chart_titled(at, "The model's guesses for each [MASK]")["data"]
+    assert len(guesses) == 1
+    assert caption(at, f"Position {blank}: you typed [MASK]")
+    assert "[UNK]" not in " ".join(at.multiselect[0].options) and "##k" not in str(
+        at.multiselect[0].options
+    )
+    assert at.multiselect[0].value == []  # the typed blank is the blank
+
+
+def test_positions_to_mask_follow_the_sentence(fresh, bert):
+    """A chosen position keeps its token when the sentence changes, or goes with a note."""
+    at = fresh
+    at.text_input(key="bert-fill-text").set_value("the dogs run to the cat .").run()
+    tokens = bert.tokenizer.display_tokens(
+        bert_inputs(bert.tokenizer, "the dogs run to the cat .")[0]
+    )
+    cat = tokens.index("cat")
+    at.multiselect[0].set_value([cat]).run()
+    at.text_input(key="bert-fill-text").set_value("a big cat runs .").run()
+    new_tokens = bert.tokenizer.display_tokens(bert_inputs(bert.tokenizer, "a big cat runs .")[0])
+    assert at.multiselect[0].value == [new_tokens.index("cat")]
+    at.text_input(key="bert-fill-text").set_value("the dogs run .").run()
+    ids = bert_inputs(bert.tokenizer, "the dogs run .")[0]
+    suggested = suggest_blank(bert.tokenizer.display_tokens(ids))
+    assert at.multiselect[0].value == [suggested]  # back to the page's suggestion
+    assert any("not in the new input" in c.value for c in at.caption)
+    assert not at.exception

@@ -189,7 +189,7 @@ def test_selections_follow_a_new_sentence() -> None:
     assert at.markdown[-1].value == "query=2 masked=[4] layer=3"
     assert any("moved" in c.value for c in at.caption)
     at.text_input[0].set_value("birds fly").run()
-    assert at.markdown[-1].value == "query=1 masked=[] layer=3"
+    assert at.markdown[-1].value == "query=1 masked=[0] layer=3"  # both back to their defaults
     assert any("not in the new input" in c.value for c in at.caption)
     at.number_input[0].set_value(2).run()
     assert at.markdown[-1].value.endswith("layer=0")
@@ -208,3 +208,41 @@ def test_a_new_choice_on_the_same_sentence_is_kept() -> None:
     assert not at.caption
     at.text_input[0].set_value("the dog runs").run()
     assert at.markdown[-1].value == "query=0 masked=[0, 2] layer=0"
+
+
+def kept_script(app_dir: str) -> None:
+    import sys
+
+    import streamlit as st
+
+    sys.path.insert(0, app_dir)
+    from widgets import job_active, job_result, keep_result, metric_row
+
+    from tinyformers.training.jobs import FINISHED, STOPPED, Job
+
+    if "job" not in st.session_state:
+        st.session_state["job"] = Job(lambda report: report(0) and 41 + 1).start()
+    job = st.session_state["job"]
+    job.join(600)
+    st.write(f"active {job_active('job')} {job_active('no-such-job')}")
+    st.write(
+        f"finished {job_result('job', FINISHED, int)} stopped {job_result('job', STOPPED, int)}"
+    )
+    st.write(f"as text {job_result('job', FINISHED, str)}")
+    for n, key in enumerate(["a", "b", "a", "c", "d"]):
+        keep_result("store", key, n, limit=3)
+    st.write(f"kept {st.session_state['store']}")
+    metric_row({"first": "1.0", "second": 2})
+
+
+def test_job_results_are_read_and_kept_by_key() -> None:
+    at = AppTest.from_function(kept_script, args=(APP_DIR,), default_timeout=180)
+    at.run()
+    assert not at.exception
+    assert [m.value for m in at.markdown] == [
+        "active False False",
+        "finished 42 stopped None",
+        "as text None",
+        "kept {'b': 1, 'c': 3, 'd': 4}",  # a second "a" is not kept; the first "a" goes first
+    ]
+    assert [(m.label, m.value) for m in at.metric] == [("first", "1.0"), ("second", "2")]

@@ -17,7 +17,7 @@ from tinyformers.hub.registry import load_shipped
 from tinyformers.model import peft
 from tinyformers.text.corpora.stories import Sentence, is_grammatical
 from tinyformers.text.inputs import model_input_ids
-from tinyformers.training.loop import train
+from tinyformers.training.loop import Progress, train
 
 
 @pytest.fixture(scope="module")
@@ -355,3 +355,87 @@ def test_zero_shot_numbers_are_what_they_say(gpt, small_task) -> None:
     assert 0 <= result.few_shot_accuracy <= 1
     with pytest.raises(ValueError, match="needs a GPT"):
         C.zero_shot(load_shipped("bert-stories").model, gpt.tokenizer, small_task)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the page checks, plans and follows
+# ---------------------------------------------------------------------------------------------
+
+
+def test_task_checks_count_what_the_parser_says(small_task) -> None:
+    examples = small_task.train + small_task.held_out
+    checks = C.task_checks(small_task)
+    assert checks == {
+        "negatives rejected": 50,
+        "negatives": 50,
+        "positives accepted": 50,
+        "positives": 50,
+        "shared sentences": 0,
+    }
+    assert checks["negatives"] == sum(e.label == C.UNGRAMMATICAL for e in examples)
+    shared = C.TaskData(small_task.train, small_task.train[:3], 3, small_task.corruptions)
+    assert C.task_checks(shared)["shared sentences"] == 3
+
+
+def test_base_models_keep_their_order_and_only_what_is_available() -> None:
+    assert C.base_models(["gpt-stories", "gpt-char", "bert-stories"]) == [
+        "bert-stories",
+        "gpt-stories",
+    ]
+    assert C.base_models(["gpt-stories"]) == ["gpt-stories"]
+    assert C.base_models([]) == []
+
+
+def test_parameter_counts_are_those_of_the_prepared_classifier(bert) -> None:
+    settings = C.MethodSettings(method="lora", lora_rank=2)
+    classifier = C.prepare(bert.model, settings)
+    trainable = sum(p.numel() for p in classifier.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in classifier.parameters())
+    assert C.parameter_counts(bert.model, settings) == (trainable, total)
+    assert trainable < total
+
+
+def test_plans_give_every_valid_method_its_rate_and_say_why_the_others_are_not() -> None:
+    rates = {method: 1e-3 * (n + 1) for n, method in enumerate(C.METHODS)}
+    options = {"lora_rank": 2, "lora_targets": (), "adapter_places": ("mlp",)}
+    plans = C.plan_methods(20, 7, "first", rates, options)
+    assert list(plans.settings) == ["full", "head", "bitfit", "adapters", "prefix"]
+    assert list(plans.errors) == ["lora"]
+    assert "choose at least one projection for LoRA" in plans.errors["lora"]
+    adapters = plans.settings["adapters"]
+    assert adapters == C.MethodSettings(
+        method="adapters",
+        steps=20,
+        learning_rate=rates["adapters"],
+        seed=7,
+        pooling="first",
+        **options,
+    )
+    assert [s.lr for s in plans.settings.values()] == [rates[m] for m in plans.settings]
+    bad = C.plan_methods(20, 7, "first", rates, {"adapter_places": ()})
+    assert list(bad.errors) == ["adapters"]
+
+
+def test_runs_progress_sorts_updates_by_run_and_counts_finished_runs() -> None:
+    def step(n: int) -> Progress:
+        return Progress(n, 0.7, None, 1e-3, 100.0, n / 10)
+
+    finished = C.MethodResult("bert-stories", C.MethodSettings(), 1, 2, 0.5, {}, [0.1], 8, 1)
+    updates = [
+        C.MethodUpdate("LoRA", step(1)),
+        C.MethodUpdate("LoRA", step(2)),
+        finished,
+        "something else",
+        C.MethodUpdate("Adapters", step(1)),
+    ]
+    progress = C.runs_progress(updates)
+    assert progress.histories == {"LoRA": [step(1), step(2)], "Adapters": [step(1)]}
+    assert progress.finished == 1
+    assert C.runs_progress([]) == C.RunsProgress({}, 0)
+
+
+def test_grammatical_share(small_task) -> None:
+    assert C.grammatical_share(small_task.held_out) == 0.5
+    assert C.grammatical_share(small_task.held_out[:1]) == small_task.held_out[0].label
+    with pytest.raises(ValueError, match="no examples"):
+        C.grammatical_share([])

@@ -10,23 +10,34 @@ import pytest
 from scipy import stats
 
 from tinyformers.course.scaling import (
+    CHINCHILLA_TOKENS_PER_PARAMETER,
     LADDER,
+    SOURCES,
     SweepSettings,
     char_task,
     compute_frontier,
     embedding_parameters,
     fit_power_law,
+    frontier_labels,
     kaplan_approximation,
     ladder_configs,
+    live_curves,
     model_label,
     non_embedding_parameters,
+    plan_sweep,
     run_sweep,
+    sweep_progress,
+    text_sizes,
     training_flops,
+    training_text,
+    undertrained,
 )
 from tinyformers.model.build import build_model, count_parameters
 from tinyformers.model.config import GPTConfig
-from tinyformers.text.corpora import generate_corpus
+from tinyformers.text.corpora import generate_corpus, lesson_corpus
 from tinyformers.training.experiments import RunUpdate
+from tinyformers.training.loop import Progress
+from tinyformers.training.zoo import char_text
 
 SIZES = np.geomspace(1e3, 1e6, 8)
 
@@ -271,3 +282,94 @@ def test_stopping_keeps_only_finished_models(text) -> None:
 def test_sweep_rejects_text_it_cannot_train_on(bad) -> None:
     with pytest.raises(ValueError, match="empty|too short"):
         run_sweep(bad, SweepSettings(n_models=3, steps=10))
+
+
+# ---------------------------------------------------------------------------------------------
+# The sweep as the page plans it and follows it
+# ---------------------------------------------------------------------------------------------
+
+
+def test_training_text_is_the_stories_or_the_lessons() -> None:
+    assert list(SOURCES) == ["stories", "lessons"]
+    assert training_text("stories") == char_text()
+    assert training_text("lessons") == lesson_corpus()
+    with pytest.raises(ValueError, match="must be one of stories, lessons; got 'poems'"):
+        training_text("poems")
+
+
+def test_text_sizes_are_the_character_task_sizes(text) -> None:
+    vocab_size, task = char_task(text, 32)
+    assert text_sizes(text, 32) == (vocab_size, len(task.train_ids), len(task.val_ids))
+    assert sum(text_sizes(text, 32)[1:]) == len(text)  # every character in one split
+
+
+def test_plan_counts_every_model_of_the_ladder() -> None:
+    settings = SweepSettings(n_models=4, steps=100)
+    plan = plan_sweep("lessons", settings, (40, 9_000, 1_000))
+    configs = ladder_configs(40, 4, settings.block_size)
+    assert plan.configs == tuple(configs)
+    assert plan.key == ("lessons", settings) and plan.source_name == "The lessons' text"
+    assert plan.labels == [model_label(c) for c in configs]
+    n = [non_embedding_parameters(c) for c in configs]
+    assert list(plan.parameters.values()) == n
+    assert plan.largest_parameters() == count_parameters(build_model(configs[-1]))
+    assert plan.flops() == pytest.approx(sum(6 * x * settings.tokens for x in n))
+    assert list(plan.tokens_per_parameter().values()) == [settings.tokens / x for x in n]
+    with pytest.raises(ValueError, match="must be one of"):
+        plan_sweep("poems", settings, (40, 9_000, 1_000))
+
+
+def test_undertrained_models_are_below_twenty_tokens_per_parameter() -> None:
+    assert CHINCHILLA_TOKENS_PER_PARAMETER == 20
+    ratios = {"small": 45.0, "edge": 20.0, "large": 19.9, "huge": 2.5}
+    assert undertrained(ratios) == ["large", "huge"]
+    assert undertrained({"small": 45.0}) == []
+
+
+def progress(step: int, val_loss: float | None) -> Progress:
+    return Progress(step, 2.0, val_loss, 1e-3, 1000.0, step / 10)
+
+
+def test_progress_counts_finished_models_and_the_current_step() -> None:
+    plan = plan_sweep("stories", SweepSettings(n_models=3, steps=100), (40, 9_000, 1_000))
+    first, second, _ = plan.labels
+    assert sweep_progress([], plan) is None
+    assert sweep_progress(["not an update"], plan) is None
+    updates = [RunUpdate(first, progress(100, 2.0)), RunUpdate(second, progress(25, None))]
+    now = sweep_progress(updates, plan)
+    assert (now.model, now.n_models, now.label, now.step, now.steps) == (1, 3, second, 25, 100)
+    assert now.fraction == pytest.approx((1 + 25 / 100) / 3)
+    past_the_end = sweep_progress([RunUpdate(plan.labels[-1], progress(150, None))], plan)
+    assert past_the_end.fraction == 1.0
+
+
+def test_live_curves_are_compute_and_loss_at_every_evaluation() -> None:
+    settings = SweepSettings(n_models=3, steps=100)
+    plan = plan_sweep("stories", settings, (40, 9_000, 1_000))
+    first, second, _ = plan.labels
+    updates = [
+        RunUpdate(first, progress(10, None)),
+        RunUpdate(first, progress(50, 2.5)),
+        "not an update",
+        RunUpdate(second, progress(50, 2.4)),
+        RunUpdate(first, progress(100, 2.1)),
+    ]
+    curves = live_curves(updates, plan)
+    n = plan.parameters
+    tokens = settings.tokens_per_step
+    assert curves == {
+        first: ([6 * n[first] * 50 * tokens, 6 * n[first] * 100 * tokens], [2.5, 2.1]),
+        second: ([6 * n[second] * 50 * tokens], [2.4]),
+    }
+
+
+def test_frontier_labels_name_the_curves_that_reach_the_frontier() -> None:
+    curves = {
+        "small": ([1.0, 2.0, 4.0], [5.0, 4.0, 3.8]),
+        "medium": ([2.0, 4.0, 8.0], [4.5, 3.5, 3.0]),
+        "large": ([4.0, 8.0, 16.0], [4.2, 3.2, 2.0]),
+    }
+    # (1, 5.0) small, (2, 4.0) small, (4, 3.5) medium, (8, 3.0) medium, (16, 2.0) large
+    assert frontier_labels(curves) == ["small", "medium", "large"]
+    assert frontier_labels({"only": ([1.0, 2.0], [3.0, 3.5])}) == ["only"]
+    assert frontier_labels({"a": ([1.0], [2.0]), "b": ([2.0], [2.5])}) == ["a"]

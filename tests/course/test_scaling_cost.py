@@ -15,6 +15,7 @@ from tinyformers.course.scaling import (
     CostSettings,
     CostUpdate,
     crossover_length,
+    half_time_length,
     measure_cost,
     mlp_hidden_bytes,
     multiply_adds,
@@ -179,3 +180,27 @@ def test_a_stop_request_ends_the_measurement_early() -> None:
 def test_bad_settings_are_refused_with_a_clear_message(changes, message) -> None:
     with pytest.raises(ValueError, match=message):
         CostSettings(**changes)
+
+
+def share_result(shares: list[float]) -> CostResult:
+    """A result whose attention takes ``shares`` of the attention + MLP time, n = 32, 48, …"""
+    settings = CostSettings(max_length=1024, memory=False)
+    points = tuple(
+        CostPoint(
+            n=n,
+            seconds={"attention": share, "fused": share / 2, "mlp": 1 - share},
+            backward_seconds=None,
+            peak_bytes=None,
+            score_bytes=score_matrix_bytes(n, settings.n_head),
+            mlp_bytes=mlp_hidden_bytes(n, settings.mlp_width),
+        )
+        for n, share in zip(settings.lengths, shares, strict=False)
+    )
+    return CostResult(settings, points, stopped=False)
+
+
+def test_half_time_length_is_the_first_length_where_attention_takes_half() -> None:
+    result = share_result([0.2, 0.4, 0.5, 0.45, 0.7])
+    assert [round(p.attention_share(), 6) for p in result.points] == [0.2, 0.4, 0.5, 0.45, 0.7]
+    assert half_time_length(result) == 64
+    assert half_time_length(share_result([0.1, 0.2, 0.49])) is None

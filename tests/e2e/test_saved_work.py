@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.conftest import wait_for_app
 from tinyformers.hub.registry import LoadedModel, load_shipped
@@ -39,8 +40,14 @@ def browser_page(browser, server_url, work_id: str | None = None):
 def model_options(page, server_url: str) -> list[str]:
     page.goto(f"{server_url}/gpt")
     wait_for_app(page)
-    page.get_by_label("Model").first.click()
-    page.get_by_role("option").first.wait_for()
+    picker = page.get_by_label("Model").first
+    for _ in range(10):  # a click that lands while the page is still drawing opens nothing
+        picker.click()
+        try:
+            page.get_by_role("option").first.wait_for(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
     options = page.get_by_role("option").all_inner_texts()
     page.keyboard.press("Escape")
     return options

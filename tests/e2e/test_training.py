@@ -1,5 +1,5 @@
-"""Training in the browser: a run that learns, stops, resumes and is then used by other
-lessons; and two sessions sharing a server that trains one run at a time.
+"""Training in the browser: a run that learns, stops, resumes and, after a reload, is used by
+other lessons; and two sessions sharing a server that trains one run at a time.
 
 Every wait is for a state of the page (a button enabled, a step counter past a value), with
 limits generous enough for a machine whose cores are busy with other work.
@@ -112,6 +112,8 @@ def test_train_stop_resume_then_use_the_model_elsewhere(browser, server_url) -> 
     wait_for_enabled(page, "Resume")
     assert_no_exception(page)
 
+    page.reload()  # a new session: the model comes back from this browser's saved work
+    wait_for_app(page)
     go_to(page, "8. GPT and text generation")
     choose(page, "Model", "my-gpt")
     assert_no_exception(page)

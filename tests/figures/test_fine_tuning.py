@@ -14,10 +14,15 @@ from tinyformers.course.fine_tuning import (
     Example,
     MethodResult,
     MethodSettings,
+    MethodUpdate,
     ZeroShotResult,
     make_task,
+    parameter_arithmetic,
+    runs_progress,
+    task_checks,
 )
 from tinyformers.figures import fine_tuning as figs
+from tinyformers.model.config import BertConfig
 from tinyformers.training.loop import Progress
 
 ATTACK = "</script><img src=x onerror=alert(1)>"
@@ -150,18 +155,120 @@ def test_split_counts_and_text_add_up() -> None:
     )
 
 
+ZERO = ZeroShotResult(
+    pair_accuracy=0.9,
+    pairs=20,
+    pair_accuracy_by_kind={"verb": 0.8, "swap": 0.625},
+    threshold=-3.0,
+    threshold_train_accuracy=0.75,
+    threshold_accuracy=0.7,
+    few_shot_prompt="a . happy\nb . sad\n",
+    few_shot_accuracy=0.5,
+    few_shot_grammatical_share=0.4,
+)
+
+
 def test_zero_shot_rows_show_the_three_accuracies() -> None:
-    zero = ZeroShotResult(
-        pair_accuracy=0.9,
-        pairs=20,
-        pair_accuracy_by_kind={"verb": 0.8},
-        threshold=-3.0,
-        threshold_train_accuracy=0.75,
-        threshold_accuracy=0.7,
-        few_shot_prompt="a . happy\nb . sad\n",
-        few_shot_accuracy=0.5,
-        few_shot_grammatical_share=0.4,
-    )
-    rows = figs.zero_shot_rows(zero)
+    rows = figs.zero_shot_rows(ZERO)
     assert [row["held-out accuracy"] for row in rows] == [0.9, 0.7, 0.5]
     assert "20 pairs" in rows[0]["approach"] and "2 labelled examples" in rows[2]["approach"]
+
+
+# ---------------------------------------------------------------------------------------------
+# What the page says
+# ---------------------------------------------------------------------------------------------
+
+
+def test_task_caption_counts_both_splits_and_the_parsers_verdicts() -> None:
+    data = make_task(60, 40, seed=0)
+    caption = figs.task_caption(data, task_checks(data))
+    assert caption == (
+        f"Training split: {figs.split_text(data.train)}. Held-out split: "
+        f"{figs.split_text(data.held_out)}. The grammar's parser rejects 50 of the 50 negatives "
+        "and accepts 50 of the 50 positives; the two splits share 0 source sentences."
+    )
+
+
+CONFIG = BertConfig(vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=32)
+
+
+def test_plan_caption_shows_the_share_and_the_worked_out_sum() -> None:
+    lora = MethodSettings(method="lora", lora_rank=2)
+    count, sum_text = parameter_arithmetic(lora, CONFIG)
+    caption = figs.plan_caption("bert-x", lora, (count, 4 * count), CONFIG)
+    assert caption == (
+        f"LoRA on bert-x trains {count:,} of the classifier's {4 * count:,} parameters "
+        f"(25.00%). Worked out: {sum_text}."
+    )
+    full = figs.plan_caption("bert-x", MethodSettings(method="full"), (1234, 1234), CONFIG)
+    assert (
+        full
+        == "Full fine-tuning on bert-x trains 1,234 of the classifier's 1,234 parameters (100.00%)."
+    )
+
+
+def test_progress_bar_counts_finished_runs_and_the_current_step(results) -> None:
+    def step(n: int) -> Progress:
+        return Progress(n, 0.7, None, 1e-3, 100.0, n / 10)
+
+    labels = ["Full fine-tuning", "LoRA", "Adapters"]
+    updates = [
+        MethodUpdate("Full fine-tuning", step(10)),
+        results[0],
+        MethodUpdate("LoRA", step(4)),
+    ]
+    progress = runs_progress(updates)
+    fraction, text = figs.progress_bar(progress, "bert-stories", labels, 10, 3.25)
+    assert fraction == pytest.approx((1 + 4 / 10) / 3)
+    assert text == "LoRA on bert-stories: step 4 of 10 (run 2 of 3); 3.2 s so far"
+    assert figs.progress_bar(runs_progress([]), "bert-stories", labels, 10, 0.0) is None
+    assert figs.stopped_text(progress, 3) == (
+        "Stopped after 1 of 3 runs; finished runs are in the table."
+    )
+    assert figs.finished_text(progress, 61.25) == "Finished 1 run(s) in 61.2 s."
+
+
+def test_texts_about_runs_name_them_by_number(results) -> None:
+    speed = figs.speed_text(results)
+    assert speed == (
+        "Median time per training step: fastest 3. Head only (linear probe) (4.5 ms), slowest "
+        "1. Full fine-tuning (20.0 ms). Step time relative to 1. Full fine-tuning: 2. LoRA "
+        "0.57×, 3. Head only (linear probe) 0.23×."
+    )
+    assert figs.speed_text(results[1:2]) == "Median time per training step: 11.5 ms."
+    memory = figs.memory_text(results)
+    # 8 bytes × trainable + 4 bytes × 2 tensors: 8008 and 88 match, 520 does not (8 · 64 + 8)
+    assert "equals the measured state in 3 of 3 runs." in memory
+    assert memory.endswith(
+        "1. Full fine-tuning keeps 91 times as much as 3. Head only (linear probe)."
+    )
+    assert figs.lora_merge_text(results) == ""
+    results[1].merge_difference, results[1].merged_parameters = 2.5e-7, 1000
+    assert figs.lora_merge_text(results) == (
+        "Merging LoRA into the weights, W + (α/r)·BA: for 2. LoRA, the held-out logits changed "
+        "by at most 2.5e-07, and the merged model has 1,000 parameters (with LoRA: 1,064)."
+    )
+    assert figs.early_stops(results) == []
+    results[2].stop_reason = "loss exploded"
+    assert figs.early_stops(results) == [
+        "Run 3. Head only (linear probe) stopped early: loss exploded"
+    ]
+
+
+def test_accuracy_columns_are_every_column_but_the_run() -> None:
+    rows = [{"run": "1", "real sentences": 0.9}, {"run": "2", "verb": 0.5, "real sentences": 1.0}]
+    assert figs.accuracy_columns(rows) == ("real sentences", "verb")
+
+
+def test_zero_shot_texts() -> None:
+    data = make_task(60, 40, seed=0)
+    assert figs.scoring_text(data) == "Scoring 180 sentences…"
+    assert figs.zero_shot_caption(ZERO) == (
+        "Minimal pairs by corruption: main verb in the wrong number 80.0%, two neighbouring "
+        "words swapped 62.5%. Threshold: a mean log-probability per token above -3.000 counts "
+        "as grammatical (75.0% right on the training split it was chosen on)."
+    )
+    assert figs.few_shot_caption(ZERO, data) == (
+        "With this prompt the model answered grammatical for 40.0% of the held-out sentences; "
+        "50.0% of them are grammatical."
+    )

@@ -14,7 +14,10 @@ from tinyformers.course.scaling import (
     CostPoint,
     CostResult,
     CostSettings,
+    CostUpdate,
     SweepPoint,
+    SweepProgress,
+    SweepResult,
     SweepSettings,
     compute_frontier,
     fit_power_law,
@@ -23,6 +26,7 @@ from tinyformers.course.scaling import (
     model_label,
     multiply_adds,
     non_embedding_parameters,
+    plan_sweep,
     score_matrix_bytes,
     sequence_lengths,
 )
@@ -158,6 +162,84 @@ def test_plan_and_result_tables() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# What the page says about the sweep
+# ---------------------------------------------------------------------------------------------
+
+
+def sweep_result(points: list[SweepPoint]) -> SweepResult:
+    return SweepResult(SETTINGS, "Generated stories", 40, 9_000, 1_000, tuple(points), (), False)
+
+
+def test_plan_caption_states_the_text_the_budget_and_the_compute() -> None:
+    plan = plan_sweep("stories", SETTINGS, (40, 50_000, 5_000))
+    total = sum(6 * n * SETTINGS.tokens for n in plan.parameters.values())
+    assert figs.plan_caption(plan) == (
+        "Generated stories: 50,000 training and 5,000 validation characters, 40 distinct. "
+        f"Each model: 100 steps × 16 sequences × 64 characters = D = 102,400 tokens "
+        f"({102_400 / 50_000:.2f} passes over the training text). The whole sweep: "
+        f"C ≈ {total:.2e} FLOPs."
+    )
+
+
+def test_sweep_progress_and_status_texts() -> None:
+    progress = SweepProgress(model=1, n_models=6, label="1 layer × 32 wide", step=150, steps=300)
+    assert figs.sweep_progress_text(progress, 12.4) == (
+        "Model 2 of 6, 1 layer × 32 wide: step 150 of 300 (12 s so far)"
+    )
+    result = sweep_result(sweep_points()[:3])
+    assert figs.sweep_finished_text(result, 61.25) == "Finished: 3 models in 61.2 s."
+    assert figs.sweep_stopped_text(result).startswith("The sweep was stopped: 3 of 4 models ")
+
+
+def test_fit_metrics_title_and_caption_show_the_fit_of_the_points() -> None:
+    points = sweep_points()
+    result = sweep_result(points)
+    fit = result.fit()
+    assert figs.fit_metrics(fit) == {
+        "Exponent α": f"{fit.alpha:.3f} ± {fit.exponent_se:.3f}",
+        "Prefactor a": f"{fit.prefactor:.3g} ± {fit.prefactor_se:.2g}",
+        "R² (log–log)": f"{fit.r_squared:.3f}",
+        "Models fitted": 4,
+    }
+    assert figs.fit_title(result) == (
+        "Validation loss against size · Generated stories, D = 102,400 tokens"
+    )
+    caption = figs.fit_caption(result, fit)
+    span = points[-1].non_embedding_parameters / points[0].non_embedding_parameters
+    assert caption.startswith(f"Least squares on (ln N, ln L) over 4 models: {figs.fit_label(fit)}")
+    assert f"The sizes span a factor of {span:.0f} in N." in caption
+    largest = points[-1]
+    assert f"{largest.non_embedding_parameters:,} of its {largest.parameters:,}" in caption
+
+
+def test_compute_caption_counts_evaluations_and_names_the_frontier_and_the_best() -> None:
+    points = sweep_points()
+    curves = figs.sweep_curves(points)
+    caption = figs.compute_caption(sweep_result(points), curves)
+    best = points[-1]  # every model's losses are lower than the smaller one's
+    assert caption.startswith("12 evaluations in all.")  # 4 models × 3 evaluations
+    assert (
+        f"Lowest final loss: {best.label}, {best.val_loss:.4f} at C = {best.flops:.2e}" in caption
+    )
+
+
+@pytest.mark.parametrize("steps,under", [(100, True), (5_000, False)])
+def test_chinchilla_caption_names_the_undertrained_models(steps, under) -> None:
+    settings = SweepSettings(n_models=4, steps=steps)
+    plan = plan_sweep("stories", settings, (40, 50_000, 5_000))
+    ratios = [settings.tokens / n for n in plan.parameters.values()]
+    caption = figs.chinchilla_caption(plan)
+    assert ", ".join(f"{r:.1f}" for r in ratios) in caption
+    assert f"this D suits N ≈ {settings.tokens / 20:,.0f}." in caption
+    below = [label for label, r in zip(plan.labels, ratios, strict=True) if r < 20]
+    assert bool(below) == under
+    if under:
+        assert caption.endswith(f"so undertrained by that rule: {', '.join(below)}.")
+    else:
+        assert caption.endswith("No model is below that ratio.")
+
+
+# ---------------------------------------------------------------------------------------------
 # The cost of attention
 # ---------------------------------------------------------------------------------------------
 
@@ -220,3 +302,58 @@ def test_cost_table_names_what_is_measured_and_what_is_computed() -> None:
     assert last["n × n matrix MiB (computed)"] == round(score_matrix_bytes(512, 4) / 2**20, 3)
     assert math.isclose(last["attention ms (measured)"], round(2e-9 * 512 * 512 * 1000, 3))
     assert "attention peak MiB (measured)" not in figs.cost_rows(cost_result(memory=False))[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# What the page says about the cost of attention
+# ---------------------------------------------------------------------------------------------
+
+
+def test_prediction_chart_and_caption_are_computed_from_the_settings() -> None:
+    settings = CostSettings(max_length=1024, n_embd=128, n_head=4)
+    figure = figs.prediction_chart(settings)
+    assert figure.layout.title.text == "Computed: multiply-adds of one layer, width C = 128"
+    trace = figure_trace(figure, "MLP")
+    assert list(trace.x) == settings.lengths
+    assert list(trace.y) == [multiply_adds(n, 128, 512)["MLP"] for n in settings.lengths]
+    caption = figs.prediction_caption(settings)
+    assert "at n = 2C = 256;" in caption and "at n = 4C = 512." in caption
+    assert "one 4 × 1024 × 1024 float32 matrix takes 16.00 MiB (computed)" in caption
+
+
+def test_cost_progress_warms_up_then_counts_lengths() -> None:
+    assert figs.cost_progress([]) == (0.0, "Warming up…")
+    point = cost_result().points[2]
+    updates = ["not an update", CostUpdate(point, 3, 11)]
+    assert figs.cost_progress(updates) == (3 / 11, f"Measured n = {point.n} (3 of 11 lengths)")
+    stopped = CostResult(CostSettings(max_length=512), cost_result().points[:4], stopped=True)
+    assert figs.cost_stopped_text(stopped).startswith("Stopped after 4 of 9 lengths:")
+
+
+def test_slopes_times_and_share_texts_are_the_fitted_numbers() -> None:
+    result = cost_result(backward=True)
+    metrics = figs.slope_metrics(result)
+    for kind in KINDS:
+        fit = result.slope(kind)
+        label = f"Slope: {figs.KIND_NAMES[kind]}"
+        assert metrics[label] == f"{fit.exponent:.2f} ± {fit.exponent_se:.2f}"
+    assert metrics["Slope: attention (n × n weights)"].startswith("2.00 ±")  # times ∝ n²
+    assert figs.time_title(result.settings) == "Measured time of one layer, C = 64, 4 heads"
+    fitted = result.fitted_lengths()
+    times = figs.times_caption(result)
+    assert f"for n = {fitted[0]} to {fitted[-1]} ({len(fitted)} lengths;" in times
+    assert "on one CPU thread." in times
+    assert figs.backward_caption(result).endswith("slope 2.00 ± 0.00.")
+    # attention takes n / (n + 200) of the time: half from n = 200, first measured at 256
+    share = figs.share_caption(result)
+    assert "takes 14% of the time at n = 32 and 72% at n = 512" in share
+    assert "first reaches half of the time at n = 256" in share
+    assert "(the multiply-add count predicts n = 128)." in share
+
+
+def test_memory_caption_compares_computed_and_measured_bytes() -> None:
+    assert figs.memory_caption(cost_result(memory=False)) is None
+    caption = figs.memory_caption(cost_result())
+    matrix = score_matrix_bytes(512, 4)
+    assert caption.startswith(f"At n = 512: one n × n matrix for all heads is {matrix / 2**20:.2f}")
+    assert f"peaked at {512_000 / 2**20:.2f} MiB (measured, {512_000 / matrix:.1f} " in caption

@@ -356,11 +356,11 @@ class BlankGuess:
     """The model's top-k tokens for one masked position."""
 
     position: int
-    answer: str  # the token that was there before masking
+    answer: str | None  # the token that was there before masking; None for a typed [MASK]
     tokens: list[str]
     probabilities: list[float]
-    answer_probability: float
-    answer_rank: int  # 1 = the model's first choice
+    answer_probability: float | None
+    answer_rank: int | None  # 1 = the model's first choice
 
     def top(self, k: int) -> BlankGuess:
         """The same guess cut to its ``k`` most likely tokens."""
@@ -382,12 +382,17 @@ def suggest_blank(tokens: list[str]) -> int | None:
     return verbs[-1] if verbs else ordinary[len(ordinary) // 2]
 
 
+def typed_blanks(ids: list[int], mask_id: int) -> list[int]:
+    """The positions where the input already holds ``[MASK]`` (the student typed it)."""
+    return [i for i, token_id in enumerate(ids) if token_id == mask_id]
+
+
 def with_blanks(ids: list[int], positions: list[int], mask_id: int) -> list[int]:
-    """``ids`` with every chosen position replaced by ``mask_id``."""
+    """``ids`` with every chosen position replaced by ``mask_id`` (a typed ``[MASK]`` stays)."""
     for position in positions:
         if not 0 <= position < len(ids):
             raise ValueError(f"position {position} is outside the input (0 to {len(ids) - 1})")
-        if ids[position] in SPECIAL_IDS:
+        if ids[position] in SPECIAL_IDS and ids[position] != mask_id:
             raise ValueError(f"position {position} holds a special token; pick an ordinary one")
     chosen = set(positions)
     return [mask_id if i in chosen else token_id for i, token_id in enumerate(ids)]
@@ -399,7 +404,8 @@ def fill_in_blanks(
     """Mask ``positions`` of the model input ``ids`` and read the top-``k`` guesses for each.
 
     Returns the trace of the masked input (its attention shows where each blank looks) and one
-    ``BlankGuess`` per position, in the order given.
+    ``BlankGuess`` per position, in the order given. A position that already holds ``[MASK]``
+    has no original token to rank.
     """
     _check_ids(ids)
     if not positions:
@@ -413,15 +419,16 @@ def fill_in_blanks(
     for position in positions:
         probabilities = trace.logits[0, position].softmax(dim=-1)  # (vocab,)
         top = probabilities.topk(k)
-        answer_probability = probabilities[ids[position]]
+        typed = ids[position] == tokenizer.mask_id
+        answer_probability = None if typed else probabilities[ids[position]]
         guesses.append(
             BlankGuess(
                 position=position,
-                answer=tokenizer.display_tokens([ids[position]])[0],
+                answer=None if typed else tokenizer.display_tokens([ids[position]])[0],
                 tokens=tokenizer.display_tokens(top.indices.tolist()),
                 probabilities=top.values.tolist(),
-                answer_probability=float(answer_probability),
-                answer_rank=int((probabilities > answer_probability).sum()) + 1,
+                answer_probability=None if typed else float(answer_probability),
+                answer_rank=None if typed else int((probabilities > answer_probability).sum()) + 1,
             )
         )
     return trace, guesses

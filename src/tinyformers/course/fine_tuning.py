@@ -13,6 +13,8 @@
   time of one training step and the bytes of the optimizer's state after training.
 * Without any training (``zero_shot``): how well gpt-stories separates the classes by how
   likely it finds each sentence, and what a few-shot prompt gets out of it.
+* For the page: the parser's verdict on a task (``task_checks``), the settings of every method
+  from one set of choices (``plan_methods``) and a training job's progress (``runs_progress``).
 
 Training reports ``MethodUpdate``s (and each finished ``MethodResult``) through ``report``, the
 protocol of ``jobs.py``: report returns False when someone asked to stop.
@@ -666,3 +668,101 @@ def zero_shot(gpt: nn.Module, tokenizer, data: TaskData, shots: int = 4) -> Zero
         few_shot_accuracy=accuracy(few_shot_predictions, data.held_out),
         few_shot_grammatical_share=statistics.mean(few_shot_predictions),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# What the page checks, plans and follows
+# ---------------------------------------------------------------------------------------------
+
+BASE_MODELS = ("bert-stories", "gpt-stories")  # the shipped models a classifier starts from
+ZERO_SHOT_MODEL = "gpt-stories"
+POOLINGS_OF = {"bert": ("mean", "first"), "gpt": ("mean", "last")}  # sentence vectors per family
+
+
+def task_checks(data: TaskData) -> dict[str, int]:
+    """What the grammar's parser says of the examples of both splits, and how many source
+    sentences the two splits share (none, by construction)."""
+    examples = data.train + data.held_out
+    return {
+        "negatives rejected": sum(
+            not is_grammatical(e.text) for e in examples if e.label == UNGRAMMATICAL
+        ),
+        "negatives": sum(e.label == UNGRAMMATICAL for e in examples),
+        "positives accepted": sum(
+            is_grammatical(e.text) for e in examples if e.label == GRAMMATICAL
+        ),
+        "positives": sum(e.label == GRAMMATICAL for e in examples),
+        "shared sentences": len({e.source for e in data.train} & {e.source for e in data.held_out}),
+    }
+
+
+def base_models(available: Sequence[str]) -> list[str]:
+    """The ``BASE_MODELS`` among the ``available`` model names, in ``BASE_MODELS`` order."""
+    return [name for name in BASE_MODELS if name in available]
+
+
+def parameter_counts(model: nn.Module, settings: MethodSettings) -> tuple[int, int]:
+    """(trainable, total) parameters of the classifier a run with ``settings`` would train."""
+    classifier = prepare(model, settings)
+    return peft.count_trainable(classifier), count_parameters(classifier)
+
+
+@dataclass(frozen=True)
+class MethodPlans:
+    """The settings of a run of every method, from one set of choices: ``settings`` for the
+    methods whose choices are valid, and ``errors`` saying why the others are not. Both follow
+    the order of ``METHODS``."""
+
+    settings: dict[str, MethodSettings]
+    errors: dict[str, str]
+
+
+def plan_methods(
+    steps: int,
+    seed: int,
+    pooling: str,
+    rates: dict[str, float],
+    options: dict[str, object],
+) -> MethodPlans:
+    """The settings of one run of every method: its own learning rate from ``rates``, and the
+    shared ``options`` of LoRA, adapters and prefix tuning."""
+    settings, errors = {}, {}
+    for method in METHODS:
+        try:
+            settings[method] = MethodSettings(
+                method=method,
+                steps=steps,
+                learning_rate=rates[method],
+                seed=seed,
+                pooling=pooling,
+                **options,
+            )
+        except ValueError as err:
+            errors[method] = str(err)
+    return MethodPlans(settings, errors)
+
+
+@dataclass(frozen=True)
+class RunsProgress:
+    """What a job of fine-tuning runs has reported so far: every run's logged steps, by label,
+    and how many runs finished."""
+
+    histories: dict[str, list[Progress]]
+    finished: int
+
+
+def runs_progress(updates: Sequence[object]) -> RunsProgress:
+    """Sort a job's ``MethodUpdate``s by run and count its ``MethodResult``s."""
+    histories: dict[str, list[Progress]] = {}
+    for update in updates:
+        if isinstance(update, MethodUpdate):
+            histories.setdefault(update.label, []).append(update.progress)
+    finished = sum(isinstance(update, MethodResult) for update in updates)
+    return RunsProgress(histories, finished)
+
+
+def grammatical_share(examples: Sequence[Example]) -> float:
+    """The share of ``examples`` labelled grammatical."""
+    if not examples:
+        raise ValueError("there are no examples to count")
+    return statistics.mean(e.label == GRAMMATICAL for e in examples)

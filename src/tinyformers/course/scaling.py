@@ -13,6 +13,8 @@ about 2 per parameter and token for the forward pass and 4 for the backward pass
 - ``run_sweep``: train the first ``n_models`` rungs of the ladder character by character on one
   text, reporting every logged step, and return one ``SweepPoint`` per finished model.
 - ``fit_power_law``: least squares on (ln x, ln y), with standard errors and R².
+- ``plan_sweep``, ``sweep_progress``, ``live_curves`` and ``frontier_labels``: a sweep before it
+  trains (sizes, budget, compute), while it trains, and the models on the compute frontier.
 
 The cost of attention against sequence length, measured on this machine:
 
@@ -48,9 +50,11 @@ from torch.profiler import ProfilerActivity, profile
 from tinyformers.model.attention import MultiHeadAttention
 from tinyformers.model.blocks import MLP
 from tinyformers.model.config import GPTConfig
+from tinyformers.text.corpora import lesson_corpus
 from tinyformers.text.tokenizers import train_char
-from tinyformers.training.experiments import train_variants
+from tinyformers.training.experiments import RunUpdate, train_variants
 from tinyformers.training.loop import CausalLMTask, Progress, TrainSettings
+from tinyformers.training.zoo import char_text
 
 Report = Callable[[object], bool]
 
@@ -375,6 +379,141 @@ def run_sweep(
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# The sweep on the page: its text, its plan, its progress and its frontier
+# ---------------------------------------------------------------------------------------------
+
+SOURCES = {"stories": "Generated stories", "lessons": "The lessons' text"}
+
+
+def training_text(source: str) -> str:
+    """The text a sweep trains on: the generated stories or the lessons' own Markdown."""
+    if source not in SOURCES:
+        raise ValueError(f"the training text must be one of {', '.join(SOURCES)}; got {source!r}")
+    return char_text() if source == "stories" else lesson_corpus()
+
+
+def text_sizes(text: str, block_size: int) -> tuple[int, int, int]:
+    """Vocabulary size, training and validation characters of ``text``."""
+    vocab_size, task = char_task(text, block_size)
+    return vocab_size, len(task.train_ids), len(task.val_ids)
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """A sweep before it trains: its text (a key of ``SOURCES``) and that text's sizes, its
+    settings, and the rungs of the ladder it will train, smallest first."""
+
+    source: str
+    settings: SweepSettings
+    vocab_size: int
+    train_chars: int
+    val_chars: int
+    configs: tuple[GPTConfig, ...]
+
+    @property
+    def key(self) -> tuple[str, SweepSettings]:
+        """What a finished sweep is kept under: the same text and settings train the same."""
+        return self.source, self.settings
+
+    @property
+    def source_name(self) -> str:
+        return SOURCES[self.source]
+
+    @property
+    def labels(self) -> list[str]:
+        return [model_label(c) for c in self.configs]
+
+    @property
+    def parameters(self) -> dict[str, int]:
+        """Kaplan's N of every model, by label."""
+        return {model_label(c): non_embedding_parameters(c) for c in self.configs}
+
+    def largest_parameters(self) -> int:
+        """All parameters (embedding tables included) of the largest model."""
+        return max(non_embedding_parameters(c) + embedding_parameters(c) for c in self.configs)
+
+    def flops(self) -> float:
+        """C ≈ 6 · N · D summed over every model: the compute of the whole sweep."""
+        return sum(training_flops(n, self.settings.tokens) for n in self.parameters.values())
+
+    def tokens_per_parameter(self) -> dict[str, float]:
+        """D / N of every model, by label, smallest model first."""
+        return {label: self.settings.tokens / n for label, n in self.parameters.items()}
+
+
+def plan_sweep(source: str, settings: SweepSettings, sizes: tuple[int, int, int]) -> SweepPlan:
+    """The plan for ``settings`` on a text of ``sizes`` (from ``text_sizes``)."""
+    if source not in SOURCES:
+        raise ValueError(f"the training text must be one of {', '.join(SOURCES)}; got {source!r}")
+    vocab_size, train_chars, val_chars = sizes
+    configs = ladder_configs(vocab_size, settings.n_models, settings.block_size)
+    return SweepPlan(source, settings, vocab_size, train_chars, val_chars, tuple(configs))
+
+
+def undertrained(ratios: dict[str, float]) -> list[str]:
+    """The labels whose D / N is below the Chinchilla ratio of tokens per parameter."""
+    return [label for label, ratio in ratios.items() if ratio < CHINCHILLA_TOKENS_PER_PARAMETER]
+
+
+@dataclass(frozen=True)
+class SweepProgress:
+    """Where a running sweep is: the ``model``-th (from 0) of ``n_models``, at ``step``."""
+
+    model: int
+    n_models: int
+    label: str
+    step: int
+    steps: int
+
+    @property
+    def fraction(self) -> float:
+        """The share of the whole sweep done, at most 1."""
+        return min((self.model + self.step / self.steps) / self.n_models, 1.0)
+
+
+def sweep_progress(updates: Sequence[object], plan: SweepPlan) -> SweepProgress | None:
+    """The progress told by the last ``RunUpdate`` of a sweep job, or None before the first."""
+    runs = [u for u in updates if isinstance(u, RunUpdate)]
+    if not runs:
+        return None
+    last, labels = runs[-1], plan.labels
+    return SweepProgress(
+        labels.index(last.label), len(labels), last.label, last.progress.step, plan.settings.steps
+    )
+
+
+def live_curves(
+    updates: Sequence[object], plan: SweepPlan
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Compute spent (6 · N · tokens seen) and validation loss at every evaluation reported so
+    far, by model label."""
+    parameters, tokens_per_step = plan.parameters, plan.settings.tokens_per_step
+    curves: dict[str, tuple[list[float], list[float]]] = {}
+    for update in updates:
+        if isinstance(update, RunUpdate) and update.progress.val_loss is not None:
+            flops, losses = curves.setdefault(update.label, ([], []))
+            tokens = update.progress.step * tokens_per_step
+            flops.append(training_flops(parameters[update.label], tokens))
+            losses.append(update.progress.val_loss)
+    return curves
+
+
+def frontier_labels(curves: dict[str, tuple[list[float], list[float]]]) -> list[str]:
+    """The models whose curves reach the compute frontier, in the frontier's order."""
+    everything = [
+        (flops, loss, label)
+        for label, (flops_list, losses) in curves.items()
+        for flops, loss in zip(flops_list, losses, strict=True)
+    ]
+    frontier = set(compute_frontier([(flops, loss) for flops, loss, _ in everything]))
+    labels: list[str] = []
+    for flops, loss, label in everything:
+        if (flops, loss) in frontier and label not in labels:
+            labels.append(label)
+    return labels
+
+
 # --- the cost of attention against sequence length ----------------------------------------
 
 MIN_LENGTH, MAX_LENGTH = 8, 2048
@@ -656,3 +795,9 @@ def measure_cost(settings: CostSettings, report: Report | None = None) -> CostRe
         if report is not None and report(update) is False:
             return CostResult(settings, tuple(points), stopped=True, threads=threads)
     return CostResult(settings, tuple(points), stopped=False, threads=threads)
+
+
+def half_time_length(result: CostResult) -> int | None:
+    """The first measured n at which attention with materialised weights takes at least half of
+    the attention + MLP time, or None if it never does."""
+    return next((p.n for p in result.points if p.attention_share() >= 0.5), None)

@@ -444,7 +444,12 @@ def predictions_figure(guesses: Sequence[BlankGuess]) -> go.Figure:
     token that was really there is drawn in green."""
     if not guesses:
         raise ValueError("there are no masked positions to show")
-    titles = [f"position {g.position} (was {escaped(g.answer)})" for g in guesses]
+    titles = [
+        f"position {g.position} (typed [MASK])"
+        if g.answer is None
+        else f"position {g.position} (was {escaped(g.answer)})"
+        for g in guesses
+    ]
     bars = [
         [
             go.Bar(
@@ -562,7 +567,10 @@ def epochs_caption(static: Sequence[Ledger], dynamic: Sequence[Ledger], seed: in
 def guesses_caption(guesses: Sequence[BlankGuess]) -> str:
     """Where the original token of each blank ranks among the model's guesses."""
     return " ".join(
-        f"Position {g.position}: the original {g.answer!r} is choice {g.answer_rank} "
+        f"Position {g.position}: you typed [MASK], so there is no original; the model's first "
+        f"choice is {g.tokens[0]!r} ({g.probabilities[0]:.1%})."
+        if g.answer is None
+        else f"Position {g.position}: the original {g.answer!r} is choice {g.answer_rank} "
         f"({g.answer_probability:.1%})."
         for g in guesses
     )

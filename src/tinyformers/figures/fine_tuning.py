@@ -1,8 +1,9 @@
 """Figures for the fine-tuning lesson: examples of the task, training curves, and what each
 fine-tuning run cost (trainable parameters, accuracy, time per step, optimizer memory).
 
-Pure functions: Plotly figures, table rows (lists of dicts for ``st.dataframe``) and HTML
-strings for ``st.html`` in which every piece of text is html-escaped.
+Pure functions: Plotly figures, table rows (lists of dicts for ``st.dataframe``), HTML
+strings for ``st.html`` in which every piece of text is html-escaped, and the texts of the
+page's captions and progress bar.
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ from tinyformers.course.fine_tuning import (
     ORIGINAL,
     Example,
     MethodResult,
+    MethodSettings,
+    RunsProgress,
+    TaskData,
     ZeroShotResult,
+    grammatical_share,
+    parameter_arithmetic,
 )
 from tinyformers.training.loop import Progress
 
@@ -311,3 +317,165 @@ def zero_shot_rows(result: ZeroShotResult) -> list[dict[str, object]]:
             "held-out accuracy": round(result.few_shot_accuracy, 4),
         },
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# What the page says: the task, a plan, a job's progress, the runs and the zero-shot scores
+# ---------------------------------------------------------------------------------------------
+
+
+def task_caption(data: TaskData, checks: dict[str, int]) -> str:
+    """Both splits in numbers, and what the grammar's parser says of them (``task_checks``)."""
+    return (
+        f"Training split: {split_text(data.train)}. Held-out split: "
+        f"{split_text(data.held_out)}. The grammar's parser rejects "
+        f"{checks['negatives rejected']:,} of the {checks['negatives']:,} negatives and accepts "
+        f"{checks['positives accepted']:,} of the {checks['positives']:,} positives; the two "
+        f"splits share {checks['shared sentences']} source sentences."
+    )
+
+
+def plan_caption(model_name: str, settings: MethodSettings, counts: tuple[int, int], config) -> str:
+    """How many of the classifier's parameters a run trains (``counts``: trainable, total),
+    and, for the methods that add parameters, the sum that gives that number."""
+    trainable, total = counts
+    text = (
+        f"{settings.label} on {model_name} trains {trainable:,} of the classifier's "
+        f"{total:,} parameters ({trainable / total:.2%})."
+    )
+    arithmetic = parameter_arithmetic(settings, config)
+    if arithmetic is not None:
+        text += f" Worked out: {arithmetic[1]}."
+    return text
+
+
+def progress_bar(
+    progress: RunsProgress, model_name: str, labels: Sequence[str], steps: int, elapsed_s: float
+) -> tuple[float, str] | None:
+    """The share of a job of ``labels`` runs done and what it is doing, or None before the first
+    logged step."""
+    if not (progress.histories and steps and labels):
+        return None
+    label, history = list(progress.histories.items())[-1]
+    finished, runs = progress.finished, len(labels)
+    done = min((finished + history[-1].step / steps) / runs, 1.0)
+    return done, (
+        f"{label} on {model_name}: step {history[-1].step} of {steps} "
+        f"(run {min(finished + 1, runs)} of {runs}); {elapsed_s:.1f} s so far"
+    )
+
+
+def stopped_text(progress: RunsProgress, runs: int) -> str:
+    return f"Stopped after {progress.finished} of {runs} runs; finished runs are in the table."
+
+
+def finished_text(progress: RunsProgress, elapsed_s: float) -> str:
+    return f"Finished {progress.finished} run(s) in {elapsed_s:.1f} s."
+
+
+def _names(results: Sequence[MethodResult]) -> dict[int, str]:
+    """Every run's numbered name (``run_names``), by the run's id."""
+    return dict(zip(map(id, results), run_names(results), strict=True))
+
+
+def early_stops(results: Sequence[MethodResult]) -> list[str]:
+    """A sentence for every run that stopped before its last step, saying why."""
+    names = _names(results)
+    return [
+        f"Run {names[id(result)]} stopped early: {result.stop_reason}"
+        for result in results
+        if result.stop_reason
+    ]
+
+
+def speed_text(results: Sequence[MethodResult]) -> str:
+    """The fastest and slowest median step time, and every run's relative to full fine-tuning."""
+    names = _names(results)
+    ordered = sorted(results, key=lambda r: r.median_step_seconds)
+    fastest, slowest = ordered[0], ordered[-1]
+    if len(results) == 1:
+        return f"Median time per training step: {1000 * fastest.median_step_seconds:.1f} ms."
+    text = (
+        f"Median time per training step: fastest {names[id(fastest)]} "
+        f"({1000 * fastest.median_step_seconds:.1f} ms), slowest {names[id(slowest)]} "
+        f"({1000 * slowest.median_step_seconds:.1f} ms)."
+    )
+    full = [r for r in results if r.settings.method == "full"]
+    if full:
+        base = full[-1]
+        others = [r for r in results if r.model_name == base.model_name and r is not base]
+        if others:
+            ratios = ", ".join(
+                f"{names[id(r)]} {r.median_step_seconds / base.median_step_seconds:.2f}×"
+                for r in others
+            )
+            text += f" Step time relative to {names[id(base)]}: {ratios}."
+    return text
+
+
+def memory_text(results: Sequence[MethodResult]) -> str:
+    """The optimizer state each run measured against 8 bytes per parameter + 4 per tensor."""
+    names = _names(results)
+    matching = sum(
+        r.optimizer_state_bytes == 8 * r.trainable + 4 * r.optimizer_tensors for r in results
+    )
+    text = (
+        f"Optimizer state: 8 bytes per trained parameter (two float32 moments) plus 4 bytes of "
+        f"step counter per trained tensor equals the measured state in {matching} of "
+        f"{len(results)} runs."
+    )
+    largest = max(results, key=lambda r: r.optimizer_state_bytes)
+    smallest = min(results, key=lambda r: r.optimizer_state_bytes)
+    if largest.optimizer_state_bytes > smallest.optimizer_state_bytes > 0:
+        ratio = largest.optimizer_state_bytes / smallest.optimizer_state_bytes
+        text += f" {names[id(largest)]} keeps {ratio:,.0f} times as much as {names[id(smallest)]}."
+    return text
+
+
+def lora_merge_text(results: Sequence[MethodResult]) -> str:
+    """What merging changed in every LoRA run; empty if there is none."""
+    names = _names(results)
+    merged = [r for r in results if r.merge_difference is not None]
+    if not merged:
+        return ""
+    return (
+        "Merging LoRA into the weights, W + (α/r)·BA: "
+        + "; ".join(
+            f"for {names[id(r)]}, the held-out logits changed by at most "
+            f"{r.merge_difference:.1e}, and the merged model has {r.merged_parameters:,} "
+            f"parameters (with LoRA: {r.total:,})"
+            for r in merged
+        )
+        + "."
+    )
+
+
+def accuracy_columns(rows: Sequence[dict[str, object]]) -> tuple[str, ...]:
+    """The accuracy columns of ``kind_rows``: every column but "run", in order of appearance."""
+    return tuple(dict.fromkeys(name for row in rows for name in row if name != "run"))
+
+
+def scoring_text(data: TaskData) -> str:
+    return f"Scoring {len(data.train) + 3 * len(data.held_out):,} sentences…"
+
+
+def zero_shot_caption(result: ZeroShotResult) -> str:
+    """Minimal-pair accuracy by corruption, and the threshold chosen on the training split."""
+    by_kind = ", ".join(
+        f"{CORRUPTIONS[kind]} {value:.1%}" for kind, value in result.pair_accuracy_by_kind.items()
+    )
+    return (
+        f"Minimal pairs by corruption: {by_kind}. Threshold: a mean log-probability per token "
+        f"above {result.threshold:.3f} counts as grammatical ({result.threshold_train_accuracy:.1%}"
+        f" right on the training split it was chosen on)."
+    )
+
+
+def few_shot_caption(result: ZeroShotResult, data: TaskData) -> str:
+    """How often the few-shot prompt answers "grammatical", against how often that is right."""
+    word = LABELS[GRAMMATICAL]
+    share = grammatical_share(data.held_out)
+    return (
+        f"With this prompt the model answered {word} for {result.few_shot_grammatical_share:.1%} "
+        f"of the held-out sentences; {share:.1%} of them are {word}."
+    )

@@ -1,8 +1,8 @@
 """Figures for the scaling lesson: validation loss against parameters and against compute for a
 sweep of tiny GPTs, and the measured cost of self-attention as the sequence grows.
 
-Pure functions returning Plotly figures (every title and label html-escaped) or rows for a
-table. Log–log axes throughout: a power law y = a · x^b is a straight line of slope b there.
+Pure functions returning Plotly figures (every title and label html-escaped), rows for a
+table, or the texts of the page's captions, metrics and progress bars. Log–log axes throughout: a power law y = a · x^b is a straight line of slope b there.
 """
 
 from __future__ import annotations
@@ -14,17 +14,28 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 
 from tinyformers.course.scaling import (
+    CHINCHILLA_TOKENS_PER_PARAMETER,
     KINDS,
     CostResult,
+    CostSettings,
+    CostUpdate,
     PowerLawFit,
+    SweepPlan,
     SweepPoint,
+    SweepProgress,
+    SweepResult,
     SweepSettings,
     compute_frontier,
+    crossover_length,
     embedding_parameters,
+    frontier_labels,
+    half_time_length,
     model_label,
     multiply_adds,
     non_embedding_parameters,
+    score_matrix_bytes,
     training_flops,
+    undertrained,
 )
 from tinyformers.model.config import GPTConfig
 
@@ -212,6 +223,101 @@ def sweep_rows(points: Sequence[SweepPoint], fit: PowerLawFit | None) -> list[di
         row["training time (s)"] = round(point.seconds, 1)
         rows.append(row)
     return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# What the page says about the sweep
+# ---------------------------------------------------------------------------------------------
+
+
+def plan_caption(plan: SweepPlan) -> str:
+    """The text, the budget D of every model and the compute of the whole sweep."""
+    settings = plan.settings
+    epochs = settings.tokens / plan.train_chars
+    return (
+        f"{plan.source_name}: {plan.train_chars:,} training and {plan.val_chars:,} validation "
+        f"characters, {plan.vocab_size} distinct. Each model: {settings.steps:,} steps × "
+        f"{settings.batch_size} sequences × {settings.block_size} characters = D = "
+        f"{settings.tokens:,} tokens ({epochs:.2f} passes over the training text). The whole "
+        f"sweep: C ≈ {plan.flops():.2e} FLOPs."
+    )
+
+
+def sweep_progress_text(progress: SweepProgress, elapsed_s: float) -> str:
+    """ "Model 2 of 6, 1 layer × 32 wide: step 150 of 300 (12 s so far)"."""
+    return (
+        f"Model {progress.model + 1} of {progress.n_models}, {progress.label}: step "
+        f"{progress.step} of {progress.steps} ({elapsed_s:.0f} s so far)"
+    )
+
+
+def sweep_finished_text(result: SweepResult, elapsed_s: float) -> str:
+    return f"Finished: {len(result.points)} models in {elapsed_s:.1f} s."
+
+
+def sweep_stopped_text(result: SweepResult) -> str:
+    return (
+        f"The sweep was stopped: {len(result.points)} of {result.settings.n_models} models "
+        "finished. Their results are shown below, but not kept."
+    )
+
+
+def fit_metrics(fit: PowerLawFit) -> dict[str, str | int]:
+    """The fitted law's numbers as the page's metrics show them, by label."""
+    return {
+        "Exponent α": f"{fit.alpha:.3f} ± {fit.exponent_se:.3f}",
+        "Prefactor a": f"{fit.prefactor:.3g} ± {fit.prefactor_se:.2g}",
+        "R² (log–log)": f"{fit.r_squared:.3f}",
+        "Models fitted": fit.n_points,
+    }
+
+
+def fit_title(result: SweepResult) -> str:
+    return f"Validation loss against size · {result.source}, D = {result.settings.tokens:,} tokens"
+
+
+def fit_caption(result: SweepResult, fit: PowerLawFit) -> str:
+    """How the law was fitted, the span of sizes, and what N counts in the largest model."""
+    points = result.points
+    largest = points[-1]
+    span = largest.non_embedding_parameters / points[0].non_embedding_parameters
+    return (
+        f"Least squares on (ln N, ln L) over {fit.n_points} models: {fit_label(fit)} "
+        f"(± one standard error). The sizes span a factor of {span:.0f} in N. N counts "
+        f"non-embedding parameters, as Kaplan et al. do: the largest model has "
+        f"{largest.non_embedding_parameters:,} of its {largest.parameters:,} parameters outside "
+        "the embedding tables. Loss: mean over the whole validation split after the last step."
+    )
+
+
+def compute_caption(result: SweepResult, curves: dict[str, tuple[list[float], list[float]]]) -> str:
+    """How many evaluations the curves hold, which models reach the frontier, and the best."""
+    evaluations = sum(len(flops) for flops, _ in curves.values())
+    best = min(result.points, key=lambda p: p.val_loss)
+    return (
+        f"{evaluations} evaluations in all. Models whose curves reach the frontier: "
+        f"{', '.join(frontier_labels(curves))}. Lowest final loss: {best.label}, "
+        f"{best.val_loss:.4f} at C = {best.flops:.2e} FLOPs."
+    )
+
+
+def chinchilla_caption(plan: SweepPlan) -> str:
+    """The plan's tokens per parameter against the Chinchilla ratio (no training needed)."""
+    tokens = plan.settings.tokens
+    ratios = plan.tokens_per_parameter()
+    under = undertrained(ratios)
+    verdict = (
+        f"Below {CHINCHILLA_TOKENS_PER_PARAMETER} tokens per parameter, so undertrained by that "
+        f"rule: {', '.join(under)}."
+        if under
+        else "No model is below that ratio."
+    )
+    shown = ", ".join(f"{ratio:.1f}" for ratio in ratios.values())
+    return (
+        f"Every model sees D = {tokens:,} tokens; D / N from the smallest to the largest model: "
+        f"{shown}. At {CHINCHILLA_TOKENS_PER_PARAMETER} tokens per parameter this D suits "
+        f"N ≈ {tokens / CHINCHILLA_TOKENS_PER_PARAMETER:,.0f}. {verdict}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,3 +511,114 @@ def cost_rows(result: CostResult) -> list[dict]:
             row["MLP peak MiB (measured)"] = round(p.peak_bytes["mlp"] / MIB, 3)
         rows.append(row)
     return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# What the page says about the cost of attention
+# ---------------------------------------------------------------------------------------------
+
+
+def prediction_chart(settings: CostSettings) -> go.Figure:
+    """The computed multiply-adds of one layer at every length the settings will measure."""
+    title = f"Computed: multiply-adds of one layer, width C = {settings.n_embd}"
+    return multiply_adds_chart(settings.lengths, settings.n_embd, settings.mlp_width, title)
+
+
+def prediction_caption(settings: CostSettings) -> str:
+    """Where attention's computed cost meets the MLP's, and the size of the longest n × n."""
+    crossover = crossover_length(settings.n_embd, settings.mlp_width)
+    n = settings.max_length
+    matrix = score_matrix_bytes(n, settings.n_head) / MIB
+    return (
+        f"Attention (projections + scores) costs as much as the MLP at n = 2C = {crossover:.0f}; "
+        f"its n² part alone equals the MLP at n = 4C = {settings.mlp_width}. At n = {n}, one "
+        f"{settings.n_head} × {n} × {n} float32 matrix takes {matrix:.2f} MiB (computed)."
+    )
+
+
+def cost_progress(updates: Sequence[object]) -> tuple[float, str]:
+    """The progress bar of a running measurement: the share of lengths measured and the last
+    one, from the job's ``CostUpdate``s."""
+    measured = [u for u in updates if isinstance(u, CostUpdate)]
+    if not measured:
+        return 0.0, "Warming up…"
+    last = measured[-1]
+    return (
+        last.done / last.total,
+        f"Measured n = {last.point.n} ({last.done} of {last.total} lengths)",
+    )
+
+
+def cost_stopped_text(result: CostResult) -> str:
+    return (
+        f"Stopped after {len(result.points)} of {len(result.settings.lengths)} lengths: "
+        "the results are shown below, but not kept."
+    )
+
+
+def slope_metrics(result: CostResult) -> dict[str, str]:
+    """The fitted slope of time against n for every kind, by metric label."""
+    metrics = {}
+    for kind in KINDS:
+        fit = result.slope(kind)
+        metrics[f"Slope: {KIND_NAMES[kind]}"] = f"{fit.exponent:.2f} ± {fit.exponent_se:.2f}"
+    return metrics
+
+
+def time_title(settings: CostSettings) -> str:
+    return f"Measured time of one layer, C = {settings.n_embd}, {settings.n_head} heads"
+
+
+def times_caption(result: CostResult) -> str:
+    """Which lengths the slopes were fitted on, and how the times were taken."""
+    settings = result.settings
+    fitted = result.fitted_lengths()
+    threads = "one CPU thread" if result.threads == 1 else f"{result.threads} CPU threads"
+    return (
+        f"Slopes fitted by least squares on (ln n, ln time) for n = {fitted[0]} to {fitted[-1]} "
+        f"({len(fitted)} lengths; ± one standard error). Median of at least {settings.repeats} "
+        f"runs per point, after a warm-up run, on {threads}. The grey reference lines pass "
+        f"through the attention time at n = {fitted[0]}."
+    )
+
+
+def backward_caption(result: CostResult) -> str:
+    """The slope of forward + backward time (only for a measurement that timed it)."""
+    backward = result.slope("attention", backward=True)
+    return (
+        f"Forward + backward, attention with materialised weights: slope "
+        f"{backward.exponent:.2f} ± {backward.exponent_se:.2f}."
+    )
+
+
+def share_caption(result: CostResult) -> str:
+    """Attention's share of the time at the shortest and longest n, and where it passes half."""
+    first, last = result.points[0], result.points[-1]
+    over_half = half_time_length(result)
+    crossover = crossover_length(result.settings.n_embd, result.settings.mlp_width)
+    where = (
+        f"first reaches half of the time at n = {over_half}"
+        if over_half is not None
+        else "stays below half of the time at every length measured"
+    )
+    return (
+        f"Attention with materialised weights takes {first.attention_share():.0%} of the time "
+        f"at n = {first.n} and {last.attention_share():.0%} at n = {last.n}; it {where} "
+        f"(the multiply-add count predicts n = {crossover:.0f})."
+    )
+
+
+def memory_caption(result: CostResult) -> str | None:
+    """The computed n × n matrix against the measured peaks at the longest n; None if memory
+    was not measured."""
+    last = result.points[-1]
+    if last.peak_bytes is None:
+        return None
+    peak = last.peak_bytes["attention"]
+    return (
+        f"At n = {last.n}: one n × n matrix for all heads is {last.score_bytes / MIB:.2f} "
+        f"MiB (computed); the forward pass with materialised weights peaked at "
+        f"{peak / MIB:.2f} MiB (measured, {peak / last.score_bytes:.1f} matrices' worth), "
+        f"the fused kernel at {last.peak_bytes['fused'] / MIB:.2f} MiB and the MLP at "
+        f"{last.peak_bytes['mlp'] / MIB:.2f} MiB (measured)."
+    )
