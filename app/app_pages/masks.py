@@ -78,10 +78,6 @@ def layer_and_head(n_layer: int, n_head: int, key: str, what: str = "Layer") -> 
     return layer, head
 
 
-def room(loaded: LoadedModel) -> int:
-    return min(MAX_TOKENS, loaded.config.block_size)
-
-
 def read_ids(read: Callable, tokenizer, text: str | None, *args) -> list[int] | None:
     """``read(tokenizer, text, *args)``, or None: for no text, or with a message (a warning for
     an empty text, an error for one the model cannot read)."""
@@ -175,11 +171,11 @@ def show_padding(loaded: LoadedModel | None, texts: list[str | None]) -> None:
         "Model for the batch", choices, horizontal=True, key="mk-pad-model", help=PAD_MODEL_HELP
     )
     model = loaded if loaded is not None and name == loaded.name else shipped_model(BERT_MODEL)
-    tok = model.tokenizer
+    tok, limit = model.tokenizer, mask_views.token_room(model.model, MAX_TOKENS)
     if model.family == "bert":
-        sequences = [model_input_ids(tok, "bert", text, room(model)) for text in texts]
+        sequences = [model_input_ids(tok, "bert", text, limit) for text in texts]
     else:
-        sequences = [read_ids(mask_views.sentence_ids, tok, text, room(model)) for text in texts]
+        sequences = [read_ids(mask_views.sentence_ids, tok, text, limit) for text in texts]
         if any(ids is None for ids in sequences):
             return
     layer, head = layer_and_head(model.config.n_layer, model.config.n_head, "mk-pad")
@@ -276,7 +272,7 @@ lesson_section(lesson, "setup")
 first = second = None
 texts: list[str | None] = [None, None]
 if loaded is not None:
-    limit = room(loaded)
+    limit = mask_views.token_room(loaded.model, MAX_TOKENS)
     texts = [
         sentence_input(label, default, key, loaded.tokenizer, limit)
         for label, default, key in SENTENCES

@@ -62,6 +62,7 @@ def shipped_trace(name: str, text: str) -> Trace:
 
 
 def sentence_trace(loaded: LoadedModel, text: str) -> Trace:
+    """The model's trace of ``text``: cached for shipped models, run afresh for any other."""
     if loaded.source == "shipped":
         return shipped_trace(loaded.name, text)
     return trace_sentence(loaded.model, loaded.tokenizer, text)

@@ -363,6 +363,13 @@ def test_sentence_view_picks_the_view_of_each_kind(stories) -> None:
         mv.sentence_view("cross", model, tok, [first], 0, 0)
 
 
+def test_token_room_is_cut_to_the_context(tiny_gpt) -> None:
+    assert mv.token_room(tiny_gpt, 24) == tiny_gpt.config.block_size == 16
+    assert mv.token_room(tiny_gpt, 5) == 5
+    with pytest.raises(ValueError, match="at least 1"):
+        mv.token_room(tiny_gpt, 0)
+
+
 def test_sentence_ids_cut_to_the_limit_and_refuse_an_empty_text(stories) -> None:
     tok = stories.tokenizer
     assert mv.sentence_ids(tok, SENTENCE, 3) == tok.encode(SENTENCE)[:3]

@@ -423,6 +423,14 @@ def sentence_view(
     return padding_view(model, sequences, strings, layer, head, row, pad_id_of(tokenizer))
 
 
+def token_room(model: nn.Module, max_tokens: int) -> int:
+    """How many tokens of a sentence a lesson runs the model on: ``max_tokens``, or fewer if the
+    model's context is shorter."""
+    if max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+    return min(max_tokens, model.config.block_size)
+
+
 def sentence_ids(tokenizer, text: str, limit: int) -> list[int]:
     """A GPT's ids for ``text``, at most ``limit`` of them. Raises ``EmptyText`` if there are
     none."""
