@@ -3,7 +3,7 @@
 import pandas  # noqa: F401  imported before any training thread starts: see below
 import streamlit as st
 import torch
-from widgets import PAGES_DIR, page_file, saved_work_panel, workspace
+from widgets import PAGES_DIR, page_file, page_style, saved_work_panel, workspace
 
 from tinyformers.lessons import load_lessons
 
@@ -13,6 +13,7 @@ from tinyformers.lessons import load_lessons
 # fairly; background training runs set their own count (see widgets.start_job).
 torch.set_num_threads(1)
 st.set_page_config(page_title="Tinyformers", page_icon="🔎", layout="wide")
+page_style()
 workspace()  # brings back this browser's trained models before any page lists them
 
 home = st.Page(str(PAGES_DIR / "home.py"), title="Course map", icon=":material/map:", default=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from tinyformers.figures.common import fit_height
 from tinyformers.hub.checkpoint import CheckpointError
 from tinyformers.hub.registry import LoadedModel, load_huggingface, load_shipped, shipped_names
 from tinyformers.hub.workspace import (
@@ -28,6 +29,7 @@ from tinyformers.text.corpora.user_text import UserTextError, clean_user_text, d
 from tinyformers.training.jobs import QUEUED, Job, Limits, Slots, Snapshot
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
+STYLE_FILE = Path(__file__).resolve().parents[1] / "assets" / "style" / "app.css"
 MAX_INPUT_CHARS = 2_000
 SEED_PARAM = "seed"
 OTHER_MODEL = "Other: a Hugging Face model or a folder…"
@@ -52,13 +54,31 @@ def lesson(slug: str) -> Lesson:
 
 
 def lesson_header(slug: str) -> Lesson:
-    """Title, introduction and learning outcomes of a lesson; returns the lesson."""
+    """The lesson's title and one line on what you will do; its introduction and learning
+    outcomes wait in a collapsed section, so the live model comes first. Returns the lesson."""
     current = lesson(slug)
     st.title(current.title)
-    st.markdown(current.intro)
-    with st.expander("What you will learn"):
+    st.caption(current.summary)
+    with st.expander("About this lesson: what you will learn"):
+        st.markdown(current.intro)
         st.markdown("\n".join(f"- {outcome}" for outcome in current.outcomes))
     return current
+
+
+@st.cache_resource
+def _style() -> str:
+    return STYLE_FILE.read_text(encoding="utf-8")
+
+
+def chart(figure, key: str | None = None) -> None:
+    """A Plotly figure in its own colours and fonts (not Streamlit's theme), never taller than
+    a projector's screen."""
+    st.plotly_chart(fit_height(figure), theme=None, key=key)
+
+
+def page_style() -> None:
+    """The app's stylesheet (our own file, no user text in it)."""
+    st.html(f"<style>{_style()}</style>")
 
 
 def lesson_section(current: Lesson, key: str) -> None:

@@ -38,12 +38,10 @@ def start_here() -> None:
     if not ids:
         st.info("Type a few words to see them as tokens.")
         return
-    tokens_column, next_column = st.columns([2, 3])
-    with tokens_column:
-        st.markdown(f"**1. {len(ids):,} tokens** — the pieces {DEMO_MODEL} reads:")
-        st.html(token_chips(loaded.tokenizer.display_tokens(ids), ids))
-        st.caption("Lesson 1 shows how these pieces are learned from text.")
-    with next_column:
+    st.markdown(f"**1. {len(ids):,} tokens** — the pieces {DEMO_MODEL} reads:")
+    st.html(token_chips(loaded.tokenizer.display_tokens(ids), ids))
+    st.caption("Lesson 1 shows how these pieces are learned from text.")
+    with st.container():
         distribution = next_token_distribution(
             next_token_logits(loaded.model, ids), SamplingSettings()
         )
@@ -72,4 +70,8 @@ for lesson in load_lessons():
 
 st.header("Model sizes")
 st.caption("Parameter counts measured on freshly built models (vocabulary of 512 tokens).")
-st.dataframe(model_sizes(), hide_index=True)
+st.dataframe(
+    model_sizes(),
+    hide_index=True,
+    column_config={"parameters": st.column_config.NumberColumn("parameters", format="localized")},
+)

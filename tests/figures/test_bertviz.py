@@ -389,3 +389,23 @@ def test_module_reads_the_vendored_files_once(attention):
     head_view_html(attention, TOKENS)
     model_view_html(attention, TOKENS)
     assert bertviz_html._library_scripts.cache_info().misses == 1
+
+
+@pytest.mark.browser
+def test_head_view_numbers_its_heads_and_widens_its_columns(offline_page, pages):
+    offline_page.show(pages["head"])
+    numbers = offline_page.page.evaluate(
+        "() => [...document.querySelectorAll('svg g text')].map(t => t.textContent)"
+    )
+    assert [str(h) for h in range(N_HEADS)] == [n for n in numbers if n.isdigit()][:N_HEADS]
+    widths = offline_page.page.evaluate(
+        "() => [...document.querySelectorAll('svg rect')].map(r => +r.getAttribute('width'))"
+    )
+    assert max(widths) >= 190  # a token's box, as wide as the widened layout says
+
+
+def test_a_changed_bertviz_layout_is_reported() -> None:
+    from tinyformers.figures.bertviz import widen_head_view
+
+    with pytest.raises(ValueError, match="no longer has"):
+        widen_head_view("<html>no view</html>")

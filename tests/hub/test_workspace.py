@@ -130,3 +130,16 @@ def test_limits_come_from_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("TINYFORMERS_WORK_MAX_DAYS", "soon")
     with pytest.raises(ValueError, match="TINYFORMERS_WORK_MAX_DAYS must be a number"):
         WorkLimits.from_env()
+
+
+def test_the_readme_states_the_default_limits() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    defaults = WorkLimits()
+    for row in [
+        f"| `TINYFORMERS_WORK_MAX_MB` | {defaults.max_bytes // 2**20} |",
+        f"| `TINYFORMERS_WORK_MAX_MODELS` | {defaults.max_models} |",
+        f"| `TINYFORMERS_WORK_MAX_DAYS` | {defaults.max_age_days:g} |",
+    ]:
+        assert row in readme, row

@@ -94,7 +94,7 @@ def head_view_html(
         heads=heads,
         html_action="return",
     ).data
-    return make_offline(html)
+    return make_offline(widen_head_view(html))
 
 
 def model_view_html(
@@ -154,7 +154,44 @@ def encoder_decoder_head_view_html(
         decoder_tokens=list(decoder_tokens),
         html_action="return",
     ).data
-    return make_offline(html)
+    return make_offline(widen_head_view(html))
+
+
+# The head view's layout, widened to fill a lesson's column, and its head colours numbered.
+HEAD_VIEW_LAYOUT = {
+    "const BOXWIDTH = 110;": "const BOXWIDTH = 190;",
+    "const MATRIX_WIDTH = 115;": "const MATRIX_WIDTH = 260;",
+    "const CHECKBOX_SIZE = 20;": "const CHECKBOX_SIZE = 24;",
+}
+_CHECKBOXES_DRAWN = """            .attr("width", CHECKBOX_SIZE)
+            .attr("height", CHECKBOX_SIZE);
+"""
+_HEAD_NUMBERS = """
+        checkboxContainer.selectAll("text")
+            .data(config.headVis)
+            .enter()
+            .append("text")
+            .text((d, i) => i)
+            .attr("x", (d, i) => i * CHECKBOX_SIZE + CHECKBOX_SIZE / 2)
+            .attr("y", top + CHECKBOX_SIZE / 2)
+            .attr("text-anchor", "middle")
+            .attr("dominant-baseline", "central")
+            .attr("font-size", 12)
+            .attr("fill", "white")
+            .style("pointer-events", "none");
+"""
+
+
+def widen_head_view(html: str) -> str:
+    """bertviz's head view with wider token columns and lines (it otherwise uses about a third
+    of a lesson's column) and the head number written on each head's colour square."""
+    for old, new in HEAD_VIEW_LAYOUT.items():
+        if html.count(old) != 1:
+            raise ValueError(f"bertviz's head view no longer has {old!r}; update the layout")
+        html = html.replace(old, new)
+    if html.count(_CHECKBOXES_DRAWN) != 1:
+        raise ValueError("bertviz's head view no longer draws its head squares as expected")
+    return html.replace(_CHECKBOXES_DRAWN, _CHECKBOXES_DRAWN + _HEAD_NUMBERS)
 
 
 def make_offline(html: str) -> str:

@@ -21,3 +21,21 @@ def token_chips(tokens: list[str], ids: list[int] | None = None) -> str:
             + "</span>"
         )
     return '<div style="line-height:2">' + "".join(chips) + "</div>"
+
+
+MAX_FIGURE_HEIGHT = 560  # px: a chart and the controls above it fit a 1024×768 projector
+
+
+def fit_height(figure, limit: int = MAX_FIGURE_HEIGHT):
+    """The figure with its height capped at ``limit`` pixels (it is changed and returned)."""
+    height = figure.layout.height
+    if height is None or height > limit:
+        figure.update_layout(height=min(height or limit, limit))
+    return figure
+
+
+def number(value: float, digits: int = 3) -> str:
+    """A number as a page shows it: thousands separators, ``digits`` decimals, and never a
+    negative zero ("-0.000" is "0.000")."""
+    text = f"{value:,.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text[1:].replace(",", "")) == 0 else text
