@@ -201,7 +201,7 @@ def test_bert_reads_the_block_input_without_a_mask(fresh):
     assert at.selectbox(key="att-query").value == stepwise.default_query(trace.tokens) == 8
     assert "not in the new input" in caption_containing(at, "' runs'")
     go_to(at, "scale")
-    assert "No mask" in caption_containing(at, "√d_k")
+    assert "No mask" in caption_containing(at, "√d_k = √")
     go_to(at, "softmax")
     np.testing.assert_allclose(panels(at)[1], trace.head(0, 0).numpy(), atol=1e-6)
 
