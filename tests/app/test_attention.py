@@ -165,6 +165,21 @@ def test_picking_another_query_moves_the_frame_and_the_bars(fresh, gpt):
     assert list(bars["text"][3:]) == ["masked"] * 6
 
 
+def test_the_query_follows_its_token_to_a_new_sentence(fresh, gpt):
+    at = fresh
+    at.selectbox(key="att-query").set_value(2).run()  # ' dog'
+    text = "Mia sees the dog ."
+    at.text_input(key="att-sentence").set_value(text).run()
+    assert not at.exception
+    tokens = gpt.tokenizer.display_tokens(gpt.tokenizer.encode(text))
+    assert at.selectbox(key="att-query").value == tokens.index(" dog") != 2
+    assert "moved; the choice follows it" in caption_containing(at, "' dog'")
+    at.text_input(key="att-sentence").set_value("Mia sees Tom .").run()
+    tokens = gpt.tokenizer.display_tokens(gpt.tokenizer.encode("Mia sees Tom ."))
+    assert at.selectbox(key="att-query").value == tokens.index(" Tom")  # the default again
+    assert "not in the new input" in caption_containing(at, "' dog'")
+
+
 def test_another_layer_and_head(fresh, gpt):
     at = fresh
     at.selectbox(key="att-layer").set_value(2)
@@ -182,9 +197,11 @@ def test_bert_reads_the_block_input_without_a_mask(fresh):
     bert = load_shipped("bert-stories")
     trace = trace_text(bert.model, bert.tokenizer, SENTENCE)
     np.testing.assert_allclose(panels(at)[0], trace.hidden_states[0][0].numpy(), atol=1e-6)
-    assert at.selectbox(key="att-query").value == DEFAULT_QUERY  # kept: still a position
+    # GPT's ' runs' is not a BERT token: the query resets to BERT's default, 'runs', with a note
+    assert at.selectbox(key="att-query").value == stepwise.default_query(trace.tokens) == 8
+    assert "not in the new input" in caption_containing(at, "' runs'")
     go_to(at, "scale")
-    assert "No mask" in caption_containing(at, "√d_k")
+    assert "No mask" in caption_containing(at, "√d_k = √")
     go_to(at, "softmax")
     np.testing.assert_allclose(panels(at)[1], trace.head(0, 0).numpy(), atol=1e-6)
 

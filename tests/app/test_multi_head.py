@@ -173,11 +173,30 @@ def test_bert_reads_cls_sentence_sep(fresh, shipped):
 
 def test_layer_and_head_picker(fresh, shipped):
     at = fresh
-    at.radio(key="mh-layer-3").set_value(2)
-    at.radio(key="mh-head-4").set_value(3).run()
+    at.radio(key="mh-layer").set_value(2)
+    at.radio(key="mh-head").set_value(3).run()
     assert not at.exception
     assert_heatmap_is_the_head(at, shipped["gpt-stories"], 2, 3)
     assert chart(at, "Layer 2: what the heads return")
+
+
+def test_a_smaller_model_resets_the_layer_and_head_with_a_note(fresh, char_tokenizer):
+    at = fresh
+    at.radio(key="mh-layer").set_value(2)
+    at.radio(key="mh-head").set_value(1).run()
+    torch.manual_seed(0)
+    config = GPTConfig(
+        vocab_size=char_tokenizer.vocab_size, block_size=32, n_layer=2, n_head=2, n_embd=16
+    )
+    small = LoadedModel("small", "gpt", build_model(config).eval(), char_tokenizer, "trained", {})
+    at.session_state["trained_models"] = {"small": small}
+    at.run()
+    set_model(at, "small")
+    assert (at.radio(key="mh-layer").value, at.radio(key="mh-head").value) == (0, 1)
+    assert caption(at, "Layer 2 does not exist here, so layer 0 is shown.")
+    text = "the cat sat on the mat."
+    at.text_input(key="mh-sentence").set_value(text).run()
+    assert_heatmap_is_the_head(at, small, 0, 1, text=text)
 
 
 def test_sort_key_and_order(fresh, shipped):
@@ -205,7 +224,7 @@ def test_button_opens_the_top_head(fresh, shipped):
     best = sort_heads(head_statistics(trace.attentions, trace.tokens), "distance")[0]
     at.button(key="mh-open-top").click().run()
     assert not at.exception
-    assert (at.radio(key="mh-layer-3").value, at.radio(key="mh-head-4").value) == (
+    assert (at.radio(key="mh-layer").value, at.radio(key="mh-head").value) == (
         best.layer,
         best.head,
     )

@@ -164,3 +164,113 @@ def test_token_columns_fall_back_to_positions_when_crowded(toy, wide):
     crowded = figs.step_figure(wide, "output", focus=0)
     assert crowded.layout.xaxis.ticktext is None
     assert crowded.layout.xaxis.title.text == "key position" and crowded.layout.xaxis.dtick > 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Captions
+# ---------------------------------------------------------------------------------------------
+
+
+def test_step_after_stays_within_the_steps():
+    assert figs.step_after("x", 1) == "q"
+    assert figs.step_after("q", -1) == "x"
+    assert figs.step_after("x", -1) == "x"
+    assert figs.step_after("softmax", 5) == "output"
+    with pytest.raises(ValueError, match="unknown step"):
+        figs.step_after("nope", 1)
+
+
+def test_input_caption_names_where_x_comes_from(toy):
+    row = toy.x[1]
+    stats = f"mean {row.mean().item():.3f}, standard deviation {row.std(unbiased=False).item():.3f}"
+    assert figs.input_caption(toy, 1, None, 0) == (
+        f"5 tokens × 4 numbers: one random row per distinct word. Row 1 ('dog'): {stats}."
+    )
+    assert "the output of ln_1 in layer 2 (pre-LN)" in figs.input_caption(toy, 1, "pre", 2)
+    assert "the input of block 2 (post-LN)" in figs.input_caption(toy, 1, "post", 2)
+
+
+def test_projection_caption_measures_the_focus_row(toy):
+    text = figs.projection_caption(toy, "k", 3)
+    assert text.startswith("W_K: 4 × 3. No bias. Row 3 ('the') of K has length ")
+    assert f"{torch.linalg.vector_norm(toy.k[3]).item():.3f}." in text
+
+
+def test_scores_caption_finds_the_largest_score_the_row_may_use(toy):
+    visible = toy.scores[2, :3]  # causal: row 2 sees keys 0, 1 and 2
+    best = int(visible.argmax())
+    product = sum(toy.q[2, i].item() * toy.k[best, i].item() for i in range(3))
+    text = figs.scores_caption(toy, 2)
+    assert f"the largest score it may use is {visible[best].item():.3f}, with {best} (" in text
+    assert f"sum of 3 products = {product:.3f}" in text
+
+
+def test_scale_caption_counts_the_masked_entries(toy):
+    assert figs.scale_caption(toy) == (
+        "√d_k = √3 = 1.732. The causal mask hides 10 of 25 entries (key after query): they "
+        "become −∞ and are drawn blank."
+    )
+    open_head = stepwise.toy_head(TOKENS, d_model=4, d_k=3, seed=0)
+    assert figs.scale_caption(open_head).endswith("No mask: every token may look at every token.")
+
+
+def test_softmax_caption_compares_with_the_returned_weights(toy):
+    text = figs.softmax_caption(toy, 0, toy.weights + 0.002, "src")
+    assert text.startswith("Row 0 ('the') sums to 1.000000; its largest weight is 1.000, on 0")
+    assert text.endswith(
+        "The model's own attention weights (src) differ from this matrix by at most 2.0e-03."
+    )
+    assert "own attention" not in figs.softmax_caption(toy, 0, None, "src")
+
+
+def test_output_caption_writes_the_two_largest_terms(toy):
+    weights = toy.weights[4]
+    first, second = weights.argsort(descending=True)[:2].tolist()
+    text = figs.output_caption(toy, 4)
+    assert text.startswith(
+        f"Output row 4 ({TOKENS[4]!r}) = {weights[first].item():.2f} × v[{first} "
+    )
+    assert f" + {weights[second].item():.2f} × v[{second} (" in text and " + …;" in text
+
+
+def test_step_caption_is_the_caption_of_the_step(toy):
+    assert figs.step_caption(toy, "scale", 1, None, 0, None, "toy") == figs.scale_caption(toy)
+    assert figs.step_caption(toy, "v", 1, None, 0, None, "toy") == figs.projection_caption(
+        toy, "v", 1
+    )
+    with pytest.raises(ValueError, match="query position"):
+        figs.step_caption(toy, "x", 9, None, 0, None, "toy")
+
+
+def test_query_caption_gives_the_entropy_against_uniform(toy):
+    weights = toy.weights[2, :3].double()
+    entropy = -(weights * weights.log()).sum().item()
+    assert figs.query_caption(toy, 2, "toy head") == (
+        f"toy head. Row 2 ('sees') may see 3 of 5 tokens. Entropy of its weights: {entropy:.3f} "
+        f"nats (uniform over the keys it may see: {math.log(3):.3f})."
+    )
+
+
+def test_spread_caption_measures_the_visible_scores(toy):
+    visible = toy.scores[torch.ones(5, 5).tril().bool()]
+    text = figs.spread_caption(toy, 4, "toy head")
+    assert text.startswith(f"toy head: the {visible.numel()} scores the mask lets through")
+    scaled = (visible / math.sqrt(3)).std(unbiased=False).item()
+    assert f"{visible.std(unbiased=False).item():.3f} before the division" in text
+    assert f"{scaled:.3f} after it (÷ 1.732)" in text
+    without = torch.softmax(toy.scores[4], -1).max().item()
+    assert text.endswith(f"without the division it would be {without:.3f}.")
+
+
+def test_scaling_caption_and_table_are_the_statistics():
+    stats = stepwise.scaling_experiment([1, 4, 16], n_keys=8, n_samples=30, seed=0)
+    text = figs.scaling_caption(stats)
+    assert text.startswith(
+        f"At d = 16: unscaled scores have standard deviation {stats.unscaled.std[2]:.3f} "
+        "(√d = 4.000)"
+    )
+    assert text.endswith(f"(uniform: {math.log(8):.3f}).")
+    table = figs.stats_table(stats)
+    assert table["d"] == [1, 4, 16]
+    assert table["entropy (scaled)"] == [round(v, 3) for v in stats.scaled.entropy]
+    assert len(table) == 9

@@ -12,7 +12,8 @@ from tests.plotly_json import decode
 from tinyformers.course import masks as mv
 from tinyformers.figures import masks as figs
 from tinyformers.model.config import GPTConfig
-from tinyformers.training.experiments import CAUSAL, LEAKY
+from tinyformers.text.tokenizers import train_char
+from tinyformers.training.experiments import CAUSAL, LEAKY, ExperimentResult, VariantResult
 from tinyformers.training.loop import Progress
 
 ATTACK = "</script><img src=x onerror=alert(1)>"
@@ -140,3 +141,88 @@ def test_loss_curves_show_every_variant() -> None:
 def test_loss_curves_escape_labels() -> None:
     fig = figs.loss_curves_figure({ATTACK: [Progress(1, 1.0, None, 0.1, 1.0, 0.1)]}, ATTACK)
     assert "<img" not in fig.layout.title.text and "<img" not in fig.data[0].name
+
+
+# ---------------------------------------------------------------------------------------------
+# Titles, captions and tables
+# ---------------------------------------------------------------------------------------------
+
+
+def test_kind_titles_name_the_layer() -> None:
+    assert figs.kind_title("prefix", "m", 1, 2) == "Prefix-LM mask · m, layer 1, head 2"
+    assert (
+        figs.kind_title("cross", "d", 0, 3) == "Cross-attention mask · d, decoder layer 0, head 3"
+    )
+
+
+def test_kind_details_describe_the_prefix_and_the_padding(make_model) -> None:
+    view = make_view(make_model, 6)
+    assert figs.kind_details(view, "causal", 0) == ""
+    assert figs.kind_details(view, "prefix", 0) == "Prefix length 0: the same as the causal mask. "
+    assert figs.kind_details(view, "prefix", 2) == "Prefix: positions 0 to 1 (2 of 6 tokens). "
+    batch = make_model(GPTConfig)
+    padded_view = mv.padding_view(batch, [[1, 2, 3], [4]], [["a", "b", "c"], ["d"]], 0, 0, 1, 0)
+    assert figs.kind_details(padded_view, "padding", 0) == (
+        "This sequence has 1 real tokens and 2 [PAD] after them. "
+    )
+
+
+def test_view_caption_counts_the_masked_pairs(make_model) -> None:
+    view = make_view(make_model, 4)
+    text = figs.view_caption(view, "Intro. ")
+    assert text.startswith(
+        "Intro. 6 of 16 (query, key) pairs are masked: their score becomes −∞, and their weight "
+        "is 0. Every row of weights sums to 1 (largest deviation "
+    )
+    assert text.endswith(f"by at most {view.max_difference():.1e}.")
+
+
+def test_padding_table_and_caption(make_model) -> None:
+    batch, _ = padded(make_model)
+    table = figs.difference_table(batch)
+    assert list(table["real tokens"]) == [5, 2] and list(table["[PAD] added"]) == [0, 3]
+    assert list(table["max |difference|, with the padding mask"]) == [
+        f"{d:.1e}" for d in batch.differences
+    ]
+    text = figs.padding_caption(batch, 1, 1)
+    assert text.startswith("Largest weight on a [PAD] key in this head: 0. ")
+    assert f"at most {max(batch.differences):.1e} with the padding mask" in text
+
+
+def variant(label: str, losses: list[float], masked: float | None) -> VariantResult:
+    history = [Progress(n + 1, loss, loss + 0.5, 0.01, 1.0, 0.1) for n, loss in enumerate(losses)]
+    config = GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=1, n_embd=8)
+    return VariantResult(label, config, 100, history, None, "sample", masked)
+
+
+def test_leakage_results_and_summary() -> None:
+    tokenizer = train_char("abcd")
+    result = ExperimentResult(
+        tokenizer,
+        "ab",
+        [variant(CAUSAL, [2.0, 1.23456], 1.9), variant(LEAKY, [1.0, 0.5], 3.0)],
+        False,
+    )
+    table = figs.results_table(result)
+    assert list(table["final training loss"]) == [1.235, 0.5]
+    assert list(table["validation loss"]) == [1.735, 1.0]
+    text = figs.leakage_summary(result)
+    assert text.startswith("Training loss at the end: 0.500 without the mask, 1.235 with it.")
+    assert "score a validation loss of 3.000, against 1.900 for the model" in text
+    n = tokenizer.vocab_size
+    assert text.endswith(f"among the {n} tokens would score ln {n} = {math.log(n):.3f}.")
+    stopped = ExperimentResult(tokenizer, "ab", [variant(CAUSAL, [2.0], None)], True)
+    assert figs.leakage_summary(stopped) is None
+
+
+def test_progress_caption_says_what_trained() -> None:
+    histories = {
+        CAUSAL: [Progress(7, 1.0, None, 0.1, 1.0, 0.1)],
+        LEAKY: [Progress(3, 1.0, None, 0.1, 1.0, 0.1)],
+    }
+    run = {"source": "Your own text", "chars": 12345, "steps": 20, "seed": 4}
+    assert figs.progress_caption(histories, run) == (
+        "Trained on your own text (12,345 characters), 20 steps per model, seed 4. "
+        f"Steps done: {CAUSAL}, 7; {LEAKY}, 3."
+    )
+    assert figs.progress_caption(histories, None).startswith("Steps done: ")

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tinyformers.hub.registry import LoadedModel
+from tinyformers.hub.registry import model_key as model_key  # the GPT page reads it from here
 from tinyformers.model.sampling import (
     Distribution,
     SamplingSettings,
@@ -67,11 +67,6 @@ def check_seed(seed: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"the seed must be a whole number of at least 0, got {seed!r}")
     return seed
-
-
-def model_key(loaded: LoadedModel) -> str:
-    """Tells models apart for caches and for resetting a text: shipped, trained and loaded."""
-    return f"{loaded.source}:{loaded.name}:{id(loaded.model)}"
 
 
 def slider_settings(temperature: float, top_k: int, top_p: float) -> SamplingSettings:

@@ -19,7 +19,7 @@ import torch
 from plotly.subplots import make_subplots
 from torch import Tensor
 
-from tinyformers.course.attention import HeadSteps, ScalingStats
+from tinyformers.course.attention import HeadSteps, ScalingStats, softmax_entropy
 
 STEPS = ("x", "q", "k", "v", "scores", "scale", "softmax", "output")
 STEP_NAMES = {
@@ -55,6 +55,12 @@ def check_step(step: str) -> int:
     if step not in STEPS:
         raise ValueError(f"unknown step {step!r}; the steps are {', '.join(STEPS)}")
     return STEPS.index(step) + 1
+
+
+def step_after(step: str, delta: int) -> str:
+    """The step ``delta`` places after ``step`` (before it if negative), kept within the steps."""
+    position = check_step(step) - 1 + delta
+    return STEPS[min(max(position, 0), len(STEPS) - 1)]
 
 
 def check_focus(steps: HeadSteps, focus: int) -> None:
@@ -414,3 +420,193 @@ def draw_figure(scores: Tensor, d: int) -> go.Figure:
     )
     fig.update_annotations(font_size=FONT_SIZE)
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Captions: every number computed from the matrices shown
+# ---------------------------------------------------------------------------------------------
+
+
+def row_label(steps: HeadSteps, i: int) -> str:
+    """'position ('token')', how captions name a row or a key."""
+    return f"{i} ({steps.tokens[i]!r})"
+
+
+def input_caption(steps: HeadSteps, focus: int, placement: str | None, layer: int) -> str:
+    """What X is and the statistics of the focus row. ``placement`` is the block's LayerNorm
+    placement ('pre' or 'post'), or None for the toy head."""
+    size = f"{steps.n_tokens} tokens × {steps.x.size(1)} numbers"
+    row = steps.x[focus]
+    focus_text = (
+        f" Row {row_label(steps, focus)}: mean {row.mean():.3f}, standard deviation "
+        f"{row.std(unbiased=False):.3f}."
+    )
+    if placement is None:
+        return f"{size}: one random row per distinct word.{focus_text}"
+    if placement == "pre":
+        where = f"the output of ln_1 in layer {layer} (pre-LN)"
+    else:
+        where = f"the input of block {layer} (post-LN)"
+    return f"{size}: {where}.{focus_text}"
+
+
+def projection_caption(steps: HeadSteps, step: str, focus: int) -> str:
+    """The projection's size and bias, and the length of the focus row of Q, K or V."""
+    letter = step.upper()
+    bias = {"q": steps.b_q, "k": steps.b_k, "v": steps.b_v}[step]
+    result = {"q": steps.q, "k": steps.k, "v": steps.v}[step]
+    largest_bias = bias.abs().max().item()
+    bias_text = (
+        f"Bias b_{letter}: largest |entry| {largest_bias:.3f}." if largest_bias else "No bias."
+    )
+    text = (
+        f"W_{letter}: {steps.x.size(1)} × {steps.d_k}. {bias_text} Row {row_label(steps, focus)} "
+        f"of {letter} has length {result[focus].norm():.3f}."
+    )
+    if steps.rotary and step in ("q", "k"):
+        text += f" {letter} is shown after the rotary position rotation."
+    return text
+
+
+def scores_caption(steps: HeadSteps, focus: int) -> str:
+    """The focus row's largest score it may use, written out as a dot product."""
+    row = steps.scores[focus]
+    allowed = steps.allowed()[focus]
+    visible = row.masked_fill(~allowed, -math.inf)
+    best = int(visible.argmax())
+    product = (steps.q[focus] * steps.k[best]).sum()
+    return (
+        f"Row {row_label(steps, focus)}: the largest score it may use is {row[best]:.3f}, with "
+        f"{row_label(steps, best)}; written out, q·k = sum of {steps.d_k} products = "
+        f"{product:.3f}. Scores range from {steps.scores.min():.2f} to {steps.scores.max():.2f}."
+    )
+
+
+def scale_caption(steps: HeadSteps) -> str:
+    """√d_k and how many entries the mask hides."""
+    text = f"√d_k = √{steps.d_k} = {steps.scale:.3f}. "
+    hidden = int((~steps.allowed()).sum())
+    if steps.mask is None:
+        return text + "No mask: every token may look at every token."
+    return text + (
+        f"The causal mask hides {hidden} of {steps.n_tokens**2} entries (key after query): "
+        "they become −∞ and are drawn blank."
+    )
+
+
+def softmax_caption(steps: HeadSteps, focus: int, returned: Tensor | None, source: str) -> str:
+    """The focus row's sum and largest weight; with ``returned`` (the model's own weights for
+    this head), how far they are from the weights computed here."""
+    row = steps.weights[focus]
+    best = int(row.argmax())
+    text = (
+        f"Row {row_label(steps, focus)} sums to {row.sum():.6f}; its largest weight is "
+        f"{row[best]:.3f}, on {row_label(steps, best)}."
+    )
+    if returned is not None:
+        difference = (steps.weights - returned).abs().max().item()
+        text += (
+            f" The model's own attention weights ({source}) differ from this matrix by at "
+            f"most {difference:.1e}."
+        )
+    return text
+
+
+def output_caption(steps: HeadSteps, focus: int) -> str:
+    """The focus row of the output as its two largest terms of the weighted sum."""
+    row = steps.weights[focus]
+    top = row.topk(min(2, steps.n_tokens))
+    parts = " + ".join(
+        f"{w:.2f} × v[{row_label(steps, int(j))}]"
+        for w, j in zip(top.values, top.indices, strict=True)
+    )
+    more = " + …" if steps.n_tokens > 2 else ""
+    return (
+        f"Output row {row_label(steps, focus)} = {parts}{more}; it has {steps.d_k} numbers and "
+        f"length {steps.output[focus].norm():.3f}."
+    )
+
+
+def step_caption(
+    steps: HeadSteps,
+    step: str,
+    focus: int,
+    placement: str | None,
+    layer: int,
+    returned: Tensor | None,
+    source: str,
+) -> str:
+    """The computed caption under the figure of ``step`` (see ``input_caption`` for
+    ``placement`` and ``softmax_caption`` for ``returned``)."""
+    check_step(step)
+    check_focus(steps, focus)
+    if step == "x":
+        return input_caption(steps, focus, placement, layer)
+    if step in ("q", "k", "v"):
+        return projection_caption(steps, step, focus)
+    if step == "scores":
+        return scores_caption(steps, focus)
+    if step == "scale":
+        return scale_caption(steps)
+    if step == "softmax":
+        return softmax_caption(steps, focus, returned, source)
+    return output_caption(steps, focus)
+
+
+def query_caption(steps: HeadSteps, focus: int, source: str) -> str:
+    """How many keys the focus row may see and the entropy of its weights against uniform."""
+    check_focus(steps, focus)
+    visible = int(steps.allowed()[focus].sum())
+    entropy = softmax_entropy(steps.weights[focus]).item()
+    return (
+        f"{source}. Row {row_label(steps, focus)} may see {visible} of {steps.n_tokens} tokens. "
+        f"Entropy of its weights: {entropy:.3f} nats (uniform over the keys it may see: "
+        f"{math.log(visible):.3f})."
+    )
+
+
+def spread_caption(steps: HeadSteps, focus: int, source: str) -> str:
+    """The spread of the head's scores before and after the division by √d_k, and the focus
+    row's largest weight with and without it."""
+    allowed = steps.allowed()
+    raw = steps.scores[allowed]
+    unscaled_row = steps.scores[focus].masked_fill(~allowed[focus], -math.inf)
+    without = torch.softmax(unscaled_row, dim=-1).max()
+    return (
+        f"{source}: the {raw.numel()} scores the mask lets through have standard deviation "
+        f"{raw.std(unbiased=False):.3f} before the division and "
+        f"{(raw / steps.scale).std(unbiased=False):.3f} after it (÷ {steps.scale:.3f}). "
+        f"The largest weight of row {row_label(steps, focus)} is "
+        f"{steps.weights[focus].max():.3f}; without the division it would be {without:.3f}."
+    )
+
+
+def scaling_caption(stats: ScalingStats) -> str:
+    """The experiment at its largest dimension: spread, largest weight and entropy."""
+    last = len(stats.dims) - 1
+    d = stats.dims[last]
+    return (
+        f"At d = {d}: unscaled scores have standard deviation {stats.unscaled.std[last]:.3f} "
+        f"(√d = {math.sqrt(d):.3f}), scaled ones {stats.scaled.std[last]:.3f}. Mean largest "
+        f"weight {stats.unscaled.max_weight[last]:.3f} unscaled, "
+        f"{stats.scaled.max_weight[last]:.3f} scaled; mean entropy "
+        f"{stats.unscaled.entropy[last]:.3f} and {stats.scaled.entropy[last]:.3f} nats "
+        f"(uniform: {math.log(stats.n_keys):.3f})."
+    )
+
+
+def stats_table(stats: ScalingStats) -> dict[str, list]:
+    """The experiment's numbers per dimension, three decimals, one column per statistic."""
+    columns = {
+        "mean |q·k|": stats.unscaled.mean_abs,
+        "std q·k": stats.unscaled.std,
+        "entropy (unscaled)": stats.unscaled.entropy,
+        "max weight (unscaled)": stats.unscaled.max_weight,
+        "mean |q·k|/√d": stats.scaled.mean_abs,
+        "std q·k/√d": stats.scaled.std,
+        "entropy (scaled)": stats.scaled.entropy,
+        "max weight (scaled)": stats.scaled.max_weight,
+    }
+    return {"d": list(stats.dims)} | {
+        name: [round(value, 3) for value in values] for name, values in columns.items()
+    }
