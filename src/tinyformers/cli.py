@@ -109,6 +109,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from tinyformers.serve import serve
+
+    return serve(args.replicas, args.port, args.address, args.nginx)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tinyformers", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
     zoo.add_argument("names", nargs="*", help="models to build or check (default: all)")
     zoo.add_argument("--models-dir", help="folder holding the model folders (default: models/)")
     zoo.set_defaults(run=cmd_zoo)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve a class from one machine: web replicas behind Debian's nginx",
+        description="Starts N `streamlit run app` processes on free local ports and nginx in "
+        "front of them (deploy/nginx.conf, deploy/hosting.env); Ctrl-C stops them all.",
+    )
+    serve.add_argument("--replicas", type=int, default=2, help="web processes (default: 2)")
+    serve.add_argument("--port", type=int, default=8080, help="nginx's port (default: 8080)")
+    serve.add_argument("--address", default="0.0.0.0", help="nginx's address (default: all)")
+    serve.add_argument("--nginx", default="/usr/sbin/nginx", help="the nginx binary")
+    serve.set_defaults(run=cmd_serve)
 
     from tinyformers.model.config import PRESETS
     from tinyformers.training.runs import CHAR_SETTINGS, FAMILIES, TOKENIZERS
