@@ -136,7 +136,7 @@ def test_second_session_waits_for_the_slot_and_the_first_stays_responsive(
     second.get_by_text("Busy: 1 run is ahead of you").wait_for(state="detached")
     second.get_by_role("button", name="Stop").first.wait_for()
     second.get_by_role("button", name="Stop").first.click()
-    wait_for_enabled(second, "Resume")
+    wait_for_enabled(second, "Start training")  # stopped (perhaps before its first step)
     for page in (first, second):
         assert_no_exception(page)
         page.context.close()
