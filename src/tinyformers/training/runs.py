@@ -46,7 +46,10 @@ CHAR_SETTINGS = TrainSettings(
     batch_size=16,
     learning_rate=5e-3,
     warmup_steps=50,
-    eval_interval=100,
+    eval_interval=500,
+    check_interval=50,
+    check_tokens=8192,
+    check_margin=0.05,
 )
 PROBE_TOKENS = 24  # length of the probe sentence whose attention is snapshotted
 SAMPLE_TOKENS = 120
