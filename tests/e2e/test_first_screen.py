@@ -82,7 +82,7 @@ def test_the_first_screen_holds_the_input_and_a_live_figure(sized_page, server_u
     page, height = sized_page
     page.goto(f"{server_url}/{path}")
     wait_for_app(page)
-    page.locator(FIGURES).first.wait_for(state="attached")
+    page.locator(FIGURES).first.wait_for(state="visible")  # laid out, not only attached
     assert page.locator("[data-testid='stException']").count() == 0
     input_top, figure_top = page.evaluate(FIRST_TOPS, [INPUTS, FIGURES])
     assert input_top is not None and input_top < height, f"no input on the first screen of /{path}"
