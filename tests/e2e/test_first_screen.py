@@ -18,7 +18,6 @@ PROSE_FIRST = {
     "multi-head",
     "masks",
     "transformer-block",
-    "gpt",
     "encoder-decoder",
     "train",
     "fine-tuning",
