@@ -164,7 +164,7 @@ if ids:
         right.metric("Token + position vectors: largest change", f"{with_positions:.2f}")
         st.caption(
             f"First attention layer of {model_name} (with its LayerNorm, without a mask) on the "
-            f"{len(ids)} vectors of your sentence, in their order and reversed. Change of a "
+            f"{len(ids):,} vectors of your sentence, in their order and reversed. Change of a "
             "token's output = |new − old| / |old|: 1.00 means as large as the output itself."
         )
 
@@ -184,7 +184,7 @@ lesson_section(lesson, "learned")
 if loaded:
     chart(figs.encoding_heatmap(wpe, f"Learned position table of {model_name}"))
     st.caption(
-        f"{wpe.size(0)} positions × {wpe.size(1)} dimensions; values from {wpe.min():.3f} to "
+        f"{wpe.size(0):,} positions × {wpe.size(1):,} dimensions; values from {wpe.min():.3f} to "
         f"{wpe.max():.3f}."
     )
 
@@ -213,7 +213,7 @@ chart(figs.similarity_panels(dict(zip(titles, similarities.values(), strict=True
 spreads = [f"{name} {figs.diagonal_spread(matrix):.1e}" for name, matrix in similarities.items()]
 st.caption("Largest difference between two entries at the same distance: " + ", ".join(spreads))
 if loaded and learned_length < length:
-    st.caption(f"{model_name} has only {wpe.size(0)} positions, so its panel stops there.")
+    st.caption(f"{model_name} has only {wpe.size(0):,} positions, so its panel stops there.")
 
 # ---------------------------------------------------------------------------------------------
 # Adjacent positions

@@ -99,6 +99,13 @@ def test_the_page_opens_on_the_inputs_and_the_compression_of_your_sentence(
 
 def test_slider_and_buttons_move_through_the_merges(fresh: AppTest, reference) -> None:
     _text, _tok, steps = reference
+    fresh.slider(key="tok-step").set_value(1).run()
+    first = steps[0]
+    assert first.runner_up_count >= 1_000 and not first.is_tie
+    assert any(
+        f"occurred {first.runner_up_count:,} times, fewer than {first.count:,}" in body
+        for body in html_bodies(fresh)
+    )
     fresh.slider(key="tok-step").set_value(200).run()
     assert metrics(fresh)["Count before the merge"] == f"{steps[199].count:,}"
     fresh.button(key="tok-next").click().run()

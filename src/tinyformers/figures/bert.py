@@ -498,13 +498,14 @@ def predictions_figure(guesses: Sequence[BlankGuess]) -> go.Figure:
         titles,
         _layout("The model's guesses for each [MASK]", round(height)),
         columns=columns,
-        gap=60 / height,
+        gap=75 / height,
         x_axes={"range": [0, 1.15], "tickformat": ".0%"},
         y_axes={
             "autorange": "reversed",
             "type": "category",
             "automargin": True,
-            "tickfont": {"size": FONT_SIZE if bar >= 20 else 12},
+            "dtick": 1,  # every guess labelled, however small the bars
+            "tickfont": {"size": FONT_SIZE if bar >= 20 else 11},
         },
     )
 

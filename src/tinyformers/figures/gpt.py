@@ -422,7 +422,7 @@ def step_caption(step: NextToken, token: str, dropped: int) -> str:
         f"{markdown_quote(token)} had p = {distribution.final[step.token]:.3f} in the "
         f"distribution sampled from (p = {distribution.raw[step.token]:.3f} before "
         f"temperature and filters; rank {token_rank(distribution, step.token)}). The model read "
-        f"{len(step.context)} tokens"
+        f"{len(step.context):,} tokens"
         + (f"; {dropped} earlier ones had left its window." if dropped else ".")
     )
 
@@ -447,7 +447,7 @@ def loss_caption(result: PromptLoss, tokens: list[str], val_loss: float | None =
     validation loss when it is known."""
     worst = result.most_surprising
     caption = (
-        f"{len(result.losses)} predictions. Most surprising: "
+        f"{len(result.losses):,} predictions. Most surprising: "
         f"{markdown_quote(tokens[worst + 1])} after {markdown_quote(tokens[worst])}, "
         f"p = {result.probabilities[worst]:.4f}."
     )
@@ -460,8 +460,8 @@ def model_size_caption(name: str, config, parameters: int) -> str:
     """A model's name, parameter count and shape, from its config."""
     return (
         f"{markdown_text(name)}: {parameters:,} parameters, "
-        f"{config.n_layer} layers × {config.n_head} heads, width {config.n_embd}, a context of "
-        f"{config.block_size} tokens and a vocabulary of {config.vocab_size} tokens."
+        f"{config.n_layer} layers × {config.n_head} heads, width {config.n_embd:,}, a context of "
+        f"{config.block_size:,} tokens and a vocabulary of {config.vocab_size:,} tokens."
     )
 
 

@@ -75,13 +75,13 @@ def _rival_sentence(step: MergeStep, shown: dict[str, str]) -> str:
     rival = _pair_text(step.runner_up, shown)
     if not step.is_tie:
         return (
-            f"The next most frequent pair, {rival}, occurred {step.runner_up_count} times, "
-            f"fewer than {step.count}."
+            f"The next most frequent pair, {rival}, occurred {step.runner_up_count:,} times, "
+            f"fewer than {step.count:,}."
         )
     winner_ids, rival_ids = step.pair_ids, step.runner_up_ids
     deciding = "left" if winner_ids[0] != rival_ids[0] else "right"
     return (
-        f'<b style="color:{TIE_COLOR}">Tie.</b> {rival} also occurred {step.count} times. '
+        f'<b style="color:{TIE_COLOR}">Tie.</b> {rival} also occurred {step.count:,} times. '
         f"{_pair_text(step.pair, shown)} won because its ids {winner_ids} come before "
         f"{rival_ids}: the smaller {deciding} id wins."
     )
