@@ -7,7 +7,7 @@ import json
 
 from streamlit.testing.v1 import AppTest
 
-HEADER = ("title", "caption", "expander")
+HEADER = ("title", "markdown", "expander")
 
 
 def widget_keys(node) -> list[str]:
