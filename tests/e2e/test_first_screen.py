@@ -16,7 +16,6 @@ PATHS = ["", *(lesson.slug for lesson in load_lessons())]
 PROSE_FIRST = {
     "tokenization",
     "positional-encoding",
-    "multi-head",
     "masks",
     "transformer-block",
     "bert",
