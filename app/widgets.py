@@ -58,7 +58,7 @@ def lesson_header(slug: str) -> Lesson:
     outcomes wait in a collapsed section, so the live model comes first. Returns the lesson."""
     current = lesson(slug)
     st.title(current.title)
-    st.caption(current.summary)
+    st.markdown(current.summary)
     with st.expander("About this lesson: what you will learn"):
         st.markdown(current.intro)
         st.markdown("\n".join(f"- {outcome}" for outcome in current.outcomes))

@@ -21,6 +21,7 @@ LAYERS = {
     "course": 3,
     "figures": 4,
     "cli": 5,
+    "serve": 5,
 }
 SHARED_FIGURES = {"common", "bertviz"}  # drawing helpers every lesson's figures use
 MAX_PAGE_LINES = 300

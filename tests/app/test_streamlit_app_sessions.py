@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-import subprocess
 
 import pytest
 
+from bench.app_server import serving
 from bench.streamlit_client import Session
-from tests.e2e.conftest import start_server
 from tinyformers.lessons import load_lessons
 
 pytestmark = pytest.mark.slow
@@ -24,13 +23,8 @@ SESSIONS = 20
 
 @pytest.fixture(scope="module")
 def server_url():
-    process, url = start_server()
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with serving() as url:
+        yield url
 
 
 async def visit(url: str, pages: list[str]) -> list:

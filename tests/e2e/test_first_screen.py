@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import wait_for_app
+from tests.e2e.conftest import new_page, wait_for_app
 from tinyformers.lessons import load_lessons
 
 pytestmark = pytest.mark.browser
@@ -52,19 +52,9 @@ FIRST_TOPS = """([inputs, figures]) => {
 @pytest.fixture(params=list(VIEWPORTS), ids=list(VIEWPORTS))
 def sized_page(request, browser, server_url):
     width, height = VIEWPORTS[request.param]
-    context = browser.new_context(viewport={"width": width, "height": height})
-    context.set_default_timeout(120_000)
-    page = context.new_page()
-    page.route(
-        "**/*",
-        lambda route: (
-            route.continue_()
-            if route.request.url.startswith((server_url, "data:", "about:", "blob:"))
-            else route.abort()
-        ),
-    )
+    page = new_page(browser, server_url, viewport=(width, height))
     yield page, height
-    context.close()
+    page.context.close()
 
 
 @pytest.mark.parametrize(

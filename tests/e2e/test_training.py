@@ -7,29 +7,19 @@ limits generous enough for a machine whose cores are busy with other work.
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from tests.e2e.conftest import start_server, wait_for_app
+from bench.app_server import serving
+from tests.e2e.conftest import new_page, wait_for_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 STATE_TIMEOUT = 300_000  # ms: a limit for a state to be reached, never a time a step should take
 
 
-def new_page(browser, url: str):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(STATE_TIMEOUT)
-    page = context.new_page()
-    page.route(
-        "**/*",
-        lambda route: (
-            route.continue_()
-            if route.request.url.startswith((url, "data:", "about:", "blob:"))
-            else route.abort()
-        ),
-    )
+def training_page(browser, url: str):
+    page = new_page(browser, url)
+    page.context.set_default_timeout(STATE_TIMEOUT)
     return page
 
 
@@ -82,17 +72,12 @@ def assert_no_exception(page) -> None:
 
 @pytest.fixture(scope="module")
 def one_slot_server():
-    process, url = start_server({"TINYFORMERS_MAX_TRAININGS": "1"})
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with serving({"TINYFORMERS_MAX_TRAININGS": "1"}) as url:
+        yield url
 
 
 def test_train_stop_resume_then_use_the_model_elsewhere(browser, server_url) -> None:
-    page = new_page(browser, server_url)
+    page = training_page(browser, server_url)
     open_lesson(page, server_url, "train")
     page.get_by_text("More stories").first.click()
     wait_for_app(page)
@@ -131,7 +116,7 @@ def test_second_session_waits_for_the_slot_and_the_first_stays_responsive(
     browser, one_slot_server
 ) -> None:
     url = one_slot_server
-    first, second = new_page(browser, url), new_page(browser, url)
+    first, second = training_page(browser, url), training_page(browser, url)
     for page in (first, second):
         open_lesson(page, url, "train")
     first.get_by_role("button", name="Start training").click()
@@ -151,7 +136,7 @@ def test_second_session_waits_for_the_slot_and_the_first_stays_responsive(
     second.get_by_text("Busy: 1 run is ahead of you").wait_for(state="detached")
     second.get_by_role("button", name="Stop").first.wait_for()
     second.get_by_role("button", name="Stop").first.click()
-    wait_for_enabled(second, "Resume")
+    wait_for_enabled(second, "Start training")  # stopped (perhaps before its first step)
     for page in (first, second):
         assert_no_exception(page)
         page.context.close()
