@@ -7,7 +7,7 @@ import json
 
 from streamlit.testing.v1 import AppTest
 
-HEADER = ("title", "caption", "expander")
+HEADER = ("title", "markdown", "expander")
 ROW_TYPES = {"horizontal", "flex_container"}  # st.columns, as Streamlit versions name it
 INPUT_TYPES = {
     "text_input",
