@@ -16,7 +16,6 @@ PATHS = ["", *(lesson.slug for lesson in load_lessons())]
 PROSE_FIRST = {
     "tokenization",
     "positional-encoding",
-    "transformer-block",
     "bert",
     "gpt",
     "encoder-decoder",
