@@ -4,6 +4,7 @@ the experiment that shows why the scores are divided by √d_k."""
 import streamlit as st
 import torch
 from widgets import (
+    chart,
     choose_index,
     choose_position,
     lesson_header,
@@ -32,6 +33,8 @@ DIMENSIONS = stepwise.powers_of_two(1, 1024)
 MAX_KEYS = 64
 MAX_SAMPLES = 400
 TOY_WIDTH = stepwise.MAX_TOY_WIDTH
+MODEL_WIDTH = 150  # px of the model box: with layer and head it fits a phone's row
+INDEX_WIDTH = 80
 
 
 @st.cache_data(max_entries=8, show_spinner="Drawing random queries and keys…")
@@ -54,33 +57,28 @@ def move_step(delta: int) -> None:
 
 
 def step_controls() -> str:
+    """The step slider with Back and Next beside it, which stay in one row on a phone."""
     st.session_state.setdefault(STEP_KEY, figs.STEPS[0])
-    slider, back, next_ = st.columns([6, 1, 1], vertical_alignment="bottom")
-    with slider:
-        step = st.select_slider(
-            "Step",
-            options=figs.STEPS,
-            format_func=lambda s: f"{figs.STEPS.index(s) + 1}. {figs.STEP_NAMES[s]}",
-            key=STEP_KEY,
-        )
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    step = row.select_slider(
+        "Step",
+        options=figs.STEPS,
+        format_func=lambda s: f"{figs.STEPS.index(s) + 1}. {figs.STEP_NAMES[s]}",
+        key=STEP_KEY,
+    )
     number = figs.STEPS.index(step)
-    back.button(
-        "◀ Back",
-        key="att-back",
-        on_click=move_step,
-        args=(-1,),
-        disabled=number == 0,
-        width="stretch",
-    )
-    next_.button(
-        "Next ▶",
-        key="att-next",
-        on_click=move_step,
-        args=(1,),
-        disabled=number == len(figs.STEPS) - 1,
-        width="stretch",
-    )
+    row.button("◀ Back", key="att-back", on_click=move_step, args=(-1,), disabled=number == 0)
+    last = number == len(figs.STEPS) - 1
+    row.button("Next ▶", key="att-next", on_click=move_step, args=(1,), disabled=last)
     return step
+
+
+def show_step(steps: HeadSteps, step: str, focus: int) -> None:
+    """The step's panels side by side, each in its own column (stacked on a narrow screen)."""
+    widths, figures = figs.step_figures(steps, step, focus)
+    for column, figure in zip(st.columns(widths), figures, strict=True):
+        with column:
+            chart(figure)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,12 +120,13 @@ def toy_head(text: str, d_model: int, d_k: int, seed: int, causal: bool) -> Head
 
 lesson = lesson_header(SLUG)
 
-with st.sidebar:
-    st.subheader("Settings for this lesson")
-    mode = st.radio("Weights", list(SOURCES), format_func=SOURCES.get, key="att-source")
-    loaded = None
-    layer = head = 0
-    if mode == "model":
+strip = st.container()  # the input strip: rows that wrap, not stack, on a phone
+choices = strip.container(horizontal=True)
+mode = choices.radio("Weights", list(SOURCES), format_func=SOURCES.get, key="att-source")
+loaded = None
+layer = head = 0
+if mode == "model":
+    with choices.container(width=MODEL_WIDTH):
         loaded = model_picker(
             "Model",
             None,
@@ -135,55 +134,63 @@ with st.sidebar:
             choices=shipped_names(family="gpt") + shipped_names(family="bert"),
             default=DEFAULT_MODEL,
         )
-        if loaded is not None and loaded.family not in ("gpt", "bert"):
-            st.error(f"{loaded.name} is not a GPT or BERT model; pick another one.")
-            loaded = None
-        if loaded is not None:
-            layer = choose_index("Layer", loaded.config.n_layer, "att-layer")
-            head = choose_index("Head", loaded.config.n_head, "att-head")
-    else:
-        d_model = st.number_input("Width of X (d_model)", 1, TOY_WIDTH, 4, key="att-toy-d-model")
-        d_k = st.number_input("Head width d_k", 1, TOY_WIDTH, 3, key="att-toy-d-k")
-        causal = st.checkbox("Causal mask (as in GPT)", key="att-toy-causal")
-    seed = seed_control(key="att-seed")
-    st.caption("The seed sets the toy's numbers and the random vectors of the √d experiment.")
-
-lesson_section(lesson, "setup")
-steps = returned = None
-if mode == "model" and loaded is not None:
-    room = text_room(loaded.family, min(MAX_TOKENS, loaded.config.block_size))
-    text = sentence_input(
-        "Your sentence", DEFAULT_SENTENCE, "att-sentence", loaded.tokenizer, max_tokens=room
+    if loaded is not None and loaded.family not in ("gpt", "bert"):
+        strip.error(f"{loaded.name} is not a GPT or BERT model; pick another one.")
+        loaded = None
+    if loaded is not None:
+        small = [choices.container(width=INDEX_WIDTH) for _ in range(2)]
+        layer = choose_index("Layer", loaded.config.n_layer, "att-layer", container=small[0])
+        head = choose_index("Head", loaded.config.n_head, "att-head", container=small[1])
+else:
+    d_model = choices.number_input(
+        "Width of X (d_model)", 1, TOY_WIDTH, 4, key="att-toy-d-model", width=MODEL_WIDTH
     )
-    if text is not None:
-        steps, returned = model_head(loaded, text, layer, head)
-    source = f"{loaded.name}, layer {layer}, head {head}"
-elif mode == "toy":
-    text = sentence_input("Your sentence", DEFAULT_SENTENCE, "att-sentence")
-    if text is not None:
-        steps = toy_head(text, int(d_model), int(d_k), seed, causal)
-    source = "toy head"
+    d_k = choices.number_input("Head width d_k", 1, TOY_WIDTH, 3, key="att-toy-d-k", width=120)
+    with choices.container(width=MODEL_WIDTH):
+        seed = seed_control(key="att-seed")
+    causal = choices.checkbox("Causal mask (as in GPT)", key="att-toy-causal")
+
+sentence_column, query_column = strip.columns([4, 3], wrap=False)
+steps = returned = None
+with sentence_column:
+    if mode == "model" and loaded is not None:
+        room = text_room(loaded.family, min(MAX_TOKENS, loaded.config.block_size))
+        text = sentence_input(
+            "Your sentence", DEFAULT_SENTENCE, "att-sentence", loaded.tokenizer, max_tokens=room
+        )
+        if text is not None:
+            steps, returned = model_head(loaded, text, layer, head)
+        source = f"{loaded.name}, layer {layer}, head {head}"
+    elif mode == "toy":
+        text = sentence_input("Your sentence", DEFAULT_SENTENCE, "att-sentence")
+        if text is not None:
+            steps = toy_head(text, int(d_model), int(d_k), seed, causal)
+        source = "toy head"
 
 if steps is not None:
-    st.html(token_chips(steps.tokens))
-    focus = choose_position(
-        "Query token (the row under focus)",
-        steps.tokens,
-        QUERY_KEY,
-        stepwise.default_query(steps.tokens),
-    )
+    with query_column:
+        focus = choose_position(
+            "Query token (the row under focus)",
+            steps.tokens,
+            QUERY_KEY,
+            stepwise.default_query(steps.tokens),
+        )
     step = step_controls()
-    lesson_section(lesson, f"step-{step}")
-    st.plotly_chart(figs.step_figure(steps, step, focus, source))
+    show_step(steps, step, focus)
     placement = None if loaded is None else loaded.model.h[layer].ln_placement
-    st.caption(figs.step_caption(steps, step, focus, placement, layer, returned, source))
+    caption = figs.step_caption(steps, step, focus, placement, layer, returned, source)
+    st.caption(f"{figs.step_title(step, source)}. {caption}")
+    lesson_section(lesson, f"step-{step}")
 
+lesson_section(lesson, "setup")
+if steps is not None:
+    st.html(token_chips(steps.tokens))
     lesson_section(lesson, "query")
-    st.plotly_chart(figs.attention_bars(steps, focus))
+    chart(figs.attention_bars(steps, focus))
     st.caption(figs.query_caption(steps, focus, source))
 
 lesson_section(lesson, "why-scale")
-range_column, keys_column, samples_column = st.columns([3, 1, 1])
+range_column, keys_column, samples_column, seed_column = st.columns([3, 1, 1, 1])
 with range_column:
     low, high = st.select_slider(
         "Dimensions d (powers of two)", options=DIMENSIONS, value=(1, 1024), key="att-dims"
@@ -192,6 +199,10 @@ with keys_column:
     n_keys = st.number_input("Keys per query", 2, MAX_KEYS, 16, key="att-keys")
 with samples_column:
     n_samples = st.number_input("Queries per d", 1, MAX_SAMPLES, 200, key="att-samples")
+if mode == "model":
+    with seed_column:
+        seed = seed_control(key="att-seed")
+st.caption("The seed sets the toy's numbers and the random vectors of the √d experiment.")
 try:
     dims = tuple(stepwise.powers_of_two(low, high))
     stats = scaling_stats(dims, int(n_keys), int(n_samples), seed)
@@ -199,11 +210,11 @@ except ValueError as err:
     st.error(str(err))
     stats = None
 if stats is not None:
-    st.plotly_chart(figs.scaling_figure(stats))
+    chart(figs.scaling_figure(stats))
     st.caption(figs.scaling_caption(stats))
     st.dataframe(figs.stats_table(stats), hide_index=True)
     d = stats.dims[-1]
-    st.plotly_chart(figs.draw_figure(one_draw(d, int(n_keys), seed), d))
+    chart(figs.draw_figure(one_draw(d, int(n_keys), seed), d))
 
 lesson_section(lesson, "in-the-model")
 if steps is not None:

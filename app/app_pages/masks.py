@@ -7,6 +7,7 @@ from functools import partial
 
 import streamlit as st
 from widgets import (
+    chart,
     choose_index,
     corpus_input,
     job_progress,
@@ -22,12 +23,11 @@ from widgets import (
 )
 
 from tinyformers.course import masks as mask_views
+from tinyformers.course.masks import CORPORA
 from tinyformers.figures import masks as figs
 from tinyformers.figures.common import token_chips
 from tinyformers.figures.masks import KIND_NAMES
 from tinyformers.hub.registry import LoadedModel
-from tinyformers.text.corpora import generate_corpus, lesson_corpus
-from tinyformers.text.inputs import model_input_ids
 from tinyformers.training import experiments
 from tinyformers.training.experiments import MAX_STEPS, MIN_STEPS
 from tinyformers.training.jobs import STOPPED, Snapshot
@@ -48,20 +48,14 @@ DATES = (  # label, default date, key and name in messages of the two date input
     ("A second, shorter date in the same batch", "5 May 1999", "mk-date-2", "second date"),
 )
 MAX_TOKENS = 24
-CORPORA = {
-    "stories": "Generated stories",
-    "lessons": "The text of these lessons",
-    "own": "Your own text",
-}
-STORIES = 200  # stories in the built-in corpus (about 18 000 characters)
+MODEL_WIDTH = 150  # px of the model box: with layer and head it fits a phone's row
+INDEX_WIDTH = 80  # px of a layer or head box
 DEFAULT_STEPS = 300
 JOB_KEY = "mk-leak-job"
 RUN_KEY = "mk-leak-run"
 
 
-@st.cache_data(max_entries=2, show_spinner=False)
-def builtin_corpus(name: str) -> str:
-    return generate_corpus(STORIES, seed=0) if name == "stories" else lesson_corpus()
+builtin_corpus = st.cache_data(max_entries=2, show_spinner=False)(mask_views.builtin_corpus)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -71,10 +65,11 @@ def date_decoder_input(source: str) -> list[int]:
     return mask_views.decoder_input(loaded.model, loaded.tokenizer, loaded.tokenizer.encode(source))
 
 
-def layer_and_head(n_layer: int, n_head: int, key: str, what: str = "Layer") -> tuple[int, int]:
-    layer_column, head_column = st.columns(2)
-    layer = choose_index(what, n_layer, f"{key}-layer", container=layer_column)
-    head = choose_index("Head", n_head, f"{key}-head", container=head_column)
+def layer_and_head(row, layers: int, heads: int, key: str, what: str = "Layer") -> tuple[int, int]:
+    """Layer and head side by side in ``row``, a horizontal container."""
+    layer_box, head_box = (row.container(width=INDEX_WIDTH) for _ in range(2))
+    layer = choose_index(what, layers, f"{key}-layer", container=layer_box)
+    head = choose_index("Head", heads, f"{key}-head", container=head_box)
     return layer, head
 
 
@@ -97,11 +92,12 @@ def read_ids(read: Callable, tokenizer, text: str | None, *args) -> list[int] | 
 # ---------------------------------------------------------------------------------------------
 
 
-def cross_view() -> tuple[mask_views.MaskView | None, int, int]:
-    """Decoder layer, head and the two dates; cross-attention on the shorter of the dates."""
+def cross_view(row) -> tuple[mask_views.MaskView | None, int, int]:
+    """Decoder layer and head (in ``row``), the two dates, and cross-attention on them."""
     loaded = shipped_model(DATE_MODEL)
     tok, config = loaded.tokenizer, loaded.config
-    layer, head = layer_and_head(config.n_decoder_layer, config.n_head, "mk-cross", "Decoder layer")
+    sizes = (config.n_decoder_layer, config.n_head)
+    layer, head = layer_and_head(row, *sizes, "mk-cross", "Decoder layer")
     dates = []
     for column, (label, default, key, what) in zip(st.columns(2), DATES, strict=True):
         with column:
@@ -115,13 +111,15 @@ def cross_view() -> tuple[mask_views.MaskView | None, int, int]:
 
 
 def self_attention_view(
-    kind: str, loaded: LoadedModel, first: list[int], second: list[int] | None
+    kind: str, loaded: LoadedModel, first: list[int], second: list[int] | None, row, sentences
 ) -> tuple[mask_views.MaskView | None, int, int, int]:
-    """Layer, head (and prefix) choices, and the causal, padding or prefix view on them."""
-    layer, head = layer_and_head(loaded.config.n_layer, loaded.config.n_head, "mk-self")
+    """Layer and head (in ``row``), the prefix (beside the ``sentences``), and the causal,
+    padding or prefix view on them."""
+    layer, head = layer_and_head(row, loaded.config.n_layer, loaded.config.n_head, "mk-self")
     prefix_len = 0
     if kind == "prefix":
-        prefix_len = st.slider(PREFIX_LABEL, 0, len(first), min(3, len(first)), key="mk-prefix")
+        n = len(first)
+        prefix_len = sentences.slider(PREFIX_LABEL, 0, n, min(3, n), key="mk-prefix")
     if kind == "padding" and second is None:
         st.info("Type a second sentence above: padding needs a batch of two.")
         return None, layer, head, prefix_len
@@ -132,29 +130,32 @@ def self_attention_view(
     return view, layer, head, prefix_len
 
 
-def show_kinds(lesson, loaded: LoadedModel | None, first, second) -> None:
-    kind = st.radio(
-        "Kind of mask", list(KIND_NAMES), format_func=KIND_NAMES.get, horizontal=True, key="mk-kind"
-    )
-    lesson_section(lesson, f"kind-{kind}")
+def show_kind(kind: str, loaded: LoadedModel | None, first, second, strip, rows) -> None:
+    """The controls of one kind of mask (in the input strip's ``rows``) and its view."""
     if kind != "cross" and (loaded is None or first is None):
         st.info("Pick a model and type a sentence above to see this mask on a real head.")
         return
     prefix_len = 0
     try:
-        if kind == "cross":
-            view, layer, head = cross_view()
-        else:
-            view, layer, head, prefix_len = self_attention_view(kind, loaded, first, second)
+        with strip:
+            if kind == "cross":
+                view, layer, head = cross_view(rows[0])
+            else:
+                view, layer, head, prefix_len = self_attention_view(
+                    kind, loaded, first, second, *rows
+                )
     except ValueError as err:
         what = "date model cannot read" if kind == "cross" else "model cannot show"
         st.error(f"The {what} this: {err}")
         return
     if view is None:
         return
+    widths, figures = figs.mask_figures(view)
+    for column, figure in zip(st.columns(widths), figures, strict=True):
+        with column:
+            chart(figure)
     name = DATE_MODEL if kind == "cross" else loaded.name
-    st.plotly_chart(figs.mask_figure(view, figs.kind_title(kind, name, layer, head)))
-    st.caption(figs.view_caption(view, figs.kind_details(view, kind, prefix_len)))
+    st.caption(figs.kind_caption(view, kind, name, layer, head, prefix_len))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,13 +173,11 @@ def show_padding(loaded: LoadedModel | None, texts: list[str | None]) -> None:
     )
     model = loaded if loaded is not None and name == loaded.name else shipped_model(BERT_MODEL)
     tok, limit = model.tokenizer, mask_views.token_room(model.model, MAX_TOKENS)
-    if model.family == "bert":
-        sequences = [model_input_ids(tok, "bert", text, limit) for text in texts]
-    else:
-        sequences = [read_ids(mask_views.sentence_ids, tok, text, limit) for text in texts]
-        if any(ids is None for ids in sequences):
-            return
-    layer, head = layer_and_head(model.config.n_layer, model.config.n_head, "mk-pad")
+    sequences = read_ids(mask_views.batch_ids, tok, texts, model.family, limit)
+    if sequences is None:
+        return
+    row = st.container(horizontal=True)
+    layer, head = layer_and_head(row, model.config.n_layer, model.config.n_head, "mk-pad")
     try:
         batch = mask_views.padded_batch(model.model, sequences, mask_views.pad_id_of(tok))
     except ValueError as err:
@@ -186,7 +185,7 @@ def show_padding(loaded: LoadedModel | None, texts: list[str | None]) -> None:
         return
     strings = mask_views.batch_tokens(tok, sequences)
     title = f"One padded batch · {model.name}, layer {layer}, head {head}"
-    st.plotly_chart(figs.padded_batch_figure(batch, strings, layer, head, title))
+    chart(figs.padded_batch_figure(batch, strings, layer, head, title))
     st.dataframe(figs.difference_table(batch), hide_index=True)
     st.caption(figs.padding_caption(batch, layer, head))
 
@@ -212,8 +211,7 @@ def start_leakage(text: str, source: str, steps: int, seed: int) -> None:
 def show_result(result: experiments.ExperimentResult) -> None:
     st.markdown("**Samples.** Both models continue the same prompt, the text's first characters:")
     st.code(result.prompt, language=None, wrap_lines=True)
-    columns = st.columns(len(result.variants))
-    for column, variant in zip(columns, result.variants, strict=True):
+    for column, variant in zip(st.columns(len(result.variants)), result.variants, strict=True):
         with column:
             st.markdown(f"**{variant.label.capitalize()}**")
             st.code(variant.sample or "", language=None, wrap_lines=True)
@@ -229,7 +227,7 @@ def show_leakage(snap: Snapshot) -> None:
     histories = experiments.histories_by_variant(snap.updates)
     if histories:
         title = "Training loss with and without the causal mask"
-        st.plotly_chart(figs.loss_curves_figure(histories, title), key="mk-leak-curves")
+        chart(figs.loss_curves_figure(histories, title), key="mk-leak-curves")
         st.caption(figs.progress_caption(histories, st.session_state.get(RUN_KEY)))
     if snap.result is not None:
         show_result(snap.result)
@@ -264,27 +262,34 @@ def show_leakage_controls() -> None:
 
 lesson = lesson_header(SLUG)
 
-with st.sidebar:
-    st.subheader("Settings for this lesson")
+strip = st.container()  # the input strip: rows that wrap, not stack, on a phone
+row = strip.container(horizontal=True)
+kind = row.radio(
+    "Kind of mask", list(KIND_NAMES), format_func=KIND_NAMES.get, horizontal=True, key="mk-kind"
+)
+with row.container(width=MODEL_WIDTH):
     loaded = model_picker("Model (self-attention)", "gpt", key="mk-model", default=DEFAULT_MODEL)
-
-lesson_section(lesson, "setup")
+sentences = strip.container(horizontal=True, vertical_alignment="bottom")
 first = second = None
 texts: list[str | None] = [None, None]
 if loaded is not None:
     limit = mask_views.token_room(loaded.model, MAX_TOKENS)
-    texts = [
-        sentence_input(label, default, key, loaded.tokenizer, limit)
-        for label, default, key in SENTENCES
-    ]
+    with sentences:
+        texts[0] = sentence_input(*SENTENCES[0], loaded.tokenizer, limit)
+        if kind == "padding":  # the second sentence goes with the first into the batch
+            texts[1] = sentence_input(*SENTENCES[1], loaded.tokenizer, limit)
     first, second = (read_ids(mask_views.sentence_ids, loaded.tokenizer, t, limit) for t in texts)
-    if first is not None:
-        st.html(token_chips(loaded.tokenizer.display_tokens(first)))
+show_kind(kind, loaded, first, second, strip, (row, sentences))
 
+lesson_section(lesson, "setup")
+if first is not None:
+    st.html(token_chips(loaded.tokenizer.display_tokens(first)))
 lesson_section(lesson, "kinds")
-show_kinds(lesson, loaded, first, second)
+lesson_section(lesson, f"kind-{kind}")
 
 lesson_section(lesson, "padding")
+if loaded is not None and kind != "padding":  # else it is in the input strip
+    texts[1] = sentence_input(*SENTENCES[1], loaded.tokenizer, limit)
 show_padding(loaded, texts)
 
 lesson_section(lesson, "leakage")

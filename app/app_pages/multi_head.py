@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 import torch
 from widgets import (
+    chart,
     choose_index,
     lesson_header,
     lesson_section,
@@ -92,7 +93,7 @@ def subject_scores(name: str) -> list[list[float]]:
 
 def show_head_view(loaded: LoadedModel, text: str, trace: Trace) -> None:
     head_html, _ = attention_views(loaded.name, text, attention_fingerprint(trace), trace)
-    st.iframe(head_html, height=figs.head_view_height(len(trace.tokens)))
+    st.iframe(head_html, height=figs.head_view_height(len(trace.tokens), figs.FIRST_VIEW_HEIGHT))
 
 
 def show_model_view(loaded: LoadedModel, text: str, trace: Trace) -> None:
@@ -125,7 +126,7 @@ def show_ranking(loaded: LoadedModel, trace: Trace) -> None:
         key=f"mh-order-{key}",
     )
     ranked = sort_heads(stats, key, descending=order == "largest first")
-    st.plotly_chart(figs.head_ranking_chart(ranked, key, anchor_name, top=TOP_HEADS), theme=None)
+    chart(figs.head_ranking_chart(ranked, key, anchor_name, top=TOP_HEADS))
     st.dataframe(
         figs.ranking_rows(ranked, labels),
         hide_index=True,
@@ -152,7 +153,7 @@ def pick_head(trace: Trace) -> tuple[int, int]:
 def show_one_head(loaded: LoadedModel, trace: Trace, layer: int, head: int) -> None:
     weights = trace.head(layer, head)
     title = f"{loaded.name}, layer {layer}, head {head}"
-    st.plotly_chart(figs.attention_heatmap(weights, trace.tokens, title), theme=None)
+    chart(figs.attention_heatmap(weights, trace.tokens, title))
     st.caption(figs.head_caption(weights))
 
 
@@ -166,10 +167,7 @@ def show_shapes(loaded: LoadedModel, trace: Trace) -> None:
 
 def show_concatenation(loaded: LoadedModel, trace: Trace, layer: int) -> None:
     outputs = head_outputs(trace, layer)
-    st.plotly_chart(
-        figs.concatenation_figure(outputs.per_head, outputs.projected, trace.tokens, layer),
-        theme=None,
-    )
+    chart(figs.concatenation_figure(outputs.per_head, outputs.projected, trace.tokens, layer))
     st.caption(figs.concatenation_caption(outputs, layer))
 
 
@@ -187,7 +185,7 @@ def show_agreement() -> None:
     layer, head = best_head(scores)
     rate = scores[layer, head].item()
     title = f"{name}: how often {figs.subject_row(model.family)} points at its subject"
-    st.plotly_chart(figs.score_grid(scores, title, (layer, head)), theme=None)
+    chart(figs.score_grid(scores, title, (layer, head)))
     st.caption(figs.subject_grid_caption(SUBJECT_HEAD_EXAMPLES, (layer, head), rate, model.family))
     examples = agreement_examples(AGREEMENT_CHOICES, seed=AGREEMENT_SEED)
     index = st.selectbox(
@@ -201,10 +199,7 @@ def show_agreement() -> None:
     probe = agreement_probe(model.tokenizer, example, model.family)
     weights = trace.head(layer, head)
     title = f"{name}, layer {layer}, head {head}, on an agreement sentence"
-    st.plotly_chart(
-        figs.attention_heatmap(weights, trace.tokens, title, probe.query, probe.subject[0]),
-        theme=None,
-    )
+    chart(figs.attention_heatmap(weights, trace.tokens, title, probe.query, probe.subject[0]))
     subject = model.tokenizer.decode(trace.input_ids[probe.subject[0] : probe.subject[1]])
     st.caption(figs.agreement_caption(weights, trace.tokens, probe, subject, example.number))
 
@@ -215,8 +210,8 @@ def show_agreement() -> None:
 
 lesson = lesson_header(SLUG)
 
-with st.sidebar:
-    st.subheader("Settings for this lesson")
+model_column, sentence_column = st.columns([2, 5])  # the input strip
+with model_column:
     loaded = model_picker(
         "Model (GPT or BERT)",
         None,
@@ -224,11 +219,12 @@ with st.sidebar:
         choices=shipped_names(family=("gpt", "bert")),
         default=DEFAULT_MODEL,
     )
-    if loaded is not None and loaded.family not in ("gpt", "bert"):
-        st.error(f"{loaded.name} is a {loaded.family} model; pick a GPT or BERT model.")
-        loaded = None
-    text = None
-    if loaded is not None:
+if loaded is not None and loaded.family not in ("gpt", "bert"):
+    st.error(f"{loaded.name} is a {loaded.family} model; pick a GPT or BERT model.")
+    loaded = None
+text = None
+if loaded is not None:
+    with sentence_column:
         text = sentence_input(
             "Your sentence",
             DEFAULT_SENTENCE,
@@ -244,15 +240,16 @@ if text is not None:
     except ValueError as err:
         st.warning(str(err))
 
-lesson_section(lesson, "why-heads")
 if trace is None:
-    st.info("Pick a GPT or BERT model and type a sentence in the sidebar to see its heads.")
+    st.info("Pick a GPT or BERT model and type a sentence above to see its heads.")
 else:
+    show_head_view(loaded, text, trace)
+
+lesson_section(lesson, "why-heads")
+if trace is not None:
     st.html(token_chips(trace.tokens, trace.input_ids))
 
 lesson_section(lesson, "head-view")
-if trace is not None:
-    show_head_view(loaded, text, trace)
 
 lesson_section(lesson, "model-view")
 if trace is not None:

@@ -8,11 +8,13 @@ from functools import partial
 
 import streamlit as st
 from widgets import (
+    chart,
     choose_index,
     corpus_input,
     job_progress,
     lesson_header,
     lesson_section,
+    metric_row,
     model_picker,
     quiz,
     seed_control,
@@ -21,8 +23,10 @@ from widgets import (
     start_job,
 )
 
+from tinyformers.course import transformer_block as blocks
 from tinyformers.course.gpt import unknown_count
 from tinyformers.course.transformer_block import (
+    SOURCES,
     BlockInspection,
     BlockParameters,
     ablation_progress,
@@ -36,7 +40,6 @@ from tinyformers.figures.common import token_chips
 from tinyformers.figures.gpt import markdown_text
 from tinyformers.hub.registry import LoadedModel, model_key, shipped_names
 from tinyformers.model.build import count_parameters
-from tinyformers.text.corpora import generate_corpus, lesson_corpus
 from tinyformers.text.inputs import text_room
 from tinyformers.training.experiments import (
     MAX_STEPS,
@@ -55,8 +58,6 @@ MAX_SENTENCE_TOKENS = 64
 ABLATION_KEY = "tb-ablation"
 ABLATION_SETTINGS_KEY = "tb-ablation-settings"
 DEFAULT_STEPS = 300
-STORIES = 300
-SOURCES = {"lessons": "The lessons' text", "stories": "Generated stories", "own": "Your own text"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -77,15 +78,7 @@ def cached_parameters(key: str, _loaded: LoadedModel) -> tuple[BlockParameters, 
     return block_parameters(_loaded.model.h[0]), count_parameters(_loaded.model)
 
 
-@st.cache_data(max_entries=2, show_spinner=False)
-def builtin_corpus(name: str) -> str:
-    """The lessons' text, or the generated stories."""
-    return generate_corpus(STORIES, seed=0) if name == "stories" else lesson_corpus()
-
-
-def show_chart(figure) -> None:
-    """A figure with its own fonts and colours (not Streamlit's theme), readable from afar."""
-    st.plotly_chart(figure, theme=None)
+builtin_corpus = st.cache_data(max_entries=2, show_spinner=False)(blocks.builtin_corpus)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,7 +110,6 @@ def sentence_ids(loaded: LoadedModel) -> tuple[list[int], list[int] | None] | No
     unknown = unknown_count(loaded.tokenizer, ids)
     if unknown:
         st.warning(figs.unknown_warning(unknown, len(ids)))
-    st.html(token_chips(loaded.tokenizer.display_tokens(ids), ids))
     return ids, segments
 
 
@@ -144,7 +136,7 @@ def show_replay(inspection: BlockInspection) -> None:
 def show_residual(loaded: LoadedModel, inspection: BlockInspection) -> None:
     norms = inspection.residual_norms()
     title = f"Size of the residual stream in {loaded.name}, per layer"
-    show_chart(figs.residual_norm_chart(norms, title))
+    chart(figs.residual_norm_chart(norms, title))
     st.caption(figs.residual_caption(inspection, norms))
 
 
@@ -162,21 +154,18 @@ def show_layer_norm(loaded: LoadedModel, inspection: BlockInspection, tokens: li
     )
     stats = inspection.layers[layer].norms.get(name) or inspection.outer_norms[name]
     title = f"{options[name]}: per-token mean and spread"
-    show_chart(figs.layer_norm_stats_chart(stats, tokens, title))
+    chart(figs.layer_norm_stats_chart(stats, tokens, title))
     st.caption(figs.layer_norm_caption(stats))
-    show_chart(figs.gamma_beta_chart(stats.weight, stats.bias, f"Learned γ and β of {name}"))
+    chart(figs.gamma_beta_chart(stats.weight, stats.bias, f"Learned γ and β of {name}"))
     st.caption(figs.gamma_beta_caption(stats))
 
 
 def show_feed_forward(loaded: LoadedModel) -> None:
     config = loaded.config
     parameters, model_total = cached_parameters(model_key(loaded), loaded)
-    columns = st.columns(3)
-    columns[0].metric("n_embd (C)", config.n_embd)
-    columns[1].metric("n_inner (MLP width)", config.mlp_width)
-    columns[2].metric("Widening factor", f"{config.mlp_width / config.n_embd:.2f}×")
+    metric_row(figs.mlp_metrics(config))
     title = f"Where one block of {loaded.name} keeps its parameters"
-    show_chart(figs.parameter_share_chart(parameters.counts(), title))
+    chart(figs.parameter_share_chart(parameters.counts(), title))
     st.caption(figs.parameters_caption(parameters, config, model_total))
 
 
@@ -237,7 +226,7 @@ def render_ablation(snapshot: Snapshot) -> None:
         st.caption(figs.settings_caption(settings, snapshot.elapsed_s, snapshot.active))
     if runs:
         title = "Four-block character GPTs: loss while training"
-        show_chart(figs.ablation_loss_chart(runs, title, steps))
+        chart(figs.ablation_loss_chart(runs, title, steps))
     result = snapshot.result
     if isinstance(result, ExperimentResult):
         show_ablation_result(result)
@@ -260,29 +249,31 @@ def show_ablation_result(result: ExperimentResult) -> None:
 
 lesson = lesson_header(SLUG)
 
-with st.sidebar:
-    st.subheader("Settings for this lesson")
+model_column, sentence_column = st.columns([2, 5])  # the input strip
+with model_column:
     loaded = chosen_model()
-
-lesson_section(lesson, "code-path")
 inspection = tokens = None
 if loaded is None:
-    st.info("Pick a GPT or BERT model in the sidebar to open its blocks.")
+    st.info("Pick a GPT or BERT model above to open its blocks.")
 else:
-    model_input = sentence_ids(loaded)
+    with sentence_column:
+        model_input = sentence_ids(loaded)
     if model_input is not None:
         ids, segments = model_input
         inspection = cached_inspection(model_key(loaded), loaded, ids, segments)
         tokens = loaded.tokenizer.display_tokens(ids)
-        show_code_path(loaded, inspection)
+        show_residual(loaded, inspection)
+
+lesson_section(lesson, "code-path")
+if inspection is not None:
+    st.html(token_chips(tokens, ids))
+    show_code_path(loaded, inspection)
 
 lesson_section(lesson, "replay")
 if inspection is not None:
     show_replay(inspection)
 
 lesson_section(lesson, "residual")
-if inspection is not None:
-    show_residual(loaded, inspection)
 
 lesson_section(lesson, "layernorm")
 if inspection is not None:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.first_screen_checks import elements_before_first_chart, first_chart, strip_keys
 from tests.page_checks import BLANK_TEXTS, MARKUP, caption, rerun
+from tests.page_order import elements_before_first_chart, first_chart, strip_keys
 from tests.plotly_json import chart_titled, chart_titles, charts, decode, title
 from tinyformers.course.bert import (
     attention_from,

@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
-from tests.first_screen_checks import elements_before_first_chart, first_chart, strip_keys
 from tests.page_checks import (
     BLANK_TEXTS,
     MARKUP,
@@ -22,6 +21,7 @@ from tests.page_checks import (
     metrics,
     rerun,
 )
+from tests.page_order import elements_before_first_chart, first_chart, strip_keys
 from tests.plotly_json import chart, charts, decode, named_trace, title
 from tinyformers.course.gpt import last_position_attention, learned_tokens, next_token_logits
 from tinyformers.figures import gpt as figs

@@ -10,6 +10,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from tests.page_checks import BLANK_TEXTS, MARKUP, caption
+from tests.page_order import after_header, index_after_header, is_subheader, strip_keys
 from tests.plotly_json import chart, chart_titled, charts, decode
 from tinyformers.course.multi_head import (
     agreement_probe,
@@ -92,6 +93,23 @@ def test_both_bertviz_views_are_drawn_offline(page, shipped):
     for view in (head_view, model_view):
         assert not [attrs for tag, attrs in tags(view) if "src" in attrs or "href" in attrs]
         assert json.dumps(trace.tokens[1]) in view  # the tokens travel as JSON
+
+
+def test_the_page_opens_on_the_inputs_and_the_head_view_they_give(fresh, shipped):
+    at = fresh
+    assert strip_keys(at) == ["mh-model", "mh-sentence"]
+    assert not at.sidebar.selectbox and not at.sidebar.text_input  # the inputs left the sidebar
+    primary = after_header(at)[1]
+    assert primary.type == "iframe" and primary.proto.srcdoc == views(at)[0]
+    assert index_after_header(at, is_subheader) == 2  # the prose comes after the view
+    text = "Zoe sees the big dog ."
+    at.text_input(key="mh-sentence").set_value(text)
+    set_model(at, "bert-stories")
+    loaded = shipped["bert-stories"]
+    trace = trace_sentence(loaded.model, loaded.tokenizer, text)
+    head_view = after_header(at)[1].proto.srcdoc
+    assert json.dumps(trace.tokens) in head_view and "[CLS]" in head_view
+    assert all(spec["layout"]["height"] <= 560 for spec in charts(at))
 
 
 def test_ranking_table_matches_direct_statistics(page, shipped):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.first_screen_checks import elements_before_first_chart, first_chart, strip_keys
 from tests.page_checks import BLANK_TEXTS, MARKUP, caption, metric, numbers
+from tests.page_order import elements_before_first_chart, first_chart, strip_keys
 from tests.plotly_json import chart_titled, decode, title
 from tinyformers.figures import positional_encoding as figs
 from tinyformers.hub.registry import load_shipped

@@ -6,8 +6,8 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.first_screen_checks import elements_before_first_chart, first_chart, strip_keys
 from tests.page_checks import BLANK_TEXTS, MARKUP, html_bodies, metrics
+from tests.page_order import elements_before_first_chart, first_chart, strip_keys
 from tests.plotly_json import charts, decode, named_trace, title
 from tinyformers.course.tokenization import (
     compression_curve,

@@ -13,6 +13,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from tests.page_checks import MARKUP, html_bodies, metric, rerun
+from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
 from tests.plotly_json import chart, chart_titles, charts, decode, named_trace
 from tinyformers.course.transformer_block import block_parameters, inspect_ids, model_inputs
 from tinyformers.hub.registry import LoadedModel, load_shipped
@@ -58,6 +59,27 @@ def direct(loaded, text: str = SENTENCE):
 # ---------------------------------------------------------------------------------------------
 # Defaults: GPT
 # ---------------------------------------------------------------------------------------------
+
+
+def test_the_page_opens_on_the_inputs_and_the_residual_stream_they_give(fresh, models) -> None:
+    at = fresh
+    assert strip_keys(at) == ["tb-model", "tb-sentence"]
+    assert not at.sidebar.selectbox  # the model left the sidebar
+    first = first_chart(at)
+    assert first["layout"]["title"]["text"].startswith("Size of the residual stream in gpt-stories")
+    assert first["layout"]["height"] <= 450
+    assert index_after_header(at, is_subheader) == 3  # strip, chart, caption, then the prose
+    text = "Mia sees the cat ."
+    at.text_input(key="tb-sentence").set_value(text)
+    at.selectbox(key="tb-model").set_value("bert-stories")
+    rerun(at)
+    first = first_chart(at)
+    assert first["layout"]["title"]["text"].startswith(
+        "Size of the residual stream in bert-stories"
+    )
+    for name, expected in direct(models["bert-stories"], text).residual_norms().items():
+        np.testing.assert_allclose(decode(named_trace(first, name)["y"]), expected, rtol=1e-6)
+    assert all(spec["layout"]["height"] <= 560 for spec in charts(at))
 
 
 def test_gpt_default_draws_its_pre_ln_path_next_to_post_ln(page) -> None:

@@ -13,6 +13,7 @@ from tinyformers.course import masks as mv
 from tinyformers.hub.registry import load_shipped
 from tinyformers.model.attention import causal_mask, prefix_lm_mask
 from tinyformers.model.config import BertConfig, GPTConfig
+from tinyformers.text.corpora import generate_corpus, lesson_corpus
 from tinyformers.text.tokenizers import train_char
 from tinyformers.training.experiments import (
     CAUSAL,
@@ -375,6 +376,25 @@ def test_sentence_ids_cut_to_the_limit_and_refuse_an_empty_text(stories) -> None
     assert mv.sentence_ids(tok, SENTENCE, 3) == tok.encode(SENTENCE)[:3]
     with pytest.raises(mv.EmptyText, match="no tokens for this model"):
         mv.sentence_ids(tok, "", 3)
+
+
+def test_batch_ids_are_berts_input_or_gpt_ids(stories) -> None:
+    tok = stories.tokenizer
+    texts = [SENTENCE, "Tom runs ."]
+    assert mv.batch_ids(tok, texts, "gpt", 4) == [tok.encode(t)[:4] for t in texts]
+    with pytest.raises(mv.EmptyText):
+        mv.batch_ids(tok, [SENTENCE, ""], "gpt", 4)
+    bert = load_shipped("bert-stories").tokenizer
+    rows = mv.batch_ids(bert, texts, "bert", 24)
+    assert [row[0] for row in rows] == [bert.cls_id] * 2 and rows[1][-1] == bert.sep_id
+
+
+def test_builtin_corpora() -> None:
+    assert mv.builtin_corpus("lessons") == lesson_corpus()
+    assert mv.builtin_corpus("stories") == generate_corpus(mv.STORIES, seed=0)
+    assert set(mv.CORPORA) == {"stories", "lessons", "own"}
+    with pytest.raises(ValueError, match="unknown built-in corpus"):
+        mv.builtin_corpus("own")
 
 
 def test_date_ids_tell_empty_from_unreadable(dates) -> None:

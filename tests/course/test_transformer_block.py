@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tinyformers.course import transformer_block as tb
 from tinyformers.course.transformer_block import (
     ABLATION_VARIANTS,
     ADD,
@@ -31,6 +32,7 @@ from tinyformers.course.transformer_block import (
 from tinyformers.hub.registry import load_shipped
 from tinyformers.model.blocks import Block
 from tinyformers.model.config import BertConfig, GPTConfig
+from tinyformers.text.corpora import generate_corpus, lesson_corpus
 from tinyformers.text.tokenizers import train_char
 from tinyformers.training.experiments import (
     BLOCK_SIZE,
@@ -428,3 +430,11 @@ def test_parameter_counts_by_part_sum_to_the_total(tiny_gpt) -> None:
         == parameters.total
         == sum(p.numel() for p in tiny_gpt.h[0].parameters())
     )
+
+
+def test_builtin_training_texts() -> None:
+    assert tb.builtin_corpus("lessons") == lesson_corpus()
+    assert tb.builtin_corpus("stories") == generate_corpus(tb.STORIES, seed=0)
+    assert set(tb.SOURCES) == {"lessons", "stories", "own"}
+    with pytest.raises(ValueError, match="unknown built-in corpus"):
+        tb.builtin_corpus("own")

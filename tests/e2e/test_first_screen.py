@@ -14,10 +14,6 @@ VIEWPORTS = {"laptop": (1400, 900), "projector": (1024, 768), "phone": (390, 844
 PATHS = ["", *(lesson.slug for lesson in load_lessons())]
 # Lessons whose first screen is still prose; each leaves this set when its page is rearranged.
 PROSE_FIRST = {
-    "attention",
-    "multi-head",
-    "masks",
-    "transformer-block",
     "encoder-decoder",
     "train",
     "fine-tuning",

@@ -33,12 +33,18 @@ def test_token_labels_number_positions_show_spaces_and_escape() -> None:
     assert "<" not in labels[2] and "&lt;img" in labels[2]
 
 
-def test_mask_figure_draws_the_mask_the_scores_and_the_weights(make_model) -> None:
+def panels(view: mv.MaskView) -> list:
+    """The heatmap of each of the mask's three figures."""
+    return [fig.data[0] for fig in figs.mask_figures(view)[1]]
+
+
+def test_mask_figures_draw_the_mask_the_scores_and_the_weights(make_model) -> None:
     view = make_view(make_model, 5)
-    fig = figs.mask_figure(view, "Causal mask · tiny")
-    mask_panel, scores_panel, weights_panel = fig.data
+    widths, figures = figs.mask_figures(view)
+    assert len(widths) == len(figures) == 3
+    mask_panel, scores_panel, weights_panel = panels(view)
     masked = (~view.mask).numpy()
-    for panel in fig.data:
+    for panel in (mask_panel, scores_panel, weights_panel):
         assert np.isnan(decode(panel.z)[masked]).all()  # masked cells are blank: grey background
     np.testing.assert_allclose(
         decode(scores_panel.z)[~masked], view.scores.numpy()[~masked], atol=1e-6
@@ -50,16 +56,31 @@ def test_mask_figure_draws_the_mask_the_scores_and_the_weights(make_model) -> No
     assert (texts[masked] == figs.MINUS_INFINITY).all()
     assert (np.array(mask_panel.text)[~masked] == "0").all()
     assert (np.array(weights_panel.text)[masked] == "0").all()
-    assert fig.layout.plot_bgcolor == figs.MASKED_COLOR
-    assert fig.layout.xaxis.ticktext == tuple(figs.token_labels(view.key_tokens))
-    assert fig.layout.yaxis.ticktext == tuple(figs.token_labels(view.query_tokens))
-    assert fig.layout.yaxis.autorange == "reversed"  # the first token is the top row
-    assert len(fig.layout.annotations) == 3
+    for fig in figures:
+        assert fig.layout.plot_bgcolor == figs.MASKED_COLOR
+        assert fig.layout.xaxis.ticktext == tuple(figs.token_labels(view.key_tokens))
+        assert fig.layout.yaxis.autorange == "reversed"  # the first token is the top row
+        assert fig.layout.meta == {"mask": "causal"} and fig.layout.height <= 450
+    assert figures[0].layout.yaxis.ticktext == tuple(figs.token_labels(view.query_tokens))
+    assert figures[2].layout.yaxis.ticktext == tuple(str(i) for i in range(5))  # positions
+    assert [fig.data[0].showscale for fig in figures] == [False, True, True]
+
+
+def test_mask_panels_fit_a_first_screen(make_model) -> None:
+    view = make_view(make_model, 16)
+    assert all(fig.layout.height <= 450 for fig in figs.mask_figures(view)[1])
+
+
+def test_kind_caption_starts_with_the_title(make_model) -> None:
+    view = make_view(make_model, 5)
+    text = figs.kind_caption(view, "causal", "tiny", 1, 0)
+    assert text.startswith("Causal mask · tiny, layer 1, head 0. ")
+    assert text.endswith(figs.view_caption(view, figs.kind_details(view, "causal", 0)))
 
 
 def test_weights_in_the_cells_are_the_computed_numbers(make_model) -> None:
     view = make_view(make_model, 4)
-    weights_panel = figs.mask_figure(view, "t").data[2]
+    weights_panel = panels(view)[2]
     assert weights_panel.text[0][0] == f"{view.weights[0, 0].item():.2f}"
     hover = weights_panel.customdata[0][3]
     assert "masked: exactly 0" in hover
@@ -67,7 +88,7 @@ def test_weights_in_the_cells_are_the_computed_numbers(make_model) -> None:
 
 def test_long_sequences_leave_numbers_out_of_the_cells(make_model) -> None:
     view = make_view(make_model, 16)
-    scores_panel = figs.mask_figure(view, "t").data[1]
+    scores_panel = panels(view)[1]
     texts = np.array(scores_panel.text)
     allowed = view.mask.numpy()
     assert (texts[allowed] == "").all()  # no room for numbers: the hover box has them
@@ -76,17 +97,16 @@ def test_long_sequences_leave_numbers_out_of_the_cells(make_model) -> None:
 
 def test_titles_and_tokens_are_escaped(make_model) -> None:
     view = make_view(make_model, 3, ["a", ATTACK, "b"])
-    fig = figs.mask_figure(view, f"title {ATTACK}")
-    assert "<img" not in fig.layout.title.text
-    for panel in fig.data:
+    for fig in figs.mask_figures(view)[1]:
+        panel = fig.data[0]
         assert not any("<img" in hover for row in panel.customdata for hover in row)
-    assert not any("<img" in tick for tick in fig.layout.xaxis.ticktext)
+        assert not any("<img" in tick for tick in fig.layout.xaxis.ticktext)
 
 
 def test_cross_view_axes_say_decoder_and_encoder(make_model) -> None:
     view = make_view(make_model, 3)
     cross = mv.MaskView("cross", *[getattr(view, f) for f in list(view.__dataclass_fields__)[1:]])
-    fig = figs.mask_figure(cross, "t")
+    fig = figs.mask_figures(cross)[1][0]
     assert fig.layout.yaxis.title.text == "query (decoder)"
     assert fig.layout.xaxis.title.text == "key (encoder)"
 

@@ -137,10 +137,19 @@ def test_fit_width_adds_one_script_before_the_body_ends():
 
 def test_view_heights_follow_bertviz_layout():
     assert figs.head_view_height(16) == 16 * 22.5 + 30 + 50
-    assert figs.head_view_height(40) > figs.head_view_height(10)
+    assert figs.head_view_height(16) > figs.head_view_height(10)
     # four heads: 21 px per token per layer row; the enlarged head wins for a one-layer model
-    assert figs.model_view_height(3, 4, 16) == 3 * (16 * 21 + 10) + 38 + 40
+    assert figs.model_view_height(2, 4, 8) == 2 * (8 * 21 + 10) + 38 + 40
     assert figs.model_view_height(1, 12, 20) == 20 * 18 + 55 + 40
+
+
+def test_tall_views_scroll_inside_a_frame_that_fits_the_screen():
+    assert figs.head_view_height(64) == figs.MAX_VIEW_HEIGHT == 560
+    assert figs.head_view_height(64, limit=450) == 450
+    assert figs.head_view_height(8, limit=450) == 8 * 22.5 + 30 + 50
+    assert figs.model_view_height(3, 4, 16) == figs.MAX_VIEW_HEIGHT
+    long = [f"t{i}" for i in range(64)]
+    assert figs.attention_heatmap(torch.eye(64), long, "t").layout.height == 560
 
 
 # ---------------------------------------------------------------------------------------------

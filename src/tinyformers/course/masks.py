@@ -37,9 +37,17 @@ from torch import Tensor, nn
 from tinyformers.model.attention import prefix_lm_mask
 from tinyformers.model.blocks import check_length
 from tinyformers.model.record import RunRecord
+from tinyformers.text.corpora import generate_corpus, lesson_corpus
+from tinyformers.text.inputs import model_input_ids
 from tinyformers.training.loop import pad_batch
 
 KINDS = ("causal", "padding", "prefix", "cross")
+CORPORA = {  # texts the leakage experiment trains on
+    "stories": "Generated stories",
+    "lessons": "The text of these lessons",
+    "own": "Your own text",
+}
+STORIES = 200  # stories in the built-in corpus (about 18 000 characters)
 PAD_TOKEN = "[PAD]"
 
 
@@ -440,6 +448,14 @@ def sentence_ids(tokenizer, text: str, limit: int) -> list[int]:
     return ids
 
 
+def batch_ids(tokenizer, texts: list[str], family: str, limit: int) -> list[list[int]]:
+    """The rows of a batch before padding: BERT's ``[CLS] text [SEP]`` or a GPT's ids, at most
+    ``limit`` per text. Raises ``EmptyText`` for a GPT text without tokens."""
+    if family == "bert":
+        return [model_input_ids(tokenizer, "bert", text, limit) for text in texts]
+    return [sentence_ids(tokenizer, text, limit) for text in texts]
+
+
 def date_ids(tokenizer, text: str, what: str, example: str) -> list[int]:
     """The date model's ids for ``text`` (called ``what`` in messages). Raises ``EmptyText`` for
     an empty text and ValueError for characters the model has never seen."""
@@ -481,3 +497,10 @@ def date_cross_view(
         padded_row([len(ids) for ids in sources]),
         pad_id_of(tokenizer),
     )
+
+
+def builtin_corpus(name: str) -> str:
+    """A built-in text to train on: the generated stories, or the lessons' own text."""
+    if name not in ("stories", "lessons"):
+        raise ValueError(f"unknown built-in corpus {name!r}; the corpora are stories and lessons")
+    return generate_corpus(STORIES, seed=0) if name == "stories" else lesson_corpus()

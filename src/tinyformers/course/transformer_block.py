@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from tinyformers.model.blocks import Block
 from tinyformers.model.config import TransformerConfig
 from tinyformers.model.record import BlockRecord, RunRecord
+from tinyformers.text.corpora import generate_corpus, lesson_corpus
 from tinyformers.text.inputs import bert_wrap
 from tinyformers.training.experiments import FULL, NEITHER, NO_LAYER_NORM, NO_RESIDUAL
 
@@ -471,3 +472,14 @@ def best_variant(variants: list):
         key=lambda v: v.final_val_loss,
         default=None,
     )
+
+
+SOURCES = {"lessons": "The lessons' text", "stories": "Generated stories", "own": "Your own text"}
+STORIES = 300  # stories in the built-in corpus of the ablation
+
+
+def builtin_corpus(name: str) -> str:
+    """A built-in text for the ablation: the lessons' own text, or the generated stories."""
+    if name not in ("stories", "lessons"):
+        raise ValueError(f"unknown built-in corpus {name!r}; the corpora are stories and lessons")
+    return generate_corpus(STORIES, seed=0) if name == "stories" else lesson_corpus()

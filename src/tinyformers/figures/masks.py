@@ -1,8 +1,9 @@
 """Figures for the lesson on attention masks.
 
-``mask_figure`` draws one ``mask_views.MaskView`` as three heatmaps side by side: the mask
-(0 where a query may look, −∞ where it may not), the scores with −∞ in the masked cells, and
-the softmax weights, whose masked cells are exactly 0. Masked cells are grey everywhere.
+``mask_figures`` draws one ``mask_views.MaskView`` as three heatmaps, one figure each, which a
+page shows side by side in columns that stack on a narrow screen: the mask (0 where a query may
+look, −∞ where it may not), the scores with −∞ in the masked cells, and the softmax weights,
+whose masked cells are exactly 0. Masked cells are grey everywhere.
 ``padded_batch_figure`` draws the attention of both sequences of a padded batch, and
 ``loss_curves_figure`` the training losses of the leakage experiment.
 
@@ -33,6 +34,8 @@ MINUS_INFINITY = "−∞"
 PLOT_WIDTH = 1050  # pixels a figure is assumed to get; decides what fits in a cell
 MIN_NUMBER_WIDTH = 30  # pixels a cell needs for a number such as -1.23
 MIN_MARK_WIDTH = 18  # pixels a cell needs for −∞ or 0
+PANELS_WIDTH = 640  # pixels the three panels of a mask are assumed to get together
+MAX_PANEL_HEIGHT = 450  # px: a mask's panels and the inputs above them fit a first screen
 VARIANT_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 KIND_NAMES = {
     "causal": "Causal",
@@ -61,7 +64,7 @@ def _cell_width(n_columns: int, n_panels: int) -> float:
 
 
 def _height(n_rows: int) -> int:
-    return min(1100, max(460, 200 + 38 * n_rows))
+    return min(560, max(460, 200 + 38 * n_rows))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,34 +231,86 @@ def side_by_side(
     return go.Figure(data=[go.Heatmap(**trace) for trace in traces], layout=layout)
 
 
-def _colorbar_x(panel: int, n: int, spacing: float = 0.07) -> float:
-    """Just right of panel ``panel`` (1-based) of ``n``."""
-    width = (1 - spacing * (n - 1)) / n
-    return panel * width + (panel - 1) * spacing + 0.005
-
-
 # ---------------------------------------------------------------------------------------------
 # The figures
 # ---------------------------------------------------------------------------------------------
 
 
-def mask_figure(view: MaskView, title: str) -> go.Figure:
-    """Mask, masked scores and softmax weights of one head, side by side (rows: queries,
-    columns: keys). Grey cells are masked."""
+def _panel_figure(
+    trace: dict,
+    panel_title: str,
+    rows: list[str],
+    columns: list[str],
+    axis_titles: tuple[str, str],
+    named: bool,
+    meta: dict,
+) -> go.Figure:
+    """One heatmap panel as a figure of its own, its colour bar under its title; rows are
+    labelled by token if ``named``, else by position."""
+    trace = dict(trace)
+    if trace["showscale"]:
+        trace["colorbar"] = dict(
+            orientation="h",
+            y=1.0,
+            yanchor="bottom",
+            len=0.9,
+            thickness=8,
+            ypad=2,
+            nticks=3,
+            tickfont_size=12,
+            outlinewidth=0,
+        )
+    fig = go.Figure(go.Heatmap(**trace))
+    shared = dict(showgrid=False, zeroline=False, automargin=True, tickfont_size=13)
+    fig.update_xaxes(
+        tickvals=list(range(len(columns))),
+        ticktext=columns,
+        tickangle=-60,
+        title=axis_titles[1],
+        **shared,
+    )
+    fig.update_yaxes(
+        autorange="reversed",
+        tickvals=list(range(len(rows))),
+        ticktext=rows if named else [str(i) for i in range(len(rows))],
+        title=axis_titles[0] if named else None,
+        **shared,
+    )
+    title = dict(text=panel_title, x=0.5, xanchor="center", y=1, yanchor="top", pad_t=24)
+    fig.update_layout(
+        title=dict(**title, font_size=14),
+        height=min(MAX_PANEL_HEIGHT, max(320, 180 + 24 * len(rows))),
+        font_size=FONT_SIZE,
+        plot_bgcolor=MASKED_COLOR,
+        margin=dict(l=10, r=10, t=100, b=40),
+        meta=meta,
+    )
+    return fig
+
+
+def mask_figures(view: MaskView) -> tuple[list[float], list[go.Figure]]:
+    """Mask, masked scores and softmax weights of one head (rows: queries, columns: keys), one
+    figure each, and the relative widths of the columns that show them side by side (one
+    under the other on a narrow screen). Grey cells are masked; only the first panel names
+    the query rows."""
     rows, columns = token_labels(view.query_tokens), token_labels(view.key_tokens)
-    cell = _cell_width(len(columns), 3)
+    cell = PANELS_WIDTH / 3 / max(len(columns), 1)
     traces = [
         _mask_panel(view, rows, columns, cell),
-        _scores_panel(view, rows, columns, cell, _colorbar_x(2, 3)),
+        _scores_panel(view, rows, columns, cell, 1.0),
         _weights_panel(view.weights, ~view.mask, rows, columns, cell, 1.0),
     ]
-    titles = [
-        "Mask: 0 or −∞ (grey)",
-        "Scores q·k/√d<sub>k</sub> + mask",
-        "Weights: softmax of each row",
+    titles = [  # on two lines, to fit a third of a projector's column
+        "Mask:<br>0 or −∞ (grey)",
+        "Scores<br>q·k/√d<sub>k</sub> + mask",
+        "Weights:<br>softmax of each row",
     ]
     axis_titles = ("query (decoder)", "key (encoder)") if view.kind == "cross" else ("query", "key")
-    return side_by_side(traces, titles, [rows] * 3, [columns] * 3, title, axis_titles)
+    figures = [
+        _panel_figure(trace, name, rows, columns, axis_titles, i == 0, dict(mask=view.kind))
+        for i, (trace, name) in enumerate(zip(traces, titles, strict=True))
+    ]
+    return [1.4, 1.0, 1.0], figures
 
 
 def padded_batch_figure(
@@ -329,6 +384,14 @@ def kind_title(kind: str, model_name: str, layer: int, head: int) -> str:
     """The title of a mask figure: the kind of mask, the model, the layer and the head."""
     where = "decoder layer" if kind == "cross" else "layer"
     return f"{KIND_NAMES[kind]} mask · {model_name}, {where} {layer}, head {head}"
+
+
+def kind_caption(
+    view: MaskView, kind: str, model_name: str, layer: int, head: int, prefix_len: int = 0
+) -> str:
+    """The caption under a mask's panels: its title, then what the view shows in numbers."""
+    title = kind_title(kind, model_name, layer, head)
+    return f"{title}. {view_caption(view, kind_details(view, kind, prefix_len))}"
 
 
 def kind_details(view: MaskView, kind: str, prefix_len: int) -> str:

@@ -30,6 +30,8 @@ HIGHLIGHT = "#d62728"
 MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()#+-.!|$<>~:=")
 LAYER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 NUMBER_NAMES = {"sg": "singular", "pl": "plural"}
+MAX_VIEW_HEIGHT = 560  # px of a chart or a bertviz frame (a taller view scrolls inside it)
+FIRST_VIEW_HEIGHT = 450  # px of the head view, the first figure of the lesson
 
 
 def stat_labels(anchor: str) -> dict[str, str]:
@@ -57,20 +59,22 @@ def token_labels(tokens: Sequence[str]) -> list[str]:
     ]
 
 
-def head_view_height(n_tokens: int) -> int:
+def head_view_height(n_tokens: int, limit: int = MAX_VIEW_HEIGHT) -> int:
     """Pixels an iframe needs for bertviz's head view of ``n_tokens`` tokens: 22.5 px per
-    token and a 30 px heading (bertviz's head_view.js), plus the layer menu and page margins."""
-    return math.ceil(22.5 * n_tokens) + 30 + 50
+    token and a 30 px heading (bertviz's head_view.js), plus the layer menu and page margins;
+    at most ``limit``, beyond which the view scrolls inside its frame."""
+    return min(math.ceil(22.5 * n_tokens) + 30 + 50, limit)
 
 
 def model_view_height(n_layer: int, n_head: int, n_tokens: int) -> int:
     """Pixels an iframe needs for bertviz's model view (model_view.js): a row of thumbnails per
     layer, each 7 · 12 / heads px per token plus 10 px of padding, under a 38 px axis, or the
-    enlarged single head if that is taller; plus page margins and a scroll bar."""
+    enlarged single head if that is taller; plus page margins and a scroll bar. At most
+    MAX_VIEW_HEIGHT, beyond which the view scrolls inside its frame."""
     box = 7 * 12 / n_head
     thumbnails = n_layer * (n_tokens * box + 10) + 38
     detail = n_tokens * 18 + 55
-    return math.ceil(max(thumbnails, detail)) + 40
+    return min(math.ceil(max(thumbnails, detail)) + 40, MAX_VIEW_HEIGHT)
 
 
 MODEL_VIEW_WIDTH = 990  # bertviz's model view is drawn 970 px wide, plus the page margins
@@ -98,9 +102,10 @@ def fit_width(page: str, width: int = MODEL_VIEW_WIDTH) -> str:
 
 
 def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
+    """Title, font and margins; the height is at most MAX_VIEW_HEIGHT."""
     fig.update_layout(
         title=html.escape(title, quote=False),
-        height=height,
+        height=min(height, MAX_VIEW_HEIGHT),
         font_size=FONT_SIZE,
         margin=dict(l=80, r=20, t=70, b=60),
     )

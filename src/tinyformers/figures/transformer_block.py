@@ -32,6 +32,7 @@ from tinyformers.course.transformer_block import (
     code_path,
     step_shapes,
 )
+from tinyformers.figures.common import number
 from tinyformers.figures.gpt import markdown_text
 from tinyformers.figures.tokenization import visible
 from tinyformers.training.loop import Progress
@@ -48,6 +49,8 @@ OUTER_NORMS = {
     "ln_emb": "on the embeddings",
     "mlm_head.ln": "in the output head",
 }
+MAX_HEIGHT = 560  # px of any chart: it and the controls above it fit a projector
+RESIDUAL_HEIGHT = 450  # px: the lesson's first figure, with the inputs above it, fits a screen
 VARIANT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 
 
@@ -326,10 +329,10 @@ def residual_norm_chart(norms: dict[str, Sequence[float]], title: str) -> go.Fig
     n_layers = max(len(v) for v in norms.values())
     figure.update_xaxes(title="layer", tickmode="array", tickvals=list(range(n_layers)))
     figure.update_yaxes(title="mean over tokens of ‖x‖₂", rangemode="tozero")
-    _layout(figure, title, 560)
+    _layout(figure, title, RESIDUAL_HEIGHT)
     figure.update_layout(  # up to five long names: list them under the chart
         legend={"orientation": "h", "y": -0.22, "yanchor": "top", "x": 0},
-        margin={"t": 80, "b": 170},
+        margin={"t": 70, "b": 150},
     )
     return figure
 
@@ -370,7 +373,7 @@ def layer_norm_stats_chart(stats: LayerNormStats, tokens: Sequence[str], title: 
             )
     figure.update_xaxes(tickmode="array", tickvals=positions, ticktext=token_labels(tokens))
     figure.update_xaxes(title="token", row=2, col=1)
-    return _layout(figure, title, 660, subplot_titles=True)
+    return _layout(figure, title, MAX_HEIGHT, subplot_titles=True)
 
 
 def gamma_beta_chart(weight: Tensor, bias: Tensor, title: str) -> go.Figure:
@@ -401,7 +404,7 @@ def gamma_beta_chart(weight: Tensor, bias: Tensor, title: str) -> go.Figure:
         )
     figure.add_hline(y=1.0, line_dash="dot", line_color="#555", row=1, col=1)
     figure.update_xaxes(title="dimension", row=2, col=1)
-    return _layout(figure, title, 580, subplot_titles=True)
+    return _layout(figure, title, MAX_HEIGHT, subplot_titles=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -428,7 +431,7 @@ def parameter_share_chart(counts: dict[str, int], title: str) -> go.Figure:
     )
     figure.update_xaxes(title="parameters in one block")
     figure.update_yaxes(autorange="reversed")
-    return _layout(figure, title, 120 + 70 * len(names), showlegend=False)
+    return _layout(figure, title, min(MAX_HEIGHT, 120 + 70 * len(names)), showlegend=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -580,12 +583,13 @@ def residual_caption(inspection: BlockInspection, norms: dict[str, Sequence[floa
     ``inspection.residual_norms()``; and after the final LayerNorm, if any."""
     first, last = norms["block input"][0], norms["after MLP + residual"][-1]
     caption = (
-        f"Mean token-vector length entering block 0: {first:.3f}; leaving block "
-        f"{len(inspection.layers) - 1}: {last:.3f} ({last / first:.2f} times as long)."
+        f"Mean token-vector length entering block 0: {number(first, 3)}; leaving block "
+        f"{len(inspection.layers) - 1}: {number(last, 3)} ({number(last / first, 2)} times as "
+        "long)."
     )
     if inspection.final_norm is not None:
         final = inspection.outer_norms[inspection.final_norm].output.norm(dim=-1).mean().item()
-        caption += f" After {inspection.final_norm}: {final:.3f}."
+        caption += f" After {inspection.final_norm}: {number(final, 3)}."
     return caption
 
 
@@ -611,11 +615,12 @@ def layer_norm_caption(stats: LayerNormStats) -> str:
     variance = stats.input.var(dim=-1, unbiased=False)
     expected = (variance / (variance + stats.eps)).sqrt()
     return (
-        f"ε = {stats.eps:.0e}. Input: std from {in_std.min():.3f} to {in_std.max():.3f}. "
-        f"Normalized: largest |mean| {n_mean.abs().max():.1e}; std from {n_std.min():.6f} to "
-        f"{n_std.max():.6f} (√(σ²/(σ²+ε)) predicts it to within "
-        f"{(n_std - expected).abs().max():.1e}). After γ and β: mean from {out_mean.min():.3f} "
-        f"to {out_mean.max():.3f}, std from {out_std.min():.3f} to {out_std.max():.3f}."
+        f"ε = {stats.eps:.0e}. Input: std from {number(in_std.min(), 3)} to "
+        f"{number(in_std.max(), 3)}. Normalized: largest |mean| {n_mean.abs().max():.1e}; std "
+        f"from {number(n_std.min(), 6)} to {number(n_std.max(), 6)} (√(σ²/(σ²+ε)) predicts it to "
+        f"within {(n_std - expected).abs().max():.1e}). After γ and β: mean from "
+        f"{number(out_mean.min(), 3)} to {number(out_mean.max(), 3)}, std from "
+        f"{number(out_std.min(), 3)} to {number(out_std.max(), 3)}."
     )
 
 
@@ -623,10 +628,19 @@ def gamma_beta_caption(stats: LayerNormStats) -> str:
     """The size, mean and range of the learned γ and β."""
     weight, bias = stats.weight, stats.bias
     return (
-        f"{weight.numel()} dimensions. γ: mean {weight.mean():.3f}, from "
-        f"{weight.min():.3f} to {weight.max():.3f}. β: mean {bias.mean():.3f}, "
-        f"from {bias.min():.3f} to {bias.max():.3f}."
+        f"{weight.numel():,} dimensions. γ: mean {number(weight.mean(), 3)}, from "
+        f"{number(weight.min(), 3)} to {number(weight.max(), 3)}. β: mean "
+        f"{number(bias.mean(), 3)}, from {number(bias.min(), 3)} to {number(bias.max(), 3)}."
     )
+
+
+def mlp_metrics(config) -> dict[str, str]:
+    """The MLP's sizes as metrics: the model width, the MLP width and how much wider it is."""
+    return {
+        "n_embd (C)": f"{config.n_embd:,}",
+        "n_inner (MLP width)": f"{config.mlp_width:,}",
+        "Widening factor": f"{config.mlp_width / config.n_embd:.2f}×",
+    }
 
 
 def parameters_caption(parameters: BlockParameters, config, model_total: int) -> str:
