@@ -72,7 +72,10 @@ def set_model(at: AppTest, name: str) -> AppTest:
 def assert_heatmap_is_the_head(at: AppTest, loaded, layer: int, head: int, text=SENTENCE):
     trace = trace_sentence(loaded.model, loaded.tokenizer, text)
     spec = chart_titled(at, f"{loaded.name}, layer {layer}, head {head}")
-    np.testing.assert_allclose(decode(spec["data"][0]["z"]), trace.head(layer, head).numpy())
+    # the page's trace keeps the run record; the fused projection may differ in the last bits
+    np.testing.assert_allclose(
+        decode(spec["data"][0]["z"]), trace.head(layer, head).numpy(), rtol=1e-5, atol=1e-6
+    )
     assert spec["data"][0]["y"] == figs.token_labels(trace.tokens)
 
 
@@ -161,7 +164,10 @@ def test_subject_head_grid_and_sentence(page, shipped, subject_scores):
     trace = trace_sentence(loaded.model, loaded.tokenizer, example.text)
     probe = agreement_probe(loaded.tokenizer, example, "bert")
     spec = chart_titled(page, f"bert-stories, layer {layer}, head {head}, on an agreement sentence")
-    np.testing.assert_allclose(decode(spec["data"][0]["z"]), trace.head(layer, head).numpy())
+    # the page's trace keeps the run record; the fused projection may differ in the last bits
+    np.testing.assert_allclose(
+        decode(spec["data"][0]["z"]), trace.head(layer, head).numpy(), rtol=1e-5, atol=1e-6
+    )
     row = [s for s in spec["layout"]["shapes"] if s["line"].get("dash") != "dash"][0]
     assert (row["y0"], row["y1"]) == (probe.query - 0.5, probe.query + 0.5)
     assert caption(page, f"Row {probe.query} ")
