@@ -22,7 +22,6 @@ PROSE_FIRST = {
     "transformer-block",
     "bert",
     "gpt",
-    "encoder-decoder",
     "train",
     "fine-tuning",
     "scaling",
@@ -38,6 +37,10 @@ INPUTS = (
     "[data-testid='stMain'] [data-testid='stSlider']"
 )
 FIGURES = "[data-testid='stMain'] .js-plotly-plot, [data-testid='stMain'] iframe"
+# Streamlit draws a grey placeholder until the code of a widget or chart has loaded.
+PLACEHOLDERS_GONE = (
+    "() => !document.querySelector(\"[data-testid='stMain'] [data-testid='stSkeleton']\")"
+)
 
 FIRST_TOPS = """([inputs, figures]) => {
   const top = (selector) => {
@@ -84,6 +87,7 @@ def test_the_first_screen_holds_the_input_and_a_live_figure(sized_page, server_u
     page.goto(f"{server_url}/{path}")
     wait_for_app(page)
     page.locator(FIGURES).first.wait_for(state="attached")
+    page.wait_for_function(PLACEHOLDERS_GONE)  # else a later iframe may be the only figure yet
     assert page.locator("[data-testid='stException']").count() == 0
     input_top, figure_top = page.evaluate(FIRST_TOPS, [INPUTS, FIGURES])
     assert input_top is not None and input_top < height, f"no input on the first screen of /{path}"
