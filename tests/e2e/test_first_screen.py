@@ -24,7 +24,6 @@ PROSE_FIRST = {
     "gpt",
     "train",
     "fine-tuning",
-    "scaling",
 }
 MIN_VISIBLE = 120  # px of the figure that must show on the first screen
 
