@@ -23,7 +23,6 @@ PROSE_FIRST = {
     "bert",
     "gpt",
     "train",
-    "fine-tuning",
 }
 MIN_VISIBLE = 120  # px of the figure that must show on the first screen
 

@@ -86,9 +86,10 @@ def _span(values: Sequence[float], margin: float = 1.25) -> list[float]:
 def beside_controls(figure: go.Figure) -> go.Figure:
     """A chart made to sit beside the controls at the top of the page: low enough for the first
     screen, its legend under the plot so a narrow column keeps the plot wide."""
+    figure = go.Figure(figure)  # a copy: the figure may be drawn elsewhere too
     title = figure.layout.title.text or ""
     figure.update_layout(
-        height=PRIMARY_HEIGHT,
+        height=min(figure.layout.height or PRIMARY_HEIGHT, PRIMARY_HEIGHT),
         font_size=SMALL_FONT_SIZE,
         title={"text": title.replace(" · ", "<br>"), "font": {"size": SMALL_FONT_SIZE + 2}},
         margin={"l": 70, "r": 20, "t": 70 if " · " in title else 50, "b": 40},
