@@ -22,7 +22,6 @@ PROSE_FIRST = {
     "transformer-block",
     "bert",
     "gpt",
-    "train",
 }
 MIN_VISIBLE = 120  # px of the figure that must show on the first screen
 
