@@ -97,8 +97,8 @@ def chosen_settings() -> course.TrainSettings | None:
         return None
 
 
-def choose(controls) -> Choice | None:
-    """Model, text and size at the top, the rest in the lesson; None (with a message) if unusable."""
+def choose(controls) -> tuple[Choice | None, course.TrainSettings | None]:
+    """Model, text and size at the top, the rest below: the choice (None if unusable), its settings."""
     with controls:
         row = st.container(horizontal=True)  # side by side as long as they fit
         family = labelled_radio(row, "Model", course.FAMILY_LABELS, "train-family")
@@ -115,18 +115,18 @@ def choose(controls) -> Choice | None:
     lesson_section(current, "settings")
     settings = chosen_settings()
     if corpus is None or profile is None or settings is None:
-        return None
+        return None, settings
     try:
         choice = course.make_choice(
             family, *corpus, profile, name, sizes, settings, parameter_count
         )
     except ValueError as err:
         st.error(f"This size cannot be built: {err}")
-        return None
+        return None, settings
     count_column, caption_column = st.columns([1, 3], vertical_alignment="center")
     count_column.metric("Parameters", f"{choice.n_parameters:,}")
     caption_column.caption(figs.choice_caption(choice))
-    return choice
+    return choice, settings
 
 
 # Start, stop, resume, restart, reset: a click shows its state at once, the job confirms it
@@ -171,10 +171,10 @@ def action_buttons(choice: Choice | None) -> None:
 
 
 # Live views: redrawn every half second while a job trains (they never touch the model)
-def live(draw: Callable[[], None]) -> None:
-    """``draw()``, redrawn every half second while a job trains; the page, when the phase changes."""
+def live(draw: Callable[[], None], every: float = widgets.POLL_SECONDS) -> None:
+    """``draw()``, redrawn ``every`` seconds while a job trains; the page, when the phase changes."""
 
-    @st.fragment(run_every=widgets.POLL_SECONDS if st.session_state.get(POLLING_KEY) else None)
+    @st.fragment(run_every=every if st.session_state.get(POLLING_KEY) else None)
     def view() -> None:
         draw()
         phase = course.phase_of(st.session_state.get(TRAINING_KEY))
@@ -187,12 +187,12 @@ def live(draw: Callable[[], None]) -> None:
     view()
 
 
-def top_view(choice: Choice | None) -> None:
+def top_view(settings: course.TrainSettings | None) -> None:
     """Beside the controls: the planned schedule, then the run's progress and loss curves."""
     training: Training | None = st.session_state.get(TRAINING_KEY)
     if training is None:
-        if choice is not None:
-            chart(figs.learning_rate_figure(choice.spec.settings, 0), "train-planned-schedule")
+        if settings is not None:
+            chart(figs.learning_rate_figure(settings, 0), "train-planned-schedule")
         return
     snap = training.job.snapshot()
     history, active = training.history(), training.active
@@ -287,13 +287,13 @@ def show_export(training: Training | None) -> None:
 # The page: what to train and its buttons beside the planned schedule, then the live loss curves
 current = widgets.lesson_header(SLUG)
 controls, figure_column = st.columns([2, 3])
-choice = choose(controls)
+choice, settings = choose(controls)
 with controls:
     action_buttons(choice)
 with figure_column:
-    live(lambda: top_view(choice))
+    live(lambda: top_view(settings))
 lesson_section(current, "run")
-live(lower_view)
+live(lower_view, every=1.0)  # less often: its figures take time the training needs
 lesson_section(current, "export")
 show_export(st.session_state.get(TRAINING_KEY))
 lesson_section(current, "code")

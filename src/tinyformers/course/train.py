@@ -307,7 +307,7 @@ def nearest(options: Sequence[float], value: float) -> float:
 DEFAULT_LEARNING_RATE = nearest(LEARNING_RATES, CHAR_SETTINGS.learning_rate)
 DEFAULT_BATCH_SIZE = int(nearest(BATCH_SIZES, CHAR_SETTINGS.batch_size))
 # What the page starts with. The `micro` size (2 layers × 2 heads, width 64) trains about eight
-# times as many steps a second as `char` on a laptop CPU: its 1,200 steps take about 20 s.
+# times as many steps a second as `char` on two CPU cores: its 1,200 steps take about 20 s.
 DEFAULT_FAMILY, DEFAULT_CORPUS, DEFAULT_TOKENIZER = "gpt", "char", "char"
 DEFAULT_PRESET = "micro"
 DEFAULT_STEPS = STEPS_CHOICE.default

@@ -118,7 +118,13 @@ def loss_figure(
         marker=dict(size=9),
     )
     fig.update_xaxes(range=[0, total_steps])
-    return _layout(fig, "Loss while training", 420, "step", "loss (nats per token)")
+    _layout(fig, "Loss while training", 420, "step", "loss (nats per token)")
+    # beside the controls the chart is narrow: the legend goes under it, clear of the title
+    fig.update_layout(
+        legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0),
+        margin=dict(b=100),
+    )
+    return fig
 
 
 def run_loss_figure(training: Training, history: Sequence[Progress]) -> go.Figure:
