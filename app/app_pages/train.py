@@ -194,10 +194,9 @@ def top_view(settings: course.TrainSettings | None) -> None:
         if settings is not None:
             chart(figs.learning_rate_figure(settings, 0), "train-planned-schedule")
         return
-    snap = training.job.snapshot()
-    history, active = training.history(), training.active
-    status = training.status(history, active)
-    if active and training.run is not None:
+    history, snap = training.history(), training.job.snapshot()
+    status = training.status(history, training.active)
+    if training.active and training.run is not None:
         st.progress(status.fraction, text=figs.progress_text(status))
     ahead, limit = snap.ahead if snap.status == QUEUED else None, server_limits().max_seconds
     for kind, text in figs.run_notes(training, status, limit, ahead, snap.error):
@@ -219,8 +218,7 @@ def lower_view() -> None:
     if run is not None and history:
         schedule_column, speed_column = st.columns(2)
         with schedule_column:
-            settings = training.choice.spec.settings
-            chart(figs.learning_rate_figure(settings, status.planned_step), "train-schedule")
+            chart(figs.run_schedule_figure(training, status), "train-schedule")
         with speed_column:
             chart(figs.throughput_figure(history), "train-speed")
     else:
@@ -298,3 +296,4 @@ lesson_section(current, "export")
 show_export(st.session_state.get(TRAINING_KEY))
 lesson_section(current, "code")
 widgets.quiz(current)
+st.cache_resource(course.warm_up)()  # once per process, after the page is drawn

@@ -46,7 +46,7 @@ from tinyformers.text.tokenizers import (
 )
 from tinyformers.training import zoo
 from tinyformers.training.jobs import ACTIVE, Job, Limits
-from tinyformers.training.loop import Progress, TrainSettings, evaluate
+from tinyformers.training.loop import Progress, TrainSettings, evaluate, make_optimizer
 from tinyformers.training.runs import CHAR_SETTINGS, Run, RunSpec, split_sentences
 
 SCORES = ("previous", "first", "self")
@@ -794,6 +794,12 @@ class Training:
         self.published = (self.attempt, run.step)
         self.published_name = name
         return name
+
+
+def warm_up() -> None:
+    """Build an AdamW optimizer once, so that the first Start of a process does not wait for
+    the modules PyTorch imports the first time (a second or more on two busy cores)."""
+    make_optimizer(torch.nn.Linear(1, 1), TrainSettings())
 
 
 def phase_of(training: Training | None) -> str:

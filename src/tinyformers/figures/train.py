@@ -181,6 +181,11 @@ def learning_rate_figure(settings: TrainSettings, step: int) -> go.Figure:
     return _layout(fig, "Learning-rate schedule", 320, "step", "learning rate")
 
 
+def run_schedule_figure(training: Training, status: Status) -> go.Figure:
+    """``learning_rate_figure`` of a session's run, drawn solid up to the step it has reached."""
+    return learning_rate_figure(training.choice.spec.settings, status.planned_step)
+
+
 # ---------------------------------------------------------------------------------------------
 # The attention timeline
 # ---------------------------------------------------------------------------------------------
