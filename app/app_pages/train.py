@@ -18,6 +18,7 @@ JOB_KEY = "train-job"
 TRAINING_KEY = "train-current"
 POLLING_KEY = f"{JOB_KEY}-polling"  # whether the live views redraw every half second
 PHASE_KEY = "train-phase"  # the phase the buttons show (Training.phase)
+DRAWN_KEY = "train-drawn"  # the training and job the whole page was last drawn with
 
 cache = st.cache_data
 corpus_text = cache(max_entries=3, show_spinner="Preparing the corpus…")(course.corpus_text)
@@ -38,7 +39,6 @@ def number(where, choice: NumberChoice, key: str, **options) -> int:
     return int(where.number_input(choice.label, low, high, default, step, key=key, **options))
 
 
-# Choosing what to train
 def chosen_corpus(row) -> tuple[str, str] | None:
     """The text to train on and its label; None (with a message) when there is none."""
     source = labelled_radio(row, "Corpus", course.CORPUS_LABELS, "train-corpus")
@@ -144,15 +144,15 @@ def reset() -> None:
         st.session_state.pop(key, None)
 
 
+@st.fragment  # a click redraws the buttons alone, at once; a new job redraws the whole page
 def action_buttons(choice: Choice | None) -> None:
     """The session's buttons, each enabled when it can act and labelled with its state."""
-    training = st.session_state.get(TRAINING_KEY)
+    training, job = st.session_state.get(TRAINING_KEY), st.session_state.get(JOB_KEY)
     can = course.actions(training, ready=choice is not None)
     phase = st.session_state[PHASE_KEY] = course.phase_of(training)
     labels = figs.button_labels(phase)
     row = st.container(horizontal=True)  # side by side where they fit
     start = row.button(labels["start"], key="train-start", disabled=not can.start, type="primary")
-    job = st.session_state.get(JOB_KEY)
     clicks = {"stop": (job and job.stop, ()), "resume": (begin, ("resume",))}
     clicks |= {"restart": (begin, ("restart",)), "reset": (reset, ())}
     for kind, (click, args) in clicks.items():
@@ -160,6 +160,8 @@ def action_buttons(choice: Choice | None) -> None:
         row.button(labels[kind], key=f"train-{kind}", disabled=off, on_click=click, args=args)
     if choice is not None and (warning := figs.size_warning(choice.n_parameters, server_limits())):
         st.warning(warning)
+    if [id(training), id(job)] != st.session_state[DRAWN_KEY]:  # resumed, restarted or reset
+        st.rerun(scope="app")
     if not start or choice is None:
         return
     if (reason := course.refusal(choice, server_limits())) is not None:
@@ -178,10 +180,8 @@ def live(draw: Callable[[], None], every: float = widgets.POLL_SECONDS) -> None:
     def view() -> None:
         draw()
         phase = course.phase_of(st.session_state.get(TRAINING_KEY))
-        polling = phase != "idle"
-        shown = st.session_state.get(PHASE_KEY), st.session_state.get(POLLING_KEY, False)
-        if (phase, polling) != shown:
-            st.session_state[POLLING_KEY] = polling
+        if phase != st.session_state.get(PHASE_KEY):  # a start answered, a stop done: redraw all
+            st.session_state[POLLING_KEY] = phase != "idle"
             st.rerun(scope="app")
 
     view()
@@ -284,6 +284,7 @@ def show_export(training: Training | None) -> None:
 
 # The page: what to train and its buttons beside the planned schedule, then the live loss curves
 current = widgets.lesson_header(SLUG)
+st.session_state[DRAWN_KEY] = [id(st.session_state.get(k)) for k in (TRAINING_KEY, JOB_KEY)]
 controls, figure_column = st.columns([2, 3])
 choice, settings = choose(controls)
 with controls:
