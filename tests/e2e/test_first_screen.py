@@ -12,13 +12,6 @@ pytestmark = pytest.mark.browser
 
 VIEWPORTS = {"laptop": (1400, 900), "projector": (1024, 768), "phone": (390, 844)}
 PATHS = ["", *(lesson.slug for lesson in load_lessons())]
-# Lessons whose first screen is still prose; each leaves this set when its page is rearranged.
-PROSE_FIRST = {
-    "encoder-decoder",
-    "train",
-    "fine-tuning",
-    "scaling",
-}
 MIN_VISIBLE = 120  # px of the figure that must show on the first screen
 
 INPUTS = (
@@ -63,22 +56,12 @@ def sized_page(request, browser, server_url):
     page.context.close()
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="prose first"))
-        if p in PROSE_FIRST
-        else p
-        for p in PATHS
-    ],
-    ids=[p or "course-map" for p in PATHS],
-)
+@pytest.mark.parametrize("path", PATHS, ids=[p or "course-map" for p in PATHS])
 def test_the_first_screen_holds_the_input_and_a_live_figure(sized_page, server_url, path) -> None:
     page, height = sized_page
     page.goto(f"{server_url}/{path}")
     wait_for_app(page)
     page.locator(FIGURES).first.wait_for(state="attached")
-    page.wait_for_function(CHARTS_DRAWN)  # a chart not drawn yet has no size and would be missed
     assert page.locator("[data-testid='stException']").count() == 0
     input_top, figure_top = page.evaluate(FIRST_TOPS, [INPUTS, FIGURES])
     assert input_top is not None and input_top < height, f"no input on the first screen of /{path}"

@@ -83,7 +83,8 @@ def test_train_stop_resume_then_use_the_model_elsewhere(browser, server_url) -> 
     wait_for_app(page)
     page.get_by_role("button", name="Start training").click()
     page.get_by_role("button", name="Stop").first.wait_for()
-    page.get_by_text("Sample at step").first.wait_for()  # the first evaluation has run
+    page.get_by_text("Sample at step 0, untrained").first.wait_for()  # the run is built
+    wait_for_step_past(page, 0)  # and has trained
     assert page.locator(".js-plotly-plot").count() >= 2  # loss curves and the attention
     page.get_by_role("button", name="Stop").first.click()
     wait_for_enabled(page, "Resume")
