@@ -15,6 +15,7 @@ that redraws itself every few seconds (``st.fragment(run_every=…)``) is announ
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -148,3 +149,22 @@ class Session:
             key = widget_id[len(ID_PREFIX) :].split("-", 1)[-1]
             if key and key != "None":
                 run.widgets[key] = widget_id
+
+
+def run_sync(coroutine):
+    """Run ``coroutine`` to its end from synchronous code, in a thread of its own, so it works
+    even where an event loop is already running (a Playwright session in the same thread)."""
+    outcome: dict = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(coroutine)
+        except BaseException as error:  # re-raised in the caller's thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, name="streamlit-client")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

@@ -3,7 +3,6 @@ one-machine layout of ``tinyformers serve`` (replicas behind Debian's nginx)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import queue
 import re
@@ -284,7 +283,7 @@ def refused(port: int) -> bool:
 @pytest.mark.slow
 def test_serve_puts_two_replicas_behind_nginx_and_stops_them(tmp_path) -> None:
     need_nginx()
-    from bench.streamlit_client import Session
+    from bench.streamlit_client import Session, run_sync
 
     port = free_port()
     command = [sys.executable, "-m", "tinyformers.cli", "serve", "--replicas", "2"]
@@ -315,7 +314,7 @@ def test_serve_puts_two_replicas_behind_nginx_and_stops_them(tmp_path) -> None:
             async with Session(url) as session:
                 return [await session.open_page(p) for p in ("", "attention")]
 
-        runs = asyncio.run(visit())
+        runs = run_sync(visit())
         assert [(r.status, r.exceptions) for r in runs] == [("FINISHED_SUCCESSFULLY", [])] * 2
         assert all(r.elements > 5 for r in runs)
     finally:

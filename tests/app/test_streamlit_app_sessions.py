@@ -13,7 +13,7 @@ import random
 import pytest
 
 from bench.app_server import serving
-from bench.streamlit_client import Session
+from bench.streamlit_client import Session, run_sync
 from tinyformers.lessons import load_lessons
 
 pytestmark = pytest.mark.slow
@@ -44,7 +44,7 @@ async def a_class_arrives(url: str, slugs: list[str]) -> list:
 
 def test_twenty_sessions_open_every_lesson_at_once(server_url) -> None:
     slugs = [lesson.slug for lesson in load_lessons()]
-    runs = asyncio.run(a_class_arrives(server_url, slugs))
+    runs = run_sync(a_class_arrives(server_url, slugs))
     assert len(runs) == SESSIONS * len(slugs)
     failed = [f"/{r.page}: {r.status} {r.exceptions[:2]}" for r in runs if not r.ok]
     assert not failed, f"{len(failed)} of {len(runs)} page runs failed: {failed[:5]}"
@@ -53,5 +53,5 @@ def test_twenty_sessions_open_every_lesson_at_once(server_url) -> None:
 
 def test_the_client_sees_an_exception_on_a_page(server_url) -> None:
     """The check above can fail: a page that does not exist is reported, not passed over."""
-    run = asyncio.run(visit(server_url, ["no-such-lesson"]))[0]
+    run = run_sync(visit(server_url, ["no-such-lesson"]))[0]
     assert not run.ok

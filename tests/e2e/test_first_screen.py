@@ -3,7 +3,10 @@ laptop (1400×900), a projector (1024×768) and a phone (390×844)."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.conftest import new_page, wait_for_app
 from tinyformers.lessons import load_lessons
@@ -62,7 +65,15 @@ def test_the_first_screen_holds_the_input_and_a_live_figure(sized_page, server_u
     page.goto(f"{server_url}/{path}")
     wait_for_app(page)
     page.locator(FIGURES).first.wait_for(state="attached")
+    page.wait_for_function(CHARTS_DRAWN)  # a chart not drawn yet has no size and would be missed
     assert page.locator("[data-testid='stException']").count() == 0
+    with contextlib.suppress(PlaywrightTimeout):  # a late chart above may still push into place
+        page.wait_for_function(
+            f"([i, f]) => {{ const [a, b] = ({FIRST_TOPS})([i, f]); "
+            f"return a !== null && b !== null && b <= {height - MIN_VISIBLE}; }}",
+            arg=[INPUTS, FIGURES],
+            timeout=30_000,
+        )
     input_top, figure_top = page.evaluate(FIRST_TOPS, [INPUTS, FIGURES])
     assert input_top is not None and input_top < height, f"no input on the first screen of /{path}"
     assert figure_top is not None and figure_top <= height - MIN_VISIBLE, (
