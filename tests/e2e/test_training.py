@@ -34,11 +34,6 @@ def go_to(page, link_text: str) -> None:
     wait_for_app(page, timeout=STATE_TIMEOUT)
 
 
-def job_stop(page):
-    """The run's own Stop button (Streamlit shows a "Stop" of its own while a script runs)."""
-    return page.locator(".st-key-train-job-stop button")
-
-
 def shown_step(page) -> int:
     """The step the page's "Step" counter shows."""
     value = page.locator("[data-testid='stMetric']", has_text="Step").first
@@ -87,19 +82,19 @@ def test_train_stop_resume_then_use_the_model_elsewhere(browser, server_url) -> 
     page.get_by_text("More stories").first.click()
     wait_for_app(page)
     page.get_by_role("button", name="Start training").click()
-    job_stop(page).wait_for()
+    page.get_by_role("button", name="Stop").first.wait_for()
     page.get_by_text("Sample at step 0, untrained").first.wait_for()  # the run is built
     wait_for_step_past(page, 0)  # and has trained
     assert page.locator(".js-plotly-plot").count() >= 2  # loss curves and the attention
-    job_stop(page).click()
+    page.get_by_role("button", name="Stop").first.click()
     wait_for_enabled(page, "Resume")
     stopped_at = shown_step(page)
     assert stopped_at > 0
 
     page.get_by_role("button", name="Resume").click()
-    job_stop(page).wait_for()
+    page.get_by_role("button", name="Stop").first.wait_for()
     wait_for_step_past(page, stopped_at)  # the resumed run trains on from where it stopped
-    job_stop(page).click()
+    page.get_by_role("button", name="Stop").first.click()
     wait_for_enabled(page, "Resume")
     assert_no_exception(page)
 
@@ -126,7 +121,7 @@ def test_second_session_waits_for_the_slot_and_the_first_stays_responsive(
     for page in (first, second):
         open_lesson(page, url, "train")
     first.get_by_role("button", name="Start training").click()
-    job_stop(first).wait_for()
+    first.get_by_role("button", name="Stop").first.wait_for()
 
     second.get_by_role("button", name="Start training").click()
     second.get_by_text("Busy: 1 run is ahead of you").wait_for()
@@ -136,12 +131,12 @@ def test_second_session_waits_for_the_slot_and_the_first_stays_responsive(
     go_to(first, "3. Self-attention step by step")
     assert_no_exception(first)
     go_to(first, "10. Train a tiny model yourself")
-    job_stop(first).click()
+    first.get_by_role("button", name="Stop").first.click()
 
     # The slot frees: the second run starts.
     second.get_by_text("Busy: 1 run is ahead of you").wait_for(state="detached")
-    job_stop(second).wait_for()
-    job_stop(second).click()
+    second.get_by_role("button", name="Stop").first.wait_for()
+    second.get_by_role("button", name="Stop").first.click()
     wait_for_enabled(second, "Start training")  # stopped (perhaps before its first step)
     for page in (first, second):
         assert_no_exception(page)
