@@ -62,12 +62,20 @@ def wait_for_step_past(page, step: int) -> None:
 
 
 def wait_for_enabled(page, label: str) -> None:
+    """Wait until the page's button ``label`` can be pressed (the lesson's own: the toolbar's
+    "Stop" stops a script run, not a training run)."""
     page.wait_for_function(
-        "(label) => [...document.querySelectorAll('button')].some("
+        "(label) => [...document.querySelectorAll(\"[data-testid='stMain'] button\")].some("
         "b => b.innerText.trim() === label && !b.disabled)",
         arg=label,
         timeout=STATE_TIMEOUT,
     )
+
+
+def press(page, label: str) -> None:
+    """Press the lesson's button ``label`` once it can be pressed."""
+    wait_for_enabled(page, label)
+    page.locator("[data-testid='stMain']").get_by_role("button", name=label, exact=True).click()
 
 
 def choose(page, label: str, option: str) -> None:
@@ -96,20 +104,20 @@ def test_train_stop_resume_then_use_the_model_elsewhere(browser, server_url) -> 
     open_lesson(page, server_url, "train")
     page.get_by_text("More stories").first.click()
     wait_for_app(page)
-    page.get_by_role("button", name="Start training").click()
-    page.get_by_role("button", name="Stop").first.wait_for()
+    press(page, "Start training")
+    wait_for_enabled(page, "Stop")  # the run trains
     page.get_by_text("Sample at step 0, untrained").first.wait_for()  # the run is built
     wait_for_step_past(page, 0)  # and has trained
     assert page.locator(".js-plotly-plot").count() >= 2  # loss curves and the attention
-    page.get_by_role("button", name="Stop").first.click()
+    press(page, "Stop")
     wait_for_enabled(page, "Resume")
     stopped_at = shown_step(page)
     assert stopped_at > 0
 
-    page.get_by_role("button", name="Resume").click()
-    page.get_by_role("button", name="Stop").first.wait_for()
+    press(page, "Resume")
+    wait_for_enabled(page, "Stop")
     wait_for_step_past(page, stopped_at)  # the resumed run trains on from where it stopped
-    page.get_by_role("button", name="Stop").first.click()
+    press(page, "Stop")
     wait_for_enabled(page, "Resume")
     assert_no_exception(page)
 
@@ -135,10 +143,10 @@ def test_second_session_waits_for_the_slot_and_the_first_stays_responsive(
     first, second = new_page(browser, url), new_page(browser, url)
     for page in (first, second):
         open_lesson(page, url, "train")
-    first.get_by_role("button", name="Start training").click()
-    first.get_by_role("button", name="Stop").first.wait_for()
+    press(first, "Start training")
+    wait_for_enabled(first, "Stop")  # the first run holds the slot
 
-    second.get_by_role("button", name="Start training").click()
+    press(second, "Start training")
     second.get_by_text("Busy: 1 run is ahead of you").wait_for()
 
     # While a run trains, the first student's other pages still work (how fast they answer under
@@ -146,12 +154,11 @@ def test_second_session_waits_for_the_slot_and_the_first_stays_responsive(
     go_to(first, "3. Self-attention step by step")
     assert_no_exception(first)
     go_to(first, "10. Train a tiny model yourself")
-    first.get_by_role("button", name="Stop").first.click()
+    press(first, "Stop")
 
     # The slot frees: the second run starts.
     second.get_by_text("Busy: 1 run is ahead of you").wait_for(state="detached")
-    second.get_by_role("button", name="Stop").first.wait_for()
-    second.get_by_role("button", name="Stop").first.click()
+    press(second, "Stop")
     wait_for_enabled(second, "Resume")
     for page in (first, second):
         assert_no_exception(page)
