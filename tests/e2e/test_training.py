@@ -72,6 +72,15 @@ def wait_for_enabled(page, label: str) -> None:
     )
 
 
+def start_a_long_run(page) -> None:
+    """Start a run of more steps than a busy machine trains while the test looks on."""
+    steps = page.get_by_label("Steps", exact=True)
+    steps.fill("20000")
+    steps.press("Enter")
+    wait_for_app(page)
+    press(page, "Start training")
+
+
 def press(page, label: str) -> None:
     """Press the lesson's button ``label`` once it can be pressed."""
     wait_for_enabled(page, label)
@@ -104,7 +113,7 @@ def test_train_stop_resume_then_use_the_model_elsewhere(browser, server_url) -> 
     open_lesson(page, server_url, "train")
     page.get_by_text("More stories").first.click()
     wait_for_app(page)
-    press(page, "Start training")
+    start_a_long_run(page)
     wait_for_enabled(page, "Stop")  # the run trains
     page.get_by_text("Sample at step 0, untrained").first.wait_for()  # the run is built
     wait_for_step_past(page, 0)  # and has trained
@@ -143,10 +152,10 @@ def test_second_session_waits_for_the_slot_and_the_first_stays_responsive(
     first, second = new_page(browser, url), new_page(browser, url)
     for page in (first, second):
         open_lesson(page, url, "train")
-    press(first, "Start training")
+    start_a_long_run(first)
     wait_for_enabled(first, "Stop")  # the first run holds the slot
 
-    press(second, "Start training")
+    start_a_long_run(second)
     second.get_by_text("Busy: 1 run is ahead of you").wait_for()
 
     # While a run trains, the first student's other pages still work (how fast they answer under
