@@ -18,7 +18,6 @@ JOB_KEY = "train-job"
 TRAINING_KEY = "train-current"
 POLLING_KEY = f"{JOB_KEY}-polling"  # whether the live views redraw every half second
 PHASE_KEY = "train-phase"  # the phase the buttons show (Training.phase)
-DRAWN_KEY = "train-drawn"  # the training and job the whole page was last drawn with
 
 cache = st.cache_data
 corpus_text = cache(max_entries=3, show_spinner="Preparing the corpus…")(course.corpus_text)
@@ -144,7 +143,6 @@ def reset() -> None:
         st.session_state.pop(key, None)
 
 
-@st.fragment  # a click redraws the buttons alone, at once; a new job redraws the whole page
 def action_buttons(choice: Choice | None) -> None:
     """The session's buttons, each enabled when it can act and labelled with its state."""
     training, job = st.session_state.get(TRAINING_KEY), st.session_state.get(JOB_KEY)
@@ -160,8 +158,6 @@ def action_buttons(choice: Choice | None) -> None:
         row.button(labels[kind], key=f"train-{kind}", disabled=off, on_click=click, args=args)
     if choice is not None and (warning := figs.size_warning(choice.n_parameters, server_limits())):
         st.warning(warning)
-    if [id(training), id(job)] != st.session_state[DRAWN_KEY]:  # resumed, restarted or reset
-        st.rerun(scope="app")
     if not start or choice is None:
         return
     if (reason := course.refusal(choice, server_limits())) is not None:
@@ -284,7 +280,6 @@ def show_export(training: Training | None) -> None:
 
 # The page: what to train and its buttons beside the planned schedule, then the live loss curves
 current = widgets.lesson_header(SLUG)
-st.session_state[DRAWN_KEY] = [id(st.session_state.get(k)) for k in (TRAINING_KEY, JOB_KEY)]
 controls, figure_column = st.columns([2, 3])
 choice, settings = choose(controls)
 with controls:

@@ -118,11 +118,15 @@ def loss_figure(
         marker=dict(size=9),
     )
     fig.update_xaxes(range=[0, total_steps])
-    _layout(fig, "Loss while training", 420, "step", "loss (nats per token)")
-    # beside the controls the chart is narrow: the legend goes under it, clear of the title
+    return _legend_below(_layout(fig, "Loss while training", 440, "step", "loss (nats per token)"))
+
+
+def _legend_below(fig: go.Figure) -> go.Figure:
+    """The legend under the plot, clear of the title and the axis title: these charts sit in
+    narrow columns (beside the controls, or two side by side)."""
     fig.update_layout(
-        legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0),
-        margin=dict(b=100),
+        legend=dict(orientation="h", yref="container", yanchor="bottom", y=0, x=0),
+        margin=dict(b=120),
     )
     return fig
 
@@ -178,7 +182,7 @@ def learning_rate_figure(settings: TrainSettings, step: int) -> go.Figure:
     )
     fig.update_xaxes(range=[0, total])
     fig.update_yaxes(rangemode="tozero", exponentformat="e")
-    return _layout(fig, "Learning-rate schedule", 320, "step", "learning rate")
+    return _legend_below(_layout(fig, "Learning-rate schedule", 360, "step", "learning rate"))
 
 
 def run_schedule_figure(training: Training, status: Status) -> go.Figure:
