@@ -7,11 +7,10 @@ limits generous enough for a machine whose cores are busy with other work.
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from tests.e2e.conftest import start_server, wait_for_app
+from bench.app_server import serving
+from tests.e2e.conftest import wait_for_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -99,13 +98,8 @@ def assert_no_exception(page) -> None:
 
 @pytest.fixture(scope="module")
 def one_slot_server():
-    process, url = start_server({"TINYFORMERS_MAX_TRAININGS": "1"})
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with serving({"TINYFORMERS_MAX_TRAININGS": "1"}) as url:
+        yield url
 
 
 def test_train_stop_resume_then_use_the_model_elsewhere(browser, server_url) -> None:
