@@ -11,11 +11,13 @@ from streamlit.testing.v1 import AppTest
 from tests.page_checks import BLANK_TEXTS, MARKUP, metric
 from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
 from tests.plotly_json import chart, chart_titles, charts, decode, title
-from tinyformers.course.encoder_decoder import encode_source, generated_ids, greedy_steps
+from tinyformers.course.encoder_decoder import (
+    decode_with_trace,
+    generated_ids,
+)
 from tinyformers.hub.registry import load_shipped
 from tinyformers.model.build import count_parameters
 from tinyformers.text.span_corruption import corrupt_spans
-from tinyformers.trace import trace_seq2seq
 from tinyformers.training.zoo import date_splits
 
 PAGE = "app_pages/encoder_decoder.py"
@@ -58,20 +60,6 @@ def messages(at: AppTest) -> list[str]:
     return [unescaped(m.value) for m in [*at.warning, *at.error, *at.info]]
 
 
-def decode_directly(model, tokenizer, source: str):
-    src = encode_source(tokenizer, source, model.config.block_size)
-    steps = greedy_steps(model, tokenizer, src)
-    decoder_ids = [tokenizer.bos_id, *(s.token_id for s in steps[:-1])]
-    trace = trace_seq2seq(
-        model,
-        src,
-        decoder_ids,
-        tokenizer.display_tokens(src),
-        tokenizer.display_tokens(decoder_ids),
-    )
-    return steps, trace
-
-
 def press(at: AppTest, key: str) -> None:
     at.button(key=key).click().run()
     assert not at.exception, at.exception
@@ -86,7 +74,7 @@ def test_default_page_shows_a_held_out_date_and_its_rewrite(page, date_model):
     assert not page.exception
     source = default_source()
     assert page.text_input(key="ed-source").value == source
-    steps, _ = decode_directly(date_model.model, date_model.tokenizer, source)
+    steps, _ = decode_with_trace(date_model.model, date_model.tokenizer, source)
     output = date_model.tokenizer.decode(generated_ids(steps))
     assert metric(page, "The model's output") == output
     assert metric(page, "The task's answer") == date_splits()[1][0][1]
@@ -105,7 +93,7 @@ def test_the_page_opens_on_the_inputs_and_the_cross_attention_they_give(fresh, d
     at.text_input(key="ed-source").set_value(source)
     at.radio(key="ed-layer").set_value(1)
     at.radio(key="ed-head").set_value(2).run()
-    _, trace = decode_directly(date_model.model, date_model.tokenizer, source)
+    _, trace = decode_with_trace(date_model.model, date_model.tokenizer, source)
     first = first_chart(at)
     assert title(first) == "Cross-attention, layer 1, head 2"
     np.testing.assert_allclose(z_of(first), trace.cross_attentions[1][0, 2], atol=1e-6)
@@ -132,7 +120,7 @@ def test_family_table_is_measured_on_the_shipped_models(page):
 
 
 def test_default_heatmaps_are_the_models_attention(page, date_model):
-    _, trace = decode_directly(date_model.model, date_model.tokenizer, default_source())
+    _, trace = decode_with_trace(date_model.model, date_model.tokenizer, default_source())
     encoder = chart(page, "Encoder self-attention, layer 0, head 0")
     decoder = chart(page, "Decoder masked self-attention, layer 0, head 0")
     cross = chart(page, "Cross-attention, layer 0, head 0")
@@ -153,7 +141,7 @@ def test_head_view_is_the_encoder_decoder_view(page, date_model):
 
 
 def test_cross_attention_caption_names_the_strongest_source_tokens(page, date_model):
-    _, trace = decode_directly(date_model.model, date_model.tokenizer, default_source())
+    _, trace = decode_with_trace(date_model.model, date_model.tokenizer, default_source())
     caption = unescaped(next(c.value for c in page.caption if c.value.startswith("Strongest")))
     strongest = trace.cross_attentions[0][0, 0].argmax(dim=-1).tolist()
     positions = [int(k) for k in re.findall(r"\((\d+)\)", caption)]
@@ -167,7 +155,7 @@ def test_cross_attention_caption_names_the_strongest_source_tokens(page, date_mo
 
 def test_next_step_walks_through_greedy_decoding_to_the_end(fresh, date_model):
     at = fresh
-    steps, trace = decode_directly(date_model.model, date_model.tokenizer, default_source())
+    steps, trace = decode_with_trace(date_model.model, date_model.tokenizer, default_source())
     assert any("Press Next step" in m for m in messages(at))
     for step in steps:
         press(at, "ed-next")
@@ -204,7 +192,7 @@ def test_choosing_an_example_puts_it_in_the_text_box(fresh, date_model):
     at.selectbox(key="ed-example").set_value(example).run()
     assert not at.exception
     assert at.text_input(key="ed-source").value == example
-    steps, _ = decode_directly(date_model.model, date_model.tokenizer, example)
+    steps, _ = decode_with_trace(date_model.model, date_model.tokenizer, example)
     assert metric(at, "The model's output") == date_model.tokenizer.decode(generated_ids(steps))
 
 
@@ -220,7 +208,7 @@ def pick(weights: torch.Tensor, head: int | str) -> torch.Tensor:
 
 def test_layer_and_head_picker(fresh, date_model):
     at = fresh
-    steps, trace = decode_directly(date_model.model, date_model.tokenizer, default_source())
+    steps, trace = decode_with_trace(date_model.model, date_model.tokenizer, default_source())
     press(at, "ed-next")
     for layer, head in [(1, 2), (0, 3), (1, "mean")]:
         at.radio(key="ed-layer").set_value(layer)
@@ -303,7 +291,7 @@ def test_markup_in_the_date_is_shown_as_text(fresh):
 
 def test_a_string_that_is_no_date_is_rewritten_and_the_task_says_why(fresh, date_model):
     at = set_source(fresh, "31 February 2021")
-    steps, _ = decode_directly(date_model.model, date_model.tokenizer, "31 February 2021")
+    steps, _ = decode_with_trace(date_model.model, date_model.tokenizer, "31 February 2021")
     assert metric(at, "The model's output") == date_model.tokenizer.decode(generated_ids(steps))
     assert metric(at, "The task's answer") == "none"
     assert any("February 2021 has 28 days" in m for m in messages(at))

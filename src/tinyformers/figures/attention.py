@@ -21,7 +21,7 @@ from plotly.subplots import make_subplots
 from torch import Tensor
 
 from tinyformers.course.attention import HeadSteps, ScalingStats, softmax_entropy
-from tinyformers.figures.common import number
+from tinyformers.figures.common import TOP_COLORBAR, number
 
 STEPS = ("x", "q", "k", "v", "scores", "scale", "softmax", "output")
 STEP_NAMES = {
@@ -223,17 +223,7 @@ def _heatmap(panel: Panel, cell_size: tuple[float, float]) -> go.Heatmap:
         textfont=dict(size=12),
         customdata=_hover_texts(panel, cells),
         hovertemplate="%{customdata}<extra></extra>",
-        colorbar=dict(  # under the title, so the panels beside it keep their width
-            orientation="h",
-            y=1.0,
-            yanchor="bottom",
-            len=0.9,
-            thickness=8,
-            ypad=2,
-            nticks=3,
-            tickfont_size=12,
-            outlinewidth=0,
-        ),
+        colorbar=TOP_COLORBAR,  # under the title, so the panels beside it keep their width
         **scale,
     )
 

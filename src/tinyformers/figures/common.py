@@ -23,6 +23,18 @@ def token_chips(tokens: list[str], ids: list[int] | None = None) -> str:
     return '<div style="line-height:2">' + "".join(chips) + "</div>"
 
 
+TOP_COLORBAR = dict(  # a thin horizontal colour bar under a panel's title
+    orientation="h",
+    y=1.0,
+    yanchor="bottom",
+    len=0.9,
+    thickness=8,
+    ypad=2,
+    nticks=3,
+    tickfont_size=12,
+    outlinewidth=0,
+)
+
 MAX_FIGURE_HEIGHT = 560  # px: a chart and the controls above it fit a 1024×768 projector
 
 

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from tinyformers.course.masks import PAD_TOKEN, MaskView, PaddedBatch
+from tinyformers.figures.common import TOP_COLORBAR
 from tinyformers.training.experiments import CAUSAL, LEAKY, ExperimentResult
 from tinyformers.training.loop import Progress
 
@@ -249,17 +250,7 @@ def _panel_figure(
     labelled by token if ``named``, else by position."""
     trace = dict(trace)
     if trace["showscale"]:
-        trace["colorbar"] = dict(
-            orientation="h",
-            y=1.0,
-            yanchor="bottom",
-            len=0.9,
-            thickness=8,
-            ypad=2,
-            nticks=3,
-            tickfont_size=12,
-            outlinewidth=0,
-        )
+        trace["colorbar"] = TOP_COLORBAR
     fig = go.Figure(go.Heatmap(**trace))
     shared = dict(showgrid=False, zeroline=False, automargin=True, tickfont_size=13)
     fig.update_xaxes(
