@@ -3,6 +3,7 @@ model; a padded batch that gives the real tokens the same outputs as a run alone
 trained with and without its causal mask, in the background."""
 
 import math
+from functools import partial
 
 import pandas as pd
 import streamlit as st
@@ -355,11 +356,7 @@ def start_leakage(text: str, source: str, steps: int, seed: int) -> None:
     st.session_state[RUN_KEY] = dict(
         source=CORPORA[source], chars=len(text), steps=steps, seed=seed
     )
-    start_job(
-        JOB_KEY,
-        lambda report: leakage_experiment(text, steps=steps, seed=seed, report=report),
-        name="leakage",
-    )
+    start_job(JOB_KEY, partial(leakage_experiment, text, steps, seed), name="leakage")
 
 
 def progress_caption(histories: dict, run: dict | None) -> str:

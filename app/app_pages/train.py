@@ -239,6 +239,8 @@ def show_timeline(training: Training) -> None:
 def show_live(snapshot: Snapshot | None) -> None:
     """Status, curves, sample and attention timeline of the run, amid the lesson's text."""
     training = st.session_state.get(TRAINING_KEY)
+    if training is not None:
+        training.sync()  # the run trains in a worker: take in what it reported
     run = training.run if training is not None else None
     active = snapshot is not None and snapshot.active
     if training is not None:

@@ -4,6 +4,8 @@ background ablation of residual connections and LayerNorm."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 from widgets import (
     corpus_input,
@@ -352,11 +354,7 @@ def ablation_controls() -> None:
         "steps": steps,
         "seed": seed,
     }
-    start_job(
-        ABLATION_KEY,
-        lambda report: ablation_experiment(text, steps=steps, seed=seed, report=report),
-        name="ablation",
-    )
+    start_job(ABLATION_KEY, partial(ablation_experiment, text, steps, seed), name="ablation")
 
 
 def render_ablation(snapshot: Snapshot) -> None:

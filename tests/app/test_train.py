@@ -9,6 +9,7 @@ import io
 import json
 import sys
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from tinyformers.model.config import preset
 from tinyformers.text.corpora import UserTextError, decode_upload
 from tinyformers.text.tokenizers import train_char, train_wordpiece, wordpiece_min_vocab_size
 from tinyformers.training.loop import TrainSettings
-from tinyformers.training.runs import CHAR_SETTINGS
+from tinyformers.training.runs import CHAR_SETTINGS, TrainUpdate
 from tinyformers.training.zoo import char_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "app"))
@@ -102,6 +103,14 @@ def finish(at: AppTest):
     at.run()
     assert not at.exception, at.exception
     return at.session_state["train-current"]
+
+
+def trained_some_steps(job) -> None:
+    """Wait (for a state, not a time) until the run in its worker has logged a step."""
+    deadline = time.monotonic() + JOIN_S
+    while not any(isinstance(u, TrainUpdate) for u in job.snapshot().updates):
+        assert job.snapshot().active and time.monotonic() < deadline, job.error
+        time.sleep(0.05)
 
 
 def history(training) -> list:
@@ -252,6 +261,7 @@ def test_stop_keeps_the_model_and_resume_continues_from_the_same_step(fresh) -> 
     job = at.session_state["train-job"]
     at.select_slider(key="train-lr").set_value(1e-2).run()  # a setting changes mid-run…
     assert at.session_state["train-job"] is job and not job.stop_requested  # …and nothing stops
+    trained_some_steps(job)
     at.button(key="train-job-stop").click().run()
     training = finish(at)
     stopped_at = training.run.step
@@ -262,13 +272,15 @@ def test_stop_keeps_the_model_and_resume_continues_from_the_same_step(fresh) -> 
     assert not at.button(key="train-resume").disabled
 
     at.button(key="train-resume").click().run()
+    trained_some_steps(at.session_state["train-job"])
     at.session_state["train-job"].stop()
     training = finish(at)
     steps = [p.step for p in history(training)]
     assert steps == sorted(set(steps))  # one history, never going back
     after = [s for s in steps if s > stopped_at]
     assert after and after[0] <= stopped_at + 10
-    assert training.run.state is state  # the same optimizer state and data order, continued
+    # the same optimizer state and data order, continued (in a worker: a copy of the state)
+    assert training.run.state.history[: len(state.history)] == state.history
     assert training.run.step > stopped_at
 
 

@@ -32,7 +32,7 @@ from tinyformers.model.build import build_model, count_parameters
 from tinyformers.model.config import PRESETS
 from tinyformers.text.corpora import lesson_corpus
 from tinyformers.text.tokenizers import train_tokenizer, wordpiece_min_vocab_size
-from tinyformers.training.jobs import Limits
+from tinyformers.training.jobs import Job, Limits
 from tinyformers.training.loop import Progress, TrainSettings
 from tinyformers.training.runs import CHAR_SETTINGS, FAMILIES, TOKENIZERS, split_sentences
 
@@ -429,7 +429,9 @@ def trained() -> Training:
     """A nano GPT trained for 20 steps on the lessons' text, the way the page's job does it."""
     choice = small_choice(steps=20, text=lesson_corpus())
     training = Training(choice)
-    training.work(600.0)(lambda update: True)
+    training.job = Job(training.work(600.0)).start()  # in a worker process
+    training.job.join(600)
+    training.sync()
     return training
 
 
