@@ -299,3 +299,35 @@ def test_the_readme_states_the_default_limits() -> None:
     for name, value in rows.items():
         assert f"| `{name}` | {value} |" in readme
     assert f"`{jobs.RAY_ADDRESS_ENV}`" in readme
+
+
+def test_a_run_gives_the_same_losses_and_weights_on_both_backends(request) -> None:
+    """The training page's work, seeded, on local worker processes and on Ray."""
+    import torch
+
+    from tinyformers.course.train import Started, train_start
+    from tinyformers.text.corpora import lesson_corpus
+    from tinyformers.training.loop import TrainSettings
+    from tinyformers.training.runs import RunSpec, TrainUpdate
+
+    settings = TrainSettings(max_steps=20, batch_size=4, eval_interval=10, seed=3)
+    spec = RunSpec(preset="nano", settings=settings)
+    runs = {}
+    for name in ("local", "ray"):
+        job = Backend(name, request).job(
+            partial(train_start, spec, lesson_corpus(), None, 600.0), threads=1
+        )
+        job.join(LIMIT_S)
+        assert job.status == FINISHED, job.error_details
+        run = runs[name] = job.result
+        updates = job.snapshot().updates
+        assert isinstance(updates[0], Started) and updates[0].view.model is None  # light
+        reported = [u.progress for u in updates if isinstance(u, TrainUpdate)]
+        assert reported == run.state.history and [p.step for p in reported] == [10, 20]
+    local, ray = runs["local"], runs["ray"]
+    assert [p.train_loss for p in local.state.history] == [p.train_loss for p in ray.state.history]
+    assert [p.val_loss for p in local.state.history] == [p.val_loss for p in ray.state.history]
+    for (name, ours), theirs in zip(
+        local.model.state_dict().items(), ray.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(ours, theirs), name

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import os
 import threading
 import time
@@ -37,6 +38,8 @@ ASKED, TIME_LIMIT, SESSION_CLOSED = "asked to stop", "time limit", "session clos
 POLL_S = 0.2  # how often a job's monitor looks at its worker, its owner and its stop flag
 KILL_AFTER_S = 10.0  # a worker that ignores a stop for this long is ended
 RAY_ADDRESS_ENV = "TINYFORMERS_RAY_ADDRESS"
+
+log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,6 +359,12 @@ class Job:
         elif self._owner_gone_since is None:
             self._owner_gone_since = now
         elif now - self._owner_gone_since >= self.owner_grace_s:
+            log.warning(
+                "stopping a %s run: its session closed %.0f s ago (%s)",
+                self.name,
+                now - self._owner_gone_since,
+                SESSION_CLOSED,
+            )
             self.stop(SESSION_CLOSED)
 
     def _end(self, status: str, result: Any = None, error: str | None = None) -> None:
