@@ -114,6 +114,7 @@ def test_stop_is_seen_by_the_worker_at_its_next_report(backend, gate) -> None:
 
 def test_a_worker_that_ignores_a_stop_is_ended(backend, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(jobs, "KILL_AFTER_S", 1.0)
+    monkeypatch.setattr(jobs, "KILL_AFTER_ASKED_S", 1.0)
     started = tmp_path / "pid"
     job = backend.job(partial(work.ignore_stops, str(started)))
     wait_for(started.exists)

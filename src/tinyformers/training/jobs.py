@@ -36,7 +36,11 @@ ACTIVE = (QUEUED, RUNNING)
 ASKED, TIME_LIMIT, SESSION_CLOSED = "asked to stop", "time limit", "session closed"
 
 POLL_S = 0.2  # how often a job's monitor looks at its worker, its owner and its stop flag
-KILL_AFTER_S = 10.0  # a worker that ignores a stop for this long is ended
+# A worker that has not ended this long after a stop is ended, losing what it learned: soon for
+# a closed session or a run past its time limit, later for a student's own Stop (whose run may
+# still be preparing, and whose partial model the student wants back).
+KILL_AFTER_S = 10.0
+KILL_AFTER_ASKED_S = 120.0
 RAY_ADDRESS_ENV = "TINYFORMERS_RAY_ADDRESS"
 
 log = logging.getLogger(__name__)
@@ -367,6 +371,9 @@ class Job:
             )
             self.stop(SESSION_CLOSED)
 
+    def _kill_after(self) -> float:
+        return KILL_AFTER_ASKED_S if self.stop_reason == ASKED else KILL_AFTER_S
+
     def _end(self, status: str, result: Any = None, error: str | None = None) -> None:
         with self._lock:
             self._ended_at = time.perf_counter()
@@ -436,7 +443,7 @@ class Job:
                     if stop_sent_at is None:
                         handle.stop()
                         stop_sent_at = time.monotonic()
-                    elif time.monotonic() - stop_sent_at > KILL_AFTER_S:
+                    elif time.monotonic() - stop_sent_at > self._kill_after():
                         handle.kill()  # it ignores the stop: end it, keep nothing
                         self._end(STOPPED)
                         return

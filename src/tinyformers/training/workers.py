@@ -31,6 +31,15 @@ from typing import Any
 import torch
 
 NICE = 10  # how much lower a worker's CPU priority is than the web process's
+# Imported once by the fork server, so a worker starts without importing torch or the modules
+# the pages' work functions live in.
+PRELOAD = (
+    __name__,
+    "tinyformers.course.train",
+    "tinyformers.course.scaling",
+    "tinyformers.course.fine_tuning",
+    "tinyformers.training.experiments",
+)
 PICKLE_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 Message = tuple
@@ -127,7 +136,7 @@ def process_context() -> multiprocessing.context.BaseContext:
     web process with its threads); plain spawn elsewhere."""
     if sys.platform.startswith("linux"):
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
+        context.set_forkserver_preload(list(PRELOAD))
         return context
     return multiprocessing.get_context("spawn")
 
