@@ -15,7 +15,13 @@ import time
 import pytest
 
 from tests.e2e.conftest import ROOT, free_port, wait_for_app, wait_healthy
-from tests.e2e.test_training import STATE_TIMEOUT, new_page, open_lesson, wait_for_step_past
+from tests.e2e.test_training import (
+    STATE_TIMEOUT,
+    job_stop,
+    new_page,
+    open_lesson,
+    wait_for_step_past,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -70,7 +76,7 @@ def test_a_closed_tab_frees_its_slot_for_the_next_student(browser, one_slot_serv
     for page in (first, second):
         open_lesson(page, url, "train")
     long_run(first)
-    first.get_by_role("button", name="Stop").first.wait_for()
+    job_stop(first).wait_for()
     wait_for_step_past(first, 0)  # it is training, not preparing
 
     second.get_by_role("button", name="Start training").click()
@@ -81,7 +87,7 @@ def test_a_closed_tab_frees_its_slot_for_the_next_student(browser, one_slot_serv
     second.get_by_text("Busy: 1 run is ahead of you").wait_for(
         state="detached", timeout=FREED_LIMIT_MS
     )
-    second.get_by_role("button", name="Stop").first.wait_for()
+    job_stop(second).wait_for()
     freed_after = time.monotonic() - closed_at
     print(f"the slot was freed {freed_after:.1f} s after the tab closed")
 
@@ -90,6 +96,6 @@ def test_a_closed_tab_frees_its_slot_for_the_next_student(browser, one_slot_serv
     assert freed_after < FREED_WITHIN_S, f"the slot was freed {freed_after:.0f} s after the close"
     assert second.locator("[data-testid='stException']").count() == 0
 
-    second.get_by_role("button", name="Stop").first.click()
+    job_stop(second).click()
     second.get_by_role("button", name="Resume").wait_for()
     second.context.close()

@@ -61,6 +61,12 @@ def wait_for_step_past(page, step: int) -> None:
     )
 
 
+def job_stop(page):
+    """The training run's own Stop button (not Streamlit's Stop of a running script, which
+    shows while a page reruns)."""
+    return page.locator(".st-key-train-job-stop button")
+
+
 def wait_for_enabled(page, label: str) -> None:
     page.wait_for_function(
         "(label) => [...document.querySelectorAll('button')].some("
@@ -97,18 +103,18 @@ def test_train_stop_resume_then_use_the_model_elsewhere(browser, server_url) -> 
     page.get_by_text("More stories").first.click()
     wait_for_app(page)
     page.get_by_role("button", name="Start training").click()
-    page.get_by_role("button", name="Stop").first.wait_for()
+    job_stop(page).wait_for()
     page.get_by_text("Sample at step").first.wait_for()  # the first evaluation has run
     assert page.locator(".js-plotly-plot").count() >= 2  # loss curves and the attention
-    page.get_by_role("button", name="Stop").first.click()
+    job_stop(page).click()
     wait_for_enabled(page, "Resume")
     stopped_at = shown_step(page)
     assert stopped_at > 0
 
     page.get_by_role("button", name="Resume").click()
-    page.get_by_role("button", name="Stop").first.wait_for()
+    job_stop(page).wait_for()
     wait_for_step_past(page, stopped_at)  # the resumed run trains on from where it stopped
-    page.get_by_role("button", name="Stop").first.click()
+    job_stop(page).click()
     wait_for_enabled(page, "Resume")
     assert_no_exception(page)
 
@@ -135,7 +141,7 @@ def test_second_session_waits_for_the_slot_and_the_first_stays_responsive(
     for page in (first, second):
         open_lesson(page, url, "train")
     first.get_by_role("button", name="Start training").click()
-    first.get_by_role("button", name="Stop").first.wait_for()
+    job_stop(first).wait_for()
 
     second.get_by_role("button", name="Start training").click()
     second.get_by_text("Busy: 1 run is ahead of you").wait_for()
@@ -145,12 +151,12 @@ def test_second_session_waits_for_the_slot_and_the_first_stays_responsive(
     go_to(first, "3. Self-attention step by step")
     assert_no_exception(first)
     go_to(first, "10. Train a tiny model yourself")
-    first.get_by_role("button", name="Stop").first.click()
+    job_stop(first).click()
 
     # The slot frees: the second run starts.
     second.get_by_text("Busy: 1 run is ahead of you").wait_for(state="detached")
-    second.get_by_role("button", name="Stop").first.wait_for()
-    second.get_by_role("button", name="Stop").first.click()
+    job_stop(second).wait_for()
+    job_stop(second).click()
     wait_for_enabled(second, "Resume")
     for page in (first, second):
         assert_no_exception(page)
