@@ -27,6 +27,7 @@ from tinyformers.hub.workspace import (
 )
 from tinyformers.lessons import Lesson, get_lesson
 from tinyformers.text.corpora.user_text import UserTextError, clean_user_text, decode_upload
+from tinyformers.training.backends import backend_from_env
 from tinyformers.training.jobs import (
     QUEUED,
     SESSION_CLOSED,
@@ -34,7 +35,6 @@ from tinyformers.training.jobs import (
     Limits,
     Slots,
     Snapshot,
-    backend_from_env,
 )
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
@@ -67,7 +67,7 @@ def lesson_header(slug: str) -> Lesson:
     outcomes wait in a collapsed section, so the live model comes first. Returns the lesson."""
     current = lesson(slug)
     st.title(current.title)
-    st.caption(current.summary)
+    st.markdown(current.summary)
     with st.expander("About this lesson: what you will learn"):
         st.markdown(current.intro)
         st.markdown("\n".join(f"- {outcome}" for outcome in current.outcomes))
@@ -303,6 +303,7 @@ def start_job(key: str, work: Callable, name: str = "training") -> Job:
         work,
         training_slots(),
         name=name,
+        backend=backend_from_env(),
         threads=limits.threads_per_run,
         max_seconds=limits.max_seconds,
         owner=session_owner(),

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import urllib.request
@@ -25,8 +23,11 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "app"))
 
+sys.path.insert(0, str(ROOT))
 from widgets import page_file  # noqa: E402
 
+from bench.app_server import free_port, launch, start_server, stop_server  # noqa: E402
+from bench.streamlit_client import Session  # noqa: E402
 from tinyformers.lessons import load_lessons  # noqa: E402
 
 RERUN_TARGET_MS = 300
@@ -87,12 +88,6 @@ def rerun_times(page: str, runs: int) -> list[float]:
     return times
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def first_render(url: str) -> float | None:
     """Seconds until the course map has been drawn in Chromium, or None without a browser."""
     chromium = Path("/usr/bin/chromium")
@@ -121,8 +116,6 @@ def first_render(url: str) -> float | None:
 
 def script_run_seconds(url: str, path: str) -> float:
     """How long the server takes to run the page's script for a new session (warm server)."""
-    sys.path.insert(0, str(ROOT))
-    from bench.streamlit_client import Session
 
     async def run() -> float:
         async with Session(url) as session:
@@ -172,61 +165,11 @@ def first_paints(url: str, paths: list[str], paints: int) -> dict[str, dict] | N
     return results
 
 
-def start_server() -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.perf_counter() + 120
-    while time.perf_counter() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
-                if r.status == 200:
-                    return process, url
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise TimeoutError("the app did not answer within 120 s")
-
-
 def time_to_first_page() -> tuple[float, float | None]:
     """(seconds from process start to the first page served, then to the course map drawn)."""
     port = free_port()
     start = time.perf_counter()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = launch(port)
     try:
         while True:
             try:
@@ -240,8 +183,7 @@ def time_to_first_page() -> tuple[float, float | None]:
             if time.perf_counter() - start > 60:
                 raise TimeoutError("the app did not answer within 60 s")
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_server(process)
 
 
 def main() -> None:
@@ -263,8 +205,7 @@ def main() -> None:
     try:
         paints = first_paints(url, ["", *(lesson.slug for lesson in load_lessons())], args.paints)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_server(process)
     if paints is not None:
         print(
             f"\n{'page':<22}{'first paint (s)':>16}{'script run (s)':>16}{'browser (s)':>13}"

@@ -21,6 +21,7 @@ LAYERS = {
     "course": 3,
     "figures": 4,
     "cli": 5,
+    "serve": 5,
 }
 SHARED_FIGURES = {"common", "bertviz"}  # drawing helpers every lesson's figures use
 MAX_PAGE_LINES = 300
@@ -155,3 +156,13 @@ def imported_top_level(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
     return names
+
+
+def test_no_page_script_is_over_300_lines() -> None:
+    """Pages only wire widgets to ``course`` and ``figures``; the rest lives below them."""
+    long = {
+        p.name: n
+        for p in (ROOT / "app" / "app_pages").glob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_PAGE_LINES
+    }
+    assert not long, f"page scripts over {MAX_PAGE_LINES} lines: {long}"

@@ -8,7 +8,7 @@ def test_core_imports_without_streamlit() -> None:
     code = (
         "import sys, tinyformers, tinyformers.model.build, tinyformers.trace, "
         "tinyformers.hub.checkpoint, tinyformers.text.tokenizers, tinyformers.hub.interop, "
-        "tinyformers.cli, tinyformers.course.gpt, tinyformers.figures.gpt; "
+        "tinyformers.cli, tinyformers.serve, tinyformers.course.gpt, tinyformers.figures.gpt; "
         "assert 'streamlit' not in sys.modules, 'core imported streamlit'; "
         "assert 'transformers' not in sys.modules, 'transformers imported eagerly'"
     )

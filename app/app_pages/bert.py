@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 from widgets import (
+    chart,
     choose_positions,
     lesson_header,
     lesson_section,
@@ -50,11 +51,6 @@ MAX_K = 10
 DRAW_KEY = "bert-draw"
 
 
-# ---------------------------------------------------------------------------------------------
-# Cached computations (shared by every session; inputs are plain values)
-# ---------------------------------------------------------------------------------------------
-
-
 @st.cache_data(max_entries=16, show_spinner=False)
 def statistics(
     ids: tuple[int, ...],
@@ -80,11 +76,6 @@ def head_view(ids: tuple[int, ...], positions: tuple[int, ...], layer: int | Non
     return head_view_html(trace.attentions, trace.tokens, layer=layer)
 
 
-# ---------------------------------------------------------------------------------------------
-# Sections
-# ---------------------------------------------------------------------------------------------
-
-
 def input_section(loaded: LoadedModel) -> None:
     """[CLS] A [SEP] B [SEP]: chips, the three rows and their sum, and their lengths."""
     max_a, max_b = pair_token_limits(loaded.config.block_size)
@@ -105,26 +96,28 @@ def input_section(loaded: LoadedModel) -> None:
         return
     normalized = breakdown.after_layer_norm
     st.html(figs.pair_chips(breakdown.tokens, breakdown.segments))
-    st.plotly_chart(figs.embedding_sum_figure(breakdown, normalized))
-    st.plotly_chart(figs.embedding_norms_figure(breakdown))
+    chart(figs.embedding_sum_figure(breakdown, normalized))
+    chart(figs.embedding_norms_figure(breakdown))
     lengths = breakdown.mean_lengths()
     st.caption(figs.embedding_caption(breakdown, lengths, segment_row_lengths(loaded.model)))
 
 
 def masking_settings() -> tuple[MaskingRates | None, int, bool]:
-    """Sidebar controls shared by the masking sections: rates, seed and whole-word masking."""
-    with st.sidebar:
-        st.subheader("Masking settings")
-        select = st.slider("Selected: % of ordinary tokens", 0, 100, 15, key="bert-select")
-        mask = st.slider("→ [MASK]: % of the selected", 0, 100, 80, key="bert-mask")
-        random = st.slider("→ random token: % of the selected", 0, 100, 10, key="bert-random")
-        try:
-            rates = MaskingRates(select / 100, mask / 100, random / 100)
-            st.caption(f"→ unchanged: {rates.unchanged_rate:.0%} of the selected")
-        except ValueError as err:
-            st.error(f"{err}. Lower one of the two.")
-            rates = None
+    """The controls shared by the masking sections: rates, seed and whole-word masking."""
+    first, second, third = st.columns(3)
+    select = first.slider("Selected: % of ordinary tokens", 0, 100, 15, key="bert-select")
+    mask = second.slider("→ [MASK]: % of the selected", 0, 100, 80, key="bert-mask")
+    random = third.slider("→ random token: % of the selected", 0, 100, 10, key="bert-random")
+    rest, toggle_column, seed_column = st.columns(3, vertical_alignment="center")
+    try:
+        rates = MaskingRates(select / 100, mask / 100, random / 100)
+        rest.caption(f"→ unchanged: {rates.unchanged_rate:.0%} of the selected")
+    except ValueError as err:
+        rest.error(f"{err}. Lower one of the two.")
+        rates = None
+    with toggle_column:
         whole_word = st.toggle("Whole-word masking", key="bert-whole-word")
+    with seed_column:
         seed = seed_control(key="bert-seed")
     return rates, seed, whole_word
 
@@ -146,7 +139,7 @@ def ledger_sentence(loaded: LoadedModel) -> list[int] | None:
 def current_draw() -> int:
     """The draw the ledger shows; Resample moves to the next one."""
     draw = st.session_state.setdefault(DRAW_KEY, 0)
-    first, second, _ = st.columns([1, 1, 4])
+    first, second, _ = st.columns(3)
     if first.button("Resample", key="bert-resample", type="primary"):
         draw = min(draw + 1, MAX_DRAWS - 1)
     if second.button("Back to draw 1", key="bert-first-draw"):
@@ -188,7 +181,7 @@ def resample_section(ids: list[int], rates: MaskingRates, seed: int, whole_word:
     if stats.eligible == 0:
         st.info("This sentence has no ordinary token to select, so there is nothing to count.")
         return
-    st.plotly_chart(figs.resample_figure(stats, rates))
+    chart(figs.resample_figure(stats, rates))
     st.caption(figs.resample_caption(stats, rates, seed))
 
 
@@ -198,7 +191,7 @@ def dynamic_section(
     epochs = st.number_input("Epochs", 1, MAX_EPOCHS, 4, key="bert-epochs")
     static = epoch_ledgers(ids, loaded.tokenizer, rates, seed, epochs, False, whole_word)
     dynamic = epoch_ledgers(ids, loaded.tokenizer, rates, seed, epochs, True, whole_word)
-    st.plotly_chart(figs.epochs_figure(static, dynamic))
+    chart(figs.epochs_figure(static, dynamic))
     st.caption(figs.epochs_caption(static, dynamic, seed))
 
 
@@ -218,39 +211,41 @@ def blank_positions(tokens: list[str], ids: list[int], typed: list[int]) -> list
     return sorted(set(typed) | set(chosen))
 
 
-def fill_in_section(loaded: LoadedModel) -> tuple[list[int], list[int]] | None:
-    """Choose blanks in a sentence and show the model's guesses; returns (ids, positions)."""
+def fill_in_strip(loaded: LoadedModel) -> tuple[list[int], list[int]] | None:
+    """The input strip and the lesson's first figure: a sentence, the blanks in it and the
+    model's guesses for them. Returns (ids, positions) when there is something to guess."""
     tokenizer = loaded.tokenizer
-    text = sentence_input(
-        "Sentence for the model (you may type [MASK])",
-        DEFAULT_FILL,
-        "bert-fill-text",
-        tokenizer,
-        max_tokens=loaded.config.block_size - 2,
-    )
-    if text is None:
-        return None
-    typed = read_typed_text(tokenizer, "bert", text, loaded.config.block_size)
-    ids, tokens = typed.ids, tokenizer.display_tokens(typed.ids)
-    for note in typed.notes:
-        st.caption(note)
-    typed_masks = typed_blanks(ids, tokenizer.mask_id)[:MAX_BLANKS]
-    if not ordinary_positions(ids) and not typed_masks:
-        st.info(
-            "Every token here is special ([UNK] stands for characters the tokenizer does not "
-            "know), so there is nothing to mask. Type words of the stories language."
+    with st.container():
+        text = sentence_input(
+            "Sentence for the model (you may type [MASK])",
+            DEFAULT_FILL,
+            "bert-fill-text",
+            tokenizer,
+            max_tokens=loaded.config.block_size - 2,
         )
-        return None
-    left, right = st.columns([3, 1])
-    with left:
-        positions = blank_positions(tokens, ids, typed_masks)
-    with right:
-        k = st.slider("Top k", 1, MAX_K, 5, key="bert-k")
+        if text is None:
+            return None
+        typed = read_typed_text(tokenizer, "bert", text, loaded.config.block_size)
+        ids, tokens = typed.ids, tokenizer.display_tokens(typed.ids)
+        for note in typed.notes:
+            st.caption(note)
+        typed_masks = typed_blanks(ids, tokenizer.mask_id)[:MAX_BLANKS]
+        if not ordinary_positions(ids) and not typed_masks:
+            st.info(
+                "Every token here is special ([UNK] stands for characters the tokenizer does "
+                "not know), so there is nothing to mask. Type words of the stories language."
+            )
+            return None
+        left, right = st.columns([3, 1])
+        with left:
+            positions = blank_positions(tokens, ids, typed_masks)
+        with right:
+            k = st.slider("Top k", 1, MAX_K, 5, key="bert-k")
     if not positions:
         st.info("Choose at least one position to mask, or type [MASK] in the sentence.")
         return None
     found = [guess.top(k) for guess in guesses(tuple(ids), tuple(positions))[1]]
-    st.plotly_chart(figs.predictions_figure(found))
+    chart(figs.predictions_figure(found))
     st.caption(figs.guesses_caption(found))
     return ids, positions
 
@@ -261,7 +256,7 @@ def attention_section(loaded: LoadedModel, ids: list[int], positions: list[int])
     if len(positions) > 1:
         follow = st.selectbox("Blank to follow", positions, key="bert-follow")
     weights = attention_from(trace, follow)
-    st.plotly_chart(figs.attention_from_figure(weights, trace.tokens, follow))
+    chart(figs.attention_from_figure(weights, trace.tokens, follow))
     card = loaded.metadata.get("subject_head") or {}
     layer = card.get("subject_head_layer")
     if layer is not None:
@@ -269,13 +264,9 @@ def attention_section(loaded: LoadedModel, ids: list[int], positions: list[int])
     st.iframe(head_view(tuple(ids), tuple(positions), layer), height=170 + 22 * len(trace.tokens))
 
 
-# ---------------------------------------------------------------------------------------------
-# The page
-# ---------------------------------------------------------------------------------------------
-
 lesson = lesson_header(SLUG)
 model = shipped_model(MODEL)
-rates, seed, whole_word = masking_settings()
+blanks = fill_in_strip(model)
 
 lesson_section(lesson, "input")
 input_section(model)
@@ -283,10 +274,11 @@ lesson_section(lesson, "nsp")
 lesson_section(lesson, "objective")
 
 lesson_section(lesson, "ledger")
+rates, seed, whole_word = masking_settings()
 sentence_ids = ledger_sentence(model)
 ready = rates is not None and sentence_ids is not None
 if rates is None:
-    st.error("The masking rates in the sidebar are impossible; fix them to see the ledger.")
+    st.error("The masking rates above are impossible; fix them to see the ledger.")
 if ready:
     ledger_section(model, sentence_ids, rates, seed, whole_word)
 lesson_section(lesson, "resamples")
@@ -298,11 +290,10 @@ if ready:
     dynamic_section(model, sentence_ids, rates, seed, whole_word)
 
 lesson_section(lesson, "fill-in")
-blanks = fill_in_section(model)
 lesson_section(lesson, "attention")
 if blanks is not None:
     attention_section(model, *blanks)
 else:
-    st.info("Choose a sentence and a position to mask above to see where the blank looks.")
+    st.info("Choose a sentence and a blank at the top of the page to see where it looks.")
 
 quiz(lesson)

@@ -4,6 +4,8 @@ attention, greedy decoding step by step, and T5's span corruption."""
 import streamlit as st
 from widgets import (
     MAX_INPUT_CHARS,
+    chart,
+    choose_index,
     lesson_header,
     lesson_section,
     quiz,
@@ -81,10 +83,13 @@ def copy_example() -> None:
         st.session_state[SOURCE_KEY] = st.session_state[EXAMPLE_KEY]
 
 
-def date_input(examples: list[str]) -> str | None:
-    """A held-out example or the student's own text; None (with a message) if unusable."""
+def input_strip(examples: list[str]) -> tuple[str | None, int, int | str]:
+    """Under the title: a held-out example or the student's own date, and the layer and head
+    whose attention every chart shows. Returns the date (None, with a message, if unusable),
+    the layer and the head."""
     st.session_state.setdefault(SOURCE_KEY, examples[0])
-    pick, own = st.columns([1, 2])
+    config = shipped_model(DATE_MODEL).config
+    pick, own, layer_column, head_column = st.columns([1.1, 1.2, 0.7, 2])
     pick.selectbox(
         "Held-out example",
         examples,
@@ -94,6 +99,19 @@ def date_input(examples: list[str]) -> str | None:
         on_change=copy_example,
     )
     text = own.text_input("Date to rewrite", key=SOURCE_KEY)
+    layer = choose_index("Layer", config.n_layer, "ed-layer", True, layer_column)
+    head = head_column.radio(
+        "Head",
+        [*range(config.n_head), MEAN],
+        format_func=figs.head_label,
+        horizontal=True,
+        key="ed-head",
+    )
+    return checked_date(text), layer, head
+
+
+def checked_date(text: str) -> str | None:
+    """The date to rewrite, or None with a message when the model cannot read it."""
     loaded = shipped_model(DATE_MODEL)
     if len(text) > MAX_INPUT_CHARS:
         st.warning(
@@ -133,17 +151,16 @@ def show_answer(source: str, steps: list[DecodingStep]) -> None:
 
 def show_self_attention(trace: Trace, layer: int, head: int | str) -> None:
     left, right = st.columns(2)
-    encoder = figs.encoder_attention_figure(trace, layer, head)
-    left.plotly_chart(encoder, key="ed-encoder-attention")
-    decoder = figs.decoder_attention_figure(trace, layer, head)
-    right.plotly_chart(decoder, key="ed-decoder-attention")
+    with left:
+        chart(figs.encoder_attention_figure(trace, layer, head), key="ed-encoder-attention")
+    with right:
+        chart(figs.decoder_attention_figure(trace, layer, head), key="ed-decoder-attention")
     st.caption(figs.self_attention_caption(trace, layer, head))
 
 
 def show_cross_attention(trace: Trace, steps: list[DecodingStep], layer: int, head: int | str):
     outputs = [step.token for step in steps]
-    cross = figs.cross_attention_figure(trace, outputs, layer, head)
-    st.plotly_chart(cross, key="ed-cross-attention")
+    chart(figs.cross_attention_figure(trace, outputs, layer, head), key="ed-cross-attention")
     st.caption(figs.cross_attention_caption(trace, outputs, layer, head))
 
 
@@ -184,10 +201,9 @@ def show_step(step: DecodingStep, trace: Trace, layer: int, head: int | str) -> 
     token_col.metric(f"Step {step.index + 1}: chosen token", figs.shown_token(step.token))
     probability_col.metric("Its probability", f"{step.probability:.6f}")
     runner_col.metric("Runner-up", figs.runner_up_text(step))
-    bars = figs.step_bars_figure(step, trace, layer, head)
-    st.plotly_chart(bars, key="ed-step-bars")
+    chart(figs.step_bars_figure(step, trace, layer, head), key="ed-step-bars")
     st.caption(figs.step_attention_caption(step, trace.encoder_tokens, layer, head))
-    st.plotly_chart(figs.step_all_heads_figure(step, trace), key="ed-step-heads")
+    chart(figs.step_all_heads_figure(step, trace), key="ed-step-heads")
 
 
 def show_decoding(source: str, steps: list[DecodingStep], trace: Trace, layer, head) -> None:
@@ -238,23 +254,12 @@ def show_span_corruption() -> None:
 # ---------------------------------------------------------------------------------------------
 
 current = lesson_header(SLUG)
-date_model = shipped_model(DATE_MODEL)
-
-with st.sidebar:
-    st.subheader("Attention to show")
-    layer = st.radio(
-        "Layer",
-        list(range(date_model.config.n_layer)),
-        horizontal=True,
-        key="ed-layer",
-    )
-    head = st.radio(
-        "Head",
-        [*range(date_model.config.n_head), MEAN],
-        format_func=figs.head_label,
-        horizontal=True,
-        key="ed-head",
-    )
+source, layer, head = input_strip(held_out_examples())
+steps = trace = None
+if source is not None:
+    steps, trace = decode(source)
+    show_cross_attention(trace, steps, layer, head)
+    show_answer(source, steps)
 
 lesson_section(current, "families")
 st.dataframe(
@@ -264,26 +269,18 @@ st.dataframe(
 )
 
 lesson_section(current, "date-task")
-source = date_input(held_out_examples())
-steps = trace = None
 if source is not None:
-    steps, trace = decode(source)
     st.html(token_chips(trace.encoder_tokens, shipped_model(DATE_MODEL).tokenizer.encode(source)))
-    show_answer(source, steps)
 
 lesson_section(current, "three-attentions")
 if trace is not None:
     show_self_attention(trace, layer, head)
 
-lesson_section(current, "cross-attention")
-if trace is not None:
-    show_cross_attention(trace, steps, layer, head)
+lesson_section(current, "cross-attention")  # its chart opens the page
 
 lesson_section(current, "head-view")
 if trace is not None:
-    st.iframe(
-        head_view(source), height=100 + 23 * max(len(trace.encoder_tokens), len(trace.tokens))
-    )
+    st.iframe(head_view(source), height=figs.head_view_height(trace))
 
 lesson_section(current, "decoding")
 if trace is not None:

@@ -1,6 +1,5 @@
-"""Fine-tuning: a grammaticality task built from the stories grammar, six ways to adapt a
-pretrained model to it (trained in the background), a table of what each run measured, and
-what gpt-stories does with no training at all."""
+"""Fine-tuning: a grammaticality task from the stories grammar, six ways to adapt a pretrained
+model to it (trained in the background), what each run measured, and gpt-stories untrained."""
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ from functools import partial
 import pandas  # noqa: F401  (see the note below)
 import streamlit as st
 from widgets import (
+    chart,
     job_progress,
     lesson_header,
     lesson_section,
@@ -45,6 +45,7 @@ RESULTS_KEY = "ft-results"
 COLLECTED_KEY = "ft-collected"
 ZERO_SHOT_KEY = "ft-zero-shot-asked"
 DEFAULT_STEPS, MIN_STEPS, MOST_STEPS = 150, 10, 2_000
+INPUT_WIDTH = 170  # px: two inputs side by side on a phone
 EXAMPLES_SHOWN = 8
 PLACE_NAMES = {"attn": "after attention", "mlp": "after the MLP"}
 
@@ -66,10 +67,6 @@ def cached_zero_shot(task_arguments: tuple) -> course.ZeroShotResult:
     data, _ = cached_task(*task_arguments)
     loaded = shipped_model(ZERO_SHOT_MODEL)
     return course.zero_shot(loaded.model, loaded.tokenizer, data)
-
-
-def show_chart(figure) -> None:
-    st.plotly_chart(figure, theme=None)
 
 
 def show_table(rows: list[dict], percent: tuple[str, ...] = (), counts: tuple[str, ...] = ()):
@@ -110,15 +107,10 @@ def task_controls() -> tuple[tuple, course.TaskData] | None:
 def learning_rates() -> dict[str, float]:
     st.markdown("**Learning rate of each method**")
     columns = st.columns(3)
+    low, high = course.MIN_LEARNING_RATE, course.MAX_LEARNING_RATE
     return {
         method: columns[n % 3].number_input(
-            label,
-            min_value=course.MIN_LEARNING_RATE,
-            max_value=course.MAX_LEARNING_RATE,
-            value=course.DEFAULT_LEARNING_RATES[method],
-            step=1e-4,
-            format="%.1e",
-            key=f"ft-lr-{method}",
+            label, low, high, course.DEFAULT_LEARNING_RATES[method], 1e-4, "%.1e", f"ft-lr-{method}"
         )
         for n, (method, label) in enumerate(METHODS.items())
     }
@@ -141,62 +133,53 @@ def method_options() -> dict[str, object]:
     )
     prefix.markdown("**Prefix tuning**")
     length = prefix.number_input("Prefix length P", 1, 32, 8, key="ft-prefix")
-    return {
-        "lora_rank": int(rank),
-        "lora_alpha": float(alpha),
-        "lora_targets": tuple(targets),
-        "adapter_bottleneck": int(bottleneck),
-        "adapter_places": tuple(places),
-        "prefix_length": int(length),
-    }
+    numbers = dict(lora_rank=rank, lora_alpha=alpha, adapter_bottleneck=bottleneck)
+    chosen = dict(lora_targets=tuple(targets), adapter_places=tuple(places))
+    return {**numbers, **chosen, "prefix_length": length}
 
 
-def show_plans(model_name: str, plans: MethodPlans) -> None:
-    """A chart of how many parameters each method with valid settings would train."""
-    counts = {method: parameter_counts(model_name, s) for method, s in plans.settings.items()}
-    if counts:
-        title = f"Parameters each method trains in a classifier on {model_name}"
-        show_chart(figs.plan_chart(counts, title))
-
-
-def training_controls(arguments: tuple, data: course.TaskData) -> None:
-    model_column, pooling_column, steps_column = st.columns(3)
+def run_choices() -> tuple[str | None, str, int]:
+    """Beside the chart at the top: the pretrained model, the method and the steps of a run."""
+    row = st.container(horizontal=True)  # side by side as long as they fit, even on a phone
     models = course.base_models(shipped_names())
-    model_name = model_column.selectbox("Pretrained model", models, key="ft-model")
-    if model_name is None:
-        st.error("No pretrained stories model is shipped in models/.")
-        return
-    loaded = shipped_model(model_name)
-    pooling = pooling_column.selectbox(
-        "Sentence vector",
-        course.POOLINGS_OF[loaded.family],
-        format_func=course.POOLINGS.get,
-        key=f"ft-pooling-{loaded.family}",
+    model_name = row.selectbox("Pretrained model", models, key="ft-model", width=INPUT_WIDTH)
+    method = row.selectbox(
+        "Method", list(METHODS), format_func=METHODS.get, key="ft-method", width=INPUT_WIDTH
     )
     most = min(MOST_STEPS, server_limits().max_steps)
-    steps = steps_column.number_input(
-        "Training steps per method", MIN_STEPS, most, min(DEFAULT_STEPS, most), 10, key="ft-steps"
+    label, first = "Training steps per method", min(DEFAULT_STEPS, most)
+    steps = row.number_input(label, MIN_STEPS, most, first, 10, key="ft-steps", width=INPUT_WIDTH)
+    return model_name, method, int(steps)
+
+
+def method_plans(model_name: str, steps: int, seed: int) -> MethodPlans:
+    """The sentence vector, learning rates and options of every method, as run settings."""
+    pooling = st.selectbox(
+        "Sentence vector",
+        course.POOLINGS_OF[shipped_model(model_name).family],
+        format_func=course.POOLINGS.get,
+        key=f"ft-pooling-{shipped_model(model_name).family}",
     )
     rates, options = learning_rates(), method_options()
-    plans = course.plan_methods(int(steps), arguments[2], pooling, rates, options)
-    show_plans(model_name, plans)
-    method = st.selectbox("Method", list(METHODS), format_func=METHODS.get, key="ft-method")
+    return course.plan_methods(steps, seed, pooling, rates, options)
+
+
+def run_buttons(model_name: str, method: str, plans: MethodPlans, task) -> None:
+    """Train the chosen method, or all of them, on the task (each disabled when it cannot)."""
     chosen = plans.settings.get(method)
     if chosen is None:
         st.error(f"Cannot train with these settings: {plans.errors[method]}")
-    else:
-        counts = parameter_counts(model_name, chosen)
-        st.caption(figs.plan_caption(model_name, chosen, counts, loaded.config))
-    one, everything = st.columns(2)
+    row = st.container(horizontal=True)  # side by side where they fit
     label = f"Train: {METHODS[method]}"
-    disabled = chosen is None
-    if one.button(label, key="ft-train-one", type="primary", disabled=disabled, width="stretch"):
-        start_runs(model_name, data, [chosen])
-    if everything.button(f"Run all {len(METHODS)} methods", key="ft-train-all", width="stretch"):
+    disabled = chosen is None or task is None
+    if row.button(label, key="ft-train-one", type="primary", disabled=disabled):
+        start_runs(model_name, task[1], [chosen])
+    label = f"Run all {len(METHODS)} methods"
+    if row.button(label, key="ft-train-all", disabled=task is None):
         if plans.errors:
             st.error(f"Cannot train with these settings: {next(iter(plans.errors.values()))}")
             return
-        start_runs(model_name, data, list(plans.settings.values()))
+        start_runs(model_name, task[1], list(plans.settings.values()))
 
 
 def start_runs(model_name: str, data: course.TaskData, runs: list[MethodSettings]) -> None:
@@ -208,7 +191,7 @@ def start_runs(model_name: str, data: course.TaskData, runs: list[MethodSettings
     start_job(JOB_KEY, work, name="fine-tuning")
 
 
-def render_progress(snapshot: Snapshot) -> None:
+def render_progress(plans_chart, snapshot: Snapshot) -> None:
     info = st.session_state.get(JOB_INFO_KEY, {})
     labels, steps = info.get("labels", []), info.get("steps")
     progress = course.runs_progress(snapshot.updates)
@@ -217,7 +200,9 @@ def render_progress(snapshot: Snapshot) -> None:
         st.progress(*bar)
     if progress.histories:
         title = f"Loss while fine-tuning {info['model']}"
-        show_chart(figs.loss_chart(progress.histories, title, steps))
+        chart(figs.beside_controls(figs.loss_chart(progress.histories, title, steps)), "ft-loss")
+    elif snapshot.active and plans_chart is not None:  # until the first step is logged
+        chart(figs.beside_controls(plans_chart), "ft-loss")
     if snapshot.status == STOPPED:
         st.info(figs.stopped_text(progress, len(labels)))
     elif not snapshot.active and progress.finished:
@@ -234,17 +219,13 @@ def collect_results() -> list[MethodResult]:
     return results
 
 
-def clear_results() -> None:
-    st.session_state[RESULTS_KEY] = []
-
-
 def show_results(results: list[MethodResult]) -> None:
     if not results:
         st.info("No runs yet: train a method above, or run all of them.")
         return
     rows = figs.result_rows(results)
     show_table(rows, percent=("held-out accuracy",), counts=("trainable parameters",))
-    show_chart(figs.results_chart(results, "What each run trained, scored, took and kept"))
+    chart(figs.results_chart(results, "What each run trained, scored, took and kept"))
     for text in figs.early_stops(results):
         st.warning(text)
     st.caption(figs.speed_text(results))
@@ -254,7 +235,9 @@ def show_results(results: list[MethodResult]) -> None:
     st.markdown("**Held-out accuracy by kind of example**")
     kinds = figs.kind_rows(results)
     show_table(kinds, percent=figs.accuracy_columns(kinds))
-    st.button("Clear results", key="ft-clear", on_click=clear_results)
+    st.button(
+        "Clear results", key="ft-clear", on_click=st.session_state.update, args=({RESULTS_KEY: []},)
+    )
 
 
 def zero_shot_section(arguments: tuple, data: course.TaskData) -> None:
@@ -275,6 +258,12 @@ def zero_shot_section(arguments: tuple, data: course.TaskData) -> None:
 
 
 lesson = lesson_header(SLUG)
+controls, figure_column = st.columns([1, 2])
+with controls:
+    model_name, method, steps = run_choices()
+    if model_name is None:
+        st.error("No pretrained stories model is shipped in models/.")
+        st.stop()
 
 lesson_section(lesson, "task")
 chosen_task = task_controls()
@@ -283,11 +272,21 @@ for key in ("full-and-head", "bitfit", "adapters", "lora", "prefix"):
     lesson_section(lesson, key)
 
 lesson_section(lesson, "train")
+plans = method_plans(model_name, steps, chosen_task[0][2] if chosen_task else 0)
+if (chosen := plans.settings.get(method)) is not None:
+    counts = parameter_counts(model_name, chosen)
+    st.caption(figs.plan_caption(model_name, chosen, counts, shipped_model(model_name).config))
 if chosen_task is None:
     st.info("Fix the task settings above to train on it.")
-else:
-    training_controls(*chosen_task)
-job_progress(JOB_KEY, render_progress)
+with controls:
+    run_buttons(model_name, method, plans, chosen_task)
+counts = {method: parameter_counts(model_name, s) for method, s in plans.settings.items()}
+plans_chart = figs.methods_chart(model_name, counts)
+with figure_column:  # the loss curves of a run replace the plan beside the controls
+    if job_progress(JOB_KEY, partial(render_progress, plans_chart)) is None and plans_chart:
+        chart(figs.beside_controls(plans_chart), "ft-plan-top")
+if JOB_KEY in st.session_state and plans_chart is not None:
+    chart(plans_chart, "ft-plan")
 
 lesson_section(lesson, "results")
 show_results(collect_results())

@@ -4,12 +4,23 @@ generation, greedy against sampled text, and the per-token training loss of a pr
 from __future__ import annotations
 
 import streamlit as st
-from widgets import lesson_header, lesson_section, model_picker, quiz, seed_control, sentence_input
+from widgets import (
+    chart,
+    lesson_header,
+    lesson_section,
+    model_picker,
+    quiz,
+    seed_control,
+    sentence_input,
+)
 
 from tinyformers.course.gpt import (
     Continuation,
     GenerationRun,
+    LearnedTokens,
+    capital_words,
     continuation,
+    learned_tokens,
     model_key,
     next_token_logits,
     per_character,
@@ -37,11 +48,6 @@ MAX_COMPARE = 200
 RUN_KEY = "gpt-run"
 
 
-# ---------------------------------------------------------------------------------------------
-# Cached computations (keyed by a model key, since models themselves are not hashable)
-# ---------------------------------------------------------------------------------------------
-
-
 @st.cache_data(max_entries=16, show_spinner=False)
 def cached_continuation(
     key: str,
@@ -55,13 +61,13 @@ def cached_continuation(
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
+def learned_vocabulary(key: str, _loaded: LoadedModel) -> LearnedTokens:
+    return learned_tokens(_loaded.tokenizer)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
 def parameter_count(key: str, _loaded: LoadedModel) -> int:
     return count_parameters(_loaded.model)
-
-
-# ---------------------------------------------------------------------------------------------
-# Inputs
-# ---------------------------------------------------------------------------------------------
 
 
 def sampling_controls() -> SamplingSettings:
@@ -75,7 +81,8 @@ def sampling_controls() -> SamplingSettings:
 
 
 def prompt_ids(loaded: LoadedModel) -> list[int] | None:
-    """The prompt's token ids, cut to what the model reads, or None with a message."""
+    """The prompt's token ids, cut to what the model reads, or None with a message; under the
+    prompt, its tokens and whether its capitalised words are single tokens."""
     tokenizer = loaded.tokenizer
     limit = min(loaded.config.block_size, MAX_PROMPT_TOKENS)
     text = sentence_input(
@@ -94,26 +101,22 @@ def prompt_ids(loaded: LoadedModel) -> list[int] | None:
             "as \\[UNK\\]."
         )
     st.html(token_chips(tokenizer.display_tokens(ids), ids))
+    words = capital_words(tokenizer, tokenizer.decode(ids))
+    if words and tokenizer.kind == "bpe":
+        learned = learned_vocabulary(model_key(loaded), loaded)
+        st.caption(figs.capital_words_caption(loaded.name, words, learned))
     return ids
 
 
-# ---------------------------------------------------------------------------------------------
-# Views
-# ---------------------------------------------------------------------------------------------
-
-
-def show_chart(figure) -> None:
-    """A figure with its own fonts and colours (not Streamlit's theme), readable from afar."""
-    st.plotly_chart(figure, theme=None)
-
-
-def show_distribution(loaded: LoadedModel, ids: list[int], settings: SamplingSettings) -> None:
+def show_distribution(
+    loaded: LoadedModel, ids: list[int], settings: SamplingSettings, n_bars: int
+) -> None:
     distribution = next_token_distribution(next_token_logits(loaded.model, ids), settings)
-    n_bars = st.slider("Bars to show", 5, MAX_BARS, 15, key="gpt-bars")
     shown = figs.bar_ids(distribution, n_bars)
     tokens = loaded.tokenizer.display_tokens(shown)
-    title = f"Next token after your prompt: {figs.settings_label(settings)}"
-    show_chart(figs.distribution_chart(distribution, shown, tokens, title))
+    label = figs.settings_label(settings)
+    title = "Next token after your prompt"
+    chart(figs.distribution_chart(distribution, shown, tokens, title, subtitle=label))
     st.caption(figs.distribution_caption(distribution, shown[0], tokens[0]))
 
 
@@ -179,7 +182,7 @@ def show_step(loaded: LoadedModel, run: GenerationRun, i: int) -> None:
     token = tokenizer.display_tokens([step.token])[0]
     shown = figs.bar_ids(step.distribution, 15, chosen=step.token)
     title = f"Step {i + 1}: drew {figs.quoted(token)} ({figs.settings_label(step.settings)})"
-    show_chart(
+    chart(
         figs.distribution_chart(
             step.distribution, shown, tokenizer.display_tokens(shown), title, chosen=step.token
         )
@@ -187,7 +190,7 @@ def show_step(loaded: LoadedModel, run: GenerationRun, i: int) -> None:
     st.caption(figs.step_caption(step, token, run.left_window(step, i)))
     context_tokens = tokenizer.display_tokens(step.context)
     title = f"Where the last position, {figs.quoted(context_tokens[-1])}, looked"
-    show_chart(figs.attention_row_chart(step.attention, context_tokens, title))
+    chart(figs.attention_row_chart(step.attention, context_tokens, title))
     st.caption(figs.attention_caption(step.attention, context_tokens))
 
 
@@ -233,7 +236,7 @@ def show_objective(loaded: LoadedModel, ids: list[int]) -> None:
     losses = result.losses.tolist()
     st.html(figs.loss_chips(tokens, losses))
     title = "−log p of each token given the tokens before it"
-    show_chart(figs.loss_chart(tokens, losses, result.mean, title))
+    chart(figs.loss_chart(tokens, losses, result.mean, title))
     mean, own, perplexity = st.columns(3)
     mean.metric("Mean of the per-token losses", f"{result.mean:.4f}")
     own.metric("The model's own loss on the prompt", f"{result.model_loss:.4f}")
@@ -247,26 +250,31 @@ def show_model_size(loaded: LoadedModel) -> None:
     st.caption(figs.model_size_caption(loaded.name, loaded.config, parameters))
 
 
-# ---------------------------------------------------------------------------------------------
-# The page
-# ---------------------------------------------------------------------------------------------
-
 lesson = lesson_header(SLUG)
 
-with st.sidebar:
-    st.subheader("Settings for this lesson")
-    loaded = model_picker("Model", "gpt", key="gpt-model", default=DEFAULT_MODEL)
-    st.subheader("Choosing the next token")
+# The input strip: the model and your prompt, with its tokens.
+with st.container():
+    model_column, prompt_column = st.columns([1, 2])
+    with model_column:
+        loaded = model_picker("Model", "gpt", key="gpt-model", default=DEFAULT_MODEL)
+    with prompt_column:
+        ids = prompt_ids(loaded) if loaded is not None else None
+
+# The live figure: the next-token distribution, with the settings that shape it beside it
+# (under it on a phone).
+figure_column, controls_column = st.columns([3, 1])
+with controls_column:
     settings = sampling_controls()
+    n_bars = st.slider("Bars to show", 5, MAX_BARS, 15, key="gpt-bars")
     seed = seed_control(key="gpt-seed")
+with figure_column:
+    if ids:
+        show_distribution(loaded, ids, settings, n_bars)
+    elif loaded is None:
+        st.info("Pick a model above to see its predictions.")
 
 lesson_section(lesson, "next-token")
 lesson_section(lesson, "sampling")
-ids = prompt_ids(loaded) if loaded is not None else None
-if ids:
-    show_distribution(loaded, ids, settings)
-elif loaded is None:
-    st.info("Pick a model in the sidebar to see its predictions.")
 
 lesson_section(lesson, "steps")
 if ids:

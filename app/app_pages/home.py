@@ -70,4 +70,8 @@ for lesson in load_lessons():
 
 st.header("Model sizes")
 st.caption("Parameter counts measured on freshly built models (vocabulary of 512 tokens).")
-st.dataframe(model_sizes(), hide_index=True)
+st.dataframe(
+    model_sizes(),
+    hide_index=True,
+    column_config={"parameters": st.column_config.NumberColumn("parameters", format="localized")},
+)

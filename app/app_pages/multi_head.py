@@ -3,23 +3,30 @@ reshape into heads and back, and the head that links verbs to their subjects."""
 
 from __future__ import annotations
 
-import hashlib
-import math
-
 import streamlit as st
 import torch
-from widgets import lesson_header, lesson_section, model_picker, quiz, sentence_input, shipped_model
+from widgets import (
+    chart,
+    choose_index,
+    lesson_header,
+    lesson_section,
+    model_picker,
+    quiz,
+    sentence_input,
+    shipped_model,
+)
 
 from tinyformers.course.multi_head import (
     STATISTICS,
-    HeadStats,
     agreement_probe,
+    anchor_of,
+    attention_fingerprint,
     attention_shapes,
+    best_head,
     head_outputs,
     head_statistics,
     projection_parameters,
     sort_heads,
-    strongest_other_key,
     trace_sentence,
     uniform_entropy,
 )
@@ -28,6 +35,7 @@ from tinyformers.figures.bertviz import head_view_html, model_view_html
 from tinyformers.figures.common import token_chips
 from tinyformers.hub.registry import LoadedModel, shipped_names
 from tinyformers.text.corpora import agreement_examples
+from tinyformers.text.inputs import text_room
 from tinyformers.trace import Trace
 from tinyformers.training.zoo import (
     AGREEMENT_SEED,
@@ -43,7 +51,8 @@ AGREEMENT_DEFAULT_MODEL = "bert-stories"
 AGREEMENT_CHOICES = 12  # agreement sentences offered for the close-up
 SMALLEST_FIRST = {"entropy"}  # statistics whose interesting heads have small values
 TOP_HEADS = 24
-NUMBER_NAMES = {"sg": "singular", "pl": "plural"}
+LAYER_KEY = "mh-layer"
+HEAD_KEY = "mh-head"
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -54,18 +63,10 @@ def shipped_trace(name: str, text: str) -> Trace:
 
 
 def sentence_trace(loaded: LoadedModel, text: str) -> Trace:
+    """The model's trace of ``text``: cached for shipped models, run afresh for any other."""
     if loaded.source == "shipped":
         return shipped_trace(loaded.name, text)
     return trace_sentence(loaded.model, loaded.tokenizer, text)
-
-
-def fingerprint(trace: Trace) -> str:
-    """A short digest of the tokens and attention weights: the views depend on nothing else."""
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update("\x00".join(trace.tokens).encode("utf-8", "surrogatepass"))
-    for weights in trace.attentions:
-        digest.update(weights.float().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -85,41 +86,30 @@ def subject_scores(name: str) -> list[list[float]]:
     return subject_head_scores(shipped_model(name)).tolist()
 
 
-def anchor_of(loaded: LoadedModel) -> tuple[str | None, str]:
-    """The token the anchor score measures, and how the page names it."""
-    if loaded.family == "bert":
-        return "[SEP]", "[SEP]"
-    return None, "the first token"
-
-
 # ---------------------------------------------------------------------------------------------
 # Sections
 # ---------------------------------------------------------------------------------------------
 
 
 def show_head_view(loaded: LoadedModel, text: str, trace: Trace) -> None:
-    head_html, _ = attention_views(loaded.name, text, fingerprint(trace), trace)
-    st.iframe(head_html, height=figs.head_view_height(len(trace.tokens)))
+    head_html, _ = attention_views(loaded.name, text, attention_fingerprint(trace), trace)
+    st.iframe(head_html, height=figs.head_view_height(len(trace.tokens), figs.FIRST_VIEW_HEIGHT))
 
 
 def show_model_view(loaded: LoadedModel, text: str, trace: Trace) -> None:
-    _, model_html = attention_views(loaded.name, text, fingerprint(trace), trace)
-    st.iframe(
-        model_html, height=figs.model_view_height(trace.n_layer, trace.n_head, len(trace.tokens))
-    )
-    st.caption(
-        f"{loaded.name}: {trace.n_layer} layers × {trace.n_head} heads = "
-        f"{trace.n_layer * trace.n_head} attention patterns over your {len(trace.tokens)} tokens."
-    )
+    _, model_html = attention_views(loaded.name, text, attention_fingerprint(trace), trace)
+    n_tokens = len(trace.tokens)
+    st.iframe(model_html, height=figs.model_view_height(trace.n_layer, trace.n_head, n_tokens))
+    st.caption(figs.model_view_caption(loaded.name, trace.n_layer, trace.n_head, n_tokens))
 
 
-def open_head(layer: int, head: int, n_layer: int, n_head: int) -> None:
-    st.session_state[f"mh-layer-{n_layer}"] = layer
-    st.session_state[f"mh-head-{n_head}"] = head
+def open_head(layer: int, head: int) -> None:
+    st.session_state[LAYER_KEY] = layer
+    st.session_state[HEAD_KEY] = head
 
 
 def show_ranking(loaded: LoadedModel, trace: Trace) -> None:
-    anchor_token, anchor_name = anchor_of(loaded)
+    anchor_token, anchor_name = anchor_of(loaded.family)
     labels = figs.stat_labels(anchor_name)
     try:
         stats = head_statistics(trace.attentions, trace.tokens, anchor_token)
@@ -136,97 +126,49 @@ def show_ranking(loaded: LoadedModel, trace: Trace) -> None:
         key=f"mh-order-{key}",
     )
     ranked = sort_heads(stats, key, descending=order == "largest first")
-    st.plotly_chart(figs.head_ranking_chart(ranked, key, anchor_name, top=TOP_HEADS), theme=None)
+    chart(figs.head_ranking_chart(ranked, key, anchor_name, top=TOP_HEADS))
     st.dataframe(
-        ranking_rows(ranked, labels), hide_index=True, height=min(38 + 35 * len(ranked), 460)
+        figs.ranking_rows(ranked, labels),
+        hide_index=True,
+        height=min(38 + 35 * len(ranked), 460),
     )
-    best = ranked[0]
     uniform = uniform_entropy(trace.masks.get("self"), len(trace.tokens))
-    st.caption(
-        f"Top head by {labels[key]}: {best.name}, {getattr(best, key):.3f}. "
-        f"{len(ranked)} heads on {len(trace.tokens)} tokens"
-        + (f", the chart shows the first {TOP_HEADS}" if len(ranked) > TOP_HEADS else "")
-        + f". A head that spread every row evenly would have mean entropy {uniform:.3f} nats."
-    )
+    st.caption(figs.ranking_caption(ranked, key, labels, len(trace.tokens), uniform, TOP_HEADS))
+    best = ranked[0]
     st.button(
         f"Show {best.name} in the heatmap below",
         key="mh-open-top",
         on_click=open_head,
-        args=(best.layer, best.head, trace.n_layer, trace.n_head),
+        args=(best.layer, best.head),
     )
-
-
-def ranking_rows(ranked: list[HeadStats], labels: dict[str, str]) -> list[dict]:
-    return [
-        {"layer": s.layer, "head": s.head}
-        | {labels[name]: round(getattr(s, name), 3) for name in STATISTICS}
-        for s in ranked
-    ]
 
 
 def pick_head(trace: Trace) -> tuple[int, int]:
     layer_column, head_column = st.columns(2)
-    layer = layer_column.radio(
-        "Layer", range(trace.n_layer), horizontal=True, key=f"mh-layer-{trace.n_layer}"
-    )
-    head = head_column.radio(
-        "Head", range(trace.n_head), horizontal=True, key=f"mh-head-{trace.n_head}"
-    )
-    return int(layer), int(head)
+    layer = choose_index("Layer", trace.n_layer, LAYER_KEY, True, layer_column)
+    head = choose_index("Head", trace.n_head, HEAD_KEY, True, head_column)
+    return layer, head
 
 
 def show_one_head(loaded: LoadedModel, trace: Trace, layer: int, head: int) -> None:
     weights = trace.head(layer, head)
     title = f"{loaded.name}, layer {layer}, head {head}"
-    st.plotly_chart(figs.attention_heatmap(weights, trace.tokens, title), theme=None)
-    strongest = weights.argmax(dim=-1)  # for every row, the key it weighs most
-    rows = torch.arange(len(trace.tokens))
-    previous = int((strongest[1:] == rows[1:] - 1).sum())
-    itself = int((strongest == rows).sum())
-    st.caption(
-        f"Each row sums to 1 (largest deviation {(weights.sum(-1) - 1).abs().max():.1e}). "
-        f"Rows whose largest weight is on the previous token: {previous} of {len(rows) - 1}; "
-        f"on the token itself: {itself} of {len(rows)}. Largest weight in the matrix "
-        f"{weights.max():.3f}, smallest {weights.min():.3f}."
-    )
+    chart(figs.attention_heatmap(weights, trace.tokens, title))
+    st.caption(figs.head_caption(weights))
 
 
 def show_shapes(loaded: LoadedModel, trace: Trace) -> None:
-    config = loaded.config
-    t, c, nh = len(trace.tokens), config.n_embd, config.n_head
-    steps = attention_shapes(config, t)
-    st.table(
-        [
-            {
-                "step": step.what,
-                "code": step.code,
-                "shape": step.dims,
-                f"{loaded.name}, your sentence": " × ".join(map(str, step.shape)),
-            }
-            for step in steps
-        ]
-    )
+    config, n_tokens = loaded.config, len(trace.tokens)
+    steps = attention_shapes(config, n_tokens)
+    st.table(figs.shape_rows(steps, f"{loaded.name}, your sentence"))
     parameters = projection_parameters(config)
-    st.caption(
-        f"T = {t} tokens, C = n_embd = {c}, nh = {nh} heads, hs = C / nh = {c // nh}; the scores "
-        f"are divided by √hs = {math.sqrt(c // nh):.3f}. Each of q_proj, k_proj, v_proj and c_proj "
-        f"holds {parameters['q_proj']:,} parameters (C × C weights + C biases), "
-        f"{sum(parameters.values()):,} per layer, whatever the number of heads."
-    )
+    st.caption(figs.shapes_caption(config, n_tokens, parameters))
 
 
 def show_concatenation(loaded: LoadedModel, trace: Trace, layer: int) -> None:
     outputs = head_outputs(trace, layer)
-    st.plotly_chart(
-        figs.concatenation_figure(outputs.per_head, outputs.projected, trace.tokens, layer),
-        theme=None,
-    )
-    st.caption(
-        f"Layer {layer} as the model's own forward pass computed it on your sentence. "
-        "Output vector lengths: "
-        f"{outputs.concatenated.norm(dim=-1).mean():.3f} on average before c_proj, "
-        f"{outputs.projected.norm(dim=-1).mean():.3f} after."
-    )
+    chart(figs.concatenation_figure(outputs.per_head, outputs.projected, trace.tokens, layer))
+    st.caption(figs.concatenation_caption(outputs, layer))
 
 
 def show_agreement() -> None:
@@ -240,16 +182,11 @@ def show_agreement() -> None:
     name = st.radio("Model", available, index=default, horizontal=True, key="mh-agree-model")
     model = shipped_model(name)
     scores = torch.tensor(subject_scores(name))
-    layer, head = divmod(int(scores.argmax()), scores.shape[1])
+    layer, head = best_head(scores)
     rate = scores[layer, head].item()
-    where = "the verb" if model.family == "bert" else "the token before the verb"
-    title = f"{name}: how often {where} points at its subject"
-    st.plotly_chart(figs.score_grid(scores, title, (layer, head)), theme=None)
-    st.caption(
-        f"{SUBJECT_HEAD_EXAMPLES} held-out agreement sentences. Best: layer {layer}, head {head}, "
-        f"whose strongest weight from {where} (leaving out itself) lands on the subject noun in "
-        f"{rate:.0%} of them."
-    )
+    title = f"{name}: how often {figs.subject_row(model.family)} points at its subject"
+    chart(figs.score_grid(scores, title, (layer, head)))
+    st.caption(figs.subject_grid_caption(SUBJECT_HEAD_EXAMPLES, (layer, head), rate, model.family))
     examples = agreement_examples(AGREEMENT_CHOICES, seed=AGREEMENT_SEED)
     index = st.selectbox(
         "Agreement sentence",
@@ -262,20 +199,9 @@ def show_agreement() -> None:
     probe = agreement_probe(model.tokenizer, example, model.family)
     weights = trace.head(layer, head)
     title = f"{name}, layer {layer}, head {head}, on an agreement sentence"
-    st.plotly_chart(
-        figs.attention_heatmap(weights, trace.tokens, title, probe.query, probe.subject[0]),
-        theme=None,
-    )
-    target = strongest_other_key(weights[probe.query], probe.query)
-    verdict = "the subject" if probe.subject[0] <= target < probe.subject[1] else "not the subject"
+    chart(figs.attention_heatmap(weights, trace.tokens, title, probe.query, probe.subject[0]))
     subject = model.tokenizer.decode(trace.input_ids[probe.subject[0] : probe.subject[1]])
-    row, key = trace.tokens[probe.query], trace.tokens[target]
-    st.caption(
-        f"Row {probe.query} ({figs.quoted_token(row)}) puts its strongest weight, "
-        f"{weights[probe.query, target]:.3f}, on token {target} ({figs.quoted_token(key)}): "
-        f"{verdict}. The subject is {figs.quoted_token(subject.strip())}, "
-        f"{NUMBER_NAMES[example.number]}."
-    )
+    st.caption(figs.agreement_caption(weights, trace.tokens, probe, subject, example.number))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,8 +210,8 @@ def show_agreement() -> None:
 
 lesson = lesson_header(SLUG)
 
-with st.sidebar:
-    st.subheader("Settings for this lesson")
+model_column, sentence_column = st.columns([2, 5])  # the input strip
+with model_column:
     loaded = model_picker(
         "Model (GPT or BERT)",
         None,
@@ -293,17 +219,18 @@ with st.sidebar:
         choices=shipped_names(family=("gpt", "bert")),
         default=DEFAULT_MODEL,
     )
-    if loaded is not None and loaded.family not in ("gpt", "bert"):
-        st.error(f"{loaded.name} is a {loaded.family} model; pick a GPT or BERT model.")
-        loaded = None
-    text = None
-    if loaded is not None:
+if loaded is not None and loaded.family not in ("gpt", "bert"):
+    st.error(f"{loaded.name} is a {loaded.family} model; pick a GPT or BERT model.")
+    loaded = None
+text = None
+if loaded is not None:
+    with sentence_column:
         text = sentence_input(
             "Your sentence",
             DEFAULT_SENTENCE,
             key="mh-sentence",
             tokenizer=loaded.tokenizer,
-            max_tokens=loaded.config.block_size - (2 if loaded.family == "bert" else 0),
+            max_tokens=text_room(loaded.family, loaded.config.block_size),
         )
 
 trace = None
@@ -313,15 +240,16 @@ if text is not None:
     except ValueError as err:
         st.warning(str(err))
 
-lesson_section(lesson, "why-heads")
 if trace is None:
-    st.info("Pick a GPT or BERT model and type a sentence in the sidebar to see its heads.")
+    st.info("Pick a GPT or BERT model and type a sentence above to see its heads.")
 else:
+    show_head_view(loaded, text, trace)
+
+lesson_section(lesson, "why-heads")
+if trace is not None:
     st.html(token_chips(trace.tokens, trace.input_ids))
 
 lesson_section(lesson, "head-view")
-if trace is not None:
-    show_head_view(loaded, text, trace)
 
 lesson_section(lesson, "model-view")
 if trace is not None:

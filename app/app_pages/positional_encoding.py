@@ -5,6 +5,7 @@ import math
 import streamlit as st
 import torch
 from widgets import (
+    chart,
     lesson_header,
     lesson_section,
     model_picker,
@@ -60,35 +61,72 @@ def token_map(name: str, _loaded: LoadedModel) -> tuple[figs.Projection, list[st
 lesson = lesson_header(SLUG)
 
 # ---------------------------------------------------------------------------------------------
-# Shared settings, kept in the sidebar so they stay in view while scrolling
+# The input strip: the model, your sentence, and the size of the sinusoidal table
 # ---------------------------------------------------------------------------------------------
 
-with st.sidebar:
-    st.subheader("Settings for this lesson")
-    loaded = model_picker(
-        "Model (learned positions)",
-        None,
-        key="pe-model",
-        choices=models_with_learned_positions(),
-        default=DEFAULT_MODEL,
+with st.container():
+    model_column, sentence_column = st.columns([1, 2])
+    with model_column:
+        loaded = model_picker(
+            "Model (learned positions)",
+            None,
+            key="pe-model",
+            choices=models_with_learned_positions(),
+            default=DEFAULT_MODEL,
+        )
+        if loaded is not None and (
+            loaded.family not in ("gpt", "bert") or loaded.config.position != "learned"
+        ):
+            st.error(f"{loaded.name} has no learned position table; pick a GPT or BERT model.")
+            loaded = None
+    sentence = None
+    with sentence_column:
+        if loaded:
+            sentence = sentence_input(
+                "Your sentence",
+                DEFAULT_SENTENCE,
+                key="pe-sentence",
+                tokenizer=loaded.tokenizer,
+                max_tokens=loaded.config.block_size - (2 if loaded.family == "bert" else 0),
+            )
+    d_column, length_column = st.columns(2)
+    d_model = d_column.slider(
+        "d_model (width of each vector)", 2, MAX_D_MODEL, 64, step=2, key="pe-d"
     )
-    if loaded is not None and (
-        loaded.family not in ("gpt", "bert") or loaded.config.position != "learned"
-    ):
-        st.error(f"{loaded.name} has no learned position table; pick a GPT or BERT model.")
-        loaded = None
-    model_name = loaded.name if loaded is not None else None
-    d_model = st.slider("d_model (width of each vector)", 2, MAX_D_MODEL, 64, step=2, key="pe-d")
-    length = st.slider("Number of positions", 1, MAX_LENGTH, 64, key="pe-length")
+    length = length_column.slider("Number of positions", 1, MAX_LENGTH, 64, key="pe-length")
+    try:
+        figs.check_sinusoidal_size(length, d_model)
+        size_ok = True
+    except ValueError as err:
+        st.error(str(err))
+        size_ok = False
 
-try:
-    figs.check_sinusoidal_size(length, d_model)
-except ValueError as err:
-    st.error(str(err))
-    st.stop()
-
+model_name = loaded.name if loaded is not None else None
 wte = loaded.model.wte.weight.detach() if loaded else None
 wpe = loaded.model.wpe.weight.detach() if loaded else None
+ids = None
+if sentence is not None:
+    ids = model_input_ids(loaded.tokenizer, loaded.family, sentence, loaded.config.block_size)
+
+# ---------------------------------------------------------------------------------------------
+# The live figure: the input vectors of your sentence, token + position
+# ---------------------------------------------------------------------------------------------
+
+if ids:
+    tokens = loaded.tokenizer.display_tokens(ids)
+    token_rows, position_rows = wte[ids], wpe[: len(ids)]
+    chart(figs.input_vectors_figure(tokens, token_rows, position_rows))
+    st.caption(
+        f"Your sentence, {len(ids):,} tokens, in {model_name}. Average vector length: token "
+        f"{token_rows.norm(dim=-1).mean():.3f}, position {position_rows.norm(dim=-1).mean():.3f}, "
+        f"sum {(token_rows + position_rows).norm(dim=-1).mean():.3f}."
+    )
+elif loaded:
+    st.info("Type a sentence above to see its input vectors.")
+
+if not size_ok:
+    st.stop()
+
 learned_length = min(length, wpe.size(0)) if loaded else 0
 sinusoidal = sinusoidal_encoding(length, d_model)
 
@@ -99,10 +137,10 @@ sinusoidal = sinusoidal_encoding(length, d_model)
 lesson_section(lesson, "lookup")
 if loaded:
     projection, vocabulary, categories = token_map(model_name, loaded)
-    st.plotly_chart(figs.embedding_scatter(projection, vocabulary, categories))
+    chart(figs.embedding_scatter(projection, vocabulary, categories))
     first, second = projection.explained
     st.caption(
-        f"{model_name}: {wte.size(0)} token vectors of {wte.size(1)} numbers each. "
+        f"{model_name}: {wte.size(0):,} token vectors of {wte.size(1):,} numbers each. "
         f"Component 1 keeps {first:.1%} of their variance, component 2 {second:.1%}; "
         f"together {first + second:.1%}."
     )
@@ -112,17 +150,7 @@ if loaded:
 # ---------------------------------------------------------------------------------------------
 
 lesson_section(lesson, "why-positions")
-sentence = ids = None
-if loaded:
-    sentence = sentence_input(
-        "Your sentence",
-        DEFAULT_SENTENCE,
-        key="pe-sentence",
-        tokenizer=loaded.tokenizer,
-        max_tokens=loaded.config.block_size - (2 if loaded.family == "bert" else 0),
-    )
-if sentence is not None:
-    ids = model_input_ids(loaded.tokenizer, loaded.family, sentence, loaded.config.block_size)
+if ids:
     st.html(token_chips(loaded.tokenizer.display_tokens(ids), ids))
     if len(ids) < 2:
         st.info("Reordering needs at least two tokens; type a longer sentence.")
@@ -136,7 +164,7 @@ if sentence is not None:
         right.metric("Token + position vectors: largest change", f"{with_positions:.2f}")
         st.caption(
             f"First attention layer of {model_name} (with its LayerNorm, without a mask) on the "
-            f"{len(ids)} vectors of your sentence, in their order and reversed. Change of a "
+            f"{len(ids):,} vectors of your sentence, in their order and reversed. Change of a "
             "token's output = |new − old| / |old|: 1.00 means as large as the output itself."
         )
 
@@ -145,7 +173,7 @@ if sentence is not None:
 # ---------------------------------------------------------------------------------------------
 
 lesson_section(lesson, "sinusoidal")
-st.plotly_chart(figs.encoding_heatmap(sinusoidal, "Sinusoidal encodings"))
+chart(figs.encoding_heatmap(sinusoidal, "Sinusoidal encodings"))
 norms = sinusoidal.norm(dim=-1)
 st.caption(
     f"{length} positions × {d_model} dimensions. Row lengths range from {norms.min():.4f} to "
@@ -154,9 +182,9 @@ st.caption(
 
 lesson_section(lesson, "learned")
 if loaded:
-    st.plotly_chart(figs.encoding_heatmap(wpe, f"Learned position table of {model_name}"))
+    chart(figs.encoding_heatmap(wpe, f"Learned position table of {model_name}"))
     st.caption(
-        f"{wpe.size(0)} positions × {wpe.size(1)} dimensions; values from {wpe.min():.3f} to "
+        f"{wpe.size(0):,} positions × {wpe.size(1):,} dimensions; values from {wpe.min():.3f} to "
         f"{wpe.max():.3f}."
     )
 
@@ -181,11 +209,11 @@ titles = [f"Sinusoidal (d_model {d_model})", f"Rotary (head size {d_model})"]
 if loaded:
     similarities["learned"] = cosine_similarity_matrix(wpe[:learned_length])
     titles.append(f"Learned ({model_name})")
-st.plotly_chart(figs.similarity_panels(dict(zip(titles, similarities.values(), strict=True))))
+chart(figs.similarity_panels(dict(zip(titles, similarities.values(), strict=True))))
 spreads = [f"{name} {figs.diagonal_spread(matrix):.1e}" for name, matrix in similarities.items()]
 st.caption("Largest difference between two entries at the same distance: " + ", ".join(spreads))
 if loaded and learned_length < length:
-    st.caption(f"{model_name} has only {wpe.size(0)} positions, so its panel stops there.")
+    st.caption(f"{model_name} has only {wpe.size(0):,} positions, so its panel stops there.")
 
 # ---------------------------------------------------------------------------------------------
 # Adjacent positions
@@ -216,8 +244,8 @@ else:
             f"across its first {learned_length} positions."
         )
     st.caption(caption)
-    chart = figs.adjacent_similarity_chart(D_MODEL_GRID, sinusoidal_adjacent_grid(length), marked)
-    st.plotly_chart(chart)
+    grid = sinusoidal_adjacent_grid(length)
+    chart(figs.adjacent_similarity_chart(D_MODEL_GRID, grid, marked))
 
 # ---------------------------------------------------------------------------------------------
 # Similarity against distance
@@ -244,7 +272,7 @@ else:
     else:
         curves = figs.similarity_by_offset(table, starts, n - 1 - max(starts))
         title = f"Similarity against distance, {table_name}"
-        st.plotly_chart(figs.offset_similarity_chart(curves, title))
+        chart(figs.offset_similarity_chart(curves, title))
         st.caption(
             f"Largest gap between the curves at the same offset: {figs.curves_spread(curves):.1e}"
         )
@@ -254,16 +282,5 @@ else:
 # ---------------------------------------------------------------------------------------------
 
 lesson_section(lesson, "input")
-if ids:
-    tokens = loaded.tokenizer.display_tokens(ids)
-    token_rows, position_rows = wte[ids], wpe[: len(ids)]
-    st.plotly_chart(figs.input_vectors_figure(tokens, token_rows, position_rows))
-    st.caption(
-        f"Your sentence, {len(ids)} tokens, in {model_name}. Average vector length: token "
-        f"{token_rows.norm(dim=-1).mean():.3f}, position {position_rows.norm(dim=-1).mean():.3f}, "
-        f"sum {(token_rows + position_rows).norm(dim=-1).mean():.3f}."
-    )
-elif loaded:
-    st.info("Type a sentence above to see its input vectors.")
 
 quiz(lesson)

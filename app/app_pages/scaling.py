@@ -1,6 +1,5 @@
 """Scaling laws and the cost of attention: a background sweep of tiny GPTs with a power law fitted
-to their losses, and a background measurement of one attention layer's time and memory as the
-sequence grows."""
+to their losses, and one attention layer's time and memory measured as the sequence grows."""
 
 from __future__ import annotations
 
@@ -8,6 +7,7 @@ from functools import partial
 
 import streamlit as st
 from widgets import (
+    chart,
     job_active,
     job_progress,
     job_result,
@@ -35,6 +35,7 @@ COST_JOB = "sc-cost-job"
 COST_CACHE = "sc-costs"  # finished measurements of this session, by settings
 DEFAULT_WIDTH, DEFAULT_LENGTH = 128, 1024
 HEAD_CHOICES = (1, 2, 4, 8, 16)
+INPUT_WIDTH = 160  # px: two number inputs side by side on a phone
 
 
 @st.cache_data(max_entries=2, show_spinner="Preparing the text…")
@@ -48,14 +49,8 @@ def text_sizes(source: str, block_size: int) -> tuple[int, int, int]:
     return course.text_sizes(training_text(source), block_size)
 
 
-def show_chart(figure) -> None:
-    """A figure with its own fonts and colours (not Streamlit's theme), readable from afar."""
-    st.plotly_chart(figure, theme=None)
-
-
 def job_button(label: str, key: str, disabled: bool, other_job: str, wait: str) -> bool:
-    """A primary button that starts a job, also disabled while the job under ``other_job``
-    runs (and then saying ``wait``): two jobs at once would disturb each other."""
+    """A primary button starting a job, disabled (saying ``wait``) while ``other_job`` runs."""
     busy = job_active(other_job)
     clicked = st.button(label, key=key, type="primary", disabled=disabled or busy)
     if busy:
@@ -71,26 +66,23 @@ def keep_finished_runs() -> None:
         keep_result(COST_CACHE, cost.settings, cost)
 
 
-# ---------------------------------------------------------------------------------------------
 # The sweep
-# ---------------------------------------------------------------------------------------------
-
-
 def sweep_controls() -> tuple[str, course.SweepSettings] | None:
     source = st.radio(
         "Training text", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="sc-source"
     )
-    models_column, steps_column, seed_column = st.columns(3)
+    row = st.container(horizontal=True)  # side by side as long as they fit, even on a phone
     top = min(course.MAX_STEPS, server_limits().max_steps)
-    n_models = models_column.number_input(
+    n_models = row.number_input(
         "Number of models",
         course.MIN_MODELS,
         course.MAX_MODELS,
         DEFAULT_MODELS,
         key="sc-models",
         help="The first rungs of the ladder, smallest first.",
+        width=INPUT_WIDTH,
     )
-    steps = steps_column.number_input(
+    steps = row.number_input(
         "Training steps per model",
         course.MIN_STEPS,
         top,
@@ -98,8 +90,9 @@ def sweep_controls() -> tuple[str, course.SweepSettings] | None:
         step=50,
         key="sc-steps",
         help="Every model trains for the same number of steps on the same batches.",
+        width=INPUT_WIDTH,
     )
-    with seed_column:
+    with row:
         seed = seed_control(key="sc-seed")
     try:
         settings = course.SweepSettings(n_models=int(n_models), steps=int(steps), seed=seed)
@@ -109,19 +102,14 @@ def sweep_controls() -> tuple[str, course.SweepSettings] | None:
     return source, settings
 
 
-def show_plan(source: str, settings: course.SweepSettings) -> SweepPlan | None:
+def make_plan(source: str, settings: course.SweepSettings) -> SweepPlan | None:
+    """The sweep these settings describe; None (with a message) if it cannot train."""
     try:
         plan = course.plan_sweep(source, settings, text_sizes(source, settings.block_size))
-    except ValueError as err:
-        st.error(f"Cannot train on this text: {err}")
-        return None
-    try:
         server_limits().check_parameters(plan.largest_parameters())
     except ValueError as err:
-        st.error(str(err))
+        st.error(f"Cannot train this sweep: {err}")
         return None
-    st.dataframe(figs.plan_rows(plan.configs, settings), hide_index=True)
-    st.caption(figs.plan_caption(plan))
     return plan
 
 
@@ -145,7 +133,10 @@ def render_sweep(snapshot: Snapshot) -> None:
         st.progress(progress.fraction, text=figs.sweep_progress_text(progress, snapshot.elapsed_s))
     curves = course.live_curves(snapshot.updates, plan)
     if snapshot.active and curves:
-        show_chart(figs.loss_vs_compute_chart(curves, "Validation loss so far, against compute"))
+        title = "Validation loss so far, against compute"
+        chart(figs.beside_controls(figs.loss_vs_compute_chart(curves, title)), key="sc-live")
+    elif snapshot.active:
+        chart(figs.beside_controls(figs.planned_sweep_chart(plan)), key="sc-live")
     if snapshot.status == FINISHED and isinstance(snapshot.result, SweepResult):
         st.caption(figs.sweep_finished_text(snapshot.result, snapshot.elapsed_s))
     elif snapshot.status == STOPPED and isinstance(snapshot.result, SweepResult):
@@ -153,8 +144,7 @@ def render_sweep(snapshot: Snapshot) -> None:
 
 
 def current_sweep(source: str, settings: course.SweepSettings) -> SweepResult | None:
-    """The sweep to show for these settings: a finished one from this session's store, or the
-    partial result of a stopped job."""
+    """A finished sweep with these settings from this session's store, or a stopped one's."""
     stopped = job_result(SWEEP_JOB, STOPPED, SweepResult)
     if stopped is not None and st.session_state[SWEEP_RUN].key != (source, settings):
         stopped = None
@@ -169,16 +159,24 @@ def show_fit(result: SweepResult) -> None:
         return
     fit = result.fit()
     metric_row(figs.fit_metrics(fit))
-    show_chart(figs.loss_vs_parameters_chart(result.points, fit, figs.fit_title(result)))
-    st.caption(figs.fit_caption(result, fit))
+    st.caption(figs.fit_caption(result, fit) + " The fitted law is drawn at the top of the page.")
     st.dataframe(figs.sweep_rows(result.points, fit), hide_index=True)
 
 
-# ---------------------------------------------------------------------------------------------
+def sweep_figure(plan: SweepPlan | None, sweep: SweepResult | None) -> None:
+    """Beside the controls: the planned sweep, its live curves, then its fitted power law."""
+    active = job_active(SWEEP_JOB)  # read once: the job may end while the page is drawn
+    job_progress(SWEEP_JOB, render_sweep)
+    if active:
+        return
+    if sweep is not None and len(sweep.points) >= 3:
+        figure = figs.loss_vs_parameters_chart(sweep.points, sweep.fit(), figs.fit_title(sweep))
+        chart(figs.beside_controls(figure), key="sc-sweep-figure")
+    elif plan is not None:
+        chart(figs.beside_controls(figs.planned_sweep_chart(plan)), key="sc-sweep-figure")
+
+
 # The cost of attention
-# ---------------------------------------------------------------------------------------------
-
-
 def cost_controls() -> CostSettings | None:
     width_column, heads_column, length_column = st.columns(3)
     width = width_column.number_input(
@@ -225,8 +223,7 @@ def render_cost(snapshot: Snapshot) -> None:
 
 
 def current_cost(settings: CostSettings) -> CostResult | None:
-    """A finished measurement with these settings from this session's store, or the partial
-    result of a stopped one."""
+    """A finished measurement with these settings from this session's store, or a stopped one's."""
     stopped = job_result(COST_JOB, STOPPED, CostResult)
     if stopped is not None and stopped.settings != settings:
         stopped = None
@@ -236,13 +233,13 @@ def current_cost(settings: CostSettings) -> CostResult | None:
 def show_cost(result: CostResult) -> None:
     """Measured slopes and times, attention's share of the time, memory, and the table."""
     metric_row(figs.slope_metrics(result))
-    show_chart(figs.time_chart(result, figs.time_title(result.settings)))
+    chart(figs.time_chart(result, figs.time_title(result.settings)))
     st.caption(figs.times_caption(result))
     if result.settings.backward:
         st.caption(figs.backward_caption(result))
-    show_chart(figs.share_chart(result, "Measured: attention's share of attention + MLP time"))
+    chart(figs.share_chart(result, "Measured: attention's share of attention + MLP time"))
     st.caption(figs.share_caption(result))
-    show_chart(figs.memory_chart(result, "Memory of one forward pass, without gradients"))
+    chart(figs.memory_chart(result, "Memory of one forward pass, without gradients"))
     if (memory := figs.memory_caption(result)) is not None:
         st.caption(memory)
     st.dataframe(figs.cost_rows(result), hide_index=True)
@@ -250,15 +247,21 @@ def show_cost(result: CostResult) -> None:
 
 keep_finished_runs()
 lesson = lesson_header(SLUG)
-lesson_section(lesson, "power-laws")
-
-lesson_section(lesson, "sweep")
-chosen = sweep_controls()
-plan = show_plan(*chosen) if chosen is not None else None
-if chosen is not None:
-    sweep_button(*chosen, plan)
-job_progress(SWEEP_JOB, render_sweep)
+controls, figure_column = st.columns([1, 2])
+with controls:
+    chosen = sweep_controls()
+    plan = make_plan(*chosen) if chosen is not None else None
+    if chosen is not None:
+        sweep_button(*chosen, plan)
 sweep = current_sweep(*chosen) if chosen is not None else None
+with figure_column:
+    sweep_figure(plan, sweep)
+
+lesson_section(lesson, "power-laws")
+lesson_section(lesson, "sweep")
+if plan is not None:
+    st.dataframe(figs.plan_rows(plan.configs, plan.settings), hide_index=True)
+    st.caption(figs.plan_caption(plan))
 
 lesson_section(lesson, "fit")
 if sweep is not None:
@@ -269,7 +272,7 @@ elif not job_active(SWEEP_JOB):
 lesson_section(lesson, "compute")
 if sweep is not None and sweep.points:
     curves = figs.sweep_curves(sweep.points)
-    show_chart(figs.loss_vs_compute_chart(curves, "Validation loss against training compute"))
+    chart(figs.loss_vs_compute_chart(curves, "Validation loss against training compute"))
     st.caption(figs.compute_caption(sweep, curves))
 
 lesson_section(lesson, "chinchilla")
@@ -281,7 +284,7 @@ lesson_section(lesson, "limits")
 lesson_section(lesson, "attention-cost")
 cost_settings = cost_controls()
 if cost_settings is not None:
-    show_chart(figs.prediction_chart(cost_settings))
+    chart(figs.prediction_chart(cost_settings))
     st.caption(figs.prediction_caption(cost_settings))
 
 lesson_section(lesson, "measure")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
-from widgets import corpus_input, lesson_header, lesson_section, quiz, sentence_input
+from widgets import chart, corpus_input, lesson_header, lesson_section, quiz, sentence_input
 
 from tinyformers.course.tokenization import (
     BASE_VOCAB_SIZE,
@@ -182,9 +182,7 @@ def show_replay(trained: TrainedBPE) -> int:
 def show_ties(trained: TrainedBPE, k: int) -> None:
     if trained.n_merges == 0:
         return
-    st.plotly_chart(
-        fig.merge_counts_figure(trained.steps, k, trained.shown), key="tok-counts", theme=None
-    )
+    chart(fig.merge_counts_figure(trained.steps, k, trained.shown), key="tok-counts")
     st.caption(fig.ties_caption(trained.steps))
 
 
@@ -204,16 +202,9 @@ def tokenizers_for(trained: TrainedBPE, vocab_size: int) -> dict[str, Tokenizer]
     )
 
 
-def show_comparison(toks: dict[str, Tokenizer]) -> str | None:
-    sentence = sentence_input(
-        "Your sentence",
-        "The clever fox greets Mia, who laughs. 🦊",
-        "tok-sentence",
-        max_chars=MAX_SENTENCE_CHARS,
-    )
-    if sentence is not None:
-        st.html(fig.comparison_html(tokenized_rows(toks, sentence)))
-    return sentence
+def current_step(trained: TrainedBPE) -> int:
+    """The merge step the replay below is at (its slider's value), before the slider is drawn."""
+    return min(max(st.session_state.get(STEP_KEY, START_STEP), 0), trained.n_merges)
 
 
 def show_compression(trained: TrainedBPE, k: int, sentence: str | None) -> None:
@@ -221,7 +212,7 @@ def show_compression(trained: TrainedBPE, k: int, sentence: str | None) -> None:
     curves = {"training corpus": compression(bpe_json, trained.text)}
     if sentence is not None:
         curves["your sentence"] = compression(bpe_json, sentence)
-    st.plotly_chart(fig.compression_figure(curves, k), key="tok-compression", theme=None)
+    chart(fig.compression_figure(curves, k), key="tok-compression")
     st.caption(fig.compression_caption(curves, k))
 
 
@@ -239,20 +230,41 @@ def show_unseen_word(trained: TrainedBPE, toks: dict[str, Tokenizer]) -> None:
 # --------------------------------------------------------------------------------------------
 
 current = lesson_header(SLUG)
+
+# The input strip: your sentence, the corpus and the vocabulary size the tokenizers learn.
+with st.container():
+    sentence_column, vocab_column = st.columns([3, 2])
+    with sentence_column:
+        sentence = sentence_input(
+            "Your sentence",
+            "The clever fox greets Mia, who laughs. 🦊",
+            "tok-sentence",
+            max_chars=MAX_SENTENCE_CHARS,
+        )
+    with vocab_column:
+        vocab_size = st.number_input(
+            "Vocabulary size (special tokens + 256 bytes + merges)",
+            min_value=BASE_VOCAB_SIZE,
+            max_value=VOCAB_MAX,
+            value=VOCAB_DEFAULT,
+            step=50,
+            key="tok-vocab",
+        )
+    corpus_text = chosen_corpus()
+trained = train(corpus_text, int(vocab_size)) if corpus_text is not None else None
+
+# The live figure: how many tokens per character BPE needs as merges are added, then your
+# sentence cut by the three tokenizers.
+toks = None
+if trained is not None:
+    show_compression(trained, current_step(trained), sentence)
+    toks = tokenizers_for(trained, int(vocab_size))
+    if toks is not None and sentence is not None:
+        st.html(fig.comparison_html(tokenized_rows(toks, sentence)))
+    st.caption(fig.training_caption(trained, int(vocab_size)))
+
 lesson_section(current, "units")
 lesson_section(current, "corpus")
-corpus_text = chosen_corpus()
-vocab_size = st.number_input(
-    "Vocabulary size (special tokens + 256 bytes + merges)",
-    min_value=BASE_VOCAB_SIZE,
-    max_value=VOCAB_MAX,
-    value=VOCAB_DEFAULT,
-    step=50,
-    key="tok-vocab",
-)
-trained = train(corpus_text, int(vocab_size)) if corpus_text is not None else None
-if trained is not None:
-    st.caption(fig.training_caption(trained, int(vocab_size)))
 
 lesson_section(current, "bpe")
 k = show_replay(trained) if trained is not None else 0
@@ -263,13 +275,8 @@ if trained is not None:
 
 lesson_section(current, "byte-level")
 lesson_section(current, "compare")
-toks = tokenizers_for(trained, int(vocab_size)) if trained is not None else None
-sentence = show_comparison(toks) if toks is not None else None
-
 lesson_section(current, "wordpiece")
 lesson_section(current, "compression")
-if trained is not None:
-    show_compression(trained, k, sentence)
 
 lesson_section(current, "oov")
 if trained is not None and toks is not None:

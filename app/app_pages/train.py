@@ -1,29 +1,29 @@
 """Train a tiny model yourself: build a GPT or BERT, train it in the background, and watch its
 loss, its samples and the attention of a probe sentence change while it learns."""
 
+from collections.abc import Callable
+
 import streamlit as st
 import widgets
-from widgets import lesson_section, server_limits
+from widgets import chart, lesson_section, server_limits
 
 from tinyformers.course import train as course
-from tinyformers.course.train import Choice, CorpusProfile, NumberChoice, Status, Training
+from tinyformers.course.train import Choice, CorpusProfile, NumberChoice, Training
 from tinyformers.figures import train as figs
 from tinyformers.model.config import PRESETS
-from tinyformers.training.jobs import Snapshot
-from tinyformers.training.loop import Progress, TrainSettings
+from tinyformers.training.jobs import QUEUED
 
 SLUG = "train"
 JOB_KEY = "train-job"
 TRAINING_KEY = "train-current"
-OUTCOMES = {"finished": st.success, "stopped": st.info, "budget": st.info, "diverged": st.error}
+POLLING_KEY = f"{JOB_KEY}-polling"  # whether the live views redraw every half second
+PHASE_KEY = "train-phase"  # the phase the buttons show (Training.phase)
 
-corpus_text = st.cache_data(max_entries=3, show_spinner="Preparing the corpus…")(course.corpus_text)
-corpus_profile = st.cache_data(max_entries=4, show_spinner="Training the tokenizer on the corpus…")(
-    course.corpus_profile
-)
-parameter_count = st.cache_data(max_entries=16, show_spinner="Counting parameters…")(
-    course.parameter_count
-)
+cache = st.cache_data
+corpus_text = cache(max_entries=3, show_spinner="Preparing the corpus…")(course.corpus_text)
+tokenizing = "Training the tokenizer on the corpus…"
+corpus_profile = cache(max_entries=4, show_spinner=tokenizing)(course.corpus_profile)
+parameter_count = cache(max_entries=16, show_spinner="Counting parameters…")(course.parameter_count)
 
 
 def labelled_radio(where, label: str, labels: dict[str, str], key: str) -> str:
@@ -38,23 +38,14 @@ def number(where, choice: NumberChoice, key: str, **options) -> int:
     return int(where.number_input(choice.label, low, high, default, step, key=key, **options))
 
 
-def chart(figure, key: str) -> None:
-    st.plotly_chart(figure, key=key, theme=None)
-
-
-# Choosing what to train
-def chosen_corpus() -> tuple[str, str] | None:
+def chosen_corpus(row) -> tuple[str, str] | None:
     """The text to train on and its label; None (with a message) when there is none."""
-    source = labelled_radio(st, "Corpus", course.CORPUS_LABELS, "train-corpus")
+    source = labelled_radio(row, "Corpus", course.CORPUS_LABELS, "train-corpus")
     label = course.CORPUS_LABELS[source]
     if source == "own":
         text = widgets.corpus_input("train-own")
         return (text, label) if text is not None else None
-    try:
-        return corpus_text(source), label
-    except ValueError as err:
-        st.error(str(err))
-        return None
+    return corpus_text(source), label
 
 
 def chosen_tokenizer(text: str | None) -> CorpusProfile | None:
@@ -73,29 +64,23 @@ def chosen_tokenizer(text: str | None) -> CorpusProfile | None:
     return profile
 
 
-def chosen_size() -> tuple[str, dict[str, int]]:
-    """A size preset and, with "Custom size" on, the sizes that override it."""
-    names = list(PRESETS)
-    preset_column, custom_column = st.columns([3, 1], vertical_alignment="bottom")
-    help_text = "The char preset is sized for character-level text."
-    name = preset_column.selectbox(
-        "Size preset", names, names.index("char"), figs.preset_label, "train-preset", help_text
-    )
-    if not custom_column.toggle("Custom size", key="train-custom"):
-        return name, {}
+def custom_size(name: str) -> dict[str, int]:
+    """With "Custom size" on, the sizes that override the preset's."""
+    if not st.toggle("Custom size", key="train-custom"):
+        return {}
     fields = list(course.SIZE_LIMITS)
-    return name, {
+    return {
         field: number(column, course.size_choice(name, field), f"train-{field}")
         for column, field in zip(st.columns(len(fields)), fields, strict=True)
     }
 
 
-def chosen_settings() -> TrainSettings | None:
+def chosen_settings() -> course.TrainSettings | None:
     """Learning rate, batch size, steps and seed, checked; None (with a message) if unusable."""
     lr_column, batch_column, steps_column, seed_column = st.columns(4)
-    rates = course.LEARNING_RATES
+    rates, default_rate = course.LEARNING_RATES, course.DEFAULT_LEARNING_RATE
     learning_rate = lr_column.select_slider(
-        "Peak learning rate", rates, course.DEFAULT_LEARNING_RATE, "{:g}".format, key="train-lr"
+        "Peak learning rate", rates, default_rate, "{:g}".format, key="train-lr"
     )
     batch_size = batch_column.select_slider(
         "Batch size", course.BATCH_SIZES, course.DEFAULT_BATCH_SIZE, key="train-batch"
@@ -103,7 +88,7 @@ def chosen_settings() -> TrainSettings | None:
     steps_help = f"This server allows at most {server_limits().max_steps:,} steps per run."
     steps = number(steps_column, course.STEPS_CHOICE, "train-steps", help=steps_help)
     with seed_column:
-        seed = widgets.seed_control(key="train-seed")
+        seed = widgets.seed_control(key="train-seed", default=course.DEFAULT_SEED)
     try:
         return course.train_settings(steps, int(batch_size), float(learning_rate), seed)
     except ValueError as err:
@@ -111,98 +96,136 @@ def chosen_settings() -> TrainSettings | None:
         return None
 
 
-def choose() -> Choice | None:
-    """All the settings, checked, with the parameter count; None (with a message) if unusable."""
-    family = labelled_radio(st, "Model", course.FAMILY_LABELS, "train-family")
-    corpus = chosen_corpus()
+def choose(controls) -> tuple[Choice | None, course.TrainSettings | None]:
+    """Model, text and size at the top, the rest below: the choice (None if unusable), its settings."""
+    with controls:
+        row = st.container(horizontal=True)  # side by side as long as they fit
+        family = labelled_radio(row, "Model", course.FAMILY_LABELS, "train-family")
+        corpus = chosen_corpus(row)
+        names, first = list(PRESETS), list(PRESETS).index(course.DEFAULT_PRESET)
+        help_text = "micro trains fast; char is sized for character-level text such as Shakespeare."
+        name = row.selectbox(
+            "Size preset", names, first, figs.preset_label, "train-preset", help_text
+        )
+    lesson_section(current, "objective")
+    lesson_section(current, "build")
     profile = chosen_tokenizer(corpus[0] if corpus is not None else None)
-    preset_name, overrides = chosen_size()
+    sizes = custom_size(name)
     lesson_section(current, "settings")
     settings = chosen_settings()
     if corpus is None or profile is None or settings is None:
-        return None
+        return None, settings
     try:
-        spec, config = course.run_spec(family, profile, preset_name, overrides, settings)
+        choice = course.make_choice(
+            family, *corpus, profile, name, sizes, settings, parameter_count
+        )
     except ValueError as err:
         st.error(f"This size cannot be built: {err}")
-        return None
-    choice = Choice(spec, *corpus, config, parameter_count(config.to_dict()), profile)
+        return None, settings
     count_column, caption_column = st.columns([1, 3], vertical_alignment="center")
     count_column.metric("Parameters", f"{choice.n_parameters:,}")
     caption_column.caption(figs.choice_caption(choice))
-    if st.session_state.get(TRAINING_KEY) is None:
-        chart(figs.learning_rate_figure(settings, 0), "train-planned-schedule")
-    if (warning := figs.size_warning(choice.n_parameters, server_limits())) is not None:
-        st.warning(warning)
-    return choice
+    return choice, settings
 
 
-# Start, resume, restart, reset
-def begin(training: Training, restart: bool = False) -> None:
-    """Train in the background: on from where the run stopped, or from the start again."""
-    if restart:
-        training.restart()
-    work = training.work(server_limits().max_seconds)
+# Start, stop, resume, restart, reset: a click shows its state at once, the job confirms it
+def begin(kind: str) -> None:
+    """Train in the background: start, go on from where the run stopped, or start again."""
+    training = st.session_state[TRAINING_KEY]
+    work = training.begin(kind, server_limits().max_seconds)
     training.job = widgets.start_job(JOB_KEY, work, name="train")
 
 
 def reset() -> None:
     if (job := st.session_state.get(JOB_KEY)) is not None:
         job.stop()
-    for key in (TRAINING_KEY, JOB_KEY, f"{JOB_KEY}-polling"):
+    for key in (TRAINING_KEY, JOB_KEY, POLLING_KEY):
         st.session_state.pop(key, None)
 
 
-def wide_button(where, label: str, key: str, enabled: bool, **options) -> bool:
-    """A button as wide as its column, disabled unless ``enabled``."""
-    return where.button(label, key=key, disabled=not enabled, width="stretch", **options)
-
-
 def action_buttons(choice: Choice | None) -> None:
-    """Start (a new run of ``choice``), Resume, Restart and Reset, each enabled when it can act."""
-    training = st.session_state.get(TRAINING_KEY)
+    """The session's buttons, each enabled when it can act and labelled with its state."""
+    training, job = st.session_state.get(TRAINING_KEY), st.session_state.get(JOB_KEY)
     can = course.actions(training, ready=choice is not None)
-    cols = st.columns([1, 1, 1.7, 1])
-    start = wide_button(cols[0], "Start training", "train-start", can.start, type="primary")
-    wide_button(cols[1], "Resume", "train-resume", can.resume, on_click=begin, args=(training,))
-    label = "Restart from the same initialization"
-    wide_button(cols[2], label, "train-restart", can.restart, on_click=begin, args=(training, True))
-    wide_button(cols[3], "Reset", "train-reset", can.reset, on_click=reset)
+    phase = st.session_state[PHASE_KEY] = course.phase_of(training)
+    labels = figs.button_labels(phase)
+    row = st.container(horizontal=True)  # side by side where they fit
+    start = row.button(labels["start"], key="train-start", disabled=not can.start, type="primary")
+    clicks = {"stop": (job and job.stop, ()), "resume": (begin, ("resume",))}
+    clicks |= {"restart": (begin, ("restart",)), "reset": (reset, ())}
+    for kind, (click, args) in clicks.items():
+        off = not getattr(can, kind)
+        row.button(labels[kind], key=f"train-{kind}", disabled=off, on_click=click, args=args)
+    if choice is not None and (warning := figs.size_warning(choice.n_parameters, server_limits())):
+        st.warning(warning)
     if not start or choice is None:
         return
     if (reason := course.refusal(choice, server_limits())) is not None:
         st.error(reason)
         return
-    training = st.session_state[TRAINING_KEY] = Training(choice)
-    begin(training)
+    st.session_state[TRAINING_KEY] = Training(choice)
+    begin("start")
     st.rerun()
 
 
-# Live view (redrawn every half second while a job runs; never touches the model)
-def show_status(training: Training, status: Status, active: bool) -> None:
-    """Progress and numbers of the run; once it has stopped, why."""
-    max_seconds = server_limits().max_seconds
-    if active:
+# Live views: redrawn every half second while a job trains (they never touch the model)
+def live(draw: Callable[[], None], every: float = widgets.POLL_SECONDS) -> None:
+    """``draw()``, redrawn ``every`` seconds while a job trains; the page, when the phase changes."""
+
+    @st.fragment(run_every=every if st.session_state.get(POLLING_KEY) else None)
+    def view() -> None:
+        draw()
+        phase = course.phase_of(st.session_state.get(TRAINING_KEY))
+        if phase != st.session_state.get(PHASE_KEY):  # a start answered, a stop done: redraw all
+            st.session_state[POLLING_KEY] = phase != "idle"
+            st.rerun(scope="app")
+
+    view()
+
+
+def top_view(settings: course.TrainSettings | None) -> None:
+    """Beside the controls: the planned schedule, then the run's progress and loss curves."""
+    training: Training | None = st.session_state.get(TRAINING_KEY)
+    if training is None:
+        if settings is not None:
+            chart(figs.learning_rate_figure(settings, 0), "train-planned-schedule")
+        return
+    history, snap = training.history(), training.job.snapshot()
+    status = training.status(history, training.active)
+    if training.active and training.run is not None:
         st.progress(status.fraction, text=figs.progress_text(status))
-    metrics = figs.status_metrics(status)
-    for column, label in zip(st.columns(len(metrics)), metrics, strict=True):
-        column.metric(label, metrics[label])
-    if (caption := figs.budget_caption(status, max_seconds)) is not None:
-        st.caption(caption)
-    if not active and (kind := training.stop_kind()) is not None:
-        reason = training.run.state.stop_reason
-        OUTCOMES[kind](figs.outcome_message(kind, status, max_seconds, reason))
-
-
-def show_curves(training: Training, history: list[Progress], status: Status) -> None:
-    settings = training.choice.spec.settings
+    ahead, limit = snap.ahead if snap.status == QUEUED else None, server_limits().max_seconds
+    for kind, text in figs.run_notes(training, status, limit, ahead, snap.error):
+        getattr(st, kind)(text)
     chart(figs.run_loss_figure(training, history), "train-loss")
     st.caption(figs.loss_caption(training.choice.config.vocab_size, bool(training.earlier)))
-    schedule_column, speed_column = st.columns(2)
-    with schedule_column:
-        chart(figs.learning_rate_figure(settings, status.planned_step), "train-schedule")
-    with speed_column:
-        chart(figs.throughput_figure(history), "train-speed")
+
+
+def lower_view() -> None:
+    """The run's numbers, its schedule and speed, its samples and its attention timeline."""
+    training: Training | None = st.session_state.get(TRAINING_KEY)
+    history = training.history() if training is not None else []  # first: it syncs the run
+    run = training.run if training is not None else None
+    if run is not None:
+        status = training.status(history, training.active)
+        st.caption(figs.run_caption(training))
+        widgets.metric_row(figs.status_metrics(status))
+    lesson_section(current, "curves")
+    if run is not None and history:
+        schedule_column, speed_column = st.columns(2)
+        with schedule_column:
+            chart(figs.run_schedule_figure(training, status), "train-schedule")
+        with speed_column:
+            chart(figs.throughput_figure(history), "train-speed")
+    else:
+        st.caption("Start a run to draw its loss curves at the top of the page.")
+    lesson_section(current, "samples")
+    if run is not None:  # what the untrained model wrote beside what the model writes now
+        first, latest, next_at = course.samples(training)
+        st.html(figs.samples_html(run.spec.family, first, latest, next_at))
+    lesson_section(current, "timeline")
+    if run is not None:
+        show_timeline(training)
 
 
 def show_timeline(training: Training) -> None:
@@ -232,42 +255,10 @@ def show_timeline(training: Training) -> None:
         best_layer, best_head, _ = timeline.strongest_head(score)
         picks = {"train-layer": best_layer, "train-head": best_head}  # set before the rerun
         st.button(
-            "Show that head", key="train-best-head", on_click=st.session_state.update, args=(picks,)
+            "Show that head", "train-best-head", on_click=st.session_state.update, args=(picks,)
         )
 
 
-def show_live(snapshot: Snapshot | None) -> None:
-    """Status, curves, sample and attention timeline of the run, amid the lesson's text."""
-    training = st.session_state.get(TRAINING_KEY)
-    if training is not None:
-        training.sync()  # the run trains in a worker: take in what it reported
-    run = training.run if training is not None else None
-    active = snapshot is not None and snapshot.active
-    if training is not None:
-        st.caption(figs.run_caption(training))
-    if active and run is None and snapshot.status == "running":
-        st.info("Preparing the run: training the tokenizer and cutting the text into batches…")
-    history = training.history() if training is not None else []
-    status = training.status(history, active) if run is not None else None
-    if run is not None:
-        show_status(training, status, active)
-    lesson_section(current, "curves")
-    if run is not None and history:
-        show_curves(training, history, status)
-    else:
-        st.caption("Start a run to draw its curves here.")
-    lesson_section(current, "samples")
-    sample = course.latest_sample(run) if run is not None else None
-    if sample is not None:
-        st.html(figs.run_sample_html(run.spec.family, sample))
-    elif run is not None:
-        st.caption("The first sample appears at the first evaluation.")
-    lesson_section(current, "timeline")
-    if run is not None:
-        show_timeline(training)
-
-
-# Into the model pickers, and downloaded
 def show_export(training: Training | None) -> None:
     """Once a run stops or finishes, put its model into this session's pickers and offer it."""
     if training is not None and training.publishable():
@@ -287,16 +278,18 @@ def show_export(training: Training | None) -> None:
     st.code(figs.export_commands(folder), language="bash")
 
 
-# The page
+# The page: what to train and its buttons beside the planned schedule, then the live loss curves
 current = widgets.lesson_header(SLUG)
-lesson_section(current, "objective")
-lesson_section(current, "build")
-choice = choose()
+controls, figure_column = st.columns([2, 3])
+choice, settings = choose(controls)
+with controls:
+    action_buttons(choice)
+with figure_column:
+    live(lambda: top_view(settings))
 lesson_section(current, "run")
-action_buttons(choice)
-if widgets.job_progress(JOB_KEY, show_live) is None:
-    show_live(None)
+live(lower_view, every=1.0)  # less often: its figures take time the training needs
 lesson_section(current, "export")
 show_export(st.session_state.get(TRAINING_KEY))
 lesson_section(current, "code")
 widgets.quiz(current)
+st.cache_resource(course.warm_up)()  # once per process, after the page is drawn

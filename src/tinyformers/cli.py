@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,12 +57,26 @@ def cmd_zoo(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cores_given() -> int:
+    """The CPU cores this process may run on (its affinity), else all of the machine's."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on every platform
+        return max(1, os.cpu_count() or 1)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
     from tinyformers.hub.checkpoint import save_checkpoint
     from tinyformers.text.corpora.user_text import UserTextError, decode_upload
     from tinyformers.training.loop import TrainSettings
-    from tinyformers.training.runs import Run, RunSpec
+    from tinyformers.training.runs import CHAR_SETTINGS, Run, RunSpec
 
+    if args.threads is not None and args.threads < 1:
+        print(f"error: threads must be at least 1, got {args.threads}", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads or cores_given())
     try:
         path = Path(args.corpus)
         text = decode_upload(path.read_bytes(), path.name, max_chars=args.max_corpus_chars)
@@ -71,6 +86,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             learning_rate=args.lr,
             warmup_steps=args.warmup_steps,
             eval_interval=args.eval_interval,
+            check_interval=args.check_interval,
+            check_tokens=CHAR_SETTINGS.check_tokens,
+            check_margin=CHAR_SETTINGS.check_margin,
             seed=args.seed,
             max_seconds=args.max_seconds,
         )
@@ -93,6 +111,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "step": p.step,
             "train_loss": round(p.train_loss, 4),
             "val_loss": None if p.val_loss is None else round(p.val_loss, 4),
+            "val_estimate": None if p.val_estimate is None else round(p.val_estimate, 4),
             "lr": p.learning_rate,
             "tokens_per_s": round(p.tokens_per_s),
             "elapsed_s": round(p.elapsed_s, 2),
@@ -100,13 +119,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(json.dumps(line), flush=True)
         return True
 
-    run.train(report, log_interval=args.log_interval)
+    run.train(report, log_interval=args.log_interval, snapshots=False)
     summary = {"summary": True, **run.summary()}
     if args.out:
         out = save_checkpoint(run.model, args.out, run.tokenizer, metadata=run.summary())
         summary["out"] = str(out)
     print(json.dumps(summary), flush=True)
     return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from tinyformers.serve import serve
+
+    return serve(args.replicas, args.port, args.address, args.nginx)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,6 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
     zoo.add_argument("names", nargs="*", help="models to build or check (default: all)")
     zoo.add_argument("--models-dir", help="folder holding the model folders (default: models/)")
     zoo.set_defaults(run=cmd_zoo)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve a class from one machine: web replicas behind Debian's nginx",
+        description="Starts N `streamlit run app` processes on free local ports and nginx in "
+        "front of them (deploy/nginx.conf, deploy/hosting.env); Ctrl-C stops them all.",
+    )
+    serve.add_argument("--replicas", type=int, default=2, help="web processes (default: 2)")
+    serve.add_argument("--port", type=int, default=8080, help="nginx's port (default: 8080)")
+    serve.add_argument("--address", default="0.0.0.0", help="nginx's address (default: all)")
+    serve.add_argument("--nginx", default="/usr/sbin/nginx", help="the nginx binary")
+    serve.set_defaults(run=cmd_serve)
 
     from tinyformers.model.config import PRESETS
     from tinyformers.training.runs import CHAR_SETTINGS, FAMILIES, TOKENIZERS
@@ -150,7 +187,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--warmup-steps", type=int, default=CHAR_SETTINGS.warmup_steps)
     train.add_argument(
-        "--eval-interval", type=int, default=CHAR_SETTINGS.eval_interval, help="0: only at the end"
+        "--eval-interval",
+        type=int,
+        default=CHAR_SETTINGS.eval_interval,
+        help="steps between whole-split evaluations (0: only at the end)",
+    )
+    train.add_argument(
+        "--check-interval",
+        type=int,
+        default=CHAR_SETTINGS.check_interval,
+        help="with a target: steps between cheap checks on part of the validation split, "
+        "which call a whole-split evaluation when the target is near (0: none)",
+    )
+    train.add_argument(
+        "--threads", type=int, help="torch threads (default: every core this process is given)"
     )
     train.add_argument("--log-interval", type=int, default=50)
     train.add_argument("--seed", type=int, default=0)

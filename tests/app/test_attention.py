@@ -10,6 +10,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from tests.page_checks import BLANK_TEXTS, MARKUP, UNUSUAL_TEXTS, numbers
+from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
 from tests.plotly_json import chart, charts, decode
 from tinyformers.course import attention as stepwise
 from tinyformers.figures import attention as figs
@@ -26,10 +27,21 @@ def gpt():
     return load_shipped("gpt-stories")
 
 
+def step_charts(at: AppTest) -> list[dict]:
+    """The panels of the step on show, left to right: one chart each."""
+    return [spec for spec in charts(at) if spec["layout"].get("meta", {}).get("step")]
+
+
 def panels(at: AppTest) -> list[np.ndarray]:
-    """The heatmaps of the step figure, left to right."""
-    spec = chart(at, "Step ")
-    return [decode(trace["z"]) for trace in spec["data"] if trace["type"] == "heatmap"]
+    """The heatmaps of the step on show, left to right."""
+    return [decode(spec["data"][0]["z"]) for spec in step_charts(at)]
+
+
+def step_caption(at: AppTest, title: str) -> str:
+    """The caption under the step's panels, which starts with the step's title."""
+    found = [c.value for c in at.caption if c.value.startswith(title)]
+    assert len(found) == 1, [c.value for c in at.caption]
+    return found[0]
 
 
 def caption_containing(at: AppTest, text: str) -> str:
@@ -65,7 +77,8 @@ def per_head_output(model, ids, layer, head) -> torch.Tensor:
 
 def test_defaults_show_x_of_gpt_stories_layer_0(page, gpt):
     assert not page.exception and not page.error and not page.warning
-    spec = chart(page, "Step 1 of 8: the input X · gpt-stories, layer 0, head 0")
+    assert step_caption(page, "Step 1 of 8: the input X · gpt-stories, layer 0, head 0")
+    (spec,) = step_charts(page)
     trace = trace_text(gpt.model, gpt.tokenizer, SENTENCE)
     with torch.no_grad():
         x = gpt.model.h[0].ln_1(trace.hidden_states[0][0])
@@ -109,6 +122,27 @@ def test_experiment_table_equals_a_direct_run(page):
     assert f"standard deviation {stats.unscaled.std[-1]:.3f}" in text
 
 
+def test_the_page_opens_on_the_inputs_and_the_step_they_give(fresh, gpt):
+    at = fresh
+    keys = ["att-source", "att-model", "att-layer", "att-head", "att-sentence", "att-query"]
+    assert strip_keys(at) == keys
+    assert not at.sidebar.selectbox and not at.sidebar.radio  # the inputs left the sidebar
+    assert first_chart(at)["layout"]["meta"] == {"step": "x"}
+    assert index_after_header(at, is_subheader) > 2  # strip, step controls, panels, then prose
+    at.selectbox(key="att-layer").set_value(1)
+    at.selectbox(key="att-head").set_value(2)
+    at.text_input(key="att-sentence").set_value("Mia sees the dog .").run()
+    trace = trace_text(gpt.model, gpt.tokenizer, "Mia sees the dog .")
+    go_to(at, "softmax")
+    first = first_chart(at)
+    assert first["layout"]["meta"] == {"step": "softmax"} and first["layout"]["height"] <= 450
+    np.testing.assert_allclose(panels(at)[1], trace.head(1, 2).numpy(), atol=1e-6)
+    assert all(spec["layout"]["height"] <= 560 for spec in charts(at))
+    at.radio(key="att-source").set_value("toy").run()
+    keys = ["att-source", "att-toy-d-model", "att-toy-d-k", "att-seed", "att-toy-causal"]
+    assert strip_keys(at) == [*keys, "att-sentence", "att-query"]
+
+
 def test_only_gpt_and_bert_models_are_offered(page):
     options = page.selectbox(key="att-model").options
     shipped = [o for o in options if not o.startswith("Other")]
@@ -124,9 +158,11 @@ def test_only_gpt_and_bert_models_are_offered(page):
 def test_next_and_back_walk_through_every_step(fresh, gpt):
     at = fresh
     trace = trace_text(gpt.model, gpt.tokenizer, SENTENCE)
+    steps = stepwise.model_head(gpt.model, trace, 0, 0)
     for number, step in enumerate(figs.STEPS, start=1):
         assert at.select_slider(key="att-step").value == step
-        assert chart(at, f"Step {number} of 8: {figs.STEP_NAMES[step]}")
+        assert step_caption(at, f"Step {number} of 8: {figs.STEP_NAMES[step]}")
+        assert len(step_charts(at)) == len(figs.step_panels(steps, step, DEFAULT_QUERY))
         if step == "softmax":
             np.testing.assert_allclose(panels(at)[1], trace.head(0, 0).numpy(), atol=1e-6)
             difference = numbers(caption_containing(at, "own attention weights"))[-1]
@@ -151,18 +187,36 @@ def test_scale_step_blanks_the_causal_entries(fresh, gpt):
     assert np.isnan(scaled[above]).all() and not np.isnan(scores).any()
     np.testing.assert_allclose(scaled[~above], (scores / math.sqrt(32))[~above], rtol=1e-6)
     assert f"hides {above.sum()} of {t * t} entries" in caption_containing(at, "√d_k = √32")
+    assert all(spec["layout"]["height"] <= 450 for spec in step_charts(at))
 
 
 def test_picking_another_query_moves_the_frame_and_the_bars(fresh, gpt):
     at = fresh
     at.selectbox(key="att-query").set_value(2).run()
     assert not at.exception
-    frames = chart(at, "Step ")["layout"]["shapes"]
-    assert all((f["y0"], f["y1"]) == (1.5, 2.5) for f in frames)
+    go_to(at, "q")
+    frames = [spec["layout"].get("shapes", []) for spec in step_charts(at)]
+    assert [len(f) for f in frames] == [1, 0, 1]  # X and Q, not W_Q
+    assert all((f[0]["y0"], f[0]["y1"]) == (1.5, 2.5) for f in frames if f)
     trace = trace_text(gpt.model, gpt.tokenizer, SENTENCE)
     bars = chart(at, "Where 2: ' dog' looks")["data"][0]
     np.testing.assert_allclose(decode(bars["y"]), trace.head(0, 0)[2].numpy())
     assert list(bars["text"][3:]) == ["masked"] * 6
+
+
+def test_the_query_follows_its_token_to_a_new_sentence(fresh, gpt):
+    at = fresh
+    at.selectbox(key="att-query").set_value(2).run()  # ' dog'
+    text = "Mia sees the dog ."
+    at.text_input(key="att-sentence").set_value(text).run()
+    assert not at.exception
+    tokens = gpt.tokenizer.display_tokens(gpt.tokenizer.encode(text))
+    assert at.selectbox(key="att-query").value == tokens.index(" dog") != 2
+    assert "moved; the choice follows it" in caption_containing(at, "' dog'")
+    at.text_input(key="att-sentence").set_value("Mia sees Tom .").run()
+    tokens = gpt.tokenizer.display_tokens(gpt.tokenizer.encode("Mia sees Tom ."))
+    assert at.selectbox(key="att-query").value == tokens.index(" Tom")  # the default again
+    assert "not in the new input" in caption_containing(at, "' dog'")
 
 
 def test_another_layer_and_head(fresh, gpt):
@@ -170,7 +224,7 @@ def test_another_layer_and_head(fresh, gpt):
     at.selectbox(key="att-layer").set_value(2)
     at.selectbox(key="att-head").set_value(3).run()
     go_to(at, "softmax")
-    assert chart(at, "Step 7 of 8: softmax, row by row · gpt-stories, layer 2, head 3")
+    assert step_caption(at, "Step 7 of 8: softmax, row by row · gpt-stories, layer 2, head 3")
     trace = trace_text(gpt.model, gpt.tokenizer, SENTENCE)
     np.testing.assert_allclose(panels(at)[1], trace.head(2, 3).numpy(), atol=1e-6)
 
@@ -182,9 +236,11 @@ def test_bert_reads_the_block_input_without_a_mask(fresh):
     bert = load_shipped("bert-stories")
     trace = trace_text(bert.model, bert.tokenizer, SENTENCE)
     np.testing.assert_allclose(panels(at)[0], trace.hidden_states[0][0].numpy(), atol=1e-6)
-    assert at.selectbox(key="att-query").value == DEFAULT_QUERY  # kept: still a position
+    # GPT's ' runs' is not a BERT token: the query resets to BERT's default, 'runs', with a note
+    assert at.selectbox(key="att-query").value == stepwise.default_query(trace.tokens) == 8
+    assert "not in the new input" in caption_containing(at, "' runs'")
     go_to(at, "scale")
-    assert "No mask" in caption_containing(at, "√d_k")
+    assert "No mask" in caption_containing(at, "√d_k = √")
     go_to(at, "softmax")
     np.testing.assert_allclose(panels(at)[1], trace.head(0, 0).numpy(), atol=1e-6)
 
@@ -200,7 +256,7 @@ def test_toy_mode_shows_the_seeded_toy(fresh):
     assert not at.exception
     toy = stepwise.toy_head(SENTENCE.split(), 4, 3, seed=0)
     np.testing.assert_allclose(panels(at)[0], toy.x.numpy())
-    assert chart(at, "Step 1 of 8: the input X · toy head")
+    assert step_caption(at, "Step 1 of 8: the input X · toy head")
     at.checkbox(key="att-toy-causal").check().run()
     go_to(at, "softmax")
     causal = stepwise.toy_head(SENTENCE.split(), 4, 3, seed=0, causal=True)
@@ -274,7 +330,7 @@ def test_unusual_scripts_run(fresh, model):
     for text in (*UNUSUAL_TEXTS, "زویا سگ را می‌بیند"):
         at.text_input(key="att-sentence").set_value(text).run()
         assert not at.exception, text
-        assert chart(at, "Step 1 of 8")
+        assert step_caption(at, "Step 1 of 8")
 
 
 @pytest.mark.parametrize("mode", ["model", "toy"])

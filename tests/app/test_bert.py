@@ -11,7 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.page_checks import BLANK_TEXTS, MARKUP, caption, rerun
-from tests.plotly_json import chart_titled, chart_titles, charts, decode
+from tests.page_order import elements_before_first_chart, first_chart, strip_keys
+from tests.plotly_json import chart_titled, chart_titles, charts, decode, title
 from tinyformers.course.bert import (
     attention_from,
     embedding_breakdown,
@@ -143,6 +144,31 @@ def test_guesses_and_attention_equal_a_direct_forward(page, bert):
     np.testing.assert_allclose(decode(heatmap["z"]), expected, atol=1e-6)
     (view,) = page.get("iframe")
     assert "[MASK]" in view.proto.srcdoc and "svg" in view.proto.srcdoc
+
+
+def test_the_page_opens_on_the_fill_in_sentence_and_the_guesses(fresh, bert):
+    at = fresh
+    assert strip_keys(at) == ["bert-fill-text", "bert-blanks", "bert-k"]
+    assert elements_before_first_chart(at) == ["flex_container"]
+    assert title(first_chart(at)) == "The model's guesses for each [MASK]"
+    assert not at.sidebar.get("slider") and not at.sidebar.get("toggle")
+    sentence = "the dogs [MASK] home ."
+    at.text_input(key="bert-fill-text").set_value(sentence).run()
+    ids = read_typed_text(bert.tokenizer, "bert", sentence).ids
+    _, (guess,) = fill_in_blanks(
+        bert.model, bert.tokenizer, ids, [ids.index(bert.tokenizer.mask_id)], k=5
+    )
+    bars = first_chart(at)["data"][0]
+    np.testing.assert_allclose(decode(bars["x"]), guess.probabilities, rtol=1e-5)
+
+
+def test_many_blanks_and_k_keep_the_guesses_within_450_px(fresh):
+    at = fresh
+    at.slider(key="bert-k").set_value(10)
+    at.multiselect[0].set_value([1, 2, 4, 7]).run()
+    spec = first_chart(at)
+    assert len(spec["data"]) == 4 and all(len(trace["y"]) == 10 for trace in spec["data"])
+    assert spec["layout"]["height"] <= 450
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from tests.page_checks import BLANK_TEXTS, MARKUP, metric
+from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
 from tests.plotly_json import chart, chart_titles, charts, decode, title
 from tinyformers.course.encoder_decoder import encode_source, generated_ids, greedy_steps
 from tinyformers.hub.registry import load_shipped
@@ -90,6 +91,25 @@ def test_default_page_shows_a_held_out_date_and_its_rewrite(page, date_model):
     assert metric(page, "The model's output") == output
     assert metric(page, "The task's answer") == date_splits()[1][0][1]
     assert not page.warning
+
+
+def test_the_page_opens_on_the_inputs_and_the_cross_attention_they_give(fresh, date_model):
+    at = fresh
+    assert strip_keys(at) == ["ed-example", "ed-source", "ed-layer", "ed-head"]
+    assert not at.sidebar.radio  # layer and head moved out of the sidebar
+    first = first_chart(at)
+    assert title(first) == "Cross-attention, layer 0, head 0"
+    assert first["layout"]["height"] <= 450
+    assert index_after_header(at, is_subheader) > 1  # the prose comes after the figure
+    source = "12 March 2021"
+    at.text_input(key="ed-source").set_value(source)
+    at.radio(key="ed-layer").set_value(1)
+    at.radio(key="ed-head").set_value(2).run()
+    _, trace = decode_directly(date_model.model, date_model.tokenizer, source)
+    first = first_chart(at)
+    assert title(first) == "Cross-attention, layer 1, head 2"
+    np.testing.assert_allclose(z_of(first), trace.cross_attentions[1][0, 2], atol=1e-6)
+    assert all(spec["layout"]["height"] <= 560 for spec in charts(at))
 
 
 def test_family_table_is_measured_on_the_shipped_models(page):

@@ -10,7 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.page_checks import caption, html_bodies, rerun
-from tests.plotly_json import chart
+from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
+from tests.plotly_json import chart, title
 from tinyformers.course.fine_tuning import (
     METHODS,
     MethodResult,
@@ -74,9 +75,30 @@ def test_default_plan_counts_the_parameters_of_full_fine_tuning(page) -> None:
     assert any("No runs yet" in info.value for info in page.info)
 
 
+def test_the_page_opens_on_the_run_controls_beside_what_each_method_trains(fresh) -> None:
+    at = fresh
+    assert strip_keys(at) == ["ft-model", "ft-method", "ft-steps"]
+    assert [b.key for b in at.button][:2] == ["ft-train-one", "ft-train-all"]
+    assert index_after_header(at, is_subheader) == 1  # the prose comes after the strip
+    first = first_chart(at)
+    assert title(first) == "Parameters each method trains in a<br>classifier on bert-stories"
+    assert first["layout"]["height"] <= 450
+    at.selectbox(key="ft-model").set_value("gpt-stories")
+    at.selectbox(key="ft-method").set_value("lora")
+    at.number_input(key="ft-rank").set_value(8).run()
+    first = first_chart(at)
+    assert title(first).replace("<br>", " ").endswith("classifier on gpt-stories")
+    loaded = load_shipped("gpt-stories")
+    lora = MethodSettings(method="lora", lora_rank=8, pooling="mean")
+    assert first["data"][0]["x"][list(METHODS).index("lora")] == peft.count_trainable(
+        prepare(loaded.model, lora)
+    )
+    assert at.button(key="ft-train-one").label == "Train: LoRA"
+
+
 def test_default_plan_chart_counts_every_method(page) -> None:
     loaded = load_shipped("bert-stories")
-    spec = chart(page, "Parameters each method trains in a classifier on bert-stories")
+    spec = chart(page, "Parameters each method trains")
     expected = []
     for method in METHODS:
         classifier = prepare(loaded.model, MethodSettings(method=method))
@@ -148,7 +170,9 @@ def test_run_all_trains_every_method_in_one_job(fresh) -> None:
     assert "in 6 of 6 runs" in caption(at, "Optimizer state")
     speed = caption(at, "Median time per training step")
     assert "Step time relative to 1. Full fine-tuning" in speed
-    loss = chart(at, "Loss while fine-tuning bert-stories")
+    loss = first_chart(at)  # the curves replace the plan beside the controls
+    assert title(loss) == "Loss while fine-tuning bert-stories"
+    assert chart(at, "Parameters each method trains in a classifier")  # the plan, further down
     assert {t["name"] for t in loss["data"] if t.get("showlegend") is not False} == set(
         html.escape(label) for label in METHODS.values()
     )
@@ -205,7 +229,7 @@ def test_no_corruption_is_a_warning_not_a_crash(fresh) -> None:
     at.multiselect(key="ft-corruptions").set_value([]).run()
     assert not at.exception
     assert any("Choose at least one corruption" in w.value for w in at.warning)
-    assert not [b for b in at.button if b.key == "ft-train-one"]
+    assert at.button(key="ft-train-one").disabled and at.button(key="ft-train-all").disabled
 
 
 def test_lora_without_projections_is_refused_with_a_message(fresh) -> None:

@@ -21,8 +21,9 @@ from tests.page_checks import (
     metrics,
     rerun,
 )
-from tests.plotly_json import chart, charts, decode, named_trace
-from tinyformers.course.gpt import last_position_attention, next_token_logits
+from tests.page_order import elements_before_first_chart, first_chart, strip_keys
+from tests.plotly_json import chart, charts, decode, named_trace, title
+from tinyformers.course.gpt import last_position_attention, learned_tokens, next_token_logits
 from tinyformers.figures import gpt as figs
 from tinyformers.hub.interop import export_hf
 from tinyformers.hub.registry import MODELS_DIR, LoadedModel, load_shipped
@@ -85,6 +86,47 @@ def test_default_chart_is_what_the_sampler_draws_from(page):
     top = int(dist.raw.argmax())
     expected = f"with p = {dist.raw[top]:.3f}. {int(dist.kept.sum())} of 768 tokens are kept"
     assert expected in caption(page, "Most likely")
+
+
+def test_the_page_opens_on_the_prompt_and_the_next_token_distribution(fresh):
+    at = fresh
+    assert strip_keys(at) == ["gpt-model", "gpt-prompt"]
+    assert elements_before_first_chart(at) == ["flex_container"]
+    assert title(first_chart(at)) == "Next token after your prompt"
+    assert first_chart(at)["layout"]["title"]["subtitle"]["text"] == "temperature 1.00"
+    assert first_chart(at)["layout"]["height"] <= 450
+    assert not at.sidebar.get("slider") and not at.sidebar.get("selectbox")
+    at.text_input(key="gpt-prompt").set_value("the cat").run()
+    assert_distribution_chart(at, "gpt-stories", "the cat", SamplingSettings())
+    assert title(first_chart(at)).startswith("Next token after your prompt")
+
+
+def test_greedy_entropy_is_zero_not_negative_zero(fresh):
+    at = set_settings(fresh, temperature=0.0)
+    text = caption(at, "Most likely")
+    assert text.endswith("Entropy of the distribution sampled from: 0.000 nats.")
+    assert "-0.000" not in " ".join(captions(at))
+
+
+def test_capitalised_words_are_checked_against_the_vocabulary(fresh):
+    at = fresh
+    tokenizer = load_shipped("gpt-stories").tokenizer
+    at.text_input(key="gpt-prompt").set_value("The dog sees Zoe .").run()
+    assert tokenizer.token_to_id("The") is None and tokenizer.token_to_id("the") is not None
+    pieces = tokenizer.display_tokens(tokenizer.encode("The"))
+    learned = learned_tokens(tokenizer)
+    text = caption(at, figs.markdown_quote("The"))
+    assert f"it is read as {len(pieces)} pieces, " in text
+    assert " ".join(figs.markdown_quote(p) for p in pieces) in text
+    assert f"while {figs.markdown_quote('the')} is one token." in text
+    assert f"{figs.markdown_quote(' Zoe')} is one token of gpt\\-stories." in text
+    assert f"Of the {learned.learned:,} tokens its byte-level BPE learned" in text
+    assert f"{len(learned.capitalised):,} hold a capital letter" in text
+    assert "mostly lowercase" in text
+    at.text_input(key="gpt-prompt").set_value("Zoe sees the cat").run()
+    assert caption(at, "“Zoe”") == "“Zoe” is one token of gpt\\-stories."
+    at.text_input(key="gpt-prompt").set_value("the dog sees the cat").run()
+    assert not [c for c in captions(at) if "token of gpt" in c]
 
 
 def test_default_objective_equals_the_model_loss(page):

@@ -4,6 +4,8 @@ bad input gets a message, never a traceback."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -17,6 +19,7 @@ from tests.page_checks import (
     html_bodies,
     rerun,
 )
+from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
 from tests.plotly_json import chart, chart_titles, charts, decode, named_trace
 from tinyformers.course import masks as mv
 from tinyformers.hub.registry import load_shipped
@@ -39,10 +42,23 @@ def stories():
 # ---------------------------------------------------------------------------------------------
 
 
-def assert_shows_view(spec: dict, view: mv.MaskView) -> None:
-    """The chart's score and weight panels are the view's matrices, masked cells blank."""
+def mask_charts(at: AppTest) -> list[dict]:
+    """The panels of the mask on show (mask, scores, weights): one chart each."""
+    return [spec for spec in charts(at) if spec["layout"].get("meta", {}).get("mask")]
+
+
+def mask_panels(at: AppTest, title: str) -> list[dict]:
+    """The three panels of the mask whose caption starts with ``title``."""
+    assert any(c.startswith(title) for c in captions(at)), captions(at)
+    panels = mask_charts(at)
+    assert len(panels) == 3, chart_titles(at)
+    return panels
+
+
+def assert_shows_view(panels: list[dict], view: mv.MaskView) -> None:
+    """The score and weight panels are the view's matrices, masked cells blank."""
     masked = (~view.mask).numpy()
-    scores, weights = decode(spec["data"][1]["z"]), decode(spec["data"][2]["z"])
+    scores, weights = (decode(spec["data"][0]["z"]) for spec in panels[1:])
     assert np.isnan(scores[masked]).all() and np.isnan(weights[masked]).all()
     np.testing.assert_allclose(scores[~masked], view.scores.numpy()[~masked], atol=1e-5)
     np.testing.assert_allclose(weights[~masked], view.weights.numpy()[~masked], atol=1e-6)
@@ -66,8 +82,7 @@ def test_default_causal_view_is_the_heads_own_attention(page, stories) -> None:
     assert page.radio(key="mk-kind").value == "causal"
     ids = stories.tokenizer.encode(SENTENCE)
     view = mv.causal_view(stories.model, ids, stories.tokenizer.display_tokens(ids), 0, 0)
-    spec = chart(page, "Causal mask · gpt-stories, layer 0, head 0")
-    assert_shows_view(spec, view)
+    assert_shows_view(mask_panels(page, "Causal mask · gpt-stories, layer 0, head 0"), view)
     text = view_caption(page, view)
     assert f"by at most {view.max_difference():.1e}" in text
     assert "their weight is 0." in text
@@ -91,6 +106,37 @@ def test_default_padded_batch_matches_a_direct_run(page, stories) -> None:
     )
 
 
+def test_the_page_opens_on_the_inputs_and_the_mask_they_give(fresh, stories) -> None:
+    at = fresh
+    keys = ["mk-kind", "mk-model", "mk-self-layer", "mk-self-head", "mk-sentence"]
+    assert strip_keys(at) == keys
+    assert not at.sidebar.selectbox  # the model left the sidebar
+    assert first_chart(at)["layout"]["meta"] == {"mask": "causal"}
+    assert all(spec["layout"]["height"] <= 450 for spec in mask_charts(at))
+    assert index_after_header(at, is_subheader) > 1  # the prose comes after the mask
+    at.text_input(key="mk-sentence").set_value("Mia sees the dog .")
+    at.selectbox(key="mk-self-layer").set_value(1)
+    at.selectbox(key="mk-self-head").set_value(2)
+    rerun(at)
+    ids = stories.tokenizer.encode("Mia sees the dog .")
+    view = mv.causal_view(stories.model, ids, stories.tokenizer.display_tokens(ids), 1, 2)
+    assert_shows_view(mask_panels(at, "Causal mask · gpt-stories, layer 1, head 2"), view)
+    assert all(spec["layout"]["height"] <= 560 for spec in charts(at))
+
+
+def test_the_second_sentence_joins_the_strip_for_the_padding_mask(fresh) -> None:
+    at = fresh
+    assert "mk-second" not in strip_keys(at)  # below, with the padded batch
+    at.text_input(key="mk-second").set_value("Tom sees Mia .")
+    at.radio(key="mk-kind").set_value("padding")
+    rerun(at)
+    assert strip_keys(at)[-2:] == ["mk-sentence", "mk-second"]
+    assert at.text_input(key="mk-second").value == "Tom sees Mia ."  # it kept its text
+    at.radio(key="mk-kind").set_value("causal")
+    rerun(at)
+    assert at.text_input(key="mk-second").value == "Tom sees Mia ."
+
+
 def test_leakage_controls_wait_for_a_click(page) -> None:
     assert page.number_input(key="mk-steps").value == 300
     assert not page.button(key="mk-start").disabled
@@ -110,7 +156,7 @@ def test_padding_kind_shows_the_padded_sentence(fresh, stories) -> None:
     batch = [tok.encode(SENTENCE), tok.encode(SECOND)]
     strings = [tok.display_tokens(ids) for ids in batch]
     view = mv.padding_view(stories.model, batch, strings, 0, 0, 1, 0)
-    assert_shows_view(chart(at, "Padding mask · gpt-stories"), view)
+    assert_shows_view(mask_panels(at, "Padding mask · gpt-stories"), view)
     assert "3 real tokens and 6 [PAD]" in view_caption(at, view)
 
 
@@ -124,9 +170,9 @@ def test_prefix_kind_follows_the_slider(fresh, stories) -> None:
     rerun(at)
     ids = stories.tokenizer.encode(SENTENCE)
     view = mv.prefix_view(stories.model, ids, stories.tokenizer.display_tokens(ids), 2, 3, 5)
-    spec = chart(at, "Prefix-LM mask · gpt-stories, layer 2, head 3")
-    assert_shows_view(spec, view)
-    mask_texts = np.array(spec["data"][0]["text"])
+    panels = mask_panels(at, "Prefix-LM mask · gpt-stories, layer 2, head 3")
+    assert_shows_view(panels, view)
+    mask_texts = np.array(panels[0]["data"][0]["text"])
     assert (mask_texts[:5, :5] == "0").all()  # the prefix sees itself both ways
     assert mask_texts[5, 6] == "−∞"  # after the prefix: causal
     assert "Prefix: positions 0 to 4 (5 of 9 tokens)." in view_caption(at, view)
@@ -141,7 +187,7 @@ def test_prefix_slider_follows_a_shorter_sentence(fresh) -> None:
     at.text_input(key="mk-sentence").set_value("the dog")
     rerun(at)
     assert at.slider(key="mk-prefix").max == 2
-    assert any(c.startswith("Prefix: positions 0 to 1 (2 of 2 tokens).") for c in captions(at))
+    assert any("Prefix: positions 0 to 1 (2 of 2 tokens)." in c for c in captions(at))
 
 
 def test_cross_attention_kind_uses_the_date_model(fresh) -> None:
@@ -169,9 +215,9 @@ def test_cross_attention_kind_uses_the_date_model(fresh) -> None:
         1,
         0,
     )
-    spec = chart(at, "Cross-attention mask · seq2seq-date, decoder layer 1, head 2")
-    assert_shows_view(spec, view)
-    assert spec["layout"]["xaxis"]["ticktext"][-1] == "12: [PAD]"
+    panels = mask_panels(at, "Cross-attention mask · seq2seq-date, decoder layer 1, head 2")
+    assert_shows_view(panels, view)
+    assert panels[0]["layout"]["xaxis"]["ticktext"][-1] == "12: [PAD]"
     assert "10 real source tokens and 3 [PAD]" in view_caption(at, view)
 
 
@@ -269,8 +315,8 @@ def test_empty_sentence_gets_a_warning(fresh, text) -> None:
     at.text_input(key="mk-sentence").set_value(text)
     rerun(at)
     assert any("empty" in w.value for w in at.warning)
-    titles = chart_titles(at)
-    assert not any(t.startswith(("Causal", "One padded")) for t in titles)
+    assert not mask_charts(at)
+    assert not any(t.startswith("One padded") for t in chart_titles(at))
 
 
 def test_huge_sentence_is_cut_with_a_warning(fresh) -> None:
@@ -279,7 +325,7 @@ def test_huge_sentence_is_cut_with_a_warning(fresh) -> None:
     rerun(at)
     assert any("50,000 characters" in w.value for w in at.warning)
     assert any("only the first 24 are used" in w.value for w in at.warning)
-    spec = chart(at, "Causal mask")
+    spec = mask_panels(at, "Causal mask")[0]
     assert len(spec["layout"]["xaxis"]["ticktext"]) == 24
 
 
@@ -294,7 +340,7 @@ def test_unusual_scripts_run(fresh, model, text) -> None:
         at.radio(key="mk-kind").set_value(kind)
         rerun(at)
         assert not at.error
-        assert chart(at, f"{'Prefix-LM' if kind == 'prefix' else kind.capitalize()} mask")
+        assert mask_panels(at, f"{'Prefix-LM' if kind == 'prefix' else kind.capitalize()} mask")
 
 
 def test_markup_is_shown_as_text(fresh) -> None:
@@ -310,7 +356,8 @@ def test_markup_is_shown_as_text(fresh) -> None:
         for axis in ("xaxis", "xaxis2", "yaxis"):
             ticks = spec["layout"].get(axis, {}).get("ticktext", [])
             assert not any("<" in tick for tick in ticks)
-        assert "<" not in spec["layout"]["title"]["text"]
+        title = re.sub(r"<br>|</?sub>", "", spec["layout"]["title"]["text"])  # our own tags
+        assert "<" not in title
     for text in captions(at):
         assert "<img" not in text
 
@@ -325,4 +372,4 @@ def test_dates_the_model_cannot_read(fresh, date, message) -> None:
     at.text_input(key="mk-date").set_value(date)
     rerun(at)
     assert any(message in m.value for m in [*at.error, *at.warning])
-    assert not any(title.startswith("Cross") for title in chart_titles(at))
+    assert not mask_charts(at)

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from tests.page_checks import BLANK_TEXTS, MARKUP, caption, metric, numbers
-from tests.plotly_json import chart_titled, decode
+from tests.page_order import elements_before_first_chart, first_chart, strip_keys
+from tests.plotly_json import chart_titled, decode, title
 from tinyformers.figures import positional_encoding as figs
 from tinyformers.hub.registry import load_shipped
 from tinyformers.model.positional import cosine_similarity_matrix, sinusoidal_encoding
@@ -79,6 +80,24 @@ def test_input_vectors_are_token_plus_position(page):
     total = decode(spec["data"][2]["z"])
     np.testing.assert_allclose(total, (wte[ids] + wpe[: len(ids)]).numpy(), atol=1e-6)
     assert len(spec["data"][0]["y"]) == len(ids)
+
+
+def test_the_page_opens_on_the_inputs_and_the_input_vectors_of_your_sentence(fresh):
+    at = fresh
+    assert strip_keys(at) == ["pe-model", "pe-sentence", "pe-d", "pe-length"]
+    assert not at.sidebar.get("slider") and not at.sidebar.get("selectbox")
+    assert elements_before_first_chart(at) == ["flex_container"]
+    assert title(first_chart(at)) == "What the first layer receives"
+    sentence = "the dog sees Zoe"
+    at.text_input(key="pe-sentence").set_value(sentence).run()
+    loaded = load_shipped(DEFAULT_MODEL)
+    ids = loaded.tokenizer.encode(sentence)
+    wte, wpe = loaded.model.wte.weight.detach(), loaded.model.wpe.weight.detach()
+    spec = first_chart(at)
+    np.testing.assert_allclose(
+        decode(spec["data"][2]["z"]), (wte[ids] + wpe[: len(ids)]).numpy(), atol=1e-6
+    )
+    assert spec["layout"]["height"] <= 450
 
 
 def test_offset_curves_coincide_for_sinusoidal_and_not_for_learned(fresh):

@@ -9,7 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.page_checks import captions, metric, rerun
-from tests.plotly_json import chart, chart_titles, named_trace
+from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
+from tests.plotly_json import chart, chart_titles, named_trace, title
 from tinyformers.course.scaling import (
     CostSettings,
     SweepSettings,
@@ -63,6 +64,25 @@ def test_default_plan_is_computed_from_the_ladder(page, vocab_size) -> None:
     assert SWEEP_JOB not in page.session_state and COST_JOB not in page.session_state
 
 
+def test_the_page_opens_on_the_sweeps_controls_beside_its_plan(fresh, vocab_size) -> None:
+    at = fresh
+    assert strip_keys(at) == ["sc-source", "sc-models", "sc-steps", "sc-seed"]
+    assert [b.key for b in at.button][:1] == ["sc-train"]
+    assert index_after_header(at, is_subheader) == 1  # the prose comes after the strip
+    at.number_input(key="sc-models").set_value(4)
+    at.number_input(key="sc-steps").set_value(100)
+    rerun(at)
+    plan = first_chart(at)
+    settings = SweepSettings(n_models=4, steps=100)
+    assert title(plan) == (f"The planned sweep<br>4 models, D = {settings.tokens:,} tokens each")
+    assert plan["layout"]["height"] <= 450
+    for config in ladder_configs(vocab_size, 4):
+        n = non_embedding_parameters(config)
+        point = named_trace(plan, figs.model_label(config))
+        assert point["x"] == [n] and point["y"] == [pytest.approx(settings.tokens / n)]
+    assert named_trace(plan, "Chinchilla: D / N = 20")["y"] == [20, 20]
+
+
 def test_computed_cost_chart_is_the_multiply_add_formula(page) -> None:
     settings = CostSettings()
     spec = chart(page, "Computed: multiply-adds of one layer, width C = 128")
@@ -100,7 +120,8 @@ def test_tiny_sweep_shows_the_fit_of_its_own_points(fresh) -> None:
     assert metric(at, "Exponent α") == f"{fit.alpha:.3f} ± {fit.exponent_se:.3f}"
     assert metric(at, "Prefactor a") == f"{fit.prefactor:.3g} ± {fit.prefactor_se:.2g}"
     assert metric(at, "R² (log–log)") == f"{fit.r_squared:.3f}"
-    spec = chart(at, "Validation loss against size")
+    spec = first_chart(at)  # the fit replaces the plan beside the controls
+    assert title(spec).startswith("Validation loss against size")
     for point in points:
         assert named_trace(spec, point.label)["y"] == [point.val_loss]
     line = named_trace(spec, f"fit: {figs.fit_label(fit)}")
@@ -124,6 +145,8 @@ def test_tiny_sweep_shows_the_fit_of_its_own_points(fresh) -> None:
 def test_stopped_sweep_is_shown_but_not_kept(fresh) -> None:
     at = small_sweep(fresh, steps=2000)
     job = at.session_state[SWEEP_JOB]
+    beside = title(first_chart(at))  # the plan, until the first evaluation draws the curves
+    assert beside.startswith(("The planned sweep", "Validation loss so far")), beside
     at.button(key=f"{SWEEP_JOB}-stop").click()
     rerun(at)
     job.join(600)

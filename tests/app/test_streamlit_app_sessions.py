@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-import subprocess
 
 import pytest
 
-from bench.streamlit_client import Session
-from tests.e2e.conftest import start_server
+from bench.app_server import serving
+from bench.streamlit_client import Session, run_sync
 from tinyformers.lessons import load_lessons
 
 pytestmark = pytest.mark.slow
@@ -24,13 +23,8 @@ SESSIONS = 20
 
 @pytest.fixture(scope="module")
 def server_url():
-    process, url = start_server()
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with serving() as url:
+        yield url
 
 
 async def visit(url: str, pages: list[str]) -> list:
@@ -50,7 +44,7 @@ async def a_class_arrives(url: str, slugs: list[str]) -> list:
 
 def test_twenty_sessions_open_every_lesson_at_once(server_url) -> None:
     slugs = [lesson.slug for lesson in load_lessons()]
-    runs = asyncio.run(a_class_arrives(server_url, slugs))
+    runs = run_sync(a_class_arrives(server_url, slugs))
     assert len(runs) == SESSIONS * len(slugs)
     failed = [f"/{r.page}: {r.status} {r.exceptions[:2]}" for r in runs if not r.ok]
     assert not failed, f"{len(failed)} of {len(runs)} page runs failed: {failed[:5]}"
@@ -59,5 +53,5 @@ def test_twenty_sessions_open_every_lesson_at_once(server_url) -> None:
 
 def test_the_client_sees_an_exception_on_a_page(server_url) -> None:
     """The check above can fail: a page that does not exist is reported, not passed over."""
-    run = asyncio.run(visit(server_url, ["no-such-lesson"]))[0]
+    run = run_sync(visit(server_url, ["no-such-lesson"]))[0]
     assert not run.ok

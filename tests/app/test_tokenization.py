@@ -7,7 +7,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.page_checks import BLANK_TEXTS, MARKUP, html_bodies, metrics
-from tests.plotly_json import charts, decode, named_trace
+from tests.page_order import elements_before_first_chart, first_chart, strip_keys
+from tests.plotly_json import charts, decode, named_trace, title
 from tinyformers.course.tokenization import (
     compression_curve,
     replay_tokenizer,
@@ -47,6 +48,13 @@ def rows_of(body: str) -> dict[str, list[int]]:
     return rows
 
 
+def training_caption(at: AppTest) -> str:
+    """The caption that describes the trained tokenizer in numbers."""
+    found = [c.value for c in at.caption if "merges learned" in c.value]
+    assert len(found) == 1, [c.value for c in at.caption]
+    return found[0]
+
+
 def comparison_rows(at: AppTest, which: int = 0) -> dict[str, list[int]]:
     """Rows of the side-by-side comparison (``which=0``) or of the unseen word (``which=1``)."""
     blocks = [rows_of(body) for body in html_bodies(at) if "<b>Characters</b>" in body]
@@ -61,7 +69,7 @@ def test_default_page_replays_the_merges_it_trained(fresh: AppTest, reference) -
         "Count before the merge": f"{step.count:,}",
         "Vocabulary size after it": f"{step.vocab_size:,}",
     }
-    caption = fresh.caption[0].value
+    caption = training_caption(fresh)
     assert f"{len(text):,} characters" in caption
     assert f"{len(steps):,} merges learned" in caption
     assert f"{tok.vocab_size:,} tokens" in caption
@@ -70,8 +78,34 @@ def test_default_page_replays_the_merges_it_trained(fresh: AppTest, reference) -
     assert list(table["count"]) == [s.count for s in steps[START_STEP - 8 : START_STEP][::-1]]
 
 
+def test_the_page_opens_on_the_inputs_and_the_compression_of_your_sentence(
+    fresh: AppTest, reference
+) -> None:
+    text, tok, _steps = reference
+    assert strip_keys(fresh) == ["tok-sentence", "tok-vocab", "tok-source"]
+    assert elements_before_first_chart(fresh) == ["flex_container"]
+    spec = first_chart(fresh)
+    assert title(spec) == "Tokens per character as BPE learns merges"
+    sentence = "Zoe sees Zoe"
+    fresh.text_input(key="tok-sentence").set_value(sentence).run()
+    spec = first_chart(fresh)
+    assert decode(named_trace(spec, "your sentence")["y"]).tolist() == pytest.approx(
+        compression_curve(tok, sentence)
+    )
+    assert spec["layout"]["shapes"][0]["x0"] == START_STEP
+    fresh.slider(key="tok-step").set_value(40).run()
+    assert first_chart(fresh)["layout"]["shapes"][0]["x0"] == 40
+
+
 def test_slider_and_buttons_move_through_the_merges(fresh: AppTest, reference) -> None:
     _text, _tok, steps = reference
+    fresh.slider(key="tok-step").set_value(1).run()
+    first = steps[0]
+    assert first.runner_up_count >= 1_000 and not first.is_tie
+    assert any(
+        f"occurred {first.runner_up_count:,} times, fewer than {first.count:,}" in body
+        for body in html_bodies(fresh)
+    )
     fresh.slider(key="tok-step").set_value(200).run()
     assert metrics(fresh)["Count before the merge"] == f"{steps[199].count:,}"
     fresh.button(key="tok-next").click().run()
@@ -102,7 +136,7 @@ def test_word_is_split_with_the_first_k_merges(fresh: AppTest, reference) -> Non
 
 def test_charts_plot_the_computed_numbers(fresh: AppTest, reference) -> None:
     text, tok, steps = reference
-    counts_chart, compression_chart = charts(fresh)
+    compression_chart, counts_chart = charts(fresh)
     plotted = sorted(
         (x, y)
         for trace in counts_chart["data"]
@@ -189,14 +223,14 @@ def test_absurd_vocabulary_sizes_never_crash(fresh: AppTest, value: int) -> None
 def test_smaller_vocabulary_gives_fewer_merges(fresh: AppTest) -> None:
     fresh.number_input(key="tok-vocab").set_value(300).run()
     assert not fresh.exception
-    assert "37 merges learned" in fresh.caption[0].value
+    assert "37 merges learned" in training_caption(fresh)
     assert fresh.slider(key="tok-step").max == 37
 
 
 def test_lesson_corpus(fresh: AppTest) -> None:
     fresh.radio(key="tok-source").set_value("lessons").run()
     assert not fresh.exception
-    assert f"{len(lesson_corpus()):,} characters" in fresh.caption[0].value
+    assert f"{len(lesson_corpus()):,} characters" in training_caption(fresh)
 
 
 def test_own_text_waits_for_text_then_trains_on_it(fresh: AppTest) -> None:
@@ -207,7 +241,7 @@ def test_own_text_waits_for_text_then_trains_on_it(fresh: AppTest) -> None:
     fresh.text_area(key="tok-corpus-paste").set_value(own).run()
     assert not fresh.exception
     tok = train_bpe(own, VOCAB)
-    assert f"{len(replay_tokenizer(tok, own)):,} merges learned" in fresh.caption[0].value
+    assert f"{len(replay_tokenizer(tok, own)):,} merges learned" in training_caption(fresh)
 
 
 @pytest.mark.parametrize(

@@ -11,14 +11,18 @@ import sys
 import threading
 import time
 import zipfile
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from tests.page_checks import MARKUP, html_bodies, metrics
-from tests.plotly_json import chart, chart_titled, charts, decode, named_trace
+from tests.page_checks import MARKUP, caption, html_bodies, metrics
+from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
+from tests.plotly_json import chart, chart_titled, charts, decode, named_trace, title
+from tests.training import work
+from tinyformers.course import train as course
 from tinyformers.course.train import attention_timeline
 from tinyformers.model.build import build_model, count_parameters
 from tinyformers.model.config import preset
@@ -125,14 +129,16 @@ def history(training) -> list:
 def test_defaults_show_the_parameter_count_of_a_built_model(fresh) -> None:
     text = char_text()
     tokenizer = train_char(text)
-    model = build_model(preset("char", "gpt", vocab_size=tokenizer.vocab_size))
+    model = build_model(preset("micro", "gpt", vocab_size=tokenizer.vocab_size))
     assert metrics(fresh)["Parameters"] == f"{count_parameters(model):,}"
-    caption = fresh.caption[0].value
-    assert f"{len(text):,} characters → {len(tokenizer.encode(text)):,} tokens" in caption
-    assert f"the vocabulary has {tokenizer.vocab_size:,} tokens" in caption
+    assert course.default_choice().n_parameters == count_parameters(model)
+    shown = caption(fresh, f"{len(text):,} characters")
+    assert f"{len(text):,} characters → {len(tokenizer.encode(text)):,} tokens" in shown
+    assert f"the vocabulary has {tokenizer.vocab_size:,} tokens" in shown
     assert not fresh.button(key="train-start").disabled
     assert fresh.button(key="train-resume").disabled
     assert fresh.button(key="train-reset").disabled
+    assert fresh.button(key="train-stop").disabled
     (schedule,) = charts(fresh)  # only the planned schedule before a run
     planned = schedule["data"][0]
     steps = CHAR_SETTINGS.max_steps
@@ -142,6 +148,29 @@ def test_defaults_show_the_parameter_count_of_a_built_model(fresh) -> None:
         warmup_steps=min(CHAR_SETTINGS.warmup_steps, steps // 10),
     )
     assert planned["y"] == pytest.approx([settings.lr_at(step) for step in planned["x"]])
+
+
+def test_the_page_opens_on_what_to_train_and_its_buttons_beside_the_schedule(fresh) -> None:
+    at = fresh
+    assert strip_keys(at) == ["train-family", "train-corpus", "train-preset"]
+    assert [b.key for b in at.button][:5] == [
+        "train-start",
+        "train-stop",
+        "train-resume",
+        "train-restart",
+        "train-reset",
+    ]
+    assert index_after_header(at, is_subheader) == 1  # the prose comes after the strip
+    planned = first_chart(at)
+    assert title(planned) == "Learning-rate schedule"
+    assert planned["layout"]["height"] <= 450
+    default = course.default_choice()
+    assert (default.spec.preset, default.corpus) == ("micro", "gpt-char's stories")
+    at.select_slider(key="train-lr").set_value(1e-2)
+    at.number_input(key="train-steps").set_value(600).run()
+    y = decode(first_chart(at)["data"][0]["y"])
+    assert max(y) == pytest.approx(1e-2)
+    assert decode(first_chart(at)["data"][0]["x"])[-1] == 599
 
 
 def test_custom_size_and_bert_counts_match_a_built_model(fresh) -> None:
@@ -178,11 +207,15 @@ def test_a_short_run_is_drawn_and_joins_this_sessions_pickers(fresh, open_page) 
     assert shown["Validation loss"] == f"{history(training)[-1].val_loss:.3f}"
     assert "Finished all 30 steps." in messages(at)
 
-    loss = chart_titled(at, "Loss while training")
+    loss = first_chart(at)  # the run's curves replace the planned schedule at the top
+    assert title(loss) == "Loss while training"
     assert line(loss, "training batch") == (steps, [p.train_loss for p in history(training)])
-    assert line(loss, "validation")[1] == [p.val_loss for p in history(training)]
+    untrained = training.initial_val_loss  # drawn at step 0
+    val = [untrained, *(p.val_loss for p in history(training))]
+    assert line(loss, "validation") == ([0, *steps], val)
     sample = run.updates[-1].sample
-    assert any(html.escape(sample) in body for body in html_bodies(at))
+    (samples,) = [body for body in html_bodies(at) if "Sample at step 0, untrained" in body]
+    assert html.escape(sample) in samples and html.escape(training.initial_sample) in samples
 
     timeline = chart_titled(at, "Each head's weight on the previous token")
     x, y = line(timeline, "L0 H0")
@@ -262,7 +295,7 @@ def test_stop_keeps_the_model_and_resume_continues_from_the_same_step(fresh) -> 
     at.select_slider(key="train-lr").set_value(1e-2).run()  # a setting changes mid-run…
     assert at.session_state["train-job"] is job and not job.stop_requested  # …and nothing stops
     trained_some_steps(job)
-    at.button(key="train-job-stop").click().run()
+    at.button(key="train-stop").click().run()
     training = finish(at)
     stopped_at = training.run.step
     state = training.run.state
@@ -282,6 +315,36 @@ def test_stop_keeps_the_model_and_resume_continues_from_the_same_step(fresh) -> 
     # the same optimizer state and data order, continued (in a worker: a copy of the state)
     assert training.run.state.history[: len(state.history)] == state.history
     assert training.run.step > stopped_at
+
+
+def test_stop_and_resume_show_their_new_state_at_once(fresh, monkeypatch, tmp_path) -> None:
+    at = start(small_run(fresh, steps=1000))
+    at.button(key="train-stop").click().run()
+    training = finish(at)
+    stopped_at = training.run.step
+    release = tmp_path / "release"
+
+    def held(self, budget_s):  # a job that answers only when the test lets it
+        self._before = self.run
+        return partial(work.wait_for_file, str(release))
+
+    monkeypatch.setattr(course.Training, "work", held)
+    at.button(key="train-resume").click().run()
+    resume, stop = at.button(key="train-resume"), at.button(key="train-stop")
+    assert (resume.label, resume.disabled) == ("Resuming…", True)
+    assert (stop.label, stop.disabled) == ("Stop", False)
+    at.button(key="train-stop").click().run()
+    stop = at.button(key="train-stop")
+    assert (stop.label, stop.disabled) == ("Stopping…", True)
+    assert at.button(key="train-resume").label == "Resume"
+    release.touch()  # the job answers: it stopped
+    finish(at)
+    assert (at.button(key="train-stop").label, at.button(key="train-stop").disabled) == (
+        "Stop",
+        True,
+    )
+    assert not at.button(key="train-resume").disabled
+    assert training.run.step == stopped_at
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,7 +374,7 @@ def test_too_many_steps_or_parameters_are_refused(fresh, limits) -> None:
     at.number_input(key="train-steps").set_value(50).run()
     assert "at most 20,000 parameters" in messages(at)  # said before starting, too
     start(at)
-    assert "Too large: this model has 808,064 parameters" in messages(at)
+    assert "Too large: this model has 107,456 parameters" in messages(at)
     assert "train-job" not in at.session_state
     start(small_run(at, steps=20))  # a nano model within both limits starts
     assert "train-job" in at.session_state
@@ -322,7 +385,10 @@ def test_the_time_limit_stops_each_start_and_resume_gets_as_long_again(fresh, li
     limits(TINYFORMERS_MAX_SECONDS="1")
     at = fresh
     at.run()
-    training = finish(start(small_run(at, steps=5000)))
+    at = start(small_run(at, steps=5000))
+    assert "Time left (estimate)" not in metrics(at)  # one estimate only, in one line
+    assert len([c for c in at.caption if c.value.startswith("Time left")]) <= 1
+    training = finish(at)
     first = training.run.step
     assert 0 < first < 5000
     assert f"Stopped at step {first:,} by this server's limit of 1 s per start" in messages(at)
@@ -364,9 +430,9 @@ def test_fifty_thousand_characters(fresh) -> None:
     at = paste(fresh, text)
     assert not at.exception
     vocab = train_char(text).vocab_size
-    model = build_model(preset("char", "gpt", vocab_size=vocab))
+    model = build_model(preset("micro", "gpt", vocab_size=vocab))
     assert metrics(at)["Parameters"] == f"{count_parameters(model):,}"
-    assert f"{len(text):,} characters" in at.caption[0].value
+    assert caption(at, f"{len(text):,} characters")
 
 
 def test_emoji_and_cyrillic_text(fresh) -> None:
@@ -378,9 +444,8 @@ def test_emoji_and_cyrillic_text(fresh) -> None:
         assert not at.error
         assert int(metrics(at)["Parameters"].replace(",", "")) > 0
     minimum = wordpiece_min_vocab_size(text)
-    assert f"the vocabulary has {train_wordpiece(text, max(1000, minimum)).vocab_size:,}" in (
-        at.caption[0].value
-    )
+    vocabulary = train_wordpiece(text, max(1000, minimum)).vocab_size
+    assert f"the vocabulary has {vocabulary:,}" in caption(at, f"{len(text):,} characters")
 
 
 def test_markup_in_the_corpus_is_shown_as_text(fresh) -> None:

@@ -9,12 +9,16 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from tests.page_checks import MARKUP, html_bodies, metric, rerun
+from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
 from tests.plotly_json import chart, chart_titles, charts, decode, named_trace
 from tinyformers.course.transformer_block import block_parameters, inspect_ids, model_inputs
-from tinyformers.hub.registry import load_shipped
+from tinyformers.hub.registry import LoadedModel, load_shipped
+from tinyformers.model.build import build_model
+from tinyformers.model.config import GPTConfig
 from tinyformers.text.corpora import lesson_corpus
 from tinyformers.training.experiments import FULL, NEITHER, NO_LAYER_NORM, NO_RESIDUAL
 
@@ -55,6 +59,27 @@ def direct(loaded, text: str = SENTENCE):
 # ---------------------------------------------------------------------------------------------
 # Defaults: GPT
 # ---------------------------------------------------------------------------------------------
+
+
+def test_the_page_opens_on_the_inputs_and_the_residual_stream_they_give(fresh, models) -> None:
+    at = fresh
+    assert strip_keys(at) == ["tb-model", "tb-sentence"]
+    assert not at.sidebar.selectbox  # the model left the sidebar
+    first = first_chart(at)
+    assert first["layout"]["title"]["text"].startswith("Size of the residual stream in gpt-stories")
+    assert first["layout"]["height"] <= 450
+    assert index_after_header(at, is_subheader) == 3  # strip, chart, caption, then the prose
+    text = "Mia sees the cat ."
+    at.text_input(key="tb-sentence").set_value(text)
+    at.selectbox(key="tb-model").set_value("bert-stories")
+    rerun(at)
+    first = first_chart(at)
+    assert first["layout"]["title"]["text"].startswith(
+        "Size of the residual stream in bert-stories"
+    )
+    for name, expected in direct(models["bert-stories"], text).residual_norms().items():
+        np.testing.assert_allclose(decode(named_trace(first, name)["y"]), expected, rtol=1e-6)
+    assert all(spec["layout"]["height"] <= 560 for spec in charts(at))
 
 
 def test_gpt_default_draws_its_pre_ln_path_next_to_post_ln(page) -> None:
@@ -113,9 +138,27 @@ def test_bert_draws_post_ln_and_the_sums_before_layer_norm(fresh, models) -> Non
     assert metric(at, "Largest |replay − model|") == f"{inspection.max_difference():.1e}"
 
 
+def test_a_model_with_fewer_layers_resets_the_layer_with_a_note(fresh, char_tokenizer) -> None:
+    at = fresh
+    at.selectbox(key="tb-layer").set_value(2)
+    rerun(at)
+    torch.manual_seed(0)
+    config = GPTConfig(
+        vocab_size=char_tokenizer.vocab_size, block_size=32, n_layer=2, n_head=2, n_embd=16
+    )
+    small = LoadedModel("small", "gpt", build_model(config).eval(), char_tokenizer, "trained", {})
+    at.session_state["trained_models"] = {"small": small}
+    rerun(at)
+    at.selectbox(key="tb-model").set_value("small")
+    rerun(at)
+    assert at.selectbox(key="tb-layer").value == 0
+    assert "Layer 2 does not exist here, so layer 0 is shown." in [c.value for c in at.caption]
+    assert chart(at, "layer 0: ln_1")
+
+
 def test_layer_picker_and_outer_layer_norm(fresh, models) -> None:
     at = fresh
-    at.selectbox(key="tb-layer-3").set_value(2)
+    at.selectbox(key="tb-layer").set_value(2)
     rerun(at)
     stats = direct(models["gpt-stories"]).layers[2].norms["ln_1"]
     spec = chart(at, "layer 2: ln_1")

@@ -248,6 +248,20 @@ def test_selections_follow_a_new_sentence() -> None:
     assert any("Layer 3 does not exist here" in c.value for c in at.caption)
 
 
+def test_a_new_choice_on_the_same_sentence_is_kept() -> None:
+    at = AppTest.from_function(selection_script, args=(APP_DIR,), default_timeout=180)
+    at.run()
+    at.selectbox(key="q").set_value(0).run()
+    assert at.markdown[-1].value == "query=0 masked=[0] layer=0"
+    at.multiselect(key="m").select(2).run()
+    assert at.markdown[-1].value == "query=0 masked=[0, 2] layer=0"
+    at.number_input[0].set_value(3).run()  # a rerun that changes neither the sentence nor them
+    assert at.markdown[-1].value == "query=0 masked=[0, 2] layer=0"
+    assert not at.caption
+    at.text_input[0].set_value("the dog runs").run()
+    assert at.markdown[-1].value == "query=0 masked=[0, 2] layer=0"
+
+
 def kept_script(app_dir: str) -> None:
     import sys
 

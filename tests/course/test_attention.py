@@ -310,3 +310,11 @@ def test_powers_of_two():
         stepwise.powers_of_two(8, 4)
     with pytest.raises(ValueError):
         stepwise.powers_of_two(1, 10**9)
+
+
+def test_default_query_is_the_last_ordinary_token():
+    assert stepwise.default_query(["[CLS]", "the", "dog", "runs", ".", "[SEP]"]) == 3
+    assert stepwise.default_query(["the", " 42", " !"]) == 1
+    assert stepwise.default_query([".", "!"]) == 1  # no ordinary token: the last one
+    with pytest.raises(ValueError, match="no tokens"):
+        stepwise.default_query([])

@@ -12,9 +12,11 @@ import torch.nn.functional as F
 
 from tinyformers.course.gpt import (
     GenerationRun,
+    capital_words,
     continuation,
     kept_mass,
     last_position_attention,
+    learned_tokens,
     model_key,
     most_attended,
     next_token,
@@ -26,6 +28,7 @@ from tinyformers.course.gpt import (
     token_rank,
     unknown_count,
 )
+from tinyformers.hub import registry
 from tinyformers.hub.registry import LoadedModel, load_shipped
 from tinyformers.model.config import GPTConfig
 from tinyformers.model.sampling import (
@@ -323,13 +326,10 @@ def test_greedy_text_of_the_shipped_model_repeats_more_than_sampled_text(stories
 # ---------------------------------------------------------------------------------------------
 
 
-def test_model_key_tells_apart_models_of_the_same_name(tiny_gpt, make_model):
-    first = LoadedModel("mine", "gpt", tiny_gpt, None, "trained", {})
-    again = LoadedModel("mine", "gpt", tiny_gpt, None, "trained", {})
-    other = LoadedModel("mine", "gpt", make_model(GPTConfig, seed=1), None, "trained", {})
-    assert model_key(first) == model_key(again)
-    assert model_key(first) != model_key(other)
-    assert model_key(first).startswith("trained:mine:")
+def test_model_key_is_the_registrys(tiny_gpt):
+    loaded = LoadedModel("mine", "gpt", tiny_gpt, None, "trained", {})
+    assert model_key is registry.model_key
+    assert model_key(loaded).startswith("trained:mine:")
 
 
 @pytest.mark.parametrize(
@@ -405,3 +405,24 @@ def test_perplexity_and_the_most_surprising_prediction(tiny_gpt):
     worst = result.most_surprising
     assert result.losses[worst] == result.losses.max()
     assert result.probabilities[worst] == result.probabilities.min()
+
+
+def test_capital_words_are_read_as_they_stand_in_the_text(stories):
+    tokenizer = stories.tokenizer
+    words = capital_words(tokenizer, "The dog sees Zoe. The end, 42 Zoe")
+    assert [w.word for w in words] == ["The", " Zoe", " The"]  # each once, space included
+    the, zoe, spaced = words
+    assert the.pieces == tokenizer.display_tokens(tokenizer.encode("The")) == ["T", "he"]
+    assert the.lower_pieces == ["the"] and not the.single
+    assert zoe.single and zoe.pieces == [" Zoe"]
+    assert spaced.pieces == tokenizer.display_tokens(tokenizer.encode(" The"))
+    assert capital_words(tokenizer, "the dog sees the cat") == []
+
+
+def test_learned_tokens_leave_out_bytes_and_special_tokens(stories):
+    tokenizer = stories.tokenizer
+    learned = learned_tokens(tokenizer)
+    assert learned.learned == tokenizer.vocab_size - 263  # 7 special tokens and 256 bytes
+    assert " Zoe" in learned.capitalised and "[MASK]" not in learned.capitalised
+    assert all(any(c.isupper() for c in t) for t in learned.capitalised)
+    assert 0 < learned.capital_share < 0.1

@@ -4,6 +4,8 @@ real tokens; the leakage helpers agree with the experiment they serve."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -11,6 +13,7 @@ from tinyformers.course import masks as mv
 from tinyformers.hub.registry import load_shipped
 from tinyformers.model.attention import causal_mask, prefix_lm_mask
 from tinyformers.model.config import BertConfig, GPTConfig
+from tinyformers.text.corpora import generate_corpus, lesson_corpus
 from tinyformers.text.tokenizers import train_char
 from tinyformers.training.experiments import (
     CAUSAL,
@@ -317,3 +320,113 @@ def test_histories_group_updates_by_variant() -> None:
     assert list(histories) == [CAUSAL, LEAKY]
     assert [p.step for p in histories[CAUSAL]] == [1, 2]
     assert histories_by_variant([]) == {}
+
+
+# ---------------------------------------------------------------------------------------------
+# A lesson's sentences and dates as views
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_shortest_sequence_gets_padding() -> None:
+    assert mv.padded_row([5, 3, 4]) == 1
+    assert mv.padded_row([4, 4]) == 0
+    with pytest.raises(ValueError, match="no sequences"):
+        mv.padded_row([])
+
+
+def test_pad_id_of_falls_back_to_zero(stories) -> None:
+    assert mv.pad_id_of(stories.tokenizer) == stories.tokenizer.pad_id
+    assert mv.pad_id_of(type("NoPad", (), {"pad_id": None})()) == 0
+
+
+def test_batch_tokens_pad_to_the_longest(stories) -> None:
+    tok = stories.tokenizer
+    long, short = tok.encode(SENTENCE), tok.encode(SHORT)
+    strings = mv.batch_tokens(tok, [short, long])
+    assert strings[1] == tok.display_tokens(long)
+    assert strings[0] == tok.display_tokens(short) + [mv.PAD_TOKEN] * (len(long) - len(short))
+
+
+def test_sentence_view_picks_the_view_of_each_kind(stories) -> None:
+    tok, model = stories.tokenizer, stories.model
+    first, second = tok.encode(SENTENCE), tok.encode(SHORT)
+    tokens = tok.display_tokens(first)
+    causal = mv.sentence_view("causal", model, tok, [first], 1, 2)
+    assert torch.equal(causal.weights, mv.causal_view(model, first, tokens, 1, 2).weights)
+    prefix = mv.sentence_view("prefix", model, tok, [first, second], 1, 2, prefix_len=4)
+    expected = mv.prefix_view(model, first, tokens, 1, 2, 4)
+    assert torch.equal(prefix.mask, expected.mask) and torch.equal(prefix.weights, expected.weights)
+    padding = mv.sentence_view("padding", model, tok, [first, second], 1, 2)
+    strings = [tokens, tok.display_tokens(second)]
+    direct = mv.padding_view(model, [first, second], strings, 1, 2, 1, tok.pad_id)
+    assert padding.key_tokens == direct.key_tokens and torch.equal(padding.mask, direct.mask)
+    with pytest.raises(ValueError, match="not a self-attention mask"):
+        mv.sentence_view("cross", model, tok, [first], 0, 0)
+
+
+def test_token_room_is_cut_to_the_context(tiny_gpt) -> None:
+    assert mv.token_room(tiny_gpt, 24) == tiny_gpt.config.block_size == 16
+    assert mv.token_room(tiny_gpt, 5) == 5
+    with pytest.raises(ValueError, match="at least 1"):
+        mv.token_room(tiny_gpt, 0)
+
+
+def test_sentence_ids_cut_to_the_limit_and_refuse_an_empty_text(stories) -> None:
+    tok = stories.tokenizer
+    assert mv.sentence_ids(tok, SENTENCE, 3) == tok.encode(SENTENCE)[:3]
+    with pytest.raises(mv.EmptyText, match="no tokens for this model"):
+        mv.sentence_ids(tok, "", 3)
+
+
+def test_batch_ids_are_berts_input_or_gpt_ids(stories) -> None:
+    tok = stories.tokenizer
+    texts = [SENTENCE, "Tom runs ."]
+    assert mv.batch_ids(tok, texts, "gpt", 4) == [tok.encode(t)[:4] for t in texts]
+    with pytest.raises(mv.EmptyText):
+        mv.batch_ids(tok, [SENTENCE, ""], "gpt", 4)
+    bert = load_shipped("bert-stories").tokenizer
+    rows = mv.batch_ids(bert, texts, "bert", 24)
+    assert [row[0] for row in rows] == [bert.cls_id] * 2 and rows[1][-1] == bert.sep_id
+
+
+def test_builtin_corpora() -> None:
+    assert mv.builtin_corpus("lessons") == lesson_corpus()
+    assert mv.builtin_corpus("stories") == generate_corpus(mv.STORIES, seed=0)
+    assert set(mv.CORPORA) == {"stories", "lessons", "own"}
+    with pytest.raises(ValueError, match="unknown built-in corpus"):
+        mv.builtin_corpus("own")
+
+
+def test_date_ids_tell_empty_from_unreadable(dates) -> None:
+    tok = dates.tokenizer
+    assert mv.date_ids(tok, " 5 May 1999 ", "date", "12 March 2021") == tok.encode("5 May 1999")
+    with pytest.raises(mv.EmptyText, match="The date is empty: type a date such as 1 May"):
+        mv.date_ids(tok, "   ", "date", "1 May")
+    with pytest.raises(ValueError, match="second date has characters") as raised:
+        mv.date_ids(tok, "5 мая 1999", "second date", "1 May")
+    assert not isinstance(raised.value, mv.EmptyText)
+
+
+def test_date_cross_view_reads_the_greedy_output_on_the_shorter_date(dates) -> None:
+    tok, model = dates.tokenizer, dates.model
+    sources = [tok.encode("12 March 2021"), tok.encode("5 May 1999")]
+    targets = [mv.decoder_input(model, tok, ids) for ids in sources]
+    greedy = model.generate_greedy(torch.tensor([sources[0]]), tok.bos_id, tok.eos_id)
+    assert targets[0] == [tok.bos_id, *greedy[0].tolist()]
+    view = mv.date_cross_view(model, tok, sources, targets, 1, 2)
+    strings = [tok.display_tokens(ids) for ids in sources]
+    target_strings = [tok.display_tokens(ids) for ids in targets]
+    direct = mv.cross_view(model, sources, targets, strings, target_strings, 1, 2, 1, tok.pad_id)
+    assert view.key_tokens == direct.key_tokens and view.query_tokens == direct.query_tokens
+    assert torch.equal(view.weights, direct.weights)
+
+
+def test_largest_pad_weight_is_zero_with_the_mask(stories) -> None:
+    tok = stories.tokenizer
+    batch = mv.padded_batch(stories.model, [tok.encode(SENTENCE), tok.encode(SHORT)], 0)
+    assert batch.largest_pad_weight(1, 1) == 0.0
+    n = len(tok.encode(SHORT))
+    unmasked = mv.run_self_attention(stories.model, batch.ids)  # the [PAD] keys are readable
+    leaky = dataclasses.replace(batch, attentions=unmasked.attentions)
+    expected = unmasked.attentions[1][1, 1][:, n:].abs().max().item()
+    assert leaky.largest_pad_weight(1, 1) == expected > 0

@@ -1,6 +1,7 @@
 """Head statistics against hand computation, the shapes through MultiHeadAttention against what
 the module really produces, and per-head outputs recomputed from a trace."""
 
+import dataclasses
 import math
 
 import pytest
@@ -8,13 +9,19 @@ import torch
 
 from tinyformers.course.multi_head import (
     STATISTICS,
+    AgreementProbe,
     HeadStats,
     agreement_probe,
+    anchor_of,
+    attention_fingerprint,
     attention_shapes,
+    best_head,
     head_outputs,
     head_statistics,
+    points_at_subject,
     projection_parameters,
     sort_heads,
+    strongest_key_habits,
     strongest_other_key,
     trace_sentence,
     uniform_entropy,
@@ -324,3 +331,47 @@ def test_strongest_other_key_skips_the_query():
 def test_seq2seq_configs_are_refused_for_probes():
     with pytest.raises(ValueError, match="GPT or BERT"):
         agreement_probe(None, agreement_examples(1)[0], Seq2SeqConfig.family)
+
+
+def test_points_at_subject_reads_the_strongest_other_key():
+    probe = AgreementProbe(query=3, verb=(3, 4), subject=(1, 3))
+    row = torch.tensor([0.1, 0.05, 0.25, 0.5, 0.1])  # itself first, then token 2
+    assert points_at_subject(row, probe) == (2, True)
+    row = torch.tensor([0.4, 0.05, 0.05, 0.45, 0.05])
+    assert points_at_subject(row, probe) == (0, False)
+
+
+def test_best_head_is_the_largest_score():
+    scores = torch.tensor([[0.1, 0.0, 0.2], [0.95, 0.3, 0.05]])
+    assert best_head(scores) == (1, 0)
+    assert best_head(torch.tensor([[0.0, 0.7]])) == (0, 1)
+    with pytest.raises(ValueError, match="layers, heads"):
+        best_head(torch.zeros(3))
+
+
+def test_strongest_key_habits_count_rows():
+    assert strongest_key_habits(previous_token_head(5)) == (4, 1)  # row 0 can only see itself
+    assert strongest_key_habits(torch.eye(4)) == (0, 4)
+    uniform_rows = torch.full((3, 3), 1 / 3)  # ties go to the first key
+    assert strongest_key_habits(uniform_rows) == (1, 1)
+    with pytest.raises(ValueError, match="T, T"):
+        strongest_key_habits(torch.ones(2, 3))
+
+
+def test_anchor_of_each_family():
+    assert anchor_of("bert") == ("[SEP]", "[SEP]")
+    assert anchor_of("gpt") == (None, "the first token")
+    with pytest.raises(ValueError, match="GPT or BERT"):
+        anchor_of("seq2seq")
+
+
+def test_attention_fingerprint_changes_with_tokens_and_weights(tiny_gpt, char_tokenizer):
+    trace = trace_sentence(tiny_gpt, char_tokenizer, "the cat")
+    again = trace_sentence(tiny_gpt, char_tokenizer, "the cat")
+    other = trace_sentence(tiny_gpt, char_tokenizer, "the car")
+    assert attention_fingerprint(trace) == attention_fingerprint(again)
+    assert attention_fingerprint(trace) != attention_fingerprint(other)
+    changed = [weights.clone() for weights in trace.attentions]
+    changed[-1][0, 0, -1] = changed[-1][0, 0, -1].flip(-1)  # the last row, reordered
+    reordered = dataclasses.replace(trace, attentions=changed)
+    assert attention_fingerprint(reordered) != attention_fingerprint(trace)

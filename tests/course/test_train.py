@@ -34,7 +34,13 @@ from tinyformers.text.corpora import lesson_corpus
 from tinyformers.text.tokenizers import train_tokenizer, wordpiece_min_vocab_size
 from tinyformers.training.jobs import Job, Limits
 from tinyformers.training.loop import Progress, TrainSettings
-from tinyformers.training.runs import CHAR_SETTINGS, FAMILIES, TOKENIZERS, split_sentences
+from tinyformers.training.runs import (
+    CHAR_SETTINGS,
+    FAMILIES,
+    TOKENIZERS,
+    TrainUpdate,
+    split_sentences,
+)
 
 
 def random_attention(n_layer: int, n_head: int, t: int, seed: int = 0) -> list[torch.Tensor]:
@@ -372,13 +378,21 @@ def fake_training(
     status: str = "finished",
     timed_out: bool = False,
     budget_end_s: float = 60.0,
+    stop_requested: bool = False,
+    reports: int = 1,
 ) -> Training:
     """A Training whose run and job are stand-ins with just the fields it reads."""
     settings = TrainSettings(max_steps=100)
     choice = SimpleNamespace(spec=SimpleNamespace(settings=settings))
     state = SimpleNamespace(stop_reason=stop_reason, elapsed_s=elapsed_s)
-    run = SimpleNamespace(state=state, step=step, spec=choice.spec)
-    job = SimpleNamespace(status=status, timed_out=timed_out)
+    run = SimpleNamespace(state=state, step=step, spec=choice.spec, updates=[])
+    updates = [TrainUpdate(progress=None) for _ in range(reports)]  # steps the job reported
+    job = SimpleNamespace(
+        status=status,
+        timed_out=timed_out,
+        stop_requested=stop_requested,
+        snapshot=lambda: SimpleNamespace(updates=updates, active=True, result=None),
+    )
     return Training(choice, job=job, run=run, budget_end_s=budget_end_s)
 
 
@@ -400,11 +414,43 @@ def test_what_a_session_can_do() -> None:
     assert course.actions(stopped, ready=True) == course.Actions(True, True, True, True)
     running = fake_training(status="running")
     assert running.active
-    assert course.actions(running, ready=True) == course.Actions(False, False, False, True)
+    assert course.actions(running, ready=True) == course.Actions(False, False, False, True, True)
+    stopping = fake_training(status="running", stop_requested=True)
+    assert course.actions(stopping, ready=True) == course.Actions(False, False, False, True)
     diverged = fake_training("the loss exploded.")
     assert (diverged.can_resume(), diverged.can_restart()) == (False, True)
     done = fake_training(step=100)
     assert not done.can_resume()
+
+
+def test_the_phase_answers_a_click_before_the_job_does() -> None:
+    assert course.phase_of(None) == "idle"
+    assert fake_training("stopped").phase() == "idle"
+    assert fake_training(status="queued", reports=0).phase() == "starting"
+    for kind, phase in course.STARTS.items():
+        waiting = fake_training(status="running", reports=0)
+        waiting.last_start = kind
+        assert waiting.phase() == phase  # asked for; the job has not reported a step yet
+    assert fake_training(status="running").phase() == "running"
+    assert fake_training(status="running", stop_requested=True).phase() == "stopping"
+    with pytest.raises(ValueError, match="kind must be one of"):
+        fake_training().begin("pause", 10.0)
+
+
+def test_the_default_choice_is_small_enough_to_teach_fast() -> None:
+    default = course.default_choice()
+    assert (default.spec.family, default.spec.tokenizer, default.spec.preset) == (
+        "gpt",
+        "char",
+        "micro",
+    )
+    assert default.corpus == course.CORPUS_LABELS["char"]
+    settings = default.spec.settings
+    assert (settings.max_steps, settings.batch_size) == (CHAR_SETTINGS.max_steps, 16)
+    assert settings.learning_rate == CHAR_SETTINGS.learning_rate
+    assert settings.eval_interval == course.snapshot_interval(settings.max_steps)
+    assert default.n_parameters == count_parameters(build_model(default.config))
+    assert default.n_parameters < 200_000
 
 
 def test_status_of_a_history() -> None:
@@ -442,6 +488,10 @@ def test_a_run_trains_and_keeps_its_snapshots(trained: Training) -> None:
     assert [p.step for p in trained.history()] == [10, 20]
     snapshots = trained.timeline_snapshots()
     assert [step for step, _ in snapshots] == [0, 10, 20]
+    assert trained.initial_val_loss > trained.history()[-1].val_loss  # it learned something
+    first = course.first_sample(trained)
+    assert (first.step, first.text) == (0, trained.initial_sample)
+    assert course.samples(trained) == (first, course.latest_sample(run), 10)
     assert snapshots[0][1] is trained.initial_attention
     timeline = attention_timeline(snapshots)
     view = trained.snapshot_view(snapshots, timeline, 15, 0, 1)
@@ -480,6 +530,7 @@ def test_publish_then_restart(trained: Training) -> None:
     assert trained.attempt == 2 and trained.run.step == 0
     assert [p.train_loss for p in trained.earlier] == losses
     assert trained.initial_attention is None and trained.history() == []
+    assert trained.initial_sample is None and trained.initial_val_loss is None
     assert not trained.publishable()
     with pytest.raises(ValueError, match="no run to restart"):
         Training(trained.choice).restart()

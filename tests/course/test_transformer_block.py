@@ -10,7 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tinyformers.course import transformer_block as tb
 from tinyformers.course.transformer_block import (
+    ABLATION_VARIANTS,
     ADD,
     AFTER_ATTENTION,
     AFTER_MLP,
@@ -18,6 +20,8 @@ from tinyformers.course.transformer_block import (
     BLOCK_INPUT,
     MLP_SUM,
     LayerNormStats,
+    ablation_progress,
+    best_variant,
     block_parameters,
     code_path,
     inspect_ids,
@@ -28,9 +32,18 @@ from tinyformers.course.transformer_block import (
 from tinyformers.hub.registry import load_shipped
 from tinyformers.model.blocks import Block
 from tinyformers.model.config import BertConfig, GPTConfig
+from tinyformers.text.corpora import generate_corpus, lesson_corpus
 from tinyformers.text.tokenizers import train_char
-from tinyformers.training.experiments import BLOCK_SIZE, check_text
-from tinyformers.training.loop import CausalLMTask
+from tinyformers.training.experiments import (
+    BLOCK_SIZE,
+    FULL,
+    NEITHER,
+    NO_LAYER_NORM,
+    NO_RESIDUAL,
+    VariantResult,
+    check_text,
+)
+from tinyformers.training.loop import CausalLMTask, Progress
 
 IDS = [5, 17, 3, 22, 9, 31, 2, 14, 7]
 SENTENCE = "Zoe sees the big dog . the dog"
@@ -376,3 +389,52 @@ def test_ablation_text_check_agrees_with_the_experiment_around_the_limit() -> No
                 check_text(text)
     with pytest.raises(ValueError, match="empty"):
         check_text("   ")
+
+
+# ---------------------------------------------------------------------------------------------
+# The ablation while it trains and once it is done
+# ---------------------------------------------------------------------------------------------
+
+
+def progress(step: int, val_loss: float | None = None) -> Progress:
+    return Progress(step, 2.0, val_loss, 0.01, 1.0, 0.1)
+
+
+def test_ablation_progress_counts_finished_variants_and_steps() -> None:
+    assert ablation_progress({}, 100) == 0.0
+    runs = {FULL: [progress(100)], NO_RESIDUAL: [progress(10), progress(50)]}
+    assert ablation_progress(runs, 100) == pytest.approx((1 + 0.5) / 4)
+    assert ablation_progress(runs, 100, n_variants=2) == pytest.approx(0.75)
+    assert ablation_progress({FULL: [progress(300)]}, 100, n_variants=1) == 1.0  # capped
+    assert ABLATION_VARIANTS == (FULL, NO_RESIDUAL, NO_LAYER_NORM, NEITHER)
+    with pytest.raises(ValueError, match="at least one step"):
+        ablation_progress(runs, 0)
+
+
+def test_best_variant_has_the_lowest_validation_loss() -> None:
+    def variant(label: str, losses: list[float | None]) -> VariantResult:
+        history = [progress(n + 1, loss) for n, loss in enumerate(losses)]
+        return VariantResult(label, GPTConfig(), 10, history, None)
+
+    variants = [variant(FULL, [3.0, 1.5]), variant(NEITHER, [1.0, 2.5]), variant("x", [None])]
+    assert best_variant(variants).label == FULL  # the last validation loss counts
+    assert best_variant([variant("x", [None])]) is None
+
+
+def test_parameter_counts_by_part_sum_to_the_total(tiny_gpt) -> None:
+    parameters = block_parameters(tiny_gpt.h[0])
+    counts = parameters.counts()
+    assert list(counts) == list(parameters.tensors)
+    assert (
+        sum(counts.values())
+        == parameters.total
+        == sum(p.numel() for p in tiny_gpt.h[0].parameters())
+    )
+
+
+def test_builtin_training_texts() -> None:
+    assert tb.builtin_corpus("lessons") == lesson_corpus()
+    assert tb.builtin_corpus("stories") == generate_corpus(tb.STORIES, seed=0)
+    assert set(tb.SOURCES) == {"lessons", "stories", "own"}
+    with pytest.raises(ValueError, match="unknown built-in corpus"):
+        tb.builtin_corpus("own")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.e2e.conftest import wait_for_app
+from tests.e2e.conftest import new_page, wait_for_app
 from tinyformers.hub.registry import LoadedModel, load_shipped
 from tinyformers.hub.workspace import WORK_DIR_ENV, Workspace, is_valid_id, new_id
 
@@ -30,11 +30,7 @@ def saved_work():
 
 
 def browser_page(browser, server_url, work_id: str | None = None):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(120_000)
-    if work_id is not None:
-        context.add_cookies([{"name": COOKIE, "value": work_id, "url": server_url}])
-    return context.new_page()
+    return new_page(browser, server_url, cookies={COOKIE: work_id} if work_id else None)
 
 
 def model_options(page, server_url: str) -> list[str]:

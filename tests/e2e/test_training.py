@@ -7,11 +7,10 @@ limits generous enough for a machine whose cores are busy with other work.
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from tests.e2e.conftest import start_server, wait_for_app
+from bench.app_server import serving
+from tests.e2e.conftest import wait_for_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -61,19 +60,30 @@ def wait_for_step_past(page, step: int) -> None:
     )
 
 
-def job_stop(page):
-    """The training run's own Stop button (not Streamlit's Stop of a running script, which
-    shows while a page reruns)."""
-    return page.locator(".st-key-train-job-stop button")
-
-
 def wait_for_enabled(page, label: str) -> None:
+    """Wait until the page's button ``label`` can be pressed (the lesson's own: the toolbar's
+    "Stop" stops a script run, not a training run)."""
     page.wait_for_function(
-        "(label) => [...document.querySelectorAll('button')].some("
+        "(label) => [...document.querySelectorAll(\"[data-testid='stMain'] button\")].some("
         "b => b.innerText.trim() === label && !b.disabled)",
         arg=label,
         timeout=STATE_TIMEOUT,
     )
+
+
+def start_a_long_run(page) -> None:
+    """Start a run of more steps than a busy machine trains while the test looks on."""
+    steps = page.get_by_label("Steps", exact=True)
+    steps.fill("20000")
+    steps.press("Enter")
+    wait_for_app(page)
+    press(page, "Start training")
+
+
+def press(page, label: str) -> None:
+    """Press the lesson's button ``label`` once it can be pressed."""
+    wait_for_enabled(page, label)
+    page.locator("[data-testid='stMain']").get_by_role("button", name=label, exact=True).click()
 
 
 def choose(page, label: str, option: str) -> None:
@@ -88,13 +98,8 @@ def assert_no_exception(page) -> None:
 
 @pytest.fixture(scope="module")
 def one_slot_server():
-    process, url = start_server({"TINYFORMERS_MAX_TRAININGS": "1"})
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with serving({"TINYFORMERS_MAX_TRAININGS": "1"}) as url:
+        yield url
 
 
 def test_train_stop_resume_then_use_the_model_elsewhere(browser, server_url) -> None:
@@ -102,19 +107,20 @@ def test_train_stop_resume_then_use_the_model_elsewhere(browser, server_url) -> 
     open_lesson(page, server_url, "train")
     page.get_by_text("More stories").first.click()
     wait_for_app(page)
-    page.get_by_role("button", name="Start training").click()
-    job_stop(page).wait_for()
-    page.get_by_text("Sample at step").first.wait_for()  # the first evaluation has run
+    start_a_long_run(page)
+    wait_for_enabled(page, "Stop")  # the run trains
+    page.get_by_text("Sample at step 0, untrained").first.wait_for()  # the run is built
+    wait_for_step_past(page, 0)  # and has trained
     assert page.locator(".js-plotly-plot").count() >= 2  # loss curves and the attention
-    job_stop(page).click()
+    press(page, "Stop")
     wait_for_enabled(page, "Resume")
     stopped_at = shown_step(page)
     assert stopped_at > 0
 
-    page.get_by_role("button", name="Resume").click()
-    job_stop(page).wait_for()
+    press(page, "Resume")
+    wait_for_enabled(page, "Stop")
     wait_for_step_past(page, stopped_at)  # the resumed run trains on from where it stopped
-    job_stop(page).click()
+    press(page, "Stop")
     wait_for_enabled(page, "Resume")
     assert_no_exception(page)
 
@@ -140,10 +146,10 @@ def test_second_session_waits_for_the_slot_and_the_first_stays_responsive(
     first, second = new_page(browser, url), new_page(browser, url)
     for page in (first, second):
         open_lesson(page, url, "train")
-    first.get_by_role("button", name="Start training").click()
-    job_stop(first).wait_for()
+    start_a_long_run(first)
+    wait_for_enabled(first, "Stop")  # the first run holds the slot
 
-    second.get_by_role("button", name="Start training").click()
+    start_a_long_run(second)
     second.get_by_text("Busy: 1 run is ahead of you").wait_for()
 
     # While a run trains, the first student's other pages still work (how fast they answer under
@@ -151,12 +157,11 @@ def test_second_session_waits_for_the_slot_and_the_first_stays_responsive(
     go_to(first, "3. Self-attention step by step")
     assert_no_exception(first)
     go_to(first, "10. Train a tiny model yourself")
-    job_stop(first).click()
+    press(first, "Stop")
 
     # The slot frees: the second run starts.
     second.get_by_text("Busy: 1 run is ahead of you").wait_for(state="detached")
-    job_stop(second).wait_for()
-    job_stop(second).click()
+    press(second, "Stop")
     wait_for_enabled(second, "Resume")
     for page in (first, second):
         assert_no_exception(page)

@@ -121,6 +121,20 @@ def test_plan_chart_draws_each_methods_trainable_count() -> None:
         figs.plan_chart({}, "t")
 
 
+def test_methods_chart_beside_the_controls_is_a_shorter_copy() -> None:
+    counts = {"full": (1000, 1000), "lora": (64, 1064)}
+    figure = figs.methods_chart("bert-stories", counts)
+    beside = figs.beside_controls(figure)
+    assert beside.layout.height == figure.layout.height < 450  # two bars: lower already
+    full = figs.methods_chart("bert-stories", dict.fromkeys(figs.METHODS, (10, 100)))
+    assert figs.beside_controls(full).layout.height <= 450 < full.layout.height
+    title = "Parameters each method trains in a classifier on bert-stories"
+    assert figure.layout.title.text == title  # the original is left as it was
+    assert beside.layout.title.text == title.replace(" classifier", "<br>classifier")
+    assert list(beside.data[0].x) == [1000, 64]
+    assert figs.methods_chart("bert-stories", {}) is None
+
+
 def test_loss_chart_has_a_training_line_and_held_out_markers_per_run() -> None:
     history = [Progress(s, 1.0 / s, 0.9 if s == 3 else None, 1e-3, 1.0, 0.1) for s in (1, 2, 3)]
     figure = figs.loss_chart({"1. LoRA": history, ATTACK: history[:1]}, ATTACK, max_steps=3)

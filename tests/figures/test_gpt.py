@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.plotly_json import figure_trace
-from tinyformers.course.gpt import NextToken, PromptLoss
+from tinyformers.course.gpt import CapitalWord, LearnedTokens, NextToken, PromptLoss
 from tinyformers.figures import gpt as figs
 from tinyformers.model.config import GPTConfig
 from tinyformers.model.sampling import SamplingSettings, next_token_distribution
@@ -190,6 +190,32 @@ def test_distribution_caption_gives_the_top_token_the_kept_mass_and_the_entropy(
         f"distribution sampled from: {entropy:.3f} nats."
     )
     assert "\\<img" in caption and "\\</script\\>" in caption  # Markdown shows it as text
+
+
+def test_distribution_caption_never_shows_a_negative_zero_entropy():
+    caption = figs.distribution_caption(distribution(temperature=0.0), 2, TOKENS[2])
+    assert caption.endswith("Entropy of the distribution sampled from: 0.000 nats.")
+
+
+def test_capital_words_caption_says_which_words_are_single_tokens_and_why():
+    words = [
+        CapitalWord("The", ["T", "he"], ["the"]),
+        CapitalWord(" Zoe", [" Zoe"], [" ", "z", "oe"]),
+    ]
+    learned = LearnedTokens(500, [" Zoe", "Mi", " Ravi"])
+    caption = figs.capital_words_caption("gpt-stories", words, learned)
+    assert caption == (
+        "“The” is not a token of gpt\\-stories: it is read as 2 pieces, “T” “he”, while “the” "
+        "is one token. “␣Zoe” is one token of gpt\\-stories. Of the 500 tokens its byte-level "
+        "BPE learned from its training text, 3 hold a capital letter (such as “␣Ravi”, “␣Zoe”, "
+        "“Mi”): that text was mostly lowercase, so a capitalised word it rarely saw is cut into "
+        "pieces."
+    )
+    many = figs.capital_words_caption("m", words * 3, LearnedTokens(10, ["A", "B"]))
+    assert many.count(" token of m") == 4 and "(2 more capitalised words.)" in many
+    assert many.endswith("2 hold a capital letter (such as “A”, “B”).")
+    single = figs.capital_words_caption("m", words[1:], learned)
+    assert single == "“␣Zoe” is one token of m."
 
 
 def test_step_caption_gives_probabilities_rank_and_window():

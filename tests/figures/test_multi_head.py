@@ -4,8 +4,16 @@ and the bertviz helpers do what they say."""
 import pytest
 import torch
 
-from tinyformers.course.multi_head import HeadStats, sort_heads
+from tinyformers.course.multi_head import (
+    AgreementProbe,
+    HeadOutputs,
+    HeadStats,
+    attention_shapes,
+    projection_parameters,
+    sort_heads,
+)
 from tinyformers.figures import multi_head as figs
+from tinyformers.model.config import GPTConfig
 
 TOKENS = ["[CLS]", "the", "</script><img src=x onerror=alert(1)>", " dog", "[SEP]"]
 
@@ -129,7 +137,93 @@ def test_fit_width_adds_one_script_before_the_body_ends():
 
 def test_view_heights_follow_bertviz_layout():
     assert figs.head_view_height(16) == 16 * 22.5 + 30 + 50
-    assert figs.head_view_height(40) > figs.head_view_height(10)
+    assert figs.head_view_height(16) > figs.head_view_height(10)
     # four heads: 21 px per token per layer row; the enlarged head wins for a one-layer model
-    assert figs.model_view_height(3, 4, 16) == 3 * (16 * 21 + 10) + 38 + 40
+    assert figs.model_view_height(2, 4, 8) == 2 * (8 * 21 + 10) + 38 + 40
     assert figs.model_view_height(1, 12, 20) == 20 * 18 + 55 + 40
+
+
+def test_tall_views_scroll_inside_a_frame_that_fits_the_screen():
+    assert figs.head_view_height(64) == figs.MAX_VIEW_HEIGHT == 560
+    assert figs.head_view_height(64, limit=450) == 450
+    assert figs.head_view_height(8, limit=450) == 8 * 22.5 + 30 + 50
+    assert figs.model_view_height(3, 4, 16) == figs.MAX_VIEW_HEIGHT
+    long = [f"t{i}" for i in range(64)]
+    assert figs.attention_heatmap(torch.eye(64), long, "t").layout.height == 560
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables and captions
+# ---------------------------------------------------------------------------------------------
+
+
+def test_ranking_rows_and_caption_follow_the_order():
+    ranked = sort_heads(STATS, "previous")
+    labels = figs.stat_labels("[SEP]")
+    rows = figs.ranking_rows(ranked, labels)
+    assert [(r["layer"], r["head"]) for r in rows] == [(s.layer, s.head) for s in ranked]
+    assert rows[0][labels["previous"]] == round(ranked[0].previous, 3)
+    assert len(rows[0]) == 7
+    text = figs.ranking_caption(ranked, "previous", labels, 9, 0.5, top=4)
+    assert text == (
+        f"Top head by attends to the previous token: {ranked[0].name}, "
+        f"{ranked[0].previous:.3f}. 6 heads on 9 tokens, the chart shows the first 4. A head "
+        "that spread every row evenly would have mean entropy 0.500 nats."
+    )
+    assert "the chart shows" not in figs.ranking_caption(ranked, "previous", labels, 9, 1.0, 6)
+    with pytest.raises(ValueError, match="no heads"):
+        figs.ranking_caption([], "previous", labels, 9, 1.0, 6)
+
+
+def test_head_caption_counts_rows_and_extremes():
+    weights = torch.tensor([[1.0, 0.0, 0.0], [0.7, 0.3, 0.0], [0.1, 0.2, 0.7]])
+    assert figs.head_caption(weights) == (
+        "Each row sums to 1 (largest deviation 0.0e+00). Rows whose largest weight is on the "
+        "previous token: 1 of 2; on the token itself: 2 of 3. Largest weight in the matrix "
+        "1.000, smallest 0.000."
+    )
+
+
+def test_shape_rows_and_caption():
+    config = GPTConfig(vocab_size=50, n_embd=48, n_head=3, block_size=16, n_layer=1)
+    steps = attention_shapes(config, 5)
+    rows = figs.shape_rows(steps, "mine")
+    assert rows[2] == {
+        "step": "split the C features into nh heads",
+        "code": "q.view(T, nh, hs)",
+        "shape": "(T, nh, hs)",
+        "mine": "5 × 3 × 16",
+    }
+    text = figs.shapes_caption(config, 5, projection_parameters(config))
+    assert text.startswith("T = 5 tokens, C = n_embd = 48, nh = 3 heads, hs = C / nh = 16; ")
+    assert "√hs = 4.000" in text
+    assert f"holds {48 * 48 + 48:,} parameters" in text and f"{4 * (48 * 48 + 48):,} per" in text
+
+
+def test_concatenation_and_model_view_captions():
+    concatenated = torch.tensor([[3.0, 4.0], [0.0, 1.0]])  # lengths 5 and 1
+    projected = torch.tensor([[6.0, 8.0], [0.0, 0.0]])  # lengths 10 and 0
+    outputs = HeadOutputs(torch.ones(1), torch.ones(1), concatenated, projected)
+    assert figs.concatenation_caption(outputs, 2).endswith(
+        "3.000 on average before c_proj, 5.000 after."
+    )
+    assert figs.model_view_caption("m", 3, 4, 9) == (
+        "m: 3 layers × 4 heads = 12 attention patterns over your 9 tokens."
+    )
+
+
+def test_subject_captions_name_the_row_and_the_verdict():
+    assert "from the verb (leaving" in figs.subject_grid_caption(200, (1, 2), 0.875, "bert")
+    text = figs.subject_grid_caption(200, (1, 2), 0.875, "gpt")
+    assert text == (
+        "200 held-out agreement sentences. Best: layer 1, head 2, whose strongest weight from "
+        "the token before the verb (leaving out itself) lands on the subject noun in 88% of them."
+    )
+    weights = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.6, 0.1, 0.3]])
+    probe = AgreementProbe(query=2, verb=(2, 3), subject=(0, 1))
+    assert figs.agreement_caption(weights, ["the", "dog", "runs"], probe, " the ", "sg") == (
+        "Row 2 ('runs') puts its strongest weight, 0.600, on token 0 ('the'): the subject. The "
+        "subject is 'the', singular."
+    )
+    probe = AgreementProbe(query=2, verb=(2, 3), subject=(1, 2))
+    assert "not the subject" in figs.agreement_caption(weights, ["a", "b", "c"], probe, "b", "pl")

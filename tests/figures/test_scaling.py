@@ -161,6 +161,19 @@ def test_plan_and_result_tables() -> None:
     assert "fitted loss" not in figs.sweep_rows(points, None)[0]
 
 
+def test_planned_sweep_chart_beside_the_controls() -> None:
+    plan = plan_sweep("stories", SETTINGS, (40, 50_000, 5_000))
+    figure = figs.beside_controls(figs.planned_sweep_chart(plan))
+    assert figure.layout.title.text == "The planned sweep<br>4 models, D = 102,400 tokens each"
+    assert figure.layout.height <= 450
+    assert figure.layout.xaxis.type == figure.layout.yaxis.type == "log"
+    for label, n in plan.parameters.items():
+        trace = figure_trace(figure, label)
+        assert trace.x == (n,) and trace.y == pytest.approx((SETTINGS.tokens / n,))
+    line = figure_trace(figure, "Chinchilla: D / N = 20")
+    assert line.y == (20, 20) and line.x[0] < min(plan.parameters.values())
+
+
 # ---------------------------------------------------------------------------------------------
 # What the page says about the sweep
 # ---------------------------------------------------------------------------------------------

@@ -49,6 +49,12 @@ def test_loss_figure_draws_both_losses_at_their_steps() -> None:
     assert not fig.layout.shapes
 
 
+def test_loss_figure_starts_at_the_untrained_models_validation_loss() -> None:
+    fig = figs.loss_figure(history(), 300, start_val_loss=3.95)
+    val = figure_trace(fig, "validation")
+    assert list(val.x) == [0, 50, 100] and list(val.y) == pytest.approx([3.95, 3.1, 2.1])
+
+
 def test_loss_figure_with_an_earlier_attempt_and_the_even_guess() -> None:
     earlier = history()[:3]
     fig = figs.loss_figure(history(), 100, earlier, even_guess=float(np.log(51)))
@@ -272,23 +278,54 @@ def test_status_metrics() -> None:
     assert figs.status_metrics(status) == {
         "Step": "1,200",
         "Elapsed": "4m 05s",
-        "Time left (estimate)": "30s",
         "Tokens per second": "12,346",
         "Training loss": "1.235",
         "Validation loss": "1.500",
     }
     unknown = figs.status_metrics(Status(0, 10, 0.0, None, None, None, None, None))
-    assert list(unknown.values()) == ["0", "0s", "–", "–", "–", "–"]
+    assert list(unknown.values()) == ["0", "0s", "–", "–", "–"]
     assert figs.progress_text(status) == "Step 1,200 of 2,000"
 
 
-def test_budget_caption() -> None:
+def test_one_estimate_of_the_time_left() -> None:
     cut = Status(100, 2_000, 60.0, 30.0, 600.0, None, None, None)
-    assert figs.budget_caption(cut, 90) == (
-        "At this speed all 2,000 steps need about 10m 00s more, but this server stops a run "
-        "after 90 s of training; Resume then continues."
-    )
-    assert figs.budget_caption(Status(100, 2_000, 60.0, 30.0, 30.5, None, None, None), 90) is None
+    assert figs.time_left_text(cut, 90) == (
+        "Time left: about 30s, when this server's limit of 90 s of training per start stops "
+        "the run before step 2,000; Resume then continues."
+    )  # the estimate that counts the limit; not also the 10 minutes all steps would need
+    whole = Status(100, 2_000, 60.0, 30.0, 30.5, None, None, None)
+    assert figs.time_left_text(whole, 90) == "Time left: about 30s."
+    unknown = Status(0, 2_000, 0.0, None, None, None, None, None)
+    assert figs.time_left_text(unknown, 90) == "Time left: estimated once the first steps are done."
+
+
+def test_buttons_say_what_they_were_asked_to_do() -> None:
+    assert figs.button_labels("idle") == {
+        "start": "Start training",
+        "stop": "Stop",
+        "resume": "Resume",
+        "restart": "Restart from the same initialization",
+        "reset": "Reset",
+    }
+    assert figs.button_labels("stopping")["stop"] == "Stopping…"
+    assert figs.button_labels("resuming")["resume"] == "Resuming…"
+    assert figs.button_labels("starting")["start"] == "Starting…"
+    assert figs.button_labels("restarting")["restart"] == "Restarting…"
+    assert set(figs.button_labels("running").values()) == set(figs.button_labels("idle").values())
+
+
+def test_notes_above_the_loss_curves() -> None:
+    status = Status(30, 100, 3.0, 4.0, 4.0, None, None, None)
+    training = Training(small_choice(), job=type("Job", (), {"status": "running"})())
+    assert figs.run_notes(training, status, 300) == [("info", figs.PREPARING)]
+    training.run = object()  # built: the notes say how long is left
+    assert figs.run_notes(training, status, 300) == [("caption", "Time left: about 4s.")]
+    queued = figs.run_notes(training, status, 300, ahead=2, error=None)
+    assert queued == [
+        ("info", "Busy: 2 runs are ahead of you. Yours starts as soon as a slot frees up.")
+    ]
+    failed = figs.run_notes(training, status, 300, error="ValueError: no")
+    assert ("error", "The run failed: ValueError: no") in failed
 
 
 def test_outcome_messages() -> None:
@@ -310,6 +347,15 @@ def test_outcome_messages() -> None:
 # ---------------------------------------------------------------------------------------------
 # Samples and the export
 # ---------------------------------------------------------------------------------------------
+
+
+def test_samples_side_by_side() -> None:
+    first, latest = RunSample(0, "qZ!x", prompt="Once"), RunSample(80, "upon a time", "Once")
+    both = figs.samples_html("gpt", first, latest, 80)
+    assert both.index("Sample at step 0, untrained") < both.index("Sample at step 80:")
+    assert "flex-wrap:wrap" in both
+    waiting = figs.samples_html("gpt", first, None, 80)
+    assert "The next sample comes at the first evaluation, at step 80." in waiting
 
 
 def test_run_sample_html() -> None:

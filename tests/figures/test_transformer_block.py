@@ -18,7 +18,9 @@ from tinyformers.course.transformer_block import (
     BLOCK_INPUT,
     MLP_SUM,
     LayerNormStats,
+    block_parameters,
     code_path,
+    inspect_ids,
     step_shapes,
 )
 from tinyformers.figures import transformer_block as figs
@@ -186,3 +188,105 @@ def test_ablation_rows_and_samples() -> None:
     html = figs.samples_html(ATTACK, {"no LayerNorm": ATTACK + "\nline", "neither": None})
     assert "<img" not in html and "</script>" not in html
     assert html.count("&lt;img") == 3  # the prompt above both samples, and one sample
+
+
+# ---------------------------------------------------------------------------------------------
+# Captions and choices
+# ---------------------------------------------------------------------------------------------
+
+IDS = [5, 17, 3, 22, 9]
+
+
+@pytest.fixture
+def gpt_inspection(tiny_gpt):
+    return inspect_ids(tiny_gpt, IDS)
+
+
+def test_code_path_pair_draws_this_model_and_the_other_placement(gpt_inspection) -> None:
+    own, other = figs.code_path_pair(gpt_inspection)
+    assert "This model: pre-LN" in svg_texts(own) and figs.FORMULA["pre"] in svg_texts(own)
+    assert "For comparison: post-LN" in svg_texts(other)
+    post = code_path(gpt_inspection.config.replace(ln_placement="post"))
+    drawn = figs.code_path_svg(
+        post, step_shapes(post, 5), "For comparison: post-LN", figs.FORMULA["post"]
+    )
+    assert other == drawn
+
+
+def test_config_and_replay_captions(gpt_inspection) -> None:
+    config = gpt_inspection.config
+    assert figs.config_caption("my_model", gpt_inspection) == (
+        f"From my\\_model's config: ln_placement = 'pre', residual = True, layer_norm = True; "
+        f"5 tokens, width C = {config.n_embd}, MLP width n_inner = {config.mlp_width}."
+    )
+    label, value = figs.replay_metric(gpt_inspection)
+    assert label.endswith(f"of all {config.n_layer} blocks")
+    assert value == f"{gpt_inspection.max_difference():.1e}"
+    assert figs.replay_caption(gpt_inspection) == (
+        "The last block's output is compared with what ln_f read."
+    )
+
+
+def test_replay_caption_is_none_without_a_final_norm(tiny_bert) -> None:
+    assert figs.replay_caption(inspect_ids(tiny_bert, IDS, [0] * 5)) is None
+
+
+def test_residual_caption_compares_first_and_last(gpt_inspection) -> None:
+    norms = {"block input": [2.0, 3.0], "after MLP + residual": [4.0, 5.0]}
+    last = len(gpt_inspection.layers) - 1
+    final = gpt_inspection.outer_norms["ln_f"].output.norm(dim=-1).mean().item()
+    assert figs.residual_caption(gpt_inspection, norms) == (
+        f"Mean token-vector length entering block 0: 2.000; leaving block {last}: 5.000 "
+        f"(2.50 times as long). After ln_f: {final:.3f}."
+    )
+
+
+def test_norm_options_name_the_layer_and_the_outer_norms(gpt_inspection, tiny_bert) -> None:
+    assert figs.norm_options(gpt_inspection, 1) == {
+        "ln_1": "layer 1: ln_1 (before attention)",
+        "ln_2": "layer 1: ln_2 (before the MLP)",
+        "ln_f": "ln_f (after the last block)",
+    }
+    bert = figs.norm_options(inspect_ids(tiny_bert, IDS, [0] * 5), 0)
+    assert bert["ln_1"] == "layer 0: ln_1 (after attention)"
+    assert "ln_emb" in bert
+
+
+def test_layer_norm_and_gamma_beta_captions() -> None:
+    x = torch.tensor([[1.0, 2.0, 3.0, 6.0], [0.0, 0.0, 1.0, -1.0]])
+    module = torch.nn.LayerNorm(4)
+    with torch.no_grad():
+        module.weight.copy_(torch.tensor([1.0, 2.0, 0.5, 0.5]))
+        module.bias.copy_(torch.tensor([0.0, 0.25, -0.25, 0.0]))
+    stats = LayerNormStats.of("ln", module, x, module(x).detach())
+    std = x.std(dim=-1, unbiased=False)
+    text = figs.layer_norm_caption(stats)
+    assert text.startswith(f"ε = 1e-05. Input: std from {std.min():.3f} to {std.max():.3f}. ")
+    assert figs.gamma_beta_caption(stats) == (
+        "4 dimensions. γ: mean 1.000, from 0.500 to 2.000. β: mean 0.000, from -0.250 to 0.250."
+    )
+
+
+def test_parameters_caption_gives_the_share_of_the_blocks(tiny_gpt) -> None:
+    parameters = block_parameters(tiny_gpt.h[0])
+    config = tiny_gpt.config
+    total = 4 * parameters.total * config.n_layer
+    text = figs.parameters_caption(parameters, config, total)
+    assert text.startswith(f"One block: {parameters.total:,} parameters (MLP tensors: mlp.")
+    assert f"hold {parameters.total * config.n_layer:,} of the model's {total:,}" in text
+    assert "(25.0%)" in text
+
+
+def test_ablation_texts() -> None:
+    settings = {"source": "Generated stories", "characters": 12345, "steps": 20, "seed": 3}
+    assert figs.settings_caption(settings, 4.25, True) == (
+        "Generated stories, 12,345 characters; 20 steps per variant, seed 3; 4.2 s so far."
+    )
+    assert figs.settings_caption(settings, 4.25, False).endswith("4.2 s.")
+    runs = {"a": [Progress(20, 1.0, None, 0.1, 1.0, 0.1)], "b": [Progress(7, 1.0, None, 0, 1, 0)]}
+    assert figs.progress_text(runs, 20) == "Training b: step 7 of 20"
+    best = SimpleNamespace(label="neither", final_val_loss=1.23456)
+    assert figs.best_caption(best) == "Lowest validation loss: neither, 1.235 nats per character."
+    assert figs.unknown_warning(2, 9) == (
+        "2 of the 9 tokens are not in this model's vocabulary and are read as \\[UNK\\]."
+    )

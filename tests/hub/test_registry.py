@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tinyformers.hub.checkpoint import read_config
-from tinyformers.hub.registry import MODELS_DIR, shipped_names
-from tinyformers.model.config import CONFIG_CLASSES
+from tinyformers.hub.registry import MODELS_DIR, LoadedModel, model_key, shipped_names
+from tinyformers.model.config import CONFIG_CLASSES, GPTConfig
 
 FOLDERS = ["gpt-stories", "bert-stories", "seq2seq-date", "gpt-char"]
 
@@ -62,3 +62,14 @@ def test_the_family_filter_agrees_with_every_shipped_config() -> None:
             name for name in shipped_names() if read_config(MODELS_DIR / name)[0].family == family
         ]
         assert shipped_names(family=family) == in_config
+
+
+def test_model_key_tells_apart_models_of_the_same_name(tiny_gpt, make_model) -> None:
+    first = LoadedModel("mine", "gpt", tiny_gpt, None, "trained", {})
+    again = LoadedModel("mine", "gpt", tiny_gpt, None, "trained", {})
+    other = LoadedModel("mine", "gpt", make_model(GPTConfig, seed=1), None, "trained", {})
+    shipped = LoadedModel("mine", "gpt", tiny_gpt, None, "shipped", {})
+    assert model_key(first) == model_key(again)
+    assert model_key(first) != model_key(other)
+    assert model_key(first) != model_key(shipped)
+    assert model_key(first) == f"trained:mine:{id(tiny_gpt)}"

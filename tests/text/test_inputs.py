@@ -14,6 +14,7 @@ from tinyformers.text.inputs import (
     bert_wrap,
     model_input_ids,
     read_typed_text,
+    text_room,
     word_token_spans,
 )
 from tinyformers.text.tokenizers import SPECIAL_TOKENS
@@ -39,6 +40,16 @@ def test_bert_wrap_cuts_the_body_to_fit(bert_tok) -> None:
     assert wrapped == [bert_tok.cls_id, *ids[:3], bert_tok.sep_id]
     with pytest.raises(ValueError, match="room for \\[CLS\\], one token and \\[SEP\\]"):
         bert_wrap(bert_tok, ids, max_length=2)
+
+
+def test_text_room_leaves_bert_its_two_specials(bert_tok) -> None:
+    room = text_room("bert", 7)
+    assert room == 5
+    ids = bert_tok.encode("the dog runs to the big cat .")
+    assert len(bert_wrap(bert_tok, ids[:room])) == 7
+    assert text_room("gpt", 7) == 7
+    with pytest.raises(ValueError, match="no room for text"):
+        text_room("bert", 2)
 
 
 def test_model_input_ids_by_family(bert_tok) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.training import work
-from tinyformers.training import jobs
+from tinyformers.training import backends, jobs
 from tinyformers.training.jobs import (
     ASKED,
     FAILED,
@@ -266,21 +266,6 @@ def test_limits_come_from_the_environment(monkeypatch) -> None:
         Limits.from_env()
 
 
-def test_the_backend_comes_from_the_environment(monkeypatch) -> None:
-    monkeypatch.setattr(jobs, "_default_backend", None)
-    monkeypatch.delenv(jobs.RAY_ADDRESS_ENV, raising=False)
-    assert isinstance(jobs.backend_from_env(), LocalProcesses)
-    assert jobs.backend_from_env() is jobs.backend_from_env()  # one per process
-    monkeypatch.setattr(jobs, "_default_backend", None)
-    monkeypatch.setenv(jobs.RAY_ADDRESS_ENV, "ray://head:10001")
-    pytest.importorskip("ray")
-    from tinyformers.training.ray_backend import RayBackend
-
-    chosen = jobs.backend_from_env()  # connects on first use, not here
-    assert isinstance(chosen, RayBackend) and chosen.address == "ray://head:10001"
-    monkeypatch.setattr(jobs, "_default_backend", None)
-
-
 def test_parameter_cap_has_a_clear_message() -> None:
     with pytest.raises(ValueError, match="at most 1,000 per run"):
         Limits(max_parameters=1000).check_parameters(5000)
@@ -299,7 +284,7 @@ def test_the_readme_states_the_default_limits() -> None:
     }
     for name, value in rows.items():
         assert f"| `{name}` | {value} |" in readme
-    assert f"`{jobs.RAY_ADDRESS_ENV}`" in readme
+    assert f"`{backends.RAY_ADDRESS_ENV}`" in readme
 
 
 def test_a_run_gives_the_same_losses_and_weights_on_both_backends(request) -> None:

@@ -119,6 +119,32 @@ def test_target_loss_stops_and_records_the_time() -> None:
     assert never.summary()["time_to_target_s"] is None
 
 
+def test_cheap_checks_call_a_whole_split_evaluation_when_the_target_is_near() -> None:
+    spec = replace(
+        tiny_spec(max_steps=60, eval_interval=0, check_interval=5), target_val_loss=100.0
+    )
+    run = Run(spec, TEXT)
+    state = run.train(snapshots=False)
+    assert state.step == 5 and "target" in state.stop_reason
+    last = state.history[-1]
+    assert last.val_estimate is not None and last.val_loss is not None
+    assert run.time_to_target_s >= run.setup_s > 0
+    assert run.updates[-1].sample is None  # no samples were asked for
+
+    never = Run(replace(spec, target_val_loss=1e-6), TEXT)
+    never.train(snapshots=False)
+    checks = [p for p in never.state.history if p.val_estimate is not None]
+    whole = [p.step for p in never.state.history if p.val_loss is not None]
+    assert len(checks) == 12 and whole == [60]  # far from the target: only the final one
+
+
+def test_validation_checks_read_an_even_spread_of_the_split() -> None:
+    run = Run(tiny_spec(), TEXT)
+    windows = list(run.task.validation_batches(1000))[0]["idx"]
+    picked = list(run.task.validation_batches(1000, limit=3))[0]["idx"]
+    assert torch.equal(picked, windows[[0, round((len(windows) - 1) / 2), len(windows) - 1]])
+
+
 def test_bert_runs_fill_in_blanks() -> None:
     spec = replace(tiny_spec(), family="bert", tokenizer="wordpiece", vocab_size=300)
     run = Run(spec, TEXT)

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from tinyformers.model.positional import apply_rotary
 from tinyformers.text.inputs import bert_wrap
+from tinyformers.text.tokenizers import SPECIAL_TOKENS
 from tinyformers.trace import Trace, trace_ids
 
 MAX_TOY_TOKENS = 12
@@ -188,6 +189,19 @@ def trace_sentence(model: nn.Module, tokenizer, text: str, max_tokens: int) -> T
     weights and hidden states."""
     ids = sentence_ids(model, tokenizer, text, max_tokens)
     return trace_ids(model, ids, tokenizer.display_tokens(ids))
+
+
+def default_query(tokens: Sequence[str]) -> int:
+    """The query a lesson starts on: the last token with a letter or digit that is not a special
+    token such as [SEP] (the last token if there is none)."""
+    if not tokens:
+        raise ValueError("there are no tokens to choose a query from")
+    ordinary = [
+        i
+        for i, token in enumerate(tokens)
+        if token not in SPECIAL_TOKENS and any(c.isalnum() for c in token)
+    ]
+    return ordinary[-1] if ordinary else len(tokens) - 1
 
 
 def check_layer_and_head(model: nn.Module, layer: int, head: int) -> None:

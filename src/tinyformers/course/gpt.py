@@ -19,19 +19,21 @@ This module runs that step in the open so a lesson can show each part of it:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tinyformers.hub.registry import LoadedModel
+from tinyformers.hub.registry import model_key as model_key  # the GPT page reads it from here
 from tinyformers.model.sampling import (
     Distribution,
     SamplingSettings,
     next_token_distribution,
     sample,
 )
+from tinyformers.text.tokenizers import SPECIAL_TOKENS
 
 MAX_NEW_TOKENS = 10_000  # the same cap as sampling.generate
 
@@ -67,11 +69,6 @@ def check_seed(seed: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"the seed must be a whole number of at least 0, got {seed!r}")
     return seed
-
-
-def model_key(loaded: LoadedModel) -> str:
-    """Tells models apart for caches and for resetting a text: shipped, trained and loaded."""
-    return f"{loaded.source}:{loaded.name}:{id(loaded.model)}"
 
 
 def slider_settings(temperature: float, top_k: int, top_p: float) -> SamplingSettings:
@@ -331,3 +328,68 @@ def prompt_loss(model: nn.Module, ids: list[int]) -> PromptLoss:
     log_probs = F.log_softmax(out.logits[0, :-1].double(), dim=-1)  # (T - 1, vocab)
     picked = log_probs.gather(-1, torch.tensor(ids[1:])[:, None])[:, 0]  # (T - 1,)
     return PromptLoss(ids, picked.exp(), -picked, out.loss.item())
+
+
+# ---------------------------------------------------------------------------------------------
+# Capitalised words: one token or several pieces
+# ---------------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[^\W\d_]+")  # a run of letters
+
+
+@dataclass(frozen=True)
+class CapitalWord:
+    """A capitalised word of a prompt and how a tokenizer reads it."""
+
+    word: str  # as written in the prompt, with the space before it when there is one
+    pieces: list[str]  # the tokens it is read as
+    lower_pieces: list[str]  # the tokens of the same word in lowercase
+
+    @property
+    def single(self) -> bool:
+        return len(self.pieces) == 1
+
+
+def capital_words(tokenizer, text: str) -> list[CapitalWord]:
+    """Each distinct word of ``text`` that starts with a capital letter, read by ``tokenizer``
+    as it stands in the text (a byte-level BPE reads a space and the word after it together),
+    and in lowercase."""
+    found: dict[str, CapitalWord] = {}
+    for match in _WORD.finditer(text):
+        word, start = match.group(), match.start()
+        if not word[0].isupper():
+            continue
+        written = (" " if start > 0 and text[start - 1] == " " else "") + word
+        if written not in found:
+            lower = written.lower()
+            found[written] = CapitalWord(
+                written,
+                tokenizer.display_tokens(tokenizer.encode(written)),
+                tokenizer.display_tokens(tokenizer.encode(lower)),
+            )
+    return list(found.values())
+
+
+@dataclass(frozen=True)
+class LearnedTokens:
+    """The tokens a byte-level BPE learned (merged from bytes), and those with a capital."""
+
+    learned: int
+    capitalised: list[str]  # in id order: the most frequent merges first
+
+    @property
+    def capital_share(self) -> float:
+        return len(self.capitalised) / self.learned if self.learned else 0.0
+
+
+def learned_tokens(tokenizer) -> LearnedTokens:
+    """How many tokens a byte-level BPE tokenizer learned beyond its bytes and special tokens,
+    and which of them hold a capital letter."""
+    specials = {*SPECIAL_TOKENS, *getattr(tokenizer.hf, "all_special_tokens", ())}
+    ids = [
+        i
+        for i in range(tokenizer.vocab_size)
+        if len(raw := tokenizer.id_to_token(i)) > 1 and raw not in specials
+    ]
+    shown = tokenizer.display_tokens(ids)
+    return LearnedTokens(len(ids), [t for t in shown if any(c.isupper() for c in t)])

@@ -22,6 +22,9 @@ Four kinds of mask, one function each:
 
 ``padded_batch`` runs two padded sequences through a model with their attention mask and
 measures how far each real token's output is from the output of the same sequence run alone.
+
+``sentence_view`` and ``date_cross_view`` pick the right view for a lesson's sentences and
+dates: the shorter sequence of a batch is the one that gets padding.
 """
 
 from __future__ import annotations
@@ -34,9 +37,17 @@ from torch import Tensor, nn
 from tinyformers.model.attention import prefix_lm_mask
 from tinyformers.model.blocks import check_length
 from tinyformers.model.record import RunRecord
+from tinyformers.text.corpora import generate_corpus, lesson_corpus
+from tinyformers.text.inputs import model_input_ids
 from tinyformers.training.loop import pad_batch
 
 KINDS = ("causal", "padding", "prefix", "cross")
+CORPORA = {  # texts the leakage experiment trains on
+    "stories": "Generated stories",
+    "lessons": "The text of these lessons",
+    "own": "Your own text",
+}
+STORIES = 200  # stories in the built-in corpus (about 18 000 characters)
 PAD_TOKEN = "[PAD]"
 
 
@@ -330,6 +341,14 @@ class PaddedBatch:
         """(T, T) attention weights of one head for one sequence of the batch."""
         return self.attentions[layer][row, head]
 
+    def largest_pad_weight(self, layer: int, head: int) -> float:
+        """The largest weight any query of any sequence gives a [PAD] key in one head."""
+        length = self.ids.size(1)
+        return max(
+            self.weights(layer, head, row)[:, n:].abs().max().item() if n < length else 0.0
+            for row, n in enumerate(self.lengths)
+        )
+
 
 def _largest_gap(batched: Tensor, alone: list[Tensor], lengths: list[int]) -> list[float]:
     return [(batched[row, :n] - alone[row]).abs().max().item() for row, n in enumerate(lengths)]
@@ -358,3 +377,130 @@ def padded_batch(model: nn.Module, sequences: list[list[int]], pad_id: int) -> P
         differences=_largest_gap(run.outputs, alone, lengths),
         differences_without_mask=_largest_gap(unmasked, alone, lengths),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# A lesson's sentences and dates as views
+# ---------------------------------------------------------------------------------------------
+
+
+class EmptyText(ValueError):
+    """A text that has no tokens to read."""
+
+
+def padded_row(lengths: list[int]) -> int:
+    """The sequence that gets padding: the shortest (the first if all are equally long)."""
+    if not lengths:
+        raise ValueError("there are no sequences")
+    return lengths.index(min(lengths))
+
+
+def pad_id_of(tokenizer) -> int:
+    """The id to pad with: the tokenizer's [PAD], or 0 if it has none (GPT-2's tokenizer). Any id
+    works, since the attention mask hides it."""
+    return tokenizer.pad_id if tokenizer.pad_id is not None else 0
+
+
+def batch_tokens(tokenizer, sequences: list[list[int]]) -> list[list[str]]:
+    """The token strings of each sequence of a right-padded batch, [PAD] where it is padded."""
+    length = max((len(ids) for ids in sequences), default=0)
+    return [_padded_tokens(tokenizer.display_tokens(ids), length) for ids in sequences]
+
+
+def sentence_view(
+    kind: str,
+    model: nn.Module,
+    tokenizer,
+    sequences: list[list[int]],
+    layer: int,
+    head: int,
+    prefix_len: int = 0,
+) -> MaskView:
+    """The view of one self-attention mask on a lesson's sentences: the causal or prefix mask on
+    the first sequence, or the padding mask on the shorter sequence of the batch."""
+    if kind not in ("causal", "padding", "prefix"):
+        raise ValueError(f"{kind!r} is not a self-attention mask; use causal, padding or prefix")
+    first = sequences[0]
+    tokens = tokenizer.display_tokens(first)
+    if kind == "causal":
+        return causal_view(model, first, tokens, layer, head)
+    if kind == "prefix":
+        return prefix_view(model, first, tokens, layer, head, prefix_len)
+    row = padded_row([len(ids) for ids in sequences])
+    strings = [tokenizer.display_tokens(ids) for ids in sequences]
+    return padding_view(model, sequences, strings, layer, head, row, pad_id_of(tokenizer))
+
+
+def token_room(model: nn.Module, max_tokens: int) -> int:
+    """How many tokens of a sentence a lesson runs the model on: ``max_tokens``, or fewer if the
+    model's context is shorter."""
+    if max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+    return min(max_tokens, model.config.block_size)
+
+
+def sentence_ids(tokenizer, text: str, limit: int) -> list[int]:
+    """A GPT's ids for ``text``, at most ``limit`` of them. Raises ``EmptyText`` if there are
+    none."""
+    ids = tokenizer.encode(text)[:limit]
+    if not ids:
+        raise EmptyText("The text has no tokens for this model; type a few words.")
+    return ids
+
+
+def batch_ids(tokenizer, texts: list[str], family: str, limit: int) -> list[list[int]]:
+    """The rows of a batch before padding: BERT's ``[CLS] text [SEP]`` or a GPT's ids, at most
+    ``limit`` per text. Raises ``EmptyText`` for a GPT text without tokens."""
+    if family == "bert":
+        return [model_input_ids(tokenizer, "bert", text, limit) for text in texts]
+    return [sentence_ids(tokenizer, text, limit) for text in texts]
+
+
+def date_ids(tokenizer, text: str, what: str, example: str) -> list[int]:
+    """The date model's ids for ``text`` (called ``what`` in messages). Raises ``EmptyText`` for
+    an empty text and ValueError for characters the model has never seen."""
+    ids = tokenizer.encode(text.strip())
+    if not ids:
+        raise EmptyText(f"The {what} is empty: type a date such as {example}.")
+    if tokenizer.unk_id in ids:
+        raise ValueError(
+            f"The {what} has characters the date model has never seen: it knows only the "
+            f"digits, letters and spaces of dates such as {example}."
+        )
+    return ids
+
+
+@torch.no_grad()
+def decoder_input(model: nn.Module, tokenizer, source: list[int]) -> list[int]:
+    """What an encoder-decoder's decoder reads for ``source``: [BOS] and its greedy output."""
+    output = model.generate_greedy(torch.tensor([source]), tokenizer.bos_id, tokenizer.eos_id)
+    return [tokenizer.bos_id, *output[0].tolist()]
+
+
+def date_cross_view(
+    model: nn.Module,
+    tokenizer,
+    sources: list[list[int]],
+    targets: list[list[int]],
+    layer: int,
+    head: int,
+) -> MaskView:
+    """Cross-attention on the shorter source of a batch of sources and their decoder inputs."""
+    return cross_view(
+        model,
+        sources,
+        targets,
+        [tokenizer.display_tokens(ids) for ids in sources],
+        [tokenizer.display_tokens(ids) for ids in targets],
+        layer,
+        head,
+        padded_row([len(ids) for ids in sources]),
+        pad_id_of(tokenizer),
+    )
+
+
+def builtin_corpus(name: str) -> str:
+    """A built-in text to train on: the generated stories, or the lessons' own text."""
+    if name not in ("stories", "lessons"):
+        raise ValueError(f"unknown built-in corpus {name!r}; the corpora are stories and lessons")
+    return generate_corpus(STORIES, seed=0) if name == "stories" else lesson_corpus()

@@ -16,6 +16,7 @@ Four things live here, all plain PyTorch:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -55,6 +56,16 @@ def trace_sentence(model: nn.Module, tokenizer, text: str) -> Trace:
     return trace_ids(model, ids, tokenizer.display_tokens(ids), token_type_ids=segments)
 
 
+def attention_fingerprint(trace: Trace) -> str:
+    """A short digest of a trace's tokens and attention weights: the attention views of a
+    sentence depend on nothing else, so equal fingerprints mean equal views."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update("\x00".join(trace.tokens).encode("utf-8", "surrogatepass"))
+    for weights in trace.attentions:
+        digest.update(weights.float().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 # ---------------------------------------------------------------------------------------------
 # Per-head statistics
 # ---------------------------------------------------------------------------------------------
@@ -84,6 +95,16 @@ class HeadStats:
     @property
     def name(self) -> str:
         return f"layer {self.layer}, head {self.head}"
+
+
+def anchor_of(family: str) -> tuple[str | None, str]:
+    """The token a model family's anchor score measures (None = the first token), and its name
+    in a sentence: BERT parks attention on ``[SEP]``, GPT on the first token."""
+    if family not in ("gpt", "bert"):
+        raise ValueError(f"anchor scores need a GPT or BERT model, not {family}")
+    if family == "bert":
+        return "[SEP]", "[SEP]"
+    return None, "the first token"
 
 
 def anchor_positions(tokens: Sequence[str], anchor_token: str | None) -> list[int]:
@@ -135,6 +156,18 @@ def sort_heads(stats: Sequence[HeadStats], key: str, descending: bool = True) ->
     if key not in STATISTICS:
         raise ValueError(f"cannot sort heads by {key!r}; choose one of {', '.join(STATISTICS)}")
     return sorted(stats, key=lambda s: getattr(s, key), reverse=descending)
+
+
+def strongest_key_habits(weights: Tensor) -> tuple[int, int]:
+    """For one head's (T, T) weights: how many rows weigh the previous token most (of rows 1 to
+    T − 1), and how many weigh their own token most (of all T rows)."""
+    if weights.dim() != 2 or weights.shape[0] != weights.shape[1]:
+        raise ValueError(f"one head's weights must be (T, T), got {tuple(weights.shape)}")
+    strongest = weights.argmax(dim=-1)  # for every row, the key it weighs most
+    rows = torch.arange(weights.shape[0])
+    previous = int((strongest[1:] == rows[1:] - 1).sum())
+    itself = int((strongest == rows).sum())
+    return previous, itself
 
 
 def uniform_entropy(mask: Tensor | None, n_tokens: int) -> float:
@@ -296,3 +329,20 @@ def strongest_other_key(row: Tensor, query: int) -> int:
     others = row.detach().clone()
     others[query] = -1
     return int(others.argmax())
+
+
+def best_head(scores: Tensor) -> tuple[int, int]:
+    """(layer, head) of the largest entry of a (layers, heads) grid of scores."""
+    if scores.dim() != 2 or scores.numel() == 0:
+        raise ValueError(
+            f"scores must be a non-empty (layers, heads) grid, got {tuple(scores.shape)}"
+        )
+    layer, head = divmod(int(scores.argmax()), scores.shape[1])
+    return layer, head
+
+
+def points_at_subject(row: Tensor, probe: AgreementProbe) -> tuple[int, bool]:
+    """The key the probe's query row weighs most (leaving out itself), and whether that key is
+    part of the subject."""
+    target = strongest_other_key(row, probe.query)
+    return target, probe.subject[0] <= target < probe.subject[1]

@@ -19,6 +19,10 @@ The *training session* is what a student sets up and runs: the choices they may 
 tokenizer, size, settings) checked into a ``Choice``; the ``Training`` of that choice, with its
 background work, why it stopped, whether it may resume, and publishing the model it learned;
 and the ``Status`` numbers shown while it runs.
+
+The page's defaults (``default_choice``) are chosen to teach within 30 seconds on two CPU
+cores: a small GPT on gpt-char's stories whose loss visibly falls from ln V and whose samples
+turn from random characters into words (bench/train_page.py measures it).
 """
 
 from __future__ import annotations
@@ -44,12 +48,13 @@ from tinyformers.text.tokenizers import (
 )
 from tinyformers.training import zoo
 from tinyformers.training.jobs import ACTIVE, Job, Limits
-from tinyformers.training.loop import Progress, TrainSettings
+from tinyformers.training.loop import Progress, TrainSettings, evaluate, make_optimizer
 from tinyformers.training.runs import CHAR_SETTINGS, Run, RunSpec, TrainUpdate, split_sentences
 
 SCORES = ("previous", "first", "self")
 """The names of the per-head scores, in the order pages offer them."""
 
+STARTS = {"start": "starting", "resume": "resuming", "restart": "restarting"}  # kind -> phase
 SNAPSHOTS_PER_RUN = 15  # evaluations (and so attention snapshots) a run aims for
 MIN_SNAPSHOT_INTERVAL = 10  # never evaluate more often than this many steps
 RATE_WINDOW = 5  # logged steps the time-left estimate looks back over
@@ -303,6 +308,12 @@ def nearest(options: Sequence[float], value: float) -> float:
 
 DEFAULT_LEARNING_RATE = nearest(LEARNING_RATES, CHAR_SETTINGS.learning_rate)
 DEFAULT_BATCH_SIZE = int(nearest(BATCH_SIZES, CHAR_SETTINGS.batch_size))
+# What the page starts with. The `micro` size (2 layers × 2 heads, width 64) trains about eight
+# times as many steps a second as `char` on two CPU cores: its 1,200 steps take about 20 s.
+DEFAULT_FAMILY, DEFAULT_CORPUS, DEFAULT_TOKENIZER = "gpt", "char", "char"
+DEFAULT_PRESET = "micro"
+DEFAULT_STEPS = STEPS_CHOICE.default
+DEFAULT_SEED = 0
 
 
 def corpus_text(name: str) -> str:
@@ -404,6 +415,33 @@ class Choice:
     config: TransformerConfig
     n_parameters: int
     profile: CorpusProfile
+
+
+def make_choice(
+    family: str,
+    text: str,
+    corpus: str,
+    profile: CorpusProfile,
+    preset_name: str,
+    overrides: dict[str, int],
+    settings: TrainSettings,
+    count: Callable[[dict], int] = parameter_count,
+) -> Choice:
+    """The ``Choice`` of these settings, its parameters counted by ``count`` (a cached
+    ``parameter_count`` on a page). ValueError if the size cannot be built."""
+    spec, config = run_spec(family, profile, preset_name, overrides, settings)
+    return Choice(spec, text, corpus, config, count(config.to_dict()), profile)
+
+
+def default_choice() -> Choice:
+    """The run the training page starts when no setting has been touched."""
+    text = corpus_text(DEFAULT_CORPUS)
+    profile = corpus_profile(text, DEFAULT_TOKENIZER, None)
+    settings = train_settings(
+        DEFAULT_STEPS, DEFAULT_BATCH_SIZE, DEFAULT_LEARNING_RATE, DEFAULT_SEED
+    )
+    label = CORPUS_LABELS[DEFAULT_CORPUS]
+    return make_choice(DEFAULT_FAMILY, text, label, profile, DEFAULT_PRESET, {}, settings)
 
 
 def length_problem(profile: CorpusProfile, family: str, block_size: int) -> str | None:
@@ -522,8 +560,26 @@ def latest_sample(run: Run) -> RunSample | None:
     if not evaluated:
         return None
     latest = evaluated[-1]
-    prompt = run.tokenizer.decode(run.probe_ids[:4]) if run.spec.family == "gpt" else None
-    return RunSample(latest.progress.step, latest.sample, prompt)
+    return RunSample(latest.progress.step, latest.sample, sample_prompt(run))
+
+
+def sample_prompt(run: Run) -> str | None:
+    """What a GPT's samples continue (the probe's first tokens); None for a BERT."""
+    return run.tokenizer.decode(run.probe_ids[:4]) if run.spec.family == "gpt" else None
+
+
+def first_sample(training: Training) -> RunSample | None:
+    """What the untrained model wrote at step 0, once the run has been built."""
+    run = training.run
+    if run is None or training.initial_sample is None:
+        return None
+    return RunSample(0, training.initial_sample, sample_prompt(run))
+
+
+def samples(training: Training) -> tuple[RunSample | None, RunSample | None, int]:
+    """The untrained model's sample, the latest one, and the step of the first evaluation."""
+    latest = latest_sample(training.run) if training.run is not None else None
+    return first_sample(training), latest, training.choice.spec.settings.eval_interval
 
 
 @dataclass(frozen=True)
@@ -545,11 +601,11 @@ class SnapshotView:
 class Started:
     """The first report of every start of a run: the run as it begins (its spec, tokenizer,
     probe and history so far, without the weights and data, which stay in the worker), the
-    untrained model's attention (on a run's first start) and where this start's time budget
+    untrained model's attention, sample and validation loss (on a run's first start) and where this start's time budget
     ends."""
 
     view: Run
-    initial_attention: list[Tensor] | None
+    initial: tuple[list[Tensor], str, float] | None  # attention, sample, validation loss
     budget_end_s: float
 
 
@@ -572,7 +628,9 @@ def train_start(
     every ``TrainUpdate``. Returns the run, trained weights and all."""
     if run is None:
         run = Run(spec, text)
-    initial = run.probe_attention() if run.step == 0 else None
+    initial = None
+    if run.step == 0:
+        initial = (run.probe_attention(), run.sample(), evaluate(run.model, run.task))
     already = run.state.elapsed_s if run.state is not None else 0.0
     budget_end = already + budget_s
     if report(Started(run_view(run), initial, budget_end)) is False:
@@ -594,16 +652,29 @@ class Training:
     job: Job | None = None
     run: Run | None = None
     initial_attention: list[Tensor] | None = None
+    initial_sample: str | None = None  # what the untrained model writes (or fills in)
+    initial_val_loss: float | None = None  # the untrained model's validation loss
     budget_end_s: float = math.inf  # training time at which the current start's budget ends
     earlier: list[Progress] = field(default_factory=list)  # the attempt before a restart
     attempt: int = 1
     published: tuple[int, int] | None = None  # (attempt, step) last put into the pickers
+    last_start: str = "start"  # how the latest job began: "start", "resume" or "restart"
     published_name: str | None = None
     zip_bytes: bytes | None = None
     _before: Run | None = None  # the run as this start began, kept if the start fails
     _synced: tuple[object, int, bool] = (None, 0, False)  # (job, reports read, its end read)
 
     # -- the job ------------------------------------------------------------------------------
+
+    def begin(self, kind: str, budget_s: float) -> Callable:
+        """The work of a job that starts the run, resumes it or restarts it from its initial
+        weights (``kind``: "start", "resume" or "restart"), for ``budget_s`` seconds at most."""
+        if kind not in STARTS:
+            raise ValueError(f"kind must be one of {', '.join(STARTS)}; got {kind!r}")
+        if kind == "restart":
+            self.restart()
+        self.last_start = kind
+        return self.work(budget_s)
 
     def work(self, budget_s: float) -> Callable:
         """The background work of one start (a picklable ``partial`` of ``train_start``): go
@@ -629,8 +700,10 @@ class Training:
             if isinstance(update, Started):
                 self.run = update.view
                 self.budget_end_s = update.budget_end_s
-                if update.initial_attention is not None:
-                    self.initial_attention = update.initial_attention
+                if update.initial is not None:
+                    attention, sample, val_loss = update.initial
+                    self.initial_attention, self.initial_sample = attention, sample
+                    self.initial_val_loss = val_loss
             elif isinstance(update, TrainUpdate) and self.run is not None:
                 self.run.updates.append(update)
         if not snapshot.active:
@@ -645,6 +718,18 @@ class Training:
         status = self.job.status  # read first: if it has ended, ``sync`` reads its end
         self.sync()
         return status in ACTIVE
+
+    def phase(self) -> str:
+        """Where the session stands, as its buttons show it: "idle" (no job training),
+        "stopping" (a stop was asked for and the job has not stopped yet), "starting",
+        "resuming" or "restarting" (the job has not reported a step yet), or "running"."""
+        if not self.active:
+            return "idle"
+        if self.job.stop_requested:
+            return "stopping"
+        if not any(isinstance(u, TrainUpdate) for u in self.job.snapshot().updates):
+            return STARTS[self.last_start]
+        return "running"
 
     def stop_kind(self) -> str | None:
         """Why the last start ended: "finished", "stopped", "budget" (the server's time limit)
@@ -682,7 +767,7 @@ class Training:
             raise ValueError("there is no run to restart yet")
         self.earlier = self.history()
         self.run.restart()
-        self.initial_attention = None
+        self.initial_attention = self.initial_sample = self.initial_val_loss = None
         self.attempt += 1
 
     # -- what it shows ------------------------------------------------------------------------
@@ -778,6 +863,17 @@ class Training:
         return name
 
 
+def warm_up() -> None:
+    """Build an AdamW optimizer once, so that the first Start of a process does not wait for
+    the modules PyTorch imports the first time (a second or more on two busy cores)."""
+    make_optimizer(torch.nn.Linear(1, 1), TrainSettings())
+
+
+def phase_of(training: Training | None) -> str:
+    """``Training.phase`` of a session's training, "idle" when it has none."""
+    return training.phase() if training is not None else "idle"
+
+
 @dataclass(frozen=True)
 class Actions:
     """Which of a session's buttons can act."""
@@ -786,11 +882,13 @@ class Actions:
     resume: bool
     restart: bool
     reset: bool
+    stop: bool = False
 
 
 def actions(training: Training | None, ready: bool) -> Actions:
     """What a session can do: start a new run when its choice is ``ready`` and no job is
-    training, resume or restart the run it has, and reset when it has one."""
+    training, resume or restart the run it has, stop a job that was not asked to stop yet,
+    and reset when it has a run."""
     if training is None:
         return Actions(start=ready, resume=False, restart=False, reset=False)
     return Actions(
@@ -798,4 +896,5 @@ def actions(training: Training | None, ready: bool) -> Actions:
         resume=training.can_resume(),
         restart=training.can_restart(),
         reset=True,
+        stop=training.phase() not in ("idle", "stopping"),
     )

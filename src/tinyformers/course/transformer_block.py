@@ -27,7 +27,9 @@ from torch import Tensor, nn
 from tinyformers.model.blocks import Block
 from tinyformers.model.config import TransformerConfig
 from tinyformers.model.record import BlockRecord, RunRecord
+from tinyformers.text.corpora import generate_corpus, lesson_corpus
 from tinyformers.text.inputs import bert_wrap
+from tinyformers.training.experiments import FULL, NEITHER, NO_LAYER_NORM, NO_RESIDUAL
 
 STREAM, BRANCH = "stream", "branch"
 ATTENTION, MLP = "attention", "mlp"
@@ -425,6 +427,10 @@ class BlockParameters:
     def share(self, part: str) -> float:
         return self.count(part) / self.total if self.total else 0.0
 
+    def counts(self) -> dict[str, int]:
+        """Parameters per part, in the order the parts were found."""
+        return {part: self.count(part) for part in self.tensors}
+
 
 def block_parameters(block: nn.Module) -> BlockParameters:
     """Count one block's parameters by part, straight from its tensors."""
@@ -433,3 +439,47 @@ def block_parameters(block: nn.Module) -> BlockParameters:
         part = PART_OF_CHILD.get(name.split(".")[0], "other")
         tensors.setdefault(part, []).append((name, tuple(parameter.shape), parameter.numel()))
     return BlockParameters(tensors)
+
+
+# ---------------------------------------------------------------------------------------------
+# The residual / LayerNorm ablation while it trains and once it is done
+# ---------------------------------------------------------------------------------------------
+
+
+ABLATION_VARIANTS = (FULL, NO_RESIDUAL, NO_LAYER_NORM, NEITHER)  # in the order they train
+
+
+def ablation_progress(
+    runs: dict[str, list], steps: int, n_variants: int = len(ABLATION_VARIANTS)
+) -> float:
+    """The share of the ablation done, from 0 to 1: the variants trained before the latest one in
+    ``runs`` (variant label -> its progress so far, in training order), plus the latest one's
+    steps out of ``steps``."""
+    if not runs:
+        return 0.0
+    if steps < 1 or n_variants < 1:
+        raise ValueError(f"need at least one step and one variant, got {steps} and {n_variants}")
+    latest = list(runs.values())[-1]
+    done = (len(runs) - 1 + latest[-1].step / steps) / n_variants
+    return min(done, 1.0)
+
+
+def best_variant(variants: list):
+    """The variant (``experiments.VariantResult``) with the lowest final validation loss, or
+    None if none has one yet."""
+    return min(
+        (v for v in variants if v.final_val_loss is not None),
+        key=lambda v: v.final_val_loss,
+        default=None,
+    )
+
+
+SOURCES = {"lessons": "The lessons' text", "stories": "Generated stories", "own": "Your own text"}
+STORIES = 300  # stories in the built-in corpus of the ablation
+
+
+def builtin_corpus(name: str) -> str:
+    """A built-in text for the ablation: the lessons' own text, or the generated stories."""
+    if name not in ("stories", "lessons"):
+        raise ValueError(f"unknown built-in corpus {name!r}; the corpora are stories and lessons")
+    return generate_corpus(STORIES, seed=0) if name == "stories" else lesson_corpus()

@@ -1,10 +1,11 @@
 """Figures for the lesson on self-attention, step by step.
 
-``step_figure`` draws one step of ``stepwise.HeadSteps`` as side-by-side heatmaps (what goes in,
-what comes out), with the row of the query under focus framed in every panel whose rows are
-tokens. ``attention_bars`` shows one query's attention weights; ``scaling_figure`` and
-``draw_figure`` show the √d experiment. Every token string is html-escaped before it reaches a
-label or a hover box, because Plotly renders a few HTML tags in those.
+``step_figures`` draws one step of ``stepwise.HeadSteps`` as heatmaps, one figure per panel
+(what goes in, what comes out), which a page shows side by side in columns that stack on a
+narrow screen; the row of the query under focus is framed in every panel whose rows are tokens.
+``attention_bars`` shows one query's attention weights; ``scaling_figure`` and ``draw_figure``
+show the √d experiment. Every token string is html-escaped before it reaches a label or a hover
+box, because Plotly renders a few HTML tags in those.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import torch
 from plotly.subplots import make_subplots
 from torch import Tensor
 
-from tinyformers.course.attention import HeadSteps, ScalingStats
+from tinyformers.course.attention import HeadSteps, ScalingStats, softmax_entropy
+from tinyformers.figures.common import number
 
 STEPS = ("x", "q", "k", "v", "scores", "scale", "softmax", "output")
 STEP_NAMES = {
@@ -33,11 +35,13 @@ STEP_NAMES = {
     "output": "weighted sum of the values",
 }
 FONT_SIZE = 16
-PLOT_WIDTH = 1000  # pixels a figure is assumed to get; decides whether numbers fit in cells
-MIN_CELL_WIDTH = 40  # pixels a cell needs for a number such as -12.34
+PLOT_WIDTH = 640  # pixels a step's panels are assumed to get; decides whether numbers fit
+MIN_CELL_WIDTH = 34  # pixels a cell needs for a number such as -12.34
+ROW_LABEL_WIDTH = 70  # pixels of a panel's width its token row labels take
 MIN_CELL_HEIGHT = 18
 MIN_LABELLED_COLUMN = 22  # pixels a column needs for a rotated token label
 MIN_NUMBER_COLUMN = 24  # pixels between two position numbers on an axis
+MAX_PANEL_HEIGHT = 450  # px: a step's panels and its controls fit a projector's first screen
 FOCUS_COLOR = "#111111"
 MASKED_COLOR = "#bbbbbb"
 UNSCALED_COLOR = "#d62728"
@@ -55,6 +59,12 @@ def check_step(step: str) -> int:
     if step not in STEPS:
         raise ValueError(f"unknown step {step!r}; the steps are {', '.join(STEPS)}")
     return STEPS.index(step) + 1
+
+
+def step_after(step: str, delta: int) -> str:
+    """The step ``delta`` places after ``step`` (before it if negative), kept within the steps."""
+    position = check_step(step) - 1 + delta
+    return STEPS[min(max(position, 0), len(STEPS) - 1)]
 
 
 def check_focus(steps: HeadSteps, focus: int) -> None:
@@ -170,15 +180,32 @@ def _shown_values(panel: Panel) -> Tensor:
     return z
 
 
-def _panel_weight(panel: Panel) -> float:
+def panel_weight(panel: Panel, named_rows: bool = False) -> float:
     """A panel's share of the width: its number of columns, growing slowly beyond 16; columns
-    labelled with tokens count more, to leave room for their labels."""
+    labelled with tokens count more, and so does a panel whose rows are named by tokens, to
+    leave room for their labels."""
     columns = panel.matrix.size(1)
-    weight = max(columns, 3) if columns <= 16 else 16 + (columns - 16) / 4
-    return weight * 2 if panel.column_labels is not None else weight
+    weight = max(columns, 6) if columns <= 16 else 16 + (columns - 16) / 8
+    weight = weight * 2 if panel.column_labels is not None else weight
+    return weight + 4 if named_rows else weight
 
 
-def _heatmap(panel: Panel, colorbar_x: float, cell_size: tuple[float, float]) -> go.Heatmap:
+def named_rows(panels: Sequence[Panel]) -> list[bool]:
+    """Which panels name their token rows: the first panel with token rows; those right of it
+    number theirs."""
+    first = next((i for i, p in enumerate(panels) if p.row_labels is not None), None)
+    return [i == first for i in range(len(panels))]
+
+
+def panel_height(panels: Sequence[Panel]) -> int:
+    """One height for every panel of a step, so their rows line up: room for the rows and the
+    labels, between 320 and MAX_PANEL_HEIGHT pixels."""
+    n_rows = max(p.matrix.size(0) for p in panels)
+    tokens = any(p.column_labels for p in panels)
+    return min(MAX_PANEL_HEIGHT, max(320, 110 + 22 * n_rows + (70 if tokens else 0)))
+
+
+def _heatmap(panel: Panel, cell_size: tuple[float, float]) -> go.Heatmap:
     """A heatmap of the panel; the numbers are written into the cells when they fit."""
     z = _shown_values(panel)
     cells = _cell_texts(panel)
@@ -193,84 +220,99 @@ def _heatmap(panel: Panel, colorbar_x: float, cell_size: tuple[float, float]) ->
         z=z.numpy(),
         text=cells,
         texttemplate="%{text}" if small else None,
-        textfont=dict(size=13),
+        textfont=dict(size=12),
         customdata=_hover_texts(panel, cells),
         hovertemplate="%{customdata}<extra></extra>",
-        colorbar=dict(x=colorbar_x, thickness=12, len=0.9, xpad=4),
+        colorbar=dict(  # under the title, so the panels beside it keep their width
+            orientation="h",
+            y=1.0,
+            yanchor="bottom",
+            len=0.9,
+            thickness=8,
+            ypad=2,
+            nticks=3,
+            tickfont_size=12,
+            outlinewidth=0,
+        ),
         **scale,
     )
 
 
-def _label_axis(fig: go.Figure, axis: str, labels: list[str] | None, column: int) -> None:
-    """Token labels as ticks (positions only on a crowded x axis), or a 'dimension' title."""
-    if axis == "y":
-        if labels is not None:
-            fig.update_yaxes(tickvals=list(range(len(labels))), ticktext=labels, row=1, col=column)
-        return
+def _label_axes(fig: go.Figure, panel: Panel, cell_width: float, named: bool) -> None:
+    """Token labels as ticks (positions only on a crowded x axis, or on the rows of a panel
+    that does not name them), or a 'dimension' title."""
+    if panel.row_labels is not None:
+        rows = list(range(len(panel.row_labels)))
+        names = panel.row_labels if named else [str(r) for r in rows]
+        fig.update_yaxes(tickvals=rows, ticktext=names)
+    else:  # numbered dimensions: whole numbers only
+        fig.update_yaxes(tick0=0, dtick=math.ceil(panel.matrix.size(0) / 8))
+    labels = panel.column_labels
     if labels is None:
-        fig.update_xaxes(title="dimension", row=1, col=column)
-        return
-    fig.update_xaxes(
-        tickvals=list(range(len(labels))), ticktext=labels, tickangle=-60, row=1, col=column
-    )
+        fig.update_xaxes(title="dimension")
+    elif cell_width < MIN_LABELLED_COLUMN:  # too narrow for tokens: positions
+        fig.update_xaxes(title="key position", dtick=math.ceil(MIN_NUMBER_COLUMN / cell_width))
+    else:
+        fig.update_xaxes(tickvals=list(range(len(labels))), ticktext=labels, tickangle=-60)
 
 
-def panels_figure(panels: Sequence[Panel], title: str) -> go.Figure:
-    """Heatmaps side by side, each with its own colour scale; the focus row is framed."""
-    if not panels:
-        raise ValueError("a figure needs at least one panel")
-    widths = [_panel_weight(p) for p in panels]
-    spacing = 0.15 if len(panels) > 1 else 0.0  # room for a colour scale and row labels
-    n_rows = max(p.matrix.size(0) for p in panels)
-    tokens = max((len(p.column_labels or []) for p in panels), default=0)
-    height = min(900, max(380, 120 + 24 * n_rows + (60 if tokens else 0)))
-    plot_width = PLOT_WIDTH * (1 - spacing * (len(panels) - 1))
-    plot_height = height - 150 - (60 if tokens else 0)
-    fig = make_subplots(
-        rows=1,
-        cols=len(panels),
-        subplot_titles=[p.title for p in panels],
-        column_widths=widths,
-        horizontal_spacing=spacing,
-    )
-    for column, panel in enumerate(panels, start=1):
-        domain = fig.get_subplot(1, column).xaxis.domain
-        n_cell_rows, n_cell_columns = panel.matrix.shape
-        cell_width = plot_width * widths[column - 1] / sum(widths) / n_cell_columns
-        cell = (cell_width, plot_height / n_cell_rows)
-        fig.add_trace(_heatmap(panel, domain[1] + 0.01, cell), row=1, col=column)
-        _label_axis(fig, "y", panel.row_labels, column)
-        if panel.column_labels is not None and cell_width < MIN_LABELLED_COLUMN:
-            every = math.ceil(MIN_NUMBER_COLUMN / cell_width)  # too narrow for tokens: positions
-            fig.update_xaxes(title="key position", dtick=every, row=1, col=column)
-        else:
-            _label_axis(fig, "x", panel.column_labels, column)
-        if panel.focus_row is not None:
-            fig.add_shape(
-                type="rect",
-                x0=-0.5,
-                x1=panel.matrix.size(1) - 0.5,
-                y0=panel.focus_row - 0.5,
-                y1=panel.focus_row + 0.5,
-                line=dict(color=FOCUS_COLOR, width=3),
-                row=1,
-                col=column,
-            )
-    fig.update_yaxes(autorange="reversed")
+def panel_figure(
+    panel: Panel, height: int, share: float, step: str = "", named: bool = True
+) -> go.Figure:
+    """One heatmap with its own colour scale, ``share`` of the width the panels of a step are
+    assumed to get together; the focus row is framed, and its token rows are labelled by
+    token if ``named``, else by position. ``step`` goes into the figure's meta, so the panels
+    of a step can be found."""
+    n_rows, n_columns = panel.matrix.shape
+    tokens = panel.column_labels is not None
+    labels = ROW_LABEL_WIDTH if named and panel.row_labels is not None else 25
+    cell_width = max(PLOT_WIDTH * share - labels, 1) / n_columns
+    cell_height = (height - 130 - (70 if tokens else 0)) / n_rows
+    fig = go.Figure(_heatmap(panel, (cell_width, cell_height)))
+    _label_axes(fig, panel, cell_width, named)
+    if panel.focus_row is not None:
+        fig.add_shape(
+            type="rect",
+            x0=-0.5,
+            x1=n_columns - 0.5,
+            y0=panel.focus_row - 0.5,
+            y1=panel.focus_row + 0.5,
+            line=dict(color=FOCUS_COLOR, width=3),
+        )
+    fig.update_yaxes(autorange="reversed", automargin=True, tickfont_size=13)
+    fig.update_xaxes(automargin=True, tickfont_size=13)
     fig.update_layout(
-        title=title, height=height, font_size=FONT_SIZE, margin=dict(l=60, r=40, t=90, b=60)
+        title=dict(
+            text=panel.title, x=0.5, xanchor="center", y=1, yanchor="top", pad_t=24, font_size=14
+        ),
+        height=height,
+        font_size=FONT_SIZE,
+        margin=dict(l=10, r=10, t=80, b=40),
+        meta=dict(step=step),
     )
-    fig.update_annotations(font_size=FONT_SIZE)
     return fig
 
 
-def step_figure(steps: HeadSteps, step: str, focus: int, source: str = "") -> go.Figure:
-    """One step of the head's computation; ``source`` (e.g. 'gpt-stories, layer 0, head 1')
-    goes into the title."""
+def step_title(step: str, source: str = "") -> str:
+    """'Step 3 of 8: keys K = X W_K · gpt-stories, layer 0, head 1' (``source`` is optional)."""
     number = check_step(step)
-    suffix = f" · {html.escape(source, quote=False)}" if source else ""
-    title = f"Step {number} of {len(STEPS)}: {STEP_NAMES[step]}{suffix}"
-    return panels_figure(step_panels(steps, step, focus), title)
+    suffix = f" · {source}" if source else ""
+    return f"Step {number} of {len(STEPS)}: {STEP_NAMES[step]}{suffix}"
+
+
+def step_figures(steps: HeadSteps, step: str, focus: int) -> tuple[list[float], list[go.Figure]]:
+    """One step of the head's computation: a figure per panel and the relative widths of the
+    columns that show them side by side (one under the other on a narrow screen)."""
+    panels = step_panels(steps, step, focus)
+    height = panel_height(panels)
+    named = named_rows(panels)
+    widths = [panel_weight(p, n) for p, n in zip(panels, named, strict=True)]
+    shares = [w / sum(widths) for w in widths]
+    figures = [
+        panel_figure(p, height, share, step, n)
+        for p, share, n in zip(panels, shares, named, strict=True)
+    ]
+    return widths, figures
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,3 +456,198 @@ def draw_figure(scores: Tensor, d: int) -> go.Figure:
     )
     fig.update_annotations(font_size=FONT_SIZE)
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Captions: every number computed from the matrices shown
+# ---------------------------------------------------------------------------------------------
+
+
+def row_label(steps: HeadSteps, i: int) -> str:
+    """'position ('token')', how captions name a row or a key."""
+    return f"{i} ({steps.tokens[i]!r})"
+
+
+def input_caption(steps: HeadSteps, focus: int, placement: str | None, layer: int) -> str:
+    """What X is and the statistics of the focus row. ``placement`` is the block's LayerNorm
+    placement ('pre' or 'post'), or None for the toy head."""
+    size = f"{steps.n_tokens} tokens × {steps.x.size(1)} numbers"
+    row = steps.x[focus]
+    focus_text = (
+        f" Row {row_label(steps, focus)}: mean {number(row.mean(), 3)}, standard deviation "
+        f"{number(row.std(unbiased=False), 3)}."
+    )
+    if placement is None:
+        return f"{size}: one random row per distinct word.{focus_text}"
+    if placement == "pre":
+        where = f"the output of ln_1 in layer {layer} (pre-LN)"
+    else:
+        where = f"the input of block {layer} (post-LN)"
+    return f"{size}: {where}.{focus_text}"
+
+
+def projection_caption(steps: HeadSteps, step: str, focus: int) -> str:
+    """The projection's size and bias, and the length of the focus row of Q, K or V."""
+    letter = step.upper()
+    bias = {"q": steps.b_q, "k": steps.b_k, "v": steps.b_v}[step]
+    result = {"q": steps.q, "k": steps.k, "v": steps.v}[step]
+    largest_bias = bias.abs().max().item()
+    bias_text = (
+        f"Bias b_{letter}: largest |entry| {number(largest_bias, 3)}."
+        if largest_bias
+        else "No bias."
+    )
+    text = (
+        f"W_{letter}: {steps.x.size(1)} × {steps.d_k}. {bias_text} Row {row_label(steps, focus)} "
+        f"of {letter} has length {number(result[focus].norm(), 3)}."
+    )
+    if steps.rotary and step in ("q", "k"):
+        text += f" {letter} is shown after the rotary position rotation."
+    return text
+
+
+def scores_caption(steps: HeadSteps, focus: int) -> str:
+    """The focus row's largest score it may use, written out as a dot product."""
+    row = steps.scores[focus]
+    allowed = steps.allowed()[focus]
+    visible = row.masked_fill(~allowed, -math.inf)
+    best = int(visible.argmax())
+    product = (steps.q[focus] * steps.k[best]).sum()
+    low, high = number(steps.scores.min(), 2), number(steps.scores.max(), 2)
+    return (
+        f"Row {row_label(steps, focus)}: the largest score it may use is {number(row[best], 3)}, "
+        f"with {row_label(steps, best)}; written out, q·k = sum of {steps.d_k} products = "
+        f"{number(product, 3)}. Scores range from {low} to {high}."
+    )
+
+
+def scale_caption(steps: HeadSteps) -> str:
+    """√d_k and how many entries the mask hides."""
+    text = f"√d_k = √{steps.d_k} = {number(steps.scale, 3)}. "
+    hidden = int((~steps.allowed()).sum())
+    if steps.mask is None:
+        return text + "No mask: every token may look at every token."
+    return text + (
+        f"The causal mask hides {hidden} of {steps.n_tokens**2} entries (key after query): "
+        "they become −∞ and are drawn blank."
+    )
+
+
+def softmax_caption(steps: HeadSteps, focus: int, returned: Tensor | None, source: str) -> str:
+    """The focus row's sum and largest weight; with ``returned`` (the model's own weights for
+    this head), how far they are from the weights computed here."""
+    row = steps.weights[focus]
+    best = int(row.argmax())
+    text = (
+        f"Row {row_label(steps, focus)} sums to {number(row.sum(), 6)}; its largest weight is "
+        f"{number(row[best], 3)}, on {row_label(steps, best)}."
+    )
+    if returned is not None:
+        difference = (steps.weights - returned).abs().max().item()
+        text += (
+            f" The model's own attention weights ({source}) differ from this matrix by at "
+            f"most {difference:.1e}."
+        )
+    return text
+
+
+def output_caption(steps: HeadSteps, focus: int) -> str:
+    """The focus row of the output as its two largest terms of the weighted sum."""
+    row = steps.weights[focus]
+    top = row.topk(min(2, steps.n_tokens))
+    parts = " + ".join(
+        f"{number(w, 2)} × v[{row_label(steps, int(j))}]"
+        for w, j in zip(top.values, top.indices, strict=True)
+    )
+    more = " + …" if steps.n_tokens > 2 else ""
+    return (
+        f"Output row {row_label(steps, focus)} = {parts}{more}; it has {steps.d_k} numbers and "
+        f"length {number(steps.output[focus].norm(), 3)}."
+    )
+
+
+def step_caption(
+    steps: HeadSteps,
+    step: str,
+    focus: int,
+    placement: str | None,
+    layer: int,
+    returned: Tensor | None,
+    source: str,
+) -> str:
+    """The computed caption under the figure of ``step`` (see ``input_caption`` for
+    ``placement`` and ``softmax_caption`` for ``returned``)."""
+    check_step(step)
+    check_focus(steps, focus)
+    if step == "x":
+        return input_caption(steps, focus, placement, layer)
+    if step in ("q", "k", "v"):
+        return projection_caption(steps, step, focus)
+    if step == "scores":
+        return scores_caption(steps, focus)
+    if step == "scale":
+        return scale_caption(steps)
+    if step == "softmax":
+        return softmax_caption(steps, focus, returned, source)
+    return output_caption(steps, focus)
+
+
+def query_caption(steps: HeadSteps, focus: int, source: str) -> str:
+    """How many keys the focus row may see and the entropy of its weights against uniform."""
+    check_focus(steps, focus)
+    visible = int(steps.allowed()[focus].sum())
+    entropy = softmax_entropy(steps.weights[focus]).item()
+    return (
+        f"{source}. Row {row_label(steps, focus)} may see {visible} of {steps.n_tokens} tokens. "
+        f"Entropy of its weights: {number(entropy, 3)} nats (uniform over the keys it may see: "
+        f"{number(math.log(visible), 3)})."
+    )
+
+
+def spread_caption(steps: HeadSteps, focus: int, source: str) -> str:
+    """The spread of the head's scores before and after the division by √d_k, and the focus
+    row's largest weight with and without it."""
+    allowed = steps.allowed()
+    raw = steps.scores[allowed]
+    unscaled_row = steps.scores[focus].masked_fill(~allowed[focus], -math.inf)
+    without = torch.softmax(unscaled_row, dim=-1).max()
+    return (
+        f"{source}: the {raw.numel()} scores the mask lets through have standard deviation "
+        f"{number(raw.std(unbiased=False), 3)} before the division and "
+        f"{number((raw / steps.scale).std(unbiased=False), 3)} after it "
+        f"(÷ {number(steps.scale, 3)}). The largest weight of row {row_label(steps, focus)} is "
+        f"{number(steps.weights[focus].max(), 3)}; without the division it would be "
+        f"{number(without, 3)}."
+    )
+
+
+def scaling_caption(stats: ScalingStats) -> str:
+    """The experiment at its largest dimension: spread, largest weight and entropy."""
+    last = len(stats.dims) - 1
+    d = stats.dims[last]
+    unscaled, scaled = stats.unscaled, stats.scaled
+    return (
+        f"At d = {d}: unscaled scores have standard deviation {number(unscaled.std[last], 3)} "
+        f"(√d = {number(math.sqrt(d), 3)}), scaled ones {number(scaled.std[last], 3)}. Mean "
+        f"largest weight {number(unscaled.max_weight[last], 3)} unscaled, "
+        f"{number(scaled.max_weight[last], 3)} scaled; mean entropy "
+        f"{number(unscaled.entropy[last], 3)} and {number(scaled.entropy[last], 3)} nats "
+        f"(uniform: {number(math.log(stats.n_keys), 3)})."
+    )
+
+
+def stats_table(stats: ScalingStats) -> dict[str, list]:
+    """The experiment's numbers per dimension, three decimals, one column per statistic."""
+    columns = {
+        "mean |q·k|": stats.unscaled.mean_abs,
+        "std q·k": stats.unscaled.std,
+        "entropy (unscaled)": stats.unscaled.entropy,
+        "max weight (unscaled)": stats.unscaled.max_weight,
+        "mean |q·k|/√d": stats.scaled.mean_abs,
+        "std q·k/√d": stats.scaled.std,
+        "entropy (scaled)": stats.scaled.entropy,
+        "max weight (scaled)": stats.scaled.max_weight,
+    }
+    return {"d": list(stats.dims)} | {
+        name: [round(value, 3) for value in values] for name, values in columns.items()
+    }

@@ -51,6 +51,13 @@ SEGMENT_COLORS = ("#dfe7fd", "#e2f0d9")
 OBSERVED_COLOR = "#1f77b4"
 EXPECTED_COLOR = "#d62728"
 ANSWER_COLOR = "#2ca02c"
+MAX_HEIGHT = 560  # px: no chart of the lesson is taller
+# The guesses open the lesson, so they stay within 450 px whatever the number of blanks and k.
+GUESSES_MAX_HEIGHT = 450
+GUESSES_FRAME = 110  # px: the title and the margins
+GUESSES_PANEL_TITLE = 70  # px per row of panels
+GUESSES_BAR = 28  # px per bar when there is room
+GUESSES_MIN_BAR = 10
 
 
 def escaped(token: str) -> str:
@@ -70,7 +77,7 @@ def position_labels(tokens: Sequence[str]) -> list[str]:
 def _layout(title: str, height: int, **settings) -> dict:
     """The settings every figure of the lesson shares, plus its own."""
     return dict(
-        title=title,
+        title=dict(text=title, x=0, xref="container", xanchor="left", pad=dict(l=10), font_size=18),
         height=height,
         font_size=FONT_SIZE,
         margin=dict(l=60, r=20, t=90, b=50),
@@ -84,28 +91,41 @@ def _panels(
     layout: dict,
     *,
     stacked: bool = False,
+    columns: int | None = None,
     gap: float = 0.03,
+    column_gap: float = 0.12,
     x_axes: Sequence[dict] | dict | None = None,
     y_axes: Sequence[dict] | dict | None = None,
     share_y: bool = False,
 ) -> go.Figure:
-    """Panels side by side (or ``stacked``, first on top), each with its own pair of axes.
+    """Panels side by side (or ``stacked``, first on top, or in a grid of ``columns``, filled
+    row by row), each with its own pair of axes.
 
-    The layout ``make_subplots`` would make, written out directly. ``x_axes`` and ``y_axes``
-    are axis settings for every panel (one dict) or per panel (a list); ``share_y`` links the
-    y axes of side-by-side panels and labels only the first.
+    The layout ``make_subplots`` would make, written out directly. ``gap`` separates the panels
+    along the direction they follow (rows in a grid), ``column_gap`` the columns of a grid.
+    ``x_axes`` and ``y_axes`` are axis settings for every panel (one dict) or per panel (a
+    list); ``share_y`` links the y axes of side-by-side panels and labels only the first.
     """
     count = len(panels)
-    size = (1 - gap * (count - 1)) / count
+    n_columns = 1 if stacked else count if columns is None else max(1, min(columns, count))
+    n_rows = -(-count // n_columns)
+    x_gap = gap if n_rows == 1 else column_gap
+    width = (1 - x_gap * (n_columns - 1)) / n_columns
+    height = (1 - gap * (n_rows - 1)) / n_rows
     data, layout = [], {**layout, "annotations": []}
     for k, (traces, title) in enumerate(zip(panels, titles, strict=True)):
         suffix = "" if k == 0 else str(k + 1)
-        start = k * (size + gap)
-        low, high = (1 - start - size, 1 - start) if stacked else (start, start + size)
-        domain = [max(0.0, low), min(1.0, high)]  # rounding may step just outside [0, 1]
+        row, column = divmod(k, n_columns)
+        left, top = column * (width + x_gap), 1 - row * (height + gap)
+        # rounding may step just outside [0, 1]
+        x_domain = [max(0.0, left), min(1.0, left + width)]
+        y_domain = [max(0.0, top - height), min(1.0, top)]
         x_axis = {"anchor": f"y{suffix}", **_axis_settings(x_axes, k)}
         y_axis = {"anchor": f"x{suffix}", **_axis_settings(y_axes, k)}
-        (y_axis if stacked else x_axis)["domain"] = domain
+        if n_columns > 1:
+            x_axis["domain"] = x_domain
+        if n_rows > 1:
+            y_axis["domain"] = y_domain
         if share_y and k > 0:
             y_axis.update(matches="y", showticklabels=False)
         layout[f"xaxis{suffix}"], layout[f"yaxis{suffix}"] = x_axis, y_axis
@@ -115,8 +135,8 @@ def _panels(
         layout["annotations"].append(
             dict(
                 text=title,
-                x=0.5 if stacked else (domain[0] + domain[1]) / 2,
-                y=domain[1] if stacked else 1.0,
+                x=(x_domain[0] + x_domain[1]) / 2,
+                y=y_domain[1],
                 xref="paper",
                 yref="paper",
                 xanchor="center",
@@ -214,7 +234,7 @@ def embedding_sum_figure(breakdown: EmbeddingBreakdown, normalized: Tensor) -> g
         ]
         for name, matrix in matrices.items()
     ]
-    height = max(380, 110 + 26 * len(labels))
+    height = min(MAX_HEIGHT, max(380, 110 + 26 * len(labels)))
     return _panels(
         heatmaps,
         list(matrices),
@@ -413,7 +433,7 @@ def epochs_figure(static: Sequence[Ledger], dynamic: Sequence[Ledger]) -> go.Fig
         for ledgers in (static, dynamic)
     ]
     heatmaps[-1] += _category_legend()
-    height = 280 + 2 * 34 * len(static)
+    height = min(MAX_HEIGHT, 280 + 2 * 34 * len(static))
     layout = _layout(
         "The same sentence, epoch after epoch",
         height,
@@ -467,15 +487,26 @@ def predictions_figure(guesses: Sequence[BlankGuess]) -> go.Figure:
         ]
         for guess in guesses
     ]
-    height = 110 + len(guesses) * (70 + 28 * len(guesses[0].tokens))
+    columns = 1 if len(guesses) == 1 else 2
+    rows = -(-len(guesses) // columns)
+    k = max(len(g.tokens) for g in guesses)
+    room = (GUESSES_MAX_HEIGHT - GUESSES_FRAME - rows * GUESSES_PANEL_TITLE) / (rows * k)
+    bar = max(GUESSES_MIN_BAR, min(GUESSES_BAR, room))
+    height = min(GUESSES_MAX_HEIGHT, GUESSES_FRAME + rows * (GUESSES_PANEL_TITLE + bar * k))
     return _panels(
         bars,
         titles,
-        _layout("The model's guesses for each [MASK]", height),
-        stacked=True,
-        gap=60 / height,
+        _layout("The model's guesses for each [MASK]", round(height)),
+        columns=columns,
+        gap=75 / height,
         x_axes={"range": [0, 1.15], "tickformat": ".0%"},
-        y_axes={"autorange": "reversed", "type": "category"},
+        y_axes={
+            "autorange": "reversed",
+            "type": "category",
+            "automargin": True,
+            "dtick": 1,  # every guess labelled, however small the bars
+            "tickfont": {"size": FONT_SIZE if bar >= 20 else 11},
+        },
     )
 
 
@@ -497,7 +528,7 @@ def attention_from_figure(weights: Tensor, tokens: Sequence[str], position: int)
     )
     layout = _layout(
         f"Where position {position} ({escaped(tokens[position])}) looks",
-        max(400, 180 + 26 * len(rows)),
+        min(MAX_HEIGHT, max(400, 180 + 26 * len(rows))),
         xaxis=dict(type="category", tickangle=-45),
         yaxis=dict(autorange="reversed", type="category"),
     )

@@ -32,6 +32,8 @@ from tinyformers.trace import Trace
 
 FONT_SIZE = 16
 ROW_HEIGHT = 28
+MAX_HEIGHT = 560  # px: no chart on the page is taller
+PRIMARY_HEIGHT = 450  # px: the cross-attention chart at the top fits the first screen
 SPAN_COLORS = ("#fdd49e", "#c6dbef", "#c7e9c0", "#dadaeb", "#fcbba1", "#d9d9d9")
 KEPT_COLOR = "#f0f0f0"
 CLOSING_COLOR = "#bdbdbd"  # the sentinel that closes the last span
@@ -96,7 +98,11 @@ def _check_matrix(weights: Tensor, n_rows: int, n_columns: int, what: str) -> No
 def _axis(title: str, labels: Sequence[str] | None = None, **extra) -> dict:
     """An axis in large type; given labels, one tick per position, so equal labels (a repeated
     token) stay apart."""
-    axis = dict(title=dict(text=title, font=dict(size=FONT_SIZE)), tickfont=dict(size=FONT_SIZE))
+    axis = dict(
+        title=dict(text=title, font=dict(size=FONT_SIZE)),
+        tickfont=dict(size=FONT_SIZE),
+        automargin=True,  # long tick labels push the title out instead of under it
+    )
     if labels is not None:
         axis.update(tickmode="array", tickvals=list(range(len(labels))), ticktext=list(labels))
     return {**axis, **extra}
@@ -127,8 +133,10 @@ def attention_heatmap(
     title: str,
     x_title: str,
     y_title: str,
+    max_height: int = MAX_HEIGHT,
 ) -> go.Figure:
-    """One head's attention: a row per query, a column per key, weights from 0 to 1.
+    """One head's attention: a row per query, a column per key, weights from 0 to 1, at most
+    ``max_height`` pixels tall.
 
     The labels must already be escaped (``token_labels``, ``step_labels``); hovering over a cell
     shows both labels with their positions."""
@@ -151,7 +159,7 @@ def attention_heatmap(
     return _figure(
         heatmap,
         title,
-        max(300, 150 + ROW_HEIGHT * len(row_labels)),
+        min(max(300, 150 + ROW_HEIGHT * len(row_labels)), max_height),
         _axis(x_title, column_labels, tickangle=0),
         _axis(y_title, row_labels, autorange="reversed"),
     )
@@ -230,7 +238,7 @@ def cross_attention_figure(
     trace: Trace, outputs: Sequence[str], layer: int, head: int | str
 ) -> go.Figure:
     """Cross-attention: a row per decoder position (what it reads → the output it predicts),
-    a column per source token."""
+    a column per source token. The lesson's first chart, so it fits the first screen."""
     return attention_heatmap(
         head_weights(trace.cross_attentions, layer, head),
         step_labels(trace.tokens, outputs),
@@ -238,6 +246,7 @@ def cross_attention_figure(
         f"Cross-attention, {head_name(layer, head)}",
         "source token (encoder)",
         "decoder position: reads → predicts",
+        max_height=PRIMARY_HEIGHT,
     )
 
 
@@ -352,6 +361,11 @@ def family_rows(shapes: Mapping[str, ModelShape]) -> list[dict]:
 # ---------------------------------------------------------------------------------------------
 # The head view
 # ---------------------------------------------------------------------------------------------
+
+
+def head_view_height(trace: Trace) -> int:
+    """Pixels for the head view: a line per token of the longer side, at most ``MAX_HEIGHT``."""
+    return min(100 + 23 * max(len(trace.encoder_tokens), len(trace.tokens)), MAX_HEIGHT)
 
 
 def head_view_html(trace: Trace) -> str:

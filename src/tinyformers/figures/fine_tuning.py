@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import textwrap
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
@@ -33,6 +34,9 @@ from tinyformers.course.fine_tuning import (
 from tinyformers.training.loop import Progress
 
 FONT_SIZE = 16
+SMALL_FONT_SIZE = 13  # beside the controls, in a narrower column
+PRIMARY_HEIGHT = 440  # px: the chart beside the controls fits the first screen
+TITLE_WIDTH = 44  # characters of a title line beside the controls
 TEMPLATE = "plotly_white"
 METHOD_COLORS = dict(
     zip(METHODS, ("#d62728", "#7f7f7f", "#ff7f0e", "#2ca02c", "#1f77b4", "#9467bd"), strict=True)
@@ -57,6 +61,30 @@ def _layout(figure: go.Figure, title: str, height: int, **extra) -> go.Figure:
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
         **extra,
     )
+    return figure
+
+
+def beside_controls(figure: go.Figure) -> go.Figure:
+    """A chart made to sit beside the controls at the top of the page: low enough for the first
+    screen, in smaller type, its title on two lines when it is long, its legend under the plot."""
+    figure = go.Figure(figure)  # a copy: the figure may be drawn elsewhere too
+    title = "<br>".join(textwrap.wrap(figure.layout.title.text or "", TITLE_WIDTH))
+    figure.update_layout(
+        height=min(figure.layout.height or PRIMARY_HEIGHT, PRIMARY_HEIGHT),
+        font_size=SMALL_FONT_SIZE,
+        title={"text": title, "font": {"size": SMALL_FONT_SIZE + 2}},
+        margin={"l": 60, "t": 70 if "<br>" in title else 50, "b": 40},
+        legend={
+            "orientation": "h",
+            "x": 0,
+            "y": -0.15,
+            "yanchor": "top",
+            "entrywidth": 0.5,  # two entries a row
+            "entrywidthmode": "fraction",
+        },
+    )
+    for update in (figure.update_xaxes, figure.update_yaxes):
+        update(automargin=True, title_font_size=SMALL_FONT_SIZE)
     return figure
 
 
@@ -142,6 +170,12 @@ def plan_chart(counts: dict[str, tuple[int, int]], title: str) -> go.Figure:
     figure = _layout(figure, title, 140 + 58 * len(methods), showlegend=False)
     figure.update_layout(margin={"r": 170})
     return figure
+
+
+def methods_chart(model_name: str, counts: dict[str, tuple[int, int]]) -> go.Figure | None:
+    """``plan_chart`` of the methods whose settings are valid on ``model_name`` (None if none)."""
+    title = f"Parameters each method trains in a classifier on {model_name}"
+    return plan_chart(counts, title) if counts else None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,16 @@ import numpy as np
 import plotly.graph_objects as go
 from torch import Tensor
 
-from tinyformers.course.gpt import NextToken, PromptLoss, kept_mass, most_attended, token_rank
+from tinyformers.course.gpt import (
+    CapitalWord,
+    LearnedTokens,
+    NextToken,
+    PromptLoss,
+    kept_mass,
+    most_attended,
+    token_rank,
+)
+from tinyformers.figures.common import number
 from tinyformers.figures.tokenization import visible
 from tinyformers.model.sampling import Distribution, SamplingSettings
 
@@ -30,6 +39,8 @@ NEW_CHIP = "#dfe7fd"
 SELECTED_BORDER = "#d62728"
 NO_LOSS_CHIP = "#f4f4f4"
 GRID_COLOR = "#e5e5e5"
+LEGEND_ROOM = 0.7  # headroom above the tallest bar, for the legend in the top right corner
+DISTRIBUTION_HEIGHT = 440  # px: the chart opens the lesson, so it fits a first screen
 MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()#+-.!|~<>$:&")
 
 
@@ -85,19 +96,30 @@ def token_axis(positions: np.ndarray, labels: list[str]) -> dict:
 
 
 def _layout(
-    figure: go.Figure, title: str, height: int, left_margin: int = 80, **extra
+    figure: go.Figure,
+    title: str,
+    height: int,
+    left_margin: int = 80,
+    subtitle: str | None = None,
+    **extra,
 ) -> go.Figure:
+    """White background, the title at the top left (and a smaller ``subtitle`` under it), and
+    the legend inside the plot's top right corner, so a chart half a screen wide still reads."""
+    heading = {
+        "text": html.escape(title),
+        "font": {"size": FONT_SIZE + 2},
+        "x": 0,
+        "xanchor": "left",
+        "xref": "container",
+        "y": 1,
+        "yanchor": "top",
+        "yref": "container",
+        "pad": {"t": 12, "l": 10},
+    }
+    if subtitle:
+        heading["subtitle"] = {"text": html.escape(subtitle), "font": {"size": FONT_SIZE - 2}}
     figure.update_layout(
-        title={
-            "text": html.escape(title),
-            "x": 0,
-            "xanchor": "left",
-            "xref": "paper",
-            "y": 1,
-            "yanchor": "top",
-            "yref": "container",
-            "pad": {"t": 12},
-        },
+        title=heading,
         font_size=FONT_SIZE,
         height=height,
         template="none",  # plain white, set below; a full template costs ~8 ms per figure
@@ -105,8 +127,17 @@ def _layout(
         paper_bgcolor="white",
         xaxis={"gridcolor": GRID_COLOR, "zeroline": False},
         yaxis={"gridcolor": GRID_COLOR, "zeroline": False},
-        margin={"l": left_margin, "r": 20, "t": 120, "b": 90},
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        margin={"l": left_margin, "r": 20, "t": 90 if subtitle else 70, "b": 90},
+        legend={  # inside, top right: bars are sorted, tallest on the left
+            "x": 1,
+            "xanchor": "right",
+            "y": 1,
+            "yanchor": "top",
+            "font": {"size": FONT_SIZE - 3},
+            "bgcolor": "rgba(255,255,255,0.85)",
+            "bordercolor": GRID_COLOR,
+            "borderwidth": 1,
+        },
         **extra,
     )
     return figure
@@ -135,12 +166,14 @@ def distribution_chart(
     tokens: list[str],
     title: str,
     chosen: int | None = None,
+    subtitle: str | None = None,
 ) -> go.Figure:
     """Bars for the tokens ``ids`` (shown as ``tokens``) at each stage of sampling.
 
     Grey: softmax of the logits. Orange: after temperature, strong where the token survived
     top-k and top-p, pale where it was filtered out. Blue: the kept tokens renormalised, the
-    distribution the next token is drawn from. ``chosen`` marks the token that was drawn.
+    distribution the next token is drawn from. ``chosen`` marks the token that was drawn;
+    ``subtitle`` (the settings, say) goes under the title.
     """
     if len(ids) != len(tokens):
         raise ValueError(f"{len(ids)} ids but {len(tokens)} token strings")
@@ -193,9 +226,30 @@ def distribution_chart(
             font={"color": SELECTED_BORDER, "size": FONT_SIZE},
         )
     figure.update_xaxes(token_axis(x, labels))
+    tallest = max(float(np.nan_to_num(values).max()) for _, values, *_ in stages)
+    top, ticks = probability_axis(tallest)
     return _layout(
-        figure, title, 460, barmode="overlay", yaxis_title="probability", yaxis_rangemode="tozero"
+        figure,
+        title,
+        DISTRIBUTION_HEIGHT,
+        subtitle=subtitle,
+        barmode="overlay",
+        yaxis_title="probability",
+        yaxis_range=[0, top],
+        yaxis_tickvals=ticks,
     )
+
+
+def probability_axis(tallest: float) -> tuple[float, list[float]]:
+    """The top of a probability axis with room above the tallest bar for the legend, and its
+    ticks: round steps, none above 1."""
+    top = max(tallest, 1e-6) * (1 + LEGEND_ROOM)
+    step = next(
+        (s for s in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25) if top / s <= 6),
+        0.5,
+    )
+    count = int(min(top, 1.0) / step + 1e-9)
+    return top, [round(i * step, 6) for i in range(count + 1)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -354,9 +408,9 @@ def distribution_caption(distribution: Distribution, top: int, top_token: str) -
     kept, mass = kept_mass(distribution)
     return (
         f"Most likely: {markdown_quote(top_token)} with p = {distribution.raw[top]:.3f}. "
-        f"{kept} of {distribution.raw.numel()} tokens are kept; before renormalising they hold "
-        f"{mass:.3f} of the probability after temperature. Entropy of the distribution sampled "
-        f"from: {entropy(distribution.final):.3f} nats."
+        f"{kept:,} of {distribution.raw.numel():,} tokens are kept; before renormalising they "
+        f"hold {mass:.3f} of the probability after temperature. Entropy of the distribution "
+        f"sampled from: {number(entropy(distribution.final), 3)} nats."
     )
 
 
@@ -368,7 +422,7 @@ def step_caption(step: NextToken, token: str, dropped: int) -> str:
         f"{markdown_quote(token)} had p = {distribution.final[step.token]:.3f} in the "
         f"distribution sampled from (p = {distribution.raw[step.token]:.3f} before "
         f"temperature and filters; rank {token_rank(distribution, step.token)}). The model read "
-        f"{len(step.context)} tokens"
+        f"{len(step.context):,} tokens"
         + (f"; {dropped} earlier ones had left its window." if dropped else ".")
     )
 
@@ -393,7 +447,7 @@ def loss_caption(result: PromptLoss, tokens: list[str], val_loss: float | None =
     validation loss when it is known."""
     worst = result.most_surprising
     caption = (
-        f"{len(result.losses)} predictions. Most surprising: "
+        f"{len(result.losses):,} predictions. Most surprising: "
         f"{markdown_quote(tokens[worst + 1])} after {markdown_quote(tokens[worst])}, "
         f"p = {result.probabilities[worst]:.4f}."
     )
@@ -406,6 +460,50 @@ def model_size_caption(name: str, config, parameters: int) -> str:
     """A model's name, parameter count and shape, from its config."""
     return (
         f"{markdown_text(name)}: {parameters:,} parameters, "
-        f"{config.n_layer} layers × {config.n_head} heads, width {config.n_embd}, a context of "
-        f"{config.block_size} tokens and a vocabulary of {config.vocab_size} tokens."
+        f"{config.n_layer} layers × {config.n_head} heads, width {config.n_embd:,}, a context of "
+        f"{config.block_size:,} tokens and a vocabulary of {config.vocab_size:,} tokens."
     )
+
+
+MAX_WORDS_TOLD = 4  # capitalised words the caption under the prompt speaks about
+MOSTLY_LOWERCASE = 0.1  # below this share of learned tokens with a capital, text was lowercase
+
+
+def _pieces(pieces: list[str]) -> str:
+    return " ".join(markdown_quote(piece) for piece in pieces)
+
+
+def capital_words_caption(name: str, words: list[CapitalWord], learned: LearnedTokens) -> str:
+    """Whether each capitalised word of the prompt is one token of model ``name``, its pieces
+    when it is not, and then why: how few of the tokens its byte-level BPE learned hold a
+    capital letter."""
+    parts = []
+    for word in words[:MAX_WORDS_TOLD]:
+        if word.single:
+            parts.append(f"{markdown_quote(word.word)} is one token of {markdown_text(name)}.")
+            continue
+        lower = markdown_quote(word.word.lower())
+        parts.append(
+            f"{markdown_quote(word.word)} is not a token of {markdown_text(name)}: it is read "
+            f"as {len(word.pieces)} pieces, {_pieces(word.pieces)}, while {lower} is "
+            + ("one token." if len(word.lower_pieces) == 1 else f"{_pieces(word.lower_pieces)}.")
+        )
+    if len(words) > MAX_WORDS_TOLD:
+        more = len(words) - MAX_WORDS_TOLD
+        parts.append(f"({more} more capitalised word{'s' if more > 1 else ''}.)")
+    if all(word.single for word in words):
+        return " ".join(parts)
+    examples = sorted(learned.capitalised, key=len, reverse=True)[:3]
+    summary = (
+        f"Of the {learned.learned:,} tokens its byte-level BPE learned from its training text, "
+        f"{len(learned.capitalised):,} hold a capital letter"
+        + (f" (such as {', '.join(markdown_quote(t) for t in examples)})" if examples else "")
+    )
+    if learned.capital_share < MOSTLY_LOWERCASE:
+        summary += (
+            ": that text was mostly lowercase, so a capitalised word it rarely saw is cut into "
+            "pieces."
+        )
+    else:
+        summary += "."
+    return " ".join([*parts, summary])

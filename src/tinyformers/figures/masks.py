@@ -1,8 +1,9 @@
 """Figures for the lesson on attention masks.
 
-``mask_figure`` draws one ``mask_views.MaskView`` as three heatmaps side by side: the mask
-(0 where a query may look, −∞ where it may not), the scores with −∞ in the masked cells, and
-the softmax weights, whose masked cells are exactly 0. Masked cells are grey everywhere.
+``mask_figures`` draws one ``mask_views.MaskView`` as three heatmaps, one figure each, which a
+page shows side by side in columns that stack on a narrow screen: the mask (0 where a query may
+look, −∞ where it may not), the scores with −∞ in the masked cells, and the softmax weights,
+whose masked cells are exactly 0. Masked cells are grey everywhere.
 ``padded_batch_figure`` draws the attention of both sequences of a padded batch, and
 ``loss_curves_figure`` the training losses of the leakage experiment.
 
@@ -16,11 +17,13 @@ import html
 import math
 from collections.abc import Mapping, Sequence
 
+import pandas as pd
 import plotly.graph_objects as go
 import torch
 from torch import Tensor
 
-from tinyformers.course.masks import MaskView, PaddedBatch
+from tinyformers.course.masks import PAD_TOKEN, MaskView, PaddedBatch
+from tinyformers.training.experiments import CAUSAL, LEAKY, ExperimentResult
 from tinyformers.training.loop import Progress
 
 FONT_SIZE = 16
@@ -31,7 +34,15 @@ MINUS_INFINITY = "−∞"
 PLOT_WIDTH = 1050  # pixels a figure is assumed to get; decides what fits in a cell
 MIN_NUMBER_WIDTH = 30  # pixels a cell needs for a number such as -1.23
 MIN_MARK_WIDTH = 18  # pixels a cell needs for −∞ or 0
+PANELS_WIDTH = 640  # pixels the three panels of a mask are assumed to get together
+MAX_PANEL_HEIGHT = 450  # px: a mask's panels and the inputs above them fit a first screen
 VARIANT_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+KIND_NAMES = {
+    "causal": "Causal",
+    "padding": "Padding",
+    "prefix": "Prefix-LM",
+    "cross": "Cross-attention",
+}
 
 
 def token_labels(tokens: Sequence[str]) -> list[str]:
@@ -53,7 +64,7 @@ def _cell_width(n_columns: int, n_panels: int) -> float:
 
 
 def _height(n_rows: int) -> int:
-    return min(1100, max(460, 200 + 38 * n_rows))
+    return min(560, max(460, 200 + 38 * n_rows))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,34 +231,86 @@ def side_by_side(
     return go.Figure(data=[go.Heatmap(**trace) for trace in traces], layout=layout)
 
 
-def _colorbar_x(panel: int, n: int, spacing: float = 0.07) -> float:
-    """Just right of panel ``panel`` (1-based) of ``n``."""
-    width = (1 - spacing * (n - 1)) / n
-    return panel * width + (panel - 1) * spacing + 0.005
-
-
 # ---------------------------------------------------------------------------------------------
 # The figures
 # ---------------------------------------------------------------------------------------------
 
 
-def mask_figure(view: MaskView, title: str) -> go.Figure:
-    """Mask, masked scores and softmax weights of one head, side by side (rows: queries,
-    columns: keys). Grey cells are masked."""
+def _panel_figure(
+    trace: dict,
+    panel_title: str,
+    rows: list[str],
+    columns: list[str],
+    axis_titles: tuple[str, str],
+    named: bool,
+    meta: dict,
+) -> go.Figure:
+    """One heatmap panel as a figure of its own, its colour bar under its title; rows are
+    labelled by token if ``named``, else by position."""
+    trace = dict(trace)
+    if trace["showscale"]:
+        trace["colorbar"] = dict(
+            orientation="h",
+            y=1.0,
+            yanchor="bottom",
+            len=0.9,
+            thickness=8,
+            ypad=2,
+            nticks=3,
+            tickfont_size=12,
+            outlinewidth=0,
+        )
+    fig = go.Figure(go.Heatmap(**trace))
+    shared = dict(showgrid=False, zeroline=False, automargin=True, tickfont_size=13)
+    fig.update_xaxes(
+        tickvals=list(range(len(columns))),
+        ticktext=columns,
+        tickangle=-60,
+        title=axis_titles[1],
+        **shared,
+    )
+    fig.update_yaxes(
+        autorange="reversed",
+        tickvals=list(range(len(rows))),
+        ticktext=rows if named else [str(i) for i in range(len(rows))],
+        title=axis_titles[0] if named else None,
+        **shared,
+    )
+    title = dict(text=panel_title, x=0.5, xanchor="center", y=1, yanchor="top", pad_t=24)
+    fig.update_layout(
+        title=dict(**title, font_size=14),
+        height=min(MAX_PANEL_HEIGHT, max(320, 180 + 24 * len(rows))),
+        font_size=FONT_SIZE,
+        plot_bgcolor=MASKED_COLOR,
+        margin=dict(l=10, r=10, t=100, b=40),
+        meta=meta,
+    )
+    return fig
+
+
+def mask_figures(view: MaskView) -> tuple[list[float], list[go.Figure]]:
+    """Mask, masked scores and softmax weights of one head (rows: queries, columns: keys), one
+    figure each, and the relative widths of the columns that show them side by side (one
+    under the other on a narrow screen). Grey cells are masked; only the first panel names
+    the query rows."""
     rows, columns = token_labels(view.query_tokens), token_labels(view.key_tokens)
-    cell = _cell_width(len(columns), 3)
+    cell = PANELS_WIDTH / 3 / max(len(columns), 1)
     traces = [
         _mask_panel(view, rows, columns, cell),
-        _scores_panel(view, rows, columns, cell, _colorbar_x(2, 3)),
+        _scores_panel(view, rows, columns, cell, 1.0),
         _weights_panel(view.weights, ~view.mask, rows, columns, cell, 1.0),
     ]
-    titles = [
-        "Mask: 0 or −∞ (grey)",
-        "Scores q·k/√d<sub>k</sub> + mask",
-        "Weights: softmax of each row",
+    titles = [  # on two lines, to fit a third of a projector's column
+        "Mask:<br>0 or −∞ (grey)",
+        "Scores<br>q·k/√d<sub>k</sub> + mask",
+        "Weights:<br>softmax of each row",
     ]
     axis_titles = ("query (decoder)", "key (encoder)") if view.kind == "cross" else ("query", "key")
-    return side_by_side(traces, titles, [rows] * 3, [columns] * 3, title, axis_titles)
+    figures = [
+        _panel_figure(trace, name, rows, columns, axis_titles, i == 0, dict(mask=view.kind))
+        for i, (trace, name) in enumerate(zip(traces, titles, strict=True))
+    ]
+    return [1.4, 1.0, 1.0], figures
 
 
 def padded_batch_figure(
@@ -310,3 +373,119 @@ def loss_curves_figure(histories: Mapping[str, Sequence[Progress]], title: str) 
         margin=dict(l=70, r=30, t=70, b=140),
     )
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Titles, captions and tables: every number computed from what the page shows
+# ---------------------------------------------------------------------------------------------
+
+
+def kind_title(kind: str, model_name: str, layer: int, head: int) -> str:
+    """The title of a mask figure: the kind of mask, the model, the layer and the head."""
+    where = "decoder layer" if kind == "cross" else "layer"
+    return f"{KIND_NAMES[kind]} mask · {model_name}, {where} {layer}, head {head}"
+
+
+def kind_caption(
+    view: MaskView, kind: str, model_name: str, layer: int, head: int, prefix_len: int = 0
+) -> str:
+    """The caption under a mask's panels: its title, then what the view shows in numbers."""
+    title = kind_title(kind, model_name, layer, head)
+    return f"{title}. {view_caption(view, kind_details(view, kind, prefix_len))}"
+
+
+def kind_details(view: MaskView, kind: str, prefix_len: int) -> str:
+    """What is special about this kind of mask on this sequence (the prefix, the padding)."""
+    t_q, t_k = view.mask.shape
+    if kind == "prefix" and prefix_len == 0:
+        return "Prefix length 0: the same as the causal mask. "
+    if kind == "prefix":
+        return f"Prefix: positions 0 to {prefix_len - 1} ({prefix_len} of {t_q} tokens). "
+    if kind in ("padding", "cross"):
+        pads = view.key_tokens.count(PAD_TOKEN)
+        keys = "source tokens" if kind == "cross" else "tokens"
+        return f"This sequence has {t_k - pads} real {keys} and {pads} [PAD] after them. "
+    return ""
+
+
+def view_caption(view: MaskView, extra: str) -> str:
+    """How many pairs the mask hides, their weight, the row sums and the gap to the weights the
+    model returned; ``extra`` comes first (see ``kind_details``)."""
+    total = view.mask.numel()
+    row_sums = view.weights.sum(dim=-1)
+    seen = view.mask.any(dim=-1)
+    deviation = (row_sums[seen] - 1).abs().max().item()
+    largest_masked = view.weights[~view.mask].abs().max().item() if view.n_masked else 0.0
+    return (
+        f"{extra}{view.n_masked} of {total} (query, key) pairs are masked: their score becomes "
+        f"−∞, and their weight is {largest_masked:g}. Every row of weights sums to 1 (largest "
+        f"deviation {deviation:.1e}). The weights computed here from the head's queries and keys "
+        f"differ from the ones the model returned by at most {view.max_difference():.1e}."
+    )
+
+
+def difference_table(batch: PaddedBatch) -> pd.DataFrame:
+    """Per sequence of the batch: its real tokens, its padding and how far its outputs are from
+    a run alone, with and without the padding mask."""
+    length = batch.ids.size(1)
+    return pd.DataFrame(
+        {
+            "sequence": [row + 1 for row in range(len(batch.lengths))],
+            "real tokens": batch.lengths,
+            "[PAD] added": [length - n for n in batch.lengths],
+            "max |difference|, with the padding mask": [f"{d:.1e}" for d in batch.differences],
+            "max |difference|, without it": [f"{d:.1e}" for d in batch.differences_without_mask],
+        }
+    )
+
+
+def padding_caption(batch: PaddedBatch, layer: int, head: int) -> str:
+    """The head's largest weight on a [PAD] key, and the batch's largest output differences."""
+    return (
+        f"Largest weight on a [PAD] key in this head: {batch.largest_pad_weight(layer, head):g}. "
+        f"Each real token's output (the last hidden state) in the batch differs from its output "
+        f"when its sentence runs alone by at most {max(batch.differences):.1e} with the padding "
+        f"mask and {max(batch.differences_without_mask):.1e} without it."
+    )
+
+
+def progress_caption(histories: Mapping[str, Sequence[Progress]], run: dict | None) -> str:
+    """What the leakage run trains on (``run``: source, chars, steps, seed) and the steps each
+    model has done."""
+    done = "; ".join(f"{label}, {history[-1].step}" for label, history in histories.items())
+    about = ""
+    if run is not None:
+        about = (
+            f"Trained on {run['source'].lower()} ({run['chars']:,} characters), "
+            f"{run['steps']} steps per model, seed {run['seed']}. "
+        )
+    return f"{about}Steps done: {done}."
+
+
+def results_table(result: ExperimentResult) -> pd.DataFrame:
+    """The final losses of each model of the leakage experiment, three decimals."""
+    return pd.DataFrame(
+        {
+            "model": [v.label for v in result.variants],
+            "final training loss": [v.final_train_loss for v in result.variants],
+            "validation loss": [v.final_val_loss for v in result.variants],
+            "validation loss with the mask on": [v.masked_val_loss for v in result.variants],
+        }
+    ).round(3)
+
+
+def leakage_summary(result: ExperimentResult) -> str | None:
+    """The leaky model against the causal one, both judged with the mask on, and the loss of
+    uniform guessing; None until both models have trained."""
+    if not {CAUSAL, LEAKY} <= {v.label for v in result.variants}:
+        return None
+    causal, leaky = result.variant(CAUSAL), result.variant(LEAKY)
+    vocab_size = result.tokenizer.vocab_size
+    return (
+        f"Training loss at the end: {leaky.final_train_loss:.3f} without the mask, "
+        f"{causal.final_train_loss:.3f} with it. The leaky weights, judged with the mask "
+        f"switched on (as in generation, where the next character is not there to read), score "
+        f"a validation loss of {leaky.masked_val_loss:.3f}, against "
+        f"{causal.masked_val_loss:.3f} for the model trained with the mask. Guessing uniformly "
+        f"among the {vocab_size} tokens would score ln {vocab_size} = {math.log(vocab_size):.3f}."
+    )

@@ -14,13 +14,24 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from torch import Tensor
 
-from tinyformers.course.multi_head import STATISTICS, HeadStats
+from tinyformers.course.multi_head import (
+    STATISTICS,
+    AgreementProbe,
+    HeadOutputs,
+    HeadStats,
+    ShapeStep,
+    points_at_subject,
+    strongest_key_habits,
+)
 
 FONT_SIZE = 16
 MAX_VALUE_LABELS = 16  # write the weight in each cell only for sentences up to this length
 HIGHLIGHT = "#d62728"
 MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()#+-.!|$<>~:=")
 LAYER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
+NUMBER_NAMES = {"sg": "singular", "pl": "plural"}
+MAX_VIEW_HEIGHT = 560  # px of a chart or a bertviz frame (a taller view scrolls inside it)
+FIRST_VIEW_HEIGHT = 450  # px of the head view, the first figure of the lesson
 
 
 def stat_labels(anchor: str) -> dict[str, str]:
@@ -48,20 +59,22 @@ def token_labels(tokens: Sequence[str]) -> list[str]:
     ]
 
 
-def head_view_height(n_tokens: int) -> int:
+def head_view_height(n_tokens: int, limit: int = MAX_VIEW_HEIGHT) -> int:
     """Pixels an iframe needs for bertviz's head view of ``n_tokens`` tokens: 22.5 px per
-    token and a 30 px heading (bertviz's head_view.js), plus the layer menu and page margins."""
-    return math.ceil(22.5 * n_tokens) + 30 + 50
+    token and a 30 px heading (bertviz's head_view.js), plus the layer menu and page margins;
+    at most ``limit``, beyond which the view scrolls inside its frame."""
+    return min(math.ceil(22.5 * n_tokens) + 30 + 50, limit)
 
 
 def model_view_height(n_layer: int, n_head: int, n_tokens: int) -> int:
     """Pixels an iframe needs for bertviz's model view (model_view.js): a row of thumbnails per
     layer, each 7 · 12 / heads px per token plus 10 px of padding, under a 38 px axis, or the
-    enlarged single head if that is taller; plus page margins and a scroll bar."""
+    enlarged single head if that is taller; plus page margins and a scroll bar. At most
+    MAX_VIEW_HEIGHT, beyond which the view scrolls inside its frame."""
     box = 7 * 12 / n_head
     thumbnails = n_layer * (n_tokens * box + 10) + 38
     detail = n_tokens * 18 + 55
-    return math.ceil(max(thumbnails, detail)) + 40
+    return min(math.ceil(max(thumbnails, detail)) + 40, MAX_VIEW_HEIGHT)
 
 
 MODEL_VIEW_WIDTH = 990  # bertviz's model view is drawn 970 px wide, plus the page margins
@@ -89,9 +102,10 @@ def fit_width(page: str, width: int = MODEL_VIEW_WIDTH) -> str:
 
 
 def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
+    """Title, font and margins; the height is at most MAX_VIEW_HEIGHT."""
     fig.update_layout(
         title=html.escape(title, quote=False),
-        height=height,
+        height=min(height, MAX_VIEW_HEIGHT),
         font_size=FONT_SIZE,
         margin=dict(l=80, r=20, t=70, b=60),
     )
@@ -298,3 +312,124 @@ def concatenation_figure(
     fig = _layout(fig, title, max(400, 180 + 26 * t))
     fig.update_layout(margin=dict(t=110))
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables and captions: every number computed from what the page shows
+# ---------------------------------------------------------------------------------------------
+
+
+def model_view_caption(name: str, n_layer: int, n_head: int, n_tokens: int) -> str:
+    """How many attention patterns the model view draws."""
+    return (
+        f"{name}: {n_layer} layers × {n_head} heads = {n_layer * n_head} attention patterns "
+        f"over your {n_tokens} tokens."
+    )
+
+
+def ranking_rows(ranked: Sequence[HeadStats], labels: dict[str, str]) -> list[dict]:
+    """One table row per head, in the ranked order: layer, head and each statistic (three
+    decimals) under its readable name."""
+    return [
+        {"layer": s.layer, "head": s.head}
+        | {labels[name]: round(getattr(s, name), 3) for name in STATISTICS}
+        for s in ranked
+    ]
+
+
+def ranking_caption(
+    ranked: Sequence[HeadStats],
+    key: str,
+    labels: dict[str, str],
+    n_tokens: int,
+    uniform: float,
+    top: int,
+) -> str:
+    """The top head by ``key``, how many heads the chart leaves out beyond ``top``, and the mean
+    entropy ``uniform`` of a head that spreads every row evenly."""
+    if not ranked:
+        raise ValueError("there are no heads to rank")
+    best = ranked[0]
+    shown = f", the chart shows the first {top}" if len(ranked) > top else ""
+    return (
+        f"Top head by {labels[key]}: {best.name}, {getattr(best, key):.3f}. "
+        f"{len(ranked)} heads on {n_tokens} tokens{shown}. A head that spread every row evenly "
+        f"would have mean entropy {uniform:.3f} nats."
+    )
+
+
+def head_caption(weights: Tensor) -> str:
+    """One head's (T, T) weights: row sums, where rows put their largest weight, the extremes."""
+    previous, itself = strongest_key_habits(weights)
+    t = weights.shape[0]
+    return (
+        f"Each row sums to 1 (largest deviation {(weights.sum(-1) - 1).abs().max():.1e}). "
+        f"Rows whose largest weight is on the previous token: {previous} of {t - 1}; "
+        f"on the token itself: {itself} of {t}. Largest weight in the matrix "
+        f"{weights.max():.3f}, smallest {weights.min():.3f}."
+    )
+
+
+def shape_rows(steps: Sequence[ShapeStep], column: str) -> list[dict[str, str]]:
+    """The shapes table: each step, its code, its symbolic shape and, under ``column``, its
+    actual shape written as 'a × b × c'."""
+    return [
+        {
+            "step": step.what,
+            "code": step.code,
+            "shape": step.dims,
+            column: " × ".join(map(str, step.shape)),
+        }
+        for step in steps
+    ]
+
+
+def shapes_caption(config, n_tokens: int, parameters: dict[str, int]) -> str:
+    """The sizes behind the shapes table and the parameters of the four projections."""
+    c, nh = config.n_embd, config.n_head
+    return (
+        f"T = {n_tokens} tokens, C = n_embd = {c}, nh = {nh} heads, hs = C / nh = {c // nh}; the "
+        f"scores are divided by √hs = {math.sqrt(c // nh):.3f}. Each of q_proj, k_proj, v_proj "
+        f"and c_proj holds {parameters['q_proj']:,} parameters (C × C weights + C biases), "
+        f"{sum(parameters.values()):,} per layer, whatever the number of heads."
+    )
+
+
+def concatenation_caption(outputs: HeadOutputs, layer: int) -> str:
+    """Mean length of the output vectors before and after ``c_proj``."""
+    return (
+        f"Layer {layer} as the model's own forward pass computed it on your sentence. "
+        "Output vector lengths: "
+        f"{outputs.concatenated.norm(dim=-1).mean():.3f} on average before c_proj, "
+        f"{outputs.projected.norm(dim=-1).mean():.3f} after."
+    )
+
+
+def subject_row(family: str) -> str:
+    """The row the subject score reads: BERT's verb, or for GPT the token before it."""
+    return "the verb" if family == "bert" else "the token before the verb"
+
+
+def subject_grid_caption(n_examples: int, best: tuple[int, int], rate: float, family: str) -> str:
+    """The best head of the subject-score grid and the share of sentences it gets right."""
+    layer, head = best
+    return (
+        f"{n_examples} held-out agreement sentences. Best: layer {layer}, head {head}, "
+        f"whose strongest weight from {subject_row(family)} (leaving out itself) lands on the "
+        f"subject noun in {rate:.0%} of them."
+    )
+
+
+def agreement_caption(
+    weights: Tensor, tokens: Sequence[str], probe: AgreementProbe, subject: str, number: str
+) -> str:
+    """Where the probe's row of one head's (T, T) ``weights`` puts its strongest weight, and
+    whether that is the subject (``subject`` is its text, ``number`` 'sg' or 'pl')."""
+    target, on_subject = points_at_subject(weights[probe.query], probe)
+    verdict = "the subject" if on_subject else "not the subject"
+    row, key = tokens[probe.query], tokens[target]
+    return (
+        f"Row {probe.query} ({quoted_token(row)}) puts its strongest weight, "
+        f"{weights[probe.query, target]:.3f}, on token {target} ({quoted_token(key)}): "
+        f"{verdict}. The subject is {quoted_token(subject.strip())}, {NUMBER_NAMES[number]}."
+    )

@@ -37,6 +37,7 @@ CATEGORY_COLORS = {
 }
 LINE_DASHES = ("solid", "dash", "dot")
 FONT_SIZE = 16
+INPUT_VECTORS_MAX_HEIGHT = 450  # px: the first chart of the lesson, on the first screen
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,7 +390,8 @@ def input_vectors_figure(
         "= input vector": token_vectors + position_vectors,
     }
     limit = max(m.abs().max().item() for m in matrices.values()) or 1.0
-    fig = make_subplots(rows=1, cols=3, shared_yaxes=True, subplot_titles=list(matrices))
+    titles = ["<br>".join(name.rsplit(" ", 1)) for name in matrices]  # two lines fit a phone
+    fig = make_subplots(rows=1, cols=3, shared_yaxes=True, subplot_titles=titles)
     for column, (name, matrix) in enumerate(matrices.items(), start=1):
         fig.add_trace(
             go.Heatmap(
@@ -406,5 +408,9 @@ def input_vectors_figure(
             col=column,
         )
         fig.update_xaxes(title="dimension", row=1, col=column)
-    fig.update_yaxes(autorange="reversed", type="category")
-    return _layout(fig, "What the first layer receives", max(320, 60 + 26 * len(tokens)))
+    fig.update_yaxes(autorange="reversed", type="category", automargin=True)
+    height = min(INPUT_VECTORS_MAX_HEIGHT, max(320, 80 + 26 * len(tokens)))
+    _layout(fig, "What the first layer receives", height)
+    fig.update_layout(margin=dict(t=90))
+    fig.update_annotations(font_size=13)
+    return fig

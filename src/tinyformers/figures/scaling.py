@@ -40,8 +40,10 @@ from tinyformers.course.scaling import (
 from tinyformers.model.config import GPTConfig
 
 FONT_SIZE = 16
+SMALL_FONT_SIZE = 13  # beside the controls, in a narrower column
 TEMPLATE = "plotly_white"
 HEIGHT = 520
+PRIMARY_HEIGHT = 440  # px: the chart beside the sweep's controls fits the first screen
 MODEL_COLORS = (
     "#1f77b4",
     "#ff7f0e",
@@ -79,6 +81,32 @@ def _layout(figure: go.Figure, title: str, x_title: str, y_title: str, **extra) 
 def _span(values: Sequence[float], margin: float = 1.25) -> list[float]:
     """The smallest and largest value, widened by ``margin`` on a log scale."""
     return [min(values) / margin, max(values) * margin]
+
+
+def beside_controls(figure: go.Figure) -> go.Figure:
+    """A chart made to sit beside the controls at the top of the page: low enough for the first
+    screen, its legend under the plot so a narrow column keeps the plot wide."""
+    figure = go.Figure(figure)  # a copy: the figure may be drawn elsewhere too
+    title = figure.layout.title.text or ""
+    figure.update_layout(
+        height=min(figure.layout.height or PRIMARY_HEIGHT, PRIMARY_HEIGHT),
+        font_size=SMALL_FONT_SIZE,
+        title={"text": title.replace(" · ", "<br>"), "font": {"size": SMALL_FONT_SIZE + 2}},
+        margin={"l": 70, "r": 20, "t": 70 if " · " in title else 50, "b": 40},
+        legend={
+            "orientation": "h",
+            "x": 0,
+            "xanchor": "left",
+            "y": -0.2,
+            "yanchor": "top",
+            "font": {"size": SMALL_FONT_SIZE - 1},
+            "entrywidth": 0.5,  # two entries a row
+            "entrywidthmode": "fraction",
+        },
+    )
+    for update in (figure.update_xaxes, figure.update_yaxes):
+        update(title_font_size=SMALL_FONT_SIZE, tickfont_size=SMALL_FONT_SIZE - 1, automargin=True)
+    return figure
 
 
 def fit_label(fit: PowerLawFit, symbol: str = "N") -> str:
@@ -204,6 +232,47 @@ def plan_rows(configs: Sequence[GPTConfig], settings: SweepSettings) -> list[dic
             }
         )
     return rows
+
+
+def planned_sweep_chart(plan: SweepPlan) -> go.Figure:
+    """Before any training: the size N of every model the sweep will train and the tokens per
+    parameter D / N it will see, against Chinchilla's 20 tokens per parameter."""
+    ratios = plan.tokens_per_parameter()
+    figure = go.Figure()
+    for i, (label, n) in enumerate(plan.parameters.items()):
+        figure.add_trace(
+            go.Scatter(
+                x=[n],
+                y=[ratios[label]],
+                mode="markers",
+                name=html.escape(label),
+                marker={"size": 14, "color": MODEL_COLORS[i % len(MODEL_COLORS)]},
+                hovertemplate=(
+                    f"{html.escape(label)}<br>N = %{{x:,}}<br>D / N = %{{y:.1f}}<extra></extra>"
+                ),
+            )
+        )
+    figure.add_trace(
+        go.Scatter(
+            x=_span(list(plan.parameters.values())),
+            y=[CHINCHILLA_TOKENS_PER_PARAMETER] * 2,
+            mode="lines",
+            name=f"Chinchilla: D / N = {CHINCHILLA_TOKENS_PER_PARAMETER}",
+            line={"color": "black", "dash": "dash", "width": 2},
+            hoverinfo="skip",
+        )
+    )
+    title = (
+        f"The planned sweep · {len(plan.configs)} models, D = {plan.settings.tokens:,} tokens each"
+    )
+    return _layout(
+        figure,
+        title,
+        "non-embedding parameters N (log scale)",
+        "D / N, tokens per parameter (log scale)",
+        xaxis_type="log",
+        yaxis_type="log",
+    )
 
 
 def sweep_rows(points: Sequence[SweepPoint], fit: PowerLawFit | None) -> list[dict]:
@@ -414,7 +483,7 @@ def time_chart(result: CostResult, title: str) -> go.Figure:
     )
     # many lines: the legend goes under the plot, in two columns, so the plot keeps its width
     figure.update_layout(
-        height=HEIGHT + 160,
+        height=HEIGHT + 40,  # the most any chart of the page gets
         legend={
             "orientation": "h",
             "x": 0,

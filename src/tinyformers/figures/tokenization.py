@@ -23,6 +23,7 @@ PART_COLOR = "#fff1e6"
 TIE_COLOR = "#d62728"
 PLAIN_COLOR = "#1f77b4"
 LINE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
+COMPRESSION_TITLE = "Tokens per character as BPE learns merges"
 
 
 def visible(token: str) -> str:
@@ -74,13 +75,13 @@ def _rival_sentence(step: MergeStep, shown: dict[str, str]) -> str:
     rival = _pair_text(step.runner_up, shown)
     if not step.is_tie:
         return (
-            f"The next most frequent pair, {rival}, occurred {step.runner_up_count} times, "
-            f"fewer than {step.count}."
+            f"The next most frequent pair, {rival}, occurred {step.runner_up_count:,} times, "
+            f"fewer than {step.count:,}."
         )
     winner_ids, rival_ids = step.pair_ids, step.runner_up_ids
     deciding = "left" if winner_ids[0] != rival_ids[0] else "right"
     return (
-        f'<b style="color:{TIE_COLOR}">Tie.</b> {rival} also occurred {step.count} times. '
+        f'<b style="color:{TIE_COLOR}">Tie.</b> {rival} also occurred {step.count:,} times. '
         f"{_pair_text(step.pair, shown)} won because its ids {winner_ids} come before "
         f"{rival_ids}: the smaller {deciding} id wins."
     )
@@ -186,14 +187,15 @@ def compression_figure(curves: dict[str, Sequence[float]], current: int) -> go.F
         )
     figure.add_vline(x=current, line_dash="dash", line_color="#444")
     figure.update_layout(
+        title={"text": COMPRESSION_TITLE, "x": 0, "xanchor": "left"},
         xaxis_title="number of merges k",
         yaxis_title="tokens per character",
         yaxis_rangemode="tozero",
         font_size=FONT_SIZE,
         height=400,
         template="plotly_white",
-        margin={"l": 80, "r": 20, "t": 50, "b": 70},
-        legend={"orientation": "h", "y": 1.08},
+        margin={"l": 80, "r": 20, "t": 80, "b": 70},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
     )
     return figure
 

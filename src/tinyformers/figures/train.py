@@ -76,10 +76,12 @@ def loss_figure(
     total_steps: int,
     earlier: Sequence[Progress] = (),
     even_guess: float | None = None,
+    start_val_loss: float | None = None,
 ) -> go.Figure:
     """Training loss at every logged step and validation loss at every evaluation, on an
     x axis running to ``total_steps``. ``earlier``: an earlier attempt, drawn in grey;
-    ``even_guess``: the loss of guessing evenly among all tokens (ln V), drawn dashed."""
+    ``even_guess``: the loss of guessing evenly among all tokens (ln V), drawn dashed;
+    ``start_val_loss``: the untrained model's validation loss, drawn at step 0."""
     _check_total(total_steps)
     fig = go.Figure()
     if even_guess is not None:
@@ -104,25 +106,39 @@ def loss_figure(
         name="training batch",
         line=dict(color=TRAIN_COLOR, width=2),
     )
-    evaluated = [p for p in history if p.val_loss is not None]
+    evaluated = [(p.step, p.val_loss) for p in history if p.val_loss is not None]
+    if start_val_loss is not None:
+        evaluated.insert(0, (0, start_val_loss))
     fig.add_scatter(
-        x=[p.step for p in evaluated],
-        y=[p.val_loss for p in evaluated],
+        x=[step for step, _ in evaluated],
+        y=[loss for _, loss in evaluated],
         mode="lines+markers",
         name="validation",
         line=dict(color=VAL_COLOR, width=3),
         marker=dict(size=9),
     )
     fig.update_xaxes(range=[0, total_steps])
-    return _layout(fig, "Loss while training", 420, "step", "loss (nats per token)")
+    return _legend_below(_layout(fig, "Loss while training", 440, "step", "loss (nats per token)"))
+
+
+def _legend_below(fig: go.Figure) -> go.Figure:
+    """The legend under the plot, clear of the title and the axis title: these charts sit in
+    narrow columns (beside the controls, or two side by side)."""
+    fig.update_layout(
+        legend=dict(orientation="h", yref="container", yanchor="bottom", y=0, x=0),
+        margin=dict(b=120),
+    )
+    return fig
 
 
 def run_loss_figure(training: Training, history: Sequence[Progress]) -> go.Figure:
-    """``loss_figure`` of a session's run: up to its step count, with the attempt before a
-    restart and the loss of guessing evenly among its vocabulary."""
+    """``loss_figure`` of a session's run: up to its step count, from the untrained model's
+    validation loss, with the attempt before a restart and the loss of guessing evenly among
+    its vocabulary."""
     choice = training.choice
     even_guess = even_guess_loss(choice.config.vocab_size)
-    return loss_figure(history, choice.spec.settings.max_steps, training.earlier, even_guess)
+    total, start = choice.spec.settings.max_steps, training.initial_val_loss
+    return loss_figure(history, total, training.earlier, even_guess, start)
 
 
 def throughput_figure(history: Sequence[Progress]) -> go.Figure:
@@ -166,7 +182,12 @@ def learning_rate_figure(settings: TrainSettings, step: int) -> go.Figure:
     )
     fig.update_xaxes(range=[0, total])
     fig.update_yaxes(rangemode="tozero", exponentformat="e")
-    return _layout(fig, "Learning-rate schedule", 320, "step", "learning rate")
+    return _legend_below(_layout(fig, "Learning-rate schedule", 360, "step", "learning rate"))
+
+
+def run_schedule_figure(training: Training, status: Status) -> go.Figure:
+    """``learning_rate_figure`` of a session's run, drawn solid up to the step it has reached."""
+    return learning_rate_figure(training.choice.spec.settings, status.planned_step)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,7 +223,7 @@ def attention_snapshot_figure(weights: Tensor, tokens: Sequence[str], title: str
     )
     fig.update_yaxes(autorange="reversed", tickfont_size=13)
     fig.update_xaxes(tickangle=-60, tickfont_size=13)
-    return _layout(fig, title, 620, "key (attended to)", "query (attending)")
+    return _layout(fig, title, 560, "key (attended to)", "query (attending)")
 
 
 def head_name(layer: int, head: int) -> str:
@@ -293,12 +314,28 @@ def sample_html(sample: str, heading: str, prompt: str | None = None) -> str:
 
 
 def run_sample_html(family: str, sample: RunSample) -> str:
-    """The latest sample of a run with a heading saying what it is."""
+    """A sample of a run with a heading saying what it is (step 0: the untrained model)."""
+    at = f"step {sample.step:,}" if sample.step else "step 0, untrained"
     if family == "gpt":
-        heading = f"Sample at step {sample.step:,}: the model continues the text in bold."
+        heading = f"Sample at {at}: the model continues the text in bold."
         return sample_html(sample.text, heading, sample.prompt)
-    heading = f"Fill in the blanks at step {sample.step:,}: the model's guesses are in [brackets]."
+    heading = f"Fill in the blanks at {at}: the model's guesses are in [brackets]."
     return sample_html(sample.text, heading)
+
+
+def samples_html(
+    family: str, first: RunSample | None, latest: RunSample | None, next_step: int
+) -> str:
+    """The untrained model's sample beside the latest one, side by side where they fit; before
+    the first evaluation, a line saying when (``next_step``) the next sample comes."""
+    shown = [run_sample_html(family, sample) for sample in (first, latest) if sample is not None]
+    if latest is None:
+        shown.append(
+            '<div style="color:#555;font-size:16px">'
+            f"The next sample comes at the first evaluation, at step {next_step:,}.</div>"
+        )
+    cells = "".join(f'<div style="flex:1 1 320px;min-width:0">{cell}</div>' for cell in shown)
+    return f'<div style="display:flex;flex-wrap:wrap;gap:16px">{cells}</div>'
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,7 +432,6 @@ def status_metrics(status: Status) -> dict[str, str]:
     return {
         "Step": f"{status.step:,}",
         "Elapsed": format_duration(status.elapsed_s),
-        "Time left (estimate)": format_duration(status.time_left_s),
         "Tokens per second": _number(status.tokens_per_s, ",.0f"),
         "Training loss": _number(status.train_loss, ".3f"),
         "Validation loss": _number(status.val_loss, ".3f"),
@@ -406,15 +442,67 @@ def _number(value: float | None, spec: str) -> str:
     return format(value, spec) if value is not None else "–"
 
 
-def budget_caption(status: Status, max_seconds: float) -> str | None:
-    """When the server's time limit ends this start early: how long all steps would need."""
+def time_left_text(status: Status, max_seconds: float) -> str:
+    """The one estimate of the time left, from the recent speed: until the last step, or until
+    this server's time limit stops the run when that comes first (and then it says so)."""
+    if status.time_left_s is None:
+        return "Time left: estimated once the first steps are done."
+    left = f"Time left: about {format_duration(status.time_left_s)}"
     if not status.budget_cuts_short:
-        return None
+        return f"{left}."
     return (
-        f"At this speed all {status.total:,} steps need about "
-        f"{format_duration(status.unlimited_left_s)} more, but this server stops a run after "
-        f"{max_seconds:g} s of training; Resume then continues."
+        f"{left}, when this server's limit of {max_seconds:g} s of training per start stops "
+        f"the run before step {status.total:,}; Resume then continues."
     )
+
+
+PREPARING = "Preparing the run: training the tokenizer and cutting the text into batches…"
+OUTCOME_KINDS = {"finished": "success", "stopped": "info", "budget": "info", "diverged": "error"}
+
+
+def run_notes(
+    training: Training,
+    status: Status,
+    max_seconds: float,
+    ahead: int | None = None,
+    error: str | None = None,
+) -> list[tuple[str, str]]:
+    """What the page says above a run's loss curves, as (kind, text) with kind the Streamlit
+    call that shows it: its place in the queue (``ahead``: runs before it, None unless it
+    waits), why it failed, the run being prepared or the time left, or how it ended."""
+    notes = []
+    if ahead is not None:
+        runs = "1 run is" if ahead == 1 else f"{ahead} runs are"
+        notes.append(
+            ("info", f"Busy: {runs} ahead of you. Yours starts as soon as a slot frees up.")
+        )
+    if error:
+        notes.append(("error", f"The run failed: {error}"))
+    if training.active and training.run is None and ahead is None:
+        notes.append(("info", PREPARING))
+    elif training.active and ahead is None:
+        notes.append(("caption", time_left_text(status, max_seconds)))
+    elif not training.active and (kind := training.stop_kind()) is not None:
+        reason = training.run.state.stop_reason
+        notes.append((OUTCOME_KINDS[kind], outcome_message(kind, status, max_seconds, reason)))
+    return notes
+
+
+BUTTON_LABELS = {
+    "start": ("Start training", "starting", "Starting…"),
+    "stop": ("Stop", "stopping", "Stopping…"),
+    "resume": ("Resume", "resuming", "Resuming…"),
+    "restart": ("Restart from the same initialization", "restarting", "Restarting…"),
+    "reset": ("Reset", "", ""),
+}
+
+
+def button_labels(phase: str) -> dict[str, str]:
+    """Each button's label in a session's ``phase`` (``Training.phase``): the button whose
+    request the job has not answered yet says so ("Stopping…")."""
+    return {
+        key: busy if phase == when else label for key, (label, when, busy) in BUTTON_LABELS.items()
+    }
 
 
 def outcome_message(kind: str, status: Status, max_seconds: float, reason: str | None) -> str:

@@ -25,15 +25,32 @@ from tinyformers.course.transformer_block import (
     REPLACE,
     SELF_ATTENTION,
     STREAM,
+    BlockInspection,
+    BlockParameters,
     LayerNormStats,
     Step,
+    code_path,
+    step_shapes,
 )
+from tinyformers.figures.common import number
+from tinyformers.figures.gpt import markdown_text
 from tinyformers.figures.tokenization import visible
 from tinyformers.training.loop import Progress
 
 FONT_SIZE = 16
 TEMPLATE = "plotly_white"
 STAGE_COLORS = ("#7f7f7f", "#1f77b4", "#d62728")
+FORMULA = {
+    "pre": "GPT-2 layout: x = x + f(LayerNorm(x))",
+    "post": "BERT layout: x = LayerNorm(x + f(x))",
+}
+OUTER_NORMS = {
+    "ln_f": "after the last block",
+    "ln_emb": "on the embeddings",
+    "mlm_head.ln": "in the output head",
+}
+MAX_HEIGHT = 560  # px of any chart: it and the controls above it fit a projector
+RESIDUAL_HEIGHT = 450  # px: the lesson's first figure, with the inputs above it, fits a screen
 VARIANT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 
 
@@ -312,10 +329,10 @@ def residual_norm_chart(norms: dict[str, Sequence[float]], title: str) -> go.Fig
     n_layers = max(len(v) for v in norms.values())
     figure.update_xaxes(title="layer", tickmode="array", tickvals=list(range(n_layers)))
     figure.update_yaxes(title="mean over tokens of ‖x‖₂", rangemode="tozero")
-    _layout(figure, title, 560)
+    _layout(figure, title, RESIDUAL_HEIGHT)
     figure.update_layout(  # up to five long names: list them under the chart
         legend={"orientation": "h", "y": -0.22, "yanchor": "top", "x": 0},
-        margin={"t": 80, "b": 170},
+        margin={"t": 70, "b": 150},
     )
     return figure
 
@@ -356,7 +373,7 @@ def layer_norm_stats_chart(stats: LayerNormStats, tokens: Sequence[str], title: 
             )
     figure.update_xaxes(tickmode="array", tickvals=positions, ticktext=token_labels(tokens))
     figure.update_xaxes(title="token", row=2, col=1)
-    return _layout(figure, title, 660, subplot_titles=True)
+    return _layout(figure, title, MAX_HEIGHT, subplot_titles=True)
 
 
 def gamma_beta_chart(weight: Tensor, bias: Tensor, title: str) -> go.Figure:
@@ -387,7 +404,7 @@ def gamma_beta_chart(weight: Tensor, bias: Tensor, title: str) -> go.Figure:
         )
     figure.add_hline(y=1.0, line_dash="dot", line_color="#555", row=1, col=1)
     figure.update_xaxes(title="dimension", row=2, col=1)
-    return _layout(figure, title, 580, subplot_titles=True)
+    return _layout(figure, title, MAX_HEIGHT, subplot_titles=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,7 +431,7 @@ def parameter_share_chart(counts: dict[str, int], title: str) -> go.Figure:
     )
     figure.update_xaxes(title="parameters in one block")
     figure.update_yaxes(autorange="reversed")
-    return _layout(figure, title, 120 + 70 * len(names), showlegend=False)
+    return _layout(figure, title, min(MAX_HEIGHT, 120 + 70 * len(names)), showlegend=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -496,3 +513,164 @@ def samples_html(prompt: str, samples: dict[str, str | None]) -> str:
             f"<b><bdi>{html.escape(sample or '')}</bdi></b></div></div>"
         )
     return f'<div style="font-size:{FONT_SIZE}px">' + "".join(blocks) + "</div>"
+
+
+# ---------------------------------------------------------------------------------------------
+# Captions and choices: every number computed from what the page shows
+# ---------------------------------------------------------------------------------------------
+
+
+def config_caption(model_name: str, inspection: BlockInspection) -> str:
+    """The config settings that decide the block's code path, and the sizes on this input
+    (Markdown; the model name is escaped)."""
+    config = inspection.config
+    return (
+        f"From {markdown_text(model_name)}'s config: ln_placement = {config.ln_placement!r}, "
+        f"residual = {config.residual}, layer_norm = {config.layer_norm}; "
+        f"{inspection.n_tokens} tokens, width C = {config.n_embd}, MLP width "
+        f"n_inner = {config.mlp_width}."
+    )
+
+
+def code_path_pair(inspection: BlockInspection) -> tuple[str, str]:
+    """The code path of the inspected model's blocks, with its real shapes, and for comparison
+    the path of the other LayerNorm placement (pre-LN against post-LN) on as many tokens."""
+    config = inspection.config
+    placement = config.ln_placement
+    other = "post" if placement == "pre" else "pre"
+    own = code_path_svg(
+        inspection.path,
+        inspection.layers[0].shapes,
+        f"This model: {placement}-LN",
+        FORMULA[placement],
+    )
+    other_path = code_path(config.replace(ln_placement=other))
+    compared = code_path_svg(
+        other_path,
+        step_shapes(other_path, inspection.n_tokens),
+        f"For comparison: {other}-LN",
+        FORMULA[other],
+    )
+    return own, compared
+
+
+def unknown_warning(unknown: int, n_tokens: int) -> str:
+    """How many of the tokens the model reads as [UNK] (Markdown)."""
+    return (
+        f"{unknown} of the {n_tokens} tokens are not in this model's vocabulary and are read "
+        "as \\[UNK\\]."
+    )
+
+
+def replay_metric(inspection: BlockInspection) -> tuple[str, str]:
+    """Label and value of the replay check: the largest gap between the walk and the model."""
+    label = (
+        f"Largest |replay − model| over the steps and outputs of all {len(inspection.layers)} "
+        "blocks"
+    )
+    return label, f"{inspection.max_difference():.1e}"
+
+
+def replay_caption(inspection: BlockInspection) -> str | None:
+    """What the last block is compared with when the model normalizes after it, else None."""
+    if inspection.final_norm is None:
+        return None
+    return f"The last block's output is compared with what {inspection.final_norm} read."
+
+
+def residual_caption(inspection: BlockInspection, norms: dict[str, Sequence[float]]) -> str:
+    """How much longer the token vectors leave the last block than they enter the first, from
+    ``inspection.residual_norms()``; and after the final LayerNorm, if any."""
+    first, last = norms["block input"][0], norms["after MLP + residual"][-1]
+    caption = (
+        f"Mean token-vector length entering block 0: {number(first, 3)}; leaving block "
+        f"{len(inspection.layers) - 1}: {number(last, 3)} ({number(last / first, 2)} times as "
+        "long)."
+    )
+    if inspection.final_norm is not None:
+        final = inspection.outer_norms[inspection.final_norm].output.norm(dim=-1).mean().item()
+        caption += f" After {inspection.final_norm}: {number(final, 3)}."
+    return caption
+
+
+def norm_options(inspection: BlockInspection, layer: int) -> dict[str, str]:
+    """The LayerNorms a student can open, by name with a label: the layer's own, then those
+    outside the blocks."""
+    placement = "before" if inspection.config.ln_placement == "pre" else "after"
+    sublayer = {"ln_1": "attention", "ln_2": "the MLP"}
+    options = {
+        name: f"layer {layer}: {name} ({placement} {sublayer.get(name, 'its sub-layer')})"
+        for name in inspection.norm_names(layer)
+    }
+    for name in inspection.outer_norms:
+        options[name] = f"{name} ({OUTER_NORMS.get(name, 'outside the blocks')})"
+    return options
+
+
+def layer_norm_caption(stats: LayerNormStats) -> str:
+    """The spread of the tokens before, inside and after one LayerNorm, with √(σ²/(σ²+ε)) as
+    the prediction for the normalized spread."""
+    stages = stats.stages()
+    (in_mean, in_std), (n_mean, n_std), (out_mean, out_std) = stages.values()
+    variance = stats.input.var(dim=-1, unbiased=False)
+    expected = (variance / (variance + stats.eps)).sqrt()
+    return (
+        f"ε = {stats.eps:.0e}. Input: std from {number(in_std.min(), 3)} to "
+        f"{number(in_std.max(), 3)}. Normalized: largest |mean| {n_mean.abs().max():.1e}; std "
+        f"from {number(n_std.min(), 6)} to {number(n_std.max(), 6)} (√(σ²/(σ²+ε)) predicts it to "
+        f"within {(n_std - expected).abs().max():.1e}). After γ and β: mean from "
+        f"{number(out_mean.min(), 3)} to {number(out_mean.max(), 3)}, std from "
+        f"{number(out_std.min(), 3)} to {number(out_std.max(), 3)}."
+    )
+
+
+def gamma_beta_caption(stats: LayerNormStats) -> str:
+    """The size, mean and range of the learned γ and β."""
+    weight, bias = stats.weight, stats.bias
+    return (
+        f"{weight.numel():,} dimensions. γ: mean {number(weight.mean(), 3)}, from "
+        f"{number(weight.min(), 3)} to {number(weight.max(), 3)}. β: mean "
+        f"{number(bias.mean(), 3)}, from {number(bias.min(), 3)} to {number(bias.max(), 3)}."
+    )
+
+
+def mlp_metrics(config) -> dict[str, str]:
+    """The MLP's sizes as metrics: the model width, the MLP width and how much wider it is."""
+    return {
+        "n_embd (C)": f"{config.n_embd:,}",
+        "n_inner (MLP width)": f"{config.mlp_width:,}",
+        "Widening factor": f"{config.mlp_width / config.n_embd:.2f}×",
+    }
+
+
+def parameters_caption(parameters: BlockParameters, config, model_total: int) -> str:
+    """One block's parameters and the MLP's tensors, and the share of the model's parameters
+    its ``config.n_layer`` blocks hold."""
+    in_blocks = parameters.total * config.n_layer
+    shapes = "; ".join(f"{name} {shape}" for name, shape, _ in parameters.tensors.get("MLP", []))
+    return (
+        f"One block: {parameters.total:,} parameters (MLP tensors: {shapes}). The "
+        f"{config.n_layer} blocks hold {in_blocks:,} of the model's {model_total:,} parameters "
+        f"({in_blocks / model_total:.1%}); the rest are embeddings and final layers."
+    )
+
+
+def settings_caption(settings: dict, elapsed_s: float, active: bool) -> str:
+    """What the ablation trains on (``settings``: source, characters, steps, seed) and for how
+    long it has run."""
+    return (
+        f"{settings['source']}, {settings['characters']:,} characters; {settings['steps']} "
+        f"steps per variant, seed {settings['seed']}; {elapsed_s:.1f} s"
+        + (" so far." if active else ".")
+    )
+
+
+def progress_text(runs: dict[str, list], steps: int) -> str:
+    """The variant training now (the last in ``runs``) and its step."""
+    label, history = list(runs.items())[-1]
+    return f"Training {label}: step {history[-1].step} of {steps}"
+
+
+def best_caption(best) -> str:
+    """The variant (``experiments.VariantResult``) with the lowest validation loss."""
+    return f"Lowest validation loss: {best.label}, {best.final_val_loss:.3f} nats per character."

@@ -35,6 +35,12 @@ class LoadedModel:
         return self.model.config
 
 
+def model_key(loaded: LoadedModel) -> str:
+    """A key that tells models apart for caches and for resetting a choice: the source, the
+    name and the model object (two trained models may share a name)."""
+    return f"{loaded.source}:{loaded.name}:{id(loaded.model)}"
+
+
 def shipped_names(
     models_dir: Path = MODELS_DIR, family: str | tuple[str, ...] | None = None
 ) -> list[str]:

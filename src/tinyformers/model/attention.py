@@ -149,14 +149,27 @@ class MultiHeadAttention(nn.Module):
         x = x.transpose(1, 2).contiguous()  # (B, T, nh, hs)
         return x.view(b, t, nh * hs)  # (B, T, C)
 
+    def plain_projections(self) -> bool:
+        projections = (self.q_proj, self.k_proj, self.v_proj)
+        return all(type(p) is nn.Linear and p.bias is not None for p in projections)
+
     def project(
         self, x: Tensor, memory: Tensor | None, rotary: tuple[Tensor, Tensor] | None
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """Queries from ``x``, keys and values from ``memory`` (or ``x``), split into heads."""
+        """Queries from ``x``, keys and values from ``memory`` (or ``x``), split into heads.
+
+        Self-attention computes the three projections as one matrix product (the same
+        numbers as three, one pass over ``x``), unless a fine-tuning method wrapped one."""
         source = x if memory is None else memory
-        q = self.split_heads(self.q_proj(x))  # (B, nh, T_q, hs)
-        k = self.split_heads(self.k_proj(source))  # (B, nh, T_k, hs)
-        v = self.split_heads(self.v_proj(source))  # (B, nh, T_k, hs)
+        if memory is None and self.plain_projections():
+            weight = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])
+            bias = torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
+            q, k, v = F.linear(x, weight, bias).split(self.n_embd, dim=-1)  # each (B, T, C)
+            q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
+        else:
+            q = self.split_heads(self.q_proj(x))  # (B, nh, T_q, hs)
+            k = self.split_heads(self.k_proj(source))  # (B, nh, T_k, hs)
+            v = self.split_heads(self.v_proj(source))  # (B, nh, T_k, hs)
         if rotary is not None:
             q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
         return q, k, v

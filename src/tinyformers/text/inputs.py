@@ -40,6 +40,15 @@ def bert_wrap(tokenizer, ids: list[int], max_length: int | None = None) -> list[
     return [tokenizer.cls_id, *ids, tokenizer.sep_id]
 
 
+def text_room(family: str, positions: int) -> int:
+    """How many tokens of a text fit in ``positions`` model positions: BERT spends two of them
+    on ``[CLS]`` and ``[SEP]``, other families none."""
+    room = positions - (2 if family == "bert" else 0)
+    if room < 1:
+        raise ValueError(f"{positions} positions leave no room for text in a {family} model")
+    return room
+
+
 def bert_inputs(tokenizer, text_a: str, text_b: str | None = None) -> tuple[list[int], list[int]]:
     """``[CLS] A [SEP]`` or ``[CLS] A [SEP] B [SEP]`` ids, and the segment id of each position."""
     ids = bert_wrap(tokenizer, tokenizer.encode(text_a))

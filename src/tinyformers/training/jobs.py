@@ -30,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tinyformers.training.workers import local_processes
+
 QUEUED, RUNNING, FINISHED, STOPPED, FAILED = "queued", "running", "finished", "stopped", "failed"
 ACTIVE = (QUEUED, RUNNING)
 # Why a job stopped (``Job.stop_reason``)
@@ -41,7 +43,6 @@ POLL_S = 0.2  # how often a job's monitor looks at its worker, its owner and its
 # still be preparing, and whose partial model the student wants back).
 KILL_AFTER_S = 10.0
 KILL_AFTER_ASKED_S = 120.0
-RAY_ADDRESS_ENV = "TINYFORMERS_RAY_ADDRESS"
 
 log = logging.getLogger(__name__)
 
@@ -242,28 +243,6 @@ class Backend(Protocol):
     ) -> Handle: ...
 
 
-_default_backend: Backend | None = None
-_default_lock = threading.Lock()
-
-
-def backend_from_env() -> Backend:
-    """Ray when ``TINYFORMERS_RAY_ADDRESS`` is set (``ray://host:10001`` or ``auto``), else
-    local worker processes. One per process."""
-    global _default_backend
-    with _default_lock:
-        if _default_backend is None:
-            address = os.environ.get(RAY_ADDRESS_ENV, "").strip()
-            if address:
-                from tinyformers.training.ray_backend import RayBackend
-
-                _default_backend = RayBackend(address)
-            else:
-                from tinyformers.training.workers import LocalProcesses
-
-                _default_backend = LocalProcesses()
-        return _default_backend
-
-
 class _Cancelled:
     """What ``Slots.acquire`` polls while a job waits: its stop flag, after a look at its owner."""
 
@@ -308,7 +287,7 @@ class Job:
         if self._thread is not None:
             raise RuntimeError("a job can be started only once")
         if self.backend is None:
-            self.backend = backend_from_env()
+            self.backend = local_processes()
         if self.slots is not None:
             self._ticket = self.slots.ticket()
         self._thread = threading.Thread(target=self._run, name=f"job-{self.name}", daemon=True)

@@ -4,6 +4,10 @@ A *task* knows how to cut batches from its data (``CausalLMTask`` for GPT, ``Mas
 BERT, ``Seq2SeqTask`` for the encoder-decoder); ``train`` runs AdamW with warm-up and cosine decay
 on any of them, reports progress to a callback, stops on NaN or an exploding loss, and can be
 resumed from the ``TrainState`` it returns.
+
+Validation loss is always measured on the whole validation split. A run aiming at a target loss
+may also *check* often and cheaply on a fixed, evenly spread part of the split, and measures the
+whole split as soon as that estimate says the target is near.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
+from torch.profiler import record_function
 
 from tinyformers.text.inputs import SPECIAL_IDS
 from tinyformers.text.masking import IGNORE_INDEX, MaskingRates, mask_tokens
@@ -33,6 +38,12 @@ class TrainSettings:
     eval_interval: int = 100  # steps between validation passes (0: only at the end)
     max_seconds: float | None = None  # wall-clock budget
     explode_factor: float = 4.0  # stop if the loss exceeds this multiple of the first loss
+    # With a target loss: steps between cheap estimates on a fixed part of the validation split
+    # (0: none), how many validation tokens an estimate reads, and how far above the target an
+    # estimate triggers a whole-split evaluation before the first one has calibrated it.
+    check_interval: int = 0
+    check_tokens: int = 8192
+    check_margin: float = 0.05
 
     def __post_init__(self) -> None:
         checks = [
@@ -40,6 +51,8 @@ class TrainSettings:
             ("batch size", self.batch_size, 1, 4096),
             ("warm-up steps", self.warmup_steps, 0, 1_000_000),
             ("evaluation interval", self.eval_interval, 0, 1_000_000),
+            ("check interval", self.check_interval, 0, 1_000_000),
+            ("check tokens", self.check_tokens, 1, 100_000_000),
         ]
         for name, value, low, high in checks:
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -92,8 +105,11 @@ class CausalLMTask:
         y = self.train_ids[starts[:, None] + offsets + 1]  # (B, T) the next token at each position
         return {"idx": x, "targets": y}
 
-    def validation_batches(self, batch_size: int) -> Iterator[dict[str, Tensor]]:
-        """The whole validation split, cut into consecutive windows."""
+    def validation_batches(
+        self, batch_size: int, limit: int | None = None
+    ) -> Iterator[dict[str, Tensor]]:
+        """The whole validation split, cut into consecutive windows (or ``limit`` of those
+        windows, evenly spread over the split)."""
         n = (len(self.val_ids) - 1) // self.block_size * self.block_size
         if n == 0:
             x, y = self.val_ids[:-1][None], self.val_ids[1:][None]
@@ -101,8 +117,22 @@ class CausalLMTask:
             return
         x = self.val_ids[:n].view(-1, self.block_size)  # (N, T)
         y = self.val_ids[1 : n + 1].view(-1, self.block_size)  # (N, T)
+        x, y = spread(x, limit), spread(y, limit)
         for i in range(0, len(x), batch_size):
             yield {"idx": x[i : i + batch_size], "targets": y[i : i + batch_size]}
+
+
+def spread(items, limit: int | None):
+    """``limit`` items evenly spread from first to last (all of them without a limit)."""
+    if limit is None or limit >= len(items):
+        return items
+    if limit <= 1:
+        return items[:1]
+    step = (len(items) - 1) / (limit - 1)
+    picked = [round(i * step) for i in range(limit)]
+    if isinstance(items, Tensor):
+        return items[torch.tensor(picked)]
+    return [items[i] for i in picked]
 
 
 def pad_batch(sequences: list[list[int]], pad_id: int) -> tuple[Tensor, Tensor]:
@@ -147,10 +177,13 @@ class MaskedLMTask:
         rows = torch.randint(len(self.train_seqs), (batch_size,), generator=generator).tolist()
         return self.make([self.train_seqs[r] for r in rows], generator)
 
-    def validation_batches(self, batch_size: int) -> Iterator[dict[str, Tensor]]:
+    def validation_batches(
+        self, batch_size: int, limit: int | None = None
+    ) -> Iterator[dict[str, Tensor]]:
         generator = torch.Generator().manual_seed(1234)
-        for i in range(0, len(self.val_seqs), batch_size):
-            yield self.make(self.val_seqs[i : i + batch_size], generator)
+        seqs = spread(self.val_seqs, limit)
+        for i in range(0, len(seqs), batch_size):
+            yield self.make(seqs[i : i + batch_size], generator)
 
 
 class Seq2SeqTask:
@@ -181,9 +214,12 @@ class Seq2SeqTask:
         rows = torch.randint(len(self.train_pairs), (batch_size,), generator=generator).tolist()
         return self.make([self.train_pairs[r] for r in rows])
 
-    def validation_batches(self, batch_size: int) -> Iterator[dict[str, Tensor]]:
-        for i in range(0, len(self.val_pairs), batch_size):
-            yield self.make(self.val_pairs[i : i + batch_size])
+    def validation_batches(
+        self, batch_size: int, limit: int | None = None
+    ) -> Iterator[dict[str, Tensor]]:
+        pairs = spread(self.val_pairs, limit)
+        for i in range(0, len(pairs), batch_size):
+            yield self.make(pairs[i : i + batch_size])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,10 +231,11 @@ class Seq2SeqTask:
 class Progress:
     step: int
     train_loss: float
-    val_loss: float | None
+    val_loss: float | None  # on the whole validation split
     learning_rate: float
     tokens_per_s: float
     elapsed_s: float
+    val_estimate: float | None = None  # a check on part of the validation split
 
 
 @dataclass
@@ -213,6 +250,7 @@ class TrainState:
     first_loss: float | None = None
     history: list[Progress] = field(default_factory=list)
     stop_reason: str | None = None  # why the last call returned
+    check_offset: float | None = None  # whole-split loss minus the check's, when last both ran
 
 
 def make_optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
@@ -231,14 +269,20 @@ def new_state(model: nn.Module, settings: TrainSettings) -> TrainState:
     return TrainState(make_optimizer(model, settings), torch.Generator().manual_seed(settings.seed))
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, task, batch_size: int = 64) -> float:
-    """Mean loss over the *whole* validation split, weighted by the tokens that carry loss."""
+@torch.inference_mode()
+def evaluate(model: nn.Module, task, batch_size: int = 256, limit: int | None = None) -> float:
+    """Mean loss over the *whole* validation split, weighted by the tokens that carry loss
+    (with ``limit``: over that many windows or sequences, evenly spread over the split)."""
     was_training = model.training
     if was_training:  # a model already in eval mode (perhaps shared) is left untouched
         model.eval()
+    batches = (
+        task.validation_batches(batch_size)
+        if limit is None
+        else (task.validation_batches(batch_size, limit))
+    )
     total, count = 0.0, 0
-    for batch in task.validation_batches(batch_size):
+    for batch in batches:
         targets = batch.get("targets", batch.get("labels"))
         n = int((targets != IGNORE_INDEX).sum())
         if n:
@@ -247,6 +291,12 @@ def evaluate(model: nn.Module, task, batch_size: int = 64) -> float:
     if was_training:
         model.train()
     return total / max(count, 1)
+
+
+def estimate(model: nn.Module, task, tokens: int) -> float:
+    """Validation loss on about ``tokens`` tokens of the split: a cheap, fixed check."""
+    length = getattr(task, "block_size", 64)
+    return evaluate(model, task, limit=max(1, tokens // length))
 
 
 def batch_tokens(batch: dict[str, Tensor]) -> int:
@@ -262,24 +312,33 @@ def train(
     callback: Callable[[Progress], bool | None] | None = None,
     log_interval: int = 10,
     stop_at: int | None = None,
+    target: float | None = None,
 ) -> TrainState:
     """Train until ``settings.max_steps`` (counting steps of earlier calls), the time budget,
     a callback returning False, or a diverging loss. Returns the state to resume from.
 
     ``stop_at`` pauses at that step without changing the learning-rate schedule, so training
-    in several calls gives the same model as training in one."""
+    in several calls gives the same model as training in one.
+
+    With a ``target`` loss and ``settings.check_interval``, every that many steps the loss is
+    estimated on part of the validation split; when the estimate (corrected by the difference
+    the last whole-split evaluation showed) comes within reach of the target, the whole split
+    is evaluated at once, and the callback sees that ``val_loss``."""
     state = state or new_state(model, settings)
     state.stop_reason = None
     model.train()
     start = time.perf_counter() - state.elapsed_s
     window_start, window_tokens = time.perf_counter(), 0
     end = settings.max_steps if stop_at is None else min(stop_at, settings.max_steps)
+    checking = target is not None and settings.check_interval > 0
     while state.step < end:
         lr = settings.lr_at(state.step)
         for group in state.optimizer.param_groups:
             group["lr"] = lr
-        batch = task.batch(settings.batch_size, state.generator)
-        loss = model(**batch).loss
+        with record_function("train/batch"):
+            batch = task.batch(settings.batch_size, state.generator)
+        with record_function("train/forward"):
+            loss = model(**batch).loss
         if not torch.isfinite(loss):
             state.stop_reason = (
                 f"the loss became {loss.item()} at step {state.step}: training diverged. "
@@ -297,11 +356,13 @@ def train(
                 f"{state.first_loss:.2f}). Try a lower learning rate than {settings.learning_rate:g}."
             )
             break
-        state.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if settings.grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-        state.optimizer.step()
+        with record_function("train/backward"):
+            state.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        with record_function("train/optimizer"):
+            if settings.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip, foreach=True)
+            state.optimizer.step()
         state.step += 1
         tokens = batch_tokens(batch)
         state.tokens_seen += tokens
@@ -315,9 +376,21 @@ def train(
             or out_of_time
             or (settings.eval_interval and state.step % settings.eval_interval == 0)
         )
-        if evaluate_now or state.step % log_interval == 0:
+        check_now = checking and state.step % settings.check_interval == 0
+        if evaluate_now or check_now or state.step % log_interval == 0:
             now = time.perf_counter()
-            val_loss = evaluate(model, task) if evaluate_now else None
+            val_estimate = val_loss = None
+            with record_function("train/evaluate"):
+                if check_now:
+                    val_estimate = estimate(model, task, settings.check_tokens)
+                    offset = state.check_offset
+                    near = target + (settings.check_margin if offset is None else 0.0)
+                    evaluate_now = evaluate_now or val_estimate + (offset or 0.0) <= near
+                if evaluate_now:
+                    val_loss = evaluate(model, task)
+                    if val_estimate is not None:
+                        state.check_offset = val_loss - val_estimate
+            state.elapsed_s = time.perf_counter() - start
             progress = Progress(
                 step=state.step,
                 train_loss=loss_value,
@@ -325,6 +398,7 @@ def train(
                 learning_rate=lr,
                 tokens_per_s=window_tokens / max(now - window_start, 1e-9),
                 elapsed_s=state.elapsed_s,
+                val_estimate=val_estimate,
             )
             state.history.append(progress)
             window_start, window_tokens = time.perf_counter(), 0

@@ -46,7 +46,10 @@ CHAR_SETTINGS = TrainSettings(
     batch_size=16,
     learning_rate=5e-3,
     warmup_steps=50,
-    eval_interval=100,
+    eval_interval=500,
+    check_interval=50,
+    check_tokens=8192,
+    check_margin=0.05,
 )
 PROBE_TOKENS = 24  # length of the probe sentence whose attention is snapshotted
 SAMPLE_TOKENS = 120
@@ -118,6 +121,7 @@ class Run:
     pages read ``model`` only when no training job is running."""
 
     def __init__(self, spec: RunSpec, text: str):
+        began = time.perf_counter()
         self.spec = spec
         self.tokenizer = train_tokenizer(spec.tokenizer, text, spec.vocab_size)
         self.config = spec.config(self.tokenizer.vocab_size)
@@ -129,6 +133,8 @@ class Run:
         self.state: TrainState | None = None
         self.updates: list[TrainUpdate] = []
         self.time_to_target_s: float | None = None
+        # Tokenizer, ids, model and batching: counted in the time to a target loss.
+        self.setup_s = time.perf_counter() - began
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -166,9 +172,14 @@ class Run:
         max_steps: int | None = None,
         max_seconds: float | None = None,
         log_interval: int = 10,
+        snapshots: bool = True,
     ) -> TrainState:
         """Train (or go on training) until the spec's step count (or a pause at ``max_steps``),
-        the time budget, the target loss, or ``report`` returning False."""
+        the time budget, the target loss, or ``report`` returning False. With ``snapshots``
+        every evaluation also takes a sample and the probe's attention (what a page shows).
+
+        The time to the target counts the set-up (tokenizer, ids, model) and every step and
+        evaluation up to the end of the whole-split evaluation that first reaches it."""
         settings = self.spec.settings
         if max_seconds is not None:
             settings = replace(settings, max_seconds=max_seconds)
@@ -180,18 +191,28 @@ class Run:
             nonlocal reached
             update = TrainUpdate(progress)
             if progress.val_loss is not None:
-                update = TrainUpdate(progress, self.sample(), self.probe_attention())
+                if snapshots:
+                    update = TrainUpdate(progress, self.sample(), self.probe_attention())
                 target = self.spec.target_val_loss
                 if target is not None and progress.val_loss <= target and not reached:
                     reached = True
                     if self.time_to_target_s is None:
-                        self.time_to_target_s = already + time.perf_counter() - started
+                        self.time_to_target_s = (
+                            self.setup_s + already + time.perf_counter() - started
+                        )
             self.updates.append(update)
             keep_going = report is None or report(update) is not False
             return keep_going and not reached
 
         self.state = train(
-            self.model, self.task, settings, self.state, callback, log_interval, stop_at=max_steps
+            self.model,
+            self.task,
+            settings,
+            self.state,
+            callback,
+            log_interval,
+            stop_at=max_steps,
+            target=self.spec.target_val_loss,
         )
         if reached:
             self.state.stop_reason = (
@@ -245,6 +266,7 @@ class Run:
             "final_train_loss": history[-1].train_loss if history else None,
             "final_val_loss": val[-1] if val else None,
             "time_to_target_s": self.time_to_target_s,
+            "setup_s": self.setup_s,
             "tokens_per_s": tokens / elapsed if elapsed else None,
             "elapsed_s": elapsed,
             "stop_reason": self.state.stop_reason if self.state is not None else None,

@@ -74,15 +74,19 @@ def run_work(
 ) -> None:
     """Run ``work(report)`` and send its updates and outcome through ``send``.
 
-    ``report`` returns False once a stop was asked for or ``max_seconds`` of running time have
-    passed. Exceptions become a ``failed`` message: nothing raises out of here."""
-    started = time.perf_counter()
+    ``report`` returns False once a stop was asked for or ``max_seconds`` have passed since the
+    first report (the setup before it, such as building a model, is not counted; a run that
+    never reports is ended by the web process). Exceptions become a ``failed`` message:
+    nothing raises out of here."""
+    started: float | None = None
     timed_out = False
 
     def report(update: Any) -> bool:
-        nonlocal timed_out
+        nonlocal started, timed_out
         send(("update", update))
-        if max_seconds is not None and time.perf_counter() - started > max_seconds:
+        now = time.perf_counter()
+        started = now if started is None else started
+        if max_seconds is not None and now - started > max_seconds:
             timed_out = True
         return not (timed_out or stop_requested())
 
@@ -236,3 +240,16 @@ class LocalProcesses:
         if self._context is None:
             self._context = process_context()
         return ProcessHandle(self._context, work, threads, max_seconds, name)
+
+
+_LOCAL: LocalProcesses | None = None
+_LOCAL_LOCK = threading.Lock()
+
+
+def local_processes() -> LocalProcesses:
+    """The process-wide backend of local worker processes (made on first use)."""
+    global _LOCAL
+    with _LOCAL_LOCK:
+        if _LOCAL is None:
+            _LOCAL = LocalProcesses()
+        return _LOCAL
