@@ -377,6 +377,9 @@ class Job:
                 self.slots.release(self._ticket)
 
     def _serve(self) -> None:
+        if self._stop.is_set():  # stopped while it got its slot: nothing to launch
+            self._end(STOPPED)
+            return
         try:
             handle = self.backend.launch(self.work, self.threads, self.max_seconds, self.name)
         except Exception as err:
@@ -385,6 +388,9 @@ class Job:
             return
         stop_sent_at: float | None = None
         self._handle = handle
+        if self._stop.is_set():  # a stop asked for while it launched reaches the worker now
+            handle.stop()
+            stop_sent_at = time.monotonic()
         try:
             while True:
                 for message in handle.receive(POLL_S):
