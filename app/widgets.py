@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import streamlit as st
@@ -26,7 +27,15 @@ from tinyformers.hub.workspace import (
 )
 from tinyformers.lessons import Lesson, get_lesson
 from tinyformers.text.corpora.user_text import UserTextError, clean_user_text, decode_upload
-from tinyformers.training.jobs import QUEUED, Job, Limits, Slots, Snapshot
+from tinyformers.training.backends import backend_from_env
+from tinyformers.training.jobs import (
+    QUEUED,
+    SESSION_CLOSED,
+    Job,
+    Limits,
+    Slots,
+    Snapshot,
+)
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
 STYLE_FILE = Path(__file__).resolve().parents[1] / "assets" / "style" / "app.css"
@@ -260,13 +269,32 @@ def server_limits() -> Limits:
 
 @st.cache_resource
 def training_slots() -> Slots:
-    """One queue per process: at most ``max_concurrent`` runs train at once."""
+    """One queue per server: at most ``max_concurrent`` runs train at once (on Ray, one queue
+    for every replica)."""
+    backend = backend_from_env()
+    if hasattr(backend, "slots"):
+        return backend.slots(server_limits().max_concurrent)
     return Slots(server_limits().max_concurrent)
 
 
+def session_owner() -> Callable[[], bool] | None:
+    """ "Is this browser session still connected?", asked by a job of this session (from its
+    monitor thread, so it reads Streamlit's runtime, not the script context). None outside a
+    Streamlit server."""
+    from streamlit import runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or not runtime.exists():
+        return None
+    return partial(runtime.get_instance().is_active_session, ctx.session_id)
+
+
 def start_job(key: str, work: Callable, name: str = "training") -> Job:
-    """Start ``work(report)`` in the background for this session, replacing any earlier job
-    under ``key`` (which is asked to stop)."""
+    """Start ``work(report)`` in a worker for this session, replacing any earlier job under
+    ``key`` (which is asked to stop). ``work`` crosses into another process: a top-level
+    function or a ``functools.partial`` of one, with picklable arguments. The job stops by
+    itself once this session has been closed for ``session_grace_s``."""
     old: Job | None = st.session_state.get(key)
     if old is not None:
         old.stop()
@@ -275,8 +303,11 @@ def start_job(key: str, work: Callable, name: str = "training") -> Job:
         work,
         training_slots(),
         name=name,
+        backend=backend_from_env(),
         threads=limits.threads_per_run,
         max_seconds=limits.max_seconds,
+        owner=session_owner(),
+        owner_grace_s=limits.session_grace_s,
     ).start()
     st.session_state[key] = job
     st.session_state[f"{key}-polling"] = True
@@ -301,6 +332,8 @@ def job_progress(key: str, render: Callable[[Snapshot], None]) -> Snapshot | Non
             st.button("Stop", key=f"{key}-stop", on_click=job.stop)
         elif snap.error:
             st.error(f"The run failed: {snap.error}")
+        elif snap.stop_reason == SESSION_CLOSED:
+            st.info("The run stopped because its browser tab was closed.")
         elif job.timed_out:
             st.warning(
                 f"The run reached this server's limit of {job.max_seconds:g} s of training "

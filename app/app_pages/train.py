@@ -204,8 +204,8 @@ def top_view(settings: course.TrainSettings | None) -> None:
 def lower_view() -> None:
     """The run's numbers, its schedule and speed, its samples and its attention timeline."""
     training: Training | None = st.session_state.get(TRAINING_KEY)
+    history = training.history() if training is not None else []  # first: it syncs the run
     run = training.run if training is not None else None
-    history = training.history() if training is not None else []
     if run is not None:
         status = training.status(history, training.active)
         st.caption(figs.run_caption(training))

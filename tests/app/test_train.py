@@ -9,7 +9,9 @@ import io
 import json
 import sys
 import threading
+import time
 import zipfile
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 from tests.page_checks import MARKUP, caption, html_bodies, metrics
 from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
 from tests.plotly_json import chart, chart_titled, charts, decode, named_trace, title
+from tests.training import work
 from tinyformers.course import train as course
 from tinyformers.course.train import attention_timeline
 from tinyformers.model.build import build_model, count_parameters
@@ -26,7 +29,7 @@ from tinyformers.model.config import preset
 from tinyformers.text.corpora import UserTextError, decode_upload
 from tinyformers.text.tokenizers import train_char, train_wordpiece, wordpiece_min_vocab_size
 from tinyformers.training.loop import TrainSettings
-from tinyformers.training.runs import CHAR_SETTINGS
+from tinyformers.training.runs import CHAR_SETTINGS, TrainUpdate
 from tinyformers.training.zoo import char_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "app"))
@@ -104,6 +107,14 @@ def finish(at: AppTest):
     at.run()
     assert not at.exception, at.exception
     return at.session_state["train-current"]
+
+
+def trained_some_steps(job) -> None:
+    """Wait (for a state, not a time) until the run in its worker has logged a step."""
+    deadline = time.monotonic() + JOIN_S
+    while not any(isinstance(u, TrainUpdate) for u in job.snapshot().updates):
+        assert job.snapshot().active and time.monotonic() < deadline, job.error
+        time.sleep(0.05)
 
 
 def history(training) -> list:
@@ -283,6 +294,7 @@ def test_stop_keeps_the_model_and_resume_continues_from_the_same_step(fresh) -> 
     job = at.session_state["train-job"]
     at.select_slider(key="train-lr").set_value(1e-2).run()  # a setting changes mid-run…
     assert at.session_state["train-job"] is job and not job.stop_requested  # …and nothing stops
+    trained_some_steps(job)
     at.button(key="train-stop").click().run()
     training = finish(at)
     stopped_at = training.run.step
@@ -293,29 +305,28 @@ def test_stop_keeps_the_model_and_resume_continues_from_the_same_step(fresh) -> 
     assert not at.button(key="train-resume").disabled
 
     at.button(key="train-resume").click().run()
+    trained_some_steps(at.session_state["train-job"])
     at.session_state["train-job"].stop()
     training = finish(at)
     steps = [p.step for p in history(training)]
     assert steps == sorted(set(steps))  # one history, never going back
     after = [s for s in steps if s > stopped_at]
     assert after and after[0] <= stopped_at + 10
-    assert training.run.state is state  # the same optimizer state and data order, continued
+    # the same optimizer state and data order, continued (in a worker: a copy of the state)
+    assert training.run.state.history[: len(state.history)] == state.history
     assert training.run.step > stopped_at
 
 
-def test_stop_and_resume_show_their_new_state_at_once(fresh, monkeypatch) -> None:
+def test_stop_and_resume_show_their_new_state_at_once(fresh, monkeypatch, tmp_path) -> None:
     at = start(small_run(fresh, steps=1000))
     at.button(key="train-stop").click().run()
     training = finish(at)
     stopped_at = training.run.step
-    release = threading.Event()
+    release = tmp_path / "release"
 
     def held(self, budget_s):  # a job that answers only when the test lets it
-        def work(report):
-            release.wait(JOIN_S)
-            return self.run.state
-
-        return work
+        self._before = self.run
+        return partial(work.wait_for_file, str(release))
 
     monkeypatch.setattr(course.Training, "work", held)
     at.button(key="train-resume").click().run()
@@ -326,7 +337,7 @@ def test_stop_and_resume_show_their_new_state_at_once(fresh, monkeypatch) -> Non
     stop = at.button(key="train-stop")
     assert (stop.label, stop.disabled) == ("Stopping…", True)
     assert at.button(key="train-resume").label == "Resume"
-    release.set()  # the job answers: it stopped
+    release.touch()  # the job answers: it stopped
     finish(at)
     assert (at.button(key="train-stop").label, at.button(key="train-stop").disabled) == (
         "Stop",

@@ -85,36 +85,31 @@ def test_hosts_can_switch_external_models_off(monkeypatch) -> None:
     assert not any(o.startswith("Other") for o in at.selectbox(key="m").options)
 
 
-def job_script(app_dir: str) -> None:
+def job_script(app_dir: str, gate: str) -> None:
     import sys
-    import threading
+    from functools import partial
 
     import streamlit as st
 
     sys.path.insert(0, app_dir)
     from widgets import job_progress, start_job
 
-    gate = st.session_state.setdefault("gate", threading.Event())
-
-    def work(report):
-        report(1)
-        gate.wait(10)
-        report(2)
-        return "done"
+    from tests.training.work import wait_for_file
 
     if st.button("Start", key="start"):
-        start_job("job", work)
+        start_job("job", partial(wait_for_file, gate, first=1, then=2))  # runs in a worker
     job_progress("job", lambda snap: st.write(f"updates {snap.updates} status {snap.status}"))
 
 
-def test_job_progress_shows_updates_a_stop_button_then_the_result() -> None:
-    at = AppTest.from_function(job_script, args=(APP_DIR,), default_timeout=180)
+def test_job_progress_shows_updates_a_stop_button_then_the_result(tmp_path) -> None:
+    gate = tmp_path / "go"
+    at = AppTest.from_function(job_script, args=(APP_DIR, str(gate)), default_timeout=180)
     at.run()
     assert not at.markdown  # nothing started yet
     at.button(key="start").click().run()
     job = at.session_state["job"]
     assert any(b.label == "Stop" for b in at.button)
-    at.session_state["gate"].set()
+    gate.touch()
     job.join(600)
     at.run()
     assert not at.exception
@@ -122,15 +117,72 @@ def test_job_progress_shows_updates_a_stop_button_then_the_result() -> None:
     assert not any(b.label == "Stop" for b in at.button)
 
 
-def test_stop_button_stops_the_job() -> None:
-    at = AppTest.from_function(job_script, args=(APP_DIR,), default_timeout=180)
+def test_stop_button_stops_the_job(tmp_path) -> None:
+    gate = tmp_path / "go"
+    at = AppTest.from_function(job_script, args=(APP_DIR, str(gate)), default_timeout=180)
     at.run()
     at.button(key="start").click().run()
     job = at.session_state["job"]
     at.button(key="job-stop").click().run()
-    at.session_state["gate"].set()
+    gate.touch()
     job.join(600)
     assert job.status == "stopped"
+
+
+def failing_job_script(app_dir: str) -> None:
+    import sys
+
+    import streamlit as st
+
+    sys.path.insert(0, app_dir)
+    from widgets import job_progress, start_job
+
+    from tests.training.work import fail
+
+    if st.button("Start", key="start"):
+        start_job("job", fail)
+    job_progress("job", lambda snap: st.write(f"status {snap.status}"))
+
+
+def test_a_failed_run_is_a_message_on_the_page() -> None:
+    at = AppTest.from_function(failing_job_script, args=(APP_DIR,), default_timeout=180)
+    at.run()
+    at.button(key="start").click().run()
+    at.session_state["job"].join(600)
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["The run failed: ValueError: learning rate too high"]
+    assert at.markdown[-1].value == "status failed"
+
+
+def test_jobs_of_a_page_run_in_a_worker_watched_for_their_session(monkeypatch) -> None:
+    """``start_job`` gives each job the server's limits and, under a Streamlit server, an
+    owner check that asks the runtime whether this session is still connected."""
+    import sys
+
+    sys.path.insert(0, APP_DIR)
+    import widgets
+
+    from tinyformers.training.jobs import Limits
+
+    asked: list[str] = []
+
+    class Runtime:
+        def is_active_session(self, session_id: str) -> bool:
+            asked.append(session_id)
+            return False
+
+    monkeypatch.setattr("streamlit.runtime.exists", lambda: True)
+    monkeypatch.setattr("streamlit.runtime.get_instance", lambda: Runtime())
+    context = type("Context", (), {"session_id": "session-a"})()
+    monkeypatch.setattr(
+        "streamlit.runtime.scriptrunner.get_script_run_ctx", lambda *args, **kwargs: context
+    )
+    owner = widgets.session_owner()
+    assert owner is not None and owner() is False and asked == ["session-a"]
+    monkeypatch.setattr("streamlit.runtime.scriptrunner.get_script_run_ctx", lambda *a, **k: None)
+    assert widgets.session_owner() is None  # outside a script run: nobody to watch
+    assert Limits().session_grace_s > 0
 
 
 # --- selections that follow the input ---------------------------------------------------------
@@ -218,10 +270,11 @@ def kept_script(app_dir: str) -> None:
     sys.path.insert(0, app_dir)
     from widgets import job_active, job_result, keep_result, metric_row
 
+    from tests.training.work import answer
     from tinyformers.training.jobs import FINISHED, STOPPED, Job
 
     if "job" not in st.session_state:
-        st.session_state["job"] = Job(lambda report: report(0) and 41 + 1).start()
+        st.session_state["job"] = Job(answer).start()
     job = st.session_state["job"]
     job.join(600)
     st.write(f"active {job_active('job')} {job_active('no-such-job')}")

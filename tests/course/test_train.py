@@ -32,9 +32,15 @@ from tinyformers.model.build import build_model, count_parameters
 from tinyformers.model.config import PRESETS
 from tinyformers.text.corpora import lesson_corpus
 from tinyformers.text.tokenizers import train_tokenizer, wordpiece_min_vocab_size
-from tinyformers.training.jobs import Limits
+from tinyformers.training.jobs import Job, Limits
 from tinyformers.training.loop import Progress, TrainSettings
-from tinyformers.training.runs import CHAR_SETTINGS, FAMILIES, TOKENIZERS, split_sentences
+from tinyformers.training.runs import (
+    CHAR_SETTINGS,
+    FAMILIES,
+    TOKENIZERS,
+    TrainUpdate,
+    split_sentences,
+)
 
 
 def random_attention(n_layer: int, n_head: int, t: int, seed: int = 0) -> list[torch.Tensor]:
@@ -379,12 +385,13 @@ def fake_training(
     settings = TrainSettings(max_steps=100)
     choice = SimpleNamespace(spec=SimpleNamespace(settings=settings))
     state = SimpleNamespace(stop_reason=stop_reason, elapsed_s=elapsed_s)
-    run = SimpleNamespace(state=state, step=step, spec=choice.spec)
+    run = SimpleNamespace(state=state, step=step, spec=choice.spec, updates=[])
+    updates = [TrainUpdate(progress=None) for _ in range(reports)]  # steps the job reported
     job = SimpleNamespace(
         status=status,
         timed_out=timed_out,
         stop_requested=stop_requested,
-        snapshot=lambda: SimpleNamespace(updates=list(range(reports))),
+        snapshot=lambda: SimpleNamespace(updates=updates, active=True, result=None),
     )
     return Training(choice, job=job, run=run, budget_end_s=budget_end_s)
 
@@ -468,7 +475,9 @@ def trained() -> Training:
     """A nano GPT trained for 20 steps on the lessons' text, the way the page's job does it."""
     choice = small_choice(steps=20, text=lesson_corpus())
     training = Training(choice)
-    training.work(600.0)(lambda update: True)
+    training.job = Job(training.work(600.0)).start()  # in a worker process
+    training.job.join(600)
+    training.sync()
     return training
 
 

@@ -27,9 +27,11 @@ turn from random characters into words (bench/train_page.py measures it).
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -47,7 +49,7 @@ from tinyformers.text.tokenizers import (
 from tinyformers.training import zoo
 from tinyformers.training.jobs import ACTIVE, Job, Limits
 from tinyformers.training.loop import Progress, TrainSettings, evaluate, make_optimizer
-from tinyformers.training.runs import CHAR_SETTINGS, Run, RunSpec, split_sentences
+from tinyformers.training.runs import CHAR_SETTINGS, Run, RunSpec, TrainUpdate, split_sentences
 
 SCORES = ("previous", "first", "self")
 """The names of the per-head scores, in the order pages offer them."""
@@ -595,13 +597,56 @@ class SnapshotView:
     uniform: dict[str, float]  # the scores of evenly spread attention
 
 
+@dataclass(frozen=True)
+class Started:
+    """The first report of every start of a run: the run as it begins (its spec, tokenizer,
+    probe and history so far, without the weights and data, which stay in the worker), the
+    untrained model's attention, sample and validation loss (on a run's first start) and where this start's time budget
+    ends."""
+
+    view: Run
+    initial: tuple[list[Tensor], str, float] | None  # attention, sample, validation loss
+    budget_end_s: float
+
+
+def run_view(run: Run) -> Run:
+    """A light copy of ``run`` for a page to draw from while it trains elsewhere."""
+    view = copy.copy(run)
+    view.model = view.task = view.initial_weights = None
+    view.state = copy.copy(run.state)
+    if view.state is not None:
+        view.state.optimizer = None
+    view.updates = list(run.updates)
+    return view
+
+
+def train_start(
+    spec: RunSpec, text: str, run: Run | None, budget_s: float, report: Callable
+) -> Run:
+    """One start of a session's run, in a worker: build the run if there is none, report a
+    ``Started``, then train for at most ``budget_s`` more seconds of training time, reporting
+    every ``TrainUpdate``. Returns the run, trained weights and all."""
+    if run is None:
+        run = Run(spec, text)
+    initial = None
+    if run.step == 0:
+        initial = (run.probe_attention(), run.sample(), evaluate(run.model, run.task))
+    already = run.state.elapsed_s if run.state is not None else 0.0
+    budget_end = already + budget_s
+    if report(Started(run_view(run), initial, budget_end)) is False:
+        return run
+    run.train(report, max_seconds=budget_end)
+    return run
+
+
 @dataclass
 class Training:
-    """A session's run: what was asked for, the background job training it, and, once the
-    job's worker has built it, the ``Run``.
+    """A session's run: what was asked for, the background job training it, and the ``Run``.
 
-    The worker thread fills in ``run`` and ``initial_attention``; the page reads them only to
-    draw, and touches the model only when no job is running."""
+    The run trains in a worker process: while it does, ``run`` is a light copy the page draws
+    from, brought up to date by ``sync`` from the job's reports; when the job ends, ``sync``
+    puts the trained run it sent back in its place. The page touches the model only when no job
+    is running."""
 
     choice: Choice
     job: Job | None = None
@@ -616,6 +661,8 @@ class Training:
     last_start: str = "start"  # how the latest job began: "start", "resume" or "restart"
     published_name: str | None = None
     zip_bytes: bytes | None = None
+    _before: Run | None = None  # the run as this start began, kept if the start fails
+    _synced: tuple[object, int, bool] = (None, 0, False)  # (job, reports read, its end read)
 
     # -- the job ------------------------------------------------------------------------------
 
@@ -630,28 +677,47 @@ class Training:
         return self.work(budget_s)
 
     def work(self, budget_s: float) -> Callable:
-        """The background work of one start: build the run if needed, snapshot the untrained
-        model (attention, sample, validation loss), and train for at most ``budget_s`` more
+        """The background work of one start (a picklable ``partial`` of ``train_start``): go
+        on from the run as it is, or build it, and train for at most ``budget_s`` more
         seconds of training time."""
+        self.sync()
+        self._before = self.run
+        return partial(train_start, self.choice.spec, self.choice.text, self.run, budget_s)
 
-        def work(report: Callable) -> object:
-            if self.run is None:
-                self.run = Run(self.choice.spec, self.choice.text)
-            run = self.run
-            if run.step == 0:
-                self.initial_attention = run.probe_attention()
-                self.initial_sample = run.sample()
-                self.initial_val_loss = evaluate(run.model, run.task)
-            already = run.state.elapsed_s if run.state is not None else 0.0
-            self.budget_end_s = already + budget_s
-            return run.train(report, max_seconds=self.budget_end_s)
-
-        return work
+    def sync(self) -> None:
+        """Read what the job reported since the last look; once it has ended, take the run it
+        sent back (or, if it failed, keep the run as it was before this start)."""
+        job = self.job
+        if job is None or not hasattr(job, "snapshot"):
+            return
+        seen, read, ended = self._synced
+        if seen is not job:
+            read, ended = 0, False
+        if ended:
+            return
+        snapshot = job.snapshot()
+        for update in snapshot.updates[read:]:
+            if isinstance(update, Started):
+                self.run = update.view
+                self.budget_end_s = update.budget_end_s
+                if update.initial is not None:
+                    attention, sample, val_loss = update.initial
+                    self.initial_attention, self.initial_sample = attention, sample
+                    self.initial_val_loss = val_loss
+            elif isinstance(update, TrainUpdate) and self.run is not None:
+                self.run.updates.append(update)
+        if not snapshot.active:
+            self.run = snapshot.result if isinstance(snapshot.result, Run) else self._before
+        self._synced = (job, len(snapshot.updates), not snapshot.active)
 
     @property
     def active(self) -> bool:
-        """Whether the job is queued or running."""
-        return self.job is not None and self.job.status in ACTIVE
+        """Whether the job is queued or running (once it has ended, its run is taken in)."""
+        if self.job is None:
+            return False
+        status = self.job.status  # read first: if it has ended, ``sync`` reads its end
+        self.sync()
+        return status in ACTIVE
 
     def phase(self) -> str:
         """Where the session stands, as its buttons show it: "idle" (no job training),
@@ -661,7 +727,7 @@ class Training:
             return "idle"
         if self.job.stop_requested:
             return "stopping"
-        if not self.job.snapshot().updates:
+        if not any(isinstance(u, TrainUpdate) for u in self.job.snapshot().updates):
             return STARTS[self.last_start]
         return "running"
 
@@ -708,6 +774,7 @@ class Training:
 
     def history(self) -> list[Progress]:
         """Every logged step of the run so far (a copy: the worker may be appending)."""
+        self.sync()
         if self.run is None:
             return []
         return [update.progress for update in list(self.run.updates)]
