@@ -291,3 +291,14 @@ def test_a_failed_save_keeps_the_old_folder(tmp_path, tiny_gpt) -> None:
         save_checkpoint(tiny_gpt, out, Broken(), metadata={"n": 2})
     assert load_checkpoint(out).metadata == {"n": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_the_next_save_removes_what_a_killed_save_left(tmp_path, tiny_gpt) -> None:
+    out = save_checkpoint(tiny_gpt, tmp_path / "model", metadata={"n": 1})
+    (tmp_path / ".model.new-killed").mkdir()
+    (tmp_path / ".model.new-killed" / "config.json").write_text("{}")
+    old = tmp_path / ".model.old-killed"
+    out.rename(old)  # killed between its two renames: only the old folder is left
+    save_checkpoint(tiny_gpt, out, metadata={"n": 2})
+    assert load_checkpoint(out).metadata == {"n": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
