@@ -430,6 +430,9 @@ def test_names_that_are_neither_folders_nor_model_ids(tmp_path) -> None:
     ]:
         refused(lambda n=name: load_huggingface(n), "there is no model folder", tmp_path)
     refused(lambda: load_huggingface("   "), "type a Hugging Face model id")
+    refused(lambda: load_huggingface("a\0b"), "there is no model folder")
+    refused(lambda: load_huggingface("x" * 5000), "cannot be loaded: OSError")
+    refused(lambda: load_checkpoint("x" * 5000), "cannot be loaded: OSError")
 
 
 def test_a_model_id_not_on_this_machine(tmp_path) -> None:

@@ -186,10 +186,10 @@ def load_checkpoint(model_dir: str | Path, allowed_root: str | Path | None = Non
     itself). Every failure is a ``CheckpointError``.
     """
     path = Path(model_dir)
-    if not path.is_dir():
-        raise CheckpointError(f"no model folder at {path.name!r}")
     root = Path(allowed_root) if allowed_root is not None else path
     with checkpoint_errors(f"the model folder {path.name!r}"):
+        if not path.is_dir():
+            raise CheckpointError(f"no model folder at {path.name!r}")
         check_inside(path, root, f"the model folder {path.name!r}")
         check_links(path, root)
         config, metadata = read_config(path)
