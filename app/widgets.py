@@ -243,7 +243,7 @@ def model_picker(
         return None
     try:
         loaded = external_model(wanted.strip())
-    except (CheckpointError, OSError, ValueError) as err:
+    except CheckpointError as err:
         st.error(f"That model cannot be used: {err}")
         return None
     if family is not None and loaded.family != family:

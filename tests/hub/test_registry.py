@@ -73,3 +73,10 @@ def test_model_key_tells_apart_models_of_the_same_name(tiny_gpt, make_model) -> 
     assert model_key(first) != model_key(other)
     assert model_key(first) != model_key(shipped)
     assert model_key(first) == f"trained:mine:{id(tiny_gpt)}"
+
+
+def test_folders_left_by_an_interrupted_save_are_not_models(models_dir: Path) -> None:
+    for leftover in (".gpt-stories.new-abc123", ".gpt-stories.old-abc123"):
+        (models_dir / leftover).mkdir()
+        (models_dir / leftover / "config.json").write_text("{}")
+    assert shipped_names(models_dir) == sorted(FOLDERS)

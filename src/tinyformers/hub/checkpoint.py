@@ -7,7 +7,9 @@
       README.md          the model card
 
 Weights are only ever read with ``safetensors`` (which cannot run code), and loading is strict:
-a missing, unexpected or wrongly shaped tensor stops the load with a message naming it.
+the config is checked against the size limits and the weights' header against the shapes the
+config needs (``tinyformers.hub.safety``) before anything is built, and a missing, unexpected or
+wrongly shaped tensor stops the load with a message naming it.
 
 Saving is all or nothing: the new folder is written beside the old one and swapped in with
 renames (``replaced_folder``), so a save killed part way leaves the old folder or the new one,
@@ -26,10 +28,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from safetensors import SafetensorError
+import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from tinyformers.hub.safety import (
+    CheckpointError,
+    check_inside,
+    check_links,
+    check_tensors,
+    checkpoint_errors,
+    expected_tensors,
+    file_label,
+    read_header,
+    read_json,
+)
 from tinyformers.model.build import build_model
 from tinyformers.model.config import TransformerConfig, config_from_dict
 
@@ -39,10 +52,6 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
 CARD_FILE = "README.md"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint folder that cannot be loaded; the message says why."""
 
 
 @dataclass
@@ -143,80 +152,71 @@ def _fsync_path(path: Path) -> None:
 
 
 def read_config(model_dir: Path) -> tuple[TransformerConfig, dict[str, Any]]:
-    path = model_dir / CONFIG_FILE
+    """The model config and metadata of a Tinyformers folder, checked against the size limits
+    before anything is built."""
+    path = Path(model_dir) / CONFIG_FILE
+    where = file_label(path)
     if not path.is_file():
         raise CheckpointError(
-            f"{model_dir} has no {CONFIG_FILE}; is it a Tinyformers model folder?"
+            f"{Path(model_dir).name} has no {CONFIG_FILE}; is it a Tinyformers model folder?"
         )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{path} is not valid JSON: {err}") from err
+    data = read_json(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f'{path} is not a Tinyformers config (no "format": "{FORMAT}")')
+        raise CheckpointError(f'{where} is not a Tinyformers config (no "format": "{FORMAT}")')
     if data.get("version") != VERSION:
         raise CheckpointError(
-            f"{path} has format version {data.get('version')}; expected {VERSION}"
+            f"{where} has format version {str(data.get('version'))[:20]}; expected {VERSION}"
         )
+    metadata = data.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{where}: the metadata is not a JSON object")
     try:
         config = config_from_dict(data.get("model", {}))
     except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{path}: invalid model config: {err}") from err
-    return config, data.get("metadata", {})
+        raise CheckpointError(f"{where}: invalid model config: {err}") from err
+    return config, metadata
 
 
-def check_tensors(model: nn.Module, tensors: dict, source: str) -> None:
-    """Every expected tensor present, nothing extra, every shape right — or a precise error."""
-    tied = getattr(model, "tied_weights", {})
-    expected = {k: v for k, v in model.state_dict().items() if k not in tied}
-    missing = sorted(set(expected) - set(tensors))
-    if missing:
-        raise CheckpointError(f"{source} is missing tensor {missing[0]!r}" + _more(missing))
-    unexpected = sorted(set(tensors) - set(expected))
-    if unexpected:
-        raise CheckpointError(
-            f"{source} has unexpected tensor {unexpected[0]!r}" + _more(unexpected)
-        )
-    for name, want in expected.items():
-        got = tensors[name]
-        if tuple(got.shape) != tuple(want.shape):
-            raise CheckpointError(
-                f"tensor {name!r} in {source} has shape {tuple(got.shape)} but the config "
-                f"needs {tuple(want.shape)}"
-            )
-        if not got.dtype.is_floating_point and want.dtype.is_floating_point:
-            raise CheckpointError(
-                f"tensor {name!r} in {source} has dtype {got.dtype}, expected floats"
-            )
+def load_checkpoint(model_dir: str | Path, allowed_root: str | Path | None = None) -> Checkpoint:
+    """Build the model its config describes and load its weights strictly, in eval mode.
 
-
-def _more(names: list[str]) -> str:
-    return f" (and {len(names) - 1} more)" if len(names) > 1 else ""
-
-
-def load_checkpoint(model_dir: str | Path) -> Checkpoint:
-    """Build the model its config describes and load its weights strictly, in eval mode."""
+    The config is checked against the size limits and the weights' header against the shapes
+    the config needs before the model is built or a tensor read. The folder, and everything in
+    it, must lie inside ``allowed_root`` once links are followed (by default, inside the folder
+    itself). Every failure is a ``CheckpointError``.
+    """
     path = Path(model_dir)
-    if not path.is_dir():
-        raise CheckpointError(f"no model folder at {path}")
-    config, metadata = read_config(path)
-    weights = path / WEIGHTS_FILE
-    if not weights.is_file():
-        raise CheckpointError(f"{path} has no {WEIGHTS_FILE} (only safetensors weights are loaded)")
-    try:
+    root = Path(allowed_root) if allowed_root is not None else path
+    with checkpoint_errors(f"the model folder {path.name!r}"):
+        if not path.is_dir():
+            raise CheckpointError(f"no model folder at {path.name!r}")
+        check_inside(path, root, f"the model folder {path.name!r}")
+        check_links(path, root)
+        config, metadata = read_config(path)
+        weights = path / WEIGHTS_FILE
+        where = file_label(weights)
+        if not weights.is_file():
+            raise CheckpointError(
+                f"{path.name} has no {WEIGHTS_FILE} (only safetensors weights are loaded)"
+            )
+        with torch.device("meta"):
+            skeleton = build_model(config)
+        expected = expected_tensors(skeleton, getattr(skeleton, "tied_weights", {}))
+        check_tensors(read_header(weights), expected, where)
         tensors = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{weights} is not a readable safetensors file: {err}") from err
-    model = build_model(config)
-    check_tensors(model, tensors, str(weights))
-    state = model.state_dict()
-    model.load_state_dict({k: v.to(state[k].dtype) for k, v in tensors.items()}, strict=False)
-    tokenizer = None
-    if (path / TOKENIZER_FILE).is_file():
-        from tinyformers.text.tokenizers import Tokenizer
+        if {k: tuple(v.shape) for k, v in tensors.items()} != {
+            k: shape for k, (shape, _) in expected.items()
+        }:
+            raise CheckpointError(f"{where} changed while it was being loaded")
+        model = build_model(config)
+        state = model.state_dict()
+        model.load_state_dict({k: v.to(state[k].dtype) for k, v in tensors.items()}, strict=False)
+        tokenizer = None
+        if (path / TOKENIZER_FILE).is_file():
+            from tinyformers.text.tokenizers import Tokenizer
 
-        try:
-            tokenizer = Tokenizer.load(path / TOKENIZER_FILE)
-        except ValueError as err:
-            raise CheckpointError(f"{path / TOKENIZER_FILE}: {err}") from err
+            try:
+                tokenizer = Tokenizer.load(path / TOKENIZER_FILE)
+            except ValueError as err:
+                raise CheckpointError(f"{file_label(path / TOKENIZER_FILE)}: {err}") from err
     return Checkpoint(model.eval(), config, tokenizer, metadata, path)

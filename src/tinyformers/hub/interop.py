@@ -136,9 +136,9 @@ def gpt_to_hf(model: GPT) -> GPT2LMHeadModel:
     return hf.eval()
 
 
-def gpt_from_hf(hf: GPT2LMHeadModel) -> GPT:
-    """Our GPT with the weights of a ``transformers.GPT2LMHeadModel``."""
-    c = hf.config
+def gpt_config_from_hf(c) -> GPTConfig:
+    """Our config for a ``transformers.GPT2Config``, checked against our size limits; it needs
+    no model, so an absurd config is refused before anything is built."""
     if not c.scale_attn_weights or c.scale_attn_by_inverse_layer_idx or c.reorder_and_upcast_attn:
         raise ValueError(
             "this GPT-2 scales its attention differently (scale_attn_weights / "
@@ -148,7 +148,7 @@ def gpt_from_hf(hf: GPT2LMHeadModel) -> GPT:
     activation = OUR_ACTIVATIONS.get(c.activation_function)
     if activation is None:
         raise ValueError(f"activation {c.activation_function!r} has no counterpart here")
-    config = GPTConfig(
+    return GPTConfig(
         vocab_size=c.vocab_size,
         block_size=c.n_positions,
         n_layer=c.n_layer,
@@ -158,8 +158,13 @@ def gpt_from_hf(hf: GPT2LMHeadModel) -> GPT:
         activation=activation,
         layer_norm_eps=float(c.layer_norm_epsilon),
     )
+
+
+def gpt_from_hf(hf: GPT2LMHeadModel) -> GPT:
+    """Our GPT with the weights of a ``transformers.GPT2LMHeadModel``."""
+    config = gpt_config_from_hf(hf.config)
     model = GPT(config)
-    load_exact(model, hf_to_gpt_state_dict(hf.state_dict(), c.n_layer))
+    load_exact(model, hf_to_gpt_state_dict(hf.state_dict(), config.n_layer))
     return model.eval()
 
 
@@ -231,13 +236,12 @@ def bert_to_hf(model: Bert) -> BertForMaskedLM:
     return hf.eval()
 
 
-def bert_from_hf(hf: BertForMaskedLM) -> Bert:
-    """Our Bert with the weights of a ``transformers.BertForMaskedLM``."""
-    c = hf.config
+def bert_config_from_hf(c) -> BertConfig:
+    """Our config for a ``transformers.BertConfig``, checked against our size limits."""
     activation = OUR_ACTIVATIONS.get(c.hidden_act)
     if activation is None:
         raise ValueError(f"activation {c.hidden_act!r} has no counterpart here")
-    config = BertConfig(
+    return BertConfig(
         vocab_size=c.vocab_size,
         block_size=c.max_position_embeddings,
         n_layer=c.num_hidden_layers,
@@ -248,11 +252,14 @@ def bert_from_hf(hf: BertForMaskedLM) -> Bert:
         activation=activation,
         layer_norm_eps=float(c.layer_norm_eps),
     )
+
+
+def bert_from_hf(hf: BertForMaskedLM) -> Bert:
+    """Our Bert with the weights of a ``transformers.BertForMaskedLM``."""
+    config = bert_config_from_hf(hf.config)
     model = Bert(config)
     theirs = hf.state_dict()
-    ours = {
-        our: theirs[hf_name].detach().clone() for our, hf_name in bert_names(c.num_hidden_layers)
-    }
+    ours = {our: theirs[hf_name].detach().clone() for our, hf_name in bert_names(config.n_layer)}
     load_exact(model, ours)
     return model.eval()
 
@@ -285,6 +292,15 @@ def to_hf(model: torch.nn.Module):
     if isinstance(model, Bert):
         return bert_to_hf(model)
     raise ValueError(f"{type(model).__name__} has no transformers counterpart to export to")
+
+
+def config_from_hf(hf_config) -> TransformerConfig:
+    """Our config for a ``transformers`` GPT-2 or BERT config."""
+    if hf_config.model_type == "gpt2":
+        return gpt_config_from_hf(hf_config)
+    if hf_config.model_type == "bert":
+        return bert_config_from_hf(hf_config)
+    raise ValueError(f"a {hf_config.model_type!r} config has no counterpart here")
 
 
 def from_hf(hf) -> torch.nn.Module:

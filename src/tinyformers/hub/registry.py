@@ -8,14 +8,28 @@ and lesson works the same whatever the model's origin.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from tinyformers.hub.checkpoint import CheckpointError, load_checkpoint
+from tinyformers.hub.checkpoint import CONFIG_FILE, FORMAT, WEIGHTS_FILE, load_checkpoint
+from tinyformers.hub.safety import (
+    CheckpointError,
+    check_inside,
+    check_links,
+    check_tensors,
+    checkpoint_errors,
+    expected_tensors,
+    file_label,
+    public_message,
+    read_header,
+    read_json,
+)
 from tinyformers.model.config import CONFIG_CLASSES
 
 MODELS_DIR = Path(__file__).resolve().parents[3] / "models"
@@ -57,18 +71,25 @@ def shipped_names(
             )
     names = []
     for folder in sorted(Path(models_dir).iterdir()) if Path(models_dir).is_dir() else []:
-        if (folder / "config.json").is_file() and (
-            family is None or folder.name.startswith(families)
+        if (
+            not folder.name.startswith(".")
+            and (folder / "config.json").is_file()
+            and (family is None or folder.name.startswith(families))
         ):
             names.append(folder.name)
     return names
 
 
-def load_folder(path: str | Path, source: str = "folder") -> LoadedModel:
-    """A Tinyformers model folder (config.json + model.safetensors + tokenizer.json)."""
-    checkpoint = load_checkpoint(path)
+def load_folder(
+    path: str | Path, source: str = "folder", allowed_root: str | Path | None = None
+) -> LoadedModel:
+    """A Tinyformers model folder (config.json + model.safetensors + tokenizer.json), inside
+    ``allowed_root`` if given (see ``load_checkpoint``)."""
+    checkpoint = load_checkpoint(path, allowed_root=allowed_root)
     if checkpoint.tokenizer is None:
-        raise CheckpointError(f"{path} has no tokenizer.json, so text cannot be fed to it")
+        raise CheckpointError(
+            f"{Path(path).name} has no tokenizer.json, so text cannot be fed to it"
+        )
     return LoadedModel(
         name=Path(path).name,
         family=checkpoint.config.family,
@@ -84,7 +105,7 @@ def load_shipped(name: str, models_dir: Path = MODELS_DIR) -> LoadedModel:
         raise CheckpointError(
             f"no shipped model called {name!r}; available: {', '.join(shipped_names(models_dir))}"
         )
-    return load_folder(Path(models_dir) / name, source="shipped")
+    return load_folder(Path(models_dir) / name, source="shipped", allowed_root=models_dir)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,7 +113,11 @@ def load_shipped(name: str, models_dir: Path = MODELS_DIR) -> LoadedModel:
 # ---------------------------------------------------------------------------------------------
 
 ALLOW_DOWNLOAD_ENV = "TINYFORMERS_ALLOW_DOWNLOAD"
+MODELS_DIR_ENV = "TINYFORMERS_MODELS_DIR"
 HF_CLASSES = {"gpt2": "GPT2LMHeadModel", "bert": "BertForMaskedLM"}
+HF_CONFIGS = {"gpt2": "GPT2Config", "bert": "BertConfig"}
+PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.ckpt", "tf_model.h5")
+HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?")
 
 
 class HFTokenizer:
@@ -133,54 +158,173 @@ def downloads_allowed() -> bool:
     return os.environ.get(ALLOW_DOWNLOAD_ENV, "") == "1"
 
 
-def load_huggingface(name_or_path: str) -> LoadedModel:
-    """A GPT-2 or BERT model from a local folder or this machine's Hugging Face cache, converted
-    to our classes. Downloads happen only when TINYFORMERS_ALLOW_DOWNLOAD=1."""
-    name_or_path = name_or_path.strip()
-    if not name_or_path:
-        raise CheckpointError("type a Hugging Face model id (such as gpt2) or a folder path")
-    path = Path(name_or_path).expanduser()
-    if path.is_dir() and (path / "config.json").is_file():
-        try:
-            return load_folder(path)
-        except CheckpointError as err:
-            if "not a Tinyformers config" not in str(err):
-                raise
-    import transformers
+def models_root() -> Path | None:
+    """The folder typed model folders must lie in (``TINYFORMERS_MODELS_DIR``), or None when
+    any folder on this machine may be loaded."""
+    configured = os.environ.get(MODELS_DIR_ENV, "").strip()
+    return Path(configured).expanduser() if configured else None
 
-    from tinyformers.hub.interop import from_hf
+
+def load_huggingface(name_or_path: str, allowed_root: str | Path | None = None) -> LoadedModel:
+    """A model folder (ours, or a GPT-2 or BERT one saved by ``transformers``) or a model in this
+    machine's Hugging Face cache, converted to our classes.
+
+    A folder must lie inside ``allowed_root`` (by default ``TINYFORMERS_MODELS_DIR``; when neither
+    is set, any folder), links followed, and a relative path is read from there. Only
+    ``model.safetensors`` weights are read, and only after the config has passed our size limits
+    and the weights' header matches the shapes the config needs. Downloads happen only when
+    TINYFORMERS_ALLOW_DOWNLOAD=1. Every failure is a ``CheckpointError``.
+    """
+    if not isinstance(name_or_path, str) or not name_or_path.strip():
+        raise CheckpointError("type a Hugging Face model id (such as gpt2) or a folder path")
+    name_or_path = name_or_path.strip()
+    root = Path(allowed_root) if allowed_root is not None else models_root()
+    shown = name_or_path if HUB_ID.fullmatch(name_or_path) else Path(name_or_path).name
+    with checkpoint_errors(repr(shown)):
+        folder = _typed_folder(name_or_path, root)
+        if folder is not None:
+            return _load_model_folder(folder, name_or_path, root)
+        return _load_cached(name_or_path)
+
+
+def _typed_folder(name_or_path: str, root: Path | None) -> Path | None:
+    """The folder a typed name means, or None when it can only be a Hugging Face model id."""
+    path = Path(name_or_path).expanduser()
+    if root is not None and not path.is_absolute():
+        path = Path(root) / path
+    if path.is_dir():
+        if root is not None:
+            check_inside(path, root, f"the folder {path.name!r}")
+        return path
+    if not HUB_ID.fullmatch(name_or_path) or ".." in name_or_path:
+        raise CheckpointError(f"there is no model folder {name_or_path!r}")
+    return None
+
+
+def _load_model_folder(folder: Path, name: str, root: Path | None) -> LoadedModel:
+    config_file = folder / CONFIG_FILE
+    if not config_file.is_file():
+        raise CheckpointError(f"{folder.name} has no {CONFIG_FILE}; is it a model folder?")
+    check_links(folder, root if root is not None else folder)
+    data = read_json(config_file)
+    if isinstance(data, dict) and data.get("format") == FORMAT:
+        return load_folder(folder, allowed_root=root)
+    return _load_hf_folder(folder, data, name, folder.name, tokenizer_from=folder)
+
+
+def _load_cached(repo_id: str) -> LoadedModel:
+    """A model id from this machine's Hugging Face cache, downloaded first if allowed."""
+    from transformers.utils import cached_file
 
     local_only = not downloads_allowed()
     try:
-        config = transformers.AutoConfig.from_pretrained(name_or_path, local_files_only=local_only)
-    except (OSError, ValueError) as err:
+        config_file = Path(cached_file(repo_id, CONFIG_FILE, local_files_only=local_only))
+    except Exception as err:
         where = "on this machine" if local_only else "on this machine or online"
         hint = (
             f" Downloads are off; on a machine with internet access set {ALLOW_DOWNLOAD_ENV}=1."
             if local_only
             else ""
         )
-        raise CheckpointError(
-            f"cannot find a model called {name_or_path!r} {where}.{hint}"
-        ) from err
-    class_name = HF_CLASSES.get(config.model_type)
+        raise CheckpointError(f"cannot find a model called {repo_id!r} {where}.{hint}") from err
+    folder = config_file.parent
+    # The cache keeps a model's files in <repo>/blobs and links them from <repo>/snapshots/<rev>.
+    root = folder.parent.parent if folder.parent.name == "snapshots" else folder
+    check_links(folder, root)
+    data = read_json(config_file)
+    try:
+        cached_file(repo_id, WEIGHTS_FILE, local_files_only=local_only)
+    except Exception as err:
+        raise CheckpointError(_no_safetensors(repo_id, folder)) from err
+    check_links(folder, root)
+    return _load_hf_folder(
+        folder, data, repo_id, repo_id, tokenizer_from=repo_id, local_only=local_only
+    )
+
+
+def _no_safetensors(name: str, folder: Path) -> str:
+    message = f"{name} has no {WEIGHTS_FILE} (only safetensors weights are loaded)"
+    pickles = [file for file in PICKLE_WEIGHTS if (folder / file).exists()]
+    if pickles:
+        message += f"; {pickles[0]} is a pickle file, which can run code, so it is never opened"
+    return message
+
+
+def _load_hf_folder(
+    folder: Path,
+    data: object,
+    name: str,
+    shown: str,
+    tokenizer_from: str | Path,
+    local_only: bool = True,
+) -> LoadedModel:
+    """A GPT-2 or BERT folder saved by ``transformers`` (``name`` as typed, ``shown`` in
+    messages): config.json and model.safetensors are checked before any model is built."""
+    import torch
+    import transformers
+
+    from tinyformers.hub.interop import config_from_hf, from_hf
+
+    where = file_label(folder / CONFIG_FILE)
+    model_type = data.get("model_type") if isinstance(data, dict) else None
+    class_name = HF_CLASSES.get(model_type) if isinstance(model_type, str) else None
     if class_name is None:
         raise CheckpointError(
-            f"{name_or_path!r} is a {config.model_type!r} model; the lessons can use GPT-2 and "
-            "BERT models"
+            f"{shown!r} is neither a Tinyformers model nor a GPT-2 or BERT one (model_type "
+            f"{str(model_type)[:40]!r}); the lessons can use GPT-2 and BERT models"
         )
+    try:
+        hf_config = getattr(transformers, HF_CONFIGS[model_type]).from_dict(data)
+        config_from_hf(hf_config)
+    except Exception as err:
+        reason = public_message(err, with_type=False)
+        raise CheckpointError(f"{where}: invalid model config: {reason}") from err
+    weights = folder / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CheckpointError(_no_safetensors(shown, folder))
+    entries = read_header(weights)
     model_class = getattr(transformers, class_name)
+    with torch.device("meta"):
+        skeleton = model_class(hf_config)
+    expected = expected_tensors(skeleton, skeleton._tied_weights_keys or {})
+    needed = sum(math.prod(shape) for shape, _ in expected.values())
+    check_tensors(
+        _hf_names(entries, skeleton.base_model_prefix, expected),
+        expected,
+        file_label(weights),
+        extra_bytes=max(16 * 2**20, 4 * needed),
+    )
     hf_model = model_class.from_pretrained(
-        name_or_path, local_files_only=local_only, attn_implementation="eager"
+        folder,
+        config=hf_config,
+        local_files_only=True,
+        use_safetensors=True,
+        attn_implementation="eager",
     )
     tokenizer = transformers.AutoTokenizer.from_pretrained(
-        name_or_path, local_files_only=local_only
+        tokenizer_from, local_files_only=local_only
     )
     return LoadedModel(
-        name=name_or_path,
-        family="gpt" if config.model_type == "gpt2" else "bert",
+        name=name,
+        family="gpt" if model_type == "gpt2" else "bert",
         model=from_hf(hf_model),
-        tokenizer=HFTokenizer(tokenizer, "bpe" if config.model_type == "gpt2" else "wordpiece"),
+        tokenizer=HFTokenizer(tokenizer, "bpe" if model_type == "gpt2" else "wordpiece"),
         source="huggingface",
-        metadata={"huggingface": name_or_path},
+        metadata={"huggingface": name},
     )
+
+
+def _hf_names(entries: dict, prefix: str, expected: dict) -> dict:
+    """The header's tensors under the names the model uses: files saved from the bare model
+    lack the ``transformer.`` or ``bert.`` prefix, and old BERT files call LayerNorm's weight
+    and bias gamma and beta."""
+    renamed = {}
+    for name, entry in entries.items():
+        plain = re.sub(r"\.gamma$", ".weight", re.sub(r"\.beta$", ".bias", name))
+        for candidate in (name, plain, f"{prefix}.{name}", f"{prefix}.{plain}"):
+            if candidate in expected and candidate not in renamed:
+                renamed[candidate] = entry
+                break
+        else:
+            renamed[name] = entry
+    return renamed

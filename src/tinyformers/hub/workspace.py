@@ -130,7 +130,7 @@ class Workspace:
         models = {}
         for folder in self.model_folders():
             try:
-                loaded = load_folder(folder, source="trained")
+                loaded = load_folder(folder, source="trained", allowed_root=self.folder)
             except (CheckpointError, OSError, ValueError):
                 continue
             loaded.name = str(loaded.metadata.pop(NAME_KEY, folder.name))
