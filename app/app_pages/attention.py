@@ -3,17 +3,7 @@ the experiment that shows why the scores are divided by √d_k."""
 
 import streamlit as st
 import torch
-from widgets import (
-    chart,
-    choose_index,
-    choose_position,
-    lesson_header,
-    lesson_section,
-    model_picker,
-    quiz,
-    seed_control,
-    sentence_input,
-)
+import widgets
 
 from tinyformers.course import attention as stepwise
 from tinyformers.course.attention import HeadSteps
@@ -78,7 +68,7 @@ def show_step(steps: HeadSteps, step: str, focus: int) -> None:
     widths, figures = figs.step_figures(steps, step, focus)
     for column, figure in zip(st.columns(widths), figures, strict=True):
         with column:
-            chart(figure)
+            widgets.chart(figure)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,7 +108,7 @@ def toy_head(text: str, d_model: int, d_k: int, seed: int, causal: bool) -> Head
 # The page
 # ---------------------------------------------------------------------------------------------
 
-lesson = lesson_header(SLUG)
+lesson = widgets.lesson_header(SLUG)
 
 strip = st.container()  # the input strip: rows that wrap, not stack, on a phone
 choices = strip.container(horizontal=True)
@@ -127,7 +117,7 @@ loaded = None
 layer = head = 0
 if mode == "model":
     with choices.container(width=MODEL_WIDTH):
-        loaded = model_picker(
+        loaded = widgets.model_picker(
             "Model",
             None,
             key="att-model",
@@ -139,15 +129,17 @@ if mode == "model":
         loaded = None
     if loaded is not None:
         small = [choices.container(width=INDEX_WIDTH) for _ in range(2)]
-        layer = choose_index("Layer", loaded.config.n_layer, "att-layer", container=small[0])
-        head = choose_index("Head", loaded.config.n_head, "att-head", container=small[1])
+        layer = widgets.choose_index(
+            "Layer", loaded.config.n_layer, "att-layer", container=small[0]
+        )
+        head = widgets.choose_index("Head", loaded.config.n_head, "att-head", container=small[1])
 else:
     d_model = choices.number_input(
         "Width of X (d_model)", 1, TOY_WIDTH, 4, key="att-toy-d-model", width=MODEL_WIDTH
     )
     d_k = choices.number_input("Head width d_k", 1, TOY_WIDTH, 3, key="att-toy-d-k", width=120)
     with choices.container(width=MODEL_WIDTH):
-        seed = seed_control(key="att-seed")
+        seed = widgets.seed_control(key="att-seed")
     causal = choices.checkbox("Causal mask (as in GPT)", key="att-toy-causal")
 
 sentence_column, query_column = strip.columns([4, 3], wrap=False)
@@ -155,21 +147,21 @@ steps = returned = None
 with sentence_column:
     if mode == "model" and loaded is not None:
         room = text_room(loaded.family, min(MAX_TOKENS, loaded.config.block_size))
-        text = sentence_input(
+        text = widgets.sentence_input(
             "Your sentence", DEFAULT_SENTENCE, "att-sentence", loaded.tokenizer, max_tokens=room
         )
         if text is not None:
             steps, returned = model_head(loaded, text, layer, head)
         source = f"{loaded.name}, layer {layer}, head {head}"
     elif mode == "toy":
-        text = sentence_input("Your sentence", DEFAULT_SENTENCE, "att-sentence")
+        text = widgets.sentence_input("Your sentence", DEFAULT_SENTENCE, "att-sentence")
         if text is not None:
             steps = toy_head(text, int(d_model), int(d_k), seed, causal)
         source = "toy head"
 
 if steps is not None:
     with query_column:
-        focus = choose_position(
+        focus = widgets.choose_position(
             "Query token (the row under focus)",
             steps.tokens,
             QUERY_KEY,
@@ -180,16 +172,16 @@ if steps is not None:
     placement = None if loaded is None else loaded.model.h[layer].ln_placement
     caption = figs.step_caption(steps, step, focus, placement, layer, returned, source)
     st.caption(f"{figs.step_title(step, source)}. {caption}")
-    lesson_section(lesson, f"step-{step}")
+    widgets.lesson_section(lesson, f"step-{step}")
 
-lesson_section(lesson, "setup")
+widgets.lesson_section(lesson, "setup")
 if steps is not None:
     st.html(token_chips(steps.tokens))
-    lesson_section(lesson, "query")
-    chart(figs.attention_bars(steps, focus))
+    widgets.lesson_section(lesson, "query")
+    widgets.chart(figs.attention_bars(steps, focus))
     st.caption(figs.query_caption(steps, focus, source))
 
-lesson_section(lesson, "why-scale")
+widgets.lesson_section(lesson, "why-scale")
 range_column, keys_column, samples_column, seed_column = st.columns([3, 1, 1, 1])
 with range_column:
     low, high = st.select_slider(
@@ -201,7 +193,7 @@ with samples_column:
     n_samples = st.number_input("Queries per d", 1, MAX_SAMPLES, 200, key="att-samples")
 if mode == "model":
     with seed_column:
-        seed = seed_control(key="att-seed")
+        seed = widgets.seed_control(key="att-seed")
 st.caption("The seed sets the toy's numbers and the random vectors of the √d experiment.")
 try:
     dims = tuple(stepwise.powers_of_two(low, high))
@@ -210,17 +202,17 @@ except ValueError as err:
     st.error(str(err))
     stats = None
 if stats is not None:
-    chart(figs.scaling_figure(stats))
+    widgets.chart(figs.scaling_figure(stats))
     st.caption(figs.scaling_caption(stats))
     st.dataframe(figs.stats_table(stats), hide_index=True)
     d = stats.dims[-1]
-    chart(figs.draw_figure(one_draw(d, int(n_keys), seed), d))
+    widgets.chart(figs.draw_figure(one_draw(d, int(n_keys), seed), d))
 
-lesson_section(lesson, "in-the-model")
+widgets.lesson_section(lesson, "in-the-model")
 if steps is not None:
     st.caption(figs.spread_caption(steps, focus, source))
 else:
     st.info("Type a sentence above to measure the scores of a head on it.")
 
-lesson_section(lesson, "by-hand")
-quiz(lesson)
+widgets.lesson_section(lesson, "by-hand")
+widgets.quiz(lesson)

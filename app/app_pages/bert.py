@@ -4,16 +4,7 @@ static against dynamic masking, and bert-stories filling in blanks."""
 from __future__ import annotations
 
 import streamlit as st
-from widgets import (
-    chart,
-    choose_positions,
-    lesson_header,
-    lesson_section,
-    quiz,
-    seed_control,
-    sentence_input,
-    shipped_model,
-)
+import widgets
 
 from tinyformers.course.bert import (
     MAX_DRAWS,
@@ -59,14 +50,14 @@ def statistics(
     samples: int,
     whole_word: bool,
 ) -> LedgerStatistics:
-    tokenizer = shipped_model(MODEL).tokenizer
+    tokenizer = widgets.shipped_model(MODEL).tokenizer
     return ledger_statistics(list(ids), tokenizer, MaskingRates(*rates), seed, samples, whole_word)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def guesses(ids: tuple[int, ...], positions: tuple[int, ...]) -> tuple[Trace, list[BlankGuess]]:
     """The model's top ``MAX_K`` guesses for each blank (the page shows the first k)."""
-    loaded = shipped_model(MODEL)
+    loaded = widgets.shipped_model(MODEL)
     return fill_in_blanks(loaded.model, loaded.tokenizer, list(ids), list(positions), MAX_K)
 
 
@@ -81,9 +72,9 @@ def input_section(loaded: LoadedModel) -> None:
     max_a, max_b = pair_token_limits(loaded.config.block_size)
     left, right = st.columns(2)
     with left:
-        text_a = sentence_input("Sentence A", DEFAULT_A, "bert-a", loaded.tokenizer, max_a)
+        text_a = widgets.sentence_input("Sentence A", DEFAULT_A, "bert-a", loaded.tokenizer, max_a)
     with right:
-        text_b = sentence_input("Sentence B", DEFAULT_B, "bert-b", loaded.tokenizer, max_b)
+        text_b = widgets.sentence_input("Sentence B", DEFAULT_B, "bert-b", loaded.tokenizer, max_b)
     if text_a is None or not loaded.tokenizer.encode(text_a):
         st.info("Type sentence A to see BERT's input.")
         return
@@ -96,8 +87,8 @@ def input_section(loaded: LoadedModel) -> None:
         return
     normalized = breakdown.after_layer_norm
     st.html(figs.pair_chips(breakdown.tokens, breakdown.segments))
-    chart(figs.embedding_sum_figure(breakdown, normalized))
-    chart(figs.embedding_norms_figure(breakdown))
+    widgets.chart(figs.embedding_sum_figure(breakdown, normalized))
+    widgets.chart(figs.embedding_norms_figure(breakdown))
     lengths = breakdown.mean_lengths()
     st.caption(figs.embedding_caption(breakdown, lengths, segment_row_lengths(loaded.model)))
 
@@ -118,12 +109,12 @@ def masking_settings() -> tuple[MaskingRates | None, int, bool]:
     with toggle_column:
         whole_word = st.toggle("Whole-word masking", key="bert-whole-word")
     with seed_column:
-        seed = seed_control(key="bert-seed")
+        seed = widgets.seed_control(key="bert-seed")
     return rates, seed, whole_word
 
 
 def ledger_sentence(loaded: LoadedModel) -> list[int] | None:
-    text = sentence_input(
+    text = widgets.sentence_input(
         "Sentence to mask",
         DEFAULT_LEDGER,
         "bert-ledger-text",
@@ -181,7 +172,7 @@ def resample_section(ids: list[int], rates: MaskingRates, seed: int, whole_word:
     if stats.eligible == 0:
         st.info("This sentence has no ordinary token to select, so there is nothing to count.")
         return
-    chart(figs.resample_figure(stats, rates))
+    widgets.chart(figs.resample_figure(stats, rates))
     st.caption(figs.resample_caption(stats, rates, seed))
 
 
@@ -191,7 +182,7 @@ def dynamic_section(
     epochs = st.number_input("Epochs", 1, MAX_EPOCHS, 4, key="bert-epochs")
     static = epoch_ledgers(ids, loaded.tokenizer, rates, seed, epochs, False, whole_word)
     dynamic = epoch_ledgers(ids, loaded.tokenizer, rates, seed, epochs, True, whole_word)
-    chart(figs.epochs_figure(static, dynamic))
+    widgets.chart(figs.epochs_figure(static, dynamic))
     st.caption(figs.epochs_caption(static, dynamic, seed))
 
 
@@ -199,7 +190,7 @@ def blank_positions(tokens: list[str], ids: list[int], typed: list[int]) -> list
     """Typed ``[MASK]`` positions, plus the ones chosen in a multiselect that follows the
     sentence as it changes."""
     suggested = suggest_blank(tokens)
-    chosen = choose_positions(
+    chosen = widgets.choose_positions(
         "Positions to mask",
         tokens,
         key="bert-blanks",
@@ -216,7 +207,7 @@ def fill_in_strip(loaded: LoadedModel) -> tuple[list[int], list[int]] | None:
     model's guesses for them. Returns (ids, positions) when there is something to guess."""
     tokenizer = loaded.tokenizer
     with st.container():
-        text = sentence_input(
+        text = widgets.sentence_input(
             "Sentence for the model (you may type [MASK])",
             DEFAULT_FILL,
             "bert-fill-text",
@@ -245,7 +236,7 @@ def fill_in_strip(loaded: LoadedModel) -> tuple[list[int], list[int]] | None:
         st.info("Choose at least one position to mask, or type [MASK] in the sentence.")
         return None
     found = [guess.top(k) for guess in guesses(tuple(ids), tuple(positions))[1]]
-    chart(figs.predictions_figure(found))
+    widgets.chart(figs.predictions_figure(found))
     st.caption(figs.guesses_caption(found))
     return ids, positions
 
@@ -256,7 +247,7 @@ def attention_section(loaded: LoadedModel, ids: list[int], positions: list[int])
     if len(positions) > 1:
         follow = st.selectbox("Blank to follow", positions, key="bert-follow")
     weights = attention_from(trace, follow)
-    chart(figs.attention_from_figure(weights, trace.tokens, follow))
+    widgets.chart(figs.attention_from_figure(weights, trace.tokens, follow))
     card = loaded.metadata.get("subject_head") or {}
     layer = card.get("subject_head_layer")
     if layer is not None:
@@ -264,16 +255,16 @@ def attention_section(loaded: LoadedModel, ids: list[int], positions: list[int])
     st.iframe(head_view(tuple(ids), tuple(positions), layer), height=170 + 22 * len(trace.tokens))
 
 
-lesson = lesson_header(SLUG)
-model = shipped_model(MODEL)
+lesson = widgets.lesson_header(SLUG)
+model = widgets.shipped_model(MODEL)
 blanks = fill_in_strip(model)
 
-lesson_section(lesson, "input")
+widgets.lesson_section(lesson, "input")
 input_section(model)
-lesson_section(lesson, "nsp")
-lesson_section(lesson, "objective")
+widgets.lesson_section(lesson, "nsp")
+widgets.lesson_section(lesson, "objective")
 
-lesson_section(lesson, "ledger")
+widgets.lesson_section(lesson, "ledger")
 rates, seed, whole_word = masking_settings()
 sentence_ids = ledger_sentence(model)
 ready = rates is not None and sentence_ids is not None
@@ -281,19 +272,19 @@ if rates is None:
     st.error("The masking rates above are impossible; fix them to see the ledger.")
 if ready:
     ledger_section(model, sentence_ids, rates, seed, whole_word)
-lesson_section(lesson, "resamples")
+widgets.lesson_section(lesson, "resamples")
 if ready:
     resample_section(sentence_ids, rates, seed, whole_word)
-lesson_section(lesson, "whole-word")
-lesson_section(lesson, "dynamic")
+widgets.lesson_section(lesson, "whole-word")
+widgets.lesson_section(lesson, "dynamic")
 if ready:
     dynamic_section(model, sentence_ids, rates, seed, whole_word)
 
-lesson_section(lesson, "fill-in")
-lesson_section(lesson, "attention")
+widgets.lesson_section(lesson, "fill-in")
+widgets.lesson_section(lesson, "attention")
 if blanks is not None:
     attention_section(model, *blanks)
 else:
     st.info("Choose a sentence and a blank at the top of the page to see where it looks.")
 
-quiz(lesson)
+widgets.quiz(lesson)

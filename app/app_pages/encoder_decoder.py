@@ -2,17 +2,7 @@
 attention, greedy decoding step by step, and T5's span corruption."""
 
 import streamlit as st
-from widgets import (
-    MAX_INPUT_CHARS,
-    chart,
-    choose_index,
-    lesson_header,
-    lesson_section,
-    quiz,
-    seed_control,
-    sentence_input,
-    shipped_model,
-)
+import widgets
 
 from tinyformers.course.encoder_decoder import (
     MEAN,
@@ -55,7 +45,7 @@ def held_out_examples() -> list[str]:
 def decode(source: str) -> tuple[list[DecodingStep], Trace]:
     """Greedy decoding of ``source`` step by step, and the trace of the finished output: the
     decoder reads [BOS] and every output token but the last, so position t predicts step t."""
-    loaded = shipped_model(DATE_MODEL)
+    loaded = widgets.shipped_model(DATE_MODEL)
     return decode_with_trace(loaded.model, loaded.tokenizer, source)
 
 
@@ -68,7 +58,7 @@ def family_rows() -> list[dict]:
     """The table of the three families, measured on the shipped models."""
     shapes = {}
     for name in FAMILY_MODELS:
-        loaded = shipped_model(name)
+        loaded = widgets.shipped_model(name)
         shapes[name] = model_shape(loaded.family, loaded.model)
     return figs.family_rows(shapes)
 
@@ -88,7 +78,7 @@ def input_strip(examples: list[str]) -> tuple[str | None, int, int | str]:
     whose attention every chart shows. Returns the date (None, with a message, if unusable),
     the layer and the head."""
     st.session_state.setdefault(SOURCE_KEY, examples[0])
-    config = shipped_model(DATE_MODEL).config
+    config = widgets.shipped_model(DATE_MODEL).config
     pick, own, layer_column, head_column = st.columns([1.1, 1.2, 0.7, 2])
     pick.selectbox(
         "Held-out example",
@@ -99,7 +89,7 @@ def input_strip(examples: list[str]) -> tuple[str | None, int, int | str]:
         on_change=copy_example,
     )
     text = own.text_input("Date to rewrite", key=SOURCE_KEY)
-    layer = choose_index("Layer", config.n_layer, "ed-layer", True, layer_column)
+    layer = widgets.choose_index("Layer", config.n_layer, "ed-layer", True, layer_column)
     head = head_column.radio(
         "Head",
         [*range(config.n_head), MEAN],
@@ -112,8 +102,8 @@ def input_strip(examples: list[str]) -> tuple[str | None, int, int | str]:
 
 def checked_date(text: str) -> str | None:
     """The date to rewrite, or None with a message when the model cannot read it."""
-    loaded = shipped_model(DATE_MODEL)
-    if len(text) > MAX_INPUT_CHARS:
+    loaded = widgets.shipped_model(DATE_MODEL)
+    if len(text) > widgets.MAX_INPUT_CHARS:
         st.warning(
             f"Your text has {len(text):,} characters; this model reads at most "
             f"{loaded.config.block_size} characters. Type a date such as 12 March 2021."
@@ -129,7 +119,7 @@ def checked_date(text: str) -> str | None:
 
 
 def show_answer(source: str, steps: list[DecodingStep]) -> None:
-    tok = shipped_model(DATE_MODEL).tokenizer
+    tok = widgets.shipped_model(DATE_MODEL).tokenizer
     output = tok.decode(generated_ids(steps))
     model_col, task_col = st.columns(2)
     model_col.metric("The model's output (greedy)", output or "(empty)")
@@ -152,15 +142,17 @@ def show_answer(source: str, steps: list[DecodingStep]) -> None:
 def show_self_attention(trace: Trace, layer: int, head: int | str) -> None:
     left, right = st.columns(2)
     with left:
-        chart(figs.encoder_attention_figure(trace, layer, head), key="ed-encoder-attention")
+        widgets.chart(figs.encoder_attention_figure(trace, layer, head), key="ed-encoder-attention")
     with right:
-        chart(figs.decoder_attention_figure(trace, layer, head), key="ed-decoder-attention")
+        widgets.chart(figs.decoder_attention_figure(trace, layer, head), key="ed-decoder-attention")
     st.caption(figs.self_attention_caption(trace, layer, head))
 
 
 def show_cross_attention(trace: Trace, steps: list[DecodingStep], layer: int, head: int | str):
     outputs = [step.token for step in steps]
-    chart(figs.cross_attention_figure(trace, outputs, layer, head), key="ed-cross-attention")
+    widgets.chart(
+        figs.cross_attention_figure(trace, outputs, layer, head), key="ed-cross-attention"
+    )
     st.caption(figs.cross_attention_caption(trace, outputs, layer, head))
 
 
@@ -201,13 +193,13 @@ def show_step(step: DecodingStep, trace: Trace, layer: int, head: int | str) -> 
     token_col.metric(f"Step {step.index + 1}: chosen token", figs.shown_token(step.token))
     probability_col.metric("Its probability", f"{step.probability:.6f}")
     runner_col.metric("Runner-up", figs.runner_up_text(step))
-    chart(figs.step_bars_figure(step, trace, layer, head), key="ed-step-bars")
+    widgets.chart(figs.step_bars_figure(step, trace, layer, head), key="ed-step-bars")
     st.caption(figs.step_attention_caption(step, trace.encoder_tokens, layer, head))
-    chart(figs.step_all_heads_figure(step, trace), key="ed-step-heads")
+    widgets.chart(figs.step_all_heads_figure(step, trace), key="ed-step-heads")
 
 
 def show_decoding(source: str, steps: list[DecodingStep], trace: Trace, layer, head) -> None:
-    tok = shipped_model(DATE_MODEL).tokenizer
+    tok = widgets.shipped_model(DATE_MODEL).tokenizer
     shown = current_step(source, len(steps))
     step_buttons(shown, len(steps))
     decoder_so_far = ["[BOS]", *(step.token for step in steps[:shown])]
@@ -230,10 +222,10 @@ def show_decoding(source: str, steps: list[DecodingStep], trace: Trace, layer, h
 
 
 def show_span_corruption() -> None:
-    sentence = sentence_input("Your sentence", DEFAULT_SENTENCE, key="ed-span-sentence")
+    sentence = widgets.sentence_input("Your sentence", DEFAULT_SENTENCE, key="ed-span-sentence")
     seed_col, rate_col, span_col = st.columns(3)
     with seed_col:
-        seed = seed_control(key="ed-seed")
+        seed = widgets.seed_control(key="ed-seed")
     rate = rate_col.slider(
         "Corruption rate", MIN_RATE, 0.5, 0.15, step=0.01, key="ed-rate", format="%.2f"
     )
@@ -253,7 +245,7 @@ def show_span_corruption() -> None:
 # The page
 # ---------------------------------------------------------------------------------------------
 
-current = lesson_header(SLUG)
+current = widgets.lesson_header(SLUG)
 source, layer, head = input_strip(held_out_examples())
 steps = trace = None
 if source is not None:
@@ -261,32 +253,36 @@ if source is not None:
     show_cross_attention(trace, steps, layer, head)
     show_answer(source, steps)
 
-lesson_section(current, "families")
+widgets.lesson_section(current, "families")
 st.dataframe(
     family_rows(),
     hide_index=True,
     column_config={"Parameters": st.column_config.NumberColumn(format="localized")},
 )
 
-lesson_section(current, "date-task")
+widgets.lesson_section(current, "date-task")
 if source is not None:
-    st.html(token_chips(trace.encoder_tokens, shipped_model(DATE_MODEL).tokenizer.encode(source)))
+    st.html(
+        token_chips(
+            trace.encoder_tokens, widgets.shipped_model(DATE_MODEL).tokenizer.encode(source)
+        )
+    )
 
-lesson_section(current, "three-attentions")
+widgets.lesson_section(current, "three-attentions")
 if trace is not None:
     show_self_attention(trace, layer, head)
 
-lesson_section(current, "cross-attention")  # its chart opens the page
+widgets.lesson_section(current, "cross-attention")  # its chart opens the page
 
-lesson_section(current, "head-view")
+widgets.lesson_section(current, "head-view")
 if trace is not None:
     st.iframe(head_view(source), height=figs.head_view_height(trace))
 
-lesson_section(current, "decoding")
+widgets.lesson_section(current, "decoding")
 if trace is not None:
     show_decoding(source, steps, trace, layer, head)
 
-lesson_section(current, "span-corruption")
+widgets.lesson_section(current, "span-corruption")
 show_span_corruption()
 
-quiz(current)
+widgets.quiz(current)

@@ -7,17 +7,7 @@ from functools import partial
 
 import pandas  # noqa: F401  (see the note below)
 import streamlit as st
-from widgets import (
-    chart,
-    job_progress,
-    lesson_header,
-    lesson_section,
-    quiz,
-    seed_control,
-    server_limits,
-    shipped_model,
-    start_job,
-)
+import widgets
 
 from tinyformers.course import fine_tuning as course
 from tinyformers.course.fine_tuning import (
@@ -59,13 +49,13 @@ def cached_task(n_train: int, n_held_out: int, seed: int, corruptions: tuple[str
 @st.cache_data(max_entries=32, show_spinner=False)
 def parameter_counts(model_name: str, settings: MethodSettings) -> tuple[int, int]:
     """(trainable, total) parameters of the classifier a run would train."""
-    return course.parameter_counts(shipped_model(model_name).model, settings)
+    return course.parameter_counts(widgets.shipped_model(model_name).model, settings)
 
 
 @st.cache_data(max_entries=2, show_spinner=False)
 def cached_zero_shot(task_arguments: tuple) -> course.ZeroShotResult:
     data, _ = cached_task(*task_arguments)
-    loaded = shipped_model(ZERO_SHOT_MODEL)
+    loaded = widgets.shipped_model(ZERO_SHOT_MODEL)
     return course.zero_shot(loaded.model, loaded.tokenizer, data)
 
 
@@ -82,7 +72,7 @@ def task_controls() -> tuple[tuple, course.TaskData] | None:
     n_train = left.number_input("Training examples", 40, 2_000, 800, step=40, key="ft-n-train")
     n_held_out = mid.number_input("Held-out examples", 40, 1_000, 400, step=40, key="ft-n-held-out")
     with right:
-        seed = seed_control(key="ft-seed")
+        seed = widgets.seed_control(key="ft-seed")
     kinds = st.multiselect(
         "Corruptions that make the ungrammatical sentences",
         list(CORRUPTIONS),
@@ -146,7 +136,7 @@ def run_choices() -> tuple[str | None, str, int]:
     method = row.selectbox(
         "Method", list(METHODS), format_func=METHODS.get, key="ft-method", width=INPUT_WIDTH
     )
-    most = min(MOST_STEPS, server_limits().max_steps)
+    most = min(MOST_STEPS, widgets.server_limits().max_steps)
     label, first = "Training steps per method", min(DEFAULT_STEPS, most)
     steps = row.number_input(label, MIN_STEPS, most, first, 10, key="ft-steps", width=INPUT_WIDTH)
     return model_name, method, int(steps)
@@ -156,9 +146,9 @@ def method_plans(model_name: str, steps: int, seed: int) -> MethodPlans:
     """The sentence vector, learning rates and options of every method, as run settings."""
     pooling = st.selectbox(
         "Sentence vector",
-        course.POOLINGS_OF[shipped_model(model_name).family],
+        course.POOLINGS_OF[widgets.shipped_model(model_name).family],
         format_func=course.POOLINGS.get,
-        key=f"ft-pooling-{shipped_model(model_name).family}",
+        key=f"ft-pooling-{widgets.shipped_model(model_name).family}",
     )
     rates, options = learning_rates(), method_options()
     return course.plan_methods(steps, seed, pooling, rates, options)
@@ -183,12 +173,12 @@ def run_buttons(model_name: str, method: str, plans: MethodPlans, task) -> None:
 
 
 def start_runs(model_name: str, data: course.TaskData, runs: list[MethodSettings]) -> None:
-    loaded = shipped_model(model_name)
+    loaded = widgets.shipped_model(model_name)
     labels = [settings.label for settings in runs]
     st.session_state[JOB_INFO_KEY] = {"model": model_name, "labels": labels, "steps": runs[0].steps}
     st.session_state[COLLECTED_KEY] = 0
     work = partial(course.run_methods, loaded.model, loaded.tokenizer, data, runs, model_name)
-    start_job(JOB_KEY, work, name="fine-tuning")
+    widgets.start_job(JOB_KEY, work, name="fine-tuning")
 
 
 def render_progress(plans_chart, snapshot: Snapshot) -> None:
@@ -200,9 +190,11 @@ def render_progress(plans_chart, snapshot: Snapshot) -> None:
         st.progress(*bar)
     if progress.histories:
         title = f"Loss while fine-tuning {info['model']}"
-        chart(figs.beside_controls(figs.loss_chart(progress.histories, title, steps)), "ft-loss")
+        widgets.chart(
+            figs.beside_controls(figs.loss_chart(progress.histories, title, steps)), "ft-loss"
+        )
     elif snapshot.active and plans_chart is not None:  # until the first step is logged
-        chart(figs.beside_controls(plans_chart), "ft-loss")
+        widgets.chart(figs.beside_controls(plans_chart), "ft-loss")
     if snapshot.status == STOPPED:
         st.info(figs.stopped_text(progress, len(labels)))
     elif not snapshot.active and progress.finished:
@@ -225,7 +217,7 @@ def show_results(results: list[MethodResult]) -> None:
         return
     rows = figs.result_rows(results)
     show_table(rows, percent=("held-out accuracy",), counts=("trainable parameters",))
-    chart(figs.results_chart(results, "What each run trained, scored, took and kept"))
+    widgets.chart(figs.results_chart(results, "What each run trained, scored, took and kept"))
     for text in figs.early_stops(results):
         st.warning(text)
     st.caption(figs.speed_text(results))
@@ -257,7 +249,7 @@ def zero_shot_section(arguments: tuple, data: course.TaskData) -> None:
     st.caption(figs.few_shot_caption(result, data))
 
 
-lesson = lesson_header(SLUG)
+lesson = widgets.lesson_header(SLUG)
 controls, figure_column = st.columns([1, 2])
 with controls:
     model_name, method, steps = run_choices()
@@ -265,17 +257,19 @@ with controls:
         st.error("No pretrained stories model is shipped in models/.")
         st.stop()
 
-lesson_section(lesson, "task")
+widgets.lesson_section(lesson, "task")
 chosen_task = task_controls()
 
 for key in ("full-and-head", "bitfit", "adapters", "lora", "prefix"):
-    lesson_section(lesson, key)
+    widgets.lesson_section(lesson, key)
 
-lesson_section(lesson, "train")
+widgets.lesson_section(lesson, "train")
 plans = method_plans(model_name, steps, chosen_task[0][2] if chosen_task else 0)
 if (chosen := plans.settings.get(method)) is not None:
     counts = parameter_counts(model_name, chosen)
-    st.caption(figs.plan_caption(model_name, chosen, counts, shipped_model(model_name).config))
+    st.caption(
+        figs.plan_caption(model_name, chosen, counts, widgets.shipped_model(model_name).config)
+    )
 if chosen_task is None:
     st.info("Fix the task settings above to train on it.")
 with controls:
@@ -283,17 +277,17 @@ with controls:
 counts = {method: parameter_counts(model_name, s) for method, s in plans.settings.items()}
 plans_chart = figs.methods_chart(model_name, counts)
 with figure_column:  # the loss curves of a run replace the plan beside the controls
-    if job_progress(JOB_KEY, partial(render_progress, plans_chart)) is None and plans_chart:
-        chart(figs.beside_controls(plans_chart), "ft-plan-top")
+    if widgets.job_progress(JOB_KEY, partial(render_progress, plans_chart)) is None and plans_chart:
+        widgets.chart(figs.beside_controls(plans_chart), "ft-plan-top")
 if JOB_KEY in st.session_state and plans_chart is not None:
-    chart(plans_chart, "ft-plan")
+    widgets.chart(plans_chart, "ft-plan")
 
-lesson_section(lesson, "results")
+widgets.lesson_section(lesson, "results")
 show_results(collect_results())
 
-lesson_section(lesson, "zero-shot")
+widgets.lesson_section(lesson, "zero-shot")
 if chosen_task is not None:
     zero_shot_section(*chosen_task)
 
-lesson_section(lesson, "choosing")
-quiz(lesson)
+widgets.lesson_section(lesson, "choosing")
+widgets.quiz(lesson)

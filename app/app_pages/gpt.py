@@ -4,15 +4,7 @@ generation, greedy against sampled text, and the per-token training loss of a pr
 from __future__ import annotations
 
 import streamlit as st
-from widgets import (
-    chart,
-    lesson_header,
-    lesson_section,
-    model_picker,
-    quiz,
-    seed_control,
-    sentence_input,
-)
+import widgets
 
 from tinyformers.course.gpt import (
     Continuation,
@@ -85,7 +77,7 @@ def prompt_ids(loaded: LoadedModel) -> list[int] | None:
     prompt, its tokens and whether its capitalised words are single tokens."""
     tokenizer = loaded.tokenizer
     limit = min(loaded.config.block_size, MAX_PROMPT_TOKENS)
-    text = sentence_input(
+    text = widgets.sentence_input(
         "Your prompt", DEFAULT_PROMPT, key="gpt-prompt", tokenizer=tokenizer, max_tokens=limit
     )
     if text is None:
@@ -116,7 +108,7 @@ def show_distribution(
     tokens = loaded.tokenizer.display_tokens(shown)
     label = figs.settings_label(settings)
     title = "Next token after your prompt"
-    chart(figs.distribution_chart(distribution, shown, tokens, title, subtitle=label))
+    widgets.chart(figs.distribution_chart(distribution, shown, tokens, title, subtitle=label))
     st.caption(figs.distribution_caption(distribution, shown[0], tokens[0]))
 
 
@@ -182,7 +174,7 @@ def show_step(loaded: LoadedModel, run: GenerationRun, i: int) -> None:
     token = tokenizer.display_tokens([step.token])[0]
     shown = figs.bar_ids(step.distribution, 15, chosen=step.token)
     title = f"Step {i + 1}: drew {figs.quoted(token)} ({figs.settings_label(step.settings)})"
-    chart(
+    widgets.chart(
         figs.distribution_chart(
             step.distribution, shown, tokenizer.display_tokens(shown), title, chosen=step.token
         )
@@ -190,7 +182,7 @@ def show_step(loaded: LoadedModel, run: GenerationRun, i: int) -> None:
     st.caption(figs.step_caption(step, token, run.left_window(step, i)))
     context_tokens = tokenizer.display_tokens(step.context)
     title = f"Where the last position, {figs.quoted(context_tokens[-1])}, looked"
-    chart(figs.attention_row_chart(step.attention, context_tokens, title))
+    widgets.chart(figs.attention_row_chart(step.attention, context_tokens, title))
     st.caption(figs.attention_caption(step.attention, context_tokens))
 
 
@@ -236,7 +228,7 @@ def show_objective(loaded: LoadedModel, ids: list[int]) -> None:
     losses = result.losses.tolist()
     st.html(figs.loss_chips(tokens, losses))
     title = "−log p of each token given the tokens before it"
-    chart(figs.loss_chart(tokens, losses, result.mean, title))
+    widgets.chart(figs.loss_chart(tokens, losses, result.mean, title))
     mean, own, perplexity = st.columns(3)
     mean.metric("Mean of the per-token losses", f"{result.mean:.4f}")
     own.metric("The model's own loss on the prompt", f"{result.model_loss:.4f}")
@@ -250,13 +242,13 @@ def show_model_size(loaded: LoadedModel) -> None:
     st.caption(figs.model_size_caption(loaded.name, loaded.config, parameters))
 
 
-lesson = lesson_header(SLUG)
+lesson = widgets.lesson_header(SLUG)
 
 # The input strip: the model and your prompt, with its tokens.
 with st.container():
     model_column, prompt_column = st.columns([1, 2])
     with model_column:
-        loaded = model_picker("Model", "gpt", key="gpt-model", default=DEFAULT_MODEL)
+        loaded = widgets.model_picker("Model", "gpt", key="gpt-model", default=DEFAULT_MODEL)
     with prompt_column:
         ids = prompt_ids(loaded) if loaded is not None else None
 
@@ -266,31 +258,31 @@ figure_column, controls_column = st.columns([3, 1])
 with controls_column:
     settings = sampling_controls()
     n_bars = st.slider("Bars to show", 5, MAX_BARS, 15, key="gpt-bars")
-    seed = seed_control(key="gpt-seed")
+    seed = widgets.seed_control(key="gpt-seed")
 with figure_column:
     if ids:
         show_distribution(loaded, ids, settings, n_bars)
     elif loaded is None:
         st.info("Pick a model above to see its predictions.")
 
-lesson_section(lesson, "next-token")
-lesson_section(lesson, "sampling")
+widgets.lesson_section(lesson, "next-token")
+widgets.lesson_section(lesson, "sampling")
 
-lesson_section(lesson, "steps")
+widgets.lesson_section(lesson, "steps")
 if ids:
     show_steps(loaded, ids, settings, seed)
 
-lesson_section(lesson, "greedy")
+widgets.lesson_section(lesson, "greedy")
 if ids:
     show_comparison(loaded, ids, settings, seed)
 
-lesson_section(lesson, "objective")
+widgets.lesson_section(lesson, "objective")
 if ids:
     show_objective(loaded, ids)
 
-lesson_section(lesson, "limits")
+widgets.lesson_section(lesson, "limits")
 if loaded is not None:
     show_model_size(loaded)
-lesson_section(lesson, "code")
+widgets.lesson_section(lesson, "code")
 
-quiz(lesson)
+widgets.quiz(lesson)

@@ -1,7 +1,7 @@
 """Course map: a live model to try first, then every lesson and what you will do there."""
 
 import streamlit as st
-from widgets import page_file, sentence_input, shipped_model
+import widgets
 
 from tinyformers.course.gpt import next_token_logits
 from tinyformers.figures import gpt as figs
@@ -24,8 +24,8 @@ def model_sizes() -> list[dict]:
 def start_here() -> None:
     """Type a sentence: see its tokens, then what a small GPT thinks comes next."""
     st.subheader("Start here: type a sentence")
-    loaded = shipped_model(DEMO_MODEL)
-    text = sentence_input(
+    loaded = widgets.shipped_model(DEMO_MODEL)
+    text = widgets.sentence_input(
         "Your sentence",
         DEMO_SENTENCE,
         key="home-sentence",
@@ -61,10 +61,12 @@ start_here()
 
 st.header("Course map")
 for lesson in load_lessons():
-    if not page_file(lesson.slug).is_file():
+    if not widgets.page_file(lesson.slug).is_file():
         continue
     with st.container(border=True):
-        st.page_link(str(page_file(lesson.slug)), label=f"**{lesson.order}. {lesson.title}**")
+        st.page_link(
+            str(widgets.page_file(lesson.slug)), label=f"**{lesson.order}. {lesson.title}**"
+        )
         st.write(f"*What you will do:* {lesson.summary}")
         st.markdown("\n".join(f"- {outcome}" for outcome in lesson.outcomes))
 

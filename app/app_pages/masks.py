@@ -6,21 +6,7 @@ from collections.abc import Callable
 from functools import partial
 
 import streamlit as st
-from widgets import (
-    chart,
-    choose_index,
-    corpus_input,
-    job_progress,
-    lesson_header,
-    lesson_section,
-    model_picker,
-    quiz,
-    seed_control,
-    sentence_input,
-    server_limits,
-    shipped_model,
-    start_job,
-)
+import widgets
 
 from tinyformers.course import masks as mask_views
 from tinyformers.course.masks import CORPORA
@@ -61,15 +47,15 @@ builtin_corpus = st.cache_data(max_entries=2, show_spinner=False)(mask_views.bui
 @st.cache_data(max_entries=32, show_spinner=False)
 def date_decoder_input(source: str) -> list[int]:
     """[BOS] and the date model's greedy output for ``source``: what its decoder reads."""
-    loaded = shipped_model(DATE_MODEL)
+    loaded = widgets.shipped_model(DATE_MODEL)
     return mask_views.decoder_input(loaded.model, loaded.tokenizer, loaded.tokenizer.encode(source))
 
 
 def layer_and_head(row, layers: int, heads: int, key: str, what: str = "Layer") -> tuple[int, int]:
     """Layer and head side by side in ``row``, a horizontal container."""
     layer_box, head_box = (row.container(width=INDEX_WIDTH) for _ in range(2))
-    layer = choose_index(what, layers, f"{key}-layer", container=layer_box)
-    head = choose_index("Head", heads, f"{key}-head", container=head_box)
+    layer = widgets.choose_index(what, layers, f"{key}-layer", container=layer_box)
+    head = widgets.choose_index("Head", heads, f"{key}-head", container=head_box)
     return layer, head
 
 
@@ -94,14 +80,16 @@ def read_ids(read: Callable, tokenizer, text: str | None, *args) -> list[int] | 
 
 def cross_view(row) -> tuple[mask_views.MaskView | None, int, int]:
     """Decoder layer and head (in ``row``), the two dates, and cross-attention on them."""
-    loaded = shipped_model(DATE_MODEL)
+    loaded = widgets.shipped_model(DATE_MODEL)
     tok, config = loaded.tokenizer, loaded.config
     sizes = (config.n_decoder_layer, config.n_head)
     layer, head = layer_and_head(row, *sizes, "mk-cross", "Decoder layer")
     dates = []
     for column, (label, default, key, what) in zip(st.columns(2), DATES, strict=True):
         with column:
-            dates.append((sentence_input(label, default, key, tok, config.block_size), what))
+            dates.append(
+                (widgets.sentence_input(label, default, key, tok, config.block_size), what)
+            )
     sources = [read_ids(mask_views.date_ids, tok, text, what, DEFAULT_DATE) for text, what in dates]
     if any(ids is None for ids in sources):
         return None, layer, head
@@ -153,7 +141,7 @@ def show_kind(kind: str, loaded: LoadedModel | None, first, second, strip, rows)
     widths, figures = figs.mask_figures(view)
     for column, figure in zip(st.columns(widths), figures, strict=True):
         with column:
-            chart(figure)
+            widgets.chart(figure)
     name = DATE_MODEL if kind == "cross" else loaded.name
     st.caption(figs.kind_caption(view, kind, name, layer, head, prefix_len))
 
@@ -171,7 +159,9 @@ def show_padding(loaded: LoadedModel | None, texts: list[str | None]) -> None:
     name = st.radio(
         "Model for the batch", choices, horizontal=True, key="mk-pad-model", help=PAD_MODEL_HELP
     )
-    model = loaded if loaded is not None and name == loaded.name else shipped_model(BERT_MODEL)
+    model = (
+        loaded if loaded is not None and name == loaded.name else widgets.shipped_model(BERT_MODEL)
+    )
     tok, limit = model.tokenizer, mask_views.token_room(model.model, MAX_TOKENS)
     sequences = read_ids(mask_views.batch_ids, tok, texts, model.family, limit)
     if sequences is None:
@@ -185,7 +175,7 @@ def show_padding(loaded: LoadedModel | None, texts: list[str | None]) -> None:
         return
     strings = mask_views.batch_tokens(tok, sequences)
     title = f"One padded batch · {model.name}, layer {layer}, head {head}"
-    chart(figs.padded_batch_figure(batch, strings, layer, head, title))
+    widgets.chart(figs.padded_batch_figure(batch, strings, layer, head, title))
     st.dataframe(figs.difference_table(batch), hide_index=True)
     st.caption(figs.padding_caption(batch, layer, head))
 
@@ -205,7 +195,9 @@ def start_leakage(text: str, source: str, steps: int, seed: int) -> None:
         source=CORPORA[source], chars=len(text), steps=steps, seed=seed
     )
     # the job calls leakage_experiment(text, steps, seed, report)
-    start_job(JOB_KEY, partial(experiments.leakage_experiment, text, steps, seed), name="leakage")
+    widgets.start_job(
+        JOB_KEY, partial(experiments.leakage_experiment, text, steps, seed), name="leakage"
+    )
 
 
 def show_result(result: experiments.ExperimentResult) -> None:
@@ -227,7 +219,7 @@ def show_leakage(snap: Snapshot) -> None:
     histories = experiments.histories_by_variant(snap.updates)
     if histories:
         title = "Training loss with and without the causal mask"
-        chart(figs.loss_curves_figure(histories, title), key="mk-leak-curves")
+        widgets.chart(figs.loss_curves_figure(histories, title), key="mk-leak-curves")
         st.caption(figs.progress_caption(histories, st.session_state.get(RUN_KEY)))
     if snap.result is not None:
         show_result(snap.result)
@@ -239,16 +231,16 @@ def show_leakage_controls() -> None:
     source = st.radio(
         "Text to train on", list(CORPORA), format_func=CORPORA.get, horizontal=True, key="mk-corpus"
     )
-    text = corpus_input("mk-own") if source == "own" else builtin_corpus(source)
+    text = widgets.corpus_input("mk-own") if source == "own" else builtin_corpus(source)
     if text is not None:
         st.caption(f"{len(text):,} characters.")
-    top = min(MAX_STEPS, server_limits().max_steps)
+    top = min(MAX_STEPS, widgets.server_limits().max_steps)
     steps_column, seed_column, button_column = st.columns(3, vertical_alignment="bottom")
     steps = steps_column.number_input(
         "Training steps per model", MIN_STEPS, top, min(DEFAULT_STEPS, top), 50, key="mk-steps"
     )
     with seed_column:
-        seed = seed_control(key="mk-seed")
+        seed = widgets.seed_control(key="mk-seed")
     start = button_column.button(
         "Train both models", type="primary", disabled=text is None, key="mk-start"
     )
@@ -260,7 +252,7 @@ def show_leakage_controls() -> None:
 # The page
 # ---------------------------------------------------------------------------------------------
 
-lesson = lesson_header(SLUG)
+lesson = widgets.lesson_header(SLUG)
 
 strip = st.container()  # the input strip: rows that wrap, not stack, on a phone
 row = strip.container(horizontal=True)
@@ -268,33 +260,35 @@ kind = row.radio(
     "Kind of mask", list(KIND_NAMES), format_func=KIND_NAMES.get, horizontal=True, key="mk-kind"
 )
 with row.container(width=MODEL_WIDTH):
-    loaded = model_picker("Model (self-attention)", "gpt", key="mk-model", default=DEFAULT_MODEL)
+    loaded = widgets.model_picker(
+        "Model (self-attention)", "gpt", key="mk-model", default=DEFAULT_MODEL
+    )
 sentences = strip.container(horizontal=True, vertical_alignment="bottom")
 first = second = None
 texts: list[str | None] = [None, None]
 if loaded is not None:
     limit = mask_views.token_room(loaded.model, MAX_TOKENS)
     with sentences:
-        texts[0] = sentence_input(*SENTENCES[0], loaded.tokenizer, limit)
+        texts[0] = widgets.sentence_input(*SENTENCES[0], loaded.tokenizer, limit)
         if kind == "padding":  # the second sentence goes with the first into the batch
-            texts[1] = sentence_input(*SENTENCES[1], loaded.tokenizer, limit)
+            texts[1] = widgets.sentence_input(*SENTENCES[1], loaded.tokenizer, limit)
     first, second = (read_ids(mask_views.sentence_ids, loaded.tokenizer, t, limit) for t in texts)
 show_kind(kind, loaded, first, second, strip, (row, sentences))
 
-lesson_section(lesson, "setup")
+widgets.lesson_section(lesson, "setup")
 if first is not None:
     st.html(token_chips(loaded.tokenizer.display_tokens(first)))
-lesson_section(lesson, "kinds")
-lesson_section(lesson, f"kind-{kind}")
+widgets.lesson_section(lesson, "kinds")
+widgets.lesson_section(lesson, f"kind-{kind}")
 
-lesson_section(lesson, "padding")
+widgets.lesson_section(lesson, "padding")
 if loaded is not None and kind != "padding":  # else it is in the input strip
-    texts[1] = sentence_input(*SENTENCES[1], loaded.tokenizer, limit)
+    texts[1] = widgets.sentence_input(*SENTENCES[1], loaded.tokenizer, limit)
 show_padding(loaded, texts)
 
-lesson_section(lesson, "leakage")
+widgets.lesson_section(lesson, "leakage")
 show_leakage_controls()
-job_progress(JOB_KEY, show_leakage)
+widgets.job_progress(JOB_KEY, show_leakage)
 
-lesson_section(lesson, "takeaways")
-quiz(lesson)
+widgets.lesson_section(lesson, "takeaways")
+widgets.quiz(lesson)

@@ -5,16 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 import torch
-from widgets import (
-    chart,
-    choose_index,
-    lesson_header,
-    lesson_section,
-    model_picker,
-    quiz,
-    sentence_input,
-    shipped_model,
-)
+import widgets
 
 from tinyformers.course.multi_head import (
     STATISTICS,
@@ -58,7 +49,7 @@ HEAD_KEY = "mh-head"
 @st.cache_data(max_entries=32, show_spinner=False)
 def shipped_trace(name: str, text: str) -> Trace:
     """A shipped model's trace of one text (shipped models never change, so the name is a key)."""
-    loaded = shipped_model(name)
+    loaded = widgets.shipped_model(name)
     return trace_sentence(loaded.model, loaded.tokenizer, text)
 
 
@@ -83,7 +74,7 @@ def attention_views(model_name: str, text: str, key: str, _trace: Trace) -> tupl
 def subject_scores(name: str) -> list[list[float]]:
     """For a shipped model: per (layer, head), the share of agreement sentences whose verb row
     puts its strongest weight on the subject."""
-    return subject_head_scores(shipped_model(name)).tolist()
+    return subject_head_scores(widgets.shipped_model(name)).tolist()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,7 +117,7 @@ def show_ranking(loaded: LoadedModel, trace: Trace) -> None:
         key=f"mh-order-{key}",
     )
     ranked = sort_heads(stats, key, descending=order == "largest first")
-    chart(figs.head_ranking_chart(ranked, key, anchor_name, top=TOP_HEADS))
+    widgets.chart(figs.head_ranking_chart(ranked, key, anchor_name, top=TOP_HEADS))
     st.dataframe(
         figs.ranking_rows(ranked, labels),
         hide_index=True,
@@ -145,15 +136,15 @@ def show_ranking(loaded: LoadedModel, trace: Trace) -> None:
 
 def pick_head(trace: Trace) -> tuple[int, int]:
     layer_column, head_column = st.columns(2)
-    layer = choose_index("Layer", trace.n_layer, LAYER_KEY, True, layer_column)
-    head = choose_index("Head", trace.n_head, HEAD_KEY, True, head_column)
+    layer = widgets.choose_index("Layer", trace.n_layer, LAYER_KEY, True, layer_column)
+    head = widgets.choose_index("Head", trace.n_head, HEAD_KEY, True, head_column)
     return layer, head
 
 
 def show_one_head(loaded: LoadedModel, trace: Trace, layer: int, head: int) -> None:
     weights = trace.head(layer, head)
     title = f"{loaded.name}, layer {layer}, head {head}"
-    chart(figs.attention_heatmap(weights, trace.tokens, title))
+    widgets.chart(figs.attention_heatmap(weights, trace.tokens, title))
     st.caption(figs.head_caption(weights))
 
 
@@ -167,7 +158,9 @@ def show_shapes(loaded: LoadedModel, trace: Trace) -> None:
 
 def show_concatenation(loaded: LoadedModel, trace: Trace, layer: int) -> None:
     outputs = head_outputs(trace, layer)
-    chart(figs.concatenation_figure(outputs.per_head, outputs.projected, trace.tokens, layer))
+    widgets.chart(
+        figs.concatenation_figure(outputs.per_head, outputs.projected, trace.tokens, layer)
+    )
     st.caption(figs.concatenation_caption(outputs, layer))
 
 
@@ -180,12 +173,12 @@ def show_agreement() -> None:
         available.index(AGREEMENT_DEFAULT_MODEL) if AGREEMENT_DEFAULT_MODEL in available else 0
     )
     name = st.radio("Model", available, index=default, horizontal=True, key="mh-agree-model")
-    model = shipped_model(name)
+    model = widgets.shipped_model(name)
     scores = torch.tensor(subject_scores(name))
     layer, head = best_head(scores)
     rate = scores[layer, head].item()
     title = f"{name}: how often {figs.subject_row(model.family)} points at its subject"
-    chart(figs.score_grid(scores, title, (layer, head)))
+    widgets.chart(figs.score_grid(scores, title, (layer, head)))
     st.caption(figs.subject_grid_caption(SUBJECT_HEAD_EXAMPLES, (layer, head), rate, model.family))
     examples = agreement_examples(AGREEMENT_CHOICES, seed=AGREEMENT_SEED)
     index = st.selectbox(
@@ -199,7 +192,9 @@ def show_agreement() -> None:
     probe = agreement_probe(model.tokenizer, example, model.family)
     weights = trace.head(layer, head)
     title = f"{name}, layer {layer}, head {head}, on an agreement sentence"
-    chart(figs.attention_heatmap(weights, trace.tokens, title, probe.query, probe.subject[0]))
+    widgets.chart(
+        figs.attention_heatmap(weights, trace.tokens, title, probe.query, probe.subject[0])
+    )
     subject = model.tokenizer.decode(trace.input_ids[probe.subject[0] : probe.subject[1]])
     st.caption(figs.agreement_caption(weights, trace.tokens, probe, subject, example.number))
 
@@ -208,11 +203,11 @@ def show_agreement() -> None:
 # The page
 # ---------------------------------------------------------------------------------------------
 
-lesson = lesson_header(SLUG)
+lesson = widgets.lesson_header(SLUG)
 
 model_column, sentence_column = st.columns([2, 5])  # the input strip
 with model_column:
-    loaded = model_picker(
+    loaded = widgets.model_picker(
         "Model (GPT or BERT)",
         None,
         key="mh-model",
@@ -225,7 +220,7 @@ if loaded is not None and loaded.family not in ("gpt", "bert"):
 text = None
 if loaded is not None:
     with sentence_column:
-        text = sentence_input(
+        text = widgets.sentence_input(
             "Your sentence",
             DEFAULT_SENTENCE,
             key="mh-sentence",
@@ -245,36 +240,36 @@ if trace is None:
 else:
     show_head_view(loaded, text, trace)
 
-lesson_section(lesson, "why-heads")
+widgets.lesson_section(lesson, "why-heads")
 if trace is not None:
     st.html(token_chips(trace.tokens, trace.input_ids))
 
-lesson_section(lesson, "head-view")
+widgets.lesson_section(lesson, "head-view")
 
-lesson_section(lesson, "model-view")
+widgets.lesson_section(lesson, "model-view")
 if trace is not None:
     show_model_view(loaded, text, trace)
 
-lesson_section(lesson, "summary")
+widgets.lesson_section(lesson, "summary")
 if trace is not None:
     show_ranking(loaded, trace)
 
-lesson_section(lesson, "one-head")
+widgets.lesson_section(lesson, "one-head")
 layer = 0
 if trace is not None:
     layer, head = pick_head(trace)
     show_one_head(loaded, trace, layer, head)
 
-lesson_section(lesson, "split")
+widgets.lesson_section(lesson, "split")
 if trace is not None:
     show_shapes(loaded, trace)
 
-lesson_section(lesson, "concat")
+widgets.lesson_section(lesson, "concat")
 if trace is not None:
     show_concatenation(loaded, trace, layer)
 
-lesson_section(lesson, "agreement")
+widgets.lesson_section(lesson, "agreement")
 show_agreement()
 
-lesson_section(lesson, "caution")
-quiz(lesson)
+widgets.lesson_section(lesson, "caution")
+widgets.quiz(lesson)

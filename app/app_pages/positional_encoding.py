@@ -4,15 +4,7 @@ import math
 
 import streamlit as st
 import torch
-from widgets import (
-    chart,
-    lesson_header,
-    lesson_section,
-    model_picker,
-    quiz,
-    seed_control,
-    sentence_input,
-)
+import widgets
 
 from tinyformers.figures import positional_encoding as figs
 from tinyformers.figures.common import token_chips
@@ -58,7 +50,7 @@ def token_map(name: str, _loaded: LoadedModel) -> tuple[figs.Projection, list[st
     return figs.pca_2d(weights), tokens, categories
 
 
-lesson = lesson_header(SLUG)
+lesson = widgets.lesson_header(SLUG)
 
 # ---------------------------------------------------------------------------------------------
 # The input strip: the model, your sentence, and the size of the sinusoidal table
@@ -67,7 +59,7 @@ lesson = lesson_header(SLUG)
 with st.container():
     model_column, sentence_column = st.columns([1, 2])
     with model_column:
-        loaded = model_picker(
+        loaded = widgets.model_picker(
             "Model (learned positions)",
             None,
             key="pe-model",
@@ -82,7 +74,7 @@ with st.container():
     sentence = None
     with sentence_column:
         if loaded:
-            sentence = sentence_input(
+            sentence = widgets.sentence_input(
                 "Your sentence",
                 DEFAULT_SENTENCE,
                 key="pe-sentence",
@@ -115,7 +107,7 @@ if sentence is not None:
 if ids:
     tokens = loaded.tokenizer.display_tokens(ids)
     token_rows, position_rows = wte[ids], wpe[: len(ids)]
-    chart(figs.input_vectors_figure(tokens, token_rows, position_rows))
+    widgets.chart(figs.input_vectors_figure(tokens, token_rows, position_rows))
     st.caption(
         f"Your sentence, {len(ids):,} tokens, in {model_name}. Average vector length: token "
         f"{token_rows.norm(dim=-1).mean():.3f}, position {position_rows.norm(dim=-1).mean():.3f}, "
@@ -134,10 +126,10 @@ sinusoidal = sinusoidal_encoding(length, d_model)
 # Token embeddings
 # ---------------------------------------------------------------------------------------------
 
-lesson_section(lesson, "lookup")
+widgets.lesson_section(lesson, "lookup")
 if loaded:
     projection, vocabulary, categories = token_map(model_name, loaded)
-    chart(figs.embedding_scatter(projection, vocabulary, categories))
+    widgets.chart(figs.embedding_scatter(projection, vocabulary, categories))
     first, second = projection.explained
     st.caption(
         f"{model_name}: {wte.size(0):,} token vectors of {wte.size(1):,} numbers each. "
@@ -149,7 +141,7 @@ if loaded:
 # Why positions: reorder a sentence
 # ---------------------------------------------------------------------------------------------
 
-lesson_section(lesson, "why-positions")
+widgets.lesson_section(lesson, "why-positions")
 if ids:
     st.html(token_chips(loaded.tokenizer.display_tokens(ids), ids))
     if len(ids) < 2:
@@ -172,34 +164,34 @@ if ids:
 # Sinusoidal and learned tables
 # ---------------------------------------------------------------------------------------------
 
-lesson_section(lesson, "sinusoidal")
-chart(figs.encoding_heatmap(sinusoidal, "Sinusoidal encodings"))
+widgets.lesson_section(lesson, "sinusoidal")
+widgets.chart(figs.encoding_heatmap(sinusoidal, "Sinusoidal encodings"))
 norms = sinusoidal.norm(dim=-1)
 st.caption(
     f"{length} positions × {d_model} dimensions. Row lengths range from {norms.min():.4f} to "
     f"{norms.max():.4f}; √(d_model/2) = {math.sqrt(d_model / 2):.4f}."
 )
 
-lesson_section(lesson, "learned")
+widgets.lesson_section(lesson, "learned")
 if loaded:
-    chart(figs.encoding_heatmap(wpe, f"Learned position table of {model_name}"))
+    widgets.chart(figs.encoding_heatmap(wpe, f"Learned position table of {model_name}"))
     st.caption(
         f"{wpe.size(0):,} positions × {wpe.size(1):,} dimensions; values from {wpe.min():.3f} to "
         f"{wpe.max():.3f}."
     )
 
-lesson_section(lesson, "rotary")
+widgets.lesson_section(lesson, "rotary")
 probe_column, seed_column = st.columns(2)
 with probe_column:
     probe = st.selectbox("Query and key to rotate", figs.PROBE_KINDS, key="pe-probe")
 with seed_column:
-    seed = seed_control(key="pe-seed")
+    seed = widgets.seed_control(key="pe-seed")
 
 # ---------------------------------------------------------------------------------------------
 # Similarity matrices
 # ---------------------------------------------------------------------------------------------
 
-lesson_section(lesson, "similarity")
+widgets.lesson_section(lesson, "similarity")
 query, key = figs.rotary_probe_vectors(d_model, probe, seed)
 similarities = {
     "sinusoidal": cosine_similarity_matrix(sinusoidal),
@@ -209,7 +201,7 @@ titles = [f"Sinusoidal (d_model {d_model})", f"Rotary (head size {d_model})"]
 if loaded:
     similarities["learned"] = cosine_similarity_matrix(wpe[:learned_length])
     titles.append(f"Learned ({model_name})")
-chart(figs.similarity_panels(dict(zip(titles, similarities.values(), strict=True))))
+widgets.chart(figs.similarity_panels(dict(zip(titles, similarities.values(), strict=True))))
 spreads = [f"{name} {figs.diagonal_spread(matrix):.1e}" for name, matrix in similarities.items()]
 st.caption("Largest difference between two entries at the same distance: " + ", ".join(spreads))
 if loaded and learned_length < length:
@@ -219,7 +211,7 @@ if loaded and learned_length < length:
 # Adjacent positions
 # ---------------------------------------------------------------------------------------------
 
-lesson_section(lesson, "adjacent")
+widgets.lesson_section(lesson, "adjacent")
 if length < 2:
     st.info("Comparing neighbours needs at least two positions; raise the number of positions.")
 else:
@@ -245,13 +237,13 @@ else:
         )
     st.caption(caption)
     grid = sinusoidal_adjacent_grid(length)
-    chart(figs.adjacent_similarity_chart(D_MODEL_GRID, grid, marked))
+    widgets.chart(figs.adjacent_similarity_chart(D_MODEL_GRID, grid, marked))
 
 # ---------------------------------------------------------------------------------------------
 # Similarity against distance
 # ---------------------------------------------------------------------------------------------
 
-lesson_section(lesson, "offset")
+widgets.lesson_section(lesson, "offset")
 tables = {"sinusoidal": sinusoidal}
 if loaded:
     tables[f"learned ({model_name})"] = wpe[:learned_length]
@@ -272,7 +264,7 @@ else:
     else:
         curves = figs.similarity_by_offset(table, starts, n - 1 - max(starts))
         title = f"Similarity against distance, {table_name}"
-        chart(figs.offset_similarity_chart(curves, title))
+        widgets.chart(figs.offset_similarity_chart(curves, title))
         st.caption(
             f"Largest gap between the curves at the same offset: {figs.curves_spread(curves):.1e}"
         )
@@ -281,6 +273,6 @@ else:
 # The input vectors of your sentence
 # ---------------------------------------------------------------------------------------------
 
-lesson_section(lesson, "input")
+widgets.lesson_section(lesson, "input")
 
-quiz(lesson)
+widgets.quiz(lesson)

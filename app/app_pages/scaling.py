@@ -6,20 +6,7 @@ from __future__ import annotations
 from functools import partial
 
 import streamlit as st
-from widgets import (
-    chart,
-    job_active,
-    job_progress,
-    job_result,
-    keep_result,
-    lesson_header,
-    lesson_section,
-    metric_row,
-    quiz,
-    seed_control,
-    server_limits,
-    start_job,
-)
+import widgets
 
 from tinyformers.course import scaling as course
 from tinyformers.course.scaling import SOURCES, CostResult, CostSettings, SweepPlan, SweepResult
@@ -51,7 +38,7 @@ def text_sizes(source: str, block_size: int) -> tuple[int, int, int]:
 
 def job_button(label: str, key: str, disabled: bool, other_job: str, wait: str) -> bool:
     """A primary button starting a job, disabled (saying ``wait``) while ``other_job`` runs."""
-    busy = job_active(other_job)
+    busy = widgets.job_active(other_job)
     clicked = st.button(label, key=key, type="primary", disabled=disabled or busy)
     if busy:
         st.caption(wait)
@@ -60,10 +47,10 @@ def job_button(label: str, key: str, disabled: bool, other_job: str, wait: str) 
 
 def keep_finished_runs() -> None:
     """Move the results of jobs that finished into this session's stores, keyed by settings."""
-    if (sweep := job_result(SWEEP_JOB, FINISHED, SweepResult)) is not None:
-        keep_result(SWEEP_CACHE, st.session_state[SWEEP_RUN].key, sweep)
-    if (cost := job_result(COST_JOB, FINISHED, CostResult)) is not None:
-        keep_result(COST_CACHE, cost.settings, cost)
+    if (sweep := widgets.job_result(SWEEP_JOB, FINISHED, SweepResult)) is not None:
+        widgets.keep_result(SWEEP_CACHE, st.session_state[SWEEP_RUN].key, sweep)
+    if (cost := widgets.job_result(COST_JOB, FINISHED, CostResult)) is not None:
+        widgets.keep_result(COST_CACHE, cost.settings, cost)
 
 
 # The sweep
@@ -72,7 +59,7 @@ def sweep_controls() -> tuple[str, course.SweepSettings] | None:
         "Training text", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="sc-source"
     )
     row = st.container(horizontal=True)  # side by side as long as they fit, even on a phone
-    top = min(course.MAX_STEPS, server_limits().max_steps)
+    top = min(course.MAX_STEPS, widgets.server_limits().max_steps)
     n_models = row.number_input(
         "Number of models",
         course.MIN_MODELS,
@@ -93,7 +80,7 @@ def sweep_controls() -> tuple[str, course.SweepSettings] | None:
         width=INPUT_WIDTH,
     )
     with row:
-        seed = seed_control(key="sc-seed")
+        seed = widgets.seed_control(key="sc-seed")
     try:
         settings = course.SweepSettings(n_models=int(n_models), steps=int(steps), seed=seed)
     except ValueError as err:
@@ -106,7 +93,7 @@ def make_plan(source: str, settings: course.SweepSettings) -> SweepPlan | None:
     """The sweep these settings describe; None (with a message) if it cannot train."""
     try:
         plan = course.plan_sweep(source, settings, text_sizes(source, settings.block_size))
-        server_limits().check_parameters(plan.largest_parameters())
+        widgets.server_limits().check_parameters(plan.largest_parameters())
     except ValueError as err:
         st.error(f"Cannot train this sweep: {err}")
         return None
@@ -123,7 +110,7 @@ def sweep_button(source: str, settings: course.SweepSettings, plan: SweepPlan | 
         text = training_text(plan.source)
         st.session_state[SWEEP_RUN] = plan
         work = partial(course.run_sweep, text, plan.settings, plan.source_name)
-        start_job(SWEEP_JOB, work, name="scaling sweep")
+        widgets.start_job(SWEEP_JOB, work, name="scaling sweep")
 
 
 def render_sweep(snapshot: Snapshot) -> None:
@@ -134,9 +121,11 @@ def render_sweep(snapshot: Snapshot) -> None:
     curves = course.live_curves(snapshot.updates, plan)
     if snapshot.active and curves:
         title = "Validation loss so far, against compute"
-        chart(figs.beside_controls(figs.loss_vs_compute_chart(curves, title)), key="sc-live")
+        widgets.chart(
+            figs.beside_controls(figs.loss_vs_compute_chart(curves, title)), key="sc-live"
+        )
     elif snapshot.active:
-        chart(figs.beside_controls(figs.planned_sweep_chart(plan)), key="sc-live")
+        widgets.chart(figs.beside_controls(figs.planned_sweep_chart(plan)), key="sc-live")
     if snapshot.status == FINISHED and isinstance(snapshot.result, SweepResult):
         st.caption(figs.sweep_finished_text(snapshot.result, snapshot.elapsed_s))
     elif snapshot.status == STOPPED and isinstance(snapshot.result, SweepResult):
@@ -145,7 +134,7 @@ def render_sweep(snapshot: Snapshot) -> None:
 
 def current_sweep(source: str, settings: course.SweepSettings) -> SweepResult | None:
     """A finished sweep with these settings from this session's store, or a stopped one's."""
-    stopped = job_result(SWEEP_JOB, STOPPED, SweepResult)
+    stopped = widgets.job_result(SWEEP_JOB, STOPPED, SweepResult)
     if stopped is not None and st.session_state[SWEEP_RUN].key != (source, settings):
         stopped = None
     return st.session_state.get(SWEEP_CACHE, {}).get((source, settings), stopped)
@@ -158,22 +147,22 @@ def show_fit(result: SweepResult) -> None:
         st.info("A fit with an error bar needs at least 3 finished models.")
         return
     fit = result.fit()
-    metric_row(figs.fit_metrics(fit))
+    widgets.metric_row(figs.fit_metrics(fit))
     st.caption(figs.fit_caption(result, fit) + " The fitted law is drawn at the top of the page.")
     st.dataframe(figs.sweep_rows(result.points, fit), hide_index=True)
 
 
 def sweep_figure(plan: SweepPlan | None, sweep: SweepResult | None) -> None:
     """Beside the controls: the planned sweep, its live curves, then its fitted power law."""
-    active = job_active(SWEEP_JOB)  # read once: the job may end while the page is drawn
-    job_progress(SWEEP_JOB, render_sweep)
+    active = widgets.job_active(SWEEP_JOB)  # read once: the job may end while the page is drawn
+    widgets.job_progress(SWEEP_JOB, render_sweep)
     if active:
         return
     if sweep is not None and len(sweep.points) >= 3:
         figure = figs.loss_vs_parameters_chart(sweep.points, sweep.fit(), figs.fit_title(sweep))
-        chart(figs.beside_controls(figure), key="sc-sweep-figure")
+        widgets.chart(figs.beside_controls(figure), key="sc-sweep-figure")
     elif plan is not None:
-        chart(figs.beside_controls(figs.planned_sweep_chart(plan)), key="sc-sweep-figure")
+        widgets.chart(figs.beside_controls(figs.planned_sweep_chart(plan)), key="sc-sweep-figure")
 
 
 # The cost of attention
@@ -212,7 +201,7 @@ def cost_button(settings: CostSettings | None) -> None:
     )
     label = "Measure on this machine"
     if job_button(label, "sc-measure", settings is None, SWEEP_JOB, wait) and settings is not None:
-        start_job(COST_JOB, partial(course.measure_cost, settings), name="attention cost")
+        widgets.start_job(COST_JOB, partial(course.measure_cost, settings), name="attention cost")
 
 
 def render_cost(snapshot: Snapshot) -> None:
@@ -224,7 +213,7 @@ def render_cost(snapshot: Snapshot) -> None:
 
 def current_cost(settings: CostSettings) -> CostResult | None:
     """A finished measurement with these settings from this session's store, or a stopped one's."""
-    stopped = job_result(COST_JOB, STOPPED, CostResult)
+    stopped = widgets.job_result(COST_JOB, STOPPED, CostResult)
     if stopped is not None and stopped.settings != settings:
         stopped = None
     return st.session_state.get(COST_CACHE, {}).get(settings, stopped)
@@ -232,21 +221,21 @@ def current_cost(settings: CostSettings) -> CostResult | None:
 
 def show_cost(result: CostResult) -> None:
     """Measured slopes and times, attention's share of the time, memory, and the table."""
-    metric_row(figs.slope_metrics(result))
-    chart(figs.time_chart(result, figs.time_title(result.settings)))
+    widgets.metric_row(figs.slope_metrics(result))
+    widgets.chart(figs.time_chart(result, figs.time_title(result.settings)))
     st.caption(figs.times_caption(result))
     if result.settings.backward:
         st.caption(figs.backward_caption(result))
-    chart(figs.share_chart(result, "Measured: attention's share of attention + MLP time"))
+    widgets.chart(figs.share_chart(result, "Measured: attention's share of attention + MLP time"))
     st.caption(figs.share_caption(result))
-    chart(figs.memory_chart(result, "Memory of one forward pass, without gradients"))
+    widgets.chart(figs.memory_chart(result, "Memory of one forward pass, without gradients"))
     if (memory := figs.memory_caption(result)) is not None:
         st.caption(memory)
     st.dataframe(figs.cost_rows(result), hide_index=True)
 
 
 keep_finished_runs()
-lesson = lesson_header(SLUG)
+lesson = widgets.lesson_header(SLUG)
 controls, figure_column = st.columns([1, 2])
 with controls:
     chosen = sweep_controls()
@@ -257,42 +246,42 @@ sweep = current_sweep(*chosen) if chosen is not None else None
 with figure_column:
     sweep_figure(plan, sweep)
 
-lesson_section(lesson, "power-laws")
-lesson_section(lesson, "sweep")
+widgets.lesson_section(lesson, "power-laws")
+widgets.lesson_section(lesson, "sweep")
 if plan is not None:
     st.dataframe(figs.plan_rows(plan.configs, plan.settings), hide_index=True)
     st.caption(figs.plan_caption(plan))
 
-lesson_section(lesson, "fit")
+widgets.lesson_section(lesson, "fit")
 if sweep is not None:
     show_fit(sweep)
-elif not job_active(SWEEP_JOB):
+elif not widgets.job_active(SWEEP_JOB):
     st.info("Train the sweep to see the fit.")
 
-lesson_section(lesson, "compute")
+widgets.lesson_section(lesson, "compute")
 if sweep is not None and sweep.points:
     curves = figs.sweep_curves(sweep.points)
-    chart(figs.loss_vs_compute_chart(curves, "Validation loss against training compute"))
+    widgets.chart(figs.loss_vs_compute_chart(curves, "Validation loss against training compute"))
     st.caption(figs.compute_caption(sweep, curves))
 
-lesson_section(lesson, "chinchilla")
+widgets.lesson_section(lesson, "chinchilla")
 if plan is not None:
     st.caption(figs.chinchilla_caption(plan))
 
-lesson_section(lesson, "limits")
+widgets.lesson_section(lesson, "limits")
 
-lesson_section(lesson, "attention-cost")
+widgets.lesson_section(lesson, "attention-cost")
 cost_settings = cost_controls()
 if cost_settings is not None:
-    chart(figs.prediction_chart(cost_settings))
+    widgets.chart(figs.prediction_chart(cost_settings))
     st.caption(figs.prediction_caption(cost_settings))
 
-lesson_section(lesson, "measure")
+widgets.lesson_section(lesson, "measure")
 cost_button(cost_settings)
-job_progress(COST_JOB, render_cost)
+widgets.job_progress(COST_JOB, render_cost)
 cost = current_cost(cost_settings) if cost_settings is not None else None
 if cost is not None and len(cost.points) >= 3:
     show_cost(cost)
 
-lesson_section(lesson, "code")
-quiz(lesson)
+widgets.lesson_section(lesson, "code")
+widgets.quiz(lesson)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
-from widgets import chart, corpus_input, lesson_header, lesson_section, quiz, sentence_input
+import widgets
 
 from tinyformers.course.tokenization import (
     BASE_VOCAB_SIZE,
@@ -83,7 +83,7 @@ def chosen_corpus() -> str | None:
         except ValueError as err:
             st.error(str(err))
             return None
-    return corpus_input("tok-corpus")
+    return widgets.corpus_input("tok-corpus")
 
 
 def train(text: str, vocab_size: int) -> TrainedBPE | None:
@@ -159,7 +159,9 @@ def show_step(trained: TrainedBPE, k: int) -> None:
 def show_segmentation(trained: TrainedBPE, k: int) -> None:
     word_col, space_col = st.columns([3, 1], vertical_alignment="bottom")
     with word_col:
-        word = sentence_input("A word to split", "jumped", "tok-word", max_chars=MAX_WORD_CHARS)
+        word = widgets.sentence_input(
+            "A word to split", "jumped", "tok-word", max_chars=MAX_WORD_CHARS
+        )
     with space_col:
         leading_space = st.checkbox("after a space", value=True, key="tok-space")
     if word is None:
@@ -182,7 +184,7 @@ def show_replay(trained: TrainedBPE) -> int:
 def show_ties(trained: TrainedBPE, k: int) -> None:
     if trained.n_merges == 0:
         return
-    chart(fig.merge_counts_figure(trained.steps, k, trained.shown), key="tok-counts")
+    widgets.chart(fig.merge_counts_figure(trained.steps, k, trained.shown), key="tok-counts")
     st.caption(fig.ties_caption(trained.steps))
 
 
@@ -212,12 +214,14 @@ def show_compression(trained: TrainedBPE, k: int, sentence: str | None) -> None:
     curves = {"training corpus": compression(bpe_json, trained.text)}
     if sentence is not None:
         curves["your sentence"] = compression(bpe_json, sentence)
-    chart(fig.compression_figure(curves, k), key="tok-compression")
+    widgets.chart(fig.compression_figure(curves, k), key="tok-compression")
     st.caption(fig.compression_caption(curves, k))
 
 
 def show_unseen_word(trained: TrainedBPE, toks: dict[str, Tokenizer]) -> None:
-    word = sentence_input("An invented word", "unfoxable", "tok-oov", max_chars=MAX_WORD_CHARS)
+    word = widgets.sentence_input(
+        "An invented word", "unfoxable", "tok-oov", max_chars=MAX_WORD_CHARS
+    )
     if word is None:
         return
     seen = word_occurrences(trained.words, word)
@@ -229,13 +233,13 @@ def show_unseen_word(trained: TrainedBPE, toks: dict[str, Tokenizer]) -> None:
 # The page
 # --------------------------------------------------------------------------------------------
 
-current = lesson_header(SLUG)
+current = widgets.lesson_header(SLUG)
 
 # The input strip: your sentence, the corpus and the vocabulary size the tokenizers learn.
 with st.container():
     sentence_column, vocab_column = st.columns([3, 2])
     with sentence_column:
-        sentence = sentence_input(
+        sentence = widgets.sentence_input(
             "Your sentence",
             "The clever fox greets Mia, who laughs. 🦊",
             "tok-sentence",
@@ -263,23 +267,23 @@ if trained is not None:
         st.html(fig.comparison_html(tokenized_rows(toks, sentence)))
     st.caption(fig.training_caption(trained, int(vocab_size)))
 
-lesson_section(current, "units")
-lesson_section(current, "corpus")
+widgets.lesson_section(current, "units")
+widgets.lesson_section(current, "corpus")
 
-lesson_section(current, "bpe")
+widgets.lesson_section(current, "bpe")
 k = show_replay(trained) if trained is not None else 0
 
-lesson_section(current, "ties")
+widgets.lesson_section(current, "ties")
 if trained is not None:
     show_ties(trained, k)
 
-lesson_section(current, "byte-level")
-lesson_section(current, "compare")
-lesson_section(current, "wordpiece")
-lesson_section(current, "compression")
+widgets.lesson_section(current, "byte-level")
+widgets.lesson_section(current, "compare")
+widgets.lesson_section(current, "wordpiece")
+widgets.lesson_section(current, "compression")
 
-lesson_section(current, "oov")
+widgets.lesson_section(current, "oov")
 if trained is not None and toks is not None:
     show_unseen_word(trained, toks)
 
-quiz(current)
+widgets.quiz(current)

@@ -5,7 +5,6 @@ from collections.abc import Callable
 
 import streamlit as st
 import widgets
-from widgets import chart, lesson_section, server_limits
 
 from tinyformers.course import train as course
 from tinyformers.course.train import Choice, CorpusProfile, NumberChoice, Training
@@ -85,7 +84,7 @@ def chosen_settings() -> course.TrainSettings | None:
     batch_size = batch_column.select_slider(
         "Batch size", course.BATCH_SIZES, course.DEFAULT_BATCH_SIZE, key="train-batch"
     )
-    steps_help = f"This server allows at most {server_limits().max_steps:,} steps per run."
+    steps_help = f"This server allows at most {widgets.server_limits().max_steps:,} steps per run."
     steps = number(steps_column, course.STEPS_CHOICE, "train-steps", help=steps_help)
     with seed_column:
         seed = widgets.seed_control(key="train-seed", default=course.DEFAULT_SEED)
@@ -107,11 +106,11 @@ def choose(controls) -> tuple[Choice | None, course.TrainSettings | None]:
         name = row.selectbox(
             "Size preset", names, first, figs.preset_label, "train-preset", help_text
         )
-    lesson_section(current, "objective")
-    lesson_section(current, "build")
+    widgets.lesson_section(current, "objective")
+    widgets.lesson_section(current, "build")
     profile = chosen_tokenizer(corpus[0] if corpus is not None else None)
     sizes = custom_size(name)
-    lesson_section(current, "settings")
+    widgets.lesson_section(current, "settings")
     settings = chosen_settings()
     if corpus is None or profile is None or settings is None:
         return None, settings
@@ -132,7 +131,7 @@ def choose(controls) -> tuple[Choice | None, course.TrainSettings | None]:
 def begin(kind: str) -> None:
     """Train in the background: start, go on from where the run stopped, or start again."""
     training = st.session_state[TRAINING_KEY]
-    work = training.begin(kind, server_limits().max_seconds)
+    work = training.begin(kind, widgets.server_limits().max_seconds)
     training.job = widgets.start_job(JOB_KEY, work, name="train")
 
 
@@ -156,11 +155,12 @@ def action_buttons(choice: Choice | None) -> None:
     for kind, (click, args) in clicks.items():
         off = not getattr(can, kind)
         row.button(labels[kind], key=f"train-{kind}", disabled=off, on_click=click, args=args)
-    if choice is not None and (warning := figs.size_warning(choice.n_parameters, server_limits())):
+    limits = widgets.server_limits()
+    if choice is not None and (warning := figs.size_warning(choice.n_parameters, limits)):
         st.warning(warning)
     if not start or choice is None:
         return
-    if (reason := course.refusal(choice, server_limits())) is not None:
+    if (reason := course.refusal(choice, limits)) is not None:
         st.error(reason)
         return
     st.session_state[TRAINING_KEY] = Training(choice)
@@ -188,16 +188,19 @@ def top_view(settings: course.TrainSettings | None) -> None:
     training: Training | None = st.session_state.get(TRAINING_KEY)
     if training is None:
         if settings is not None:
-            chart(figs.learning_rate_figure(settings, 0), "train-planned-schedule")
+            widgets.chart(figs.learning_rate_figure(settings, 0), "train-planned-schedule")
         return
     history, snap = training.history(), training.job.snapshot()
     status = training.status(history, training.active)
     if training.active and training.run is not None:
         st.progress(status.fraction, text=figs.progress_text(status))
-    ahead, limit = snap.ahead if snap.status == QUEUED else None, server_limits().max_seconds
+    ahead, limit = (
+        snap.ahead if snap.status == QUEUED else None,
+        widgets.server_limits().max_seconds,
+    )
     for kind, text in figs.run_notes(training, status, limit, ahead, snap.error):
         getattr(st, kind)(text)
-    chart(figs.run_loss_figure(training, history), "train-loss")
+    widgets.chart(figs.run_loss_figure(training, history), "train-loss")
     st.caption(figs.loss_caption(training.choice.config.vocab_size, bool(training.earlier)))
 
 
@@ -210,20 +213,20 @@ def lower_view() -> None:
         status = training.status(history, training.active)
         st.caption(figs.run_caption(training))
         widgets.metric_row(figs.status_metrics(status))
-    lesson_section(current, "curves")
+    widgets.lesson_section(current, "curves")
     if run is not None and history:
         schedule_column, speed_column = st.columns(2)
         with schedule_column:
-            chart(figs.run_schedule_figure(training, status), "train-schedule")
+            widgets.chart(figs.run_schedule_figure(training, status), "train-schedule")
         with speed_column:
-            chart(figs.throughput_figure(history), "train-speed")
+            widgets.chart(figs.throughput_figure(history), "train-speed")
     else:
         st.caption("Start a run to draw its loss curves at the top of the page.")
-    lesson_section(current, "samples")
+    widgets.lesson_section(current, "samples")
     if run is not None:  # what the untrained model wrote beside what the model writes now
         first, latest, next_at = course.samples(training)
         st.html(figs.samples_html(run.spec.family, first, latest, next_at))
-    lesson_section(current, "timeline")
+    widgets.lesson_section(current, "timeline")
     if run is not None:
         show_timeline(training)
 
@@ -246,11 +249,13 @@ def show_timeline(training: Training) -> None:
     view = training.snapshot_view(snapshots, timeline, step, layer, head)
     matrix_column, score_column = st.columns(2)
     with matrix_column:
-        chart(figs.snapshot_view_figure(view), "train-snapshot-figure")
+        widgets.chart(figs.snapshot_view_figure(view), "train-snapshot-figure")
         st.caption(figs.snapshot_caption(view))
     with score_column:
         score = labelled_radio(st, "Score over time", figs.SCORE_LABELS, "train-score")
-        chart(figs.view_score_figure(timeline, view, score, settings.max_steps), "train-scores")
+        widgets.chart(
+            figs.view_score_figure(timeline, view, score, settings.max_steps), "train-scores"
+        )
         st.caption(figs.strongest_head_caption(timeline, score))
         best_layer, best_head, _ = timeline.strongest_head(score)
         picks = {"train-layer": best_layer, "train-head": best_head}  # set before the rerun
@@ -286,10 +291,10 @@ with controls:
     action_buttons(choice)
 with figure_column:
     live(lambda: top_view(settings))
-lesson_section(current, "run")
+widgets.lesson_section(current, "run")
 live(lower_view, every=1.0)  # less often: its figures take time the training needs
-lesson_section(current, "export")
+widgets.lesson_section(current, "export")
 show_export(st.session_state.get(TRAINING_KEY))
-lesson_section(current, "code")
+widgets.lesson_section(current, "code")
 widgets.quiz(current)
 st.cache_resource(course.warm_up)()  # once per process, after the page is drawn

@@ -7,21 +7,7 @@ from __future__ import annotations
 from functools import partial
 
 import streamlit as st
-from widgets import (
-    chart,
-    choose_index,
-    corpus_input,
-    job_progress,
-    lesson_header,
-    lesson_section,
-    metric_row,
-    model_picker,
-    quiz,
-    seed_control,
-    sentence_input,
-    server_limits,
-    start_job,
-)
+import widgets
 
 from tinyformers.course import transformer_block as blocks
 from tinyformers.course.gpt import unknown_count
@@ -88,7 +74,9 @@ builtin_corpus = st.cache_data(max_entries=2, show_spinner=False)(blocks.builtin
 
 def chosen_model() -> LoadedModel | None:
     choices = shipped_names(family=("gpt", "bert"))
-    loaded = model_picker("Model", None, key="tb-model", choices=choices, default=DEFAULT_MODEL)
+    loaded = widgets.model_picker(
+        "Model", None, key="tb-model", choices=choices, default=DEFAULT_MODEL
+    )
     if loaded is not None and loaded.family not in ("gpt", "bert"):
         name = markdown_text(loaded.name)
         st.error(f"{name} is a {loaded.family} model; pick a GPT or BERT model.")
@@ -99,7 +87,9 @@ def chosen_model() -> LoadedModel | None:
 def sentence_ids(loaded: LoadedModel) -> tuple[list[int], list[int] | None] | None:
     """The model's input for the student's sentence, or None with a message."""
     limit = text_room(loaded.family, min(loaded.config.block_size, MAX_SENTENCE_TOKENS))
-    text = sentence_input("Your sentence", DEFAULT_SENTENCE, "tb-sentence", loaded.tokenizer, limit)
+    text = widgets.sentence_input(
+        "Your sentence", DEFAULT_SENTENCE, "tb-sentence", loaded.tokenizer, limit
+    )
     if text is None:
         return None
     try:
@@ -136,13 +126,13 @@ def show_replay(inspection: BlockInspection) -> None:
 def show_residual(loaded: LoadedModel, inspection: BlockInspection) -> None:
     norms = inspection.residual_norms()
     title = f"Size of the residual stream in {loaded.name}, per layer"
-    chart(figs.residual_norm_chart(norms, title))
+    widgets.chart(figs.residual_norm_chart(norms, title))
     st.caption(figs.residual_caption(inspection, norms))
 
 
 def show_layer_norm(loaded: LoadedModel, inspection: BlockInspection, tokens: list[str]) -> None:
     left, right = st.columns([1, 3])
-    layer = choose_index("Layer", len(inspection.layers), "tb-layer", container=left)
+    layer = widgets.choose_index("Layer", len(inspection.layers), "tb-layer", container=left)
     options = figs.norm_options(inspection, layer)
     if not options:
         name = markdown_text(loaded.name)
@@ -154,18 +144,18 @@ def show_layer_norm(loaded: LoadedModel, inspection: BlockInspection, tokens: li
     )
     stats = inspection.layers[layer].norms.get(name) or inspection.outer_norms[name]
     title = f"{options[name]}: per-token mean and spread"
-    chart(figs.layer_norm_stats_chart(stats, tokens, title))
+    widgets.chart(figs.layer_norm_stats_chart(stats, tokens, title))
     st.caption(figs.layer_norm_caption(stats))
-    chart(figs.gamma_beta_chart(stats.weight, stats.bias, f"Learned γ and β of {name}"))
+    widgets.chart(figs.gamma_beta_chart(stats.weight, stats.bias, f"Learned γ and β of {name}"))
     st.caption(figs.gamma_beta_caption(stats))
 
 
 def show_feed_forward(loaded: LoadedModel) -> None:
     config = loaded.config
     parameters, model_total = cached_parameters(model_key(loaded), loaded)
-    metric_row(figs.mlp_metrics(config))
+    widgets.metric_row(figs.mlp_metrics(config))
     title = f"Where one block of {loaded.name} keeps its parameters"
-    chart(figs.parameter_share_chart(parameters.counts(), title))
+    widgets.chart(figs.parameter_share_chart(parameters.counts(), title))
     st.caption(figs.parameters_caption(parameters, config, model_total))
 
 
@@ -179,7 +169,7 @@ def training_text() -> tuple[str, str] | None:
         "Training text", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="tb-source"
     )
     if source == "own":
-        text = corpus_input("tb-corpus")
+        text = widgets.corpus_input("tb-corpus")
         return (text, SOURCES[source]) if text is not None else None
     try:
         return builtin_corpus(source), SOURCES[source]
@@ -191,12 +181,12 @@ def training_text() -> tuple[str, str] | None:
 def ablation_controls() -> None:
     chosen = training_text()
     steps_column, seed_column = st.columns(2)
-    top = min(MAX_STEPS, server_limits().max_steps)
+    top = min(MAX_STEPS, widgets.server_limits().max_steps)
     steps = steps_column.number_input(
         "Training steps per variant", MIN_STEPS, top, min(DEFAULT_STEPS, top), 10, key="tb-steps"
     )
     with seed_column:
-        seed = seed_control(key="tb-seed")
+        seed = widgets.seed_control(key="tb-seed")
     start = st.button(
         "Train the four variants", key="tb-start", type="primary", disabled=chosen is None
     )
@@ -213,7 +203,9 @@ def ablation_controls() -> None:
         source=source, characters=len(text), steps=steps, seed=seed
     )
     # the job calls ablation_experiment(text, steps, seed, report)
-    start_job(ABLATION_KEY, partial(ablation_experiment, text, steps, seed), name="ablation")
+    widgets.start_job(
+        ABLATION_KEY, partial(ablation_experiment, text, steps, seed), name="ablation"
+    )
 
 
 def render_ablation(snapshot: Snapshot) -> None:
@@ -226,7 +218,7 @@ def render_ablation(snapshot: Snapshot) -> None:
         st.caption(figs.settings_caption(settings, snapshot.elapsed_s, snapshot.active))
     if runs:
         title = "Four-block character GPTs: loss while training"
-        chart(figs.ablation_loss_chart(runs, title, steps))
+        widgets.chart(figs.ablation_loss_chart(runs, title, steps))
     result = snapshot.result
     if isinstance(result, ExperimentResult):
         show_ablation_result(result)
@@ -247,7 +239,7 @@ def show_ablation_result(result: ExperimentResult) -> None:
 # The page
 # ---------------------------------------------------------------------------------------------
 
-lesson = lesson_header(SLUG)
+lesson = widgets.lesson_header(SLUG)
 
 model_column, sentence_column = st.columns([2, 5])  # the input strip
 with model_column:
@@ -264,28 +256,28 @@ else:
         tokens = loaded.tokenizer.display_tokens(ids)
         show_residual(loaded, inspection)
 
-lesson_section(lesson, "code-path")
+widgets.lesson_section(lesson, "code-path")
 if inspection is not None:
     st.html(token_chips(tokens, ids))
     show_code_path(loaded, inspection)
 
-lesson_section(lesson, "replay")
+widgets.lesson_section(lesson, "replay")
 if inspection is not None:
     show_replay(inspection)
 
-lesson_section(lesson, "residual")
+widgets.lesson_section(lesson, "residual")
 
-lesson_section(lesson, "layernorm")
+widgets.lesson_section(lesson, "layernorm")
 if inspection is not None:
     show_layer_norm(loaded, inspection, tokens)
 
-lesson_section(lesson, "feed-forward")
+widgets.lesson_section(lesson, "feed-forward")
 if loaded is not None:
     show_feed_forward(loaded)
 
-lesson_section(lesson, "ablation")
+widgets.lesson_section(lesson, "ablation")
 ablation_controls()
-job_progress(ABLATION_KEY, render_ablation)
+widgets.job_progress(ABLATION_KEY, render_ablation)
 
-lesson_section(lesson, "code")
-quiz(lesson)
+widgets.lesson_section(lesson, "code")
+widgets.quiz(lesson)
