@@ -1,30 +1,41 @@
 """Tinyformers: the router. One page per lesson in lessons/, at the URL path of its slug."""
 
-import pandas  # noqa: F401  imported before any training thread starts: see below
+import pandas  # noqa: F401  imported before any page builds a figure: see below
 import streamlit as st
 import torch
-from widgets import PAGES_DIR, page_file, page_style, saved_work_panel, workspace
+import widgets
 
 from tinyformers.lessons import load_lessons
 
-# pandas is imported here, once, because a training thread's first optimizer step imports many
-# modules, and Plotly's lazy import of pandas on a page at that moment could see it half-loaded.
+# pandas is imported here, once: Plotly imports it lazily with the first figure, and two sessions
+# building their first figures at once could otherwise see it half-loaded.
 # Page reruns use one torch thread (a per-thread setting), so many sessions share the cores
 # fairly; background training runs set their own count (see widgets.start_job).
 torch.set_num_threads(1)
-st.set_page_config(page_title="Tinyformers", page_icon="🔎", layout="wide")
-page_style()
-workspace()  # brings back this browser's trained models before any page lists them
+sidebar = "collapsed" if widgets.start_presenting_if_asked() else "auto"
+st.set_page_config(
+    page_title="Tinyformers", page_icon="🔎", layout="wide", initial_sidebar_state=sidebar
+)
+widgets.page_style()
+widgets.workspace()  # brings back this browser's trained models before any page lists them
 
-home = st.Page(str(PAGES_DIR / "home.py"), title="Course map", icon=":material/map:", default=True)
+home = st.Page(
+    str(widgets.PAGES_DIR / "home.py"), title="Course map", icon=":material/map:", default=True
+)
 lessons = [
     st.Page(
-        str(page_file(lesson.slug)), title=f"{lesson.order}. {lesson.title}", url_path=lesson.slug
+        str(widgets.page_file(lesson.slug)),
+        title=f"{lesson.order}. {lesson.title}",
+        url_path=lesson.slug,
     )
     for lesson in load_lessons()
-    if page_file(lesson.slug).is_file()
+    if widgets.page_file(lesson.slug).is_file()
 ]
 page = st.navigation({"Start": [home], "Lessons": lessons}, expanded=True)
+widgets.presenter_toggle()
 with st.sidebar:
-    saved_work_panel()
+    widgets.saved_work_panel()
+asked = widgets.link_parameters()
 page.run()
+widgets.link_notice(asked)
+widgets.link_panel()

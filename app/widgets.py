@@ -7,9 +7,11 @@ with ``st.cache_resource``; anything a student makes lives in ``st.session_state
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlencode
 
 import streamlit as st
 
@@ -38,9 +40,13 @@ from tinyformers.training.jobs import (
 )
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
-STYLE_FILE = Path(__file__).resolve().parents[1] / "assets" / "style" / "app.css"
+STYLE_DIR = Path(__file__).resolve().parents[1] / "assets" / "style"
 MAX_INPUT_CHARS = 2_000
-SEED_PARAM = "seed"
+BIND = "query-params"  # a widget's value lives in the page's URL under its key: views are links
+PRESENT_PARAM = "present"  # ?present=1: presenter mode
+PRESENTING_KEY = "presenting"
+LINK_SEEN_KEY = "_link-seen"  # the URL's parameters as the last run ended
+PROJECTOR_FONT = 20  # px: chart text in presenter mode
 OTHER_MODEL = "Other: a Hugging Face model or a folder…"
 EXTERNAL_MODELS_ENV = "TINYFORMERS_EXTERNAL_MODELS"
 TRAINED_KEY = "trained_models"  # name -> LoadedModel, every model trained in this session
@@ -75,25 +81,113 @@ def lesson_header(slug: str) -> Lesson:
 
 
 @st.cache_resource
-def _style() -> str:
-    return STYLE_FILE.read_text(encoding="utf-8")
+def _style(name: str) -> str:
+    return (STYLE_DIR / f"{name}.css").read_text(encoding="utf-8")
+
+
+def presenting() -> bool:
+    """Whether this session shows pages in presenter mode."""
+    return bool(st.session_state.get(PRESENTING_KEY))
 
 
 def chart(figure, key: str | None = None) -> None:
     """A Plotly figure in its own colours and fonts (not Streamlit's theme), never taller than
-    a projector's screen."""
+    a projector's screen; in presenter mode, with large dark text."""
+    if presenting():
+        figure.update_layout(font=dict(size=PROJECTOR_FONT, color="#000000"))
     st.plotly_chart(fit_height(figure), theme=None, key=key)
 
 
 def page_style() -> None:
-    """The app's stylesheet (our own file, no user text in it)."""
-    st.html(f"<style>{_style()}</style>")
+    """The app's stylesheets (our own files, no user text in them)."""
+    sheets = ["app", "present"] if presenting() else ["app"]
+    st.html("".join(f"<style>{_style(name)}</style>" for name in sheets))
+
+
+def asked_presenter_mode() -> bool:
+    """Whether the URL asks for presenter mode (``?present=1``)."""
+    return st.query_params.get(PRESENT_PARAM, "").strip().lower() in ("1", "true", "yes")
+
+
+def start_presenting_if_asked() -> bool:
+    """On a session's first run, presenter mode follows the URL. Returns whether it is on."""
+    if PRESENTING_KEY not in st.session_state:
+        st.session_state[PRESENTING_KEY] = asked_presenter_mode()
+    return presenting()
+
+
+def presenter_toggle() -> None:
+    """The sidebar's presenter-mode switch, kept in the URL as ``?present=1``."""
+    on = st.sidebar.toggle(
+        "Presenter mode",
+        value=presenting(),
+        key="present-toggle",
+        help="Large type and dark chart text for a projector; the link keeps the mode.",
+    )
+    if on != presenting():
+        st.session_state[PRESENTING_KEY] = on
+        st.rerun()
+    if on:
+        st.query_params[PRESENT_PARAM] = "1"
+    elif PRESENT_PARAM in st.query_params:
+        del st.query_params[PRESENT_PARAM]
+
+
+def link_parameters() -> dict[str, list[str]]:
+    """The URL's parameters now (a parameter may repeat, as a range slider's does)."""
+    return {key: st.query_params.get_all(key) for key in st.query_params}
+
+
+def link_notice(asked: dict[str, list[str]]) -> None:
+    """After a page ran on a link: say which of the link's settings it could not use. (Streamlit
+    drops a value a widget cannot take from the URL; a key no widget has stays unused.)"""
+    now = link_parameters()
+    seen, st.session_state[LINK_SEEN_KEY] = st.session_state.get(LINK_SEEN_KEY), now
+    if asked == seen:  # nothing new came with this run: the student is using the page
+        return
+    own = {PRESENT_PARAM}
+    unused = [k for k in asked if k not in own and (k not in now or k not in st.session_state)]
+    if unused:
+        st.toast(link_notice_text(unused), icon=":material/link_off:")
+
+
+def link_notice_text(keys: list[str]) -> str:
+    """The notice for link settings a page could not use (odd names are counted, not shown)."""
+    shown = [k for k in keys if re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", k)]
+    parts = [f"`{k}`" for k in shown[:6]]
+    if (others := len(keys) - len(parts)) > 0:
+        parts.append(f"{others} other{'s' if others > 1 else ''}")
+    return f"This link's {', '.join(parts)} do not fit this page, so it shows its defaults instead."
+
+
+def view_link() -> str | None:
+    """The link to this view: the page's address with every setting kept in the URL."""
+    base = st.context.url
+    if not base:
+        return None
+    query = urlencode(link_parameters(), doseq=True)
+    return f"{base}?{query}" if query else base
+
+
+def link_panel() -> None:
+    """The sidebar's "Link to this view", with a copy button."""
+    link = view_link()
+    if link is None:
+        return
+    with st.sidebar.expander("Link to this view", icon=":material/link:"):
+        st.caption("Opens this page with the same inputs and choices (and the same seed).")
+        st.code(link, language=None, wrap_lines=True)
 
 
 def lesson_section(current: Lesson, key: str) -> None:
+    """A section's headline and text (in presenter mode, the text waits under "Notes")."""
     section = current.section(key)
     st.subheader(section.title)
-    st.markdown(section.body)
+    if presenting():
+        with st.expander("Notes"):
+            st.markdown(section.body)
+    else:
+        st.markdown(section.body)
 
 
 def quiz(current: Lesson) -> None:
@@ -119,22 +213,40 @@ def quiz(current: Lesson) -> None:
 
 
 def seed_control(key: str = "seed", default: int = 0) -> int:
-    """A seed the whole class can share: it is kept in the URL (``?seed=N``)."""
-    try:
-        start = int(st.query_params.get(SEED_PARAM, default))
-    except ValueError:
-        start = default
+    """A seed the whole class can share: like every choice on a page, it is kept in the URL."""
     seed = st.number_input(
         "Seed",
         min_value=0,
         max_value=2**31 - 1,
-        value=start,
+        value=default,
         step=1,
         key=key,
-        help="Same seed, same result: share the page's URL and everyone sees the same thing.",
+        bind=BIND,
+        help="Same seed, same result: share the page's link and everyone sees the same thing.",
     )
-    st.query_params[SEED_PARAM] = str(int(seed))
     return int(seed)
+
+
+def labelled_radio(
+    label: str, labels: dict[str, str], key: str, where=st, horizontal: bool = True, **options
+) -> str:
+    """A radio over the keys of ``labels``, each shown by its label, its choice kept in the URL."""
+    return where.radio(
+        label,
+        list(labels),
+        format_func=labels.get,
+        horizontal=horizontal,
+        key=key,
+        bind=BIND,
+        **options,
+    )
+
+
+def labelled_select(label: str, labels: dict[str, str], key: str, where=st, **options) -> str:
+    """A selectbox over the keys of ``labels``, each shown by its label, its choice in the URL."""
+    return where.selectbox(
+        label, list(labels), format_func=labels.get, key=key, bind=BIND, **options
+    )
 
 
 def sentence_input(
@@ -150,7 +262,7 @@ def sentence_input(
     Returns the text to use (cut to the caps, with a visible message saying so), or None with a
     message when there is nothing usable.
     """
-    text = st.text_input(label, value=default, key=key)
+    text = st.text_input(label, value=default, key=key, bind=BIND)
     if len(text) > max_chars:
         st.warning(
             f"Your text has {len(text):,} characters; only the first {max_chars:,} are used."
@@ -230,7 +342,7 @@ def model_picker(
         st.error("No model of this kind is available: the models/ folder is empty.")
         return None
     index = options.index(default) if default in options else 0
-    name = st.selectbox(label, options, index=index, key=key)
+    name = st.selectbox(label, options, index=index, key=key, bind=BIND)
     if name in trained:
         return trained[name]
     if name != OTHER_MODEL:
@@ -487,6 +599,7 @@ def choose_position(
         list(range(len(tokens))),
         format_func=lambda i: f"{i}: {tokens[i]!r}",
         key=key,
+        bind=BIND,
         help=help,
     )
     if note:
@@ -522,6 +635,7 @@ def choose_positions(
         format_func=lambda i: f"{i}: {tokens[i]!r}",
         max_selections=max(limit, 1),
         key=key,
+        bind=BIND,
         help=help,
     )
     if note:
@@ -544,9 +658,9 @@ def choose_index(label: str, count: int, key: str, horizontal: bool = False, con
         st.session_state[key] = 0
     options = list(range(count))
     if horizontal:
-        index = container.radio(label, options, horizontal=True, key=key)
+        index = container.radio(label, options, horizontal=True, key=key, bind=BIND)
     else:
-        index = container.selectbox(label, options, key=key)
+        index = container.selectbox(label, options, key=key, bind=BIND)
     if note:
         container.caption(note)
     _remember(key, count, [index])
@@ -577,6 +691,13 @@ def keep_result(store_key: str, key: object, result: object, limit: int = 8) -> 
     store[key] = result
     while len(store) > limit:
         store.pop(next(iter(store)))
+
+
+def table(rows: list[dict], percent: tuple[str, ...] = (), counts: tuple[str, ...] = ()):
+    """A table whose ``percent`` columns read as percentages and ``counts`` with separators."""
+    config = {name: st.column_config.NumberColumn(format="percent") for name in percent}
+    config |= {name: st.column_config.NumberColumn(format="localized") for name in counts}
+    st.dataframe(rows, hide_index=True, column_config=config)
 
 
 def metric_row(metrics: dict[str, object]) -> None:

@@ -145,6 +145,24 @@ def _open_page(page: str | None = None):
     return at
 
 
+def _open_link(page: str, params: dict[str, str | list[str]]):
+    """Open ``app_pages/<file>.py`` headless the way a shared link does: in a new session,
+    with ``params`` in its URL."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP_SCRIPT, default_timeout=180)
+    at.query_params.update(params)
+    at.switch_page(page)
+    at.run()
+    return at
+
+
+@pytest.fixture(scope="session")
+def open_link():
+    """A function that opens a page headless from a link (``open_link("app_pages/x.py", {…})``)."""
+    return _open_link
+
+
 @pytest.fixture(scope="session")
 def open_page():
     """A function that opens a page of the app headless (``open_page("app_pages/x.py")``)."""

@@ -4,6 +4,7 @@ the experiment that shows why the scores are divided by √d_k."""
 import streamlit as st
 import torch
 import widgets
+from widgets import BIND
 
 from tinyformers.course import attention as stepwise
 from tinyformers.course.attention import HeadSteps
@@ -55,6 +56,7 @@ def step_controls() -> str:
         options=figs.STEPS,
         format_func=lambda s: f"{figs.STEPS.index(s) + 1}. {figs.STEP_NAMES[s]}",
         key=STEP_KEY,
+        bind=BIND,
     )
     number = figs.STEPS.index(step)
     row.button("◀ Back", key="att-back", on_click=move_step, args=(-1,), disabled=number == 0)
@@ -112,7 +114,7 @@ lesson = widgets.lesson_header(SLUG)
 
 strip = st.container()  # the input strip: rows that wrap, not stack, on a phone
 choices = strip.container(horizontal=True)
-mode = choices.radio("Weights", list(SOURCES), format_func=SOURCES.get, key="att-source")
+mode = widgets.labelled_radio("Weights", SOURCES, "att-source", choices, horizontal=False)
 loaded = None
 layer = head = 0
 if mode == "model":
@@ -135,12 +137,14 @@ if mode == "model":
         head = widgets.choose_index("Head", loaded.config.n_head, "att-head", container=small[1])
 else:
     d_model = choices.number_input(
-        "Width of X (d_model)", 1, TOY_WIDTH, 4, key="att-toy-d-model", width=MODEL_WIDTH
+        "Width of X (d_model)", 1, TOY_WIDTH, 4, key="att-toy-d-model", bind=BIND, width=MODEL_WIDTH
     )
-    d_k = choices.number_input("Head width d_k", 1, TOY_WIDTH, 3, key="att-toy-d-k", width=120)
+    d_k = choices.number_input(
+        "Head width d_k", 1, TOY_WIDTH, 3, key="att-toy-d-k", bind=BIND, width=120
+    )
     with choices.container(width=MODEL_WIDTH):
         seed = widgets.seed_control(key="att-seed")
-    causal = choices.checkbox("Causal mask (as in GPT)", key="att-toy-causal")
+    causal = choices.checkbox("Causal mask (as in GPT)", key="att-toy-causal", bind=BIND)
 
 sentence_column, query_column = strip.columns([4, 3], wrap=False)
 steps = returned = None
@@ -185,12 +189,16 @@ widgets.lesson_section(lesson, "why-scale")
 range_column, keys_column, samples_column, seed_column = st.columns([3, 1, 1, 1])
 with range_column:
     low, high = st.select_slider(
-        "Dimensions d (powers of two)", options=DIMENSIONS, value=(1, 1024), key="att-dims"
+        "Dimensions d (powers of two)",
+        options=DIMENSIONS,
+        value=(1, 1024),
+        key="att-dims",
+        bind=BIND,
     )
 with keys_column:
-    n_keys = st.number_input("Keys per query", 2, MAX_KEYS, 16, key="att-keys")
+    n_keys = st.number_input("Keys per query", 2, MAX_KEYS, 16, key="att-keys", bind=BIND)
 with samples_column:
-    n_samples = st.number_input("Queries per d", 1, MAX_SAMPLES, 200, key="att-samples")
+    n_samples = st.number_input("Queries per d", 1, MAX_SAMPLES, 200, key="att-samples", bind=BIND)
 if mode == "model":
     with seed_column:
         seed = widgets.seed_control(key="att-seed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 import widgets
+from widgets import BIND
 
 from tinyformers.course.bert import (
     MAX_DRAWS,
@@ -96,9 +97,13 @@ def input_section(loaded: LoadedModel) -> None:
 def masking_settings() -> tuple[MaskingRates | None, int, bool]:
     """The controls shared by the masking sections: rates, seed and whole-word masking."""
     first, second, third = st.columns(3)
-    select = first.slider("Selected: % of ordinary tokens", 0, 100, 15, key="bert-select")
-    mask = second.slider("→ [MASK]: % of the selected", 0, 100, 80, key="bert-mask")
-    random = third.slider("→ random token: % of the selected", 0, 100, 10, key="bert-random")
+    select = first.slider(
+        "Selected: % of ordinary tokens", 0, 100, 15, key="bert-select", bind=BIND
+    )
+    mask = second.slider("→ [MASK]: % of the selected", 0, 100, 80, key="bert-mask", bind=BIND)
+    random = third.slider(
+        "→ random token: % of the selected", 0, 100, 10, key="bert-random", bind=BIND
+    )
     rest, toggle_column, seed_column = st.columns(3, vertical_alignment="center")
     try:
         rates = MaskingRates(select / 100, mask / 100, random / 100)
@@ -107,7 +112,7 @@ def masking_settings() -> tuple[MaskingRates | None, int, bool]:
         rest.error(f"{err}. Lower one of the two.")
         rates = None
     with toggle_column:
-        whole_word = st.toggle("Whole-word masking", key="bert-whole-word")
+        whole_word = st.toggle("Whole-word masking", key="bert-whole-word", bind=BIND)
     with seed_column:
         seed = widgets.seed_control(key="bert-seed")
     return rates, seed, whole_word
@@ -161,6 +166,7 @@ def resample_section(ids: list[int], rates: MaskingRates, seed: int, whole_word:
         format_func="{:,}".format,
         horizontal=True,
         key="bert-samples",
+        bind=BIND,
     )
     stats = statistics(
         tuple(ids),
@@ -179,7 +185,7 @@ def resample_section(ids: list[int], rates: MaskingRates, seed: int, whole_word:
 def dynamic_section(
     loaded: LoadedModel, ids: list[int], rates: MaskingRates, seed: int, whole_word: bool
 ) -> None:
-    epochs = st.number_input("Epochs", 1, MAX_EPOCHS, 4, key="bert-epochs")
+    epochs = st.number_input("Epochs", 1, MAX_EPOCHS, 4, key="bert-epochs", bind=BIND)
     static = epoch_ledgers(ids, loaded.tokenizer, rates, seed, epochs, False, whole_word)
     dynamic = epoch_ledgers(ids, loaded.tokenizer, rates, seed, epochs, True, whole_word)
     widgets.chart(figs.epochs_figure(static, dynamic))
@@ -231,7 +237,7 @@ def fill_in_strip(loaded: LoadedModel) -> tuple[list[int], list[int]] | None:
         with left:
             positions = blank_positions(tokens, ids, typed_masks)
         with right:
-            k = st.slider("Top k", 1, MAX_K, 5, key="bert-k")
+            k = st.slider("Top k", 1, MAX_K, 5, key="bert-k", bind=BIND)
     if not positions:
         st.info("Choose at least one position to mask, or type [MASK] in the sentence.")
         return None
@@ -245,7 +251,7 @@ def attention_section(loaded: LoadedModel, ids: list[int], positions: list[int])
     trace, _ = guesses(tuple(ids), tuple(positions))
     follow = positions[0]
     if len(positions) > 1:
-        follow = st.selectbox("Blank to follow", positions, key="bert-follow")
+        follow = st.selectbox("Blank to follow", positions, key="bert-follow", bind=BIND)
     weights = attention_from(trace, follow)
     widgets.chart(figs.attention_from_figure(weights, trace.tokens, follow))
     card = loaded.metadata.get("subject_head") or {}

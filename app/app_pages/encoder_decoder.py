@@ -3,6 +3,7 @@ attention, greedy decoding step by step, and T5's span corruption."""
 
 import streamlit as st
 import widgets
+from widgets import BIND
 
 from tinyformers.course.encoder_decoder import (
     MEAN,
@@ -86,9 +87,10 @@ def input_strip(examples: list[str]) -> tuple[str | None, int, int | str]:
         index=None,
         placeholder="Choose one…",
         key=EXAMPLE_KEY,
+        bind=BIND,
         on_change=copy_example,
     )
-    text = own.text_input("Date to rewrite", key=SOURCE_KEY)
+    text = own.text_input("Date to rewrite", key=SOURCE_KEY, bind=BIND)
     layer = widgets.choose_index("Layer", config.n_layer, "ed-layer", True, layer_column)
     head = head_column.radio(
         "Head",
@@ -96,6 +98,7 @@ def input_strip(examples: list[str]) -> tuple[str | None, int, int | str]:
         format_func=figs.head_label,
         horizontal=True,
         key="ed-head",
+        bind=BIND,
     )
     return checked_date(text), layer, head
 
@@ -227,9 +230,11 @@ def show_span_corruption() -> None:
     with seed_col:
         seed = widgets.seed_control(key="ed-seed")
     rate = rate_col.slider(
-        "Corruption rate", MIN_RATE, 0.5, 0.15, step=0.01, key="ed-rate", format="%.2f"
+        "Corruption rate", MIN_RATE, 0.5, 0.15, step=0.01, key="ed-rate", bind=BIND, format="%.2f"
     )
-    mean_span = span_col.slider("Mean span length", 1.0, 8.0, 3.0, step=0.5, key="ed-span")
+    mean_span = span_col.slider(
+        "Mean span length", 1.0, 8.0, 3.0, step=0.5, key="ed-span", bind=BIND
+    )
     if sentence is None:
         return
     try:

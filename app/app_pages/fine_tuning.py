@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from functools import partial
 
-import pandas  # noqa: F401  (see the note below)
 import streamlit as st
 import widgets
+from widgets import BIND
 
 from tinyformers.course import fine_tuning as course
 from tinyformers.course.fine_tuning import (
@@ -22,11 +22,6 @@ from tinyformers.figures import fine_tuning as figs
 from tinyformers.hub.registry import shipped_names
 from tinyformers.model import peft
 from tinyformers.training.jobs import STOPPED, Snapshot
-
-# Note on the pandas import: Plotly imports pandas the first time a figure is built, and the
-# first optimizer step of a training thread makes PyTorch import several hundred modules. If
-# both happen at once in two threads, one of them can receive a half-initialized module, so
-# pandas is imported here, before any training thread starts.
 
 SLUG = "fine-tuning"
 JOB_KEY = "ft-job"
@@ -59,18 +54,15 @@ def cached_zero_shot(task_arguments: tuple) -> course.ZeroShotResult:
     return course.zero_shot(loaded.model, loaded.tokenizer, data)
 
 
-def show_table(rows: list[dict], percent: tuple[str, ...] = (), counts: tuple[str, ...] = ()):
-    """A table whose accuracy columns read as percentages and counts with separators."""
-    config = {name: st.column_config.NumberColumn(format="percent") for name in percent}
-    config |= {name: st.column_config.NumberColumn(format="localized") for name in counts}
-    st.dataframe(rows, hide_index=True, column_config=config)
-
-
 def task_controls() -> tuple[tuple, course.TaskData] | None:
     """The task's sizes, corruptions and seed; returns (its arguments, the data) or None."""
     left, mid, right = st.columns(3)
-    n_train = left.number_input("Training examples", 40, 2_000, 800, step=40, key="ft-n-train")
-    n_held_out = mid.number_input("Held-out examples", 40, 1_000, 400, step=40, key="ft-n-held-out")
+    n_train = left.number_input(
+        "Training examples", 40, 2_000, 800, step=40, key="ft-n-train", bind=BIND
+    )
+    n_held_out = mid.number_input(
+        "Held-out examples", 40, 1_000, 400, step=40, key="ft-n-held-out", bind=BIND
+    )
     with right:
         seed = widgets.seed_control(key="ft-seed")
     kinds = st.multiselect(
@@ -79,6 +71,7 @@ def task_controls() -> tuple[tuple, course.TaskData] | None:
         default=list(CORRUPTIONS),
         format_func=CORRUPTIONS.get,
         key="ft-corruptions",
+        bind=BIND,
     )
     if not kinds:
         st.warning("Choose at least one corruption: without one there are no negative examples.")
@@ -98,9 +91,10 @@ def learning_rates() -> dict[str, float]:
     st.markdown("**Learning rate of each method**")
     columns = st.columns(3)
     low, high = course.MIN_LEARNING_RATE, course.MAX_LEARNING_RATE
+    options = dict(min_value=low, max_value=high, step=1e-4, format="%.1e", bind=BIND)
     return {
         method: columns[n % 3].number_input(
-            label, low, high, course.DEFAULT_LEARNING_RATES[method], 1e-4, "%.1e", f"ft-lr-{method}"
+            label, value=course.DEFAULT_LEARNING_RATES[method], key=f"ft-lr-{method}", **options
         )
         for n, (method, label) in enumerate(METHODS.items())
     }
@@ -110,19 +104,28 @@ def method_options() -> dict[str, object]:
     """The settings of LoRA, adapters and prefix tuning (used by single runs and by run all)."""
     lora, adapters, prefix = st.columns(3)
     lora.markdown("**LoRA**")
-    rank = lora.number_input("Rank r", 1, peft.MAX_RANK, 4, key="ft-rank")
-    alpha = lora.number_input("α", 0.5, 256.0, 8.0, step=0.5, key="ft-alpha")
+    rank = lora.number_input("Rank r", 1, peft.MAX_RANK, 4, key="ft-rank", bind=BIND)
+    alpha = lora.number_input("α", 0.5, 256.0, 8.0, step=0.5, key="ft-alpha", bind=BIND)
     targets = lora.multiselect(
-        "Projections to adapt", list(peft.LORA_TARGETS), ["q_proj", "v_proj"], key="ft-targets"
+        "Projections to adapt",
+        list(peft.LORA_TARGETS),
+        ["q_proj", "v_proj"],
+        key="ft-targets",
+        bind=BIND,
     )
     adapters.markdown("**Adapters**")
-    bottleneck = adapters.number_input("Bottleneck b", 1, 128, 16, key="ft-bottleneck")
+    bottleneck = adapters.number_input("Bottleneck b", 1, 128, 16, key="ft-bottleneck", bind=BIND)
     all_places = list(peft.ADAPTER_PLACES)
     places = adapters.multiselect(
-        "Where in each block", all_places, all_places, format_func=PLACE_NAMES.get, key="ft-places"
+        "Where in each block",
+        all_places,
+        all_places,
+        format_func=PLACE_NAMES.get,
+        key="ft-places",
+        bind=BIND,
     )
     prefix.markdown("**Prefix tuning**")
-    length = prefix.number_input("Prefix length P", 1, 32, 8, key="ft-prefix")
+    length = prefix.number_input("Prefix length P", 1, 32, 8, key="ft-prefix", bind=BIND)
     numbers = dict(lora_rank=rank, lora_alpha=alpha, adapter_bottleneck=bottleneck)
     chosen = dict(lora_targets=tuple(targets), adapter_places=tuple(places))
     return {**numbers, **chosen, "prefix_length": length}
@@ -132,24 +135,23 @@ def run_choices() -> tuple[str | None, str, int]:
     """Beside the chart at the top: the pretrained model, the method and the steps of a run."""
     row = st.container(horizontal=True)  # side by side as long as they fit, even on a phone
     models = course.base_models(shipped_names())
-    model_name = row.selectbox("Pretrained model", models, key="ft-model", width=INPUT_WIDTH)
-    method = row.selectbox(
-        "Method", list(METHODS), format_func=METHODS.get, key="ft-method", width=INPUT_WIDTH
+    model_name = row.selectbox(
+        "Pretrained model", models, key="ft-model", bind=BIND, width=INPUT_WIDTH
     )
+    method = widgets.labelled_select("Method", METHODS, "ft-method", row, width=INPUT_WIDTH)
     most = min(MOST_STEPS, widgets.server_limits().max_steps)
     label, first = "Training steps per method", min(DEFAULT_STEPS, most)
-    steps = row.number_input(label, MIN_STEPS, most, first, 10, key="ft-steps", width=INPUT_WIDTH)
+    steps = row.number_input(
+        label, MIN_STEPS, most, first, 10, key="ft-steps", bind=BIND, width=INPUT_WIDTH
+    )
     return model_name, method, int(steps)
 
 
 def method_plans(model_name: str, steps: int, seed: int) -> MethodPlans:
     """The sentence vector, learning rates and options of every method, as run settings."""
-    pooling = st.selectbox(
-        "Sentence vector",
-        course.POOLINGS_OF[widgets.shipped_model(model_name).family],
-        format_func=course.POOLINGS.get,
-        key=f"ft-pooling-{widgets.shipped_model(model_name).family}",
-    )
+    family = widgets.shipped_model(model_name).family
+    poolings = {name: course.POOLINGS[name] for name in course.POOLINGS_OF[family]}
+    pooling = widgets.labelled_select("Sentence vector", poolings, f"ft-pooling-{family}")
     rates, options = learning_rates(), method_options()
     return course.plan_methods(steps, seed, pooling, rates, options)
 
@@ -216,7 +218,7 @@ def show_results(results: list[MethodResult]) -> None:
         st.info("No runs yet: train a method above, or run all of them.")
         return
     rows = figs.result_rows(results)
-    show_table(rows, percent=("held-out accuracy",), counts=("trainable parameters",))
+    widgets.table(rows, percent=("held-out accuracy",), counts=("trainable parameters",))
     widgets.chart(figs.results_chart(results, "What each run trained, scored, took and kept"))
     for text in figs.early_stops(results):
         st.warning(text)
@@ -226,7 +228,7 @@ def show_results(results: list[MethodResult]) -> None:
         st.caption(merges)
     st.markdown("**Held-out accuracy by kind of example**")
     kinds = figs.kind_rows(results)
-    show_table(kinds, percent=figs.accuracy_columns(kinds))
+    widgets.table(kinds, percent=figs.accuracy_columns(kinds))
     st.button(
         "Clear results", key="ft-clear", on_click=st.session_state.update, args=({RESULTS_KEY: []},)
     )
@@ -242,7 +244,7 @@ def zero_shot_section(arguments: tuple, data: course.TaskData) -> None:
         return
     with st.spinner(figs.scoring_text(data)):
         result = cached_zero_shot(arguments)
-    show_table(figs.zero_shot_rows(result), percent=("held-out accuracy",))
+    widgets.table(figs.zero_shot_rows(result), percent=("held-out accuracy",))
     st.caption(figs.zero_shot_caption(result))
     st.markdown("**The few-shot prompt** (each held-out sentence follows it, then a label word)")
     st.code(result.few_shot_prompt, language=None)

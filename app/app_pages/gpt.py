@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 import widgets
+from widgets import BIND
 
 from tinyformers.course.gpt import (
     Continuation,
@@ -65,10 +66,16 @@ def parameter_count(key: str, _loaded: LoadedModel) -> int:
 def sampling_controls() -> SamplingSettings:
     """Temperature, top-k and top-p (0 and 1 switch the filters off)."""
     temperature = st.slider(
-        "Temperature (0 = greedy)", 0.0, MAX_TEMPERATURE, 1.0, step=0.05, key="gpt-temperature"
+        "Temperature (0 = greedy)",
+        0.0,
+        MAX_TEMPERATURE,
+        1.0,
+        step=0.05,
+        key="gpt-temperature",
+        bind=BIND,
     )
-    top_k = st.slider("Top-k (0 = off)", 0, MAX_TOP_K, 0, key="gpt-top-k")
-    top_p = st.slider("Top-p (1 = off)", 0.05, 1.0, 1.0, step=0.05, key="gpt-top-p")
+    top_k = st.slider("Top-k (0 = off)", 0, MAX_TOP_K, 0, key="gpt-top-k", bind=BIND)
+    top_p = st.slider("Top-p (1 = off)", 0.05, 1.0, 1.0, step=0.05, key="gpt-top-p", bind=BIND)
     return slider_settings(temperature, top_k, top_p)
 
 
@@ -138,7 +145,7 @@ def show_steps(loaded: LoadedModel, ids: list[int], settings: SamplingSettings, 
         disabled=room == 0,
         type="primary",
     )
-    n = count.number_input("Tokens to add", 1, MAX_AT_ONCE, 20, key="gpt-n")
+    n = count.number_input("Tokens to add", 1, MAX_AT_ONCE, 20, key="gpt-n", bind=BIND)
     many.button(
         f"Generate {n} tokens",
         key="gpt-generate",
@@ -196,6 +203,7 @@ def show_comparison(
         MAX_COMPARE,
         60 if by_character else 30,
         key="gpt-compare-chars" if by_character else "gpt-compare-tokens",
+        bind=BIND,
     )
     key, prompt = model_key(loaded), tuple(ids)
     results = {
@@ -257,7 +265,7 @@ with st.container():
 figure_column, controls_column = st.columns([3, 1])
 with controls_column:
     settings = sampling_controls()
-    n_bars = st.slider("Bars to show", 5, MAX_BARS, 15, key="gpt-bars")
+    n_bars = st.slider("Bars to show", 5, MAX_BARS, 15, key="gpt-bars", bind=BIND)
     seed = widgets.seed_control(key="gpt-seed")
 with figure_column:
     if ids:

@@ -7,6 +7,7 @@ from functools import partial
 
 import streamlit as st
 import widgets
+from widgets import BIND
 
 from tinyformers.course import masks as mask_views
 from tinyformers.course.masks import CORPORA
@@ -27,7 +28,7 @@ SENTENCES = (  # label, default text and key of the two sentence inputs
     ("A second sentence of another length, for padding", "Tom runs .", "mk-second"),
 )
 PREFIX_LABEL = "Prefix length (tokens that see each other both ways)"
-PAD_MODEL_HELP = "GPT is causal; BERT reads in both directions."
+BATCH_LABEL = "Model for the batch (GPT is causal; BERT reads in both directions)"
 DEFAULT_DATE = "12 March 2021"
 DATES = (  # label, default date, key and name in messages of the two date inputs
     ("Date for the encoder", DEFAULT_DATE, "mk-date", "date"),
@@ -107,7 +108,7 @@ def self_attention_view(
     prefix_len = 0
     if kind == "prefix":
         n = len(first)
-        prefix_len = sentences.slider(PREFIX_LABEL, 0, n, min(3, n), key="mk-prefix")
+        prefix_len = sentences.slider(PREFIX_LABEL, 0, n, min(3, n), key="mk-prefix", bind=BIND)
     if kind == "padding" and second is None:
         st.info("Type a second sentence above: padding needs a batch of two.")
         return None, layer, head, prefix_len
@@ -156,9 +157,7 @@ def show_padding(loaded: LoadedModel | None, texts: list[str | None]) -> None:
         st.info("Type two sentences above to build a padded batch.")
         return
     choices = ([loaded.name] if loaded is not None else []) + [BERT_MODEL]
-    name = st.radio(
-        "Model for the batch", choices, horizontal=True, key="mk-pad-model", help=PAD_MODEL_HELP
-    )
+    name = st.radio(BATCH_LABEL, choices, horizontal=True, key="mk-pad-model", bind=BIND)
     model = (
         loaded if loaded is not None and name == loaded.name else widgets.shipped_model(BERT_MODEL)
     )
@@ -228,17 +227,14 @@ def show_leakage(snap: Snapshot) -> None:
 
 
 def show_leakage_controls() -> None:
-    source = st.radio(
-        "Text to train on", list(CORPORA), format_func=CORPORA.get, horizontal=True, key="mk-corpus"
-    )
+    source = widgets.labelled_radio("Text to train on", CORPORA, "mk-corpus")
     text = widgets.corpus_input("mk-own") if source == "own" else builtin_corpus(source)
     if text is not None:
         st.caption(f"{len(text):,} characters.")
     top = min(MAX_STEPS, widgets.server_limits().max_steps)
     steps_column, seed_column, button_column = st.columns(3, vertical_alignment="bottom")
-    steps = steps_column.number_input(
-        "Training steps per model", MIN_STEPS, top, min(DEFAULT_STEPS, top), 50, key="mk-steps"
-    )
+    label, first = "Training steps per model", min(DEFAULT_STEPS, top)
+    steps = steps_column.number_input(label, MIN_STEPS, top, first, 50, key="mk-steps", bind=BIND)
     with seed_column:
         seed = widgets.seed_control(key="mk-seed")
     start = button_column.button(
@@ -256,9 +252,7 @@ lesson = widgets.lesson_header(SLUG)
 
 strip = st.container()  # the input strip: rows that wrap, not stack, on a phone
 row = strip.container(horizontal=True)
-kind = row.radio(
-    "Kind of mask", list(KIND_NAMES), format_func=KIND_NAMES.get, horizontal=True, key="mk-kind"
-)
+kind = widgets.labelled_radio("Kind of mask", KIND_NAMES, "mk-kind", row)
 with row.container(width=MODEL_WIDTH):
     loaded = widgets.model_picker(
         "Model (self-attention)", "gpt", key="mk-model", default=DEFAULT_MODEL

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 import torch
 import widgets
+from widgets import BIND
 
 from tinyformers.course.multi_head import (
     STATISTICS,
@@ -108,13 +109,16 @@ def show_ranking(loaded: LoadedModel, trace: Trace) -> None:
         st.info(f"Head statistics are not available: {err}.")
         return
     key_column, order_column = st.columns([3, 2])
-    key = key_column.selectbox("Sort heads by", STATISTICS, format_func=labels.get, key="mh-sort")
+    key = key_column.selectbox(
+        "Sort heads by", STATISTICS, format_func=labels.get, key="mh-sort", bind=BIND
+    )
     order = order_column.radio(
         "Order",
         ("largest first", "smallest first"),
         index=1 if key in SMALLEST_FIRST else 0,
         horizontal=True,
         key=f"mh-order-{key}",
+        bind=BIND,
     )
     ranked = sort_heads(stats, key, descending=order == "largest first")
     widgets.chart(figs.head_ranking_chart(ranked, key, anchor_name, top=TOP_HEADS))
@@ -172,7 +176,9 @@ def show_agreement() -> None:
     default = (
         available.index(AGREEMENT_DEFAULT_MODEL) if AGREEMENT_DEFAULT_MODEL in available else 0
     )
-    name = st.radio("Model", available, index=default, horizontal=True, key="mh-agree-model")
+    name = st.radio(
+        "Model", available, index=default, horizontal=True, key="mh-agree-model", bind=BIND
+    )
     model = widgets.shipped_model(name)
     scores = torch.tensor(subject_scores(name))
     layer, head = best_head(scores)
@@ -186,6 +192,7 @@ def show_agreement() -> None:
         range(len(examples)),
         format_func=lambda i: examples[i].text,
         key="mh-agree-sentence",
+        bind=BIND,
     )
     example = examples[index]
     trace = shipped_trace(name, example.text)

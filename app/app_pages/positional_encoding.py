@@ -5,6 +5,7 @@ import math
 import streamlit as st
 import torch
 import widgets
+from widgets import BIND
 
 from tinyformers.figures import positional_encoding as figs
 from tinyformers.figures.common import token_chips
@@ -83,9 +84,11 @@ with st.container():
             )
     d_column, length_column = st.columns(2)
     d_model = d_column.slider(
-        "d_model (width of each vector)", 2, MAX_D_MODEL, 64, step=2, key="pe-d"
+        "d_model (width of each vector)", 2, MAX_D_MODEL, 64, step=2, key="pe-d", bind=BIND
     )
-    length = length_column.slider("Number of positions", 1, MAX_LENGTH, 64, key="pe-length")
+    length = length_column.slider(
+        "Number of positions", 1, MAX_LENGTH, 64, key="pe-length", bind=BIND
+    )
     try:
         figs.check_sinusoidal_size(length, d_model)
         size_ok = True
@@ -183,7 +186,7 @@ if loaded:
 widgets.lesson_section(lesson, "rotary")
 probe_column, seed_column = st.columns(2)
 with probe_column:
-    probe = st.selectbox("Query and key to rotate", figs.PROBE_KINDS, key="pe-probe")
+    probe = st.selectbox("Query and key to rotate", figs.PROBE_KINDS, key="pe-probe", bind=BIND)
 with seed_column:
     seed = widgets.seed_control(key="pe-seed")
 
@@ -247,7 +250,9 @@ widgets.lesson_section(lesson, "offset")
 tables = {"sinusoidal": sinusoidal}
 if loaded:
     tables[f"learned ({model_name})"] = wpe[:learned_length]
-table_name = st.radio("Position table", list(tables), horizontal=True, key="pe-offset-table")
+table_name = st.radio(
+    "Position table", list(tables), horizontal=True, key="pe-offset-table", bind=BIND
+)
 table = tables[table_name]
 n = table.size(0)
 if n < 2:
@@ -258,6 +263,7 @@ else:
         list(range(n - 1)),
         default=sorted({0, n // 8, n // 3}),
         key=f"pe-offset-starts-{table_name}-{n}",
+        bind=BIND,
     )
     if not starts:
         st.info("Pick at least one start position.")

@@ -7,6 +7,7 @@ from functools import partial
 
 import streamlit as st
 import widgets
+from widgets import BIND
 
 from tinyformers.course import scaling as course
 from tinyformers.course.scaling import SOURCES, CostResult, CostSettings, SweepPlan, SweepResult
@@ -55,9 +56,7 @@ def keep_finished_runs() -> None:
 
 # The sweep
 def sweep_controls() -> tuple[str, course.SweepSettings] | None:
-    source = st.radio(
-        "Training text", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="sc-source"
-    )
+    source = widgets.labelled_radio("Training text", SOURCES, "sc-source")
     row = st.container(horizontal=True)  # side by side as long as they fit, even on a phone
     top = min(course.MAX_STEPS, widgets.server_limits().max_steps)
     n_models = row.number_input(
@@ -66,6 +65,7 @@ def sweep_controls() -> tuple[str, course.SweepSettings] | None:
         course.MAX_MODELS,
         DEFAULT_MODELS,
         key="sc-models",
+        bind=BIND,
         help="The first rungs of the ladder, smallest first.",
         width=INPUT_WIDTH,
     )
@@ -76,6 +76,7 @@ def sweep_controls() -> tuple[str, course.SweepSettings] | None:
         min(DEFAULT_STEPS, top),
         step=50,
         key="sc-steps",
+        bind=BIND,
         help="Every model trains for the same number of steps on the same batches.",
         width=INPUT_WIDTH,
     )
@@ -169,9 +170,15 @@ def sweep_figure(plan: SweepPlan | None, sweep: SweepResult | None) -> None:
 def cost_controls() -> CostSettings | None:
     width_column, heads_column, length_column = st.columns(3)
     width = width_column.number_input(
-        "Width C", course.MIN_WIDTH, course.MAX_WIDTH, DEFAULT_WIDTH, step=16, key="sc-width"
+        "Width C",
+        course.MIN_WIDTH,
+        course.MAX_WIDTH,
+        DEFAULT_WIDTH,
+        step=16,
+        key="sc-width",
+        bind=BIND,
     )
-    heads = heads_column.selectbox("Heads", HEAD_CHOICES, index=2, key="sc-heads")
+    heads = heads_column.selectbox("Heads", HEAD_CHOICES, index=2, key="sc-heads", bind=BIND)
     length = length_column.number_input(
         "Longest sequence n",
         64,
@@ -179,9 +186,10 @@ def cost_controls() -> CostSettings | None:
         DEFAULT_LENGTH,
         step=128,
         key="sc-length",
+        bind=BIND,
         help=f"Lengths from 32 up to this (at most {course.MAX_LENGTH}).",
     )
-    backward = st.checkbox("Also time forward + backward", key="sc-backward")
+    backward = st.checkbox("Also time forward + backward", key="sc-backward", bind=BIND)
     try:
         return CostSettings(
             max_length=int(length), n_embd=int(width), n_head=int(heads), backward=backward

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 import widgets
+from widgets import BIND
 
 from tinyformers.course.tokenization import (
     BASE_VOCAB_SIZE,
@@ -72,9 +73,7 @@ def compression(bpe_json: str, text: str) -> list[float]:
 
 
 def chosen_corpus() -> str | None:
-    source = st.radio(
-        "Corpus", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="tok-source"
-    )
+    source = widgets.labelled_radio("Corpus", SOURCES, "tok-source")
     if source == "stories":
         return stories_text(STORIES)
     if source == "lessons":
@@ -114,7 +113,7 @@ def step_controls(trained: TrainedBPE) -> int:
     st.session_state[STEP_KEY] = min(max(current, 0), n_merges)
     slider, prev, next_, tie = st.columns([6, 1, 1, 1.3], vertical_alignment="bottom")
     with slider:
-        k = st.slider("Merges applied (k)", 0, n_merges, key=STEP_KEY)
+        k = st.slider("Merges applied (k)", 0, n_merges, key=STEP_KEY, bind=BIND)
     prev.button(
         "◀ Prev",
         key="tok-prev",
@@ -163,7 +162,7 @@ def show_segmentation(trained: TrainedBPE, k: int) -> None:
             "A word to split", "jumped", "tok-word", max_chars=MAX_WORD_CHARS
         )
     with space_col:
-        leading_space = st.checkbox("after a space", value=True, key="tok-space")
+        leading_space = st.checkbox("after a space", value=True, key="tok-space", bind=BIND)
     if word is None:
         return
     shown, ids = trained.split((" " + word) if leading_space else word, k)
@@ -253,6 +252,7 @@ with st.container():
             value=VOCAB_DEFAULT,
             step=50,
             key="tok-vocab",
+            bind=BIND,
         )
     corpus_text = chosen_corpus()
 trained = train(corpus_text, int(vocab_size)) if corpus_text is not None else None

@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import streamlit as st
 import widgets
+from widgets import BIND
 
 from tinyformers.course import train as course
 from tinyformers.course.train import Choice, CorpusProfile, NumberChoice, Training
@@ -25,21 +26,18 @@ corpus_profile = cache(max_entries=4, show_spinner=tokenizing)(course.corpus_pro
 parameter_count = cache(max_entries=16, show_spinner="Counting parameters…")(course.parameter_count)
 
 
-def labelled_radio(where, label: str, labels: dict[str, str], key: str) -> str:
-    """A horizontal radio over the keys of ``labels``, each shown by its label."""
-    return where.radio(label, list(labels), format_func=labels.get, horizontal=True, key=key)
-
-
 def number(where, choice: NumberChoice, key: str, **options) -> int:
     """A whole-number input for ``choice``: its label, range, default, step and help."""
     options.setdefault("help", choice.help)
     low, high, default, step = choice.low, choice.high, choice.default, choice.step
-    return int(where.number_input(choice.label, low, high, default, step, key=key, **options))
+    return int(
+        where.number_input(choice.label, low, high, default, step, key=key, bind=BIND, **options)
+    )
 
 
 def chosen_corpus(row) -> tuple[str, str] | None:
     """The text to train on and its label; None (with a message) when there is none."""
-    source = labelled_radio(row, "Corpus", course.CORPUS_LABELS, "train-corpus")
+    source = widgets.labelled_radio("Corpus", course.CORPUS_LABELS, "train-corpus", row)
     label = course.CORPUS_LABELS[source]
     if source == "own":
         text = widgets.corpus_input("train-own")
@@ -50,7 +48,9 @@ def chosen_corpus(row) -> tuple[str, str] | None:
 def chosen_tokenizer(text: str | None) -> CorpusProfile | None:
     """The tokenizer settings and, given a text, what a tokenizer trained on it gives."""
     kind_column, vocab_column = st.columns(2)
-    kind = labelled_radio(kind_column, "Tokenizer", course.TOKENIZER_LABELS, "train-tokenizer")
+    kind = widgets.labelled_radio(
+        "Tokenizer", course.TOKENIZER_LABELS, "train-tokenizer", kind_column
+    )
     vocab = number(vocab_column, course.VOCAB_CHOICE, "train-vocab", disabled=kind == "char")
     if text is None:
         return None
@@ -65,7 +65,7 @@ def chosen_tokenizer(text: str | None) -> CorpusProfile | None:
 
 def custom_size(name: str) -> dict[str, int]:
     """With "Custom size" on, the sizes that override the preset's."""
-    if not st.toggle("Custom size", key="train-custom"):
+    if not st.toggle("Custom size", key="train-custom", bind=BIND):
         return {}
     fields = list(course.SIZE_LIMITS)
     return {
@@ -79,10 +79,10 @@ def chosen_settings() -> course.TrainSettings | None:
     lr_column, batch_column, steps_column, seed_column = st.columns(4)
     rates, default_rate = course.LEARNING_RATES, course.DEFAULT_LEARNING_RATE
     learning_rate = lr_column.select_slider(
-        "Peak learning rate", rates, default_rate, "{:g}".format, key="train-lr"
+        "Peak learning rate", rates, default_rate, "{:g}".format, key="train-lr", bind=BIND
     )
     batch_size = batch_column.select_slider(
-        "Batch size", course.BATCH_SIZES, course.DEFAULT_BATCH_SIZE, key="train-batch"
+        "Batch size", course.BATCH_SIZES, course.DEFAULT_BATCH_SIZE, key="train-batch", bind=BIND
     )
     steps_help = f"This server allows at most {widgets.server_limits().max_steps:,} steps per run."
     steps = number(steps_column, course.STEPS_CHOICE, "train-steps", help=steps_help)
@@ -99,12 +99,12 @@ def choose(controls) -> tuple[Choice | None, course.TrainSettings | None]:
     """Model, text and size at the top, the rest below: the choice (None if unusable), its settings."""
     with controls:
         row = st.container(horizontal=True)  # side by side as long as they fit
-        family = labelled_radio(row, "Model", course.FAMILY_LABELS, "train-family")
+        family = widgets.labelled_radio("Model", course.FAMILY_LABELS, "train-family", row)
         corpus = chosen_corpus(row)
         names, first = list(PRESETS), list(PRESETS).index(course.DEFAULT_PRESET)
         help_text = "micro trains fast; char is sized for character-level text such as Shakespeare."
         name = row.selectbox(
-            "Size preset", names, first, figs.preset_label, "train-preset", help_text
+            "Size preset", names, first, figs.preset_label, "train-preset", help_text, bind=BIND
         )
     widgets.lesson_section(current, "objective")
     widgets.lesson_section(current, "build")
@@ -237,22 +237,22 @@ def show_timeline(training: Training) -> None:
         st.caption("The first snapshot is taken as soon as the run starts.")
         return
     timeline, top = course.attention_timeline(snapshots), course.last_snapshot_step(settings)
-    sizes = {"snapshot": top + 1, "layer": timeline.n_layer, "head": timeline.n_head}
-    for name, size in sizes.items():  # forget picks this run's sizes no longer allow
-        if st.session_state.get(key := f"train-{name}", 0) not in range(size):
-            del st.session_state[key]
+    if st.session_state.get("train-snapshot", 0) not in range(top + 1):  # a shorter run now
+        del st.session_state["train-snapshot"]
     slider_column, layer_column, head_column = st.columns([4, 1, 1])
     label = "Snapshot at step (right end: the latest)"
-    step = slider_column.slider(label, 0, top, top, settings.eval_interval, key="train-snapshot")
-    layer = layer_column.selectbox("Layer", list(range(timeline.n_layer)), key="train-layer")
-    head = head_column.selectbox("Head", list(range(timeline.n_head)), key="train-head")
+    step = slider_column.slider(
+        label, 0, top, top, settings.eval_interval, key="train-snapshot", bind=BIND
+    )
+    layer = widgets.choose_index("Layer", timeline.n_layer, "train-layer", container=layer_column)
+    head = widgets.choose_index("Head", timeline.n_head, "train-head", container=head_column)
     view = training.snapshot_view(snapshots, timeline, step, layer, head)
     matrix_column, score_column = st.columns(2)
     with matrix_column:
         widgets.chart(figs.snapshot_view_figure(view), "train-snapshot-figure")
         st.caption(figs.snapshot_caption(view))
     with score_column:
-        score = labelled_radio(st, "Score over time", figs.SCORE_LABELS, "train-score")
+        score = widgets.labelled_radio("Score over time", figs.SCORE_LABELS, "train-score")
         widgets.chart(
             figs.view_score_figure(timeline, view, score, settings.max_steps), "train-scores"
         )

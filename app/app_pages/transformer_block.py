@@ -8,6 +8,7 @@ from functools import partial
 
 import streamlit as st
 import widgets
+from widgets import BIND
 
 from tinyformers.course import transformer_block as blocks
 from tinyformers.course.gpt import unknown_count
@@ -139,9 +140,7 @@ def show_layer_norm(loaded: LoadedModel, inspection: BlockInspection, tokens: li
         st.info(f"{name} has its LayerNorms switched off: there is nothing to normalize.")
         return
     norm_key = f"tb-norm-{model_key(loaded)}"
-    name = right.radio(
-        "LayerNorm", list(options), format_func=options.get, horizontal=True, key=norm_key
-    )
+    name = widgets.labelled_radio("LayerNorm", options, norm_key, right)
     stats = inspection.layers[layer].norms.get(name) or inspection.outer_norms[name]
     title = f"{options[name]}: per-token mean and spread"
     widgets.chart(figs.layer_norm_stats_chart(stats, tokens, title))
@@ -165,9 +164,7 @@ def show_feed_forward(loaded: LoadedModel) -> None:
 
 
 def training_text() -> tuple[str, str] | None:
-    source = st.radio(
-        "Training text", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="tb-source"
-    )
+    source = widgets.labelled_radio("Training text", SOURCES, "tb-source")
     if source == "own":
         text = widgets.corpus_input("tb-corpus")
         return (text, SOURCES[source]) if text is not None else None
@@ -183,7 +180,13 @@ def ablation_controls() -> None:
     steps_column, seed_column = st.columns(2)
     top = min(MAX_STEPS, widgets.server_limits().max_steps)
     steps = steps_column.number_input(
-        "Training steps per variant", MIN_STEPS, top, min(DEFAULT_STEPS, top), 10, key="tb-steps"
+        "Training steps per variant",
+        MIN_STEPS,
+        top,
+        min(DEFAULT_STEPS, top),
+        10,
+        key="tb-steps",
+        bind=BIND,
     )
     with seed_column:
         seed = widgets.seed_control(key="tb-seed")

@@ -234,14 +234,15 @@ def test_changing_the_prompt_or_seed_starts_over(fresh):
     assert not at.exception and not at.session_state["gpt-run"][1].new
 
 
-def test_seed_changes_the_sample_reproducibly(fresh):
+def test_seed_changes_the_sample_reproducibly(fresh, open_link):
     at = fresh
     at.number_input(key="gpt-seed").set_value(42).run()
     loaded = load_shipped("gpt-stories")
     sampled = generate(loaded.model, loaded.tokenizer.encode(PROMPT), 30, SamplingSettings(), 42)
     body = next(b for b in html_bodies(at) if "seed 42" in b)
     assert html.escape(loaded.tokenizer.decode(sampled)) in body
-    assert at.query_params["seed"] == "42"
+    linked = open_link(PAGE, {"gpt-seed": "42"})  # the seed is in the page's link
+    assert body in html_bodies(linked)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,109 @@
+"""Links in a real browser: a view changed on a lesson, its URL opened in a new browser context,
+shows the same inputs and the same chart data; presenter mode comes with its link."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import STATE_TIMEOUT, new_page, wait_for_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# Per lesson: the URL path, an input of the view (its key) and the value typed into it.
+CHANGES = [
+    ("tokenization", "tok-vocab", "300"),
+    ("positional-encoding", "pe-seed", "7"),
+    ("attention", "att-sentence", "the cat sees Mia ."),
+    ("multi-head", "mh-sentence", "the cat sees the dog ."),
+    ("transformer-block", "tb-seed", "7"),
+    ("masks", "mk-sentence", "Tom sees the big dog ."),
+    ("bert", "bert-seed", "7"),
+    ("gpt", "gpt-seed", "7"),
+    ("encoder-decoder", "ed-seed", "7"),
+    ("train", "train-seed", "7"),
+    ("fine-tuning", "ft-seed", "7"),
+    ("scaling", "sc-seed", "7"),
+]
+
+CHART_DATA = """() => JSON.stringify([...document.querySelectorAll('.js-plotly-plot')].map(
+    el => (el.data || []).map(trace => [trace.x, trace.y, trace.z, trace.text])))"""
+
+
+SAME_WITHIN_S = 180  # a limit for two pages to settle on the same charts, not an expected time
+
+
+def settle(page) -> None:
+    wait_for_app(page)
+
+
+def charts(page) -> object:
+    return json.loads(page.evaluate(CHART_DATA))
+
+
+def wait_for_same_charts(first, second) -> None:
+    """Wait until both pages show the same chart data (each may still be redrawing)."""
+    deadline = time.monotonic() + SAME_WITHIN_S
+    while (a := charts(first)) != (b := charts(second)):
+        assert time.monotonic() < deadline, f"the charts differ: {len(a)} against {len(b)}"
+        second.wait_for_timeout(200)
+
+
+def field(page, key: str):
+    return page.locator(f".st-key-{key} input").first
+
+
+@pytest.mark.parametrize(("path", "key", "value"), CHANGES, ids=[c[0] for c in CHANGES])
+def test_a_changed_view_opens_the_same_from_its_link(browser, server_url, path, key, value):
+    page = new_page(browser, server_url)
+    page.goto(f"{server_url}/{path}")
+    settle(page)
+    field(page, key).fill(value)
+    field(page, key).press("Enter")
+    page.wait_for_url(lambda url: f"{key}=" in url)
+    settle(page)
+    expect(field(page, key)).to_have_value(value, timeout=STATE_TIMEOUT)
+    link = page.url
+
+    other = new_page(browser, server_url)  # a new browser: its own cookies and session
+    other.goto(link)
+    settle(other)
+    expect(field(other, key)).to_have_value(value, timeout=STATE_TIMEOUT)
+    wait_for_same_charts(page, other)
+    assert other.locator("[data-testid='stException']").count() == 0
+    page.context.close()
+    other.context.close()
+
+
+TEXT_SIZE = """() => parseFloat(getComputedStyle(
+    document.querySelector("[data-testid='stMarkdownContainer'] p")).fontSize)"""
+
+
+def text_size(page) -> float:
+    """The font size (px) of the page's first paragraph."""
+    return page.evaluate(TEXT_SIZE)
+
+
+def test_presenter_mode_comes_with_its_link(browser, server_url) -> None:
+    page = new_page(browser, server_url)
+    page.goto(f"{server_url}/gpt")
+    settle(page)
+    normal = text_size(page)
+    page.goto(f"{server_url}/gpt?present=1")
+    settle(page)
+    page.get_by_text("Notes").first.wait_for()  # the lesson's text waits under its headlines
+    page.wait_for_function(f"() => ({TEXT_SIZE})() > {normal}", timeout=STATE_TIMEOUT)
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.context.close()
+
+
+def test_a_hostile_link_gives_defaults_and_a_notice(browser, server_url) -> None:
+    page = new_page(browser, server_url)
+    page.goto(f"{server_url}/gpt?gpt-top-k=<script>alert(1)</script>&gpt-model=nope&layer=99")
+    settle(page)
+    page.get_by_text("do not fit this page").wait_for()
+    assert page.dialogs == [] and page.locator("[data-testid='stException']").count() == 0
+    page.context.close()
