@@ -40,11 +40,13 @@ from tinyformers.training.jobs import (
 )
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
-STYLE_DIR = Path(__file__).resolve().parents[1] / "assets" / "style"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+STYLE_DIR, SCRIPT_DIR = ASSETS / "style", ASSETS / "js"
 MAX_INPUT_CHARS = 2_000
 BIND = "query-params"  # a widget's value lives in the page's URL under its key: views are links
 PRESENT_PARAM = "present"  # ?present=1: presenter mode
 PRESENTING_KEY = "presenting"
+STEP_PARAM = "step"  # ?step=N: the step (section) of a lesson a link opens at
 LINK_SEEN_KEY = "_link-seen"  # the URL's parameters as the last run ended
 PROJECTOR_FONT = 20  # px: chart text in presenter mode
 OTHER_MODEL = "Other: a Hugging Face model or a folder…"
@@ -98,10 +100,17 @@ def chart(figure, key: str | None = None) -> None:
     st.plotly_chart(fit_height(figure), theme=None, key=key)
 
 
+@st.cache_resource
+def _script(name: str) -> str:
+    return (SCRIPT_DIR / f"{name}.js").read_text(encoding="utf-8")
+
+
 def page_style() -> None:
-    """The app's stylesheets (our own files, no user text in them)."""
+    """The app's stylesheets and its step-through script (our own files, no user text in
+    them)."""
     sheets = ["app", "present"] if presenting() else ["app"]
     st.html("".join(f"<style>{_style(name)}</style>" for name in sheets))
+    st.html(f"<script>{_script('stepper')}</script>", unsafe_allow_javascript=True)
 
 
 def asked_presenter_mode() -> bool:
@@ -127,9 +136,9 @@ def presenter_toggle() -> None:
     if on != presenting():
         st.session_state[PRESENTING_KEY] = on
         st.rerun()
-    if on:
+    if on and st.query_params.get(PRESENT_PARAM) != "1":
         st.query_params[PRESENT_PARAM] = "1"
-    elif PRESENT_PARAM in st.query_params:
+    elif not on and PRESENT_PARAM in st.query_params:
         del st.query_params[PRESENT_PARAM]
 
 
@@ -145,7 +154,7 @@ def link_notice(asked: dict[str, list[str]]) -> None:
     seen, st.session_state[LINK_SEEN_KEY] = st.session_state.get(LINK_SEEN_KEY), now
     if asked == seen:  # nothing new came with this run: the student is using the page
         return
-    own = {PRESENT_PARAM}
+    own = {PRESENT_PARAM, STEP_PARAM}
     unused = [k for k in asked if k not in own and (k not in now or k not in st.session_state)]
     if unused:
         st.toast(link_notice_text(unused), icon=":material/link_off:")

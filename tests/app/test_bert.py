@@ -151,7 +151,8 @@ def test_the_page_opens_on_the_fill_in_sentence_and_the_guesses(fresh, bert):
     assert strip_keys(at) == ["bert-fill-text", "bert-blanks", "bert-k"]
     assert elements_before_first_chart(at) == ["flex_container"]
     assert title(first_chart(at)) == "The model's guesses for each [MASK]"
-    assert not at.sidebar.get("slider") and not at.sidebar.get("toggle")
+    assert not at.sidebar.get("slider")
+    assert [t.key for t in at.sidebar.get("toggle")] == ["present-toggle"]  # the app's, not BERT's
     sentence = "the dogs [MASK] home ."
     at.text_input(key="bert-fill-text").set_value(sentence).run()
     ids = read_typed_text(bert.tokenizer, "bert", sentence).ids

@@ -62,3 +62,21 @@ def wait_for_app(page, timeout: float = 180_000) -> None:
         "?.getAttribute('data-test-script-state') === 'notRunning'",
         timeout=timeout,
     )
+
+
+@pytest.fixture(scope="session")
+def screenshots(request) -> Path:
+    """Where screenshots go: ``build/screenshots`` unless ``--screenshots DIR`` says otherwise."""
+    folder = Path(request.config.getoption("--screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def screenshot(page, folder: Path, name: str) -> None:
+    """The whole page: Streamlit scrolls inside its main container, so grow the viewport."""
+    height = page.evaluate(
+        "() => document.querySelector(\"[data-testid='stMain']\")?.scrollHeight || 1000"
+    )
+    page.set_viewport_size({"width": 1400, "height": min(max(height, 1000), 9000)})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(folder / f"{name}.png"))

@@ -9,7 +9,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import STATE_TIMEOUT, new_page, wait_for_app
+from tests.e2e.conftest import STATE_TIMEOUT, new_page, screenshot, wait_for_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -87,7 +87,7 @@ def text_size(page) -> float:
     return page.evaluate(TEXT_SIZE)
 
 
-def test_presenter_mode_comes_with_its_link(browser, server_url) -> None:
+def test_presenter_mode_comes_with_its_link(browser, server_url, screenshots) -> None:
     page = new_page(browser, server_url)
     page.goto(f"{server_url}/gpt")
     settle(page)
@@ -96,6 +96,8 @@ def test_presenter_mode_comes_with_its_link(browser, server_url) -> None:
     settle(page)
     page.get_by_text("Notes").first.wait_for()  # the lesson's text waits under its headlines
     page.wait_for_function(f"() => ({TEXT_SIZE})() > {normal}", timeout=STATE_TIMEOUT)
+    page.locator(".js-plotly-plot .main-svg").first.wait_for()
+    screenshot(page, screenshots, "presenter-mode")
     assert page.locator("[data-testid='stException']").count() == 0
     page.context.close()
 
@@ -107,3 +109,34 @@ def test_a_hostile_link_gives_defaults_and_a_notice(browser, server_url) -> None
     page.get_by_text("do not fit this page").wait_for()
     assert page.dialogs == [] and page.locator("[data-testid='stException']").count() == 0
     page.context.close()
+
+
+STEP = "() => document.body.dataset.step"
+
+
+@pytest.mark.parametrize("path", [c[0] for c in CHANGES])
+def test_keys_step_through_the_lesson_and_the_step_is_in_the_link(browser, server_url, path):
+    page = new_page(browser, server_url)
+    page.goto(f"{server_url}/{path}")
+    settle(page)
+    page.locator("h1").first.click()  # the page has the focus, no input
+    for key in ("PageDown", "ArrowRight"):  # a clicker's key, then an arrow key
+        page.keyboard.press(key)
+    page.wait_for_url(lambda url: "step=2" in url)
+    page.wait_for_function(f"() => ({STEP})() === '2'")
+    top = page.evaluate(
+        "() => document.querySelectorAll(\"[data-testid='stMain'] h1, [data-testid='stMain'] h3\")"
+        "[2].getBoundingClientRect().top"
+    )
+    assert 0 <= top < 200  # the third step's headline is at the top of the screen
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function(f"() => ({STEP})() === '1'")
+
+    other = new_page(browser, server_url)
+    other.goto(f"{server_url}/{path}?step=2")
+    settle(other)
+    other.wait_for_function(f"() => ({STEP})() === '2'")
+    page.locator(".tf-stepper button").last.click()
+    page.wait_for_function(f"() => ({STEP})() === '2'")
+    page.context.close()
+    other.context.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import wait_for_app
+from tests.e2e.conftest import screenshot, wait_for_app
 from tinyformers.lessons import load_lessons
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,24 +24,6 @@ pytestmark = pytest.mark.browser
 def open_page(page, server_url: str, path: str) -> None:
     page.goto(f"{server_url}/{path}")
     wait_for_app(page)
-
-
-@pytest.fixture(scope="session")
-def screenshots(request) -> Path:
-    """Where screenshots go: ``build/screenshots`` unless ``--screenshots DIR`` says otherwise."""
-    folder = Path(request.config.getoption("--screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def screenshot(page, folder: Path, name: str) -> None:
-    """The whole page: Streamlit scrolls inside its main container, so grow the viewport."""
-    height = page.evaluate(
-        "() => document.querySelector(\"[data-testid='stMain']\")?.scrollHeight || 1000"
-    )
-    page.set_viewport_size({"width": 1400, "height": min(max(height, 1000), 9000)})
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(folder / f"{name}.png"))
 
 
 def assert_healthy(page) -> None:

@@ -4,6 +4,9 @@ with a short notice, never a traceback."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import _open_link, _open_page
@@ -107,14 +110,14 @@ def test_a_link_brings_back_the_choices_or_says_which_it_could_not(page_path) ->
     for kind, widget in settings(at):
         change = another_value(kind, widget)
         if change is not None:
-            wanted[widget.key] = (kind, change[1] if kind in FORMATTED else change[0])
+            wanted[widget.key] = change[1] if kind in FORMATTED else change[0]
             params[widget.key] = change[1]
     assert params, f"{page_path} keeps nothing in its link"
     linked = _open_link(page_path, params)
     assert not linked.exception, linked.exception
     now = {widget.key: (kind, widget) for kind, widget in settings(linked)}
     told = notices(linked)
-    for key, (kind, value) in wanted.items():
+    for key, value in wanted.items():
         if key in now and f"`{key}`" not in told:
             got = shown(*now[key])
             assert got == value, f"{page_path}: {key} shows {got!r}, the link asked for {value!r}"
@@ -133,6 +136,7 @@ def test_hostile_links_give_defaults_and_a_notice(page_path) -> None:
 
 
 def test_the_notice_names_plain_keys_and_counts_the_rest() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
     from widgets import link_notice_text
 
     text = link_notice_text(["gpt-top-k", "<b>x</b>", "a" * 80])

@@ -1,0 +1,87 @@
+/* Step through a lesson: its title and each section's headline are the steps. Arrow keys, Page
+   Up / Page Down (what presentation clickers send) and the Previous / Next buttons move between
+   them; the step is kept in the URL (?step=N), so a link opens at the same step. */
+(() => {
+  if (window.tinyformersStepper) return;
+  window.tinyformersStepper = true;
+
+  const headings = () =>
+    [...document.querySelectorAll("[data-testid='stMain'] h1, [data-testid='stMain'] h3")];
+  const asked = () => {
+    const n = parseInt(new URLSearchParams(window.location.search).get("step") || "0", 10);
+    return Number.isFinite(n) && n > 0 ? n : 0;
+  };
+  let step = asked();
+  let page = window.location.pathname;
+  const current = () => step;
+  const writeStep = () => {
+    const url = new URL(window.location.href);
+    if (step > 0) url.searchParams.set("step", String(step));
+    else url.searchParams.delete("step");
+    if (url.href !== window.location.href) window.history.replaceState(window.history.state, "", url);
+  };
+
+  const label = document.createElement("span");
+  const show = (n, total) => {
+    label.textContent = total ? `Step ${n + 1} of ${total}` : "";
+    document.body.dataset.step = String(n);
+  };
+
+  const go = (n) => {
+    const steps = headings();
+    if (!steps.length) return;
+    step = Math.min(Math.max(n, 0), steps.length - 1);
+    steps[step].scrollIntoView({ block: "start" });
+    writeStep();
+    show(step, steps.length);
+  };
+
+  const typing = (target) =>
+    target instanceof Element &&
+    target.closest("input, textarea, select, [role='slider'], [role='combobox'], [contenteditable='true']");
+
+  document.addEventListener("keydown", (event) => {
+    if (event.altKey || event.ctrlKey || event.metaKey || typing(event.target)) return;
+    if (event.key === "ArrowRight" || event.key === "PageDown") go(current() + 1);
+    else if (event.key === "ArrowLeft" || event.key === "PageUp") go(current() - 1);
+    else return;
+    event.preventDefault();
+  });
+
+  const bar = document.createElement("div");
+  bar.className = "tf-stepper";
+  const button = (text, title, move) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = text;
+    b.title = title;
+    b.addEventListener("click", () => go(current() + move));
+    return b;
+  };
+  bar.append(button("◀", "Previous step (←, Page Up)", -1), label, button("▶", "Next step (→, Page Down)", 1));
+  document.body.append(bar);
+
+  // The app rewrites the URL as choices change: keep the step in it, and start again at the
+  // first step (or the one a link names) on another lesson.
+  window.setInterval(() => {
+    if (window.location.pathname !== page) {
+      page = window.location.pathname;
+      step = asked();
+      show(step, headings().length);
+    } else if (asked() !== step) {
+      writeStep();
+    }
+  }, 300);
+
+  // A link with ?step=N opens at that step once the page has drawn its headings.
+  let tries = 0;
+  const arrive = window.setInterval(() => {
+    const steps = headings();
+    tries += 1;
+    if (steps.length > current() || tries > 600) {
+      window.clearInterval(arrive);
+      if (current() > 0) go(current());
+      else show(0, steps.length);
+    }
+  }, 100);
+})();
