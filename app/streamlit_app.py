@@ -24,7 +24,10 @@ lessons = [
     for lesson in load_lessons()
     if page_file(lesson.slug).is_file()
 ]
-page = st.navigation({"Start": [home], "Lessons": lessons}, expanded=True)
+plans = st.Page(
+    str(PAGES_DIR / "plan.py"), title="Lesson plans", icon=":material/checklist:", url_path="plan"
+)
+page = st.navigation({"Start": [home, plans], "Lessons": lessons}, expanded=True)
 with st.sidebar:
     saved_work_panel()
 page.run()
