@@ -71,14 +71,13 @@ def _list(items, ordered: bool = False) -> str:
 
 
 def timing_rows(step: LiveStep, timing: Timing) -> list[tuple[str, str]]:
-    """The measured live computation as (label, value) rows."""
-    model = step.model or "built for the measurement"
-    if timing.parameters is not None:
-        model += f" ({timing.parameters:,} parameters)"
+    """The measured live computation as (label, value) rows; a Model row for a shipped model."""
+    rows = [("What is timed", step.what)]
+    if step.model is not None:
+        size = f" ({timing.parameters:,} parameters)" if timing.parameters is not None else ""
+        rows.append(("Model", step.model + size))
     runs = "run" if timing.runs == 1 else "runs"
-    return [
-        ("What is timed", step.what),
-        ("Model", model),
+    return rows + [
         ("Input", step.input),
         ("Median time", format_seconds(timing.seconds)),
         ("Measured", f"{timing.runs} {runs} after a warm-up, {timing.threads} torch thread(s)"),
