@@ -31,7 +31,13 @@ lessons = [
     for lesson in load_lessons()
     if widgets.page_file(lesson.slug).is_file()
 ]
-page = st.navigation({"Start": [home], "Lessons": lessons}, expanded=True)
+plans = st.Page(
+    str(widgets.PAGES_DIR / "plan.py"),
+    title="Lesson plans",
+    icon=":material/checklist:",
+    url_path="plan",
+)
+page = st.navigation({"Start": [home, plans], "Lessons": lessons}, expanded=True)
 widgets.presenter_toggle()
 with st.sidebar:
     widgets.saved_work_panel()

@@ -20,10 +20,12 @@ LAYERS = {
     "training": 2,
     "course": 3,
     "figures": 4,
+    "plan": 5,  # lesson plans: every lesson's text, live computation and handout
     "cli": 5,
     "serve": 5,
 }
 SHARED_FIGURES = {"common", "bertviz"}  # drawing helpers every lesson's figures use
+COURSE_PAGES = {"home", "plan"}  # pages about the whole course: the course map, lesson plans
 MAX_PAGE_LINES = 300
 
 
@@ -118,7 +120,7 @@ def test_course_and_figures_modules_are_named_by_lessons() -> None:
     lessons = lesson_names()
     course = {p.stem for p in (PACKAGE / "course").glob("*.py")} - {"__init__"}
     figures = {p.stem for p in (PACKAGE / "figures").glob("*.py")} - {"__init__"}
-    pages = {p.stem for p in (ROOT / "app" / "app_pages").glob("*.py")} - {"home"}
+    pages = {p.stem for p in (ROOT / "app" / "app_pages").glob("*.py")} - COURSE_PAGES
     assert course <= lessons, f"course modules that are not lessons: {course - lessons}"
     assert figures - SHARED_FIGURES <= lessons, (
         f"figures not named by a lesson: {figures - lessons}"
@@ -132,7 +134,7 @@ def test_lesson_tests_are_named_by_lessons() -> None:
         for path in (ROOT / "tests" / folder).glob("test_*.py"):
             name = path.stem.removeprefix("test_")
             allowed = lessons | (SHARED_FIGURES if folder == "figures" else set())
-            allowed |= {"streamlit_app", "widgets"} if folder == "app" else set()
+            allowed |= {"streamlit_app", "widgets"} | COURSE_PAGES if folder == "app" else set()
             assert any(name == n or name.startswith(n + "_") for n in allowed), (
                 f"tests/{folder}/{path.name} is not named by a lesson"
             )

@@ -39,6 +39,16 @@ def test_course_map(page, server_url, screenshots) -> None:
     screenshot(page, screenshots, "course-map")
 
 
+def test_lesson_plans(page, server_url, screenshots) -> None:
+    open_page(page, server_url, "plan")
+    assert_healthy(page)
+    assert page.get_by_text("Lesson plans").first.is_visible()
+    handouts = page.get_by_role("button", name="Download handout (HTML)")
+    handouts.first.wait_for()
+    assert handouts.count() == len(LESSON_SLUGS)
+    screenshot(page, screenshots, "lesson-plans")
+
+
 @pytest.mark.parametrize("slug", LESSON_SLUGS)
 def test_lesson_page(page, server_url, screenshots, slug: str) -> None:
     open_page(page, server_url, slug)

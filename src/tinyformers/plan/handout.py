@@ -1,0 +1,138 @@
+"""A lesson's plan as data (outcomes, steps) and as a printable handout: one self-contained
+HTML file with no script and no external reference, every text from the lesson escaped.
+
+The handout shows numbers and tables, not Plotly figures: plotly.js would add 4.8 MB to every
+file, and its bundle itself names CDN addresses (map tiles, topojson).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+from tinyformers.lessons import Lesson
+from tinyformers.plan.timing import LiveStep, Timing
+
+PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+STYLE = """
+body { font-family: Georgia, serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem;
+       color: #111; line-height: 1.45; }
+h1 { font-size: 1.6rem; margin-bottom: 0.2rem; }
+h2 { font-size: 1.2rem; border-bottom: 1px solid #999; margin-top: 1.6rem; }
+h3 { font-size: 1.05rem; margin-bottom: 0.3rem; }
+p.text { white-space: pre-wrap; margin: 0.4rem 0; }
+p.summary { font-style: italic; }
+table { border-collapse: collapse; }
+th, td { text-align: left; vertical-align: top; padding: 0.2rem 0.8rem 0.2rem 0; }
+th { font-weight: normal; color: #444; }
+.page { font-family: monospace; color: #444; }
+@media print { body { margin: 0; max-width: none; } h2, h3 { break-after: avoid; } }
+"""
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One step of a lesson: a keyed section of its text, shown on the lesson's page."""
+
+    number: int
+    key: str
+    title: str
+    page: str  # the URL path of the lesson's page
+
+
+def lesson_steps(lesson: Lesson) -> list[PlanStep]:
+    """The lesson's keyed sections, in order, each on the lesson's page."""
+    return [
+        PlanStep(n, section.key, section.title, f"/{lesson.slug}")
+        for n, section in enumerate(lesson.sections, start=1)
+    ]
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration as people read it: 0.84 ms, 12.3 ms, 1.25 s."""
+    if seconds < 0:
+        raise ValueError(f"a duration cannot be negative, got {seconds}")
+    if seconds < 1:
+        return f"{seconds * 1000:.3g} ms"
+    return f"{seconds:.3g} s"
+
+
+def _text(text: str) -> str:
+    """Lesson text as escaped paragraphs (line breaks kept as written)."""
+    paragraphs = [p.strip() for p in PARAGRAPH_BREAK.split(text) if p.strip()]
+    return "\n".join(f'<p class="text">{html.escape(p)}</p>' for p in paragraphs)
+
+
+def _list(items, ordered: bool = False) -> str:
+    tag = "ol" if ordered else "ul"
+    rows = "".join(f"<li>{html.escape(item)}</li>" for item in items)
+    return f"<{tag}>{rows}</{tag}>"
+
+
+def timing_rows(step: LiveStep, timing: Timing) -> list[tuple[str, str]]:
+    """The measured live computation as (label, value) rows; a Model row for a shipped model."""
+    rows = [("What is timed", step.what)]
+    if step.model is not None:
+        size = f" ({timing.parameters:,} parameters)" if timing.parameters is not None else ""
+        rows.append(("Model", step.model + size))
+    runs = "run" if timing.runs == 1 else "runs"
+    return rows + [
+        ("Input", step.input),
+        ("Median time", format_seconds(timing.seconds)),
+        ("Measured", f"{timing.runs} {runs} after a warm-up, {timing.threads} torch thread(s)"),
+    ]
+
+
+def _timing_table(step: LiveStep, timing: Timing) -> str:
+    rows = "".join(
+        f"<tr><th>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>"
+        for label, value in timing_rows(step, timing)
+    )
+    return f"<table>{rows}</table>"
+
+
+def _quiz(lesson: Lesson) -> str:
+    if not lesson.quiz:
+        return ""
+    questions = "".join(
+        f"<li><p>{html.escape(q.question)}</p>{_list(q.options)}</li>" for q in lesson.quiz
+    )
+    answers = "".join(
+        f"<li>{html.escape(q.options[q.answer])}"
+        + (f": {html.escape(q.explanation)}" if q.explanation else "")
+        + "</li>"
+        for q in lesson.quiz
+    )
+    return (
+        f"<h2>Check your understanding</h2><ol>{questions}</ol><h2>Answers</h2><ol>{answers}</ol>"
+    )
+
+
+def handout_html(lesson: Lesson, step: LiveStep | None = None, timing: Timing | None = None) -> str:
+    """The lesson's handout: title, summary, outcomes, introduction, every step's headline and
+    text, the live computation measured on this machine (when given) and the quiz."""
+    title = f"{lesson.order}. {lesson.title}"
+    steps = "".join(
+        f"<h3>Step {s.number}. {html.escape(s.title)}</h3>"
+        f'<p class="page">On the page {html.escape(s.page)}</p>'
+        f"{_text(lesson.section(s.key).body)}"
+        for s in lesson_steps(lesson)
+    )
+    measured = ""
+    if step is not None and timing is not None:
+        measured = f"<h2>Live computation on this machine</h2>{_timing_table(step, timing)}"
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>"
+        f'<p class="summary">{html.escape(lesson.summary)}</p>'
+        f"<h2>Learning outcomes</h2>{_list(lesson.outcomes)}"
+        f"<h2>Introduction</h2>{_text(lesson.intro)}"
+        f"<h2>Steps</h2>{steps}{measured}{_quiz(lesson)}"
+        "</body></html>\n"
+    )
+
+
+def handout_name(lesson: Lesson) -> str:
+    return f"tinyformers-{lesson.order:02d}-{lesson.slug}.html"

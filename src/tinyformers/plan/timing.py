@@ -1,0 +1,347 @@
+"""Each lesson's main live computation, run on its default model and input, and timed.
+
+A ``LiveStep`` names what a lesson computes first when its page opens, on the model and the
+input its page starts with, as two functions: ``prepare`` builds what the computation reads
+(loading, copying and building are not timed) and ``run`` is the computation that is timed.
+``measure`` times it with ``clock`` after one warm-up run and reports the median.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from tinyformers.course import attention as attention_course
+from tinyformers.course import bert as bert_course
+from tinyformers.course import encoder_decoder as encoder_decoder_course
+from tinyformers.course import fine_tuning as fine_tuning_course
+from tinyformers.course import gpt as gpt_course
+from tinyformers.course import masks as masks_course
+from tinyformers.course import multi_head as multi_head_course
+from tinyformers.course import scaling as scaling_course
+from tinyformers.course import tokenization as tokenization_course
+from tinyformers.course import train as train_course
+from tinyformers.course import transformer_block as block_course
+from tinyformers.hub.registry import LoadedModel
+from tinyformers.model.build import build_model, count_parameters
+from tinyformers.model.positional import cosine_similarity_matrix, sinusoidal_encoding
+from tinyformers.model.sampling import SamplingSettings, next_token_distribution
+from tinyformers.text.corpora import generate_corpus
+from tinyformers.text.inputs import model_input_ids
+from tinyformers.training.zoo import date_splits
+
+clock: Callable[[], float] = time.perf_counter  # what ``measure`` reads
+MAX_REPEATS = 5
+BUDGET_S = 0.5  # timed runs stop once they have taken this long together
+
+Loader = Callable[[str], LoadedModel]
+
+# The inputs the lesson pages start with.
+GPT_MODEL, BERT_MODEL, DATE_MODEL = "gpt-stories", "bert-stories", "seq2seq-date"
+ATTENTION_SENTENCE = "the old dog sees Mia . she runs ."
+ATTENTION_TOKENS = 24
+MULTI_HEAD_SENTENCE = "the old man near the birds sings . he is happy ."
+BLOCK_SENTENCE = "Zoe sees the big dog . the dog"
+BLOCK_TOKENS = 64
+GPT_PROMPT = "Zoe sees the big dog . the dog"
+POSITION_SENTENCE = "Zoe sees the big dog . the dog sees Zoe ."
+POSITION_SIZE = 64  # d_model and number of positions of the sinusoidal table
+BERT_PAIR = ("Mia sees the friendly fox .", "she smiles .")
+BPE_STORIES, BPE_VOCAB = 500, 1000
+
+
+@dataclass(frozen=True)
+class LiveStep:
+    """A lesson's main live computation on the input its page starts with."""
+
+    slug: str
+    what: str  # what is timed, in a few words
+    model: str | None  # the shipped model it runs, if any
+    input: str  # the input, as the page shows it
+    prepare: Callable[[LoadedModel | None], object]
+    run: Callable[[object], object]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Measured seconds of a lesson's live computation: the median of ``runs`` timed runs."""
+
+    slug: str
+    seconds: float
+    runs: int
+    threads: int  # torch threads it ran on
+    parameters: int | None  # of the model it ran, counted on that model
+
+
+def measure(
+    run: Callable[[], object], repeats: int = MAX_REPEATS, budget_s: float = BUDGET_S
+) -> tuple[float, int]:
+    """Median seconds of ``run()`` after one untimed warm-up, and how many runs were timed:
+    ``repeats`` runs, fewer once they have taken ``budget_s`` together (at least one)."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    run()
+    times: list[float] = []
+    while len(times) < repeats and (not times or sum(times) < budget_s):
+        start = clock()
+        run()
+        times.append(clock() - start)
+    return statistics.median(times), len(times)
+
+
+# ---------------------------------------------------------------------------------------------
+# The computations, lesson by lesson
+# ---------------------------------------------------------------------------------------------
+
+
+def _loaded(loaded: LoadedModel | None) -> LoadedModel:
+    if loaded is None:
+        raise ValueError("this computation runs a shipped model; none was given")
+    return loaded
+
+
+def _tokenization(_: None) -> str:
+    return generate_corpus(BPE_STORIES, seed=0)
+
+
+def _positions(loaded: LoadedModel):
+    ids = model_input_ids(
+        loaded.tokenizer, loaded.family, POSITION_SENTENCE, loaded.config.block_size
+    )
+    weights = loaded.model.wte.weight.detach(), loaded.model.wpe.weight.detach()
+    inputs = weights[0][ids] + weights[1][: len(ids)]
+    return cosine_similarity_matrix(inputs), cosine_similarity_matrix(
+        sinusoidal_encoding(POSITION_SIZE, POSITION_SIZE)
+    )
+
+
+def _attention(loaded: LoadedModel):
+    model, tok = loaded.model, loaded.tokenizer
+    trace = attention_course.trace_sentence(model, tok, ATTENTION_SENTENCE, ATTENTION_TOKENS)
+    return attention_course.model_head(model, trace, 0, 0)
+
+
+def _multi_head(loaded: LoadedModel):
+    trace = multi_head_course.trace_sentence(loaded.model, loaded.tokenizer, MULTI_HEAD_SENTENCE)
+    anchor, _ = multi_head_course.anchor_of(loaded.family)
+    return multi_head_course.head_statistics(trace.attentions, trace.tokens, anchor)
+
+
+def _masks(loaded: LoadedModel):
+    tok = loaded.tokenizer
+    ids = masks_course.sentence_ids(tok, ATTENTION_SENTENCE, ATTENTION_TOKENS)
+    return masks_course.causal_view(loaded.model, ids, tok.display_tokens(ids), 0, 0)
+
+
+def _block(loaded: LoadedModel):
+    ids, segments = block_course.model_inputs(
+        loaded.model, loaded.tokenizer, BLOCK_SENTENCE, BLOCK_TOKENS
+    )
+    return block_course.inspect_ids(loaded.model, ids, segments)
+
+
+def _bert(loaded: LoadedModel):
+    return bert_course.embedding_breakdown(loaded.model, loaded.tokenizer, *BERT_PAIR)
+
+
+def _gpt(loaded: LoadedModel):
+    ids = loaded.tokenizer.encode(GPT_PROMPT)
+    logits = gpt_course.next_token_logits(loaded.model, ids)
+    return next_token_distribution(logits, SamplingSettings())
+
+
+def _date_source() -> str:
+    """The first held-out date: the one the page starts with."""
+    return date_splits()[1][0][0]
+
+
+def _encoder_decoder(loaded: LoadedModel):
+    return encoder_decoder_course.decode_with_trace(loaded.model, loaded.tokenizer, _date_source())
+
+
+def _train_prepare(_: None):
+    """The model the training page builds by default, and one batch of its size."""
+    choice = train_course.default_choice()
+    torch.manual_seed(0)
+    model = build_model(choice.config).train()
+    shape = (choice.spec.settings.batch_size, choice.config.block_size)
+    ids = torch.randint(choice.config.vocab_size, shape)
+    return model, ids
+
+
+def _train_step(state) -> float:
+    """Forward and backward pass of one training batch."""
+    model, ids = state
+    with torch.enable_grad():
+        loss = model(ids[:, :-1], targets=ids[:, 1:]).loss
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
+def _fine_tuning_prepare(loaded: LoadedModel):
+    """A LoRA classifier on a copy of the model (the page's default method) and one batch."""
+    settings = fine_tuning_course.MethodSettings()
+    classifier = fine_tuning_course.prepare(loaded.model, settings).train()
+    data = fine_tuning_course.make_task(settings.batch_size, 20)
+    task = fine_tuning_course.ClassificationTask(loaded.model, loaded.tokenizer, data)
+    batch = task.batch(settings.batch_size, torch.Generator().manual_seed(0))
+    return classifier, batch
+
+
+def _fine_tuning_step(state) -> float:
+    classifier, batch = state
+    with torch.enable_grad():
+        loss = classifier(**batch).loss
+        loss.backward()
+    classifier.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
+def _scaling_prepare(_: None):
+    """One attention layer of the cost measurement's default width, and its longest input."""
+    settings = scaling_course.CostSettings()
+    attention, _ = scaling_course.build_layers(settings)
+    return attention, torch.randn(1, settings.max_length, settings.n_embd)
+
+
+def _scaling(state):
+    attention, x = state
+    return attention(x, need_weights=True)[0]
+
+
+def _same(state):
+    return state
+
+
+def _run(function: Callable[[LoadedModel], object]) -> Callable[[LoadedModel | None], object]:
+    """A ``run`` that calls ``function`` on the loaded model, without gradients."""
+
+    def run(loaded: LoadedModel | None) -> object:
+        with torch.no_grad():
+            return function(_loaded(loaded))
+
+    return run
+
+
+def _model_step(slug: str, what: str, model: str, text: str, function) -> LiveStep:
+    return LiveStep(slug, what, model, text, _same, _run(function))
+
+
+_ENCODER_DECODER = LiveStep(
+    "encoder-decoder",
+    "greedy decoding step by step, with the cross-attention of every step and the trace",
+    DATE_MODEL,
+    "the first held-out date",
+    _same,
+    _run(_encoder_decoder),
+)
+
+LIVE_STEPS: dict[str, LiveStep] = {
+    step.slug: step
+    for step in (
+        LiveStep(
+            "tokenization",
+            "training byte-level BPE and replaying every merge",
+            None,
+            f"{BPE_STORIES} generated stories, vocabulary of {BPE_VOCAB}",
+            _tokenization,
+            lambda text: tokenization_course.train_and_replay(text, BPE_VOCAB),
+        ),
+        _model_step(
+            "positional-encoding",
+            "token + position vectors and the similarity matrices",
+            GPT_MODEL,
+            POSITION_SENTENCE,
+            _positions,
+        ),
+        _model_step(
+            "attention",
+            "a forward pass with its run record, then layer 0, head 0 step by step",
+            GPT_MODEL,
+            ATTENTION_SENTENCE,
+            _attention,
+        ),
+        _model_step(
+            "multi-head",
+            "a forward pass and the statistics of every head",
+            GPT_MODEL,
+            MULTI_HEAD_SENTENCE,
+            _multi_head,
+        ),
+        _model_step(
+            "masks",
+            "a forward pass and the causal mask's scores and weights",
+            GPT_MODEL,
+            ATTENTION_SENTENCE,
+            _masks,
+        ),
+        _model_step(
+            "transformer-block",
+            "a forward pass with its run record, every block walked step by step",
+            GPT_MODEL,
+            BLOCK_SENTENCE,
+            _block,
+        ),
+        _model_step(
+            "bert",
+            "BERT's input embeddings for a sentence pair",
+            BERT_MODEL,
+            " / ".join(BERT_PAIR),
+            _bert,
+        ),
+        _model_step(
+            "gpt",
+            "a forward pass and the next-token distribution",
+            GPT_MODEL,
+            GPT_PROMPT,
+            _gpt,
+        ),
+        _ENCODER_DECODER,
+        LiveStep(
+            "train",
+            "one training step (forward and backward) of the default model",
+            None,
+            "the default settings: a micro GPT, one batch",
+            _train_prepare,
+            _train_step,
+        ),
+        LiveStep(
+            "fine-tuning",
+            "one LoRA fine-tuning step (forward and backward) on a batch of the task",
+            BERT_MODEL,
+            "a batch of the grammatical-or-not task",
+            _fine_tuning_prepare,
+            _fine_tuning_step,
+        ),
+        LiveStep(
+            "scaling",
+            "one attention layer (with weights) on the longest default sequence",
+            None,
+            f"{scaling_course.CostSettings().max_length} random vectors",
+            _scaling_prepare,
+            _scaling,
+        ),
+    )
+}
+
+
+def live_step(slug: str) -> LiveStep:
+    try:
+        return LIVE_STEPS[slug]
+    except KeyError:
+        raise KeyError(f"lesson {slug!r} has no live computation to time") from None
+
+
+def time_lesson(slug: str, load: Loader, repeats: int = MAX_REPEATS) -> Timing:
+    """Time lesson ``slug``'s live computation; ``load`` gives a shipped model by name."""
+    step = live_step(slug)
+    loaded = load(step.model) if step.model is not None else None
+    state = step.prepare(loaded)
+    seconds, runs = measure(lambda: step.run(state), repeats)
+    parameters = count_parameters(loaded.model) if loaded is not None else None
+    return Timing(slug, seconds, runs, torch.get_num_threads(), parameters)
