@@ -7,6 +7,7 @@ The ``page`` and ``fresh`` fixtures (tests/conftest.py) open the page a test mod
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
@@ -51,9 +52,13 @@ def metric(at: AppTest, label_start: str) -> str:
     return found[0]
 
 
+APP_SCRIPT = Path(__file__).resolve().parents[1] / "assets" / "js" / "stepper.js"
+
+
 def html_bodies(at: AppTest) -> list[str]:
-    """The HTML of every ``st.html`` element."""
-    return [element.proto.body for element in at.get("html")]
+    """The HTML of every ``st.html`` element but the app's own step-through script."""
+    own = f"<script>{APP_SCRIPT.read_text(encoding='utf-8')}</script>"
+    return [element.proto.body for element in at.get("html") if element.proto.body != own]
 
 
 def numbers(text: str) -> list[float]:
