@@ -13,6 +13,7 @@ from tests.plotly_json import chart_titled, decode, title
 from tinyformers.figures import positional_encoding as figs
 from tinyformers.hub.registry import load_shipped
 from tinyformers.model.positional import cosine_similarity_matrix, sinusoidal_encoding
+from tinyformers.text.display import plain
 
 PAGE = "app_pages/positional_encoding.py"
 DEFAULT_MODEL = "gpt-stories"
@@ -252,5 +253,6 @@ def test_other_model_option_explains_when_nothing_is_found(fresh):
     at.text_input(key="pe-model-other").set_value("no-such-owner/no-such-model").run()
     assert not at.exception
     assert any(
-        "cannot find a model called 'no-such-owner/no-such-model'" in e.value for e in at.error
+        plain("cannot find a model called 'no-such-owner/no-such-model'") in e.value
+        for e in at.error
     )

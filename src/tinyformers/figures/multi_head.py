@@ -322,7 +322,7 @@ def concatenation_figure(
 def model_view_caption(name: str, n_layer: int, n_head: int, n_tokens: int) -> str:
     """How many attention patterns the model view draws."""
     return (
-        f"{name}: {n_layer} layers × {n_head} heads = {n_layer * n_head} attention patterns "
+        f"{plain(name)}: {n_layer} layers × {n_head} heads = {n_layer * n_head} attention patterns "
         f"over your {n_tokens} tokens."
     )
 
