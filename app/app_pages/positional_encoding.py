@@ -253,7 +253,12 @@ tables = {"sinusoidal": sinusoidal}
 if loaded:
     tables[f"learned ({model_name})"] = wpe[:learned_length]
 table_name = st.radio(
-    "Position table", list(tables), horizontal=True, key="pe-offset-table", bind=BIND
+    "Position table",
+    list(tables),
+    format_func=plain,
+    horizontal=True,
+    key="pe-offset-table",
+    bind=BIND,
 )
 table = tables[table_name]
 n = table.size(0)
