@@ -127,7 +127,8 @@ def page_style() -> None:
     them)."""
     sheets = ["app", "present"] if presenting() else ["app"]
     st.html("".join(f"<style>{_style(name)}</style>" for name in sheets))
-    st.html(f"<script>{_script('stepper')}</script>", unsafe_allow_javascript=True)
+    # in the sidebar, so the lesson's own elements come first in the main column
+    st.sidebar.html(f"<script>{_script('stepper')}</script>", unsafe_allow_javascript=True)
 
 
 def asked_presenter_mode() -> bool:

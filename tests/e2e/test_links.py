@@ -119,11 +119,12 @@ def test_keys_step_through_the_lesson_and_the_step_is_in_the_link(browser, serve
     page = new_page(browser, server_url)
     page.goto(f"{server_url}/{path}")
     settle(page)
+    page.locator(".tf-stepper").wait_for()  # the step-through script has loaded
     page.locator("h1").first.click()  # the page has the focus, no input
     for key in ("PageDown", "ArrowRight"):  # a clicker's key, then an arrow key
         page.keyboard.press(key)
-    page.wait_for_url(lambda url: "step=2" in url)
     page.wait_for_function(f"() => ({STEP})() === '2'")
+    page.wait_for_function("() => window.location.search.includes('step=2')")
     top = page.evaluate(
         "() => document.querySelectorAll(\"[data-testid='stMain'] h1, [data-testid='stMain'] h3\")"
         "[2].getBoundingClientRect().top"
