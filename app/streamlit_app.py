@@ -12,6 +12,7 @@ from tinyformers.lessons import load_lessons
 # Page reruns use one torch thread (a per-thread setting), so many sessions share the cores
 # fairly; background training runs set their own count (see widgets.start_job).
 torch.set_num_threads(1)
+widgets.apply_hosting()  # on a class server: no error details in the browser
 sidebar = "collapsed" if widgets.start_presenting_if_asked() else "auto"
 st.set_page_config(
     page_title="Tinyformers", page_icon="🔎", layout="wide", initial_sidebar_state=sidebar

@@ -6,7 +6,7 @@ with ``st.cache_resource``; anything a student makes lives in ``st.session_state
 
 from __future__ import annotations
 
-import os
+import logging
 import re
 from collections.abc import Callable
 from functools import partial
@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from tinyformers.figures.common import fit_height
+from tinyformers.hosting import Hosting
 from tinyformers.hub.checkpoint import CheckpointError
 from tinyformers.hub.registry import LoadedModel, load_huggingface, load_shipped, shipped_names
 from tinyformers.hub.workspace import (
@@ -29,6 +30,7 @@ from tinyformers.hub.workspace import (
 )
 from tinyformers.lessons import Lesson, get_lesson
 from tinyformers.text.corpora.user_text import UserTextError, clean_user_text, decode_upload
+from tinyformers.text.display import plain
 from tinyformers.training.backends import backend_from_env
 from tinyformers.training.jobs import (
     QUEUED,
@@ -50,9 +52,24 @@ STEP_PARAM = "step"  # ?step=N: the step (section) of a lesson a link opens at
 LINK_SEEN_KEY = "_link-seen"  # the URL's parameters as the last run ended
 PROJECTOR_FONT = 20  # px: chart text in presenter mode
 OTHER_MODEL = "Other: a Hugging Face model or a folder…"
-EXTERNAL_MODELS_ENV = "TINYFORMERS_EXTERNAL_MODELS"
 TRAINED_KEY = "trained_models"  # name -> LoadedModel, every model trained in this session
 WORK_COOKIE = "tinyformers_work"
+ERROR_DETAILS_OPTION = "client.showErrorDetails"
+
+log = logging.getLogger(__name__)
+
+
+def hosting() -> Hosting:
+    """This server's settings (``TINYFORMERS_HOSTED`` and the variables over it)."""
+    return Hosting.from_env()
+
+
+def apply_hosting() -> None:
+    """Streamlit's settings that a script may change, as this server's hosting asks: on a class
+    server, students see no error details (Streamlit logs them on the server)."""
+    wanted = hosting()
+    if wanted.hosted and st.get_option(ERROR_DETAILS_OPTION) != wanted.error_details:
+        st.set_option(ERROR_DETAILS_OPTION, wanted.error_details)
 
 
 # --------------------------------------------------------------------------------------------
@@ -281,7 +298,7 @@ def sentence_input(
     try:
         text = clean_user_text(text, max_chars=max_chars)
     except UserTextError as err:
-        st.warning(str(err))
+        st.warning(plain(err))
         return None
     if tokenizer is not None and max_tokens is not None:
         ids = tokenizer.encode(text)
@@ -300,14 +317,25 @@ def corpus_input(key: str) -> str | None:
     upload = st.file_uploader("…or upload a .txt file", type=None, key=f"{key}-upload")
     try:
         if upload is not None:
+            check_upload_size(upload.size)
             return decode_upload(upload.getvalue(), upload.name)
         if pasted.strip():
             return clean_user_text(pasted)
     except UserTextError as err:
-        st.error(str(err))
+        st.error(plain(err))
         return None
     st.info("Paste some text or upload a .txt file to use your own corpus.")
     return None
+
+
+def check_upload_size(size: int) -> None:
+    """Refuse an upload over this server's cap before it is read (``UserTextError``)."""
+    cap = hosting().max_upload_bytes()
+    if cap is not None and size > cap:
+        raise UserTextError(
+            f"the file is {size / 1_000_000:.1f} MB; this server reads uploads of up to "
+            f"{cap / 1_000_000:g} MB. Upload a shorter .txt file, or paste part of it"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,8 +356,9 @@ def external_model(name_or_path: str) -> LoadedModel:
 
 
 def external_models_allowed() -> bool:
-    """Hosts serving a whole class can switch the option off (TINYFORMERS_EXTERNAL_MODELS=0)."""
-    return os.environ.get(EXTERNAL_MODELS_ENV, "1") != "0"
+    """Hosts serving a whole class can switch the option off (TINYFORMERS_EXTERNAL_MODELS=0);
+    on a class server (TINYFORMERS_HOSTED=1) it is off unless TINYFORMERS_MODELS_DIR is set."""
+    return hosting().external_models
 
 
 def model_picker(
@@ -366,11 +395,12 @@ def model_picker(
     try:
         loaded = external_model(wanted.strip())
     except CheckpointError as err:
-        st.error(f"That model cannot be used: {err}")
+        st.error(f"That model cannot be used: {plain(err)}")
         return None
     if family is not None and loaded.family != family:
         st.error(
-            f"{wanted.strip()!r} is a {loaded.family.upper()} model; this lesson needs {family.upper()}."
+            f"{plain(repr(wanted.strip()))} is a {loaded.family.upper()} model; "
+            f"this lesson needs {family.upper()}."
         )
         return None
     return loaded
@@ -436,6 +466,14 @@ def start_job(key: str, work: Callable, name: str = "training") -> Job:
     return job
 
 
+def failure_message(error: str) -> str:
+    """What a student reads about a failed run: its error, or on a server that hides error
+    details, only that it failed (the server's log has the rest)."""
+    if hosting().error_details == "none":
+        return "The run failed. The server's log has the details; try again or change a setting."
+    return f"The run failed: {plain(error)}"
+
+
 def job_progress(key: str, render: Callable[[Snapshot], None]) -> Snapshot | None:
     """Show the job under ``key``: its place in the queue, a Stop button, and ``render`` of its
     latest snapshot, redrawn every half second while it runs. Returns the latest snapshot."""
@@ -453,7 +491,7 @@ def job_progress(key: str, render: Callable[[Snapshot], None]) -> Snapshot | Non
         if snap.active:
             st.button("Stop", key=f"{key}-stop", on_click=job.stop)
         elif snap.error:
-            st.error(f"The run failed: {snap.error}")
+            st.error(failure_message(snap.error))
         elif snap.stop_reason == SESSION_CLOSED:
             st.info("The run stopped because its browser tab was closed.")
         elif job.timed_out:
@@ -507,19 +545,27 @@ def workspace() -> Workspace:
 
 
 def keep_trained_model(loaded: LoadedModel) -> None:
-    """Offer a trained model to every lesson in this session and keep it for later visits."""
-    st.session_state.setdefault(TRAINED_KEY, {})[loaded.name] = loaded
+    """Offer a trained model to every lesson in this session and keep it for later visits;
+    beyond this server's cap of models per session, the oldest goes."""
+    trained = st.session_state.setdefault(TRAINED_KEY, {})
+    trained.pop(loaded.name, None)  # a model trained again under its name is the newest
+    trained[loaded.name] = loaded
+    removed = list(trained)[: max(0, len(trained) - hosting().session_models)]
+    work = workspace()
     try:
-        removed = workspace().save_model(loaded)
+        for name in removed:
+            work.remove_model(name)
+        removed += work.save_model(loaded)
     except (WorkspaceError, OSError) as err:
-        st.warning(f"{loaded.name} is kept in this tab only: {err}.")
-        return
+        log.warning("could not save %r: %s", loaded.name, err)
+        st.warning(f"{plain(loaded.name)} is kept in this tab only: {plain(err)}.")
     for name in removed:
-        st.session_state[TRAINED_KEY].pop(name, None)
+        trained.pop(name, None)
     if removed:
+        names = ", ".join(plain(name) for name in dict.fromkeys(removed))
         st.info(
-            f"To stay within what this server keeps for you, your oldest model "
-            f"({', '.join(removed)}) was removed."
+            f"To stay within what this server keeps for you, your oldest model ({names}) "
+            "was removed."
         )
 
 
@@ -530,7 +576,7 @@ def saved_work_panel() -> None:
     if not names:
         st.caption("Models you train are kept for your next visit, in this browser only.")
         return
-    st.caption(f"Kept for your next visit: {', '.join(names)}.")
+    st.caption(f"Kept for your next visit: {', '.join(plain(name) for name in names)}.")
     if st.button("Forget my work", key="forget-work", help="Remove your trained models"):
         work.forget()
         st.session_state[TRAINED_KEY] = {}
@@ -585,10 +631,10 @@ def _follow(key: str, tokens: list[str]) -> tuple[list[int] | None, str | None]:
     positions, moved, dropped = follow_positions(before[1], tokens)
     note = None
     if dropped:
-        gone = ", ".join(repr(t) for t in dropped)
+        gone = ", ".join(plain(repr(t)) for t in dropped)
         note = f"{gone} {'is' if len(dropped) == 1 else 'are'} not in the new input, so the choice was reset."
     elif moved:
-        note = f"{', '.join(repr(t) for t in moved)} moved; the choice follows it."
+        note = f"{', '.join(plain(repr(t)) for t in moved)} moved; the choice follows it."
     return positions, note
 
 

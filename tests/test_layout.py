@@ -23,6 +23,7 @@ LAYERS = {
     "plan": 5,  # lesson plans: every lesson's text, live computation and handout
     "cli": 5,
     "serve": 5,
+    "hosting": 0,  # the settings of a class server, read by every layer
 }
 SHARED_FIGURES = {"common", "bertviz"}  # drawing helpers every lesson's figures use
 COURSE_PAGES = {"home", "plan"}  # pages about the whole course: the course map, lesson plans

@@ -4,7 +4,7 @@ the experiment that shows why the scores are divided by √d_k."""
 import streamlit as st
 import torch
 import widgets
-from widgets import BIND
+from widgets import BIND, plain
 
 from tinyformers.course import attention as stepwise
 from tinyformers.course.attention import HeadSteps
@@ -86,7 +86,7 @@ def model_head(
         trace = stepwise.trace_sentence(loaded.model, loaded.tokenizer, text, MAX_TOKENS)
         steps = stepwise.model_head(loaded.model, trace, layer, head)
     except ValueError as err:
-        st.error(f"The model cannot read this text: {err}")
+        st.error(f"The model cannot read this text: {plain(err)}")
         return None, None
     return steps, trace.head(layer, head)
 

@@ -7,7 +7,7 @@ from functools import partial
 
 import streamlit as st
 import widgets
-from widgets import BIND
+from widgets import BIND, plain
 
 from tinyformers.course import masks as mask_views
 from tinyformers.course.masks import CORPORA
@@ -135,7 +135,7 @@ def show_kind(kind: str, loaded: LoadedModel | None, first, second, strip, rows)
                 )
     except ValueError as err:
         what = "date model cannot read" if kind == "cross" else "model cannot show"
-        st.error(f"The {what} this: {err}")
+        st.error(f"The {what} this: {plain(err)}")
         return
     if view is None:
         return
@@ -157,7 +157,9 @@ def show_padding(loaded: LoadedModel | None, texts: list[str | None]) -> None:
         st.info("Type two sentences above to build a padded batch.")
         return
     choices = ([loaded.name] if loaded is not None else []) + [BERT_MODEL]
-    name = st.radio(BATCH_LABEL, choices, horizontal=True, key="mk-pad-model", bind=BIND)
+    name = st.radio(
+        BATCH_LABEL, choices, format_func=plain, horizontal=True, key="mk-pad-model", bind=BIND
+    )
     model = (
         loaded if loaded is not None and name == loaded.name else widgets.shipped_model(BERT_MODEL)
     )
@@ -170,7 +172,7 @@ def show_padding(loaded: LoadedModel | None, texts: list[str | None]) -> None:
     try:
         batch = mask_views.padded_batch(model.model, sequences, mask_views.pad_id_of(tok))
     except ValueError as err:
-        st.error(f"The model cannot run this batch: {err}")
+        st.error(f"The model cannot run this batch: {plain(err)}")
         return
     strings = mask_views.batch_tokens(tok, sequences)
     title = f"One padded batch · {model.name}, layer {layer}, head {head}"
@@ -188,7 +190,7 @@ def start_leakage(text: str, source: str, steps: int, seed: int) -> None:
     try:
         experiments.check_text(text)
     except ValueError as err:
-        st.error(f"This text cannot be used: {err}. Paste a longer text.")
+        st.error(f"This text cannot be used: {plain(err)}. Paste a longer text.")
         return
     st.session_state[RUN_KEY] = dict(
         source=CORPORA[source], chars=len(text), steps=steps, seed=seed

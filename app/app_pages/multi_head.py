@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 import torch
 import widgets
-from widgets import BIND
+from widgets import BIND, plain
 
 from tinyformers.course.multi_head import (
     STATISTICS,
@@ -106,7 +106,7 @@ def show_ranking(loaded: LoadedModel, trace: Trace) -> None:
     try:
         stats = head_statistics(trace.attentions, trace.tokens, anchor_token)
     except ValueError as err:
-        st.info(f"Head statistics are not available: {err}.")
+        st.info(f"Head statistics are not available: {plain(err)}.")
         return
     key_column, order_column = st.columns([3, 2])
     key = key_column.selectbox(
@@ -222,7 +222,7 @@ with model_column:
         default=DEFAULT_MODEL,
     )
 if loaded is not None and loaded.family not in ("gpt", "bert"):
-    st.error(f"{loaded.name} is a {loaded.family} model; pick a GPT or BERT model.")
+    st.error(f"{plain(loaded.name)} is a {loaded.family} model; pick a GPT or BERT model.")
     loaded = None
 text = None
 if loaded is not None:

@@ -5,7 +5,7 @@ import math
 import streamlit as st
 import torch
 import widgets
-from widgets import BIND
+from widgets import BIND, plain
 
 from tinyformers.figures import positional_encoding as figs
 from tinyformers.figures.common import token_chips
@@ -70,7 +70,9 @@ with st.container():
         if loaded is not None and (
             loaded.family not in ("gpt", "bert") or loaded.config.position != "learned"
         ):
-            st.error(f"{loaded.name} has no learned position table; pick a GPT or BERT model.")
+            st.error(
+                f"{plain(loaded.name)} has no learned position table; pick a GPT or BERT model."
+            )
             loaded = None
     sentence = None
     with sentence_column:
@@ -208,7 +210,7 @@ widgets.chart(figs.similarity_panels(dict(zip(titles, similarities.values(), str
 spreads = [f"{name} {figs.diagonal_spread(matrix):.1e}" for name, matrix in similarities.items()]
 st.caption("Largest difference between two entries at the same distance: " + ", ".join(spreads))
 if loaded and learned_length < length:
-    st.caption(f"{model_name} has only {wpe.size(0):,} positions, so its panel stops there.")
+    st.caption(f"{plain(model_name)} has only {wpe.size(0):,} positions, so its panel stops there.")
 
 # ---------------------------------------------------------------------------------------------
 # Adjacent positions
@@ -251,7 +253,12 @@ tables = {"sinusoidal": sinusoidal}
 if loaded:
     tables[f"learned ({model_name})"] = wpe[:learned_length]
 table_name = st.radio(
-    "Position table", list(tables), horizontal=True, key="pe-offset-table", bind=BIND
+    "Position table",
+    list(tables),
+    format_func=plain,
+    horizontal=True,
+    key="pe-offset-table",
+    bind=BIND,
 )
 table = tables[table_name]
 n = table.size(0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 import widgets
-from widgets import BIND
+from widgets import BIND, plain
 
 from tinyformers.course.tokenization import (
     BASE_VOCAB_SIZE,
@@ -89,7 +89,7 @@ def train(text: str, vocab_size: int) -> TrainedBPE | None:
     try:
         bpe_json, steps, words, shown = bpe_and_replay(text, vocab_size)
     except ValueError as err:
-        st.error(f"Could not train BPE: {err}")
+        st.error(f"Could not train BPE: {plain(err)}")
         return None
     return TrainedBPE(text, Tokenizer.from_str(bpe_json), steps, words, shown)
 
@@ -196,7 +196,7 @@ def tokenizers_for(trained: TrainedBPE, vocab_size: int) -> dict[str, Tokenizer]
     try:
         char_json, wordpiece_json = char_and_wordpiece(trained.text, vocab_size)
     except ValueError as err:
-        st.error(f"Could not train the character and WordPiece tokenizers: {err}")
+        st.error(f"Could not train the character and WordPiece tokenizers: {plain(err)}")
         return None
     return labelled_tokenizers(
         Tokenizer.from_str(char_json), trained.bpe, Tokenizer.from_str(wordpiece_json)

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import streamlit as st
 import widgets
-from widgets import BIND
+from widgets import BIND, plain
 
 from tinyformers.course import train as course
 from tinyformers.course.train import Choice, CorpusProfile, NumberChoice, Training
@@ -57,7 +57,7 @@ def chosen_tokenizer(text: str | None) -> CorpusProfile | None:
     try:
         profile = corpus_profile(text, kind, None if kind == "char" else vocab)
     except ValueError as err:
-        st.error(f"Cannot train a tokenizer on this text: {err}")
+        st.error(f"Cannot train a tokenizer on this text: {plain(err)}")
         return None
     st.caption(figs.corpus_caption(profile))
     return profile

@@ -8,7 +8,7 @@ from functools import partial
 
 import streamlit as st
 import widgets
-from widgets import BIND
+from widgets import BIND, plain
 
 from tinyformers.course import transformer_block as blocks
 from tinyformers.course.gpt import unknown_count
@@ -80,7 +80,7 @@ def chosen_model() -> LoadedModel | None:
     )
     if loaded is not None and loaded.family not in ("gpt", "bert"):
         name = markdown_text(loaded.name)
-        st.error(f"{name} is a {loaded.family} model; pick a GPT or BERT model.")
+        st.error(f"{plain(name)} is a {loaded.family} model; pick a GPT or BERT model.")
         return None
     return loaded
 
@@ -199,7 +199,7 @@ def ablation_controls() -> None:
     try:
         check_text(text)
     except ValueError as err:
-        st.error(f"Cannot train on this text: {err}")
+        st.error(f"Cannot train on this text: {plain(err)}")
         return
     steps = int(steps)
     st.session_state[ABLATION_SETTINGS_KEY] = dict(

@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tinyformers.hosting import Hosting
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_DIR = ROOT / "deploy"
 NGINX_CONF = DEPLOY_DIR / "nginx.conf"
@@ -85,9 +87,17 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def replica_environment(environ: Mapping[str, str], hosting: Mapping[str, str]) -> dict[str, str]:
-    """Hosting settings under the caller's environment, with one cookie secret for all."""
+    """Hosting settings under the caller's environment, with one cookie secret for all; with
+    ``TINYFORMERS_HOSTED=1``, Streamlit's class-server settings (no error details in the
+    browser, XSRF protection, the upload limit) unless a variable of their own is set."""
     env = {**hosting, **environ}
     env.setdefault("STREAMLIT_SERVER_COOKIE_SECRET", secrets.token_hex(32))
+    try:
+        hosted = Hosting.from_env(env)
+    except ValueError as err:
+        raise ServeError(str(err)) from None
+    for name, value in hosted.streamlit_environment().items():
+        env.setdefault(name, value)
     return env
 
 

@@ -12,6 +12,7 @@ from tinyformers.hub.checkpoint import save_checkpoint
 from tinyformers.hub.interop import export_hf
 from tinyformers.model.build import build_model
 from tinyformers.model.config import GPTConfig
+from tinyformers.text.display import plain
 from tinyformers.text.tokenizers import train_bpe
 
 APP_DIR = str(Path(__file__).resolve().parents[2] / "app")
@@ -52,7 +53,7 @@ def choose_other(at: AppTest, text: str) -> AppTest:
 def test_unknown_model_id_gets_a_clear_offline_message() -> None:
     at = choose_other(run_picker(), "no-such-owner/no-such-model")
     assert not at.exception
-    assert "cannot find a model called 'no-such-owner/no-such-model'" in at.error[0].value
+    assert plain("cannot find a model called 'no-such-owner/no-such-model'") in at.error[0].value
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +152,9 @@ def test_a_failed_run_is_a_message_on_the_page() -> None:
     at.session_state["job"].join(600)
     at.run()
     assert not at.exception
-    assert [e.value for e in at.error] == ["The run failed: ValueError: learning rate too high"]
+    assert [e.value for e in at.error] == [
+        "The run failed: " + plain("ValueError: learning rate too high")
+    ]
     assert at.markdown[-1].value == "status failed"
 
 

@@ -9,6 +9,7 @@ import torch
 
 from tinyformers.course import attention as stepwise
 from tinyformers.figures import attention as figs
+from tinyformers.text.display import plain
 
 TOKENS = ["the", "dog", "sees", "the", "</script><img src=x onerror=alert(1)>"]
 
@@ -249,7 +250,7 @@ def test_output_caption_writes_the_two_largest_terms(toy):
     first, second = weights.argsort(descending=True)[:2].tolist()
     text = figs.output_caption(toy, 4)
     assert text.startswith(
-        f"Output row 4 ({TOKENS[4]!r}) = {weights[first].item():.2f} × v[{first} "
+        f"Output row 4 ({plain(repr(TOKENS[4]))}) = {weights[first].item():.2f} × v[{first} "
     )
     assert f" + {weights[second].item():.2f} × v[{second} (" in text and " + …;" in text
 

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from tinyformers.course.attention import HeadSteps, ScalingStats, softmax_entropy
 from tinyformers.figures.common import TOP_COLORBAR, number
+from tinyformers.text.display import plain
 
 STEPS = ("x", "q", "k", "v", "scores", "scale", "softmax", "output")
 STEP_NAMES = {
@@ -454,8 +455,8 @@ def draw_figure(scores: Tensor, d: int) -> go.Figure:
 
 
 def row_label(steps: HeadSteps, i: int) -> str:
-    """'position ('token')', how captions name a row or a key."""
-    return f"{i} ({steps.tokens[i]!r})"
+    """'position ('token')', how captions name a row or a key (the token escaped for Markdown)."""
+    return f"{i} ({plain(repr(steps.tokens[i]))})"
 
 
 def input_caption(steps: HeadSteps, focus: int, placement: str | None, layer: int) -> str:

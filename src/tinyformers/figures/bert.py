@@ -27,6 +27,7 @@ from tinyformers.course.bert import (
     LedgerStatistics,
     trained_positions,
 )
+from tinyformers.text.display import plain
 from tinyformers.text.masking import (
     IGNORE_INDEX,
     LEDGER_NAMES,
@@ -599,9 +600,9 @@ def guesses_caption(guesses: Sequence[BlankGuess]) -> str:
     """Where the original token of each blank ranks among the model's guesses."""
     return " ".join(
         f"Position {g.position}: you typed [MASK], so there is no original; the model's first "
-        f"choice is {g.tokens[0]!r} ({g.probabilities[0]:.1%})."
+        f"choice is {plain(repr(g.tokens[0]))} ({g.probabilities[0]:.1%})."
         if g.answer is None
-        else f"Position {g.position}: the original {g.answer!r} is choice {g.answer_rank} "
+        else f"Position {g.position}: the original {plain(repr(g.answer))} is choice {g.answer_rank} "
         f"({g.answer_probability:.1%})."
         for g in guesses
     )

@@ -10,7 +10,6 @@ few HTML tags in labels and hover boxes, and the chips are HTML. Captions are Ma
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
@@ -27,6 +26,7 @@ from tinyformers.course.encoder_decoder import (
     strongest_sources,
 )
 from tinyformers.figures.bertviz import encoder_decoder_head_view_html
+from tinyformers.text.display import plain
 from tinyformers.text.span_corruption import SENTINEL_PATTERN, Corruption
 from tinyformers.trace import Trace
 
@@ -37,7 +37,6 @@ PRIMARY_HEIGHT = 450  # px: the cross-attention chart at the top fits the first 
 SPAN_COLORS = ("#fdd49e", "#c6dbef", "#c7e9c0", "#dadaeb", "#fcbba1", "#d9d9d9")
 KEPT_COLOR = "#f0f0f0"
 CLOSING_COLOR = "#bdbdbd"  # the sentinel that closes the last span
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 FAMILIES = {  # family: (kind, well-known models, trained to predict)
     "bert": ("encoder-only", "BERT", "masked tokens"),
     "gpt": ("decoder-only", "GPT", "the next token"),
@@ -57,7 +56,7 @@ def shown_token(token: str) -> str:
 
 def escape_markdown(text: str) -> str:
     """Text shown inside Markdown (warnings, captions) exactly as typed."""
-    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return plain(text)
 
 
 def head_label(head: int | str) -> str:

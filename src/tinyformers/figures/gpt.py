@@ -28,6 +28,7 @@ from tinyformers.course.gpt import (
 from tinyformers.figures.common import number
 from tinyformers.figures.tokenization import visible
 from tinyformers.model.sampling import Distribution, SamplingSettings
+from tinyformers.text.display import plain
 
 FONT_SIZE = 16
 RAW_COLOR = "#b0b0b0"
@@ -41,7 +42,6 @@ NO_LOSS_CHIP = "#f4f4f4"
 GRID_COLOR = "#e5e5e5"
 LEGEND_ROOM = 0.7  # headroom above the tallest bar, for the legend in the top right corner
 DISTRIBUTION_HEIGHT = 440  # px: the chart opens the lesson, so it fits a first screen
-MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()#+-.!|~<>$:&")
 
 
 def label(token: str) -> str:
@@ -57,7 +57,7 @@ def quoted(text: str) -> str:
 def markdown_text(text: str) -> str:
     """Text that Markdown (``st.caption``, ``st.info``) shows exactly as typed: every
     punctuation character that Markdown or HTML could read as syntax is backslash-escaped."""
-    return "".join("\\" + char if char in MARKDOWN_SPECIAL else char for char in text)
+    return plain(text)
 
 
 def markdown_quote(text: str) -> str:

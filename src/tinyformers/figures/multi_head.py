@@ -23,11 +23,11 @@ from tinyformers.course.multi_head import (
     points_at_subject,
     strongest_key_habits,
 )
+from tinyformers.text.display import plain
 
 FONT_SIZE = 16
 MAX_VALUE_LABELS = 16  # write the weight in each cell only for sentences up to this length
 HIGHLIGHT = "#d62728"
-MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()#+-.!|$<>~:=")
 LAYER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 NUMBER_NAMES = {"sg": "singular", "pl": "plural"}
 MAX_VIEW_HEIGHT = 560  # px of a chart or a bertviz frame (a taller view scrolls inside it)
@@ -48,7 +48,7 @@ def stat_labels(anchor: str) -> dict[str, str]:
 def quoted_token(token: str) -> str:
     """A token quoted for a Markdown caption: repr-quoted, with every character Markdown or
     Streamlit treats specially backslash-escaped, so the token shows as typed."""
-    return "".join(f"\\{char}" if char in MARKDOWN_SPECIAL else char for char in repr(token))
+    return plain(repr(token))
 
 
 def token_labels(tokens: Sequence[str]) -> list[str]:
@@ -322,7 +322,7 @@ def concatenation_figure(
 def model_view_caption(name: str, n_layer: int, n_head: int, n_tokens: int) -> str:
     """How many attention patterns the model view draws."""
     return (
-        f"{name}: {n_layer} layers × {n_head} heads = {n_layer * n_head} attention patterns "
+        f"{plain(name)}: {n_layer} layers × {n_head} heads = {n_layer * n_head} attention patterns "
         f"over your {n_tokens} tokens."
     )
 

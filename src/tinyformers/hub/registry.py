@@ -17,6 +17,7 @@ from typing import Any
 
 from torch import nn
 
+from tinyformers import hosting
 from tinyformers.hub.checkpoint import CONFIG_FILE, FORMAT, WEIGHTS_FILE, load_checkpoint
 from tinyformers.hub.safety import (
     CheckpointError,
@@ -113,7 +114,7 @@ def load_shipped(name: str, models_dir: Path = MODELS_DIR) -> LoadedModel:
 # ---------------------------------------------------------------------------------------------
 
 ALLOW_DOWNLOAD_ENV = "TINYFORMERS_ALLOW_DOWNLOAD"
-MODELS_DIR_ENV = "TINYFORMERS_MODELS_DIR"
+MODELS_DIR_ENV = hosting.MODELS_DIR_ENV
 HF_CLASSES = {"gpt2": "GPT2LMHeadModel", "bert": "BertForMaskedLM"}
 HF_CONFIGS = {"gpt2": "GPT2Config", "bert": "BertConfig"}
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.ckpt", "tf_model.h5")

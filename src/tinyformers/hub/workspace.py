@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tinyformers.hosting import Hosting
 from tinyformers.hub.checkpoint import CheckpointError, recover_folder, save_checkpoint
 from tinyformers.hub.registry import LoadedModel, load_folder
 
@@ -57,20 +58,13 @@ class WorkLimits:
 
     @classmethod
     def from_env(cls) -> WorkLimits:
-        def read(name: str, default: float) -> float:
-            raw = os.environ.get(name)
-            if raw is None:
-                return default
-            try:
-                return float(raw)
-            except ValueError:
-                raise ValueError(f"{name} must be a number, got {raw!r}") from None
-
-        defaults = cls()
+        """The caps of ``Hosting.from_env()``: ``TINYFORMERS_HOSTED`` and ``_WORK_MAX_MB``,
+        ``_WORK_MAX_MODELS``, ``_WORK_MAX_DAYS``."""
+        hosting = Hosting.from_env()
         return cls(
-            max_bytes=int(read("TINYFORMERS_WORK_MAX_MB", defaults.max_bytes / 2**20) * 2**20),
-            max_models=int(read("TINYFORMERS_WORK_MAX_MODELS", defaults.max_models)),
-            max_age_days=read("TINYFORMERS_WORK_MAX_DAYS", defaults.max_age_days),
+            max_bytes=int(hosting.work_max_mb * 2**20),
+            max_models=hosting.work_max_models,
+            max_age_days=hosting.work_max_days,
         )
 
 

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tinyformers.hosting import Hosting
 from tinyformers.training.workers import local_processes
 
 QUEUED, RUNNING, FINISHED, STOPPED, FAILED = "queued", "running", "finished", "stopped", "failed"
@@ -90,14 +91,15 @@ class Limits:
 
     @classmethod
     def from_env(cls) -> Limits:
-        """``TINYFORMERS_MAX_STEPS``, ``_MAX_SECONDS``, ``_MAX_PARAMETERS``, ``_MAX_TRAININGS``,
-        ``_TRAIN_THREADS`` and ``_SESSION_GRACE``."""
-        defaults = cls()
+        """The caps of ``Hosting.from_env()`` (``TINYFORMERS_HOSTED`` and ``_MAX_STEPS``,
+        ``_MAX_SECONDS``, ``_MAX_PARAMETERS``, ``_MAX_TRAININGS``), with ``_TRAIN_THREADS``
+        and ``_SESSION_GRACE``."""
+        defaults, hosting = cls(), Hosting.from_env()
         return cls(
-            max_steps=_env_number("TINYFORMERS_MAX_STEPS", defaults.max_steps),
-            max_seconds=_env_number("TINYFORMERS_MAX_SECONDS", defaults.max_seconds, float),
-            max_parameters=_env_number("TINYFORMERS_MAX_PARAMETERS", defaults.max_parameters),
-            max_concurrent=_env_number("TINYFORMERS_MAX_TRAININGS", defaults.max_concurrent),
+            max_steps=hosting.max_steps,
+            max_seconds=hosting.max_seconds,
+            max_parameters=hosting.max_parameters,
+            max_concurrent=hosting.max_trainings,
             threads_per_run=_env_number("TINYFORMERS_TRAIN_THREADS", defaults.threads_per_run),
             session_grace_s=_env_number(
                 "TINYFORMERS_SESSION_GRACE", defaults.session_grace_s, float
@@ -354,6 +356,8 @@ class Job:
         return KILL_AFTER_ASKED_S if self.stop_reason == ASKED else KILL_AFTER_S
 
     def _end(self, status: str, result: Any = None, error: str | None = None) -> None:
+        if status == FAILED:  # the page may show students only that it failed: details go here
+            log.error("a %s run failed: %s\n%s", self.name, error, self.error_details or "")
         with self._lock:
             self._ended_at = time.perf_counter()
             self.result, self.error, self.status = result, error, status
