@@ -103,25 +103,14 @@ def kept_script(app_dir: str, names: list[str]) -> None:
     import sys
 
     import streamlit as st
-    import torch
 
     sys.path.insert(0, app_dir)
-    from widgets import keep_trained_model, saved_work_panel
+    from widgets import saved_work_panel
 
-    from tinyformers.hub.registry import LoadedModel
-    from tinyformers.model.build import build_model
-    from tinyformers.model.config import GPTConfig
-    from tinyformers.text.tokenizers import train_char
+    from tests.kept_models import keep_tiny_models
 
     if st.button("Keep", key="keep"):
-        tokenizer = train_char("the cat sat on the mat")
-        config = GPTConfig(
-            vocab_size=tokenizer.vocab_size, n_layer=1, n_head=1, n_embd=8, block_size=8
-        )
-        for name in names:
-            torch.manual_seed(0)
-            model = build_model(config).eval()
-            keep_trained_model(LoadedModel(name, "gpt", model, tokenizer, "trained", {}))
+        keep_tiny_models(names)
     saved_work_panel()
 
 

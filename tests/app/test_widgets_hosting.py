@@ -91,25 +91,14 @@ def keep_script(app_dir: str, names: list[str]) -> None:
     import sys
 
     import streamlit as st
-    import torch
 
     sys.path.insert(0, app_dir)
-    from widgets import TRAINED_KEY, keep_trained_model
+    from widgets import TRAINED_KEY
 
-    from tinyformers.hub.registry import LoadedModel
-    from tinyformers.model.build import build_model
-    from tinyformers.model.config import GPTConfig
-    from tinyformers.text.tokenizers import train_char
+    from tests.kept_models import keep_tiny_models
 
     if st.button("Keep", key="keep"):
-        tokenizer = train_char("the cat sat on the mat")
-        config = GPTConfig(
-            vocab_size=tokenizer.vocab_size, n_layer=1, n_head=1, n_embd=8, block_size=8
-        )
-        for name in names:
-            torch.manual_seed(0)
-            model = build_model(config).eval()
-            keep_trained_model(LoadedModel(name, "gpt", model, tokenizer, "trained", {}))
+        keep_tiny_models(names)
     st.write(f"kept {list(st.session_state.get(TRAINED_KEY, {}))}")
 
 

@@ -9,14 +9,7 @@ import torch
 from tests.plotly_json import figure_spec
 from tinyformers.course.bert import BlankGuess, EmbeddingBreakdown, Ledger, LedgerStatistics
 from tinyformers.figures import bert as figs
-from tinyformers.text.masking import (
-    IGNORE_INDEX,
-    MASKED,
-    NOT_SELECTED,
-    RANDOM,
-    UNCHANGED,
-    MaskingRates,
-)
+from tinyformers.text import masking
 
 EVIL = "</script><img src=x onerror=alert(1)>"
 
@@ -29,7 +22,10 @@ def breakdown(tokens: list[str], segments: list[int], width: int = 6) -> Embeddi
 
 def ledger(tokens: list[str], seen: list[str], codes: list[int], special: list[bool]) -> Ledger:
     ids = list(range(10, 10 + len(tokens)))
-    labels = [IGNORE_INDEX if c == NOT_SELECTED else i for i, c in zip(ids, codes, strict=True)]
+    labels = [
+        masking.IGNORE_INDEX if c == masking.NOT_SELECTED else i
+        for i, c in zip(ids, codes, strict=True)
+    ]
     return Ledger(ids, ids, tokens, seen, labels, codes, special)
 
 
@@ -87,7 +83,14 @@ def test_embedding_norms_are_the_row_lengths():
 def test_ledger_html_shows_every_position_and_escapes():
     tokens = ["[CLS]", "dog", EVIL, "runs", "home", "[SEP]"]
     seen = ["[CLS]", "[MASK]", EVIL, "cat", "home", "[SEP]"]
-    codes = [NOT_SELECTED, MASKED, UNCHANGED, RANDOM, NOT_SELECTED, NOT_SELECTED]
+    codes = [
+        masking.NOT_SELECTED,
+        masking.MASKED,
+        masking.UNCHANGED,
+        masking.RANDOM,
+        masking.NOT_SELECTED,
+        masking.NOT_SELECTED,
+    ]
     special = [True, False, False, False, False, True]
     html = figs.ledger_html(ledger(tokens, seen, codes, special))
     assert "<img" not in html and "&lt;img␣src=x" in html
@@ -114,11 +117,16 @@ def test_resample_figure_draws_the_counts_and_the_rates():
     stats = LedgerStatistics(
         samples=100,
         eligible=3,
-        counts={NOT_SELECTED: 240, MASKED: 48, RANDOM: 6, UNCHANGED: 6},
+        counts={
+            masking.NOT_SELECTED: 240,
+            masking.MASKED: 48,
+            masking.RANDOM: 6,
+            masking.UNCHANGED: 6,
+        },
         selected_histogram=[50, 30, 20, 0],
         expected_histogram=[0.6, 0.3, 0.09, 0.01],
     )
-    rates = MaskingRates(0.2, 0.8, 0.1)
+    rates = masking.MaskingRates(0.2, 0.8, 0.1)
     fig = figs.resample_figure(stats, rates)
     observed, expected, observed_rates, configured = fig.data
     assert list(observed.y) == [0.5, 0.3, 0.2, 0.0]
@@ -130,13 +138,13 @@ def test_resample_figure_draws_the_counts_and_the_rates():
 
 def test_resample_figure_with_nothing_selected():
     stats = LedgerStatistics(10, 2, {0: 20, 1: 0, 2: 0, 3: 0}, [10, 0, 0], [1.0, 0.0, 0.0])
-    fig = figs.resample_figure(stats, MaskingRates(select_rate=0.0))
+    fig = figs.resample_figure(stats, masking.MaskingRates(select_rate=0.0))
     assert fig.data[2].y[1] is None  # no share of nothing
 
 
 def test_side_by_side_panels_have_their_own_axes_and_titles():
     stats = LedgerStatistics(1, 1, {0: 1, 1: 0, 2: 0, 3: 0}, [1, 0], [0.85, 0.15])
-    layout = figure_spec(figs.resample_figure(stats, MaskingRates()))["layout"]
+    layout = figure_spec(figs.resample_figure(stats, masking.MaskingRates()))["layout"]
     left, right = layout["xaxis"]["domain"], layout["xaxis2"]["domain"]
     assert left[1] < right[0]
     titles = [a["text"] for a in layout["annotations"]]
@@ -151,13 +159,13 @@ def test_side_by_side_panels_have_their_own_axes_and_titles():
 def test_epochs_figure_colours_each_epoch_by_ledger_code():
     tokens = ["[CLS]", "dog", EVIL, "[SEP]"]
     special = [True, False, False, True]
-    first = ledger(tokens, ["[CLS]", "[MASK]", EVIL, "[SEP]"], [0, MASKED, 0, 0], special)
-    second = ledger(tokens, ["[CLS]", "dog", "cat", "[SEP]"], [0, 0, RANDOM, 0], special)
+    first = ledger(tokens, ["[CLS]", "[MASK]", EVIL, "[SEP]"], [0, masking.MASKED, 0, 0], special)
+    second = ledger(tokens, ["[CLS]", "dog", "cat", "[SEP]"], [0, 0, masking.RANDOM, 0], special)
     fig = figs.epochs_figure([first, first], [first, second])
     static, dynamic = fig.data[0], fig.data[1]
     special_code = figs.SPECIAL
-    assert [list(row) for row in static.z] == [[special_code, MASKED, 0, special_code]] * 2
-    assert list(dynamic.z[1]) == [special_code, 0, RANDOM, special_code]
+    assert [list(row) for row in static.z] == [[special_code, masking.MASKED, 0, special_code]] * 2
+    assert list(dynamic.z[1]) == [special_code, 0, masking.RANDOM, special_code]
     assert dynamic.text[1][2] == "cat" and list(static.y) == ["epoch 1", "epoch 2"]
     assert len(fig.data) == 2 + len(figs.CATEGORY_NAMES)  # two heatmaps and the legend
     no_markup(fig)
@@ -223,7 +231,9 @@ def test_embedding_caption_gives_sizes_and_lengths():
 def test_ledger_caption_counts_what_the_draw_did():
     tokens = ["[CLS]", "the", "dog", "runs", "home", "[SEP]"]
     special = [True, False, False, False, False, True]
-    draw = ledger(tokens, tokens, [0, MASKED, 0, UNCHANGED, RANDOM, 0], special)
+    draw = ledger(
+        tokens, tokens, [0, masking.MASKED, 0, masking.UNCHANGED, masking.RANDOM, 0], special
+    )
     assert figs.ledger_caption(draw, 7, 3) == (
         "Seed 7, draw 3: 3 of 4 ordinary tokens selected (1 → [MASK], 1 → random, "
         "1 unchanged). Loss at positions 1, 3, 4; the other 3 labels are -100."
@@ -237,25 +247,30 @@ def test_resample_caption_sets_measured_rates_beside_configured_ones():
     stats = LedgerStatistics(
         samples=100,
         eligible=3,
-        counts={NOT_SELECTED: 240, MASKED: 48, RANDOM: 6, UNCHANGED: 6},
+        counts={
+            masking.NOT_SELECTED: 240,
+            masking.MASKED: 48,
+            masking.RANDOM: 6,
+            masking.UNCHANGED: 6,
+        },
         selected_histogram=[50, 30, 20, 0],
         expected_histogram=[0.6, 0.3, 0.09, 0.01],
     )
-    assert figs.resample_caption(stats, MaskingRates(0.2, 0.8, 0.1), 5) == (
+    assert figs.resample_caption(stats, masking.MaskingRates(0.2, 0.8, 0.1), 5) == (
         "100 draws with seed 5 on 3 ordinary tokens: 20.00% selected (configured 20%), "
         "0.60 tokens per draw on average. Of the 60 selected: 80.00% → [MASK], 10.00% → "
         "random, 10.00% unchanged."
     )
     none = LedgerStatistics(10, 2, {0: 20, 1: 0, 2: 0, 3: 0}, [10, 0, 0], [1.0, 0.0, 0.0])
-    caption = figs.resample_caption(none, MaskingRates(select_rate=0.0), 0)
+    caption = figs.resample_caption(none, masking.MaskingRates(select_rate=0.0), 0)
     assert caption.endswith("No draw selected anything, so the split of the selected is undefined.")
 
 
 def test_epochs_caption_counts_trained_positions():
     tokens = ["[CLS]", "the", "dog", "runs", "[SEP]"]
     special = [True, False, False, False, True]
-    first = ledger(tokens, tokens, [0, MASKED, 0, 0, 0], special)
-    second = ledger(tokens, tokens, [0, 0, 0, RANDOM, 0], special)
+    first = ledger(tokens, tokens, [0, masking.MASKED, 0, 0, 0], special)
+    second = ledger(tokens, tokens, [0, 0, 0, masking.RANDOM, 0], special)
     assert figs.epochs_caption([first, first], [first, second], 3) == (
         "Over 2 epochs with seed 3, of 3 ordinary positions: static masking trained on 1, "
         "dynamic masking on 2."

@@ -18,19 +18,9 @@ from typing import Any
 from torch import nn
 
 from tinyformers import hosting
+from tinyformers.hub import safety
 from tinyformers.hub.checkpoint import CONFIG_FILE, FORMAT, WEIGHTS_FILE, load_checkpoint
-from tinyformers.hub.safety import (
-    CheckpointError,
-    check_inside,
-    check_links,
-    check_tensors,
-    checkpoint_errors,
-    expected_tensors,
-    file_label,
-    public_message,
-    read_header,
-    read_json,
-)
+from tinyformers.hub.safety import CheckpointError, public_message
 from tinyformers.model.config import CONFIG_CLASSES
 
 MODELS_DIR = Path(__file__).resolve().parents[3] / "models"
@@ -181,7 +171,7 @@ def load_huggingface(name_or_path: str, allowed_root: str | Path | None = None) 
     name_or_path = name_or_path.strip()
     root = Path(allowed_root) if allowed_root is not None else models_root()
     shown = name_or_path if HUB_ID.fullmatch(name_or_path) else Path(name_or_path).name
-    with checkpoint_errors(repr(shown)):
+    with safety.checkpoint_errors(repr(shown)):
         folder = _typed_folder(name_or_path, root)
         if folder is not None:
             return _load_model_folder(folder, name_or_path, root)
@@ -195,7 +185,7 @@ def _typed_folder(name_or_path: str, root: Path | None) -> Path | None:
         path = Path(root) / path
     if path.is_dir():
         if root is not None:
-            check_inside(path, root, f"the folder {path.name!r}")
+            safety.check_inside(path, root, f"the folder {path.name!r}")
         return path
     if not HUB_ID.fullmatch(name_or_path) or ".." in name_or_path:
         raise CheckpointError(f"there is no model folder {name_or_path!r}")
@@ -206,8 +196,8 @@ def _load_model_folder(folder: Path, name: str, root: Path | None) -> LoadedMode
     config_file = folder / CONFIG_FILE
     if not config_file.is_file():
         raise CheckpointError(f"{folder.name} has no {CONFIG_FILE}; is it a model folder?")
-    check_links(folder, root if root is not None else folder)
-    data = read_json(config_file)
+    safety.check_links(folder, root if root is not None else folder)
+    data = safety.read_json(config_file)
     if isinstance(data, dict) and data.get("format") == FORMAT:
         return load_folder(folder, allowed_root=root)
     return _load_hf_folder(folder, data, name, folder.name, tokenizer_from=folder)
@@ -231,13 +221,13 @@ def _load_cached(repo_id: str) -> LoadedModel:
     folder = config_file.parent
     # The cache keeps a model's files in <repo>/blobs and links them from <repo>/snapshots/<rev>.
     root = folder.parent.parent if folder.parent.name == "snapshots" else folder
-    check_links(folder, root)
-    data = read_json(config_file)
+    safety.check_links(folder, root)
+    data = safety.read_json(config_file)
     try:
         cached_file(repo_id, WEIGHTS_FILE, local_files_only=local_only)
     except Exception as err:
         raise CheckpointError(_no_safetensors(repo_id, folder)) from err
-    check_links(folder, root)
+    safety.check_links(folder, root)
     return _load_hf_folder(
         folder, data, repo_id, repo_id, tokenizer_from=repo_id, local_only=local_only
     )
@@ -266,7 +256,7 @@ def _load_hf_folder(
 
     from tinyformers.hub.interop import config_from_hf, from_hf
 
-    where = file_label(folder / CONFIG_FILE)
+    where = safety.file_label(folder / CONFIG_FILE)
     model_type = data.get("model_type") if isinstance(data, dict) else None
     class_name = HF_CLASSES.get(model_type) if isinstance(model_type, str) else None
     if class_name is None:
@@ -283,16 +273,16 @@ def _load_hf_folder(
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise CheckpointError(_no_safetensors(shown, folder))
-    entries = read_header(weights)
+    entries = safety.read_header(weights)
     model_class = getattr(transformers, class_name)
     with torch.device("meta"):
         skeleton = model_class(hf_config)
-    expected = expected_tensors(skeleton, skeleton._tied_weights_keys or {})
+    expected = safety.expected_tensors(skeleton, skeleton._tied_weights_keys or {})
     needed = sum(math.prod(shape) for shape, _ in expected.values())
-    check_tensors(
+    safety.check_tensors(
         _hf_names(entries, skeleton.base_model_prefix, expected),
         expected,
-        file_label(weights),
+        safety.file_label(weights),
         extra_bytes=max(16 * 2**20, 4 * needed),
     )
     hf_model = model_class.from_pretrained(
