@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tinyformers.hosting import Hosting
+from tinyformers.hosting import Hosting, read_number
 from tinyformers.training.workers import local_processes
 
 QUEUED, RUNNING, FINISHED, STOPPED, FAILED = "queued", "running", "finished", "stopped", "failed"
@@ -51,19 +51,6 @@ log = logging.getLogger(__name__)
 # ---------------------------------------------------------------------------------------------
 # Limits a host sets for a shared server
 # ---------------------------------------------------------------------------------------------
-
-
-def _env_number(name: str, default: float, kind: type = int) -> Any:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return kind(default)
-    try:
-        value = kind(raw)
-    except ValueError as err:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from err
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {raw!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -94,16 +81,16 @@ class Limits:
         """The caps of ``Hosting.from_env()`` (``TINYFORMERS_HOSTED`` and ``_MAX_STEPS``,
         ``_MAX_SECONDS``, ``_MAX_PARAMETERS``, ``_MAX_TRAININGS``), with ``_TRAIN_THREADS``
         and ``_SESSION_GRACE``."""
-        defaults, hosting = cls(), Hosting.from_env()
+        environ, defaults, hosting = os.environ, cls(), Hosting.from_env()
         return cls(
             max_steps=hosting.max_steps,
             max_seconds=hosting.max_seconds,
             max_parameters=hosting.max_parameters,
             max_concurrent=hosting.max_trainings,
-            threads_per_run=_env_number("TINYFORMERS_TRAIN_THREADS", defaults.threads_per_run),
-            session_grace_s=_env_number(
-                "TINYFORMERS_SESSION_GRACE", defaults.session_grace_s, float
-            ),
+            threads_per_run=read_number(environ, "TINYFORMERS_TRAIN_THREADS", int)
+            or defaults.threads_per_run,
+            session_grace_s=read_number(environ, "TINYFORMERS_SESSION_GRACE")
+            or defaults.session_grace_s,
         )
 
     def check_parameters(self, n_parameters: int) -> None:
