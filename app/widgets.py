@@ -143,6 +143,10 @@ def start_presenting_if_asked() -> bool:
     return presenting()
 
 
+def _follow_toggle() -> None:
+    st.session_state[PRESENTING_KEY] = st.session_state["present-toggle"]
+
+
 def presenter_toggle() -> None:
     """The sidebar's presenter-mode switch, kept in the URL as ``?present=1``."""
     on = st.sidebar.toggle(
@@ -150,10 +154,8 @@ def presenter_toggle() -> None:
         value=presenting(),
         key="present-toggle",
         help="Large type and dark chart text for a projector; the link keeps the mode.",
+        on_change=_follow_toggle,  # before the rerun starts, so the page is styled at once
     )
-    if on != presenting():
-        st.session_state[PRESENTING_KEY] = on
-        st.rerun()
     if on and st.query_params.get(PRESENT_PARAM) != "1":
         st.query_params[PRESENT_PARAM] = "1"
     elif not on and PRESENT_PARAM in st.query_params:

@@ -141,3 +141,13 @@ def test_the_notice_names_plain_keys_and_counts_the_rest() -> None:
 
     text = link_notice_text(["gpt-top-k", "<b>x</b>", "a" * 80])
     assert "`gpt-top-k`" in text and "2 others" in text and "<b>" not in text
+
+
+def test_the_presenter_switch_folds_the_text_at_once_and_keeps_the_mode_in_the_link() -> None:
+    at = _open_page("app_pages/gpt.py")
+    notes = lambda: [e for e in at.expander if e.label == "Notes"]  # noqa: E731
+    assert not notes()
+    at.toggle(key="present-toggle").set_value(True).run()
+    assert notes() and at.query_params["present"] == "1"
+    at.toggle(key="present-toggle").set_value(False).run()
+    assert not notes() and not at.exception

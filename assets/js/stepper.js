@@ -13,6 +13,7 @@
   };
   let step = asked();
   let page = window.location.pathname;
+  let held = null; // the step just reached, kept in place while the page above it still draws
   const current = () => step;
   const writeStep = () => {
     const url = new URL(window.location.href);
@@ -32,6 +33,7 @@
     if (!steps.length) return;
     step = Math.min(Math.max(n, 0), steps.length - 1);
     steps[step].scrollIntoView({ block: "start" });
+    held = { heading: steps[step], top: steps[step].getBoundingClientRect().top, until: Date.now() + 3000 };
     writeStep();
     show(step, steps.length);
   };
@@ -64,6 +66,10 @@
   // The app rewrites the URL as choices change: keep the step in it, and start again at the
   // first step (or the one a link names) on another lesson.
   window.setInterval(() => {
+    if (held && Date.now() < held.until && held.heading.isConnected &&
+        Math.abs(held.heading.getBoundingClientRect().top - held.top) > 40) {
+      held.heading.scrollIntoView({ block: "start" });
+    }
     if (window.location.pathname !== page) {
       page = window.location.pathname;
       step = asked();

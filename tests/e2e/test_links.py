@@ -114,6 +114,8 @@ def test_a_hostile_link_gives_defaults_and_a_notice(browser, server_url) -> None
 
 
 STEP = "() => document.body.dataset.step"
+CHARTS_DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].every(
+    plot => plot.querySelector('.main-svg'))"""
 
 
 @pytest.mark.parametrize("path", [c[0] for c in CHANGES])
@@ -122,16 +124,17 @@ def test_keys_step_through_the_lesson_and_the_step_is_in_the_link(browser, serve
     page.goto(f"{server_url}/{path}")
     settle(page)
     page.locator(".tf-stepper").wait_for()  # the step-through script has loaded
+    page.wait_for_function(CHARTS_DRAWN)  # nothing above a step grows after it is reached
     page.locator("h1").first.click()  # the page has the focus, no input
     for key in ("PageDown", "ArrowRight"):  # a clicker's key, then an arrow key
         page.keyboard.press(key)
     page.wait_for_function(f"() => ({STEP})() === '2'")
     page.wait_for_function("() => window.location.search.includes('step=2')")
-    top = page.evaluate(
-        "() => document.querySelectorAll(\"[data-testid='stMain'] h1, [data-testid='stMain'] h3\")"
-        "[2].getBoundingClientRect().top"
+    page.wait_for_function(  # the third step's headline is at the top of the screen
+        "() => { const top = document.querySelectorAll("
+        "\"[data-testid='stMain'] h1, [data-testid='stMain'] h3\")[2]"
+        ".getBoundingClientRect().top; return top >= 0 && top < 200; }"
     )
-    assert 0 <= top < 200  # the third step's headline is at the top of the screen
     page.keyboard.press("ArrowLeft")
     page.wait_for_function(f"() => ({STEP})() === '1'")
 
