@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlencode
@@ -28,7 +28,7 @@ from tinyformers.hub.workspace import (
     new_id,
     prune,
 )
-from tinyformers.lessons import Lesson, get_lesson
+from tinyformers.lessons import Lesson, fill_placeholders, get_lesson
 from tinyformers.text.corpora.user_text import UserTextError, clean_user_text, decode_upload
 from tinyformers.text.display import plain
 from tinyformers.training.backends import backend_from_env
@@ -208,15 +208,21 @@ def link_panel() -> None:
         st.code(link, language=None, wrap_lines=True)
 
 
-def lesson_section(current: Lesson, key: str) -> None:
-    """A section's headline and text (in presenter mode, the text waits under "Notes")."""
+def lesson_section(
+    current: Lesson, key: str, values: Mapping[str, object] | None = None, **more: object
+) -> None:
+    """A section's headline and text (in presenter mode, the text waits under "Notes").
+
+    ``values`` (or keyword arguments) fill the text's ``{{name}}`` placeholders; a placeholder
+    left without a value, or a value the text has no place for, raises ``PlaceholderError``."""
     section = current.section(key)
+    body = fill_placeholders(section.body, {**(values or {}), **more}, f"{current.slug}#{key}")
     st.subheader(section.title)
     if presenting():
         with st.expander("Notes"):
-            st.markdown(section.body)
+            st.markdown(body)
     else:
-        st.markdown(section.body)
+        st.markdown(body)
 
 
 def quiz(current: Lesson) -> None:

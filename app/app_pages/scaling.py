@@ -276,7 +276,7 @@ widgets.lesson_section(lesson, "chinchilla")
 if plan is not None:
     st.caption(figs.chinchilla_caption(plan))
 
-widgets.lesson_section(lesson, "limits")
+widgets.lesson_section(lesson, "limits", course.limits_values())
 
 widgets.lesson_section(lesson, "attention-cost")
 cost_settings = cost_controls()

@@ -17,14 +17,20 @@
     ## A section heading {#key}
     Text that a page shows next to its widgets with ``lesson.section("key")``.
 
+A section's text may hold placeholders such as ``{{parameters}}`` for numbers the page knows
+(a model's size, a share computed from its config). ``fill_placeholders`` puts the values in;
+the lesson's ``course`` module computes them and the page passes them on.
+
 Pages render text from here and contain no prose of their own.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from numbers import Integral, Real
 from pathlib import Path
 
 import yaml
@@ -32,10 +38,15 @@ import yaml
 LESSONS_DIR = Path(__file__).resolve().parents[2] / "lessons"
 SECTION_HEADING = re.compile(r"^## (?P<title>.+?)\s*\{#(?P<key>[a-z0-9-]+)\}\s*$", re.MULTILINE)
 CODE_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
+PLACEHOLDER = re.compile(r"\{\{\s*(?P<name>[a-z][a-z0-9_]*)\s*\}\}")
 
 
 class LessonError(ValueError):
     """A lesson file that does not follow the format; the message names the file."""
+
+
+class PlaceholderError(LessonError):
+    """A placeholder left without a value, or a value for a placeholder the text lacks."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,49 @@ class Lesson:
         """Every ```python block in the lesson, in order (the tests run them)."""
         texts = [self.intro, *(s.body for s in self.sections)]
         return [code for text in texts for code in CODE_BLOCK.findall(text)]
+
+
+def placeholders(text: str) -> list[str]:
+    """The names of the ``{{name}}`` placeholders in ``text``, each once, in order."""
+    return list(dict.fromkeys(m["name"] for m in PLACEHOLDER.finditer(text)))
+
+
+def format_value(value: object) -> str:
+    """A value as the text shows it: whole numbers with thousands separators (12,288), other
+    numbers with two decimals (or none from 100 on), anything else as its own string."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, Integral):
+        return f"{int(value):,}"
+    if isinstance(value, Real):
+        number = float(value)
+        return f"{number:,.0f}" if abs(number) >= 100 else f"{number:,.2f}"
+    return str(value)
+
+
+def fill_placeholders(text: str, values: Mapping[str, object], where: str = "the text") -> str:
+    """``text`` with every ``{{name}}`` replaced by ``values[name]`` (see ``format_value``).
+
+    Raises ``PlaceholderError`` if a placeholder has no value or a value has no placeholder,
+    so a renamed placeholder cannot silently show braces or drop a number."""
+    names = placeholders(text)
+    missing = [name for name in names if name not in values]
+    if missing:
+        raise PlaceholderError(
+            f"{where}: no value for {', '.join('{{' + n + '}}' for n in missing)}"
+        )
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        known = ", ".join(names) or "none"
+        raise PlaceholderError(
+            f"{where} has no placeholder {', '.join(unknown)} (its placeholders: {known})"
+        )
+    return PLACEHOLDER.sub(lambda m: format_value(values[m["name"]]), text)
+
+
+def blank_placeholders(text: str, blank: str = "(shown on the page)") -> str:
+    """``text`` with every placeholder replaced by ``blank``: for copies read away from the page."""
+    return PLACEHOLDER.sub(blank, text)
 
 
 def split_front_matter(text: str, path: Path) -> tuple[dict, str]:

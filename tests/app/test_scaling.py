@@ -14,6 +14,7 @@ from tests.plotly_json import chart, chart_titles, named_trace, title
 from tinyformers.course.scaling import (
     CostSettings,
     SweepSettings,
+    all_parameters,
     char_task,
     fit_power_law,
     ladder_configs,
@@ -56,10 +57,12 @@ def test_default_plan_is_computed_from_the_ladder(page, vocab_size) -> None:
     expected = figs.plan_rows(configs, settings)
     assert list(table["model"]) == [row["model"] for row in expected]
     assert list(table["N (non-embedding)"]) == [row["N (non-embedding)"] for row in expected]
-    assert list(table["D / N"]) == [row["D / N"] for row in expected]
+    assert list(table["D / all parameters"]) == [row["D / all parameters"] for row in expected]
     assert any(f"D = {settings.tokens:,} tokens" in c for c in captions(page))
-    ratios = ", ".join(f"{settings.tokens / non_embedding_parameters(c):.1f}" for c in configs)
-    assert any(ratios in c and f"N ≈ {settings.tokens / 20:,.0f}" in c for c in captions(page))
+    ratios = ", ".join(f"{settings.tokens / all_parameters(c):.1f}" for c in configs)
+    assert any(
+        ratios in c and f"≈ {settings.tokens / 20:,.0f} parameters" in c for c in captions(page)
+    )
     assert any("Train the sweep to see the fit." in i.value for i in page.info)
     assert SWEEP_JOB not in page.session_state and COST_JOB not in page.session_state
 
@@ -79,8 +82,9 @@ def test_the_page_opens_on_the_sweeps_controls_beside_its_plan(fresh, vocab_size
     for config in ladder_configs(vocab_size, 4):
         n = non_embedding_parameters(config)
         point = named_trace(plan, figs.model_label(config))
-        assert point["x"] == [n] and point["y"] == [pytest.approx(settings.tokens / n)]
-    assert named_trace(plan, "Chinchilla: D / N = 20")["y"] == [20, 20]
+        ratio = settings.tokens / all_parameters(config)
+        assert point["x"] == [n] and point["y"] == [pytest.approx(ratio)]
+    assert named_trace(plan, "Chinchilla: 20 tokens per parameter")["y"] == [20, 20]
 
 
 def test_computed_cost_chart_is_the_multiply_add_formula(page) -> None:

@@ -14,6 +14,7 @@ from tinyformers.course.scaling import (
     LADDER,
     SOURCES,
     SweepSettings,
+    all_parameters,
     char_task,
     compute_frontier,
     embedding_parameters,
@@ -314,7 +315,9 @@ def test_plan_counts_every_model_of_the_ladder() -> None:
     assert list(plan.parameters.values()) == n
     assert plan.largest_parameters() == count_parameters(build_model(configs[-1]))
     assert plan.flops() == pytest.approx(sum(6 * x * settings.tokens for x in n))
-    assert list(plan.tokens_per_parameter().values()) == [settings.tokens / x for x in n]
+    everything = [count_parameters(build_model(c)) for c in configs]
+    assert [all_parameters(c) for c in configs] == everything
+    assert list(plan.tokens_per_parameter().values()) == [settings.tokens / x for x in everything]
     with pytest.raises(ValueError, match="must be one of"):
         plan_sweep("poems", settings, (40, 9_000, 1_000))
 

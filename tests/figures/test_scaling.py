@@ -19,6 +19,7 @@ from tinyformers.course.scaling import (
     SweepProgress,
     SweepResult,
     SweepSettings,
+    all_parameters,
     compute_frontier,
     fit_power_law,
     ladder_configs,
@@ -150,7 +151,7 @@ def test_plan_and_result_tables() -> None:
         n = non_embedding_parameters(config)
         assert row["N (non-embedding)"] == n
         assert row["D (training tokens)"] == SETTINGS.tokens
-        assert row["D / N"] == round(SETTINGS.tokens / n, 1)
+        assert row["D / all parameters"] == round(SETTINGS.tokens / all_parameters(config), 1)
         assert row["C = 6·N·D (FLOPs)"] == f"{6 * n * SETTINGS.tokens:.2e}"
     points = sweep_points()
     fit = fit_power_law([p.non_embedding_parameters for p in points], [p.val_loss for p in points])
@@ -167,10 +168,11 @@ def test_planned_sweep_chart_beside_the_controls() -> None:
     assert figure.layout.title.text == "The planned sweep<br>4 models, D = 102,400 tokens each"
     assert figure.layout.height <= 450
     assert figure.layout.xaxis.type == figure.layout.yaxis.type == "log"
-    for label, n in plan.parameters.items():
-        trace = figure_trace(figure, label)
-        assert trace.x == (n,) and trace.y == pytest.approx((SETTINGS.tokens / n,))
-    line = figure_trace(figure, "Chinchilla: D / N = 20")
+    for config in plan.configs:
+        trace = figure_trace(figure, model_label(config))
+        ratio = SETTINGS.tokens / all_parameters(config)
+        assert trace.x == (non_embedding_parameters(config),) and trace.y == pytest.approx((ratio,))
+    line = figure_trace(figure, "Chinchilla: 20 tokens per parameter")
     assert line.y == (20, 20) and line.x[0] < min(plan.parameters.values())
 
 
@@ -240,10 +242,10 @@ def test_compute_caption_counts_evaluations_and_names_the_frontier_and_the_best(
 def test_chinchilla_caption_names_the_undertrained_models(steps, under) -> None:
     settings = SweepSettings(n_models=4, steps=steps)
     plan = plan_sweep("stories", settings, (40, 50_000, 5_000))
-    ratios = [settings.tokens / n for n in plan.parameters.values()]
+    ratios = [settings.tokens / all_parameters(c) for c in plan.configs]
     caption = figs.chinchilla_caption(plan)
     assert ", ".join(f"{r:.1f}" for r in ratios) in caption
-    assert f"this D suits N ≈ {settings.tokens / 20:,.0f}." in caption
+    assert f"this D suits a model of ≈ {settings.tokens / 20:,.0f} parameters in all." in caption
     below = [label for label, r in zip(plan.labels, ratios, strict=True) if r < 20]
     assert bool(below) == under
     if under:

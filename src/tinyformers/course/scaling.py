@@ -9,7 +9,8 @@ about 2 per parameter and token for the forward pass and 4 for the backward pass
 
 - ``LADDER`` and ``ladder_configs``: the model sizes, from a few thousand parameters upwards.
 - ``non_embedding_parameters``: Kaplan's ``N``, counted from a config (biases and LayerNorms
-  included); ``embedding_parameters`` is the rest.
+  included); ``embedding_parameters`` is the rest, and ``all_parameters`` the sum, which is
+  what Chinchilla's tokens-per-parameter ratio divides by.
 - ``run_sweep``: train the first ``n_models`` rungs of the ladder character by character on one
   text, reporting every logged step, and return one ``SweepPoint`` per finished model.
 - ``fit_power_law``: least squares on (ln x, ln y), with standard errors and R².
@@ -183,6 +184,23 @@ def non_embedding_parameters(config: GPTConfig) -> int:
     return config.n_layer * per_layer + layer_norm  # + ln_f after the last block
 
 
+def all_parameters(config: GPTConfig) -> int:
+    """Every parameter, the embedding tables included: what Hoffmann et al. counted."""
+    return non_embedding_parameters(config) + embedding_parameters(config)
+
+
+def ladder_orders_of_magnitude() -> float:
+    """How many powers of ten the ladder's non-embedding sizes span, smallest to largest rung
+    (N does not depend on the vocabulary, so any vocabulary gives the same answer)."""
+    sizes = [non_embedding_parameters(c) for c in ladder_configs(vocab_size=1)]
+    return math.log10(max(sizes) / min(sizes))
+
+
+def limits_values() -> dict[str, object]:
+    """The numbers the lesson's "what a toy sweep can show" section quotes."""
+    return {"ladder_orders": f"{ladder_orders_of_magnitude():.1f}"}
+
+
 def kaplan_approximation(config: GPTConfig) -> int:
     """12 · n_layer · n_embd², Kaplan's shorthand for N (no biases or LayerNorms, MLP 4× wide)."""
     _check_gpt(config)
@@ -285,7 +303,8 @@ class SweepPoint:
 
     @property
     def tokens_per_parameter(self) -> float:
-        return self.tokens / self.non_embedding_parameters
+        """Chinchilla's D / N: training tokens over *all* parameters, embeddings included."""
+        return self.tokens / self.parameters
 
     def curve(self) -> tuple[list[float], list[float]]:
         """Compute spent so far (6 · N · tokens seen) and validation loss, at every evaluation."""
@@ -431,15 +450,16 @@ class SweepPlan:
 
     def largest_parameters(self) -> int:
         """All parameters (embedding tables included) of the largest model."""
-        return max(non_embedding_parameters(c) + embedding_parameters(c) for c in self.configs)
+        return max(all_parameters(c) for c in self.configs)
 
     def flops(self) -> float:
         """C ≈ 6 · N · D summed over every model: the compute of the whole sweep."""
         return sum(training_flops(n, self.settings.tokens) for n in self.parameters.values())
 
     def tokens_per_parameter(self) -> dict[str, float]:
-        """D / N of every model, by label, smallest model first."""
-        return {label: self.settings.tokens / n for label, n in self.parameters.items()}
+        """Chinchilla's ratio for every model, by label, smallest first: D over all parameters
+        (embeddings included, as Hoffmann et al. counted them), not over Kaplan's N."""
+        return {model_label(c): self.settings.tokens / all_parameters(c) for c in self.configs}
 
 
 def plan_sweep(source: str, settings: SweepSettings, sizes: tuple[int, int, int]) -> SweepPlan:

@@ -25,6 +25,7 @@ from tinyformers.course.scaling import (
     SweepProgress,
     SweepResult,
     SweepSettings,
+    all_parameters,
     compute_frontier,
     crossover_length,
     embedding_parameters,
@@ -227,7 +228,7 @@ def plan_rows(configs: Sequence[GPTConfig], settings: SweepSettings) -> list[dic
                 "N (non-embedding)": n,
                 "embedding parameters": embedding_parameters(config),
                 "D (training tokens)": settings.tokens,
-                "D / N": round(settings.tokens / n, 1),
+                "D / all parameters": round(settings.tokens / all_parameters(config), 1),
                 "C = 6·N·D (FLOPs)": f"{training_flops(n, settings.tokens):.2e}",
             }
         )
@@ -236,7 +237,8 @@ def plan_rows(configs: Sequence[GPTConfig], settings: SweepSettings) -> list[dic
 
 def planned_sweep_chart(plan: SweepPlan) -> go.Figure:
     """Before any training: the size N of every model the sweep will train and the tokens per
-    parameter D / N it will see, against Chinchilla's 20 tokens per parameter."""
+    parameter it will see (over all parameters, as Chinchilla counts), against Chinchilla's
+    ratio."""
     ratios = plan.tokens_per_parameter()
     figure = go.Figure()
     for i, (label, n) in enumerate(plan.parameters.items()):
@@ -248,7 +250,8 @@ def planned_sweep_chart(plan: SweepPlan) -> go.Figure:
                 name=html.escape(label),
                 marker={"size": 14, "color": MODEL_COLORS[i % len(MODEL_COLORS)]},
                 hovertemplate=(
-                    f"{html.escape(label)}<br>N = %{{x:,}}<br>D / N = %{{y:.1f}}<extra></extra>"
+                    f"{html.escape(label)}<br>N = %{{x:,}}<br>"
+                    "D / all parameters = %{y:.1f}<extra></extra>"
                 ),
             )
         )
@@ -257,7 +260,7 @@ def planned_sweep_chart(plan: SweepPlan) -> go.Figure:
             x=_span(list(plan.parameters.values())),
             y=[CHINCHILLA_TOKENS_PER_PARAMETER] * 2,
             mode="lines",
-            name=f"Chinchilla: D / N = {CHINCHILLA_TOKENS_PER_PARAMETER}",
+            name=f"Chinchilla: {CHINCHILLA_TOKENS_PER_PARAMETER} tokens per parameter",
             line={"color": "black", "dash": "dash", "width": 2},
             hoverinfo="skip",
         )
@@ -269,7 +272,7 @@ def planned_sweep_chart(plan: SweepPlan) -> go.Figure:
         figure,
         title,
         "non-embedding parameters N (log scale)",
-        "D / N, tokens per parameter (log scale)",
+        "D / all parameters, tokens per parameter (log scale)",
         xaxis_type="log",
         yaxis_type="log",
     )
@@ -283,7 +286,7 @@ def sweep_rows(points: Sequence[SweepPoint], fit: PowerLawFit | None) -> list[di
             "model": point.label,
             "N (non-embedding)": point.non_embedding_parameters,
             "all parameters": point.parameters,
-            "D / N": round(point.tokens_per_parameter, 1),
+            "D / all parameters": round(point.tokens_per_parameter, 1),
             "C (FLOPs)": f"{point.flops:.2e}",
             "validation loss": round(point.val_loss, 4),
         }
@@ -383,9 +386,10 @@ def chinchilla_caption(plan: SweepPlan) -> str:
     )
     shown = ", ".join(f"{ratio:.1f}" for ratio in ratios.values())
     return (
-        f"Every model sees D = {tokens:,} tokens; D / N from the smallest to the largest model: "
-        f"{shown}. At {CHINCHILLA_TOKENS_PER_PARAMETER} tokens per parameter this D suits "
-        f"N ≈ {tokens / CHINCHILLA_TOKENS_PER_PARAMETER:,.0f}. {verdict}"
+        f"Every model sees D = {tokens:,} tokens; D over all parameters (embeddings included, "
+        f"as Chinchilla counts) from the smallest to the largest model: {shown}. At "
+        f"{CHINCHILLA_TOKENS_PER_PARAMETER} tokens per parameter this D suits a model of "
+        f"≈ {tokens / CHINCHILLA_TOKENS_PER_PARAMETER:,.0f} parameters in all. {verdict}"
     )
 
 

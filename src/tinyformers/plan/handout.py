@@ -11,7 +11,7 @@ import html
 import re
 from dataclasses import dataclass
 
-from tinyformers.lessons import Lesson
+from tinyformers.lessons import Lesson, blank_placeholders
 from tinyformers.plan.timing import LiveStep, Timing
 
 PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
@@ -116,7 +116,7 @@ def handout_html(lesson: Lesson, step: LiveStep | None = None, timing: Timing | 
     steps = "".join(
         f"<h3>Step {s.number}. {html.escape(s.title)}</h3>"
         f'<p class="page">On the page {html.escape(s.page)}</p>'
-        f"{_text(lesson.section(s.key).body)}"
+        f"{_text(blank_placeholders(lesson.section(s.key).body))}"
         for s in lesson_steps(lesson)
     )
     measured = ""
