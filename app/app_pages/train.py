@@ -107,7 +107,7 @@ def choose(controls) -> tuple[Choice | None, course.TrainSettings | None]:
             "Size preset", names, first, figs.preset_label, "train-preset", help_text, bind=BIND
         )
     widgets.lesson_section(current, "objective")
-    widgets.lesson_section(current, "build")
+    widgets.lesson_section(current, "build", course.build_values())
     profile = chosen_tokenizer(corpus[0] if corpus is not None else None)
     sizes = custom_size(name)
     widgets.lesson_section(current, "settings")

@@ -60,6 +60,11 @@ MIN_SNAPSHOT_INTERVAL = 10  # never evaluate more often than this many steps
 RATE_WINDOW = 5  # logged steps the time-left estimate looks back over
 
 
+def build_values() -> dict[str, object]:
+    """The numbers the lesson's "choose what to train" section quotes about the corpora."""
+    return {"agreement_sentences": zoo.AGREEMENT_TRAINING_SENTENCES}
+
+
 # ---------------------------------------------------------------------------------------------
 # Per-head scores of one snapshot
 # ---------------------------------------------------------------------------------------------

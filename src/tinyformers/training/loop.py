@@ -401,8 +401,11 @@ def train(
                 val_estimate=val_estimate,
             )
             state.history.append(progress)
+            stop = callback is not None and callback(progress) is False
+            # The next window starts after the callback, so the time it spends (samples,
+            # snapshots, sending the update) counts towards no window's tokens per second.
             window_start, window_tokens = time.perf_counter(), 0
-            if callback is not None and callback(progress) is False:
+            if stop:
                 state.stop_reason = "stopped"
                 break
         if out_of_time:
