@@ -263,7 +263,7 @@ widgets.lesson_section(lesson, "task")
 chosen_task = task_controls()
 
 for key in ("full-and-head", "bitfit", "adapters", "lora", "prefix"):
-    widgets.lesson_section(lesson, key)
+    widgets.lesson_section(lesson, key, course.lesson_values(key))
 
 widgets.lesson_section(lesson, "train")
 plans = method_plans(model_name, steps, chosen_task[0][2] if chosen_task else 0)

@@ -439,3 +439,14 @@ def test_grammatical_share(small_task) -> None:
     assert C.grammatical_share(small_task.held_out[:1]) == small_task.held_out[0].label
     with pytest.raises(ValueError, match="no examples"):
         C.grammatical_share([])
+
+
+def test_bitfit_share_is_counted_on_bert_base() -> None:
+    biases, total = C.bert_base_bias_count()
+    c, layers = 768, 12
+    per_layer = 4 * c + (4 * c + c) + 2 * c  # attention, MLP, the shifts of two LayerNorms
+    assert biases == layers * per_layer + c  # + the embedding LayerNorm's shift
+    assert total == pytest.approx(110e6, rel=0.02)  # Devlin et al.: 110M with the pooler
+    values = C.lesson_values("bitfit")
+    assert values["bert_base_bias_share"] == f"{100 * biases / total:.2f}%"
+    assert C.lesson_values("lora") == {}

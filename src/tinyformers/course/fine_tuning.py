@@ -23,6 +23,7 @@ protocol of ``jobs.py``: report returns False when someone asked to stop.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import random
 import statistics
@@ -35,7 +36,8 @@ from torch import Tensor, nn
 
 from tinyformers.model import peft
 from tinyformers.model.bert import Bert
-from tinyformers.model.build import count_parameters
+from tinyformers.model.build import build_model, count_parameters
+from tinyformers.model.config import BertConfig
 from tinyformers.model.gpt import GPT
 from tinyformers.text.corpora.stories import (
     Sentence,
@@ -198,6 +200,39 @@ def body_of(model: nn.Module) -> nn.Module:
     else:
         body.lm_head = nn.Identity()
     return body
+
+
+# BERT-base as Devlin et al. published it: WordPiece vocabulary of 30,522, 512 positions,
+# 12 layers of width 768 with 12 heads.
+BERT_BASE = BertConfig(
+    vocab_size=30_522, block_size=512, n_layer=12, n_head=12, n_embd=768, layer_norm_eps=1e-12
+)
+
+
+@functools.lru_cache(maxsize=1)
+def bert_base_bias_count() -> tuple[int, int]:
+    """(bias parameters, all parameters) of BERT-base's body, the model a classifier keeps: the
+    model built from ``BERT_BASE`` (on the meta device: shapes only, no memory) without its
+    masked-LM head, with BitFit's selection of trainable biases."""
+    with torch.device("meta"):
+        body = body_of(build_model(BERT_BASE))
+    peft.train_only_biases(body)
+    return peft.count_trainable(body), count_parameters(body)
+
+
+def bitfit_values() -> dict[str, object]:
+    """The numbers the lesson's BitFit section quotes, counted on BERT-base's shape."""
+    biases, total = bert_base_bias_count()
+    return {
+        "bert_base_biases": biases,
+        "bert_base_body": total,
+        "bert_base_bias_share": f"{100 * biases / total:.2f}%",
+    }
+
+
+def lesson_values(key: str) -> dict[str, object]:
+    """The values of the placeholders in the lesson's section ``key`` (none for most)."""
+    return bitfit_values() if key == "bitfit" else {}
 
 
 class SequenceClassifier(nn.Module):
