@@ -16,6 +16,7 @@ from tinyformers.course.tokenization import (
     next_tie,
     tokenized_rows,
     train_and_replay,
+    units_values,
     word_occurrences,
 )
 from tinyformers.figures import tokenization as fig
@@ -267,7 +268,7 @@ if trained is not None:
         st.html(fig.comparison_html(tokenized_rows(toks, sentence)))
     st.caption(fig.training_caption(trained, int(vocab_size)))
 
-widgets.lesson_section(current, "units")
+widgets.lesson_section(current, "units", units_values(sentence))
 widgets.lesson_section(current, "corpus")
 
 widgets.lesson_section(current, "bpe")

@@ -449,3 +449,17 @@ def word_occurrences(words: dict[str, int], word: str) -> int:
     counts ``words``, at the start of the text or after a space."""
     bare = word.strip()
     return sum(words.get(byte_level(form), 0) for form in {bare, " " + bare})
+
+
+def units_values(sentence: str | None) -> dict[str, object]:
+    """The numbers the lesson's "units" section quotes about the student's sentence: its words
+    (split at whitespace), its characters (one token each for a character-level tokenizer,
+    spaces and punctuation included) and how many characters that makes per word."""
+    words = len(sentence.split()) if sentence else 0
+    if not words:
+        return {"sentence_words": "no", "sentence_characters": "no", "characters_per_word": "no"}
+    return {
+        "sentence_words": words,
+        "sentence_characters": len(sentence),
+        "characters_per_word": f"{len(sentence) / words:.1f}",
+    }
