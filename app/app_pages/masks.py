@@ -282,7 +282,7 @@ if loaded is not None and kind != "padding":  # else it is in the input strip
     texts[1] = widgets.sentence_input(*SENTENCES[1], loaded.tokenizer, limit)
 show_padding(loaded, texts)
 
-widgets.lesson_section(lesson, "leakage")
+widgets.lesson_section(lesson, "leakage", mask_views.leakage_values())
 show_leakage_controls()
 widgets.job_progress(JOB_KEY, show_leakage)
 

@@ -278,7 +278,7 @@ widgets.lesson_section(lesson, "feed-forward")
 if loaded is not None:
     show_feed_forward(loaded)
 
-widgets.lesson_section(lesson, "ablation")
+widgets.lesson_section(lesson, "ablation", blocks.ablation_values())
 ablation_controls()
 widgets.job_progress(ABLATION_KEY, render_ablation)
 

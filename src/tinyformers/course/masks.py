@@ -39,6 +39,7 @@ from tinyformers.model.blocks import check_length
 from tinyformers.model.record import RunRecord
 from tinyformers.text.corpora import generate_corpus, lesson_corpus
 from tinyformers.text.inputs import model_input_ids
+from tinyformers.training.experiments import CAUSAL, leakage_variants
 from tinyformers.training.loop import pad_batch
 
 KINDS = ("causal", "padding", "prefix", "cross")
@@ -504,3 +505,10 @@ def builtin_corpus(name: str) -> str:
     if name not in ("stories", "lessons"):
         raise ValueError(f"unknown built-in corpus {name!r}; the corpora are stories and lessons")
     return generate_corpus(STORIES, seed=0) if name == "stories" else lesson_corpus()
+
+
+def leakage_values() -> dict[str, object]:
+    """The size of the leakage experiment's GPT, as the lesson's "leakage" section quotes it
+    (read from the config the experiment trains; the vocabulary does not change it)."""
+    config = leakage_variants(vocab_size=1)[CAUSAL]
+    return {"leak_layers": config.n_layer, "leak_heads": config.n_head, "leak_width": config.n_embd}

@@ -29,7 +29,13 @@ from tinyformers.model.config import TransformerConfig
 from tinyformers.model.record import BlockRecord, RunRecord
 from tinyformers.text.corpora import generate_corpus, lesson_corpus
 from tinyformers.text.inputs import bert_wrap
-from tinyformers.training.experiments import FULL, NEITHER, NO_LAYER_NORM, NO_RESIDUAL
+from tinyformers.training.experiments import (
+    FULL,
+    NEITHER,
+    NO_LAYER_NORM,
+    NO_RESIDUAL,
+    ablation_variants,
+)
 
 STREAM, BRANCH = "stream", "branch"
 ATTENTION, MLP = "attention", "mlp"
@@ -483,3 +489,15 @@ def builtin_corpus(name: str) -> str:
     if name not in ("stories", "lessons"):
         raise ValueError(f"unknown built-in corpus {name!r}; the corpora are stories and lessons")
     return generate_corpus(STORIES, seed=0) if name == "stories" else lesson_corpus()
+
+
+def ablation_values() -> dict[str, object]:
+    """The size of the ablation's GPTs, as the lesson's "ablation" section quotes it (read from
+    the configs the experiment trains; the vocabulary does not change it)."""
+    config = ablation_variants(vocab_size=1)[FULL]
+    return {
+        "ablation_models": len(ABLATION_VARIANTS),
+        "ablation_layers": config.n_layer,
+        "ablation_heads": config.n_head,
+        "ablation_width": config.n_embd,
+    }
