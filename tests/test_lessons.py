@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from tinyformers.lessons import LessonError, load_lessons, parse_lesson
+from tinyformers.lessons import (
+    LessonError,
+    PlaceholderError,
+    blank_placeholders,
+    fill_placeholders,
+    format_value,
+    load_lessons,
+    parse_lesson,
+    placeholders,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = load_lessons()
@@ -63,3 +72,30 @@ def test_sections_and_quiz_are_parsed(tmp_path) -> None:
     assert lesson.quiz[0].options[lesson.quiz[0].answer] == "y"
     with pytest.raises(KeyError, match="no section 'three'"):
         lesson.section("three")
+
+
+def test_placeholders_are_filled_with_formatted_values() -> None:
+    text = (
+        "{{params}} parameters, {{share}} of them, {{ratio}} per word, {{ name }} again {{params}}"
+    )
+    assert placeholders(text) == ["params", "share", "ratio", "name"]
+    values = {"params": 108_891_648, "share": "0.09%", "ratio": 5.437, "name": "bert"}
+    filled = fill_placeholders(text, values)
+    assert filled == "108,891,648 parameters, 0.09% of them, 5.44 per word, bert again 108,891,648"
+    assert format_value(1234.5) == "1,234" and format_value(True) == "True"
+
+
+def test_an_unfilled_or_unknown_placeholder_is_an_error() -> None:
+    with pytest.raises(PlaceholderError, match=r"scaling#limits: no value for \{\{orders\}\}"):
+        fill_placeholders("spans {{orders}} orders", {}, "scaling#limits")
+    with pytest.raises(PlaceholderError, match="has no placeholder width"):
+        fill_placeholders("spans {{orders}} orders", {"orders": 2, "width": 16})
+    assert blank_placeholders("spans {{orders}} orders", "…") == "spans … orders"
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.slug)
+def test_placeholders_sit_only_in_sections(lesson) -> None:
+    """Pages fill sections; the introduction, the front matter and the quiz are shown as written."""
+    fixed = [lesson.title, lesson.summary, *lesson.outcomes, lesson.intro]
+    fixed += [text for q in lesson.quiz for text in (q.question, *q.options, q.explanation)]
+    assert not [text for text in fixed if placeholders(text)]

@@ -255,7 +255,7 @@ with figure_column:
     sweep_figure(plan, sweep)
 
 widgets.lesson_section(lesson, "power-laws")
-widgets.lesson_section(lesson, "sweep")
+widgets.lesson_section(lesson, "sweep", course.sweep_values())
 if plan is not None:
     st.dataframe(figs.plan_rows(plan.configs, plan.settings), hide_index=True)
     st.caption(figs.plan_caption(plan))

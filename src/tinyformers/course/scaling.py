@@ -196,6 +196,11 @@ def ladder_orders_of_magnitude() -> float:
     return math.log10(max(sizes) / min(sizes))
 
 
+def sweep_values() -> dict[str, object]:
+    """The numbers the lesson's "a sweep you can run" section quotes about the ladder."""
+    return {"smallest_width": LADDER[0][1]}
+
+
 def limits_values() -> dict[str, object]:
     """The numbers the lesson's "what a toy sweep can show" section quotes."""
     return {"ladder_orders": f"{ladder_orders_of_magnitude():.1f}"}
