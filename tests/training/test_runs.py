@@ -234,3 +234,20 @@ def test_the_downloaded_folder_loads_in_transformers_after_export(tmp_path) -> N
     ids = torch.tensor([run.probe_ids])
     with torch.no_grad():
         torch.testing.assert_close(hf(ids).logits, run.model(ids).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_the_fused_optimizer_takes_the_same_steps_as_the_per_tensor_one() -> None:
+    """Same seed, same batches: the fused AdamW kernel and the per-tensor loop end a run with
+    the same weights up to rounding."""
+    runs = [Run(tiny_spec(max_steps=20, fused_optimizer=fused), TEXT) for fused in (True, False)]
+    for run in runs:
+        run.train()
+    assert runs[0].state.optimizer.defaults["fused"]
+    assert (
+        runs[1].state.optimizer.defaults["foreach"]
+        and not runs[1].state.optimizer.defaults["fused"]
+    )
+    fused, looped = (dict(run.model.named_parameters()) for run in runs)
+    assert fused.keys() == looped.keys()
+    for name in fused:
+        torch.testing.assert_close(fused[name], looped[name], rtol=1e-4, atol=1e-5, msg=name)

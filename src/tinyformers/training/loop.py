@@ -44,6 +44,10 @@ class TrainSettings:
     check_interval: int = 0
     check_tokens: int = 8192
     check_margin: float = 0.05
+    # AdamW's fused kernel: one pass over every parameter, about four times faster on the CPU
+    # than the per-tensor loop; the same update with a different rounding order. The shipped
+    # models pin ``False``: they were trained that way, and a rebuild reproduces them exactly.
+    fused_optimizer: bool = True
 
     def __post_init__(self) -> None:
         checks = [
@@ -262,7 +266,8 @@ def make_optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Opt
         {"params": decay, "weight_decay": settings.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=settings.learning_rate, betas=(0.9, 0.99), foreach=True)
+    kernel = {"fused": True} if settings.fused_optimizer else {"foreach": True}
+    return torch.optim.AdamW(groups, lr=settings.learning_rate, betas=(0.9, 0.99), **kernel)
 
 
 def new_state(model: nn.Module, settings: TrainSettings) -> TrainState:

@@ -92,6 +92,7 @@ def build_gpt(text: str, tokenizer: Tokenizer, n_layer: int, data: str) -> Built
         warmup_steps=100,
         eval_interval=500,
         seed=0,
+        fused_optimizer=False,  # the kernel the shipped weights were trained with
     )
     state = train(model, CausalLMTask(ids, config.block_size), settings)
     return Built(model, tokenizer, f"{data}, {len(ids)} tokens", settings, state.step)
@@ -193,6 +194,7 @@ def build_bert_stories() -> Built:
         warmup_steps=200,
         eval_interval=1000,
         seed=0,
+        fused_optimizer=False,  # the kernel the shipped weights were trained with
     )
     state = train(model, task, settings)
     return Built(
@@ -294,6 +296,7 @@ def build_seq2seq_date() -> Built:
         warmup_steps=100,
         eval_interval=500,
         seed=0,
+        fused_optimizer=False,  # the kernel the shipped weights were trained with
     )
     state = train(model, task, settings)
     return Built(
