@@ -29,6 +29,7 @@ from tinyformers.hub.workspace import (
     prune,
 )
 from tinyformers.lessons import Lesson, fill_placeholders, get_lesson
+from tinyformers.model import published
 from tinyformers.text.corpora.user_text import UserTextError, clean_user_text, decode_upload
 from tinyformers.text.display import plain
 from tinyformers.training.backends import backend_from_env
@@ -762,6 +763,13 @@ def table(rows: list[dict], percent: tuple[str, ...] = (), counts: tuple[str, ..
     config = {name: st.column_config.NumberColumn(format="percent") for name in percent}
     config |= {name: st.column_config.NumberColumn(format="localized") for name in counts}
     st.dataframe(rows, hide_index=True, column_config=config)
+
+
+def published_models(current: Lesson, *families: str) -> None:
+    """The lesson's "published" section and its table: published models of ``families`` with
+    their configurations and the parameter count computed from each."""
+    lesson_section(current, "published")
+    st.dataframe(published.rows(families or published.FAMILIES), hide_index=True)
 
 
 def metric_row(metrics: dict[str, object]) -> None:

@@ -64,3 +64,17 @@ def html_bodies(at: AppTest) -> list[str]:
 def numbers(text: str) -> list[float]:
     """Every number written in a text, in order."""
     return [float(number) for number in NUMBER.findall(text)]
+
+
+def published_counts(at: AppTest) -> dict[str, str]:
+    """The published-models table on a page: model name → the count the page shows."""
+    tables = [df.value for df in at.dataframe if "counted here" in df.value.columns]
+    assert len(tables) == 1, f"expected one published-models table, found {len(tables)}"
+    return dict(zip(tables[0]["model"], tables[0]["counted here"], strict=True))
+
+
+def expected_published_counts(*families: str) -> dict[str, str]:
+    """What ``published_counts`` should read: the models of ``families``, counted afresh."""
+    from tinyformers.model.published import PUBLISHED
+
+    return {p.name: f"{p.counted:,}" for p in PUBLISHED if not families or p.family in families}

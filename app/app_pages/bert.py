@@ -293,4 +293,5 @@ if blanks is not None:
 else:
     st.info("Choose a sentence and a blank at the top of the page to see where it looks.")
 
+widgets.published_models(lesson, "bert")
 widgets.quiz(lesson)

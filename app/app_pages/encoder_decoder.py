@@ -290,4 +290,5 @@ if trace is not None:
 widgets.lesson_section(current, "span-corruption")
 show_span_corruption()
 
+widgets.published_models(current, "encoder-decoder")
 widgets.quiz(current)

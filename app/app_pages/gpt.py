@@ -291,6 +291,7 @@ if ids:
 widgets.lesson_section(lesson, "limits")
 if loaded is not None:
     show_model_size(loaded)
+widgets.published_models(lesson, "gpt")
 widgets.lesson_section(lesson, "code")
 
 widgets.quiz(lesson)

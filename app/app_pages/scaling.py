@@ -291,5 +291,6 @@ cost = current_cost(cost_settings) if cost_settings is not None else None
 if cost is not None and len(cost.points) >= 3:
     show_cost(cost)
 
+widgets.published_models(lesson)
 widgets.lesson_section(lesson, "code")
 widgets.quiz(lesson)

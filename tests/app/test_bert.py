@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.page_checks import BLANK_TEXTS, MARKUP, caption, rerun
+from tests.page_checks import (
+    BLANK_TEXTS,
+    MARKUP,
+    caption,
+    expected_published_counts,
+    published_counts,
+    rerun,
+)
 from tests.page_order import elements_before_first_chart, first_chart, strip_keys
 from tests.plotly_json import chart_titled, chart_titles, charts, decode, title
 from tinyformers.course.bert import (
@@ -345,3 +352,7 @@ def test_positions_to_mask_follow_the_sentence(fresh, bert):
     assert at.multiselect[0].value == [suggested]  # back to the page's suggestion
     assert any("not in the new input" in c.value for c in at.caption)
     assert not at.exception
+
+
+def test_published_models_are_counted_from_their_configurations(page):
+    assert published_counts(page) == expected_published_counts("bert")

@@ -8,7 +8,13 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from tests.page_checks import BLANK_TEXTS, MARKUP, metric
+from tests.page_checks import (
+    BLANK_TEXTS,
+    MARKUP,
+    expected_published_counts,
+    metric,
+    published_counts,
+)
 from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
 from tests.plotly_json import chart, chart_titles, charts, decode, title
 from tinyformers.course.encoder_decoder import (
@@ -362,3 +368,7 @@ def test_sentinel_names_in_the_sentence_are_refused(fresh):
     at.text_input(key="ed-span-sentence").set_value("a <extra_id_0> b c").run()
     assert not at.exception
     assert any("reserved for the sentinels" in m for m in messages(at))
+
+
+def test_published_models_are_counted_from_their_configurations(page):
+    assert published_counts(page) == expected_published_counts("encoder-decoder")

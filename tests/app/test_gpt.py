@@ -17,8 +17,10 @@ from tests.page_checks import (
     UNUSUAL_TEXTS,
     caption,
     captions,
+    expected_published_counts,
     html_bodies,
     metrics,
+    published_counts,
     rerun,
 )
 from tests.page_order import elements_before_first_chart, first_chart, strip_keys
@@ -401,3 +403,7 @@ def test_other_model_that_cannot_be_found(fresh):
     at.text_input(key="gpt-model-other").set_value("no-such-owner/no-such-model").run()
     assert not at.exception
     assert any("cannot find a model" in e.value for e in at.error)
+
+
+def test_published_models_are_counted_from_their_configurations(page):
+    assert published_counts(page) == expected_published_counts("gpt")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.page_checks import captions, metric, rerun
+from tests.page_checks import captions, expected_published_counts, metric, published_counts, rerun
 from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
 from tests.plotly_json import chart, chart_titles, named_trace, title
 from tinyformers.course.scaling import (
@@ -241,3 +241,7 @@ def test_width_that_heads_cannot_share_gets_a_message(fresh) -> None:
     assert any(message in e.value for e in at.error), [e.value for e in at.error]
     assert at.button(key="sc-measure").disabled
     assert not any(title.startswith("Computed") for title in chart_titles(at))
+
+
+def test_published_models_are_counted_from_their_configurations(page):
+    assert published_counts(page) == expected_published_counts()
