@@ -54,7 +54,8 @@ def test_the_skip_gram_loss_falls(page) -> None:
     losses = decode(chart(page, "Skip-gram training loss")["data"][0]["y"])
     assert losses[-5:].mean() < losses[:5].mean() - 1.0
     first, last = numbers(caption(page, "350 word types"))[-2:]
-    assert first == pytest.approx(losses[0], abs=1e-3) and last == pytest.approx(losses[-1], abs=1e-3)
+    assert first == pytest.approx(losses[0], abs=1e-3)
+    assert last == pytest.approx(losses[-1], abs=1e-3)
 
 
 def test_the_neighbour_tables_and_the_map_are_shown(page) -> None:

@@ -147,7 +147,8 @@ def test_the_same_word_at_the_same_position_is_identical_at_layer_zero(bert) -> 
 
 
 def test_an_ambiguous_word_differs_more_across_meanings_than_across_near_copies(bert) -> None:
-    """"that" as the subject of its clause and as its object, against two subject uses."""
+    """The word "that" as the subject of its clause and as its object, against two subject
+    uses."""
     vectors = ctx.contextual_vectors(
         bert.model, bert.tokenizer, "that", [SUBJECT_THAT, SUBJECT_THAT_AGAIN, OBJECT_THAT]
     )
