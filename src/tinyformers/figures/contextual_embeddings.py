@@ -80,7 +80,7 @@ def similarity_chart(
         )
     figure.update_layout(
         title=f"How alike “{escaped(word, 30)}” is across your sentences, layer by layer",
-        xaxis_title="BERT layer",
+        xaxis=dict(title="BERT layer", type="category"),
         yaxis_title="cosine similarity",
         legend_title_text="sentences",
         height=FIRST_CHART_HEIGHT,
