@@ -176,6 +176,18 @@ def test_words_are_found_whole(bert) -> None:
     assert vectors.layers.shape == (bert.config.n_layer + 1, 2, bert.config.n_embd)
 
 
+def test_offsets_come_the_same_from_a_transformers_tokenizer(bert) -> None:
+    from transformers import PreTrainedTokenizerFast
+
+    from tinyformers.hub.registry import HFTokenizer
+
+    text = "the Dogs, chase Zoe. bankx"
+    wrapped = HFTokenizer(PreTrainedTokenizerFast(tokenizer_object=bert.tokenizer.hf), "wordpiece")
+    ids, offsets = ctx.token_offsets(wrapped, text)
+    assert (ids, offsets) == ctx.token_offsets(bert.tokenizer, text)
+    assert ids == bert.tokenizer.encode(text) and offsets[1] == (4, 8)
+
+
 @pytest.mark.parametrize(
     ("word", "message"), [("", "type a word"), ("two words", "one word"), ("x" * 41, "at most")]
 )

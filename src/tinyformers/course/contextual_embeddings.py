@@ -254,8 +254,12 @@ def find_word(text: str, word: str) -> tuple[int, int] | None:
 
 
 def token_offsets(tokenizer, text: str) -> tuple[list[int], list[tuple[int, int]]]:
-    """The ids of ``text`` (as ``tokenizer.encode`` gives them) and each token's character span."""
-    encoding = tokenizer.hf.encode(text, add_special_tokens=False)
+    """The ids of ``text`` (as ``tokenizer.encode`` gives them) and each token's character span.
+
+    Our tokenizers wrap a ``tokenizers.Tokenizer``; a ``transformers`` fast tokenizer holds one
+    as its ``backend_tokenizer``."""
+    backend = getattr(tokenizer.hf, "backend_tokenizer", tokenizer.hf)
+    encoding = backend.encode(text, add_special_tokens=False)
     return list(encoding.ids), list(encoding.offsets)
 
 
