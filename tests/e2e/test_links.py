@@ -17,6 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHANGES = [
     ("tokenization", "tok-vocab", "300"),
     ("positional-encoding", "pe-seed", "7"),
+    ("contextual-embeddings", "ctx-word", "dogs"),
     ("attention", "att-sentence", "the cat sees Mia ."),
     ("multi-head", "mh-sentence", "the cat sees the dog ."),
     ("transformer-block", "tb-seed", "7"),

@@ -68,6 +68,7 @@ def test_every_lesson_has_a_live_computation() -> None:
         ("transformer_block", "DEFAULT_MODEL", ("DEFAULT_SENTENCE",)),
         ("gpt", "DEFAULT_MODEL", ("DEFAULT_PROMPT",)),
         ("positional_encoding", "DEFAULT_MODEL", ("DEFAULT_SENTENCE",)),
+        ("contextual_embeddings", "DEFAULT_MODEL", ()),
         ("bert", "MODEL", ("DEFAULT_A", "DEFAULT_B")),
         ("masks", "DEFAULT_MODEL", ()),
         ("encoder_decoder", "DATE_MODEL", ()),
@@ -82,6 +83,9 @@ def test_the_inputs_are_the_ones_the_page_starts_with(page, model, texts) -> Non
 
 
 def test_the_other_defaults_are_the_pages_own() -> None:
+    contextual = page_constants("contextual_embeddings")
+    assert contextual["DEFAULT_WORD"] == timing.CONTEXT_WORD
+    assert contextual["DEFAULT_SENTENCES"].splitlines() == list(timing.CONTEXT_SENTENCES)
     assert page_constants("masks")["SENTENCES"][0][1] == timing.ATTENTION_SENTENCE
     assert page_constants("attention")["MAX_TOKENS"] == timing.ATTENTION_TOKENS
     assert page_constants("transformer_block")["MAX_SENTENCE_TOKENS"] == timing.BLOCK_TOKENS

@@ -17,6 +17,7 @@ import torch
 
 from tinyformers.course import attention as attention_course
 from tinyformers.course import bert as bert_course
+from tinyformers.course import contextual_embeddings as contextual_course
 from tinyformers.course import encoder_decoder as encoder_decoder_course
 from tinyformers.course import fine_tuning as fine_tuning_course
 from tinyformers.course import gpt as gpt_course
@@ -51,6 +52,13 @@ GPT_PROMPT = "Zoe sees the big dog . the dog"
 POSITION_SENTENCE = "Zoe sees the big dog . the dog sees Zoe ."
 POSITION_SIZE = 64  # d_model and number of positions of the sinusoidal table
 BERT_PAIR = ("Mia sees the friendly fox .", "she smiles .")
+CONTEXT_WORD = "that"
+CONTEXT_SENTENCES = (
+    "the dogs that chase the cat run .",
+    "the dogs that chase the fox run .",
+    "the dogs that the cat sees run .",
+    "the dogs that the fox sees run .",
+)
 BPE_STORIES, BPE_VOCAB = 500, 1000
 
 
@@ -146,6 +154,13 @@ def _block(loaded: LoadedModel):
 
 def _bert(loaded: LoadedModel):
     return bert_course.embedding_breakdown(loaded.model, loaded.tokenizer, *BERT_PAIR)
+
+
+def _contextual(loaded: LoadedModel):
+    vectors = contextual_course.contextual_vectors(
+        loaded.model, loaded.tokenizer, CONTEXT_WORD, CONTEXT_SENTENCES
+    )
+    return contextual_course.pair_similarities(vectors.layers)
 
 
 def _gpt(loaded: LoadedModel):
@@ -258,6 +273,13 @@ LIVE_STEPS: dict[str, LiveStep] = {
             GPT_MODEL,
             POSITION_SENTENCE,
             _positions,
+        ),
+        _model_step(
+            "contextual-embeddings",
+            "a forward pass per sentence with its run record, the word's similarity per layer",
+            BERT_MODEL,
+            f"{CONTEXT_WORD!r} in: " + " / ".join(CONTEXT_SENTENCES),
+            _contextual,
         ),
         _model_step(
             "attention",

@@ -1,0 +1,229 @@
+"""Static vs contextual embeddings: word2vec's one vector per word against BERT's per layer."""
+
+import streamlit as st
+import torch
+import widgets
+from widgets import BIND, plain
+
+from tinyformers.course import contextual_embeddings as ctx
+from tinyformers.figures import contextual_embeddings as figs
+from tinyformers.hub.registry import LoadedModel, model_key
+from tinyformers.text.corpora.user_text import UserTextError, clean_user_text
+from tinyformers.training.zoo import stories_text
+
+SLUG = "contextual-embeddings"
+DEFAULT_MODEL = "bert-stories"
+DEFAULT_WORD = "that"
+DEFAULT_SENTENCES = (
+    "the dogs that chase the cat run .\n"
+    "the dogs that chase the fox run .\n"
+    "the dogs that the cat sees run .\n"
+    "the dogs that the fox sees run ."
+)
+DIMS = (8, 16, 32, 64)
+BANK_SENTENCES = 300
+NEIGHBOURS = 8
+
+
+@st.cache_data(max_entries=1, show_spinner=False)
+def corpus() -> str:
+    return stories_text()
+
+
+@st.cache_data(max_entries=8, show_spinner="Training skip-gram on the stories…")
+def static_model(dim: int, window: int, seed: int) -> ctx.StaticEmbeddings:
+    """Skip-gram vectors for these settings: the same settings, the same vectors."""
+    return ctx.train_skip_gram(corpus(), ctx.SkipGramSettings(dim=dim, window=window, seed=seed))
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the corpus sentences with the model…")
+def bank(key: str, _loaded: LoadedModel) -> ctx.ContextBank:
+    """Every word of the first corpus sentences, read by the model (cached by model)."""
+    sentences = ctx.bank_sentences(corpus(), BANK_SENTENCES)
+    return ctx.context_bank(_loaded.model, _loaded.tokenizer, sentences)
+
+
+def sentence_lines(text: str) -> list[str]:
+    """The non-empty lines of the box, each checked, with a message for what is left out."""
+    if len(text) > widgets.MAX_INPUT_CHARS:
+        st.warning(
+            f"Your text has {len(text):,} characters; only the first "
+            f"{widgets.MAX_INPUT_CHARS:,} are used."
+        )
+        text = text[: widgets.MAX_INPUT_CHARS]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > ctx.MAX_SENTENCES:
+        st.warning(f"Only the first {ctx.MAX_SENTENCES} sentences are used.")
+        lines = lines[: ctx.MAX_SENTENCES]
+    kept = []
+    for line in lines:
+        try:
+            kept.append(clean_user_text(line))
+        except UserTextError as err:
+            st.warning(plain(err))
+    return kept
+
+
+lesson = widgets.lesson_header(SLUG)
+
+# ---------------------------------------------------------------------------------------------
+# The input strip: the model, the word, the sentences
+# ---------------------------------------------------------------------------------------------
+
+with st.container():
+    left, right = st.columns([1, 2])
+    with left:
+        loaded = widgets.model_picker(
+            "Model (BERT)", "bert", key="ctx-model", default=DEFAULT_MODEL
+        )
+        typed_word = st.text_input("Word to follow", DEFAULT_WORD, key="ctx-word", bind=BIND)
+    with right:
+        text = st.text_area(
+            "Sentences that contain the word, one per line",
+            DEFAULT_SENTENCES,
+            height=150,
+            key="ctx-sentences",
+            bind=BIND,
+        )
+    word = None
+    try:
+        word = ctx.check_word(typed_word)
+    except ValueError as err:
+        st.error(f"{plain(err)}.")
+    sentences = sentence_lines(text)
+    if not sentences:
+        st.error("Type at least one sentence, one per line.")
+
+vectors = None
+if loaded is not None and word and sentences:
+    vectors = ctx.contextual_vectors(loaded.model, loaded.tokenizer, word, sentences)
+found = vectors.found if vectors is not None else []
+first_screen = st.container()  # the live figure, drawn once the static vectors are trained
+
+# ---------------------------------------------------------------------------------------------
+# Static vectors: train skip-gram
+# ---------------------------------------------------------------------------------------------
+
+widgets.lesson_section(lesson, "static")
+training_text = st.container()
+dim_column, window_column, seed_column = st.columns(3)
+dim = dim_column.select_slider("Vector size", DIMS, value=32, key="ctx-dim", bind=BIND)
+window = window_column.slider("Window (words on each side)", 1, 5, 2, key="ctx-window", bind=BIND)
+with seed_column:
+    seed = widgets.seed_control(key="ctx-seed")
+static = static_model(dim, window, seed)
+with training_text:
+    widgets.lesson_section(lesson, "training", pairs=static.pairs, steps=len(static.losses))
+widgets.chart(figs.loss_chart(static.losses))
+st.caption(
+    f"{len(static.words):,} word types, {static.settings.dim} numbers each; loss "
+    f"{static.losses[0]:.3f} at the first step, {static.losses[-1]:.3f} at the last."
+)
+
+with first_screen:
+    if vectors is not None and len(found) >= 2:
+        known = static.index(word) is not None
+        static_sim = None
+        if known:
+            copies = ctx.static_context_vectors(static, word, len(found))
+            static_sim = ctx.cosine_matrix(copies).min().item()
+        pairs = {
+            (found[i], found[j]): values.tolist()
+            for (i, j), values in ctx.pair_similarities(vectors.layers).items()
+        }
+        widgets.chart(figs.similarity_chart(pairs, sentences, word, static_sim))
+        means = ctx.mean_pair_similarity(vectors.layers)
+        caption = (
+            f"{plain(loaded.name)}: mean cosine over {len(pairs)} pairs of sentences, layer 0 "
+            f"{means[0]:.3f}, last layer {means[-1]:.3f}. "
+        )
+        caption += (
+            f"word2vec: {static_sim:.3f} for every pair (one vector per word)."
+            if known
+            else f"word2vec never saw {plain(repr(word))} in the stories, so it has no vector at all."
+        )
+        st.caption(caption)
+    elif vectors is not None:
+        st.info(
+            f"{plain(repr(word))} is in {len(found)} of your sentences; comparing needs it in at "
+            "least two. Type sentences that contain it."
+        )
+    if vectors is not None:
+        for n in vectors.missing:
+            st.caption(f"Sentence {n + 1} does not contain {plain(repr(word))}, so it is left out.")
+
+widgets.lesson_section(lesson, "one-vector")
+widgets.lesson_section(lesson, "elmo")
+
+# ---------------------------------------------------------------------------------------------
+# BERT's layers: the map and the neighbours
+# ---------------------------------------------------------------------------------------------
+
+if loaded is None:
+    widgets.quiz(lesson)
+    st.stop()
+
+n_layers = loaded.config.n_layer + 1
+widgets.lesson_section(lesson, "bert-layers", model=loaded.name, n_layer=loaded.config.n_layer)
+layer = widgets.choose_index("Layer", n_layers, key="ctx-layer", horizontal=True)
+layer_name = figs.layer_names(n_layers)[layer]
+
+widgets.lesson_section(lesson, "map")
+corpus_bank = bank(model_key(loaded), loaded)
+if found:
+    same = [n for n, o in enumerate(corpus_bank.occurrences) if word and o.word == word.lower()]
+    rows = [vectors.layers[layer, k] for k in range(len(found))]
+    rows += [corpus_bank.vectors[layer, n] for n in same]
+    try:
+        coords, explained = ctx.pca_2d(torch.stack(rows))
+    except ValueError as err:
+        st.info(f"No map: {plain(err)}.")
+    else:
+        sentence_of = [*found, *([None] * len(same))]
+        background = [corpus_bank.occurrences[n].sentence for n in same]
+        widgets.chart(
+            figs.context_map(
+                coords.tolist(), sentence_of, sentences, background, word, explained, layer_name
+            )
+        )
+        st.caption(
+            f"{len(found)} of your sentences and {len(same)} corpus occurrences of "
+            f"{plain(repr(word))}, at layer {layer_name}."
+        )
+else:
+    st.info("Type a word that stands in your sentences to map its vectors.")
+
+widgets.lesson_section(
+    lesson,
+    "neighbours",
+    bank_words=len(corpus_bank.occurrences),
+    bank_sentences=BANK_SENTENCES,
+)
+static_column, contextual_column = st.columns(2)
+with static_column:
+    st.markdown("**Static (word2vec)**")
+    if word and static.index(word) is not None:
+        rows = [{"word": w, "cosine": round(c, 3)} for w, c in ctx.static_neighbours(static, word)]
+        widgets.table(rows)
+    elif word:
+        st.info(f"word2vec has no vector for {plain(repr(word))}: it never saw it.")
+with contextual_column:
+    st.markdown(f"**Contextual ({plain(loaded.name)}, layer {layer_name})**")
+    if found:
+        numbers = [n + 1 for n in found]
+        if st.session_state.get("ctx-sentence") not in numbers:
+            st.session_state["ctx-sentence"] = numbers[0]
+        number = st.selectbox("In sentence", numbers, key="ctx-sentence", bind=BIND)
+        choice = found.index(number - 1)
+        st.caption(plain(sentences[found[choice]]))
+        neighbours = ctx.contextual_neighbours(
+            corpus_bank, vectors.layers[layer, choice], layer, NEIGHBOURS
+        )
+        widgets.table(
+            [
+                {"word": o.word, "in the sentence": o.sentence, "cosine": round(c, 3)}
+                for o, c in neighbours
+            ]
+        )
+
+widgets.quiz(lesson)

@@ -1,0 +1,166 @@
+"""Figures for the lesson on static and contextual embeddings.
+
+Sentences and words come from the student; every such string is html-escaped before it reaches
+a label, a legend or a hover box, because Plotly renders a few HTML tags in those.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+
+COLORS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+)
+BACKGROUND = "#c7c7c7"
+FONT_SIZE = 15
+FIRST_CHART_HEIGHT = 420  # px: the first chart, on the first screen
+HOVER_CHARS = 80
+
+
+def escaped(text: str, limit: int = HOVER_CHARS) -> str:
+    """``text`` cut to ``limit`` characters and escaped for a Plotly label."""
+    cut = text if len(text) <= limit else text[: limit - 1] + "…"
+    return html.escape(cut, quote=False)
+
+
+def layer_names(n_layers: int) -> list[str]:
+    """Axis labels of BERT's layers: 0 is the input to the first block."""
+    return ["0 (embeddings)", *(str(n) for n in range(1, n_layers))]
+
+
+def sentence_label(number: int) -> str:
+    return f"sentence {number + 1}"
+
+
+def similarity_chart(
+    pairs: dict[tuple[int, int], Sequence[float]],
+    sentences: Sequence[str],
+    word: str,
+    static: float | None,
+) -> go.Figure:
+    """One line per pair of sentences: the cosine of the word's two contextual vectors at every
+    layer; a dashed line for the static vectors' similarity (None: the word has no static
+    vector)."""
+    figure = go.Figure()
+    n_layers = len(next(iter(pairs.values()))) if pairs else 0
+    names = layer_names(n_layers)
+    if static is not None and names:
+        figure.add_trace(
+            go.Scatter(
+                x=names,
+                y=[static] * len(names),
+                mode="lines",
+                line=dict(color="#444444", dash="dash", width=3),
+                name="word2vec (static)",
+                hovertemplate="word2vec: the same vector in every sentence<br>cosine %{y:.3f}"
+                "<extra></extra>",
+            )
+        )
+    for n, ((i, j), values) in enumerate(pairs.items()):
+        hover = f"{escaped(sentences[i])}<br>{escaped(sentences[j])}"
+        figure.add_trace(
+            go.Scatter(
+                x=names,
+                y=list(values),
+                mode="lines+markers",
+                line=dict(color=COLORS[n % len(COLORS)]),
+                name=f"{i + 1} & {j + 1}",
+                hovertemplate=f"{hover}<br>layer %{{x}}<br>cosine %{{y:.3f}}<extra></extra>",
+            )
+        )
+    figure.update_layout(
+        title=f"How alike “{escaped(word, 30)}” is across your sentences, layer by layer",
+        xaxis=dict(title="BERT layer", type="category"),
+        yaxis_title="cosine similarity",
+        legend_title_text="sentences",
+        height=FIRST_CHART_HEIGHT,
+        font=dict(size=FONT_SIZE),
+        margin=dict(l=60, r=20, t=60, b=50),
+    )
+    return figure
+
+
+def loss_chart(losses: Sequence[float]) -> go.Figure:
+    """Skip-gram's training loss, step by step."""
+    figure = go.Figure(
+        go.Scatter(
+            x=list(range(1, len(losses) + 1)),
+            y=list(losses),
+            mode="lines",
+            hovertemplate="step %{x}<br>loss %{y:.3f}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title="Skip-gram training loss (negative sampling)",
+        xaxis_title="step",
+        yaxis_title="loss",
+        height=320,
+        font=dict(size=FONT_SIZE),
+        margin=dict(l=60, r=20, t=60, b=50),
+    )
+    return figure
+
+
+def context_map(
+    coords: Sequence[Sequence[float]],
+    sentence_of: Sequence[int | None],
+    sentences: Sequence[str],
+    background: Sequence[str],
+    word: str,
+    explained: tuple[float, float],
+    layer: str,
+) -> go.Figure:
+    """The word's vectors on a 2-D map. ``sentence_of[n]`` is the number of the student's
+    sentence point ``n`` comes from, or None for a background point: the same word in a corpus
+    sentence, whose text is ``background[k]`` for the k-th such point."""
+    figure = go.Figure()
+    rest = [n for n, s in enumerate(sentence_of) if s is None]
+    if rest:
+        figure.add_trace(
+            go.Scatter(
+                x=[coords[n][0] for n in rest],
+                y=[coords[n][1] for n in rest],
+                mode="markers",
+                marker=dict(color=BACKGROUND, size=7),
+                name="in corpus sentences",
+                hovertext=[escaped(text) for text in background],
+                hoverinfo="text",
+            )
+        )
+    for n, s in enumerate(sentence_of):
+        if s is None:
+            continue
+        figure.add_trace(
+            go.Scatter(
+                x=[coords[n][0]],
+                y=[coords[n][1]],
+                mode="markers+text",
+                marker=dict(color=COLORS[s % len(COLORS)], size=15, symbol="diamond"),
+                text=[str(s + 1)],
+                textposition="top center",
+                name=f"{s + 1}: {escaped(sentences[s], 40)}",
+                hovertext=[escaped(sentences[s])],
+                hoverinfo="text",
+            )
+        )
+    first, second = explained
+    figure.update_layout(
+        title=f"“{escaped(word, 30)}” at layer {html.escape(layer)}, mapped to 2-D (PCA)",
+        xaxis_title=f"component 1 ({first:.0%} of the variance)",
+        yaxis_title=f"component 2 ({second:.0%})",
+        height=480,
+        font=dict(size=FONT_SIZE),
+        margin=dict(l=60, r=20, t=60, b=50),
+        legend=dict(font=dict(size=12)),
+    )
+    return figure
