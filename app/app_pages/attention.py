@@ -7,16 +7,13 @@ import widgets
 from widgets import BIND, plain
 
 from tinyformers.course import attention as stepwise
-from tinyformers.course.attention import HeadSteps
+from tinyformers.course.attention import DEFAULT_MODEL, DEFAULT_SENTENCE, MAX_TOKENS, HeadSteps
 from tinyformers.figures import attention as figs
 from tinyformers.figures.common import token_chips
 from tinyformers.hub.registry import LoadedModel, shipped_names
 from tinyformers.text.inputs import text_room
 
 SLUG = "attention"
-DEFAULT_MODEL = "gpt-stories"
-DEFAULT_SENTENCE = "the old dog sees Mia . she runs ."
-MAX_TOKENS = 24
 SOURCES = {"model": "A shipped model", "toy": "Toy: tiny random weights"}
 STEP_KEY = "att-step"
 QUERY_KEY = "att-query"

@@ -8,7 +8,10 @@ import widgets
 from widgets import BIND
 
 from tinyformers.course.bert import (
+    DEFAULT_A,
+    DEFAULT_B,
     MAX_DRAWS,
+    MODEL,
     BlankGuess,
     LedgerStatistics,
     attention_from,
@@ -31,9 +34,6 @@ from tinyformers.text.masking import MaskingRates
 from tinyformers.trace import Trace
 
 SLUG = "bert"
-MODEL = "bert-stories"
-DEFAULT_A = "Mia sees the friendly fox ."
-DEFAULT_B = "she smiles ."
 DEFAULT_LEDGER = "the friendly dogs that Mia sees run home ."
 DEFAULT_FILL = "the lion that the girls fix cries ."
 SAMPLE_CHOICES = (100, 1_000, 10_000)

@@ -6,11 +6,14 @@ import widgets
 from widgets import BIND
 
 from tinyformers.course.encoder_decoder import (
+    DATE_MODEL,
     MEAN,
+    N_EXAMPLES,
     DecodingStep,
     decode_with_trace,
     encode_source,
     generated_ids,
+    held_out_sources,
     known_tokens,
     model_shape,
 )
@@ -20,12 +23,9 @@ from tinyformers.figures.encoder_decoder import escape_markdown
 from tinyformers.text.corpora import tasks
 from tinyformers.text.span_corruption import MIN_RATE, corrupt_spans
 from tinyformers.trace import Trace
-from tinyformers.training.zoo import date_splits
 
 SLUG = "encoder-decoder"
-DATE_MODEL = "seq2seq-date"
 FAMILY_MODELS = ("bert-stories", "gpt-stories", "seq2seq-date")
-N_EXAMPLES = 8
 SOURCE_KEY = "ed-source"
 EXAMPLE_KEY = "ed-example"
 STEP_KEY = "ed-step"
@@ -39,7 +39,7 @@ DEFAULT_SENTENCE = (
 @st.cache_data(max_entries=1, show_spinner=False)
 def held_out_examples() -> list[str]:
     """Sources of the date task's held-out pairs: the model never saw them in training."""
-    return [source for source, _ in date_splits()[1][:N_EXAMPLES]]
+    return held_out_sources(N_EXAMPLES)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -8,6 +8,8 @@ import widgets
 from widgets import BIND
 
 from tinyformers.course.gpt import (
+    DEFAULT_MODEL,
+    DEFAULT_PROMPT,
     Continuation,
     GenerationRun,
     LearnedTokens,
@@ -29,8 +31,6 @@ from tinyformers.model.build import count_parameters
 from tinyformers.model.sampling import SamplingSettings, next_token_distribution
 
 SLUG = "gpt"
-DEFAULT_MODEL = "gpt-stories"
-DEFAULT_PROMPT = "Zoe sees the big dog . the dog"
 MAX_PROMPT_TOKENS = 128
 MAX_TEMPERATURE = 5.0
 MAX_TOP_K = 100

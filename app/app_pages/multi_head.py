@@ -9,6 +9,8 @@ import widgets
 from widgets import BIND, plain
 
 from tinyformers.course.multi_head import (
+    DEFAULT_MODEL,
+    DEFAULT_SENTENCE,
     STATISTICS,
     agreement_probe,
     anchor_of,
@@ -37,8 +39,6 @@ from tinyformers.training.zoo import (
 )
 
 SLUG = "multi-head"
-DEFAULT_MODEL = "gpt-stories"
-DEFAULT_SENTENCE = "the old man near the birds sings . he is happy ."
 AGREEMENT_DEFAULT_MODEL = "bert-stories"
 AGREEMENT_CHOICES = 12  # agreement sentences offered for the close-up
 SMALLEST_FIRST = {"entropy"}  # statistics whose interesting heads have small values

@@ -8,6 +8,8 @@ from widgets import BIND, plain
 
 from tinyformers.course.tokenization import (
     BASE_VOCAB_SIZE,
+    DEFAULT_VOCAB,
+    STORIES,
     MergeStep,
     TrainedBPE,
     comparison_tokenizers,
@@ -23,9 +25,7 @@ from tinyformers.text.corpora import generate_corpus, lesson_corpus
 from tinyformers.text.tokenizers import Tokenizer
 
 SLUG = "tokenization"
-STORIES = 500
 VOCAB_MAX = 5000
-VOCAB_DEFAULT = 1000
 START_STEP = 10
 MAX_SENTENCE_CHARS = 300
 MAX_WORD_CHARS = 60
@@ -249,7 +249,7 @@ with st.container():
             "Vocabulary size (special tokens + 256 bytes + merges)",
             min_value=BASE_VOCAB_SIZE,
             max_value=VOCAB_MAX,
-            value=VOCAB_DEFAULT,
+            value=DEFAULT_VOCAB,
             step=50,
             key="tok-vocab",
             bind=BIND,

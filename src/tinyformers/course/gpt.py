@@ -35,6 +35,9 @@ from tinyformers.model.sampling import (
 )
 from tinyformers.text.tokenizers import SPECIAL_TOKENS
 
+# What the lesson's page starts with (the lesson plans time the same computation).
+DEFAULT_MODEL = "gpt-stories"
+DEFAULT_PROMPT = "Zoe sees the big dog . the dog"
 MAX_NEW_TOKENS = 10_000  # the same cap as sampling.generate
 
 
