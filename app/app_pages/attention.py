@@ -40,26 +40,17 @@ def one_draw(d: int, n_keys: int, seed: int) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 
 
-def move_step(delta: int) -> None:
-    st.session_state[STEP_KEY] = figs.step_after(st.session_state[STEP_KEY], delta)
-
-
 def step_controls() -> str:
     """The step slider with Back and Next beside it, which stay in one row on a phone."""
-    st.session_state.setdefault(STEP_KEY, figs.STEPS[0])
-    row = st.container(horizontal=True, vertical_alignment="bottom")
-    step = row.select_slider(
+    number = widgets.computation_steps(
         "Step",
-        options=figs.STEPS,
-        format_func=lambda s: f"{figs.STEPS.index(s) + 1}. {figs.STEP_NAMES[s]}",
-        key=STEP_KEY,
-        bind=BIND,
+        STEP_KEY,
+        len(figs.STEPS) - 1,
+        ("◀ Back", "att-back"),
+        ("Next ▶", "att-next"),
+        names=lambda n: f"{n + 1}. {figs.STEP_NAMES[figs.STEPS[n]]}",
     )
-    number = figs.STEPS.index(step)
-    row.button("◀ Back", key="att-back", on_click=move_step, args=(-1,), disabled=number == 0)
-    last = number == len(figs.STEPS) - 1
-    row.button("Next ▶", key="att-next", on_click=move_step, args=(1,), disabled=last)
-    return step
+    return figs.STEPS[number]
 
 
 def show_step(steps: HeadSteps, step: str, focus: int) -> None:

@@ -258,7 +258,9 @@ def attention_section(loaded: LoadedModel, ids: list[int], positions: list[int])
     layer = card.get("subject_head_layer")
     if layer is not None:
         st.caption(figs.subject_head_caption(card))
-    st.iframe(head_view(tuple(ids), tuple(positions), layer), height=170 + 22 * len(trace.tokens))
+    widgets.attention_view(
+        head_view(tuple(ids), tuple(positions), layer), 170 + 22 * len(trace.tokens)
+    )
 
 
 lesson = widgets.lesson_header(SLUG)
