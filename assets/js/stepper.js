@@ -3,7 +3,7 @@
    them; the step is kept in the URL (?step=N), so a link opens at the same step.
    A computation shown step by step in the current section moves first: while its own Next (or
    Back) button is enabled, the keys press that button instead. The page marks those buttons with
-   containers keyed step-next-<key> and step-back-<key> (app/widgets.py, computation_steps). */
+   containers keyed step-next-KEY and step-back-KEY (app/widgets.py, computation_steps). */
 (() => {
   if (window.tinyformersStepper) return;
   window.tinyformersStepper = true;

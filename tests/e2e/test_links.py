@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import STATE_TIMEOUT, new_page, screenshot, wait_for_app
+from tinyformers.course.encoder_decoder import DATE_MODEL, decode_with_trace, held_out_sources
+from tinyformers.course.tokenization import BASE_VOCAB_SIZE
+from tinyformers.figures.attention import STEP_NAMES, STEPS
+from tinyformers.hub.registry import load_shipped
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -146,3 +151,73 @@ def test_keys_step_through_the_lesson_and_the_step_is_in_the_link(browser, serve
     page.wait_for_function(f"() => ({STEP})() === '2'")
     page.context.close()
     other.context.close()
+
+
+def steps_to_decode() -> int:
+    """Greedy decoding steps of the date the encoder-decoder lesson starts with."""
+    loaded = load_shipped(DATE_MODEL)
+    return len(decode_with_trace(loaded.model, loaded.tokenizer, held_out_sources(1)[0])[0])
+
+
+def attention_label(n: int) -> str:
+    return f"{n + 1}. {STEP_NAMES[STEPS[n]]}"
+
+
+# Per lesson: the section holding its step-by-step computation (its headline's place among the
+# steps), the key of the computation's step, its last step (None: counted by the test) and a
+# link's other settings.
+COMPUTATIONS = [
+    ("attention", 0, "att-step", len(STEPS) - 1, {}),
+    ("tokenization", 3, "tok-step", 3, {"tok-vocab": str(BASE_VOCAB_SIZE + 3)}),
+    ("gpt", 3, "gpt-tokens", 2, {"gpt-n": "2"}),
+    ("encoder-decoder", 6, "ed-step", None, {}),
+]
+SECTION_OF = """key => {
+    const headings = [...document.querySelectorAll(
+        "[data-testid='stMain'] h1, [data-testid='stMain'] h3")];
+    const next = document.querySelector(`.st-key-step-next-${key}`);
+    return headings.filter(
+        h => h.compareDocumentPosition(next) & Node.DOCUMENT_POSITION_FOLLOWING).length - 1;
+}"""
+
+
+def press_until(page, key: str, state: str) -> None:
+    """Press ``key``, then wait until ``state`` (a JavaScript expression) holds and the page has
+    run to its end."""
+    page.keyboard.press(key)
+    page.wait_for_function(f"() => {state}")
+    wait_for_app(page)
+
+
+@pytest.mark.parametrize(
+    ("path", "section", "key", "last", "settings"), COMPUTATIONS, ids=[c[0] for c in COMPUTATIONS]
+)
+def test_the_keys_step_through_a_computation_before_moving_on(
+    browser, server_url, path, section, key, last, settings
+):
+    last = steps_to_decode() if last is None else last
+    before = attention_label(last - 1) if key == "att-step" else str(last - 1)
+    query = urlencode({"step": section, key: before, **settings})
+    page = new_page(browser, server_url)
+    page.goto(f"{server_url}/{path}?{query}")  # one step before the computation's end
+    settle(page)
+    page.locator(".tf-stepper").wait_for()
+    page.wait_for_function(CHARTS_DRAWN)
+    page.wait_for_function(f"() => ({STEP})() === '{section}'")
+    assert page.evaluate(SECTION_OF, key) == section
+
+    def shows(n: int) -> str:  # the computation is at step n and its section at the top
+        slider = f"document.querySelector(\".st-key-{key} input[type='range']\")"
+        return f"{slider}?.value === '{n}' && {at(section)}"
+
+    def at(n: int) -> str:
+        return f"({STEP})() === '{n}'"
+
+    page.wait_for_function(f"() => {shows(last - 1)}")  # the link opened it there
+    press_until(page, "ArrowRight", shows(last))
+    page.locator(f".st-key-step-next-{key} button:disabled").wait_for()
+    press_until(page, "ArrowRight", at(section + 1))  # at its end: on to the next section
+    press_until(page, "ArrowLeft", at(section))
+    press_until(page, "ArrowLeft", shows(last - 1))
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.context.close()
