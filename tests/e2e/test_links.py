@@ -92,6 +92,12 @@ def text_size(page) -> float:
     return page.evaluate(TEXT_SIZE)
 
 
+ATTENTION_VIEWS = ("multi-head", "bert", "encoder-decoder")  # lessons with bertviz views
+THEMED = (
+    "t => [getComputedStyle(t).fontSize, getComputedStyle(t).fontWeight, getComputedStyle(t).fill]"
+)
+
+
 @pytest.mark.parametrize("path", [c[0] for c in CHANGES])
 def test_presenter_mode_comes_with_its_link(browser, server_url, screenshots, path) -> None:
     page = new_page(browser, server_url)
@@ -102,6 +108,14 @@ def test_presenter_mode_comes_with_its_link(browser, server_url, screenshots, pa
     settle(page)
     page.get_by_text("Notes").first.wait_for()  # the lesson's text waits under its headlines
     page.wait_for_function(f"() => ({TEXT_SIZE})() > {normal}", timeout=STATE_TIMEOUT)
+    if path in ATTENTION_VIEWS:  # bertviz's views in the projector theme: large black text
+        frames = page.locator("iframe[title='st.iframe']")
+        frames.first.wait_for()
+        for n in range(frames.count()):
+            frame = page.frame_locator("iframe[title='st.iframe']").nth(n)
+            text = frame.locator("body.projector svg text").first
+            text.wait_for(state="attached")
+            assert text.evaluate(THEMED) == ["20px", "700", "rgb(0, 0, 0)"]
     if path == "gpt":  # the README's picture of the mode
         page.locator(".js-plotly-plot .main-svg").first.wait_for()
         screenshot(page, screenshots, "presenter-mode")
@@ -119,6 +133,8 @@ def test_a_hostile_link_gives_defaults_and_a_notice(browser, server_url) -> None
 
 
 STEP = "() => document.body.dataset.step"
+# A computation in a lesson's first sections, at its last step: the keys move between sections.
+AT_THE_END = {"attention": {"att-step": f"{len(STEPS)}. {STEP_NAMES[STEPS[-1]]}"}}
 CHARTS_DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].every(
     plot => plot.querySelector('.main-svg'))"""
 
@@ -126,7 +142,7 @@ CHARTS_DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].every(
 @pytest.mark.parametrize("path", [c[0] for c in CHANGES])
 def test_keys_step_through_the_lesson_and_the_step_is_in_the_link(browser, server_url, path):
     page = new_page(browser, server_url)
-    page.goto(f"{server_url}/{path}")
+    page.goto(f"{server_url}/{path}?{urlencode(AT_THE_END.get(path, {}))}")
     settle(page)
     page.locator(".tf-stepper").wait_for()  # the step-through script has loaded
     page.wait_for_function(CHARTS_DRAWN)  # nothing above a step grows after it is reached
@@ -157,10 +173,6 @@ def steps_to_decode() -> int:
     """Greedy decoding steps of the date the encoder-decoder lesson starts with."""
     loaded = load_shipped(DATE_MODEL)
     return len(decode_with_trace(loaded.model, loaded.tokenizer, held_out_sources(1)[0])[0])
-
-
-def attention_label(n: int) -> str:
-    return f"{n + 1}. {STEP_NAMES[STEPS[n]]}"
 
 
 # Per lesson: the section holding its step-by-step computation (its headline's place among the
@@ -196,7 +208,7 @@ def test_the_keys_step_through_a_computation_before_moving_on(
     browser, server_url, path, section, key, last, settings
 ):
     last = steps_to_decode() if last is None else last
-    before = attention_label(last - 1) if key == "att-step" else str(last - 1)
+    before = f"{last}. {STEP_NAMES[STEPS[last - 1]]}" if key == "att-step" else str(last - 1)
     query = urlencode({"step": section, key: before, **settings})
     page = new_page(browser, server_url)
     page.goto(f"{server_url}/{path}?{query}")  # one step before the computation's end
