@@ -226,6 +226,7 @@ def test_the_keys_step_through_a_computation_before_moving_on(
         return f"({STEP})() === '{n}'"
 
     page.wait_for_function(f"() => {shows(last - 1)}")  # the link opened it there
+    page.locator(f".st-key-step-next-{key} button:enabled").wait_for()  # drawn, not yet at its end
     press_until(page, "ArrowRight", shows(last))
     page.locator(f".st-key-step-next-{key} button:disabled").wait_for()
     press_until(page, "ArrowRight", at(section + 1))  # at its end: on to the next section
