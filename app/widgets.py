@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlencode
 
 import streamlit as st
 
+from tinyformers.figures.bertviz import projector_theme
 from tinyformers.figures.common import fit_height
 from tinyformers.hosting import Hosting
 from tinyformers.hub.checkpoint import CheckpointError
@@ -116,6 +118,12 @@ def chart(figure, key: str | None = None) -> None:
     if presenting():
         figure.update_layout(font=dict(size=PROJECTOR_FONT, color="#000000"))
     st.plotly_chart(fit_height(figure), theme=None, key=key)
+
+
+def attention_view(page: str, height: int) -> None:
+    """A bertviz view (a page from ``tinyformers.figures.bertviz``) in its frame; in presenter
+    mode, in the projector theme: black on white, with large bold text."""
+    st.iframe(projector_theme(page) if presenting() else page, height=height)
 
 
 @st.cache_resource
@@ -241,6 +249,88 @@ def quiz(current: Lesson) -> None:
             st.success("Right. " + question.explanation)
         else:
             st.error("Not quite. " + question.explanation)
+
+
+# --------------------------------------------------------------------------------------------
+# A computation shown step by step
+# --------------------------------------------------------------------------------------------
+
+STEP_NEXT, STEP_BACK = "step-next", "step-back"
+"""A computation's own Next and Back buttons sit in containers keyed ``step-next-<key>`` and
+``step-back-<key>``, which Streamlit gives the classes ``st-key-step-next-<key>`` and
+``st-key-step-back-<key>``. The step-through keys (assets/js/stepper.js) press the enabled one
+in the section at the top of the screen, and move to another section when there is none."""
+
+
+@dataclass(frozen=True)
+class Jump:
+    """A button beside a computation's steps that goes straight to step ``target`` (None, or
+    the step shown now: the button is disabled)."""
+
+    label: str
+    key: str
+    target: int | None
+    help: str | None = None
+
+
+def _set_step(key: str, value: int) -> None:
+    st.session_state[key] = value
+
+
+def _move_step(key: str, delta: int, last: int) -> None:
+    st.session_state[key] = min(max(st.session_state[key] + delta, 0), last)
+
+
+def computation_steps(
+    label: str,
+    key: str,
+    last: int,
+    back: tuple[str, str],
+    next_: tuple[str, str],
+    *,
+    names: Callable[[int], str] | None = None,
+    start: int = 0,
+    restart_on: object = None,
+    jumps: Callable[[int], Sequence[Jump]] = lambda _: (),
+) -> int:
+    """A computation shown step by step: steps 0 .. ``last`` on a slider kept in the URL under
+    ``key`` (so a link opens at the same step), with Back and Next buttons (each a label and a
+    key) that the step-through keys press too, and ``jumps(step)`` beside them. ``names`` labels
+    the steps; ``start`` is the step a new session starts at; when ``restart_on`` (what the
+    computation runs on) changes, it goes back to ``start``. Returns the step shown."""
+    last = max(last, 0)
+    seen = st.session_state.get(f"{key}-input")
+    st.session_state[f"{key}-input"] = restart_on
+    if seen is not None and seen != restart_on:
+        st.session_state[key] = start
+    value = st.session_state.setdefault(key, start)
+    if not isinstance(value, int) or not 0 <= value <= last:
+        st.session_state[key] = min(max(value, 0), last) if isinstance(value, int) else start
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    if last == 0:
+        step = 0
+    elif names is None:
+        step = row.slider(label, 0, last, key=key, bind=BIND)
+    else:
+        options = list(range(last + 1))
+        step = row.select_slider(label, options, format_func=names, key=key, bind=BIND)
+    for (text, button_key), marker, delta, disabled in (
+        (back, STEP_BACK, -1, step == 0),
+        (next_, STEP_NEXT, 1, step == last),
+    ):
+        row.container(key=f"{marker}-{key}", width="content").button(
+            text, key=button_key, on_click=_move_step, args=(key, delta, last), disabled=disabled
+        )
+    for jump in jumps(step):
+        row.button(
+            jump.label,
+            key=jump.key,
+            on_click=_set_step,
+            args=(key, jump.target),
+            disabled=jump.target in (None, step),
+            help=jump.help,
+        )
+    return step
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,16 +7,13 @@ import widgets
 from widgets import BIND, plain
 
 from tinyformers.course import attention as stepwise
-from tinyformers.course.attention import HeadSteps
+from tinyformers.course.attention import DEFAULT_MODEL, DEFAULT_SENTENCE, MAX_TOKENS, HeadSteps
 from tinyformers.figures import attention as figs
 from tinyformers.figures.common import token_chips
 from tinyformers.hub.registry import LoadedModel, shipped_names
 from tinyformers.text.inputs import text_room
 
 SLUG = "attention"
-DEFAULT_MODEL = "gpt-stories"
-DEFAULT_SENTENCE = "the old dog sees Mia . she runs ."
-MAX_TOKENS = 24
 SOURCES = {"model": "A shipped model", "toy": "Toy: tiny random weights"}
 STEP_KEY = "att-step"
 QUERY_KEY = "att-query"
@@ -43,26 +40,17 @@ def one_draw(d: int, n_keys: int, seed: int) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 
 
-def move_step(delta: int) -> None:
-    st.session_state[STEP_KEY] = figs.step_after(st.session_state[STEP_KEY], delta)
-
-
 def step_controls() -> str:
     """The step slider with Back and Next beside it, which stay in one row on a phone."""
-    st.session_state.setdefault(STEP_KEY, figs.STEPS[0])
-    row = st.container(horizontal=True, vertical_alignment="bottom")
-    step = row.select_slider(
+    number = widgets.computation_steps(
         "Step",
-        options=figs.STEPS,
-        format_func=lambda s: f"{figs.STEPS.index(s) + 1}. {figs.STEP_NAMES[s]}",
-        key=STEP_KEY,
-        bind=BIND,
+        STEP_KEY,
+        len(figs.STEPS) - 1,
+        ("◀ Back", "att-back"),
+        ("Next ▶", "att-next"),
+        names=lambda n: f"{n + 1}. {figs.STEP_NAMES[figs.STEPS[n]]}",
     )
-    number = figs.STEPS.index(step)
-    row.button("◀ Back", key="att-back", on_click=move_step, args=(-1,), disabled=number == 0)
-    last = number == len(figs.STEPS) - 1
-    row.button("Next ▶", key="att-next", on_click=move_step, args=(1,), disabled=last)
-    return step
+    return figs.STEPS[number]
 
 
 def show_step(steps: HeadSteps, step: str, focus: int) -> None:

@@ -8,7 +8,10 @@ import widgets
 from widgets import BIND
 
 from tinyformers.course.bert import (
+    DEFAULT_A,
+    DEFAULT_B,
     MAX_DRAWS,
+    MODEL,
     BlankGuess,
     LedgerStatistics,
     attention_from,
@@ -31,9 +34,6 @@ from tinyformers.text.masking import MaskingRates
 from tinyformers.trace import Trace
 
 SLUG = "bert"
-MODEL = "bert-stories"
-DEFAULT_A = "Mia sees the friendly fox ."
-DEFAULT_B = "she smiles ."
 DEFAULT_LEDGER = "the friendly dogs that Mia sees run home ."
 DEFAULT_FILL = "the lion that the girls fix cries ."
 SAMPLE_CHOICES = (100, 1_000, 10_000)
@@ -258,7 +258,9 @@ def attention_section(loaded: LoadedModel, ids: list[int], positions: list[int])
     layer = card.get("subject_head_layer")
     if layer is not None:
         st.caption(figs.subject_head_caption(card))
-    st.iframe(head_view(tuple(ids), tuple(positions), layer), height=170 + 22 * len(trace.tokens))
+    widgets.attention_view(
+        head_view(tuple(ids), tuple(positions), layer), 170 + 22 * len(trace.tokens)
+    )
 
 
 lesson = widgets.lesson_header(SLUG)

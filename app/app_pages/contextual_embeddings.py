@@ -12,14 +12,6 @@ from tinyformers.text.corpora.user_text import UserTextError, clean_user_text
 from tinyformers.training.zoo import stories_text
 
 SLUG = "contextual-embeddings"
-DEFAULT_MODEL = "bert-stories"
-DEFAULT_WORD = "that"
-DEFAULT_SENTENCES = (
-    "the dogs that chase the cat run .\n"
-    "the dogs that chase the fox run .\n"
-    "the dogs that the cat sees run .\n"
-    "the dogs that the fox sees run ."
-)
 DIMS = (8, 16, 32, 64)
 BANK_SENTENCES = 300
 NEIGHBOURS = 8
@@ -74,13 +66,13 @@ with st.container():
     left, right = st.columns([1, 2])
     with left:
         loaded = widgets.model_picker(
-            "Model (BERT)", "bert", key="ctx-model", default=DEFAULT_MODEL
+            "Model (BERT)", "bert", key="ctx-model", default=ctx.DEFAULT_MODEL
         )
-        typed_word = st.text_input("Word to follow", DEFAULT_WORD, key="ctx-word", bind=BIND)
+        typed_word = st.text_input("Word to follow", ctx.DEFAULT_WORD, key="ctx-word", bind=BIND)
     with right:
         text = st.text_area(
             "Sentences that contain the word, one per line",
-            DEFAULT_SENTENCES,
+            "\n".join(ctx.DEFAULT_SENTENCES),
             height=150,
             key="ctx-sentences",
             bind=BIND,

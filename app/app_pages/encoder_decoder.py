@@ -3,14 +3,17 @@ attention, greedy decoding step by step, and T5's span corruption."""
 
 import streamlit as st
 import widgets
-from widgets import BIND
+from widgets import BIND, Jump
 
 from tinyformers.course.encoder_decoder import (
+    DATE_MODEL,
     MEAN,
+    N_EXAMPLES,
     DecodingStep,
     decode_with_trace,
     encode_source,
     generated_ids,
+    held_out_sources,
     known_tokens,
     model_shape,
 )
@@ -20,16 +23,12 @@ from tinyformers.figures.encoder_decoder import escape_markdown
 from tinyformers.text.corpora import tasks
 from tinyformers.text.span_corruption import MIN_RATE, corrupt_spans
 from tinyformers.trace import Trace
-from tinyformers.training.zoo import date_splits
 
 SLUG = "encoder-decoder"
-DATE_MODEL = "seq2seq-date"
 FAMILY_MODELS = ("bert-stories", "gpt-stories", "seq2seq-date")
-N_EXAMPLES = 8
 SOURCE_KEY = "ed-source"
 EXAMPLE_KEY = "ed-example"
 STEP_KEY = "ed-step"
-STEP_SOURCE_KEY = "ed-step-source"
 DEFAULT_SENTENCE = (
     "the small dog sees the big cat near the river . the old man who lives by the bridge reads "
     "a book to the children every evening before they go home ."
@@ -39,7 +38,7 @@ DEFAULT_SENTENCE = (
 @st.cache_data(max_entries=1, show_spinner=False)
 def held_out_examples() -> list[str]:
     """Sources of the date task's held-out pairs: the model never saw them in training."""
-    return [source for source, _ in date_splits()[1][:N_EXAMPLES]]
+    return held_out_sources(N_EXAMPLES)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -164,31 +163,21 @@ def show_cross_attention(trace: Trace, steps: list[DecodingStep], layer: int, he
 # ---------------------------------------------------------------------------------------------
 
 
-def set_step(value: int) -> None:
-    st.session_state[STEP_KEY] = value
-
-
-def current_step(source: str, n_steps: int) -> int:
-    """Steps shown so far for this source (0 to n_steps); a new source starts again at 0."""
-    if st.session_state.get(STEP_SOURCE_KEY) != source:
-        st.session_state[STEP_SOURCE_KEY] = source
-        st.session_state[STEP_KEY] = 0
-    st.session_state[STEP_KEY] = min(max(st.session_state.get(STEP_KEY, 0), 0), n_steps)
-    return st.session_state[STEP_KEY]
-
-
-def step_buttons(shown: int, n_steps: int) -> None:
-    """Next step, Run to the end and Start over, each disabled where it would change nothing."""
-    buttons = [  # label, key, the step it goes to, disabled
-        ("Next step ▶", "ed-next", shown + 1, shown >= n_steps),
-        ("Run to the end ▶▶", "ed-run", n_steps, shown >= n_steps),
-        ("Start over", "ed-reset", 0, shown == 0),
-    ]
-    columns = st.columns([1, 1, 1, 3])[: len(buttons)]
-    for column, (label, key, target, disabled) in zip(columns, buttons, strict=True):
-        column.button(
-            label, key=key, on_click=set_step, args=(target,), disabled=disabled, width="stretch"
-        )
+def step_controls(source: str, n_steps: int) -> int:
+    """Steps decoded so far (0 to n_steps), with Back, Next step, Run to the end and Start
+    over; a new source starts again at 0."""
+    return widgets.computation_steps(
+        "Steps decoded",
+        STEP_KEY,
+        n_steps,
+        ("◀ Back", "ed-back"),
+        ("Next step ▶", "ed-next"),
+        restart_on=source,
+        jumps=lambda _: [
+            Jump("Run to the end ▶▶", "ed-run", n_steps),
+            Jump("Start over", "ed-reset", 0),
+        ],
+    )
 
 
 def show_step(step: DecodingStep, trace: Trace, layer: int, head: int | str) -> None:
@@ -203,8 +192,7 @@ def show_step(step: DecodingStep, trace: Trace, layer: int, head: int | str) -> 
 
 def show_decoding(source: str, steps: list[DecodingStep], trace: Trace, layer, head) -> None:
     tok = widgets.shipped_model(DATE_MODEL).tokenizer
-    shown = current_step(source, len(steps))
-    step_buttons(shown, len(steps))
+    shown = step_controls(source, len(steps))
     decoder_so_far = ["[BOS]", *(step.token for step in steps[:shown])]
     st.html(token_chips(decoder_so_far))
     if shown == 0:
@@ -281,7 +269,7 @@ widgets.lesson_section(current, "cross-attention")  # its chart opens the page
 
 widgets.lesson_section(current, "head-view")
 if trace is not None:
-    st.iframe(head_view(source), height=figs.head_view_height(trace))
+    widgets.attention_view(head_view(source), figs.head_view_height(trace))
 
 widgets.lesson_section(current, "decoding")
 if trace is not None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import streamlit as st
 import widgets
-from widgets import BIND
+from widgets import BIND, Jump
 
 from tinyformers.course.gpt import (
+    DEFAULT_MODEL,
+    DEFAULT_PROMPT,
     Continuation,
     GenerationRun,
     LearnedTokens,
@@ -29,16 +31,15 @@ from tinyformers.model.build import count_parameters
 from tinyformers.model.sampling import SamplingSettings, next_token_distribution
 
 SLUG = "gpt"
-DEFAULT_MODEL = "gpt-stories"
-DEFAULT_PROMPT = "Zoe sees the big dog . the dog"
 MAX_PROMPT_TOKENS = 128
 MAX_TEMPERATURE = 5.0
 MAX_TOP_K = 100
 MAX_BARS = 40
-MAX_GENERATED = 400  # tokens one step-by-step text may grow by
-MAX_AT_ONCE = 200
+MAX_GENERATED = 200  # tokens one step-by-step text may grow by
 MAX_COMPARE = 200
 RUN_KEY = "gpt-run"
+TOKENS_KEY = "gpt-tokens"
+RESTART = Jump("Start over", "gpt-restart", 0)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -129,33 +130,31 @@ def current_run(loaded: LoadedModel, ids: list[int], seed: int) -> GenerationRun
     return stored[1]
 
 
-def start_over() -> None:
-    st.session_state.pop(RUN_KEY, None)
+def drawn_run(loaded: LoadedModel, ids: list[int], settings: SamplingSettings, seed: int):
+    """The text drawn token by token: the tokens drawn so far (kept in the link) with Back, Add
+    one token, Generate all and Start over; new tokens are drawn with the settings of now."""
+    n = st.number_input(
+        "Tokens to generate", 1, MAX_GENERATED, 20, key="gpt-n", bind=BIND, width=200
+    )
+    drawn = widgets.computation_steps(
+        "Tokens drawn",
+        TOKENS_KEY,
+        int(n),
+        ("◀ Back", "gpt-back"),
+        ("Add one token ▶", "gpt-step"),
+        restart_on=(model_key(loaded), tuple(ids), seed),
+        jumps=lambda _: [Jump(f"Generate {n} tokens", "gpt-generate", int(n)), RESTART],
+    )
+    run = current_run(loaded, ids, seed)
+    if drawn < len(run.new):
+        run.rewind(loaded.model, drawn)
+    else:
+        run.extend(loaded.model, drawn - len(run.new), settings)
+    return run
 
 
 def show_steps(loaded: LoadedModel, ids: list[int], settings: SamplingSettings, seed: int) -> None:
-    run = current_run(loaded, ids, seed)
-    room = MAX_GENERATED - len(run.new)
-    one, many, count, restart = st.columns([2, 2, 2, 2], vertical_alignment="bottom")
-    one.button(
-        "Add one token",
-        key="gpt-step",
-        on_click=run.extend_within,
-        args=(loaded.model, 1, settings, MAX_GENERATED),
-        disabled=room == 0,
-        type="primary",
-    )
-    n = count.number_input("Tokens to add", 1, MAX_AT_ONCE, 20, key="gpt-n", bind=BIND)
-    many.button(
-        f"Generate {n} tokens",
-        key="gpt-generate",
-        on_click=run.extend_within,
-        args=(loaded.model, int(n), settings, MAX_GENERATED),
-        disabled=room == 0,
-    )
-    restart.button("Start over", key="gpt-restart", on_click=start_over)
-    if room == 0:
-        st.info(f"This text has reached {MAX_GENERATED} generated tokens; press Start over.")
+    run = drawn_run(loaded, ids, settings, seed)
     if not run.new:
         st.html(figs.sequence_html(loaded.tokenizer.display_tokens(ids), len(ids)))
         st.info("Press Add one token to generate the first token.")

@@ -10,7 +10,7 @@ import widgets
 from widgets import BIND, plain
 
 from tinyformers.course import masks as mask_views
-from tinyformers.course.masks import CORPORA
+from tinyformers.course.masks import CORPORA, DEFAULT_MODEL, DEFAULT_SENTENCE, MAX_TOKENS
 from tinyformers.figures import masks as figs
 from tinyformers.figures.common import token_chips
 from tinyformers.figures.masks import KIND_NAMES
@@ -20,11 +20,10 @@ from tinyformers.training.experiments import MAX_STEPS, MIN_STEPS
 from tinyformers.training.jobs import STOPPED, Snapshot
 
 SLUG = "masks"
-DEFAULT_MODEL = "gpt-stories"
 DATE_MODEL = "seq2seq-date"
 BERT_MODEL = "bert-stories"
 SENTENCES = (  # label, default text and key of the two sentence inputs
-    ("Your sentence", "the old dog sees Mia . she runs .", "mk-sentence"),
+    ("Your sentence", DEFAULT_SENTENCE, "mk-sentence"),
     ("A second sentence of another length, for padding", "Tom runs .", "mk-second"),
 )
 PREFIX_LABEL = "Prefix length (tokens that see each other both ways)"
@@ -34,7 +33,6 @@ DATES = (  # label, default date, key and name in messages of the two date input
     ("Date for the encoder", DEFAULT_DATE, "mk-date", "date"),
     ("A second, shorter date in the same batch", "5 May 1999", "mk-date-2", "second date"),
 )
-MAX_TOKENS = 24
 MODEL_WIDTH = 150  # px of the model box: with layer and head it fits a phone's row
 INDEX_WIDTH = 80  # px of a layer or head box
 DEFAULT_STEPS = 300

@@ -9,6 +9,8 @@ import widgets
 from widgets import BIND, plain
 
 from tinyformers.course.multi_head import (
+    DEFAULT_MODEL,
+    DEFAULT_SENTENCE,
     STATISTICS,
     agreement_probe,
     anchor_of,
@@ -37,8 +39,6 @@ from tinyformers.training.zoo import (
 )
 
 SLUG = "multi-head"
-DEFAULT_MODEL = "gpt-stories"
-DEFAULT_SENTENCE = "the old man near the birds sings . he is happy ."
 AGREEMENT_DEFAULT_MODEL = "bert-stories"
 AGREEMENT_CHOICES = 12  # agreement sentences offered for the close-up
 SMALLEST_FIRST = {"entropy"}  # statistics whose interesting heads have small values
@@ -85,13 +85,16 @@ def subject_scores(name: str) -> list[list[float]]:
 
 def show_head_view(loaded: LoadedModel, text: str, trace: Trace) -> None:
     head_html, _ = attention_views(loaded.name, text, attention_fingerprint(trace), trace)
-    st.iframe(head_html, height=figs.head_view_height(len(trace.tokens), figs.FIRST_VIEW_HEIGHT))
+    height = figs.head_view_height(len(trace.tokens), figs.FIRST_VIEW_HEIGHT)
+    widgets.attention_view(head_html, height)
 
 
 def show_model_view(loaded: LoadedModel, text: str, trace: Trace) -> None:
     _, model_html = attention_views(loaded.name, text, attention_fingerprint(trace), trace)
     n_tokens = len(trace.tokens)
-    st.iframe(model_html, height=figs.model_view_height(trace.n_layer, trace.n_head, n_tokens))
+    widgets.attention_view(
+        model_html, figs.model_view_height(trace.n_layer, trace.n_head, n_tokens)
+    )
     st.caption(figs.model_view_caption(loaded.name, trace.n_layer, trace.n_head, n_tokens))
 
 

@@ -7,6 +7,7 @@ import torch
 import widgets
 from widgets import BIND, plain
 
+from tinyformers.course.positional_encoding import D_MODEL, DEFAULT_MODEL, DEFAULT_SENTENCE, LENGTH
 from tinyformers.figures import positional_encoding as figs
 from tinyformers.figures.common import token_chips
 from tinyformers.hub.checkpoint import CheckpointError, read_config
@@ -18,8 +19,6 @@ SLUG = "positional-encoding"
 MAX_LENGTH = 512
 MAX_D_MODEL = 512
 D_MODEL_GRID = (2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
-DEFAULT_MODEL = "gpt-stories"
-DEFAULT_SENTENCE = "Zoe sees the big dog . the dog sees Zoe ."
 
 
 @st.cache_data(max_entries=4)
@@ -86,10 +85,10 @@ with st.container():
             )
     d_column, length_column = st.columns(2)
     d_model = d_column.slider(
-        "d_model (width of each vector)", 2, MAX_D_MODEL, 64, step=2, key="pe-d", bind=BIND
+        "d_model (width of each vector)", 2, MAX_D_MODEL, D_MODEL, step=2, key="pe-d", bind=BIND
     )
     length = length_column.slider(
-        "Number of positions", 1, MAX_LENGTH, 64, key="pe-length", bind=BIND
+        "Number of positions", 1, MAX_LENGTH, LENGTH, key="pe-length", bind=BIND
     )
     try:
         figs.check_sinusoidal_size(length, d_model)

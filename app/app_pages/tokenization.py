@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 import widgets
-from widgets import BIND, plain
+from widgets import BIND, Jump, plain
 
 from tinyformers.course.tokenization import (
     BASE_VOCAB_SIZE,
+    DEFAULT_VOCAB,
+    STORIES,
     MergeStep,
     TrainedBPE,
     comparison_tokenizers,
@@ -24,9 +26,7 @@ from tinyformers.text.corpora import generate_corpus, lesson_corpus
 from tinyformers.text.tokenizers import Tokenizer
 
 SLUG = "tokenization"
-STORIES = 500
 VOCAB_MAX = 5000
-VOCAB_DEFAULT = 1000
 START_STEP = 10
 MAX_SENTENCE_CHARS = 300
 MAX_WORD_CHARS = 60
@@ -100,48 +100,18 @@ def train(text: str, vocab_size: int) -> TrainedBPE | None:
 # --------------------------------------------------------------------------------------------
 
 
-def move_step(delta: int, n_merges: int) -> None:
-    st.session_state[STEP_KEY] = min(max(st.session_state[STEP_KEY] + delta, 0), n_merges)
-
-
-def jump_to(step: int) -> None:
-    st.session_state[STEP_KEY] = step
-
-
 def step_controls(trained: TrainedBPE) -> int:
-    n_merges = trained.n_merges
-    current = st.session_state.get(STEP_KEY, min(START_STEP, n_merges))
-    st.session_state[STEP_KEY] = min(max(current, 0), n_merges)
-    slider, prev, next_, tie = st.columns([6, 1, 1, 1.3], vertical_alignment="bottom")
-    with slider:
-        k = st.slider("Merges applied (k)", 0, n_merges, key=STEP_KEY, bind=BIND)
-    prev.button(
-        "◀ Prev",
-        key="tok-prev",
-        on_click=move_step,
-        args=(-1, n_merges),
-        disabled=k == 0,
-        width="stretch",
+    """The merges applied so far (k), with Prev, Next and a jump to the next tie."""
+    help_ = "Jump to the next merge decided by a tie."
+    return widgets.computation_steps(
+        "Merges applied (k)",
+        STEP_KEY,
+        trained.n_merges,
+        ("◀ Prev", "tok-prev"),
+        ("Next ▶", "tok-next"),
+        start=min(START_STEP, trained.n_merges),
+        jumps=lambda k: [Jump("Next tie ▶▶", "tok-next-tie", next_tie(trained.steps, k), help_)],
     )
-    next_.button(
-        "Next ▶",
-        key="tok-next",
-        on_click=move_step,
-        args=(1, n_merges),
-        disabled=k == n_merges,
-        width="stretch",
-    )
-    later_tie = next_tie(trained.steps, k)
-    tie.button(
-        "Next tie ▶▶",
-        key="tok-next-tie",
-        on_click=jump_to,
-        args=(k if later_tie is None else later_tie,),
-        disabled=later_tie is None,
-        width="stretch",
-        help="Jump to the next merge decided by a tie.",
-    )
-    return k
 
 
 def show_step(trained: TrainedBPE, k: int) -> None:
@@ -250,7 +220,7 @@ with st.container():
             "Vocabulary size (special tokens + 256 bytes + merges)",
             min_value=BASE_VOCAB_SIZE,
             max_value=VOCAB_MAX,
-            value=VOCAB_DEFAULT,
+            value=DEFAULT_VOCAB,
             step=50,
             key="tok-vocab",
             bind=BIND,

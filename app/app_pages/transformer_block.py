@@ -13,6 +13,9 @@ from widgets import BIND, plain
 from tinyformers.course import transformer_block as blocks
 from tinyformers.course.gpt import unknown_count
 from tinyformers.course.transformer_block import (
+    DEFAULT_MODEL,
+    DEFAULT_SENTENCE,
+    MAX_SENTENCE_TOKENS,
     SOURCES,
     BlockInspection,
     BlockParameters,
@@ -39,9 +42,6 @@ from tinyformers.training.experiments import (
 from tinyformers.training.jobs import Snapshot
 
 SLUG = "transformer-block"
-DEFAULT_MODEL = "gpt-stories"
-DEFAULT_SENTENCE = "Zoe sees the big dog . the dog"
-MAX_SENTENCE_TOKENS = 64
 ABLATION_KEY = "tb-ablation"
 ABLATION_SETTINGS_KEY = "tb-ablation-settings"
 DEFAULT_STEPS = 300

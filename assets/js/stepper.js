@@ -1,6 +1,9 @@
 /* Step through a lesson: its title and each section's headline are the steps. Arrow keys, Page
    Up / Page Down (what presentation clickers send) and the Previous / Next buttons move between
-   them; the step is kept in the URL (?step=N), so a link opens at the same step. */
+   them; the step is kept in the URL (?step=N), so a link opens at the same step.
+   A computation shown step by step in the current section moves first: while its own Next (or
+   Back) button is enabled, the keys press that button instead. The page marks those buttons with
+   containers keyed step-next-KEY and step-back-KEY (app/widgets.py, computation_steps). */
 (() => {
   if (window.tinyformersStepper) return;
   window.tinyformersStepper = true;
@@ -28,14 +31,45 @@
     document.body.dataset.step = String(n);
   };
 
+  const hold = (heading) => {
+    held = { heading, top: heading.getBoundingClientRect().top, until: Date.now() + 3000 };
+  };
+
   const go = (n) => {
     const steps = headings();
     if (!steps.length) return;
     step = Math.min(Math.max(n, 0), steps.length - 1);
     steps[step].scrollIntoView({ block: "start" });
-    held = { heading: steps[step], top: steps[step].getBoundingClientRect().top, until: Date.now() + 3000 };
+    hold(steps[step]);
     writeStep();
     show(step, steps.length);
+  };
+
+  // The enabled Next (move > 0) or Back button of a computation in the current section: after
+  // its headline and before the next one.
+  const computationButton = (move) => {
+    const steps = headings();
+    const from = steps[step];
+    if (!from) return null;
+    const to = steps[step + 1];
+    const marker = move > 0 ? "step-next-" : "step-back-";
+    const within = (el) =>
+      from.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_FOLLOWING &&
+      (!to || to.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_PRECEDING);
+    const buttons = document.querySelectorAll(
+      `[data-testid='stMain'] [class*='st-key-${marker}'] button:not(:disabled)`);
+    return [...buttons].find(within) || null;
+  };
+
+  const move = (delta) => {
+    const button = computationButton(delta);
+    if (!button) {
+      go(current() + delta);
+      return;
+    }
+    button.click();
+    const heading = headings()[step];
+    if (heading) hold(heading);
   };
 
   const typing = (target) =>
@@ -44,20 +78,20 @@
 
   document.addEventListener("keydown", (event) => {
     if (event.altKey || event.ctrlKey || event.metaKey || typing(event.target)) return;
-    if (event.key === "ArrowRight" || event.key === "PageDown") go(current() + 1);
-    else if (event.key === "ArrowLeft" || event.key === "PageUp") go(current() - 1);
+    if (event.key === "ArrowRight" || event.key === "PageDown") move(1);
+    else if (event.key === "ArrowLeft" || event.key === "PageUp") move(-1);
     else return;
     event.preventDefault();
   });
 
   const bar = document.createElement("div");
   bar.className = "tf-stepper";
-  const button = (text, title, move) => {
+  const button = (text, title, delta) => {
     const b = document.createElement("button");
     b.type = "button";
     b.textContent = text;
     b.title = title;
-    b.addEventListener("click", () => go(current() + move));
+    b.addEventListener("click", () => move(delta));
     return b;
   };
   bar.append(button("◀", "Previous step (←, Page Up)", -1), label, button("▶", "Next step (→, Page Down)", 1));

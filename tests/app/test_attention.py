@@ -52,7 +52,7 @@ def caption_containing(at: AppTest, text: str) -> str:
 
 
 def go_to(at: AppTest, step: str) -> None:
-    at.select_slider(key="att-step").set_value(step).run()
+    at.select_slider(key="att-step").set_value(figs.STEPS.index(step)).run()
     assert not at.exception
 
 
@@ -160,7 +160,7 @@ def test_next_and_back_walk_through_every_step(fresh, gpt):
     trace = trace_text(gpt.model, gpt.tokenizer, SENTENCE)
     steps = stepwise.model_head(gpt.model, trace, 0, 0)
     for number, step in enumerate(figs.STEPS, start=1):
-        assert at.select_slider(key="att-step").value == step
+        assert figs.STEPS[at.select_slider(key="att-step").value] == step
         assert step_caption(at, f"Step {number} of 8: {figs.STEP_NAMES[step]}")
         assert len(step_charts(at)) == len(figs.step_panels(steps, step, DEFAULT_QUERY))
         if step == "softmax":
@@ -175,7 +175,7 @@ def test_next_and_back_walk_through_every_step(fresh, gpt):
             assert not at.exception
     assert at.button(key="att-next").disabled
     at.button(key="att-back").click().run()
-    assert at.select_slider(key="att-step").value == "softmax"
+    assert figs.STEPS[at.select_slider(key="att-step").value] == "softmax"
 
 
 def test_scale_step_blanks_the_causal_entries(fresh, gpt):

@@ -8,6 +8,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import APP_SCRIPT
 from tests.page_checks import (
     BLANK_TEXTS,
     MARKUP,
@@ -181,6 +182,29 @@ def test_next_step_walks_through_greedy_decoding_to_the_end(fresh, date_model):
     assert any("Press Next step" in m for m in messages(at))
     press(at, "ed-run")
     assert metric(at, f"Step {len(steps)}: chosen token") == "[EOS]"
+
+
+def open_from_link(params: dict[str, str]) -> AppTest:
+    """The page opened from a link in a new session. (Before its first run AppTest finds a page
+    by file name only, and this page's path is ``encoder-decoder``: so the app runs once on its
+    home page, with no link, and the page then opens with the link's parameters.)"""
+    at = AppTest.from_file(APP_SCRIPT, default_timeout=180).run()
+    at.switch_page(PAGE)
+    at.query_params.update(params)
+    return at.run()
+
+
+def test_back_undoes_a_step_and_a_link_opens_at_the_step(fresh, date_model):
+    at = fresh
+    steps, _ = decode_with_trace(date_model.model, date_model.tokenizer, default_source())
+    for _ in range(3):
+        press(at, "ed-next")
+    press(at, "ed-back")
+    assert metric(at, "Step 2: chosen token") == steps[1].token.replace(" ", "␣")
+    assert at.query_params["ed-step"] == "2"
+    linked = open_from_link({"ed-step": "2"})
+    assert not linked.exception and linked.slider(key="ed-step").value == 2
+    assert metric(linked, "Step 2: chosen token") == steps[1].token.replace(" ", "␣")
 
 
 def test_a_new_source_starts_decoding_again(fresh):

@@ -210,6 +210,8 @@ def test_generate_n_then_step_continues_the_same_sample(fresh):
     at = fresh
     at.number_input(key="gpt-n").set_value(10).run()
     at.button(key="gpt-generate").click().run()
+    assert at.button(key="gpt-step").disabled  # the text has the tokens it was to have
+    at.number_input(key="gpt-n").set_value(11).run()
     at.button(key="gpt-step").click().run()
     assert not at.exception
     loaded = load_shipped("gpt-stories")
@@ -220,6 +222,21 @@ def test_generate_n_then_step_continues_the_same_sample(fresh):
     at.run()
     assert not at.exception
     assert chart(at, "Step 4: drew")
+
+
+def test_back_forgets_the_last_token_and_a_link_draws_the_same_tokens(fresh, open_link):
+    at = fresh
+    for _ in range(3):
+        at.button(key="gpt-step").click().run()
+    at.button(key="gpt-back").click().run()
+    assert not at.exception
+    loaded = load_shipped("gpt-stories")
+    expected = generate(loaded.model, loaded.tokenizer.encode(PROMPT), 2, SamplingSettings(), 0)
+    assert at.session_state["gpt-run"][1].new == expected
+    assert at.query_params["gpt-tokens"] == "2"
+    linked = open_link(PAGE, {"gpt-tokens": "2"})
+    assert not linked.exception and linked.session_state["gpt-run"][1].new == expected
+    assert caption(linked, "2 tokens generated") == "2 tokens generated with seed 0."
 
 
 def test_changing_the_prompt_or_seed_starts_over(fresh):

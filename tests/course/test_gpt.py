@@ -381,13 +381,22 @@ def test_most_attended_sums_every_layer_and_head():
         most_attended(torch.zeros(3, 4))
 
 
-def test_extend_within_stops_at_the_limit(tiny_gpt):
+def test_rewind_forgets_the_later_tokens_and_draws_them_again_the_same(tiny_gpt):
     run = GenerationRun(PROMPT, seed=2)
-    settings = SamplingSettings()
-    assert len(run.extend_within(tiny_gpt, 5, settings, limit=8)) == 5
-    assert len(run.extend_within(tiny_gpt, 5, settings, limit=8)) == 3
-    assert run.extend_within(tiny_gpt, 1, settings, limit=8) == []
-    assert run.new == generate(tiny_gpt, PROMPT, 8, settings, seed=2)
+    greedy, sampled = SamplingSettings(temperature=0), SamplingSettings()
+    run.extend(tiny_gpt, 2, greedy)
+    run.extend(tiny_gpt, 6, sampled)
+    before = list(run.new)
+    run.rewind(tiny_gpt, 3)
+    assert run.new == before[:3] and run.settings == [greedy, greedy, sampled]
+    run.extend(tiny_gpt, 5, sampled)
+    assert run.new == before
+    run.rewind(tiny_gpt, 0)
+    assert run.new == [] and run.extend(tiny_gpt, 8, sampled) == generate(
+        tiny_gpt, PROMPT, 8, sampled, seed=2
+    )
+    with pytest.raises(ValueError, match="cannot keep 9 of the 8"):
+        run.rewind(tiny_gpt, 9)
 
 
 def test_left_window_counts_the_tokens_before_the_context(tiny_gpt):

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import STATE_TIMEOUT, new_page, screenshot, wait_for_app
+from tinyformers.course.encoder_decoder import DATE_MODEL, decode_with_trace, held_out_sources
+from tinyformers.course.tokenization import BASE_VOCAB_SIZE
+from tinyformers.figures.attention import STEP_NAMES, STEPS
+from tinyformers.hub.registry import load_shipped
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -88,6 +93,12 @@ def text_size(page) -> float:
     return page.evaluate(TEXT_SIZE)
 
 
+ATTENTION_VIEWS = ("multi-head", "bert", "encoder-decoder")  # lessons with bertviz views
+THEMED = (
+    "t => [getComputedStyle(t).fontSize, getComputedStyle(t).fontWeight, getComputedStyle(t).fill]"
+)
+
+
 @pytest.mark.parametrize("path", [c[0] for c in CHANGES])
 def test_presenter_mode_comes_with_its_link(browser, server_url, screenshots, path) -> None:
     page = new_page(browser, server_url)
@@ -98,6 +109,14 @@ def test_presenter_mode_comes_with_its_link(browser, server_url, screenshots, pa
     settle(page)
     page.get_by_text("Notes").first.wait_for()  # the lesson's text waits under its headlines
     page.wait_for_function(f"() => ({TEXT_SIZE})() > {normal}", timeout=STATE_TIMEOUT)
+    if path in ATTENTION_VIEWS:  # bertviz's views in the projector theme: large black text
+        frames = page.locator("iframe[title='st.iframe']")
+        frames.first.wait_for()
+        for n in range(frames.count()):
+            frame = page.frame_locator("iframe[title='st.iframe']").nth(n)
+            text = frame.locator("body.projector svg text").first
+            text.wait_for(state="attached")
+            assert text.evaluate(THEMED) == ["20px", "700", "rgb(0, 0, 0)"]
     if path == "gpt":  # the README's picture of the mode
         page.locator(".js-plotly-plot .main-svg").first.wait_for()
         screenshot(page, screenshots, "presenter-mode")
@@ -115,6 +134,8 @@ def test_a_hostile_link_gives_defaults_and_a_notice(browser, server_url) -> None
 
 
 STEP = "() => document.body.dataset.step"
+# A computation in a lesson's first sections, at its last step: the keys move between sections.
+AT_THE_END = {"attention": {"att-step": f"{len(STEPS)}. {STEP_NAMES[STEPS[-1]]}"}}
 CHARTS_DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].every(
     plot => plot.querySelector('.main-svg'))"""
 
@@ -122,7 +143,7 @@ CHARTS_DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].every(
 @pytest.mark.parametrize("path", [c[0] for c in CHANGES])
 def test_keys_step_through_the_lesson_and_the_step_is_in_the_link(browser, server_url, path):
     page = new_page(browser, server_url)
-    page.goto(f"{server_url}/{path}")
+    page.goto(f"{server_url}/{path}?{urlencode(AT_THE_END.get(path, {}))}")
     settle(page)
     page.locator(".tf-stepper").wait_for()  # the step-through script has loaded
     page.wait_for_function(CHARTS_DRAWN)  # nothing above a step grows after it is reached
@@ -147,3 +168,70 @@ def test_keys_step_through_the_lesson_and_the_step_is_in_the_link(browser, serve
     page.wait_for_function(f"() => ({STEP})() === '2'")
     page.context.close()
     other.context.close()
+
+
+def steps_to_decode() -> int:
+    """Greedy decoding steps of the date the encoder-decoder lesson starts with."""
+    loaded = load_shipped(DATE_MODEL)
+    return len(decode_with_trace(loaded.model, loaded.tokenizer, held_out_sources(1)[0])[0])
+
+
+# Per lesson: the section holding its step-by-step computation (its headline's place among the
+# steps), the key of the computation's step, its last step (None: counted by the test) and a
+# link's other settings.
+COMPUTATIONS = [
+    ("attention", 0, "att-step", len(STEPS) - 1, {}),
+    ("tokenization", 3, "tok-step", 3, {"tok-vocab": str(BASE_VOCAB_SIZE + 3)}),
+    ("gpt", 3, "gpt-tokens", 2, {"gpt-n": "2"}),
+    ("encoder-decoder", 6, "ed-step", None, {}),
+]
+SECTION_OF = """key => {
+    const headings = [...document.querySelectorAll(
+        "[data-testid='stMain'] h1, [data-testid='stMain'] h3")];
+    const next = document.querySelector(`.st-key-step-next-${key}`);
+    return headings.filter(
+        h => h.compareDocumentPosition(next) & Node.DOCUMENT_POSITION_FOLLOWING).length - 1;
+}"""
+
+
+def press_until(page, key: str, state: str) -> None:
+    """Press ``key``, then wait until ``state`` (a JavaScript expression) holds and the page has
+    run to its end."""
+    page.keyboard.press(key)
+    page.wait_for_function(f"() => {state}")
+    wait_for_app(page)
+
+
+@pytest.mark.parametrize(
+    ("path", "section", "key", "last", "settings"), COMPUTATIONS, ids=[c[0] for c in COMPUTATIONS]
+)
+def test_the_keys_step_through_a_computation_before_moving_on(
+    browser, server_url, path, section, key, last, settings
+):
+    last = steps_to_decode() if last is None else last
+    before = f"{last}. {STEP_NAMES[STEPS[last - 1]]}" if key == "att-step" else str(last - 1)
+    query = urlencode({"step": section, key: before, **settings})
+    page = new_page(browser, server_url)
+    page.goto(f"{server_url}/{path}?{query}")  # one step before the computation's end
+    settle(page)
+    page.locator(".tf-stepper").wait_for()
+    page.wait_for_function(CHARTS_DRAWN)
+    page.wait_for_function(f"() => ({STEP})() === '{section}'")
+    assert page.evaluate(SECTION_OF, key) == section
+
+    def shows(n: int) -> str:  # the computation is at step n and its section at the top
+        slider = f"document.querySelector(\".st-key-{key} input[type='range']\")"
+        return f"{slider}?.value === '{n}' && {at(section)}"
+
+    def at(n: int) -> str:
+        return f"({STEP})() === '{n}'"
+
+    page.wait_for_function(f"() => {shows(last - 1)}")  # the link opened it there
+    page.locator(f".st-key-step-next-{key} button:enabled").wait_for()  # drawn, not yet at its end
+    press_until(page, "ArrowRight", shows(last))
+    page.locator(f".st-key-step-next-{key} button:disabled").wait_for()
+    press_until(page, "ArrowRight", at(section + 1))  # at its end: on to the next section
+    press_until(page, "ArrowLeft", at(section))
+    press_until(page, "ArrowLeft", shows(last - 1))
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.context.close()

@@ -193,15 +193,6 @@ def test_token_columns_fall_back_to_positions_when_crowded(toy, wide):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_step_after_stays_within_the_steps():
-    assert figs.step_after("x", 1) == "q"
-    assert figs.step_after("q", -1) == "x"
-    assert figs.step_after("x", -1) == "x"
-    assert figs.step_after("softmax", 5) == "output"
-    with pytest.raises(ValueError, match="unknown step"):
-        figs.step_after("nope", 1)
-
-
 def test_input_caption_names_where_x_comes_from(toy):
     row = toy.x[1]
     stats = f"mean {row.mean().item():.3f}, standard deviation {row.std(unbiased=False).item():.3f}"

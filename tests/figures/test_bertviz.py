@@ -20,6 +20,7 @@ from tinyformers.figures.bertviz import (
     head_view_html,
     make_offline,
     model_view_html,
+    projector_theme,
     vendor_dir,
 )
 
@@ -402,6 +403,46 @@ def test_head_view_numbers_its_heads_and_widens_its_columns(offline_page, pages)
         "() => [...document.querySelectorAll('svg rect')].map(r => +r.getAttribute('width'))"
     )
     assert max(widths) >= 190  # a token's box, as wide as the widened layout says
+
+
+def test_the_projector_theme_only_styles_the_page(pages):
+    for page in pages.values():
+        themed = projector_theme(page)
+        assert themed.count('<body class="projector">') == 1 and "<body>" not in themed
+        assert themed.count(bertviz_html.PROJECTOR_STYLE) == 1
+        assert themed.index(bertviz_html.PROJECTOR_STYLE) < themed.index("</head>")
+        plain = themed.replace(bertviz_html.PROJECTOR_STYLE, "")
+        assert plain.replace('<body class="projector">', "<body>") == page
+        assert parse(themed).counts == parse(page).counts | {"style": 2}
+    with pytest.raises(ValueError, match="make_offline"):
+        projector_theme("<html><body>not a view</body></html>")
+
+
+THEMED_TEXT = """() => [...document.querySelectorAll('svg text')].map(t => {
+    const style = getComputedStyle(t);
+    return [t.textContent, style.fontSize, style.fontWeight, style.fill];
+})"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("view", ["head", "model"])
+def test_the_projector_theme_draws_large_bold_black_text(offline_page, pages, view):
+    offline_page.show(projector_theme(pages[view]))
+    if view == "model":  # the tokens show in a head's detail
+        box = offline_page.page.locator("#attn_background_0_0").bounding_box()
+        offline_page.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    texts = offline_page.page.evaluate(THEMED_TEXT)
+    tokens = [t for t in texts if t[0] == "cat"]
+    assert tokens and all(t[1:] == ["20px", "700", "rgb(0, 0, 0)"] for t in tokens)
+    numbers = [t for t in texts if t[0].isdigit() and t[3] == "rgb(255, 255, 255)"]
+    assert len(numbers) == (N_HEADS if view == "head" else 0)  # head numbers keep their size
+    assert all(t[1] == "12px" for t in numbers)
+    widths = offline_page.page.evaluate(
+        "() => [...document.querySelectorAll('svg #attention line')].map("
+        "line => getComputedStyle(line).strokeWidth)"
+    )
+    assert set(widths) == ({"3px"} if view == "head" else set())  # a head view's lines
+    assert offline_page.errors == []
 
 
 def test_a_changed_bertviz_layout_is_reported() -> None:

@@ -29,6 +29,10 @@ from tinyformers.text.inputs import bert_wrap
 from tinyformers.text.tokenizers import SPECIAL_TOKENS
 from tinyformers.trace import Trace, trace_ids
 
+# What the lesson's page starts with (the lesson plans time the same computation).
+DEFAULT_MODEL = "gpt-stories"
+DEFAULT_SENTENCE = "the old dog sees Mia . she runs ."
+MAX_TOKENS = 24  # tokens of the sentence a model reads
 MAX_TOY_TOKENS = 12
 MAX_TOY_WIDTH = 16
 MAX_DIMENSION = 4096

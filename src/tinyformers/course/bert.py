@@ -36,6 +36,10 @@ from tinyformers.text.masking import (
 from tinyformers.text.tokenizers import SPECIAL_TOKENS, WORDPIECE_PREFIX
 from tinyformers.trace import Trace, trace_ids
 
+# What the lesson's page starts with (the lesson plans time the same computation).
+MODEL = "bert-stories"
+DEFAULT_A = "Mia sees the friendly fox ."
+DEFAULT_B = "she smiles ."
 SPECIAL_IDS = frozenset(range(len(SPECIAL_TOKENS)))
 SELECTED_CODES = (MASKED, RANDOM, UNCHANGED)
 MAX_SAMPLES = 100_000

@@ -32,6 +32,15 @@ from torch import Tensor, nn
 
 from tinyformers.text.inputs import bert_wrap
 
+# What the page starts with: "that" as the subject of its clause and as its object.
+DEFAULT_MODEL = "bert-stories"
+DEFAULT_WORD = "that"
+DEFAULT_SENTENCES = (
+    "the dogs that chase the cat run .",
+    "the dogs that chase the fox run .",
+    "the dogs that the cat sees run .",
+    "the dogs that the fox sees run .",
+)
 MAX_WORD_CHARS = 40
 MAX_SENTENCES = 8
 MAX_NEIGHBOURS = 20

@@ -25,10 +25,21 @@ from torch import Tensor, nn
 from tinyformers.model.build import count_parameters
 from tinyformers.text.tokenizers import SPECIAL_TOKENS
 from tinyformers.trace import Trace, trace_seq2seq
+from tinyformers.training.zoo import date_splits
 
+# What the lesson's page starts with (the lesson plans time the same computation): the date
+# model on the first of the held-out dates it offers.
+DATE_MODEL = "seq2seq-date"
+N_EXAMPLES = 8
 MAX_LISTED_CHARACTERS = 8
 TOP_K = 3
 MEAN = "mean"  # in place of a head number: the mean over the heads
+
+
+def held_out_sources(n: int = N_EXAMPLES) -> list[str]:
+    """The sources of the date task's first ``n`` held-out pairs: the model never saw them in
+    training. The page offers them as examples and starts with the first."""
+    return [source for source, _ in date_splits()[1][:n]]
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,9 @@ from tinyformers.model.sampling import (
 )
 from tinyformers.text.tokenizers import SPECIAL_TOKENS
 
+# What the lesson's page starts with (the lesson plans time the same computation).
+DEFAULT_MODEL = "gpt-stories"
+DEFAULT_PROMPT = "Zoe sees the big dog . the dog"
 MAX_NEW_TOKENS = 10_000  # the same cap as sampling.generate
 
 
@@ -214,11 +217,17 @@ class GenerationRun:
         """Draw ``n`` more tokens and return them."""
         return [self.step(model, settings) for _ in range(check_new_tokens(n))]
 
-    def extend_within(
-        self, model: nn.Module, n: int, settings: SamplingSettings, limit: int
-    ) -> list[int]:
-        """Draw ``n`` more tokens, or fewer so that at most ``limit`` are generated in all."""
-        return self.extend(model, min(n, max(limit - len(self.new), 0)), settings)
+    def rewind(self, model: nn.Module, n: int) -> None:
+        """Keep the first ``n`` generated tokens only, as if no later one had been drawn: the
+        generator comes back to where it was by drawing them again with their own settings."""
+        if not 0 <= n <= len(self.new):
+            raise ValueError(f"cannot keep {n} of the {len(self.new)} generated tokens")
+        if n == len(self.new):
+            return
+        again = GenerationRun(self.prompt, self.seed)
+        for settings in self.settings[:n]:
+            again.step(model, settings)
+        self.new, self.settings, self.generator = again.new, again.settings, again.generator
 
     def left_window(self, step: NextToken, i: int) -> int:
         """How many earlier tokens had left the model's window when new token ``i`` was drawn

@@ -42,6 +42,10 @@ from tinyformers.text.inputs import model_input_ids
 from tinyformers.training.experiments import CAUSAL, leakage_variants
 from tinyformers.training.loop import pad_batch
 
+# What the lesson's page starts with (the lesson plans time the same computation).
+DEFAULT_MODEL = "gpt-stories"
+DEFAULT_SENTENCE = "the old dog sees Mia . she runs ."
+MAX_TOKENS = 24  # tokens of a sentence the model reads
 KINDS = ("causal", "padding", "prefix", "cross")
 CORPORA = {  # texts the leakage experiment trains on
     "stories": "Generated stories",

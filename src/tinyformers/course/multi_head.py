@@ -27,6 +27,9 @@ from tinyformers.text.corpora.stories import Sentence
 from tinyformers.text.inputs import bert_wrap, word_token_spans
 from tinyformers.trace import Trace, trace_ids
 
+# What the lesson's page starts with (the lesson plans time the same computation).
+DEFAULT_MODEL = "gpt-stories"
+DEFAULT_SENTENCE = "the old man near the birds sings . he is happy ."
 ROW_SUM_TOLERANCE = 1e-3
 STATISTICS = ("entropy", "distance", "previous", "anchor", "itself")
 """The names of the per-head numbers in ``HeadStats``, in the order tables show them."""

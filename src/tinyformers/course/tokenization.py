@@ -43,6 +43,10 @@ from tinyformers.text.tokenizers import (
 
 Pair = tuple[str, str]
 
+# What the lesson's page starts with (the lesson plans time the same computation): BPE trained
+# on this many generated stories, to this vocabulary size.
+STORIES = 500
+DEFAULT_VOCAB = 1000
 BASE_VOCAB_SIZE = len(SPECIAL_TOKENS) + BYTE_ALPHABET_SIZE
 """Vocabulary size before the first merge: the special tokens and the 256 bytes."""
 

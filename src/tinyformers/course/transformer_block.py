@@ -51,6 +51,10 @@ LAYER_NORM, SELF_ATTENTION, LINEAR, ACTIVATION, ADD, REPLACE = (
 )
 
 # The residual stream at the points the lesson compares, per layer.
+# What the lesson's page starts with (the lesson plans time the same computation).
+DEFAULT_MODEL = "gpt-stories"
+DEFAULT_SENTENCE = "Zoe sees the big dog . the dog"
+MAX_SENTENCE_TOKENS = 64
 BLOCK_INPUT = "block input"
 AFTER_ATTENTION = "after attention + residual"
 AFTER_MLP = "after MLP + residual"

@@ -62,12 +62,6 @@ def check_step(step: str) -> int:
     return STEPS.index(step) + 1
 
 
-def step_after(step: str, delta: int) -> str:
-    """The step ``delta`` places after ``step`` (before it if negative), kept within the steps."""
-    position = check_step(step) - 1 + delta
-    return STEPS[min(max(position, 0), len(STEPS) - 1)]
-
-
 def check_focus(steps: HeadSteps, focus: int) -> None:
     if not 0 <= focus < steps.n_tokens:
         raise ValueError(f"the query position must be from 0 to {steps.n_tokens - 1}, got {focus}")

@@ -16,6 +16,9 @@ nothing to the HTML parser.
 
 Tokens are shown the way bertviz prettifies them: the word-start markers ``Ġ`` and
 ``▁`` become spaces and ``</w>`` is dropped.
+
+``projector_theme`` restyles a finished view for a projector: black on white, large bold text
+and a head view's lines drawn thicker, readable from the back of a room.
 """
 
 from __future__ import annotations
@@ -178,6 +181,7 @@ _HEAD_NUMBERS = """
             .attr("dominant-baseline", "central")
             .attr("font-size", 12)
             .attr("fill", "white")
+            .attr("class", "head-number")
             .style("pointer-events", "none");
 """
 
@@ -192,6 +196,32 @@ def widen_head_view(html: str) -> str:
     if html.count(_CHECKBOXES_DRAWN) != 1:
         raise ValueError("bertviz's head view no longer draws its head squares as expected")
     return html.replace(_CHECKBOXES_DRAWN, _CHECKBOXES_DRAWN + _HEAD_NUMBERS)
+
+
+PROJECTOR_CLASS = "projector"
+PROJECTOR_TEXT_PX = 20  # a head view's token rows are 22.5 px apart: larger text would overlap
+PROJECTOR_STYLE = f"""<style>
+body.{PROJECTOR_CLASS} {{ background: #ffffff; color: #000000; font-size: 22px; }}
+body.{PROJECTOR_CLASS} span, body.{PROJECTOR_CLASS} select {{
+  font-size: 22px; font-weight: 700; color: #000000;
+}}
+body.{PROJECTOR_CLASS} svg text:not(.head-number) {{
+  font-size: {PROJECTOR_TEXT_PX}px !important; font-weight: 700; fill: #000000 !important;
+}}
+body.{PROJECTOR_CLASS} svg #attention line {{ stroke-width: 3px !important; }}
+</style>
+"""
+_HEAD_END = "</head>\n<body>"
+
+
+def projector_theme(page: str) -> str:
+    """A view from this module restyled for a projector: bertviz's light display mode with
+    pure black, large, bold text, and a head view's lines drawn thicker. (Inside its scripts every
+    ``</`` is escaped, so the first ``</head>`` is the page's own.)"""
+    if _HEAD_END not in page:
+        raise ValueError("expected a page made by make_offline")
+    themed = f'{PROJECTOR_STYLE}</head>\n<body class="{PROJECTOR_CLASS}">'
+    return page.replace(_HEAD_END, themed, 1)
 
 
 def make_offline(html: str) -> str:

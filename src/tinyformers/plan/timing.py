@@ -23,6 +23,7 @@ from tinyformers.course import fine_tuning as fine_tuning_course
 from tinyformers.course import gpt as gpt_course
 from tinyformers.course import masks as masks_course
 from tinyformers.course import multi_head as multi_head_course
+from tinyformers.course import positional_encoding as positions_course
 from tinyformers.course import scaling as scaling_course
 from tinyformers.course import tokenization as tokenization_course
 from tinyformers.course import train as train_course
@@ -33,7 +34,6 @@ from tinyformers.model.positional import cosine_similarity_matrix, sinusoidal_en
 from tinyformers.model.sampling import SamplingSettings, next_token_distribution
 from tinyformers.text.corpora import generate_corpus
 from tinyformers.text.inputs import model_input_ids
-from tinyformers.training.zoo import date_splits
 
 clock: Callable[[], float] = time.perf_counter  # what ``measure`` reads
 MAX_REPEATS = 5
@@ -41,25 +41,8 @@ BUDGET_S = 0.5  # timed runs stop once they have taken this long together
 
 Loader = Callable[[str], LoadedModel]
 
-# The inputs the lesson pages start with.
-GPT_MODEL, BERT_MODEL, DATE_MODEL = "gpt-stories", "bert-stories", "seq2seq-date"
-ATTENTION_SENTENCE = "the old dog sees Mia . she runs ."
-ATTENTION_TOKENS = 24
-MULTI_HEAD_SENTENCE = "the old man near the birds sings . he is happy ."
-BLOCK_SENTENCE = "Zoe sees the big dog . the dog"
-BLOCK_TOKENS = 64
-GPT_PROMPT = "Zoe sees the big dog . the dog"
-POSITION_SENTENCE = "Zoe sees the big dog . the dog sees Zoe ."
-POSITION_SIZE = 64  # d_model and number of positions of the sinusoidal table
-BERT_PAIR = ("Mia sees the friendly fox .", "she smiles .")
-CONTEXT_WORD = "that"
-CONTEXT_SENTENCES = (
-    "the dogs that chase the cat run .",
-    "the dogs that chase the fox run .",
-    "the dogs that the cat sees run .",
-    "the dogs that the fox sees run .",
-)
-BPE_STORIES, BPE_VOCAB = 500, 1000
+# The inputs the lesson pages start with: each lesson's own, from its course module.
+BERT_PAIR = (bert_course.DEFAULT_A, bert_course.DEFAULT_B)
 
 
 @dataclass(frozen=True)
@@ -113,42 +96,42 @@ def _loaded(loaded: LoadedModel | None) -> LoadedModel:
 
 
 def _tokenization(_: None) -> str:
-    return generate_corpus(BPE_STORIES, seed=0)
+    return generate_corpus(tokenization_course.STORIES, seed=0)
 
 
 def _positions(loaded: LoadedModel):
-    ids = model_input_ids(
-        loaded.tokenizer, loaded.family, POSITION_SENTENCE, loaded.config.block_size
-    )
+    text = positions_course.DEFAULT_SENTENCE
+    ids = model_input_ids(loaded.tokenizer, loaded.family, text, loaded.config.block_size)
     weights = loaded.model.wte.weight.detach(), loaded.model.wpe.weight.detach()
     inputs = weights[0][ids] + weights[1][: len(ids)]
     return cosine_similarity_matrix(inputs), cosine_similarity_matrix(
-        sinusoidal_encoding(POSITION_SIZE, POSITION_SIZE)
+        sinusoidal_encoding(positions_course.LENGTH, positions_course.D_MODEL)
     )
 
 
 def _attention(loaded: LoadedModel):
     model, tok = loaded.model, loaded.tokenizer
-    trace = attention_course.trace_sentence(model, tok, ATTENTION_SENTENCE, ATTENTION_TOKENS)
+    text, limit = attention_course.DEFAULT_SENTENCE, attention_course.MAX_TOKENS
+    trace = attention_course.trace_sentence(model, tok, text, limit)
     return attention_course.model_head(model, trace, 0, 0)
 
 
 def _multi_head(loaded: LoadedModel):
-    trace = multi_head_course.trace_sentence(loaded.model, loaded.tokenizer, MULTI_HEAD_SENTENCE)
+    text = multi_head_course.DEFAULT_SENTENCE
+    trace = multi_head_course.trace_sentence(loaded.model, loaded.tokenizer, text)
     anchor, _ = multi_head_course.anchor_of(loaded.family)
     return multi_head_course.head_statistics(trace.attentions, trace.tokens, anchor)
 
 
 def _masks(loaded: LoadedModel):
     tok = loaded.tokenizer
-    ids = masks_course.sentence_ids(tok, ATTENTION_SENTENCE, ATTENTION_TOKENS)
+    ids = masks_course.sentence_ids(tok, masks_course.DEFAULT_SENTENCE, masks_course.MAX_TOKENS)
     return masks_course.causal_view(loaded.model, ids, tok.display_tokens(ids), 0, 0)
 
 
 def _block(loaded: LoadedModel):
-    ids, segments = block_course.model_inputs(
-        loaded.model, loaded.tokenizer, BLOCK_SENTENCE, BLOCK_TOKENS
-    )
+    text, limit = block_course.DEFAULT_SENTENCE, block_course.MAX_SENTENCE_TOKENS
+    ids, segments = block_course.model_inputs(loaded.model, loaded.tokenizer, text, limit)
     return block_course.inspect_ids(loaded.model, ids, segments)
 
 
@@ -158,24 +141,24 @@ def _bert(loaded: LoadedModel):
 
 def _contextual(loaded: LoadedModel):
     vectors = contextual_course.contextual_vectors(
-        loaded.model, loaded.tokenizer, CONTEXT_WORD, CONTEXT_SENTENCES
+        loaded.model,
+        loaded.tokenizer,
+        contextual_course.DEFAULT_WORD,
+        contextual_course.DEFAULT_SENTENCES,
     )
     return contextual_course.pair_similarities(vectors.layers)
 
 
 def _gpt(loaded: LoadedModel):
-    ids = loaded.tokenizer.encode(GPT_PROMPT)
+    ids = loaded.tokenizer.encode(gpt_course.DEFAULT_PROMPT)
     logits = gpt_course.next_token_logits(loaded.model, ids)
     return next_token_distribution(logits, SamplingSettings())
 
 
-def _date_source() -> str:
-    """The first held-out date: the one the page starts with."""
-    return date_splits()[1][0][0]
-
-
 def _encoder_decoder(loaded: LoadedModel):
-    return encoder_decoder_course.decode_with_trace(loaded.model, loaded.tokenizer, _date_source())
+    return encoder_decoder_course.decode_with_trace(
+        loaded.model, loaded.tokenizer, encoder_decoder_course.held_out_sources(1)[0]
+    )
 
 
 def _train_prepare(_: None):
@@ -250,7 +233,7 @@ def _model_step(slug: str, what: str, model: str, text: str, function) -> LiveSt
 _ENCODER_DECODER = LiveStep(
     "encoder-decoder",
     "greedy decoding step by step, with the cross-attention of every step and the trace",
-    DATE_MODEL,
+    encoder_decoder_course.DATE_MODEL,
     "the first held-out date",
     _same,
     _run(_encoder_decoder),
@@ -263,64 +246,68 @@ LIVE_STEPS: dict[str, LiveStep] = {
             "tokenization",
             "training byte-level BPE and replaying every merge",
             None,
-            f"{BPE_STORIES} generated stories, vocabulary of {BPE_VOCAB}",
+            f"{tokenization_course.STORIES} generated stories, "
+            f"vocabulary of {tokenization_course.DEFAULT_VOCAB}",
             _tokenization,
-            lambda text: tokenization_course.train_and_replay(text, BPE_VOCAB),
+            lambda text: tokenization_course.train_and_replay(
+                text, tokenization_course.DEFAULT_VOCAB
+            ),
         ),
         _model_step(
             "positional-encoding",
             "token + position vectors and the similarity matrices",
-            GPT_MODEL,
-            POSITION_SENTENCE,
+            positions_course.DEFAULT_MODEL,
+            positions_course.DEFAULT_SENTENCE,
             _positions,
         ),
         _model_step(
             "contextual-embeddings",
             "a forward pass per sentence with its run record, the word's similarity per layer",
-            BERT_MODEL,
-            f"{CONTEXT_WORD!r} in: " + " / ".join(CONTEXT_SENTENCES),
+            contextual_course.DEFAULT_MODEL,
+            f"{contextual_course.DEFAULT_WORD!r} in: "
+            + " / ".join(contextual_course.DEFAULT_SENTENCES),
             _contextual,
         ),
         _model_step(
             "attention",
             "a forward pass with its run record, then layer 0, head 0 step by step",
-            GPT_MODEL,
-            ATTENTION_SENTENCE,
+            attention_course.DEFAULT_MODEL,
+            attention_course.DEFAULT_SENTENCE,
             _attention,
         ),
         _model_step(
             "multi-head",
             "a forward pass and the statistics of every head",
-            GPT_MODEL,
-            MULTI_HEAD_SENTENCE,
+            multi_head_course.DEFAULT_MODEL,
+            multi_head_course.DEFAULT_SENTENCE,
             _multi_head,
         ),
         _model_step(
             "masks",
             "a forward pass and the causal mask's scores and weights",
-            GPT_MODEL,
-            ATTENTION_SENTENCE,
+            masks_course.DEFAULT_MODEL,
+            masks_course.DEFAULT_SENTENCE,
             _masks,
         ),
         _model_step(
             "transformer-block",
             "a forward pass with its run record, every block walked step by step",
-            GPT_MODEL,
-            BLOCK_SENTENCE,
+            block_course.DEFAULT_MODEL,
+            block_course.DEFAULT_SENTENCE,
             _block,
         ),
         _model_step(
             "bert",
             "BERT's input embeddings for a sentence pair",
-            BERT_MODEL,
+            bert_course.MODEL,
             " / ".join(BERT_PAIR),
             _bert,
         ),
         _model_step(
             "gpt",
             "a forward pass and the next-token distribution",
-            GPT_MODEL,
-            GPT_PROMPT,
+            gpt_course.DEFAULT_MODEL,
+            gpt_course.DEFAULT_PROMPT,
             _gpt,
         ),
         _ENCODER_DECODER,
@@ -335,7 +322,7 @@ LIVE_STEPS: dict[str, LiveStep] = {
         LiveStep(
             "fine-tuning",
             "one LoRA fine-tuning step (forward and backward) on a batch of the task",
-            BERT_MODEL,
+            fine_tuning_course.BASE_MODELS[0],
             "a batch of the grammatical-or-not task",
             _fine_tuning_prepare,
             _fine_tuning_step,
