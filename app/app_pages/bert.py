@@ -1,5 +1,4 @@
-"""BERT and masked language modelling: the input sum, the masking ledger and its statistics,
-static against dynamic masking, and bert-stories filling in blanks."""
+"""BERT and masked language modelling: input sum, masking ledger, a BERT filling in blanks."""
 
 from __future__ import annotations
 
@@ -28,7 +27,7 @@ from tinyformers.course.bert import (
 )
 from tinyformers.figures import bert as figs
 from tinyformers.figures.bertviz import head_view_html
-from tinyformers.hub.registry import LoadedModel
+from tinyformers.hub.registry import LoadedModel, model_key
 from tinyformers.text.inputs import bert_inputs, read_typed_text
 from tinyformers.text.masking import MaskingRates
 from tinyformers.trace import Trace
@@ -45,26 +44,26 @@ DRAW_KEY = "bert-draw"
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def statistics(
+    key: str,
+    _loaded: LoadedModel,
     ids: tuple[int, ...],
     rates: tuple[float, float, float],
-    seed: int,
-    samples: int,
-    whole_word: bool,
+    options: tuple[int, int, bool],  # seed, samples, whole-word masking
 ) -> LedgerStatistics:
-    tokenizer = widgets.shipped_model(MODEL).tokenizer
-    return ledger_statistics(list(ids), tokenizer, MaskingRates(*rates), seed, samples, whole_word)
+    return ledger_statistics(list(ids), _loaded.tokenizer, MaskingRates(*rates), *options)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def guesses(ids: tuple[int, ...], positions: tuple[int, ...]) -> tuple[Trace, list[BlankGuess]]:
+def guesses(
+    key: str, _loaded: LoadedModel, ids: tuple[int, ...], positions: tuple[int, ...]
+) -> tuple[Trace, list[BlankGuess]]:
     """The model's top ``MAX_K`` guesses for each blank (the page shows the first k)."""
-    loaded = widgets.shipped_model(MODEL)
-    return fill_in_blanks(loaded.model, loaded.tokenizer, list(ids), list(positions), MAX_K)
+    return fill_in_blanks(_loaded.model, _loaded.tokenizer, list(ids), list(positions), MAX_K)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def head_view(ids: tuple[int, ...], positions: tuple[int, ...], layer: int | None) -> str:
-    trace, _ = guesses(ids, positions)
+def head_view(key: str, _loaded: LoadedModel, ids: tuple, positions: tuple, layer) -> str:
+    trace, _ = guesses(key, _loaded, ids, positions)
     return head_view_html(trace.attentions, trace.tokens, layer=layer)
 
 
@@ -152,13 +151,12 @@ def ledger_section(
     st.html(figs.ledger_html(ledger))
     st.caption(figs.ledger_caption(ledger, seed, draw + 1))
     if ledger.n_ordinary == 0:
-        st.info(
-            "Every token here is special: the tokenizer turned unknown characters into [UNK], "
-            "which is never selected. Type words of the stories language."
-        )
+        st.info(figs.ALL_SPECIAL)
 
 
-def resample_section(ids: list[int], rates: MaskingRates, seed: int, whole_word: bool) -> None:
+def resample_section(
+    loaded: LoadedModel, ids: list[int], rates: MaskingRates, seed: int, whole_word: bool
+) -> None:
     samples = st.radio(
         "Number of draws",
         SAMPLE_CHOICES,
@@ -168,13 +166,9 @@ def resample_section(ids: list[int], rates: MaskingRates, seed: int, whole_word:
         key="bert-samples",
         bind=BIND,
     )
-    stats = statistics(
-        tuple(ids),
-        (rates.select_rate, rates.mask_rate, rates.random_rate),
-        seed,
-        samples,
-        whole_word,
-    )
+    rate_values = (rates.select_rate, rates.mask_rate, rates.random_rate)
+    options = (seed, samples, whole_word)
+    stats = statistics(model_key(loaded), loaded, tuple(ids), rate_values, options)
     if stats.eligible == 0:
         st.info("This sentence has no ordinary token to select, so there is nothing to count.")
         return
@@ -208,31 +202,34 @@ def blank_positions(tokens: list[str], ids: list[int], typed: list[int]) -> list
     return sorted(set(typed) | set(chosen))
 
 
-def fill_in_strip(loaded: LoadedModel) -> tuple[list[int], list[int]] | None:
-    """The input strip and the lesson's first figure: a sentence, the blanks in it and the
-    model's guesses for them. Returns (ids, positions) when there is something to guess."""
-    tokenizer = loaded.tokenizer
+def fill_in_strip() -> tuple[LoadedModel | None, tuple[list[int], list[int]] | None]:
+    """The input strip and the lesson's first figure: a model, a sentence, the blanks in it and
+    the model's guesses for them. Returns the model and (ids, positions) to guess, if any."""
     with st.container():
-        text = widgets.sentence_input(
-            "Sentence for the model (you may type [MASK])",
-            DEFAULT_FILL,
-            "bert-fill-text",
-            tokenizer,
-            max_tokens=loaded.config.block_size - 2,
-        )
+        model_column, text_column = st.columns([1, 3])
+        with model_column:
+            loaded = widgets.model_picker("Model (BERT)", "bert", key="bert-model", default=MODEL)
+        if loaded is None:
+            return None, None
+        tokenizer = loaded.tokenizer
+        with text_column:
+            text = widgets.sentence_input(
+                "Sentence for the model (you may type [MASK])",
+                DEFAULT_FILL,
+                "bert-fill-text",
+                tokenizer,
+                max_tokens=loaded.config.block_size - 2,
+            )
         if text is None:
-            return None
+            return loaded, None
         typed = read_typed_text(tokenizer, "bert", text, loaded.config.block_size)
         ids, tokens = typed.ids, tokenizer.display_tokens(typed.ids)
         for note in typed.notes:
             st.caption(note)
         typed_masks = typed_blanks(ids, tokenizer.mask_id)[:MAX_BLANKS]
         if not ordinary_positions(ids) and not typed_masks:
-            st.info(
-                "Every token here is special ([UNK] stands for characters the tokenizer does "
-                "not know), so there is nothing to mask. Type words of the stories language."
-            )
-            return None
+            st.info(figs.ALL_SPECIAL)
+            return loaded, None
         left, right = st.columns([3, 1])
         with left:
             positions = blank_positions(tokens, ids, typed_masks)
@@ -240,15 +237,16 @@ def fill_in_strip(loaded: LoadedModel) -> tuple[list[int], list[int]] | None:
             k = st.slider("Top k", 1, MAX_K, 5, key="bert-k", bind=BIND)
     if not positions:
         st.info("Choose at least one position to mask, or type [MASK] in the sentence.")
-        return None
-    found = [guess.top(k) for guess in guesses(tuple(ids), tuple(positions))[1]]
+        return loaded, None
+    _, blank_guesses = guesses(model_key(loaded), loaded, tuple(ids), tuple(positions))
+    found = [guess.top(k) for guess in blank_guesses]
     widgets.chart(figs.predictions_figure(found))
     st.caption(figs.guesses_caption(found))
-    return ids, positions
+    return loaded, (ids, positions)
 
 
 def attention_section(loaded: LoadedModel, ids: list[int], positions: list[int]) -> None:
-    trace, _ = guesses(tuple(ids), tuple(positions))
+    trace, _ = guesses(model_key(loaded), loaded, tuple(ids), tuple(positions))
     follow = positions[0]
     if len(positions) > 1:
         follow = st.selectbox("Blank to follow", positions, key="bert-follow", bind=BIND)
@@ -259,13 +257,15 @@ def attention_section(loaded: LoadedModel, ids: list[int], positions: list[int])
     if layer is not None:
         st.caption(figs.subject_head_caption(card))
     widgets.attention_view(
-        head_view(tuple(ids), tuple(positions), layer), 170 + 22 * len(trace.tokens)
+        head_view(model_key(loaded), loaded, tuple(ids), tuple(positions), layer),
+        170 + 22 * len(trace.tokens),
     )
 
 
 lesson = widgets.lesson_header(SLUG)
-model = widgets.shipped_model(MODEL)
-blanks = fill_in_strip(model)
+model, blanks = fill_in_strip()
+if model is None:
+    st.stop()
 
 widgets.lesson_section(lesson, "input")
 input_section(model)
@@ -282,7 +282,7 @@ if ready:
     ledger_section(model, sentence_ids, rates, seed, whole_word)
 widgets.lesson_section(lesson, "resamples")
 if ready:
-    resample_section(sentence_ids, rates, seed, whole_word)
+    resample_section(model, sentence_ids, rates, seed, whole_word)
 widgets.lesson_section(lesson, "whole-word")
 widgets.lesson_section(lesson, "dynamic")
 if ready:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import APP_SCRIPT
 from tests.page_checks import (
     BLANK_TEXTS,
     MARKUP,
@@ -155,7 +156,7 @@ def test_guesses_and_attention_equal_a_direct_forward(page, bert):
 
 def test_the_page_opens_on_the_fill_in_sentence_and_the_guesses(fresh, bert):
     at = fresh
-    assert strip_keys(at) == ["bert-fill-text", "bert-blanks", "bert-k"]
+    assert strip_keys(at) == ["bert-model", "bert-fill-text", "bert-blanks", "bert-k"]
     assert elements_before_first_chart(at) == ["flex_container"]
     assert title(first_chart(at)) == "The model's guesses for each [MASK]"
     assert not at.sidebar.get("slider")
@@ -356,3 +357,39 @@ def test_positions_to_mask_follow_the_sentence(fresh, bert):
 
 def test_published_models_are_counted_from_their_configurations(page):
     assert published_counts(page) == expected_published_counts("bert")
+
+
+def tiny_bert(name: str):
+    """A one-layer BERT with a WordPiece vocabulary of two sentences, as if trained here."""
+    import torch
+
+    from tinyformers.hub.registry import LoadedModel
+    from tinyformers.model.build import build_model
+    from tinyformers.model.config import BertConfig
+    from tinyformers.text.tokenizers import train_wordpiece
+
+    tokenizer = train_wordpiece(f"{FILL_SENTENCE} the girls see the big dog .", 60, 1)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, n_layer=1, n_head=2, n_embd=16)
+    torch.manual_seed(0)
+    return LoadedModel(name, "bert", build_model(config).eval(), tokenizer, "trained", {})
+
+
+def test_the_picker_offers_a_bert_trained_here_and_the_page_uses_it():
+    loaded = tiny_bert("my-bert")
+    at = AppTest.from_file(APP_SCRIPT, default_timeout=180)
+    at.session_state["trained_models"] = {"my-bert": loaded}
+    at.run()
+    at.switch_page(PAGE).run()
+    picker = at.selectbox(key="bert-model")
+    assert picker.value == "bert-stories" and "my-bert" in picker.options
+    assert not any(option.startswith("gpt") for option in picker.options)
+    picker.set_value("my-bert").run()
+    sentence = "the girls [MASK] the big dog ."
+    at.text_input(key="bert-fill-text").set_value(sentence).run()
+    assert not at.exception, at.exception
+    ids = read_typed_text(loaded.tokenizer, "bert", sentence).ids
+    blank = ids.index(loaded.tokenizer.mask_id)
+    _, (guess,) = fill_in_blanks(loaded.model, loaded.tokenizer, ids, [blank], k=5)
+    bars = first_chart(at)["data"][0]
+    np.testing.assert_allclose(decode(bars["x"]), guess.probabilities, rtol=1e-5)
+    assert [label.split(". ", 1)[1] for label in bars["y"]] == guess.tokens

@@ -41,6 +41,10 @@ from tinyformers.text.masking import (
 FONT_SIZE = 16
 SPECIAL = 4  # a fifth category next to the ledger codes, for drawing only
 CATEGORY_NAMES = {**LEDGER_NAMES, SPECIAL: "special token (never selected)"}
+ALL_SPECIAL = (  # a sentence with no ordinary token: there is nothing to select or mask
+    "Every token here is special ([UNK] stands for characters the tokenizer does not know, and "
+    "special tokens are never selected), so there is nothing to mask. Type words the model knows."
+)
 CATEGORY_COLORS = {
     NOT_SELECTED: "#f2f2f2",
     MASKED: "#f4a3a3",
