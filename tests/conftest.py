@@ -149,10 +149,14 @@ def _open_link(page: str, params: dict[str, str | list[str]]):
     """Open ``app_pages/<file>.py`` headless the way a shared link does: in a new session,
     with ``params`` in its URL."""
     from streamlit.testing.v1 import AppTest
+    from streamlit.util import calc_hash
 
     at = AppTest.from_file(APP_SCRIPT, default_timeout=180)
     at.query_params.update(params)
     at.switch_page(page)
+    # Before a session's first run, AppTest names a page by its file name; the router serves
+    # lessons at their slug (``url_path``), which is what a link opens.
+    at._page_hash = calc_hash(Path(page).stem.replace("_", "-"))
     at.run()
     return at
 

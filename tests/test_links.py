@@ -118,6 +118,7 @@ def test_a_link_brings_back_the_choices_or_says_which_it_could_not(page_path) ->
     assert not linked.exception, linked.exception
     now = {widget.key: (kind, widget) for kind, widget in settings(linked)}
     told = notices(linked)
+    assert [t.value for t in linked.title] == [t.value for t in at.title], "another page opened"
     for key, value in wanted.items():
         if key in now and f"`{key}`" not in told:
             got = shown(*now[key])

@@ -191,3 +191,35 @@ def test_a_typed_sentence_s_tokens_on_a_lesson_page_are_text() -> None:
         assert any(plain(repr(tokens[position])) in caption for caption in captions), captions
         for caption in captions:
             assert not re.search(r"(?<!\\)[$<>*\[\]]", caption), caption
+
+
+def test_a_model_of_another_family_on_the_attention_page_is_named_as_text() -> None:
+    from tinyformers.hub.registry import LoadedModel, load_shipped, shipped_names
+
+    shipped = load_shipped(shipped_names(family="seq2seq")[0])
+    at = _open_page("app_pages/attention.py")
+    name = " ".join(PAYLOADS)
+    at.session_state["trained_models"] = {
+        name: LoadedModel(name, shipped.family, shipped.model, shipped.tokenizer, "trained", {})
+    }
+    at.run()
+    at.selectbox(key="att-model").set_value(name).run()
+    assert not at.exception, at.exception
+    assert at.error
+    assert_no_markup(at)
+    assert_shown_escaped(at, name)
+
+
+def test_a_model_name_in_a_positional_encoding_chart_title_is_text() -> None:
+    import torch
+
+    from tinyformers.figures import positional_encoding as figs
+
+    name = "<b>pwned</b><a href='https://example.com'>x</a>"
+    charts = [
+        figs.encoding_heatmap(torch.zeros(4, 8), f"Learned position table of {name}"),
+        figs.offset_similarity_chart({0: [1.0, 0.5]}, f"Similarity against distance, {name}"),
+    ]
+    for chart in charts:
+        title = chart.layout.title.text
+        assert "<b>" not in title and "<a " not in title and "&lt;b&gt;pwned" in title

@@ -115,7 +115,7 @@ if mode == "model":
             default=DEFAULT_MODEL,
         )
     if loaded is not None and loaded.family not in ("gpt", "bert"):
-        strip.error(f"{loaded.name} is not a GPT or BERT model; pick another one.")
+        strip.error(f"{plain(loaded.name)} is not a GPT or BERT model; pick another one.")
         loaded = None
     if loaded is not None:
         small = [choices.container(width=INDEX_WIDTH) for _ in range(2)]

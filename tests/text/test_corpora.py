@@ -451,6 +451,15 @@ def test_upload_rejects_binary_data(data):
         decode_upload(data, "data.txt")
 
 
+def test_upload_names_utf16_text_and_archives_with_advice():
+    for encoding in ("utf-16", "utf-16-be", "utf-16-le"):
+        data = "\ufeffZoe sees the dog.".encode(encoding)
+        with pytest.raises(UserTextError, match="UTF-16 text; save it as UTF-8"):
+            decode_upload(data, "notes.txt")
+    with pytest.raises(UserTextError, match="compressed archive, not text; unpack it"):
+        decode_upload(b"PK\x03\x04\x14\x00" + bytes(100), "notes.txt")
+
+
 def test_upload_rejects_non_utf8_with_advice():
     with pytest.raises(UserTextError, match="not UTF-8 text; save it as UTF-8 and try again"):
         decode_upload("café, naïve".encode("latin-1"), "notes.txt")

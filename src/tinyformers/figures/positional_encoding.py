@@ -249,8 +249,9 @@ def reorder_change(
 
 
 def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
+    """Title (escaped: it may name a model), size and margins every figure of the lesson shares."""
     fig.update_layout(
-        title=title,
+        title=html.escape(title, quote=False),
         height=height,
         font_size=FONT_SIZE,
         margin=dict(l=60, r=20, t=60, b=50),

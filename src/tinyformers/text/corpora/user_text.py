@@ -13,6 +13,8 @@ _BOM = "\ufeff"
 _TEXT_CONTROLS = frozenset("\n\t\r\f")
 _MAX_CONTROL_SHARE = 0.05  # more control characters than this and it is not prose
 _UTF8_MAX_BYTES_PER_CHAR = 4
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_ARCHIVES = (b"PK\x03\x04", b"\x1f\x8b", b"7z\xbc\xaf", b"Rar!")  # zip, gzip, 7-Zip, RAR
 
 
 class UserTextError(ValueError):
@@ -29,6 +31,12 @@ def decode_upload(
         raise UserTextError(
             f"the file is {_format_bytes(len(data))}, which is more than the limit of "
             f"{max_chars:,} characters; upload a shorter file"
+        )
+    if data.startswith(_UTF16_BOMS):
+        raise UserTextError("the file is UTF-16 text; save it as UTF-8 and try again")
+    if data.startswith(_ARCHIVES):
+        raise UserTextError(
+            "the file is a compressed archive, not text; unpack it and upload the .txt inside"
         )
     if b"\x00" in data:
         raise UserTextError(_binary_message())
