@@ -219,8 +219,10 @@ def test_every_field_of_a_lesson_takes_hostile_values(page, server_url, slug: st
         assert_safe(page, what)
 
 
-@pytest.mark.parametrize("slug", sorted(UPLOAD_CHOICE))
-def test_every_uploader_refuses_files_that_are_not_text(page, server_url, slug, tmp_path) -> None:
+# Every lesson's uploader is the same shared widget, and the headless matrix sends these files
+# to each of them; in the browser, one lesson shows what the browser itself adds (its size cap).
+@pytest.mark.parametrize("slug", ["tokenization"])
+def test_the_uploader_refuses_files_that_are_not_text(page, server_url, slug, tmp_path) -> None:
     open_lesson(page, server_url, slug)
     before = runs(page)
     page.locator(f".st-key-{UPLOAD_CHOICE[slug]}").get_by_text(OWN_TEXT).click()
