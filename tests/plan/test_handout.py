@@ -119,3 +119,14 @@ def test_timing_rows_say_what_was_measured() -> None:
 def test_handout_name() -> None:
     lesson = next(x for x in LESSONS if x.slug == "gpt")
     assert handout.handout_name(lesson) == f"tinyformers-{lesson.order:02d}-gpt.html"
+
+
+def test_a_handout_draws_the_computations_figure() -> None:
+    from tinyformers.plan.svg import Picture
+
+    lesson = next(x for x in load_lessons() if x.slug == "gpt")
+    step = live_step("gpt")
+    picture = Picture("The likeliest tokens", "on the prompt", values=[0.5], labels=["is"])
+    page = handout.handout_html(lesson, step, Timing("gpt", 0.01, 3, 1, 100, picture))
+    assert "<svg" in page and "The likeliest tokens" in page and "<script" not in page
+    assert "<svg" not in handout.handout_html(lesson, step, Timing("gpt", 0.01, 3, 1, 100))

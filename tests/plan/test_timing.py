@@ -90,3 +90,26 @@ def test_timing_leaves_the_shipped_model_as_it_was(models, slug: str) -> None:
         assert torch.equal(value, after[key]), key
     assert not loaded.model.training
     assert all(p.grad is None for p in loaded.model.parameters())
+
+
+def test_the_handout_figure_is_what_the_computation_gave(models) -> None:
+    loaded = models("gpt-stories")
+    measured = timing.time_lesson("gpt", models, repeats=1)
+    ids = loaded.tokenizer.encode(DEFAULT_PROMPT)
+    raw = next_token_distribution(next_token_logits(loaded.model, ids), SamplingSettings()).raw
+    top, top_ids = raw.topk(timing.TOP_TOKENS)
+    assert measured.picture.values == pytest.approx([float(p) for p in top])
+    assert list(measured.picture.labels) == loaded.tokenizer.display_tokens(top_ids.tolist())
+
+
+@pytest.mark.parametrize("slug", sorted(timing.PICTURES))
+def test_every_model_lesson_draws_its_computation(models, slug: str) -> None:
+    picture = timing.time_lesson(slug, models, repeats=1).picture
+    assert picture is not None and picture.title
+    values = picture.values if picture.values is not None else sum(picture.matrix, [])
+    assert values and all(v == v for v in values)  # numbers, none NaN
+
+
+def test_lessons_that_train_have_no_figure_of_a_default_input(models) -> None:
+    assert {"train", "fine-tuning", "scaling", "tokenization"}.isdisjoint(timing.PICTURES)
+    assert timing.time_lesson("scaling", models, repeats=1).picture is None

@@ -1,8 +1,9 @@
 """A lesson's plan as data (outcomes, steps) and as a printable handout: one self-contained
 HTML file with no script and no external reference, every text from the lesson escaped.
 
-The handout shows numbers and tables, not Plotly figures: plotly.js would add 4.8 MB to every
-file, and its bundle itself names CDN addresses (map tiles, topojson).
+The handout draws the live computation's result as plain SVG (``plan/svg.py``), not with Plotly:
+plotly.js would add 4.8 MB to every file, and its bundle itself names CDN addresses (map tiles,
+topojson).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from tinyformers.lessons import Lesson, blank_placeholders
+from tinyformers.plan.svg import picture_html
 from tinyformers.plan.timing import LiveStep, Timing
 
 PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
@@ -27,6 +29,7 @@ table { border-collapse: collapse; }
 th, td { text-align: left; vertical-align: top; padding: 0.2rem 0.8rem 0.2rem 0; }
 th { font-weight: normal; color: #444; }
 .page { font-family: monospace; color: #444; }
+figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; }
 @media print { body { margin: 0; max-width: none; } h2, h3 { break-after: avoid; } }
 """
 
@@ -111,7 +114,8 @@ def _quiz(lesson: Lesson) -> str:
 
 def handout_html(lesson: Lesson, step: LiveStep | None = None, timing: Timing | None = None) -> str:
     """The lesson's handout: title, summary, outcomes, introduction, every step's headline and
-    text, the live computation measured on this machine (when given) and the quiz."""
+    text, the live computation measured on this machine (when given) with a figure of what it
+    computed on the page's default input, and the quiz."""
     title = f"{lesson.order}. {lesson.title}"
     steps = "".join(
         f"<h3>Step {s.number}. {html.escape(s.title)}</h3>"
@@ -122,6 +126,8 @@ def handout_html(lesson: Lesson, step: LiveStep | None = None, timing: Timing | 
     measured = ""
     if step is not None and timing is not None:
         measured = f"<h2>Live computation on this machine</h2>{_timing_table(step, timing)}"
+        if timing.picture is not None:
+            measured += picture_html(timing.picture)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"

@@ -32,6 +32,7 @@ from tinyformers.hub.registry import LoadedModel
 from tinyformers.model.build import build_model, count_parameters
 from tinyformers.model.positional import cosine_similarity_matrix, sinusoidal_encoding
 from tinyformers.model.sampling import SamplingSettings, next_token_distribution
+from tinyformers.plan.svg import Picture
 from tinyformers.text.corpora import generate_corpus
 from tinyformers.text.inputs import model_input_ids
 
@@ -66,6 +67,7 @@ class Timing:
     runs: int
     threads: int  # torch threads it ran on
     parameters: int | None  # of the model it ran, counted on that model
+    picture: Picture | None = None  # what the computation gave, for the handout
 
 
 def measure(
@@ -339,6 +341,124 @@ LIVE_STEPS: dict[str, LiveStep] = {
 }
 
 
+# ---------------------------------------------------------------------------------------------
+# What each computation gave, drawn for the handout
+# ---------------------------------------------------------------------------------------------
+
+TOP_TOKENS = 10
+
+
+def _matrix(tensor) -> list[list[float]]:
+    return [[float(v) for v in row] for row in tensor]
+
+
+def _positions_picture(loaded: LoadedModel, result) -> Picture:
+    text = positions_course.DEFAULT_SENTENCE
+    ids = model_input_ids(loaded.tokenizer, loaded.family, text, loaded.config.block_size)
+    tokens = [f"{i}: {t}" for i, t in enumerate(loaded.tokenizer.display_tokens(ids))]
+    return Picture(
+        "Cosine similarity of the input vectors (token + position)",
+        f"{loaded.name}, every pair of positions of the sentence; darker is more similar.",
+        matrix=_matrix(result[0]),
+        rows=tokens,
+        columns=tokens,
+    )
+
+
+def _attention_picture(loaded: LoadedModel, steps) -> Picture:
+    return Picture(
+        "Attention weights of layer 0, head 0",
+        f"{loaded.name}: each row is a query, each column a key; every row sums to 1.",
+        matrix=_matrix(steps.weights),
+        rows=steps.tokens,
+        columns=steps.tokens,
+    )
+
+
+def _masks_picture(loaded: LoadedModel, view) -> Picture:
+    return Picture(
+        "Weights under the causal mask (layer 0, head 0)",
+        f"{loaded.name}: above the diagonal every weight is exactly 0.",
+        matrix=_matrix(view.weights),
+        rows=view.query_tokens,
+        columns=view.key_tokens,
+    )
+
+
+def _multi_head_picture(loaded: LoadedModel, stats) -> Picture:
+    return Picture(
+        "Entropy of each head's attention (nats)",
+        f"{loaded.name}: low entropy means a head looks at few tokens, high means it spreads.",
+        values=[head.entropy for head in stats],
+        labels=[head.name for head in stats],
+    )
+
+
+def _block_picture(loaded: LoadedModel, inspection) -> Picture:
+    norms = [float(h.norm(dim=-1).mean()) for h in inspection.hidden_states]
+    return Picture(
+        "Mean length of the residual stream",
+        f"{loaded.name}: the embeddings, then the stream after each block.",
+        values=norms,
+        labels=["embeddings"] + [f"after block {n}" for n in range(1, len(norms))],
+    )
+
+
+def _bert_picture(loaded: LoadedModel, breakdown) -> Picture:
+    return Picture(
+        "Length of each token's input vector (token + segment + position)",
+        f"{loaded.name}, the sentence pair the page starts with.",
+        values=[float(v) for v in breakdown.total.norm(dim=-1)],
+        labels=[f"{i}: {t}" for i, t in enumerate(breakdown.tokens)],
+    )
+
+
+def _contextual_picture(loaded: LoadedModel, pairs) -> Picture:
+    layers = len(next(iter(pairs.values())))
+    return Picture(
+        f"Similarity of {contextual_course.DEFAULT_WORD!r} between two sentences, layer by layer",
+        f"{loaded.name}: rows are sentence pairs, columns the input (0) and each layer.",
+        matrix=[[float(v) for v in values] for values in pairs.values()],
+        rows=[f"sentences {i + 1} and {j + 1}" for i, j in pairs],
+        columns=[str(layer) for layer in range(layers)],
+    )
+
+
+def _gpt_picture(loaded: LoadedModel, distribution) -> Picture:
+    probabilities, ids = distribution.raw.topk(TOP_TOKENS)
+    return Picture(
+        f"The {TOP_TOKENS} likeliest next tokens",
+        f"{loaded.name}, after the prompt {gpt_course.DEFAULT_PROMPT!r} (temperature 1).",
+        values=[float(p) for p in probabilities],
+        labels=loaded.tokenizer.display_tokens([int(i) for i in ids]),
+    )
+
+
+def _encoder_decoder_picture(loaded: LoadedModel, decoded) -> Picture:
+    _, trace = decoded
+    cross = trace.cross_attentions[-1][0].mean(dim=0)  # (T_dec, T_enc), heads averaged
+    return Picture(
+        "Cross-attention of the last decoder layer (heads averaged)",
+        f"{loaded.name}: each output token (row) and where in the source it read (columns).",
+        matrix=_matrix(cross),
+        rows=trace.tokens,
+        columns=trace.encoder_tokens,
+    )
+
+
+PICTURES: dict[str, Callable[[LoadedModel, object], Picture]] = {
+    "positional-encoding": _positions_picture,
+    "contextual-embeddings": _contextual_picture,
+    "attention": _attention_picture,
+    "multi-head": _multi_head_picture,
+    "masks": _masks_picture,
+    "transformer-block": _block_picture,
+    "bert": _bert_picture,
+    "gpt": _gpt_picture,
+    "encoder-decoder": _encoder_decoder_picture,
+}
+
+
 def live_step(slug: str) -> LiveStep:
     try:
         return LIVE_STEPS[slug]
@@ -353,4 +473,6 @@ def time_lesson(slug: str, load: Loader, repeats: int = MAX_REPEATS) -> Timing:
     state = step.prepare(loaded)
     seconds, runs = measure(lambda: step.run(state), repeats)
     parameters = count_parameters(loaded.model) if loaded is not None else None
-    return Timing(slug, seconds, runs, torch.get_num_threads(), parameters)
+    draw = PICTURES.get(slug)
+    picture = draw(loaded, step.run(state)) if draw is not None and loaded is not None else None
+    return Timing(slug, seconds, runs, torch.get_num_threads(), parameters, picture)
