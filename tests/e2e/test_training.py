@@ -11,6 +11,7 @@ import pytest
 
 from bench.app_server import serving
 from tests.e2e.conftest import wait_for_app
+from tinyformers.lessons import get_lesson
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -37,9 +38,10 @@ def open_lesson(page, url: str, path: str) -> None:
     wait_for_app(page)
 
 
-def go_to(page, link_text: str) -> None:
-    """Navigate inside the same session (the sidebar link)."""
-    page.get_by_role("link", name=link_text).first.click()
+def go_to(page, slug: str) -> None:
+    """Navigate inside the same session: the sidebar link of lesson ``slug``."""
+    lesson = get_lesson(slug)
+    page.get_by_role("link", name=f"{lesson.order}. {lesson.title}").first.click()
     wait_for_app(page, timeout=STATE_TIMEOUT)
 
 
@@ -126,13 +128,13 @@ def test_train_stop_resume_then_use_the_model_elsewhere(browser, server_url) -> 
 
     page.reload()  # a new session: the model comes back from this browser's saved work
     wait_for_app(page)
-    go_to(page, "8. GPT and text generation")
+    go_to(page, "gpt")
     choose(page, "Model", "my-gpt")
     assert_no_exception(page)
     page.locator(".js-plotly-plot .main-svg").first.wait_for()
     assert page.get_by_text("my-gpt").count() > 0
 
-    go_to(page, "4. Multi-head attention")
+    go_to(page, "multi-head")
     choose(page, "Model (GPT or BERT)", "my-gpt")
     assert_no_exception(page)
     page.frame_locator("iframe").first.locator("svg line").first.wait_for(state="attached")
@@ -154,9 +156,9 @@ def test_second_session_waits_for_the_slot_and_the_first_stays_responsive(
 
     # While a run trains, the first student's other pages still work (how fast they answer under
     # load is measured by the benchmarks, not here).
-    go_to(first, "3. Self-attention step by step")
+    go_to(first, "attention")
     assert_no_exception(first)
-    go_to(first, "10. Train a tiny model yourself")
+    go_to(first, "train")
     press(first, "Stop")
 
     # The slot frees: the second run starts.
