@@ -96,13 +96,20 @@ def values_for(kind: str, widget) -> list:
     return list(TEXTS) if kind in ("text_input", "text_area") else number_values(widget)
 
 
-def fields(at: AppTest) -> dict[str, tuple[str, object]]:
-    """The page's fields a student can change, by key."""
+# The steps of a computation shown step by step go back to their start whenever the input they
+# run on changes, so they cannot take a value in a run that also changes that input: they are
+# given their values alone, after the other fields (``exercise_steps``).
+STEP_KEYS = {"att-step", "tok-step", "gpt-tokens", "ed-step"}
+
+
+def fields(at: AppTest, steps: bool = False) -> dict[str, tuple[str, object]]:
+    """The page's fields a student can change, by key (only the computation steps if
+    ``steps``, else every other field)."""
     return {
         w.key: (kind, w)
         for kind in FIELD_KINDS
         for w in at.get(kind)
-        if w.key and not w.proto.disabled
+        if w.key and not w.proto.disabled and (w.key in STEP_KEYS) == steps
     }
 
 
@@ -183,6 +190,18 @@ def exercise(at: AppTest, what: str) -> None:
             break
     left = {key: sorted(indices) for key, indices in owed.items() if indices}
     assert not left, f"{what}: fields never shown with these values: {left}"
+    exercise_steps(at, what)
+
+
+def exercise_steps(at: AppTest, what: str) -> None:
+    """Give each computation's step every value, one field and one value per run."""
+    for key in list(fields(at, steps=True)):
+        for value in number_values(fields(at, steps=True)[key][1]):
+            if key not in (now := fields(at, steps=True)):
+                break
+            give(*now[key], value)
+            at.run()
+            assert_healthy(at, f"{what}: {key} = {value}")
 
 
 def views(page: str) -> list[dict[str, str]]:
