@@ -51,32 +51,32 @@ FIRST_TOPS = """([inputs, figures]) => {
 }"""
 
 
-@pytest.fixture(params=list(VIEWPORTS), ids=list(VIEWPORTS))
-def sized_page(request, browser, server_url):
-    width, height = VIEWPORTS[request.param]
-    page = new_page(browser, server_url, viewport=(width, height))
-    yield page, height
-    page.context.close()
-
-
 @pytest.mark.parametrize("path", PATHS, ids=[p or "course-map" for p in PATHS])
-def test_the_first_screen_holds_the_input_and_a_live_figure(sized_page, server_url, path) -> None:
-    page, height = sized_page
+def test_the_first_screen_holds_the_input_and_a_live_figure(browser, server_url, path) -> None:
+    """One visit per lesson, the window resized from laptop to projector to phone: the page
+    lays itself out again at each size, as it does when a student resizes the window."""
+    page = new_page(browser, server_url, viewport=VIEWPORTS["laptop"])
     page.goto(f"{server_url}/{path}")
     wait_for_app(page)
     page.locator(FIGURES).first.wait_for(state="attached")
-    page.wait_for_function(CHARTS_DRAWN)  # a chart not drawn yet has no size and would be missed
-    assert page.locator("[data-testid='stException']").count() == 0
-    with contextlib.suppress(PlaywrightTimeout):  # a late chart above may still push into place
-        page.wait_for_function(
-            f"([i, f]) => {{ const [a, b] = ({FIRST_TOPS})([i, f]); "
-            f"return a !== null && b !== null && b <= {height - MIN_VISIBLE}; }}",
-            arg=[INPUTS, FIGURES],
-            timeout=30_000,
+    for name, (width, height) in VIEWPORTS.items():
+        page.set_viewport_size({"width": width, "height": height})
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_function(CHARTS_DRAWN)  # a chart not drawn yet has no size
+        assert page.locator("[data-testid='stException']").count() == 0
+        with contextlib.suppress(PlaywrightTimeout):  # charts above may still be resizing
+            page.wait_for_function(
+                f"([i, f]) => {{ const [a, b] = ({FIRST_TOPS})([i, f]); "
+                f"return a !== null && b !== null && b <= {height - MIN_VISIBLE}; }}",
+                arg=[INPUTS, FIGURES],
+                timeout=30_000,
+            )
+        input_top, figure_top = page.evaluate(FIRST_TOPS, [INPUTS, FIGURES])
+        assert input_top is not None and input_top < height, (
+            f"no input on the first screen of /{path} ({name})"
         )
-    input_top, figure_top = page.evaluate(FIRST_TOPS, [INPUTS, FIGURES])
-    assert input_top is not None and input_top < height, f"no input on the first screen of /{path}"
-    assert figure_top is not None and figure_top <= height - MIN_VISIBLE, (
-        f"the first live figure of /{path} starts at {figure_top:.0f} px, below the first "
-        f"screen ({height} px)"
-    )
+        assert figure_top is not None and figure_top <= height - MIN_VISIBLE, (
+            f"the first live figure of /{path} ({name}) starts at {figure_top:.0f} px, below "
+            f"the first screen ({height} px)"
+        )
+    page.context.close()
