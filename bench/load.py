@@ -186,7 +186,16 @@ async def trainer(index: int, session: Session, args, end: float, results: Resul
         while not args.no_live_view and session.auto_reruns and time.monotonic() < end:
             fragment, interval = next(iter(session.auto_reruns.items()))
             await asyncio.sleep(interval)
-            results.live_runs.append(await session.rerun_fragment(fragment, timeout=args.timeout))
+            # a live view whose run has ended stops asking to be redrawn, and a rerun of it may
+            # never finish: wait for it no longer than the load lasts (plus a page run's grace)
+            left = max(1.0, end - time.monotonic()) + 30
+            try:
+                run = await asyncio.wait_for(
+                    session.rerun_fragment(fragment, timeout=args.timeout), left
+                )
+            except TimeoutError:
+                break
+            results.live_runs.append(run)
     except Exception as err:
         results.failures.append(f"training {index}: {type(err).__name__}: {err}")
 
