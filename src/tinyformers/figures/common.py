@@ -23,6 +23,18 @@ def token_chips(tokens: list[str], ids: list[int] | None = None) -> str:
     return '<div style="line-height:2">' + "".join(chips) + "</div>"
 
 
+# line and marker colours of things drawn side by side (models, sentences), in order
+SERIES_COLORS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+)
+
 TOP_COLORBAR = dict(  # a thin horizontal colour bar under a panel's title
     orientation="h",
     y=1.0,

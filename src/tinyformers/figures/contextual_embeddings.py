@@ -11,16 +11,8 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-COLORS = (
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#17becf",
-)
+from tinyformers.figures.common import SERIES_COLORS
+
 BACKGROUND = "#c7c7c7"
 FONT_SIZE = 15
 FIRST_CHART_HEIGHT = 420  # px: the first chart, on the first screen
@@ -73,7 +65,7 @@ def similarity_chart(
                 x=names,
                 y=list(values),
                 mode="lines+markers",
-                line=dict(color=COLORS[n % len(COLORS)]),
+                line=dict(color=SERIES_COLORS[n % len(SERIES_COLORS)]),
                 name=f"{i + 1} & {j + 1}",
                 hovertemplate=f"{hover}<br>layer %{{x}}<br>cosine %{{y:.3f}}<extra></extra>",
             )
@@ -145,7 +137,7 @@ def context_map(
                 x=[coords[n][0]],
                 y=[coords[n][1]],
                 mode="markers+text",
-                marker=dict(color=COLORS[s % len(COLORS)], size=15, symbol="diamond"),
+                marker=dict(color=SERIES_COLORS[s % len(SERIES_COLORS)], size=15, symbol="diamond"),
                 text=[str(s + 1)],
                 textposition="top center",
                 name=f"{s + 1}: {escaped(sentences[s], 40)}",

@@ -38,6 +38,7 @@ from tinyformers.course.scaling import (
     training_flops,
     undertrained,
 )
+from tinyformers.figures.common import SERIES_COLORS
 from tinyformers.model.config import GPTConfig
 
 FONT_SIZE = 16
@@ -45,16 +46,6 @@ SMALL_FONT_SIZE = 13  # beside the controls, in a narrower column
 TEMPLATE = "plotly_white"
 HEIGHT = 520
 PRIMARY_HEIGHT = 440  # px: the chart beside the sweep's controls fits the first screen
-MODEL_COLORS = (
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#17becf",
-)
 KIND_NAMES = {
     "attention": "attention (n × n weights)",
     "fused": "attention (fused kernel)",
@@ -133,7 +124,7 @@ def loss_vs_parameters_chart(
                 y=[point.val_loss],
                 mode="markers",
                 name=html.escape(point.label),
-                marker={"size": 14, "color": MODEL_COLORS[i % len(MODEL_COLORS)]},
+                marker={"size": 14, "color": SERIES_COLORS[i % len(SERIES_COLORS)]},
                 hovertemplate=(
                     f"{html.escape(point.label)}<br>N = %{{x:,}}<br>loss %{{y:.4f}}<extra></extra>"
                 ),
@@ -173,7 +164,7 @@ def loss_vs_compute_chart(
     its last evaluation marked, and the lowest loss reached by any model at each compute."""
     figure = go.Figure()
     for i, (label, (flops, losses)) in enumerate(curves.items()):
-        color = MODEL_COLORS[i % len(MODEL_COLORS)]
+        color = SERIES_COLORS[i % len(SERIES_COLORS)]
         figure.add_trace(
             go.Scatter(
                 x=flops,
@@ -248,7 +239,7 @@ def planned_sweep_chart(plan: SweepPlan) -> go.Figure:
                 y=[ratios[label]],
                 mode="markers",
                 name=html.escape(label),
-                marker={"size": 14, "color": MODEL_COLORS[i % len(MODEL_COLORS)]},
+                marker={"size": 14, "color": SERIES_COLORS[i % len(SERIES_COLORS)]},
                 hovertemplate=(
                     f"{html.escape(label)}<br>N = %{{x:,}}<br>"
                     "D / all parameters = %{y:.1f}<extra></extra>"
