@@ -234,23 +234,6 @@ def lesson_section(
         st.markdown(body)
 
 
-def quiz(current: Lesson) -> None:
-    """The lesson's check-your-understanding questions, with feedback after an answer."""
-    if not current.quiz:
-        return
-    st.subheader("Check your understanding")
-    for n, question in enumerate(current.quiz):
-        choice = st.radio(
-            question.question, question.options, index=None, key=f"quiz-{current.slug}-{n}"
-        )
-        if choice is None:
-            continue
-        if question.options.index(choice) == question.answer:
-            st.success("Right. " + question.explanation)
-        else:
-            st.error("Not quite. " + question.explanation)
-
-
 # --------------------------------------------------------------------------------------------
 # A computation shown step by step
 # --------------------------------------------------------------------------------------------
@@ -336,6 +319,16 @@ def computation_steps(
 # --------------------------------------------------------------------------------------------
 # Inputs
 # --------------------------------------------------------------------------------------------
+
+
+def whole_number(where, choice, key: str, **options) -> int:
+    """A whole-number input for ``choice`` (anything with a label, low, high, default, step and
+    help, such as ``course.train.NumberChoice``), kept in the page's link."""
+    options.setdefault("help", choice.help)
+    low, high, default, step = choice.low, choice.high, choice.default, choice.step
+    return int(
+        where.number_input(choice.label, low, high, default, step, key=key, bind=BIND, **options)
+    )
 
 
 def seed_control(key: str = "seed", default: int = 0) -> int:

@@ -15,6 +15,7 @@ LAYERS = {
     "model": 0,
     "text": 0,
     "lessons": 0,
+    "predict": 0,  # prediction questions: what a course function returns, how guesses are judged
     "hub": 1,
     "trace": 1,
     "training": 2,
@@ -135,7 +136,8 @@ def test_lesson_tests_are_named_by_lessons() -> None:
         for path in (ROOT / "tests" / folder).glob("test_*.py"):
             name = path.stem.removeprefix("test_")
             allowed = lessons | (SHARED_FIGURES if folder == "figures" else set())
-            allowed |= {"streamlit_app", "widgets"} | COURSE_PAGES if folder == "app" else set()
+            app_modules = {"streamlit_app", "widgets", "questions"} | COURSE_PAGES
+            allowed |= app_modules if folder == "app" else set()
             assert any(name == n or name.startswith(n + "_") for n in allowed), (
                 f"tests/{folder}/{path.name} is not named by a lesson"
             )

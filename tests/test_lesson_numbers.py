@@ -42,6 +42,8 @@ def prose(lesson: Lesson) -> list[str]:
         texts += [section.title, section.body]
     for question in lesson.quiz:
         texts += [question.question, *question.options, question.explanation]
+    for prediction in lesson.predict:
+        texts += [prediction.prompt, prediction.explanation]
     return texts
 
 

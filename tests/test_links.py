@@ -37,7 +37,7 @@ KINDS = (
     "multiselect",
     "text_input",
 )
-NOT_IN_LINKS = ("quiz-", "present-toggle")  # answers and the presenter switch are not settings
+NOT_IN_LINKS = ("quiz-", "guess-", "present-toggle")  # answers, predictions, presenter switch
 HOSTILE = (
     "<script>alert(1)</script>",
     "99999999999",

@@ -1,6 +1,7 @@
 """Self-attention step by step: one head of a shipped model (or a toy), matrix by matrix, and
 the experiment that shows why the scores are divided by √d_k."""
 
+import questions
 import streamlit as st
 import torch
 import widgets
@@ -211,4 +212,4 @@ else:
     st.info("Type a sentence above to measure the scores of a head on it.")
 
 widgets.lesson_section(lesson, "by-hand")
-widgets.quiz(lesson)
+questions.ask(lesson, steps=steps, focus=focus if steps is not None else None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import questions
 import streamlit as st
 import widgets
 from widgets import BIND
@@ -296,4 +297,4 @@ else:
     st.info("Choose a sentence and a blank at the top of the page to see where it looks.")
 
 widgets.published_models(lesson, "bert")
-widgets.quiz(lesson)
+questions.ask(lesson)

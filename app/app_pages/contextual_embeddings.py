@@ -1,5 +1,6 @@
 """Static vs contextual embeddings: word2vec's one vector per word against BERT's per layer."""
 
+import questions
 import streamlit as st
 import torch
 import widgets
@@ -152,7 +153,7 @@ widgets.lesson_section(lesson, "elmo")
 # ---------------------------------------------------------------------------------------------
 
 if loaded is None:
-    widgets.quiz(lesson)
+    questions.ask(lesson)
     st.stop()
 
 n_layers = loaded.config.n_layer + 1
@@ -218,4 +219,4 @@ with contextual_column:
             ]
         )
 
-widgets.quiz(lesson)
+questions.ask(lesson)

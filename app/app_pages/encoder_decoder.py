@@ -1,6 +1,7 @@
 """Encoder-decoder models: where the three families fit, the date model's three kinds of
 attention, greedy decoding step by step, and T5's span corruption."""
 
+import questions
 import streamlit as st
 import widgets
 from widgets import BIND, Jump
@@ -279,4 +280,4 @@ widgets.lesson_section(current, "span-corruption")
 show_span_corruption()
 
 widgets.published_models(current, "encoder-decoder")
-widgets.quiz(current)
+questions.ask(current)

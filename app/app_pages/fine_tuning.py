@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import questions
 import streamlit as st
 import widgets
 from widgets import BIND
@@ -292,4 +293,4 @@ if chosen_task is not None:
     zero_shot_section(*chosen_task)
 
 widgets.lesson_section(lesson, "choosing")
-widgets.quiz(lesson)
+questions.ask(lesson)

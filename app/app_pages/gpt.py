@@ -3,6 +3,7 @@ generation, greedy against sampled text, and the per-token training loss of a pr
 
 from __future__ import annotations
 
+import questions
 import streamlit as st
 import widgets
 from widgets import BIND, Jump
@@ -293,4 +294,4 @@ if loaded is not None:
 widgets.published_models(lesson, "gpt")
 widgets.lesson_section(lesson, "code")
 
-widgets.quiz(lesson)
+questions.ask(lesson)

@@ -5,6 +5,7 @@ trained with and without its causal mask, in the background."""
 from collections.abc import Callable
 from functools import partial
 
+import questions
 import streamlit as st
 import widgets
 from widgets import BIND, plain
@@ -285,4 +286,4 @@ show_leakage_controls()
 widgets.job_progress(JOB_KEY, show_leakage)
 
 widgets.lesson_section(lesson, "takeaways")
-widgets.quiz(lesson)
+questions.ask(lesson)

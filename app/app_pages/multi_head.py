@@ -3,6 +3,7 @@ reshape into heads and back, and the head that links verbs to their subjects."""
 
 from __future__ import annotations
 
+import questions
 import streamlit as st
 import torch
 import widgets
@@ -282,4 +283,4 @@ widgets.lesson_section(lesson, "agreement")
 show_agreement()
 
 widgets.lesson_section(lesson, "caution")
-widgets.quiz(lesson)
+questions.ask(lesson)

@@ -2,6 +2,7 @@
 
 import math
 
+import questions
 import streamlit as st
 import torch
 import widgets
@@ -287,4 +288,4 @@ else:
 
 widgets.lesson_section(lesson, "input")
 
-widgets.quiz(lesson)
+questions.ask(lesson)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import questions
 import streamlit as st
 import widgets
 from widgets import BIND
@@ -293,4 +294,4 @@ if cost is not None and len(cost.points) >= 3:
 
 widgets.published_models(lesson)
 widgets.lesson_section(lesson, "code")
-widgets.quiz(lesson)
+questions.ask(lesson)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import questions
 import streamlit as st
 import widgets
 from widgets import BIND, Jump, plain
@@ -257,4 +258,4 @@ widgets.lesson_section(current, "oov")
 if trained is not None and toks is not None:
     show_unseen_word(trained, toks)
 
-widgets.quiz(current)
+questions.ask(current)

@@ -3,12 +3,13 @@ loss, its samples and the attention of a probe sentence change while it learns."
 
 from collections.abc import Callable
 
+import questions
 import streamlit as st
 import widgets
 from widgets import BIND, plain
 
 from tinyformers.course import train as course
-from tinyformers.course.train import Choice, CorpusProfile, NumberChoice, Training
+from tinyformers.course.train import Choice, CorpusProfile, Training
 from tinyformers.figures import train as figs
 from tinyformers.model.config import PRESETS
 from tinyformers.training.jobs import QUEUED
@@ -24,15 +25,6 @@ corpus_text = cache(max_entries=3, show_spinner="Preparing the corpus…")(cours
 tokenizing = "Training the tokenizer on the corpus…"
 corpus_profile = cache(max_entries=4, show_spinner=tokenizing)(course.corpus_profile)
 parameter_count = cache(max_entries=16, show_spinner="Counting parameters…")(course.parameter_count)
-
-
-def number(where, choice: NumberChoice, key: str, **options) -> int:
-    """A whole-number input for ``choice``: its label, range, default, step and help."""
-    options.setdefault("help", choice.help)
-    low, high, default, step = choice.low, choice.high, choice.default, choice.step
-    return int(
-        where.number_input(choice.label, low, high, default, step, key=key, bind=BIND, **options)
-    )
 
 
 def chosen_corpus(row) -> tuple[str, str] | None:
@@ -51,7 +43,9 @@ def chosen_tokenizer(text: str | None) -> CorpusProfile | None:
     kind = widgets.labelled_radio(
         "Tokenizer", course.TOKENIZER_LABELS, "train-tokenizer", kind_column
     )
-    vocab = number(vocab_column, course.VOCAB_CHOICE, "train-vocab", disabled=kind == "char")
+    vocab = widgets.whole_number(
+        vocab_column, course.VOCAB_CHOICE, "train-vocab", disabled=kind == "char"
+    )
     if text is None:
         return None
     try:
@@ -69,7 +63,7 @@ def custom_size(name: str) -> dict[str, int]:
         return {}
     fields = list(course.SIZE_LIMITS)
     return {
-        field: number(column, course.size_choice(name, field), f"train-{field}")
+        field: widgets.whole_number(column, course.size_choice(name, field), f"train-{field}")
         for column, field in zip(st.columns(len(fields)), fields, strict=True)
     }
 
@@ -85,7 +79,7 @@ def chosen_settings() -> course.TrainSettings | None:
         "Batch size", course.BATCH_SIZES, course.DEFAULT_BATCH_SIZE, key="train-batch", bind=BIND
     )
     steps_help = f"This server allows at most {widgets.server_limits().max_steps:,} steps per run."
-    steps = number(steps_column, course.STEPS_CHOICE, "train-steps", help=steps_help)
+    steps = widgets.whole_number(steps_column, course.STEPS_CHOICE, "train-steps", help=steps_help)
     with seed_column:
         seed = widgets.seed_control(key="train-seed", default=course.DEFAULT_SEED)
     try:
@@ -296,5 +290,5 @@ live(lower_view, every=1.0)  # less often: its figures take time the training ne
 widgets.lesson_section(current, "export")
 show_export(st.session_state.get(TRAINING_KEY))
 widgets.lesson_section(current, "code")
-widgets.quiz(current)
+questions.ask(current)
 st.cache_resource(course.warm_up)()  # once per process, after the page is drawn

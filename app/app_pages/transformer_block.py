@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import questions
 import streamlit as st
 import widgets
 from widgets import BIND, plain
@@ -283,4 +284,4 @@ ablation_controls()
 widgets.job_progress(ABLATION_KEY, render_ablation)
 
 widgets.lesson_section(lesson, "code")
-widgets.quiz(lesson)
+questions.ask(lesson)

@@ -11,6 +11,14 @@
         options: [...]
         answer: 0               # index into options
         explanation: ...
+    predict:                    # optional: questions answered by running the model
+      - key: strongest-key      # unique in the lesson
+        prompt: Which token will {{query}} attend to most?   # placeholders from the page
+        compute: strongest_key  # a function of the lesson's course module -> Prediction
+        judge: choice           # choice | integer | number (see tinyformers.predict)
+        tolerance: 0.05         # number questions only: how far off a guess may be
+        explanation: ...        # placeholders filled from the model's Reveal
+        figure: strongest_key   # optional: a function of the lesson's figures module
     ---
     Introductory text.
 
@@ -35,9 +43,12 @@ from pathlib import Path
 
 import yaml
 
+from tinyformers.predict import JUDGES
+
 LESSONS_DIR = Path(__file__).resolve().parents[2] / "lessons"
 SECTION_HEADING = re.compile(r"^## (?P<title>.+?)\s*\{#(?P<key>[a-z0-9-]+)\}\s*$", re.MULTILINE)
 CODE_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
+QUESTION_KEY = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 PLACEHOLDER = re.compile(r"\{\{\s*(?P<name>[a-z][a-z0-9_]*)\s*\}\}")
 
 
@@ -58,6 +69,19 @@ class QuizQuestion:
 
 
 @dataclass(frozen=True)
+class PredictQuestion:
+    """A question answered by running the model on the student's input (``tinyformers.predict``)."""
+
+    key: str
+    prompt: str
+    compute: str
+    judge: str
+    explanation: str = ""
+    tolerance: float = 0.0
+    figure: str | None = None
+
+
+@dataclass(frozen=True)
 class Section:
     key: str
     title: str
@@ -74,6 +98,7 @@ class Lesson:
     intro: str
     sections: tuple[Section, ...] = ()
     quiz: tuple[QuizQuestion, ...] = ()
+    predict: tuple[PredictQuestion, ...] = ()
     path: Path | None = field(default=None, compare=False)
 
     def section(self, key: str) -> Section:
@@ -172,6 +197,40 @@ def parse_quiz(items: list, path: Path) -> tuple[QuizQuestion, ...]:
     return tuple(questions)
 
 
+def parse_predict(items: list, path: Path) -> tuple[PredictQuestion, ...]:
+    questions = []
+    for n, item in enumerate(items or [], start=1):
+        try:
+            question = PredictQuestion(
+                key=str(item["key"]),
+                prompt=str(item["prompt"]),
+                compute=str(item["compute"]),
+                judge=str(item["judge"]),
+                explanation=str(item.get("explanation", "")),
+                tolerance=float(item.get("tolerance", 0.0)),
+                figure=str(item["figure"]) if item.get("figure") else None,
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise LessonError(f"{path.name}: prediction {n} is malformed ({err})") from err
+        if not QUESTION_KEY.fullmatch(question.key):
+            raise LessonError(f"{path.name}: prediction {n} has a key that is not a slug")
+        if question.judge not in JUDGES:
+            raise LessonError(
+                f"{path.name}: prediction {question.key!r} has judge {question.judge!r}; "
+                f"expected one of {', '.join(JUDGES)}"
+            )
+        if question.tolerance < 0 or (question.tolerance and question.judge != "number"):
+            raise LessonError(
+                f"{path.name}: prediction {question.key!r}: a tolerance is for number "
+                "questions, and is not negative"
+            )
+        questions.append(question)
+    keys = [q.key for q in questions]
+    if len(keys) != len(set(keys)):
+        raise LessonError(f"{path.name}: two predictions share a key")
+    return tuple(questions)
+
+
 def parse_lesson(path: Path) -> Lesson:
     meta, body = split_front_matter(path.read_text(encoding="utf-8"), path)
     missing = [k for k in ("title", "slug", "order", "summary", "outcomes") if k not in meta]
@@ -190,6 +249,7 @@ def parse_lesson(path: Path) -> Lesson:
         intro=intro,
         sections=sections,
         quiz=parse_quiz(meta.get("quiz"), path),
+        predict=parse_predict(meta.get("predict"), path),
         path=path,
     )
 

@@ -318,3 +318,47 @@ def test_default_query_is_the_last_ordinary_token():
     assert stepwise.default_query([".", "!"]) == 1  # no ordinary token: the last one
     with pytest.raises(ValueError, match="no tokens"):
         stepwise.default_query([])
+
+
+# --- predict, then reveal --------------------------------------------------------------------
+
+
+def diagonal_head(strength: float, causal: bool = False) -> stepwise.HeadSteps:
+    """Three tokens whose queries match only their own keys: scores = strength · I."""
+    tokens = ["a", "b", "c"]
+    eye = torch.eye(3)
+    mask = torch.ones(3, 3).tril().bool() if causal else None
+    return stepwise.head_steps(tokens, eye, eye * strength, eye, eye, mask=mask)
+
+
+def test_strongest_key_is_the_query_itself_on_a_diagonal_head() -> None:
+    prediction = stepwise.predict_strongest_key(diagonal_head(2.0), 1)
+    assert prediction.choices == ("0: 'a'", "1: 'b'", "2: 'c'")
+    assert prediction.values == {"query": "1: 'b'"}
+    reveal = prediction.reveal()
+    assert reveal.answer == "1: 'b'"
+    expected = math.exp(2 / math.sqrt(3)) / (math.exp(2 / math.sqrt(3)) + 2)
+    assert reveal.values["weight"] == pytest.approx(expected)
+
+
+def test_a_causal_query_chooses_only_among_the_keys_it_sees() -> None:
+    prediction = stepwise.predict_strongest_key(diagonal_head(2.0, causal=True), 1)
+    assert prediction.choices == ("0: 'a'", "1: 'b'")
+
+
+def test_self_weight_is_the_diagonal_weight() -> None:
+    reveal = stepwise.predict_self_weight(diagonal_head(2.0), 0).reveal()
+    assert reveal.answer == pytest.approx(
+        math.exp(2 / math.sqrt(3)) / (math.exp(2 / math.sqrt(3)) + 2)
+    )
+    assert reveal.values["visible"] == 3
+
+
+@pytest.mark.parametrize("strength, answer", [(2.0, "More than half"), (0.5, "Half or less")])
+def test_unscaled_peak_follows_the_raw_softmax(strength, answer) -> None:
+    # unscaled row [s, 0, 0]: the peak is e^s / (e^s + 2): 0.79 for s = 2, 0.45 for s = 0.5
+    prediction = stepwise.predict_unscaled_peak(diagonal_head(strength), 0)
+    reveal = prediction.reveal()
+    assert reveal.answer == answer
+    assert reveal.values["peak"] == pytest.approx(math.exp(strength) / (math.exp(strength) + 2))
+    assert prediction.values["scale"] == pytest.approx(math.sqrt(3))

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from tinyformers.model.positional import apply_rotary
+from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.inputs import bert_wrap
 from tinyformers.text.tokenizers import SPECIAL_TOKENS
 from tinyformers.trace import Trace, trace_ids
@@ -416,3 +417,61 @@ def powers_of_two(low: int, high: int) -> list[int]:
     if not 1 <= low <= high <= MAX_DIMENSION:
         raise ValueError(f"need 1 <= low <= high <= {MAX_DIMENSION}, got {low} and {high}")
     return [2**p for p in range(13) if low <= 2**p <= high]
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict, then reveal (the lesson's ``predict:`` questions)
+# ---------------------------------------------------------------------------------------------
+
+
+def position_label(tokens: Sequence[str], position: int) -> str:
+    """'position: token' as the page's selectors show it."""
+    return f"{position}: {tokens[position]!r}"
+
+
+def _head_reveal(steps: HeadSteps, focus: int, answer: str | int | float, **values) -> Reveal:
+    return Reveal(answer, values, data={"steps": steps, "focus": focus})
+
+
+def predict_strongest_key(steps: HeadSteps, focus: int) -> Prediction:
+    """Which key the query at ``focus`` gives the most weight to (among those it may see)."""
+    visible = steps.allowed()[focus].nonzero().flatten().tolist()
+    labels = [position_label(steps.tokens, i) for i in visible]
+
+    def reveal() -> Reveal:
+        row = steps.weights[focus]
+        best = int(row.argmax())
+        return _head_reveal(
+            steps, focus, position_label(steps.tokens, best), weight=float(row[best])
+        )
+
+    return Prediction({"query": position_label(steps.tokens, focus)}, reveal, tuple(labels))
+
+
+def predict_self_weight(steps: HeadSteps, focus: int) -> Prediction:
+    """The share of its weight the query at ``focus`` keeps for its own position."""
+
+    def reveal() -> Reveal:
+        weight = float(steps.weights[focus, focus])
+        return _head_reveal(steps, focus, weight, visible=int(steps.allowed()[focus].sum()))
+
+    return Prediction({"query": position_label(steps.tokens, focus)}, reveal, bounds=(0.0, 1.0))
+
+
+UNSCALED_CHOICES = ("More than half", "Half or less")
+
+
+def predict_unscaled_peak(steps: HeadSteps, focus: int) -> Prediction:
+    """Whether a softmax of the row's scores *without* the division by √d_k would give more
+    than half of the weight to one key."""
+
+    def reveal() -> Reveal:
+        allowed = steps.allowed()[focus]
+        raw = steps.scores[focus].masked_fill(~allowed, float("-inf")).softmax(-1)
+        peak = float(raw.max())
+        scaled_peak = float(steps.weights[focus].max())
+        answer = UNSCALED_CHOICES[0] if peak > 0.5 else UNSCALED_CHOICES[1]
+        return _head_reveal(steps, focus, answer, peak=peak, scaled_peak=scaled_peak)
+
+    values = {"query": position_label(steps.tokens, focus), "scale": steps.scale}
+    return Prediction(values, reveal, UNSCALED_CHOICES)
