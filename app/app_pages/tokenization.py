@@ -258,4 +258,4 @@ widgets.lesson_section(current, "oov")
 if trained is not None and toks is not None:
     show_unseen_word(trained, toks)
 
-questions.ask(current)
+questions.ask(current, trained=trained, sentence=sentence, k=k)

@@ -21,6 +21,9 @@ from tinyformers.course.tokenization import (
     learn_merges,
     merge_pair,
     next_tie,
+    predict_first_whole_word,
+    predict_next_tie,
+    predict_tokens_after_k,
     readable_tokens,
     replay_merges,
     replay_tokenizer,
@@ -367,3 +370,60 @@ def test_word_occurrences_count_the_word_with_and_without_a_space() -> None:
     assert word_occurrences(words, "dogs") == 5
     assert word_occurrences(words, "café") == 4
     assert word_occurrences(words, "cat") == 0
+
+
+# --- predict, then reveal --------------------------------------------------------------------
+
+# Words " ab" four times and " cd" twice: (a, b) and (Ġ, a) tie at 4 and (a, b) wins on its
+# smaller left id; then " ab" is finished at merge 2, (c, d) wins the next tie, " cd" at merge 4.
+TWO_WORDS = " ab ab ab ab cd cd"
+
+
+def test_tokens_after_k_counts_the_pieces_of_the_first_k_merges() -> None:
+    trained = train_and_replay("ab ab ab", 300)  # merges: (a, b), then (Ġ, ab)
+    answers = [predict_tokens_after_k(trained, "ab ab", k).reveal().answer for k in range(3)]
+    assert answers == [5, 3, 2]  # a b Ġ a b → ab Ġ ab → ab Ġab
+    prediction = predict_tokens_after_k(trained, "ab ab", 1)
+    assert prediction.values == {"k": 1, "characters": 5, "bytes": 5}
+    assert prediction.bounds == (0, 5)
+    assert prediction.reveal().values["pieces"] == "ab | ␣ | ab"
+
+
+def test_tokens_after_k_agrees_with_a_tokenizer_trained_with_k_merges() -> None:
+    text = generate_corpus(60, seed=3)
+    trained = train_and_replay(text, BASE_VOCAB_SIZE + 40)
+    sentence = "the big dog sees Zoe. Ünïcode 🦊"
+    for k in (0, 7, 25):
+        expected = len(train_bpe(text, BASE_VOCAB_SIZE + k).tokens(sentence))
+        assert predict_tokens_after_k(trained, sentence, k).reveal().answer == expected
+
+
+def test_first_whole_word_is_the_one_finished_by_the_earlier_merge() -> None:
+    trained = train_and_replay(TWO_WORDS, 300)
+    assert [step.pair for step in trained.steps] == [
+        ("a", "b"),
+        ("Ġ", "ab"),
+        ("c", "d"),
+        ("Ġ", "cd"),
+    ]
+    prediction = predict_first_whole_word(trained, " cd ab cd x")
+    assert prediction.choices == ("' cd'", "' ab'")  # in sentence order, each word once
+    reveal = prediction.reveal()
+    assert reveal.answer == "' ab'"
+    assert reveal.values["step"] == 2 and reveal.values["pair"] == "' ' + 'ab'"
+    with pytest.raises(ValueError, match="fewer than two words"):
+        predict_first_whole_word(trained, " ab x y")
+
+
+def test_next_tie_is_won_by_the_smaller_left_id() -> None:
+    trained = train_and_replay(TWO_WORDS, 300)
+    prediction = predict_next_tie(trained, 0)
+    assert sorted(prediction.choices) == ["' ' + 'a'", "'a' + 'b'"]
+    assert prediction.values["step"] == 1 and prediction.values["count"] == 4
+    reveal = prediction.reveal()
+    assert reveal.answer == "'a' + 'b'"  # 'a' is ASCII, 'Ġ' (U+0120) comes after it
+    ids = base_vocabulary()
+    assert reveal.values["won_ids"] == f"({ids['a']}, {ids['b']})"
+    assert predict_next_tie(trained, 1).reveal().answer == "'c' + 'd'"  # the tie at merge 3
+    with pytest.raises(ValueError, match="no merge after the first 3"):
+        predict_next_tie(trained, 3)

@@ -23,6 +23,7 @@ that moment and which other pair came closest. :func:`segment` splits a word wit
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 from collections import Counter
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from itertools import pairwise
 
 from tokenizers import pre_tokenizers
 
+from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.tokenizers import (
     BYTE_ALPHABET_SIZE,
     SPECIAL_TOKENS,
@@ -467,3 +469,98 @@ def units_values(sentence: str | None) -> dict[str, object]:
         "sentence_characters": len(sentence),
         "characters_per_word": f"{len(sentence) / words:.1f}",
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Predict, then reveal (the lesson's ``predict:`` questions)
+# --------------------------------------------------------------------------------------------
+
+MAX_WORD_CHOICES = 6  # words of the sentence offered by the "first whole word" question
+
+
+def _quoted(trained: TrainedBPE, token: str) -> str:
+    """A token (byte-level form) as readable text in quotes, so that a leading space shows."""
+    return repr(trained.shown.get(token, token))
+
+
+def predict_tokens_after_k(trained: TrainedBPE, sentence: str, k: int) -> Prediction:
+    """How many tokens the sentence becomes when BPE may use only its first ``k`` merges (the
+    step the merge replay is at)."""
+    k = min(max(int(k), 0), trained.n_merges)
+    n_bytes = len(sentence.encode("utf-8"))
+
+    def reveal() -> Reveal:
+        pieces = segment_text(trained.bpe, sentence, k)
+        shown = " | ".join(trained.shown.get(p, p).replace(" ", "␣") for p in pieces)
+        values = {"tokens": len(pieces), "bytes": n_bytes, "pieces": shown}
+        curve = compression_curve(trained.bpe, sentence)
+        return Reveal(len(pieces), values, {"curves": {"your sentence": curve}, "current": k})
+
+    values = {"k": k, "characters": len(sentence), "bytes": n_bytes}
+    return Prediction(values, reveal, bounds=(0, max(n_bytes, 1)))
+
+
+def _whole_word_steps(trained: TrainedBPE, sentence: str) -> dict[str, int]:
+    """The words of ``sentence`` (byte-level form, in order, each once) that the trained BPE
+    keeps as one token although they are longer than one byte, with the merge step that made
+    each of them a token."""
+    merges = [step.pair for step in trained.steps]
+    ranks = _ranks(merges, len(merges))
+    found: dict[str, int] = {}
+    for word, _span in trained.bpe.hf.pre_tokenizer.pre_tokenize_str(sentence):
+        pieces, applied = _segment_with_ranks(word, ranks)
+        if len(pieces) == 1 and applied and word not in found:
+            found[word] = max(applied) + 1  # ranks count from 0, steps from 1
+    return found
+
+
+def predict_first_whole_word(trained: TrainedBPE, sentence: str) -> Prediction:
+    """Which word of the sentence became a single token earliest while BPE trained."""
+    steps = dict(list(_whole_word_steps(trained, sentence).items())[:MAX_WORD_CHOICES])
+    if len(steps) < 2:
+        raise ValueError("fewer than two words of your sentence are single tokens of several bytes")
+    labels = {word: _quoted(trained, word) for word in steps}
+
+    def reveal() -> Reveal:
+        word = min(steps, key=steps.get)
+        merge = trained.steps[steps[word] - 1]
+        values = {
+            "word": labels[word],
+            "step": merge.step,
+            "merges": trained.n_merges,
+            "pair": f"{_quoted(trained, merge.left)} + {_quoted(trained, merge.right)}",
+            "count": merge.count,
+        }
+        data = {"steps": trained.steps, "current": merge.step, "shown": trained.shown}
+        return Reveal(labels[word], values, data)
+
+    return Prediction({}, reveal, tuple(labels.values()))
+
+
+def _pair_label(trained: TrainedBPE, pair: Pair) -> str:
+    return f"{_quoted(trained, pair[0])} + {_quoted(trained, pair[1])}"
+
+
+def predict_next_tie(trained: TrainedBPE, k: int) -> Prediction:
+    """The next merge after the first ``k`` that a tie decided: which of the two equally
+    frequent pairs the trainer merged."""
+    number = next_tie(trained.steps, min(max(int(k), 0), trained.n_merges))
+    if number is None:
+        raise ValueError(f"no merge after the first {k} was decided by a tie")
+    step = trained.steps[number - 1]
+    won, lost = _pair_label(trained, step.pair), _pair_label(trained, step.runner_up)
+    # an order that does not give the answer away
+    choices = tuple(sorted((won, lost), key=lambda label: hashlib.sha256(label.encode()).digest()))
+
+    def reveal() -> Reveal:
+        values = {
+            "won": won,
+            "won_ids": f"({step.pair_ids[0]}, {step.pair_ids[1]})",
+            "lost": lost,
+            "lost_ids": f"({step.runner_up_ids[0]}, {step.runner_up_ids[1]})",
+        }
+        data = {"steps": trained.steps, "current": step.step, "shown": trained.shown}
+        return Reveal(won, values, data)
+
+    values = {"step": step.step, "count": step.count, "first": choices[0], "second": choices[1]}
+    return Prediction(values, reveal, choices)
