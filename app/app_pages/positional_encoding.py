@@ -288,4 +288,4 @@ else:
 
 widgets.lesson_section(lesson, "input")
 
-questions.ask(lesson)
+questions.ask(lesson, loaded=loaded, ids=ids or None, d_model=d_model, length=length)

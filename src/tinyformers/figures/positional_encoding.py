@@ -415,3 +415,17 @@ def input_vectors_figure(
     fig.update_layout(margin=dict(t=90))
     fig.update_annotations(font_size=13)
     return fig
+
+
+def similarity_bars(labels: Sequence[str], values: Sequence[float], title: str) -> go.Figure:
+    """One bar per labelled cosine similarity, on a fixed -1..1 axis."""
+    fig = go.Figure(
+        go.Bar(
+            x=[html.escape(label, quote=False) for label in labels],
+            y=list(values),
+            hovertemplate="%{x}<br>cosine similarity %{y:.3f}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(type="category", tickangle=-45)
+    fig.update_yaxes(title="cosine similarity", range=[-1, 1])
+    return _layout(fig, title, 380)
