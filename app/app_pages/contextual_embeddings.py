@@ -153,7 +153,7 @@ widgets.lesson_section(lesson, "elmo")
 # ---------------------------------------------------------------------------------------------
 
 if loaded is None:
-    questions.ask(lesson)
+    questions.ask(lesson, vectors=vectors, loaded=loaded)
     st.stop()
 
 n_layers = loaded.config.n_layer + 1
@@ -219,4 +219,4 @@ with contextual_column:
             ]
         )
 
-questions.ask(lesson)
+questions.ask(lesson, vectors=vectors, loaded=loaded)

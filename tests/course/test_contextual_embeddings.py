@@ -251,3 +251,99 @@ def test_cosine_matrix_is_cosine_similarity() -> None:
     rows = torch.randn(4, 6, generator=generator)
     want = F.cosine_similarity(rows[:, None], rows[None], dim=-1)
     torch.testing.assert_close(ctx.cosine_matrix(rows), want)
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict, then reveal
+# ---------------------------------------------------------------------------------------------
+
+
+class Named:
+    name = "toy-bert"
+
+
+def hand_vectors(layers: list[list[list[float]]], found: list[int]) -> ctx.ContextualVectors:
+    """The word in the sentences ``found`` (of five), with ``layers[l][k]`` its vector at layer
+    l in the k-th of them, at position k + 1."""
+    sentences = [
+        ctx.SentenceStates(f"text {n}", [], [], torch.zeros(len(layers), 1, 2)) for n in range(5)
+    ]
+    spans = [[k + 1] for k in range(len(found))]
+    return ctx.ContextualVectors("word", sentences, found, spans, torch.tensor(layers))
+
+
+def test_layer_zero_is_the_cosine_of_the_first_two_sentences_at_layer_zero() -> None:
+    vectors = hand_vectors([[[1, 0], [1, 1], [0, 1]], [[1, 0], [1, 0], [1, 0]]], [0, 2, 4])
+    prediction = ctx.predict_layer_zero(vectors, Named())
+    assert prediction.values == {"model": "toy-bert", "word": "'word'", "first": 1, "second": 3}
+    reveal = prediction.reveal()
+    assert reveal.answer == pytest.approx(1 / math.sqrt(2))
+    assert reveal.values == {"first_position": 1, "second_position": 2, "last": pytest.approx(1)}
+    assert list(reveal.data["pairs"]) == [(0, 2)]
+
+
+def test_the_same_word_at_the_same_position_answers_one_and_elsewhere_less(bert) -> None:
+    same = ctx.contextual_vectors(bert.model, bert.tokenizer, "that", [SUBJECT_THAT, OBJECT_THAT])
+    assert ctx.predict_layer_zero(same, bert).reveal().answer == pytest.approx(1.0, abs=1e-6)
+    moved = ["the dogs that chase the cat run .", "that dog runs ."]
+    moved = ctx.contextual_vectors(bert.model, bert.tokenizer, "that", moved)
+    assert ctx.predict_layer_zero(moved, bert).reveal().answer < 0.99
+
+
+def test_closest_sentence_is_the_largest_cosine_at_the_last_layer() -> None:
+    first_layer = [[1, 0], [1, 0], [1, 0], [1, 0]]
+    last_layer = [[1, 0], [0, 1], [1, 0.2], [-1, 0]]
+    vectors = hand_vectors([first_layer, last_layer], [0, 1, 2, 3])
+    prediction = ctx.predict_closest_sentence(vectors, Named())
+    assert prediction.values["sentence"] == "sentence 1 (text 0)"
+    assert prediction.choices == (
+        "sentence 2 (text 1)",
+        "sentence 3 (text 2)",
+        "sentence 4 (text 3)",
+    )
+    reveal = prediction.reveal()
+    assert reveal.answer == "sentence 3 (text 2)"
+    assert reveal.values["farthest"] == "sentence 4 (text 3)"
+    assert reveal.values["lowest"] == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="at least 3"):
+        ctx.predict_closest_sentence(hand_vectors([[[1, 0], [1, 0]]], [0, 1]), Named())
+
+
+def test_a_long_sentence_is_cut_in_its_choice() -> None:
+    vectors = hand_vectors([[[1, 0]]], [0])
+    long = "word " * 30
+    vectors.sentences[0] = ctx.SentenceStates(long, [], [], torch.zeros(1, 1, 2))
+    label = ctx.sentence_choice(vectors, 0)
+    assert label.startswith("sentence 1 (word word") and label.endswith("…)")
+    assert len(label) == len("sentence 1 ()") + ctx.LABEL_CHARS
+
+
+def test_least_alike_layer_is_the_smallest_cosine_between_first_and_last() -> None:
+    # first and last sentence: cosines 1, 0, 1/√2 at layers 0, 1, 2; the middle one is ignored
+    layers = [[[1, 0], [5, 5], [1, 0]], [[1, 0], [5, 5], [0, 1]], [[1, 0], [5, 5], [1, 1]]]
+    prediction = ctx.predict_least_alike_layer(hand_vectors(layers, [0, 1, 2]), Named())
+    assert (prediction.values["first"], prediction.values["second"]) == (1, 3)
+    assert prediction.values["layers"] == 2 and prediction.bounds == (0, 2)
+    reveal = prediction.reveal()
+    assert reveal.answer == 1
+    assert reveal.values == {
+        "similarity": pytest.approx(0.0),
+        "zero": pytest.approx(1.0),
+        "top": pytest.approx(1 / math.sqrt(2)),
+    }
+    with pytest.raises(ValueError, match="same vector at every layer"):
+        ctx.predict_least_alike_layer(hand_vectors([[[1, 0], [1, 0]]] * 3, [0, 1]), Named())
+
+
+def test_least_alike_layer_agrees_with_the_hidden_states(bert) -> None:
+    sentences = [SUBJECT_THAT, "the cat sees the dog that runs ."]
+    vectors = ctx.contextual_vectors(bert.model, bert.tokenizer, "that", sentences)
+    answer = ctx.predict_least_alike_layer(vectors, bert).reveal().answer
+    states = [ctx.sentence_states(bert.model, bert.tokenizer, s).states for s in sentences]
+    positions = [3, 6]  # "that" after [CLS] the dogs / [CLS] the cat sees the dog
+    assert vectors.spans == [[3], [6]]
+    cosines = [
+        F.cosine_similarity(states[0][layer, positions[0]], states[1][layer, positions[1]], dim=0)
+        for layer in range(states[0].size(0))
+    ]
+    assert answer == int(torch.stack(cosines).argmin())

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.inputs import bert_wrap
 
 # What the page starts with: "that" as the subject of its clause and as its object.
@@ -457,3 +458,108 @@ def pca_2d(vectors: Tensor) -> tuple[Tensor, tuple[float, float]]:
     u2 = torch.cat([u, u.new_zeros(u.size(0), 2)], dim=1)[:, :2]
     explained = (s2**2 / total).tolist()
     return (u2 * s2).float(), (explained[0], explained[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict, then reveal (the lesson's ``predict:`` questions)
+# ---------------------------------------------------------------------------------------------
+
+LABEL_CHARS = 48  # characters of a sentence shown in a choice
+
+
+def sentence_choice(vectors: ContextualVectors, k: int) -> str:
+    """'sentence n (text)' for the k-th sentence that contains the word (text cut short)."""
+    n = vectors.found[k]
+    text = vectors.sentences[n].text
+    cut = text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
+    return f"sentence {n + 1} ({cut})"
+
+
+def _pair_cosines(vectors: ContextualVectors, a: int, b: int) -> list[float]:
+    """The cosine of the word's vectors in found sentences ``a`` and ``b``, layer by layer."""
+    return [float(cosine_matrix(layer[[a, b]])[0, 1]) for layer in vectors.layers]
+
+
+def _chart_data(vectors: ContextualVectors, pairs: list[tuple[int, int]]) -> dict:
+    """What ``figures.contextual_embeddings.similarity_chart`` draws for pairs of found
+    sentences (numbered among all the sentences given)."""
+    return {
+        "pairs": {
+            (vectors.found[a], vectors.found[b]): _pair_cosines(vectors, a, b) for a, b in pairs
+        },
+        "sentences": [state.text for state in vectors.sentences],
+        "word": vectors.word,
+        "static": None,
+    }
+
+
+def _needs(vectors: ContextualVectors, sentences: int) -> None:
+    if len(vectors.found) < sentences:
+        raise ValueError(f"the word must stand in at least {sentences} of your sentences")
+
+
+def predict_layer_zero(vectors: ContextualVectors, loaded) -> Prediction:
+    """The cosine of the word's layer-0 vectors in the first two sentences that contain it."""
+    _needs(vectors, 2)
+
+    def reveal() -> Reveal:
+        cosines = _pair_cosines(vectors, 0, 1)
+        values = {
+            "first_position": vectors.spans[0][0],
+            "second_position": vectors.spans[1][0],
+            "last": cosines[-1],
+        }
+        return Reveal(cosines[0], values, _chart_data(vectors, [(0, 1)]))
+
+    values = {
+        "model": loaded.name,
+        "word": repr(vectors.word),
+        "first": vectors.found[0] + 1,
+        "second": vectors.found[1] + 1,
+    }
+    return Prediction(values, reveal, bounds=(-1.0, 1.0))
+
+
+def predict_closest_sentence(vectors: ContextualVectors, loaded) -> Prediction:
+    """At the last layer, which other sentence gives the word the vector closest to its vector
+    in the first sentence that contains it."""
+    _needs(vectors, 3)
+    others = range(1, len(vectors.found))
+    labels = [sentence_choice(vectors, k) for k in range(len(vectors.found))]
+
+    def reveal() -> Reveal:
+        last = {k: _pair_cosines(vectors, 0, k)[-1] for k in others}
+        closest, farthest = max(last, key=last.get), min(last, key=last.get)
+        values = {
+            "similarity": last[closest],
+            "farthest": labels[farthest],
+            "lowest": last[farthest],
+        }
+        return Reveal(labels[closest], values, _chart_data(vectors, [(0, k) for k in others]))
+
+    values = {"model": loaded.name, "word": repr(vectors.word), "sentence": labels[0]}
+    return Prediction(values, reveal, tuple(labels[k] for k in others))
+
+
+def predict_least_alike_layer(vectors: ContextualVectors, loaded) -> Prediction:
+    """The layer at which the word's vectors in the first and the last sentence that contain it
+    are least alike."""
+    _needs(vectors, 2)
+    last = len(vectors.found) - 1
+    cosines = _pair_cosines(vectors, 0, last)
+    if max(cosines) - min(cosines) < 1e-6:
+        raise ValueError("the word has the same vector at every layer in those two sentences")
+
+    def reveal() -> Reveal:
+        layer = min(range(len(cosines)), key=cosines.__getitem__)
+        values = {"similarity": cosines[layer], "zero": cosines[0], "top": cosines[-1]}
+        return Reveal(layer, values, _chart_data(vectors, [(0, last)]))
+
+    values = {
+        "model": loaded.name,
+        "word": repr(vectors.word),
+        "first": vectors.found[0] + 1,
+        "second": vectors.found[last] + 1,
+        "layers": len(cosines) - 1,
+    }
+    return Prediction(values, reveal, bounds=(0, len(cosines) - 1))
