@@ -266,7 +266,7 @@ if trace is not None:
     show_ranking(loaded, trace)
 
 widgets.lesson_section(lesson, "one-head")
-layer = 0
+layer = head = 0
 if trace is not None:
     layer, head = pick_head(trace)
     show_one_head(loaded, trace, layer, head)
@@ -283,4 +283,4 @@ widgets.lesson_section(lesson, "agreement")
 show_agreement()
 
 widgets.lesson_section(lesson, "caution")
-questions.ask(lesson)
+questions.ask(lesson, trace=trace, loaded=loaded, layer=layer, head=head)

@@ -3,6 +3,7 @@ the module really produces, and per-head outputs recomputed from a trace."""
 
 import dataclasses
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -19,6 +20,9 @@ from tinyformers.course.multi_head import (
     head_outputs,
     head_statistics,
     points_at_subject,
+    predict_anchor_share,
+    predict_open_weights,
+    predict_sharpest_head,
     projection_parameters,
     sort_heads,
     strongest_key_habits,
@@ -30,7 +34,7 @@ from tinyformers.hub.registry import load_shipped
 from tinyformers.model.attention import MultiHeadAttention
 from tinyformers.model.config import BertConfig, GPTConfig, Seq2SeqConfig
 from tinyformers.text.corpora import agreement_examples
-from tinyformers.trace import trace_ids
+from tinyformers.trace import Trace, trace_ids
 
 
 def previous_token_head(t: int) -> torch.Tensor:
@@ -375,3 +379,86 @@ def test_attention_fingerprint_changes_with_tokens_and_weights(tiny_gpt, char_to
     changed[-1][0, 0, -1] = changed[-1][0, 0, -1].flip(-1)  # the last row, reordered
     reordered = dataclasses.replace(trace, attentions=changed)
     assert attention_fingerprint(reordered) != attention_fingerprint(trace)
+
+
+# --- predict, then reveal --------------------------------------------------------------------
+
+
+def hand_trace(heads: list[torch.Tensor], tokens: list[str], causal: bool) -> Trace:
+    """A one-layer trace with the given (T, T) weights per head."""
+    t = len(tokens)
+    masks = {"self": torch.ones(t, t).tril().bool()} if causal else {}
+    attention = torch.stack(heads)[None]  # (1, heads, T, T)
+    return Trace(tokens, [attention], torch.zeros(1, t, 5), masks=masks)
+
+
+def causal_even(t: int) -> torch.Tensor:
+    """Every row spread evenly over the keys a causal mask lets it see."""
+    return torch.ones(t, t).tril() / torch.arange(1, t + 1)[:, None]
+
+
+GPT = SimpleNamespace(name="toy-gpt", family="gpt")
+BERT = SimpleNamespace(name="toy-bert", family="bert")
+
+
+def test_sharpest_head_has_the_lowest_entropy() -> None:
+    trace = hand_trace([causal_even(4), previous_token_head(4)], list("abcd"), causal=True)
+    prediction = predict_sharpest_head(trace, GPT, 0)
+    assert prediction.choices == ("head 0", "head 1")
+    assert prediction.values == {"model": "toy-gpt", "layer": 0}
+    reveal = prediction.reveal()
+    assert reveal.answer == "head 1"  # one key per row: entropy 0
+    even = sum(math.log(i) for i in range(1, 5)) / 4
+    assert reveal.values == {
+        "entropy": pytest.approx(0.0),
+        "flattest": "head 0",
+        "highest": pytest.approx(even),
+        "uniform": pytest.approx(even),
+    }
+    assert torch.equal(reveal.data["weights"], previous_token_head(4))
+
+
+@pytest.mark.parametrize("causal, open_cells", [(True, 10), (False, 16)])
+def test_open_weights_count_the_cells_the_mask_leaves(causal, open_cells) -> None:
+    trace = hand_trace([causal_even(4)] * 3, list("abcd"), causal=causal)
+    prediction = predict_open_weights(trace, GPT, 0)
+    assert prediction.values == {"model": "toy-gpt", "layer": 0, "heads": 3, "tokens": 4}
+    reveal = prediction.reveal()
+    assert reveal.answer == 3 * open_cells
+    assert reveal.values == {"cells": 16, "allowed": open_cells, "heads": 3}
+
+
+@pytest.mark.parametrize("config_class", [GPTConfig, BertConfig])
+def test_open_weights_are_the_positive_weights_of_a_real_model(make_model, config_class) -> None:
+    model = make_model(config_class)
+    trace = trace_ids(model, [3, 4, 5, 6, 7], list("abcde"))
+    family = SimpleNamespace(name="tiny", family=model.config.family)
+    answer = predict_open_weights(trace, family, 1).reveal().answer
+    assert answer == int((trace.attentions[1] > 0).sum())
+    assert answer == (2 * 15 if config_class is GPTConfig else 2 * 25)  # T(T+1)/2 or T² per head
+
+
+def test_anchor_share_of_a_head_that_parks_on_the_first_token() -> None:
+    parked = torch.zeros(4, 4)
+    parked[:, 0] = 1.0
+    trace = hand_trace([causal_even(4), parked], list("abcd"), causal=True)
+    prediction = predict_anchor_share(trace, GPT, 0, 1)
+    assert prediction.values["anchor"] == "the first token" and prediction.bounds == (0.0, 1.0)
+    reveal = prediction.reveal()
+    assert reveal.answer == pytest.approx(1.0)
+    assert reveal.values["even"] == pytest.approx((1 + 1 / 2 + 1 / 3 + 1 / 4) / 4)
+    assert reveal.data["highlight_column"] == 0
+    even = predict_anchor_share(trace, GPT, 0, 0).reveal()
+    assert even.answer == pytest.approx(even.values["even"])
+
+
+def test_anchor_share_in_bert_is_the_weight_on_sep() -> None:
+    tokens = ["[CLS]", "a", "b", "[SEP]"]
+    weights = torch.full((4, 4), 0.1)
+    weights[:, 3] = 0.7
+    trace = hand_trace([weights, weights], tokens, causal=False)
+    reveal = predict_anchor_share(trace, BERT, 0, 1).reveal()
+    assert reveal.answer == pytest.approx(0.7)
+    assert reveal.values == {"even": pytest.approx(0.25), "anchor": "[SEP]"}
+    with pytest.raises(ValueError, match="no \\[SEP\\]"):
+        predict_anchor_share(hand_trace([weights], ["a", "b", "c", "d"], False), BERT, 0, 0)

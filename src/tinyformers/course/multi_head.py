@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.corpora.stories import Sentence
 from tinyformers.text.inputs import bert_wrap, word_token_spans
 from tinyformers.trace import Trace, trace_ids
@@ -349,3 +350,105 @@ def points_at_subject(row: Tensor, probe: AgreementProbe) -> tuple[int, bool]:
     part of the subject."""
     target = strongest_other_key(row, probe.query)
     return target, probe.subject[0] <= target < probe.subject[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict, then reveal (the lesson's ``predict:`` questions)
+# ---------------------------------------------------------------------------------------------
+
+
+def head_label(head: int) -> str:
+    return f"head {head}"
+
+
+def _layer_stats(trace: Trace, family: str, layer: int) -> list[HeadStats]:
+    """The statistics of every head of one layer, in head order."""
+    anchor_token, _ = anchor_of(family)
+    if not 0 <= layer < trace.n_layer:
+        raise ValueError(f"layer must be between 0 and {trace.n_layer - 1}, got {layer}")
+    stats = head_statistics(trace.attentions, trace.tokens, anchor_token)
+    return [s for s in stats if s.layer == layer]
+
+
+def _heatmap(trace: Trace, model: str, layer: int, head: int, **highlight) -> dict:
+    """What ``figures.multi_head.attention_heatmap`` draws for one head."""
+    title = f"{model}, layer {layer}, head {head}"
+    return {"weights": trace.head(layer, head), "tokens": trace.tokens, "title": title, **highlight}
+
+
+def predict_sharpest_head(trace: Trace, loaded, layer: int) -> Prediction:
+    """Which head of ``layer`` has the lowest mean row entropy on the sentence."""
+    heads = tuple(head_label(h) for h in range(trace.n_head))
+    if len(heads) < 2:
+        raise ValueError("the model has a single head per layer")
+
+    def reveal() -> Reveal:
+        stats = _layer_stats(trace, loaded.family, layer)
+        sharpest = min(stats, key=lambda s: s.entropy)
+        flattest = max(stats, key=lambda s: s.entropy)
+        values = {
+            "entropy": sharpest.entropy,
+            "flattest": head_label(flattest.head),
+            "highest": flattest.entropy,
+            "uniform": uniform_entropy(trace.masks.get("self"), len(trace.tokens)),
+        }
+        data = _heatmap(trace, loaded.name, layer, sharpest.head)
+        return Reveal(head_label(sharpest.head), values, data)
+
+    return Prediction({"model": loaded.name, "layer": layer}, reveal, heads)
+
+
+def allowed_pairs(trace: Trace) -> int:
+    """How many (query, key) pairs the model's self-attention mask leaves open in one head (all
+    of them without a mask)."""
+    n = len(trace.tokens)
+    mask = trace.masks.get("self")
+    if mask is None:
+        return n * n
+    square = mask.reshape(-1, *mask.shape[-2:])[0]  # (T or 1, T): the first sequence's mask
+    return int(torch.broadcast_to(square, (n, n)).sum())
+
+
+def predict_open_weights(trace: Trace, loaded, layer: int) -> Prediction:
+    """How many attention weights one layer computes that can be above zero, over all heads."""
+    n, heads = len(trace.tokens), trace.n_head
+
+    def reveal() -> Reveal:
+        allowed = allowed_pairs(trace)
+        values = {"cells": n * n, "allowed": allowed, "heads": heads}
+        return Reveal(heads * allowed, values, _heatmap(trace, loaded.name, layer, 0))
+
+    values = {"model": loaded.name, "layer": layer, "heads": heads, "tokens": n}
+    return Prediction(values, reveal, bounds=(0, heads * n * n))
+
+
+def anchor_baseline(trace: Trace, anchor_token: str | None) -> float:
+    """The share of its weight an even head (every row spread evenly over the keys it may see)
+    would give the anchor token(s), averaged over the rows."""
+    n = len(trace.tokens)
+    anchors = anchor_positions(trace.tokens, anchor_token)
+    mask = trace.masks.get("self")
+    if mask is None:
+        visible = torch.ones(n, n, dtype=torch.bool)
+    else:
+        visible = torch.broadcast_to(mask.reshape(-1, *mask.shape[-2:])[0], (n, n))
+    even = visible.double() / visible.sum(-1, keepdim=True).clamp_min(1)
+    return even[:, anchors].sum(-1).mean().item()
+
+
+def predict_anchor_share(trace: Trace, loaded, layer: int, head: int) -> Prediction:
+    """The mean share of one head's weight that goes to the anchor token: ``[SEP]`` for BERT,
+    the first token for GPT."""
+    anchor_token, anchor_name = anchor_of(loaded.family)
+    anchors = anchor_positions(trace.tokens, anchor_token)  # a sentence without [SEP]: no question
+    if not 0 <= head < trace.n_head:
+        raise ValueError(f"head must be between 0 and {trace.n_head - 1}, got {head}")
+
+    def reveal() -> Reveal:
+        share = _layer_stats(trace, loaded.family, layer)[head].anchor
+        values = {"even": anchor_baseline(trace, anchor_token), "anchor": anchor_name}
+        data = _heatmap(trace, loaded.name, layer, head, highlight_column=anchors[-1])
+        return Reveal(share, values, data)
+
+    values = {"model": loaded.name, "layer": layer, "head": head, "anchor": anchor_name}
+    return Prediction(values, reveal, bounds=(0.0, 1.0))
