@@ -284,4 +284,4 @@ ablation_controls()
 widgets.job_progress(ABLATION_KEY, render_ablation)
 
 widgets.lesson_section(lesson, "code")
-questions.ask(lesson)
+questions.ask(lesson, inspection=inspection, loaded=loaded, tokens=tokens)

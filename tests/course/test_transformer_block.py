@@ -4,6 +4,7 @@ match torch, the code path is the order blocks.py really runs, parameter counts 
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -438,3 +439,83 @@ def test_builtin_training_texts() -> None:
     assert set(tb.SOURCES) == {"lessons", "stories", "own"}
     with pytest.raises(ValueError, match="unknown built-in corpus"):
         tb.builtin_corpus("own")
+
+
+# --- predict, then reveal --------------------------------------------------------------------
+
+
+def fake_inspection(start: float, end: float, placement: str = "pre"):
+    """An inspection whose stream is ``start`` long entering block 0, ``end`` leaving the last."""
+    norms = {BLOCK_INPUT: [start, 5.0], AFTER_ATTENTION: [5.0, 5.0], AFTER_MLP: [5.0, end]}
+    config = SimpleNamespace(ln_placement=placement)
+    return SimpleNamespace(residual_norms=lambda: norms, config=config)
+
+
+@pytest.mark.parametrize(
+    "end, answer", [(2.3, 0), (2.1, 1), (1.9, 1), (1.7, 2)], ids=["grows", "up", "down", "shrinks"]
+)
+def test_stream_growth_compares_the_first_input_with_the_last_output(end, answer) -> None:
+    loaded = SimpleNamespace(name="toy")
+    prediction = tb.predict_stream_growth(fake_inspection(2.0, end), loaded)
+    assert prediction.values == {"model": "toy", "placement": "pre"}
+    assert prediction.choices == tb.GROWTH_CHOICES
+    reveal = prediction.reveal()
+    assert reveal.answer == tb.GROWTH_CHOICES[answer]
+    assert reveal.values == {"start": 2.0, "end": end, "ratio": pytest.approx(end / 2.0)}
+
+
+def test_stream_growth_reads_the_models_own_hidden_states(tiny_gpt) -> None:
+    inspection = inspect_ids(tiny_gpt, [1, 2, 3, 4, 5])
+    reveal = tb.predict_stream_growth(inspection, SimpleNamespace(name="tiny")).reveal()
+    out = tiny_gpt(torch.tensor([[1, 2, 3, 4, 5]]), output_hidden_states=True, return_record=True)
+    entering = out.hidden_states[0][0].norm(dim=-1).mean().item()
+    leaving = out.record.norms["ln_f"].input[0].norm(dim=-1).mean().item()
+    assert reveal.values["start"] == pytest.approx(entering)
+    assert reveal.values["end"] == pytest.approx(leaving)
+
+
+@pytest.mark.parametrize("config_class", [GPTConfig, BertConfig])
+def test_block_parameters_are_twelve_c_squared_plus_thirteen_c(make_model, config_class) -> None:
+    model = make_model(config_class)  # C = 32, n_inner = 4C
+    loaded = SimpleNamespace(name="tiny", config=model.config, model=model)
+    prediction = tb.predict_block_parameters(loaded)
+    assert prediction.values == {"model": "tiny", "width": 32, "inner": 128}
+    reveal = prediction.reveal()
+    c = 32
+    assert reveal.answer == 12 * c * c + 13 * c == sum(p.numel() for p in model.h[0].parameters())
+    assert reveal.values == {"attention": 4 * (c * c + c), "mlp": 8 * c * c + 5 * c, "norms": 4 * c}
+
+
+@pytest.mark.parametrize("config_class", [GPTConfig, BertConfig])
+def test_larger_update_compares_what_the_sub_layers_write(make_model, config_class) -> None:
+    model = make_model(config_class)
+    ids = [1, 2, 3, 4, 5]
+    inspection = inspect_ids(model, ids, [0] * 5 if config_class is BertConfig else None)
+    prediction = tb.predict_larger_update(inspection, SimpleNamespace(name="tiny"), list("abcde"))
+    assert prediction.choices == tb.UPDATE_CHOICES
+    reveal = prediction.reveal()
+    kwargs = (
+        {"token_type_ids": torch.zeros(1, 5, dtype=torch.long)}
+        if config_class is BertConfig
+        else {}
+    )
+    record = model(torch.tensor([ids]), return_record=True, **kwargs).record.blocks[0]
+    attention = record.attn.output[0].norm(dim=-1)
+    mlp = record.mlp.output[0].norm(dim=-1)
+    assert reveal.values["attention"] == pytest.approx(attention.mean().item())
+    assert reveal.values["mlp"] == pytest.approx(mlp.mean().item())
+    larger = 0 if attention.mean() > mlp.mean() else 1
+    assert reveal.answer == tb.UPDATE_CHOICES[larger]
+    assert reveal.data["sizes"]["MLP"] == pytest.approx(mlp.tolist())
+
+
+def test_larger_update_on_a_hand_made_block() -> None:
+    path = (SimpleNamespace(module="attn"), SimpleNamespace(module="mlp.c_proj"))
+    outputs = [torch.tensor([[3.0, 4.0], [0.0, 1.0]]), torch.tensor([[1.0, 0.0], [0.0, 2.0]])]
+    layer = SimpleNamespace(path=path, outputs=outputs, block_input=torch.ones(2, 2))
+    attention, mlp = tb.sublayer_updates(layer)
+    assert attention.tolist() == [5.0, 1.0] and mlp.tolist() == [1.0, 2.0]
+    inspection = SimpleNamespace(layers=[layer])
+    reveal = tb.predict_larger_update(inspection, SimpleNamespace(name="toy"), ["a", "b"]).reveal()
+    assert reveal.answer == "The attention sub-layer"  # mean 3 against 1.5
+    assert reveal.values["stream"] == pytest.approx(math.sqrt(2))

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from tinyformers.model.blocks import Block
 from tinyformers.model.config import TransformerConfig
 from tinyformers.model.record import BlockRecord, RunRecord
+from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.corpora import generate_corpus, lesson_corpus
 from tinyformers.text.inputs import bert_wrap
 from tinyformers.training.experiments import (
@@ -505,3 +506,80 @@ def ablation_values() -> dict[str, object]:
         "ablation_heads": config.n_head,
         "ablation_width": config.n_embd,
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict, then reveal (the lesson's ``predict:`` questions)
+# ---------------------------------------------------------------------------------------------
+
+GROWTH_CHOICES = (
+    "It grows by more than a tenth",
+    "It changes by a tenth or less",
+    "It shrinks by more than a tenth",
+)
+UPDATE_CHOICES = ("The attention sub-layer", "The MLP sub-layer")
+
+
+def predict_stream_growth(inspection: BlockInspection, loaded) -> Prediction:
+    """Whether the mean length of the residual stream grows or shrinks from the input of the
+    first block to the output of the last."""
+
+    def reveal() -> Reveal:
+        norms = inspection.residual_norms()
+        start, end = norms[BLOCK_INPUT][0], norms[AFTER_MLP][-1]
+        ratio = end / start
+        answer = GROWTH_CHOICES[0] if ratio > 1.1 else GROWTH_CHOICES[2 if ratio < 0.9 else 1]
+        values = {"start": start, "end": end, "ratio": ratio}
+        title = f"Size of the residual stream in {loaded.name}, per layer"
+        return Reveal(answer, values, {"norms": norms, "title": title})
+
+    values = {"model": loaded.name, "placement": inspection.config.ln_placement}
+    return Prediction(values, reveal, GROWTH_CHOICES)
+
+
+def predict_block_parameters(loaded) -> Prediction:
+    """How many parameters one block of the model has, weights, biases and LayerNorms."""
+    config = loaded.config
+
+    def reveal() -> Reveal:
+        parameters = block_parameters(blocks_of(loaded.model)[0])
+        counts = parameters.counts()
+        values = {
+            "attention": parameters.count("attention"),
+            "mlp": parameters.count("MLP"),
+            "norms": parameters.count("LayerNorm"),
+        }
+        title = f"Where one block of {loaded.name} keeps its parameters"
+        return Reveal(parameters.total, values, {"counts": counts, "title": title})
+
+    values = {"model": loaded.name, "width": config.n_embd, "inner": config.mlp_width}
+    return Prediction(values, reveal, bounds=(0, 10**10))
+
+
+def sublayer_updates(layer: LayerTrace) -> tuple[Tensor, Tensor]:
+    """Per token, the length of what the attention and the MLP sub-layer of one block add to
+    the residual stream (the branch just before it joins the stream): two (T,) tensors."""
+    written = dict(zip((s.module for s in layer.path), layer.outputs, strict=True))
+    return written["attn"].norm(dim=-1), written["mlp.c_proj"].norm(dim=-1)
+
+
+def predict_larger_update(inspection: BlockInspection, loaded, tokens: list[str]) -> Prediction:
+    """Which sub-layer of the first block adds the larger vectors to the residual stream, on
+    average over the tokens."""
+
+    def reveal() -> Reveal:
+        attention, mlp = sublayer_updates(inspection.layers[0])
+        larger = UPDATE_CHOICES[0] if attention.mean() > mlp.mean() else UPDATE_CHOICES[1]
+        values = {
+            "attention": attention.mean().item(),
+            "mlp": mlp.mean().item(),
+            "stream": inspection.layers[0].block_input.norm(dim=-1).mean().item(),
+        }
+        data = {
+            "tokens": tokens,
+            "sizes": {"attention": attention.tolist(), "MLP": mlp.tolist()},
+            "title": f"What the first block of {loaded.name} adds, token by token",
+        }
+        return Reveal(larger, values, data)
+
+    return Prediction({"model": loaded.name}, reveal, UPDATE_CHOICES)

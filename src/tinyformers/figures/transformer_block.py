@@ -674,3 +674,25 @@ def progress_text(runs: dict[str, list], steps: int) -> str:
 def best_caption(best) -> str:
     """The variant (``experiments.VariantResult``) with the lowest validation loss."""
     return f"Lowest validation loss: {best.label}, {best.final_val_loss:.3f} nats per character."
+
+
+def update_sizes_chart(
+    tokens: Sequence[str], sizes: dict[str, Sequence[float]], title: str
+) -> go.Figure:
+    """Grouped bars: for every token, the length of what each sub-layer adds to the stream."""
+    labels = [f"{i}: {label}" for i, label in enumerate(token_labels(tokens))]
+    figure = go.Figure(
+        [
+            go.Bar(
+                x=labels,
+                y=list(values),
+                name=html.escape(name),
+                marker_color=color,
+                hovertemplate="%{x}<br>‖update‖ %{y:.3f}<extra>" + html.escape(name) + "</extra>",
+            )
+            for (name, values), color in zip(sizes.items(), STAGE_COLORS[1:], strict=False)
+        ]
+    )
+    figure.update_xaxes(type="category", tickangle=-45)
+    figure.update_yaxes(title="length ‖x‖₂ of the update", rangemode="tozero")
+    return _layout(figure, title, 420, barmode="group")
