@@ -286,4 +286,4 @@ show_leakage_controls()
 widgets.job_progress(JOB_KEY, show_leakage)
 
 widgets.lesson_section(lesson, "takeaways")
-questions.ask(lesson)
+questions.ask(lesson, loaded=loaded, first=first, texts=texts)

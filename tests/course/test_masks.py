@@ -430,3 +430,69 @@ def test_largest_pad_weight_is_zero_with_the_mask(stories) -> None:
     leaky = dataclasses.replace(batch, attentions=unmasked.attentions)
     expected = unmasked.attentions[1][1, 1][:, n:].abs().max().item()
     assert leaky.largest_pad_weight(1, 1) == expected > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict, then reveal
+# ---------------------------------------------------------------------------------------------
+
+
+def test_hidden_pairs_are_the_cells_above_the_diagonal(stories) -> None:
+    ids = mv.sentence_ids(stories.tokenizer, SENTENCE, mv.MAX_TOKENS)
+    prediction = mv.predict_hidden_pairs(stories, ids)
+    assert prediction.values == {"model": "gpt-stories", "tokens": 9}
+    reveal = prediction.reveal()
+    assert reveal.answer == int((~causal_mask(9)).sum()) == 9 * 8 // 2
+    assert reveal.values == {"cells": 81, "seen": 45}
+
+
+def test_questions_on_the_causal_mask_need_a_causal_model() -> None:
+    bert = load_shipped("bert-stories")
+    with pytest.raises(ValueError, match="no causal mask"):
+        mv.predict_hidden_pairs(bert, [2, 3, 4])
+    with pytest.raises(ValueError, match="no causal mask"):
+        mv.predict_prefix_changes(bert, [2, 3, 4])
+
+
+@pytest.mark.parametrize("text", [SENTENCE, SHORT, "Mia", "the dog sees the cat . the cat runs"])
+def test_prefix_changes_only_the_prefix_before_its_last_token(stories, text) -> None:
+    ids = mv.sentence_ids(stories.tokenizer, text, mv.MAX_TOKENS)
+    prediction = mv.predict_prefix_changes(stories, ids)
+    prefix = (len(ids) + 1) // 2
+    assert prediction.values["prefix"] == prefix
+    reveal = prediction.reveal()
+    # rows 0 .. prefix - 2 gain keys; the last prefix row and every row after see the same
+    assert reveal.answer == max(prefix - 1, 0)
+    assert torch.equal(reveal.data["view"].mask, prefix_lm_mask(len(ids), prefix))
+
+
+def test_prefix_changes_names_the_tokens_that_change(stories) -> None:
+    ids = mv.sentence_ids(stories.tokenizer, SENTENCE, mv.MAX_TOKENS)
+    prediction = mv.predict_prefix_changes(stories, ids)
+    assert prediction.values["prefix_tokens"] == "'the old dog sees Mia'"
+    changed = prediction.reveal().values["changed"]
+    assert changed == "0: 'the', 1: ' old', 2: ' dog', 3: ' sees'"
+
+
+def test_padding_leak_is_no_for_a_gpt_padded_on_the_right(stories) -> None:
+    prediction = mv.predict_padding_leak(stories, [SENTENCE, SHORT])
+    assert prediction.values == {"model": "gpt-stories", "padded": "'Tom runs .'", "pads": 6}
+    reveal = prediction.reveal()
+    assert reveal.answer == "No, they would stay the same"
+    assert reveal.values["change"] < 1e-4
+
+
+def test_padding_leak_is_yes_for_a_model_that_reads_both_ways() -> None:
+    bert = load_shipped("bert-stories")
+    prediction = mv.predict_padding_leak(bert, [SHORT, SENTENCE])
+    assert prediction.values["padded"] == "'Tom runs .'"  # the shorter one, wherever it stands
+    reveal = prediction.reveal()
+    assert reveal.answer == "Yes, they would change"
+    assert reveal.values["change"] > 0.1
+
+
+def test_padding_leak_needs_two_sentences_of_different_lengths(stories) -> None:
+    with pytest.raises(ValueError, match="two sentences"):
+        mv.predict_padding_leak(stories, [SENTENCE, None])
+    with pytest.raises(ValueError, match="same number of tokens"):
+        mv.predict_padding_leak(stories, [SHORT, SHORT])

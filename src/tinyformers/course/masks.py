@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from tinyformers.model.attention import prefix_lm_mask
 from tinyformers.model.blocks import check_length
 from tinyformers.model.record import RunRecord
+from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.corpora import generate_corpus, lesson_corpus
 from tinyformers.text.inputs import model_input_ids
 from tinyformers.training.experiments import CAUSAL, leakage_variants
@@ -516,3 +517,87 @@ def leakage_values() -> dict[str, object]:
     (read from the config the experiment trains; the vocabulary does not change it)."""
     config = leakage_variants(vocab_size=1)[CAUSAL]
     return {"leak_layers": config.n_layer, "leak_heads": config.n_head, "leak_width": config.n_embd}
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict, then reveal (the lesson's ``predict:`` questions)
+# ---------------------------------------------------------------------------------------------
+
+LEAK_CHOICES = ("Yes, they would change", "No, they would stay the same")
+CHANGED = 1e-4  # an output that moves less than this is the same up to rounding
+
+
+def _check_causal(loaded) -> None:
+    if not getattr(loaded.config, "causal", False):
+        raise ValueError(f"{loaded.name} has no causal mask")
+
+
+def predict_hidden_pairs(loaded, first: list[int]) -> Prediction:
+    """How many (query, key) pairs of one head the model's causal mask hides on the sentence."""
+    _check_causal(loaded)
+    n = len(first)
+
+    def reveal() -> Reveal:
+        tokens = loaded.tokenizer.display_tokens(first)
+        view = causal_view(loaded.model, first, tokens, 0, 0)
+        return Reveal(
+            view.n_masked, {"cells": n * n, "seen": n * n - view.n_masked}, {"view": view}
+        )
+
+    return Prediction({"model": loaded.name, "tokens": n}, reveal, bounds=(0, n * n))
+
+
+def prefix_length(n_tokens: int) -> int:
+    """The prefix the prefix question uses: the first half of the sentence, rounded up."""
+    return (n_tokens + 1) // 2
+
+
+def predict_prefix_changes(loaded, first: list[int]) -> Prediction:
+    """How many tokens get a different output from the first layer's attention when every
+    layer uses a prefix-LM mask instead of the causal mask."""
+    _check_causal(loaded)
+    n, prefix = len(first), prefix_length(len(first))
+    tokens = loaded.tokenizer.display_tokens(first)
+
+    def reveal() -> Reveal:
+        ids = _as_ids(first)
+        causal = run_self_attention(loaded.model, ids).record.blocks[0].attn.output[0]
+        run = run_self_attention(loaded.model, ids, mask=prefix_lm_mask(n, prefix))
+        prefixed = run.record.blocks[0].attn.output[0]  # (T, C)
+        change = (prefixed - causal).norm(dim=-1) / causal.norm(dim=-1).clamp_min(1e-12)
+        changed = [i for i in range(n) if change[i] > CHANGED]
+        view = _self_view("prefix", loaded.model, run, tokens, 0, 0)
+        values = {"changed": ", ".join(f"{i}: {tokens[i]!r}" for i in changed) or "none"}
+        return Reveal(len(changed), values, {"view": view})
+
+    values = {
+        "model": loaded.name,
+        "prefix": prefix,
+        "prefix_tokens": repr("".join(tokens[:prefix]).strip()),
+    }
+    return Prediction(values, reveal, bounds=(0, n))
+
+
+def predict_padding_leak(loaded, texts: list[str | None]) -> Prediction:
+    """Whether the real tokens of the padded sentence of a batch would get other outputs if the
+    batch ran without its padding mask."""
+    if any(text is None for text in texts):
+        raise ValueError("type two sentences for the batch")
+    limit = token_room(loaded.model, MAX_TOKENS)
+    sequences = batch_ids(loaded.tokenizer, texts, loaded.family, limit)
+    row = padded_row([len(ids) for ids in sequences])
+    pads = max(len(ids) for ids in sequences) - len(sequences[row])
+    if pads == 0:
+        raise ValueError("your two sentences have the same number of tokens, so none is padded")
+
+    def reveal() -> Reveal:
+        batch = padded_batch(loaded.model, sequences, pad_id_of(loaded.tokenizer))
+        change = batch.differences_without_mask[row]
+        answer = LEAK_CHOICES[0] if change > CHANGED else LEAK_CHOICES[1]
+        strings = batch_tokens(loaded.tokenizer, sequences)
+        title = f"The padded batch with its mask · {loaded.name}, layer 0, head 0"
+        data = {"batch": batch, "tokens": strings, "layer": 0, "head": 0, "title": title}
+        return Reveal(answer, {"change": change}, data)
+
+    values = {"model": loaded.name, "padded": repr(texts[row].strip()), "pads": pads}
+    return Prediction(values, reveal, LEAK_CHOICES)

@@ -480,3 +480,10 @@ def leakage_summary(result: ExperimentResult) -> str | None:
         f"{causal.masked_val_loss:.3f} for the model trained with the mask. Guessing uniformly "
         f"among the {vocab_size} tokens would score ln {vocab_size} = {math.log(vocab_size):.3f}."
     )
+
+
+def mask_panel(view: MaskView) -> go.Figure:
+    """The first panel of ``mask_figures`` on its own: the mask, 0 where a query may look and
+    −∞ (grey) where it may not."""
+    _, figures = mask_figures(view)
+    return figures[0]
