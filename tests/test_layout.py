@@ -16,6 +16,7 @@ LAYERS = {
     "text": 0,
     "lessons": 0,
     "hub": 1,
+    "store": 1,  # answers and class rooms in a database
     "trace": 1,
     "training": 2,
     "course": 3,
