@@ -38,7 +38,7 @@ def run_together(work, arguments, processes: int = PROCESSES) -> None:
 
 
 def test_several_processes_open_a_new_database_at_once(database) -> None:
-    run_together(open_at_once, lambda start, _: (database, start))
+    run_together(open_at_once, lambda start, _: (database, start), processes=6)
     store = open_store(database)
     with store.read() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [

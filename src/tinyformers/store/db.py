@@ -14,6 +14,8 @@ advisory lock on PostgreSQL, a write transaction on SQLite), then they find it u
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib import resources
@@ -31,6 +33,7 @@ from tinyformers.store.checks import StoreError
 DATABASE_URL_ENV = "TINYFORMERS_DATABASE_URL"
 DEFAULT_FILE = "tinyformers.sqlite3"
 BUSY_TIMEOUT_MS = 30_000  # how long a SQLite writer waits for another one to finish
+WAL_RETRY_SECONDS = 0.01
 MIGRATION_LOCK = 7_311_042_021  # the PostgreSQL advisory lock key that migrations hold
 WRITE = "tinyformers_write"  # execution option: this connection's transaction will write
 URL_FORMS = "sqlite:///path/to/file.sqlite3 or postgresql://user:password@host:5432/dbname"
@@ -165,11 +168,9 @@ def sqlite_engine(url: URL) -> Engine:
     @event.listens_for(engine, "connect")
     def set_pragmas(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # no implicit BEGIN from the sqlite3 module
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.close()
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        enable_wal(dbapi_connection)
+        dbapi_connection.execute("PRAGMA synchronous = NORMAL")
 
     @event.listens_for(engine, "begin")
     def begin(connection: Connection) -> None:
@@ -177,6 +178,24 @@ def sqlite_engine(url: URL) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
     return engine
+
+
+def enable_wal(dbapi_connection: sqlite3.Connection) -> None:
+    """Put the database file in WAL mode (it stays in it).
+
+    Switching needs the file to itself, and while another process holds it SQLite answers
+    "database is locked" at once rather than after its busy timeout (as when several replicas
+    open a new database together), so the switch is tried again for up to that timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            dbapi_connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(WAL_RETRY_SECONDS)
 
 
 def migrate(engine: Engine) -> None:
