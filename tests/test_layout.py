@@ -17,6 +17,7 @@ LAYERS = {
     "lessons": 0,
     "predict": 0,  # prediction questions: what a course function returns, how guesses are judged
     "hub": 1,
+    "store": 1,  # answers and class rooms in a database
     "trace": 1,
     "training": 2,
     "course": 3,
