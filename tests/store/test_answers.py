@@ -70,6 +70,21 @@ def test_the_same_question_is_answered_once_alone_and_once_in_each_room(store) -
     ]
 
 
+def test_a_question_asked_on_another_input_is_another_answer(store) -> None:
+    answer(store, text="8", correct=True, context="00d331c9dfc21a5e")
+    answer(store, text="64", correct=False, context="a4150137d5fd5681")
+    with pytest.raises(StoreError, match="already answered"):
+        answer(store, text="64", correct=False, context="a4150137d5fd5681")
+    assert [a.context for a in answers_of(store, "b1")] == ["00d331c9dfc21a5e", "a4150137d5fd5681"]
+    assert progress(store, "b1") == {"attention": (1, 1)}  # the first answer counts
+
+
+@pytest.mark.parametrize("context", ["XYZ", "0" * 17, 5, None])
+def test_a_context_is_a_short_hex_hash(store, context) -> None:
+    with pytest.raises(StoreError, match="context is up to 16 hexadecimal digits"):
+        answer(store, context=context)
+
+
 def test_a_nickname_is_kept_only_when_given(store) -> None:
     answer(store, question="q1", nickname="Ada")
     answer(store, question="q2", nickname="   ")

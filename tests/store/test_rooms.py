@@ -20,6 +20,7 @@ from tinyformers.store import (
     record_answer,
     reveal,
     room_answers,
+    room_tally,
     set_state,
 )
 from tinyformers.store.rooms import ALPHABET, CODE_LENGTH, normalise_code
@@ -159,10 +160,10 @@ def test_only_the_instructor_who_opened_a_room_drives_it(store, room) -> None:
         ({"step": -1}, "a step is a whole number from 0 to 1000"),
         ({"step": 1.5}, "a step is a whole number"),
         ({"params": ["a"]}, "room parameters are a dict of strings"),
-        ({"params": {f"k{i}": "v" for i in range(21)}}, "a room has at most 20 parameters"),
+        ({"params": {f"k{i}": "v" for i in range(41)}}, "a room has at most 40 parameters"),
         ({"params": {"bad key": "v"}}, "a room parameter's name is 1 to 40 letters"),
-        ({"params": {"k": 3}}, "a room parameter's value is text of at most 200 characters"),
-        ({"params": {"k": "v" * 201}}, "a room parameter's value is text of at most 200"),
+        ({"params": {"k": 3}}, "a room parameter's value is text of at most 1000 characters"),
+        ({"params": {"k": "v" * 1001}}, "a room parameter's value is text of at most 1000"),
         ({"params": {"k": "a\nb"}}, "a room parameter's value cannot contain control"),
     ],
 )
@@ -191,6 +192,9 @@ def test_a_posed_question_goes_open_locked_revealed(store, room) -> None:
     with pytest.raises(StoreError, match="answers to this question are revealed"):
         answer_in(store, code, "s4", "8")
     assert room_answers(store, code, "attention", "scale") == Counter({"64": 2, "8": 1})
+    assert room_tally(store, code, "attention", "scale") == Counter(
+        {("64", False): 2, ("8", True): 1}
+    )
 
 
 def test_lock_and_reveal_need_a_question_in_the_right_phase(store, room) -> None:

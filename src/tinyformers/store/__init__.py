@@ -35,6 +35,7 @@ from tinyformers.store.rooms import (
     posed,
     reveal,
     room_answers,
+    room_tally,
     set_state,
 )
 
@@ -63,6 +64,7 @@ __all__ = [
     "record_answer",
     "reveal",
     "room_answers",
+    "room_tally",
     "set_state",
     "to_csv",
     "to_json",

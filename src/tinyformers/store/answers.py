@@ -1,6 +1,7 @@
 """Students' answers to "predict, then reveal" questions, and what a class answered.
 
-An answer is committed once: a browser answers a question of a lesson once on its own and once
+An answer is committed once: a browser answers a question of a lesson, as asked on one input (its
+``context``), once on its own and once
 in each class room, and a second commit is refused (``already answered``), so a prediction can
 never be changed after the answer is shown. Where a question was answered more than once (on
 one's own, then in a room), progress and the class summary count the first answer.
@@ -26,6 +27,7 @@ from tinyformers.store.checks import (
     StoreError,
     as_utc,
     check_answer,
+    check_context,
     check_correct,
     check_id,
     check_nickname,
@@ -52,6 +54,7 @@ class Answer:
     correct: bool
     at: datetime
     room: str | None
+    context: str = ""
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ def record_answer(
     correct: bool,
     room: str | None = None,
     nickname: str | None = None,
+    context: str = "",
     at: datetime | None = None,
 ) -> Answer:
     """Commit a browser's answer; in a room, only while that question is posed and open."""
@@ -93,6 +97,7 @@ def record_answer(
         "answer": check_answer(answer),
         "correct": check_correct(correct),
         "nickname": check_nickname(nickname),
+        "context": check_context(context),
         "at": now() if at is None else check_time(at, "time of an answer"),
     }
     try:
@@ -114,6 +119,7 @@ def answer_of(row: Mapping[str, Any]) -> Answer:
         correct=bool(row["correct"]),
         at=as_utc(row["at"]),
         room=row["room"] or None,
+        context=row["context"],
     )
 
 

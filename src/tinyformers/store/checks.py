@@ -17,8 +17,9 @@ SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 PARAM_KEY_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 MAX_ANSWER = 200
 MAX_NICKNAME = 40
-MAX_PARAMS = 20
-MAX_PARAM_VALUE = 200
+MAX_PARAMS = 40
+MAX_PARAM_VALUE = 1000
+CONTEXT_PATTERN = re.compile(r"[0-9a-f]{0,16}")
 MAX_STEP = 1000
 
 
@@ -66,6 +67,13 @@ def check_nickname(value: object) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     return check_text(value, "a nickname", MAX_NICKNAME)
+
+
+def check_context(value: object) -> str:
+    """The question as asked: up to 16 hex digits (a hash of its prompt), or '' for a fixed one."""
+    if not isinstance(value, str) or not CONTEXT_PATTERN.fullmatch(value):
+        raise StoreError("a question's context is up to 16 hexadecimal digits")
+    return value
 
 
 def check_correct(value: object) -> bool:

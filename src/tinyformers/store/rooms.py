@@ -219,16 +219,26 @@ def posed_of(row: Any) -> Posed | None:
 
 def room_answers(store: Store, code: str, lesson: str, question: str) -> Counter[str]:
     """How many students in the room gave each answer to a question."""
+    counts: Counter[str] = Counter()
+    for (answer, _), n in room_tally(store, code, lesson, question).items():
+        counts[answer] += n
+    return counts
+
+
+def room_tally(store: Store, code: str, lesson: str, question: str) -> Counter[tuple[str, bool]]:
+    """How many students in the room gave each answer to a question, and whether it was right
+    (an answer is judged on the input its student saw)."""
     code = normalise_code(code)
     query = (
-        select(answers.c.answer, func.count())
+        select(answers.c.answer, answers.c.correct, func.count())
         .where(answers.c.room == code)
         .where(answers.c.lesson == check_slug(lesson, "lesson"))
         .where(answers.c.question == check_slug(question, "question"))
-        .group_by(answers.c.answer)
+        .group_by(answers.c.answer, answers.c.correct)
     )
     with store.read() as connection:
-        return Counter(dict(connection.execute(query).all()))
+        rows = connection.execute(query).all()
+    return Counter({(answer, bool(correct)): n for answer, correct, n in rows})
 
 
 def check_answerable(connection: Connection, code: str, lesson: str, question: str) -> None:

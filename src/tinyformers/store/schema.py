@@ -6,7 +6,9 @@ adding a migration.
 
 Times are stored in UTC. An answer given outside a class room has ``room = ''`` rather than
 NULL, so that the unique constraint (one answer per browser, question and room) also holds for
-answers given on one's own: SQL treats every NULL as different from every other.
+answers given on one's own: SQL treats every NULL as different from every other. An answer's
+``context`` names the question as it was asked (a short hash of its prompt on the student's
+input; ``''`` for a fixed question): one answer per browser, question, room and context.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ answers = Table(
     Column("answer", Text, nullable=False),
     Column("correct", Boolean, nullable=False),
     Column("nickname", String(40), nullable=True),
+    Column("context", String(16), nullable=False),  # the question as asked (its input)
     Column("at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("browser", "lesson", "question", "room", name="uq_answers_once"),
+    UniqueConstraint("browser", "lesson", "question", "room", "context", name="uq_answers_once"),
     Index("ix_answers_question", "lesson", "question"),
     Index("ix_answers_room", "room", "lesson", "question"),
 )

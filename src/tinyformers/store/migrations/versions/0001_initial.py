@@ -30,8 +30,11 @@ def upgrade() -> None:
         sa.Column("answer", sa.Text, nullable=False),
         sa.Column("correct", sa.Boolean, nullable=False),
         sa.Column("nickname", sa.String(40), nullable=True),
+        sa.Column("context", sa.String(16), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint("browser", "lesson", "question", "room", name="uq_answers_once"),
+        sa.UniqueConstraint(
+            "browser", "lesson", "question", "room", "context", name="uq_answers_once"
+        ),
     )
     op.create_index("ix_answers_question", "answers", ["lesson", "question"])
     op.create_index("ix_answers_room", "answers", ["room", "lesson", "question"])
