@@ -13,14 +13,23 @@ from __future__ import annotations
 import importlib
 import inspect
 
+import rooms
 import streamlit as st
 import widgets
 from widgets import plain
 
-from tinyformers.lessons import Lesson, PredictQuestion, QuizQuestion, fill_placeholders
+from tinyformers.lessons import (
+    Lesson,
+    PredictQuestion,
+    QuizQuestion,
+    fill_placeholders,
+    get_lesson,
+)
 from tinyformers.predict import Prediction, Reveal, is_right, parse_guess, signature
+from tinyformers.store import answers as stored
+from tinyformers.store.checks import StoreError
 
-ANSWERS_KEY = "_answers"  # (lesson, question, signature) -> Answer record, this session's
+ANSWERS_KEY = "_answers"  # (lesson, question, context) -> committed answer, this browser's
 
 
 def ask(current: Lesson, **state) -> None:
@@ -47,8 +56,44 @@ def figures_module(slug: str):
 
 
 def answers() -> dict[tuple[str, str, str], dict]:
-    """This session's committed answers."""
-    return st.session_state.setdefault(ANSWERS_KEY, {})
+    """This browser's committed answers: on a session's first run, those the store kept."""
+    if ANSWERS_KEY not in st.session_state:
+        st.session_state[ANSWERS_KEY] = restored_answers()
+    return st.session_state[ANSWERS_KEY]
+
+
+def restored_answers() -> dict[tuple[str, str, str], dict]:
+    """The answers this browser committed before (a reload, another visit), from the store.
+    The model's answer is computed again when its question is shown."""
+    store = rooms.shared_store()
+    if store is None or "work_id" not in st.session_state:
+        return {}
+    try:
+        kept = stored.answers_of(store, st.session_state.work_id)
+    except StoreError:
+        return {}
+    restored = {}
+    for answer in kept:
+        record = {"guess": answer.answer, "correct": answer.correct, "answer": None}
+        if answer.question.startswith("quiz-") and not answer.context:
+            record["answer"] = quiz_answer(answer.lesson, answer.question)
+        restored.setdefault((answer.lesson, answer.question, answer.context), record)
+    return restored
+
+
+def quiz_answer(slug: str, key: str) -> str | None:
+    """The right option of a lesson's fixed question ``quiz-N``."""
+    try:
+        question = get_lesson(slug).quiz[int(key.removeprefix("quiz-")) - 1]
+    except (KeyError, ValueError, IndexError):
+        return None
+    return question.options[question.answer]
+
+
+def keep(slug: str, key: str, context: str, record: dict) -> None:
+    """A committed answer: in this session, and in the store for later visits and the class."""
+    answers()[(slug, key, context)] = record
+    rooms.record(slug, key, record["guess"], record["correct"], context, nickname_given())
 
 
 def _predict(module, question: PredictQuestion, state: dict) -> Prediction | None:
@@ -81,26 +126,46 @@ def _prediction(current: Lesson, question: PredictQuestion, prediction: Predicti
     )
     sig = signature(prompt, prediction.choices)
     record_key = (current.slug, question.key, sig)
+    posed = rooms.posed_here(current.slug, question.key)
+    waiting = posed is not None and posed.phase != "revealed"  # the instructor reveals it
     with st.container(border=True, key=f"predict-{current.slug}-{question.key}"):
+        if posed is not None:
+            st.caption("Your instructor asks the class this question.")
         st.markdown(prompt)
         committed = answers().get(record_key)
+        if committed is None and waiting and posed.phase == "locked":
+            st.info("Answers to this question are locked.")
+            return
         if committed is None:
-            guess_key = f"guess-{question.key}-{sig}"
-            guess = _guess_widget(question.judge, prediction, guess_key)
-            st.button(
-                "Commit my prediction",
-                key=f"commit-{question.key}-{sig}",
-                disabled=guess is None,
-                help="Your answer is fixed once committed; then the model answers.",
-                on_click=_commit,
-                args=(question, prediction, guess_key, record_key),
-            )
-            committed = answers().get(record_key)
-            problem = st.session_state.pop(f"{guess_key}-problem", None)
-            if problem:
-                st.error(f"That is not an answer to this question: {plain(problem)}")
-        if committed is not None:
-            _show_reveal(current, question, committed)
+            committed = _ask(question, prediction, sig, record_key)
+        if committed is None:
+            return
+        if waiting:
+            st.markdown(f"Your prediction: **{_show_value(committed['guess'])}**")
+            st.info("Committed. Your instructor reveals the model's answer to the class.")
+            return
+        if committed.get("reveal") is None:  # kept from an earlier visit: the model answers again
+            committed["reveal"] = prediction.reveal()
+            committed["answer"] = committed["reveal"].answer
+        _show_reveal(current, question, committed)
+
+
+def _ask(question: PredictQuestion, prediction: Prediction, sig: str, record_key: tuple):
+    """The answer box and its Commit button; the committed answer once the button was pressed."""
+    guess_key = f"guess-{question.key}-{sig}"
+    guess = _guess_widget(question.judge, prediction, guess_key)
+    st.button(
+        "Commit my prediction",
+        key=f"commit-{question.key}-{sig}",
+        disabled=guess is None,
+        help="Your answer is fixed once committed; then the model answers.",
+        on_click=_commit,
+        args=(question, prediction, guess_key, record_key),
+    )
+    problem = st.session_state.pop(f"{guess_key}-problem", None)
+    if problem:
+        st.error(f"That is not an answer to this question: {plain(problem)}")
+    return answers().get(record_key)
 
 
 def _guess_widget(judge: str, prediction: Prediction, key: str):
@@ -130,12 +195,13 @@ def _commit(question, prediction, guess_key: str, record_key: tuple) -> None:
         st.session_state[f"{guess_key}-problem"] = str(err)
         return
     reveal = prediction.reveal()
-    answers()[record_key] = {
+    record = {
         "guess": parsed,
         "answer": reveal.answer,
         "correct": is_right(question.judge, parsed, reveal.answer, question.tolerance),
         "reveal": reveal,
     }
+    keep(*record_key, record)
 
 
 def _show_value(value) -> str:
@@ -198,4 +264,95 @@ def _commit_quiz(question: QuizQuestion, choice_key: str, record_key: tuple) -> 
     choice = st.session_state.get(choice_key)
     if choice in question.options:
         right = question.options[question.answer]
-        answers()[record_key] = {"guess": choice, "answer": right, "correct": choice == right}
+        keep(*record_key, {"guess": choice, "answer": right, "correct": choice == right})
+
+
+# --------------------------------------------------------------------------------------------
+# Progress: this browser's answers, per lesson, on the course map and as a download
+# --------------------------------------------------------------------------------------------
+
+NICKNAME_KEY = "answers-nickname"
+
+
+def progress() -> dict[str, tuple[int, int]]:
+    """Lesson slug -> (right, answered), each question counted by its first answer."""
+    store = rooms.shared_store()
+    if store is not None and "work_id" in st.session_state:
+        try:
+            return stored.progress(store, st.session_state.work_id)
+        except StoreError:
+            pass
+    first: dict[tuple[str, str], bool] = {}
+    for (slug, key, _), record in answers().items():
+        first.setdefault((slug, key), bool(record["correct"]))
+    counts: dict[str, tuple[int, int]] = {}
+    for (slug, _), right in first.items():
+        done, answered = counts.get(slug, (0, 0))
+        counts[slug] = (done + right, answered + 1)
+    return counts
+
+
+def progress_line(slug: str, counts: dict[str, tuple[int, int]]) -> str | None:
+    """'Your answers: 2 of 3 right' for a lesson, or None before its first answer."""
+    right, answered = counts.get(slug, (0, 0))
+    if not answered:
+        return None
+    return f"Your answers: {right:,} of {answered:,} right"
+
+
+def nickname_given() -> str | None:
+    """The nickname the student typed, if any (nothing else identifies them)."""
+    text = " ".join(str(st.session_state.get(NICKNAME_KEY) or "").split())
+    return text or None
+
+
+def progress_panel() -> None:
+    """A nickname (optional), and this browser's answers to download or forget."""
+    st.text_input(
+        "Nickname (optional)",
+        key=NICKNAME_KEY,
+        max_chars=40,
+        help="Kept with the answers you commit from now on, so your instructor can tell them "
+        "apart. Leave it empty to stay anonymous.",
+    )
+    store = rooms.shared_store()
+    if store is None:
+        st.caption("Answers are kept in this tab only on this server.")
+        return
+    try:
+        rows = stored.export_rows(store, st.session_state.work_id)
+    except StoreError as err:
+        st.caption(f"Your answers cannot be read now: {plain(err)}")
+        return
+    if not rows:
+        st.caption("Answers you commit in the lessons are kept here, in this browser only.")
+        return
+    csv_column, json_column, forget_column = st.columns(3)
+    csv_column.download_button(
+        "Download my answers (CSV)", stored.to_csv(rows), "answers.csv", "text/csv"
+    )
+    json_column.download_button(
+        "Download my answers (JSON)", stored.to_json(rows), "answers.json", "application/json"
+    )
+    forget_column.button("Forget my answers", key="answers-forget", on_click=_forget)
+
+
+def _forget() -> None:
+    store = rooms.shared_store()
+    if store is not None:
+        stored.forget(store, st.session_state.work_id)
+    st.session_state[ANSWERS_KEY] = {}
+
+
+def summary_rows(summary: list[stored.QuestionSummary]) -> list[dict]:
+    """The class view's table: one row per question."""
+    return [
+        {
+            "lesson": item.lesson,
+            "question": item.question,
+            "students": item.students,
+            "right": f"{item.share_right:.0%}",
+            "most common wrong answers": ", ".join(f"{a} ({n:,})" for a, n in item.wrong),
+        }
+        for item in summary
+    ]

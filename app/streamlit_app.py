@@ -1,6 +1,7 @@
 """Tinyformers: the router. One page per lesson in lessons/, at the URL path of its slug."""
 
 import pandas  # noqa: F401  imported before any page builds a figure: see below
+import rooms
 import streamlit as st
 import torch
 import widgets
@@ -38,11 +39,19 @@ plans = st.Page(
     icon=":material/checklist:",
     url_path="plan",
 )
-page = st.navigation({"Start": [home, plans], "Lessons": lessons}, expanded=True)
+class_view = st.Page(
+    str(widgets.PAGES_DIR / "class_view.py"),
+    title="Class view",
+    icon=":material/groups:",
+    url_path="class",
+)
+page = st.navigation({"Start": [home, plans, class_view], "Lessons": lessons}, expanded=True)
 widgets.presenter_toggle()
 with st.sidebar:
     widgets.saved_work_panel()
+rooms.room_panel()
 asked = widgets.link_parameters()
 page.run()
 widgets.link_notice(asked)
 widgets.link_panel()
+rooms.publish(page.url_path, widgets.link_parameters())

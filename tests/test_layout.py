@@ -27,8 +27,8 @@ LAYERS = {
     "serve": 5,
     "hosting": 0,  # the settings of a class server, read by every layer
 }
-SHARED_FIGURES = {"common", "bertviz"}  # drawing helpers every lesson's figures use
-COURSE_PAGES = {"home", "plan"}  # pages about the whole course: the course map, lesson plans
+SHARED_FIGURES = {"common", "bertviz", "classroom"}  # drawing helpers; the class view's chart
+COURSE_PAGES = {"home", "plan", "class_view"}  # the course map, lesson plans, class view
 MAX_PAGE_LINES = 300
 
 

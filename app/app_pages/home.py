@@ -1,5 +1,6 @@
 """Course map: a live model to try first, then every lesson and what you will do there."""
 
+import questions
 import streamlit as st
 import widgets
 
@@ -60,6 +61,7 @@ st.write(
 start_here()
 
 st.header("Course map")
+done = questions.progress()
 for lesson in load_lessons():
     if not widgets.page_file(lesson.slug).is_file():
         continue
@@ -69,6 +71,11 @@ for lesson in load_lessons():
         )
         st.write(f"*What you will do:* {lesson.summary}")
         st.markdown("\n".join(f"- {outcome}" for outcome in lesson.outcomes))
+        if line := questions.progress_line(lesson.slug, done):
+            st.caption(line)
+
+st.header("Your answers")
+questions.progress_panel()
 
 st.header("Model sizes")
 st.caption("Parameter counts measured on freshly built models (vocabulary of 512 tokens).")

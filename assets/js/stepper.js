@@ -3,7 +3,10 @@
    them; the step is kept in the URL (?step=N), so a link opens at the same step.
    A computation shown step by step in the current section moves first: while its own Next (or
    Back) button is enabled, the keys press that button instead. The page marks those buttons with
-   containers keyed step-next-KEY and step-back-KEY (app/widgets.py, computation_steps). */
+   containers keyed step-next-KEY and step-back-KEY (app/widgets.py, computation_steps).
+   In a class room, the instructor's page has a Sync button (keyed room-sync, app/rooms.py): a
+   new step presses it, so the room learns the step; a student's page that follows the room is
+   sent to a new address with a popstate event, and moves to the step that address names. */
 (() => {
   if (window.tinyformersStepper) return;
   window.tinyformersStepper = true;
@@ -35,14 +38,25 @@
     held = { heading, top: heading.getBoundingClientRect().top, until: Date.now() + 3000 };
   };
 
+  let syncing = null;
+  const sync = () => {  // tell the room (if this page drives one) the step, once it settles
+    window.clearTimeout(syncing);
+    syncing = window.setTimeout(() => {
+      const button = document.querySelector("[class*='st-key-room-sync'] button");
+      if (button) button.click();
+    }, 400);
+  };
+
   const go = (n) => {
     const steps = headings();
     if (!steps.length) return;
+    const before = step;
     step = Math.min(Math.max(n, 0), steps.length - 1);
     steps[step].scrollIntoView({ block: "start" });
     hold(steps[step]);
     writeStep();
     show(step, steps.length);
+    if (step !== before) sync();
   };
 
   // The enabled Next (move > 0) or Back button of a computation in the current section: after
@@ -114,14 +128,24 @@
   }, 300);
 
   // A link with ?step=N opens at that step once the page has drawn its headings.
-  let tries = 0;
-  const arrive = window.setInterval(() => {
-    const steps = headings();
-    tries += 1;
-    if (steps.length > current() || tries > 600) {
-      window.clearInterval(arrive);
-      if (current() > 0) go(current());
-      else show(0, steps.length);
-    }
-  }, 100);
+  const arrive = () => {
+    let tries = 0;
+    const waiting = window.setInterval(() => {
+      const steps = headings();
+      tries += 1;
+      if (steps.length > current() || tries > 600) {
+        window.clearInterval(waiting);
+        if (current() > 0) go(current());
+        else show(0, steps.length);
+      }
+    }, 100);
+  };
+  arrive();
+
+  // A new address from the history (Back, Forward, or a class room the page follows).
+  window.addEventListener("popstate", () => {
+    page = window.location.pathname;
+    step = asked();
+    arrive();
+  });
 })();

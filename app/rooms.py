@@ -1,0 +1,340 @@
+"""Class rooms in the app: an instructor opens a room on the class page and students join it with
+its code. While joined, a student's page follows the instructor's: the lesson, its settings (the
+page's link) and the step, polled from the shared store every ``FOLLOW_SECONDS``. A student can
+break away to explore and rejoin with one click.
+
+Following changes the student's address the way the browser's Back button does (a history
+entry and a ``popstate`` event), so the page opens the instructor's link in the same session:
+every setting in the link takes its value, and the student's own work stays.
+
+The instructor's session publishes what it shows after every run of a page, and the step
+through a lesson (kept in the address by the step-through script) whenever it changes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import re
+from urllib.parse import urlencode
+
+import streamlit as st
+from widgets import PRESENT_PARAM, plain, presenting
+
+from tinyformers.store import answers as stored_answers
+from tinyformers.store import rooms as store_rooms
+from tinyformers.store.checks import StoreError
+from tinyformers.store.db import Store, open_store
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "TINYFORMERS_INSTRUCTOR_TOKEN"
+FOLLOW_SECONDS = 1.5
+ROOM_KEY = "_room"  # a student's room: {"code", "following", "seen", "phase"}
+DRIVING_KEY = "_driving"  # the code of the room this (instructor's) session drives
+INSTRUCTOR_KEY = "_instructor"  # True once this session gave the instructor token
+PUBLISHED_KEY = "_published"  # what this session last published to its room
+NOT_SHARED = {PRESENT_PARAM}  # the instructor's presenter mode is not the students'
+MULTI = re.compile(r"(?P<key>.+)\.(?P<n>\d+)")
+
+
+@st.cache_resource(show_spinner=False)
+def shared_store() -> Store | None:
+    """The database of answers and rooms, opened (and migrated) once per process; None, with
+    the reason in the server log, if it cannot be opened."""
+    try:
+        return open_store()
+    except StoreError as err:
+        log.error("answers and rooms are not stored: %s", err)
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# The instructor's token
+# --------------------------------------------------------------------------------------------
+
+
+def token_configured() -> bool:
+    return bool(os.environ.get(TOKEN_ENV, "").strip())
+
+
+def is_instructor() -> bool:
+    return bool(st.session_state.get(INSTRUCTOR_KEY))
+
+
+def check_token(given: str) -> bool:
+    """Whether ``given`` is this server's instructor token (compared in constant time)."""
+    expected = os.environ.get(TOKEN_ENV, "").strip()
+    if not expected or not given:
+        return False
+    return hmac.compare_digest(given.strip().encode(), expected.encode())
+
+
+def token_gate() -> bool:
+    """The token form (until the right token is given); True once this session may see the
+    class's answers."""
+    if is_instructor():
+        return True
+    if not token_configured():
+        st.info(
+            f"The class view is off on this server: the person who runs it turns it on by "
+            f"setting {TOKEN_ENV} to a secret and giving it to the instructors."
+        )
+        return False
+    with st.form("instructor-token"):
+        given = st.text_input("Instructor token", type="password", key="instructor-token-input")
+        sent = st.form_submit_button("Open the class view", key="instructor-token-send")
+    if sent:
+        if check_token(given):
+            st.session_state[INSTRUCTOR_KEY] = True
+            st.rerun()
+        st.error("That is not this server's instructor token.")
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# Query parameters <-> a room's parameters (short strings; a repeated key becomes key.0, key.1)
+# --------------------------------------------------------------------------------------------
+
+
+def flat_params(parameters: dict[str, list[str]]) -> dict[str, str]:
+    flat = {}
+    for key, values in parameters.items():
+        if key in NOT_SHARED:
+            continue
+        if len(values) == 1:
+            flat[key] = values[0]
+        else:
+            flat.update({f"{key}.{n}": value for n, value in enumerate(values)})
+    return flat
+
+
+def query_of(params: dict[str, str]) -> str:
+    grouped: dict[str, list[str]] = {}
+    for key, value in sorted(params.items(), key=lambda item: _order(item[0])):
+        match = MULTI.fullmatch(key)
+        grouped.setdefault(match["key"] if match else key, []).append(value)
+    return urlencode(grouped, doseq=True)
+
+
+def _order(key: str) -> tuple[str, int]:
+    match = MULTI.fullmatch(key)
+    return (match["key"], int(match["n"])) if match else (key, -1)
+
+
+# --------------------------------------------------------------------------------------------
+# The instructor: open a room, drive it, pose questions
+# --------------------------------------------------------------------------------------------
+
+
+def instructor_id() -> str:
+    """The instructor's id: this browser's saved-work id (a random value in its cookie)."""
+    return st.session_state.work_id
+
+
+def driving() -> str | None:
+    return st.session_state.get(DRIVING_KEY)
+
+
+def open_new_room() -> None:
+    store = shared_store()
+    if store is None or not is_instructor():
+        return
+    room = store_rooms.open_room(store, instructor=instructor_id())
+    st.session_state[DRIVING_KEY] = room.code
+    st.session_state.pop(PUBLISHED_KEY, None)
+
+
+def close_driven_room() -> None:
+    store, code = shared_store(), driving()
+    if store is not None and code is not None:
+        try:
+            store_rooms.close_room(store, code, instructor=instructor_id())
+        except StoreError as err:
+            log.info("closing room %s: %s", code, err)
+    st.session_state.pop(DRIVING_KEY, None)
+
+
+def publish(lesson: str, parameters: dict[str, list[str]]) -> None:
+    """After a page ran in the instructor's session: show the room what it shows."""
+    store, code = shared_store(), driving()
+    if store is None or code is None:
+        return
+    params = flat_params(parameters)
+    step = params.pop("step", "0")
+    shown = (lesson, step, params)
+    if st.session_state.get(PUBLISHED_KEY) == shown:
+        return
+    try:
+        store_rooms.set_state(
+            store,
+            code,
+            instructor=instructor_id(),
+            lesson=lesson or "home",
+            step=int(step) if step.isdigit() else 0,
+            params=params,
+        )
+    except StoreError as err:
+        st.sidebar.warning(f"The room does not follow this view: {plain(err)}")
+        return
+    st.session_state[PUBLISHED_KEY] = shown
+
+
+def driver_panel() -> None:
+    """The sidebar of an instructor who drives a room: its code (large when presenting) and a
+    button the step-through script presses when the step changes, so the room follows it."""
+    code = driving()
+    if code is None:
+        return
+    size = "3rem" if presenting() else "1.6rem"
+    st.html(
+        f'<div class="tf-room-code" style="font-size:{size};font-weight:700;letter-spacing:.2em">'
+        f"{code}</div>"
+    )
+    st.caption("Students join this room with the code above.")
+    st.button("Sync", key="room-sync", help="Show the room the step you are on")
+
+
+# --------------------------------------------------------------------------------------------
+# A student: join, follow, break away, rejoin
+# --------------------------------------------------------------------------------------------
+
+
+def joined() -> dict | None:
+    return st.session_state.get(ROOM_KEY)
+
+
+def room_code() -> str | None:
+    room = joined()
+    return None if room is None else room["code"]
+
+
+def join_room(code: str) -> str | None:
+    """Join the room with ``code``; an error message, or None once joined."""
+    store = shared_store()
+    if store is None:
+        return "Class rooms are not available on this server."
+    try:
+        room = store_rooms.join(store, code)
+    except StoreError as err:
+        return str(err)
+    st.session_state[ROOM_KEY] = {"code": room.code, "following": True, "seen": -1}
+    return None
+
+
+def _join_clicked() -> None:
+    problem = join_room(st.session_state.get("room-code-input", ""))
+    st.session_state["room-problem"] = problem
+
+
+def _set_following(following: bool) -> None:
+    room = joined()
+    if room is not None:
+        room["following"] = following
+        room["seen"] = -1  # on rejoining, go to what the instructor shows now
+
+
+def _leave() -> None:
+    st.session_state.pop(ROOM_KEY, None)
+
+
+def student_panel() -> None:
+    """Join with a code; once joined: follow, break away, rejoin, leave."""
+    room = joined()
+    if room is None:
+        st.text_input("Room code", key="room-code-input", max_chars=12, placeholder="ABCDE")
+        st.button("Join the class", key="room-join", on_click=_join_clicked)
+        if problem := st.session_state.pop("room-problem", None):
+            st.error(plain(problem))
+        return
+    if room["following"]:
+        st.caption(f"Room {room['code']}: you follow your instructor.")
+        st.button("Break away", key="room-break", on_click=_set_following, args=(False,))
+    else:
+        st.caption(f"Room {room['code']}: you explore on your own.")
+        st.button("Rejoin", key="room-rejoin", on_click=_set_following, args=(True,))
+    st.button("Leave the room", key="room-leave", on_click=_leave)
+    follow()
+
+
+@st.fragment(run_every=FOLLOW_SECONDS)
+def follow() -> None:
+    """Poll the room: go where the instructor is (while following), and redraw the page when
+    the posed question changes phase."""
+    room, store = joined(), shared_store()
+    if room is None or store is None:
+        return
+    try:
+        state = store_rooms.follow_state(store, room["code"])
+        posed = store_rooms.posed(store, room["code"])
+    except StoreError as err:
+        st.session_state.pop(ROOM_KEY, None)
+        st.warning(f"You left the room: {plain(err)}")
+        return
+    phase = None if posed is None else (posed.lesson, posed.question, posed.phase)
+    if phase != room.get("phase"):
+        room["phase"] = phase
+        room["posed"] = posed
+        st.rerun(scope="app")
+    if room["following"] and state.version != room["seen"] and state.lesson:
+        room["seen"] = state.version
+        go_to(state)
+
+
+def go_to(state: store_rooms.RoomState) -> None:
+    """Open the instructor's view in this session, as the browser's Back button would."""
+    path = "./" if state.lesson == "home" else f"./{state.lesson}"
+    query = query_of({**state.params, **({"step": str(state.step)} if state.step else {})})
+    target = json.dumps(f"{path}?{query}" if query else path).replace("</", "<\\/")
+    st.html(
+        f"<script>/* room {state.code} version {state.version} */ (() => {{"
+        f"const to = new URL({target}, window.location.href);"
+        "if (to.href === window.location.href) return;"
+        "history.pushState(null, '', to);"
+        "window.dispatchEvent(new PopStateEvent('popstate', {state: null}));"
+        "})();</script>",
+        unsafe_allow_javascript=True,
+    )
+
+
+def posed_here(lesson: str, question: str):
+    """The posed question of the student's room if it is this one, else None."""
+    room = joined()
+    posed = None if room is None else room.get("posed")
+    if posed is not None and (posed.lesson, posed.question) == (lesson, question):
+        return posed
+    return None
+
+
+def room_panel() -> None:
+    """The sidebar's class-room section, for instructors and students."""
+    with st.sidebar.expander("Class room", expanded=bool(joined() or driving())):
+        if driving():
+            driver_panel()
+        else:
+            student_panel()
+
+
+def record(lesson: str, question: str, answer, correct: bool, context: str, nickname) -> None:
+    """Keep a committed answer in the shared store (in the student's room if the question is
+    the one posed there)."""
+    store = shared_store()
+    if store is None:
+        return
+    room = room_code() if posed_here(lesson, question) else None
+    try:
+        stored_answers.record_answer(
+            store,
+            browser=st.session_state.work_id,
+            lesson=lesson,
+            question=question,
+            answer=str(answer),
+            correct=bool(correct),
+            room=room,
+            nickname=nickname or None,
+            context=context,
+        )
+    except StoreError as err:
+        log.info("answer not stored: %s", err)
