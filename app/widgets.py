@@ -859,3 +859,16 @@ def metric_row(metrics: dict[str, object]) -> None:
     """One ``st.metric`` per column, side by side: labels and values as given."""
     for column, (label, value) in zip(st.columns(len(metrics)), metrics.items(), strict=True):
         column.metric(label, value)
+
+
+def draw_counter(key: str, last: int, next_key: str, first_key: str) -> int:
+    """Which draw of a random process to show, 0 to ``last``: a primary button moves to the
+    next draw, another goes back to the first. Kept in the session under ``key``."""
+    draw = st.session_state.setdefault(key, 0)
+    first, second, _ = st.columns(3)
+    if first.button("Resample", key=next_key, type="primary"):
+        draw = min(draw + 1, last)
+    if second.button("Back to draw 1", key=first_key):
+        draw = 0
+    st.session_state[key] = draw
+    return draw

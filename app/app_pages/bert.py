@@ -68,8 +68,9 @@ def head_view(key: str, _loaded: LoadedModel, ids: tuple, positions: tuple, laye
     return head_view_html(trace.attentions, trace.tokens, layer=layer)
 
 
-def input_section(loaded: LoadedModel) -> None:
-    """[CLS] A [SEP] B [SEP]: chips, the three rows and their sum, and their lengths."""
+def input_section(loaded: LoadedModel) -> tuple[str, str] | None:
+    """[CLS] A [SEP] B [SEP]: chips, the three rows and their sum, and their lengths. Returns
+    the sentences A and B when both are there."""
     max_a, max_b = pair_token_limits(loaded.config.block_size)
     left, right = st.columns(2)
     with left:
@@ -78,20 +79,21 @@ def input_section(loaded: LoadedModel) -> None:
         text_b = widgets.sentence_input("Sentence B", DEFAULT_B, "bert-b", loaded.tokenizer, max_b)
     if text_a is None or not loaded.tokenizer.encode(text_a):
         st.info("Type sentence A to see BERT's input.")
-        return
+        return None
     if text_b is not None and not loaded.tokenizer.encode(text_b):
         text_b = None
     try:
         breakdown = embedding_breakdown(loaded.model, loaded.tokenizer, text_a, text_b)
     except ValueError as err:
         st.error(str(err))
-        return
+        return None
     normalized = breakdown.after_layer_norm
     st.html(figs.pair_chips(breakdown.tokens, breakdown.segments))
     widgets.chart(figs.embedding_sum_figure(breakdown, normalized))
     widgets.chart(figs.embedding_norms_figure(breakdown))
     lengths = breakdown.mean_lengths()
     st.caption(figs.embedding_caption(breakdown, lengths, segment_row_lengths(loaded.model)))
+    return None if text_b is None else (text_a, text_b)
 
 
 def masking_settings() -> tuple[MaskingRates | None, int, bool]:
@@ -132,22 +134,10 @@ def ledger_sentence(loaded: LoadedModel) -> list[int] | None:
     return ids
 
 
-def current_draw() -> int:
-    """The draw the ledger shows; Resample moves to the next one."""
-    draw = st.session_state.setdefault(DRAW_KEY, 0)
-    first, second, _ = st.columns(3)
-    if first.button("Resample", key="bert-resample", type="primary"):
-        draw = min(draw + 1, MAX_DRAWS - 1)
-    if second.button("Back to draw 1", key="bert-first-draw"):
-        draw = 0
-    st.session_state[DRAW_KEY] = draw
-    return draw
-
-
 def ledger_section(
     loaded: LoadedModel, ids: list[int], rates: MaskingRates, seed: int, whole_word: bool
 ) -> None:
-    draw = current_draw()
+    draw = widgets.draw_counter(DRAW_KEY, MAX_DRAWS - 1, "bert-resample", "bert-first-draw")
     ledger = masking_draws(ids, loaded.tokenizer, rates, seed, draw + 1, whole_word)[-1]
     st.html(figs.ledger_html(ledger))
     st.caption(figs.ledger_caption(ledger, seed, draw + 1))
@@ -269,7 +259,7 @@ if model is None:
     st.stop()
 
 widgets.lesson_section(lesson, "input")
-input_section(model)
+pair = input_section(model)
 widgets.lesson_section(lesson, "nsp")
 widgets.lesson_section(lesson, "objective")
 
@@ -297,4 +287,5 @@ else:
     st.info("Choose a sentence and a blank at the top of the page to see where it looks.")
 
 widgets.published_models(lesson, "bert")
-questions.ask(lesson)
+ledger = (sentence_ids, rates, seed, whole_word) if ready else None
+questions.ask(lesson, loaded=model, pair=pair, blanks=blanks, ledger=ledger)

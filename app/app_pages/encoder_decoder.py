@@ -213,7 +213,9 @@ def show_decoding(source: str, steps: list[DecodingStep], trace: Trace, layer, h
 # ---------------------------------------------------------------------------------------------
 
 
-def show_span_corruption() -> None:
+def show_span_corruption() -> tuple[list[str], float, float, int] | None:
+    """The sentence corrupted T5's way; returns its words, the rate, the mean span length and
+    the seed (None if there is nothing to corrupt)."""
     sentence = widgets.sentence_input("Your sentence", DEFAULT_SENTENCE, key="ed-span-sentence")
     seed_col, rate_col, span_col = st.columns(3)
     with seed_col:
@@ -225,14 +227,15 @@ def show_span_corruption() -> None:
         "Mean span length", 1.0, 8.0, 3.0, step=0.5, key="ed-span", bind=BIND
     )
     if sentence is None:
-        return
+        return None
     try:
         corruption = corrupt_spans(sentence.split(), rate, mean_span, seed)
     except ValueError as err:
         st.warning(escape_markdown(str(err)))
-        return
+        return None
     st.html(figs.span_corruption_html(corruption))
     st.caption(figs.span_caption(corruption, rate))
+    return sentence.split(), rate, mean_span, seed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,7 +280,7 @@ if trace is not None:
     show_decoding(source, steps, trace, layer, head)
 
 widgets.lesson_section(current, "span-corruption")
-show_span_corruption()
+span = show_span_corruption()
 
 widgets.published_models(current, "encoder-decoder")
-questions.ask(current)
+questions.ask(current, source=source, steps=steps, trace=trace, layer=layer, head=head, span=span)

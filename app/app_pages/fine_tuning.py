@@ -293,4 +293,7 @@ if chosen_task is not None:
     zero_shot_section(*chosen_task)
 
 widgets.lesson_section(lesson, "choosing")
-questions.ask(lesson)
+data = chosen_task[1] if chosen_task is not None else None
+questions.ask(
+    lesson, loaded=widgets.shipped_model(model_name), plans=plans, chosen=chosen, data=data
+)

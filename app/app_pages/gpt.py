@@ -294,4 +294,4 @@ if loaded is not None:
 widgets.published_models(lesson, "gpt")
 widgets.lesson_section(lesson, "code")
 
-questions.ask(lesson)
+questions.ask(lesson, loaded=loaded, ids=ids or None, settings=settings)

@@ -294,4 +294,4 @@ if cost is not None and len(cost.points) >= 3:
 
 widgets.published_models(lesson)
 widgets.lesson_section(lesson, "code")
-questions.ask(lesson)
+questions.ask(lesson, plan=plan, cost_settings=cost_settings)

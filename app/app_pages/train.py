@@ -290,5 +290,5 @@ live(lower_view, every=1.0)  # less often: its figures take time the training ne
 widgets.lesson_section(current, "export")
 show_export(st.session_state.get(TRAINING_KEY))
 widgets.lesson_section(current, "code")
-questions.ask(current)
+questions.ask(current, choice=choice)
 st.cache_resource(course.warm_up)()  # once per process, after the page is drawn

@@ -393,3 +393,26 @@ def test_the_picker_offers_a_bert_trained_here_and_the_page_uses_it():
     bars = first_chart(at)["data"][0]
     np.testing.assert_allclose(decode(bars["x"]), guess.probabilities, rtol=1e-5)
     assert [label.split(". ", 1)[1] for label in bars["y"]] == guess.tokens
+
+
+def prediction_keys(at) -> list[str]:
+    """The prediction questions the page asks: the keys of their commit buttons, without the
+    ``commit-`` before and the question's signature after."""
+    found = [b.key for b in at.button if b.key and b.key.startswith("commit-")]
+    return sorted(key.removeprefix("commit-").rsplit("-", 1)[0] for key in found)
+
+
+def test_predictions_follow_the_inputs_they_need(fresh):
+    at = fresh
+    assert prediction_keys(at) == [
+        "blank-attention",
+        "blank-confidence",
+        "masked-count",
+        "segment-b",
+    ]
+    at.text_input(key="bert-b").set_value("").run()  # no sentence B: no segment B to count
+    at = set_rates(at, 15, 100, 100)  # impossible rates: no ledger to average
+    assert not at.exception
+    assert prediction_keys(at) == ["blank-attention", "blank-confidence"]
+    skipped = [c.value for c in at.caption if "needs a working input above" in c.value]
+    assert len(skipped) == 2, skipped

@@ -396,3 +396,13 @@ def test_sentinel_names_in_the_sentence_are_refused(fresh):
 
 def test_published_models_are_counted_from_their_configurations(page):
     assert published_counts(page) == expected_published_counts("encoder-decoder")
+
+
+def test_a_date_the_model_cannot_read_asks_only_about_span_corruption(fresh):
+    at = fresh
+    at.text_input(key="ed-source").set_value("12 March 2021 ☃").run()
+    assert not at.exception
+    asked = [b.key for b in at.button if b.key and b.key.startswith("commit-")]
+    assert [k.split("-")[1] for k in asked] == ["span"]
+    skipped = [c.value for c in at.caption if "needs a working input above" in c.value]
+    assert len(skipped) == 2, skipped

@@ -275,3 +275,17 @@ def test_a_diverging_run_says_why_it_stopped(fresh) -> None:
         w.value == f"Run 1. Prefix tuning stopped early: {result.stop_reason}" for w in at.warning
     )
     assert table(at)[0]["steps"] == result.steps_done
+
+
+def test_without_a_task_only_the_counting_questions_are_asked(fresh) -> None:
+    at = fresh
+    at.multiselect(key="ft-corruptions").set_value([]).run()
+    assert not at.exception
+    asked = sorted(
+        b.key.removeprefix("commit-").rsplit("-", 1)[0]
+        for b in at.button
+        if b.key and b.key.startswith("commit-")
+    )
+    assert asked == ["head-size", "lora-doubled-rank"]
+    skipped = [c.value for c in at.caption if "needs a working input above" in c.value]
+    assert len(skipped) == 2, skipped

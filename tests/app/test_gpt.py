@@ -424,3 +424,17 @@ def test_other_model_that_cannot_be_found(fresh):
 
 def test_published_models_are_counted_from_their_configurations(page):
     assert published_counts(page) == expected_published_counts("gpt")
+
+
+def test_new_sampling_settings_ask_the_prediction_again(fresh) -> None:
+    at = fresh
+    vocab = load_shipped("gpt-stories").config.vocab_size  # no filter: every token is kept
+    (guess,) = [n for n in at.number_input if n.key and n.key.startswith("guess-kept-count-")]
+    guess.set_value(5).run()
+    (commit,) = [b for b in at.button if b.key and b.key.startswith("commit-kept-count-")]
+    commit.click().run()
+    assert [e.value for e in at.error if f"The model's answer: **{vocab}**" in e.value]
+    at.slider(key="gpt-top-k").set_value(5).run()  # a new question: the answer is not kept
+    assert not [e.value for e in at.error if "The model's answer" in e.value]
+    guesses = [n for n in at.number_input if n.key and n.key.startswith("guess-kept-count-")]
+    assert len(guesses) == 1 and guesses[0].value is None

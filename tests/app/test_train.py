@@ -491,3 +491,15 @@ def test_uploads_that_are_not_utf8_text_are_refused() -> None:
         decode_upload(b"\x00\x01\x02 text", "data.txt")
     with pytest.raises(UserTextError, match="only .txt"):
         decode_upload(b"text", "model.bin")
+
+
+def test_a_bert_is_not_asked_about_next_token_predictions(fresh) -> None:
+    fresh.radio(key="train-family").set_value("bert").run()
+    assert not fresh.exception
+    asked = [b.key for b in fresh.button if b.key and b.key.startswith("commit-")]
+    assert [k for k in asked if k.startswith("commit-largest-part-")]  # the others are asked
+    assert not [k for k in asked if k.startswith("commit-scored-per-step-")]
+    (note,) = [c.value for c in fresh.caption if "does not apply" in c.value]
+    assert "masked positions" in note
+    radio = [r for r in fresh.radio if r.key and r.key.startswith("guess-largest-part-")][0]
+    assert "the masked\\-LM head" in radio.options  # a BERT's own part is offered

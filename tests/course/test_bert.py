@@ -3,12 +3,15 @@ positions, the embedding sum is the model's own, and fill-in guesses are a plain
 
 from __future__ import annotations
 
+import copy
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from tinyformers.course.bert import (
+    REVEAL_DRAWS,
     SPECIAL_IDS,
     attention_from,
     embedding_breakdown,
@@ -19,6 +22,10 @@ from tinyformers.course.bert import (
     masking_draws,
     ordinary_positions,
     pair_token_limits,
+    predict_blank_attention,
+    predict_blank_confidence,
+    predict_masked_count,
+    predict_segment_b,
     segment_row_lengths,
     selection_units,
     suggest_blank,
@@ -376,3 +383,102 @@ def test_bad_requests_are_refused_with_clear_messages(bert, ids):
         masking_draws([], tok, MaskingRates(), seed=0, count=1)
     with pytest.raises(ValueError, match="between 0 and 1"):
         expected_selected_distribution([1], 1.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict, then reveal
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text_b", "in_b"), [("she smiles .", 4), ("the dogs run home .", 8)])
+def test_segment_b_is_sentence_b_and_its_closing_sep(bert, text_b, in_b):
+    # bert-stories reads "home" as h ##om ##e: sentence B has 7 tokens, then its [SEP]
+    prediction = predict_segment_b(bert, ("Mia sees the friendly fox .", text_b))
+    assert prediction.values == {"text_a": "Mia sees the friendly fox .", "text_b": text_b}
+    reveal = prediction.reveal()
+    assert reveal.answer == in_b == len(bert.tokenizer.encode(text_b)) + 1
+    assert reveal.values["positions"] == len(
+        bert_inputs(bert.tokenizer, "Mia sees the friendly fox .", text_b)[0]
+    )
+
+
+def test_segment_b_needs_both_sentences(bert):
+    with pytest.raises(ValueError, match="both sentences"):
+        predict_segment_b(bert, ("Mia sees the fox .", "   "))
+
+
+@pytest.mark.parametrize(
+    ("rates", "per_token"),
+    [
+        (MaskingRates(select_rate=1.0, mask_rate=1.0, random_rate=0.0), 1.0),  # every token
+        (MaskingRates(select_rate=0.0), 0.0),  # none
+        (MaskingRates(select_rate=1.0, mask_rate=0.0, random_rate=0.5), 0.0),  # none to [MASK]
+    ],
+)
+def test_masked_count_by_construction(bert, ids, rates, per_token):
+    reveal = predict_masked_count(bert, (ids, rates, 0, False)).reveal()
+    assert reveal.answer == per_token * len(ordinary_positions(ids))
+    assert reveal.values["draws"] == REVEAL_DRAWS
+
+
+@pytest.mark.parametrize("whole_word", [False, True])
+def test_masked_count_measures_select_times_mask_rate(bert, ids, whole_word):
+    prediction = predict_masked_count(bert, (ids, MaskingRates(), 3, whole_word))
+    assert prediction.values["select"] == "15%" and prediction.values["mask"] == "80%"
+    reveal = prediction.reveal()
+    expected = len(ordinary_positions(ids)) * 0.15 * 0.8
+    assert reveal.values["expected"] == f"{expected:.3f}"
+    assert reveal.answer == pytest.approx(expected, abs=0.05)  # 10,000 draws: σ ≈ 0.01
+    assert reveal.data["stats"].samples == REVEAL_DRAWS
+
+
+def masked_probabilities(bert, ids: list[int], positions: list[int]) -> torch.Tensor:
+    masked = with_blanks(ids, positions, bert.tokenizer.mask_id)
+    with torch.no_grad():
+        return bert.model(torch.tensor([masked])).logits[0].softmax(dim=-1)  # (T, vocab)
+
+
+def test_blank_confidence_is_the_top_probability_of_a_direct_forward(bert):
+    tok = bert.tokenizer
+    ids = bert_inputs(tok, "the lion that the girls fix cries .")[0]
+    prediction = predict_blank_confidence(bert, (ids, [7, 2]))
+    assert prediction.values["blank"] == "7: '[MASK]'"
+    assert prediction.values["sentence"].split()[2] == "[MASK]"  # every blank is masked
+    reveal = prediction.reveal()
+    probabilities = masked_probabilities(bert, ids, [7, 2])[7]
+    top = probabilities.topk(2)
+    assert reveal.answer == pytest.approx(top.values[0].item(), abs=1e-6)
+    assert reveal.values["top"] == repr(tok.display_tokens([top.indices[0].item()])[0])
+    assert reveal.values["second_probability"] == f"{top.values[1].item():.3f}"
+
+
+def test_blank_attention_is_the_argmax_of_the_mean_over_heads(bert):
+    tok = bert.tokenizer
+    ids = bert_inputs(tok, "the dogs that Zoe sees run .")[0]
+    prediction = predict_blank_attention(bert, (ids, [6]))
+    tokens = tok.display_tokens(with_blanks(ids, [6], tok.mask_id))
+    assert prediction.choices == tuple(f"{i}: {t!r}" for i, t in enumerate(tokens))
+    masked = with_blanks(ids, [6], tok.mask_id)
+    with torch.no_grad():
+        attentions = bert.model(torch.tensor([masked]), output_attentions=True).attentions
+    mean = torch.stack([layer[0, :, 6] for layer in attentions]).mean(dim=(0, 1))
+    best = int(mean.argmax())
+    reveal = prediction.reveal()
+    assert reveal.answer == f"{best}: {tokens[best]!r}"
+    assert reveal.values["heads"] == bert.config.n_layer * bert.config.n_head
+    assert reveal.data["position"] == 6
+
+
+def test_blank_attention_of_a_model_without_queries_is_spread_evenly(bert):
+    """With W_Q = 0 every score is 0, so every head spreads its attention evenly: the
+    strongest position gets 1/T of it (which position wins the tie is left to rounding)."""
+    blind = copy.deepcopy(bert.model)
+    for block in blind.h:
+        block.attn.q_proj.weight.data.zero_()
+        block.attn.q_proj.bias.data.zero_()
+    loaded = SimpleNamespace(model=blind, tokenizer=bert.tokenizer, config=blind.config)
+    ids = bert_inputs(bert.tokenizer, "the dogs run .")[0]
+    reveal = predict_blank_attention(loaded, (ids, [2])).reveal()
+    assert reveal.values["weight"] == f"{1 / len(ids):.3f}"
+    weights = reveal.data["weights"]
+    torch.testing.assert_close(weights, torch.full_like(weights, 1 / len(ids)))

@@ -3,12 +3,14 @@ that are distributions over the source, padding that gets no attention, and the 
 exact-match metric reproduced."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from tinyformers.course.encoder_decoder import (
     MEAN,
+    DecodingStep,
     decode_with_trace,
     encode_source,
     exact_match,
@@ -20,14 +22,19 @@ from tinyformers.course.encoder_decoder import (
     known_tokens,
     model_shape,
     pad_sources,
+    predict_decoder_runs,
+    predict_last_character_source,
+    predict_span_target_length,
     row_sum_deviation,
     stack_depths,
     step_row,
     strongest_sources,
+    what_if_rate,
 )
 from tinyformers.hub.registry import MODELS_DIR, load_shipped
 from tinyformers.model.build import count_parameters
 from tinyformers.model.config import Seq2SeqConfig
+from tinyformers.text.span_corruption import corrupt_spans
 from tinyformers.text.tokenizers import SPECIAL_TOKENS
 from tinyformers.trace import trace_seq2seq
 from tinyformers.training.zoo import date_splits
@@ -316,3 +323,80 @@ def test_model_shapes_are_measured_on_the_shipped_models():
     assert stack_depths("seq2seq", Seq2SeqConfig(n_layer=3, n_decoder_layer=2)) == (3, 2)
     with pytest.raises(ValueError, match="unknown model family 'rnn'"):
         stack_depths("rnn", Seq2SeqConfig())
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict, then reveal
+# ---------------------------------------------------------------------------------------------
+
+
+def step(index: int, token: str, rows: torch.Tensor | None = None) -> DecodingStep:
+    """A decoding step built by hand (``rows``: its (layers, heads, source) cross-attention)."""
+    rows = torch.full((1, 1, 3), 1 / 3) if rows is None else rows
+    return DecodingStep(index, index, token, 1.0, ((token, 1.0),), rows, token == "[EOS]")
+
+
+def test_decoder_runs_once_per_output_token_and_once_for_eos():
+    steps = [step(0, "4"), step(1, "2"), step(2, "[EOS]")]
+    prediction = predict_decoder_runs("x", steps)
+    assert prediction.values == {"source": "x"}
+    reveal = prediction.reveal()
+    assert reveal.answer == 3
+    assert reveal.values == {"output": "42", "characters": 2, "end_runs": 1, "runs": 3}
+
+
+def test_decoder_runs_on_a_real_date_are_its_output_and_eos(date_model):
+    steps, _ = decode_with_trace(date_model.model, date_model.tokenizer, "2 July 1998")
+    src = encode_source(date_model.tokenizer, "2 July 1998", date_model.config.block_size)
+    output = reference(date_model.model, date_model.tokenizer, src)
+    assert date_model.tokenizer.decode(output) == "1998-07-02"
+    assert predict_decoder_runs("2 July 1998", steps).reveal().answer == len(output) + 1 == 11
+
+
+# Source "a b c"; the last written step's cross-attention: head 0 looks at c, head 1 at a, and
+# their mean (0.35, 0.15, 0.5) at c.
+LAST_ROWS = torch.tensor([[[0.1, 0.1, 0.8], [0.6, 0.2, 0.2]]])  # (1 layer, 2 heads, 3)
+
+
+@pytest.mark.parametrize(
+    ("head", "answer", "weight"),
+    [(0, "2: 'c'", "0.800"), (1, "0: 'a'", "0.600"), (MEAN, "2: 'c'", "0.500")],
+)
+def test_last_character_source_reads_the_last_written_step(head, answer, weight):
+    steps = [step(0, "x"), step(1, "y", LAST_ROWS), step(2, "[EOS]")]
+    trace = SimpleNamespace(encoder_tokens=["a", "b", "c"])
+    prediction = predict_last_character_source("a b c", steps, trace, 0, head)
+    assert prediction.choices == ("0: 'a'", "1: 'b'", "2: 'c'")
+    assert prediction.values["token"] == "'y'"  # the last character, not [EOS]
+    reveal = prediction.reveal()
+    assert reveal.answer == answer and reveal.values["weight"] == weight
+    assert reveal.data["step"] is steps[1]
+
+
+def test_last_character_source_needs_a_written_character():
+    trace = SimpleNamespace(encoder_tokens=["a"])
+    with pytest.raises(ValueError, match="wrote nothing"):
+        predict_last_character_source("a", [step(0, "[EOS]")], trace, 0, 0)
+
+
+@pytest.mark.parametrize(("rate", "asked"), [(0.15, 0.3), (0.35, 0.5), (0.4, 0.25), (0.5, 0.35)])
+def test_what_if_rate_stays_on_the_pages_scale(rate, asked):
+    assert what_if_rate(rate) == asked
+
+
+@pytest.mark.parametrize(
+    ("words", "rate", "mean_span", "target"),
+    [
+        (20, 0.15, 3.0, 9),  # at 0.3: 6 dropped in round(6 / 3) = 2 spans, 3 sentinels
+        (20, 0.4, 3.0, 8),  # at 0.25: 5 dropped in round(5 / 3) = 2 spans, 3 sentinels
+        (10, 0.15, 1.0, 7),  # at 0.3: 3 dropped, one span each, 4 sentinels
+        (32, 0.15, 3.0, 14),  # the page's sentence: 10 dropped in 3 spans, 4 sentinels
+    ],
+)
+def test_span_target_length_by_hand(words, rate, mean_span, target):
+    sentence = [f"w{i}" for i in range(words)]
+    prediction = predict_span_target_length((sentence, rate, mean_span, 7))
+    reveal = prediction.reveal()
+    assert reveal.answer == target
+    corruption = corrupt_spans(sentence, what_if_rate(rate), mean_span, seed=123)
+    assert len(corruption.targets) == target  # any seed: the counts do not depend on it

@@ -450,3 +450,81 @@ def test_bitfit_share_is_counted_on_bert_base() -> None:
     values = C.lesson_values("bitfit")
     assert values["bert_base_bias_share"] == f"{100 * biases / total:.2f}%"
     assert C.lesson_values("lora") == {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict, then reveal: the classifier a run would train, built and run once
+# ---------------------------------------------------------------------------------------------
+
+OPTIONS = dict(
+    lora_rank=4,
+    lora_alpha=8.0,
+    lora_targets=("q_proj", "v_proj"),
+    adapter_bottleneck=16,
+    adapter_places=peft.ADAPTER_PLACES,
+    prefix_length=8,
+)
+
+
+def plans(**changes) -> C.MethodPlans:
+    return C.plan_methods(150, 0, "mean", dict(C.DEFAULT_LEARNING_RATES), {**OPTIONS, **changes})
+
+
+@pytest.mark.parametrize("name", ["bert", "gpt"])
+def test_head_size_is_two_rows_of_width_and_two_biases(request, name) -> None:
+    loaded = request.getfixturevalue(name)
+    prediction = C.predict_head_size(loaded, plans().settings["full"])
+    assert prediction.values == {"model": loaded.name, "width": 128}
+    reveal = prediction.reveal()
+    assert reveal.answer == 2 * 128 + 2 == 258
+    assert reveal.values == {"weights": 256, "biases": 2}
+
+
+@pytest.mark.parametrize(("rank", "targets"), [(4, ("q_proj", "v_proj")), (3, ("k_proj",))])
+def test_lora_doubled_rank_by_hand(bert, rank, targets) -> None:
+    # bert-stories: 3 layers of width 128; LoRA adds r × (128 + 128) per projection
+    prediction = C.predict_lora_doubled_rank(bert, plans(lora_rank=rank, lora_targets=targets))
+    now = 3 * len(targets) * rank * 256
+    assert prediction.values["trainable"] == now + 258
+    assert prediction.values["doubled"] == 2 * rank
+    reveal = prediction.reveal()
+    assert reveal.answer == 2 * now + 258
+    assert (reveal.values["before"], reveal.values["lora"], reveal.values["head"]) == (
+        now,
+        2 * now,
+        258,
+    )
+
+
+def test_lora_doubled_rank_needs_usable_lora_settings(bert) -> None:
+    with pytest.raises(ValueError, match="LoRA's settings"):
+        C.predict_lora_doubled_rank(bert, plans(lora_targets=()))
+
+
+@pytest.mark.parametrize("name", ["bert", "gpt"])
+def test_only_prefix_tuning_changes_the_sentence_vector_before_training(request, name, small_task):
+    loaded = request.getfixturevalue(name)
+    prediction = C.predict_changed_before_training(loaded, plans(), small_task)
+    assert prediction.choices == ("BitFit (biases only)", "Adapters", "LoRA", "Prefix tuning")
+    reveal = prediction.reveal()
+    assert reveal.answer == "Prefix tuning"
+    assert float(reveal.values["change"]) > C.UNCHANGED_TOLERANCE
+
+
+def test_choices_leave_out_a_method_whose_settings_cannot_be_used(bert, small_task):
+    prediction = C.predict_changed_before_training(bert, plans(lora_targets=()), small_task)
+    assert "LoRA" not in prediction.choices
+    assert prediction.reveal().answer == "Prefix tuning"
+
+
+@pytest.mark.parametrize("method", ["full", "prefix"])
+def test_untrained_accuracy_is_that_of_the_prepared_classifier(bert, small_task, method):
+    settings = plans().settings[method]
+    prediction = C.predict_untrained_accuracy(bert, settings, small_task)
+    assert prediction.values["examples"] == len(small_task.held_out) == 40  # fewer than 100
+    reveal = prediction.reveal()
+    classifier = C.prepare(bert.model, settings)
+    task = C.ClassificationTask(bert.model, bert.tokenizer, small_task)
+    predictions = C.held_out_logits(classifier, task).argmax(dim=-1).tolist()
+    assert reveal.answer == pytest.approx(C.accuracy(predictions, small_task.held_out))
+    assert reveal.values["called"] == f"{sum(predictions) / len(predictions):.0%}"

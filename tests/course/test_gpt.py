@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import itertools
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from tinyformers.course.gpt import (
+    CANDIDATES,
     GenerationRun,
     capital_words,
     continuation,
@@ -22,6 +25,10 @@ from tinyformers.course.gpt import (
     next_token,
     next_token_logits,
     per_character,
+    predict_favourite_at_temperature,
+    predict_hardest_token,
+    predict_kept_count,
+    predict_never_drawn,
     prompt_loss,
     repeated_share,
     slider_settings,
@@ -435,3 +442,139 @@ def test_learned_tokens_leave_out_bytes_and_special_tokens(stories):
     assert " Zoe" in learned.capitalised and "[MASK]" not in learned.capitalised
     assert all(any(c.isupper() for c in t) for t in learned.capitalised)
     assert 0 < learned.capital_share < 0.1
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict, then reveal: a model whose next-token probabilities are the same fixed list after
+# every context, so every answer can be worked out by hand
+# ---------------------------------------------------------------------------------------------
+
+FIXED = [0.4, 0.2, 0.12, 0.1, 0.08, 0.05, 0.03, 0.02]  # token i gets FIXED[i]
+
+
+class FixedNextToken(nn.Module):
+    def __init__(self, probabilities: list[float]):
+        super().__init__()
+        self.log_probabilities = torch.tensor(probabilities).log()
+        self.config = SimpleNamespace(vocab_size=len(probabilities), block_size=16)
+
+    def forward(self, idx, targets=None):
+        logits = self.log_probabilities.expand(idx.shape[0], idx.shape[1], -1)  # (B, T, V)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
+        return SimpleNamespace(logits=logits, loss=loss)
+
+
+class Letters:
+    """Token i is shown as the letter i of the alphabet."""
+
+    def display_tokens(self, ids):
+        return [chr(ord("a") + i) for i in ids]
+
+    def decode(self, ids):
+        return " ".join(self.display_tokens(ids))
+
+
+@pytest.fixture
+def fixed():
+    model = FixedNextToken(FIXED)
+    return SimpleNamespace(model=model, tokenizer=Letters(), config=model.config)
+
+
+@pytest.mark.parametrize(
+    ("settings", "kept"),
+    [
+        (SamplingSettings(), 8),  # the softmax leaves every token a probability above 0
+        (SamplingSettings(temperature=3.0), 8),
+        (SamplingSettings(temperature=0), 1),  # greedy
+        (SamplingSettings(top_k=3), 3),
+        (SamplingSettings(top_p=0.7), 3),  # 0.4 + 0.2 = 0.6 < 0.7, then 0.12 reaches it
+        (SamplingSettings(top_k=2, top_p=0.9), 2),
+    ],
+)
+def test_kept_count_by_hand(fixed, settings, kept):
+    prediction = predict_kept_count(fixed, [0, 1], settings)
+    assert prediction.values["vocab"] == 8 and prediction.values["prompt"] == "a b"
+    reveal = prediction.reveal()
+    assert reveal.answer == kept == reveal.values["kept"]
+
+
+def test_kept_count_shows_off_filters_as_off(fixed):
+    values = predict_kept_count(fixed, [0], SamplingSettings(0.8, top_k=5)).values
+    assert (values["temperature"], values["top_k"], values["top_p"]) == ("0.80", "5", "off")
+
+
+@pytest.mark.parametrize(
+    ("settings", "first_dropped"),
+    [
+        (SamplingSettings(), 2),  # top-p off: asked at 0.5, kept 0.4 + 0.2, then c is cut
+        (SamplingSettings(temperature=0), 2),  # greedy: asked at temperature 1
+        (SamplingSettings(top_p=0.85), 5),  # 0.4 + 0.2 + 0.12 + 0.1 = 0.82, + 0.08 = 0.9
+        (SamplingSettings(top_p=0.85, top_k=1), 5),  # top-k is left out of the question
+    ],
+)
+@pytest.mark.parametrize("prompt", [[0], [0, 1], [3, 4, 4]])  # sum % 5: where the cut falls
+def test_never_drawn_is_the_first_token_top_p_cuts(fixed, settings, first_dropped, prompt):
+    prediction = predict_never_drawn(fixed, prompt, settings)
+    letters = "abcdefgh"
+    expected = f"rank {first_dropped + 1}: {letters[first_dropped]!r}"
+    assert expected in prediction.choices
+    assert len(prediction.choices) == CANDIDATES
+    ranks = [int(choice.split(":")[0].removeprefix("rank ")) for choice in prediction.choices]
+    assert ranks == list(range(ranks[0], ranks[0] + CANDIDATES))  # in a row, most likely first
+    assert prediction.reveal().answer == expected
+
+
+def test_the_cut_moves_within_the_choices_with_the_prompt(fixed):
+    places = {
+        predict_never_drawn(fixed, prompt, SamplingSettings()).choices.index("rank 3: 'c'")
+        for prompt in ([0], [1], [2])
+    }
+    assert len(places) > 1
+
+
+def test_never_drawn_needs_a_token_to_cut(fixed):
+    flat = FixedNextToken([0.5, 0.5])
+    loaded = SimpleNamespace(model=flat, tokenizer=Letters(), config=flat.config)
+    with pytest.raises(ValueError, match="keeps every token"):
+        predict_never_drawn(loaded, [0], SamplingSettings(top_p=1.0))
+
+
+@pytest.mark.parametrize(
+    ("settings", "temperature"),
+    [(SamplingSettings(), 0.5), (SamplingSettings(0.7), 2.0), (SamplingSettings(0), 0.5)],
+)
+def test_favourite_at_another_temperature_is_p_to_the_one_over_t(fixed, settings, temperature):
+    prediction = predict_favourite_at_temperature(fixed, [0], settings)
+    assert prediction.values["token"] == "'a'" and prediction.values["raw"] == "0.400"
+    reveal = prediction.reveal()
+    powered = [p ** (1 / temperature) for p in FIXED]
+    assert reveal.answer == pytest.approx(powered[0] / sum(powered), abs=1e-6)
+    assert reveal.values["second_new"] == f"{powered[1] / sum(powered):.3f}"
+
+
+def test_hardest_token_has_the_largest_minus_log_p(fixed):
+    prediction = predict_hardest_token(fixed, [0, 1, 7, 2])
+    assert prediction.choices == ("1: 'b'", "2: 'h'", "3: 'c'")  # the first token has no loss
+    reveal = prediction.reveal()
+    assert reveal.answer == "2: 'h'"  # p = 0.02, the least likely
+    assert reveal.values["loss"] == f"{-math.log(0.02):.2f}"
+    mean = -(math.log(0.2) + math.log(0.02) + math.log(0.12)) / 3
+    assert reveal.values["mean"] == f"{mean:.2f}"
+
+
+def test_hardest_token_needs_two_tokens(fixed):
+    with pytest.raises(ValueError, match="at least 2 tokens"):
+        predict_hardest_token(fixed, [3])
+
+
+def test_predictions_on_the_shipped_model_offer_their_answer(stories):
+    ids = stories.tokenizer.encode("Zoe sees the big dog . the dog")
+    settings = SamplingSettings(temperature=0.8, top_p=0.9)
+    for predict in (predict_never_drawn, predict_hardest_token):
+        arguments = {"settings": settings} if predict is predict_never_drawn else {}
+        prediction = predict(stories, ids, **arguments)
+        assert prediction.reveal().answer in prediction.choices
+    distribution = next_token_distribution(next_token_logits(stories.model, ids), settings)
+    assert predict_kept_count(stories, ids, settings).reveal().answer == distribution.kept.sum()

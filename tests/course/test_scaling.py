@@ -26,6 +26,8 @@ from tinyformers.course.scaling import (
     model_label,
     non_embedding_parameters,
     plan_sweep,
+    predict_chinchilla_steps,
+    predict_smallest_embedding_share,
     run_sweep,
     sweep_progress,
     text_sizes,
@@ -376,3 +378,39 @@ def test_frontier_labels_name_the_curves_that_reach_the_frontier() -> None:
     assert frontier_labels(curves) == ["small", "medium", "large"]
     assert frontier_labels({"only": ([1.0, 2.0], [3.0, 3.5])}) == ["only"]
     assert frontier_labels({"a": ([1.0], [2.0]), "b": ([2.0], [2.5])}) == ["a"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict, then reveal: the planned sweep, before anything trains
+# ---------------------------------------------------------------------------------------------
+
+
+PLAN_SIZES = (51, 300_000, 30_000)  # gpt-char's stories: 51 characters
+
+
+@pytest.mark.parametrize(
+    ("n_models", "steps"),
+    [
+        (6, 3_075),  # 3 layers × 64 wide: 157,440 × 20 = 3,148,800 tokens, 1,024 a step
+        (3, 570),  # 2 layers × 32 wide: 29,152 × 20 = 583,040 tokens: 569.4 steps, rounded up
+    ],
+)
+def test_chinchilla_steps_by_hand(n_models, steps):
+    plan = plan_sweep("stories", SweepSettings(n_models=n_models, steps=300), PLAN_SIZES)
+    prediction = predict_chinchilla_steps(plan)
+    assert prediction.values["ratio"] == CHINCHILLA_TOKENS_PER_PARAMETER == 20
+    assert prediction.values["parameters"] == count_parameters(build_model(plan.configs[-1]))
+    reveal = prediction.reveal()
+    assert reveal.answer == steps
+    assert reveal.values["per_step"] == 16 * 64
+
+
+def test_smallest_embedding_share_by_hand():
+    plan = plan_sweep("stories", SweepSettings(n_models=3), PLAN_SIZES)
+    prediction = predict_smallest_embedding_share(plan)
+    assert prediction.values == {"label": "1 layer × 16 wide", "vocab": 51, "context": 64}
+    reveal = prediction.reveal()
+    # tables: 51 × 16 + 64 × 16 = 1,840 of 5,152 parameters
+    assert (reveal.values["embedding"], reveal.values["total"]) == (1_840, 5_152)
+    assert reveal.answer == pytest.approx(1_840 / 5_152)
+    assert reveal.values["total"] == all_parameters(plan.configs[0])

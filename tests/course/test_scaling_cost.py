@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from tinyformers.course.scaling import (
+    COST_PARTS,
     KINDS,
     CostPoint,
     CostResult,
@@ -20,6 +21,8 @@ from tinyformers.course.scaling import (
     mlp_hidden_bytes,
     multiply_adds,
     peak_allocated_bytes,
+    predict_doubled_score_memory,
+    predict_largest_cost,
     score_matrix_bytes,
     sequence_lengths,
 )
@@ -204,3 +207,42 @@ def test_half_time_length_is_the_first_length_where_attention_takes_half() -> No
     assert [round(p.attention_share(), 6) for p in result.points] == [0.2, 0.4, 0.5, 0.45, 0.7]
     assert half_time_length(result) == 64
     assert half_time_length(share_result([0.1, 0.2, 0.49])) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict, then reveal: the attention settings, before anything is timed
+# ---------------------------------------------------------------------------------------------
+
+
+def test_doubled_score_memory_by_hand():
+    prediction = predict_doubled_score_memory(CostSettings(max_length=1024, n_embd=128, n_head=4))
+    # 4 heads × 1,024 × 1,024 float32 numbers = 16 MiB; at 2,048, four times that
+    assert prediction.values == {"heads": 4, "n": 1024, "now": "16.00", "doubled_n": 2048}
+    reveal = prediction.reveal()
+    assert reveal.answer == 64.0 and reveal.values["ratio"] == "4"
+
+
+def test_doubled_score_memory_is_what_the_layer_materialises():
+    settings = CostSettings(max_length=64, n_embd=32, n_head=2)
+    layer = MultiHeadAttention(32, 2)
+    with torch.no_grad():
+        _, weights = layer(torch.randn(1, 128, 32), need_weights=True)  # (1, 2, 128, 128)
+    measured = weights.numel() * weights.element_size() / 2**20
+    assert predict_doubled_score_memory(settings).reveal().answer == measured
+
+
+@pytest.mark.parametrize(
+    ("n", "width", "largest"),
+    [
+        (1024, 128, "attention scores and weighted sum"),  # 2n²C = 2.7e8 > 8nC² = 1.3e8
+        (64, 128, "MLP"),  # 8nC² = 8.4e6 > 4nC² = 4.2e6 > 2n²C = 1.0e6
+        (256, 128, "MLP"),  # n = 2C: attention as a whole ties the MLP, the MLP alone is largest
+        (2048, 16, "attention scores and weighted sum"),
+    ],
+)
+def test_largest_cost_by_hand(n, width, largest):
+    prediction = predict_largest_cost(CostSettings(max_length=n, n_embd=width, n_head=4))
+    assert prediction.choices == tuple(COST_PARTS.values())
+    reveal = prediction.reveal()
+    assert reveal.answer == COST_PARTS[largest]
+    assert reveal.values["crossover"] == str(2 * width)

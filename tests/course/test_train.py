@@ -29,11 +29,11 @@ from tinyformers.course.train import (
     uniform_scores,
 )
 from tinyformers.model.build import build_model, count_parameters
-from tinyformers.model.config import PRESETS
+from tinyformers.model.config import PRESETS, BertConfig, GPTConfig
 from tinyformers.text.corpora import lesson_corpus
 from tinyformers.text.tokenizers import train_tokenizer, wordpiece_min_vocab_size
 from tinyformers.training.jobs import Job, Limits
-from tinyformers.training.loop import Progress, TrainSettings
+from tinyformers.training.loop import CausalLMTask, Progress, TrainSettings
 from tinyformers.training.runs import (
     CHAR_SETTINGS,
     FAMILIES,
@@ -534,3 +534,104 @@ def test_publish_then_restart(trained: Training) -> None:
     assert not trained.publishable()
     with pytest.raises(ValueError, match="no run to restart"):
         Training(trained.choice).restart()
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict, then reveal: questions about the chosen model, answered without training
+# ---------------------------------------------------------------------------------------------
+
+
+def chosen(config, batch_size: int = 16) -> SimpleNamespace:
+    """What the questions read of a ``Choice``: its config, family and batch size."""
+    spec = SimpleNamespace(family=config.family, settings=SimpleNamespace(batch_size=batch_size))
+    return SimpleNamespace(config=config, spec=spec)
+
+
+# One layer of width 8, a context of 4 and 10 tokens, counted by hand:
+#   embeddings  10·8 + 4·8                  = 112
+#   attention   4 · (8·8 + 8)               = 288
+#   MLP         8·32 + 32 + 32·8 + 8        = 552
+#   LayerNorms  ln_1, ln_2, ln_f: 3 · 2·8   = 48
+SMALL = GPTConfig(vocab_size=10, block_size=4, n_layer=1, n_head=2, n_embd=8)
+
+
+def test_parameter_parts_by_hand():
+    parts = course.parameter_parts(SMALL)
+    assert parts == {"embeddings": 112, "attention": 288, "mlp": 552, "layer_norms": 48}
+    assert sum(parts.values()) == count_parameters(build_model(SMALL)) == 1_000
+
+
+@pytest.mark.parametrize("family", ["gpt", "bert"])
+def test_parameter_parts_add_up_to_the_built_models_count(family):
+    config = (
+        course.default_choice().config
+        if family == "gpt"
+        else BertConfig(**PRESETS["micro"], vocab_size=300)
+    )
+    parts = course.parameter_parts(config)
+    assert sum(parts.values()) == count_parameters(build_model(config))
+    assert ("head" in parts) == (family == "bert")  # GPT scores tokens with its token table
+
+
+@pytest.mark.parametrize(
+    ("config", "answer"),
+    [
+        (SMALL, "the MLPs"),
+        (
+            GPTConfig(vocab_size=1_000, block_size=64, n_layer=2, n_head=2, n_embd=64),
+            "the embedding tables",
+        ),
+    ],
+)
+def test_largest_part(config, answer):
+    prediction = course.predict_largest_part(chosen(config))
+    assert answer in prediction.choices and "the masked-LM head" not in prediction.choices
+    reveal = prediction.reveal()
+    assert reveal.answer == answer
+    assert sum(reveal.data["parts"].values()) == reveal.values["total"]
+
+
+def test_a_berts_masked_lm_head_is_a_choice():
+    config = BertConfig(**PRESETS["micro"], vocab_size=300)
+    assert "the masked-LM head" in course.predict_largest_part(chosen(config)).choices
+
+
+@pytest.mark.parametrize("vocab", [51, 2_000])
+def test_step_zero_loss_is_ln_v_and_an_untrained_model_starts_there(vocab):
+    config = GPTConfig(vocab_size=vocab, block_size=32, n_layer=2, n_head=2, n_embd=64)
+    prediction = course.predict_step_zero_loss(chosen(config))
+    assert prediction.values == {"family": "GPT", "vocab": vocab}
+    reveal = prediction.reveal()
+    assert reveal.answer == pytest.approx(math.log(vocab))
+    torch.manual_seed(0)
+    model = build_model(config)
+    ids = torch.randint(vocab, (8, 33), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        loss = model(ids[:, :-1], targets=ids[:, 1:]).loss.item()
+    assert loss == pytest.approx(math.log(vocab), abs=0.25)  # the question's tolerance
+
+
+def test_scored_per_step_is_what_a_batch_holds():
+    choice = course.default_choice()
+    reveal = course.predict_scored_per_step(choice).reveal()
+    batch, context = choice.spec.settings.batch_size, choice.config.block_size
+    assert reveal.answer == batch * context == 16 * 64
+    task = CausalLMTask(torch.arange(10_000) % 50, context)
+    targets = task.batch(batch, torch.Generator().manual_seed(0))["targets"]
+    assert targets.numel() == reveal.answer  # every position has a next token to predict
+
+
+def test_scored_per_step_is_for_a_gpt():
+    with pytest.raises(ValueError, match="masked positions"):
+        course.predict_scored_per_step(chosen(BertConfig(**PRESETS["micro"], vocab_size=300)))
+
+
+def test_doubled_width_by_hand():
+    # width 16: embeddings 10·16 + 4·16 = 224, attention 4·(256 + 16) = 1,088,
+    # MLP 16·64 + 64 + 64·16 + 16 = 2,128, LayerNorms 3·32 = 96: 3,536 in all
+    prediction = course.predict_doubled_width(chosen(SMALL))
+    assert prediction.values["doubled_width"] == 16
+    reveal = prediction.reveal()
+    assert reveal.values["now"] == 1_000 and reveal.values["doubled"] == 3_536
+    assert reveal.answer == pytest.approx(3.536)
+    assert (reveal.values["embeddings_now"], reveal.values["embeddings_doubled"]) == (112, 224)

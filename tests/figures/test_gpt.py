@@ -266,3 +266,24 @@ def test_model_size_caption_reads_the_config():
         "my\\_model\\*: 12,345 parameters, 2 layers × 4 heads, width 64, a context of 32 tokens "
         "and a vocabulary of 50 tokens."
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Charts of revealed predictions
+# ---------------------------------------------------------------------------------------------
+
+
+def test_sampling_chart_names_the_settings_asked_about():
+    settings = SamplingSettings(temperature=0.5, top_p=0.9)
+    dist = next_token_distribution(LOGITS, settings)
+    figure = figs.sampling_chart(dist, [2, 0], [TOKENS[2], TOKENS[0]], settings)
+    assert figure.layout.title.text == "Next token after your prompt"
+    assert figure.layout.title.subtitle.text == "temperature 0.50, top-p 0.90"
+    assert ATTACK not in figure.to_json()
+
+
+def test_prompt_loss_chart_is_the_objective_sections_chart():
+    losses = [0.5, 2.0, 1.0, 0.1, 3.0]
+    figure = figs.prompt_loss_chart(TOKENS, losses, 1.32)
+    np.testing.assert_allclose(figure.data[0].y, losses)
+    assert figure.layout.title.text.startswith("−log p of each token")

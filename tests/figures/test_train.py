@@ -375,3 +375,13 @@ def test_export_texts() -> None:
     assert figs.export_commands("my-gpt-step-20") == (
         "unzip my-gpt-step-20.zip\ntinyformers export-hf my-gpt-step-20 my-gpt-step-20-hf"
     )
+
+
+def test_parameter_parts_figure_draws_each_part_with_its_share():
+    parts = {"the embedding tables": 112, "the <b>MLPs</b>": 888}
+    figure = figs.parameter_parts_figure(parts)
+    assert list(figure.data[0].x) == [112, 888]
+    assert list(figure.data[0].text) == ["112 (11%)", "888 (89%)"]
+    assert "<b>" not in figure.data[0].y[1]
+    with pytest.raises(ValueError, match="no parameters"):
+        figs.parameter_parts_figure({})

@@ -10,6 +10,7 @@
 * ``epoch_ledgers``: static masking (one mask, reused every epoch, as in the original BERT
   code) against dynamic masking (a fresh mask every epoch, as in RoBERTa).
 * ``fill_in_blanks``: replace chosen positions by ``[MASK]`` and read the model's top-k guesses.
+* ``predict_*``: the lesson's prediction questions on the student's sentences and blanks.
 
 Token ids follow the project's tokenizers: the special tokens hold ids 0 to 6 and are never
 selected for masking.
@@ -22,6 +23,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor, nn
 
+from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.corpora.stories import PLURAL_VERBS, SINGULAR_VERBS
 from tinyformers.text.inputs import bert_inputs
 from tinyformers.text.masking import (
@@ -443,3 +445,120 @@ def attention_from(trace: Trace, position: int) -> Tensor:
     if not 0 <= position < len(trace.tokens):
         raise ValueError(f"position {position} is outside the input (0 to {len(trace.tokens) - 1})")
     return torch.stack([layer[0, :, position, :] for layer in trace.attentions])
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict, then reveal (the lesson's ``predict:`` questions)
+# ---------------------------------------------------------------------------------------------
+
+REVEAL_DRAWS = 10_000  # draws of the masking that measure an average for a revealed answer
+
+
+def position_label(tokens: list[str], position: int) -> str:
+    """'position: token' as the page's position pickers show it."""
+    return f"{position}: {tokens[position]!r}"
+
+
+def predict_segment_b(loaded, pair: tuple[str, str]) -> Prediction:
+    """How many positions of ``[CLS] A [SEP] B [SEP]`` get segment B's row: B's tokens and the
+    ``[SEP]`` that closes it. ``pair`` is the page's sentences A and B."""
+    text_a, text_b = pair
+    if not loaded.tokenizer.encode(text_a) or not loaded.tokenizer.encode(text_b):
+        raise ValueError("type both sentences, A and B")
+
+    def reveal() -> Reveal:
+        breakdown = embedding_breakdown(loaded.model, loaded.tokenizer, text_a, text_b)
+        in_b = sum(breakdown.segments)
+        values = {"b_tokens": in_b - 1, "positions": len(breakdown.ids), "in_b": in_b}
+        return Reveal(in_b, values)
+
+    bounds = (0, loaded.config.block_size)
+    return Prediction({"text_a": text_a, "text_b": text_b}, reveal, bounds=bounds)
+
+
+def predict_masked_count(loaded, ledger: tuple[list[int], MaskingRates, int, bool]) -> Prediction:
+    """How many tokens of the ledger sentence the model reads as ``[MASK]``, on average over
+    many draws: measured over ``REVEAL_DRAWS`` draws. ``ledger`` is what the page's masking
+    sections use: the sentence's ids, the rates, the seed and whole-word masking."""
+    ledger_ids, rates, seed, whole_word = ledger
+    _check_ids(ledger_ids)
+    tokenizer = loaded.tokenizer
+    eligible = len(ordinary_positions(ledger_ids))
+    if eligible == 0:
+        raise ValueError("the sentence has no ordinary token that could be masked")
+
+    def reveal() -> Reveal:
+        stats = ledger_statistics(ledger_ids, tokenizer, rates, seed, REVEAL_DRAWS, whole_word)
+        measured = stats.counts[MASKED] / stats.samples
+        expected = eligible * rates.select_rate * rates.mask_rate
+        values = {
+            "eligible": eligible,
+            "expected": f"{expected:.3f}",
+            "measured": f"{measured:.3f}",
+            "draws": stats.samples,
+        }
+        return Reveal(measured, values, data={"stats": stats, "rates": rates})
+
+    values = {
+        "sentence": " ".join(tokenizer.display_tokens(ledger_ids)),
+        "select": f"{rates.select_rate:.0%}",
+        "mask": f"{rates.mask_rate:.0%}",
+    }
+    return Prediction(values, reveal, bounds=(0.0, float(len(ledger_ids))))
+
+
+SHOWN_GUESSES = 10  # guesses the figure of a revealed answer shows
+
+
+def _masked_input(loaded, blanks: tuple[list[int], list[int]]) -> tuple[list[str], int]:
+    """The tokens the model reads (every blank masked) and the first blank's position."""
+    ids, positions = blanks
+    if not positions:
+        raise ValueError("choose a position to mask")
+    masked = with_blanks(list(ids), list(positions), loaded.tokenizer.mask_id)
+    return loaded.tokenizer.display_tokens(masked), positions[0]
+
+
+def _guesses(loaded, blanks: tuple[list[int], list[int]]) -> tuple[Trace, list[BlankGuess]]:
+    ids, positions = blanks
+    k = min(SHOWN_GUESSES, loaded.tokenizer.vocab_size)
+    return fill_in_blanks(loaded.model, loaded.tokenizer, list(ids), list(positions), k)
+
+
+def predict_blank_confidence(loaded, blanks: tuple[list[int], list[int]]) -> Prediction:
+    """The probability the model gives its first choice for the first blank."""
+    tokens, position = _masked_input(loaded, blanks)
+
+    def reveal() -> Reveal:
+        guess = _guesses(loaded, blanks)[1][0]
+        values = {
+            "top": repr(guess.tokens[0]),
+            "second": repr(guess.tokens[1]),
+            "second_probability": f"{guess.probabilities[1]:.3f}",
+        }
+        return Reveal(guess.probabilities[0], values, data={"guesses": [guess]})
+
+    values = {"sentence": " ".join(tokens), "blank": position_label(tokens, position)}
+    return Prediction(values, reveal, bounds=(0.0, 1.0))
+
+
+def predict_blank_attention(loaded, blanks: tuple[list[int], list[int]]) -> Prediction:
+    """The position the first blank gives the most attention to, averaged over every head of
+    every layer."""
+    tokens, position = _masked_input(loaded, blanks)
+
+    def reveal() -> Reveal:
+        trace, _ = _guesses(loaded, blanks)
+        weights = attention_from(trace, position)  # (layers, heads, T)
+        mean = weights.mean(dim=(0, 1))  # (T,)
+        best = int(mean.argmax())
+        values = {
+            "weight": f"{float(mean[best]):.3f}",
+            "heads": weights.shape[0] * weights.shape[1],
+        }
+        data = {"weights": weights, "tokens": trace.tokens, "position": position}
+        return Reveal(position_label(tokens, best), values, data)
+
+    labels = tuple(position_label(tokens, i) for i in range(len(tokens)))
+    values = {"sentence": " ".join(tokens), "blank": position_label(tokens, position)}
+    return Prediction(values, reveal, labels)

@@ -11,6 +11,8 @@ heads, out of those attentions.
 
 ``greedy_decode_batch`` decodes many sources at once (right-padded, with an attention mask), and
 ``exact_match`` uses it to measure a model on (source, target) pairs.
+
+The ``predict_*`` functions at the end are the lesson's prediction questions.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import torch
 from torch import Tensor, nn
 
 from tinyformers.model.build import count_parameters
+from tinyformers.predict import Prediction, Reveal
+from tinyformers.text.span_corruption import MIN_RATE, corrupt_spans, span_counts
 from tinyformers.text.tokenizers import SPECIAL_TOKENS
 from tinyformers.trace import Trace, trace_seq2seq
 from tinyformers.training.zoo import date_splits
@@ -316,3 +320,94 @@ def exact_match(
         outputs = [tokenizer.decode(ids) for ids in decoded.ids]
         right += sum(output == target for output, (_, target) in zip(outputs, batch, strict=True))
     return right / len(pairs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict, then reveal (the lesson's ``predict:`` questions)
+# ---------------------------------------------------------------------------------------------
+
+SPAN_RATE_LIMIT = 0.5  # the highest corruption rate the page offers
+SPAN_MARGIN = 0.15  # a what-if rate at least this far from the page's, so the counts change
+
+
+def predict_decoder_runs(source: str, steps: list[DecodingStep]) -> Prediction:
+    """How many times the decoder runs to rewrite ``source`` greedily: once per output token,
+    the final [EOS] included (``steps``: the page's decoding of ``source``)."""
+    if not steps:
+        raise ValueError("the source has not been decoded")
+
+    def reveal() -> Reveal:
+        output = [step.token for step in steps if not step.is_end]
+        values = {
+            "output": "".join(output),
+            "characters": len(output),
+            "end_runs": len(steps) - len(output),
+            "runs": len(steps),
+        }
+        return Reveal(len(steps), values)
+
+    return Prediction({"source": source}, reveal, bounds=(0, 1_000))
+
+
+def heads_name(layer: int, head: int | str) -> str:
+    """``layer 1, head 2`` or ``layer 1, mean of the heads``, as the page's selectors read."""
+    return f"layer {layer}, {'mean of the heads' if head == MEAN else f'head {head}'}"
+
+
+def predict_last_character_source(
+    source: str, steps: list[DecodingStep], trace: Trace, layer: int, head: int | str
+) -> Prediction:
+    """Which source token the cross-attention of ``layer`` and ``head`` (or the mean of the
+    heads) weighs most at the step that writes the output's last character."""
+    written = [step for step in steps if not step.is_end]
+    if not written:
+        raise ValueError("the model wrote nothing for this source")
+    last = written[-1]
+    labels = [f"{i}: {token!r}" for i, token in enumerate(trace.encoder_tokens)]
+
+    def reveal() -> Reveal:
+        row = step_row(last.cross_attention, layer, head)  # (source,)
+        best = int(row.argmax())
+        values = {"weight": f"{row[best].item():.3f}", "where": heads_name(layer, head)}
+        data = {"step": last, "trace": trace, "layer": layer, "head": head}
+        return Reveal(labels[best], values, data)
+
+    values = {"source": source, "token": repr(last.token), "where": heads_name(layer, head)}
+    return Prediction(values, reveal, tuple(labels))
+
+
+def what_if_rate(rate: float) -> float:
+    """A corruption rate to ask about: the page's plus ``SPAN_MARGIN``, or minus it where that
+    would pass ``SPAN_RATE_LIMIT``, and never below ``MIN_RATE``."""
+    higher = round(rate + SPAN_MARGIN, 2)
+    return higher if higher <= SPAN_RATE_LIMIT else max(round(rate - SPAN_MARGIN, 2), MIN_RATE)
+
+
+def predict_span_target_length(span: tuple[list[str], float, float, int]) -> Prediction:
+    """How many tokens T5's target holds for the page's sentence at another corruption rate:
+    the sentinels and the dropped words. ``span`` is the page's words, rate, mean span length
+    and seed."""
+    words, rate, mean_span, seed = span
+    asked = what_if_rate(rate)
+    span_counts(len(words), asked, mean_span)  # a ValueError if the settings cannot be used
+
+    def reveal() -> Reveal:
+        corruption = corrupt_spans(words, asked, mean_span, seed)
+        spans = len(corruption.spans)
+        values = {
+            "words": len(words),
+            "rate": f"{asked:.2f}",
+            "dropped": corruption.n_dropped,
+            "spans": spans,
+            "sentinels": spans + 1,
+            "total": len(corruption.targets),
+        }
+        return Reveal(len(corruption.targets), values)
+
+    values = {
+        "words": len(words),
+        "mean_span": f"{mean_span:g}",
+        "current": f"{rate:.2f}",
+        "rate": f"{asked:.2f}",
+    }
+    return Prediction(values, reveal, bounds=(0, 2 * len(words) + 1))

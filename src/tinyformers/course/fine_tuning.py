@@ -15,6 +15,8 @@
   likely it finds each sentence, and what a few-shot prompt gets out of it.
 * For the page: the parser's verdict on a task (``task_checks``), the settings of every method
   from one set of choices (``plan_methods``) and a training job's progress (``runs_progress``).
+* The lesson's prediction questions (``predict_*``): about the classifier a run would train,
+  answered by building it and running it once, never by training.
 
 Training reports ``MethodUpdate``s (and each finished ``MethodResult``) through ``report``, the
 protocol of ``jobs.py``: report returns False when someone asked to stop.
@@ -28,7 +30,7 @@ import itertools
 import random
 import statistics
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +41,7 @@ from tinyformers.model.bert import Bert
 from tinyformers.model.build import build_model, count_parameters
 from tinyformers.model.config import BertConfig
 from tinyformers.model.gpt import GPT
+from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.corpora.stories import (
     Sentence,
     flip_verb_number,
@@ -801,3 +804,101 @@ def grammatical_share(examples: Sequence[Example]) -> float:
     if not examples:
         raise ValueError("there are no examples to count")
     return statistics.mean(e.label == GRAMMATICAL for e in examples)
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict, then reveal (the lesson's ``predict:`` questions): the classifier a run would
+# train, built and run once, never trained
+# ---------------------------------------------------------------------------------------------
+
+REVEAL_EXAMPLES = 100  # held-out sentences an untrained classifier is scored on
+ADDED_METHODS = ("bitfit", "adapters", "lora", "prefix")  # methods that adapt the body
+UNCHANGED_TOLERANCE = 1e-4  # largest change of a sentence vector still counted as none
+
+
+def predict_head_size(loaded, chosen: MethodSettings) -> Prediction:
+    """How many parameters the new linear head of the classifier has: weights and biases."""
+    width = loaded.config.n_embd
+
+    def reveal() -> Reveal:
+        head = prepare(loaded.model, chosen).head
+        return Reveal(
+            count_parameters(head), {"weights": head.weight.numel(), "biases": head.bias.numel()}
+        )
+
+    return Prediction({"model": loaded.name, "width": width}, reveal, bounds=(0, 100_000))
+
+
+def predict_lora_doubled_rank(loaded, plans: MethodPlans) -> Prediction:
+    """How many parameters LoRA would train with twice the page's rank (the head included)."""
+    lora = plans.settings.get("lora")
+    if lora is None:
+        raise ValueError(f"LoRA's settings cannot be used: {plans.errors.get('lora')}")
+    trainable, _ = parameter_arithmetic(lora, loaded.config)  # the page's count, worked out
+    doubled = replace(lora, lora_rank=2 * lora.lora_rank)
+
+    def reveal() -> Reveal:
+        classifier = prepare(loaded.model, doubled)
+        total = peft.count_trainable(classifier)
+        head = count_parameters(classifier.head)
+        return Reveal(total, {"lora": total - head, "head": head, "before": trainable - head})
+
+    values = {
+        "model": loaded.name,
+        "rank": lora.lora_rank,
+        "targets": ", ".join(lora.lora_targets),
+        "trainable": trainable,
+        "doubled": doubled.lora_rank,
+    }
+    return Prediction(values, reveal, bounds=(0, 100_000_000))
+
+
+def _held_out_batch(loaded, data: TaskData, n: int) -> dict[str, Tensor]:
+    task = ClassificationTask(loaded.model, loaded.tokenizer, data)
+    seqs, labels = task.held_out_seqs[:n], task.held_out_labels[:n]
+    return task.make(seqs, labels)
+
+
+def predict_changed_before_training(loaded, plans: MethodPlans, data: TaskData) -> Prediction:
+    """Which method's classifier reads a different sentence vector from the pretrained body's
+    before any training step: prefix tuning's new keys and values are random, while LoRA (B = 0),
+    adapters (up-projection 0) and BitFit (the body's own biases) start as the body itself."""
+    methods = [m for m in ADDED_METHODS if m in plans.settings]
+    if "prefix" not in methods:
+        raise ValueError("prefix tuning's settings cannot be used")
+
+    def reveal() -> Reveal:
+        batch = _held_out_batch(loaded, data, 8)
+        with torch.no_grad():
+            body = SequenceClassifier(body_of(loaded.model), plans.settings["prefix"].pooling)
+            reference = body.features(batch["idx"], batch["attention_mask"])
+            changes = {}
+            for method in methods:
+                classifier = prepare(loaded.model, plans.settings[method]).eval()
+                features = classifier.features(batch["idx"], batch["attention_mask"])
+                changes[method] = (features - reference).abs().max().item()
+        changed = [m for m in methods if changes[m] > UNCHANGED_TOLERANCE]
+        answer = METHODS[changed[0]] if len(changed) == 1 else "more than one"
+        values = {"change": f"{changes['prefix']:.3f}", "sentences": len(batch["labels"])}
+        return Reveal(answer, values)
+
+    return Prediction({"model": loaded.name}, reveal, tuple(METHODS[m] for m in methods))
+
+
+def predict_untrained_accuracy(loaded, chosen: MethodSettings, data: TaskData) -> Prediction:
+    """The held-out accuracy of the chosen method's classifier before its first training step,
+    on the first ``REVEAL_EXAMPLES`` held-out sentences."""
+    n = min(REVEAL_EXAMPLES, len(data.held_out))
+
+    def reveal() -> Reveal:
+        batch = _held_out_batch(loaded, data, n)
+        classifier = prepare(loaded.model, chosen).eval()
+        with torch.no_grad():
+            logits = classifier(batch["idx"], batch["attention_mask"]).logits
+        predictions = logits.argmax(dim=-1)
+        right = (predictions == batch["labels"]).float().mean().item()
+        called = (predictions == GRAMMATICAL).float().mean().item()
+        return Reveal(right, {"called": f"{called:.0%}", "accuracy": f"{right:.0%}"})
+
+    values = {"model": loaded.name, "method": chosen.label, "examples": n}
+    return Prediction(values, reveal, bounds=(0.0, 1.0))

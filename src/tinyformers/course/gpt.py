@@ -14,6 +14,7 @@ This module runs that step in the open so a lesson can show each part of it:
 * ``continuation`` generates a whole continuation and measures it (greedy against sampled).
 * ``prompt_loss`` is the training objective on a prompt: −log p of each next token, whose mean is
   the model's own cross-entropy loss.
+* ``predict_*`` are the lesson's prediction questions on the student's prompt and settings.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from tinyformers.model.sampling import (
     next_token_distribution,
     sample,
 )
+from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.tokenizers import SPECIAL_TOKENS
 
 # What the lesson's page starts with (the lesson plans time the same computation).
@@ -402,3 +404,144 @@ def learned_tokens(tokenizer) -> LearnedTokens:
     ]
     shown = tokenizer.display_tokens(ids)
     return LearnedTokens(len(ids), [t for t in shown if any(c.isupper() for c in t)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict, then reveal (the lesson's ``predict:`` questions)
+# ---------------------------------------------------------------------------------------------
+
+WHAT_IF_TOP_P = 0.5  # the top-p a question asks about while the page's top-p is off
+CANDIDATES = 5  # tokens in a row of the ranking that a top-p question offers
+SHOWN_BARS = 15  # tokens the chart of a revealed answer shows
+
+
+def _settings_values(settings: SamplingSettings) -> dict[str, str]:
+    """The sliders as a question shows them: each filter's value, or "off"."""
+    return {
+        "temperature": f"{settings.temperature:.2f}",
+        "top_k": "off" if settings.top_k is None else str(settings.top_k),
+        "top_p": "off" if settings.top_p is None else f"{settings.top_p:.2f}",
+    }
+
+
+def _token_labels(tokenizer, ids: list[int]) -> dict[int, str]:
+    """A label for each token id, its display string quoted (with its id where two look alike)."""
+    shown = [repr(token) for token in tokenizer.display_tokens(ids)]
+    return {
+        token_id: f"{text} (id {token_id})" if shown.count(text) > 1 else text
+        for token_id, text in zip(ids, shown, strict=True)
+    }
+
+
+def _chart_data(loaded, distribution: Distribution, ids: list[int], settings) -> dict:
+    tokens = loaded.tokenizer.display_tokens(ids)
+    return {"distribution": distribution, "ids": ids, "tokens": tokens, "settings": settings}
+
+
+def predict_kept_count(loaded, ids: list[int], settings: SamplingSettings) -> Prediction:
+    """How many tokens of the vocabulary the sampling settings keep in the draw."""
+    ids = check_prompt(ids, loaded.config.vocab_size)
+    vocab = loaded.config.vocab_size
+
+    def reveal() -> Reveal:
+        distribution = next_token_distribution(next_token_logits(loaded.model, ids), settings)
+        kept = int(distribution.kept.sum())
+        shown = distribution.raw.topk(min(SHOWN_BARS, vocab)).indices.tolist()
+        values = {"kept": kept, "vocab": vocab}
+        return Reveal(kept, values, _chart_data(loaded, distribution, shown, settings))
+
+    values = {**_settings_values(settings), "vocab": vocab, "prompt": loaded.tokenizer.decode(ids)}
+    return Prediction(values, reveal, bounds=(0, vocab))
+
+
+def predict_never_drawn(loaded, ids: list[int], settings: SamplingSettings) -> Prediction:
+    """The first token, down the model's ranking, that top-p filters out: the page's top-p (or
+    ``WHAT_IF_TOP_P`` while it is off) at the page's temperature (1 when greedy), top-k off.
+    The choices are ``CANDIDATES`` tokens in a row of the ranking around the cut, where the
+    cut falls depends on the prompt."""
+    ids = check_prompt(ids, loaded.config.vocab_size)
+    temperature = settings.temperature if not settings.greedy else 1.0
+    asked = SamplingSettings(temperature=temperature, top_p=settings.top_p or WHAT_IF_TOP_P)
+    distribution = next_token_distribution(next_token_logits(loaded.model, ids), asked)
+    order = distribution.tempered.argsort(descending=True, stable=True).tolist()
+    cut = int(distribution.kept.sum())  # top-p keeps a prefix of the ranking
+    if cut == len(order):
+        raise ValueError("top-p keeps every token of the vocabulary here")
+    end = min(len(order), max(cut - sum(ids) % CANDIDATES, 0) + CANDIDATES)
+    ranks = range(max(end - CANDIDATES, 0), end)
+    tokens = loaded.tokenizer.display_tokens([order[r] for r in ranks])
+    labels = {r: f"rank {r + 1}: {token!r}" for r, token in zip(ranks, tokens, strict=True)}
+
+    def reveal() -> Reveal:
+        kept = distribution.kept.nonzero().flatten()
+        values = {"kept": cut, "mass": f"{distribution.tempered[kept].sum().item():.3f}"}
+        shown = order[: max(SHOWN_BARS, end)]
+        return Reveal(labels[cut], values, _chart_data(loaded, distribution, shown, asked))
+
+    values = {
+        "prompt": loaded.tokenizer.decode(ids),
+        "top_p": f"{asked.top_p:.2f}",
+        "temperature": f"{temperature:.2f}",
+    }
+    return Prediction(values, reveal, tuple(labels.values()))
+
+
+def what_if_temperature(settings: SamplingSettings) -> float:
+    """The temperature a question asks about: 2 when the page's is below 1 (and above 0),
+    else 0.5."""
+    return 2.0 if 0 < settings.temperature < 1 else 0.5
+
+
+def predict_favourite_at_temperature(
+    loaded, ids: list[int], settings: SamplingSettings
+) -> Prediction:
+    """The probability the model's favourite next token gets at another temperature."""
+    ids = check_prompt(ids, loaded.config.vocab_size)
+    logits = next_token_logits(loaded.model, ids)
+    raw = torch.softmax(logits.float(), dim=-1)
+    favourite, second = raw.topk(2).indices.tolist()
+    temperature = what_if_temperature(settings)
+    labels = _token_labels(loaded.tokenizer, [favourite, second])
+
+    def reveal() -> Reveal:
+        asked = SamplingSettings(temperature=temperature)
+        distribution = next_token_distribution(next_token_logits(loaded.model, ids), asked)
+        values = {
+            "temperature": f"{temperature:g}",
+            "second": labels[second],
+            "second_raw": f"{raw[second].item():.3f}",
+            "second_new": f"{distribution.tempered[second].item():.3f}",
+        }
+        shown = raw.topk(min(SHOWN_BARS, raw.numel())).indices.tolist()
+        data = _chart_data(loaded, distribution, shown, asked)
+        return Reveal(distribution.tempered[favourite].item(), values, data)
+
+    values = {
+        "prompt": loaded.tokenizer.decode(ids),
+        "token": labels[favourite],
+        "raw": f"{raw[favourite].item():.3f}",
+        "temperature": f"{temperature:g}",
+    }
+    return Prediction(values, reveal, bounds=(0.0, 1.0))
+
+
+def predict_hardest_token(loaded, ids: list[int]) -> Prediction:
+    """Which token of the prompt the model finds hardest to predict from the tokens before it:
+    the largest −log p of the training objective."""
+    ids = check_prompt(ids, loaded.config.vocab_size, minimum=2)
+    ids = context_of(loaded.model, ids)
+    tokens = loaded.tokenizer.display_tokens(ids)
+    labels = [f"{i}: {tokens[i]!r}" for i in range(len(ids))]
+
+    def reveal() -> Reveal:
+        result = prompt_loss(loaded.model, ids)
+        hardest = result.most_surprising + 1  # losses[i] is the loss of token i + 1
+        values = {
+            "probability": f"{result.probabilities[hardest - 1].item():.4f}",
+            "loss": f"{result.losses[hardest - 1].item():.2f}",
+            "mean": f"{result.mean:.2f}",
+        }
+        data = {"tokens": tokens, "losses": result.losses.tolist(), "mean": result.mean}
+        return Reveal(labels[hardest], values, data)
+
+    return Prediction({"prompt": loaded.tokenizer.decode(ids)}, reveal, tuple(labels[1:]))

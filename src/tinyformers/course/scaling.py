@@ -34,6 +34,9 @@ multiply-adds for a hidden width F, linear in n. So attention's share grows with
 
 and measures the peak memory PyTorch allocates during each forward pass with its profiler.
 ``score_matrix_bytes`` gives the size of one (batch, heads, n, n) float32 matrix, exactly.
+
+The lesson's prediction questions (``predict_*``, at the end) ask about the planned sweep and
+the attention settings before anything trains or is timed.
 """
 
 from __future__ import annotations
@@ -50,7 +53,9 @@ from torch.profiler import ProfilerActivity, profile
 
 from tinyformers.model.attention import MultiHeadAttention
 from tinyformers.model.blocks import MLP
+from tinyformers.model.build import build_model, count_parameters
 from tinyformers.model.config import GPTConfig
+from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.corpora import lesson_corpus
 from tinyformers.text.tokenizers import train_char
 from tinyformers.training.experiments import RunUpdate, train_variants
@@ -826,3 +831,102 @@ def half_time_length(result: CostResult) -> int | None:
     """The first measured n at which attention with materialised weights takes at least half of
     the attention + MLP time, or None if it never does."""
     return next((p.n for p in result.points if p.attention_share() >= 0.5), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict, then reveal (the lesson's ``predict:`` questions): about the planned sweep and the
+# attention settings, before anything trains or is timed
+# ---------------------------------------------------------------------------------------------
+
+MIB = 2**20
+COST_PARTS = {  # the keys of ``multiply_adds``, as a question offers them
+    "attention projections": "the four attention projections",
+    "attention scores and weighted sum": "attention's scores and weighted sum",
+    "MLP": "the MLP",
+}
+
+
+def predict_doubled_score_memory(cost_settings: CostSettings) -> Prediction:
+    """MiB of one layer's heads × n × n float32 weights at twice the longest sequence."""
+    n, heads = cost_settings.max_length, cost_settings.n_head
+    now = score_matrix_bytes(n, heads) / MIB
+
+    def reveal() -> Reveal:
+        doubled = score_matrix_bytes(2 * n, heads) / MIB
+        return Reveal(doubled, {"doubled": f"{doubled:,.2f}", "ratio": f"{doubled / now:g}"})
+
+    values = {"heads": heads, "n": n, "now": f"{now:,.2f}", "doubled_n": 2 * n}
+    return Prediction(values, reveal, bounds=(0.0, 1e6))
+
+
+def predict_largest_cost(cost_settings: CostSettings) -> Prediction:
+    """Which part of one layer takes the most multiply-adds at the longest sequence."""
+    n, width = cost_settings.max_length, cost_settings.n_embd
+
+    def reveal() -> Reveal:
+        counts = multiply_adds(n, width, cost_settings.mlp_width)
+        largest = max(counts, key=counts.get)
+        values = {
+            "projections": f"{counts['attention projections']:.2e}",
+            "scores": f"{counts['attention scores and weighted sum']:.2e}",
+            "mlp": f"{counts['MLP']:.2e}",
+        }
+        values["crossover"] = f"{crossover_length(width, cost_settings.mlp_width):.0f}"
+        return Reveal(COST_PARTS[largest], values, data={"settings": cost_settings})
+
+    return Prediction({"n": n, "width": width}, reveal, tuple(COST_PARTS.values()))
+
+
+def _built_counts(config: GPTConfig) -> tuple[int, int]:
+    """(embedding-table parameters, all parameters) of the model built from ``config``, on the
+    meta device: shapes only, nothing allocated."""
+    with torch.device("meta"):
+        model = build_model(config)
+    tables = sum(
+        p.numel() for name, p in model.named_parameters() if name.startswith(("wte", "wpe"))
+    )
+    return tables, count_parameters(model)
+
+
+def predict_smallest_embedding_share(plan: SweepPlan) -> Prediction:
+    """The share of the smallest model's parameters in its token and position tables."""
+    smallest = plan.configs[0]
+
+    def reveal() -> Reveal:
+        tables, total = _built_counts(smallest)
+        return Reveal(tables / total, {"embedding": tables, "total": total})
+
+    values = {
+        "label": model_label(smallest),
+        "vocab": smallest.vocab_size,
+        "context": smallest.block_size,
+    }
+    return Prediction(values, reveal, bounds=(0.0, 1.0))
+
+
+def predict_chinchilla_steps(plan: SweepPlan) -> Prediction:
+    """How many training steps would give the sweep's largest model Chinchilla's tokens per
+    parameter (all its parameters, counted on the model built from its config)."""
+    largest = plan.configs[-1]
+    per_step = plan.settings.tokens_per_step
+
+    def reveal() -> Reveal:
+        _, parameters = _built_counts(largest)
+        tokens = CHINCHILLA_TOKENS_PER_PARAMETER * parameters
+        steps = math.ceil(tokens / per_step)
+        values = {
+            "tokens": tokens,
+            "per_step": per_step,
+            "steps": plan.settings.steps,
+            "times": f"{steps / plan.settings.steps:.1f}",
+        }
+        return Reveal(steps, values, data={"plan": plan})
+
+    values = {
+        "ratio": CHINCHILLA_TOKENS_PER_PARAMETER,
+        "label": model_label(largest),
+        "parameters": all_parameters(largest),
+        "batch": plan.settings.batch_size,
+        "context": plan.settings.block_size,
+    }
+    return Prediction(values, reveal, bounds=(0, 1e9))

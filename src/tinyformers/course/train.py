@@ -20,6 +20,9 @@ tokenizer, size, settings) checked into a ``Choice``; the ``Training`` of that c
 background work, why it stopped, whether it may resume, and publishing the model it learned;
 and the ``Status`` numbers shown while it runs.
 
+The lesson's prediction questions (``predict_*``, at the end) ask about the chosen model and
+settings before any training: nothing in them trains.
+
 The page's defaults (``default_choice``) are chosen to teach within 30 seconds on two CPU
 cores: a small GPT on gpt-char's stories whose loss visibly falls from ln V and whose samples
 turn from random characters into words (bench/train_page.py measures it).
@@ -28,6 +31,7 @@ turn from random characters into words (bench/train_page.py measures it).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +42,7 @@ from torch import Tensor
 
 from tinyformers.model.build import build_model, count_parameters
 from tinyformers.model.config import PRESETS, TransformerConfig, config_from_dict
+from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.corpora import lesson_corpus
 from tinyformers.text.tokenizers import (
     BYTE_ALPHABET_SIZE,
@@ -903,3 +908,111 @@ def actions(training: Training | None, ready: bool) -> Actions:
         reset=True,
         stop=training.phase() not in ("idle", "stopping"),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict, then reveal (the lesson's ``predict:`` questions): about the chosen model and
+# settings, before any training
+# ---------------------------------------------------------------------------------------------
+
+PARTS = {
+    "embeddings": "the embedding tables",
+    "attention": "the attention layers",
+    "mlp": "the MLPs",
+    "layer_norms": "the LayerNorms",
+    "head": "the masked-LM head",  # BERT only: GPT scores tokens with its token table
+}
+
+
+def _part_of(name: str) -> str:
+    pieces = name.split(".")
+    if pieces[0] in ("wte", "wpe", "wse"):
+        return "embeddings"
+    if any(piece.startswith("ln") for piece in pieces):
+        return "layer_norms"
+    if "attn" in pieces:
+        return "attention"
+    if "mlp" in pieces:
+        return "mlp"
+    return "head"
+
+
+def parameter_parts(config: TransformerConfig) -> dict[str, int]:
+    """Parameters of a model built from ``config``, by part (keys of ``PARTS``, every part the
+    model has). The model is built on PyTorch's meta device: shapes only, no memory, no time."""
+    with torch.device("meta"):
+        model = build_model(config)
+    parts = dict.fromkeys(PARTS, 0)
+    for name, parameter in model.named_parameters():
+        parts[_part_of(name)] += parameter.numel()
+    return {part: n for part, n in parts.items() if n or part != "head"}
+
+
+def _size_values(config: TransformerConfig) -> dict[str, object]:
+    return {
+        "layers": config.n_layer,
+        "width": config.n_embd,
+        "context": config.block_size,
+        "vocab": config.vocab_size,
+    }
+
+
+def predict_largest_part(choice: Choice) -> Prediction:
+    """Which part of the chosen model holds the most parameters."""
+    config = choice.config
+    labels = {p: label for p, label in PARTS.items() if p != "head" or config.family == "bert"}
+
+    def reveal() -> Reveal:
+        parts = parameter_parts(config)
+        largest = max(parts, key=parts.get)
+        total = sum(parts.values())
+        values = {"share": f"{parts[largest] / total:.0%}", "total": total}
+        data = {"parts": {labels[p]: n for p, n in parts.items()}}
+        return Reveal(labels[largest], values, data)
+
+    return Prediction(_size_values(config), reveal, tuple(labels.values()))
+
+
+def predict_step_zero_loss(choice: Choice) -> Prediction:
+    """The loss an untrained model starts from: about that of an even guess, ln V."""
+    vocab = choice.config.vocab_size
+
+    def reveal() -> Reveal:
+        loss = even_guess_loss(vocab)
+        return Reveal(loss, {"vocab": vocab, "loss": f"{loss:.3f}"})
+
+    values = {"family": choice.spec.family.upper(), "vocab": vocab}
+    return Prediction(values, reveal, bounds=(0.0, 100.0))
+
+
+def predict_scored_per_step(choice: Choice) -> Prediction:
+    """How many next-token predictions one training step of a GPT averages its loss over."""
+    if choice.spec.family != "gpt":
+        raise ValueError(
+            "a BERT step scores only its masked positions, a different number each time"
+        )
+    batch, context = choice.spec.settings.batch_size, choice.config.block_size
+
+    def reveal() -> Reveal:
+        return Reveal(batch * context, {"batch": batch, "context": context})
+
+    return Prediction({"batch": batch, "context": context}, reveal, bounds=(0, 10_000_000))
+
+
+def predict_doubled_width(choice: Choice) -> Prediction:
+    """How many times as many parameters the chosen model would have at twice its width."""
+    config = choice.config
+    wider = dataclasses.replace(config, n_embd=2 * config.n_embd)
+
+    def reveal() -> Reveal:
+        now, doubled = parameter_parts(config), parameter_parts(wider)
+        values = {
+            "now": sum(now.values()),
+            "doubled": sum(doubled.values()),
+            "embeddings_now": now["embeddings"],
+            "embeddings_doubled": doubled["embeddings"],
+        }
+        return Reveal(sum(doubled.values()) / sum(now.values()), values)
+
+    values = {**_size_values(config), "doubled_width": wider.n_embd}
+    return Prediction(values, reveal, bounds=(0.0, 10.0))

@@ -398,6 +398,24 @@ def loss_chart(tokens: list[str], losses: list[float], mean: float, title: str) 
 
 
 # ---------------------------------------------------------------------------------------------
+# Charts of revealed predictions (the lesson's ``predict:`` questions)
+# ---------------------------------------------------------------------------------------------
+
+
+def sampling_chart(
+    distribution: Distribution, ids: list[int], tokens: list[str], settings: SamplingSettings
+) -> go.Figure:
+    """``distribution_chart`` of the tokens ``ids`` under the settings a question asked about."""
+    title = "Next token after your prompt"
+    return distribution_chart(distribution, ids, tokens, title, subtitle=settings_label(settings))
+
+
+def prompt_loss_chart(tokens: list[str], losses: list[float], mean: float) -> go.Figure:
+    """``loss_chart`` of the prompt, as the objective section draws it."""
+    return loss_chart(tokens, losses, mean, "−log p of each token given the tokens before it")
+
+
+# ---------------------------------------------------------------------------------------------
 # Captions (Markdown; every token escaped with ``markdown_quote``)
 # ---------------------------------------------------------------------------------------------
 

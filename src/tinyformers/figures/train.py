@@ -339,6 +339,35 @@ def samples_html(
 
 
 # ---------------------------------------------------------------------------------------------
+# Where the parameters are (a revealed prediction)
+# ---------------------------------------------------------------------------------------------
+
+
+def parameter_parts_figure(parts: dict[str, int]) -> go.Figure:
+    """One bar per part of the model: its parameters and its share of all of them."""
+    if not parts or sum(parts.values()) <= 0:
+        raise ValueError("there are no parameters to show")
+    total = sum(parts.values())
+    names = [html.escape(name) for name in parts]
+    figure = go.Figure(
+        go.Bar(
+            x=list(parts.values()),
+            y=names,
+            orientation="h",
+            marker_color=TRAIN_COLOR,
+            text=[f"{n:,} ({n / total:.0%})" for n in parts.values()],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{x:,} parameters<extra></extra>",
+        )
+    )
+    figure.update_yaxes(autorange="reversed")
+    figure = _layout(figure, "Where your model's parameters are", 360, "parameters", "")
+    figure.update_layout(margin={"r": 140})
+    return figure
+
+
+# ---------------------------------------------------------------------------------------------
 # Captions: the choice
 # ---------------------------------------------------------------------------------------------
 
