@@ -37,7 +37,8 @@ KINDS = (
     "multiselect",
     "text_input",
 )
-NOT_IN_LINKS = ("quiz-", "guess-", "present-toggle")  # answers, predictions, presenter switch
+# answers, predictions, the presenter switch, a class room's code, a nickname, the instructor token
+NOT_IN_LINKS = ("quiz-", "guess-", "present-toggle", "room-", "answers-", "instructor-")
 HOSTILE = (
     "<script>alert(1)</script>",
     "99999999999",

@@ -107,6 +107,8 @@ def self_attention_view(
     prefix_len = 0
     if kind == "prefix":
         n = len(first)
+        if st.session_state.get("mk-prefix", 0) > n:  # a shorter sentence: the whole of it
+            st.session_state["mk-prefix"] = n
         prefix_len = sentences.slider(PREFIX_LABEL, 0, n, min(3, n), key="mk-prefix", bind=BIND)
     if kind == "padding" and second is None:
         st.info("Type a second sentence above: padding needs a batch of two.")
