@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 import streamlit as st
 from widgets import PRESENT_PARAM, plain, presenting
 
+from tinyformers.lessons import get_lesson
 from tinyformers.store import answers as stored_answers
 from tinyformers.store import rooms as store_rooms
 from tinyformers.store.checks import StoreError
@@ -36,6 +37,7 @@ ROOM_KEY = "_room"  # a student's room: {"code", "following", "seen", "phase"}
 DRIVING_KEY = "_driving"  # the code of the room this (instructor's) session drives
 INSTRUCTOR_KEY = "_instructor"  # True once this session gave the instructor token
 PUBLISHED_KEY = "_published"  # what this session last published to its room
+PRIVATE_PAGES = {"class", "plan"}  # pages a room does not follow the instructor to
 NOT_SHARED = {PRESENT_PARAM}  # the instructor's presenter mode is not the students'
 MULTI = re.compile(r"(?P<key>.+)\.(?P<n>\d+)")
 
@@ -158,9 +160,10 @@ def close_driven_room() -> None:
 
 
 def publish(lesson: str, parameters: dict[str, list[str]]) -> None:
-    """After a page ran in the instructor's session: show the room what it shows."""
+    """After a page ran in the instructor's session: show the room what it shows (a lesson or
+    the course map; the instructor's own pages stay with the instructor)."""
     store, code = shared_store(), driving()
-    if store is None or code is None:
+    if store is None or code is None or lesson in PRIVATE_PAGES:
         return
     params = flat_params(parameters)
     step = params.pop("step", "0")
@@ -182,12 +185,11 @@ def publish(lesson: str, parameters: dict[str, list[str]]) -> None:
     st.session_state[PUBLISHED_KEY] = shown
 
 
-def driver_panel() -> None:
-    """The sidebar of an instructor who drives a room: its code (large when presenting) and a
-    button the step-through script presses when the step changes, so the room follows it."""
+def driver_panel(lesson: str) -> None:
+    """The sidebar of an instructor who drives a room: its code (large when presenting), the
+    lesson's questions to pose, and a button the step-through script presses when the step
+    changes, so the room follows it."""
     code = driving()
-    if code is None:
-        return
     size = "3rem" if presenting() else "1.6rem"
     st.html(
         f'<div class="tf-room-code" style="font-size:{size};font-weight:700;letter-spacing:.2em">'
@@ -195,6 +197,40 @@ def driver_panel() -> None:
     )
     st.caption("Students join this room with the code above.")
     st.button("Sync", key="room-sync", help="Show the room the step you are on")
+    keys = lesson_questions(lesson)
+    if keys:
+        question_controls(code, lesson, keys)
+
+
+def lesson_questions(lesson: str) -> list[str]:
+    try:
+        return [q.key for q in get_lesson(lesson).predict]
+    except KeyError:
+        return []
+
+
+def question_controls(code: str, lesson: str, keys: list[str]) -> None:
+    """Pose one of this lesson's prediction questions to the room, then lock and reveal it."""
+    store, me = shared_store(), instructor_id()
+    chosen = st.selectbox("Question for the room", keys, key="room-question")
+    try:
+        posed = store_rooms.posed(store, code)
+        pose, lock, reveal = st.columns(3)
+        if pose.button("Pose", key="room-pose"):
+            posed = store_rooms.pose(store, code, instructor=me, lesson=lesson, question=chosen)
+        if lock.button("Lock", key="room-lock", disabled=not _phase(posed, "open")):
+            posed = store_rooms.lock(store, code, instructor=me)
+        if reveal.button("Reveal", key="room-reveal", disabled=not _phase(posed, "open", "locked")):
+            posed = store_rooms.reveal(store, code, instructor=me)
+    except StoreError as err:
+        st.error(plain(err))
+        return
+    if posed is not None:
+        st.caption(f"Posed: {posed.lesson} / {posed.question} ({posed.phase}).")
+
+
+def _phase(posed, *phases: str) -> bool:
+    return posed is not None and posed.phase in phases
 
 
 # --------------------------------------------------------------------------------------------
@@ -308,11 +344,12 @@ def posed_here(lesson: str, question: str):
     return None
 
 
-def room_panel() -> None:
-    """The sidebar's class-room section, for instructors and students."""
+def room_panel(lesson: str) -> None:
+    """The sidebar's class-room section, for instructors and students (``lesson``: the slug of
+    the page shown)."""
     with st.sidebar.expander("Class room", expanded=bool(joined() or driving())):
         if driving():
-            driver_panel()
+            driver_panel(lesson)
         else:
             student_panel()
 

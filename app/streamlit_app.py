@@ -49,7 +49,7 @@ page = st.navigation({"Start": [home, plans, class_view], "Lessons": lessons}, e
 widgets.presenter_toggle()
 with st.sidebar:
     widgets.saved_work_panel()
-rooms.room_panel()
+rooms.room_panel(page.url_path)
 asked = widgets.link_parameters()
 page.run()
 widgets.link_notice(asked)

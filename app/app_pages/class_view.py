@@ -8,10 +8,8 @@ import widgets
 from widgets import plain
 
 from tinyformers.figures.classroom import answers_chart
-from tinyformers.lessons import load_lessons
 from tinyformers.store import answers as stored
 from tinyformers.store import rooms as store_rooms
-from tinyformers.store.checks import StoreError
 
 LIVE_SECONDS = 2.0
 
@@ -40,35 +38,6 @@ def room_controls() -> str | None:
     return code
 
 
-def question_picker(code: str) -> None:
-    """Pose a lesson's prediction question to the room, then lock and reveal it."""
-    asked = {
-        (lesson.slug, q.key): f"{lesson.order}. {lesson.title}: {q.key}"
-        for lesson in load_lessons()
-        for q in lesson.predict
-    }
-    choice = st.selectbox("Question", list(asked), format_func=asked.get, key="class-question")
-    posed = store_rooms.posed(store, code)
-    pose, lock, reveal = st.columns(3)
-    me = rooms.instructor_id()
-    try:
-        if pose.button("Pose it", key="class-pose", disabled=choice is None):
-            store_rooms.pose(store, code, instructor=me, lesson=choice[0], question=choice[1])
-            st.rerun()
-        if lock.button("Lock answers", key="class-lock", disabled=not _in(posed, "open")):
-            store_rooms.lock(store, code, instructor=me)
-            st.rerun()
-        if reveal.button("Reveal", key="class-reveal", disabled=not _in(posed, "open", "locked")):
-            store_rooms.reveal(store, code, instructor=me)
-            st.rerun()
-    except StoreError as err:
-        st.error(plain(err))
-
-
-def _in(posed, *phases: str) -> bool:
-    return posed is not None and posed.phase in phases
-
-
 @st.fragment(run_every=LIVE_SECONDS)
 def live(code: str | None) -> None:
     """The posed question's answers in the room, then every question's summary."""
@@ -88,5 +57,8 @@ def live(code: str | None) -> None:
 
 code = room_controls()
 if code is not None:
-    question_picker(code)
+    st.caption(
+        "Pose a lesson's prediction question from the sidebar while you show the lesson; the "
+        "room's answers appear here, and the model's answer once you reveal it."
+    )
 live(code)

@@ -111,8 +111,10 @@ def test_an_unknown_room_code_is_refused_with_a_message() -> None:
 
 def test_a_posed_question_is_revealed_to_the_room_when_the_instructor_says(token) -> None:
     teacher, code = open_class(new_id("p"))
-    teacher.selectbox(key="class-question").set_value(("attention", "strongest-key")).run()
-    teacher.button(key="class-pose").click().run()
+    assert follow_state(open_store(), code).lesson is None  # the class view is not followed
+    teacher.switch_page(ATTENTION).run()
+    teacher.selectbox(key="room-question").set_value("strongest-key").run()
+    teacher.button(key="room-pose").click().run()
     student = session(new_id("q"), ATTENTION)
     student.text_input(key="room-code-input").set_value(code).run()
     student.button(key="room-join").click().run()
@@ -121,8 +123,9 @@ def test_a_posed_question_is_revealed_to_the_room_when_the_instructor_says(token
     commit(student, "strongest-key", "choice")
     assert not verdicts(student)
     assert any("Your instructor reveals" in i.value for i in student.info)
-    teacher.button(key="class-reveal").click().run()
-    assert teacher.get("plotly_chart") or teacher.get("unknown")
+    teacher.button(key="room-reveal").click().run()
+    teacher.switch_page(CLASS).run()
+    assert teacher.get("plotly_chart") or teacher.get("unknown")  # the room's answers
     student.run()
     student.run()
     assert len(verdicts(student)) == 1
