@@ -37,6 +37,8 @@ ROOM_KEY = "_room"  # a student's room: {"code", "following", "seen", "phase"}
 DRIVING_KEY = "_driving"  # the code of the room this (instructor's) session drives
 INSTRUCTOR_KEY = "_instructor"  # True once this session gave the instructor token
 PUBLISHED_KEY = "_published"  # what this session last published to its room
+LANDED_KEY = "_landed"  # a student's view after its last page run: (lesson, step, settings)
+MAX_TRIES = 5  # times a student's page is sent to one view of the room before giving up
 PRIVATE_PAGES = {"class", "plan"}  # pages a room does not follow the instructor to
 NOT_SHARED = {PRESENT_PARAM}  # the instructor's presenter mode is not the students'
 MULTI = re.compile(r"(?P<key>.+)\.(?P<n>\d+)")
@@ -159,15 +161,29 @@ def close_driven_room() -> None:
     st.session_state.pop(DRIVING_KEY, None)
 
 
+def after_run(lesson: str, parameters: dict[str, list[str]]) -> None:
+    """After a page ran: an instructor's session shows its room what it shows; a student's
+    session notes where it is, so following can check it arrived."""
+    if joined() is not None:
+        st.session_state[LANDED_KEY] = view_of(lesson, parameters)
+    publish(lesson, parameters)
+
+
+def view_of(lesson: str, parameters: dict[str, list[str]]) -> tuple[str, str, dict[str, str]]:
+    """(lesson, step, settings) of a page and its address's parameters."""
+    params = flat_params(parameters)
+    step = params.pop("step", "0")
+    return (lesson or "home", step if step.isdigit() else "0", params)
+
+
 def publish(lesson: str, parameters: dict[str, list[str]]) -> None:
-    """After a page ran in the instructor's session: show the room what it shows (a lesson or
-    the course map; the instructor's own pages stay with the instructor)."""
+    """Show the instructor's room what this session shows (a lesson or the course map; the
+    instructor's own pages stay with the instructor)."""
     store, code = shared_store(), driving()
     if store is None or code is None or lesson in PRIVATE_PAGES:
         return
-    params = flat_params(parameters)
-    step = params.pop("step", "0")
-    shown = (lesson, step, params)
+    shown = view_of(lesson, parameters)
+    lesson, step, params = shown
     if st.session_state.get(PUBLISHED_KEY) == shown:
         return
     try:
@@ -175,8 +191,8 @@ def publish(lesson: str, parameters: dict[str, list[str]]) -> None:
             store,
             code,
             instructor=instructor_id(),
-            lesson=lesson or "home",
-            step=int(step) if step.isdigit() else 0,
+            lesson=lesson,
+            step=int(step),
             params=params,
         )
     except StoreError as err:
@@ -256,7 +272,7 @@ def join_room(code: str) -> str | None:
         room = store_rooms.join(store, code)
     except StoreError as err:
         return str(err)
-    st.session_state[ROOM_KEY] = {"code": room.code, "following": True, "seen": -1}
+    st.session_state[ROOM_KEY] = {"code": room.code, "following": True, "seen": -1, "tries": 0}
     return None
 
 
@@ -269,7 +285,7 @@ def _set_following(following: bool) -> None:
     room = joined()
     if room is not None:
         room["following"] = following
-        room["seen"] = -1  # on rejoining, go to what the instructor shows now
+        room["seen"], room["tries"] = -1, 0  # on rejoining, go to what the instructor shows
 
 
 def _leave() -> None:
@@ -314,17 +330,25 @@ def follow() -> None:
         room["phase"] = phase
         room["posed"] = posed
         st.rerun(scope="app")
-    if room["following"] and state.version != room["seen"] and state.lesson:
-        room["seen"] = state.version
-        go_to(state)
+    if not room["following"] or not state.lesson:
+        return
+    if state.version != room["seen"]:
+        room["seen"], room["tries"] = state.version, 0
+    wanted = (state.lesson, str(state.step), state.params)
+    # A page run can swallow the navigation (a poll of this fragment arriving at that moment):
+    # until the page has run on the instructor's view, send it there again, a few times.
+    if st.session_state.get(LANDED_KEY) != wanted and room["tries"] < MAX_TRIES:
+        room["tries"] += 1
+        go_to(state, room["tries"])
 
 
-def go_to(state: store_rooms.RoomState) -> None:
+def go_to(state: store_rooms.RoomState, attempt: int) -> None:
     """Open the instructor's view in this session, as the browser's Back button would."""
     path = "./" if state.lesson == "home" else f"./{state.lesson}"
     query = query_of({**state.params, **({"step": str(state.step)} if state.step else {})})
     target = json.dumps(f"{path}?{query}" if query else path).replace("</", "<\\/")
-    st.html(
+    # a container of its own for each version: a new element, so the browser runs its script
+    st.container(key=f"room-go-{state.version}-{attempt}").html(
         f"<script>/* room {state.code} version {state.version} */ (() => {{"
         f"const to = new URL({target}, window.location.href);"
         "if (to.href === window.location.href) return;"
