@@ -8,6 +8,9 @@ report and for its exit.
 from __future__ import annotations
 
 import multiprocessing
+import sys
+import types
+from contextlib import contextmanager
 
 from sqlalchemy import text
 
@@ -19,6 +22,19 @@ PROCESSES = 4
 ROUNDS = 25
 
 
+@contextmanager
+def bare_main():
+    """A spawned process imports its parent's ``__main__`` first. Streamlit's AppTest, run by
+    earlier tests in the same process, leaves the app's script there, so each process would
+    run the whole app before its work: start them with an empty ``__main__`` instead."""
+    saved = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = saved
+
+
 def run_together(work, arguments, processes: int = PROCESSES) -> None:
     """Run ``work(*arguments(barrier, number))`` in ``processes`` spawned processes at once;
     fail with the traceback of any that raised."""
@@ -28,8 +44,9 @@ def run_together(work, arguments, processes: int = PROCESSES) -> None:
         context.Process(target=report, args=(results, work, *arguments(start, number)))
         for number in range(processes)
     ]
-    for worker in workers:
-        worker.start()
+    with bare_main():
+        for worker in workers:
+            worker.start()
     failures = [results.get(timeout=120) for _ in workers]
     for worker in workers:
         worker.join(timeout=60)
