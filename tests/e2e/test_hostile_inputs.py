@@ -51,6 +51,10 @@ UPLOAD_CHOICE = {
     "train": "train-corpus",
 }
 
+# A prediction's answer box is a new box for each input, so it is given hostile values headless
+# (tests/test_hostile_inputs.py); the class-room fields are driven in tests/e2e/test_class_room.py
+# and tests/app/test_class_view.py.
+NOT_LESSON_FIELDS = ("guess-", "room-", "answers-", "instructor-")
 FIELDS = """() => [...document.querySelectorAll('[class*="st-key-"]')].flatMap(el => {
   const key = [...el.classList].find(c => c.startsWith('st-key-')).slice(7);
   const kinds = [['text', 'input[data-testid=stTextInputField]'], ['area', 'textarea'],
@@ -203,7 +207,7 @@ def page(browser, server_url):
 @pytest.mark.parametrize("slug", LESSON_SLUGS)
 def test_every_field_of_a_lesson_takes_hostile_values(page, server_url, slug: str) -> None:
     open_lesson(page, server_url, slug)
-    fields = page.evaluate(FIELDS)
+    fields = [f for f in page.evaluate(FIELDS) if not f[1].startswith(NOT_LESSON_FIELDS)]
     assert fields, f"{slug} shows no field"
     for kind, key in reversed(fields):  # from the bottom: a field only changes what follows it
         what = f"{slug} {key}"
