@@ -50,6 +50,10 @@ def live(code: str | None) -> None:
             if counts:
                 revealed = posed.phase == "revealed"
                 widgets.chart(answers_chart(counts, revealed), key="class-room-answers")
+                right = sorted({answer for answer, correct in counts if correct})
+                if revealed:
+                    shown = ", ".join(plain(a) for a in right) or "none of the answers given"
+                    st.markdown(f"**Right, by the model's answer on each student's page:** {shown}")
     everyone = st.toggle("Every answer on this server", key="class-everyone")
     summary = stored.class_summary(store, room=None if everyone or code is None else code)
     widgets.table(questions.summary_rows(summary))
