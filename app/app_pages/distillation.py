@@ -1,0 +1,182 @@
+"""Distillation: bert-stories teaches a student with every other one of its layers (trained in
+the background, beside the same student trained alone), and a masked word's distributions under
+teacher and students, at T = 1 and at the chosen temperature."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import questions
+import streamlit as st
+import widgets
+from widgets import BIND, plain
+
+from tinyformers.course import distillation as course
+from tinyformers.course.distillation import INITS, TEACHER, DistillationResult, DistillSettings
+from tinyformers.figures import distillation as figs
+from tinyformers.hub.registry import LoadedModel, shipped_names
+from tinyformers.training.jobs import FINISHED, STOPPED, Snapshot
+
+SLUG = "distillation"
+JOB_KEY = "ds-job"
+RUN_KEY = "ds-run"  # the settings of the job under JOB_KEY
+DEFAULT_STEPS = 200
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def untrained_student(init: str, seed: int):
+    """The student before training (shared, read-only: never trained in place)."""
+    return course.make_student(widgets.shipped_model(TEACHER).model, init, seed)
+
+
+def run_controls() -> DistillSettings | None:
+    """Temperature, α, steps, initialisation and seed; the settings, or None with a message."""
+    row = st.container(horizontal=True)
+    temperature = row.number_input(
+        "Temperature T",
+        course.MIN_TEMPERATURE,
+        course.MAX_TEMPERATURE,
+        DistillSettings.temperature,
+        0.5,
+        key="ds-temperature",
+        bind=BIND,
+        width=150,
+        help="Both distributions are softened with this T in the soft loss.",
+    )
+    alpha = row.number_input(
+        "Weight α of the teacher",
+        0.0,
+        1.0,
+        DistillSettings.alpha,
+        0.05,
+        key="ds-alpha",
+        bind=BIND,
+        width=150,
+        help="α on the soft loss, 1 − α on the masked-LM loss; α = 0 ignores the teacher.",
+    )
+    most = min(course.MAX_STEPS, widgets.server_limits().max_steps)
+    steps = row.number_input(
+        "Steps per student",
+        course.MIN_STEPS,
+        most,
+        min(DEFAULT_STEPS, most),
+        10,
+        key="ds-steps",
+        bind=BIND,
+        width=150,
+    )
+    init = widgets.labelled_select("The student starts from", INITS, "ds-init", row, width=240)
+    seed = widgets.seed_control(key="ds-seed")
+    try:
+        return DistillSettings(
+            temperature=float(temperature),
+            alpha=float(alpha),
+            steps=int(steps),
+            init=init,
+            seed=seed,
+        )
+    except ValueError as err:
+        st.error(f"Cannot train with these settings: {plain(err)}")
+        return None
+
+
+def start_run(settings: DistillSettings) -> None:
+    teacher = widgets.shipped_model(TEACHER)
+    st.session_state[RUN_KEY] = settings
+    work = partial(course.run_students, teacher.model, teacher.tokenizer, settings)
+    widgets.start_job(JOB_KEY, work, name="distillation")
+
+
+def finished_result() -> DistillationResult | None:
+    """The result of the last run, once it finished (or stopped with a result)."""
+    for status in (FINISHED, STOPPED):
+        result = widgets.job_result(JOB_KEY, status, DistillationResult)
+        if result is not None:
+            return result
+    return None
+
+
+def masked_word_figure(loaded: LoadedModel, settings, before, result) -> course.MaskedWord | None:
+    """The sentence box and, for its masked word, the teacher's and students' distributions."""
+    text = widgets.sentence_input(
+        "Sentence (type [MASK] for the word to guess)",
+        course.DEFAULT_SENTENCE,
+        "ds-sentence",
+        loaded.tokenizer,
+        max_tokens=loaded.config.block_size - 2,
+    )
+    if text is None:
+        return None
+    try:
+        word = course.masked_word(loaded.tokenizer, text, loaded.config.block_size)
+    except ValueError as err:
+        st.info(plain(err))
+        return None
+    models = {TEACHER: loaded.model, course.UNTRAINED: before}
+    if result is not None:
+        models = {TEACHER: loaded.model}
+        models |= {course.STUDENT_NAMES[k]: m for k, m in result.students.items()}
+    temperature = settings.temperature if settings else DistillSettings.temperature
+    found = course.distributions(models, loaded.tokenizer, word, temperature)
+    widgets.chart(figs.distributions_figure(found), "ds-distributions")
+    st.caption(plain(figs.word_caption(word, found)))
+    return word
+
+
+def render_progress(snapshot: Snapshot) -> None:
+    settings: DistillSettings | None = st.session_state.get(RUN_KEY)
+    if settings is None:
+        return
+    histories = course.histories_of(snapshot.updates)
+    if snapshot.active:
+        st.progress(*figs.progress_text(histories, settings.steps))
+    if histories:
+        widgets.chart(figs.loss_chart(histories, settings.steps), "ds-loss")
+        st.caption(figs.loss_caption(settings))
+    if snapshot.status == STOPPED:
+        st.info("Stopped. What the students learned so far is measured below.")
+
+
+def show_results(result: DistillationResult | None) -> None:
+    if result is None:
+        st.info("No run yet: press “Train both students” at the top of the page.")
+        return
+    widgets.table(
+        figs.score_rows(result.scores),
+        percent=("masked-LM accuracy", "verb number", "agrees with the teacher"),
+        counts=("parameters",),
+    )
+    widgets.chart(figs.scores_chart(result.scores), "ds-scores")
+    summary = figs.summary_text(result)
+    if summary is not None:
+        st.caption(summary)
+    else:
+        st.warning("The run stopped before both students had trained; train again to compare.")
+    st.caption(figs.settings_text(result))
+
+
+lesson = widgets.lesson_header(SLUG)
+if TEACHER not in shipped_names():
+    st.error(f"{TEACHER} is not shipped in models/, so there is no teacher to distil.")
+    st.stop()
+teacher = widgets.shipped_model(TEACHER)
+controls, figure_column = st.columns([1, 2])
+with controls:
+    settings = run_controls()
+    if st.button("Train both students", key="ds-train", type="primary", disabled=not settings):
+        start_run(settings)
+result = finished_result()
+before = untrained_student(*((settings.init, settings.seed) if settings else ("teacher", 0)))
+with figure_column:
+    word = masked_word_figure(teacher, settings, before, result)
+
+widgets.lesson_section(lesson, "setup", course.lesson_values(teacher))
+widgets.lesson_section(lesson, "temperature")
+widgets.lesson_section(lesson, "loss")
+widgets.lesson_section(lesson, "train")
+widgets.job_progress(JOB_KEY, render_progress)
+widgets.lesson_section(lesson, "results")
+show_results(result)
+
+students = result.students if result is not None else {course.UNTRAINED: before}
+questions.ask(lesson, loaded=teacher, word=word, settings=settings, students=students)
