@@ -29,10 +29,8 @@ def untrained_student(init: str, seed: int):
     return course.make_student(widgets.shipped_model(TEACHER).model, init, seed)
 
 
-def run_controls() -> DistillSettings | None:
-    """Temperature, α, steps, initialisation and seed; the settings, or None with a message."""
-    row = st.container(horizontal=True)
-    temperature = row.number_input(
+def temperature_control() -> float:
+    return st.number_input(
         "Temperature T",
         course.MIN_TEMPERATURE,
         course.MAX_TEMPERATURE,
@@ -40,9 +38,13 @@ def run_controls() -> DistillSettings | None:
         0.5,
         key="ds-temperature",
         bind=BIND,
-        width=150,
-        help="Both distributions are softened with this T in the soft loss.",
+        help="Both distributions are softened with this T (in the chart and in the soft loss).",
     )
+
+
+def run_controls(temperature: float) -> DistillSettings | None:
+    """α, steps, initialisation and seed of a run; the settings, or None with a message."""
+    row = st.container(horizontal=True, vertical_alignment="bottom")
     alpha = row.number_input(
         "Weight α of the teacher",
         0.0,
@@ -51,7 +53,7 @@ def run_controls() -> DistillSettings | None:
         0.05,
         key="ds-alpha",
         bind=BIND,
-        width=150,
+        width=170,
         help="α on the soft loss, 1 − α on the masked-LM loss; α = 0 ignores the teacher.",
     )
     most = min(course.MAX_STEPS, widgets.server_limits().max_steps)
@@ -63,10 +65,11 @@ def run_controls() -> DistillSettings | None:
         10,
         key="ds-steps",
         bind=BIND,
-        width=150,
+        width=170,
     )
-    init = widgets.labelled_select("The student starts from", INITS, "ds-init", row, width=240)
-    seed = widgets.seed_control(key="ds-seed")
+    init = widgets.labelled_select("The student starts from", INITS, "ds-init", row, width=260)
+    with row.container(width=170):
+        seed = widgets.seed_control(key="ds-seed")
     try:
         return DistillSettings(
             temperature=float(temperature),
@@ -96,8 +99,8 @@ def finished_result() -> DistillationResult | None:
     return None
 
 
-def masked_word_figure(loaded: LoadedModel, settings, before, result) -> course.MaskedWord | None:
-    """The sentence box and, for its masked word, the teacher's and students' distributions."""
+def masked_word_input(loaded: LoadedModel) -> course.MaskedWord | None:
+    """The sentence box and its masked word (None, with a message, when there is none)."""
     text = widgets.sentence_input(
         "Sentence (type [MASK] for the word to guess)",
         course.DEFAULT_SENTENCE,
@@ -112,15 +115,18 @@ def masked_word_figure(loaded: LoadedModel, settings, before, result) -> course.
     except ValueError as err:
         st.info(plain(err))
         return None
+    return word
+
+
+def show_distributions(loaded: LoadedModel, word, temperature: float, before, result) -> None:
+    """The masked word under the teacher and the students (before training, or trained)."""
     models = {TEACHER: loaded.model, course.UNTRAINED: before}
     if result is not None:
         models = {TEACHER: loaded.model}
         models |= {course.STUDENT_NAMES[k]: m for k, m in result.students.items()}
-    temperature = settings.temperature if settings else DistillSettings.temperature
     found = course.distributions(models, loaded.tokenizer, word, temperature)
     widgets.chart(figs.distributions_figure(found), "ds-distributions")
     st.caption(plain(figs.word_caption(word, found)))
-    return word
 
 
 def render_progress(snapshot: Snapshot) -> None:
@@ -139,7 +145,7 @@ def render_progress(snapshot: Snapshot) -> None:
 
 def show_results(result: DistillationResult | None) -> None:
     if result is None:
-        st.info("No run yet: press “Train both students” at the top of the page.")
+        st.info("No run yet: press “Train both students” above.")
         return
     widgets.table(
         figs.score_rows(result.scores),
@@ -160,22 +166,25 @@ if TEACHER not in shipped_names():
     st.error(f"{TEACHER} is not shipped in models/, so there is no teacher to distil.")
     st.stop()
 teacher = widgets.shipped_model(TEACHER)
+before = untrained_student("teacher", 0)  # every other teacher layer, as DistilBERT
 controls, figure_column = st.columns([1, 2])
 with controls:
-    settings = run_controls()
-    if st.button("Train both students", key="ds-train", type="primary", disabled=not settings):
-        start_run(settings)
-result = finished_result()
-before = untrained_student(*((settings.init, settings.seed) if settings else ("teacher", 0)))
+    temperature = temperature_control()
+    word = masked_word_input(teacher)
 with figure_column:
-    word = masked_word_figure(teacher, settings, before, result)
+    if word is not None:
+        show_distributions(teacher, word, temperature, before, finished_result())
 
 widgets.lesson_section(lesson, "setup", course.lesson_values(teacher))
 widgets.lesson_section(lesson, "temperature")
 widgets.lesson_section(lesson, "loss")
 widgets.lesson_section(lesson, "train")
+settings = run_controls(temperature)
+if st.button("Train both students", key="ds-train", type="primary", disabled=not settings):
+    start_run(settings)
 widgets.job_progress(JOB_KEY, render_progress)
 widgets.lesson_section(lesson, "results")
+result = finished_result()
 show_results(result)
 
 students = result.students if result is not None else {course.UNTRAINED: before}
