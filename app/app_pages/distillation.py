@@ -23,10 +23,11 @@ RUN_KEY = "ds-run"  # the settings of the job under JOB_KEY
 DEFAULT_STEPS = 200
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def untrained_student(init: str, seed: int):
-    """The student before training (shared, read-only: never trained in place)."""
-    return course.make_student(widgets.shipped_model(TEACHER).model, init, seed)
+@st.cache_resource(show_spinner=False)
+def untrained_student():
+    """The student made of every other teacher layer, before training (shared, read-only: a
+    run trains copies of its own)."""
+    return course.make_student(widgets.shipped_model(TEACHER).model)
 
 
 def temperature_control() -> float:
@@ -166,7 +167,7 @@ if TEACHER not in shipped_names():
     st.error(f"{TEACHER} is not shipped in models/, so there is no teacher to distil.")
     st.stop()
 teacher = widgets.shipped_model(TEACHER)
-before = untrained_student("teacher", 0)  # every other teacher layer, as DistilBERT
+before = untrained_student()
 controls, figure_column = st.columns([1, 2])
 with controls:
     temperature = temperature_control()
