@@ -253,9 +253,10 @@ def test_training_sentences_avoid_the_held_out_ones() -> None:
 
 
 def test_a_short_run_the_distilled_student_agrees_more_with_its_teacher(loaded) -> None:
-    """Tiny setup: 30 steps per student on 400 sentences, seed 0. Distillation gives
-    0.60 against 0.55 (seeds 0 to 3: margins of 0.05 to 0.06), masked-LM accuracy is within
-    noise of each other, so only agreement is asserted."""
+    """Tiny setup: 30 steps per student on 400 sentences, T = 4, α = 0.9, seed 0. Agreement
+    with the teacher: 0.60 distilled against 0.55 alone (seeds 0 to 3: margins of 0.046 to
+    0.062). The two students' masked-LM accuracies differ by no more than noise in either
+    direction, so only agreement is asserted."""
     before = {name: t.clone() for name, t in loaded.model.state_dict().items()}
     updates = []
     settings = d.DistillSettings(temperature=4.0, alpha=0.9, steps=30, train_sentences=400)
