@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from tinyformers import trace
 from tinyformers.course import attention as stepwise
 from tinyformers.course import bert as mlm
+from tinyformers.course import distillation as distil
 from tinyformers.course import encoder_decoder as decoding_steps
 from tinyformers.course import fine_tuning as classify
 from tinyformers.course import gpt as generation_steps
@@ -49,6 +50,8 @@ def lesson_computations(shipped) -> dict[str, Callable[[], object]]:
     bert_ids, segments = block_inspect.model_inputs(b, bt, LONG)
     source = seq.tokenizer.encode("12 March 2021")
     pad = gt.pad_id or 0
+    masked = distil.masked_word(bt, "the dogs near the cat [MASK] .", b.config.block_size)
+    probes = distil.agreement_probes(8)
 
     def first_attention_reordering():
         wte, wpe = g.wte.weight.detach(), g.wpe.weight.detach()
@@ -87,6 +90,8 @@ def lesson_computations(shipped) -> dict[str, Callable[[], object]]:
         ),
         "mlm fill-in": lambda: mlm.fill_in_blanks(b, bt, bert_ids, [2, 4]),
         "mlm embeddings": lambda: mlm.embedding_breakdown(b, bt, SHORT, "she smiles ."),
+        "distillation distributions": lambda: distil.distributions({"t": b}, bt, masked, 3.0),
+        "distillation verbs": lambda: distil.verb_predictions(b, bt, probes),
         "classify log-likelihoods": lambda: classify.log_likelihoods(
             g, gt, ["\n", "the dog"], [SHORT, " sees Zoe ."]
         ),

@@ -18,6 +18,7 @@ import torch
 from tinyformers.course import attention as attention_course
 from tinyformers.course import bert as bert_course
 from tinyformers.course import contextual_embeddings as contextual_course
+from tinyformers.course import distillation as distillation_course
 from tinyformers.course import encoder_decoder as encoder_decoder_course
 from tinyformers.course import fine_tuning as fine_tuning_course
 from tinyformers.course import gpt as gpt_course
@@ -202,6 +203,27 @@ def _fine_tuning_step(state) -> float:
     return float(loss.detach())
 
 
+def _distillation_prepare(loaded: LoadedModel):
+    """The page's default student (every other teacher layer) scored against the teacher with
+    the default temperature and α, and one batch of the training sentences."""
+    settings = distillation_course.DistillSettings(train_sentences=200)
+    student = distillation_course.make_student(loaded.model).train()
+    objective = distillation_course.DistillationObjective(
+        student, loaded.model, settings.temperature, settings.alpha
+    )
+    task = distillation_course.make_task(loaded.model, loaded.tokenizer, settings)
+    return objective, task.batch(settings.batch_size, torch.Generator().manual_seed(0))
+
+
+def _distillation_step(state) -> float:
+    objective, batch = state
+    with torch.enable_grad():
+        loss = objective(**batch).loss
+        loss.backward()
+    objective.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
 def _scaling_prepare(_: None):
     """One attention layer of the cost measurement's default width, and its longest input."""
     settings = scaling_course.CostSettings()
@@ -328,6 +350,15 @@ LIVE_STEPS: dict[str, LiveStep] = {
             "a batch of the grammatical-or-not task",
             _fine_tuning_prepare,
             _fine_tuning_step,
+        ),
+        LiveStep(
+            "distillation",
+            "one distillation step: the teacher's and the student's forward pass, the student's "
+            "backward pass",
+            distillation_course.TEACHER,
+            "a batch of stories sentences, masked the BERT way",
+            _distillation_prepare,
+            _distillation_step,
         ),
         LiveStep(
             "scaling",

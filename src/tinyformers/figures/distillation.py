@@ -1,0 +1,213 @@
+"""Figures for the distillation lesson: a masked word's distributions under the teacher and the
+students (at T = 1 and at the chosen temperature), the students' training curves, and what the
+comparison measured.
+
+Pure functions: Plotly figures, table rows (lists of dicts for ``st.dataframe``) and the texts
+of the page's captions; every piece of text that reaches a figure is html-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from tinyformers.course.distillation import (
+    ALONE,
+    DISTILLED,
+    STUDENT_NAMES,
+    TEACHER,
+    UNTRAINED,
+    DistillationResult,
+    DistillSettings,
+    Distributions,
+    MaskedWord,
+    ModelScores,
+)
+from tinyformers.training.loop import Progress
+
+FONT_SIZE = 15
+HEIGHT = 440  # px: the chart beside the controls fits the first screen
+TEMPLATE = "plotly_white"
+COLORS = {
+    TEACHER: "#1f77b4",
+    UNTRAINED: "#9e9e9e",
+    STUDENT_NAMES[DISTILLED]: "#d62728",
+    STUDENT_NAMES[ALONE]: "#2ca02c",
+}
+METRICS = {
+    "masked_accuracy": "masked-LM accuracy",
+    "agreement_accuracy": "verb number",
+    "teacher_agreement": "agrees with the teacher",
+}
+
+
+def _color(name: str) -> str:
+    return COLORS.get(name, "#333333")
+
+
+def _layout(figure: go.Figure, title: str, height: int) -> go.Figure:
+    figure.update_layout(
+        title={"text": html.escape(title), "font": {"size": FONT_SIZE + 1}},
+        font_size=FONT_SIZE,
+        height=height,
+        template=TEMPLATE,
+        margin={"l": 60, "r": 20, "t": 80, "b": 60},
+        legend={"orientation": "h", "y": -0.22, "yanchor": "top", "x": 0},
+        barmode="group",
+    )
+    return figure
+
+
+def distributions_figure(found: Distributions) -> go.Figure:
+    """Two panels, T = 1 and the chosen T: each model's probability of the teacher's top tokens
+    for the masked word, as grouped bars."""
+    t = f"{found.temperature:g}"
+    figure = make_subplots(
+        rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=("T = 1", f"T = {html.escape(t)}")
+    )
+    tokens = [html.escape(token) for token in found.tokens]
+    for column, probabilities in ((1, found.at_one), (2, found.at_t)):
+        for name, values in probabilities.items():
+            figure.add_trace(
+                go.Bar(
+                    x=tokens,
+                    y=values,
+                    name=html.escape(name),
+                    legendgroup=name,
+                    showlegend=column == 1,
+                    marker_color=_color(name),
+                    hovertemplate=f"{html.escape(name)}<br>%{{x}}: %{{y:.3f}}<extra></extra>",
+                ),
+                row=1,
+                col=column,
+            )
+    figure.update_yaxes(rangemode="tozero")  # each panel its own scale: softened bars are low
+    figure.update_yaxes(title="probability", row=1, col=1)
+    figure.update_xaxes(tickangle=-40)
+    return _layout(figure, "The masked word: the teacher's top tokens, softened", HEIGHT)
+
+
+def word_caption(word: MaskedWord, found: Distributions) -> str:
+    """Which word is masked and how much each model gives its own favourite."""
+    if word.typed:
+        where = f"the [MASK] you typed at position {word.position}"
+    else:
+        where = f"position {word.position} (it held {word.answer!r}; type [MASK] to choose)"
+    tops = "; ".join(
+        f"{name}: {found.top[name]!r} {one:.3f} at T = 1, {at_t:.3f} at T = {found.temperature:g}"
+        for name, (one, at_t) in found.top_probability.items()
+    )
+    return f"Masked: {where}. Each model's first choice — {tops}."
+
+
+def loss_chart(histories: Mapping[str, Sequence[Progress]], steps: int) -> go.Figure:
+    """Each student's training loss against step (the distilled one's mixes both losses)."""
+    figure = go.Figure()
+    for label, history in histories.items():
+        name = STUDENT_NAMES.get(label, label)
+        figure.add_trace(
+            go.Scatter(
+                x=[p.step for p in history],
+                y=[p.train_loss if math.isfinite(p.train_loss) else None for p in history],
+                name=html.escape(name),
+                mode="lines",
+                line={"color": _color(name), "width": 3},
+                hovertemplate="step %{x}<br>loss %{y:.3f}<extra></extra>",
+            )
+        )
+    figure.update_xaxes(title="step", range=[0, steps])
+    figure.update_yaxes(title="training loss", rangemode="tozero")
+    return _layout(figure, "Training the two students", HEIGHT)
+
+
+def progress_text(histories: Mapping[str, Sequence[Progress]], steps: int) -> tuple[float, str]:
+    """The share of the job done (two students of ``steps`` each) and what it is doing."""
+    if not histories:
+        return 0.0, "Preparing the training sentences…"
+    label, history = list(histories.items())[-1]
+    done = (len(histories) - 1 + history[-1].step / steps) / len(STUDENT_NAMES)
+    name = STUDENT_NAMES.get(label, label)
+    return min(done, 1.0), f"Training the {name}: step {history[-1].step} of {steps}"
+
+
+def loss_caption(settings: DistillSettings) -> str:
+    return (
+        f"The distilled student's loss is α · T² · KL + (1 − α) · cross-entropy with α = "
+        f"{settings.alpha:g} and T = {settings.temperature:g}; the other student's is the "
+        "cross-entropy alone, so the two curves measure different things."
+    )
+
+
+def score_rows(scores: Sequence[ModelScores]) -> list[dict[str, object]]:
+    """One row per model: size, the three accuracies and the median time per sentence."""
+    return [
+        {
+            "model": s.name,
+            "layers": s.layers,
+            "parameters": s.parameters,
+            "masked-LM accuracy": round(s.masked_accuracy, 4),
+            "verb number": round(s.agreement_accuracy, 4),
+            "agrees with the teacher": round(s.teacher_agreement, 4),
+            "ms per sentence (median)": round(s.median_ms, 3),
+        }
+        for s in scores
+    ]
+
+
+def scores_chart(scores: Sequence[ModelScores]) -> go.Figure:
+    """The three accuracies of every model, grouped by measurement."""
+    figure = go.Figure()
+    labels = list(METRICS.values())
+    for s in scores:
+        values = [getattr(s, key) for key in METRICS]
+        figure.add_trace(
+            go.Bar(
+                x=labels,
+                y=values,
+                name=html.escape(s.name),
+                marker_color=_color(s.name),
+                text=[f"{v:.1%}" for v in values],
+                textposition="outside",
+                cliponaxis=False,
+                hovertemplate=f"{html.escape(s.name)}<br>%{{x}}: %{{y:.1%}}<extra></extra>",
+            )
+        )
+    figure.update_yaxes(range=[0, 1.12], tickformat=".0%")
+    return _layout(figure, "What each model got right on held-out sentences", 460)
+
+
+def _by_name(scores: Sequence[ModelScores]) -> dict[str, ModelScores]:
+    return {s.name: s for s in scores}
+
+
+def summary_text(result: DistillationResult) -> str | None:
+    """The comparison in a few numbers, or None when a student is missing (a stopped run)."""
+    found = _by_name(result.scores)
+    names = (TEACHER, STUDENT_NAMES[DISTILLED], STUDENT_NAMES[ALONE])
+    if any(name not in found for name in names):
+        return None
+    teacher, distilled, alone = (found[name] for name in names)
+    return (
+        f"The student has {distilled.parameters / teacher.parameters:.0%} of the teacher's "
+        f"parameters and takes {distilled.median_ms / teacher.median_ms:.2f}× its time per "
+        f"sentence. Distilled, it agrees with the teacher on {distilled.teacher_agreement:.1%} of "
+        f"the masked positions against {alone.teacher_agreement:.1%} trained alone; masked-LM "
+        f"accuracy {distilled.masked_accuracy:.1%} against {alone.masked_accuracy:.1%}, verb "
+        f"number {distilled.agreement_accuracy:.1%} against {alone.agreement_accuracy:.1%} "
+        f"(the teacher: {teacher.masked_accuracy:.1%} and {teacher.agreement_accuracy:.1%})."
+    )
+
+
+def settings_text(result: DistillationResult) -> str:
+    s = result.settings
+    kept = ", ".join(str(i) for i in result.kept)
+    start = f"teacher layers {kept}" if s.init == "teacher" else "random weights"
+    return (
+        f"Run: {s.steps} steps per student, batch {s.batch_size}, T = {s.temperature:g}, "
+        f"α = {s.alpha:g}, seed {s.seed}, starting from {start}; measured on {s.held_out} "
+        "held-out sentences."
+    )
