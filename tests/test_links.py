@@ -25,6 +25,7 @@ PAGES = [
     "app_pages/train.py",
     "app_pages/fine_tuning.py",
     "app_pages/scaling.py",
+    "app_pages/variants.py",
 ]
 KINDS = (
     "selectbox",
