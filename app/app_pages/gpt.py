@@ -1,5 +1,5 @@
 """GPT and text generation: next-token distributions, sampling controls, step-by-step
-generation, greedy against sampled text, and the per-token training loss of a prompt."""
+generation, greedy against sampled text, beam search, and the per-token training loss."""
 
 from __future__ import annotations
 
@@ -8,28 +8,13 @@ import streamlit as st
 import widgets
 from widgets import BIND, Jump
 
-from tinyformers.course.gpt import (
-    DEFAULT_MODEL,
-    DEFAULT_PROMPT,
-    Continuation,
-    GenerationRun,
-    LearnedTokens,
-    capital_words,
-    continuation,
-    learned_tokens,
-    model_key,
-    next_token_logits,
-    per_character,
-    prompt_loss,
-    repeated_share,
-    slider_settings,
-    unknown_count,
-)
+from tinyformers.course import gpt as course
+from tinyformers.course.gpt import DECODINGS, DEFAULT_MODEL, DEFAULT_PROMPT, GREEDY
 from tinyformers.figures import gpt as figs
 from tinyformers.figures.common import token_chips
 from tinyformers.hub.registry import LoadedModel
 from tinyformers.model.build import count_parameters
-from tinyformers.model.sampling import SamplingSettings, next_token_distribution
+from tinyformers.model.sampling import BeamSettings, SamplingSettings, next_token_distribution
 
 SLUG = "gpt"
 MAX_PROMPT_TOKENS = 128
@@ -38,31 +23,26 @@ MAX_TOP_K = 100
 MAX_BARS = 40
 MAX_GENERATED = 200  # tokens one step-by-step text may grow by
 MAX_COMPARE = 200
+MAX_SEARCH_BEAMS = 8
+MAX_SEARCH_TOKENS = 40
 RUN_KEY = "gpt-run"
 TOKENS_KEY = "gpt-tokens"
 RESTART = Jump("Start over", "gpt-restart", 0)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def cached_continuation(
-    key: str,
-    _loaded: LoadedModel,
-    ids: tuple[int, ...],
-    n: int,
-    settings: SamplingSettings,
-    seed: int,
-) -> Continuation:
-    return continuation(_loaded.model, list(ids), n, settings, seed)
+def cached_continuation(key: str, _loaded: LoadedModel, ids: tuple[int, ...], *args):
+    return course.continuation(_loaded.model, list(ids), *args)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_search(key: str, _loaded: LoadedModel, ids: tuple[int, ...], *args):
+    return course.decode(_loaded.model, list(ids), *args)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def learned_vocabulary(key: str, _loaded: LoadedModel) -> LearnedTokens:
-    return learned_tokens(_loaded.tokenizer)
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def parameter_count(key: str, _loaded: LoadedModel) -> int:
-    return count_parameters(_loaded.model)
+def learned_vocabulary(key: str, _loaded: LoadedModel) -> course.LearnedTokens:
+    return course.learned_tokens(_loaded.tokenizer)
 
 
 def sampling_controls() -> SamplingSettings:
@@ -78,7 +58,7 @@ def sampling_controls() -> SamplingSettings:
     )
     top_k = st.slider("Top-k (0 = off)", 0, MAX_TOP_K, 0, key="gpt-top-k", bind=BIND)
     top_p = st.slider("Top-p (1 = off)", 0.05, 1.0, 1.0, step=0.05, key="gpt-top-p", bind=BIND)
-    return slider_settings(temperature, top_k, top_p)
+    return course.slider_settings(temperature, top_k, top_p)
 
 
 def prompt_ids(loaded: LoadedModel) -> list[int] | None:
@@ -87,7 +67,11 @@ def prompt_ids(loaded: LoadedModel) -> list[int] | None:
     tokenizer = loaded.tokenizer
     limit = min(loaded.config.block_size, MAX_PROMPT_TOKENS)
     text = widgets.sentence_input(
-        "Your prompt", DEFAULT_PROMPT, key="gpt-prompt", tokenizer=tokenizer, max_tokens=limit
+        "Your prompt",
+        DEFAULT_PROMPT,
+        key="gpt-prompt",
+        tokenizer=tokenizer,
+        max_tokens=limit,
     )
     if text is None:
         return None
@@ -95,16 +79,12 @@ def prompt_ids(loaded: LoadedModel) -> list[int] | None:
     if not ids:
         st.warning("This prompt has no tokens the model can read; type a few words.")
         return None
-    unknown = unknown_count(tokenizer, ids)
-    if unknown:
-        st.warning(
-            f"{unknown} of the {len(ids)} tokens are not in this model's vocabulary and are read "
-            "as \\[UNK\\]."
-        )
+    if unknown := course.unknown_count(tokenizer, ids):
+        st.warning(figs.unknown_warning(unknown, len(ids)))
     st.html(token_chips(tokenizer.display_tokens(ids), ids))
-    words = capital_words(tokenizer, tokenizer.decode(ids))
+    words = course.capital_words(tokenizer, tokenizer.decode(ids))
     if words and tokenizer.kind == "bpe":
-        learned = learned_vocabulary(model_key(loaded), loaded)
+        learned = learned_vocabulary(course.model_key(loaded), loaded)
         st.caption(figs.capital_words_caption(loaded.name, words, learned))
     return ids
 
@@ -112,7 +92,7 @@ def prompt_ids(loaded: LoadedModel) -> list[int] | None:
 def show_distribution(
     loaded: LoadedModel, ids: list[int], settings: SamplingSettings, n_bars: int
 ) -> None:
-    distribution = next_token_distribution(next_token_logits(loaded.model, ids), settings)
+    distribution = next_token_distribution(course.next_token_logits(loaded.model, ids), settings)
     shown = figs.bar_ids(distribution, n_bars)
     tokens = loaded.tokenizer.display_tokens(shown)
     label = figs.settings_label(settings)
@@ -121,12 +101,12 @@ def show_distribution(
     st.caption(figs.distribution_caption(distribution, shown[0], tokens[0]))
 
 
-def current_run(loaded: LoadedModel, ids: list[int], seed: int) -> GenerationRun:
+def current_run(loaded: LoadedModel, ids: list[int], seed: int) -> course.GenerationRun:
     """The step-by-step text of this session; a new one when the prompt, model or seed change."""
-    key = (model_key(loaded), tuple(ids), seed)
+    key = (course.model_key(loaded), tuple(ids), seed)
     stored = st.session_state.get(RUN_KEY)
     if stored is None or stored[0] != key:
-        stored = (key, GenerationRun(list(ids), seed))
+        stored = (key, course.GenerationRun(list(ids), seed))
         st.session_state[RUN_KEY] = stored
     return stored[1]
 
@@ -143,15 +123,10 @@ def drawn_run(loaded: LoadedModel, ids: list[int], settings: SamplingSettings, s
         int(n),
         ("◀ Back", "gpt-back"),
         ("Add one token ▶", "gpt-step"),
-        restart_on=(model_key(loaded), tuple(ids), seed),
+        restart_on=(course.model_key(loaded), tuple(ids), seed),
         jumps=lambda _: [Jump(f"Generate {n} tokens", "gpt-generate", int(n)), RESTART],
     )
-    run = current_run(loaded, ids, seed)
-    if drawn < len(run.new):
-        run.rewind(loaded.model, drawn)
-    else:
-        run.extend(loaded.model, drawn - len(run.new), settings)
-    return run
+    return current_run(loaded, ids, seed).advance(loaded.model, drawn, settings)
 
 
 def show_steps(loaded: LoadedModel, ids: list[int], settings: SamplingSettings, seed: int) -> None:
@@ -175,7 +150,7 @@ def show_steps(loaded: LoadedModel, ids: list[int], settings: SamplingSettings, 
     show_step(loaded, run, chosen - 1)
 
 
-def show_step(loaded: LoadedModel, run: GenerationRun, i: int) -> None:
+def show_step(loaded: LoadedModel, run: course.GenerationRun, i: int) -> None:
     step = run.explain(loaded.model, i)
     tokenizer = loaded.tokenizer
     token = tokenizer.display_tokens([step.token])[0]
@@ -196,7 +171,7 @@ def show_step(loaded: LoadedModel, run: GenerationRun, i: int) -> None:
 def show_comparison(
     loaded: LoadedModel, ids: list[int], settings: SamplingSettings, seed: int
 ) -> None:
-    by_character = per_character(loaded.tokenizer)
+    by_character = course.per_character(loaded.tokenizer)
     n = st.slider(
         "Characters to generate" if by_character else "Tokens to generate",
         5,
@@ -205,7 +180,7 @@ def show_comparison(
         key="gpt-compare-chars" if by_character else "gpt-compare-tokens",
         bind=BIND,
     )
-    key, prompt = model_key(loaded), tuple(ids)
+    key, prompt = course.model_key(loaded), tuple(ids)
     results = {
         "Greedy (temperature 0)": cached_continuation(
             key, loaded, prompt, n, SamplingSettings(temperature=0), 0
@@ -217,7 +192,7 @@ def show_comparison(
     prompt_text = loaded.tokenizer.decode(ids)
     for column, (heading, result) in zip(st.columns(2), results.items(), strict=True):
         text = loaded.tokenizer.decode(result.new)
-        repeated = repeated_share(text.split(), 3)
+        repeated = course.repeated_share(text.split(), 3)
         with column:
             st.html(figs.continuation_html(prompt_text, text, heading))
             left, right = st.columns(2)
@@ -227,27 +202,45 @@ def show_comparison(
         st.caption("With temperature 0 both columns decode greedily, so they are the same.")
 
 
+def show_search(loaded: LoadedModel, ids: list[int], settings: SamplingSettings, seed: int):
+    """Greedy, sampled or beam-search text with every candidate each step looked at."""
+    choice, size, length = st.columns(3)
+    strategy = choice.radio("Decoding", DECODINGS, index=2, key="gpt-decoding", bind=BIND)
+    k = size.slider("Beams k", 1, MAX_SEARCH_BEAMS, 3, key="gpt-beams", bind=BIND)
+    n = length.slider("New tokens at most", 1, MAX_SEARCH_TOKENS, 16, key="gpt-search-n", bind=BIND)
+    normalise = length.toggle("Length normalisation", True, key="gpt-normalise", bind=BIND)
+    stop = size.toggle("A line break ends a text", True, key="gpt-line-ends", bind=BIND)
+    eos = course.end_token(loaded.tokenizer) if stop else None
+    args = (BeamSettings(int(k), float(normalise)), settings, seed, eos)
+    key, prompt = course.model_key(loaded), tuple(ids)
+    try:
+        search, greedy = (
+            cached_search(key, loaded, prompt, n, s, *args) for s in (strategy, GREEDY)
+        )
+    except ValueError as error:
+        st.warning(f"This search cannot run: {error}.")
+        return
+    labels, texts = course.search_texts(loaded.tokenizer, search)
+    title, subtitle = f"{strategy}, step by step", figs.search_subtitle(strategy, k, settings)
+    widgets.chart(figs.beam_chart(search, labels, title, subtitle))
+    st.dataframe(figs.beam_rows(search, texts, eos), hide_index=True)
+    st.caption(figs.beam_caption(search, strategy, greedy.best))
+
+
 def show_objective(loaded: LoadedModel, ids: list[int]) -> None:
     if len(ids) < 2:
         st.info("The loss needs at least two tokens: type a longer prompt.")
         return
-    result = prompt_loss(loaded.model, ids)
+    result = course.prompt_loss(loaded.model, ids)
     tokens = loaded.tokenizer.display_tokens(ids)
     losses = result.losses.tolist()
     st.html(figs.loss_chips(tokens, losses))
     title = "−log p of each token given the tokens before it"
     widgets.chart(figs.loss_chart(tokens, losses, result.mean, title))
-    mean, own, perplexity = st.columns(3)
-    mean.metric("Mean of the per-token losses", f"{result.mean:.4f}")
-    own.metric("The model's own loss on the prompt", f"{result.model_loss:.4f}")
-    perplexity.metric("Perplexity e^loss", f"{result.perplexity:.2f}")
+    for column, (name, value) in zip(st.columns(3), figs.loss_metrics(result), strict=True):
+        column.metric(name, value)
     val_loss = loaded.metadata.get("metrics", {}).get("val_loss")
     st.caption(figs.loss_caption(result, tokens, val_loss))
-
-
-def show_model_size(loaded: LoadedModel) -> None:
-    parameters = parameter_count(model_key(loaded), loaded)
-    st.caption(figs.model_size_caption(loaded.name, loaded.config, parameters))
 
 
 lesson = widgets.lesson_header(SLUG)
@@ -284,13 +277,18 @@ widgets.lesson_section(lesson, "greedy")
 if ids:
     show_comparison(loaded, ids, settings, seed)
 
+widgets.lesson_section(lesson, "beam", max_beams=MAX_SEARCH_BEAMS, max_tokens=MAX_SEARCH_TOKENS)
+if ids:
+    show_search(loaded, ids, settings, seed)
+
 widgets.lesson_section(lesson, "objective")
 if ids:
     show_objective(loaded, ids)
 
 widgets.lesson_section(lesson, "limits")
 if loaded is not None:
-    show_model_size(loaded)
+    size = count_parameters(loaded.model)
+    st.caption(figs.model_size_caption(loaded.name, loaded.config, size))
 widgets.published_models(lesson, "gpt")
 widgets.lesson_section(lesson, "code")
 

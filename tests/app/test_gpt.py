@@ -31,7 +31,13 @@ from tinyformers.hub.interop import export_hf
 from tinyformers.hub.registry import MODELS_DIR, LoadedModel, load_shipped
 from tinyformers.model.build import build_model
 from tinyformers.model.config import GPTConfig
-from tinyformers.model.sampling import SamplingSettings, generate, next_token_distribution
+from tinyformers.model.sampling import (
+    BeamSettings,
+    SamplingSettings,
+    beam_search,
+    generate,
+    next_token_distribution,
+)
 from tinyformers.text.tokenizers import train_char
 
 PAGE = "app_pages/gpt.py"
@@ -438,3 +444,105 @@ def test_new_sampling_settings_ask_the_prediction_again(fresh) -> None:
     assert not [e.value for e in at.error if "The model's answer" in e.value]
     guesses = [n for n in at.number_input if n.key and n.key.startswith("guess-kept-count-")]
     assert len(guesses) == 1 and guesses[0].value is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Greedy, sampling and beam search, step by step
+# ---------------------------------------------------------------------------------------------
+
+SEARCH_NEW = 16  # the page's default number of new tokens for a search
+
+
+def search_nodes(spec: dict) -> list[tuple[float, float]]:
+    """Every candidate the search chart draws, as (step, log p), in trace order."""
+    nodes = []
+    for name, _, _ in figs.FATES.values():
+        trace = named_trace(spec, name)
+        nodes += list(zip(decode(trace["x"]).tolist(), decode(trace["y"]).tolist(), strict=True))
+    return nodes
+
+
+def expected_nodes(search) -> list[tuple[float, float]]:
+    return [
+        (float(step), c.beam.log_prob)
+        for fate in figs.FATES
+        for step, s in enumerate(search.steps, start=1)
+        for c in s.candidates
+        if c.fate == fate
+    ]
+
+
+def assert_search_shown(at: AppTest, strategy: str, expected) -> None:
+    spec = chart(at, f"{strategy}, step by step")
+    np.testing.assert_allclose(search_nodes(spec), expected_nodes(expected), atol=1e-6)
+    loaded = load_shipped("gpt-stories")
+    table = at.dataframe[0].value
+    texts = [loaded.tokenizer.decode(list(b.tokens)).replace("\n", "⏎") for b in expected.finished]
+    assert table["Text"].tolist() == texts
+    np.testing.assert_allclose(table["log p"], [b.log_prob for b in expected.finished], atol=1e-3)
+
+
+def test_default_beam_search_is_the_searchs_every_candidate(page):
+    loaded = load_shipped("gpt-stories")
+    ids = loaded.tokenizer.encode(PROMPT)
+    end = loaded.tokenizer.encode("\n")[0]
+    expected = beam_search(loaded.model, ids, SEARCH_NEW, BeamSettings(3, 1.0), eos_id=end)
+    assert_search_shown(page, "Beam search", expected)
+    assert chart(page, "Beam search, step by step")["layout"]["title"]["subtitle"]["text"] == (
+        "k = 3 beams"
+    )
+    text = caption(page, f"{len(expected.steps)} steps. The best text has")
+    assert f"log p = {expected.best.log_prob:.3f}" in text
+
+
+def test_greedy_and_sampling_show_their_one_path(fresh):
+    at = fresh
+    loaded = load_shipped("gpt-stories")
+    ids = loaded.tokenizer.encode(PROMPT)
+    end = loaded.tokenizer.encode("\n")[0]
+    at.radio(key="gpt-decoding").set_value("Greedy").run()
+    assert not at.exception
+    greedy = generate(loaded.model, ids, SEARCH_NEW, SamplingSettings(0), stop_ids={end})
+    shown = at.dataframe[0].value["Text"].tolist()
+    ended = greedy + [end] * (len(greedy) < SEARCH_NEW)
+    assert shown == [loaded.tokenizer.decode(ended).replace("\n", "⏎")]
+    at.radio(key="gpt-decoding").set_value("Sampling").run()
+    at.number_input(key="gpt-seed").set_value(5).run()
+    at.toggle(key="gpt-line-ends").set_value(False).run()
+    assert not at.exception
+    sampled = generate(loaded.model, ids, SEARCH_NEW, SamplingSettings(), seed=5)
+    assert at.dataframe[0].value["Text"].tolist() == [loaded.tokenizer.decode(sampled)]
+    spec = chart(at, "Sampling, step by step")
+    assert len(search_nodes(spec)) == SEARCH_NEW
+
+
+def test_without_length_normalisation_the_best_text_is_shorter(fresh):
+    at = fresh
+    at.slider(key="gpt-beams").set_value(5).run()
+    normalised = at.dataframe[0].value["New tokens"].iloc[0]
+    at.toggle(key="gpt-normalise").set_value(False).run()
+    assert not at.exception
+    loaded = load_shipped("gpt-stories")
+    ids = loaded.tokenizer.encode(PROMPT)
+    end = loaded.tokenizer.encode("\n")[0]
+    expected = beam_search(loaded.model, ids, SEARCH_NEW, BeamSettings(5, 0.0), eos_id=end)
+    assert_search_shown(at, "Beam search", expected)
+    assert at.dataframe[0].value["New tokens"].iloc[0] < normalised
+    assert "its score, the plain sum of log p," in caption(at, f"{len(expected.steps)} steps.")
+
+
+def test_more_beams_than_a_tiny_vocabulary_allows_get_a_message(fresh):
+    at = fresh
+    tokenizer = train_char("ab ba ab")
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=16, n_layer=1, n_head=1)
+    trained = LoadedModel("tiny-gpt", "gpt", build_model(config).eval(), tokenizer, "trained", {})
+    at.session_state["trained_models"] = {"tiny-gpt": trained}
+    at.run()
+    at.selectbox(key="gpt-model").set_value("tiny-gpt").run()
+    at.text_input(key="gpt-prompt").set_value("ab").run()
+    at.slider(key="gpt-beams").set_value(8).run()
+    assert not at.exception
+    assert any(
+        "This search cannot run: 8 beams look at 16 extensions" in w.value for w in at.warning
+    )

@@ -13,10 +13,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from tinyformers.course.gpt import (
+    BEAM,
     CANDIDATES,
+    GREEDY,
+    SAMPLING,
     GenerationRun,
     capital_words,
     continuation,
+    decode,
+    end_token,
     kept_mass,
     last_position_attention,
     learned_tokens,
@@ -24,6 +29,7 @@ from tinyformers.course.gpt import (
     most_attended,
     next_token,
     next_token_logits,
+    on_best_path,
     per_character,
     predict_favourite_at_temperature,
     predict_hardest_token,
@@ -31,6 +37,8 @@ from tinyformers.course.gpt import (
     predict_never_drawn,
     prompt_loss,
     repeated_share,
+    search_texts,
+    search_tokens,
     slider_settings,
     token_rank,
     unknown_count,
@@ -39,12 +47,15 @@ from tinyformers.hub import registry
 from tinyformers.hub.registry import LoadedModel, load_shipped
 from tinyformers.model.config import GPTConfig
 from tinyformers.model.sampling import (
+    BeamSettings,
     SamplingSettings,
+    beam_search,
     generate,
     next_token_distribution,
     sample,
     top_p_mask,
 )
+from tinyformers.text.tokenizers import train_char
 from tinyformers.trace import trace_ids
 
 PROMPT = [7, 12, 3, 25, 9]
@@ -578,3 +589,91 @@ def test_predictions_on_the_shipped_model_offer_their_answer(stories):
         assert prediction.reveal().answer in prediction.choices
     distribution = next_token_distribution(next_token_logits(stories.model, ids), settings)
     assert predict_kept_count(stories, ids, settings).reveal().answer == distribution.kept.sum()
+
+
+# ---------------------------------------------------------------------------------------------
+# Greedy, sampling and beam search as searches over texts
+# ---------------------------------------------------------------------------------------------
+
+END = 3  # the tiny model's end token in these tests
+
+
+def log_prob_of(model, ids: list[int], new: list[int]) -> float:
+    """log p(new | ids) summed from one forward pass of the whole text."""
+    with torch.no_grad():
+        logits = model(torch.tensor([ids + list(new)])).logits[0].double()
+    log_probs = F.log_softmax(logits, dim=-1)
+    return sum(log_probs[len(ids) - 1 + i, t].item() for i, t in enumerate(new))
+
+
+@pytest.mark.parametrize(
+    "settings", [SamplingSettings(), SamplingSettings(0.7, top_k=5), SamplingSettings(0)]
+)
+@pytest.mark.parametrize("seed", [0, 3])
+def test_a_sampled_path_is_what_generate_draws_and_scores_its_tokens(tiny_gpt, settings, seed):
+    path = decode(tiny_gpt, PROMPT, 10, SAMPLING, BeamSettings(3), settings, seed)
+    assert list(path.best.tokens) == generate(tiny_gpt, PROMPT, 10, settings, seed)
+    assert path.best.log_prob == pytest.approx(log_prob_of(tiny_gpt, PROMPT, path.best.tokens))
+    assert [len(step.candidates) for step in path.steps] == [1] * 10
+    assert [step.candidates[0].fate for step in path.steps] == ["kept"] * 9 + ["finished"]
+
+
+def test_a_sampled_path_ends_at_the_end_token_as_generate_stops(tiny_gpt):
+    for seed in range(20):
+        drawn = generate(tiny_gpt, PROMPT, 30, SamplingSettings(), seed, stop_ids={END})
+        if len(drawn) < 30:
+            break
+    else:
+        pytest.fail("no seed drew the end token")
+    path = decode(tiny_gpt, PROMPT, 30, SAMPLING, BeamSettings(), SamplingSettings(), seed, END)
+    assert list(path.best.tokens) == drawn + [END]
+    assert path.best.finished and len(path.steps) == len(drawn) + 1
+
+
+@pytest.mark.parametrize("end", [None, 15])  # greedy text of the tiny model reaches 15 early
+def test_greedy_decoding_is_the_greedy_text_up_to_its_end(tiny_gpt, end):
+    greedy = generate(tiny_gpt, PROMPT, 15, SamplingSettings(0), stop_ids={end} - {None})
+    found = decode(tiny_gpt, PROMPT, 15, GREEDY, BeamSettings(4, 0.0), SamplingSettings(), 0, end)
+    assert list(found.best.tokens) == greedy + ([] if end is None else [end])
+    assert found.settings.num_beams == 1 and len(found.steps) == len(found.best.tokens)
+
+
+def test_beam_decoding_is_beam_search(tiny_gpt):
+    settings = BeamSettings(4, 0.5, "never")
+    found = decode(tiny_gpt, PROMPT, 8, BEAM, settings, SamplingSettings(), 0, END)
+    assert found == beam_search(tiny_gpt, PROMPT, 8, settings, END)
+    with pytest.raises(ValueError, match="must be one of Greedy, Sampling, Beam search"):
+        decode(tiny_gpt, PROMPT, 8, "Nucleus", settings, SamplingSettings())
+    with pytest.raises(ValueError, match="outside the model's vocabulary"):
+        decode(tiny_gpt, [999], 8, BEAM, settings, SamplingSettings())
+
+
+def test_the_end_token_is_a_line_break_read_as_one_token(stories, char_tokenizer):
+    assert stories.tokenizer.decode([end_token(stories.tokenizer)]) == "\n"
+    assert end_token(load_shipped("gpt-char").tokenizer) == load_shipped(
+        "gpt-char"
+    ).tokenizer.token_to_id("\n")
+    assert end_token(char_tokenizer) == char_tokenizer.token_to_id("\n")
+    no_lines = train_char("the cat sat on the mat")
+    assert end_token(no_lines) is None  # "\n" is the unknown token there
+
+
+def test_search_texts_and_the_best_path(make_model, char_tokenizer):
+    model = make_model(GPTConfig, vocab_size=char_tokenizer.vocab_size)
+    found = beam_search(model, [5, 6, 7], 6, BeamSettings(3), END)
+    labels, texts = search_texts(char_tokenizer, found)
+    seen = {c.beam.tokens[-1] for step in found.steps for c in step.candidates}
+    assert sorted(labels) == sorted(seen) == search_tokens(found)
+    assert labels == dict(zip(labels, char_tokenizer.display_tokens(list(labels)), strict=True))
+    assert texts == [char_tokenizer.decode(list(beam.tokens)) for beam in found.finished]
+    best = [c for step in found.steps for c in step.candidates if on_best_path(found, c)]
+    assert [len(c.beam.tokens) for c in best] == list(range(1, len(found.best.tokens) + 1))
+    assert best[-1].beam == found.best
+
+
+def test_advance_holds_exactly_n_tokens(tiny_gpt):
+    run = GenerationRun(PROMPT, 5)
+    assert run.advance(tiny_gpt, 6, SamplingSettings()) is run
+    assert run.new == generate(tiny_gpt, PROMPT, 6, SamplingSettings(), 5)
+    run.advance(tiny_gpt, 2, SamplingSettings(0))
+    assert run.new == generate(tiny_gpt, PROMPT, 2, SamplingSettings(), 5)

@@ -10,10 +10,25 @@ import pytest
 import torch
 
 from tests.plotly_json import figure_trace
-from tinyformers.course.gpt import CapitalWord, LearnedTokens, NextToken, PromptLoss
+from tinyformers.course.gpt import (
+    BEAM,
+    GREEDY,
+    SAMPLING,
+    CapitalWord,
+    LearnedTokens,
+    NextToken,
+    PromptLoss,
+)
 from tinyformers.figures import gpt as figs
+from tinyformers.model.build import build_model
 from tinyformers.model.config import GPTConfig
-from tinyformers.model.sampling import SamplingSettings, next_token_distribution
+from tinyformers.model.sampling import (
+    Beam,
+    BeamSettings,
+    SamplingSettings,
+    beam_search,
+    next_token_distribution,
+)
 
 ATTACK = "</script><img src=x onerror=alert(1)>"
 LOGITS = torch.tensor([2.0, 0.5, 3.0, -1.0, 1.0, 0.0])
@@ -287,3 +302,73 @@ def test_prompt_loss_chart_is_the_objective_sections_chart():
     figure = figs.prompt_loss_chart(TOKENS, losses, 1.32)
     np.testing.assert_allclose(figure.data[0].y, losses)
     assert figure.layout.title.text.startswith("−log p of each token")
+
+
+# ---------------------------------------------------------------------------------------------
+# A search over texts, step by step
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def search():
+    """Beam search with a tiny model whose vocabulary is ``TOKENS``; token 0 ends a text. Its
+    steps keep, finish and drop candidates, and drop an ending one ranked below the k best."""
+    torch.manual_seed(0)
+    model = build_model(GPTConfig(vocab_size=6, block_size=16, n_layer=1, n_head=1, n_embd=8))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(0.0, 1.0)
+    found = beam_search(model.eval(), [0, 1], 5, BeamSettings(2, 1.0), eos_id=0)
+    assert {c.fate for step in found.steps[:-1] for c in step.candidates} == set(figs.FATES)
+    return found
+
+
+def test_beam_chart_puts_every_candidate_at_its_step_and_log_p(search):
+    figure = figs.beam_chart(search, dict(enumerate(TOKENS)), "Beams", "k = 2")
+    for fate, (name, _, _) in figs.FATES.items():
+        expected = [
+            (step, c.beam.log_prob)
+            for step, s in enumerate(search.steps, start=1)
+            for c in s.candidates
+            if c.fate == fate
+        ]
+        trace = figure_trace(figure, name)
+        assert list(zip(trace.x, trace.y, strict=True)) == expected
+    best = figure_trace(figure, "the way to the best text")
+    ends = [(x, y) for x, y in zip(best.x, best.y, strict=True) if x is not None][1::2]
+    assert ends == [
+        (i, c.beam.log_prob)
+        for i, s in enumerate(search.steps, start=1)
+        for c in s.candidates
+        if c.beam.tokens == search.best.tokens[:i]
+    ]
+    assert ends[-1] == (len(search.best.tokens), search.best.log_prob)
+    assert figure.layout.title.subtitle.text == "k = 2"
+
+
+def test_beam_chart_escapes_every_token(search):
+    figure = figs.beam_chart(search, {i: ATTACK for i in range(6)}, ATTACK)
+    spec = figure.to_json()
+    assert "<img" not in spec.replace("\\u003c", "<").replace("&lt;img", "")
+    assert "&lt;img" in spec
+
+
+def test_beam_rows_and_caption(search):
+    texts = [f"text {i}" for i in range(len(search.finished))]
+    rows = figs.beam_rows(search, texts, eos_id=0)
+    assert [row["log p"] for row in rows] == [round(b.log_prob, 3) for b in search.finished]
+    assert [row["Score"] for row in rows] == sorted((row["Score"] for row in rows), reverse=True)
+    assert figs.beam_rows(search, texts, eos_id=None)[0]["Ended at"] == "length limit"
+    assert [row["Ended at"] == "end of line" for row in rows] == [
+        b.tokens[-1] == 0 for b in search.finished
+    ]
+    best = search.best
+    caption = figs.beam_caption(search, BEAM, greedy=Beam(best.tokens, best.log_prob, True))
+    assert f"has {len(best.tokens)} new tokens and log p = {best.log_prob:.3f}" in caption
+    assert f"its score, log p ÷ length, is {best.score(1.0):.3f}." in caption
+    assert caption.endswith("Greedy decoding finds the same text.")
+    other = figs.beam_caption(search, BEAM, greedy=Beam((0,), -9.5, True))
+    assert other.endswith("Greedy decoding's text has log p = -9.500.")
+    assert figs.search_subtitle(BEAM, 2, SamplingSettings()) == "k = 2 beams"
+    assert figs.search_subtitle(GREEDY, 2, SamplingSettings()) == "one beam"
+    assert figs.search_subtitle(SAMPLING, 2, SamplingSettings(0.5)) == "temperature 0.50"

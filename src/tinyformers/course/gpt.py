@@ -12,6 +12,8 @@ This module runs that step in the open so a lesson can show each part of it:
 * ``GenerationRun`` keeps a prompt, the tokens drawn so far and its random generator, so tokens
   can be added one click at a time and still match ``sampling.generate`` with the same seed.
 * ``continuation`` generates a whole continuation and measures it (greedy against sampled).
+* ``decode`` continues a prompt greedily, by sampling or by beam search, and returns every text
+  it looked at step by step with its log-probability (one path for greedy and sampled text).
 * ``prompt_loss`` is the training objective on a prompt: −log p of each next token, whose mean is
   the model's own cross-entropy loss.
 * ``predict_*`` are the lesson's prediction questions on the student's prompt and settings.
@@ -29,8 +31,14 @@ from torch import Tensor, nn
 
 from tinyformers.hub.registry import model_key as model_key  # the GPT page reads it from here
 from tinyformers.model.sampling import (
+    Beam,
+    BeamSearch,
+    BeamSettings,
+    BeamStep,
+    Candidate,
     Distribution,
     SamplingSettings,
+    beam_search,
     next_token_distribution,
     sample,
 )
@@ -231,6 +239,15 @@ class GenerationRun:
             again.step(model, settings)
         self.new, self.settings, self.generator = again.new, again.settings, again.generator
 
+    def advance(self, model: nn.Module, n: int, settings: SamplingSettings) -> GenerationRun:
+        """Hold exactly ``n`` generated tokens: forget the later ones, or draw the missing ones
+        with ``settings``."""
+        if n < len(self.new):
+            self.rewind(model, n)
+        else:
+            self.extend(model, n - len(self.new), settings)
+        return self
+
     def left_window(self, step: NextToken, i: int) -> int:
         """How many earlier tokens had left the model's window when new token ``i`` was drawn
         (``step`` is ``explain(model, i)``)."""
@@ -293,6 +310,88 @@ def repeated_share(words: list[str], n: int = 3) -> float:
         repeats += gram in seen
         seen.add(gram)
     return repeats / len(grams)
+
+
+# ---------------------------------------------------------------------------------------------
+# Greedy, sampling and beam search, each as a search over texts
+# ---------------------------------------------------------------------------------------------
+
+GREEDY, SAMPLING, BEAM = DECODINGS = ("Greedy", "Sampling", "Beam search")
+
+
+def end_token(tokenizer) -> int | None:
+    """The token of a line break, which ends a story in the stories corpus, when the tokenizer
+    reads a line break as one token."""
+    ids = tokenizer.encode("\n")
+    return ids[0] if len(ids) == 1 and tokenizer.decode(ids) == "\n" else None
+
+
+def sampled_path(
+    model: nn.Module,
+    ids: list[int],
+    n: int,
+    settings: SamplingSettings,
+    seed: int,
+    eos_id: int | None = None,
+) -> BeamSearch:
+    """A sampled text as a search that kept one path: each step's one candidate, with the log p
+    the model itself gives the token (before temperature and filters), as beam search scores it.
+    The tokens are those ``sampling.generate`` draws with this seed, up to ``eos_id`` included."""
+    sequence = check_prompt(ids, model.config.vocab_size)
+    generator = torch.Generator().manual_seed(check_seed(seed))
+    beam, steps = Beam((), 0.0), []
+    for i in range(check_new_tokens(n)):
+        token, distribution = draw(model, sequence, settings, generator)
+        token_log_prob = torch.log(distribution.raw[token]).item()
+        ends = token == eos_id or i == n - 1
+        beam = Beam(beam.tokens + (token,), beam.log_prob + token_log_prob, finished=ends)
+        candidate = Candidate(beam, 0, token_log_prob, "finished" if ends else "kept")
+        steps.append(BeamStep([candidate], [] if ends else [beam], [beam] if ends else []))
+        sequence.append(token)
+        if ends:
+            break
+    return BeamSearch(BeamSettings(1, 0.0), steps, [beam])
+
+
+def decode(
+    model: nn.Module,
+    ids: list[int],
+    n: int,
+    strategy: str,
+    beams: BeamSettings,
+    settings: SamplingSettings,
+    seed: int = 0,
+    eos_id: int | None = None,
+) -> BeamSearch:
+    """Up to ``n`` new tokens after ``ids`` by ``strategy`` (one of ``DECODINGS``), ending at
+    ``eos_id``. Greedy decoding is beam search with one beam that stops at its first finished
+    text; sampling uses ``settings`` and ``seed``; beam search uses ``beams``."""
+    ids = check_prompt(ids, model.config.vocab_size)
+    if strategy == BEAM:
+        return beam_search(model, ids, n, beams, eos_id)
+    if strategy == GREEDY:
+        return beam_search(model, ids, n, BeamSettings(1, beams.length_penalty, True), eos_id)
+    if strategy == SAMPLING:
+        return sampled_path(model, ids, n, settings, seed, eos_id)
+    raise ValueError(f"the decoding must be one of {', '.join(DECODINGS)}; got {strategy!r}")
+
+
+def search_tokens(search: BeamSearch) -> list[int]:
+    """Every token id a search looked at, in id order (what its figure needs labels for)."""
+    return sorted({c.beam.tokens[-1] for step in search.steps for c in step.candidates})
+
+
+def search_texts(tokenizer, search: BeamSearch) -> tuple[dict[int, str], list[str]]:
+    """How each token the search looked at is shown, and the text of each finished beam."""
+    seen = search_tokens(search)
+    labels = dict(zip(seen, tokenizer.display_tokens(seen), strict=True))
+    return labels, [tokenizer.decode(list(beam.tokens)) for beam in search.finished]
+
+
+def on_best_path(search: BeamSearch, candidate: Candidate) -> bool:
+    """True when ``candidate`` is a step on the way to the best text the search returned."""
+    best = search.best.tokens
+    return best[: len(candidate.beam.tokens)] == candidate.beam.tokens
 
 
 # ---------------------------------------------------------------------------------------------

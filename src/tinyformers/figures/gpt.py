@@ -1,5 +1,6 @@
 """Figures for the GPT lesson: next-token distributions, attention of the predicting position,
-generated text, the per-token loss of a prompt, and the captions under them.
+generated text, the beams of a search step by step, the per-token loss of a prompt, and the
+captions under them.
 
 Tokens come from text a student typed, so every token, label and title is html-escaped here,
 in the HTML strings (for ``st.html``) and in the Plotly figures (Plotly renders a few HTML tags
@@ -17,17 +18,20 @@ import plotly.graph_objects as go
 from torch import Tensor
 
 from tinyformers.course.gpt import (
+    BEAM,
+    GREEDY,
     CapitalWord,
     LearnedTokens,
     NextToken,
     PromptLoss,
     kept_mass,
     most_attended,
+    on_best_path,
     token_rank,
 )
 from tinyformers.figures.common import number
 from tinyformers.figures.tokenization import visible
-from tinyformers.model.sampling import Distribution, SamplingSettings
+from tinyformers.model.sampling import Beam, BeamSearch, Distribution, SamplingSettings
 from tinyformers.text.display import plain
 
 FONT_SIZE = 16
@@ -398,6 +402,142 @@ def loss_chart(tokens: list[str], losses: list[float], mean: float, title: str) 
 
 
 # ---------------------------------------------------------------------------------------------
+# A search over texts, step by step (greedy, sampled or beam search)
+# ---------------------------------------------------------------------------------------------
+
+FATES = {  # how each kind of candidate is drawn: name in the legend, marker, colour
+    "dropped": ("not kept", "circle-open", RAW_COLOR),
+    "kept": ("kept: a beam of the next step", "circle", FINAL_COLOR),
+    "finished": ("finished text", "star", "#2ca02c"),
+}
+BEST_COLOR = SELECTED_BORDER
+
+
+def _edges(points: list[tuple[float, float, float, float]]) -> tuple[list, list]:
+    """Line segments (x0, y0) → (x1, y1) as one trace's x and y, broken by None."""
+    xs, ys = [], []
+    for x0, y0, x1, y1 in points:
+        xs += [x0, x1, None]
+        ys += [y0, y1, None]
+    return xs, ys
+
+
+def beam_chart(
+    search: BeamSearch, token_text: dict[int, str], title: str, subtitle: str | None = None
+) -> go.Figure:
+    """Every candidate of every step at (step, its text's log p), joined to the beam it extends:
+    the kept beams, the finished texts and the candidates dropped, with the way to the best text
+    in red. ``token_text`` maps each token id to how it is shown."""
+    parents: list[tuple[float, float]] = [(0.0, 0.0)]  # the prompt: no new token, log p 0
+    nodes = {fate: ([], [], [], []) for fate in FATES}  # x, y, label, hover
+    edges = {"best": [], "other": []}
+    for step_number, step in enumerate(search.steps, start=1):
+        for candidate in step.candidates:
+            beam = candidate.beam
+            x, y = float(step_number), beam.log_prob
+            best = on_best_path(search, candidate)
+            edges["best" if best else "other"].append((*parents[candidate.parent], x, y))
+            token = label(token_text[beam.tokens[-1]])
+            xs, ys, labels, hovers = nodes[candidate.fate]
+            xs.append(x)
+            ys.append(y)
+            labels.append(token if candidate.fate != "dropped" or best else "")
+            hovers.append(
+                f"{html.escape(visible(''.join(token_text[t] for t in beam.tokens)))}<br>"
+                f"log p of the text {beam.log_prob:.3f}; of {token}: "
+                f"{candidate.token_log_prob:.3f}"
+            )
+        parents = [(float(step_number), beam.log_prob) for beam in step.beams]
+    figure = go.Figure()
+    for kind, color, width in (("other", GRID_COLOR, 1), ("best", BEST_COLOR, 3)):
+        xs, ys = _edges(edges[kind])
+        name = "the way to the best text" if kind == "best" else "extends"
+        figure.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                line={"color": color, "width": width},
+                name=name,
+                hoverinfo="skip",
+                showlegend=kind == "best",
+            )
+        )
+    for fate, (name, symbol, color) in FATES.items():
+        xs, ys, labels, hovers = nodes[fate]
+        figure.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="markers+text",
+                text=labels,
+                textposition="top center",
+                textfont={"size": FONT_SIZE - 3},
+                marker={"symbol": symbol, "size": 12 if fate == "finished" else 9, "color": color},
+                customdata=np.array(hovers, dtype=object),
+                hovertemplate="%{customdata}<extra></extra>",
+                name=name,
+            )
+        )
+    figure.update_xaxes(title="new tokens", dtick=1, rangemode="tozero")
+    figure.update_yaxes(title="log p of the text so far")
+    return _layout(figure, title, 460, subtitle=subtitle)
+
+
+def search_subtitle(strategy: str, k: int, settings: SamplingSettings) -> str:
+    if strategy == BEAM:
+        return f"k = {k} beams"
+    return "one beam" if strategy == GREEDY else settings_label(settings)
+
+
+def ending(beam: Beam, eos_id: int | None) -> str:
+    return "end of line" if eos_id is not None and beam.tokens[-1] == eos_id else "length limit"
+
+
+def beam_rows(search: BeamSearch, texts: list[str], eos_id: int | None) -> list[dict]:
+    """The finished texts of a search, best first, as table rows (``texts`` are their decoded
+    new tokens)."""
+    penalty = search.settings.length_penalty
+    return [
+        {
+            "Text": text.replace("\n", "⏎"),
+            "New tokens": len(beam.tokens),
+            "log p": round(beam.log_prob, 3),
+            "Score": round(beam.score(penalty), 3),
+            "Ended at": ending(beam, eos_id),
+        }
+        for beam, text in zip(search.finished, texts, strict=True)
+    ]
+
+
+def beam_caption(search: BeamSearch, strategy: str, greedy: Beam | None = None) -> str:
+    """What the search kept and found, and how its best text compares with greedy decoding's."""
+    best, penalty = search.best, search.settings.length_penalty
+    k = search.settings.num_beams
+    text = (
+        f"{len(search.steps)} steps. The best text has {len(best.tokens)} new tokens and "
+        f"log p = {best.log_prob:.3f}"
+    )
+    if strategy == BEAM:
+        score = {0: "the plain sum of log p", 1: "log p ÷ length"}.get(
+            penalty, f"log p ÷ length^{penalty:g}"
+        )
+        text = (
+            f"{text}; its score, {score}, is {best.score(penalty):.3f}. With {k} beams, each "
+            f"step scored every token after each beam and kept the {k} best extensions that go "
+            "on; an extension that ends its text became a finished text instead."
+        )
+    else:
+        text += "."
+    if greedy is not None and strategy != GREEDY:
+        if greedy.tokens == best.tokens:
+            text += " Greedy decoding finds the same text."
+        else:
+            text += f" Greedy decoding's text has log p = {greedy.log_prob:.3f}."
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
 # Charts of revealed predictions (the lesson's ``predict:`` questions)
 # ---------------------------------------------------------------------------------------------
 
@@ -472,6 +612,22 @@ def loss_caption(result: PromptLoss, tokens: list[str], val_loss: float | None =
     if val_loss is not None:
         caption += f" On its validation text, the model averages {val_loss:.4f}."
     return caption
+
+
+def unknown_warning(unknown: int, total: int) -> str:
+    return (
+        f"{unknown} of the {total} tokens are not in this model's vocabulary and are read as "
+        "\\[UNK\\]."
+    )
+
+
+def loss_metrics(result: PromptLoss) -> list[tuple[str, str]]:
+    """The objective section's three numbers, labelled."""
+    return [
+        ("Mean of the per-token losses", f"{result.mean:.4f}"),
+        ("The model's own loss on the prompt", f"{result.model_loss:.4f}"),
+        ("Perplexity e^loss", f"{result.perplexity:.2f}"),
+    ]
 
 
 def model_size_caption(name: str, config, parameters: int) -> str:

@@ -29,6 +29,7 @@ from tinyformers.course import scaling as scaling_course
 from tinyformers.course import tokenization as tokenization_course
 from tinyformers.course import train as train_course
 from tinyformers.course import transformer_block as block_course
+from tinyformers.course import variants as variants_course
 from tinyformers.hub.registry import LoadedModel
 from tinyformers.model.build import build_model, count_parameters
 from tinyformers.model.positional import cosine_similarity_matrix, sinusoidal_encoding
@@ -236,6 +237,24 @@ def _scaling(state):
     return attention(x, need_weights=True)[0]
 
 
+def _variants_prepare(_: None):
+    """The learned-positions variant as its run builds it, and one batch of the stories."""
+    tokenizer, task = variants_course.stories_task()
+    variant = variants_course.variant(variants_course.LEARNED)
+    torch.manual_seed(0)
+    model = build_model(variants_course.config_of(variant, tokenizer.vocab_size)).train()
+    return model, task.batch(16, torch.Generator().manual_seed(0))
+
+
+def _variants_step(state) -> float:
+    model, batch = state
+    with torch.enable_grad():
+        loss = model(**batch).loss
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
 def _same(state):
     return state
 
@@ -367,6 +386,14 @@ LIVE_STEPS: dict[str, LiveStep] = {
             f"{scaling_course.CostSettings().max_length} random vectors",
             _scaling_prepare,
             _scaling,
+        ),
+        LiveStep(
+            "variants",
+            "one training step (forward and backward) of the learned-positions variant",
+            None,
+            "a batch of the stories, one character per token",
+            _variants_prepare,
+            _variants_step,
         ),
     )
 }
