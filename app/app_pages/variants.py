@@ -82,6 +82,7 @@ def show_run(snap: Snapshot) -> None:
 
 
 lesson = widgets.lesson_header(SLUG)
+show_controls()  # the inputs first, then a figure: both on the first screen
 size = vocab_size()
 widgets.chart(figs.parameters_chart(parameter_counts(size)))
 st.caption(
@@ -93,7 +94,6 @@ st.caption(
 widgets.lesson_section(lesson, "positions")
 widgets.lesson_section(lesson, "layernorm")
 widgets.lesson_section(lesson, "run", context=course.CONTEXT, longest=course.LONGEST)
-show_controls()
 if widgets.job_progress(JOB_KEY, show_run) is None:
     st.info("Press Train every variant: the runs take about a minute in the background.")
 widgets.lesson_section(lesson, "extrapolation")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import screenshot, wait_for_app
+from tests.e2e.test_predictions import commit_and_see
 from tinyformers.lessons import load_lessons
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,3 +62,5 @@ def test_lesson_page(page, server_url, screenshots, slug: str) -> None:
         lines.first.wait_for(state="attached")
         assert lines.count() > 0, "an attention view drew no lines"
     screenshot(page, screenshots, slug)
+    commit_and_see(page, slug)  # predict, then see: the model answers in the browser
+    assert_healthy(page)

@@ -1,5 +1,6 @@
-"""Predict, then see, in the browser: on every lesson a prediction is committed and the model's
-answer, its explanation and its figure appear; a reload keeps the committed answer."""
+"""Predict, then see, in the browser: committing a prediction shows the model's answer, its
+explanation and its figure (``commit_and_see``, used on every lesson by test_pages.py); a reload
+and a server restart keep the committed answer."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from playwright.sync_api import expect
 
 from tests.e2e.conftest import wait_for_app
 from tinyformers.lessons import load_lessons
+
+pytestmark = pytest.mark.browser
 
 LESSONS = [lesson for lesson in load_lessons() if lesson.predict]
 
@@ -34,26 +37,57 @@ def answer(box) -> None:
     commit.click()
 
 
-@pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.slug)
-def test_a_prediction_is_committed_then_revealed(page, server_url, lesson) -> None:
-    page.goto(f"{server_url}/{lesson.slug}")
-    wait_for_app(page)
-    box = first_open_question(page, lesson.slug)
-    key = (box.get_attribute("class") or "").split(f"st-key-predict-{lesson.slug}-")[1].split()[0]
+def commit_and_see(page, slug: str) -> str:
+    """Commit the lesson's first prediction that applies; wait for the model's answer, its
+    explanation and its figure. The question's key."""
+    lesson = next(lesson for lesson in LESSONS if lesson.slug == slug)
+    box = first_open_question(page, slug)
+    key = (box.get_attribute("class") or "").split(f"st-key-predict-{slug}-")[1].split()[0]
     answer(box)
-    box = page.locator(f"[class*='st-key-predict-{lesson.slug}-{key}']")
+    box = page.locator(f"[class*='st-key-predict-{slug}-{key}']")
     box.get_by_text("The model's answer").wait_for()
     wait_for_app(page)
     assert box.get_by_text("Your prediction:").count() == 1
     assert box.get_by_role("button", name="Commit my prediction").count() == 0
     question = next(q for q in lesson.predict if q.key == key)
+    if question.explanation:
+        assert box.locator("[data-testid='stMarkdownContainer']").count() >= 2
     if question.figure:
         box.locator("[data-testid='stPlotlyChart']").first.wait_for()
     assert page.locator("[data-testid='stException']").count() == 0
-    assert not page.outside_requests
-    if lesson.slug == "attention":  # the committed answer comes back after a reload
+    return key
+
+
+def test_a_committed_answer_survives_a_reload_and_a_server_restart(browser) -> None:
+    """The same browser (its cookie) after a reload, and after the server was stopped and
+    started again. (tests/e2e/test_pages.py commits a prediction on every lesson.)"""
+    from bench.app_server import free_port, launch, stop_server, wait_healthy
+    from tests.e2e.conftest import new_page
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = launch(port)
+    try:
+        wait_healthy(url, server)
+        page = new_page(browser, url)
+        page.goto(f"{url}/attention")
+        wait_for_app(page)
+        key = commit_and_see(page, "attention")
         page.reload()
         wait_for_app(page)
-        box = page.locator(f"[class*='st-key-predict-{lesson.slug}-{key}']")
+        box = page.locator(f"[class*='st-key-predict-attention-{key}']")
         box.get_by_text("The model's answer").wait_for()
         assert box.get_by_role("button", name="Commit my prediction").count() == 0
+    finally:
+        stop_server(server)
+    server = launch(port)  # a new process: nothing is left in memory
+    try:
+        wait_healthy(url, server)
+        page.goto(f"{url}/attention")
+        wait_for_app(page)
+        box = page.locator(f"[class*='st-key-predict-attention-{key}']")
+        box.get_by_text("The model's answer").wait_for()
+        assert box.get_by_role("button", name="Commit my prediction").count() == 0
+        page.context.close()
+    finally:
+        stop_server(server)
