@@ -194,6 +194,14 @@ def open_lesson(page, url: str, slug: str) -> None:
     settle(page, 0)
 
 
+def lesson_fields(page) -> list[list[str]]:
+    """The lesson's enabled fields, once there are any (Streamlit enables a page's widgets only
+    when its session is connected)."""
+    shown = f"() => ({FIELDS})().some(([kind, key]) => !{list(NOT_LESSON_FIELDS)!r}.some(p => key.startsWith(p)))"
+    page.wait_for_function(shown, timeout=STATE_TIMEOUT)
+    return [f for f in page.evaluate(FIELDS) if not f[1].startswith(NOT_LESSON_FIELDS)]
+
+
 @pytest.fixture(scope="module")
 def page(browser, server_url):
     from tests.e2e.conftest import new_page
@@ -207,7 +215,7 @@ def page(browser, server_url):
 @pytest.mark.parametrize("slug", LESSON_SLUGS)
 def test_every_field_of_a_lesson_takes_hostile_values(page, server_url, slug: str) -> None:
     open_lesson(page, server_url, slug)
-    fields = [f for f in page.evaluate(FIELDS) if not f[1].startswith(NOT_LESSON_FIELDS)]
+    fields = lesson_fields(page)
     assert fields, f"{slug} shows no field"
     for kind, key in reversed(fields):  # from the bottom: a field only changes what follows it
         what = f"{slug} {key}"

@@ -24,10 +24,24 @@ def first_open_question(page, slug: str):
     return box
 
 
+def choose_first(box) -> None:
+    """Pick the first choice. A run that draws the box again (the first run of a new browser
+    sets its cookie) can swallow a click, so click until the choice shows as picked."""
+    radio = box.get_by_role("radio").first
+    for _ in range(5):
+        radio.click(force=True)
+        try:
+            expect(radio).to_be_checked(timeout=15_000)
+            return
+        except AssertionError:
+            continue
+    expect(radio).to_be_checked()
+
+
 def answer(box) -> None:
     box.locator("[data-testid='stRadioGroup'], input[type='number']").first.wait_for()
     if box.get_by_role("radiogroup").count():
-        box.get_by_role("radio").first.check(force=True)
+        choose_first(box)
     else:
         field = box.locator("input[type='number']")
         field.fill("0")
