@@ -815,6 +815,21 @@ def choose_index(label: str, count: int, key: str, horizontal: bool = False, con
     return index
 
 
+def length_slider(label: str, length: int, default: int, key: str, container=st) -> int:
+    """A slider over 0 .. ``length`` (a prefix of the input) that stays valid when the input
+    gets shorter: a value past the new end becomes the whole input, with a note."""
+    if length < 0:
+        raise ValueError(f"{label} needs a length of at least 0, got {length}")
+    note = None
+    if st.session_state.get(key) is not None and st.session_state[key] > length:
+        note = f"The input is shorter now: the slider moved to its end, {length}."
+        st.session_state[key] = length
+    value = container.slider(label, 0, length, min(default, length), key=key, bind=BIND)
+    if note:
+        container.caption(note)
+    return value
+
+
 def job_active(key: str) -> bool:
     """Whether the job under ``key`` is queued or running."""
     job: Job | None = st.session_state.get(key)

@@ -106,10 +106,7 @@ def self_attention_view(
     layer, head = layer_and_head(row, loaded.config.n_layer, loaded.config.n_head, "mk-self")
     prefix_len = 0
     if kind == "prefix":
-        n = len(first)
-        if st.session_state.get("mk-prefix", 0) > n:  # a shorter sentence: the whole of it
-            st.session_state["mk-prefix"] = n
-        prefix_len = sentences.slider(PREFIX_LABEL, 0, n, min(3, n), key="mk-prefix", bind=BIND)
+        prefix_len = widgets.length_slider(PREFIX_LABEL, len(first), 3, "mk-prefix", sentences)
     if kind == "padding" and second is None:
         st.info("Type a second sentence above: padding needs a batch of two.")
         return None, layer, head, prefix_len

@@ -188,6 +188,7 @@ def test_prefix_slider_follows_a_shorter_sentence(fresh) -> None:
     rerun(at)
     assert at.slider(key="mk-prefix").max == 2
     assert any("Prefix: positions 0 to 1 (2 of 2 tokens)." in c for c in captions(at))
+    assert "The input is shorter now: the slider moved to its end, 2." in captions(at)
 
 
 def test_cross_attention_kind_uses_the_date_model(fresh) -> None:
