@@ -1,5 +1,6 @@
-"""The first screen of every lesson holds its input and a live figure computed from it: on a
-laptop (1400×900), a projector (1024×768) and a phone (390×844)."""
+"""The first screen of every page holds its input and a live figure computed from it: on a
+laptop (1400×900), a projector (1024×768) and a phone (390×844). The course map here; each lesson
+during its one visit in test_pages.py."""
 
 from __future__ import annotations
 
@@ -9,12 +10,10 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.conftest import new_page, wait_for_app
-from tinyformers.lessons import load_lessons
 
 pytestmark = pytest.mark.browser
 
 VIEWPORTS = {"laptop": (1400, 900), "projector": (1024, 768), "phone": (390, 844)}
-PATHS = ["", *(lesson.slug for lesson in load_lessons())]
 MIN_VISIBLE = 120  # px of the figure that must show on the first screen
 
 INPUTS = (
@@ -51,13 +50,10 @@ FIRST_TOPS = """([inputs, figures]) => {
 }"""
 
 
-@pytest.mark.parametrize("path", PATHS, ids=[p or "course-map" for p in PATHS])
-def test_the_first_screen_holds_the_input_and_a_live_figure(browser, server_url, path) -> None:
-    """One visit per lesson, the window resized from laptop to projector to phone: the page
-    lays itself out again at each size, as it does when a student resizes the window."""
-    page = new_page(browser, server_url, viewport=VIEWPORTS["laptop"])
-    page.goto(f"{server_url}/{path}")
-    wait_for_app(page)
+def check_first_screen(page, path: str) -> None:
+    """The window resized from laptop to projector to phone, on a page opened at laptop size:
+    the page lays itself out again at each size, as it does when a student resizes the window.
+    Ends at laptop size."""
     page.locator(FIGURES).first.wait_for(state="attached")
     for name, (width, height) in VIEWPORTS.items():
         page.set_viewport_size({"width": width, "height": height})
@@ -79,4 +75,13 @@ def test_the_first_screen_holds_the_input_and_a_live_figure(browser, server_url,
             f"the first live figure of /{path} ({name}) starts at {figure_top:.0f} px, below "
             f"the first screen ({height} px)"
         )
+    page.set_viewport_size(dict(zip(("width", "height"), VIEWPORTS["laptop"], strict=True)))
+
+
+def test_the_course_maps_first_screen_holds_an_input_and_a_live_figure(browser, server_url):
+    """Lessons are checked the same way during their visit in test_pages.py."""
+    page = new_page(browser, server_url, viewport=VIEWPORTS["laptop"])
+    page.goto(server_url)
+    wait_for_app(page)
+    check_first_screen(page, "")
     page.context.close()

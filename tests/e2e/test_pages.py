@@ -1,4 +1,5 @@
-"""Open every page in Chromium: no exception, charts drawn, attention views drawn, offline."""
+"""Open every page in Chromium: no exception, charts drawn, attention views drawn, offline; each
+lesson's first screen at three window sizes (test_first_screen.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import screenshot, wait_for_app
+from tests.e2e.conftest import new_page, screenshot, wait_for_app
+from tests.e2e.test_first_screen import VIEWPORTS, check_first_screen
 from tests.e2e.test_predictions import commit_and_see
 from tinyformers.lessons import load_lessons
 
@@ -51,8 +53,12 @@ def test_lesson_plans(page, server_url, screenshots) -> None:
 
 
 @pytest.mark.parametrize("slug", LESSON_SLUGS)
-def test_lesson_page(page, server_url, screenshots, slug: str) -> None:
+def test_lesson_page(browser, server_url, screenshots, slug: str) -> None:
+    """One visit per lesson: its first screen at three sizes, its charts and attention views, a
+    screenshot, then a prediction committed and answered."""
+    page = new_page(browser, server_url, viewport=VIEWPORTS["laptop"])
     open_page(page, server_url, slug)
+    check_first_screen(page, slug)
     assert_healthy(page)
     charts = page.locator(".js-plotly-plot .main-svg")
     charts.first.wait_for()
@@ -64,3 +70,4 @@ def test_lesson_page(page, server_url, screenshots, slug: str) -> None:
     screenshot(page, screenshots, slug)
     commit_and_see(page, slug)  # predict, then see: the model answers in the browser
     assert_healthy(page)
+    page.context.close()
