@@ -271,3 +271,52 @@ def get_lesson(slug: str, lessons_dir: Path = LESSONS_DIR) -> Lesson:
         if lesson.slug == slug:
             return lesson
     raise KeyError(f"no lesson with slug {slug!r}")
+
+
+TRANSLATIONS_DIR = LESSONS_DIR / "ru"
+
+
+def translation_problems(source: Lesson, translation: Lesson) -> list[str]:
+    """Where ``translation`` does not mirror ``source``: the same slug and order, as many
+    outcomes, the same quiz answers, the same prediction questions (keys, computations, judges,
+    figures, placeholders), the same sections in the same order with the same placeholders,
+    and code blocks that are identical (the tests run them). Empty if it mirrors it."""
+    problems = []
+
+    def same(what: str, ours: object, theirs: object) -> None:
+        if ours != theirs:
+            problems.append(f"{what}: {theirs!r} where the source has {ours!r}")
+
+    same("slug", source.slug, translation.slug)
+    same("order", source.order, translation.order)
+    same("number of outcomes", len(source.outcomes), len(translation.outcomes))
+    same(
+        "placeholders of the summary",
+        placeholders(source.summary),
+        placeholders(translation.summary),
+    )
+    same("number of quiz questions", len(source.quiz), len(translation.quiz))
+    for n, (ours, theirs) in enumerate(zip(source.quiz, translation.quiz, strict=False), start=1):
+        same(f"quiz {n}: number of options", len(ours.options), len(theirs.options))
+        same(f"quiz {n}: answer", ours.answer, theirs.answer)
+    same("prediction keys", [q.key for q in source.predict], [q.key for q in translation.predict])
+    for ours, theirs in zip(source.predict, translation.predict, strict=False):
+        for name in ("compute", "judge", "tolerance", "figure"):
+            same(f"prediction {ours.key}: {name}", getattr(ours, name), getattr(theirs, name))
+        for name in ("prompt", "explanation"):
+            same(
+                f"prediction {ours.key}: placeholders of the {name}",
+                sorted(placeholders(getattr(ours, name))),
+                sorted(placeholders(getattr(theirs, name))),
+            )
+    same("section keys", [s.key for s in source.sections], [s.key for s in translation.sections])
+    texts = [("the introduction", source.intro, translation.intro)]
+    texts += [
+        (f"section {ours.key}", ours.body, theirs.body)
+        for ours, theirs in zip(source.sections, translation.sections, strict=False)
+        if ours.key == theirs.key
+    ]
+    for what, ours, theirs in texts:
+        same(f"placeholders of {what}", sorted(placeholders(ours)), sorted(placeholders(theirs)))
+        same(f"code of {what}", CODE_BLOCK.findall(ours), CODE_BLOCK.findall(theirs))
+    return problems
