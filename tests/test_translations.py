@@ -40,7 +40,7 @@ def test_a_translation_is_in_russian(path: Path) -> None:
     texts += [section.title + " " + section.body for section in translation.sections]
     for text in texts:
         prose = "".join(part for n, part in enumerate(text.split("```")) if n % 2 == 0)
-        assert russian_share(prose) > 0.5, f"{path.name}: mostly not Russian: {prose[:80]!r}"
+        assert russian_share(prose) > 0.4, f"{path.name}: mostly not Russian: {prose[:80]!r}"
 
 
 def test_a_changed_answer_or_a_lost_placeholder_is_found() -> None:
