@@ -16,14 +16,13 @@ import inspect
 import rooms
 import streamlit as st
 import widgets
-from widgets import plain
+from widgets import _, number, plain
 
 from tinyformers.lessons import (
     Lesson,
     PredictQuestion,
     QuizQuestion,
     fill_placeholders,
-    get_lesson,
 )
 from tinyformers.predict import Prediction, Reveal, is_right, parse_guess, signature
 from tinyformers.store import answers as stored
@@ -35,14 +34,14 @@ ANSWERS_KEY = "_answers"  # (lesson, question, context) -> committed answer, thi
 def ask(current: Lesson, **state) -> None:
     """The lesson's prediction questions on the page's current ``state``, then its quiz."""
     if current.predict:
-        st.subheader("Predict, then see")
+        st.subheader(_("Predict, then see"))
         module = course_module(current.slug)
         for question in current.predict:
             prediction = _predict(module, question, state)
             if prediction is not None:
                 _prediction(current, question, prediction)
     if current.quiz:
-        st.subheader("Check your understanding")
+        st.subheader(_("Check your understanding"))
         for n, question in enumerate(current.quiz):
             _quiz_question(current, n, question)
 
@@ -84,7 +83,7 @@ def restored_answers() -> dict[tuple[str, str, str], dict]:
 def quiz_answer(slug: str, key: str) -> str | None:
     """The right option of a lesson's fixed question ``quiz-N``."""
     try:
-        question = get_lesson(slug).quiz[int(key.removeprefix("quiz-")) - 1]
+        question = widgets.lesson(slug).quiz[int(key.removeprefix("quiz-")) - 1]
     except (KeyError, ValueError, IndexError):
         return None
     return question.options[question.answer]
@@ -100,12 +99,20 @@ def _predict(module, question: PredictQuestion, state: dict) -> Prediction | Non
     compute = getattr(module, question.compute)
     wanted = inspect.signature(compute).parameters
     if any(state.get(name) is None for name in wanted):
-        st.caption(f"{plain(_short(question.prompt))} — needs a working input above.")
+        st.caption(
+            _("{question} — needs a working input above.").format(
+                question=plain(_short(question.prompt))
+            )
+        )
         return None
     try:
         return compute(**{name: state[name] for name in wanted})
     except ValueError as err:
-        st.caption(f"This question does not apply to the current input: {plain(err)}")
+        st.caption(
+            _("This question does not apply to the current input: {reason}").format(
+                reason=plain(err)
+            )
+        )
         return None
 
 
@@ -130,19 +137,21 @@ def _prediction(current: Lesson, question: PredictQuestion, prediction: Predicti
     waiting = posed is not None and posed.phase != "revealed"  # the instructor reveals it
     with st.container(border=True, key=f"predict-{current.slug}-{question.key}"):
         if posed is not None:
-            st.caption("Your instructor asks the class this question.")
+            st.caption(_("Your instructor asks the class this question."))
         st.markdown(prompt)
         committed = answers().get(record_key)
         if committed is None and waiting and posed.phase == "locked":
-            st.info("Answers to this question are locked.")
+            st.info(_("Answers to this question are locked."))
             return
         if committed is None:
             committed = _ask(question, prediction, sig, record_key)
         if committed is None:
             return
         if waiting:
-            st.markdown(f"Your prediction: **{_show_value(committed['guess'])}**")
-            st.info("Committed. Your instructor reveals the model's answer to the class.")
+            st.markdown(
+                _("Your prediction: **{guess}**").format(guess=_show_value(committed["guess"]))
+            )
+            st.info(_("Committed. Your instructor reveals the model's answer to the class."))
             return
         if committed.get("reveal") is None:  # kept from an earlier visit: the model answers again
             committed["reveal"] = prediction.reveal()
@@ -155,23 +164,25 @@ def _ask(question: PredictQuestion, prediction: Prediction, sig: str, record_key
     guess_key = f"guess-{question.key}-{sig}"
     guess = _guess_widget(question.judge, prediction, guess_key)
     st.button(
-        "Commit my prediction",
+        _("Commit my prediction"),
         key=f"commit-{question.key}-{sig}",
         disabled=guess is None,
-        help="Your answer is fixed once committed; then the model answers.",
+        help=_("Your answer is fixed once committed; then the model answers."),
         on_click=_commit,
         args=(question, prediction, guess_key, record_key),
     )
     problem = st.session_state.pop(f"{guess_key}-problem", None)
     if problem:
-        st.error(f"That is not an answer to this question: {plain(problem)}")
+        st.error(
+            _("That is not an answer to this question: {problem}").format(problem=plain(problem))
+        )
     return answers().get(record_key)
 
 
 def _guess_widget(judge: str, prediction: Prediction, key: str):
     if judge == "choice":
         return st.radio(
-            "Your prediction",
+            _("Your prediction"),
             prediction.choices,
             index=None,
             key=key,
@@ -183,7 +194,7 @@ def _guess_widget(judge: str, prediction: Prediction, key: str):
         low, high, step = int(low), int(high), 1
     else:
         low, high, step = float(low), float(high), 0.01
-    return st.number_input("Your prediction", low, high, value=None, step=step, key=key)
+    return st.number_input(_("Your prediction"), low, high, value=None, step=step, key=key)
 
 
 def _commit(question, prediction, guess_key: str, record_key: tuple) -> None:
@@ -211,11 +222,16 @@ def _show_value(value) -> str:
 
 
 def _show_reveal(current: Lesson, question: PredictQuestion, record: dict) -> None:
-    st.markdown(f"Your prediction: **{_show_value(record['guess'])}**")
-    verdict = "Right" if record["correct"] else "Not this time"
-    message = f"{verdict}. The model's answer: **{_show_value(record['answer'])}**"
+    st.markdown(_("Your prediction: **{guess}**").format(guess=_show_value(record["guess"])))
+    verdict = _("Right") if record["correct"] else _("Not this time")
+    answer = _show_value(record["answer"])
+    message = _("{verdict}. The model's answer: **{answer}**").format(
+        verdict=verdict, answer=answer
+    )
     if question.tolerance:
-        message += f" (a guess within {question.tolerance:g} counts as right)"
+        message += _(" (a guess within {tolerance} counts as right)").format(
+            tolerance=f"{question.tolerance:g}"
+        )
     message += "."
     (st.success if record["correct"] else st.error)(message)
     reveal: Reveal | None = record.get("reveal")
@@ -239,13 +255,13 @@ def _quiz_question(current: Lesson, n: int, question: QuizQuestion) -> None:
         committed = answers().get(record_key)
         if committed is None:
             choice = st.radio(
-                "Your answer",
+                _("Your answer"),
                 question.options,
                 index=None,
                 key=f"quiz-{current.slug}-{n}-choice",
             )
             st.button(
-                "Commit my answer",
+                _("Commit my answer"),
                 key=f"quiz-commit-{n}",
                 disabled=choice is None,
                 on_click=_commit_quiz,
@@ -253,11 +269,12 @@ def _quiz_question(current: Lesson, n: int, question: QuizQuestion) -> None:
             )
             committed = answers().get(record_key)
         if committed is not None:
-            st.markdown(f"Your answer: {committed['guess']}")
+            st.markdown(_("Your answer: {guess}").format(guess=committed["guess"]))
             if committed["correct"]:
-                st.success("Right. " + question.explanation)
+                st.success(_("Right.") + " " + question.explanation)
             else:
-                st.error(f"Not quite: the answer is {committed['answer']} " + question.explanation)
+                wrong = _("Not quite: the answer is {answer}").format(answer=committed["answer"])
+                st.error(wrong + " " + question.explanation)
 
 
 def _commit_quiz(question: QuizQuestion, choice_key: str, record_key: tuple) -> None:
@@ -283,10 +300,10 @@ def progress() -> dict[str, tuple[int, int]]:
         except StoreError:
             pass
     first: dict[tuple[str, str], bool] = {}
-    for (slug, key, _), record in answers().items():
+    for (slug, key, _context), record in answers().items():
         first.setdefault((slug, key), bool(record["correct"]))
     counts: dict[str, tuple[int, int]] = {}
-    for (slug, _), right in first.items():
+    for (slug, _key), right in first.items():
         done, answered = counts.get(slug, (0, 0))
         counts[slug] = (done + right, answered + 1)
     return counts
@@ -297,7 +314,9 @@ def progress_line(slug: str, counts: dict[str, tuple[int, int]]) -> str | None:
     right, answered = counts.get(slug, (0, 0))
     if not answered:
         return None
-    return f"Your answers: {right:,} of {answered:,} right"
+    return _("Your answers: {right} of {answered} right").format(
+        right=number(right), answered=number(answered)
+    )
 
 
 def nickname_given() -> str | None:
@@ -309,32 +328,37 @@ def nickname_given() -> str | None:
 def progress_panel() -> None:
     """A nickname (optional), and this browser's answers to download or forget."""
     st.text_input(
-        "Nickname (optional)",
+        _("Nickname (optional)"),
         key=NICKNAME_KEY,
         max_chars=40,
-        help="Kept with the answers you commit from now on, so your instructor can tell them "
-        "apart. Leave it empty to stay anonymous.",
+        help=_(
+            "Kept with the answers you commit from now on, so your instructor can tell them "
+            "apart. Leave it empty to stay anonymous."
+        ),
     )
     store = rooms.shared_store()
     if store is None:
-        st.caption("Answers are kept in this tab only on this server.")
+        st.caption(_("Answers are kept in this tab only on this server."))
         return
     try:
         rows = stored.export_rows(store, st.session_state.work_id)
     except StoreError as err:
-        st.caption(f"Your answers cannot be read now: {plain(err)}")
+        st.caption(_("Your answers cannot be read now: {reason}").format(reason=plain(err)))
         return
     if not rows:
-        st.caption("Answers you commit in the lessons are kept here, in this browser only.")
+        st.caption(_("Answers you commit in the lessons are kept here, in this browser only."))
         return
     csv_column, json_column, forget_column = st.columns(3)
     csv_column.download_button(
-        "Download my answers (CSV)", stored.to_csv(rows), "answers.csv", "text/csv"
+        _("Download my answers (CSV)"), stored.to_csv(rows), "answers.csv", "text/csv"
     )
     json_column.download_button(
-        "Download my answers (JSON)", stored.to_json(rows), "answers.json", "application/json"
+        _("Download my answers (JSON)"),
+        stored.to_json(rows),
+        "answers.json",
+        "application/json",
     )
-    forget_column.button("Forget my answers", key="answers-forget", on_click=_forget)
+    forget_column.button(_("Forget my answers"), key="answers-forget", on_click=_forget)
 
 
 def _forget() -> None:

@@ -21,7 +21,7 @@ import re
 from urllib.parse import urlencode
 
 import streamlit as st
-from widgets import PRESENT_PARAM, plain, presenting
+from widgets import PRESENT_PARAM, _, plain, presenting
 
 from tinyformers.lessons import get_lesson
 from tinyformers.store import answers as stored_answers
@@ -267,7 +267,7 @@ def join_room(code: str) -> str | None:
     """Join the room with ``code``; an error message, or None once joined."""
     store = shared_store()
     if store is None:
-        return "Class rooms are not available on this server."
+        return _("Class rooms are not available on this server.")
     try:
         room = store_rooms.join(store, code)
     except StoreError as err:
@@ -296,18 +296,18 @@ def student_panel() -> None:
     """Join with a code; once joined: follow, break away, rejoin, leave."""
     room = joined()
     if room is None:
-        st.text_input("Room code", key="room-code-input", max_chars=12, placeholder="ABCDE")
-        st.button("Join the class", key="room-join", on_click=_join_clicked)
+        st.text_input(_("Room code"), key="room-code-input", max_chars=12, placeholder="ABCDE")
+        st.button(_("Join the class"), key="room-join", on_click=_join_clicked)
         if problem := st.session_state.pop("room-problem", None):
             st.error(plain(problem))
         return
     if room["following"]:
-        st.caption(f"Room {room['code']}: you follow your instructor.")
-        st.button("Break away", key="room-break", on_click=_set_following, args=(False,))
+        st.caption(_("Room {code}: you follow your instructor.").format(code=room["code"]))
+        st.button(_("Break away"), key="room-break", on_click=_set_following, args=(False,))
     else:
-        st.caption(f"Room {room['code']}: you explore on your own.")
-        st.button("Rejoin", key="room-rejoin", on_click=_set_following, args=(True,))
-    st.button("Leave the room", key="room-leave", on_click=_leave)
+        st.caption(_("Room {code}: you explore on your own.").format(code=room["code"]))
+        st.button(_("Rejoin"), key="room-rejoin", on_click=_set_following, args=(True,))
+    st.button(_("Leave the room"), key="room-leave", on_click=_leave)
     follow()
 
 
@@ -371,7 +371,7 @@ def posed_here(lesson: str, question: str):
 def room_panel(lesson: str) -> None:
     """The sidebar's class-room section, for instructors and students (``lesson``: the slug of
     the page shown)."""
-    with st.sidebar.expander("Class room", expanded=bool(joined() or driving())):
+    with st.sidebar.expander(_("Class room"), expanded=bool(joined() or driving())):
         if driving():
             driver_panel(lesson)
         else:

@@ -5,8 +5,7 @@ import rooms
 import streamlit as st
 import torch
 import widgets
-
-from tinyformers.lessons import load_lessons
+from widgets import _
 
 # pandas is imported here, once: Plotly imports it lazily with the first figure, and two sessions
 # building their first figures at once could otherwise see it half-loaded.
@@ -19,10 +18,11 @@ st.set_page_config(
     page_title="Tinyformers", page_icon="🔎", layout="wide", initial_sidebar_state=sidebar
 )
 widgets.page_style()
+widgets.language_switch()  # first: every text below is in the session's language
 widgets.workspace()  # brings back this browser's trained models before any page lists them
 
 home = st.Page(
-    str(widgets.PAGES_DIR / "home.py"), title="Course map", icon=":material/map:", default=True
+    str(widgets.PAGES_DIR / "home.py"), title=_("Course map"), icon=":material/map:", default=True
 )
 lessons = [
     st.Page(
@@ -30,22 +30,21 @@ lessons = [
         title=f"{lesson.order}. {lesson.title}",
         url_path=lesson.slug,
     )
-    for lesson in load_lessons()
-    if widgets.page_file(lesson.slug).is_file()
+    for lesson in widgets.lessons()
 ]
 plans = st.Page(
     str(widgets.PAGES_DIR / "plan.py"),
-    title="Lesson plans",
+    title=_("Lesson plans"),
     icon=":material/checklist:",
     url_path="plan",
 )
 class_view = st.Page(
     str(widgets.PAGES_DIR / "class_view.py"),
-    title="Class view",
+    title=_("Class view"),
     icon=":material/groups:",
     url_path="class",
 )
-page = st.navigation({"Start": [home, plans, class_view], "Lessons": lessons}, expanded=True)
+page = st.navigation({_("Start"): [home, plans, class_view], _("Lessons"): lessons}, expanded=True)
 widgets.presenter_toggle()
 with st.sidebar:
     widgets.saved_work_panel()

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+from tinyformers import i18n
 from tinyformers.figures.bertviz import projector_theme
 from tinyformers.figures.common import fit_height
 from tinyformers.hosting import Hosting
@@ -30,7 +31,8 @@ from tinyformers.hub.workspace import (
     new_id,
     prune,
 )
-from tinyformers.lessons import Lesson, fill_placeholders, get_lesson
+from tinyformers.i18n import DEFAULT_LANGUAGE, LANGUAGES, negotiate, translate, translate_plural
+from tinyformers.lessons import Lesson, fill_placeholders, get_lesson, load_lessons, translated
 from tinyformers.model import published
 from tinyformers.text.corpora.user_text import UserTextError, clean_user_text, decode_upload
 from tinyformers.text.display import plain
@@ -51,6 +53,7 @@ MAX_INPUT_CHARS = 2_000
 BIND = "query-params"  # a widget's value lives in the page's URL under its key: views are links
 PRESENT_PARAM = "present"  # ?present=1: presenter mode
 PRESENTING_KEY = "presenting"
+LANGUAGE_KEY = "lang"  # ?lang=ru|en: the language of the interface and of the lessons
 STEP_PARAM = "step"  # ?step=N: the step (section) of a lesson a link opens at
 LINK_SEEN_KEY = "_link-seen"  # the URL's parameters as the last run ended
 PROJECTOR_FONT = 20  # px: chart text in presenter mode
@@ -76,6 +79,48 @@ def apply_hosting() -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Languages
+# --------------------------------------------------------------------------------------------
+
+
+def language() -> str:
+    """This session's language (``language_switch`` sets it on every run)."""
+    chosen = st.session_state.get(LANGUAGE_KEY)
+    return chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def language_switch() -> str:
+    """The sidebar's language switch, kept in the URL as ``?lang=``. A first visit without one
+    follows the browser's language."""
+    if LANGUAGE_KEY not in st.session_state and LANGUAGE_KEY not in st.query_params:
+        st.session_state[LANGUAGE_KEY] = negotiate(st.context.locale)
+    st.sidebar.radio(
+        "Language · Язык",
+        list(LANGUAGES),
+        format_func=LANGUAGES.get,
+        key=LANGUAGE_KEY,
+        bind=BIND,
+        horizontal=True,
+    )
+    return language()
+
+
+def _(message: str) -> str:
+    """``message`` in this session's language (marked for ``pybabel extract``)."""
+    return translate(message, language())
+
+
+def number(value: float) -> str:
+    """``value`` written as this session's language writes numbers."""
+    return i18n.number(value, language())
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """The form of a message for ``n`` in this session's language, ``{n}`` filled in."""
+    return translate_plural(singular, plural, n, language())
+
+
+# --------------------------------------------------------------------------------------------
 # Lessons
 # --------------------------------------------------------------------------------------------
 
@@ -86,8 +131,18 @@ def page_file(slug: str) -> Path:
 
 
 @st.cache_resource
+def _lesson_in(slug: str, language: str) -> Lesson:
+    return translated(get_lesson(slug), language)
+
+
 def lesson(slug: str) -> Lesson:
-    return get_lesson(slug)
+    """The lesson in this session's language (in English where it has no translation yet)."""
+    return _lesson_in(slug, language())
+
+
+def lessons() -> list[Lesson]:
+    """Every lesson that has a page, in course order, in this session's language."""
+    return [lesson(x.slug) for x in load_lessons() if page_file(x.slug).is_file()]
 
 
 def lesson_header(slug: str) -> Lesson:
@@ -95,8 +150,10 @@ def lesson_header(slug: str) -> Lesson:
     outcomes wait in a collapsed section, so the live model comes first. Returns the lesson."""
     current = lesson(slug)
     st.title(current.title)
+    if current is get_lesson(slug) and language() != DEFAULT_LANGUAGE:
+        st.caption(_("This lesson has no translation yet, so its text is in English."))
     st.markdown(current.summary)
-    with st.expander("About this lesson: what you will learn"):
+    with st.expander(_("About this lesson: what you will learn")):
         st.markdown(current.intro)
         st.markdown("\n".join(f"- {outcome}" for outcome in current.outcomes))
     return current
@@ -159,10 +216,10 @@ def _follow_toggle() -> None:
 def presenter_toggle() -> None:
     """The sidebar's presenter-mode switch, kept in the URL as ``?present=1``."""
     on = st.sidebar.toggle(
-        "Presenter mode",
+        _("Presenter mode"),
         value=presenting(),
         key="present-toggle",
-        help="Large type and dark chart text for a projector; the link keeps the mode.",
+        help=_("Large type and dark chart text for a projector; the link keeps the mode."),
         on_change=_follow_toggle,  # before the rerun starts, so the page is styled at once
     )
     if on and st.query_params.get(PRESENT_PARAM) != "1":
@@ -194,8 +251,10 @@ def link_notice_text(keys: list[str]) -> str:
     shown = [k for k in keys if re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", k)]
     parts = [f"`{k}`" for k in shown[:6]]
     if (others := len(keys) - len(parts)) > 0:
-        parts.append(f"{others} other{'s' if others > 1 else ''}")
-    return f"This link's {', '.join(parts)} do not fit this page, so it shows its defaults instead."
+        parts.append(ngettext("{n} other", "{n} others", others))
+    return _(
+        "This link's {settings} do not fit this page, so it shows its defaults instead."
+    ).format(settings=", ".join(parts))
 
 
 def view_link() -> str | None:
@@ -212,8 +271,8 @@ def link_panel() -> None:
     link = view_link()
     if link is None:
         return
-    with st.sidebar.expander("Link to this view", icon=":material/link:"):
-        st.caption("Opens this page with the same inputs and choices (and the same seed).")
+    with st.sidebar.expander(_("Link to this view"), icon=":material/link:"):
+        st.caption(_("Opens this page with the same inputs and choices (and the same seed)."))
         st.code(link, language=None, wrap_lines=True)
 
 
@@ -228,7 +287,7 @@ def lesson_section(
     body = fill_placeholders(section.body, {**(values or {}), **more}, f"{current.slug}#{key}")
     st.subheader(section.title)
     if presenting():
-        with st.expander("Notes"):
+        with st.expander(_("Notes")):
             st.markdown(body)
     else:
         st.markdown(body)
@@ -666,10 +725,11 @@ def saved_work_panel() -> None:
     work = workspace()
     names = list(st.session_state.get(TRAINED_KEY, {}))
     if not names:
-        st.caption("Models you train are kept for your next visit, in this browser only.")
+        st.caption(_("Models you train are kept for your next visit, in this browser only."))
         return
-    st.caption(f"Kept for your next visit: {', '.join(plain(name) for name in names)}.")
-    if st.button("Forget my work", key="forget-work", help="Remove your trained models"):
+    kept = ", ".join(plain(name) for name in names)
+    st.caption(_("Kept for your next visit: {models}.").format(models=kept))
+    if st.button(_("Forget my work"), key="forget-work", help=_("Remove your trained models")):
         work.forget()
         st.session_state[TRAINED_KEY] = {}
         st.rerun()

@@ -3,11 +3,11 @@
 import questions
 import streamlit as st
 import widgets
+from widgets import _, ngettext
 
 from tinyformers.course.gpt import next_token_logits
 from tinyformers.figures import gpt as figs
 from tinyformers.figures.common import token_chips
-from tinyformers.lessons import load_lessons
 from tinyformers.model.build import presets_table
 from tinyformers.model.sampling import SamplingSettings, next_token_distribution
 
@@ -24,10 +24,10 @@ def model_sizes() -> list[dict]:
 
 def start_here() -> None:
     """Type a sentence: see its tokens, then what a small GPT thinks comes next."""
-    st.subheader("Start here: type a sentence")
+    st.subheader(_("Start here: type a sentence"))
     loaded = widgets.shipped_model(DEMO_MODEL)
     text = widgets.sentence_input(
-        "Your sentence",
+        _("Your sentence"),
         DEMO_SENTENCE,
         key="home-sentence",
         tokenizer=loaded.tokenizer,
@@ -37,48 +37,51 @@ def start_here() -> None:
         return
     ids = loaded.tokenizer.encode(text)
     if not ids:
-        st.info("Type a few words to see them as tokens.")
+        st.info(_("Type a few words to see them as tokens."))
         return
-    st.markdown(f"**1. {len(ids):,} tokens** — the pieces {DEMO_MODEL} reads:")
+    count = ngettext("{n} token", "{n} tokens", len(ids))
+    st.markdown(
+        _("**1. {count}** — the pieces {model} reads:").format(count=count, model=DEMO_MODEL)
+    )
     st.html(token_chips(loaded.tokenizer.display_tokens(ids), ids))
-    st.caption("Lesson 1 shows how these pieces are learned from text.")
+    st.caption(_("Lesson 1 shows how these pieces are learned from text."))
     with st.container():
         distribution = next_token_distribution(
             next_token_logits(loaded.model, ids), SamplingSettings()
         )
         shown = figs.bar_ids(distribution, DEMO_BARS)
         labels = loaded.tokenizer.display_tokens(shown)
-        title = "2. What the model expects next"
+        title = _("2. What the model expects next")
         st.plotly_chart(figs.distribution_chart(distribution, shown, labels, title), theme=None)
         st.caption(figs.distribution_caption(distribution, shown[0], labels[0]))
 
 
 st.title("Tinyformers")
 st.write(
-    "Small, live Transformer models you can poke: every chart in this app is computed by a "
-    "model running on your input, right now."
+    _(
+        "Small, live Transformer models you can poke: every chart in this app is computed by a "
+        "model running on your input, right now."
+    )
 )
 start_here()
 
-st.header("Course map")
+st.header(_("Course map"))
 done = questions.progress()
-for lesson in load_lessons():
-    if not widgets.page_file(lesson.slug).is_file():
-        continue
+for lesson in widgets.lessons():
     with st.container(border=True):
         st.page_link(
             str(widgets.page_file(lesson.slug)), label=f"**{lesson.order}. {lesson.title}**"
         )
-        st.write(f"*What you will do:* {lesson.summary}")
+        st.write(_("*What you will do:* {summary}").format(summary=lesson.summary))
         st.markdown("\n".join(f"- {outcome}" for outcome in lesson.outcomes))
         if line := questions.progress_line(lesson.slug, done):
             st.caption(line)
 
-st.header("Your answers")
+st.header(_("Your answers"))
 questions.progress_panel()
 
-st.header("Model sizes")
-st.caption("Parameter counts measured on freshly built models (vocabulary of 512 tokens).")
+st.header(_("Model sizes"))
+st.caption(_("Parameter counts measured on freshly built models (vocabulary of 512 tokens)."))
 st.dataframe(
     model_sizes(),
     hide_index=True,

@@ -273,7 +273,7 @@ def get_lesson(slug: str, lessons_dir: Path = LESSONS_DIR) -> Lesson:
     raise KeyError(f"no lesson with slug {slug!r}")
 
 
-TRANSLATIONS_DIR = LESSONS_DIR / "ru"
+TRANSLATIONS_DIR = LESSONS_DIR / "ru"  # lessons in Russian, each mirroring its English file
 
 
 def translation_problems(source: Lesson, translation: Lesson) -> list[str]:
@@ -320,3 +320,24 @@ def translation_problems(source: Lesson, translation: Lesson) -> list[str]:
         same(f"placeholders of {what}", sorted(placeholders(ours)), sorted(placeholders(theirs)))
         same(f"code of {what}", CODE_BLOCK.findall(ours), CODE_BLOCK.findall(theirs))
     return problems
+
+
+def translated(lesson: Lesson, language: str, source_language: str = "en") -> Lesson:
+    """``lesson`` in ``language`` (its file in ``lessons/<language>/``), or ``lesson`` itself
+    where that language has no translation of it yet."""
+    if language == source_language or lesson.path is None:
+        return lesson
+    if not re.fullmatch(r"[a-z]{2}", language):
+        raise ValueError(f"{language!r} is not a two-letter language code")
+    path = lesson.path.parent / language / lesson.path.name
+    return _parse_cached(path) if path.is_file() else lesson
+
+
+@lru_cache(maxsize=64)
+def _parse_cached(path: Path) -> Lesson:
+    return parse_lesson(path)
+
+
+def is_translated(lesson: Lesson, language: str) -> bool:
+    """Whether ``lesson`` has its own text in ``language`` (English is the source)."""
+    return translated(lesson, language) is not lesson or language == "en"

@@ -1,0 +1,71 @@
+"""The app's two languages: gettext catalogs managed with Babel, and numbers in a locale's style.
+
+Interface text is marked in code with ``_("…")`` and, where a count decides the form,
+``ngettext("1 token", "{n} tokens", n)``. ``pybabel extract`` collects the marked strings into
+``locale/tinyformers.pot``, ``pybabel update`` carries them into each language's ``.po`` and
+``pybabel compile`` writes the ``.mo`` files read here (see the README's "Languages" section).
+Lesson text is not in the catalogs: each lesson has a file per language (``tinyformers.lessons``).
+"""
+
+from __future__ import annotations
+
+import gettext
+from functools import lru_cache
+from pathlib import Path
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import format_decimal
+
+LANGUAGES = {"en": "English", "ru": "Русский"}
+DEFAULT_LANGUAGE = "en"
+DOMAIN = "tinyformers"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+
+
+def negotiate(preferred: str | None) -> str:
+    """The app's language for a browser that prefers ``preferred`` (``"ru-RU"``, ``"en_GB"``,
+    a list like ``"ru,en;q=0.8"``, or nothing): Russian for Russian, English otherwise."""
+    if not preferred:
+        return DEFAULT_LANGUAGE
+    tags = [part.split(";")[0].strip().replace("_", "-") for part in preferred.split(",")]
+    for tag in tags:
+        try:
+            language = Locale.parse(tag, sep="-").language
+        except (ValueError, TypeError, UnknownLocaleError):
+            continue
+        if language in LANGUAGES:
+            return language
+    return DEFAULT_LANGUAGE
+
+
+def checked(language: str) -> str:
+    """``language`` if the app has it; ValueError otherwise."""
+    if language not in LANGUAGES:
+        known = ", ".join(LANGUAGES)
+        raise ValueError(f"no language {language!r} (the app has {known})")
+    return language
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def translations(language: str) -> gettext.NullTranslations:
+    """The compiled catalog of ``language`` (English is the source text: no catalog)."""
+    if checked(language) == DEFAULT_LANGUAGE:
+        return gettext.NullTranslations()
+    return gettext.translation(DOMAIN, LOCALE_DIR, languages=[language])
+
+
+def translate(message: str, language: str) -> str:
+    return translations(language).gettext(message)
+
+
+def translate_plural(singular: str, plural: str, n: int, language: str) -> str:
+    """The form of a message for ``n`` in ``language`` (Russian has three: 1 токен, 2 токена,
+    5 токенов), with ``{n}`` filled in the language's number style."""
+    form = translations(language).ngettext(singular, plural, n)
+    return form.replace("{n}", number(n, language))
+
+
+def number(value: float, language: str) -> str:
+    """``value`` written as ``language`` writes numbers (12,288 and 0.25 in English; 12 288
+    and 0,25 in Russian)."""
+    return format_decimal(value, locale=checked(language))
