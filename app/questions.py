@@ -16,8 +16,9 @@ import inspect
 import rooms
 import streamlit as st
 import widgets
-from widgets import _, number, plain
+from widgets import number, plain
 
+from tinyformers.i18n import _
 from tinyformers.lessons import (
     Lesson,
     PredictQuestion,

@@ -21,8 +21,9 @@ import re
 from urllib.parse import urlencode
 
 import streamlit as st
-from widgets import PRESENT_PARAM, _, plain, presenting
+from widgets import LANGUAGE_KEY, PRESENT_PARAM, plain, presenting
 
+from tinyformers.i18n import _
 from tinyformers.lessons import get_lesson
 from tinyformers.store import answers as stored_answers
 from tinyformers.store import rooms as store_rooms
@@ -40,7 +41,7 @@ PUBLISHED_KEY = "_published"  # what this session last published to its room
 LANDED_KEY = "_landed"  # a student's view after its last page run: (lesson, step, settings)
 MAX_TRIES = 5  # times a student's page is sent to one view of the room before giving up
 PRIVATE_PAGES = {"class", "plan"}  # pages a room does not follow the instructor to
-NOT_SHARED = {PRESENT_PARAM}  # the instructor's presenter mode is not the students'
+NOT_SHARED = {PRESENT_PARAM, LANGUAGE_KEY}  # presenter mode and language are each person's own
 MULTI = re.compile(r"(?P<key>.+)\.(?P<n>\d+)")
 
 

@@ -5,7 +5,8 @@ import rooms
 import streamlit as st
 import torch
 import widgets
-from widgets import _
+
+from tinyformers.i18n import _
 
 # pandas is imported here, once: Plotly imports it lazily with the first figure, and two sessions
 # building their first figures at once could otherwise see it half-loaded.

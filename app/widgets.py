@@ -31,7 +31,7 @@ from tinyformers.hub.workspace import (
     new_id,
     prune,
 )
-from tinyformers.i18n import DEFAULT_LANGUAGE, LANGUAGES, negotiate, translate, translate_plural
+from tinyformers.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, negotiate, ngettext
 from tinyformers.lessons import Lesson, fill_placeholders, get_lesson, load_lessons, translated
 from tinyformers.model import published
 from tinyformers.text.corpora.user_text import UserTextError, clean_user_text, decode_upload
@@ -90,24 +90,23 @@ def language() -> str:
 
 
 def language_switch() -> str:
-    """The sidebar's language switch, kept in the URL as ``?lang=``. A first visit without one
-    follows the browser's language."""
-    if LANGUAGE_KEY not in st.session_state and LANGUAGE_KEY not in st.query_params:
-        st.session_state[LANGUAGE_KEY] = negotiate(st.context.locale)
+    """The sidebar's language switch. A session's first run takes the URL's ``?lang=``, else
+    the browser's language; the URL then always names the session's language, so a link opens
+    in the language it was made in."""
+    if LANGUAGE_KEY not in st.session_state:
+        asked = st.query_params.get(LANGUAGE_KEY)
+        chosen = asked if asked in LANGUAGES else negotiate(st.context.locale)
+        st.session_state[LANGUAGE_KEY] = chosen
     st.sidebar.radio(
         "Language · Язык",
         list(LANGUAGES),
         format_func=LANGUAGES.get,
         key=LANGUAGE_KEY,
-        bind=BIND,
         horizontal=True,
     )
+    if st.query_params.get(LANGUAGE_KEY) != language():
+        st.query_params[LANGUAGE_KEY] = language()
     return language()
-
-
-def _(message: str) -> str:
-    """``message`` in this session's language (marked for ``pybabel extract``)."""
-    return translate(message, language())
 
 
 def number(value: float) -> str:
@@ -115,9 +114,17 @@ def number(value: float) -> str:
     return i18n.number(value, language())
 
 
-def ngettext(singular: str, plural: str, n: int) -> str:
-    """The form of a message for ``n`` in this session's language, ``{n}`` filled in."""
-    return translate_plural(singular, plural, n, language())
+def _session_language() -> str:
+    """The language of the session whose script runs in this thread; English in any other
+    thread (a background job)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if get_script_run_ctx(suppress_warning=True) is None:
+        return DEFAULT_LANGUAGE
+    return language()
+
+
+i18n.set_language_source(_session_language)
 
 
 # --------------------------------------------------------------------------------------------

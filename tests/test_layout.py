@@ -26,6 +26,7 @@ LAYERS = {
     "cli": 5,
     "serve": 5,
     "hosting": 0,  # the settings of a class server, read by every layer
+    "i18n": 0,  # the interface's languages, used by every layer that writes text
 }
 SHARED_FIGURES = {"common", "bertviz", "classroom"}  # drawing helpers; the class view's chart
 COURSE_PAGES = {"home", "plan", "class_view"}  # the course map, lesson plans, class view

@@ -3,11 +3,11 @@
 import questions
 import streamlit as st
 import widgets
-from widgets import _, ngettext
 
 from tinyformers.course.gpt import next_token_logits
 from tinyformers.figures import gpt as figs
 from tinyformers.figures.common import token_chips
+from tinyformers.i18n import _, ngettext
 from tinyformers.model.build import presets_table
 from tinyformers.model.sampling import SamplingSettings, next_token_distribution
 

@@ -1,7 +1,9 @@
 """The app's two languages: gettext catalogs managed with Babel, and numbers in a locale's style.
 
 Interface text is marked in code with ``_("…")`` and, where a count decides the form,
-``ngettext("1 token", "{n} tokens", n)``. ``pybabel extract`` collects the marked strings into
+``ngettext("{n} token", "{n} tokens", n)``; both answer in the current language, which the app
+names once per process with ``set_language_source`` (a page run reads its session's choice;
+anywhere else, such as a background job or a test, it is English). ``pybabel extract`` collects the marked strings into
 ``locale/tinyformers.pot``, ``pybabel update`` carries them into each language's ``.po`` and
 ``pybabel compile`` writes the ``.mo`` files read here (see the README's "Languages" section).
 Lesson text is not in the catalogs: each lesson has a file per language (``tinyformers.lessons``).
@@ -10,6 +12,7 @@ Lesson text is not in the catalogs: each lesson has a file per language (``tinyf
 from __future__ import annotations
 
 import gettext
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -69,3 +72,32 @@ def number(value: float, language: str) -> str:
     """``value`` written as ``language`` writes numbers (12,288 and 0.25 in English; 12 288
     and 0,25 in Russian)."""
     return format_decimal(value, locale=checked(language))
+
+
+_language_source: Callable[[], str] = lambda: DEFAULT_LANGUAGE  # noqa: E731
+
+
+def set_language_source(source: Callable[[], str]) -> None:
+    """Where ``_`` and ``ngettext`` learn the current language (the app: the session's)."""
+    global _language_source
+    _language_source = source
+
+
+def current_language() -> str:
+    language = _language_source()
+    return language if language in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def _(message: str) -> str:
+    """``message`` in the current language."""
+    return translate(message, current_language())
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """The form of a message for ``n`` in the current language, ``{n}`` filled in."""
+    return translate_plural(singular, plural, n, current_language())
+
+
+def format_number(value: float) -> str:
+    """``value`` written as the current language writes numbers."""
+    return number(value, current_language())

@@ -23,11 +23,19 @@ def server_url():
 STATE_TIMEOUT = 120_000  # ms: a limit for states to be reached on a busy machine
 
 
-def new_page(browser, url: str, viewport=(1400, 1000), cookies: dict[str, str] | None = None):
-    """A page in a new browser context (its own cookies) that may reach only the app at
-    ``url``: every other request is blocked and listed in ``page.outside_requests``; dialogs
-    are dismissed and listed in ``page.dialogs``."""
-    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+def new_page(
+    browser,
+    url: str,
+    viewport=(1400, 1000),
+    cookies: dict[str, str] | None = None,
+    locale: str = "en-US",
+):
+    """A page in a new browser context (its own cookies, the language ``locale``) that may
+    reach only the app at ``url``: every other request is blocked and listed in
+    ``page.outside_requests``; dialogs are dismissed and listed in ``page.dialogs``."""
+    context = browser.new_context(
+        viewport={"width": viewport[0], "height": viewport[1]}, locale=locale
+    )
     context.set_default_timeout(STATE_TIMEOUT)
     if cookies:
         context.add_cookies([{"name": k, "value": v, "url": url} for k, v in cookies.items()])
