@@ -196,10 +196,16 @@ def length_bands(counts: Mapping[int, tuple[int, int]]) -> tuple[list[int], list
     return lengths[:half], lengths[-half:]
 
 
-def length_drop(counts: Mapping[int, tuple[int, int]]) -> float:
-    """Exact match on the shorter half of the lengths minus that on the longer half."""
+def share_lost(counts: Mapping[int, tuple[int, int]]) -> float:
+    """How much of its exact match on the shorter half of the lengths a model loses on the
+    longer half: 1 − long / short (0 when it keeps all of it, 1 when it keeps nothing)."""
     short, long = length_bands(counts)
-    return share(counts, short) - share(counts, long)
+    on_short = share(counts, short)
+    if on_short == 0:
+        raise ValueError(
+            "the model got none of the shorter sources right: there is nothing to lose"
+        )
+    return 1 - share(counts, long) / on_short
 
 
 def timing_batch(vocab_size: int, length: int, batch_size: int, seed: int) -> dict[str, Tensor]:
