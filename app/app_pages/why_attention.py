@@ -22,7 +22,7 @@ JOB_KEY = "wa-job"
 RUN_KEY = "wa-run"  # the settings of the job under JOB_KEY
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=8)
 def untrained_models(task: str, n_hidden: int, seed: int):
     """The three models before training (shared, read-only: a run trains models of its own)."""
     return course.untrained_models(WhySettings(task=task, n_hidden=n_hidden, seed=seed))

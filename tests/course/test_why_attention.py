@@ -196,6 +196,17 @@ def test_step_seconds_are_the_differences_of_the_elapsed_times() -> None:
     assert w.step_seconds(history) == pytest.approx([0.5, 0.25, 0.75])
 
 
+def test_timing_keeps_the_fastest_try_with_models_and_lengths_taking_turns(monkeypatch) -> None:
+    calls = iter(range(1_000))
+    monkeypatch.setattr(w.time, "perf_counter", lambda: next(calls) ** 2 / 1000)
+    models = {name: w.untrained_models(TINY)[name] for name in (w.PLAIN, w.ATTENTION)}
+    found = w.time_steps(models, w.task_tokenizer("reverse").vocab_size, (4, 8), 4, 3)
+    # each timed pass reads the clock twice; passes run: plain 4, attention 4, plain 8, ... so
+    # the n-th pass takes (2n + 1) ms and the first round is the fastest
+    assert found[w.PLAIN] == pytest.approx({4: 0.001, 8: 0.009})
+    assert found[w.ATTENTION] == pytest.approx({4: 0.005, 8: 0.013})
+
+
 def test_timing_leaves_the_models_as_it_found_them() -> None:
     models = w.untrained_models(TINY)
     before = {n: copy.deepcopy(m.state_dict()) for n, m in models.items()}

@@ -6,8 +6,8 @@ with additive attention, and a Transformer encoder-decoder, trained on the same 
 * The runs (``run_comparison``): the three models, each built with the same seed and trained by
   ``training.loop.train`` with the same settings, so each sees exactly the same batches; then
   exact match on held-out pairs by source length, and the wall time of a training step at
-  several source lengths, the models taking turns so that other work on the machine slows them
-  alike. Progress goes to ``report``, the protocol of ``training.jobs``.
+  several source lengths (the fastest of a few tries), the models taking turns so that other
+  work on the machine slows them alike. Progress goes to ``report``, the protocol of ``training.jobs``.
 * The student's own input: where the attention GRU and the Transformer's cross-attention look
   while each writes its answer (``rnn_alignment``, ``transformer_alignment``; the Transformer's
   weights are read from the run record its forward pass returns).
@@ -81,7 +81,7 @@ class WhySettings:
     seed: int = 0
     train_pairs: int = 5_000
     test_pairs: int = 500
-    timing_repeats: int = 3
+    timing_repeats: int = 5
 
     def __post_init__(self) -> None:
         check_task(self.task)
@@ -226,14 +226,17 @@ def time_steps(
     repeats: int = 5,
     seed: int = 0,
 ) -> dict[str, dict[int, float]]:
-    """The median wall time, in seconds, of one training step's forward and backward pass at
-    each source length, the models taking turns step by step. Gradients are cleared after."""
-    times: dict[str, dict[int, list[float]]] = {n: {k: [] for k in lengths} for n in models}
+    """The wall time, in seconds, of one training step's forward and backward pass at each
+    source length: the fastest of ``repeats`` tries, the one other work on the machine disturbed
+    least. The models take turns at every length, and every round goes through all the lengths,
+    so a busy moment slows no model and no length alone. Gradients are cleared after."""
     for length in lengths:
         if length + 1 > BLOCK_SIZE:
             raise ValueError(f"a source of {length} tokens is longer than the models read")
-        batch = timing_batch(vocab_size, length, batch_size, seed)
-        for _ in range(repeats):
+    batches = {length: timing_batch(vocab_size, length, batch_size, seed) for length in lengths}
+    times: dict[str, dict[int, list[float]]] = {n: {k: [] for k in lengths} for n in models}
+    for _ in range(repeats):
+        for length, batch in batches.items():
             for name, model in models.items():
                 model.train()
                 start = time.perf_counter()
@@ -241,7 +244,7 @@ def time_steps(
                 times[name][length].append(time.perf_counter() - start)
                 model.zero_grad(set_to_none=True)
                 model.eval()
-    return {n: {k: statistics.median(v) for k, v in by.items()} for n, by in times.items()}
+    return {n: {k: min(v) for k, v in by.items()} for n, by in times.items()}
 
 
 def step_seconds(history: Sequence[Progress]) -> list[float]:
