@@ -119,7 +119,7 @@ def show_alignment(models, source: course.Source, trained: bool, layer: int) -> 
         ),
     }
     widgets.chart(figs.alignment_figure(found, trained), "wa-alignment")
-    caption = figs.alignment_caption(found, course.outputs(models, source), source.target)
+    caption = figs.alignment_caption(course.outputs(models, source), source.target)
     st.caption(plain(caption))
     if not trained:
         st.caption("Untrained models: press “Train the three models” below to teach them.")

@@ -152,6 +152,7 @@ def test_a_short_run_trains_and_measures_all_three() -> None:
     updates = []
     result = w.run_comparison(TINY, report=lambda u: updates.append(u) or True)
     assert result.complete and set(result.models) == set(w.MODEL_NAMES)
+    assert result.threads == torch.get_num_threads()
     for name, model in result.models.items():
         assert not model.training
         assert result.parameters[name] == count_parameters(model)

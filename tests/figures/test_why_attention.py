@@ -42,6 +42,7 @@ def result() -> ComparisonResult:
         exact=exact,
         timing=timing,
         parameters={PLAIN: 100, ATTENTION: 120, TRANSFORMER: 900},
+        threads=2,
     )
 
 
@@ -84,6 +85,7 @@ def test_the_texts_state_the_measurements() -> None:
     assert "GRU, one context vector: 70% right on sources of 3–4 characters, 5% on 5–6" in text
     assert "GRU with attention: 95% right on sources of 3–4 characters, 85% on 5–6" in text
     timing = figs.timing_text(result())
+    assert timing.startswith("Measured on this machine with 2 threads: ")
     assert "Transformer 6.0 ms at 4 characters, 12.0 ms at 8 (×2.0)" in timing
 
 
@@ -104,3 +106,12 @@ def test_the_first_look_figure_is_the_first_row() -> None:
     spec = figure_spec(figs.first_look_figure(ALIGNED))
     assert decode(spec["data"][0]["y"]).tolist() == pytest.approx([0.2, 0.3, 0.5])
     assert "&lt;b&gt;" in spec["data"][0]["x"][1]
+
+
+def test_the_alignment_caption_names_each_output_and_the_answer() -> None:
+    outputs = {PLAIN: "cba", ATTENTION: "cb", TRANSFORMER: "cba"}
+    caption = figs.alignment_caption(outputs, "cba")
+    assert caption == (
+        "Right answer: 'cba'. GRU, one context vector: 'cba'; GRU with attention: 'cb'; "
+        "Transformer: 'cba'."
+    )

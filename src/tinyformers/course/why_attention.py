@@ -278,6 +278,7 @@ class ComparisonResult:
     timing: dict[str, dict[int, float]] = field(default_factory=dict)  # seconds per step
     parameters: dict[str, int] = field(default_factory=dict)
     stop_reason: str | None = None
+    threads: int = 1  # the torch threads the run trained and was timed with
 
     @property
     def complete(self) -> bool:
@@ -327,7 +328,7 @@ def run_comparison(settings: WhySettings, report: Report | None = None) -> Compa
     train_pairs, test_pairs = task_pairs(settings.task, settings.train_pairs, settings.test_pairs)
     task = make_task(tokenizer, train_pairs)
     models = untrained_models(settings)
-    result = ComparisonResult(settings, models)
+    result = ComparisonResult(settings, models, threads=torch.get_num_threads())
     result.parameters = {name: count_parameters(m) for name, m in models.items()}
     for name, model in models.items():
         state = train_model(name, model, task, settings, report)

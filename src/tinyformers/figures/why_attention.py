@@ -79,7 +79,7 @@ def alignment_figure(found: Mapping[str, Alignment], trained: bool) -> go.Figure
     return _layout(figure, "Where each decoder looked while writing each character")
 
 
-def alignment_caption(found: Mapping[str, Alignment], outputs: Mapping[str, str], target: str):
+def alignment_caption(outputs: Mapping[str, str], target: str) -> str:
     """What each model wrote for the source, and the right answer."""
     parts = [f"{MODEL_NAMES[name]}: '{text}'" for name, text in outputs.items()]
     return f"Right answer: '{target}'. " + "; ".join(parts) + "."
@@ -197,7 +197,8 @@ def timing_text(result: ComparisonResult) -> str:
             f"{MODEL_NAMES[name]} {1000 * by_length[first]:.1f} ms at {first} characters, "
             f"{1000 * by_length[last]:.1f} ms at {last} (×{by_length[last] / by_length[first]:.1f})"
         )
-    return "Measured on this machine: " + "; ".join(parts) + "."
+    threads = f"{result.threads} thread" + ("s" if result.threads != 1 else "")
+    return f"Measured on this machine with {threads}: " + "; ".join(parts) + "."
 
 
 def settings_text(result: ComparisonResult) -> str:
