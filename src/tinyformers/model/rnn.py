@@ -51,8 +51,6 @@ class RNNConfig:
         if not isinstance(self.attention, bool):
             raise ValueError(f"attention must be True or False, got {self.attention!r}")
 
-    family = "rnn"
-
 
 @dataclass
 class RNNOutput:
@@ -108,6 +106,8 @@ class Memory:
 
 
 class GRUEncoderDecoder(nn.Module):
+    """The encoder-decoder of the module docstring; ``config.attention`` chooses the context."""
+
     def __init__(self, config: RNNConfig):
         super().__init__()
         self.config = config
