@@ -166,6 +166,16 @@ def test_a_short_run_trains_and_measures_all_three() -> None:
     assert live[w.PLAIN][-1].step == TINY.steps
 
 
+def test_the_same_settings_train_the_same_models() -> None:
+    first, second = w.run_comparison(TINY), w.run_comparison(TINY)
+    for name in w.MODEL_NAMES:
+        losses = [[p.train_loss for p in r.histories[name]] for r in (first, second)]
+        assert losses[0] == losses[1]
+        assert first.exact[name] == second.exact[name]
+        for key, value in first.models[name].state_dict().items():
+            assert torch.equal(value, second.models[name].state_dict()[key]), key
+
+
 def test_a_stop_ends_the_run_after_the_model_that_was_training() -> None:
     result = w.run_comparison(TINY, report=lambda update: False)
     assert not result.complete and result.stop_reason is not None
