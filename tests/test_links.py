@@ -16,6 +16,7 @@ PAGES = [
     "app_pages/tokenization.py",
     "app_pages/positional_encoding.py",
     "app_pages/contextual_embeddings.py",
+    "app_pages/why_attention.py",
     "app_pages/attention.py",
     "app_pages/multi_head.py",
     "app_pages/transformer_block.py",

@@ -26,6 +26,7 @@ from tinyformers.course import gpt as generation_steps
 from tinyformers.course import masks as mask_views
 from tinyformers.course import multi_head as heads
 from tinyformers.course import transformer_block as block_inspect
+from tinyformers.course import why_attention as why
 from tinyformers.figures import positional_encoding as positional
 from tinyformers.hub.registry import load_shipped
 
@@ -52,6 +53,7 @@ def lesson_computations(shipped) -> dict[str, Callable[[], object]]:
     pad = gt.pad_id or 0
     masked = distil.masked_word(bt, "the dogs near the cat [MASK] .", b.config.block_size)
     probes = distil.agreement_probes(8)
+    date = why.read_source("date", "12 March 2021")
 
     def first_attention_reordering():
         wte, wpe = g.wte.weight.detach(), g.wpe.weight.detach()
@@ -92,6 +94,10 @@ def lesson_computations(shipped) -> dict[str, Callable[[], object]]:
         "mlm embeddings": lambda: mlm.embedding_breakdown(b, bt, SHORT, "she smiles ."),
         "distillation distributions": lambda: distil.distributions({"t": b}, bt, masked, 3.0),
         "distillation verbs": lambda: distil.verb_predictions(b, bt, probes),
+        "why-attention cross-attention": lambda: why.transformer_alignment(
+            seq.model, seq.tokenizer, date
+        ),
+        "why-attention outputs": lambda: why.outputs({"t": seq.model}, date),
         "classify log-likelihoods": lambda: classify.log_likelihoods(
             g, gt, ["\n", "the dog"], [SHORT, " sees Zoe ."]
         ),

@@ -23,6 +23,7 @@ CHANGES = [
     ("tokenization", "tok-vocab", "300"),
     ("positional-encoding", "pe-seed", "7"),
     ("contextual-embeddings", "ctx-word", "dogs"),
+    ("why-attention", "wa-source-reverse", "hello"),
     ("attention", "att-sentence", "the cat sees Mia ."),
     ("multi-head", "mh-sentence", "the cat sees the dog ."),
     ("transformer-block", "tb-seed", "7"),

@@ -113,3 +113,12 @@ def test_every_model_lesson_draws_its_computation(models, slug: str) -> None:
 def test_lessons_that_train_have_no_figure_of_a_default_input(models) -> None:
     assert {"train", "fine-tuning", "scaling", "tokenization"}.isdisjoint(timing.PICTURES)
     assert timing.time_lesson("scaling", models, repeats=1).picture is None
+
+
+def test_the_why_attention_step_is_a_training_step_of_the_attention_gru() -> None:
+    step = timing.live_step("why-attention")
+    model, batch = step.prepare(None)
+    assert model.config.attention and model.training
+    loss = step.run((model, batch))
+    assert loss == pytest.approx(float(model(**batch).loss.detach()), rel=1e-5)
+    assert all(p.grad is None for p in model.parameters())

@@ -30,6 +30,7 @@ from tinyformers.course import tokenization as tokenization_course
 from tinyformers.course import train as train_course
 from tinyformers.course import transformer_block as block_course
 from tinyformers.course import variants as variants_course
+from tinyformers.course import why_attention as why_attention_course
 from tinyformers.hub.registry import LoadedModel
 from tinyformers.model.build import build_model, count_parameters
 from tinyformers.model.positional import cosine_similarity_matrix, sinusoidal_encoding
@@ -255,6 +256,28 @@ def _variants_step(state) -> float:
     return float(loss.detach())
 
 
+def _why_attention_prepare(_: None):
+    """The GRU with attention as a run builds it (the default settings), and one batch of the
+    reversing task."""
+    settings = why_attention_course.WhySettings()
+    tokenizer = why_attention_course.task_tokenizer(settings.task)
+    pairs, _ = why_attention_course.task_pairs(settings.task, 200, 20)
+    task = why_attention_course.make_task(tokenizer, pairs)
+    model = why_attention_course.build(
+        why_attention_course.ATTENTION, tokenizer.vocab_size, settings.n_hidden, settings.seed
+    ).train()
+    return model, task.batch(settings.batch_size, torch.Generator().manual_seed(0))
+
+
+def _why_attention_step(state) -> float:
+    model, batch = state
+    with torch.enable_grad():
+        loss = model(**batch).loss
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
 def _same(state):
     return state
 
@@ -386,6 +409,14 @@ LIVE_STEPS: dict[str, LiveStep] = {
             f"{scaling_course.CostSettings().max_length} random vectors",
             _scaling_prepare,
             _scaling,
+        ),
+        LiveStep(
+            "why-attention",
+            "one training step (forward and backward) of the GRU encoder-decoder with attention",
+            None,
+            "a batch of the reversing task",
+            _why_attention_prepare,
+            _why_attention_step,
         ),
         LiveStep(
             "variants",

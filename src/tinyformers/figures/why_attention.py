@@ -1,0 +1,224 @@
+"""Figures for the why-attention lesson: the attention GRU's alignment beside the Transformer's
+cross-attention, the training curves, exact match against source length, and the time of a
+training step against source length.
+
+Pure functions: Plotly figures, table rows (lists of dicts for ``st.dataframe``) and the texts
+of the page's captions; every piece of text that reaches a figure is html-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from tinyformers.course.why_attention import (
+    ATTENTION,
+    MODEL_NAMES,
+    PLAIN,
+    TASKS,
+    TRANSFORMER,
+    Alignment,
+    ComparisonResult,
+    length_bands,
+    share,
+)
+from tinyformers.training.loop import Progress
+
+FONT_SIZE = 15
+HEIGHT = 440  # px: the chart beside the controls fits the first screen
+TEMPLATE = "plotly_white"
+COLORS = {PLAIN: "#d62728", ATTENTION: "#2ca02c", TRANSFORMER: "#1f77b4"}
+
+
+def _layout(figure: go.Figure, title: str, height: int = HEIGHT) -> go.Figure:
+    figure.update_layout(
+        title={"text": html.escape(title), "font": {"size": FONT_SIZE + 1}},
+        font_size=FONT_SIZE,
+        height=height,
+        template=TEMPLATE,
+        margin={"l": 60, "r": 20, "t": 80, "b": 60},
+        legend={"orientation": "h", "y": -0.22, "yanchor": "top", "x": 0},
+    )
+    return figure
+
+
+def _labels(tokens: Sequence[str]) -> list[str]:
+    """Tick labels: each token with its position, so repeated characters stay apart."""
+    return [html.escape(f"{i}: {t if t != ' ' else '␣'}") for i, t in enumerate(tokens)]
+
+
+def alignment_figure(found: Mapping[str, Alignment], trained: bool) -> go.Figure:
+    """The attention GRU's weights and the Transformer's cross-attention side by side: a row
+    per output token, a column per source character."""
+    names = [name for name in (ATTENTION, TRANSFORMER) if name in found]
+    state = "trained" if trained else "untrained"
+    titles = [html.escape(f"{MODEL_NAMES[n]} ({state})") for n in names]
+    figure = make_subplots(rows=1, cols=len(names), subplot_titles=titles, horizontal_spacing=0.14)
+    for column, name in enumerate(names, start=1):
+        alignment = found[name]
+        figure.add_trace(
+            go.Heatmap(
+                z=alignment.weights.tolist(),
+                x=_labels(alignment.source),
+                y=_labels(alignment.output),
+                zmin=0.0,
+                zmax=1.0,
+                colorscale="Blues",
+                showscale=column == len(names),
+                colorbar={"title": "weight"},
+                hovertemplate="wrote %{y}<br>looked at %{x}<br>weight %{z:.3f}<extra></extra>",
+            ),
+            row=1,
+            col=column,
+        )
+        figure.update_xaxes(title_text="source", tickangle=-60, row=1, col=column)
+        figure.update_yaxes(title_text="output", autorange="reversed", row=1, col=column)
+    return _layout(figure, "Where each decoder looked while writing each character")
+
+
+def alignment_caption(outputs: Mapping[str, str], target: str) -> str:
+    """What each model wrote for the source, and the right answer."""
+    parts = [f"{MODEL_NAMES[name]}: '{text}'" for name, text in outputs.items()]
+    return f"Right answer: '{target}'. " + "; ".join(parts) + "."
+
+
+def loss_chart(histories: Mapping[str, Sequence[Progress]], steps: int) -> go.Figure:
+    figure = go.Figure()
+    for name, history in histories.items():
+        figure.add_trace(
+            go.Scatter(
+                x=[p.step for p in history],
+                y=[p.train_loss for p in history],
+                name=html.escape(MODEL_NAMES.get(name, name)),
+                line={"color": COLORS.get(name)},
+            )
+        )
+    figure.update_xaxes(title_text="step", range=[0, steps])
+    figure.update_yaxes(title_text="training loss (cross-entropy)")
+    return _layout(figure, "Training the three models on the same batches", 380)
+
+
+def progress_text(histories: Mapping[str, Sequence[Progress]], steps: int) -> tuple[float, str]:
+    """The share of the whole run done, and what is training now."""
+    done = sum(h[-1].step for h in histories.values() if h)
+    total = steps * len(MODEL_NAMES)
+    current = [n for n in MODEL_NAMES if n in histories][-1:] or [PLAIN]
+    name = current[0]
+    step = histories[name][-1].step if name in histories else 0
+    return min(1.0, done / total), f"{MODEL_NAMES[name]}: step {step} of {steps}"
+
+
+def exact_match_chart(result: ComparisonResult) -> go.Figure:
+    figure = go.Figure()
+    for name, counts in result.exact.items():
+        lengths = sorted(counts)
+        figure.add_trace(
+            go.Scatter(
+                x=lengths,
+                y=[counts[n][0] / counts[n][1] for n in lengths],
+                customdata=[[counts[n][0], counts[n][1]] for n in lengths],
+                name=html.escape(MODEL_NAMES[name]),
+                mode="lines+markers",
+                line={"color": COLORS[name]},
+                hovertemplate="length %{x}: %{customdata[0]} of %{customdata[1]} right"
+                "<extra></extra>",
+            )
+        )
+    figure.update_xaxes(title_text="source length (characters)", dtick=1)
+    figure.update_yaxes(title_text="exact match", range=[0, 1.05], tickformat=".0%")
+    return _layout(figure, "Exact match on held-out sources, by source length")
+
+
+def timing_chart(result: ComparisonResult) -> go.Figure:
+    figure = go.Figure()
+    for name, by_length in result.timing.items():
+        lengths = sorted(by_length)
+        figure.add_trace(
+            go.Scatter(
+                x=lengths,
+                y=[1000 * by_length[n] for n in lengths],
+                name=html.escape(MODEL_NAMES[name]),
+                mode="lines+markers",
+                line={"color": COLORS[name]},
+            )
+        )
+    figure.update_xaxes(title_text="source length (characters)")
+    figure.update_yaxes(title_text="ms per training step", rangemode="tozero")
+    return _layout(figure, "Time of one training step (forward and backward), by source length")
+
+
+def result_rows(result: ComparisonResult) -> list[dict[str, object]]:
+    """One row per model: size, exact match overall and on the shorter and longer sources, and
+    the median training step of the run."""
+    rows = []
+    for name in result.exact:
+        counts = result.exact[name]
+        short, long = length_bands(counts)
+        rows.append(
+            {
+                "model": MODEL_NAMES[name],
+                "parameters": result.parameters[name],
+                "exact match": share(counts),
+                f"lengths {short[0]}–{short[-1]}": share(counts, short),
+                f"lengths {long[0]}–{long[-1]}": share(counts, long),
+                "ms per training step": round(result.median_step_ms(name), 1),
+            }
+        )
+    return rows
+
+
+def percent_columns(result: ComparisonResult) -> tuple[str, ...]:
+    return tuple(k for k in result_rows(result)[0] if k == "exact match" or k.startswith("lengths"))
+
+
+def bottleneck_text(result: ComparisonResult) -> str:
+    """The drop of each GRU from the shorter to the longer sources, in words."""
+    parts = []
+    for name in (PLAIN, ATTENTION):
+        counts = result.exact[name]
+        short, long = length_bands(counts)
+        parts.append(
+            f"{MODEL_NAMES[name]}: {share(counts, short):.0%} right on sources of "
+            f"{short[0]}–{short[-1]} characters, {share(counts, long):.0%} on "
+            f"{long[0]}–{long[-1]}"
+        )
+    return "; ".join(parts) + "."
+
+
+def timing_text(result: ComparisonResult) -> str:
+    """How much each model's step time grew from the shortest to the longest timed source."""
+    parts = []
+    for name, by_length in result.timing.items():
+        first, last = min(by_length), max(by_length)
+        parts.append(
+            f"{MODEL_NAMES[name]} {1000 * by_length[first]:.1f} ms at {first} characters, "
+            f"{1000 * by_length[last]:.1f} ms at {last} (×{by_length[last] / by_length[first]:.1f})"
+        )
+    threads = f"{result.threads} thread" + ("s" if result.threads != 1 else "")
+    return f"Measured on this machine with {threads}: " + "; ".join(parts) + "."
+
+
+def settings_text(result: ComparisonResult) -> str:
+    s = result.settings
+    return (
+        f"Task: {TASKS[s.task]}; {s.steps} steps of {s.batch_size} pairs per model, learning "
+        f"rate {s.learning_rate:g}, GRU state {s.n_hidden}, seed {s.seed}."
+    )
+
+
+def first_look_figure(alignment: Alignment) -> go.Figure:
+    """The attention GRU's weights over the source at its first output step."""
+    figure = go.Figure(
+        go.Bar(
+            x=_labels(alignment.source),
+            y=alignment.weights[0].tolist(),
+            marker_color=COLORS[ATTENTION],
+        )
+    )
+    figure.update_xaxes(title_text="source character")
+    figure.update_yaxes(title_text="attention weight", range=[0, 1])
+    first = alignment.output[0] if alignment.output else ""
+    return _layout(figure, f"Weights while writing the first character, {first!r}", 340)
