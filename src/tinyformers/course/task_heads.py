@@ -374,7 +374,9 @@ def held_out_predictions(task_model: TaskModel, task: HeadTask) -> list[object]:
             found += logits.argmax(-1).tolist()
         elif task.head == "tags":
             labelled = batch["labels"] != IGNORE_INDEX  # (B, T)
-            found += [row[keep].tolist() for row, keep in zip(logits.argmax(-1), labelled)]
+            found += [
+                row[keep].tolist() for row, keep in zip(logits.argmax(-1), labelled, strict=True)
+            ]
         else:
             allowed = span_positions(batch["idx"], batch["attention_mask"])
             for row, ok in zip(logits, allowed, strict=True):
@@ -394,7 +396,11 @@ def answers(task: HeadTask) -> list[object]:
 def accuracy(head: str, predictions: Sequence[object], right: Sequence[object]) -> float:
     """Share of right classes, of right word tags (over all words) or of exact spans."""
     if head == "tags":
-        pairs = [(p, r) for ps, rs in zip(predictions, right, strict=True) for p, r in zip(ps, rs)]
+        pairs = [
+            (p, r)
+            for ps, rs in zip(predictions, right, strict=True)
+            for p, r in zip(ps, rs, strict=True)
+        ]
         return statistics.mean(p == r for p, r in pairs)
     return statistics.mean(p == r for p, r in zip(predictions, right, strict=True))
 
