@@ -40,7 +40,7 @@ def test_the_page_opens_on_the_pair_beside_its_segments(page, bert) -> None:
     assert bars == {"segment A (id 0)": tokens_a, "segment B (id 1)": tokens_b}
     assert tokens_b == ["they", "run", ".", "[SEP]"]
     heights = {t["name"]: decode(t["y"]).tolist() for t in spec["data"]}
-    assert set(heights["segment A (id 0)"]) == {0.15} and set(heights["segment B (id 1)"]) == {1.15}
+    assert set(heights["segment A (id 0)"]) == {0} and set(heights["segment B (id 1)"]) == {1}
 
 
 def test_the_heads_section_counts_the_model(page, bert) -> None:

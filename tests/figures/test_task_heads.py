@@ -41,7 +41,7 @@ def test_the_pair_figure_puts_each_token_in_its_segment() -> None:
     a, b = figure.data
     assert list(a.text) == ["[CLS]", "&lt;b&gt;x&lt;/b&gt;", "runs", ".", "[SEP]"]
     assert list(b.text) == ["it", "runs", ".", "[SEP]"]
-    assert list(a.customdata) == [0] * 5 and list(b.customdata) == [1] * 4
+    assert list(a.y) == [0] * 5 and list(b.y) == [1] * 4
     assert "<b>" not in str(figure.to_plotly_json())
 
 

@@ -94,7 +94,7 @@ class HeadSettings:
     steps: int = 100
     batch_size: int = 32
     seed: int = 0
-    compare: str = "lora"
+    compare: str = "head"
     heads: tuple[str, ...] = tuple(HEADS)
     train_examples: int = 1_000
     held_out: int = 200

@@ -47,29 +47,29 @@ def _layout(figure: go.Figure, title: str, height: int = HEIGHT) -> go.Figure:
 
 
 def pair_figure(pair: PairInput) -> go.Figure:
-    """One bar per position of ``[CLS] A [SEP] B [SEP]``: its height and colour are the
-    segment id, its label the token."""
+    """One square per position of ``[CLS] A [SEP] B [SEP]``, at the height of its segment id,
+    coloured by segment and labelled with its token."""
     labels = [f"{i}: {html.escape(token)}" for i, token in enumerate(pair.tokens)]
     figure = go.Figure()
     for segment, name in ((0, "segment A (id 0)"), (1, "segment B (id 1)")):
         rows = [i for i, s in enumerate(pair.segments) if s == segment]
         figure.add_trace(
-            go.Bar(
+            go.Scatter(
                 x=[labels[i] for i in rows],
-                y=[segment + 0.15 for _ in rows],
+                y=[segment for _ in rows],
                 name=name,
-                marker_color=SEGMENT_COLORS[segment],
+                mode="markers+text",
+                marker={"symbol": "square", "size": 22, "color": SEGMENT_COLORS[segment]},
                 text=[html.escape(pair.tokens[i]) for i in rows],
-                textposition="outside",
-                customdata=[segment for _ in rows],
-                hovertemplate="%{x}<br>segment id %{customdata}<extra></extra>",
+                textposition="top center",
+                hovertemplate="%{x}<br>segment id %{y}<extra></extra>",
             )
         )
-    figure.update_xaxes(categoryorder="array", categoryarray=labels, showticklabels=False)
-    figure.update_yaxes(title="segment id", tickvals=[0, 1], range=[0, 1.6])
-    _layout(figure, "The pair as BERT reads it: token and segment id of every position")
-    figure.update_layout(barmode="overlay", bargap=0.15)
-    return figure
+    figure.update_xaxes(
+        categoryorder="array", categoryarray=labels, showticklabels=False, title="position"
+    )
+    figure.update_yaxes(title="segment id", tickvals=[0, 1], range=[-0.5, 1.7])
+    return _layout(figure, "The pair as BERT reads it: token and segment id of every position")
 
 
 def progress_text(histories: Mapping[str, list[Progress]], runs: int, steps: int) -> tuple:
