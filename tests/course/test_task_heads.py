@@ -145,6 +145,8 @@ def test_a_span_target_points_at_the_subject_s_first_and_last_token(bert) -> Non
 def test_bad_pairs_and_settings_are_refused(bert) -> None:
     with pytest.raises(ValueError, match="type both sentences"):
         th.pair_input(bert.tokenizer, "the dog runs .", "  ", 48)
+    with pytest.raises(ValueError, match="sentence A holds nothing"):
+        th.pair_input(bert.tokenizer, "\u0301", "they run .", 48)
     with pytest.raises(ValueError, match="reads at most 48"):
         th.pair_input(bert.tokenizer, "the dog runs . " * 12, "they run .", 48)
     with pytest.raises(ValueError, match="steps"):

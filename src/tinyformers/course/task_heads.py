@@ -555,6 +555,9 @@ def pair_input(tokenizer, text_a: str, text_b: str, block_size: int) -> PairInpu
     """What BERT reads for the pair, with the segment id of every position."""
     if not text_a.strip() or not text_b.strip():
         raise ValueError("type both sentences, A and B")
+    for name, text in (("A", text_a), ("B", text_b)):
+        if not tokenizer.encode(text):
+            raise ValueError(f"sentence {name} holds nothing the tokenizer reads: type a few words")
     ids, segments = bert_inputs(tokenizer, text_a, text_b)
     if len(ids) > block_size:
         raise ValueError(

@@ -61,14 +61,14 @@ def pair_figure(pair: PairInput) -> go.Figure:
                 mode="markers+text",
                 marker={"symbol": "square", "size": 22, "color": SEGMENT_COLORS[segment]},
                 text=[html.escape(pair.tokens[i]) for i in rows],
-                textposition="top center",
+                textposition=["top center" if i % 2 else "bottom center" for i in rows],
                 hovertemplate="%{x}<br>segment id %{y}<extra></extra>",
             )
         )
     figure.update_xaxes(
         categoryorder="array", categoryarray=labels, showticklabels=False, title="position"
     )
-    figure.update_yaxes(title="segment id", tickvals=[0, 1], range=[-0.5, 1.7])
+    figure.update_yaxes(title="segment id", tickvals=[0, 1], range=[-0.7, 1.7])
     return _layout(figure, "The pair as BERT reads it: token and segment id of every position")
 
 
