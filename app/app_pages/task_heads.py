@@ -17,7 +17,7 @@ from tinyformers.course import task_heads as course
 from tinyformers.course.task_heads import COMPARED, MODEL, HeadSettings, HeadsResult
 from tinyformers.figures import task_heads as figs
 from tinyformers.hub.registry import LoadedModel, shipped_names
-from tinyformers.training.jobs import FINISHED, STOPPED, Snapshot
+from tinyformers.training.jobs import STOPPED, Snapshot
 
 SLUG = "task-heads"
 JOB_KEY = "th-job"
@@ -82,11 +82,7 @@ def start_run(loaded: LoadedModel, settings: HeadSettings) -> None:
 
 def finished_result() -> HeadsResult | None:
     """The result of the last run, once it finished (or stopped with a result)."""
-    for status in (FINISHED, STOPPED):
-        result = widgets.job_result(JOB_KEY, status, HeadsResult)
-        if result is not None:
-            return result
-    return None
+    return widgets.finished_job_result(JOB_KEY, HeadsResult)
 
 
 def render_progress(snapshot: Snapshot) -> None:

@@ -47,7 +47,7 @@ from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.corpora import stories
 from tinyformers.text.inputs import SPECIAL_IDS, bert_inputs, word_token_spans
 from tinyformers.text.masking import IGNORE_INDEX
-from tinyformers.training.loop import Progress, pad_batch, train
+from tinyformers.training.loop import Progress, pad_batch, spread, train
 
 Report = Callable[[object], bool]
 
@@ -261,9 +261,13 @@ class HeadTask:
         rows = torch.randint(len(self.train_rows), (batch_size,), generator=generator).tolist()
         return make_batch([self.train_rows[r] for r in rows], self.head, self.pad_id)
 
-    def validation_batches(self, batch_size: int, limit=None) -> Iterator[dict[str, Tensor]]:
-        for i in range(0, len(self.held_out_rows), batch_size):
-            yield make_batch(self.held_out_rows[i : i + batch_size], self.head, self.pad_id)
+    def validation_batches(
+        self, batch_size: int, limit: int | None = None
+    ) -> Iterator[dict[str, Tensor]]:
+        """The held-out examples in order (or ``limit`` of them, evenly spread)."""
+        rows = spread(self.held_out_rows, limit)
+        for i in range(0, len(rows), batch_size):
+            yield make_batch(rows[i : i + batch_size], self.head, self.pad_id)
 
 
 # ---------------------------------------------------------------------------------------------
