@@ -89,11 +89,16 @@ def render_progress(snapshot: Snapshot) -> None:
     settings: HeadSettings | None = st.session_state.get(RUN_KEY)
     if settings is None:
         return
-    histories = fine_tuning.runs_progress(snapshot.updates).histories
+    found = course.job_progress(snapshot.updates)
     if snapshot.active:
-        st.progress(*figs.progress_text(histories, 2 * len(settings.heads), settings.steps))
-    if histories:
-        widgets.chart(figs.loss_chart(histories), "th-loss")
+        st.progress(*figs.progress_text(found.histories, 2 * len(settings.heads), settings.steps))
+    if found.histories:
+        widgets.chart(figs.loss_chart(found.histories), "th-loss")
+    if found.scores and snapshot.active:
+        widgets.table(
+            figs.score_rows(found.scores, found.before),
+            percent=("held-out accuracy", "commonest answer"),
+        )
     if snapshot.status == STOPPED:
         st.info("Stopped before every run had trained; train again to compare all of them.")
 

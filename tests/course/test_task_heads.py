@@ -321,3 +321,35 @@ def test_a_frozen_encoder_s_masked_lm_loss_stays_exactly_the_same(bert) -> None:
     assert reveal.answer == th.SAME
     assert reveal.values["before"] == reveal.values["after"]
     assert reveal.values["trainable"] == 2 * 128 + 2
+
+
+def test_a_job_reports_the_encoder_s_score_then_every_run_as_it_finishes(bert) -> None:
+    settings = th.HeadSettings(
+        steps=5, heads=("tags",), train_examples=20, held_out=20, mlm_sentences=20
+    )
+    updates = []
+    found = th.run_heads(bert.model, bert.tokenizer, settings, updates.append)
+    assert updates[0] == found.before
+    scores = [u for u in updates if isinstance(u, th.RunScore)]
+    assert scores == [run.score for run in found.runs]
+    assert [(s.head, s.method) for s in scores] == [("tags", "full"), ("tags", "head")]
+    progress = th.job_progress(updates)
+    assert progress.before == found.before and progress.scores == scores
+    assert set(progress.histories) == {run.label for run in found.runs}
+    assert [p.step for p in progress.histories["tags · Full fine-tuning"]] == [5]
+
+
+def test_a_job_stops_after_the_run_during_which_it_was_asked_to(bert) -> None:
+    settings = th.HeadSettings(steps=5, train_examples=20, held_out=20, mlm_sentences=20)
+    found = th.run_heads(
+        bert.model, bert.tokenizer, settings, lambda u: not isinstance(u, th.RunScore)
+    )
+    assert [(r.head, r.method) for r in found.runs] == [("pair", "full")]
+    assert found.stop_reason == "stopped"
+
+
+def test_the_lesson_s_example_pair_is_labelled_as_the_text_says() -> None:
+    sentence = th.DEFAULT_A.split()
+    assert stories.is_grammatical(th.DEFAULT_A) and th.DEFAULT_B.split()[0] == "they"
+    assert stories.referring_pronoun(subject_word(th.DEFAULT_A)) == "they"
+    assert sentence[-2] == "Mia" and stories.referring_pronoun("Mia") == "she"

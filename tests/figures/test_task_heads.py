@@ -8,6 +8,7 @@ from tinyformers.course.task_heads import (
     HeadsResult,
     MaskedLMScore,
     PairInput,
+    RunScore,
     SentenceReading,
 )
 from tinyformers.figures import task_heads as figs
@@ -96,3 +97,19 @@ def test_progress_counts_finished_runs() -> None:
     assert text == "1 of 6 runs trained; step 5 of 10 of the next"
     chart = figs.loss_chart(histories)
     assert [t.line.dash for t in chart.data] == ["solid", "dot"]
+
+
+def test_finished_runs_are_listed_while_the_job_goes_on() -> None:
+    scores = [RunScore("span", "full", 0.9, 0.3, MaskedLMScore(2.5, 0.4))]
+    rows = figs.score_rows(scores, MaskedLMScore(2.2, 0.45))
+    assert rows == [
+        {
+            "head": "subject span",
+            "method": "Full fine-tuning",
+            "held-out accuracy": 0.9,
+            "commonest answer": 0.3,
+            "masked-LM loss after": 2.5,
+            "loss change": 0.3,
+        }
+    ]
+    assert "loss change" not in figs.score_rows(scores, None)[0]

@@ -466,6 +466,21 @@ class HeadRun:
     def label(self) -> str:
         return run_label(self.head, self.method)
 
+    @property
+    def score(self) -> RunScore:
+        return RunScore(self.head, self.method, self.accuracy, self.baseline, self.masked_lm)
+
+
+@dataclass(frozen=True)
+class RunScore:
+    """What a finished run measured, without its model: reported while the job goes on."""
+
+    head: str
+    method: str
+    accuracy: float
+    baseline: float
+    masked_lm: MaskedLMScore
+
 
 def run_label(head: str, method: str) -> str:
     return f"{head} · {fine_tuning.METHODS[method]}"
@@ -526,8 +541,11 @@ def run_heads(
     model: nn.Module, tokenizer, settings: HeadSettings, report: Report | None = None
 ) -> HeadsResult:
     """Every chosen head with full fine-tuning and with the compared method, each on its own
-    copy of ``model``. Stops early if ``report`` returns False."""
+    copy of ``model``. The shipped encoder's masked-LM score and every finished run's
+    ``RunScore`` are reported as they come. Stops early if ``report`` returns False."""
     before = masked_lm_score(model, tokenizer, settings.mlm_sentences)
+    if report is not None and report(before) is False:
+        return HeadsResult(settings, before, [], "stopped")
     runs: list[HeadRun] = []
     for head in settings.heads:
         data = make_examples(head, settings.train_examples, settings.held_out, settings.seed)
@@ -536,9 +554,27 @@ def run_heads(
                 model, tokenizer, data, settings.method(method), settings.mlm_sentences, report
             )
             runs.append(run)
+            if run.stop_reason is None and report is not None and report(run.score) is False:
+                run.stop_reason = "stopped"
             if run.stop_reason is not None:
                 return HeadsResult(settings, before, runs, run.stop_reason)
     return HeadsResult(settings, before, runs)
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """What a job of ``run_heads`` reported so far: every run's logged steps by label, the
+    shipped encoder's masked-LM score (once measured) and the finished runs' scores."""
+
+    histories: dict[str, list[Progress]]
+    before: MaskedLMScore | None
+    scores: list[RunScore]
+
+
+def job_progress(updates: Sequence[object]) -> JobProgress:
+    before = next((u for u in updates if isinstance(u, MaskedLMScore)), None)
+    scores = [u for u in updates if isinstance(u, RunScore)]
+    return JobProgress(fine_tuning.runs_progress(updates).histories, before, scores)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,9 @@ from tinyformers.course.task_heads import (
     HEADS,
     TAG_NAMES,
     HeadsResult,
+    MaskedLMScore,
     PairInput,
+    RunScore,
     SentenceReading,
 )
 from tinyformers.training.loop import Progress
@@ -164,6 +166,23 @@ def result_rows(result: HeadsResult) -> list[dict]:
         }
         for r in result.runs
     ]
+
+
+def score_rows(scores: Sequence[RunScore], before: MaskedLMScore | None) -> list[dict]:
+    """One row per finished run, while the job goes on: accuracy and masked-LM loss."""
+    rows = []
+    for score in scores:
+        row = {
+            "head": SHORT_HEADS[score.head],
+            "method": METHODS[score.method],
+            "held-out accuracy": score.accuracy,
+            "commonest answer": score.baseline,
+            "masked-LM loss after": round(score.masked_lm.loss, 4),
+        }
+        if before is not None:
+            row["loss change"] = round(score.masked_lm.loss - before.loss, 4)
+        rows.append(row)
+    return rows
 
 
 def forgetting_text(result: HeadsResult) -> str | None:
