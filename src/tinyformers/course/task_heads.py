@@ -316,21 +316,32 @@ class TaskModel(nn.Module):
         )
         hidden = out.hidden_states[-1]  # (B, T, C)
         if self.kind == "pair":
-            logits = self.head(hidden[:, 0])  # (B, 2) from [CLS]
-            loss = None if labels is None else F.cross_entropy(logits, labels)
-            return HeadOutput(logits, loss)
-        logits = self.head(hidden)  # (B, T, outputs)
+            return self.classify(hidden, labels)
         if self.kind == "tags":
-            loss = None
-            if labels is not None:
-                loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
-            return HeadOutput(logits, loss)
-        allowed = span_positions(idx, attention_mask).unsqueeze(-1)  # (B, T, 1)
-        logits = logits.masked_fill(~allowed, -1e4)  # (B, T, 2)
-        loss = None
-        if labels is not None:
-            start, end = logits.unbind(-1)  # (B, T) each
-            loss = (F.cross_entropy(start, labels[:, 0]) + F.cross_entropy(end, labels[:, 1])) / 2
+            return self.tag(hidden, labels)
+        return self.find_span(hidden, span_positions(idx, attention_mask), labels)
+
+    def classify(self, hidden: Tensor, labels: Tensor | None) -> HeadOutput:
+        """Two classes from the vector at [CLS]; labels (B,)."""
+        logits = self.head(hidden[:, 0])  # (B, 2)
+        return HeadOutput(logits, None if labels is None else F.cross_entropy(logits, labels))
+
+    def tag(self, hidden: Tensor, labels: Tensor | None) -> HeadOutput:
+        """A score per tag at every token; labels (B, T), -100 where a token has no tag."""
+        logits = self.head(hidden)  # (B, T, tags)
+        if labels is None:
+            return HeadOutput(logits)
+        flat = logits.flatten(0, 1)  # (B·T, tags)
+        return HeadOutput(logits, F.cross_entropy(flat, labels.flatten(), ignore_index=-100))
+
+    def find_span(self, hidden: Tensor, allowed: Tensor, labels: Tensor | None) -> HeadOutput:
+        """A start and an end score at every token, very low where a span may not start or end
+        (``allowed`` is False); labels (B, 2), the start and end positions."""
+        logits = self.head(hidden).masked_fill(~allowed.unsqueeze(-1), -1e4)  # (B, T, 2)
+        if labels is None:
+            return HeadOutput(logits)
+        start, end = logits.unbind(-1)  # (B, T) each
+        loss = (F.cross_entropy(start, labels[:, 0]) + F.cross_entropy(end, labels[:, 1])) / 2
         return HeadOutput(logits, loss)
 
 
