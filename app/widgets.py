@@ -38,8 +38,10 @@ from tinyformers.text.corpora.user_text import UserTextError, clean_user_text, d
 from tinyformers.text.display import plain
 from tinyformers.training.backends import backend_from_env
 from tinyformers.training.jobs import (
+    FINISHED,
     QUEUED,
     SESSION_CLOSED,
+    STOPPED,
     Job,
     Limits,
     Slots,
@@ -909,6 +911,16 @@ def job_result(key: str, status: str, kind: type) -> object | None:
     job: Job | None = st.session_state.get(key)
     if job is not None and job.status == status and isinstance(job.result, kind):
         return job.result
+    return None
+
+
+def finished_job_result(key: str, kind: type) -> object | None:
+    """The result of the job under ``key`` once it finished, or stopped with a result of
+    ``kind`` (what it had done so far), else None."""
+    for status in (FINISHED, STOPPED):
+        result = job_result(key, status, kind)
+        if result is not None:
+            return result
     return None
 
 

@@ -26,6 +26,7 @@ PAGES = [
     "app_pages/encoder_decoder.py",
     "app_pages/train.py",
     "app_pages/fine_tuning.py",
+    "app_pages/task_heads.py",
     "app_pages/scaling.py",
     "app_pages/distillation.py",
     "app_pages/variants.py",

@@ -25,6 +25,7 @@ from tinyformers.course import fine_tuning as classify
 from tinyformers.course import gpt as generation_steps
 from tinyformers.course import masks as mask_views
 from tinyformers.course import multi_head as heads
+from tinyformers.course import task_heads
 from tinyformers.course import transformer_block as block_inspect
 from tinyformers.course import why_attention as why
 from tinyformers.figures import positional_encoding as positional
@@ -98,6 +99,7 @@ def lesson_computations(shipped) -> dict[str, Callable[[], object]]:
             seq.model, seq.tokenizer, date
         ),
         "why-attention outputs": lambda: why.outputs({"t": seq.model}, date),
+        "task heads masked-LM score": lambda: task_heads.masked_lm_score(b, bt, 20),
         "classify log-likelihoods": lambda: classify.log_likelihoods(
             g, gt, ["\n", "the dog"], [SHORT, " sees Zoe ."]
         ),

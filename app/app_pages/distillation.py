@@ -15,7 +15,7 @@ from tinyformers.course import distillation as course
 from tinyformers.course.distillation import INITS, TEACHER, DistillationResult, DistillSettings
 from tinyformers.figures import distillation as figs
 from tinyformers.hub.registry import LoadedModel, shipped_names
-from tinyformers.training.jobs import FINISHED, STOPPED, Snapshot
+from tinyformers.training.jobs import STOPPED, Snapshot
 
 SLUG = "distillation"
 JOB_KEY = "ds-job"
@@ -93,11 +93,7 @@ def start_run(settings: DistillSettings) -> None:
 
 def finished_result() -> DistillationResult | None:
     """The result of the last run, once it finished (or stopped with a result)."""
-    for status in (FINISHED, STOPPED):
-        result = widgets.job_result(JOB_KEY, status, DistillationResult)
-        if result is not None:
-            return result
-    return None
+    return widgets.finished_job_result(JOB_KEY, DistillationResult)
 
 
 def masked_word_input(loaded: LoadedModel) -> course.MaskedWord | None:

@@ -33,6 +33,7 @@ CHANGES = [
     ("encoder-decoder", "ed-seed", "7"),
     ("train", "train-seed", "7"),
     ("fine-tuning", "ft-seed", "7"),
+    ("task-heads", "th-b", "she smiles ."),
     ("scaling", "sc-seed", "7"),
 ]
 

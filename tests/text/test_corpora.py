@@ -509,3 +509,42 @@ def test_lesson_corpus_needs_lessons(tmp_path):
     (tmp_path / "broken.md").write_text("---\ntitle: x\n# never closed\n", encoding="utf-8")
     with pytest.raises(ValueError, match="broken.md: .*no closing '---'"):
         lesson_corpus(tmp_path)
+
+
+def test_word_categories_come_from_the_lexicon() -> None:
+    from tinyformers.text.corpora import stories
+
+    words = ["the", "happy", "dogs", "that", "Mia", "sees", "near", "it", "are", "old", "."]
+    expected = [
+        "the", "adjective", "noun", "that", "name", "verb", "preposition", "pronoun",
+        "copula", "adjective", "end",
+    ]  # fmt: skip
+    assert [stories.word_category(w) for w in words] == expected
+    assert set(stories.CATEGORIES) == set(expected)
+    with pytest.raises(ValueError, match="'Dogs' should be written 'dogs'"):
+        stories.word_category("Dogs")
+
+
+def test_the_referring_pronoun_is_the_one_stories_use_for_the_next_sentence() -> None:
+    from tinyformers.text.corpora import stories
+
+    assert [stories.referring_pronoun(w) for w in ("Mia", "Leo", "they", "girl", "king")] == [
+        "she", "he", "they", "she", "he",
+    ]  # fmt: skip
+    assert [stories.referring_pronoun(w) for w in ("foxes", "fox", "river", "farmer")] == [
+        "they", "it", "it", "",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="cannot head a subject"):
+        stories.referring_pronoun("runs")
+    rng = random.Random(5)
+    for _ in range(200):  # every pronoun-led sentence of a story fits the sentence before
+        sentences = stories.split_sentences(stories.generate_story(rng))
+        for before, after in zip(sentences, sentences[1:], strict=False):
+            first = after.split()[0]
+            if first in stories.PRONOUNS:
+                head = next(
+                    w
+                    for w in before.split()
+                    if stories.word_category(w) in ("name", "pronoun", "noun")
+                )
+                assert stories.referring_pronoun(head) == first, (before, after)

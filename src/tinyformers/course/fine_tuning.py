@@ -405,7 +405,14 @@ def prepare(model: nn.Module, settings: MethodSettings) -> SequenceClassifier:
     The head always trains: it is new."""
     torch.manual_seed(settings.seed)
     classifier = SequenceClassifier(body_of(model), settings.pooling)
-    body = classifier.body
+    adapt_body(classifier.body, settings)
+    classifier.head.requires_grad_(True)
+    return classifier
+
+
+def adapt_body(body: nn.Module, settings: MethodSettings) -> None:
+    """Set up ``settings.method`` on ``body`` (a copy, changed in place): freeze what the method
+    keeps, add the modules it trains. Full fine-tuning leaves every parameter trainable."""
     if settings.method == "head":
         peft.freeze(body)
     elif settings.method == "bitfit":
@@ -416,8 +423,6 @@ def prepare(model: nn.Module, settings: MethodSettings) -> SequenceClassifier:
         peft.add_lora(body, settings.lora_rank, settings.lora_alpha, settings.lora_targets)
     elif settings.method == "prefix":
         peft.add_prefix(body, settings.prefix_length)
-    classifier.head.requires_grad_(True)
-    return classifier
 
 
 def parameter_arithmetic(settings: MethodSettings, config) -> tuple[int, str] | None:

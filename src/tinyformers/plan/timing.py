@@ -26,6 +26,7 @@ from tinyformers.course import masks as masks_course
 from tinyformers.course import multi_head as multi_head_course
 from tinyformers.course import positional_encoding as positions_course
 from tinyformers.course import scaling as scaling_course
+from tinyformers.course import task_heads as task_heads_course
 from tinyformers.course import tokenization as tokenization_course
 from tinyformers.course import train as train_course
 from tinyformers.course import transformer_block as block_course
@@ -226,6 +227,16 @@ def _distillation_step(state) -> float:
     return float(loss.detach())
 
 
+def _task_heads_prepare(loaded: LoadedModel):
+    """The pair head on a fully trainable copy of the page's encoder, and one batch of the
+    pair task."""
+    settings = task_heads_course.HeadSettings()
+    task_model = task_heads_course.build(loaded.model, "pair", settings.method("full")).train()
+    data = task_heads_course.make_examples("pair", 64, 20, settings.seed)
+    task = task_heads_course.HeadTask(loaded.tokenizer, data, loaded.config.block_size)
+    return task_model, task.batch(settings.batch_size, torch.Generator().manual_seed(0))
+
+
 def _scaling_prepare(_: None):
     """One attention layer of the cost measurement's default width, and its longest input."""
     settings = scaling_course.CostSettings()
@@ -391,6 +402,14 @@ LIVE_STEPS: dict[str, LiveStep] = {
             fine_tuning_course.BASE_MODELS[0],
             "a batch of the grammatical-or-not task",
             _fine_tuning_prepare,
+            _fine_tuning_step,
+        ),
+        LiveStep(
+            "task-heads",
+            "one full fine-tuning step (forward and backward) of the sentence-pair head",
+            task_heads_course.MODEL,
+            "a batch of the sentence-pair task",
+            _task_heads_prepare,
             _fine_tuning_step,
         ),
         LiveStep(

@@ -355,6 +355,30 @@ PLURAL_NOUNS: frozenset[str] = frozenset(p for _, p in ANIMATE_NOUNS + THING_NOU
 _PEOPLE_SINGULARS = frozenset(singular for singular, _ in PEOPLE_NOUNS)
 
 
+def word_category(word: str) -> str:
+    """The grammar's category of a word form: "the", "that", "noun", "name", "pronoun",
+    "verb", "copula", "adjective", "preposition" or "end" (the final ".")."""
+    entry = _LEXICON.get(word)
+    if entry is None:
+        raise ValueError(_unknown_word_message(word))
+    return entry.category
+
+
+CATEGORIES: tuple[str, ...] = tuple(dict.fromkeys(entry.category for entry in _LEXICON.values()))
+
+
+def referring_pronoun(word: str) -> str:
+    """The pronoun a story's next sentence uses for a subject headed by ``word`` (a name, a
+    noun or a pronoun), or "" when there is none (a singular "farmer")."""
+    if word in NAMES:
+        return NAMES[word]
+    if word in PRONOUNS:
+        return word
+    if word not in SINGULAR_NOUNS | PLURAL_NOUNS:
+        raise ValueError(f"'{word}' cannot head a subject of the stories language")
+    return _pronoun_for_noun(word)
+
+
 def flip_verb_number(verb: str) -> str:
     """Return the other-number form of a verb: "runs" -> "run", "are" -> "is"."""
     entry = _LEXICON.get(verb)
