@@ -26,6 +26,7 @@ PAGES = [
     "app_pages/fine_tuning.py",
     "app_pages/scaling.py",
     "app_pages/distillation.py",
+    "app_pages/alignment.py",
     "app_pages/variants.py",
 ]
 KINDS = (

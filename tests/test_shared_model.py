@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from tinyformers import trace
+from tinyformers.course import alignment as align
 from tinyformers.course import attention as stepwise
 from tinyformers.course import bert as mlm
 from tinyformers.course import distillation as distil
@@ -92,6 +93,8 @@ def lesson_computations(shipped) -> dict[str, Callable[[], object]]:
         "mlm embeddings": lambda: mlm.embedding_breakdown(b, bt, SHORT, "she smiles ."),
         "distillation distributions": lambda: distil.distributions({"t": b}, bt, masked, 3.0),
         "distillation verbs": lambda: distil.verb_predictions(b, bt, probes),
+        "alignment answers": lambda: align.compare_answers({"g": g}, gt, "cat", SHORT),
+        "alignment kl": lambda: align.token_kl(g, g, gt, align.instruction("dog"), [short]),
         "classify log-likelihoods": lambda: classify.log_likelihoods(
             g, gt, ["\n", "the dog"], [SHORT, " sees Zoe ."]
         ),

@@ -276,5 +276,5 @@ def test_predict_the_reward_of_the_flipped_sentence(loaded, run) -> None:
     revealed = prediction.reveal()
     mine, theirs = float(revealed.values["mine"]), float(revealed.values["theirs"])
     assert revealed.answer == (al.YOURS if mine >= theirs else al.FLIPPED)
-    with pytest.raises(ValueError, match="no reward model"):
+    with pytest.raises(ValueError, match="no reward model yet"):
         al.predict_flipped_reward(loaded, "cat", "the cat runs .", al.AlignmentResult(TINY))

@@ -677,6 +677,60 @@ def flipped(sentence: str) -> str:
     raise ValueError("the answer has no verb whose number could be flipped")
 
 
+@dataclass(frozen=True)
+class AnswerComparison:
+    """The student's answer beside the same answer with one verb's number flipped: the grammar's
+    verdicts, each model's log-probability of both, and the reward model's scores."""
+
+    topic: str
+    sentence: str
+    other: str | None  # the flipped answer (None when the answer has no verb to flip)
+    verdict: str
+    other_verdict: str | None
+    on_topic: bool
+    log_probs: dict[str, tuple[float, float | None]]  # model → (answer, flipped answer)
+    rewards: tuple[float, float | None] | None
+
+
+@torch.no_grad()
+def compare_answers(
+    models: dict[str, nn.Module],
+    tokenizer,
+    topic: str,
+    sentence: str,
+    reward_model: RewardModel | None = None,
+) -> AnswerComparison:
+    """Each model's log π(answer | instruction) for the student's answer and its flipped
+    version, and the reward model's scores of both (once a reward model was trained)."""
+    text = " ".join(str(sentence).split())
+    ids = answer_ids(tokenizer, text)
+    try:
+        other = flipped(text)
+    except ValueError:
+        other = None
+    answers = [ids] if other is None else [ids, answer_ids(tokenizer, other)]
+    prompt = instruction(topic)
+    log_probs = {}
+    for name, model in models.items():
+        found = answer_log_probs(model, tokenizer, prompt, answers).tolist()
+        log_probs[name] = (found[0], found[1] if other is not None else None)
+    scores = None
+    if reward_model is not None:
+        found = rewards(reward_model, tokenizer, prompt, answers).tolist()
+        scores = (found[0], found[1] if other is not None else None)
+    other_verdict = stories.explain(other) if other is not None else None
+    return AnswerComparison(
+        topic,
+        text,
+        other,
+        stories.explain(text),
+        other_verdict,
+        on_topic(text, topic),
+        log_probs,
+        scores,
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Predict, then see
 # ---------------------------------------------------------------------------------------------
@@ -702,7 +756,7 @@ def predict_follow_rate(loaded, topic: str, seed: int) -> Prediction:
         values = {"rate": f"{100 * rate:.0f}%", "example": texts[0]}
         return Reveal(rate_band(rate), values)
 
-    values = {"n": PREDICT_SAMPLES, "prompt": prompt, "topic": topic}
+    values = {"n": PREDICT_SAMPLES, "prompt": prompt}
     return Prediction(values, reveal, RATE_BANDS)
 
 
@@ -743,7 +797,7 @@ def predict_flipped_reward(
 ) -> Prediction:
     """Whether the trained reward model scores the student's answer above its flipped version."""
     if result.reward_model is None:
-        raise ValueError("no reward model was trained in the last run")
+        raise ValueError("there is no reward model yet: align gpt-stories to train one")
     other = flipped(sentence)
     answer_ids(loaded.tokenizer, sentence)
 
