@@ -169,5 +169,4 @@ show_results(result, topic)
 
 beta = settings.beta if settings is not None else AlignSettings.beta
 seed = settings.seed if settings is not None else 0
-asked = result if result is not None else AlignmentResult(AlignSettings())  # no reward model yet
-questions.ask(lesson, loaded=base, topic=topic, sentence=answer, beta=beta, seed=seed, result=asked)
+questions.ask(lesson, loaded=base, topic=topic, sentence=answer, beta=beta, seed=seed)

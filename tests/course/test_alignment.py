@@ -268,13 +268,3 @@ def test_predict_the_likelier_sentence(loaded) -> None:
     revealed = prediction.reveal()
     assert revealed.answer == al.YOURS
     assert float(revealed.values["mine"]) > float(revealed.values["theirs"])
-
-
-def test_predict_the_reward_of_the_flipped_sentence(loaded, run) -> None:
-    result, _ = run
-    prediction = al.predict_flipped_reward(loaded, "cat", "the cats chase the dog .", result)
-    revealed = prediction.reveal()
-    mine, theirs = float(revealed.values["mine"]), float(revealed.values["theirs"])
-    assert revealed.answer == (al.YOURS if mine >= theirs else al.FLIPPED)
-    with pytest.raises(ValueError, match="no reward model yet"):
-        al.predict_flipped_reward(loaded, "cat", "the cat runs .", al.AlignmentResult(TINY))

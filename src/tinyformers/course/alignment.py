@@ -792,26 +792,6 @@ def predict_likelier(loaded, topic: str, sentence: str) -> Prediction:
     return Prediction(values, reveal, (YOURS, FLIPPED))
 
 
-def predict_flipped_reward(
-    loaded, topic: str, sentence: str, result: AlignmentResult
-) -> Prediction:
-    """Whether the trained reward model scores the student's answer above its flipped version."""
-    if result.reward_model is None:
-        raise ValueError("there is no reward model yet: align gpt-stories to train one")
-    other = flipped(sentence)
-    answer_ids(loaded.tokenizer, sentence)
-
-    def reveal() -> Reveal:
-        model = result.reward_model
-        mine = check_answer(loaded.model, loaded.tokenizer, topic, sentence, model)
-        theirs = check_answer(loaded.model, loaded.tokenizer, topic, other, model)
-        answer = YOURS if mine.reward >= theirs.reward else FLIPPED
-        return Reveal(answer, {"mine": f"{mine.reward:.2f}", "theirs": f"{theirs.reward:.2f}"})
-
-    values = {"sentence": " ".join(sentence.split()), "flipped": other}
-    return Prediction(values, reveal, (YOURS, FLIPPED))
-
-
 def lesson_values(settings: AlignSettings) -> dict[str, object]:
     """The placeholders of the lesson's "setup" section."""
     return {
