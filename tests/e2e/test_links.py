@@ -33,6 +33,7 @@ CHANGES = [
     ("train", "train-seed", "7"),
     ("fine-tuning", "ft-seed", "7"),
     ("scaling", "sc-seed", "7"),
+    ("alignment", "al-answer", "the dog sees Mia ."),
 ]
 
 CHART_DATA = """() => JSON.stringify([...document.querySelectorAll('.js-plotly-plot')].map(
