@@ -44,7 +44,9 @@ def test_the_page_opens_on_the_answer_beside_its_scores(page, base) -> None:
 def test_the_setup_names_the_instruction(page) -> None:
     text = " ".join(m.value for m in page.markdown).replace("\n", " ")
     assert "The instruction is “tell a story about the {topic} :”".format(topic="cat") in text
-    assert f"{course.AlignSettings().sft_steps} supervised steps" in text
+    settings = course.AlignSettings()
+    count = course.sft_example_count(settings)
+    assert f"{settings.sft_steps} supervised steps on {count} instruction → answer pairs" in text
 
 
 def test_another_topic_and_answer_change_the_chart(fresh, base) -> None:

@@ -25,7 +25,7 @@ TINY = al.AlignSettings(
     rl_steps=4,
     eval_samples=8,
     held_out_stories=10,
-    seed=1,
+    seed=2,
 )
 
 
@@ -198,13 +198,13 @@ def test_settings_are_checked() -> None:
 def test_the_reward_model_beats_chance_on_held_out_pairs(run) -> None:
     result, _ = run
     assert result.held_out_pairs >= 8
-    assert result.reward_accuracy > 0.6
+    assert result.reward_accuracy > 0.7  # 14 of 16 with this seed; chance is one half
 
 
 def test_dpo_raises_the_share_of_answers_the_grammar_accepts(run) -> None:
     result, _ = run
     tuned, dpo = result.score(al.SFT_NAME), result.score(al.DPO_NAME)
-    assert dpo.follow_rate > tuned.follow_rate
+    assert dpo.follow_rate > tuned.follow_rate + 0.1  # 53% to 70% with this seed
     texts = [t for topic in al.TOPICS for t in dpo.samples[topic]]
     assert dpo.follow_rate == pytest.approx(sum(map(al.follows_rule, texts)) / len(texts))
 

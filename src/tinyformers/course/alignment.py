@@ -14,11 +14,12 @@ cat :", with one sentence. An answer **follows the rule** when the stories gramm
 * DPO (``dpo_loss``, ``train_dpo``): the policy is pushed to raise the log-probability ratio to
   the frozen reference of the preferred answer above that of the rejected one.
 * Policy gradient (``train_reinforce``): REINFORCE with the batch's mean reward as baseline,
-  against the reward model's score, plus a penalty β · KL(policy ‖ reference) per token
-  (``token_kl``, the exact KL of the next-token distributions along each answer).
-* Measurements (``evaluate``): the share of sampled answers that follow the rule, the share that name the animal, the reward model's
-  mean score and the language-model loss on held-out stories, for every model; the difference of
-  the last before and after alignment is the alignment tax.
+  against the reward model's score, plus kl_weight · KL(policy ‖ reference) summed over each
+  answer's tokens (``token_kl``, the exact KL of the next-token distributions along it).
+* Measurements (``evaluate``): the share of sampled answers that follow the rule and the share
+  that name the animal, the reward model's mean score, the KL to the reference and the
+  language-model loss on held-out stories, for every model; that loss minus gpt-stories' own is
+  the alignment tax.
 
 The shipped model is never changed: every model trained here starts as a deep copy. Training
 reports ``StageUpdate``s through ``report``, the protocol of ``jobs.py`` (it returns False once
@@ -271,10 +272,15 @@ def _report(report: Report | None, stage: str, step: int, **values: float) -> bo
     return report(StageUpdate(stage, step, values)) is not False
 
 
+def sft_example_count(settings: AlignSettings) -> int:
+    """How many instruction → answer pairs instruction tuning learns from."""
+    return max(len(TOPICS), 2 * settings.batch_size)
+
+
 def sft(policy: nn.Module, tokenizer, settings: AlignSettings, report: Report | None = None):
     """Supervised steps on instruction → answer (the loss on the answer's tokens only).
     Trains ``policy`` in place; returns False if stopped."""
-    examples = instruction_examples(max(len(TOPICS), 2 * settings.batch_size), settings.seed)
+    examples = instruction_examples(sft_example_count(settings), settings.seed)
     optimizer = torch.optim.AdamW(
         policy.parameters(), lr=SUPERVISED_LR_FACTOR * settings.learning_rate
     )
@@ -798,5 +804,6 @@ def lesson_values(settings: AlignSettings) -> dict[str, object]:
         "instruction": instruction(DEFAULT_TOPIC),
         "topics": ", ".join(TOPICS),
         "sft_steps": settings.sft_steps,
+        "sft_examples": sft_example_count(settings),
         "max_tokens": MAX_ANSWER_TOKENS,
     }
