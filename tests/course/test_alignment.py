@@ -105,6 +105,21 @@ def test_the_bradley_terry_loss_is_the_written_out_formula() -> None:
     assert al.bradley_terry_loss(chosen, chosen).item() == pytest.approx(math.log(2))
 
 
+def test_reinforce_raises_answers_above_the_mean_reward_and_lowers_those_below() -> None:
+    log_probs = values(12, n=4).requires_grad_(True)
+    reward = torch.tensor([1.0, 3.0, 2.0, 6.0])
+    kl = torch.tensor([0.5, 0.0, 1.5, 2.0], requires_grad=True)
+    loss = al.reinforce_loss(log_probs, reward, kl, 0.25)
+    direct = -((reward - 3.0) * log_probs).mean() + 0.25 * kl.mean()
+    torch.testing.assert_close(loss, direct)
+    loss.backward()
+    # descent moves log π(y) along −grad = (r − mean r) / B: up above the mean, down below it
+    torch.testing.assert_close(-log_probs.grad, (reward - 3.0) / 4)
+    torch.testing.assert_close(kl.grad, torch.full((4,), 0.25 / 4))  # the penalty pulls KL down
+    same = al.reinforce_loss(log_probs, torch.full((4,), 5.0), torch.zeros(4), 0.25)
+    assert same.item() == 0.0  # equal rewards: nothing to learn
+
+
 # ---------------------------------------------------------------------------------------------
 # Log-probabilities and the KL penalty
 # ---------------------------------------------------------------------------------------------

@@ -459,6 +459,13 @@ def train_dpo(
     return policy.eval(), True
 
 
+def reinforce_loss(log_probs: Tensor, reward: Tensor, kl: Tensor, kl_weight: float) -> Tensor:
+    """−mean((r − mean r) · log π(y)) + kl_weight · mean KL: REINFORCE with the batch's mean
+    reward as its baseline, and the KL penalty. ``reward`` carries no gradient."""
+    advantage = (reward - reward.mean()).detach()  # (B,)
+    return -(advantage * log_probs).mean() + kl_weight * kl.mean()
+
+
 def train_reinforce(
     reference: nn.Module,
     reward_model: RewardModel,
@@ -478,10 +485,9 @@ def train_reinforce(
         answers = sample_answers(policy, tokenizer, prompt, settings.batch_size, generator)
         with torch.no_grad():
             reward = rewards(reward_model, tokenizer, prompt, answers)  # (B,)
-        advantage = reward - reward.mean()
         log_probs = answer_log_probs(policy, tokenizer, prompt, answers)  # (B,)
         kl = token_kl(policy, reference, tokenizer, prompt, answers)  # (B,)
-        loss = -(advantage * log_probs).mean() + settings.kl_weight * kl.mean()
+        loss = reinforce_loss(log_probs, reward, kl, settings.kl_weight)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
