@@ -196,6 +196,34 @@ def test_pairs_prefer_the_grammatical_answer(loaded, run) -> None:
     assert len(train) + len(held) == len(pairs) and not set(train) & set(held)
 
 
+def test_answers_stop_at_the_full_stop(loaded, run) -> None:
+    tuned, end = run[0].models[al.SFT_NAME], al.stop_id(loaded.tokenizer)
+    generator = torch.Generator().manual_seed(3)
+    answers = al.sample_answers(tuned, loaded.tokenizer, al.instruction("fox"), 8, generator)
+    for answer in answers:
+        assert end not in answer[:-1] and len(answer) <= al.MAX_ANSWER_TOKENS
+        assert answer[-1] == end or len(answer) == al.MAX_ANSWER_TOKENS
+
+
+def test_the_student_s_answer_is_scored_by_every_model_and_the_reward_model(loaded, run) -> None:
+    result, tok = run[0], loaded.tokenizer
+    models = {al.BASE_NAME: loaded.model, **result.models}
+    found = al.compare_answers(models, tok, "dog", " the dog  runs . ", result.reward_model)
+    assert found.sentence == "the dog runs ." and found.other == "the dog run ."
+    assert found.verdict == "ok" and found.other_verdict != "ok" and found.on_topic
+    both = [tok.encode(" the dog runs ."), tok.encode(" the dog run .")]
+    prompt = al.instruction("dog")
+    for name, model in models.items():
+        with torch.no_grad():
+            expected = al.answer_log_probs(model, tok, prompt, both).tolist()
+        assert found.log_probs[name] == pytest.approx(tuple(expected))
+    with torch.no_grad():
+        scores = al.rewards(result.reward_model, tok, prompt, both).tolist()
+    assert found.rewards == pytest.approx(tuple(scores))
+    alone = al.compare_answers({"b": loaded.model}, tok, "dog", "Mia .")
+    assert alone.other is None and alone.rewards is None and alone.log_probs["b"][1] is None
+
+
 def test_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="β must be a number"):
         al.AlignSettings(beta=0)
