@@ -29,6 +29,7 @@ PAGES = [
     "app_pages/task_heads.py",
     "app_pages/scaling.py",
     "app_pages/distillation.py",
+    "app_pages/alignment.py",
     "app_pages/variants.py",
 ]
 KINDS = (

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from tinyformers import trace
+from tinyformers.course import alignment as align
 from tinyformers.course import attention as stepwise
 from tinyformers.course import bert as mlm
 from tinyformers.course import distillation as distil
@@ -100,6 +101,8 @@ def lesson_computations(shipped) -> dict[str, Callable[[], object]]:
         ),
         "why-attention outputs": lambda: why.outputs({"t": seq.model}, date),
         "task heads masked-LM score": lambda: task_heads.masked_lm_score(b, bt, 20),
+        "alignment answers": lambda: align.compare_answers({"g": g}, gt, "cat", SHORT),
+        "alignment kl": lambda: align.token_kl(g, g, gt, align.instruction("dog"), [short]),
         "classify log-likelihoods": lambda: classify.log_likelihoods(
             g, gt, ["\n", "the dog"], [SHORT, " sees Zoe ."]
         ),

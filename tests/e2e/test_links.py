@@ -35,6 +35,7 @@ CHANGES = [
     ("fine-tuning", "ft-seed", "7"),
     ("task-heads", "th-b", "she smiles ."),
     ("scaling", "sc-seed", "7"),
+    ("alignment", "al-answer", "the dog sees Mia ."),
 ]
 
 CHART_DATA = """() => JSON.stringify([...document.querySelectorAll('.js-plotly-plot')].map(

@@ -79,7 +79,7 @@ def test_the_timed_computation_is_the_lessons_own(models) -> None:
     torch.testing.assert_close(got.final, want.final)
 
 
-@pytest.mark.parametrize("slug", ["fine-tuning", "bert", "distillation", "task-heads"])
+@pytest.mark.parametrize("slug", ["fine-tuning", "bert", "distillation", "task-heads", "alignment"])
 def test_timing_leaves_the_shipped_model_as_it_was(models, slug: str) -> None:
     loaded = models(timing.live_step(slug).model)
     before = {k: v.clone() for k, v in loaded.model.state_dict().items()}

@@ -8,6 +8,7 @@ input its page starts with, as two functions: ``prepare`` builds what the comput
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from tinyformers.course import alignment as alignment_course
 from tinyformers.course import attention as attention_course
 from tinyformers.course import bert as bert_course
 from tinyformers.course import contextual_embeddings as contextual_course
@@ -237,6 +239,31 @@ def _task_heads_prepare(loaded: LoadedModel):
     return task_model, task.batch(settings.batch_size, torch.Generator().manual_seed(0))
 
 
+def _alignment_prepare(loaded: LoadedModel):
+    """A copy of the shipped model as the DPO policy, the shipped model as its reference, and
+    one pair for every topic: the default answer against the same answer with a flipped verb."""
+    policy = copy.deepcopy(loaded.model).train()
+    tokenizer = loaded.tokenizer
+    chosen = alignment_course.answer_ids(tokenizer, alignment_course.DEFAULT_SENTENCE)
+    flipped = alignment_course.flipped(alignment_course.DEFAULT_SENTENCE)
+    rejected = alignment_course.answer_ids(tokenizer, flipped)
+    pairs = [
+        alignment_course.Pair(topic, tuple(chosen), tuple(rejected))
+        for topic in alignment_course.TOPICS
+    ]
+    return policy, loaded.model, tokenizer, pairs
+
+
+def _alignment_step(state) -> float:
+    policy, reference, tokenizer, pairs = state
+    beta = alignment_course.AlignSettings().beta
+    with torch.enable_grad():
+        loss = alignment_course.pair_dpo_loss(policy, reference, tokenizer, pairs, beta)
+        loss.backward()
+    policy.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
 def _scaling_prepare(_: None):
     """One attention layer of the cost measurement's default width, and its longest input."""
     settings = scaling_course.CostSettings()
@@ -420,6 +447,15 @@ LIVE_STEPS: dict[str, LiveStep] = {
             "a batch of stories sentences, masked the BERT way",
             _distillation_prepare,
             _distillation_step,
+        ),
+        LiveStep(
+            "alignment",
+            "one DPO step: the policy's and the reference's forward pass, the policy's backward "
+            "pass",
+            alignment_course.BASE,
+            "a preference pair for each topic: the default answer against its verb flipped",
+            _alignment_prepare,
+            _alignment_step,
         ),
         LiveStep(
             "scaling",

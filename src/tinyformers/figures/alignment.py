@@ -1,0 +1,280 @@
+"""Figures for the alignment lesson: the student's answer and its verb-flipped twin under every
+model, the run's curves (the losses of instruction tuning, the reward model and DPO; reward and
+KL over the REINFORCE steps), and what the run measured.
+
+Pure functions: Plotly figures, table rows (lists of dicts for ``st.dataframe``) and the texts
+of the page's captions; every piece of text that reaches a figure is html-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from tinyformers.course.alignment import (
+    BASE_NAME,
+    DPO_NAME,
+    RL_NAME,
+    SFT_NAME,
+    STAGES,
+    AlignmentResult,
+    AlignSettings,
+    AnswerComparison,
+    ModelScores,
+    StageUpdate,
+    follows_rule,
+    instruction,
+)
+
+FONT_SIZE = 15
+HEIGHT = 420  # px: the chart beside the controls fits the first screen
+TEMPLATE = "plotly_white"
+COLORS = {BASE_NAME: "#9e9e9e", SFT_NAME: "#1f77b4", DPO_NAME: "#d62728", RL_NAME: "#2ca02c"}
+STAGE_NAMES = {
+    "sft": "instruction tuning (cross-entropy)",
+    "reward": "reward model (Bradley–Terry)",
+    "dpo": "DPO",
+    "rl": "REINFORCE + KL",
+}
+RATES = {"follow_rate": "grammar accepts", "on_topic_rate": "names the animal"}
+
+
+def _color(name: str) -> str:
+    return COLORS.get(name, "#333333")
+
+
+def _layout(figure: go.Figure, title: str, height: int) -> go.Figure:
+    figure.update_layout(
+        title={"text": html.escape(title), "font": {"size": FONT_SIZE + 1}},
+        font_size=FONT_SIZE,
+        height=height,
+        template=TEMPLATE,
+        margin={"l": 60, "r": 20, "t": 80, "b": 60},
+        legend={"orientation": "h", "y": -0.22, "yanchor": "top", "x": 0},
+        barmode="group",
+    )
+    return figure
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# The student's answer
+# ---------------------------------------------------------------------------------------------
+
+
+def answer_figure(found: AnswerComparison) -> go.Figure:
+    """log π(answer | instruction) of the student's answer and of its flipped twin, one group of
+    bars per model."""
+    figure = go.Figure()
+    labels = ["your answer"] + (["verb flipped"] if found.other is not None else [])
+    for name, (mine, other) in found.log_probs.items():
+        values = [mine] + ([other] if found.other is not None else [])
+        figure.add_trace(
+            go.Bar(
+                x=labels,
+                y=[_finite(v) for v in values],
+                name=html.escape(name),
+                marker_color=_color(name),
+                text=[f"{v:.1f}" for v in values],
+                textposition="outside",
+                cliponaxis=False,
+                hovertemplate=f"{html.escape(name)}<br>%{{x}}: %{{y:.2f}}<extra></extra>",
+            )
+        )
+    figure.update_yaxes(title="log-probability of the answer")
+    return _layout(figure, f"Your answer to “{instruction(found.topic)}”", HEIGHT)
+
+
+def answer_caption(found: AnswerComparison) -> str:
+    """The grammar's verdicts and, once there is one, the reward model's scores."""
+    verdict = "the grammar accepts it" if found.verdict == "ok" else f"the grammar: {found.verdict}"
+    topic = "it names" if found.on_topic else "it does not name"
+    parts = [f"Your answer “{found.sentence}”: {verdict}; {topic} the {found.topic}."]
+    if found.other is not None:
+        other = "accepted" if found.other_verdict == "ok" else f"rejected ({found.other_verdict})"
+        parts.append(f"Flipped: “{found.other}”, {other}.")
+    if found.rewards is not None:
+        mine, other = found.rewards
+        scored = f"The reward model scores your answer {mine:.2f}"
+        if other is not None:
+            scored += f" and the flipped one {other:.2f}"
+        parts.append(scored + ".")
+    else:
+        parts.append("The reward model scores it once a run has trained one.")
+    return " ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# The run, live
+# ---------------------------------------------------------------------------------------------
+
+
+def losses_chart(stages: Mapping[str, Sequence[StageUpdate]]) -> go.Figure:
+    """The training loss of instruction tuning, the reward model and DPO against step."""
+    figure = go.Figure()
+    colors = {"sft": COLORS[SFT_NAME], "reward": "#9467bd", "dpo": COLORS[DPO_NAME]}
+    for stage in ("sft", "reward", "dpo"):
+        updates = stages.get(stage, [])
+        figure.add_trace(
+            go.Scatter(
+                x=[u.step for u in updates],
+                y=[_finite(u.values["loss"]) for u in updates],
+                name=html.escape(STAGE_NAMES[stage]),
+                mode="lines",
+                line={"color": colors[stage], "width": 3},
+                hovertemplate="step %{x}<br>loss %{y:.3f}<extra></extra>",
+            )
+        )
+    figure.add_hline(y=math.log(2), line_dash="dot", line_color="#777777")
+    figure.update_xaxes(title="step")
+    figure.update_yaxes(title="training loss", rangemode="tozero")
+    return _layout(figure, "Losses (dotted: log 2, where DPO and Bradley–Terry start)", HEIGHT)
+
+
+def rl_chart(updates: Sequence[StageUpdate]) -> go.Figure:
+    """Mean reward and mean KL to the reference over the REINFORCE steps, one panel each."""
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        horizontal_spacing=0.14,
+        subplot_titles=("mean reward of the batch", "KL(policy ‖ reference) per answer"),
+    )
+    steps = [u.step for u in updates]
+    for column, key, color in ((1, "reward", COLORS[RL_NAME]), (2, "kl", "#ff7f0e")):
+        figure.add_trace(
+            go.Scatter(
+                x=steps,
+                y=[_finite(u.values[key]) for u in updates],
+                name=key,
+                mode="lines+markers",
+                line={"color": color, "width": 3},
+                showlegend=False,
+                hovertemplate=f"step %{{x}}<br>{key} %{{y:.3f}}<extra></extra>",
+            ),
+            row=1,
+            col=column,
+        )
+    figure.update_xaxes(title="step")
+    figure.update_yaxes(rangemode="tozero", row=1, col=2)
+    return _layout(figure, "REINFORCE + KL: reward and KL over steps", HEIGHT)
+
+
+def stage_steps(settings: AlignSettings) -> dict[str, int]:
+    return {
+        "sft": settings.sft_steps,
+        "reward": settings.reward_steps,
+        "dpo": settings.dpo_steps,
+        "rl": settings.rl_steps,
+    }
+
+
+def progress_text(
+    stages: Mapping[str, Sequence[StageUpdate]], settings: AlignSettings
+) -> tuple[float, str]:
+    """The share of the run's steps done and what it is doing."""
+    totals = stage_steps(settings)
+    if not stages:
+        return 0.0, "Starting: instruction tuning comes first…"
+    done = sum(updates[-1].step for updates in stages.values())
+    stage = [s for s in STAGES if s in stages][-1]
+    last = stages[stage][-1].step
+    text = f"{STAGE_NAMES[stage]}: step {last} of {totals[stage]}"
+    if stage == "sft" and last == totals["sft"]:
+        text += "; sampling the preference pairs…"
+    return min(1.0, done / max(1, sum(totals.values()))), text
+
+
+# ---------------------------------------------------------------------------------------------
+# What the run measured
+# ---------------------------------------------------------------------------------------------
+
+
+def rates_figure(scores: Sequence[ModelScores]) -> go.Figure:
+    """Per model: the share of sampled answers the grammar accepts and the share naming the
+    animal asked for."""
+    figure = go.Figure()
+    labels = list(RATES.values())
+    for s in scores:
+        values = [getattr(s, key) for key in RATES]
+        figure.add_trace(
+            go.Bar(
+                x=labels,
+                y=values,
+                name=html.escape(s.name),
+                marker_color=_color(s.name),
+                text=[f"{v:.0%}" for v in values],
+                textposition="outside",
+                cliponaxis=False,
+                hovertemplate=f"{html.escape(s.name)}<br>%{{x}}: %{{y:.1%}}<extra></extra>",
+            )
+        )
+    figure.update_yaxes(range=[0, 1.12], tickformat=".0%")
+    return _layout(figure, "Sampled answers to the instructions", 440)
+
+
+def score_rows(result: AlignmentResult) -> list[dict[str, object]]:
+    """One row per model: the rates, the reward, the KL to the reference, the held-out loss and
+    the alignment tax (that loss minus gpt-stories')."""
+    rows = []
+    for s in result.scores:
+        tax = result.tax(s.name)
+        rows.append(
+            {
+                "model": s.name,
+                "grammar accepts": round(s.follow_rate, 4),
+                "names the animal": round(s.on_topic_rate, 4),
+                "mean reward": None if s.mean_reward is None else round(s.mean_reward, 3),
+                "KL to the reference": round(s.mean_kl, 3),
+                "held-out LM loss": round(s.lm_loss, 4),
+                "alignment tax": None if tax is None else round(tax, 4),
+            }
+        )
+    return rows
+
+
+def sample_rows(result: AlignmentResult, topic: str, shown: int = 4) -> list[dict[str, str]]:
+    """The first ``shown`` answers of every model to one topic's instruction (the same seed for
+    every model), marked by the grammar's verdict."""
+    rows = []
+    for s in result.scores:
+        row = {"model": s.name}
+        for n, text in enumerate(s.samples.get(topic, [])[:shown], start=1):
+            row[f"answer {n}"] = f"{'✓' if follows_rule(text) else '✗'} {text}"
+        rows.append(row)
+    return rows
+
+
+def summary_text(result: AlignmentResult) -> str | None:
+    """The run in a few numbers, or None when DPO did not finish (a stopped run)."""
+    tuned, dpo = result.score(SFT_NAME), result.score(DPO_NAME)
+    if tuned is None or dpo is None or result.reward_accuracy is None:
+        return None
+    text = (
+        f"The grammar accepts {tuned.follow_rate:.0%} of the instruction-tuned model's answers "
+        f"and {dpo.follow_rate:.0%} after DPO. The reward model ranks {result.reward_accuracy:.0%}"
+        f" of {result.held_out_pairs} held-out pairs right ({result.reward_train_accuracy:.0%} of "
+        f"the {result.train_pairs} it trained on). Alignment tax on held-out stories: "
+        f"{result.tax(SFT_NAME):+.3f} nats per token for instruction tuning, "
+        f"{result.tax(DPO_NAME):+.3f} after DPO"
+    )
+    rl = result.score(RL_NAME)
+    if rl is not None:
+        text += f", {result.tax(RL_NAME):+.3f} after REINFORCE + KL ({rl.follow_rate:.0%} accepted)"
+    return text + "."
+
+
+def settings_text(result: AlignmentResult) -> str:
+    s = result.settings
+    return (
+        f"Run: {s.sft_steps} instruction-tuning steps, {s.reward_steps} reward-model steps, "
+        f"{s.dpo_steps} DPO steps (β = {s.beta:g}), {s.rl_steps} REINFORCE steps (KL weight "
+        f"{s.kl_weight:g}), batch {s.batch_size}, seed {s.seed}; {s.eval_samples} answers per "
+        f"topic measured, held-out loss on {s.held_out_stories} stories."
+    )
