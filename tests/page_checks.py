@@ -78,3 +78,80 @@ def expected_published_counts(*families: str) -> dict[str, str]:
     from tinyformers.model.published import PUBLISHED
 
     return {p.name: f"{p.counted:,}" for p in PUBLISHED if not families or p.family in families}
+
+
+# --------------------------------------------------------------------------------------------
+# A page in Russian: no English sentence left outside code, quotes and model text
+# --------------------------------------------------------------------------------------------
+
+# Code, quoted text (model input and output, tokens, names) and addresses are not prose.
+NOT_PROSE = re.compile(
+    r"```.*?```|`[^`]*`|«[^»]*»|“[^”]*”|\"[^\"]*\"|'[^']*'|\$[^$]*\$|https?://\S+|\[[^\]]*\]\([^)]*\)",
+    re.S,
+)
+ENGLISH_RUN = re.compile(r"\b[A-Za-z]{2,}(?:[ ,;:]+[A-Za-z]{2,}){2,}\b")  # three English words
+
+
+def shown_texts(at: AppTest) -> list[str]:
+    """Every piece of interface text the page shows: headings, text, notices, widget labels and
+    help, buttons, metrics, expanders and tabs, and chart titles."""
+    texts = []
+    for kind in (
+        "title",
+        "header",
+        "subheader",
+        "caption",
+        "markdown",
+        "info",
+        "warning",
+        "error",
+        "success",
+        "exception",
+    ):
+        texts += [str(element.value) for element in getattr(at, kind)]
+    for kind in (
+        "button",
+        "text_input",
+        "text_area",
+        "number_input",
+        "slider",
+        "select_slider",
+        "selectbox",
+        "multiselect",
+        "radio",
+        "checkbox",
+        "toggle",
+    ):
+        for widget in getattr(at, kind):
+            texts += [widget.label or "", getattr(widget, "help", None) or ""]
+    texts += [m.label for m in at.metric]
+    texts += [e.label for e in at.expander] + [t.label for t in at.tabs]
+    for chart in at.get("plotly_chart"):
+        texts += chart_titles(chart.proto.spec)
+    return [text for text in texts if text]
+
+
+def chart_titles(spec: str) -> list[str]:
+    import json
+
+    layout = json.loads(spec).get("layout", {})
+    found = []
+    for name, part in layout.items():
+        if name == "title" or name.startswith(("xaxis", "yaxis")):
+            title = part.get("title") if name != "title" else part
+            if isinstance(title, dict):
+                found.append(str(title.get("text") or ""))
+            elif isinstance(title, str):
+                found.append(title)
+    return found
+
+
+def english_leftovers(at: AppTest) -> list[str]:
+    """Interface text of a Russian page that still holds three English words in a row (outside
+    code, quotes, formulas and links)."""
+    left = []
+    for text in shown_texts(at):
+        prose = NOT_PROSE.sub(" ", re.sub(r"<[^>]+>", " ", text))
+        if match := ENGLISH_RUN.search(prose):
+            left.append(f"{match.group(0)!r} in {text[:120]!r}")
+    return left
