@@ -1,5 +1,6 @@
 """Links in a real browser: a view changed on a lesson, its URL opened in a new browser context,
-shows the same inputs and the same chart data; presenter mode comes with its link."""
+shows the same inputs and the same chart data (checked during each lesson's visit in
+test_pages.py); presenter mode comes with its link."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ CHANGES = [
     ("scaling", "sc-seed", "7"),
     ("alignment", "al-answer", "the dog sees Mia ."),
 ]
+LINK_CHANGES = {path: (key, value) for path, key, value in CHANGES}
 
 CHART_DATA = """() => JSON.stringify([...document.querySelectorAll('.js-plotly-plot')].map(
     el => (el.data || []).map(trace => [trace.x, trace.y, trace.z, trace.text])))"""
@@ -71,11 +73,11 @@ def field(page, key: str):
 SHOWN = ["tokenization", "attention", "multi-head", "gpt", "encoder-decoder", "scaling"]
 
 
-@pytest.mark.parametrize(("path", "key", "value"), CHANGES, ids=[c[0] for c in CHANGES])
-def test_a_changed_view_opens_the_same_from_its_link(browser, server_url, path, key, value):
-    page = new_page(browser, server_url)
-    page.goto(f"{server_url}/{path}")
-    settle(page)
+def check_the_link_of_a_changed_view(browser, server_url, page, path: str) -> None:
+    """On ``page`` (the lesson at ``path``, drawn): change the lesson's input of ``CHANGES``,
+    then open the page's URL in a new browser context: the same input, the same chart data.
+    Called during each lesson's one visit in test_pages.py."""
+    key, value = LINK_CHANGES[path]
     field(page, key).fill(value)
     field(page, key).press("Enter")
     page.wait_for_url(lambda url: f"{key}=" in url)
@@ -89,7 +91,6 @@ def test_a_changed_view_opens_the_same_from_its_link(browser, server_url, path, 
     expect(field(other, key)).to_have_value(value, timeout=STATE_TIMEOUT)
     wait_for_same_charts(page, other)
     assert other.locator("[data-testid='stException']").count() == 0
-    page.context.close()
     other.context.close()
 
 

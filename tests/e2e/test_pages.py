@@ -9,6 +9,7 @@ import pytest
 
 from tests.e2e.conftest import new_page, screenshot, wait_for_app
 from tests.e2e.test_first_screen import VIEWPORTS, check_first_screen
+from tests.e2e.test_links import LINK_CHANGES, check_the_link_of_a_changed_view
 from tests.e2e.test_predictions import commit_and_see
 from tinyformers.lessons import load_lessons
 
@@ -55,7 +56,8 @@ def test_lesson_plans(page, server_url, screenshots) -> None:
 @pytest.mark.parametrize("slug", LESSON_SLUGS)
 def test_lesson_page(browser, server_url, screenshots, slug: str) -> None:
     """One visit per lesson: its first screen at three sizes, its charts and attention views, a
-    screenshot, then a prediction committed and answered."""
+    screenshot, its input changed and the page's link opened in another browser, then a
+    prediction committed and answered."""
     page = new_page(browser, server_url, viewport=VIEWPORTS["laptop"])
     open_page(page, server_url, slug)
     check_first_screen(page, slug)
@@ -68,6 +70,8 @@ def test_lesson_page(browser, server_url, screenshots, slug: str) -> None:
         lines.first.wait_for(state="attached")
         assert lines.count() > 0, "an attention view drew no lines"
     screenshot(page, screenshots, slug)
+    if slug in LINK_CHANGES:  # a changed view, opened from its link in another browser
+        check_the_link_of_a_changed_view(browser, server_url, page, slug)
     commit_and_see(page, slug)  # predict, then see: the model answers in the browser
     assert_healthy(page)
     page.context.close()
