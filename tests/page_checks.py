@@ -84,9 +84,11 @@ def expected_published_counts(*families: str) -> dict[str, str]:
 # A page in Russian: no English sentence left outside code, quotes and model text
 # --------------------------------------------------------------------------------------------
 
-# Code, quoted text (model input and output, tokens, names) and addresses are not prose.
+# Code, quoted text (model input and output, tokens, names), formulas, addresses, the original
+# terms a translation gives in parentheses and citations ("Devlin et al.") are not prose.
 NOT_PROSE = re.compile(
-    r"```.*?```|`[^`]*`|«[^»]*»|“[^”]*”|\"[^\"]*\"|'[^']*'|\$[^$]*\$|https?://\S+|\[[^\]]*\]\([^)]*\)",
+    r"```.*?```|`[^`]*`|«[^»]*»|“[^”]*”|\"[^\"]*\"|'[^']*'|\$[^$]*\$|https?://\S+"
+    r"|\[[^\]]*\]\([^)]*\)|\([^()]*\)|\b[A-Z][a-z]+(?: and [A-Z][a-z]+)? et al\b\.?",
     re.S,
 )
 ENGLISH_RUN = re.compile(r"\b[A-Za-z]{2,}(?:[ ,;:]+[A-Za-z]{2,}){2,}\b")  # three English words
