@@ -146,6 +146,19 @@ def show_segmentation(trained: TrainedBPE, k: int) -> None:
     st.html(fig.comparison_html([(_("With the first {k} merges").format(k=k), shown, ids)]))
 
 
+def merge_columns() -> dict[str, str]:
+    """The merge table's columns (the data keeps the English names) as the page shows them."""
+    return {
+        "step": _("step"),
+        "left": _("left"),
+        "right": _("right"),
+        "new token": _("new token"),
+        "count": _("count"),
+        "vocab size": _("vocab size"),
+        "won a tie against": _("won a tie against"),
+    }
+
+
 def show_replay(trained: TrainedBPE) -> int:
     if trained.n_merges == 0:
         st.info(_("This tokenizer learned no merges: its vocabulary is just the bytes."))
@@ -153,7 +166,11 @@ def show_replay(trained: TrainedBPE) -> int:
     k = step_controls(trained)
     show_step(trained, k)
     show_segmentation(trained, k)
-    st.dataframe(fig.merge_table(trained.steps, trained.shown, k), hide_index=True)
+    st.dataframe(
+        fig.merge_table(trained.steps, trained.shown, k),
+        hide_index=True,
+        column_config=merge_columns(),
+    )
     return k
 
 
