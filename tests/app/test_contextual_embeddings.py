@@ -178,5 +178,17 @@ def test_the_page_in_russian_has_no_english_left(open_link) -> None:
 
 def kept_english(leftover: str) -> bool:
     """Whether a leftover's English words are part of ``ENGLISH_KEPT``."""
-    words = ast.literal_eval(leftover.split(" in ", 1)[0])
-    return any(words in kept for kept in ENGLISH_KEPT)
+    return any(leftover_words(leftover) in kept for kept in ENGLISH_KEPT)
+
+
+def leftover_words(leftover: str) -> str:
+    """The English words of a leftover that ``english_leftovers`` reports (``'words' in 'text'``)."""
+    start = 0
+    while (at := leftover.find(" in ", start)) != -1:
+        try:
+            words, _text = ast.literal_eval(leftover[:at]), ast.literal_eval(leftover[at + 4 :])
+        except (SyntaxError, ValueError):
+            start = at + 1
+            continue
+        return words
+    raise ValueError(f"not a leftover: {leftover!r}")
