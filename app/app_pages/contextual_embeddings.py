@@ -9,6 +9,7 @@ from widgets import BIND, plain
 from tinyformers.course import contextual_embeddings as ctx
 from tinyformers.figures import contextual_embeddings as figs
 from tinyformers.hub.registry import LoadedModel, model_key
+from tinyformers.i18n import _
 from tinyformers.text.corpora.user_text import UserTextError, clean_user_text
 from tinyformers.training.zoo import stories_text
 
@@ -23,13 +24,13 @@ def corpus() -> str:
     return stories_text()
 
 
-@st.cache_data(max_entries=8, show_spinner="Training skip-gram on the stories…")
+@st.cache_data(max_entries=8, show_spinner=_("Training skip-gram on the stories…"))
 def static_model(dim: int, window: int, seed: int) -> ctx.StaticEmbeddings:
     """Skip-gram vectors for these settings: the same settings, the same vectors."""
     return ctx.train_skip_gram(corpus(), ctx.SkipGramSettings(dim=dim, window=window, seed=seed))
 
 
-@st.cache_data(max_entries=4, show_spinner="Reading the corpus sentences with the model…")
+@st.cache_data(max_entries=4, show_spinner=_("Reading the corpus sentences with the model…"))
 def bank(key: str, _loaded: LoadedModel) -> ctx.ContextBank:
     """Every word of the first corpus sentences, read by the model (cached by model)."""
     sentences = ctx.bank_sentences(corpus(), BANK_SENTENCES)
@@ -40,13 +41,14 @@ def sentence_lines(text: str) -> list[str]:
     """The non-empty lines of the box, each checked, with a message for what is left out."""
     if len(text) > widgets.MAX_INPUT_CHARS:
         st.warning(
-            f"Your text has {len(text):,} characters; only the first "
-            f"{widgets.MAX_INPUT_CHARS:,} are used."
+            _("Your text has {count} characters; only the first {kept} are used.").format(
+                count=f"{len(text):,}", kept=f"{widgets.MAX_INPUT_CHARS:,}"
+            )
         )
         text = text[: widgets.MAX_INPUT_CHARS]
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if len(lines) > ctx.MAX_SENTENCES:
-        st.warning(f"Only the first {ctx.MAX_SENTENCES} sentences are used.")
+        st.warning(_("Only the first {count} sentences are used.").format(count=ctx.MAX_SENTENCES))
         lines = lines[: ctx.MAX_SENTENCES]
     kept = []
     for line in lines:
@@ -67,12 +69,12 @@ with st.container():
     left, right = st.columns([1, 2])
     with left:
         loaded = widgets.model_picker(
-            "Model (BERT)", "bert", key="ctx-model", default=ctx.DEFAULT_MODEL
+            _("Model (BERT)"), "bert", key="ctx-model", default=ctx.DEFAULT_MODEL
         )
-        typed_word = st.text_input("Word to follow", ctx.DEFAULT_WORD, key="ctx-word", bind=BIND)
+        typed_word = st.text_input(_("Word to follow"), ctx.DEFAULT_WORD, key="ctx-word", bind=BIND)
     with right:
         text = st.text_area(
-            "Sentences that contain the word, one per line",
+            _("Sentences that contain the word, one per line"),
             "\n".join(ctx.DEFAULT_SENTENCES),
             height=150,
             key="ctx-sentences",
@@ -85,7 +87,7 @@ with st.container():
         st.error(f"{plain(err)}.")
     sentences = sentence_lines(text)
     if not sentences:
-        st.error("Type at least one sentence, one per line.")
+        st.error(_("Type at least one sentence, one per line."))
 
 vectors = None
 if loaded is not None and word and sentences:
@@ -100,8 +102,10 @@ first_screen = st.container()  # the live figure, drawn once the static vectors 
 widgets.lesson_section(lesson, "static")
 training_text = st.container()
 dim_column, window_column, seed_column = st.columns(3)
-dim = dim_column.select_slider("Vector size", DIMS, value=32, key="ctx-dim", bind=BIND)
-window = window_column.slider("Window (words on each side)", 1, 5, 2, key="ctx-window", bind=BIND)
+dim = dim_column.select_slider(_("Vector size"), DIMS, value=32, key="ctx-dim", bind=BIND)
+window = window_column.slider(
+    _("Window (words on each side)"), 1, 5, 2, key="ctx-window", bind=BIND
+)
 with seed_column:
     seed = widgets.seed_control(key="ctx-seed")
 static = static_model(dim, window, seed)
@@ -109,8 +113,15 @@ with training_text:
     widgets.lesson_section(lesson, "training", pairs=static.pairs, steps=len(static.losses))
 widgets.chart(figs.loss_chart(static.losses))
 st.caption(
-    f"{len(static.words):,} word types, {static.settings.dim} numbers each; loss "
-    f"{static.losses[0]:.3f} at the first step, {static.losses[-1]:.3f} at the last."
+    _(
+        "{types} word types, {dim} numbers each; loss {first} at the first step, {last} at the "
+        "last."
+    ).format(
+        types=f"{len(static.words):,}",
+        dim=static.settings.dim,
+        first=f"{static.losses[0]:.3f}",
+        last=f"{static.losses[-1]:.3f}",
+    )
 )
 
 with first_screen:
@@ -127,23 +138,41 @@ with first_screen:
         widgets.chart(figs.similarity_chart(pairs, sentences, word, static_sim))
         means = ctx.mean_pair_similarity(vectors.layers)
         caption = (
-            f"{plain(loaded.name)}: mean cosine over {len(pairs)} pairs of sentences, layer 0 "
-            f"{means[0]:.3f}, last layer {means[-1]:.3f}. "
+            _(
+                "{model}: mean cosine over {count} pairs of sentences, layer 0 {first}, last "
+                "layer {last}."
+            ).format(
+                model=plain(loaded.name),
+                count=len(pairs),
+                first=f"{means[0]:.3f}",
+                last=f"{means[-1]:.3f}",
+            )
+            + " "
         )
         caption += (
-            f"word2vec: {static_sim:.3f} for every pair (one vector per word)."
+            _("word2vec: {similarity} for every pair (one vector per word).").format(
+                similarity=f"{static_sim:.3f}"
+            )
             if known
-            else f"word2vec never saw {plain(repr(word))} in the stories, so it has no vector at all."
+            else _("word2vec never saw {word} in the stories, so it has no vector at all.").format(
+                word=plain(repr(word))
+            )
         )
         st.caption(caption)
     elif vectors is not None:
         st.info(
-            f"{plain(repr(word))} is in {len(found)} of your sentences; comparing needs it in at "
-            "least two. Type sentences that contain it."
+            _(
+                "{word} is in {count} of your sentences; comparing needs it in at least two. "
+                "Type sentences that contain it."
+            ).format(word=plain(repr(word)), count=len(found))
         )
     if vectors is not None:
         for n in vectors.missing:
-            st.caption(f"Sentence {n + 1} does not contain {plain(repr(word))}, so it is left out.")
+            st.caption(
+                _("Sentence {number} does not contain {word}, so it is left out.").format(
+                    number=n + 1, word=plain(repr(word))
+                )
+            )
 
 widgets.lesson_section(lesson, "one-vector")
 widgets.lesson_section(lesson, "elmo")
@@ -158,7 +187,7 @@ if loaded is None:
 
 n_layers = loaded.config.n_layer + 1
 widgets.lesson_section(lesson, "bert-layers", model=loaded.name, n_layer=loaded.config.n_layer)
-layer = widgets.choose_index("Layer", n_layers, key="ctx-layer", horizontal=True)
+layer = widgets.choose_index(_("Layer"), n_layers, key="ctx-layer", horizontal=True)
 layer_name = figs.layer_names(n_layers)[layer]
 
 widgets.lesson_section(lesson, "map")
@@ -170,7 +199,7 @@ if found:
     try:
         coords, explained = ctx.pca_2d(torch.stack(rows))
     except ValueError as err:
-        st.info(f"No map: {plain(err)}.")
+        st.info(_("No map: {reason}.").format(reason=plain(err)))
     else:
         sentence_of = [*found, *([None] * len(same))]
         background = [corpus_bank.occurrences[n].sentence for n in same]
@@ -180,11 +209,13 @@ if found:
             )
         )
         st.caption(
-            f"{len(found)} of your sentences and {len(same)} corpus occurrences of "
-            f"{plain(repr(word))}, at layer {layer_name}."
+            _(
+                "{found} of your sentences and {same} corpus occurrences of {word}, at layer "
+                "{layer}."
+            ).format(found=len(found), same=len(same), word=plain(repr(word)), layer=layer_name)
         )
 else:
-    st.info("Type a word that stands in your sentences to map its vectors.")
+    st.info(_("Type a word that stands in your sentences to map its vectors."))
 
 widgets.lesson_section(
     lesson,
@@ -194,19 +225,26 @@ widgets.lesson_section(
 )
 static_column, contextual_column = st.columns(2)
 with static_column:
-    st.markdown("**Static (word2vec)**")
+    st.markdown("**" + _("Static (word2vec)") + "**")
     if word and static.index(word) is not None:
-        rows = [{"word": w, "cosine": round(c, 3)} for w, c in ctx.static_neighbours(static, word)]
+        rows = [
+            {_("word"): w, _("cosine"): round(c, 3)} for w, c in ctx.static_neighbours(static, word)
+        ]
         widgets.table(rows)
     elif word:
-        st.info(f"word2vec has no vector for {plain(repr(word))}: it never saw it.")
+        st.info(
+            _("word2vec has no vector for {word}: it never saw it.").format(word=plain(repr(word)))
+        )
 with contextual_column:
-    st.markdown(f"**Contextual ({plain(loaded.name)}, layer {layer_name})**")
+    contextual = _("Contextual ({model}, layer {layer})").format(
+        model=plain(loaded.name), layer=layer_name
+    )
+    st.markdown(f"**{contextual}**")
     if found:
         numbers = [n + 1 for n in found]
         if st.session_state.get("ctx-sentence") not in numbers:
             st.session_state["ctx-sentence"] = numbers[0]
-        number = st.selectbox("In sentence", numbers, key="ctx-sentence", bind=BIND)
+        number = st.selectbox(_("In sentence"), numbers, key="ctx-sentence", bind=BIND)
         choice = found.index(number - 1)
         st.caption(plain(sentences[found[choice]]))
         neighbours = ctx.contextual_neighbours(
@@ -214,7 +252,7 @@ with contextual_column:
         )
         widgets.table(
             [
-                {"word": o.word, "in the sentence": o.sentence, "cosine": round(c, 3)}
+                {_("word"): o.word, _("in the sentence"): o.sentence, _("cosine"): round(c, 3)}
                 for o, c in neighbours
             ]
         )

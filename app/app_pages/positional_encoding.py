@@ -13,6 +13,7 @@ from tinyformers.figures import positional_encoding as figs
 from tinyformers.figures.common import token_chips
 from tinyformers.hub.checkpoint import CheckpointError, read_config
 from tinyformers.hub.registry import MODELS_DIR, LoadedModel, shipped_names
+from tinyformers.i18n import _, ngettext
 from tinyformers.model.positional import cosine_similarity_matrix, sinusoidal_encoding
 from tinyformers.text.inputs import model_input_ids
 
@@ -28,7 +29,7 @@ def models_with_learned_positions() -> list[str]:
     names = []
     for name in shipped_names(family=("gpt", "bert")):
         try:
-            config, _ = read_config(MODELS_DIR / name)
+            config, _checkpoint = read_config(MODELS_DIR / name)
         except CheckpointError:
             continue
         if config.position == "learned":
@@ -61,7 +62,7 @@ with st.container():
     model_column, sentence_column = st.columns([1, 2])
     with model_column:
         loaded = widgets.model_picker(
-            "Model (learned positions)",
+            _("Model (learned positions)"),
             None,
             key="pe-model",
             choices=models_with_learned_positions(),
@@ -71,14 +72,16 @@ with st.container():
             loaded.family not in ("gpt", "bert") or loaded.config.position != "learned"
         ):
             st.error(
-                f"{plain(loaded.name)} has no learned position table; pick a GPT or BERT model."
+                _("{model} has no learned position table; pick a GPT or BERT model.").format(
+                    model=plain(loaded.name)
+                )
             )
             loaded = None
     sentence = None
     with sentence_column:
         if loaded:
             sentence = widgets.sentence_input(
-                "Your sentence",
+                _("Your sentence"),
                 DEFAULT_SENTENCE,
                 key="pe-sentence",
                 tokenizer=loaded.tokenizer,
@@ -86,10 +89,10 @@ with st.container():
             )
     d_column, length_column = st.columns(2)
     d_model = d_column.slider(
-        "d_model (width of each vector)", 2, MAX_D_MODEL, D_MODEL, step=2, key="pe-d", bind=BIND
+        _("d_model (width of each vector)"), 2, MAX_D_MODEL, D_MODEL, step=2, key="pe-d", bind=BIND
     )
     length = length_column.slider(
-        "Number of positions", 1, MAX_LENGTH, LENGTH, key="pe-length", bind=BIND
+        _("Number of positions"), 1, MAX_LENGTH, LENGTH, key="pe-length", bind=BIND
     )
     try:
         figs.check_sinusoidal_size(length, d_model)
@@ -114,12 +117,19 @@ if ids:
     token_rows, position_rows = wte[ids], wpe[: len(ids)]
     widgets.chart(figs.input_vectors_figure(tokens, token_rows, position_rows))
     st.caption(
-        f"Your sentence, {len(ids):,} tokens, in {model_name}. Average vector length: token "
-        f"{token_rows.norm(dim=-1).mean():.3f}, position {position_rows.norm(dim=-1).mean():.3f}, "
-        f"sum {(token_rows + position_rows).norm(dim=-1).mean():.3f}."
+        _(
+            "Your sentence, {count}, in {model}. Average vector length: token {token}, "
+            "position {position}, sum {sum}."
+        ).format(
+            count=ngettext("{n} token", "{n} tokens", len(ids)),
+            model=model_name,
+            token=f"{token_rows.norm(dim=-1).mean():.3f}",
+            position=f"{position_rows.norm(dim=-1).mean():.3f}",
+            sum=f"{(token_rows + position_rows).norm(dim=-1).mean():.3f}",
+        )
     )
 elif loaded:
-    st.info("Type a sentence above to see its input vectors.")
+    st.info(_("Type a sentence above to see its input vectors."))
 
 if not size_ok:
     st.stop()
@@ -137,9 +147,17 @@ if loaded:
     widgets.chart(figs.embedding_scatter(projection, vocabulary, categories))
     first, second = projection.explained
     st.caption(
-        f"{model_name}: {wte.size(0):,} token vectors of {wte.size(1):,} numbers each. "
-        f"Component 1 keeps {first:.1%} of their variance, component 2 {second:.1%}; "
-        f"together {first + second:.1%}."
+        _(
+            "{model}: {vectors} token vectors of {width} numbers each. Component 1 keeps "
+            "{first} of their variance, component 2 {second}; together {both}."
+        ).format(
+            model=model_name,
+            vectors=f"{wte.size(0):,}",
+            width=f"{wte.size(1):,}",
+            first=f"{first:.1%}",
+            second=f"{second:.1%}",
+            both=f"{first + second:.1%}",
+        )
     )
 
 # ---------------------------------------------------------------------------------------------
@@ -150,19 +168,21 @@ widgets.lesson_section(lesson, "why-positions")
 if ids:
     st.html(token_chips(loaded.tokenizer.display_tokens(ids), ids))
     if len(ids) < 2:
-        st.info("Reordering needs at least two tokens; type a longer sentence.")
+        st.info(_("Reordering needs at least two tokens; type a longer sentence."))
     else:
         reverse = torch.arange(len(ids) - 1, -1, -1)
         layer = figs.first_attention(loaded.model)
         without = figs.reorder_change(layer, wte[ids], None, reverse)
         with_positions = figs.reorder_change(layer, wte[ids], wpe[: len(ids)], reverse)
         left, right = st.columns(2)
-        left.metric("Token vectors only: largest change of an output", f"{without:.1e}")
-        right.metric("Token + position vectors: largest change", f"{with_positions:.2f}")
+        left.metric(_("Token vectors only: largest change of an output"), f"{without:.1e}")
+        right.metric(_("Token + position vectors: largest change"), f"{with_positions:.2f}")
         st.caption(
-            f"First attention layer of {model_name} (with its LayerNorm, without a mask) on the "
-            f"{len(ids):,} vectors of your sentence, in their order and reversed. Change of a "
-            "token's output = |new − old| / |old|: 1.00 means as large as the output itself."
+            _(
+                "First attention layer of {model} (with its LayerNorm, without a mask) on the "
+                "{count} vectors of your sentence, in their order and reversed. Change of a "
+                "token's output = |new − old| / |old|: 1.00 means as large as the output itself."
+            ).format(model=model_name, count=f"{len(ids):,}")
         )
 
 # ---------------------------------------------------------------------------------------------
@@ -170,25 +190,45 @@ if ids:
 # ---------------------------------------------------------------------------------------------
 
 widgets.lesson_section(lesson, "sinusoidal")
-widgets.chart(figs.encoding_heatmap(sinusoidal, "Sinusoidal encodings"))
+widgets.chart(figs.encoding_heatmap(sinusoidal, _("Sinusoidal encodings")))
 norms = sinusoidal.norm(dim=-1)
 st.caption(
-    f"{length} positions × {d_model} dimensions. Row lengths range from {norms.min():.4f} to "
-    f"{norms.max():.4f}; √(d_model/2) = {math.sqrt(d_model / 2):.4f}."
+    _(
+        "{length} positions × {d_model} dimensions. Row lengths range from {low} to {high}; "
+        "√(d_model/2) = {expected}."
+    ).format(
+        length=length,
+        d_model=d_model,
+        low=f"{norms.min():.4f}",
+        high=f"{norms.max():.4f}",
+        expected=f"{math.sqrt(d_model / 2):.4f}",
+    )
 )
 
 widgets.lesson_section(lesson, "learned")
 if loaded:
-    widgets.chart(figs.encoding_heatmap(wpe, f"Learned position table of {model_name}"))
+    widgets.chart(
+        figs.encoding_heatmap(wpe, _("Learned position table of {model}").format(model=model_name))
+    )
     st.caption(
-        f"{wpe.size(0):,} positions × {wpe.size(1):,} dimensions; values from {wpe.min():.3f} to "
-        f"{wpe.max():.3f}."
+        _("{positions} positions × {dimensions} dimensions; values from {low} to {high}.").format(
+            positions=f"{wpe.size(0):,}",
+            dimensions=f"{wpe.size(1):,}",
+            low=f"{wpe.min():.3f}",
+            high=f"{wpe.max():.3f}",
+        )
     )
 
 widgets.lesson_section(lesson, "rotary")
 probe_column, seed_column = st.columns(2)
 with probe_column:
-    probe = st.selectbox("Query and key to rotate", figs.PROBE_KINDS, key="pe-probe", bind=BIND)
+    probe = st.selectbox(
+        _("Query and key to rotate"),
+        figs.PROBE_KINDS,
+        format_func=figs.probe_label,
+        key="pe-probe",
+        bind=BIND,
+    )
 with seed_column:
     seed = widgets.seed_control(key="pe-seed")
 
@@ -202,15 +242,29 @@ similarities = {
     "sinusoidal": cosine_similarity_matrix(sinusoidal),
     "rotary": figs.rotary_similarity(length, query, key),
 }
-titles = [f"Sinusoidal (d_model {d_model})", f"Rotary (head size {d_model})"]
+titles = [
+    _("Sinusoidal (d_model {d_model})").format(d_model=d_model),
+    _("Rotary (head size {size})").format(size=d_model),
+]
+names = {"sinusoidal": _("sinusoidal"), "rotary": _("rotary"), "learned": _("learned")}
 if loaded:
     similarities["learned"] = cosine_similarity_matrix(wpe[:learned_length])
-    titles.append(f"Learned ({model_name})")
+    titles.append(_("Learned ({model})").format(model=model_name))
 widgets.chart(figs.similarity_panels(dict(zip(titles, similarities.values(), strict=True))))
-spreads = [f"{name} {figs.diagonal_spread(matrix):.1e}" for name, matrix in similarities.items()]
-st.caption("Largest difference between two entries at the same distance: " + ", ".join(spreads))
+spreads = [
+    f"{names[name]} {figs.diagonal_spread(matrix):.1e}" for name, matrix in similarities.items()
+]
+st.caption(
+    _("Largest difference between two entries at the same distance: {spreads}").format(
+        spreads=", ".join(spreads)
+    )
+)
 if loaded and learned_length < length:
-    st.caption(f"{plain(model_name)} has only {wpe.size(0):,} positions, so its panel stops there.")
+    st.caption(
+        _("{model} has only {positions} positions, so its panel stops there.").format(
+            model=plain(model_name), positions=f"{wpe.size(0):,}"
+        )
+    )
 
 # ---------------------------------------------------------------------------------------------
 # Adjacent positions
@@ -218,27 +272,39 @@ if loaded and learned_length < length:
 
 widgets.lesson_section(lesson, "adjacent")
 if length < 2:
-    st.info("Comparing neighbours needs at least two positions; raise the number of positions.")
+    st.info(_("Comparing neighbours needs at least two positions; raise the number of positions."))
 else:
     neighbours = figs.adjacent_similarities(sinusoidal)
-    marked = {f"sinusoidal, d_model {d_model}": (d_model, neighbours.mean().item())}
+    marked = {
+        _("sinusoidal, d_model {d_model}").format(d_model=d_model): (
+            d_model,
+            neighbours.mean().item(),
+        )
+    }
     columns = st.columns(2)
     columns[0].metric(
-        f"Sinusoidal, d_model {d_model}: mean cos(p, p+1)", f"{neighbours.mean():.4f}"
+        _("Sinusoidal, d_model {d_model}: mean cos(p, p+1)").format(d_model=d_model),
+        f"{neighbours.mean():.4f}",
     )
-    caption = (
-        f"Averaged over positions 0 to {length - 1}. Sinusoidal: from {neighbours.min():.4f} "
-        f"to {neighbours.max():.4f} across p."
-    )
+    caption = _(
+        "Averaged over positions 0 to {last}. Sinusoidal: from {low} to {high} across p."
+    ).format(last=length - 1, low=f"{neighbours.min():.4f}", high=f"{neighbours.max():.4f}")
     if loaded and learned_length >= 2:
         learned_neighbours = figs.adjacent_similarities(wpe[:learned_length])
-        marked[f"learned, {model_name}"] = (wpe.size(1), learned_neighbours.mean().item())
-        columns[1].metric(
-            f"Learned, {model_name} (d_model {wpe.size(1)})", f"{learned_neighbours.mean():.4f}"
+        marked[_("learned, {model}").format(model=model_name)] = (
+            wpe.size(1),
+            learned_neighbours.mean().item(),
         )
-        caption += (
-            f" Learned: from {learned_neighbours.min():.4f} to {learned_neighbours.max():.4f} "
-            f"across its first {learned_length} positions."
+        columns[1].metric(
+            _("Learned, {model} (d_model {d_model})").format(model=model_name, d_model=wpe.size(1)),
+            f"{learned_neighbours.mean():.4f}",
+        )
+        caption += " " + _(
+            "Learned: from {low} to {high} across its first {count} positions."
+        ).format(
+            low=f"{learned_neighbours.min():.4f}",
+            high=f"{learned_neighbours.max():.4f}",
+            count=learned_length,
         )
     st.caption(caption)
     grid = sinusoidal_adjacent_grid(length)
@@ -250,12 +316,14 @@ else:
 
 widgets.lesson_section(lesson, "offset")
 tables = {"sinusoidal": sinusoidal}
+table_labels = {"sinusoidal": _("sinusoidal")}
 if loaded:
     tables[f"learned ({model_name})"] = wpe[:learned_length]
+    table_labels[f"learned ({model_name})"] = _("learned ({model})").format(model=model_name)
 table_name = st.radio(
-    "Position table",
+    _("Position table"),
     list(tables),
-    format_func=plain,
+    format_func=lambda name: plain(table_labels.get(name, name)),
     horizontal=True,
     key="pe-offset-table",
     bind=BIND,
@@ -263,23 +331,25 @@ table_name = st.radio(
 table = tables[table_name]
 n = table.size(0)
 if n < 2:
-    st.info("Offsets need at least two positions; raise the number of positions.")
+    st.info(_("Offsets need at least two positions; raise the number of positions."))
 else:
     starts = st.multiselect(
-        "Start positions p",
+        _("Start positions p"),
         list(range(n - 1)),
         default=sorted({0, n // 8, n // 3}),
         key=f"pe-offset-starts-{table_name}-{n}",
         bind=BIND,
     )
     if not starts:
-        st.info("Pick at least one start position.")
+        st.info(_("Pick at least one start position."))
     else:
         curves = figs.similarity_by_offset(table, starts, n - 1 - max(starts))
-        title = f"Similarity against distance, {table_name}"
+        title = _("Similarity against distance, {table}").format(table=table_labels[table_name])
         widgets.chart(figs.offset_similarity_chart(curves, title))
         st.caption(
-            f"Largest gap between the curves at the same offset: {figs.curves_spread(curves):.1e}"
+            _("Largest gap between the curves at the same offset: {gap}").format(
+                gap=f"{figs.curves_spread(curves):.1e}"
+            )
         )
 
 # ---------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from tinyformers.course.tokenization import (
     word_occurrences,
 )
 from tinyformers.figures import tokenization as fig
+from tinyformers.i18n import _, ngettext
 from tinyformers.text.corpora import generate_corpus, lesson_corpus
 from tinyformers.text.tokenizers import Tokenizer
 
@@ -32,11 +33,15 @@ START_STEP = 10
 MAX_SENTENCE_CHARS = 300
 MAX_WORD_CHARS = 60
 STEP_KEY = "tok-step"
-SOURCES = {
-    "stories": "Generated stories",
-    "lessons": "The lessons' text",
-    "own": "Your own text",
-}
+
+
+def sources() -> dict[str, str]:
+    """The corpus choices: the URL keeps the key, the page shows the label."""
+    return {
+        "stories": _("Generated stories"),
+        "lessons": _("The lessons' text"),
+        "own": _("Your own text"),
+    }
 
 
 @st.cache_data(max_entries=2, show_spinner=False)
@@ -49,7 +54,7 @@ def lessons_text() -> str:
     return lesson_corpus()
 
 
-@st.cache_data(max_entries=4, show_spinner="Training BPE and replaying its merges…")
+@st.cache_data(max_entries=4, show_spinner=_("Training BPE and replaying its merges…"))
 def bpe_and_replay(
     text: str, vocab_size: int
 ) -> tuple[str, list[MergeStep], dict[str, int], dict[str, str]]:
@@ -58,7 +63,7 @@ def bpe_and_replay(
     return trained.bpe.to_str(), trained.steps, trained.words, trained.shown
 
 
-@st.cache_data(max_entries=4, show_spinner="Training the character and WordPiece tokenizers…")
+@st.cache_data(max_entries=4, show_spinner=_("Training the character and WordPiece tokenizers…"))
 def char_and_wordpiece(text: str, vocab_size: int) -> tuple[str, str]:
     char, wordpiece = comparison_tokenizers(text, vocab_size)
     return char.to_str(), wordpiece.to_str()
@@ -75,7 +80,7 @@ def compression(bpe_json: str, text: str) -> list[float]:
 
 
 def chosen_corpus() -> str | None:
-    source = widgets.labelled_radio("Corpus", SOURCES, "tok-source")
+    source = widgets.labelled_radio(_("Corpus"), sources(), "tok-source")
     if source == "stories":
         return stories_text(STORIES)
     if source == "lessons":
@@ -91,7 +96,7 @@ def train(text: str, vocab_size: int) -> TrainedBPE | None:
     try:
         bpe_json, steps, words, shown = bpe_and_replay(text, vocab_size)
     except ValueError as err:
-        st.error(f"Could not train BPE: {plain(err)}")
+        st.error(_("Could not train BPE: {reason}").format(reason=plain(err)))
         return None
     return TrainedBPE(text, Tokenizer.from_str(bpe_json), steps, words, shown)
 
@@ -103,52 +108,69 @@ def train(text: str, vocab_size: int) -> TrainedBPE | None:
 
 def step_controls(trained: TrainedBPE) -> int:
     """The merges applied so far (k), with Prev, Next and a jump to the next tie."""
-    help_ = "Jump to the next merge decided by a tie."
+    help_ = _("Jump to the next merge decided by a tie.")
     return widgets.computation_steps(
-        "Merges applied (k)",
+        _("Merges applied (k)"),
         STEP_KEY,
         trained.n_merges,
-        ("◀ Prev", "tok-prev"),
-        ("Next ▶", "tok-next"),
+        (_("◀ Prev"), "tok-prev"),
+        (_("Next ▶"), "tok-next"),
         start=min(START_STEP, trained.n_merges),
-        jumps=lambda k: [Jump("Next tie ▶▶", "tok-next-tie", next_tie(trained.steps, k), help_)],
+        jumps=lambda k: [Jump(_("Next tie ▶▶"), "tok-next-tie", next_tie(trained.steps, k), help_)],
     )
 
 
 def show_step(trained: TrainedBPE, k: int) -> None:
     if k == 0:
-        st.info("k = 0: no merge yet. Every word is a sequence of single bytes.")
+        st.info(_("k = 0: no merge yet. Every word is a sequence of single bytes."))
         return
     step = trained.steps[k - 1]
     pair_col, count_col, vocab_col = st.columns([4, 1, 1])
     with pair_col:
         st.html(fig.merge_step_html(step, trained.shown, trained.bpe.token_to_id(step.token)))
-    count_col.metric("Count before the merge", f"{step.count:,}")
-    vocab_col.metric("Vocabulary size after it", f"{step.vocab_size:,}")
+    count_col.metric(_("Count before the merge"), f"{step.count:,}")
+    vocab_col.metric(_("Vocabulary size after it"), f"{step.vocab_size:,}")
 
 
 def show_segmentation(trained: TrainedBPE, k: int) -> None:
     word_col, space_col = st.columns([3, 1], vertical_alignment="bottom")
     with word_col:
         word = widgets.sentence_input(
-            "A word to split", "jumped", "tok-word", max_chars=MAX_WORD_CHARS
+            _("A word to split"), "jumped", "tok-word", max_chars=MAX_WORD_CHARS
         )
     with space_col:
-        leading_space = st.checkbox("after a space", value=True, key="tok-space", bind=BIND)
+        leading_space = st.checkbox(_("after a space"), value=True, key="tok-space", bind=BIND)
     if word is None:
         return
     shown, ids = trained.split((" " + word) if leading_space else word, k)
-    st.html(fig.comparison_html([(f"With the first {k} merges", shown, ids)]))
+    st.html(fig.comparison_html([(_("With the first {k} merges").format(k=k), shown, ids)]))
+
+
+def merge_columns() -> dict[str, str]:
+    """The merge table's columns (the data keeps the English names) as the page shows them."""
+    return {
+        "step": _("step"),
+        "left": _("left"),
+        "right": _("right"),
+        "new token": _("new token"),
+        "count": _("count"),
+        "vocab size": _("vocab size"),
+        "won a tie against": _("won a tie against"),
+    }
 
 
 def show_replay(trained: TrainedBPE) -> int:
     if trained.n_merges == 0:
-        st.info("This tokenizer learned no merges: its vocabulary is just the bytes.")
+        st.info(_("This tokenizer learned no merges: its vocabulary is just the bytes."))
         return 0
     k = step_controls(trained)
     show_step(trained, k)
     show_segmentation(trained, k)
-    st.dataframe(fig.merge_table(trained.steps, trained.shown, k), hide_index=True)
+    st.dataframe(
+        fig.merge_table(trained.steps, trained.shown, k),
+        hide_index=True,
+        column_config=merge_columns(),
+    )
     return k
 
 
@@ -168,7 +190,11 @@ def tokenizers_for(trained: TrainedBPE, vocab_size: int) -> dict[str, Tokenizer]
     try:
         char_json, wordpiece_json = char_and_wordpiece(trained.text, vocab_size)
     except ValueError as err:
-        st.error(f"Could not train the character and WordPiece tokenizers: {plain(err)}")
+        st.error(
+            _("Could not train the character and WordPiece tokenizers: {reason}").format(
+                reason=plain(err)
+            )
+        )
         return None
     return labelled_tokenizers(
         Tokenizer.from_str(char_json), trained.bpe, Tokenizer.from_str(wordpiece_json)
@@ -182,21 +208,27 @@ def current_step(trained: TrainedBPE) -> int:
 
 def show_compression(trained: TrainedBPE, k: int, sentence: str | None) -> None:
     bpe_json = trained.bpe.to_str()
-    curves = {"training corpus": compression(bpe_json, trained.text)}
+    curves = {_("training corpus"): compression(bpe_json, trained.text)}
     if sentence is not None:
-        curves["your sentence"] = compression(bpe_json, sentence)
+        curves[_("your sentence")] = compression(bpe_json, sentence)
     widgets.chart(fig.compression_figure(curves, k), key="tok-compression")
     st.caption(fig.compression_caption(curves, k))
 
 
 def show_unseen_word(trained: TrainedBPE, toks: dict[str, Tokenizer]) -> None:
     word = widgets.sentence_input(
-        "An invented word", "unfoxable", "tok-oov", max_chars=MAX_WORD_CHARS
+        _("An invented word"), "unfoxable", "tok-oov", max_chars=MAX_WORD_CHARS
     )
     if word is None:
         return
     seen = word_occurrences(trained.words, word)
-    st.caption(f"It occurs {seen:,} times in the training corpus as a word of its own.")
+    st.caption(
+        ngettext(
+            "It occurs {n} time in the training corpus as a word of its own.",
+            "It occurs {n} times in the training corpus as a word of its own.",
+            seen,
+        )
+    )
     st.html(fig.comparison_html(tokenized_rows(toks, word)))
 
 
@@ -211,14 +243,14 @@ with st.container():
     sentence_column, vocab_column = st.columns([3, 2])
     with sentence_column:
         sentence = widgets.sentence_input(
-            "Your sentence",
+            _("Your sentence"),
             "The clever fox greets Mia, who laughs. 🦊",
             "tok-sentence",
             max_chars=MAX_SENTENCE_CHARS,
         )
     with vocab_column:
         vocab_size = st.number_input(
-            "Vocabulary size (special tokens + 256 bytes + merges)",
+            _("Vocabulary size (special tokens + 256 bytes + merges)"),
             min_value=BASE_VOCAB_SIZE,
             max_value=VOCAB_MAX,
             value=DEFAULT_VOCAB,

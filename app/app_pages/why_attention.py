@@ -15,6 +15,7 @@ from widgets import BIND, plain
 from tinyformers.course import why_attention as course
 from tinyformers.course.why_attention import TASKS, ComparisonResult, WhySettings
 from tinyformers.figures import why_attention as figs
+from tinyformers.i18n import _
 from tinyformers.training.jobs import FINISHED, STOPPED, Snapshot
 
 SLUG = "why-attention"
@@ -31,7 +32,7 @@ def untrained_models(task: str, n_hidden: int, seed: int):
 def source_input(task: str) -> course.Source | None:
     """The source box for ``task``; the checked source, or None with a message."""
     text = widgets.sentence_input(
-        "Your source", course.DEFAULT_SOURCES[task], f"wa-source-{task}", max_chars=100
+        _("Your source"), course.DEFAULT_SOURCES[task], f"wa-source-{task}", max_chars=100
     )
     if text is None:
         return None
@@ -45,7 +46,7 @@ def source_input(task: str) -> course.Source | None:
 def layer_control() -> int:
     layers = course.TRANSFORMER_SHAPE["n_decoder_layer"]
     return st.radio(
-        "Transformer decoder layer (mean of its heads)",
+        _("Transformer decoder layer (mean of its heads)"),
         list(range(layers)),
         index=layers - 1,
         horizontal=True,
@@ -59,7 +60,7 @@ def run_controls(task: str) -> WhySettings | None:
     row = st.container(horizontal=True, vertical_alignment="bottom")
     most = min(course.MAX_STEPS, widgets.server_limits().max_steps)
     steps = row.number_input(
-        "Steps per model",
+        _("Steps per model"),
         course.MIN_STEPS,
         most,
         min(WhySettings.steps, most),
@@ -69,7 +70,7 @@ def run_controls(task: str) -> WhySettings | None:
         width=170,
     )
     hidden = row.number_input(
-        "GRU state size",
+        _("GRU state size"),
         course.MIN_HIDDEN,
         course.MAX_HIDDEN,
         WhySettings.n_hidden,
@@ -77,14 +78,14 @@ def run_controls(task: str) -> WhySettings | None:
         key="wa-hidden",
         bind=BIND,
         width=170,
-        help="The numbers in the one context vector of the GRU without attention.",
+        help=_("The numbers in the one context vector of the GRU without attention."),
     )
     with row.container(width=170):
         seed = widgets.seed_control(key="wa-seed")
     try:
         return WhySettings(task=task, steps=int(steps), n_hidden=int(hidden), seed=seed)
     except ValueError as err:
-        st.error(f"Cannot train with these settings: {plain(err)}")
+        st.error(_("Cannot train with these settings: {reason}").format(reason=plain(err)))
         return None
 
 
@@ -106,7 +107,7 @@ def render_progress(snapshot: Snapshot) -> None:
     if histories:
         widgets.chart(figs.loss_chart(histories, settings.steps), "wa-loss")
     if snapshot.status == STOPPED:
-        st.info("Stopped before all three models had trained; train again to compare them.")
+        st.info(_("Stopped before all three models had trained; train again to compare them."))
 
 
 def show_alignment(models, source: course.Source, trained: bool, layer: int) -> None:
@@ -122,19 +123,23 @@ def show_alignment(models, source: course.Source, trained: bool, layer: int) -> 
     caption = figs.alignment_caption(course.outputs(models, source), source.target)
     st.caption(plain(caption))
     if not trained:
-        st.caption("Untrained models: press “Train the three models” below to teach them.")
+        st.caption(_("Untrained models: press “Train the three models” below to teach them."))
 
 
 def show_results(result: ComparisonResult | None, task: str) -> None:
     if result is None:
-        st.info("No run yet: press “Train the three models” above.")
+        st.info(_("No run yet: press “Train the three models” above."))
         return
     if not result.complete:
         return
     if result.settings.task != task:
-        st.info(f"The last run trained on another task: {TASKS[result.settings.task]}.")
+        st.info(
+            _("The last run trained on another task: {task}.").format(
+                task=figs.task_label(result.settings.task)
+            )
+        )
     rows = figs.result_rows(result)
-    widgets.table(rows, percent=figs.percent_columns(result), counts=("parameters",))
+    widgets.table(rows, percent=figs.percent_columns(result), counts=(_("parameters"),))
     widgets.chart(figs.exact_match_chart(result), "wa-exact")
     st.caption(figs.bottleneck_text(result))
     st.caption(figs.settings_text(result))
@@ -142,7 +147,7 @@ def show_results(result: ComparisonResult | None, task: str) -> None:
 
 def show_timing(result: ComparisonResult | None) -> None:
     if result is None or not result.complete:
-        st.info("The timings appear here once a run has finished.")
+        st.info(_("The timings appear here once a run has finished."))
         return
     widgets.chart(figs.timing_chart(result), "wa-timing")
     st.caption(figs.timing_text(result))
@@ -151,7 +156,9 @@ def show_timing(result: ComparisonResult | None) -> None:
 lesson = widgets.lesson_header(SLUG)
 controls, figure_column = st.columns([1, 2])
 with controls:
-    task = widgets.labelled_radio("Task", TASKS, "wa-task", horizontal=False)
+    task = widgets.labelled_radio(
+        _("Task"), {key: figs.task_label(key) for key in TASKS}, "wa-task", horizontal=False
+    )
     source = source_input(task)
     layer = layer_control()
 
@@ -159,7 +166,7 @@ widgets.lesson_section(lesson, "models", course.lesson_values(WhySettings()))
 widgets.lesson_section(lesson, "attention")
 widgets.lesson_section(lesson, "train")
 settings = run_controls(task)
-if st.button("Train the three models", key="wa-train", type="primary", disabled=not settings):
+if st.button(_("Train the three models"), key="wa-train", type="primary", disabled=not settings):
     st.session_state[RUN_KEY] = settings
     widgets.start_job(JOB_KEY, partial(course.run_comparison, settings), name="why attention")
 widgets.job_progress(JOB_KEY, render_progress)

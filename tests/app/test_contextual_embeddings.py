@@ -4,10 +4,19 @@ traceback."""
 
 from __future__ import annotations
 
+import ast
+
 import numpy as np
 import pytest
 
-from tests.page_checks import BLANK_TEXTS, MARKUP, UNUSUAL_TEXTS, caption, numbers
+from tests.page_checks import (
+    BLANK_TEXTS,
+    MARKUP,
+    UNUSUAL_TEXTS,
+    caption,
+    english_leftovers,
+    numbers,
+)
 from tests.page_order import elements_before_first_chart, first_chart, strip_keys
 from tests.plotly_json import chart, decode, named_trace, title
 from tinyformers.course import contextual_embeddings as ctx
@@ -153,3 +162,33 @@ def test_markup_is_shown_as_text(fresh) -> None:
     spec = chart(at, FIRST_TITLE)
     hovers = " ".join(trace.get("hovertemplate", "") for trace in spec["data"])
     assert "<img" not in hovers and "&lt;img" in hovers
+
+
+# English the Russian page keeps on purpose: the lesson text's English term, and the student's
+# sentences (model input), which the page shows as typed.
+ENGLISH_KEPT = ("continuous bag of words", *ctx.DEFAULT_SENTENCES)
+
+
+def test_the_page_in_russian_has_no_english_left(open_link) -> None:
+    at = open_link(PAGE, {"lang": "ru"})
+    assert not at.exception
+    left = [text for text in english_leftovers(at) if not kept_english(text)]
+    assert left == []
+
+
+def kept_english(leftover: str) -> bool:
+    """Whether a leftover's English words are part of ``ENGLISH_KEPT``."""
+    return any(leftover_words(leftover) in kept for kept in ENGLISH_KEPT)
+
+
+def leftover_words(leftover: str) -> str:
+    """The English words of a leftover that ``english_leftovers`` reports (``'words' in 'text'``)."""
+    start = 0
+    while (at := leftover.find(" in ", start)) != -1:
+        try:
+            words, _text = ast.literal_eval(leftover[:at]), ast.literal_eval(leftover[at + 4 :])
+        except (SyntaxError, ValueError):
+            start = at + 1
+            continue
+        return words
+    raise ValueError(f"not a leftover: {leftover!r}")

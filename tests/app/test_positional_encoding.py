@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.page_checks import BLANK_TEXTS, MARKUP, caption, metric, numbers
+from tests.page_checks import BLANK_TEXTS, MARKUP, caption, english_leftovers, metric, numbers
 from tests.page_order import elements_before_first_chart, first_chart, strip_keys
 from tests.plotly_json import chart_titled, decode, title
 from tinyformers.figures import positional_encoding as figs
@@ -258,3 +258,9 @@ def test_other_model_option_explains_when_nothing_is_found(fresh):
         plain("cannot find a model called 'no-such-owner/no-such-model'") in e.value
         for e in at.error
     )
+
+
+def test_the_page_in_russian_has_no_english_left(open_link) -> None:
+    at = open_link(PAGE, {"lang": "ru"})
+    assert not at.exception
+    assert english_leftovers(at) == []

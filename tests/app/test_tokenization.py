@@ -6,7 +6,7 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.page_checks import BLANK_TEXTS, MARKUP, html_bodies, metrics
+from tests.page_checks import BLANK_TEXTS, MARKUP, english_leftovers, html_bodies, metrics
 from tests.page_order import elements_before_first_chart, first_chart, strip_keys
 from tests.plotly_json import charts, decode, named_trace, title
 from tinyformers.course.tokenization import (
@@ -272,3 +272,15 @@ def test_tokenizer_json_round_trip_keeps_special_text_as_text(reference) -> None
     rebuilt = Tokenizer.from_str(tok.to_str())
     assert rebuilt.encode("[MASK]") == tok.encode("[MASK]")
     assert tok.mask_id not in rebuilt.encode("[MASK]")
+
+
+# English names the Russian lesson text keeps on purpose: a term given with its English
+# original, and the library's name.
+ENGLISH_KEPT = ("out of vocabulary, OOV", "Hugging Face tokenizers")
+
+
+def test_the_page_in_russian_has_no_english_left(open_link) -> None:
+    at = open_link(PAGE, {"lang": "ru"})
+    assert not at.exception
+    kept = tuple(repr(name) for name in ENGLISH_KEPT)
+    assert [left for left in english_leftovers(at) if not left.startswith(kept)] == []

@@ -4,9 +4,12 @@ table and the charts with its measurements, and bad input gets a message."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import torch
 
-from tests.page_checks import rerun
+from tests.page_checks import english_leftovers, rerun
 from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
 from tests.plotly_json import chart, decode, title
 from tests.test_user_text import assert_no_markup
@@ -94,3 +97,59 @@ def test_a_typed_source_reaches_the_page_as_text(fresh) -> None:
     at.text_input(key="wa-source-reverse").set_value("**pwned** <b>x</b> $y$").run()
     assert not at.exception, at.exception
     assert_no_markup(at)
+
+
+# The lesson has no Russian text yet (no lessons/ru/why-attention.md), so the page shows its
+# English text: English found in that text is the lesson's, not the interface's.
+LESSON_TEXT = " ".join(
+    (Path(__file__).resolve().parents[2] / "lessons" / "why-attention.md")
+    .read_text(encoding="utf-8")
+    .split()
+)
+
+
+def interface_leftovers(at) -> list[str]:
+    """English left in the page's interface text (not in the untranslated lesson text)."""
+    left = []
+    for text in english_leftovers(at):
+        if not in_lesson(leftover_words(text)):
+            left.append(text)
+    return left
+
+
+def in_lesson(words: str) -> bool:
+    """Whether English words come from the lesson text: whole, or (when the page filled in a
+    value of its own, such as the student's source) their first or last three words."""
+    words = " ".join(words.split())
+    first, last = " ".join(words.split()[:3]), " ".join(words.split()[-3:])
+    return words in LESSON_TEXT or first in LESSON_TEXT or last in LESSON_TEXT
+
+
+def test_the_page_in_russian_has_no_english_left(open_link) -> None:
+    at = open_link(PAGE, {"lang": "ru"})
+    assert not at.exception
+    assert interface_leftovers(at) == []
+
+
+def test_the_results_in_russian_have_no_english_left(open_link) -> None:
+    at = open_link(PAGE, {"lang": "ru", "wa-steps": str(course.MIN_STEPS), "wa-hidden": "16"})
+    at.button(key="wa-train").click().run()
+    assert not at.exception, at.exception
+    job = at.session_state["wa-job"]
+    job.join(600)
+    assert job.status == "finished", (job.status, job.error_details)
+    rerun(at)
+    assert interface_leftovers(at) == []
+
+
+def leftover_words(leftover: str) -> str:
+    """The English words of a leftover that ``english_leftovers`` reports (``'words' in 'text'``)."""
+    start = 0
+    while (at := leftover.find(" in ", start)) != -1:
+        try:
+            words, _text = ast.literal_eval(leftover[:at]), ast.literal_eval(leftover[at + 4 :])
+        except (SyntaxError, ValueError):
+            start = at + 1
+            continue
+        return words
+    raise ValueError(f"not a leftover: {leftover!r}")

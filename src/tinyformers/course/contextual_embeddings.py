@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tinyformers.i18n import _
 from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.inputs import bert_wrap
 
@@ -248,11 +249,11 @@ def check_word(word: str) -> str:
     """The typed word, stripped; a clear ``ValueError`` for anything that is not one word."""
     word = word.strip()
     if not word:
-        raise ValueError("type a word to follow through the sentences")
+        raise ValueError(_("type a word to follow through the sentences"))
     if len(word) > MAX_WORD_CHARS:
-        raise ValueError(f"a word has at most {MAX_WORD_CHARS} characters")
+        raise ValueError(_("a word has at most {count} characters").format(count=MAX_WORD_CHARS))
     if any(char.isspace() for char in word):
-        raise ValueError("type one word, without spaces")
+        raise ValueError(_("type one word, without spaces"))
     return word
 
 
@@ -448,12 +449,12 @@ def pca_2d(vectors: Tensor) -> tuple[Tensor, tuple[float, float]]:
     """Rows of ``vectors`` (N, d) projected on their two main directions of variation, and the
     share of the variance each direction keeps (PCA through the SVD of the centred rows)."""
     if vectors.dim() != 2 or vectors.size(0) < 2 or vectors.size(1) < 2:
-        raise ValueError("a 2-D map needs at least two vectors of at least two numbers")
+        raise ValueError(_("a 2-D map needs at least two vectors of at least two numbers"))
     centred = vectors.double() - vectors.double().mean(dim=0)
-    u, s, _ = torch.linalg.svd(centred, full_matrices=False)
+    u, s, _vh = torch.linalg.svd(centred, full_matrices=False)
     total = (s**2).sum()
     if total == 0:
-        raise ValueError("every vector is the same, so there is no variation to map")
+        raise ValueError(_("every vector is the same, so there is no variation to map"))
     s2 = torch.cat([s, s.new_zeros(2)])[:2]
     u2 = torch.cat([u, u.new_zeros(u.size(0), 2)], dim=1)[:, :2]
     explained = (s2**2 / total).tolist()
@@ -495,7 +496,9 @@ def _chart_data(vectors: ContextualVectors, pairs: list[tuple[int, int]]) -> dic
 
 def _needs(vectors: ContextualVectors, sentences: int) -> None:
     if len(vectors.found) < sentences:
-        raise ValueError(f"the word must stand in at least {sentences} of your sentences")
+        raise ValueError(
+            _("the word must stand in at least {count} of your sentences").format(count=sentences)
+        )
 
 
 def predict_layer_zero(vectors: ContextualVectors, loaded) -> Prediction:
@@ -548,7 +551,7 @@ def predict_least_alike_layer(vectors: ContextualVectors, loaded) -> Prediction:
     last = len(vectors.found) - 1
     cosines = _pair_cosines(vectors, 0, last)
     if max(cosines) - min(cosines) < 1e-6:
-        raise ValueError("the word has the same vector at every layer in those two sentences")
+        raise ValueError(_("the word has the same vector at every layer in those two sentences"))
 
     def reveal() -> Reveal:
         layer = min(range(len(cosines)), key=cosines.__getitem__)

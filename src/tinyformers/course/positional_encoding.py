@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from tinyformers.i18n import _
 from tinyformers.model.positional import cosine_similarity_matrix, sinusoidal_encoding
 from tinyformers.predict import Prediction, Reveal
 
@@ -42,7 +43,7 @@ def predict_nearest_position(loaded, ids: list[int]) -> Prediction:
     """Which position of the sentence has the learned position vector most like the vector of
     the middle position (cosine similarity)."""
     if len(ids) < 3:
-        raise ValueError("the sentence needs at least three tokens")
+        raise ValueError(_("the sentence needs at least three tokens"))
     tokens = loaded.tokenizer.display_tokens(ids)
     focus = len(ids) // 2
     others = [i for i in range(len(ids)) if i != focus]
@@ -67,7 +68,7 @@ def repeated_token(ids: Sequence[int]) -> tuple[int, int]:
     for i, token in enumerate(ids):
         if token in ids[i + 1 :]:
             return i, ids.index(token, i + 1)
-    raise ValueError("no token of your sentence comes twice")
+    raise ValueError(_("no token of your sentence comes twice"))
 
 
 def predict_repeated_token(loaded, ids: list[int]) -> Prediction:
@@ -104,7 +105,7 @@ def predict_same_distance(d_model: int, length: int) -> Prediction:
     later = length // 2
     distance = min(SAME_DISTANCE, length - 1 - later)
     if distance < 1:
-        raise ValueError("the table needs at least three positions")
+        raise ValueError(_("the table needs at least three positions"))
     table = sinusoidal_encoding(length, d_model).double()
     similarity = cosine_similarity_matrix(table)
 

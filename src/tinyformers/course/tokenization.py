@@ -31,6 +31,7 @@ from itertools import pairwise
 
 from tokenizers import pre_tokenizers
 
+from tinyformers.i18n import _, ngettext
 from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.tokenizers import (
     BYTE_ALPHABET_SIZE,
@@ -421,9 +422,11 @@ def labelled_tokenizers(
 ) -> dict[str, Tokenizer]:
     """The three tokenizers the lesson compares, by the label each row of the comparison has."""
     return {
-        "Characters": char,
-        f"Byte-level BPE ({bpe.vocab_size:,} tokens)": bpe,
-        f"WordPiece ({wordpiece.vocab_size:,} tokens)": wordpiece,
+        _("Characters"): char,
+        ngettext("Byte-level BPE ({n} token)", "Byte-level BPE ({n} tokens)", bpe.vocab_size): bpe,
+        ngettext(
+            "WordPiece ({n} token)", "WordPiece ({n} tokens)", wordpiece.vocab_size
+        ): wordpiece,
     }
 
 
@@ -518,7 +521,9 @@ def predict_first_whole_word(trained: TrainedBPE, sentence: str) -> Prediction:
     """Which word of the sentence became a single token earliest while BPE trained."""
     steps = dict(list(_whole_word_steps(trained, sentence).items())[:MAX_WORD_CHOICES])
     if len(steps) < 2:
-        raise ValueError("fewer than two words of your sentence are single tokens of several bytes")
+        raise ValueError(
+            _("fewer than two words of your sentence are single tokens of several bytes")
+        )
     labels = {word: _quoted(trained, word) for word in steps}
 
     def reveal() -> Reveal:
@@ -546,7 +551,7 @@ def predict_next_tie(trained: TrainedBPE, k: int) -> Prediction:
     frequent pairs the trainer merged."""
     number = next_tie(trained.steps, min(max(int(k), 0), trained.n_merges))
     if number is None:
-        raise ValueError(f"no merge after the first {k} was decided by a tie")
+        raise ValueError(_("no merge after the first {k} was decided by a tie").format(k=k))
     step = trained.steps[number - 1]
     won, lost = _pair_label(trained, step.pair), _pair_label(trained, step.runner_up)
     # an order that does not give the answer away

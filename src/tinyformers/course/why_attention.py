@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from tinyformers.course.encoder_decoder import encode_source, greedy_decode_batch
+from tinyformers.i18n import _
 from tinyformers.model.build import build_model, count_parameters
 from tinyformers.model.config import Seq2SeqConfig
 from tinyformers.model.rnn import GRUEncoderDecoder, RNNConfig
@@ -235,7 +236,7 @@ def time_steps(
             raise ValueError(f"a source of {length} tokens is longer than the models read")
     batches = {length: timing_batch(vocab_size, length, batch_size, seed) for length in lengths}
     times: dict[str, dict[int, list[float]]] = {n: {k: [] for k in lengths} for n in models}
-    for _ in range(repeats):
+    for _repeat in range(repeats):
         for length, batch in batches.items():
             for name, model in models.items():
                 model.train()
@@ -386,8 +387,10 @@ def read_source(task: str, text: str) -> Source:
     ids = encode_source(tokenizer, text, BLOCK_SIZE - 1)
     if len(ids) > longest_source(task):
         raise ValueError(
-            f"the source has {len(ids)} characters; the models were trained on sources of at "
-            f"most {longest_source(task)}. Type a shorter one."
+            _(
+                "the source has {count} characters; the models were trained on sources of at "
+                "most {most}. Type a shorter one."
+            ).format(count=len(ids), most=longest_source(task))
         )
     return Source(task, text, ids, tokenizer.display_tokens(ids), target)
 
@@ -524,7 +527,7 @@ def predict_first_look(
     def reveal() -> Reveal:
         found = rnn_alignment(models[ATTENTION], tokenizer, source)
         if not len(found.output):
-            raise ValueError("the model wrote nothing for this source")
+            raise ValueError(_("the model wrote nothing for this source"))
         row = found.weights[0]  # (S,)
         best = int(row.argmax())
         values = {

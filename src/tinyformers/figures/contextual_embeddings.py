@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 
 from tinyformers.figures.common import SERIES_COLORS
+from tinyformers.i18n import _
 
 BACKGROUND = "#c7c7c7"
 FONT_SIZE = 15
@@ -27,11 +28,11 @@ def escaped(text: str, limit: int = HOVER_CHARS) -> str:
 
 def layer_names(n_layers: int) -> list[str]:
     """Axis labels of BERT's layers: 0 is the input to the first block."""
-    return ["0 (embeddings)", *(str(n) for n in range(1, n_layers))]
+    return [_("0 (embeddings)"), *(str(n) for n in range(1, n_layers))]
 
 
 def sentence_label(number: int) -> str:
-    return f"sentence {number + 1}"
+    return _("sentence {number}").format(number=number + 1)
 
 
 def similarity_chart(
@@ -53,9 +54,9 @@ def similarity_chart(
                 y=[static] * len(names),
                 mode="lines",
                 line=dict(color="#444444", dash="dash", width=3),
-                name="word2vec (static)",
-                hovertemplate="word2vec: the same vector in every sentence<br>cosine %{y:.3f}"
-                "<extra></extra>",
+                name=_("word2vec (static)"),
+                hovertemplate=_("word2vec: the same vector in every sentence<br>cosine %{y:.3f}")
+                + "<extra></extra>",
             )
         )
     for n, ((i, j), values) in enumerate(pairs.items()):
@@ -67,14 +68,18 @@ def similarity_chart(
                 mode="lines+markers",
                 line=dict(color=SERIES_COLORS[n % len(SERIES_COLORS)]),
                 name=f"{i + 1} & {j + 1}",
-                hovertemplate=f"{hover}<br>layer %{{x}}<br>cosine %{{y:.3f}}<extra></extra>",
+                hovertemplate=f"{hover}<br>"
+                + _("layer %{x}<br>cosine %{y:.3f}")
+                + "<extra></extra>",
             )
         )
     figure.update_layout(
-        title=f"How alike “{escaped(word, 30)}” is across your sentences, layer by layer",
-        xaxis=dict(title="BERT layer", type="category"),
-        yaxis_title="cosine similarity",
-        legend_title_text="sentences",
+        title=_("How alike “{word}” is across your sentences, layer by layer").format(
+            word=escaped(word, 30)
+        ),
+        xaxis=dict(title=_("BERT layer"), type="category"),
+        yaxis_title=_("cosine similarity"),
+        legend_title_text=_("sentences"),
         height=FIRST_CHART_HEIGHT,
         font=dict(size=FONT_SIZE),
         margin=dict(l=60, r=20, t=60, b=50),
@@ -89,13 +94,13 @@ def loss_chart(losses: Sequence[float]) -> go.Figure:
             x=list(range(1, len(losses) + 1)),
             y=list(losses),
             mode="lines",
-            hovertemplate="step %{x}<br>loss %{y:.3f}<extra></extra>",
+            hovertemplate=_("step %{x}<br>loss %{y:.3f}") + "<extra></extra>",
         )
     )
     figure.update_layout(
-        title="Skip-gram training loss (negative sampling)",
-        xaxis_title="step",
-        yaxis_title="loss",
+        title=_("Skip-gram training loss (negative sampling)"),
+        xaxis_title=_("step"),
+        yaxis_title=_("loss"),
         height=320,
         font=dict(size=FONT_SIZE),
         margin=dict(l=60, r=20, t=60, b=50),
@@ -124,7 +129,7 @@ def context_map(
                 y=[coords[n][1] for n in rest],
                 mode="markers",
                 marker=dict(color=BACKGROUND, size=7),
-                name="in corpus sentences",
+                name=_("in corpus sentences"),
                 hovertext=[escaped(text) for text in background],
                 hoverinfo="text",
             )
@@ -147,9 +152,11 @@ def context_map(
         )
     first, second = explained
     figure.update_layout(
-        title=f"“{escaped(word, 30)}” at layer {html.escape(layer)}, mapped to 2-D (PCA)",
-        xaxis_title=f"component 1 ({first:.0%} of the variance)",
-        yaxis_title=f"component 2 ({second:.0%})",
+        title=_("“{word}” at layer {layer}, mapped to 2-D (PCA)").format(
+            word=escaped(word, 30), layer=html.escape(layer)
+        ),
+        xaxis_title=_("component 1 ({share} of the variance)").format(share=f"{first:.0%}"),
+        yaxis_title=_("component 2 ({share})").format(share=f"{second:.0%}"),
         height=480,
         font=dict(size=FONT_SIZE),
         margin=dict(l=60, r=20, t=60, b=50),

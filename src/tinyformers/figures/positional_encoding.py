@@ -18,6 +18,7 @@ import torch
 from plotly.subplots import make_subplots
 from torch import Tensor, nn
 
+from tinyformers.i18n import _
 from tinyformers.model.positional import (
     apply_rotary,
     rotary_angles,
@@ -36,6 +37,28 @@ CATEGORY_COLORS = {
     "character": "#9467bd",
 }
 LINE_DASHES = ("solid", "dash", "dot")
+
+
+def category_label(category: str) -> str:
+    """A token category (a key of ``CATEGORY_COLORS``) as the legend shows it."""
+    return {
+        "special": _("special"),
+        "punctuation": _("punctuation"),
+        "word start": _("word start"),
+        "piece": _("piece"),
+        "character": _("character"),
+    }.get(category, category)
+
+
+def probe_label(kind: str) -> str:
+    """A probe (one of ``PROBE_KINDS``) as the page shows it."""
+    return {
+        "same random vector": _("same random vector"),
+        "different random vectors": _("different random vectors"),
+        "all-ones vector": _("all-ones vector"),
+    }.get(kind, kind)
+
+
 FONT_SIZE = 16
 INPUT_VECTORS_MAX_HEIGHT = 450  # px: the first chart of the lesson, on the first screen
 
@@ -49,12 +72,16 @@ def check_sinusoidal_size(length: int, d_model: int) -> None:
     """Raise a friendly ValueError unless 1 <= length <= 4096 and d_model is even, 2..4096."""
     if not 1 <= length <= MAX_POSITIONS:
         raise ValueError(
-            f"the number of positions must be between 1 and {MAX_POSITIONS}, got {length}"
+            _("the number of positions must be between 1 and {most}, got {length}").format(
+                most=MAX_POSITIONS, length=length
+            )
         )
     if not 2 <= d_model <= MAX_D_MODEL or d_model % 2:
         raise ValueError(
-            f"d_model must be an even number between 2 and {MAX_D_MODEL} (sine and cosine come "
-            f"in pairs), got {d_model}"
+            _(
+                "d_model must be an even number between 2 and {most} (sine and cosine come "
+                "in pairs), got {d_model}"
+            ).format(most=MAX_D_MODEL, d_model=d_model)
         )
 
 
@@ -266,12 +293,13 @@ def encoding_heatmap(encoding: Tensor, title: str) -> go.Figure:
             z=encoding.detach().float().numpy(),
             colorscale="RdBu",
             zmid=0,
-            colorbar=dict(title="value"),
-            hovertemplate="position %{y}<br>dimension %{x}<br>value %{z:.3f}<extra></extra>",
+            colorbar=dict(title=_("value")),
+            hovertemplate=_("position %{y}<br>dimension %{x}<br>value %{z:.3f}")
+            + "<extra></extra>",
         )
     )
-    fig.update_xaxes(title="dimension")
-    fig.update_yaxes(title="position", autorange="reversed")
+    fig.update_xaxes(title=_("dimension"))
+    fig.update_yaxes(title=_("position"), autorange="reversed")
     return _layout(fig, title, 460)
 
 
@@ -289,16 +317,16 @@ def similarity_panels(matrices: dict[str, Tensor]) -> go.Figure:
                 zmax=1,
                 showscale=column == len(matrices),
                 colorbar=dict(title="cos"),
-                hovertemplate="positions %{y} and %{x}<br>cosine similarity %{z:.3f}"
-                "<extra></extra>",
+                hovertemplate=_("positions %{y} and %{x}<br>cosine similarity %{z:.3f}")
+                + "<extra></extra>",
             ),
             row=1,
             col=column,
         )
-        fig.update_xaxes(title="position", row=1, col=column)
-        fig.update_yaxes(title="position" if column == 1 else None, row=1, col=column)
+        fig.update_xaxes(title=_("position"), row=1, col=column)
+        fig.update_yaxes(title=_("position") if column == 1 else None, row=1, col=column)
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, "Cosine similarity of every pair of positions", 470)
+    return _layout(fig, _("Cosine similarity of every pair of positions"), 470)
 
 
 def adjacent_similarity_chart(
@@ -311,8 +339,8 @@ def adjacent_similarity_chart(
             x=list(d_models),
             y=list(values),
             mode="lines",
-            name="sinusoidal",
-            hovertemplate="d_model %{x}<br>mean cos(p, p+1) %{y:.4f}<extra></extra>",
+            name=_("sinusoidal"),
+            hovertemplate=_("d_model %{x}<br>mean cos(p, p+1) %{y:.4f}") + "<extra></extra>",
         )
     )
     for label, (d_model, value) in marked.items():
@@ -323,13 +351,13 @@ def adjacent_similarity_chart(
                 mode="markers",
                 marker=dict(size=14, symbol="diamond"),
                 name=html.escape(label, quote=False),
-                hovertemplate="d_model %{x}<br>mean cos(p, p+1) %{y:.4f}<extra></extra>",
+                hovertemplate=_("d_model %{x}<br>mean cos(p, p+1) %{y:.4f}") + "<extra></extra>",
             )
         )
     powers_of_two = [2**k for k in range(1, 13) if min(d_models) <= 2**k <= max(d_models)]
     fig.update_xaxes(title="d_model", type="log", tickvals=powers_of_two)
-    fig.update_yaxes(title="mean cos-sim of positions p and p+1")
-    return _layout(fig, "Similarity of neighbouring positions", 420)
+    fig.update_yaxes(title=_("mean cos-sim of positions p and p+1"))
+    return _layout(fig, _("Similarity of neighbouring positions"), 420)
 
 
 def offset_similarity_chart(curves: dict[int, list[float]], title: str) -> go.Figure:
@@ -347,7 +375,7 @@ def offset_similarity_chart(curves: dict[int, list[float]], title: str) -> go.Fi
                 hovertemplate=f"p = {start}<br>Δ %{{x}}<br>cos-sim %{{y:.4f}}<extra></extra>",
             )
         )
-    fig.update_xaxes(title="offset Δ (positions apart)")
+    fig.update_xaxes(title=_("offset Δ (positions apart)"))
     fig.update_yaxes(title="cos-sim(p, p + Δ)")
     return _layout(fig, title, 420)
 
@@ -369,15 +397,15 @@ def embedding_scatter(
                 y=coords[rows, 1],
                 mode="markers",
                 marker=dict(size=8, color=color, opacity=0.75),
-                name=category,
+                name=category_label(category),
                 hovertext=[f"id {i}: {html.escape(repr(tokens[i]), quote=False)}" for i in rows],
                 hoverinfo="text",
             )
         )
     first, second = projection.explained
-    fig.update_xaxes(title=f"component 1 ({first:.1%} of variance)")
-    fig.update_yaxes(title=f"component 2 ({second:.1%} of variance)")
-    return _layout(fig, "Token embeddings, projected to 2-D", 560)
+    fig.update_xaxes(title=_("component 1 ({share} of variance)").format(share=f"{first:.1%}"))
+    fig.update_yaxes(title=_("component 2 ({share} of variance)").format(share=f"{second:.1%}"))
+    return _layout(fig, _("Token embeddings, projected to 2-D"), 560)
 
 
 def input_vectors_figure(
@@ -386,9 +414,9 @@ def input_vectors_figure(
     """Token embedding, position embedding and their sum, one row per token, side by side."""
     labels = [f"{i}: {html.escape(repr(t), quote=False)}" for i, t in enumerate(tokens)]
     matrices = {
-        "token embedding": token_vectors,
-        "+ position embedding": position_vectors,
-        "= input vector": token_vectors + position_vectors,
+        _("token embedding"): token_vectors,
+        _("+ position embedding"): position_vectors,
+        _("= input vector"): token_vectors + position_vectors,
     }
     limit = max(m.abs().max().item() for m in matrices.values()) or 1.0
     titles = ["<br>".join(name.rsplit(" ", 1)) for name in matrices]  # two lines fit a phone
@@ -403,15 +431,15 @@ def input_vectors_figure(
                 zmax=limit,
                 showscale=column == 3,
                 name=name,
-                hovertemplate="%{y}<br>dimension %{x}<br>%{z:.3f}<extra></extra>",
+                hovertemplate="%{y}<br>" + _("dimension %{x}") + "<br>%{z:.3f}<extra></extra>",
             ),
             row=1,
             col=column,
         )
-        fig.update_xaxes(title="dimension", row=1, col=column)
+        fig.update_xaxes(title=_("dimension"), row=1, col=column)
     fig.update_yaxes(autorange="reversed", type="category", automargin=True)
     height = min(INPUT_VECTORS_MAX_HEIGHT, max(320, 80 + 26 * len(tokens)))
-    _layout(fig, "What the first layer receives", height)
+    _layout(fig, _("What the first layer receives"), height)
     fig.update_layout(margin=dict(t=90))
     fig.update_annotations(font_size=13)
     return fig
@@ -423,9 +451,9 @@ def similarity_bars(labels: Sequence[str], values: Sequence[float], title: str) 
         go.Bar(
             x=[html.escape(label, quote=False) for label in labels],
             y=list(values),
-            hovertemplate="%{x}<br>cosine similarity %{y:.3f}<extra></extra>",
+            hovertemplate="%{x}<br>" + _("cosine similarity %{y:.3f}") + "<extra></extra>",
         )
     )
     fig.update_xaxes(type="category", tickangle=-45)
-    fig.update_yaxes(title="cosine similarity", range=[-1, 1])
+    fig.update_yaxes(title=_("cosine similarity"), range=[-1, 1])
     return _layout(fig, title, 380)

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 
 from tinyformers.course.tokenization import BASE_VOCAB_SIZE, MergeStep, TrainedBPE, tie_counts
 from tinyformers.figures.common import token_chips
+from tinyformers.i18n import _, ngettext
 
 FONT_SIZE = 16
 MERGED_COLOR = "#cddafd"
@@ -23,7 +24,6 @@ PART_COLOR = "#fff1e6"
 TIE_COLOR = "#d62728"
 PLAIN_COLOR = "#1f77b4"
 LINE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
-COMPRESSION_TITLE = "Tokens per character as BPE learns merges"
 
 
 def visible(token: str) -> str:
@@ -71,19 +71,27 @@ def merge_step_html(step: MergeStep, shown: dict[str, str], new_id: int | None =
 
 def _rival_sentence(step: MergeStep, shown: dict[str, str]) -> str:
     if step.runner_up is None:
-        return "No other pair was left to merge."
+        return _("No other pair was left to merge.")
     rival = _pair_text(step.runner_up, shown)
     if not step.is_tie:
-        return (
-            f"The next most frequent pair, {rival}, occurred {step.runner_up_count:,} times, "
-            f"fewer than {step.count:,}."
-        )
+        return _(
+            "The next most frequent pair, {rival}, occurred {count} times, fewer than {winner}."
+        ).format(rival=rival, count=f"{step.runner_up_count:,}", winner=f"{step.count:,}")
     winner_ids, rival_ids = step.pair_ids, step.runner_up_ids
-    deciding = "left" if winner_ids[0] != rival_ids[0] else "right"
-    return (
-        f'<b style="color:{TIE_COLOR}">Tie.</b> {rival} also occurred {step.count:,} times. '
-        f"{_pair_text(step.pair, shown)} won because its ids {winner_ids} come before "
-        f"{rival_ids}: the smaller {deciding} id wins."
+    if winner_ids[0] != rival_ids[0]:
+        because = _(
+            "{pair} won because its ids {winner_ids} come before {rival_ids}: "
+            "the smaller left id wins."
+        )
+    else:
+        because = _(
+            "{pair} won because its ids {winner_ids} come before {rival_ids}: "
+            "the smaller right id wins."
+        )
+    tie = _("Tie.")
+    also = _("{rival} also occurred {count} times.").format(rival=rival, count=f"{step.count:,}")
+    return f'<b style="color:{TIE_COLOR}">{tie}</b> {also} ' + because.format(
+        pair=_pair_text(step.pair, shown), winner_ids=winner_ids, rival_ids=rival_ids
     )
 
 
@@ -118,8 +126,9 @@ def comparison_html(rows: Sequence[tuple[str, list[str], list[int]]]) -> str:
             raise ValueError(f"{label}: {len(tokens)} tokens but {len(ids)} ids")
         parts.append(
             f'<div style="margin-bottom:10px;font-size:{FONT_SIZE}px">'
-            f"<b>{html.escape(label)}</b> · {len(tokens)} tokens"
-            f'<div style="font-size:1.15em">{token_chips(tokens, ids)}</div></div>'
+            f"<b>{html.escape(label)}</b> · "
+            + ngettext("{n} token", "{n} tokens", len(tokens))
+            + f'<div style="font-size:1.15em">{token_chips(tokens, ids)}</div></div>'
         )
     return "<div>" + "".join(parts) + "</div>"
 
@@ -148,19 +157,19 @@ def merge_counts_figure(
                 mode="markers",
                 name=name,
                 marker={"color": color, "size": 6},
-                hovertemplate="step %{x}: count %{y}<br>%{text}<extra></extra>",
+                hovertemplate=_("step %{x}: count %{y}") + "<br>%{text}<extra></extra>",
             )
             for chosen, name, color in (
-                (~tie, "clear winner", PLAIN_COLOR),
-                (tie, "tie", TIE_COLOR),
+                (~tie, _("clear winner"), PLAIN_COLOR),
+                (tie, _("tie"), TIE_COLOR),
             )
         ]
     )
     if current >= 1:
         figure.add_vline(x=current, line_dash="dash", line_color="#444")
     figure.update_layout(
-        xaxis_title="merge step",
-        yaxis_title="count of the merged pair",
+        xaxis_title=_("merge step"),
+        yaxis_title=_("count of the merged pair"),
         yaxis={"type": "log", "dtick": 1},
         font_size=FONT_SIZE,
         height=380,
@@ -182,14 +191,14 @@ def compression_figure(curves: dict[str, Sequence[float]], current: int) -> go.F
                 mode="lines",
                 name=html.escape(label),
                 line={"color": color, "width": 3},
-                hovertemplate="%{x} merges: %{y:.3f} tokens per character<extra></extra>",
+                hovertemplate=_("%{x} merges: %{y:.3f} tokens per character") + "<extra></extra>",
             )
         )
     figure.add_vline(x=current, line_dash="dash", line_color="#444")
     figure.update_layout(
-        title={"text": COMPRESSION_TITLE, "x": 0, "xanchor": "left"},
-        xaxis_title="number of merges k",
-        yaxis_title="tokens per character",
+        title={"text": _("Tokens per character as BPE learns merges"), "x": 0, "xanchor": "left"},
+        xaxis_title=_("number of merges k"),
+        yaxis_title=_("tokens per character"),
         yaxis_rangemode="tozero",
         font_size=FONT_SIZE,
         height=400,
@@ -207,29 +216,44 @@ def compression_figure(curves: dict[str, Sequence[float]], current: int) -> go.F
 
 def training_caption(trained: TrainedBPE, vocab_size: int) -> str:
     """The corpus and vocabulary in numbers, and whether training stopped before ``vocab_size``."""
-    caption = (
-        f"{len(trained.text):,} characters, {sum(trained.words.values()):,} words "
-        f"({len(trained.words):,} distinct). {trained.n_merges:,} merges learned; the vocabulary has "
-        f"{trained.bpe.vocab_size:,} tokens ({BASE_VOCAB_SIZE} special and byte tokens + merges)."
+    caption = _(
+        "{characters} characters, {words} words ({distinct} distinct). {merges} merges learned; "
+        "the vocabulary has {tokens} tokens ({base} special and byte tokens + merges)."
+    ).format(
+        characters=f"{len(trained.text):,}",
+        words=f"{sum(trained.words.values()):,}",
+        distinct=f"{len(trained.words):,}",
+        merges=f"{trained.n_merges:,}",
+        tokens=f"{trained.bpe.vocab_size:,}",
+        base=BASE_VOCAB_SIZE,
     )
     if trained.bpe.vocab_size < vocab_size:
-        caption += " Training stopped early: no pair of symbols occurs twice any more."
+        caption += " " + _("Training stopped early: no pair of symbols occurs twice any more.")
     return caption
 
 
 def ties_caption(steps: Sequence[MergeStep]) -> str:
     """How many merges the tie-break decided, and how often the smaller ids won."""
     n_ties, smaller_ids = tie_counts(list(steps))
-    return (
-        f"{n_ties:,} of the {len(steps):,} merges were decided by the tie-break; "
-        f"the merged pair had the smaller ids in {smaller_ids:,} of them."
-    )
+    return _(
+        "{ties} of the {merges} merges were decided by the tie-break; "
+        "the merged pair had the smaller ids in {smaller} of them."
+    ).format(ties=f"{n_ties:,}", merges=f"{len(steps):,}", smaller=f"{smaller_ids:,}")
 
 
 def compression_caption(curves: dict[str, Sequence[float]], k: int) -> str:
     """Tokens per character of each text with no merges, with ``k`` and with all of them."""
     return " · ".join(
-        f"{label}: {curve[0]:.2f} tokens per character with no merges, {curve[k]:.2f} "
-        f"with k = {k}, {curve[-1]:.2f} with all {len(curve) - 1:,}"
+        _(
+            "{label}: {none} tokens per character with no merges, {at_k} with k = {k}, "
+            "{all} with all {merges}"
+        ).format(
+            label=label,
+            none=f"{curve[0]:.2f}",
+            at_k=f"{curve[k]:.2f}",
+            k=k,
+            all=f"{curve[-1]:.2f}",
+            merges=f"{len(curve) - 1:,}",
+        )
         for label, curve in curves.items()
     )

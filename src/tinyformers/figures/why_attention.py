@@ -25,12 +25,32 @@ from tinyformers.course.why_attention import (
     length_bands,
     share,
 )
+from tinyformers.i18n import _, ngettext
 from tinyformers.training.loop import Progress
 
 FONT_SIZE = 15
 HEIGHT = 440  # px: the chart beside the controls fits the first screen
 TEMPLATE = "plotly_white"
 COLORS = {PLAIN: "#d62728", ATTENTION: "#2ca02c", TRANSFORMER: "#1f77b4"}
+
+
+def model_name(name: str) -> str:
+    """A model's name (a key of ``MODEL_NAMES``) as the page shows it."""
+    names = {
+        PLAIN: _("GRU, one context vector"),
+        ATTENTION: _("GRU with attention"),
+        TRANSFORMER: _("Transformer"),
+    }
+    return names.get(name, MODEL_NAMES.get(name, name))
+
+
+def task_label(task: str) -> str:
+    """A task (a key of ``TASKS``) as the page shows it."""
+    labels = {
+        "reverse": _("reverse letters (hello → olleh)"),
+        "date": _("rewrite a date (12 March 2021 → 2021-03-12)"),
+    }
+    return labels.get(task, TASKS.get(task, task))
 
 
 def _layout(figure: go.Figure, title: str, height: int = HEIGHT) -> go.Figure:
@@ -54,8 +74,10 @@ def alignment_figure(found: Mapping[str, Alignment], trained: bool) -> go.Figure
     """The attention GRU's weights and the Transformer's cross-attention side by side: a row
     per output token, a column per source character."""
     names = [name for name in (ATTENTION, TRANSFORMER) if name in found]
-    state = "trained" if trained else "untrained"
-    titles = [html.escape(f"{MODEL_NAMES[n]} ({state})") for n in names]
+    if trained:
+        titles = [html.escape(_("{model} (trained)").format(model=model_name(n))) for n in names]
+    else:
+        titles = [html.escape(_("{model} (untrained)").format(model=model_name(n))) for n in names]
     figure = make_subplots(rows=1, cols=len(names), subplot_titles=titles, horizontal_spacing=0.14)
     for column, name in enumerate(names, start=1):
         alignment = found[name]
@@ -68,21 +90,22 @@ def alignment_figure(found: Mapping[str, Alignment], trained: bool) -> go.Figure
                 zmax=1.0,
                 colorscale="Blues",
                 showscale=column == len(names),
-                colorbar={"title": "weight"},
-                hovertemplate="wrote %{y}<br>looked at %{x}<br>weight %{z:.3f}<extra></extra>",
+                colorbar={"title": _("weight")},
+                hovertemplate=_("wrote %{y}<br>looked at %{x}<br>weight %{z:.3f}")
+                + "<extra></extra>",
             ),
             row=1,
             col=column,
         )
-        figure.update_xaxes(title_text="source", tickangle=-60, row=1, col=column)
-        figure.update_yaxes(title_text="output", autorange="reversed", row=1, col=column)
-    return _layout(figure, "Where each decoder looked while writing each character")
+        figure.update_xaxes(title_text=_("source"), tickangle=-60, row=1, col=column)
+        figure.update_yaxes(title_text=_("output"), autorange="reversed", row=1, col=column)
+    return _layout(figure, _("Where each decoder looked while writing each character"))
 
 
 def alignment_caption(outputs: Mapping[str, str], target: str) -> str:
     """What each model wrote for the source, and the right answer."""
-    parts = [f"{MODEL_NAMES[name]}: '{text}'" for name, text in outputs.items()]
-    return f"Right answer: '{target}'. " + "; ".join(parts) + "."
+    parts = [f"{model_name(name)}: '{text}'" for name, text in outputs.items()]
+    return _("Right answer: '{target}'.").format(target=target) + " " + "; ".join(parts) + "."
 
 
 def loss_chart(histories: Mapping[str, Sequence[Progress]], steps: int) -> go.Figure:
@@ -92,13 +115,13 @@ def loss_chart(histories: Mapping[str, Sequence[Progress]], steps: int) -> go.Fi
             go.Scatter(
                 x=[p.step for p in history],
                 y=[p.train_loss for p in history],
-                name=html.escape(MODEL_NAMES.get(name, name)),
+                name=html.escape(model_name(name)),
                 line={"color": COLORS.get(name)},
             )
         )
-    figure.update_xaxes(title_text="step", range=[0, steps])
-    figure.update_yaxes(title_text="training loss (cross-entropy)")
-    return _layout(figure, "Training the three models on the same batches", 380)
+    figure.update_xaxes(title_text=_("step"), range=[0, steps])
+    figure.update_yaxes(title_text=_("training loss (cross-entropy)"))
+    return _layout(figure, _("Training the three models on the same batches"), 380)
 
 
 def progress_text(histories: Mapping[str, Sequence[Progress]], steps: int) -> tuple[float, str]:
@@ -108,7 +131,10 @@ def progress_text(histories: Mapping[str, Sequence[Progress]], steps: int) -> tu
     current = [n for n in MODEL_NAMES if n in histories][-1:] or [PLAIN]
     name = current[0]
     step = histories[name][-1].step if name in histories else 0
-    return min(1.0, done / total), f"{MODEL_NAMES[name]}: step {step} of {steps}"
+    text = _("{model}: step {step} of {steps}").format(
+        model=model_name(name), step=step, steps=steps
+    )
+    return min(1.0, done / total), text
 
 
 def exact_match_chart(result: ComparisonResult) -> go.Figure:
@@ -120,16 +146,16 @@ def exact_match_chart(result: ComparisonResult) -> go.Figure:
                 x=lengths,
                 y=[counts[n][0] / counts[n][1] for n in lengths],
                 customdata=[[counts[n][0], counts[n][1]] for n in lengths],
-                name=html.escape(MODEL_NAMES[name]),
+                name=html.escape(model_name(name)),
                 mode="lines+markers",
                 line={"color": COLORS[name]},
-                hovertemplate="length %{x}: %{customdata[0]} of %{customdata[1]} right"
-                "<extra></extra>",
+                hovertemplate=_("length %{x}: %{customdata[0]} of %{customdata[1]} right")
+                + "<extra></extra>",
             )
         )
-    figure.update_xaxes(title_text="source length (characters)", dtick=1)
-    figure.update_yaxes(title_text="exact match", range=[0, 1.05], tickformat=".0%")
-    return _layout(figure, "Exact match on held-out sources, by source length")
+    figure.update_xaxes(title_text=_("source length (characters)"), dtick=1)
+    figure.update_yaxes(title_text=_("exact match"), range=[0, 1.05], tickformat=".0%")
+    return _layout(figure, _("Exact match on held-out sources, by source length"))
 
 
 def timing_chart(result: ComparisonResult) -> go.Figure:
@@ -140,14 +166,14 @@ def timing_chart(result: ComparisonResult) -> go.Figure:
             go.Scatter(
                 x=lengths,
                 y=[1000 * by_length[n] for n in lengths],
-                name=html.escape(MODEL_NAMES[name]),
+                name=html.escape(model_name(name)),
                 mode="lines+markers",
                 line={"color": COLORS[name]},
             )
         )
-    figure.update_xaxes(title_text="source length (characters)")
-    figure.update_yaxes(title_text="ms per training step", rangemode="tozero")
-    return _layout(figure, "Time of one training step (forward and backward), by source length")
+    figure.update_xaxes(title_text=_("source length (characters)"))
+    figure.update_yaxes(title_text=_("ms per training step"), rangemode="tozero")
+    return _layout(figure, _("Time of one training step (forward and backward), by source length"))
 
 
 def result_rows(result: ComparisonResult) -> list[dict[str, object]]:
@@ -159,19 +185,22 @@ def result_rows(result: ComparisonResult) -> list[dict[str, object]]:
         short, long = length_bands(counts)
         rows.append(
             {
-                "model": MODEL_NAMES[name],
-                "parameters": result.parameters[name],
-                "exact match": share(counts),
-                f"lengths {short[0]}–{short[-1]}": share(counts, short),
-                f"lengths {long[0]}–{long[-1]}": share(counts, long),
-                "ms per training step": round(result.median_step_ms(name), 1),
+                _("model"): model_name(name),
+                _("parameters"): result.parameters[name],
+                _("exact match"): share(counts),
+                _("lengths {lengths}").format(lengths=f"{short[0]}–{short[-1]}"): share(
+                    counts, short
+                ),
+                _("lengths {lengths}").format(lengths=f"{long[0]}–{long[-1]}"): share(counts, long),
+                _("ms per training step"): round(result.median_step_ms(name), 1),
             }
         )
     return rows
 
 
 def percent_columns(result: ComparisonResult) -> tuple[str, ...]:
-    return tuple(k for k in result_rows(result)[0] if k == "exact match" or k.startswith("lengths"))
+    """The columns of ``result_rows`` that hold shares: exact match, overall and by length."""
+    return tuple(list(result_rows(result)[0])[2:5])
 
 
 def bottleneck_text(result: ComparisonResult) -> str:
@@ -181,9 +210,16 @@ def bottleneck_text(result: ComparisonResult) -> str:
         counts = result.exact[name]
         short, long = length_bands(counts)
         parts.append(
-            f"{MODEL_NAMES[name]}: {share(counts, short):.0%} right on sources of "
-            f"{short[0]}–{short[-1]} characters, {share(counts, long):.0%} on "
-            f"{long[0]}–{long[-1]}"
+            _(
+                "{model}: {short_share} right on sources of {short} characters, "
+                "{long_share} on {long}"
+            ).format(
+                model=model_name(name),
+                short_share=f"{share(counts, short):.0%}",
+                short=f"{short[0]}–{short[-1]}",
+                long_share=f"{share(counts, long):.0%}",
+                long=f"{long[0]}–{long[-1]}",
+            )
         )
     return "; ".join(parts) + "."
 
@@ -194,18 +230,37 @@ def timing_text(result: ComparisonResult) -> str:
     for name, by_length in result.timing.items():
         first, last = min(by_length), max(by_length)
         parts.append(
-            f"{MODEL_NAMES[name]} {1000 * by_length[first]:.1f} ms at {first} characters, "
-            f"{1000 * by_length[last]:.1f} ms at {last} (×{by_length[last] / by_length[first]:.1f})"
+            _(
+                "{model} {first_ms} ms at {first} characters, {last_ms} ms at {last} (×{ratio})"
+            ).format(
+                model=model_name(name),
+                first_ms=f"{1000 * by_length[first]:.1f}",
+                first=first,
+                last_ms=f"{1000 * by_length[last]:.1f}",
+                last=last,
+                ratio=f"{by_length[last] / by_length[first]:.1f}",
+            )
         )
-    threads = f"{result.threads} thread" + ("s" if result.threads != 1 else "")
-    return f"Measured on this machine with {threads}: " + "; ".join(parts) + "."
+    measured = ngettext(
+        "Measured on this machine with {n} thread: {timings}.",
+        "Measured on this machine with {n} threads: {timings}.",
+        result.threads,
+    )
+    return measured.format(timings="; ".join(parts))
 
 
 def settings_text(result: ComparisonResult) -> str:
     s = result.settings
-    return (
-        f"Task: {TASKS[s.task]}; {s.steps} steps of {s.batch_size} pairs per model, learning "
-        f"rate {s.learning_rate:g}, GRU state {s.n_hidden}, seed {s.seed}."
+    return _(
+        "Task: {task}; {steps} steps of {batch} pairs per model, learning rate {rate}, "
+        "GRU state {hidden}, seed {seed}."
+    ).format(
+        task=task_label(s.task),
+        steps=s.steps,
+        batch=s.batch_size,
+        rate=f"{s.learning_rate:g}",
+        hidden=s.n_hidden,
+        seed=s.seed,
     )
 
 
@@ -218,7 +273,8 @@ def first_look_figure(alignment: Alignment) -> go.Figure:
             marker_color=COLORS[ATTENTION],
         )
     )
-    figure.update_xaxes(title_text="source character")
-    figure.update_yaxes(title_text="attention weight", range=[0, 1])
+    figure.update_xaxes(title_text=_("source character"))
+    figure.update_yaxes(title_text=_("attention weight"), range=[0, 1])
     first = alignment.output[0] if alignment.output else ""
-    return _layout(figure, f"Weights while writing the first character, {first!r}", 340)
+    title = _("Weights while writing the first character, {first}").format(first=repr(first))
+    return _layout(figure, title, 340)

@@ -28,6 +28,8 @@ from pathlib import Path
 import tokenizers
 from tokenizers import Regex, decoders, models, normalizers, pre_tokenizers, trainers
 
+from tinyformers.i18n import _
+
 KINDS = ("char", "bpe", "wordpiece")
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[BOS]", "[EOS]"]
 MAX_VOCAB_SIZE = 1_000_000
@@ -235,7 +237,7 @@ def _check_is_text(text: object) -> None:
 def _check_training_text(text: object) -> None:
     _check_is_text(text)
     if not text:
-        raise ValueError("cannot train a tokenizer on empty text")
+        raise ValueError(_("cannot train a tokenizer on empty text"))
 
 
 def _check_vocab_size(vocab_size: object, minimum: int, what: str) -> None:
@@ -308,7 +310,7 @@ def _wordpiece_words(text: str) -> list[str]:
     normalized = pipeline.normalizer.normalize_str(text)
     words = [word for word, _span in pipeline.pre_tokenizer.pre_tokenize_str(normalized)]
     if not words:
-        raise ValueError("cannot train a WordPiece tokenizer on text without words")
+        raise ValueError(_("cannot train a WordPiece tokenizer on text without words"))
     return words
 
 
