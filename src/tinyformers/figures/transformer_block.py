@@ -254,7 +254,7 @@ def _edges(path: Sequence[Step]) -> str:
                         _text(
                             RESIDUAL_X - 10,
                             label_y,
-                            "residual",
+                            _("residual"),
                             14,
                             text_anchor="end",
                             fill="#374151",
@@ -304,7 +304,7 @@ def code_path_svg(
         _text(8, 44, subtitle, 14, fill="#4b5563") if subtitle else "",
         _sublayer_bands(path),
         _edges(path),
-        _box(0, STREAM, "block input x", stream_shape, "#e5e7eb"),
+        _box(0, STREAM, _("block input x"), stream_shape, "#e5e7eb"),
     ]
     for i, step in enumerate(path):
         row = i + 1
@@ -317,7 +317,7 @@ def code_path_svg(
         parts.append(
             _box(row, step.writes, step.label, _shape_text(shapes[i]), fill, dashed=not step.active)
         )
-    parts.append(_box(n_rows - 1, STREAM, "block output", _shape(shapes[-1][1]), "#e5e7eb"))
+    parts.append(_box(n_rows - 1, STREAM, _("block output"), _shape(shapes[-1][1]), "#e5e7eb"))
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {DIAGRAM_WIDTH} {height:.0f}" '
         f'width="{DIAGRAM_WIDTH}" height="{height:.0f}" font-family="sans-serif" role="img" '
@@ -567,6 +567,14 @@ def config_caption(model_name: str, inspection: BlockInspection) -> str:
     )
 
 
+def formula(placement: str) -> str:
+    """``FORMULA[placement]`` in the current language."""
+    return {
+        "pre": _("GPT-2 layout: x = x + f(LayerNorm(x))"),
+        "post": _("BERT layout: x = LayerNorm(x + f(x))"),
+    }[placement]
+
+
 def code_path_pair(inspection: BlockInspection) -> tuple[str, str]:
     """The code path of the inspected model's blocks, with its real shapes, and for comparison
     the path of the other LayerNorm placement (pre-LN against post-LN) on as many tokens."""
@@ -577,14 +585,14 @@ def code_path_pair(inspection: BlockInspection) -> tuple[str, str]:
         inspection.path,
         inspection.layers[0].shapes,
         _("This model: {placement}-LN").format(placement=placement),
-        FORMULA[placement],
+        formula(placement),
     )
     other_path = code_path(config.replace(ln_placement=other))
     compared = code_path_svg(
         other_path,
         step_shapes(other_path, inspection.n_tokens),
         _("For comparison: {placement}-LN").format(placement=other),
-        FORMULA[other],
+        formula(other),
     )
     return own, compared
 
@@ -668,8 +676,9 @@ def norm_titles(inspection: BlockInspection, layer: int) -> dict[str, str]:
         "ln_emb": _("on the embeddings"),
         "mlm_head.ln": _("in the output head"),
     }
+    elsewhere = _("outside the blocks")
     for name in inspection.outer_norms:
-        titles[name] = f"{name} ({outer.get(name, _('outside the blocks'))})"
+        titles[name] = f"{name} ({outer.get(name, elsewhere)})"
     return titles
 
 
