@@ -12,6 +12,7 @@ from tinyformers.course.attention import DEFAULT_MODEL, DEFAULT_SENTENCE, MAX_TO
 from tinyformers.figures import attention as figs
 from tinyformers.figures.common import token_chips
 from tinyformers.hub.registry import LoadedModel, shipped_names
+from tinyformers.i18n import _, ngettext
 from tinyformers.text.inputs import text_room
 
 SLUG = "attention"
@@ -26,9 +27,15 @@ MODEL_WIDTH = 150  # px of the model box: with layer and head it fits a phone's 
 INDEX_WIDTH = 80
 
 
-@st.cache_data(max_entries=8, show_spinner="Drawing random queries and keys…")
+@st.cache_data(max_entries=8, show_spinner=False)
 def scaling_stats(dims: tuple[int, ...], n_keys: int, n_samples: int, seed: int):
     return stepwise.scaling_experiment(dims, n_keys, n_samples, seed)
+
+
+def scaling_stats_shown(dims: tuple[int, ...], n_keys: int, n_samples: int, seed: int):
+    """The experiment, with a spinner in the session's language while it is drawn."""
+    with st.spinner(_("Drawing random queries and keys…")):
+        return scaling_stats(dims, n_keys, n_samples, seed)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -44,11 +51,11 @@ def one_draw(d: int, n_keys: int, seed: int) -> torch.Tensor:
 def step_controls() -> str:
     """The step slider with Back and Next beside it, which stay in one row on a phone."""
     number = widgets.computation_steps(
-        "Step",
+        _("Step"),
         STEP_KEY,
         len(figs.STEPS) - 1,
-        ("◀ Back", "att-back"),
-        ("Next ▶", "att-next"),
+        (_("◀ Back"), "att-back"),
+        (_("Next ▶"), "att-next"),
         names=lambda n: f"{n + 1}. {figs.STEP_NAMES[figs.STEPS[n]]}",
     )
     return figs.STEPS[number]
@@ -75,7 +82,7 @@ def model_head(
         trace = stepwise.trace_sentence(loaded.model, loaded.tokenizer, text, MAX_TOKENS)
         steps = stepwise.model_head(loaded.model, trace, layer, head)
     except ValueError as err:
-        st.error(f"The model cannot read this text: {plain(err)}")
+        st.error(_("The model cannot read this text: {reason}").format(reason=plain(err)))
         return None, None
     return steps, trace.head(layer, head)
 
@@ -85,7 +92,9 @@ def toy_head(text: str, d_model: int, d_k: int, seed: int, causal: bool) -> Head
     words = text.split()
     if len(words) > stepwise.MAX_TOY_TOKENS:
         st.warning(
-            f"Your text has {len(words)} words; the toy uses the first {stepwise.MAX_TOY_TOKENS}."
+            _("Your text has {words}; the toy uses the first {first}.").format(
+                words=ngettext("{n} word", "{n} words", len(words)), first=stepwise.MAX_TOY_TOKENS
+            )
         )
     try:
         tokens = stepwise.toy_tokens(text)
@@ -103,37 +112,47 @@ lesson = widgets.lesson_header(SLUG)
 
 strip = st.container()  # the input strip: rows that wrap, not stack, on a phone
 choices = strip.container(horizontal=True)
-mode = widgets.labelled_radio("Weights", SOURCES, "att-source", choices, horizontal=False)
+mode = widgets.labelled_radio(_("Weights"), SOURCES, "att-source", choices, horizontal=False)
 loaded = None
 layer = head = 0
 if mode == "model":
     with choices.container(width=MODEL_WIDTH):
         loaded = widgets.model_picker(
-            "Model",
+            _("Model"),
             None,
             key="att-model",
             choices=shipped_names(family="gpt") + shipped_names(family="bert"),
             default=DEFAULT_MODEL,
         )
     if loaded is not None and loaded.family not in ("gpt", "bert"):
-        strip.error(f"{plain(loaded.name)} is not a GPT or BERT model; pick another one.")
+        strip.error(
+            _("{model} is not a GPT or BERT model; pick another one.").format(
+                model=plain(loaded.name)
+            )
+        )
         loaded = None
     if loaded is not None:
         small = [choices.container(width=INDEX_WIDTH) for _ in range(2)]
         layer = widgets.choose_index(
-            "Layer", loaded.config.n_layer, "att-layer", container=small[0]
+            _("Layer"), loaded.config.n_layer, "att-layer", container=small[0]
         )
-        head = widgets.choose_index("Head", loaded.config.n_head, "att-head", container=small[1])
+        head = widgets.choose_index(_("Head"), loaded.config.n_head, "att-head", container=small[1])
 else:
     d_model = choices.number_input(
-        "Width of X (d_model)", 1, TOY_WIDTH, 4, key="att-toy-d-model", bind=BIND, width=MODEL_WIDTH
+        _("Width of X (d_model)"),
+        1,
+        TOY_WIDTH,
+        4,
+        key="att-toy-d-model",
+        bind=BIND,
+        width=MODEL_WIDTH,
     )
     d_k = choices.number_input(
-        "Head width d_k", 1, TOY_WIDTH, 3, key="att-toy-d-k", bind=BIND, width=120
+        _("Head width d_k"), 1, TOY_WIDTH, 3, key="att-toy-d-k", bind=BIND, width=120
     )
     with choices.container(width=MODEL_WIDTH):
         seed = widgets.seed_control(key="att-seed")
-    causal = choices.checkbox("Causal mask (as in GPT)", key="att-toy-causal", bind=BIND)
+    causal = choices.checkbox(_("Causal mask (as in GPT)"), key="att-toy-causal", bind=BIND)
 
 sentence_column, query_column = strip.columns([4, 3], wrap=False)
 steps = returned = None
@@ -141,21 +160,23 @@ with sentence_column:
     if mode == "model" and loaded is not None:
         room = text_room(loaded.family, min(MAX_TOKENS, loaded.config.block_size))
         text = widgets.sentence_input(
-            "Your sentence", DEFAULT_SENTENCE, "att-sentence", loaded.tokenizer, max_tokens=room
+            _("Your sentence"), DEFAULT_SENTENCE, "att-sentence", loaded.tokenizer, max_tokens=room
         )
         if text is not None:
             steps, returned = model_head(loaded, text, layer, head)
-        source = f"{loaded.name}, layer {layer}, head {head}"
+        source = _("{model}, layer {layer}, head {head}").format(
+            model=loaded.name, layer=layer, head=head
+        )
     elif mode == "toy":
-        text = widgets.sentence_input("Your sentence", DEFAULT_SENTENCE, "att-sentence")
+        text = widgets.sentence_input(_("Your sentence"), DEFAULT_SENTENCE, "att-sentence")
         if text is not None:
             steps = toy_head(text, int(d_model), int(d_k), seed, causal)
-        source = "toy head"
+        source = _("toy head")
 
 if steps is not None:
     with query_column:
         focus = widgets.choose_position(
-            "Query token (the row under focus)",
+            _("Query token (the row under focus)"),
             steps.tokens,
             QUERY_KEY,
             stepwise.default_query(steps.tokens),
@@ -178,23 +199,25 @@ widgets.lesson_section(lesson, "why-scale")
 range_column, keys_column, samples_column, seed_column = st.columns([3, 1, 1, 1])
 with range_column:
     low, high = st.select_slider(
-        "Dimensions d (powers of two)",
+        _("Dimensions d (powers of two)"),
         options=DIMENSIONS,
         value=(1, 1024),
         key="att-dims",
         bind=BIND,
     )
 with keys_column:
-    n_keys = st.number_input("Keys per query", 2, MAX_KEYS, 16, key="att-keys", bind=BIND)
+    n_keys = st.number_input(_("Keys per query"), 2, MAX_KEYS, 16, key="att-keys", bind=BIND)
 with samples_column:
-    n_samples = st.number_input("Queries per d", 1, MAX_SAMPLES, 200, key="att-samples", bind=BIND)
+    n_samples = st.number_input(
+        _("Queries per d"), 1, MAX_SAMPLES, 200, key="att-samples", bind=BIND
+    )
 if mode == "model":
     with seed_column:
         seed = widgets.seed_control(key="att-seed")
-st.caption("The seed sets the toy's numbers and the random vectors of the √d experiment.")
+st.caption(_("The seed sets the toy's numbers and the random vectors of the √d experiment."))
 try:
     dims = tuple(stepwise.powers_of_two(low, high))
-    stats = scaling_stats(dims, int(n_keys), int(n_samples), seed)
+    stats = scaling_stats_shown(dims, int(n_keys), int(n_samples), seed)
 except ValueError as err:
     st.error(str(err))
     stats = None
@@ -209,7 +232,7 @@ widgets.lesson_section(lesson, "in-the-model")
 if steps is not None:
     st.caption(figs.spread_caption(steps, focus, source))
 else:
-    st.info("Type a sentence above to measure the scores of a head on it.")
+    st.info(_("Type a sentence above to measure the scores of a head on it."))
 
 widgets.lesson_section(lesson, "by-hand")
 questions.ask(lesson, steps=steps, focus=focus if steps is not None else None)

@@ -16,6 +16,7 @@ from tinyformers.figures import masks as figs
 from tinyformers.figures.common import token_chips
 from tinyformers.figures.masks import KIND_NAMES
 from tinyformers.hub.registry import LoadedModel
+from tinyformers.i18n import _, ngettext
 from tinyformers.training import experiments
 from tinyformers.training.experiments import MAX_STEPS, MIN_STEPS
 from tinyformers.training.jobs import STOPPED, Snapshot
@@ -23,17 +24,30 @@ from tinyformers.training.jobs import STOPPED, Snapshot
 SLUG = "masks"
 DATE_MODEL = "seq2seq-date"
 BERT_MODEL = "bert-stories"
-SENTENCES = (  # label, default text and key of the two sentence inputs
-    ("Your sentence", DEFAULT_SENTENCE, "mk-sentence"),
-    ("A second sentence of another length, for padding", "Tom runs .", "mk-second"),
-)
-PREFIX_LABEL = "Prefix length (tokens that see each other both ways)"
-BATCH_LABEL = "Model for the batch (GPT is causal; BERT reads in both directions)"
 DEFAULT_DATE = "12 March 2021"
-DATES = (  # label, default date, key and name in messages of the two date inputs
-    ("Date for the encoder", DEFAULT_DATE, "mk-date", "date"),
-    ("A second, shorter date in the same batch", "5 May 1999", "mk-date-2", "second date"),
-)
+
+
+def sentence_fields() -> tuple[tuple[str, str, str], ...]:
+    """Label, default text and key of the two sentence inputs."""
+    return (
+        (_("Your sentence"), DEFAULT_SENTENCE, "mk-sentence"),
+        (_("A second sentence of another length, for padding"), "Tom runs .", "mk-second"),
+    )
+
+
+def date_fields() -> tuple[tuple[str, str, str, str], ...]:
+    """Label, default date, key and name in messages of the two date inputs."""
+    return (
+        (_("Date for the encoder"), DEFAULT_DATE, "mk-date", _("date")),
+        (
+            _("A second, shorter date in the same batch"),
+            "5 May 1999",
+            "mk-date-2",
+            _("second date"),
+        ),
+    )
+
+
 MODEL_WIDTH = 150  # px of the model box: with layer and head it fits a phone's row
 INDEX_WIDTH = 80  # px of a layer or head box
 DEFAULT_STEPS = 300
@@ -51,11 +65,14 @@ def date_decoder_input(source: str) -> list[int]:
     return mask_views.decoder_input(loaded.model, loaded.tokenizer, loaded.tokenizer.encode(source))
 
 
-def layer_and_head(row, layers: int, heads: int, key: str, what: str = "Layer") -> tuple[int, int]:
+def layer_and_head(
+    row, layers: int, heads: int, key: str, what: str | None = None
+) -> tuple[int, int]:
     """Layer and head side by side in ``row``, a horizontal container."""
     layer_box, head_box = (row.container(width=INDEX_WIDTH) for _ in range(2))
+    what = _("Layer") if what is None else what
     layer = widgets.choose_index(what, layers, f"{key}-layer", container=layer_box)
-    head = widgets.choose_index("Head", heads, f"{key}-head", container=head_box)
+    head = widgets.choose_index(_("Head"), heads, f"{key}-head", container=head_box)
     return layer, head
 
 
@@ -83,9 +100,9 @@ def cross_view(row) -> tuple[mask_views.MaskView | None, int, int]:
     loaded = widgets.shipped_model(DATE_MODEL)
     tok, config = loaded.tokenizer, loaded.config
     sizes = (config.n_decoder_layer, config.n_head)
-    layer, head = layer_and_head(row, *sizes, "mk-cross", "Decoder layer")
+    layer, head = layer_and_head(row, *sizes, "mk-cross", _("Decoder layer"))
     dates = []
-    for column, (label, default, key, what) in zip(st.columns(2), DATES, strict=True):
+    for column, (label, default, key, what) in zip(st.columns(2), date_fields(), strict=True):
         with column:
             dates.append(
                 (widgets.sentence_input(label, default, key, tok, config.block_size), what)
@@ -106,9 +123,10 @@ def self_attention_view(
     layer, head = layer_and_head(row, loaded.config.n_layer, loaded.config.n_head, "mk-self")
     prefix_len = 0
     if kind == "prefix":
-        prefix_len = widgets.length_slider(PREFIX_LABEL, len(first), 3, "mk-prefix", sentences)
+        label = _("Prefix length (tokens that see each other both ways)")
+        prefix_len = widgets.length_slider(label, len(first), 3, "mk-prefix", sentences)
     if kind == "padding" and second is None:
-        st.info("Type a second sentence above: padding needs a batch of two.")
+        st.info(_("Type a second sentence above: padding needs a batch of two."))
         return None, layer, head, prefix_len
     sequences = [first] if second is None else [first, second]
     view = mask_views.sentence_view(
@@ -120,7 +138,7 @@ def self_attention_view(
 def show_kind(kind: str, loaded: LoadedModel | None, first, second, strip, rows) -> None:
     """The controls of one kind of mask (in the input strip's ``rows``) and its view."""
     if kind != "cross" and (loaded is None or first is None):
-        st.info("Pick a model and type a sentence above to see this mask on a real head.")
+        st.info(_("Pick a model and type a sentence above to see this mask on a real head."))
         return
     prefix_len = 0
     try:
@@ -132,8 +150,11 @@ def show_kind(kind: str, loaded: LoadedModel | None, first, second, strip, rows)
                     kind, loaded, first, second, *rows
                 )
     except ValueError as err:
-        what = "date model cannot read" if kind == "cross" else "model cannot show"
-        st.error(f"The {what} this: {plain(err)}")
+        if kind == "cross":
+            message = _("The date model cannot read this: {reason}")
+        else:
+            message = _("The model cannot show this: {reason}")
+        st.error(message.format(reason=plain(err)))
         return
     if view is None:
         return
@@ -152,11 +173,16 @@ def show_kind(kind: str, loaded: LoadedModel | None, first, second, strip, rows)
 
 def show_padding(loaded: LoadedModel | None, texts: list[str | None]) -> None:
     if any(text is None for text in texts):
-        st.info("Type two sentences above to build a padded batch.")
+        st.info(_("Type two sentences above to build a padded batch."))
         return
     choices = ([loaded.name] if loaded is not None else []) + [BERT_MODEL]
     name = st.radio(
-        BATCH_LABEL, choices, format_func=plain, horizontal=True, key="mk-pad-model", bind=BIND
+        _("Model for the batch (GPT is causal; BERT reads in both directions)"),
+        choices,
+        format_func=plain,
+        horizontal=True,
+        key="mk-pad-model",
+        bind=BIND,
     )
     model = (
         loaded if loaded is not None and name == loaded.name else widgets.shipped_model(BERT_MODEL)
@@ -170,10 +196,12 @@ def show_padding(loaded: LoadedModel | None, texts: list[str | None]) -> None:
     try:
         batch = mask_views.padded_batch(model.model, sequences, mask_views.pad_id_of(tok))
     except ValueError as err:
-        st.error(f"The model cannot run this batch: {plain(err)}")
+        st.error(_("The model cannot run this batch: {reason}").format(reason=plain(err)))
         return
     strings = mask_views.batch_tokens(tok, sequences)
-    title = f"One padded batch · {model.name}, layer {layer}, head {head}"
+    title = _("One padded batch · {model}, layer {layer}, head {head}").format(
+        model=model.name, layer=layer, head=head
+    )
     widgets.chart(figs.padded_batch_figure(batch, strings, layer, head, title))
     st.dataframe(figs.difference_table(batch), hide_index=True)
     st.caption(figs.padding_caption(batch, layer, head))
@@ -188,10 +216,12 @@ def start_leakage(text: str, source: str, steps: int, seed: int) -> None:
     try:
         experiments.check_text(text)
     except ValueError as err:
-        st.error(f"This text cannot be used: {plain(err)}. Paste a longer text.")
+        st.error(
+            _("This text cannot be used: {reason}. Paste a longer text.").format(reason=plain(err))
+        )
         return
     st.session_state[RUN_KEY] = dict(
-        source=CORPORA[source], chars=len(text), steps=steps, seed=seed
+        source=CORPORA[source], corpus=source, chars=len(text), steps=steps, seed=seed
     )
     # the job calls leakage_experiment(text, steps, seed, report)
     widgets.start_job(
@@ -200,45 +230,61 @@ def start_leakage(text: str, source: str, steps: int, seed: int) -> None:
 
 
 def show_result(result: experiments.ExperimentResult) -> None:
-    st.markdown("**Samples.** Both models continue the same prompt, the text's first characters:")
+    st.markdown(
+        _("**Samples.** Both models continue the same prompt, the text's first characters:")
+    )
     st.code(result.prompt, language=None, wrap_lines=True)
     for column, variant in zip(st.columns(len(result.variants)), result.variants, strict=True):
         with column:
-            st.markdown(f"**{variant.label.capitalize()}**")
+            st.markdown(f"**{figs.variant_name(variant.label).capitalize()}**")
             st.code(variant.sample or "", language=None, wrap_lines=True)
     st.dataframe(figs.results_table(result), hide_index=True)
     summary = figs.leakage_summary(result)
     if summary is not None:
         st.caption(summary)
     else:
-        st.info("The run was stopped before both models had trained; start it again to compare.")
+        st.info(_("The run was stopped before both models had trained; start it again to compare."))
 
 
 def show_leakage(snap: Snapshot) -> None:
     histories = experiments.histories_by_variant(snap.updates)
     if histories:
-        title = "Training loss with and without the causal mask"
+        title = _("Training loss with and without the causal mask")
         widgets.chart(figs.loss_curves_figure(histories, title), key="mk-leak-curves")
-        st.caption(figs.progress_caption(histories, st.session_state.get(RUN_KEY)))
+        run = st.session_state.get(RUN_KEY)
+        if run is not None and run.get("corpus") in CORPORA:
+            run = dict(run, source=corpus_name(run["corpus"]))
+        st.caption(figs.progress_caption(histories, run))
     if snap.result is not None:
         show_result(snap.result)
     elif snap.status == STOPPED:
-        st.info("Stopped. Change the settings if you like and train again.")
+        st.info(_("Stopped. Change the settings if you like and train again."))
+
+
+def corpus_name(source: str) -> str:
+    """A text to train on, named in the session's language (the menu keeps ``CORPORA``, which
+    its links hold)."""
+    names = {
+        "stories": _("Generated stories"),
+        "lessons": _("The text of these lessons"),
+        "own": _("Your own text"),
+    }
+    return names.get(source, CORPORA.get(source, source))
 
 
 def show_leakage_controls() -> None:
-    source = widgets.labelled_radio("Text to train on", CORPORA, "mk-corpus")
+    source = widgets.labelled_radio(_("Text to train on"), CORPORA, "mk-corpus")
     text = widgets.corpus_input("mk-own") if source == "own" else builtin_corpus(source)
     if text is not None:
-        st.caption(f"{len(text):,} characters.")
+        st.caption(ngettext("{n} character", "{n} characters", len(text)) + ".")
     top = min(MAX_STEPS, widgets.server_limits().max_steps)
     steps_column, seed_column, button_column = st.columns(3, vertical_alignment="bottom")
-    label, first = "Training steps per model", min(DEFAULT_STEPS, top)
+    label, first = _("Training steps per model"), min(DEFAULT_STEPS, top)
     steps = steps_column.number_input(label, MIN_STEPS, top, first, 50, key="mk-steps", bind=BIND)
     with seed_column:
         seed = widgets.seed_control(key="mk-seed")
     start = button_column.button(
-        "Train both models", type="primary", disabled=text is None, key="mk-start"
+        _("Train both models"), type="primary", disabled=text is None, key="mk-start"
     )
     if start and text is not None:
         start_leakage(text, source, int(steps), seed)
@@ -252,10 +298,10 @@ lesson = widgets.lesson_header(SLUG)
 
 strip = st.container()  # the input strip: rows that wrap, not stack, on a phone
 row = strip.container(horizontal=True)
-kind = widgets.labelled_radio("Kind of mask", KIND_NAMES, "mk-kind", row)
+kind = widgets.labelled_radio(_("Kind of mask"), KIND_NAMES, "mk-kind", row)
 with row.container(width=MODEL_WIDTH):
     loaded = widgets.model_picker(
-        "Model (self-attention)", "gpt", key="mk-model", default=DEFAULT_MODEL
+        _("Model (self-attention)"), "gpt", key="mk-model", default=DEFAULT_MODEL
     )
 sentences = strip.container(horizontal=True, vertical_alignment="bottom")
 first = second = None
@@ -263,9 +309,9 @@ texts: list[str | None] = [None, None]
 if loaded is not None:
     limit = mask_views.token_room(loaded.model, MAX_TOKENS)
     with sentences:
-        texts[0] = widgets.sentence_input(*SENTENCES[0], loaded.tokenizer, limit)
+        texts[0] = widgets.sentence_input(*sentence_fields()[0], loaded.tokenizer, limit)
         if kind == "padding":  # the second sentence goes with the first into the batch
-            texts[1] = widgets.sentence_input(*SENTENCES[1], loaded.tokenizer, limit)
+            texts[1] = widgets.sentence_input(*sentence_fields()[1], loaded.tokenizer, limit)
     first, second = (read_ids(mask_views.sentence_ids, loaded.tokenizer, t, limit) for t in texts)
 show_kind(kind, loaded, first, second, strip, (row, sentences))
 
@@ -277,7 +323,7 @@ widgets.lesson_section(lesson, f"kind-{kind}")
 
 widgets.lesson_section(lesson, "padding")
 if loaded is not None and kind != "padding":  # else it is in the input strip
-    texts[1] = widgets.sentence_input(*SENTENCES[1], loaded.tokenizer, limit)
+    texts[1] = widgets.sentence_input(*sentence_fields()[1], loaded.tokenizer, limit)
 show_padding(loaded, texts)
 
 widgets.lesson_section(lesson, "leakage", mask_views.leakage_values())

@@ -12,6 +12,7 @@ from widgets import BIND, plain
 from tinyformers.course.multi_head import (
     DEFAULT_MODEL,
     DEFAULT_SENTENCE,
+    FIRST_TOKEN,
     STATISTICS,
     agreement_probe,
     anchor_of,
@@ -29,6 +30,7 @@ from tinyformers.figures import multi_head as figs
 from tinyformers.figures.bertviz import head_view_html, model_view_html
 from tinyformers.figures.common import token_chips
 from tinyformers.hub.registry import LoadedModel, shipped_names
+from tinyformers.i18n import _
 from tinyformers.text.corpora import agreement_examples
 from tinyformers.text.inputs import text_room
 from tinyformers.trace import Trace
@@ -72,11 +74,17 @@ def attention_views(model_name: str, text: str, key: str, _trace: Trace) -> tupl
     )
 
 
-@st.cache_data(max_entries=4, show_spinner="Measuring every head on the agreement sentences…")
-def subject_scores(name: str) -> list[list[float]]:
+@st.cache_data(max_entries=4, show_spinner=False)
+def cached_subject_scores(name: str) -> list[list[float]]:
     """For a shipped model: per (layer, head), the share of agreement sentences whose verb row
     puts its strongest weight on the subject."""
     return subject_head_scores(widgets.shipped_model(name)).tolist()
+
+
+def subject_scores(name: str) -> list[list[float]]:
+    """``cached_subject_scores`` with a spinner in the session's language."""
+    with st.spinner(_("Measuring every head on the agreement sentences…")):
+        return cached_subject_scores(name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,13 +93,13 @@ def subject_scores(name: str) -> list[list[float]]:
 
 
 def show_head_view(loaded: LoadedModel, text: str, trace: Trace) -> None:
-    head_html, _ = attention_views(loaded.name, text, attention_fingerprint(trace), trace)
+    head_html, _model_html = attention_views(loaded.name, text, attention_fingerprint(trace), trace)
     height = figs.head_view_height(len(trace.tokens), figs.FIRST_VIEW_HEIGHT)
     widgets.attention_view(head_html, height)
 
 
 def show_model_view(loaded: LoadedModel, text: str, trace: Trace) -> None:
-    _, model_html = attention_views(loaded.name, text, attention_fingerprint(trace), trace)
+    _head_html, model_html = attention_views(loaded.name, text, attention_fingerprint(trace), trace)
     n_tokens = len(trace.tokens)
     widgets.attention_view(
         model_html, figs.model_view_height(trace.n_layer, trace.n_head, n_tokens)
@@ -106,18 +114,20 @@ def open_head(layer: int, head: int) -> None:
 
 def show_ranking(loaded: LoadedModel, trace: Trace) -> None:
     anchor_token, anchor_name = anchor_of(loaded.family)
-    labels = figs.stat_labels(anchor_name)
+    # The sort menu's options, in English as its links hold them.
+    labels = figs.stat_labels(anchor_token or FIRST_TOKEN)
+    names = figs.stat_names(anchor_name)
     try:
         stats = head_statistics(trace.attentions, trace.tokens, anchor_token)
     except ValueError as err:
-        st.info(f"Head statistics are not available: {plain(err)}.")
+        st.info(_("Head statistics are not available: {reason}.").format(reason=plain(err)))
         return
     key_column, order_column = st.columns([3, 2])
     key = key_column.selectbox(
-        "Sort heads by", STATISTICS, format_func=labels.get, key="mh-sort", bind=BIND
+        _("Sort heads by"), STATISTICS, format_func=labels.get, key="mh-sort", bind=BIND
     )
     order = order_column.radio(
-        "Order",
+        _("Order"),
         ("largest first", "smallest first"),
         index=1 if key in SMALLEST_FIRST else 0,
         horizontal=True,
@@ -127,15 +137,15 @@ def show_ranking(loaded: LoadedModel, trace: Trace) -> None:
     ranked = sort_heads(stats, key, descending=order == "largest first")
     widgets.chart(figs.head_ranking_chart(ranked, key, anchor_name, top=TOP_HEADS))
     st.dataframe(
-        figs.ranking_rows(ranked, labels),
+        figs.ranking_rows(ranked, names),
         hide_index=True,
         height=min(38 + 35 * len(ranked), 460),
     )
     uniform = uniform_entropy(trace.masks.get("self"), len(trace.tokens))
-    st.caption(figs.ranking_caption(ranked, key, labels, len(trace.tokens), uniform, TOP_HEADS))
+    st.caption(figs.ranking_caption(ranked, key, names, len(trace.tokens), uniform, TOP_HEADS))
     best = ranked[0]
     st.button(
-        f"Show {best.name} in the heatmap below",
+        _("Show {head} in the heatmap below").format(head=best.name),
         key="mh-open-top",
         on_click=open_head,
         args=(best.layer, best.head),
@@ -144,14 +154,16 @@ def show_ranking(loaded: LoadedModel, trace: Trace) -> None:
 
 def pick_head(trace: Trace) -> tuple[int, int]:
     layer_column, head_column = st.columns(2)
-    layer = widgets.choose_index("Layer", trace.n_layer, LAYER_KEY, True, layer_column)
-    head = widgets.choose_index("Head", trace.n_head, HEAD_KEY, True, head_column)
+    layer = widgets.choose_index(_("Layer"), trace.n_layer, LAYER_KEY, True, layer_column)
+    head = widgets.choose_index(_("Head"), trace.n_head, HEAD_KEY, True, head_column)
     return layer, head
 
 
 def show_one_head(loaded: LoadedModel, trace: Trace, layer: int, head: int) -> None:
     weights = trace.head(layer, head)
-    title = f"{loaded.name}, layer {layer}, head {head}"
+    title = _("{model}, layer {layer}, head {head}").format(
+        model=loaded.name, layer=layer, head=head
+    )
     widgets.chart(figs.attention_heatmap(weights, trace.tokens, title))
     st.caption(figs.head_caption(weights))
 
@@ -159,7 +171,7 @@ def show_one_head(loaded: LoadedModel, trace: Trace, layer: int, head: int) -> N
 def show_shapes(loaded: LoadedModel, trace: Trace) -> None:
     config, n_tokens = loaded.config, len(trace.tokens)
     steps = attention_shapes(config, n_tokens)
-    st.table(figs.shape_rows(steps, f"{loaded.name}, your sentence"))
+    st.table(figs.shape_rows(steps, _("{model}, your sentence").format(model=loaded.name)))
     parameters = projection_parameters(config)
     st.caption(figs.shapes_caption(config, n_tokens, parameters))
 
@@ -175,24 +187,26 @@ def show_concatenation(loaded: LoadedModel, trace: Trace, layer: int) -> None:
 def show_agreement() -> None:
     available = [name for name in SUBJECT_HEAD_MODELS if name in shipped_names()]
     if not available:
-        st.error("The shipped gpt-stories and bert-stories models are missing from models/.")
+        st.error(_("The shipped gpt-stories and bert-stories models are missing from models/."))
         return
     default = (
         available.index(AGREEMENT_DEFAULT_MODEL) if AGREEMENT_DEFAULT_MODEL in available else 0
     )
     name = st.radio(
-        "Model", available, index=default, horizontal=True, key="mh-agree-model", bind=BIND
+        _("Model"), available, index=default, horizontal=True, key="mh-agree-model", bind=BIND
     )
     model = widgets.shipped_model(name)
     scores = torch.tensor(subject_scores(name))
     layer, head = best_head(scores)
     rate = scores[layer, head].item()
-    title = f"{name}: how often {figs.subject_row(model.family)} points at its subject"
+    title = _("{model}: how often {row} points at its subject").format(
+        model=name, row=figs.subject_row(model.family)
+    )
     widgets.chart(figs.score_grid(scores, title, (layer, head)))
     st.caption(figs.subject_grid_caption(SUBJECT_HEAD_EXAMPLES, (layer, head), rate, model.family))
     examples = agreement_examples(AGREEMENT_CHOICES, seed=AGREEMENT_SEED)
     index = st.selectbox(
-        "Agreement sentence",
+        _("Agreement sentence"),
         range(len(examples)),
         format_func=lambda i: examples[i].text,
         key="mh-agree-sentence",
@@ -202,7 +216,9 @@ def show_agreement() -> None:
     trace = shipped_trace(name, example.text)
     probe = agreement_probe(model.tokenizer, example, model.family)
     weights = trace.head(layer, head)
-    title = f"{name}, layer {layer}, head {head}, on an agreement sentence"
+    title = _("{model}, layer {layer}, head {head}, on an agreement sentence").format(
+        model=name, layer=layer, head=head
+    )
     widgets.chart(
         figs.attention_heatmap(weights, trace.tokens, title, probe.query, probe.subject[0])
     )
@@ -219,20 +235,24 @@ lesson = widgets.lesson_header(SLUG)
 model_column, sentence_column = st.columns([2, 5])  # the input strip
 with model_column:
     loaded = widgets.model_picker(
-        "Model (GPT or BERT)",
+        _("Model (GPT or BERT)"),
         None,
         key="mh-model",
         choices=shipped_names(family=("gpt", "bert")),
         default=DEFAULT_MODEL,
     )
 if loaded is not None and loaded.family not in ("gpt", "bert"):
-    st.error(f"{plain(loaded.name)} is a {loaded.family} model; pick a GPT or BERT model.")
+    st.error(
+        _("{model} is a {family} model; pick a GPT or BERT model.").format(
+            model=plain(loaded.name), family=loaded.family
+        )
+    )
     loaded = None
 text = None
 if loaded is not None:
     with sentence_column:
         text = widgets.sentence_input(
-            "Your sentence",
+            _("Your sentence"),
             DEFAULT_SENTENCE,
             key="mh-sentence",
             tokenizer=loaded.tokenizer,
@@ -247,7 +267,7 @@ if text is not None:
         st.warning(str(err))
 
 if trace is None:
-    st.info("Pick a GPT or BERT model and type a sentence above to see its heads.")
+    st.info(_("Pick a GPT or BERT model and type a sentence above to see its heads."))
 else:
     show_head_view(loaded, text, trace)
 

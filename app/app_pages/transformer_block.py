@@ -30,6 +30,7 @@ from tinyformers.figures import transformer_block as figs
 from tinyformers.figures.common import token_chips
 from tinyformers.figures.gpt import markdown_text
 from tinyformers.hub.registry import LoadedModel, model_key, shipped_names
+from tinyformers.i18n import _
 from tinyformers.model.build import count_parameters
 from tinyformers.text.inputs import text_room
 from tinyformers.training.experiments import (
@@ -77,11 +78,15 @@ builtin_corpus = st.cache_data(max_entries=2, show_spinner=False)(blocks.builtin
 def chosen_model() -> LoadedModel | None:
     choices = shipped_names(family=("gpt", "bert"))
     loaded = widgets.model_picker(
-        "Model", None, key="tb-model", choices=choices, default=DEFAULT_MODEL
+        _("Model"), None, key="tb-model", choices=choices, default=DEFAULT_MODEL
     )
     if loaded is not None and loaded.family not in ("gpt", "bert"):
         name = markdown_text(loaded.name)
-        st.error(f"{plain(name)} is a {loaded.family} model; pick a GPT or BERT model.")
+        st.error(
+            _("{model} is a {family} model; pick a GPT or BERT model.").format(
+                model=plain(name), family=loaded.family
+            )
+        )
         return None
     return loaded
 
@@ -90,7 +95,7 @@ def sentence_ids(loaded: LoadedModel) -> tuple[list[int], list[int] | None] | No
     """The model's input for the student's sentence, or None with a message."""
     limit = text_room(loaded.family, min(loaded.config.block_size, MAX_SENTENCE_TOKENS))
     text = widgets.sentence_input(
-        "Your sentence", DEFAULT_SENTENCE, "tb-sentence", loaded.tokenizer, limit
+        _("Your sentence"), DEFAULT_SENTENCE, "tb-sentence", loaded.tokenizer, limit
     )
     if text is None:
         return None
@@ -127,26 +132,32 @@ def show_replay(inspection: BlockInspection) -> None:
 
 def show_residual(loaded: LoadedModel, inspection: BlockInspection) -> None:
     norms = inspection.residual_norms()
-    title = f"Size of the residual stream in {loaded.name}, per layer"
+    title = _("Size of the residual stream in {model}, per layer").format(model=loaded.name)
     widgets.chart(figs.residual_norm_chart(norms, title))
     st.caption(figs.residual_caption(inspection, norms))
 
 
 def show_layer_norm(loaded: LoadedModel, inspection: BlockInspection, tokens: list[str]) -> None:
     left, right = st.columns([1, 3])
-    layer = widgets.choose_index("Layer", len(inspection.layers), "tb-layer", container=left)
+    layer = widgets.choose_index(_("Layer"), len(inspection.layers), "tb-layer", container=left)
     options = figs.norm_options(inspection, layer)
     if not options:
         name = markdown_text(loaded.name)
-        st.info(f"{name} has its LayerNorms switched off: there is nothing to normalize.")
+        st.info(
+            _("{model} has its LayerNorms switched off: there is nothing to normalize.").format(
+                model=name
+            )
+        )
         return
     norm_key = f"tb-norm-{model_key(loaded)}"
-    name = widgets.labelled_radio("LayerNorm", options, norm_key, right)
+    name = widgets.labelled_radio(_("LayerNorm"), options, norm_key, right)
     stats = inspection.layers[layer].norms.get(name) or inspection.outer_norms[name]
-    title = f"{options[name]}: per-token mean and spread"
+    shown = figs.norm_titles(inspection, layer)[name]
+    title = _("{norm}: per-token mean and spread").format(norm=shown)
     widgets.chart(figs.layer_norm_stats_chart(stats, tokens, title))
     st.caption(figs.layer_norm_caption(stats))
-    widgets.chart(figs.gamma_beta_chart(stats.weight, stats.bias, f"Learned γ and β of {name}"))
+    title = _("Learned γ and β of {norm}").format(norm=name)
+    widgets.chart(figs.gamma_beta_chart(stats.weight, stats.bias, title))
     st.caption(figs.gamma_beta_caption(stats))
 
 
@@ -154,7 +165,7 @@ def show_feed_forward(loaded: LoadedModel) -> None:
     config = loaded.config
     parameters, model_total = cached_parameters(model_key(loaded), loaded)
     widgets.metric_row(figs.mlp_metrics(config))
-    title = f"Where one block of {loaded.name} keeps its parameters"
+    title = _("Where one block of {model} keeps its parameters").format(model=loaded.name)
     widgets.chart(figs.parameter_share_chart(parameters.counts(), title))
     st.caption(figs.parameters_caption(parameters, config, model_total))
 
@@ -164,8 +175,19 @@ def show_feed_forward(loaded: LoadedModel) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def source_name(label: str) -> str:
+    """A training text's label from ``SOURCES``, in the session's language (the menu keeps the
+    English labels, which its links hold)."""
+    names = {
+        SOURCES["lessons"]: _("The lessons' text"),
+        SOURCES["stories"]: _("Generated stories"),
+        SOURCES["own"]: _("Your own text"),
+    }
+    return names.get(label, label)
+
+
 def training_text() -> tuple[str, str] | None:
-    source = widgets.labelled_radio("Training text", SOURCES, "tb-source")
+    source = widgets.labelled_radio(_("Training text"), SOURCES, "tb-source")
     if source == "own":
         text = widgets.corpus_input("tb-corpus")
         return (text, SOURCES[source]) if text is not None else None
@@ -181,7 +203,7 @@ def ablation_controls() -> None:
     steps_column, seed_column = st.columns(2)
     top = min(MAX_STEPS, widgets.server_limits().max_steps)
     steps = steps_column.number_input(
-        "Training steps per variant",
+        _("Training steps per variant"),
         MIN_STEPS,
         top,
         min(DEFAULT_STEPS, top),
@@ -192,7 +214,7 @@ def ablation_controls() -> None:
     with seed_column:
         seed = widgets.seed_control(key="tb-seed")
     start = st.button(
-        "Train the four variants", key="tb-start", type="primary", disabled=chosen is None
+        _("Train the four variants"), key="tb-start", type="primary", disabled=chosen is None
     )
     if not start or chosen is None:
         return
@@ -200,7 +222,7 @@ def ablation_controls() -> None:
     try:
         check_text(text)
     except ValueError as err:
-        st.error(f"Cannot train on this text: {plain(err)}")
+        st.error(_("Cannot train on this text: {reason}").format(reason=plain(err)))
         return
     steps = int(steps)
     st.session_state[ABLATION_SETTINGS_KEY] = dict(
@@ -219,9 +241,10 @@ def render_ablation(snapshot: Snapshot) -> None:
     if snapshot.active and runs and steps:
         st.progress(ablation_progress(runs, steps), text=figs.progress_text(runs, steps))
     if settings:
-        st.caption(figs.settings_caption(settings, snapshot.elapsed_s, snapshot.active))
+        shown = dict(settings, source=source_name(settings.get("source", "")))
+        st.caption(figs.settings_caption(shown, snapshot.elapsed_s, snapshot.active))
     if runs:
-        title = "Four-block character GPTs: loss while training"
+        title = _("Four-block character GPTs: loss while training")
         widgets.chart(figs.ablation_loss_chart(runs, title, steps))
     result = snapshot.result
     if isinstance(result, ExperimentResult):
@@ -230,7 +253,7 @@ def render_ablation(snapshot: Snapshot) -> None:
 
 def show_ablation_result(result: ExperimentResult) -> None:
     if result.stopped:
-        st.info("The run was stopped: the table shows the variants trained so far.")
+        st.info(_("The run was stopped: the table shows the variants trained so far."))
     st.dataframe(figs.ablation_rows(result.variants), hide_index=True)
     best = best_variant(result.variants)
     if best is not None:
@@ -250,7 +273,7 @@ with model_column:
     loaded = chosen_model()
 inspection = tokens = None
 if loaded is None:
-    st.info("Pick a GPT or BERT model above to open its blocks.")
+    st.info(_("Pick a GPT or BERT model above to open its blocks."))
 else:
     with sentence_column:
         model_input = sentence_ids(loaded)

@@ -11,6 +11,7 @@ from widgets import BIND
 
 from tinyformers.course import variants as course
 from tinyformers.figures import variants as figs
+from tinyformers.i18n import _, ngettext
 from tinyformers.training.jobs import STOPPED, Snapshot
 
 SLUG = "variants"
@@ -32,12 +33,12 @@ def show_controls() -> None:
     steps_column, rate_column, seed_column, button_column = st.columns(
         4, vertical_alignment="bottom"
     )
-    label, first = "Training steps per variant", min(course.STEPS, top)
+    label, first = _("Training steps per variant"), min(course.STEPS, top)
     steps = steps_column.number_input(
         label, course.MIN_STEPS, top, first, 50, key="var-steps", bind=BIND
     )
     rate = rate_column.select_slider(
-        "Learning rate",
+        _("Learning rate"),
         course.LEARNING_RATES,
         course.LEARNING_RATE,
         format_func=lambda r: f"{r:g}",
@@ -46,15 +47,15 @@ def show_controls() -> None:
     )
     with seed_column:
         seed = widgets.seed_control(key="var-seed")
-    if button_column.button("Train every variant", type="primary", key="var-start"):
+    if button_column.button(_("Train every variant"), type="primary", key="var-start"):
         work = partial(course.run_variants, int(steps), float(rate), seed)
         widgets.start_job(JOB_KEY, work, name="architecture variants")
 
 
 def show_curves(histories: dict) -> None:
     groups = {
-        "positions": "Training loss of each position scheme (pre-LN, warm-up)",
-        "layernorm": "Training loss with LayerNorm before or after each sublayer",
+        "positions": _("Training loss of each position scheme (pre-LN, warm-up)"),
+        "layernorm": _("Training loss with LayerNorm before or after each sublayer"),
     }
     for group, title in groups.items():
         labels = [v.label for v in course.VARIANTS if v.group == group]
@@ -73,7 +74,7 @@ def show_run(snap: Snapshot) -> None:
     show_curves(histories)
     if result is None:
         if snap.status == STOPPED:
-            st.info("Stopped. Change the settings if you like and train again.")
+            st.info(_("Stopped. Change the settings if you like and train again."))
         return
     st.dataframe(figs.final_rows(result.histories, result.parameters), hide_index=True)
     if result.extrapolations:
@@ -86,16 +87,23 @@ show_controls()  # the inputs first, then a figure: both on the first screen
 size = vocab_size()
 widgets.chart(figs.parameters_chart(parameter_counts(size)))
 st.caption(
-    f"Every variant: {course.SIZE['n_layer']} layers, {course.SIZE['n_head']} heads, width "
-    f"{course.SIZE['n_embd']}, a context of {course.CONTEXT} characters and a vocabulary of "
-    f"{size} characters."
+    _(
+        "Every variant: {layers}, {heads}, width {width}, a context of {context} and a "
+        "vocabulary of {vocabulary}."
+    ).format(
+        layers=ngettext("{n} layer", "{n} layers", course.SIZE["n_layer"]),
+        heads=ngettext("{n} head", "{n} heads", course.SIZE["n_head"]),
+        width=course.SIZE["n_embd"],
+        context=ngettext("{n} character", "{n} characters", course.CONTEXT),
+        vocabulary=ngettext("{n} character", "{n} characters", size),
+    )
 )
 
 widgets.lesson_section(lesson, "positions")
 widgets.lesson_section(lesson, "layernorm")
 widgets.lesson_section(lesson, "run", context=course.CONTEXT, longest=course.LONGEST)
 if widgets.job_progress(JOB_KEY, show_run) is None:
-    st.info("Press Train every variant: the runs take about a minute in the background.")
+    st.info(_("Press Train every variant: the runs take about a minute in the background."))
 widgets.lesson_section(lesson, "extrapolation")
 
 questions.ask(lesson, vocab_size=size)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from tests.page_checks import BLANK_TEXTS, MARKUP, UNUSUAL_TEXTS, numbers
+from tests.page_checks import BLANK_TEXTS, MARKUP, UNUSUAL_TEXTS, english_leftovers, numbers
 from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
 from tests.plotly_json import chart, charts, decode
 from tinyformers.course import attention as stepwise
@@ -126,7 +126,8 @@ def test_the_page_opens_on_the_inputs_and_the_step_they_give(fresh, gpt):
     at = fresh
     keys = ["att-source", "att-model", "att-layer", "att-head", "att-sentence", "att-query"]
     assert strip_keys(at) == keys
-    assert not at.sidebar.selectbox and not at.sidebar.radio  # the inputs left the sidebar
+    assert not at.sidebar.selectbox  # the inputs left the sidebar (its one radio: the language)
+    assert [radio.key for radio in at.sidebar.radio] == ["lang"]
     assert first_chart(at)["layout"]["meta"] == {"step": "x"}
     assert index_after_header(at, is_subheader) > 2  # strip, step controls, panels, then prose
     at.selectbox(key="att-layer").set_value(1)
@@ -344,3 +345,9 @@ def test_markup_is_shown_as_text(fresh, mode):
     for spec in charts(at):
         text = json.dumps(spec)
         assert "<img" not in text and "</script>" not in text
+
+
+def test_the_page_in_russian_has_no_english_left(open_link) -> None:
+    at = open_link(PAGE, {"lang": "ru"})
+    assert not at.exception
+    assert english_leftovers(at) == []

@@ -16,6 +16,7 @@ from tests.page_checks import (
     MARKUP,
     UNUSUAL_TEXTS,
     captions,
+    english_leftovers,
     html_bodies,
     rerun,
 )
@@ -374,3 +375,9 @@ def test_dates_the_model_cannot_read(fresh, date, message) -> None:
     rerun(at)
     assert any(message in m.value for m in [*at.error, *at.warning])
     assert not mask_charts(at)
+
+
+def test_the_page_in_russian_has_no_english_left(open_link) -> None:
+    at = open_link(PAGE, {"lang": "ru"})
+    assert not at.exception
+    assert english_leftovers(at) == []

@@ -9,7 +9,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from tests.page_checks import BLANK_TEXTS, MARKUP, caption
+from tests.page_checks import BLANK_TEXTS, MARKUP, caption, english_leftovers
 from tests.page_order import after_header, index_after_header, is_subheader, strip_keys
 from tests.plotly_json import chart, chart_titled, charts, decode
 from tinyformers.course.multi_head import (
@@ -348,3 +348,9 @@ def test_markup_is_escaped_everywhere(fresh, model):
     assert not any("<" in label for label in labels)
     for element in at.caption:  # Markdown: a token's "<" is shown through a backslash escape
         assert "<" not in element.value.replace("\\<", "")
+
+
+def test_the_page_in_russian_has_no_english_left(open_link) -> None:
+    at = open_link(PAGE, {"lang": "ru"})
+    assert not at.exception
+    assert english_leftovers(at) == []

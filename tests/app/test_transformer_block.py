@@ -12,7 +12,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from tests.page_checks import MARKUP, html_bodies, metric, rerun
+from tests.page_checks import MARKUP, english_leftovers, html_bodies, metric, rerun
 from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
 from tests.plotly_json import chart, chart_titles, charts, decode, named_trace
 from tinyformers.course.transformer_block import block_parameters, inspect_ids, model_inputs
@@ -282,3 +282,9 @@ def test_markup_is_shown_as_text(fresh) -> None:
         assert "<img" not in body and "</script>" not in body
     for spec in charts(at):
         assert "<img" not in json.dumps(spec)
+
+
+def test_the_page_in_russian_has_no_english_left(open_link) -> None:
+    at = open_link(PAGE, {"lang": "ru"})
+    assert not at.exception
+    assert english_leftovers(at) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.page_checks import caption, rerun
+from tests.page_checks import caption, english_leftovers, rerun
 from tests.plotly_json import chart, decode, named_trace
 from tinyformers.course import variants as course
 from tinyformers.figures import variants as figs
@@ -59,3 +59,9 @@ def test_a_short_run_shows_every_curve_and_the_extrapolation(fresh):
     text = caption(at, "Mean loss on positions")
     assert text == figs.extrapolation_caption(result.extrapolations)
     assert "learned" in text and "refused past it" in text
+
+
+def test_the_page_in_russian_has_no_english_left(open_link) -> None:
+    at = open_link(PAGE, {"lang": "ru"})
+    assert not at.exception
+    assert english_leftovers(at) == []

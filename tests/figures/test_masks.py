@@ -183,7 +183,7 @@ def test_kind_details_describe_the_prefix_and_the_padding(make_model) -> None:
     batch = make_model(GPTConfig)
     padded_view = mv.padding_view(batch, [[1, 2, 3], [4]], [["a", "b", "c"], ["d"]], 0, 0, 1, 0)
     assert figs.kind_details(padded_view, "padding", 0) == (
-        "This sequence has 1 real tokens and 2 [PAD] after them. "
+        "This sequence has 1 real token and 2 [PAD] after them. "
     )
 
 

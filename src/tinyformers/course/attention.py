@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from tinyformers.i18n import _
 from tinyformers.model.positional import apply_rotary
 from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.inputs import bert_wrap
@@ -183,7 +184,7 @@ def sentence_ids(model: nn.Module, tokenizer, text: str, max_tokens: int) -> lis
         raise ValueError(f"max_tokens must leave room for at least one token, got {max_tokens}")
     ids = tokenizer.encode(text)
     if not ids:
-        raise ValueError("the text is empty: type a few words first")
+        raise ValueError(_("the text is empty: type a few words first"))
     if bert:
         return bert_wrap(tokenizer, ids, limit)
     return ids[:limit]
@@ -273,7 +274,7 @@ def toy_tokens(text: str, max_tokens: int = MAX_TOY_TOKENS) -> list[str]:
     """The words of ``text`` (split at spaces), at most ``max_tokens`` of them."""
     words = text.split()
     if not words:
-        raise ValueError("the text is empty: type a few words first")
+        raise ValueError(_("the text is empty: type a few words first"))
     return words[:max_tokens]
 
 
@@ -356,8 +357,10 @@ def check_experiment(dims: Sequence[int], n_keys: int, n_samples: int) -> None:
     work = n_samples * n_keys * sum(dims)
     if work > MAX_EXPERIMENT_WORK:
         raise ValueError(
-            f"that would draw {work:,} random numbers; the limit is {MAX_EXPERIMENT_WORK:,}. "
-            "Use fewer samples, fewer keys or smaller dimensions."
+            _(
+                "that would draw {work} random numbers; the limit is {limit}. Use fewer samples, "
+                "fewer keys or smaller dimensions."
+            ).format(work=f"{work:,}", limit=f"{MAX_EXPERIMENT_WORK:,}")
         )
 
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from tinyformers.i18n import _
 from tinyformers.model.attention import prefix_lm_mask
 from tinyformers.model.blocks import check_length
 from tinyformers.model.record import RunRecord
@@ -204,7 +205,7 @@ def _self_view(
 
 def _as_ids(ids: list[int]) -> Tensor:
     if not ids:
-        raise ValueError("there are no tokens: type a few words first")
+        raise ValueError(_("there are no tokens: type a few words first"))
     return torch.tensor([ids], dtype=torch.long)  # (1, T)
 
 
@@ -450,7 +451,7 @@ def sentence_ids(tokenizer, text: str, limit: int) -> list[int]:
     none."""
     ids = tokenizer.encode(text)[:limit]
     if not ids:
-        raise EmptyText("The text has no tokens for this model; type a few words.")
+        raise EmptyText(_("The text has no tokens for this model; type a few words."))
     return ids
 
 
@@ -467,11 +468,17 @@ def date_ids(tokenizer, text: str, what: str, example: str) -> list[int]:
     an empty text and ValueError for characters the model has never seen."""
     ids = tokenizer.encode(text.strip())
     if not ids:
-        raise EmptyText(f"The {what} is empty: type a date such as {example}.")
+        raise EmptyText(
+            _("The {what} is empty: type a date such as {example}.").format(
+                what=what, example=example
+            )
+        )
     if tokenizer.unk_id in ids:
         raise ValueError(
-            f"The {what} has characters the date model has never seen: it knows only the "
-            f"digits, letters and spaces of dates such as {example}."
+            _(
+                "The {what} has characters the date model has never seen: it knows only the "
+                "digits, letters and spaces of dates such as {example}."
+            ).format(what=what, example=example)
         )
     return ids
 
@@ -582,20 +589,22 @@ def predict_padding_leak(loaded, texts: list[str | None]) -> Prediction:
     """Whether the real tokens of the padded sentence of a batch would get other outputs if the
     batch ran without its padding mask."""
     if any(text is None for text in texts):
-        raise ValueError("type two sentences for the batch")
+        raise ValueError(_("type two sentences for the batch"))
     limit = token_room(loaded.model, MAX_TOKENS)
     sequences = batch_ids(loaded.tokenizer, texts, loaded.family, limit)
     row = padded_row([len(ids) for ids in sequences])
     pads = max(len(ids) for ids in sequences) - len(sequences[row])
     if pads == 0:
-        raise ValueError("your two sentences have the same number of tokens, so none is padded")
+        raise ValueError(_("your two sentences have the same number of tokens, so none is padded"))
 
     def reveal() -> Reveal:
         batch = padded_batch(loaded.model, sequences, pad_id_of(loaded.tokenizer))
         change = batch.differences_without_mask[row]
         answer = LEAK_CHOICES[0] if change > CHANGED else LEAK_CHOICES[1]
         strings = batch_tokens(loaded.tokenizer, sequences)
-        title = f"The padded batch with its mask · {loaded.name}, layer 0, head 0"
+        title = _("The padded batch with its mask · {model}, layer 0, head 0").format(
+            model=loaded.name
+        )
         data = {"batch": batch, "tokens": strings, "layer": 0, "head": 0, "title": title}
         return Reveal(answer, {"change": change}, data)
 

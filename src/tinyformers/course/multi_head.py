@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from tinyformers.i18n import _
 from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.corpora.stories import Sentence
 from tinyformers.text.inputs import bert_wrap, word_token_spans
@@ -51,7 +52,7 @@ def trace_sentence(model: nn.Module, tokenizer, text: str) -> Trace:
         raise ValueError(f"this needs a GPT or BERT model, not a {family} model")
     ids = tokenizer.encode(text)
     if not ids:
-        raise ValueError("the text is empty: type a few words first")
+        raise ValueError(_("the text is empty: type a few words first"))
     if family == "gpt":
         ids = ids[: model.config.block_size]
         return trace_ids(model, ids, tokenizer.display_tokens(ids))
@@ -101,6 +102,9 @@ class HeadStats:
         return f"layer {self.layer}, head {self.head}"
 
 
+FIRST_TOKEN = "the first token"  # GPT's anchor in English, as the sort menu's links hold it
+
+
 def anchor_of(family: str) -> tuple[str | None, str]:
     """The token a model family's anchor score measures (None = the first token), and its name
     in a sentence: BERT parks attention on ``[SEP]``, GPT on the first token."""
@@ -108,7 +112,7 @@ def anchor_of(family: str) -> tuple[str | None, str]:
         raise ValueError(f"anchor scores need a GPT or BERT model, not {family}")
     if family == "bert":
         return "[SEP]", "[SEP]"
-    return None, "the first token"
+    return None, _("the first token")
 
 
 def anchor_positions(tokens: Sequence[str], anchor_token: str | None) -> list[int]:
@@ -117,7 +121,7 @@ def anchor_positions(tokens: Sequence[str], anchor_token: str | None) -> list[in
         return [0]
     positions = [i for i, token in enumerate(tokens) if token == anchor_token]
     if not positions:
-        raise ValueError(f"there is no {anchor_token} token in the sentence")
+        raise ValueError(_("there is no {token} token in the sentence").format(token=anchor_token))
     return positions
 
 
@@ -193,7 +197,7 @@ def _checked_attention(attentions: Sequence[Tensor], n_tokens: int) -> list[Tens
     if not layers:
         raise ValueError("there is no attention: pass one (1, heads, T, T) tensor per layer")
     if n_tokens < 2:
-        raise ValueError("head statistics need a sentence of at least two tokens")
+        raise ValueError(_("head statistics need a sentence of at least two tokens"))
     checked = []
     for index, weights in enumerate(layers):
         if not isinstance(weights, Tensor) or weights.dim() != 4 or weights.shape[0] != 1:
@@ -372,7 +376,7 @@ def _layer_stats(trace: Trace, family: str, layer: int) -> list[HeadStats]:
 
 def _heatmap(trace: Trace, model: str, layer: int, head: int, **highlight) -> dict:
     """What ``figures.multi_head.attention_heatmap`` draws for one head."""
-    title = f"{model}, layer {layer}, head {head}"
+    title = _("{model}, layer {layer}, head {head}").format(model=model, layer=layer, head=head)
     return {"weights": trace.head(layer, head), "tokens": trace.tokens, "title": title, **highlight}
 
 
@@ -380,7 +384,7 @@ def predict_sharpest_head(trace: Trace, loaded, layer: int) -> Prediction:
     """Which head of ``layer`` has the lowest mean row entropy on the sentence."""
     heads = tuple(head_label(h) for h in range(trace.n_head))
     if len(heads) < 2:
-        raise ValueError("the model has a single head per layer")
+        raise ValueError(_("the model has a single head per layer"))
 
     def reveal() -> Reveal:
         stats = _layer_stats(trace, loaded.family, layer)

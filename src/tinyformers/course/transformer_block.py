@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from tinyformers.i18n import _
 from tinyformers.model.blocks import Block
 from tinyformers.model.config import TransformerConfig
 from tinyformers.model.record import BlockRecord, RunRecord
@@ -401,7 +402,7 @@ def model_inputs(
     )
     body = tokenizer.encode(text)
     if not body:
-        raise ValueError("the text has no tokens: type a few words first")
+        raise ValueError(_("the text has no tokens: type a few words first"))
     if model.config.family != "bert":
         return body[:limit], None
     ids = bert_wrap(tokenizer, body, limit)

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tinyformers.i18n import _, ngettext, translate, translate_plural
 from tinyformers.model.build import build_model, count_parameters
 from tinyformers.model.config import GPTConfig
 from tinyformers.model.positional import rotary_angles
@@ -112,17 +113,35 @@ def stories_task(n_stories: int = N_STORIES, seed: int = 0):
 # ---------------------------------------------------------------------------------------------
 
 
+REFUSAL = (
+    "learned positions have a vector for each of the {trained} positions they were trained with "
+    "and none for position {trained} or later, so this model cannot read {wanted}"
+)
+
+
+def refusal_message(trained: int, wanted: int, language: str | None = None) -> str:
+    """Why a learned position table cannot read ``wanted`` positions after training on
+    ``trained``, in ``language`` (by default the current one)."""
+    if language is None:
+        template = _(
+            "learned positions have a vector for each of the {trained} positions they were "
+            "trained with and none for position {trained} or later, so this model cannot read "
+            "{wanted}"
+        )
+        tokens = ngettext("{n} token", "{n} tokens", wanted)
+    else:
+        template = translate(REFUSAL, language)
+        tokens = translate_plural("{n} token", "{n} tokens", wanted, language)
+    return template.format(trained=trained, wanted=tokens)
+
+
 def longer_model(model: nn.Module, block_size: int) -> nn.Module:
     """The same weights in a model that reads ``block_size`` positions. Sinusoidal and rotary
     positions are computed for any position and no positions need none; a learned table has a
     vector only for the positions it was trained with, so it is refused past them."""
     config = model.config
     if block_size > config.block_size and config.position == "learned":
-        raise ValueError(
-            f"learned positions have a vector for each of the {config.block_size} positions "
-            f"they were trained with and none for position {config.block_size} or later, so "
-            f"this model cannot read {block_size} tokens"
-        )
+        raise ValueError(refusal_message(config.block_size, block_size))
     longer = build_model(replace(config, block_size=block_size))
     longer.load_state_dict(model.state_dict())
     return longer.eval()

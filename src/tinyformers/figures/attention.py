@@ -22,6 +22,7 @@ from torch import Tensor
 
 from tinyformers.course.attention import HeadSteps, ScalingStats, softmax_entropy
 from tinyformers.figures.common import TOP_COLORBAR, number
+from tinyformers.i18n import _, ngettext
 from tinyformers.text.display import plain
 
 STEPS = ("x", "q", "k", "v", "scores", "scale", "softmax", "output")
@@ -48,6 +49,22 @@ MASKED_COLOR = "#bbbbbb"
 UNSCALED_COLOR = "#d62728"
 SCALED_COLOR = "#1f77b4"
 MINUS_INFINITY = "−∞"
+
+
+def step_name(step: str) -> str:
+    """A step's name in the current language (``STEP_NAMES`` keeps the English names, which
+    the step slider's links hold)."""
+    names = {
+        "x": _("the input X"),
+        "q": _("queries Q = X W_Q"),
+        "k": _("keys K = X W_K"),
+        "v": _("values V = X W_V"),
+        "scores": _("scores Q Kᵀ"),
+        "scale": _("scale by √d_k (and mask)"),
+        "softmax": _("softmax, row by row"),
+        "output": _("weighted sum of the values"),
+    }
+    return names[step]
 
 
 def token_labels(tokens: Sequence[str]) -> list[str]:
@@ -111,7 +128,7 @@ def step_panels(steps: HeadSteps, step: str, focus: int) -> list[Panel]:
         ]
     scores = by_token("Q Kᵀ", steps.scores)
     scaled = by_token(f"Q Kᵀ / √{steps.d_k}", steps.scaled, masked=hidden)
-    weights = by_token("weights", steps.weights, probabilities=True)
+    weights = by_token(_("weights"), steps.weights, probabilities=True)
     if step == "scores":
         keys_t = Panel(f"Kᵀ ({steps.d_k} × {steps.n_tokens})", steps.k.T, None, labels)
         return [by_token("Q", steps.q), keys_t, _with_columns(scores, labels)]
@@ -120,7 +137,10 @@ def step_panels(steps: HeadSteps, step: str, focus: int) -> list[Panel]:
     if step == "softmax":
         return [_with_columns(scaled, labels), _with_columns(weights, labels)]
     values = Panel(f"V ({steps.n_tokens} × {steps.d_k})", steps.v, labels)
-    output = by_token(f"= output ({steps.n_tokens} × {steps.d_k})", steps.output)
+    output = by_token(
+        _("= output ({rows} × {columns})").format(rows=steps.n_tokens, columns=steps.d_k),
+        steps.output,
+    )
     return [_with_columns(weights, labels), values, output]
 
 
@@ -159,8 +179,8 @@ def _cell_texts(panel: Panel) -> list[list[str]]:
 
 
 def _hover_texts(panel: Panel, cells: list[list[str]]) -> list[list[str]]:
-    rows = panel.row_labels or [f"row {r}" for r in range(len(cells))]
-    columns = panel.column_labels or [f"dimension {c}" for c in range(len(cells[0]))]
+    rows = panel.row_labels or [_("row {r}").format(r=r) for r in range(len(cells))]
+    columns = panel.column_labels or [_("dimension {c}").format(c=c) for c in range(len(cells[0]))]
     return [
         [f"{rows[r]}<br>{columns[c]}<br>{cell}" for c, cell in enumerate(row)]
         for r, row in enumerate(cells)
@@ -234,9 +254,9 @@ def _label_axes(fig: go.Figure, panel: Panel, cell_width: float, named: bool) ->
         fig.update_yaxes(tick0=0, dtick=math.ceil(panel.matrix.size(0) / 8))
     labels = panel.column_labels
     if labels is None:
-        fig.update_xaxes(title="dimension")
+        fig.update_xaxes(title=_("dimension"))
     elif cell_width < MIN_LABELLED_COLUMN:  # too narrow for tokens: positions
-        fig.update_xaxes(title="key position", dtick=math.ceil(MIN_NUMBER_COLUMN / cell_width))
+        fig.update_xaxes(title=_("key position"), dtick=math.ceil(MIN_NUMBER_COLUMN / cell_width))
     else:
         fig.update_xaxes(tickvals=list(range(len(labels))), ticktext=labels, tickangle=-60)
 
@@ -282,7 +302,10 @@ def step_title(step: str, source: str = "") -> str:
     """'Step 3 of 8: keys K = X W_K · gpt-stories, layer 0, head 1' (``source`` is optional)."""
     number = check_step(step)
     suffix = f" · {source}" if source else ""
-    return f"Step {number} of {len(STEPS)}: {STEP_NAMES[step]}{suffix}"
+    title = _("Step {number} of {count}: {name}").format(
+        number=number, count=len(STEPS), name=step_name(step)
+    )
+    return title + suffix
 
 
 def step_figures(steps: HeadSteps, step: str, focus: int) -> tuple[list[float], list[go.Figure]]:
@@ -317,18 +340,18 @@ def attention_bars(steps: HeadSteps, focus: int) -> go.Figure:
             x=list(range(steps.n_tokens)),
             y=weights,
             marker_color=[SCALED_COLOR if a else MASKED_COLOR for a in allowed],
-            text=[f"{w:.2f}" if a else "masked" for w, a in zip(weights, allowed, strict=True)],
+            text=[f"{w:.2f}" if a else _("masked") for w, a in zip(weights, allowed, strict=True)],
             textposition="outside",
             customdata=labels,
-            hovertemplate="key %{customdata}<br>weight %{y:.4f}<extra></extra>",
+            hovertemplate=_("key %{customdata}<br>weight %{y:.4f}") + "<extra></extra>",
         )
     )
     fig.update_xaxes(
-        title="key token", tickvals=list(range(steps.n_tokens)), ticktext=labels, tickangle=-45
+        title=_("key token"), tickvals=list(range(steps.n_tokens)), ticktext=labels, tickangle=-45
     )
-    fig.update_yaxes(title="attention weight", range=[0, 1.12])
+    fig.update_yaxes(title=_("attention weight"), range=[0, 1.12])
     fig.update_layout(
-        title=f"Where {labels[focus]} looks",
+        title=_("Where {token} looks").format(token=labels[focus]),
         height=420,
         font_size=FONT_SIZE,
         margin=dict(l=60, r=20, t=60, b=110),
@@ -363,15 +386,15 @@ def scaling_figure(stats: ScalingStats) -> go.Figure:
         rows=1,
         cols=3,
         subplot_titles=[
-            "Typical |score| (mean)",
-            "Entropy of the softmax (nats)",
-            "Largest softmax weight",
+            _("Typical |score| (mean)"),
+            _("Entropy of the softmax (nats)"),
+            _("Largest softmax weight"),
         ],
         horizontal_spacing=0.08,
     )
     curves = [
-        (stats.unscaled, "q·k (unscaled)", UNSCALED_COLOR),
-        (stats.scaled, "q·k / √d (scaled)", SCALED_COLOR),
+        (stats.unscaled, _("q·k (unscaled)"), UNSCALED_COLOR),
+        (stats.scaled, _("q·k / √d (scaled)"), SCALED_COLOR),
     ]
     for values, name, color in curves:
         fig.add_trace(_line(dims, values.mean_abs, name, color, True), row=1, col=1)
@@ -379,13 +402,19 @@ def scaling_figure(stats: ScalingStats) -> go.Figure:
         fig.add_trace(_line(dims, values.max_weight, name, color, False), row=1, col=3)
     uniform = math.log(stats.n_keys)
     references = [
-        (2, [uniform] * len(dims), f"uniform over {stats.n_keys} keys (log {stats.n_keys})"),
-        (3, [1.0] * len(dims), "all weight on one key"),
+        (
+            2,
+            [uniform] * len(dims),
+            _("uniform over {keys} (log {n})").format(
+                keys=ngettext("{n} key", "{n} keys", stats.n_keys), n=stats.n_keys
+            ),
+        ),
+        (3, [1.0] * len(dims), _("all weight on one key")),
     ]
     for column, y, name in references:
         fig.add_trace(_line(dims, y, name, "#7f7f7f", True, dash="dot"), row=1, col=column)
         fig.data[-1].mode = "lines"
-    fig.update_xaxes(type="log", title="dimension d", tickvals=list(dims))
+    fig.update_xaxes(type="log", title=_("dimension d"), tickvals=list(dims))
     sizes = [v for values, _, _ in curves for v in values.mean_abs if v > 0]
     ticks = [
         2.0**p
@@ -396,10 +425,9 @@ def scaling_figure(stats: ScalingStats) -> go.Figure:
     fig.update_yaxes(rangemode="tozero", row=1, col=2)
     fig.update_yaxes(range=[0, 1.05], row=1, col=3)
     fig.update_layout(
-        title=(
-            f"Random q and k: {stats.n_samples} queries × {stats.n_keys} keys per dimension "
-            f"(seed {stats.seed})"
-        ),
+        title=_(
+            "Random q and k: {samples} queries × {keys} keys per dimension (seed {seed})"
+        ).format(samples=stats.n_samples, keys=stats.n_keys, seed=stats.seed),
         height=460,
         font_size=FONT_SIZE,
         legend=dict(orientation="h", y=-0.25),
@@ -426,15 +454,17 @@ def draw_figure(scores: Tensor, d: int) -> go.Figure:
                 y=weights.tolist(),
                 marker_color=color,
                 showlegend=False,
-                hovertemplate="key %{x}<br>weight %{y:.4f}<extra></extra>",
+                hovertemplate=_("key %{x}<br>weight %{y:.4f}") + "<extra></extra>",
             ),
             row=1,
             col=column,
         )
-        fig.update_xaxes(title="key", row=1, col=column)
-    fig.update_yaxes(title="weight", range=[0, 1.05], row=1, col=1)
+        fig.update_xaxes(title=_("key"), row=1, col=column)
+    fig.update_yaxes(title=_("weight"), range=[0, 1.05], row=1, col=1)
     fig.update_layout(
-        title=f"One random query against {len(keys)} keys, d = {d}",
+        title=_("One random query against {keys}, d = {d}").format(
+            keys=ngettext("{n} key", "{n} keys", len(keys)), d=d
+        ),
         height=380,
         font_size=FONT_SIZE,
         margin=dict(l=60, r=20, t=90, b=60),
@@ -456,18 +486,22 @@ def row_label(steps: HeadSteps, i: int) -> str:
 def input_caption(steps: HeadSteps, focus: int, placement: str | None, layer: int) -> str:
     """What X is and the statistics of the focus row. ``placement`` is the block's LayerNorm
     placement ('pre' or 'post'), or None for the toy head."""
-    size = f"{steps.n_tokens} tokens × {steps.x.size(1)} numbers"
+    size = _("{tokens} × {numbers}").format(
+        tokens=ngettext("{n} token", "{n} tokens", steps.n_tokens),
+        numbers=ngettext("{n} number", "{n} numbers", steps.x.size(1)),
+    )
     row = steps.x[focus]
-    focus_text = (
-        f" Row {row_label(steps, focus)}: mean {number(row.mean(), 3)}, standard deviation "
-        f"{number(row.std(unbiased=False), 3)}."
+    focus_text = " " + _("Row {row}: mean {mean}, standard deviation {std}.").format(
+        row=row_label(steps, focus),
+        mean=number(row.mean(), 3),
+        std=number(row.std(unbiased=False), 3),
     )
     if placement is None:
-        return f"{size}: one random row per distinct word.{focus_text}"
+        return _("{size}: one random row per distinct word.").format(size=size) + focus_text
     if placement == "pre":
-        where = f"the output of ln_1 in layer {layer} (pre-LN)"
+        where = _("the output of ln_1 in layer {layer} (pre-LN)").format(layer=layer)
     else:
-        where = f"the input of block {layer} (post-LN)"
+        where = _("the input of block {layer} (post-LN)").format(layer=layer)
     return f"{size}: {where}.{focus_text}"
 
 
@@ -478,16 +512,19 @@ def projection_caption(steps: HeadSteps, step: str, focus: int) -> str:
     result = {"q": steps.q, "k": steps.k, "v": steps.v}[step]
     largest_bias = bias.abs().max().item()
     bias_text = (
-        f"Bias b_{letter}: largest |entry| {number(largest_bias, 3)}."
+        _("Bias b_{letter}: largest |entry| {value}.").format(
+            letter=letter, value=number(largest_bias, 3)
+        )
         if largest_bias
-        else "No bias."
+        else _("No bias.")
     )
-    text = (
-        f"W_{letter}: {steps.x.size(1)} × {steps.d_k}. {bias_text} Row {row_label(steps, focus)} "
-        f"of {letter} has length {number(result[focus].norm(), 3)}."
-    )
+    text = f"W_{letter}: {steps.x.size(1)} × {steps.d_k}. {bias_text} " + _(
+        "Row {row} of {letter} has length {length}."
+    ).format(row=row_label(steps, focus), letter=letter, length=number(result[focus].norm(), 3))
     if steps.rotary and step in ("q", "k"):
-        text += f" {letter} is shown after the rotary position rotation."
+        text += " " + _("{letter} is shown after the rotary position rotation.").format(
+            letter=letter
+        )
     return text
 
 
@@ -499,10 +536,17 @@ def scores_caption(steps: HeadSteps, focus: int) -> str:
     best = int(visible.argmax())
     product = (steps.q[focus] * steps.k[best]).sum()
     low, high = number(steps.scores.min(), 2), number(steps.scores.max(), 2)
-    return (
-        f"Row {row_label(steps, focus)}: the largest score it may use is {number(row[best], 3)}, "
-        f"with {row_label(steps, best)}; written out, q·k = sum of {steps.d_k} products = "
-        f"{number(product, 3)}. Scores range from {low} to {high}."
+    return _(
+        "Row {row}: the largest score it may use is {score}, with {key}; written out, q·k = sum "
+        "of {products} = {product}. Scores range from {low} to {high}."
+    ).format(
+        row=row_label(steps, focus),
+        score=number(row[best], 3),
+        key=row_label(steps, best),
+        products=ngettext("{n} product", "{n} products", steps.d_k),
+        product=number(product, 3),
+        low=low,
+        high=high,
     )
 
 
@@ -511,11 +555,11 @@ def scale_caption(steps: HeadSteps) -> str:
     text = f"√d_k = √{steps.d_k} = {number(steps.scale, 3)}. "
     hidden = int((~steps.allowed()).sum())
     if steps.mask is None:
-        return text + "No mask: every token may look at every token."
-    return text + (
-        f"The causal mask hides {hidden} of {steps.n_tokens**2} entries (key after query): "
-        "they become −∞ and are drawn blank."
-    )
+        return text + _("No mask: every token may look at every token.")
+    return text + _(
+        "The causal mask hides {hidden} of {total} entries (key after query): they become −∞ "
+        "and are drawn blank."
+    ).format(hidden=hidden, total=steps.n_tokens**2)
 
 
 def softmax_caption(steps: HeadSteps, focus: int, returned: Tensor | None, source: str) -> str:
@@ -523,16 +567,18 @@ def softmax_caption(steps: HeadSteps, focus: int, returned: Tensor | None, sourc
     this head), how far they are from the weights computed here."""
     row = steps.weights[focus]
     best = int(row.argmax())
-    text = (
-        f"Row {row_label(steps, focus)} sums to {number(row.sum(), 6)}; its largest weight is "
-        f"{number(row[best], 3)}, on {row_label(steps, best)}."
+    text = _("Row {row} sums to {total}; its largest weight is {weight}, on {key}.").format(
+        row=row_label(steps, focus),
+        total=number(row.sum(), 6),
+        weight=number(row[best], 3),
+        key=row_label(steps, best),
     )
     if returned is not None:
         difference = (steps.weights - returned).abs().max().item()
-        text += (
-            f" The model's own attention weights ({source}) differ from this matrix by at "
-            f"most {difference:.1e}."
-        )
+        text += " " + _(
+            "The model's own attention weights ({source}) differ from this matrix by at most "
+            "{difference}."
+        ).format(source=source, difference=f"{difference:.1e}")
     return text
 
 
@@ -545,9 +591,11 @@ def output_caption(steps: HeadSteps, focus: int) -> str:
         for w, j in zip(top.values, top.indices, strict=True)
     )
     more = " + …" if steps.n_tokens > 2 else ""
-    return (
-        f"Output row {row_label(steps, focus)} = {parts}{more}; it has {steps.d_k} numbers and "
-        f"length {number(steps.output[focus].norm(), 3)}."
+    return _("Output row {row} = {sum}; it has {numbers} and length {length}.").format(
+        row=row_label(steps, focus),
+        sum=parts + more,
+        numbers=ngettext("{n} number", "{n} numbers", steps.d_k),
+        length=number(steps.output[focus].norm(), 3),
     )
 
 
@@ -582,10 +630,16 @@ def query_caption(steps: HeadSteps, focus: int, source: str) -> str:
     check_focus(steps, focus)
     visible = int(steps.allowed()[focus].sum())
     entropy = softmax_entropy(steps.weights[focus]).item()
-    return (
-        f"{source}. Row {row_label(steps, focus)} may see {visible} of {steps.n_tokens} tokens. "
-        f"Entropy of its weights: {number(entropy, 3)} nats (uniform over the keys it may see: "
-        f"{number(math.log(visible), 3)})."
+    return _(
+        "{source}. Row {row} may see {visible} of {tokens}. Entropy of its weights: {entropy} "
+        "nats (uniform over the keys it may see: {uniform})."
+    ).format(
+        source=source,
+        row=row_label(steps, focus),
+        visible=visible,
+        tokens=ngettext("{n} token", "{n} tokens", steps.n_tokens),
+        entropy=number(entropy, 3),
+        uniform=number(math.log(visible), 3),
     )
 
 
@@ -596,13 +650,19 @@ def spread_caption(steps: HeadSteps, focus: int, source: str) -> str:
     raw = steps.scores[allowed]
     unscaled_row = steps.scores[focus].masked_fill(~allowed[focus], -math.inf)
     without = torch.softmax(unscaled_row, dim=-1).max()
-    return (
-        f"{source}: the {raw.numel()} scores the mask lets through have standard deviation "
-        f"{number(raw.std(unbiased=False), 3)} before the division and "
-        f"{number((raw / steps.scale).std(unbiased=False), 3)} after it "
-        f"(÷ {number(steps.scale, 3)}). The largest weight of row {row_label(steps, focus)} is "
-        f"{number(steps.weights[focus].max(), 3)}; without the division it would be "
-        f"{number(without, 3)}."
+    return _(
+        "{source}: the {count} scores the mask lets through have standard deviation {before} "
+        "before the division and {after} after it (÷ {scale}). The largest weight of row {row} "
+        "is {weight}; without the division it would be {without}."
+    ).format(
+        source=source,
+        count=raw.numel(),
+        before=number(raw.std(unbiased=False), 3),
+        after=number((raw / steps.scale).std(unbiased=False), 3),
+        scale=number(steps.scale, 3),
+        row=row_label(steps, focus),
+        weight=number(steps.weights[focus].max(), 3),
+        without=number(without, 3),
     )
 
 
@@ -611,13 +671,20 @@ def scaling_caption(stats: ScalingStats) -> str:
     last = len(stats.dims) - 1
     d = stats.dims[last]
     unscaled, scaled = stats.unscaled, stats.scaled
-    return (
-        f"At d = {d}: unscaled scores have standard deviation {number(unscaled.std[last], 3)} "
-        f"(√d = {number(math.sqrt(d), 3)}), scaled ones {number(scaled.std[last], 3)}. Mean "
-        f"largest weight {number(unscaled.max_weight[last], 3)} unscaled, "
-        f"{number(scaled.max_weight[last], 3)} scaled; mean entropy "
-        f"{number(unscaled.entropy[last], 3)} and {number(scaled.entropy[last], 3)} nats "
-        f"(uniform: {number(math.log(stats.n_keys), 3)})."
+    return _(
+        "At d = {d}: unscaled scores have standard deviation {unscaled_std} (√d = {root}), "
+        "scaled ones {scaled_std}. Mean largest weight {unscaled_max} unscaled, {scaled_max} "
+        "scaled; mean entropy {unscaled_entropy} and {scaled_entropy} nats (uniform: {uniform})."
+    ).format(
+        d=d,
+        unscaled_std=number(unscaled.std[last], 3),
+        root=number(math.sqrt(d), 3),
+        scaled_std=number(scaled.std[last], 3),
+        unscaled_max=number(unscaled.max_weight[last], 3),
+        scaled_max=number(scaled.max_weight[last], 3),
+        unscaled_entropy=number(unscaled.entropy[last], 3),
+        scaled_entropy=number(scaled.entropy[last], 3),
+        uniform=number(math.log(stats.n_keys), 3),
     )
 
 
@@ -626,12 +693,12 @@ def stats_table(stats: ScalingStats) -> dict[str, list]:
     columns = {
         "mean |q·k|": stats.unscaled.mean_abs,
         "std q·k": stats.unscaled.std,
-        "entropy (unscaled)": stats.unscaled.entropy,
-        "max weight (unscaled)": stats.unscaled.max_weight,
+        _("entropy (unscaled)"): stats.unscaled.entropy,
+        _("max weight (unscaled)"): stats.unscaled.max_weight,
         "mean |q·k|/√d": stats.scaled.mean_abs,
         "std q·k/√d": stats.scaled.std,
-        "entropy (scaled)": stats.scaled.entropy,
-        "max weight (scaled)": stats.scaled.max_weight,
+        _("entropy (scaled)"): stats.scaled.entropy,
+        _("max weight (scaled)"): stats.scaled.max_weight,
     }
     return {"d": list(stats.dims)} | {
         name: [round(value, 3) for value in values] for name, values in columns.items()

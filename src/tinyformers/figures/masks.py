@@ -24,6 +24,7 @@ from torch import Tensor
 
 from tinyformers.course.masks import PAD_TOKEN, MaskView, PaddedBatch
 from tinyformers.figures.common import TOP_COLORBAR
+from tinyformers.i18n import _, ngettext
 from tinyformers.training.experiments import CAUSAL, LEAKY, ExperimentResult
 from tinyformers.training.loop import Progress
 
@@ -44,6 +45,24 @@ KIND_NAMES = {
     "prefix": "Prefix-LM",
     "cross": "Cross-attention",
 }
+
+
+def kind_name(kind: str) -> str:
+    """A kind of mask's name in the current language (``KIND_NAMES`` keeps the English names,
+    which the kind menu's links hold)."""
+    names = {
+        "causal": _("Causal"),
+        "padding": _("Padding"),
+        "prefix": _("Prefix-LM"),
+        "cross": _("Cross-attention"),
+    }
+    return names[kind]
+
+
+def variant_name(label: str) -> str:
+    """A model of the leakage experiment named in the current language."""
+    names = {CAUSAL: _("with the causal mask"), LEAKY: _("without the mask (leaks the future)")}
+    return names.get(label, label)
 
 
 def token_labels(tokens: Sequence[str]) -> list[str]:
@@ -93,7 +112,8 @@ def _hovers(
     values, hidden = matrix.double().tolist(), masked.tolist()
     return [
         [
-            f"query {rows[r]}<br>key {columns[c]}<br>"
+            _("query {row}<br>key {column}").format(row=rows[r], column=columns[c])
+            + "<br>"
             + (masked_what.format(value=_format(v)) if hidden[r][c] else f"{what} {_format(v)}")
             for c, v in enumerate(row)
         ]
@@ -135,7 +155,7 @@ def _mask_panel(view: MaskView, rows: list[str], columns: list[str], cell: float
     texts = [
         [(MINUS_INFINITY if m else "0") if fits else "" for m in row] for row in masked.tolist()
     ]
-    hovers = _hovers(zeros, masked, rows, columns, "may look: adds", "masked: adds −∞")
+    hovers = _hovers(zeros, masked, rows, columns, _("may look: adds"), _("masked: adds −∞"))
     scale = dict(colorscale=[[0, ALLOWED_COLOR], [1, ALLOWED_COLOR]], zmin=0, zmax=1)
     return _panel(zeros, masked, texts, hovers, scale, None)
 
@@ -149,7 +169,12 @@ def _scores_panel(
     fits = (cell >= MIN_NUMBER_WIDTH, cell >= MIN_MARK_WIDTH)
     texts = _texts(view.scores, masked, MINUS_INFINITY, *fits)
     hovers = _hovers(
-        view.scores, masked, rows, columns, "score", "score {value} replaced by −∞ (masked)"
+        view.scores,
+        masked,
+        rows,
+        columns,
+        _("score"),
+        _("score {value} replaced by −∞ (masked)"),
     )
     scale = dict(colorscale="RdBu_r", zmid=0.0, zmin=-(limit or 1.0), zmax=limit or 1.0)
     return _panel(view.scores, masked, texts, hovers, scale, bar)
@@ -159,7 +184,9 @@ def _weights_panel(
     weights: Tensor, masked: Tensor, rows: list[str], columns: list[str], cell: float, bar: float
 ) -> dict:
     texts = _texts(weights, masked, "0", cell >= MIN_NUMBER_WIDTH, cell >= MIN_MARK_WIDTH)
-    hovers = _hovers(weights, masked, rows, columns, "weight", "weight {value} (masked: exactly 0)")
+    hovers = _hovers(
+        weights, masked, rows, columns, _("weight"), _("weight {value} (masked: exactly 0)")
+    )
     scale = dict(colorscale="Blues", zmin=0.0, zmax=1.0)
     return _panel(weights, masked, texts, hovers, scale, bar)
 
@@ -292,11 +319,15 @@ def mask_figures(view: MaskView) -> tuple[list[float], list[go.Figure]]:
         _weights_panel(view.weights, ~view.mask, rows, columns, cell, 1.0),
     ]
     titles = [  # on two lines, to fit a third of a projector's column
-        "Mask:<br>0 or −∞ (grey)",
-        "Scores<br>q·k/√d<sub>k</sub> + mask",
-        "Weights:<br>softmax of each row",
+        _("Mask:<br>0 or −∞ (grey)"),
+        _("Scores<br>q·k/√d<sub>k</sub> + mask"),
+        _("Weights:<br>softmax of each row"),
     ]
-    axis_titles = ("query (decoder)", "key (encoder)") if view.kind == "cross" else ("query", "key")
+    axis_titles = (
+        (_("query (decoder)"), _("key (encoder)"))
+        if view.kind == "cross"
+        else (_("query"), _("key"))
+    )
     figures = [
         _panel_figure(trace, name, rows, columns, axis_titles, i == 0, dict(mask=view.kind))
         for i, (trace, name) in enumerate(zip(traces, titles, strict=True))
@@ -321,7 +352,13 @@ def padded_batch_figure(
         cell = _cell_width(length, n)
         traces.append(_weights_panel(weights, masked, labels, labels, cell, bar))
         columns.append(labels)
-    titles = [f"Sequence {row + 1}: {batch.lengths[row]} real tokens" for row in range(n)]
+    titles = [
+        _("Sequence {number}: {tokens}").format(
+            number=row + 1,
+            tokens=ngettext("{n} real token", "{n} real tokens", batch.lengths[row]),
+        )
+        for row in range(n)
+    ]
     return side_by_side(traces, titles, columns, columns, title, spacing=0.1)
 
 
@@ -331,15 +368,18 @@ def loss_curves_figure(histories: Mapping[str, Sequence[Progress]], title: str) 
     fig = go.Figure()
     for n, (label, history) in enumerate(histories.items()):
         color = VARIANT_COLORS[n % len(VARIANT_COLORS)]
-        name = html.escape(label, quote=False)
+        name = html.escape(variant_name(label), quote=False)
         fig.add_trace(
             go.Scatter(
                 x=[p.step for p in history],
                 y=[p.train_loss for p in history],
-                name=f"{name}: training",
+                name=_("{name}: training").format(name=name),
                 mode="lines",
                 line=dict(color=color, width=3),
-                hovertemplate=f"{name}<br>step %{{x}}<br>training loss %{{y:.3f}}<extra></extra>",
+                hovertemplate=name
+                + "<br>"
+                + _("step %{x}<br>training loss %{y:.3f}")
+                + "<extra></extra>",
             )
         )
         evaluated = [p for p in history if p.val_loss is not None]
@@ -347,15 +387,18 @@ def loss_curves_figure(histories: Mapping[str, Sequence[Progress]], title: str) 
             go.Scatter(
                 x=[p.step for p in evaluated],
                 y=[p.val_loss for p in evaluated],
-                name=f"{name}: validation",
+                name=_("{name}: validation").format(name=name),
                 mode="lines+markers",
                 line=dict(color=color, width=2, dash="dash"),
                 marker=dict(size=8),
-                hovertemplate=f"{name}<br>step %{{x}}<br>validation loss %{{y:.3f}}<extra></extra>",
+                hovertemplate=name
+                + "<br>"
+                + _("step %{x}<br>validation loss %{y:.3f}")
+                + "<extra></extra>",
             )
         )
-    fig.update_xaxes(title="training step")
-    fig.update_yaxes(title="loss (nats per character)", rangemode="tozero")
+    fig.update_xaxes(title=_("training step"))
+    fig.update_yaxes(title=_("loss (nats per character)"), rangemode="tozero")
     fig.update_layout(
         title=dict(text=html.escape(title, quote=False)),
         height=460,
@@ -373,8 +416,13 @@ def loss_curves_figure(histories: Mapping[str, Sequence[Progress]], title: str) 
 
 def kind_title(kind: str, model_name: str, layer: int, head: int) -> str:
     """The title of a mask figure: the kind of mask, the model, the layer and the head."""
-    where = "decoder layer" if kind == "cross" else "layer"
-    return f"{KIND_NAMES[kind]} mask · {model_name}, {where} {layer}, head {head}"
+    if kind == "cross":
+        where = _("decoder layer {layer}").format(layer=layer)
+    else:
+        where = _("layer {layer}").format(layer=layer)
+    return _("{kind} mask · {model}, {where}, head {head}").format(
+        kind=kind_name(kind), model=model_name, where=where, head=head
+    )
 
 
 def kind_caption(
@@ -389,13 +437,26 @@ def kind_details(view: MaskView, kind: str, prefix_len: int) -> str:
     """What is special about this kind of mask on this sequence (the prefix, the padding)."""
     t_q, t_k = view.mask.shape
     if kind == "prefix" and prefix_len == 0:
-        return "Prefix length 0: the same as the causal mask. "
+        return _("Prefix length 0: the same as the causal mask.") + " "
     if kind == "prefix":
-        return f"Prefix: positions 0 to {prefix_len - 1} ({prefix_len} of {t_q} tokens). "
+        return (
+            _("Prefix: positions 0 to {last} ({length} of {tokens}).").format(
+                last=prefix_len - 1,
+                length=prefix_len,
+                tokens=ngettext("{n} token", "{n} tokens", t_q),
+            )
+            + " "
+        )
     if kind in ("padding", "cross"):
         pads = view.key_tokens.count(PAD_TOKEN)
-        keys = "source tokens" if kind == "cross" else "tokens"
-        return f"This sequence has {t_k - pads} real {keys} and {pads} [PAD] after them. "
+        if kind == "cross":
+            real = ngettext("{n} real source token", "{n} real source tokens", t_k - pads)
+        else:
+            real = ngettext("{n} real token", "{n} real tokens", t_k - pads)
+        return (
+            _("This sequence has {real} and {pads} [PAD] after them.").format(real=real, pads=pads)
+            + " "
+        )
     return ""
 
 
@@ -407,11 +468,17 @@ def view_caption(view: MaskView, extra: str) -> str:
     seen = view.mask.any(dim=-1)
     deviation = (row_sums[seen] - 1).abs().max().item()
     largest_masked = view.weights[~view.mask].abs().max().item() if view.n_masked else 0.0
-    return (
-        f"{extra}{view.n_masked} of {total} (query, key) pairs are masked: their score becomes "
-        f"−∞, and their weight is {largest_masked:g}. Every row of weights sums to 1 (largest "
-        f"deviation {deviation:.1e}). The weights computed here from the head's queries and keys "
-        f"differ from the ones the model returned by at most {view.max_difference():.1e}."
+    return extra + _(
+        "{masked} of {total} (query, key) pairs are masked: their score becomes −∞, and their "
+        "weight is {largest}. Every row of weights sums to 1 (largest deviation {deviation}). The "
+        "weights computed here from the head's queries and keys differ from the ones the model "
+        "returned by at most {difference}."
+    ).format(
+        masked=view.n_masked,
+        total=total,
+        largest=f"{largest_masked:g}",
+        deviation=f"{deviation:.1e}",
+        difference=f"{view.max_difference():.1e}",
     )
 
 
@@ -421,46 +488,56 @@ def difference_table(batch: PaddedBatch) -> pd.DataFrame:
     length = batch.ids.size(1)
     return pd.DataFrame(
         {
-            "sequence": [row + 1 for row in range(len(batch.lengths))],
-            "real tokens": batch.lengths,
-            "[PAD] added": [length - n for n in batch.lengths],
-            "max |difference|, with the padding mask": [f"{d:.1e}" for d in batch.differences],
-            "max |difference|, without it": [f"{d:.1e}" for d in batch.differences_without_mask],
+            _("sequence"): [row + 1 for row in range(len(batch.lengths))],
+            _("real tokens"): batch.lengths,
+            _("[PAD] added"): [length - n for n in batch.lengths],
+            _("max |difference|, with the padding mask"): [f"{d:.1e}" for d in batch.differences],
+            _("max |difference|, without it"): [f"{d:.1e}" for d in batch.differences_without_mask],
         }
     )
 
 
 def padding_caption(batch: PaddedBatch, layer: int, head: int) -> str:
     """The head's largest weight on a [PAD] key, and the batch's largest output differences."""
-    return (
-        f"Largest weight on a [PAD] key in this head: {batch.largest_pad_weight(layer, head):g}. "
-        f"Each real token's output (the last hidden state) in the batch differs from its output "
-        f"when its sentence runs alone by at most {max(batch.differences):.1e} with the padding "
-        f"mask and {max(batch.differences_without_mask):.1e} without it."
+    return _(
+        "Largest weight on a [PAD] key in this head: {pad_weight}. Each real token's output (the "
+        "last hidden state) in the batch differs from its output when its sentence runs alone by "
+        "at most {with_mask} with the padding mask and {without_mask} without it."
+    ).format(
+        pad_weight=f"{batch.largest_pad_weight(layer, head):g}",
+        with_mask=f"{max(batch.differences):.1e}",
+        without_mask=f"{max(batch.differences_without_mask):.1e}",
     )
 
 
 def progress_caption(histories: Mapping[str, Sequence[Progress]], run: dict | None) -> str:
     """What the leakage run trains on (``run``: source, chars, steps, seed) and the steps each
     model has done."""
-    done = "; ".join(f"{label}, {history[-1].step}" for label, history in histories.items())
+    done = "; ".join(
+        f"{variant_name(label)}, {history[-1].step}" for label, history in histories.items()
+    )
     about = ""
     if run is not None:
         about = (
-            f"Trained on {run['source'].lower()} ({run['chars']:,} characters), "
-            f"{run['steps']} steps per model, seed {run['seed']}. "
+            _("Trained on {source} ({characters}), {steps} per model, seed {seed}.").format(
+                source=run["source"].lower(),
+                characters=ngettext("{n} character", "{n} characters", run["chars"]),
+                steps=ngettext("{n} step", "{n} steps", run["steps"]),
+                seed=run["seed"],
+            )
+            + " "
         )
-    return f"{about}Steps done: {done}."
+    return about + _("Steps done: {done}.").format(done=done)
 
 
 def results_table(result: ExperimentResult) -> pd.DataFrame:
     """The final losses of each model of the leakage experiment, three decimals."""
     return pd.DataFrame(
         {
-            "model": [v.label for v in result.variants],
-            "final training loss": [v.final_train_loss for v in result.variants],
-            "validation loss": [v.final_val_loss for v in result.variants],
-            "validation loss with the mask on": [v.masked_val_loss for v in result.variants],
+            _("model"): [variant_name(v.label) for v in result.variants],
+            _("final training loss"): [v.final_train_loss for v in result.variants],
+            _("validation loss"): [v.final_val_loss for v in result.variants],
+            _("validation loss with the mask on"): [v.masked_val_loss for v in result.variants],
         }
     ).round(3)
 
@@ -472,18 +549,25 @@ def leakage_summary(result: ExperimentResult) -> str | None:
         return None
     causal, leaky = result.variant(CAUSAL), result.variant(LEAKY)
     vocab_size = result.tokenizer.vocab_size
-    return (
-        f"Training loss at the end: {leaky.final_train_loss:.3f} without the mask, "
-        f"{causal.final_train_loss:.3f} with it. The leaky weights, judged with the mask "
-        f"switched on (as in generation, where the next character is not there to read), score "
-        f"a validation loss of {leaky.masked_val_loss:.3f}, against "
-        f"{causal.masked_val_loss:.3f} for the model trained with the mask. Guessing uniformly "
-        f"among the {vocab_size} tokens would score ln {vocab_size} = {math.log(vocab_size):.3f}."
+    return _(
+        "Training loss at the end: {leaky} without the mask, {causal} with it. The leaky "
+        "weights, judged with the mask switched on (as in generation, where the next character "
+        "is not there to read), score a validation loss of {leaky_masked}, against "
+        "{causal_masked} for the model trained with the mask. Guessing uniformly among the "
+        "{tokens} would score ln {vocab} = {uniform}."
+    ).format(
+        leaky=f"{leaky.final_train_loss:.3f}",
+        causal=f"{causal.final_train_loss:.3f}",
+        leaky_masked=f"{leaky.masked_val_loss:.3f}",
+        causal_masked=f"{causal.masked_val_loss:.3f}",
+        tokens=ngettext("{n} token", "{n} tokens", vocab_size),
+        vocab=vocab_size,
+        uniform=f"{math.log(vocab_size):.3f}",
     )
 
 
 def mask_panel(view: MaskView) -> go.Figure:
     """The first panel of ``mask_figures`` on its own: the mask, 0 where a query may look and
     −∞ (grey) where it may not."""
-    _, figures = mask_figures(view)
+    _widths, figures = mask_figures(view)
     return figures[0]

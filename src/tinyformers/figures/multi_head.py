@@ -23,6 +23,7 @@ from tinyformers.course.multi_head import (
     points_at_subject,
     strongest_key_habits,
 )
+from tinyformers.i18n import _, ngettext
 from tinyformers.text.display import plain
 
 FONT_SIZE = 16
@@ -42,6 +43,18 @@ def stat_labels(anchor: str) -> dict[str, str]:
         "previous": "attends to the previous token",
         "anchor": f"attends to {anchor}",
         "itself": "attends to itself",
+    }
+
+
+def stat_names(anchor: str) -> dict[str, str]:
+    """``stat_labels`` in the current language, for charts, tables and captions (the sort
+    menu keeps the English names, which its links hold)."""
+    return {
+        "entropy": _("mean entropy of a row (nats)"),
+        "distance": _("mean distance attended |i − j|"),
+        "previous": _("attends to the previous token"),
+        "anchor": _("attends to {anchor}").format(anchor=anchor),
+        "itself": _("attends to itself"),
     }
 
 
@@ -139,9 +152,9 @@ def attention_heatmap(
             zmin=0,
             zmax=1,
             colorscale="Blues",
-            colorbar=dict(title=dict(text="weight", side="top")),
+            colorbar=dict(title=dict(text=_("weight"), side="top")),
             texttemplate="%{z:.2f}" if show_values else None,
-            hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>",
+            hovertemplate=_("query %{y}<br>key %{x}<br>weight %{z:.3f}") + "<extra></extra>",
         )
     )
     n = len(tokens)
@@ -163,9 +176,9 @@ def attention_heatmap(
             y1=n - 0.5,
             line=dict(color=HIGHLIGHT, width=2, dash="dash"),
         )
-    fig.update_xaxes(title="key (attended to)", type="category", tickangle=-50, automargin=True)
+    fig.update_xaxes(title=_("key (attended to)"), type="category", tickangle=-50, automargin=True)
     fig.update_yaxes(
-        title="query (attending)", type="category", autorange="reversed", automargin=True
+        title=_("query (attending)"), type="category", autorange="reversed", automargin=True
     )
     side = max(480, min(1000, 180 + 34 * n))
     return _layout(fig, title, side)
@@ -179,7 +192,7 @@ def head_ranking_chart(
     if key not in STATISTICS:
         raise ValueError(f"there is no statistic {key!r}; choose one of {', '.join(STATISTICS)}")
     shown = list(stats)[:top]
-    label = stat_labels(anchor)[key]
+    label = stat_names(anchor)[key]
     fig = go.Figure()
     for layer in sorted({s.layer for s in shown}):
         rows = [s for s in shown if s.layer == layer]
@@ -188,7 +201,7 @@ def head_ranking_chart(
                 x=[getattr(s, key) for s in rows],
                 y=[s.name for s in rows],
                 orientation="h",
-                name=f"layer {layer}",
+                name=_("layer {layer}").format(layer=layer),
                 marker_color=LAYER_COLORS[layer % len(LAYER_COLORS)],
                 hovertemplate="%{y}<br>%{x:.3f}<extra></extra>",
             )
@@ -202,7 +215,7 @@ def head_ranking_chart(
     )
     fig.update_xaxes(title=html.escape(label, quote=False))
     fig.update_layout(legend_title_text="", barmode="overlay")
-    title = f"Heads ranked by: {label}"
+    title = _("Heads ranked by: {label}").format(label=label)
     return _layout(fig, title, max(360, 120 + 30 * len(shown)))
 
 
@@ -215,12 +228,12 @@ def score_grid(scores: Tensor, title: str, best: tuple[int, int] | None = None) 
     fig = go.Figure(
         go.Heatmap(
             z=scores.detach().float().numpy(),
-            x=[f"head {h}" for h in range(n_head)],
-            y=[f"layer {layer}" for layer in range(n_layer)],
+            x=[_("head {head}").format(head=h) for h in range(n_head)],
+            y=[_("layer {layer}").format(layer=layer) for layer in range(n_layer)],
             zmin=0,
             zmax=1,
             colorscale="Greens",
-            colorbar=dict(title=dict(text="share", side="top"), tickformat=".0%"),
+            colorbar=dict(title=dict(text=_("share"), side="top"), tickformat=".0%"),
             texttemplate="%{z:.0%}",
             hovertemplate="%{y}, %{x}<br>%{z:.1%}<extra></extra>",
         )
@@ -257,8 +270,13 @@ def concatenation_figure(
     limit = max(concatenated.abs().max().item(), projected.abs().max().item()) or 1.0
     labels = token_labels(tokens)
     panels = {
-        "x": (concatenated, f"heads concatenated: ({t}, {nh} × {hs}) = ({t}, {nh * hs})"),
-        "x2": (projected, f"after c_proj: ({t}, {nh * hs})"),
+        "x": (
+            concatenated,
+            _("heads concatenated: ({t}, {nh} × {hs}) = ({t}, {c})").format(
+                t=t, nh=nh, hs=hs, c=nh * hs
+            ),
+        ),
+        "x2": (projected, _("after c_proj: ({t}, {c})").format(t=t, c=nh * hs)),
     }
     fig = go.Figure(
         [
@@ -270,9 +288,9 @@ def concatenation_figure(
                 zmax=limit,
                 colorscale="RdBu",
                 showscale=axis == "x2",
-                hovertemplate="%{y}<br>feature %{x}<br>%{z:.3f}<extra></extra>",
+                hovertemplate="%{y}<br>" + _("feature %{x}") + "<br>%{z:.3f}<extra></extra>",
             )
-            for axis, (matrix, _) in panels.items()
+            for axis, (matrix, _title) in panels.items()
         ]
     )
     head_boxes = [
@@ -285,7 +303,7 @@ def concatenation_figure(
             y0=0,
             y1=1,
             line=dict(color="black", width=2),
-            label=dict(text=f"head {head}", textposition="top center"),
+            label=dict(text=_("head {head}").format(head=head), textposition="top center"),
         )
         for head in range(nh)
     ]
@@ -299,16 +317,18 @@ def concatenation_figure(
             yanchor="bottom",
             showarrow=False,
         )
-        for axis, (_, title) in panels.items()
+        for axis, (_matrix, title) in panels.items()
     ]
     fig.update_layout(
-        xaxis=dict(domain=[0, 0.47], title="feature"),
-        xaxis2=dict(domain=[0.53, 1], title="feature", anchor="y"),
+        xaxis=dict(domain=[0, 0.47], title=_("feature")),
+        xaxis2=dict(domain=[0.53, 1], title=_("feature"), anchor="y"),
         yaxis=dict(type="category", autorange="reversed", automargin=True),
         shapes=head_boxes,
         annotations=panel_titles,
     )
-    title = f"Layer {layer}: what the heads return, and what c_proj makes of it"
+    title = _("Layer {layer}: what the heads return, and what c_proj makes of it").format(
+        layer=layer
+    )
     fig = _layout(fig, title, max(400, 180 + 26 * t))
     fig.update_layout(margin=dict(t=110))
     return fig
@@ -321,9 +341,12 @@ def concatenation_figure(
 
 def model_view_caption(name: str, n_layer: int, n_head: int, n_tokens: int) -> str:
     """How many attention patterns the model view draws."""
-    return (
-        f"{plain(name)}: {n_layer} layers × {n_head} heads = {n_layer * n_head} attention patterns "
-        f"over your {n_tokens} tokens."
+    return _("{model}: {layers} × {heads} = {patterns} over your {tokens}.").format(
+        model=plain(name),
+        layers=ngettext("{n} layer", "{n} layers", n_layer),
+        heads=ngettext("{n} head", "{n} heads", n_head),
+        patterns=ngettext("{n} attention pattern", "{n} attention patterns", n_layer * n_head),
+        tokens=ngettext("{n} token", "{n} tokens", n_tokens),
     )
 
 
@@ -331,7 +354,7 @@ def ranking_rows(ranked: Sequence[HeadStats], labels: dict[str, str]) -> list[di
     """One table row per head, in the ranked order: layer, head and each statistic (three
     decimals) under its readable name."""
     return [
-        {"layer": s.layer, "head": s.head}
+        {_("layer"): s.layer, _("head"): s.head}
         | {labels[name]: round(getattr(s, name), 3) for name in STATISTICS}
         for s in ranked
     ]
@@ -350,11 +373,18 @@ def ranking_caption(
     if not ranked:
         raise ValueError("there are no heads to rank")
     best = ranked[0]
-    shown = f", the chart shows the first {top}" if len(ranked) > top else ""
-    return (
-        f"Top head by {labels[key]}: {best.name}, {getattr(best, key):.3f}. "
-        f"{len(ranked)} heads on {n_tokens} tokens{shown}. A head that spread every row evenly "
-        f"would have mean entropy {uniform:.3f} nats."
+    shown = _(", the chart shows the first {top}").format(top=top) if len(ranked) > top else ""
+    return _(
+        "Top head by {statistic}: {head}, {value}. {heads} on {tokens}{shown}. A head that "
+        "spread every row evenly would have mean entropy {uniform} nats."
+    ).format(
+        statistic=labels[key],
+        head=best.name,
+        value=f"{getattr(best, key):.3f}",
+        heads=ngettext("{n} head", "{n} heads", len(ranked)),
+        tokens=ngettext("{n} token", "{n} tokens", n_tokens),
+        shown=shown,
+        uniform=f"{uniform:.3f}",
     )
 
 
@@ -362,11 +392,18 @@ def head_caption(weights: Tensor) -> str:
     """One head's (T, T) weights: row sums, where rows put their largest weight, the extremes."""
     previous, itself = strongest_key_habits(weights)
     t = weights.shape[0]
-    return (
-        f"Each row sums to 1 (largest deviation {(weights.sum(-1) - 1).abs().max():.1e}). "
-        f"Rows whose largest weight is on the previous token: {previous} of {t - 1}; "
-        f"on the token itself: {itself} of {t}. Largest weight in the matrix "
-        f"{weights.max():.3f}, smallest {weights.min():.3f}."
+    return _(
+        "Each row sums to 1 (largest deviation {deviation}). Rows whose largest weight is on the "
+        "previous token: {previous} of {others}; on the token itself: {itself} of {rows}. "
+        "Largest weight in the matrix {largest}, smallest {smallest}."
+    ).format(
+        deviation=f"{(weights.sum(-1) - 1).abs().max():.1e}",
+        previous=previous,
+        others=t - 1,
+        itself=itself,
+        rows=t,
+        largest=f"{weights.max():.3f}",
+        smallest=f"{weights.min():.3f}",
     )
 
 
@@ -375,9 +412,9 @@ def shape_rows(steps: Sequence[ShapeStep], column: str) -> list[dict[str, str]]:
     actual shape written as 'a × b × c'."""
     return [
         {
-            "step": step.what,
-            "code": step.code,
-            "shape": step.dims,
+            _("step"): step.what,
+            _("code"): step.code,
+            _("shape"): step.dims,
             column: " × ".join(map(str, step.shape)),
         }
         for step in steps
@@ -387,36 +424,52 @@ def shape_rows(steps: Sequence[ShapeStep], column: str) -> list[dict[str, str]]:
 def shapes_caption(config, n_tokens: int, parameters: dict[str, int]) -> str:
     """The sizes behind the shapes table and the parameters of the four projections."""
     c, nh = config.n_embd, config.n_head
-    return (
-        f"T = {n_tokens} tokens, C = n_embd = {c}, nh = {nh} heads, hs = C / nh = {c // nh}; the "
-        f"scores are divided by √hs = {math.sqrt(c // nh):.3f}. Each of q_proj, k_proj, v_proj "
-        f"and c_proj holds {parameters['q_proj']:,} parameters (C × C weights + C biases), "
-        f"{sum(parameters.values()):,} per layer, whatever the number of heads."
+    return _(
+        "T = {tokens}, C = n_embd = {c}, nh = {heads}, hs = C / nh = {hs}; the scores are "
+        "divided by √hs = {root}. Each of q_proj, k_proj, v_proj and c_proj holds {parameters} "
+        "(C × C weights + C biases), {per_layer} per layer, whatever the number of heads."
+    ).format(
+        tokens=ngettext("{n} token", "{n} tokens", n_tokens),
+        c=c,
+        heads=ngettext("{n} head", "{n} heads", nh),
+        hs=c // nh,
+        root=f"{math.sqrt(c // nh):.3f}",
+        parameters=ngettext("{n} parameter", "{n} parameters", parameters["q_proj"]),
+        per_layer=f"{sum(parameters.values()):,}",
     )
 
 
 def concatenation_caption(outputs: HeadOutputs, layer: int) -> str:
     """Mean length of the output vectors before and after ``c_proj``."""
-    return (
-        f"Layer {layer} as the model's own forward pass computed it on your sentence. "
-        "Output vector lengths: "
-        f"{outputs.concatenated.norm(dim=-1).mean():.3f} on average before c_proj, "
-        f"{outputs.projected.norm(dim=-1).mean():.3f} after."
+    return _(
+        "Layer {layer} as the model's own forward pass computed it on your sentence. Output "
+        "vector lengths: {before} on average before c_proj, {after} after."
+    ).format(
+        layer=layer,
+        before=f"{outputs.concatenated.norm(dim=-1).mean():.3f}",
+        after=f"{outputs.projected.norm(dim=-1).mean():.3f}",
     )
 
 
 def subject_row(family: str) -> str:
     """The row the subject score reads: BERT's verb, or for GPT the token before it."""
-    return "the verb" if family == "bert" else "the token before the verb"
+    return _("the verb") if family == "bert" else _("the token before the verb")
 
 
 def subject_grid_caption(n_examples: int, best: tuple[int, int], rate: float, family: str) -> str:
     """The best head of the subject-score grid and the share of sentences it gets right."""
     layer, head = best
-    return (
-        f"{n_examples} held-out agreement sentences. Best: layer {layer}, head {head}, "
-        f"whose strongest weight from {subject_row(family)} (leaving out itself) lands on the "
-        f"subject noun in {rate:.0%} of them."
+    return _(
+        "{sentences}. Best: layer {layer}, head {head}, whose strongest weight from {row} "
+        "(leaving out itself) lands on the subject noun in {rate} of them."
+    ).format(
+        sentences=ngettext(
+            "{n} held-out agreement sentence", "{n} held-out agreement sentences", n_examples
+        ),
+        layer=layer,
+        head=head,
+        row=subject_row(family),
+        rate=f"{rate:.0%}",
     )
 
 
@@ -426,10 +479,19 @@ def agreement_caption(
     """Where the probe's row of one head's (T, T) ``weights`` puts its strongest weight, and
     whether that is the subject (``subject`` is its text, ``number`` 'sg' or 'pl')."""
     target, on_subject = points_at_subject(weights[probe.query], probe)
-    verdict = "the subject" if on_subject else "not the subject"
+    verdict = _("the subject") if on_subject else _("not the subject")
     row, key = tokens[probe.query], tokens[target]
-    return (
-        f"Row {probe.query} ({quoted_token(row)}) puts its strongest weight, "
-        f"{weights[probe.query, target]:.3f}, on token {target} ({quoted_token(key)}): "
-        f"{verdict}. The subject is {quoted_token(subject.strip())}, {NUMBER_NAMES[number]}."
+    numbers = {"sg": _("singular"), "pl": _("plural")}
+    return _(
+        "Row {row} ({row_token}) puts its strongest weight, {weight}, on token {key} "
+        "({key_token}): {verdict}. The subject is {subject}, {number}."
+    ).format(
+        row=probe.query,
+        row_token=quoted_token(row),
+        weight=f"{weights[probe.query, target]:.3f}",
+        key=target,
+        key_token=quoted_token(key),
+        verdict=verdict,
+        subject=quoted_token(subject.strip()),
+        number=numbers.get(number, NUMBER_NAMES[number]),
     )

@@ -35,6 +35,7 @@ from tinyformers.course.transformer_block import (
 from tinyformers.figures.common import number
 from tinyformers.figures.gpt import markdown_text
 from tinyformers.figures.tokenization import visible
+from tinyformers.i18n import _, ngettext
 from tinyformers.training.loop import Progress
 
 FONT_SIZE = 16
@@ -49,6 +50,31 @@ OUTER_NORMS = {
     "ln_emb": "on the embeddings",
     "mlm_head.ln": "in the output head",
 }
+
+
+def shown_name(name: str) -> str:
+    """A stream point, a LayerNorm stage, a part of the block or an ablation variant, named in
+    the current language (the English names stay the keys of the data)."""
+    names = {
+        "block input": _("block input"),
+        "after attention + residual": _("after attention + residual"),
+        "after MLP + residual": _("after MLP + residual"),
+        "attention + residual, before LayerNorm": _("attention + residual, before LayerNorm"),
+        "MLP + residual, before LayerNorm": _("MLP + residual, before LayerNorm"),
+        "input x": _("input x"),
+        "normalized (before γ, β)": _("normalized (before γ, β)"),
+        "output γ·x̂ + β": _("output γ·x̂ + β"),
+        "attention": _("attention"),
+        "cross-attention": _("cross-attention"),
+        "other": _("other"),
+        "residual + LayerNorm": _("residual + LayerNorm"),
+        "no residual connections": _("no residual connections"),
+        "no LayerNorm": _("no LayerNorm"),
+        "neither": _("neither"),
+    }
+    return names.get(name, name)
+
+
 MAX_HEIGHT = 560  # px of any chart: it and the controls above it fit a projector
 RESIDUAL_HEIGHT = 450  # px: the lesson's first figure, with the inputs above it, fits a screen
 VARIANT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
@@ -228,7 +254,7 @@ def _edges(path: Sequence[Step]) -> str:
                         _text(
                             RESIDUAL_X - 10,
                             label_y,
-                            "residual",
+                            _("residual"),
                             14,
                             text_anchor="end",
                             fill="#374151",
@@ -278,7 +304,7 @@ def code_path_svg(
         _text(8, 44, subtitle, 14, fill="#4b5563") if subtitle else "",
         _sublayer_bands(path),
         _edges(path),
-        _box(0, STREAM, "block input x", stream_shape, "#e5e7eb"),
+        _box(0, STREAM, _("block input x"), stream_shape, "#e5e7eb"),
     ]
     for i, step in enumerate(path):
         row = i + 1
@@ -291,7 +317,7 @@ def code_path_svg(
         parts.append(
             _box(row, step.writes, step.label, _shape_text(shapes[i]), fill, dashed=not step.active)
         )
-    parts.append(_box(n_rows - 1, STREAM, "block output", _shape(shapes[-1][1]), "#e5e7eb"))
+    parts.append(_box(n_rows - 1, STREAM, _("block output"), _shape(shapes[-1][1]), "#e5e7eb"))
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {DIAGRAM_WIDTH} {height:.0f}" '
         f'width="{DIAGRAM_WIDTH}" height="{height:.0f}" font-family="sans-serif" role="img" '
@@ -317,18 +343,19 @@ def residual_norm_chart(norms: dict[str, Sequence[float]], title: str) -> go.Fig
             go.Scatter(
                 x=list(range(len(values))),
                 y=list(values),
-                name=html.escape(name),
+                name=html.escape(shown_name(name)),
                 mode="lines+markers",
                 marker={"size": 10},
                 line={"dash": "solid" if n < 3 else "dot", "width": 3},
-                hovertemplate="layer %{x}<br>mean ‖x‖ %{y:.3f}<extra>"
-                + html.escape(name)
+                hovertemplate=_("layer %{x}<br>mean ‖x‖ %{y:.3f}")
+                + "<extra>"
+                + html.escape(shown_name(name))
                 + "</extra>",
             )
         )
     n_layers = max(len(v) for v in norms.values())
-    figure.update_xaxes(title="layer", tickmode="array", tickvals=list(range(n_layers)))
-    figure.update_yaxes(title="mean over tokens of ‖x‖₂", rangemode="tozero")
+    figure.update_xaxes(title=_("layer"), tickmode="array", tickvals=list(range(n_layers)))
+    figure.update_yaxes(title=_("mean over tokens of ‖x‖₂"), rangemode="tozero")
     _layout(figure, title, RESIDUAL_HEIGHT)
     figure.update_layout(  # up to five long names: list them under the chart
         legend={"orientation": "h", "y": -0.22, "yanchor": "top", "x": 0},
@@ -352,7 +379,7 @@ def layer_norm_stats_chart(stats: LayerNormStats, tokens: Sequence[str], title: 
         cols=1,
         shared_xaxes=True,
         vertical_spacing=0.08,
-        subplot_titles=("mean of each token's vector", "standard deviation (biased)"),
+        subplot_titles=(_("mean of each token's vector"), _("standard deviation (biased)")),
     )
     positions = list(range(len(tokens)))
     for color, (stage, (mean, std)) in zip(STAGE_COLORS, stats.stages().items(), strict=True):
@@ -361,7 +388,7 @@ def layer_norm_stats_chart(stats: LayerNormStats, tokens: Sequence[str], title: 
                 go.Scatter(
                     x=positions,
                     y=values.tolist(),
-                    name=html.escape(stage),
+                    name=html.escape(shown_name(stage)),
                     legendgroup=stage,
                     showlegend=row == 1,
                     mode="lines+markers",
@@ -372,7 +399,7 @@ def layer_norm_stats_chart(stats: LayerNormStats, tokens: Sequence[str], title: 
                 col=1,
             )
     figure.update_xaxes(tickmode="array", tickvals=positions, ticktext=token_labels(tokens))
-    figure.update_xaxes(title="token", row=2, col=1)
+    figure.update_xaxes(title=_("token"), row=2, col=1)
     return _layout(figure, title, MAX_HEIGHT, subplot_titles=True)
 
 
@@ -388,7 +415,7 @@ def gamma_beta_chart(weight: Tensor, bias: Tensor, title: str) -> go.Figure:
         cols=1,
         shared_xaxes=True,
         vertical_spacing=0.1,
-        subplot_titles=("γ (gain; starts at 1)", "β (shift; starts at 0)"),
+        subplot_titles=(_("γ (gain; starts at 1)"), _("β (shift; starts at 0)")),
     )
     for row, values, color in ((1, weight, "#9467bd"), (2, bias, "#ff7f0e")):
         figure.add_trace(
@@ -403,7 +430,7 @@ def gamma_beta_chart(weight: Tensor, bias: Tensor, title: str) -> go.Figure:
             col=1,
         )
     figure.add_hline(y=1.0, line_dash="dot", line_color="#555", row=1, col=1)
-    figure.update_xaxes(title="dimension", row=2, col=1)
+    figure.update_xaxes(title=_("dimension"), row=2, col=1)
     return _layout(figure, title, MAX_HEIGHT, subplot_titles=True)
 
 
@@ -421,15 +448,15 @@ def parameter_share_chart(counts: dict[str, int], title: str) -> go.Figure:
     figure = go.Figure(
         go.Bar(
             x=[counts[n] for n in names],
-            y=[html.escape(n) for n in names],
+            y=[html.escape(shown_name(n)) for n in names],
             orientation="h",
             marker_color=["#1f77b4", "#2ca02c", "#f2b701", "#9467bd"][: len(names)],
             text=[f"{counts[n]:,} ({counts[n] / total:.1%})" for n in names],
             textposition="auto",
-            hovertemplate="%{y}: %{x:,} parameters<extra></extra>",
+            hovertemplate=_("%{y}: %{x:,} parameters") + "<extra></extra>",
         )
     )
-    figure.update_xaxes(title="parameters in one block")
+    figure.update_xaxes(title=_("parameters in one block"))
     figure.update_yaxes(autorange="reversed")
     return _layout(figure, title, min(MAX_HEIGHT, 120 + 70 * len(names)), showlegend=False)
 
@@ -448,7 +475,7 @@ def ablation_loss_chart(
         cols=2,
         shared_yaxes=True,
         horizontal_spacing=0.06,
-        subplot_titles=("training loss", "validation loss"),
+        subplot_titles=(_("training loss"), _("validation loss")),
     )
     for color, (label, history) in zip(VARIANT_COLORS, histories.items(), strict=False):
         validation = [p for p in history if p.val_loss is not None and math.isfinite(p.val_loss)]
@@ -460,13 +487,14 @@ def ablation_loss_chart(
                 go.Scatter(
                     x=[p.step for p in points],
                     y=[value(p) if math.isfinite(value(p)) else None for p in points],
-                    name=html.escape(label),
+                    name=html.escape(shown_name(label)),
                     legendgroup=label,
                     showlegend=col == 1,
                     mode="lines+markers" if col == 2 else "lines",
                     line={"color": color, "width": 3},
-                    hovertemplate="step %{x}<br>loss %{y:.3f}<extra>"
-                    + html.escape(label)
+                    hovertemplate=_("step %{x}<br>loss %{y:.3f}")
+                    + "<extra>"
+                    + html.escape(shown_name(label))
                     + "</extra>",
                 ),
                 row=1,
@@ -474,8 +502,8 @@ def ablation_loss_chart(
             )
     if max_steps is not None:
         figure.update_xaxes(range=[0, max_steps])
-    figure.update_xaxes(title="step")
-    figure.update_yaxes(title="cross-entropy (nats)", row=1, col=1)
+    figure.update_xaxes(title=_("step"))
+    figure.update_yaxes(title=_("cross-entropy (nats)"), row=1, col=1)
     return _layout(figure, title, 540, subplot_titles=True)
 
 
@@ -486,12 +514,12 @@ def ablation_rows(variants: Sequence) -> list[dict[str, object]]:
     for variant in variants:
         rows.append(
             {
-                "variant": variant.label,
-                "final training loss": _rounded(variant.final_train_loss),
-                "final validation loss": _rounded(variant.final_val_loss),
-                "steps trained": variant.history[-1].step if variant.history else 0,
-                "parameters": variant.n_parameters,
-                "stopped because": variant.stop_reason or "finished",
+                _("variant"): shown_name(variant.label),
+                _("final training loss"): _rounded(variant.final_train_loss),
+                _("final validation loss"): _rounded(variant.final_val_loss),
+                _("steps trained"): variant.history[-1].step if variant.history else 0,
+                _("parameters"): variant.n_parameters,
+                _("stopped because"): variant.stop_reason or _("finished"),
             }
         )
     return rows
@@ -506,7 +534,8 @@ def samples_html(prompt: str, samples: dict[str, str | None]) -> str:
     blocks = []
     for label, sample in samples.items():
         blocks.append(
-            f'<div style="margin-bottom:12px"><div style="font-weight:600">{html.escape(label)}'
+            f'<div style="margin-bottom:12px"><div style="font-weight:600">'
+            f"{html.escape(shown_name(label))}"
             '</div><div style="white-space:pre-wrap;font-family:monospace;line-height:1.5;'
             'background:#fafafa;border:1px solid #ddd;border-radius:6px;padding:8px">'
             f'<span style="color:#888">{html.escape(prompt)}</span>'
@@ -524,12 +553,26 @@ def config_caption(model_name: str, inspection: BlockInspection) -> str:
     """The config settings that decide the block's code path, and the sizes on this input
     (Markdown; the model name is escaped)."""
     config = inspection.config
-    return (
-        f"From {markdown_text(model_name)}'s config: ln_placement = {config.ln_placement!r}, "
-        f"residual = {config.residual}, layer_norm = {config.layer_norm}; "
-        f"{inspection.n_tokens} tokens, width C = {config.n_embd}, MLP width "
-        f"n_inner = {config.mlp_width}."
+    return _(
+        "From {model}'s config: ln_placement = {placement}, residual = {residual}, layer_norm = "
+        "{layer_norm}; {tokens}, width C = {width}, MLP width n_inner = {inner}."
+    ).format(
+        model=markdown_text(model_name),
+        placement=repr(config.ln_placement),
+        residual=config.residual,
+        layer_norm=config.layer_norm,
+        tokens=ngettext("{n} token", "{n} tokens", inspection.n_tokens),
+        width=config.n_embd,
+        inner=config.mlp_width,
     )
+
+
+def formula(placement: str) -> str:
+    """``FORMULA[placement]`` in the current language."""
+    return {
+        "pre": _("GPT-2 layout: x = x + f(LayerNorm(x))"),
+        "post": _("BERT layout: x = LayerNorm(x + f(x))"),
+    }[placement]
 
 
 def code_path_pair(inspection: BlockInspection) -> tuple[str, str]:
@@ -541,32 +584,30 @@ def code_path_pair(inspection: BlockInspection) -> tuple[str, str]:
     own = code_path_svg(
         inspection.path,
         inspection.layers[0].shapes,
-        f"This model: {placement}-LN",
-        FORMULA[placement],
+        _("This model: {placement}-LN").format(placement=placement),
+        formula(placement),
     )
     other_path = code_path(config.replace(ln_placement=other))
     compared = code_path_svg(
         other_path,
         step_shapes(other_path, inspection.n_tokens),
-        f"For comparison: {other}-LN",
-        FORMULA[other],
+        _("For comparison: {placement}-LN").format(placement=other),
+        formula(other),
     )
     return own, compared
 
 
 def unknown_warning(unknown: int, n_tokens: int) -> str:
     """How many of the tokens the model reads as [UNK] (Markdown)."""
-    return (
-        f"{unknown} of the {n_tokens} tokens are not in this model's vocabulary and are read "
-        "as \\[UNK\\]."
-    )
+    return _(
+        "{unknown} of the {tokens} are not in this model's vocabulary and are read as \\[UNK\\]."
+    ).format(unknown=unknown, tokens=ngettext("{n} token", "{n} tokens", n_tokens))
 
 
 def replay_metric(inspection: BlockInspection) -> tuple[str, str]:
     """Label and value of the replay check: the largest gap between the walk and the model."""
-    label = (
-        f"Largest |replay − model| over the steps and outputs of all {len(inspection.layers)} "
-        "blocks"
+    label = _("Largest |replay − model| over the steps and outputs of all {blocks}").format(
+        blocks=ngettext("{n} block", "{n} blocks", len(inspection.layers))
     )
     return label, f"{inspection.max_difference():.1e}"
 
@@ -575,21 +616,29 @@ def replay_caption(inspection: BlockInspection) -> str | None:
     """What the last block is compared with when the model normalizes after it, else None."""
     if inspection.final_norm is None:
         return None
-    return f"The last block's output is compared with what {inspection.final_norm} read."
+    return _("The last block's output is compared with what {norm} read.").format(
+        norm=inspection.final_norm
+    )
 
 
 def residual_caption(inspection: BlockInspection, norms: dict[str, Sequence[float]]) -> str:
     """How much longer the token vectors leave the last block than they enter the first, from
     ``inspection.residual_norms()``; and after the final LayerNorm, if any."""
     first, last = norms["block input"][0], norms["after MLP + residual"][-1]
-    caption = (
-        f"Mean token-vector length entering block 0: {number(first, 3)}; leaving block "
-        f"{len(inspection.layers) - 1}: {number(last, 3)} ({number(last / first, 2)} times as "
-        "long)."
+    caption = _(
+        "Mean token-vector length entering block 0: {first}; leaving block {block}: {last} "
+        "({ratio} times as long)."
+    ).format(
+        first=number(first, 3),
+        block=len(inspection.layers) - 1,
+        last=number(last, 3),
+        ratio=number(last / first, 2),
     )
     if inspection.final_norm is not None:
         final = inspection.outer_norms[inspection.final_norm].output.norm(dim=-1).mean().item()
-        caption += f" After {inspection.final_norm}: {number(final, 3)}."
+        caption += " " + _("After {norm}: {length}.").format(
+            norm=inspection.final_norm, length=number(final, 3)
+        )
     return caption
 
 
@@ -607,6 +656,32 @@ def norm_options(inspection: BlockInspection, layer: int) -> dict[str, str]:
     return options
 
 
+def norm_titles(inspection: BlockInspection, layer: int) -> dict[str, str]:
+    """``norm_options`` in the current language, for titles (the menu keeps the English labels,
+    which its links hold)."""
+    pre = inspection.config.ln_placement == "pre"
+    sublayer = {
+        "ln_1": _("before attention") if pre else _("after attention"),
+        "ln_2": _("before the MLP") if pre else _("after the MLP"),
+    }
+    other = _("before its sub-layer") if pre else _("after its sub-layer")
+    titles = {
+        name: _("layer {layer}: {name} ({where})").format(
+            layer=layer, name=name, where=sublayer.get(name, other)
+        )
+        for name in inspection.norm_names(layer)
+    }
+    outer = {
+        "ln_f": _("after the last block"),
+        "ln_emb": _("on the embeddings"),
+        "mlm_head.ln": _("in the output head"),
+    }
+    elsewhere = _("outside the blocks")
+    for name in inspection.outer_norms:
+        titles[name] = f"{name} ({outer.get(name, elsewhere)})"
+    return titles
+
+
 def layer_norm_caption(stats: LayerNormStats) -> str:
     """The spread of the tokens before, inside and after one LayerNorm, with √(σ²/(σ²+ε)) as
     the prediction for the normalized spread."""
@@ -614,23 +689,39 @@ def layer_norm_caption(stats: LayerNormStats) -> str:
     (in_mean, in_std), (n_mean, n_std), (out_mean, out_std) = stages.values()
     variance = stats.input.var(dim=-1, unbiased=False)
     expected = (variance / (variance + stats.eps)).sqrt()
-    return (
-        f"ε = {stats.eps:.0e}. Input: std from {number(in_std.min(), 3)} to "
-        f"{number(in_std.max(), 3)}. Normalized: largest |mean| {n_mean.abs().max():.1e}; std "
-        f"from {number(n_std.min(), 6)} to {number(n_std.max(), 6)} (√(σ²/(σ²+ε)) predicts it to "
-        f"within {(n_std - expected).abs().max():.1e}). After γ and β: mean from "
-        f"{number(out_mean.min(), 3)} to {number(out_mean.max(), 3)}, std from "
-        f"{number(out_std.min(), 3)} to {number(out_std.max(), 3)}."
+    return _(
+        "ε = {eps}. Input: std from {in_low} to {in_high}. Normalized: largest |mean| {n_mean}; "
+        "std from {n_low} to {n_high} (√(σ²/(σ²+ε)) predicts it to within {gap}). After γ and "
+        "β: mean from {mean_low} to {mean_high}, std from {out_low} to {out_high}."
+    ).format(
+        eps=f"{stats.eps:.0e}",
+        in_low=number(in_std.min(), 3),
+        in_high=number(in_std.max(), 3),
+        n_mean=f"{n_mean.abs().max():.1e}",
+        n_low=number(n_std.min(), 6),
+        n_high=number(n_std.max(), 6),
+        gap=f"{(n_std - expected).abs().max():.1e}",
+        mean_low=number(out_mean.min(), 3),
+        mean_high=number(out_mean.max(), 3),
+        out_low=number(out_std.min(), 3),
+        out_high=number(out_std.max(), 3),
     )
 
 
 def gamma_beta_caption(stats: LayerNormStats) -> str:
     """The size, mean and range of the learned γ and β."""
     weight, bias = stats.weight, stats.bias
-    return (
-        f"{weight.numel():,} dimensions. γ: mean {number(weight.mean(), 3)}, from "
-        f"{number(weight.min(), 3)} to {number(weight.max(), 3)}. β: mean "
-        f"{number(bias.mean(), 3)}, from {number(bias.min(), 3)} to {number(bias.max(), 3)}."
+    return _(
+        "{dimensions}. γ: mean {g_mean}, from {g_low} to {g_high}. β: mean {b_mean}, from {b_low} "
+        "to {b_high}."
+    ).format(
+        dimensions=ngettext("{n} dimension", "{n} dimensions", weight.numel()),
+        g_mean=number(weight.mean(), 3),
+        g_low=number(weight.min(), 3),
+        g_high=number(weight.max(), 3),
+        b_mean=number(bias.mean(), 3),
+        b_low=number(bias.min(), 3),
+        b_high=number(bias.max(), 3),
     )
 
 
@@ -638,8 +729,8 @@ def mlp_metrics(config) -> dict[str, str]:
     """The MLP's sizes as metrics: the model width, the MLP width and how much wider it is."""
     return {
         "n_embd (C)": f"{config.n_embd:,}",
-        "n_inner (MLP width)": f"{config.mlp_width:,}",
-        "Widening factor": f"{config.mlp_width / config.n_embd:.2f}×",
+        _("n_inner (MLP width)"): f"{config.mlp_width:,}",
+        _("Widening factor"): f"{config.mlp_width / config.n_embd:.2f}×",
     }
 
 
@@ -647,33 +738,48 @@ def parameters_caption(parameters: BlockParameters, config, model_total: int) ->
     """One block's parameters and the MLP's tensors, and the share of the model's parameters
     its ``config.n_layer`` blocks hold."""
     in_blocks = parameters.total * config.n_layer
-    shapes = "; ".join(f"{name} {shape}" for name, shape, _ in parameters.tensors.get("MLP", []))
-    return (
-        f"One block: {parameters.total:,} parameters (MLP tensors: {shapes}). The "
-        f"{config.n_layer} blocks hold {in_blocks:,} of the model's {model_total:,} parameters "
-        f"({in_blocks / model_total:.1%}); the rest are embeddings and final layers."
+    shapes = "; ".join(
+        f"{name} {shape}" for name, shape, _count in parameters.tensors.get("MLP", [])
+    )
+    return _(
+        "One block: {parameters} (MLP tensors: {shapes}). The {blocks} hold {in_blocks} of the "
+        "model's {total} parameters ({share}); the rest are embeddings and final layers."
+    ).format(
+        parameters=ngettext("{n} parameter", "{n} parameters", parameters.total),
+        shapes=shapes,
+        blocks=ngettext("{n} block", "{n} blocks", config.n_layer),
+        in_blocks=f"{in_blocks:,}",
+        total=f"{model_total:,}",
+        share=f"{in_blocks / model_total:.1%}",
     )
 
 
 def settings_caption(settings: dict, elapsed_s: float, active: bool) -> str:
     """What the ablation trains on (``settings``: source, characters, steps, seed) and for how
     long it has run."""
-    return (
-        f"{settings['source']}, {settings['characters']:,} characters; {settings['steps']} "
-        f"steps per variant, seed {settings['seed']}; {elapsed_s:.1f} s"
-        + (" so far." if active else ".")
+    text = _("{source}, {characters}; {steps} per variant, seed {seed}; {elapsed} s").format(
+        source=settings["source"],
+        characters=ngettext("{n} character", "{n} characters", settings["characters"]),
+        steps=ngettext("{n} step", "{n} steps", settings["steps"]),
+        seed=settings["seed"],
+        elapsed=f"{elapsed_s:.1f}",
     )
+    return text + (_(" so far.") if active else ".")
 
 
 def progress_text(runs: dict[str, list], steps: int) -> str:
     """The variant training now (the last in ``runs``) and its step."""
     label, history = list(runs.items())[-1]
-    return f"Training {label}: step {history[-1].step} of {steps}"
+    return _("Training {variant}: step {step} of {steps}").format(
+        variant=shown_name(label), step=history[-1].step, steps=steps
+    )
 
 
 def best_caption(best) -> str:
     """The variant (``experiments.VariantResult``) with the lowest validation loss."""
-    return f"Lowest validation loss: {best.label}, {best.final_val_loss:.3f} nats per character."
+    return _("Lowest validation loss: {variant}, {loss} nats per character.").format(
+        variant=shown_name(best.label), loss=f"{best.final_val_loss:.3f}"
+    )
 
 
 def update_sizes_chart(
@@ -686,13 +792,16 @@ def update_sizes_chart(
             go.Bar(
                 x=labels,
                 y=list(values),
-                name=html.escape(name),
+                name=html.escape(shown_name(name)),
                 marker_color=color,
-                hovertemplate="%{x}<br>‖update‖ %{y:.3f}<extra>" + html.escape(name) + "</extra>",
+                hovertemplate=_("%{x}<br>‖update‖ %{y:.3f}")
+                + "<extra>"
+                + html.escape(shown_name(name))
+                + "</extra>",
             )
             for (name, values), color in zip(sizes.items(), STAGE_COLORS[1:], strict=False)
         ]
     )
     figure.update_xaxes(type="category", tickangle=-45)
-    figure.update_yaxes(title="length ‖x‖₂ of the update", rangemode="tozero")
+    figure.update_yaxes(title=_("length ‖x‖₂ of the update"), rangemode="tozero")
     return _layout(figure, title, 420, barmode="group")

@@ -10,12 +10,29 @@ import html
 
 import plotly.graph_objects as go
 
+from tinyformers.course import variants as course
 from tinyformers.course.variants import CONTEXT, Extrapolation
+from tinyformers.i18n import _
 from tinyformers.training.loop import Progress
 
 FONT_SIZE = 16
 GRID_COLOR = "#e5e5e5"
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#7f7f7f")
+
+
+def variant_name(label: str) -> str:
+    """A variant's name in the current language (the lesson's English name otherwise)."""
+    names = {
+        course.LEARNED: _("learned"),
+        course.SINUSOIDAL: _("sinusoidal"),
+        course.ROTARY: _("rotary"),
+        course.NO_POSITIONS: _("none"),
+        course.PRE_WARM: _("pre-LN, warm-up"),
+        course.PRE_COLD: _("pre-LN, no warm-up"),
+        course.POST_WARM: _("post-LN, warm-up"),
+        course.POST_COLD: _("post-LN, no warm-up"),
+    }
+    return names.get(label, label)
 
 
 def _layout(figure: go.Figure, title: str, height: int = 420, **extra) -> go.Figure:
@@ -37,17 +54,20 @@ def _layout(figure: go.Figure, title: str, height: int = 420, **extra) -> go.Fig
 
 def parameters_chart(counts: dict[str, tuple[int, int]]) -> go.Figure:
     """Per position scheme, the parameters that hold positions and the rest of the model."""
-    labels = [html.escape(label) for label in counts]
+    labels = [html.escape(variant_name(label)) for label in counts]
     held = [counts[label][0] for label in counts]
     rest = [total - h for h, total in counts.values()]
     figure = go.Figure(
         [
-            go.Bar(x=labels, y=rest, name="the rest of the model", marker_color="#c7c7c7"),
-            go.Bar(x=labels, y=held, name="position vectors", marker_color=COLORS[0]),
+            go.Bar(x=labels, y=rest, name=_("the rest of the model"), marker_color="#c7c7c7"),
+            go.Bar(x=labels, y=held, name=_("position vectors"), marker_color=COLORS[0]),
         ]
     )
     return _layout(
-        figure, "Parameters of each position scheme", barmode="stack", yaxis_title="parameters"
+        figure,
+        _("Parameters of each position scheme"),
+        barmode="stack",
+        yaxis_title=_("parameters"),
     )
 
 
@@ -55,7 +75,7 @@ def loss_curves_chart(histories: dict[str, list[Progress]], title: str) -> go.Fi
     """The training loss of each variant against the step (validation loss as dots)."""
     figure = go.Figure()
     for color, (label, history) in zip(COLORS, histories.items(), strict=False):
-        name = html.escape(label)
+        name = html.escape(variant_name(label))
         figure.add_trace(
             go.Scatter(
                 x=[p.step for p in history],
@@ -71,12 +91,12 @@ def loss_curves_chart(histories: dict[str, list[Progress]], title: str) -> go.Fi
                 x=[p.step for p in validated],
                 y=[p.val_loss for p in validated],
                 mode="markers",
-                name=f"{name} (validation)",
+                name=_("{name} (validation)").format(name=name),
                 marker={"color": color, "size": 8},
                 showlegend=False,
             )
         )
-    return _layout(figure, title, xaxis_title="step", yaxis_title="loss (nats per character)")
+    return _layout(figure, title, xaxis_title=_("step"), yaxis_title=_("loss (nats per character)"))
 
 
 def extrapolation_chart(extrapolations: dict[str, Extrapolation]) -> go.Figure:
@@ -84,7 +104,9 @@ def extrapolation_chart(extrapolations: dict[str, Extrapolation]) -> go.Figure:
     training context ends at the dashed line, and a refused variant stops there."""
     figure = go.Figure()
     for color, (label, result) in zip(COLORS, extrapolations.items(), strict=False):
-        name = html.escape(label) + (" (cannot read further)" if result.refusal else "")
+        name = html.escape(variant_name(label)) + (
+            _(" (cannot read further)") if result.refusal else ""
+        )
         figure.add_trace(
             go.Scatter(
                 x=list(range(len(result.losses))),
@@ -98,14 +120,14 @@ def extrapolation_chart(extrapolations: dict[str, Extrapolation]) -> go.Figure:
         x=CONTEXT - 0.5,
         line_dash="dash",
         line_color="#333",
-        annotation_text="end of the training context",
+        annotation_text=_("end of the training context"),
         annotation_position="top left",
     )
     return _layout(
         figure,
-        "Loss at each position of windows longer than the training context",
-        xaxis_title="position in the window",
-        yaxis_title="mean loss",
+        _("Loss at each position of windows longer than the training context"),
+        xaxis_title=_("position in the window"),
+        yaxis_title=_("mean loss"),
     )
 
 
@@ -113,11 +135,26 @@ def extrapolation_caption(extrapolations: dict[str, Extrapolation]) -> str:
     """Each variant's mean loss inside and past its context, measured, or why it was refused."""
     parts = []
     for label, result in extrapolations.items():
+        name, inside = variant_name(label), f"{result.inside:.3f}"
         if result.refusal:
-            parts.append(f"{label}: {result.inside:.3f} inside; refused past it ({result.refusal})")
+            # A background run writes its refusal in English: say it again in this language.
+            english = course.refusal_message(CONTEXT, course.LONGEST, "en")
+            reason = result.refusal
+            if reason == english:
+                reason = course.refusal_message(CONTEXT, course.LONGEST)
+            parts.append(
+                _("{name}: {inside} inside; refused past it ({reason})").format(
+                    name=name, inside=inside, reason=reason
+                )
+            )
         else:
-            parts.append(f"{label}: {result.inside:.3f} inside, {result.beyond:.3f} past it")
-    return f"Mean loss on positions 0 to {CONTEXT - 1} and past them. " + "; ".join(parts) + "."
+            parts.append(
+                _("{name}: {inside} inside, {beyond} past it").format(
+                    name=name, inside=inside, beyond=f"{result.beyond:.3f}"
+                )
+            )
+    opening = _("Mean loss on positions 0 to {last} and past them.").format(last=CONTEXT - 1)
+    return opening + " " + "; ".join(parts) + "."
 
 
 def final_rows(histories: dict[str, list[Progress]], parameters: dict[str, int]) -> list[dict]:
@@ -127,11 +164,11 @@ def final_rows(histories: dict[str, list[Progress]], parameters: dict[str, int])
         validated = [p.val_loss for p in history if p.val_loss is not None]
         rows.append(
             {
-                "Variant": label,
-                "Parameters": parameters.get(label),
-                "Steps": history[-1].step if history else 0,
-                "Training loss": round(history[-1].train_loss, 3) if history else None,
-                "Validation loss": round(validated[-1], 3) if validated else None,
+                _("Variant"): variant_name(label),
+                _("Parameters"): parameters.get(label),
+                _("Steps"): history[-1].step if history else 0,
+                _("Training loss"): round(history[-1].train_loss, 3) if history else None,
+                _("Validation loss"): round(validated[-1], 3) if validated else None,
             }
         )
     return rows
