@@ -72,7 +72,7 @@ def escape_markdown(text: str) -> str:
 
 def head_label(head: int | str) -> str:
     """A head number, or "mean of the heads" for ``MEAN``."""
-    return _("mean of the heads") if head == MEAN else str(head)
+    return "mean of the heads" if head == MEAN else str(head)  # English: a link keeps it
 
 
 def head_name(layer: int, head: int | str) -> str:
