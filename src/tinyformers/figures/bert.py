@@ -42,10 +42,6 @@ from tinyformers.text.masking import (
 FONT_SIZE = 16
 SPECIAL = 4  # a fifth category next to the ledger codes, for drawing only
 CATEGORY_NAMES = {**LEDGER_NAMES, SPECIAL: "special token (never selected)"}
-ALL_SPECIAL = (  # a sentence with no ordinary token: there is nothing to select or mask
-    "Every token here is special ([UNK] stands for characters the tokenizer does not know, and "
-    "special tokens are never selected), so there is nothing to mask. Type words the model knows."
-)
 
 
 def category_names() -> dict[int, str]:
@@ -60,7 +56,7 @@ def category_names() -> dict[int, str]:
 
 
 def all_special() -> str:
-    """``ALL_SPECIAL`` in the current language."""
+    """What a sentence with no ordinary token gets: there is nothing to select or mask."""
     return _(
         "Every token here is special ([UNK] stands for characters the tokenizer does not know, "
         "and special tokens are never selected), so there is nothing to mask. Type words the "
