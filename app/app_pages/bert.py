@@ -29,6 +29,7 @@ from tinyformers.course.bert import (
 from tinyformers.figures import bert as figs
 from tinyformers.figures.bertviz import head_view_html
 from tinyformers.hub.registry import LoadedModel, model_key
+from tinyformers.i18n import _
 from tinyformers.text.inputs import bert_inputs, read_typed_text
 from tinyformers.text.masking import MaskingRates
 from tinyformers.trace import Trace
@@ -64,7 +65,7 @@ def guesses(
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def head_view(key: str, _loaded: LoadedModel, ids: tuple, positions: tuple, layer) -> str:
-    trace, _ = guesses(key, _loaded, ids, positions)
+    trace = guesses(key, _loaded, ids, positions)[0]
     return head_view_html(trace.attentions, trace.tokens, layer=layer)
 
 
@@ -74,11 +75,15 @@ def input_section(loaded: LoadedModel) -> tuple[str, str] | None:
     max_a, max_b = pair_token_limits(loaded.config.block_size)
     left, right = st.columns(2)
     with left:
-        text_a = widgets.sentence_input("Sentence A", DEFAULT_A, "bert-a", loaded.tokenizer, max_a)
+        text_a = widgets.sentence_input(
+            _("Sentence A"), DEFAULT_A, "bert-a", loaded.tokenizer, max_a
+        )
     with right:
-        text_b = widgets.sentence_input("Sentence B", DEFAULT_B, "bert-b", loaded.tokenizer, max_b)
+        text_b = widgets.sentence_input(
+            _("Sentence B"), DEFAULT_B, "bert-b", loaded.tokenizer, max_b
+        )
     if text_a is None or not loaded.tokenizer.encode(text_a):
-        st.info("Type sentence A to see BERT's input.")
+        st.info(_("Type sentence A to see BERT's input."))
         return None
     if text_b is not None and not loaded.tokenizer.encode(text_b):
         text_b = None
@@ -100,21 +105,40 @@ def masking_settings() -> tuple[MaskingRates | None, int, bool]:
     """The controls shared by the masking sections: rates, seed and whole-word masking."""
     first, second, third = st.columns(3)
     select = first.slider(
-        "Selected: % of ordinary tokens", 0, 100, 15, key="bert-select", bind=BIND
+        _("Selected: {percent} of ordinary tokens").format(percent="%"),
+        0,
+        100,
+        15,
+        key="bert-select",
+        bind=BIND,
     )
-    mask = second.slider("→ [MASK]: % of the selected", 0, 100, 80, key="bert-mask", bind=BIND)
+    mask = second.slider(
+        _("→ [MASK]: {percent} of the selected").format(percent="%"),
+        0,
+        100,
+        80,
+        key="bert-mask",
+        bind=BIND,
+    )
     random = third.slider(
-        "→ random token: % of the selected", 0, 100, 10, key="bert-random", bind=BIND
+        _("→ random token: {percent} of the selected").format(percent="%"),
+        0,
+        100,
+        10,
+        key="bert-random",
+        bind=BIND,
     )
     rest, toggle_column, seed_column = st.columns(3, vertical_alignment="center")
     try:
         rates = MaskingRates(select / 100, mask / 100, random / 100)
-        rest.caption(f"→ unchanged: {rates.unchanged_rate:.0%} of the selected")
+        rest.caption(
+            _("→ unchanged: {share} of the selected").format(share=f"{rates.unchanged_rate:.0%}")
+        )
     except ValueError as err:
-        rest.error(f"{err}. Lower one of the two.")
+        rest.error(_("{problem}. Lower one of the two.").format(problem=err))
         rates = None
     with toggle_column:
-        whole_word = st.toggle("Whole-word masking", key="bert-whole-word", bind=BIND)
+        whole_word = st.toggle(_("Whole-word masking"), key="bert-whole-word", bind=BIND)
     with seed_column:
         seed = widgets.seed_control(key="bert-seed")
     return rates, seed, whole_word
@@ -122,7 +146,7 @@ def masking_settings() -> tuple[MaskingRates | None, int, bool]:
 
 def ledger_sentence(loaded: LoadedModel) -> list[int] | None:
     text = widgets.sentence_input(
-        "Sentence to mask",
+        _("Sentence to mask"),
         DEFAULT_LEDGER,
         "bert-ledger-text",
         loaded.tokenizer,
@@ -130,7 +154,7 @@ def ledger_sentence(loaded: LoadedModel) -> list[int] | None:
     )
     if text is None:
         return None
-    ids, _ = bert_inputs(loaded.tokenizer, text)
+    ids = bert_inputs(loaded.tokenizer, text)[0]
     return ids
 
 
@@ -142,14 +166,14 @@ def ledger_section(
     st.html(figs.ledger_html(ledger))
     st.caption(figs.ledger_caption(ledger, seed, draw + 1))
     if ledger.n_ordinary == 0:
-        st.info(figs.ALL_SPECIAL)
+        st.info(figs.all_special())
 
 
 def resample_section(
     loaded: LoadedModel, ids: list[int], rates: MaskingRates, seed: int, whole_word: bool
 ) -> None:
     samples = st.radio(
-        "Number of draws",
+        _("Number of draws"),
         SAMPLE_CHOICES,
         index=len(SAMPLE_CHOICES) - 1,
         format_func="{:,}".format,
@@ -161,7 +185,7 @@ def resample_section(
     options = (seed, samples, whole_word)
     stats = statistics(model_key(loaded), loaded, tuple(ids), rate_values, options)
     if stats.eligible == 0:
-        st.info("This sentence has no ordinary token to select, so there is nothing to count.")
+        st.info(_("This sentence has no ordinary token to select, so there is nothing to count."))
         return
     widgets.chart(figs.resample_figure(stats, rates))
     st.caption(figs.resample_caption(stats, rates, seed))
@@ -170,7 +194,7 @@ def resample_section(
 def dynamic_section(
     loaded: LoadedModel, ids: list[int], rates: MaskingRates, seed: int, whole_word: bool
 ) -> None:
-    epochs = st.number_input("Epochs", 1, MAX_EPOCHS, 4, key="bert-epochs", bind=BIND)
+    epochs = st.number_input(_("Epochs"), 1, MAX_EPOCHS, 4, key="bert-epochs", bind=BIND)
     static = epoch_ledgers(ids, loaded.tokenizer, rates, seed, epochs, False, whole_word)
     dynamic = epoch_ledgers(ids, loaded.tokenizer, rates, seed, epochs, True, whole_word)
     widgets.chart(figs.epochs_figure(static, dynamic))
@@ -182,13 +206,13 @@ def blank_positions(tokens: list[str], ids: list[int], typed: list[int]) -> list
     sentence as it changes."""
     suggested = suggest_blank(tokens)
     chosen = widgets.choose_positions(
-        "Positions to mask",
+        _("Positions to mask"),
         tokens,
         key="bert-blanks",
         default=[] if typed or suggested is None else [suggested],
         allowed=ordinary_positions(ids),
         max_selections=MAX_BLANKS - len(typed),
-        help="Or type [MASK] in the sentence.",
+        help=_("Or type [MASK] in the sentence."),
     )
     return sorted(set(typed) | set(chosen))
 
@@ -199,13 +223,15 @@ def fill_in_strip() -> tuple[LoadedModel | None, tuple[list[int], list[int]] | N
     with st.container():
         model_column, text_column = st.columns([1, 3])
         with model_column:
-            loaded = widgets.model_picker("Model (BERT)", "bert", key="bert-model", default=MODEL)
+            loaded = widgets.model_picker(
+                _("Model (BERT)"), "bert", key="bert-model", default=MODEL
+            )
         if loaded is None:
             return None, None
         tokenizer = loaded.tokenizer
         with text_column:
             text = widgets.sentence_input(
-                "Sentence for the model (you may type [MASK])",
+                _("Sentence for the model (you may type [MASK])"),
                 DEFAULT_FILL,
                 "bert-fill-text",
                 tokenizer,
@@ -219,17 +245,17 @@ def fill_in_strip() -> tuple[LoadedModel | None, tuple[list[int], list[int]] | N
             st.caption(note)
         typed_masks = typed_blanks(ids, tokenizer.mask_id)[:MAX_BLANKS]
         if not ordinary_positions(ids) and not typed_masks:
-            st.info(figs.ALL_SPECIAL)
+            st.info(figs.all_special())
             return loaded, None
         left, right = st.columns([3, 1])
         with left:
             positions = blank_positions(tokens, ids, typed_masks)
         with right:
-            k = st.slider("Top k", 1, MAX_K, 5, key="bert-k", bind=BIND)
+            k = st.slider(_("Top k"), 1, MAX_K, 5, key="bert-k", bind=BIND)
     if not positions:
-        st.info("Choose at least one position to mask, or type [MASK] in the sentence.")
+        st.info(_("Choose at least one position to mask, or type [MASK] in the sentence."))
         return loaded, None
-    _, blank_guesses = guesses(model_key(loaded), loaded, tuple(ids), tuple(positions))
+    blank_guesses = guesses(model_key(loaded), loaded, tuple(ids), tuple(positions))[1]
     found = [guess.top(k) for guess in blank_guesses]
     widgets.chart(figs.predictions_figure(found))
     st.caption(figs.guesses_caption(found))
@@ -237,10 +263,10 @@ def fill_in_strip() -> tuple[LoadedModel | None, tuple[list[int], list[int]] | N
 
 
 def attention_section(loaded: LoadedModel, ids: list[int], positions: list[int]) -> None:
-    trace, _ = guesses(model_key(loaded), loaded, tuple(ids), tuple(positions))
+    trace = guesses(model_key(loaded), loaded, tuple(ids), tuple(positions))[0]
     follow = positions[0]
     if len(positions) > 1:
-        follow = st.selectbox("Blank to follow", positions, key="bert-follow", bind=BIND)
+        follow = st.selectbox(_("Blank to follow"), positions, key="bert-follow", bind=BIND)
     weights = attention_from(trace, follow)
     widgets.chart(figs.attention_from_figure(weights, trace.tokens, follow))
     card = loaded.metadata.get("subject_head") or {}
@@ -268,7 +294,7 @@ rates, seed, whole_word = masking_settings()
 sentence_ids = ledger_sentence(model)
 ready = rates is not None and sentence_ids is not None
 if rates is None:
-    st.error("The masking rates above are impossible; fix them to see the ledger.")
+    st.error(_("The masking rates above are impossible; fix them to see the ledger."))
 if ready:
     ledger_section(model, sentence_ids, rates, seed, whole_word)
 widgets.lesson_section(lesson, "resamples")
@@ -284,7 +310,7 @@ widgets.lesson_section(lesson, "attention")
 if blanks is not None:
     attention_section(model, *blanks)
 else:
-    st.info("Choose a sentence and a blank at the top of the page to see where it looks.")
+    st.info(_("Choose a sentence and a blank at the top of the page to see where it looks."))
 
 widgets.published_models(lesson, "bert")
 ledger = (sentence_ids, rates, seed, whole_word) if ready else None

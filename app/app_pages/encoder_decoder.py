@@ -21,6 +21,7 @@ from tinyformers.course.encoder_decoder import (
 from tinyformers.figures import encoder_decoder as figs
 from tinyformers.figures.common import token_chips
 from tinyformers.figures.encoder_decoder import escape_markdown
+from tinyformers.i18n import _
 from tinyformers.text.corpora import tasks
 from tinyformers.text.span_corruption import MIN_RATE, corrupt_spans
 from tinyformers.trace import Trace
@@ -82,18 +83,18 @@ def input_strip(examples: list[str]) -> tuple[str | None, int, int | str]:
     config = widgets.shipped_model(DATE_MODEL).config
     pick, own, layer_column, head_column = st.columns([1.1, 1.2, 0.7, 2])
     pick.selectbox(
-        "Held-out example",
+        _("Held-out example"),
         examples,
         index=None,
-        placeholder="Choose one…",
+        placeholder=_("Choose one…"),
         key=EXAMPLE_KEY,
         bind=BIND,
         on_change=copy_example,
     )
-    text = own.text_input("Date to rewrite", key=SOURCE_KEY, bind=BIND)
-    layer = widgets.choose_index("Layer", config.n_layer, "ed-layer", True, layer_column)
+    text = own.text_input(_("Date to rewrite"), key=SOURCE_KEY, bind=BIND)
+    layer = widgets.choose_index(_("Layer"), config.n_layer, "ed-layer", True, layer_column)
     head = head_column.radio(
-        "Head",
+        _("Head"),
         [*range(config.n_head), MEAN],
         format_func=figs.head_label,
         horizontal=True,
@@ -108,14 +109,16 @@ def checked_date(text: str) -> str | None:
     loaded = widgets.shipped_model(DATE_MODEL)
     if len(text) > widgets.MAX_INPUT_CHARS:
         st.warning(
-            f"Your text has {len(text):,} characters; this model reads at most "
-            f"{loaded.config.block_size} characters. Type a date such as 12 March 2021."
+            _(
+                "Your text has {count} characters; this model reads at most {limit} characters. "
+                "Type a date such as 12 March 2021."
+            ).format(count=f"{len(text):,}", limit=loaded.config.block_size)
         )
         return None
     try:
         encode_source(loaded.tokenizer, text, loaded.config.block_size)
     except ValueError as err:
-        st.warning(escape_markdown(f"This cannot be rewritten: {err}"))
+        st.warning(escape_markdown(_("This cannot be rewritten: {problem}").format(problem=err)))
         st.caption(figs.known_characters_caption(known_tokens(loaded.tokenizer)))
         return None
     return text.strip()
@@ -125,16 +128,22 @@ def show_answer(source: str, steps: list[DecodingStep]) -> None:
     tok = widgets.shipped_model(DATE_MODEL).tokenizer
     output = tok.decode(generated_ids(steps))
     model_col, task_col = st.columns(2)
-    model_col.metric("The model's output (greedy)", output or "(empty)")
+    model_col.metric(_("The model's output (greedy)"), output or _("(empty)"))
     try:
         answer = tasks.solve("date", source)
     except ValueError as err:
-        task_col.metric("The task's answer", "none")
-        st.info(escape_markdown(f"The task's rules do not accept this input: {err}"))
+        task_col.metric(_("The task's answer"), _("none"))
+        st.info(
+            escape_markdown(
+                _("The task's rules do not accept this input: {problem}").format(problem=err)
+            )
+        )
         return
-    task_col.metric("The task's answer", answer)
-    verdict = "matches" if output == answer else "does not match"
-    st.caption(f"The model's output {verdict} the task's answer.")
+    task_col.metric(_("The task's answer"), answer)
+    if output == answer:
+        st.caption(_("The model's output matches the task's answer."))
+    else:
+        st.caption(_("The model's output does not match the task's answer."))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,24 +177,27 @@ def step_controls(source: str, n_steps: int) -> int:
     """Steps decoded so far (0 to n_steps), with Back, Next step, Run to the end and Start
     over; a new source starts again at 0."""
     return widgets.computation_steps(
-        "Steps decoded",
+        _("Steps decoded"),
         STEP_KEY,
         n_steps,
-        ("◀ Back", "ed-back"),
-        ("Next step ▶", "ed-next"),
+        (_("◀ Back"), "ed-back"),
+        (_("Next step ▶"), "ed-next"),
         restart_on=source,
-        jumps=lambda _: [
-            Jump("Run to the end ▶▶", "ed-run", n_steps),
-            Jump("Start over", "ed-reset", 0),
+        jumps=lambda _step: [
+            Jump(_("Run to the end ▶▶"), "ed-run", n_steps),
+            Jump(_("Start over"), "ed-reset", 0),
         ],
     )
 
 
 def show_step(step: DecodingStep, trace: Trace, layer: int, head: int | str) -> None:
     token_col, probability_col, runner_col = st.columns(3)
-    token_col.metric(f"Step {step.index + 1}: chosen token", figs.shown_token(step.token))
-    probability_col.metric("Its probability", f"{step.probability:.6f}")
-    runner_col.metric("Runner-up", figs.runner_up_text(step))
+    token_col.metric(
+        _("Step {number}: chosen token").format(number=step.index + 1),
+        figs.shown_token(step.token),
+    )
+    probability_col.metric(_("Its probability"), f"{step.probability:.6f}")
+    runner_col.metric(_("Runner-up"), figs.runner_up_text(step))
     widgets.chart(figs.step_bars_figure(step, trace, layer, head), key="ed-step-bars")
     st.caption(figs.step_attention_caption(step, trace.encoder_tokens, layer, head))
     widgets.chart(figs.step_all_heads_figure(step, trace), key="ed-step-heads")
@@ -198,8 +210,10 @@ def show_decoding(source: str, steps: list[DecodingStep], trace: Trace, layer, h
     st.html(token_chips(decoder_so_far))
     if shown == 0:
         st.info(
-            f"The encoder has read the {len(trace.encoder_tokens)} source tokens; the decoder "
-            "holds only [BOS]. Press Next step."
+            _(
+                "The encoder has read the {count} source tokens; the decoder holds only [BOS]. "
+                "Press Next step."
+            ).format(count=len(trace.encoder_tokens))
         )
         return
     show_step(steps[shown - 1], trace, layer, head)
@@ -216,15 +230,22 @@ def show_decoding(source: str, steps: list[DecodingStep], trace: Trace, layer, h
 def show_span_corruption() -> tuple[list[str], float, float, int] | None:
     """The sentence corrupted T5's way; returns its words, the rate, the mean span length and
     the seed (None if there is nothing to corrupt)."""
-    sentence = widgets.sentence_input("Your sentence", DEFAULT_SENTENCE, key="ed-span-sentence")
+    sentence = widgets.sentence_input(_("Your sentence"), DEFAULT_SENTENCE, key="ed-span-sentence")
     seed_col, rate_col, span_col = st.columns(3)
     with seed_col:
         seed = widgets.seed_control(key="ed-seed")
     rate = rate_col.slider(
-        "Corruption rate", MIN_RATE, 0.5, 0.15, step=0.01, key="ed-rate", bind=BIND, format="%.2f"
+        _("Corruption rate"),
+        MIN_RATE,
+        0.5,
+        0.15,
+        step=0.01,
+        key="ed-rate",
+        bind=BIND,
+        format="%.2f",
     )
     mean_span = span_col.slider(
-        "Mean span length", 1.0, 8.0, 3.0, step=0.5, key="ed-span", bind=BIND
+        _("Mean span length"), 1.0, 8.0, 3.0, step=0.5, key="ed-span", bind=BIND
     )
     if sentence is None:
         return None
@@ -254,7 +275,7 @@ widgets.lesson_section(current, "families")
 st.dataframe(
     family_rows(),
     hide_index=True,
-    column_config={"Parameters": st.column_config.NumberColumn(format="localized")},
+    column_config={_("Parameters"): st.column_config.NumberColumn(format="localized")},
 )
 
 widgets.lesson_section(current, "date-task")

@@ -13,6 +13,7 @@ from tinyformers.course.gpt import DECODINGS, DEFAULT_MODEL, DEFAULT_PROMPT, GRE
 from tinyformers.figures import gpt as figs
 from tinyformers.figures.common import token_chips
 from tinyformers.hub.registry import LoadedModel
+from tinyformers.i18n import _
 from tinyformers.model.build import count_parameters
 from tinyformers.model.sampling import BeamSettings, SamplingSettings, next_token_distribution
 
@@ -27,7 +28,17 @@ MAX_SEARCH_BEAMS = 8
 MAX_SEARCH_TOKENS = 40
 RUN_KEY = "gpt-run"
 TOKENS_KEY = "gpt-tokens"
-RESTART = Jump("Start over", "gpt-restart", 0)
+DECODING_NAMES = {
+    "Greedy": lambda: _("Greedy"),
+    "Sampling": lambda: _("Sampling"),
+    "Beam search": lambda: _("Beam search"),
+}
+
+
+def decoding_name(strategy: str) -> str:
+    """A decoding's name in the current language, for titles (the radio's options stay in
+    English: a link keeps the label of the option it chose)."""
+    return DECODING_NAMES[strategy]() if strategy in DECODING_NAMES else strategy
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -48,7 +59,7 @@ def learned_vocabulary(key: str, _loaded: LoadedModel) -> course.LearnedTokens:
 def sampling_controls() -> SamplingSettings:
     """Temperature, top-k and top-p (0 and 1 switch the filters off)."""
     temperature = st.slider(
-        "Temperature (0 = greedy)",
+        _("Temperature (0 = greedy)"),
         0.0,
         MAX_TEMPERATURE,
         1.0,
@@ -56,8 +67,8 @@ def sampling_controls() -> SamplingSettings:
         key="gpt-temperature",
         bind=BIND,
     )
-    top_k = st.slider("Top-k (0 = off)", 0, MAX_TOP_K, 0, key="gpt-top-k", bind=BIND)
-    top_p = st.slider("Top-p (1 = off)", 0.05, 1.0, 1.0, step=0.05, key="gpt-top-p", bind=BIND)
+    top_k = st.slider(_("Top-k (0 = off)"), 0, MAX_TOP_K, 0, key="gpt-top-k", bind=BIND)
+    top_p = st.slider(_("Top-p (1 = off)"), 0.05, 1.0, 1.0, step=0.05, key="gpt-top-p", bind=BIND)
     return course.slider_settings(temperature, top_k, top_p)
 
 
@@ -67,7 +78,7 @@ def prompt_ids(loaded: LoadedModel) -> list[int] | None:
     tokenizer = loaded.tokenizer
     limit = min(loaded.config.block_size, MAX_PROMPT_TOKENS)
     text = widgets.sentence_input(
-        "Your prompt",
+        _("Your prompt"),
         DEFAULT_PROMPT,
         key="gpt-prompt",
         tokenizer=tokenizer,
@@ -77,7 +88,7 @@ def prompt_ids(loaded: LoadedModel) -> list[int] | None:
         return None
     ids = tokenizer.encode(text)[:limit]
     if not ids:
-        st.warning("This prompt has no tokens the model can read; type a few words.")
+        st.warning(_("This prompt has no tokens the model can read; type a few words."))
         return None
     if unknown := course.unknown_count(tokenizer, ids):
         st.warning(figs.unknown_warning(unknown, len(ids)))
@@ -96,7 +107,7 @@ def show_distribution(
     shown = figs.bar_ids(distribution, n_bars)
     tokens = loaded.tokenizer.display_tokens(shown)
     label = figs.settings_label(settings)
-    title = "Next token after your prompt"
+    title = _("Next token after your prompt")
     widgets.chart(figs.distribution_chart(distribution, shown, tokens, title, subtitle=label))
     st.caption(figs.distribution_caption(distribution, shown[0], tokens[0]))
 
@@ -115,16 +126,19 @@ def drawn_run(loaded: LoadedModel, ids: list[int], settings: SamplingSettings, s
     """The text drawn token by token: the tokens drawn so far (kept in the link) with Back, Add
     one token, Generate all and Start over; new tokens are drawn with the settings of now."""
     n = st.number_input(
-        "Tokens to generate", 1, MAX_GENERATED, 20, key="gpt-n", bind=BIND, width=200
+        _("Tokens to generate"), 1, MAX_GENERATED, 20, key="gpt-n", bind=BIND, width=200
     )
     drawn = widgets.computation_steps(
-        "Tokens drawn",
+        _("Tokens drawn"),
         TOKENS_KEY,
         int(n),
-        ("◀ Back", "gpt-back"),
-        ("Add one token ▶", "gpt-step"),
+        (_("◀ Back"), "gpt-back"),
+        (_("Add one token ▶"), "gpt-step"),
         restart_on=(course.model_key(loaded), tuple(ids), seed),
-        jumps=lambda _: [Jump(f"Generate {n} tokens", "gpt-generate", int(n)), RESTART],
+        jumps=lambda _step: [
+            Jump(_("Generate {count} tokens").format(count=n), "gpt-generate", int(n)),
+            Jump(_("Start over"), "gpt-restart", 0),
+        ],
     )
     return current_run(loaded, ids, seed).advance(loaded.model, drawn, settings)
 
@@ -133,12 +147,12 @@ def show_steps(loaded: LoadedModel, ids: list[int], settings: SamplingSettings, 
     run = drawn_run(loaded, ids, settings, seed)
     if not run.new:
         st.html(figs.sequence_html(loaded.tokenizer.display_tokens(ids), len(ids)))
-        st.info("Press Add one token to generate the first token.")
+        st.info(_("Press Add one token to generate the first token."))
         return
     chosen = len(run.new)
     if len(run.new) > 1:
         chosen = st.slider(
-            "Show the step that drew token",
+            _("Show the step that drew token"),
             1,
             len(run.new),
             len(run.new),
@@ -146,7 +160,9 @@ def show_steps(loaded: LoadedModel, ids: list[int], settings: SamplingSettings, 
         )
     sequence = loaded.tokenizer.display_tokens(run.sequence)
     st.html(figs.sequence_html(sequence, len(run.prompt), selected=len(run.prompt) + chosen - 1))
-    st.caption(f"{len(run.new)} tokens generated with seed {run.seed}.")
+    st.caption(
+        _("{count} tokens generated with seed {seed}.").format(count=len(run.new), seed=run.seed)
+    )
     show_step(loaded, run, chosen - 1)
 
 
@@ -155,7 +171,9 @@ def show_step(loaded: LoadedModel, run: course.GenerationRun, i: int) -> None:
     tokenizer = loaded.tokenizer
     token = tokenizer.display_tokens([step.token])[0]
     shown = figs.bar_ids(step.distribution, 15, chosen=step.token)
-    title = f"Step {i + 1}: drew {figs.quoted(token)} ({figs.settings_label(step.settings)})"
+    title = _("Step {number}: drew {token} ({settings})").format(
+        number=i + 1, token=figs.quoted(token), settings=figs.settings_label(step.settings)
+    )
     widgets.chart(
         figs.distribution_chart(
             step.distribution, shown, tokenizer.display_tokens(shown), title, chosen=step.token
@@ -163,7 +181,9 @@ def show_step(loaded: LoadedModel, run: course.GenerationRun, i: int) -> None:
     )
     st.caption(figs.step_caption(step, token, run.left_window(step, i)))
     context_tokens = tokenizer.display_tokens(step.context)
-    title = f"Where the last position, {figs.quoted(context_tokens[-1])}, looked"
+    title = _("Where the last position, {token}, looked").format(
+        token=figs.quoted(context_tokens[-1])
+    )
     widgets.chart(figs.attention_row_chart(step.attention, context_tokens, title))
     st.caption(figs.attention_caption(step.attention, context_tokens))
 
@@ -173,7 +193,7 @@ def show_comparison(
 ) -> None:
     by_character = course.per_character(loaded.tokenizer)
     n = st.slider(
-        "Characters to generate" if by_character else "Tokens to generate",
+        _("Characters to generate") if by_character else _("Tokens to generate"),
         5,
         MAX_COMPARE,
         60 if by_character else 30,
@@ -182,12 +202,12 @@ def show_comparison(
     )
     key, prompt = course.model_key(loaded), tuple(ids)
     results = {
-        "Greedy (temperature 0)": cached_continuation(
+        _("Greedy (temperature 0)"): cached_continuation(
             key, loaded, prompt, n, SamplingSettings(temperature=0), 0
         ),
-        f"Sampled: {figs.settings_label(settings)}, seed {seed}": cached_continuation(
-            key, loaded, prompt, n, settings, seed
-        ),
+        _("Sampled: {settings}, seed {seed}").format(
+            settings=figs.settings_label(settings), seed=seed
+        ): cached_continuation(key, loaded, prompt, n, settings, seed),
     }
     prompt_text = loaded.tokenizer.decode(ids)
     for column, (heading, result) in zip(st.columns(2), results.items(), strict=True):
@@ -196,20 +216,23 @@ def show_comparison(
         with column:
             st.html(figs.continuation_html(prompt_text, text, heading))
             left, right = st.columns(2)
-            left.metric("Repeated three-word sequences", figs.share_text(repeated))
-            right.metric("Mean −log p of its tokens", f"{result.mean_loss:.3f}")
+            left.metric(_("Repeated three-word sequences"), figs.share_text(repeated))
+            right.metric(_("Mean −log p of its tokens"), f"{result.mean_loss:.3f}")
     if settings.greedy:
-        st.caption("With temperature 0 both columns decode greedily, so they are the same.")
+        st.caption(_("With temperature 0 both columns decode greedily, so they are the same."))
 
 
 def show_search(loaded: LoadedModel, ids: list[int], settings: SamplingSettings, seed: int):
     """Greedy, sampled or beam-search text with every candidate each step looked at."""
     choice, size, length = st.columns(3)
-    strategy = choice.radio("Decoding", DECODINGS, index=2, key="gpt-decoding", bind=BIND)
-    k = size.slider("Beams k", 1, MAX_SEARCH_BEAMS, 3, key="gpt-beams", bind=BIND)
-    n = length.slider("New tokens at most", 1, MAX_SEARCH_TOKENS, 16, key="gpt-search-n", bind=BIND)
-    normalise = length.toggle("Length normalisation", True, key="gpt-normalise", bind=BIND)
-    stop = size.toggle("A line break ends a text", True, key="gpt-line-ends", bind=BIND)
+    # The options stay in English: a link keeps the option's label (see decoding_name).
+    strategy = choice.radio(_("Decoding"), DECODINGS, index=2, key="gpt-decoding", bind=BIND)
+    k = size.slider(_("Beams k"), 1, MAX_SEARCH_BEAMS, 3, key="gpt-beams", bind=BIND)
+    n = length.slider(
+        _("New tokens at most"), 1, MAX_SEARCH_TOKENS, 16, key="gpt-search-n", bind=BIND
+    )
+    normalise = length.toggle(_("Length normalisation"), True, key="gpt-normalise", bind=BIND)
+    stop = size.toggle(_("A line break ends a text"), True, key="gpt-line-ends", bind=BIND)
     eos = course.end_token(loaded.tokenizer) if stop else None
     args = (BeamSettings(int(k), float(normalise)), settings, seed, eos)
     key, prompt = course.model_key(loaded), tuple(ids)
@@ -218,10 +241,11 @@ def show_search(loaded: LoadedModel, ids: list[int], settings: SamplingSettings,
             cached_search(key, loaded, prompt, n, s, *args) for s in (strategy, GREEDY)
         )
     except ValueError as error:
-        st.warning(f"This search cannot run: {error}.")
+        st.warning(_("This search cannot run: {problem}.").format(problem=error))
         return
     labels, texts = course.search_texts(loaded.tokenizer, search)
-    title, subtitle = f"{strategy}, step by step", figs.search_subtitle(strategy, k, settings)
+    title = _("{decoding}, step by step").format(decoding=decoding_name(strategy))
+    subtitle = figs.search_subtitle(strategy, k, settings)
     widgets.chart(figs.beam_chart(search, labels, title, subtitle))
     st.dataframe(figs.beam_rows(search, texts, eos), hide_index=True)
     st.caption(figs.beam_caption(search, strategy, greedy.best))
@@ -229,13 +253,13 @@ def show_search(loaded: LoadedModel, ids: list[int], settings: SamplingSettings,
 
 def show_objective(loaded: LoadedModel, ids: list[int]) -> None:
     if len(ids) < 2:
-        st.info("The loss needs at least two tokens: type a longer prompt.")
+        st.info(_("The loss needs at least two tokens: type a longer prompt."))
         return
     result = course.prompt_loss(loaded.model, ids)
     tokens = loaded.tokenizer.display_tokens(ids)
     losses = result.losses.tolist()
     st.html(figs.loss_chips(tokens, losses))
-    title = "−log p of each token given the tokens before it"
+    title = _("−log p of each token given the tokens before it")
     widgets.chart(figs.loss_chart(tokens, losses, result.mean, title))
     for column, (name, value) in zip(st.columns(3), figs.loss_metrics(result), strict=True):
         column.metric(name, value)
@@ -249,7 +273,7 @@ lesson = widgets.lesson_header(SLUG)
 with st.container():
     model_column, prompt_column = st.columns([1, 2])
     with model_column:
-        loaded = widgets.model_picker("Model", "gpt", key="gpt-model", default=DEFAULT_MODEL)
+        loaded = widgets.model_picker(_("Model"), "gpt", key="gpt-model", default=DEFAULT_MODEL)
     with prompt_column:
         ids = prompt_ids(loaded) if loaded is not None else None
 
@@ -258,13 +282,13 @@ with st.container():
 figure_column, controls_column = st.columns([3, 1])
 with controls_column:
     settings = sampling_controls()
-    n_bars = st.slider("Bars to show", 5, MAX_BARS, 15, key="gpt-bars", bind=BIND)
+    n_bars = st.slider(_("Bars to show"), 5, MAX_BARS, 15, key="gpt-bars", bind=BIND)
     seed = widgets.seed_control(key="gpt-seed")
 with figure_column:
     if ids:
         show_distribution(loaded, ids, settings, n_bars)
     elif loaded is None:
-        st.info("Pick a model above to see its predictions.")
+        st.info(_("Pick a model above to see its predictions."))
 
 widgets.lesson_section(lesson, "next-token")
 widgets.lesson_section(lesson, "sampling")

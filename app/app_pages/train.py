@@ -11,6 +11,7 @@ from widgets import BIND, plain
 from tinyformers.course import train as course
 from tinyformers.course.train import Choice, CorpusProfile, Training
 from tinyformers.figures import train as figs
+from tinyformers.i18n import _
 from tinyformers.model.config import PRESETS
 from tinyformers.training.jobs import QUEUED
 
@@ -21,15 +22,17 @@ POLLING_KEY = f"{JOB_KEY}-polling"  # whether the live views redraw every half s
 PHASE_KEY = "train-phase"  # the phase the buttons show (Training.phase)
 
 cache = st.cache_data
-corpus_text = cache(max_entries=3, show_spinner="Preparing the corpus…")(course.corpus_text)
-tokenizing = "Training the tokenizer on the corpus…"
+corpus_text = cache(max_entries=3, show_spinner=_("Preparing the corpus…"))(course.corpus_text)
+tokenizing = _("Training the tokenizer on the corpus…")
 corpus_profile = cache(max_entries=4, show_spinner=tokenizing)(course.corpus_profile)
-parameter_count = cache(max_entries=16, show_spinner="Counting parameters…")(course.parameter_count)
+parameter_count = cache(max_entries=16, show_spinner=_("Counting parameters…"))(
+    course.parameter_count
+)
 
 
 def chosen_corpus(row) -> tuple[str, str] | None:
     """The text to train on and its label; None (with a message) when there is none."""
-    source = widgets.labelled_radio("Corpus", course.CORPUS_LABELS, "train-corpus", row)
+    source = widgets.labelled_radio(_("Corpus"), course.CORPUS_LABELS, "train-corpus", row)
     label = course.CORPUS_LABELS[source]
     if source == "own":
         text = widgets.corpus_input("train-own")
@@ -41,17 +44,20 @@ def chosen_tokenizer(text: str | None) -> CorpusProfile | None:
     """The tokenizer settings and, given a text, what a tokenizer trained on it gives."""
     kind_column, vocab_column = st.columns(2)
     kind = widgets.labelled_radio(
-        "Tokenizer", course.TOKENIZER_LABELS, "train-tokenizer", kind_column
+        _("Tokenizer"), course.TOKENIZER_LABELS, "train-tokenizer", kind_column
     )
     vocab = widgets.whole_number(
-        vocab_column, course.VOCAB_CHOICE, "train-vocab", disabled=kind == "char"
+        vocab_column,
+        figs.number_choice(course.VOCAB_CHOICE),
+        "train-vocab",
+        disabled=kind == "char",
     )
     if text is None:
         return None
     try:
         profile = corpus_profile(text, kind, None if kind == "char" else vocab)
     except ValueError as err:
-        st.error(f"Cannot train a tokenizer on this text: {plain(err)}")
+        st.error(_("Cannot train a tokenizer on this text: {problem}").format(problem=plain(err)))
         return None
     st.caption(figs.corpus_caption(profile))
     return profile
@@ -59,11 +65,13 @@ def chosen_tokenizer(text: str | None) -> CorpusProfile | None:
 
 def custom_size(name: str) -> dict[str, int]:
     """With "Custom size" on, the sizes that override the preset's."""
-    if not st.toggle("Custom size", key="train-custom", bind=BIND):
+    if not st.toggle(_("Custom size"), key="train-custom", bind=BIND):
         return {}
     fields = list(course.SIZE_LIMITS)
     return {
-        field: widgets.whole_number(column, course.size_choice(name, field), f"train-{field}")
+        field: widgets.whole_number(
+            column, figs.number_choice(course.size_choice(name, field)), f"train-{field}"
+        )
         for column, field in zip(st.columns(len(fields)), fields, strict=True)
     }
 
@@ -73,19 +81,22 @@ def chosen_settings() -> course.TrainSettings | None:
     lr_column, batch_column, steps_column, seed_column = st.columns(4)
     rates, default_rate = course.LEARNING_RATES, course.DEFAULT_LEARNING_RATE
     learning_rate = lr_column.select_slider(
-        "Peak learning rate", rates, default_rate, "{:g}".format, key="train-lr", bind=BIND
+        _("Peak learning rate"), rates, default_rate, "{:g}".format, key="train-lr", bind=BIND
     )
     batch_size = batch_column.select_slider(
-        "Batch size", course.BATCH_SIZES, course.DEFAULT_BATCH_SIZE, key="train-batch", bind=BIND
+        _("Batch size"), course.BATCH_SIZES, course.DEFAULT_BATCH_SIZE, key="train-batch", bind=BIND
     )
-    steps_help = f"This server allows at most {widgets.server_limits().max_steps:,} steps per run."
-    steps = widgets.whole_number(steps_column, course.STEPS_CHOICE, "train-steps", help=steps_help)
+    steps_help = _("This server allows at most {limit} steps per run.").format(
+        limit=f"{widgets.server_limits().max_steps:,}"
+    )
+    steps_choice = figs.number_choice(course.STEPS_CHOICE)
+    steps = widgets.whole_number(steps_column, steps_choice, "train-steps", help=steps_help)
     with seed_column:
         seed = widgets.seed_control(key="train-seed", default=course.DEFAULT_SEED)
     try:
         return course.train_settings(steps, int(batch_size), float(learning_rate), seed)
     except ValueError as err:
-        st.error(f"These settings cannot be used: {err}")
+        st.error(_("These settings cannot be used: {problem}").format(problem=err))
         return None
 
 
@@ -93,12 +104,14 @@ def choose(controls) -> tuple[Choice | None, course.TrainSettings | None]:
     """Model, text and size at the top, the rest below: the choice (None if unusable), its settings."""
     with controls:
         row = st.container(horizontal=True)  # side by side as long as they fit
-        family = widgets.labelled_radio("Model", course.FAMILY_LABELS, "train-family", row)
+        family = widgets.labelled_radio(_("Model"), course.FAMILY_LABELS, "train-family", row)
         corpus = chosen_corpus(row)
         names, first = list(PRESETS), list(PRESETS).index(course.DEFAULT_PRESET)
-        help_text = "micro trains fast; char is sized for character-level text such as Shakespeare."
+        help_text = _(
+            "micro trains fast; char is sized for character-level text such as Shakespeare."
+        )
         name = row.selectbox(
-            "Size preset", names, first, figs.preset_label, "train-preset", help_text, bind=BIND
+            _("Size preset"), names, first, figs.preset_label, "train-preset", help_text, bind=BIND
         )
     widgets.lesson_section(current, "objective")
     widgets.lesson_section(current, "build", course.build_values())
@@ -113,10 +126,10 @@ def choose(controls) -> tuple[Choice | None, course.TrainSettings | None]:
             family, *corpus, profile, name, sizes, settings, parameter_count
         )
     except ValueError as err:
-        st.error(f"This size cannot be built: {err}")
+        st.error(_("This size cannot be built: {problem}").format(problem=err))
         return None, settings
     count_column, caption_column = st.columns([1, 3], vertical_alignment="center")
-    count_column.metric("Parameters", f"{choice.n_parameters:,}")
+    count_column.metric(_("Parameters"), f"{choice.n_parameters:,}")
     caption_column.caption(figs.choice_caption(choice))
     return choice, settings
 
@@ -215,7 +228,7 @@ def lower_view() -> None:
         with speed_column:
             widgets.chart(figs.throughput_figure(history), "train-speed")
     else:
-        st.caption("Start a run to draw its loss curves at the top of the page.")
+        st.caption(_("Start a run to draw its loss curves at the top of the page."))
     widgets.lesson_section(current, "samples")
     if run is not None:  # what the untrained model wrote beside what the model writes now
         first, latest, next_at = course.samples(training)
@@ -228,33 +241,35 @@ def lower_view() -> None:
 def show_timeline(training: Training) -> None:
     snapshots, settings = training.timeline_snapshots(), training.choice.spec.settings
     if not snapshots:
-        st.caption("The first snapshot is taken as soon as the run starts.")
+        st.caption(_("The first snapshot is taken as soon as the run starts."))
         return
     timeline, top = course.attention_timeline(snapshots), course.last_snapshot_step(settings)
     if st.session_state.get("train-snapshot", 0) not in range(top + 1):  # a shorter run now
         del st.session_state["train-snapshot"]
     slider_column, layer_column, head_column = st.columns([4, 1, 1])
-    label = "Snapshot at step (right end: the latest)"
+    label = _("Snapshot at step (right end: the latest)")
     step = slider_column.slider(
         label, 0, top, top, settings.eval_interval, key="train-snapshot", bind=BIND
     )
-    layer = widgets.choose_index("Layer", timeline.n_layer, "train-layer", container=layer_column)
-    head = widgets.choose_index("Head", timeline.n_head, "train-head", container=head_column)
+    layer = widgets.choose_index(
+        _("Layer"), timeline.n_layer, "train-layer", container=layer_column
+    )
+    head = widgets.choose_index(_("Head"), timeline.n_head, "train-head", container=head_column)
     view = training.snapshot_view(snapshots, timeline, step, layer, head)
     matrix_column, score_column = st.columns(2)
     with matrix_column:
         widgets.chart(figs.snapshot_view_figure(view), "train-snapshot-figure")
         st.caption(figs.snapshot_caption(view))
     with score_column:
-        score = widgets.labelled_radio("Score over time", figs.SCORE_LABELS, "train-score")
+        score = widgets.labelled_radio(_("Score over time"), figs.SCORE_LABELS, "train-score")
         widgets.chart(
             figs.view_score_figure(timeline, view, score, settings.max_steps), "train-scores"
         )
         st.caption(figs.strongest_head_caption(timeline, score))
-        best_layer, best_head, _ = timeline.strongest_head(score)
+        best_layer, best_head = timeline.strongest_head(score)[:2]
         picks = {"train-layer": best_layer, "train-head": best_head}  # set before the rerun
         st.button(
-            "Show that head", "train-best-head", on_click=st.session_state.update, args=(picks,)
+            _("Show that head"), "train-best-head", on_click=st.session_state.update, args=(picks,)
         )
 
 
@@ -264,7 +279,7 @@ def show_export(training: Training | None) -> None:
         trained = st.session_state.setdefault(widgets.TRAINED_KEY, {})
         widgets.keep_trained_model(trained[training.publish(trained)])  # kept for later visits
     if training is None or training.published_name is None:
-        st.caption("Your model appears here once a run stops or finishes.")
+        st.caption(_("Your model appears here once a run stops or finishes."))
         return
     name, folder = training.published_name, training.folder
     trained = st.session_state.get(widgets.TRAINED_KEY, {})
@@ -272,7 +287,12 @@ def show_export(training: Training | None) -> None:
         st.success(figs.export_message(name, list(trained)))
     archive, mime, icon = f"{folder}.zip", "application/zip", ":material/download:"
     st.download_button(
-        f"Download {archive}", training.zip_bytes, archive, mime, key="train-download", icon=icon
+        _("Download {archive}").format(archive=archive),
+        training.zip_bytes,
+        archive,
+        mime,
+        key="train-download",
+        icon=icon,
     )
     st.code(figs.export_commands(folder), language="bash")
 

@@ -15,6 +15,7 @@ from tests.page_checks import (
     BLANK_TEXTS,
     MARKUP,
     caption,
+    english_leftovers,
     expected_published_counts,
     published_counts,
     rerun,
@@ -416,3 +417,9 @@ def test_predictions_follow_the_inputs_they_need(fresh):
     assert prediction_keys(at) == ["blank-attention", "blank-confidence"]
     skipped = [c.value for c in at.caption if "needs a working input above" in c.value]
     assert len(skipped) == 2, skipped
+
+
+def test_the_page_in_russian_has_no_english_left(open_link) -> None:
+    at = open_link(PAGE, {"lang": "ru"})
+    assert not at.exception
+    assert english_leftovers(at) == []

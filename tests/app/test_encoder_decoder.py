@@ -12,6 +12,7 @@ from tests.conftest import APP_SCRIPT
 from tests.page_checks import (
     BLANK_TEXTS,
     MARKUP,
+    english_leftovers,
     expected_published_counts,
     metric,
     published_counts,
@@ -91,7 +92,7 @@ def test_default_page_shows_a_held_out_date_and_its_rewrite(page, date_model):
 def test_the_page_opens_on_the_inputs_and_the_cross_attention_they_give(fresh, date_model):
     at = fresh
     assert strip_keys(at) == ["ed-example", "ed-source", "ed-layer", "ed-head"]
-    assert not at.sidebar.radio  # layer and head moved out of the sidebar
+    assert [r.key for r in at.sidebar.radio] == ["lang"]  # layer and head moved out of the sidebar
     first = first_chart(at)
     assert title(first) == "Cross-attention, layer 0, head 0"
     assert first["layout"]["height"] <= 450
@@ -406,3 +407,9 @@ def test_a_date_the_model_cannot_read_asks_only_about_span_corruption(fresh):
     assert [k.split("-")[1] for k in asked] == ["span"]
     skipped = [c.value for c in at.caption if "needs a working input above" in c.value]
     assert len(skipped) == 2, skipped
+
+
+def test_the_page_in_russian_has_no_english_left(open_link) -> None:
+    at = open_link(PAGE, {"lang": "ru"})
+    assert not at.exception
+    assert english_leftovers(at) == []

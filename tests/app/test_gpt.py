@@ -17,6 +17,7 @@ from tests.page_checks import (
     UNUSUAL_TEXTS,
     caption,
     captions,
+    english_leftovers,
     expected_published_counts,
     html_bodies,
     metrics,
@@ -546,3 +547,9 @@ def test_more_beams_than_a_tiny_vocabulary_allows_get_a_message(fresh):
     assert any(
         "This search cannot run: 8 beams look at 16 extensions" in w.value for w in at.warning
     )
+
+
+def test_the_page_in_russian_has_no_english_left(open_link) -> None:
+    at = open_link(PAGE, {"lang": "ru"})
+    assert not at.exception
+    assert english_leftovers(at) == []

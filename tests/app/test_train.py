@@ -18,7 +18,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from tests.page_checks import MARKUP, caption, html_bodies, metrics
+from tests.page_checks import MARKUP, caption, english_leftovers, html_bodies, metrics
 from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
 from tests.plotly_json import chart, chart_titled, charts, decode, named_trace, title
 from tests.training import work
@@ -503,3 +503,15 @@ def test_a_bert_is_not_asked_about_next_token_predictions(fresh) -> None:
     assert "masked positions" in note
     radio = [r for r in fresh.radio if r.key and r.key.startswith("guess-largest-part-")][0]
     assert "the masked\\-LM head" in radio.options  # a BERT's own part is offered
+
+
+def test_the_page_in_russian_has_no_english_left(open_link) -> None:
+    at = open_link(PAGE, {"lang": "ru"})
+    assert not at.exception
+    assert english_leftovers(at) == []
+
+
+def test_a_run_in_russian_has_no_english_left(open_link) -> None:
+    at = open_link(PAGE, {"lang": "ru"})
+    finish(start(small_run(at)))
+    assert english_leftovers(at) == []

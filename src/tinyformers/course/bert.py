@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor, nn
 
+from tinyformers.i18n import _
 from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.corpora.stories import PLURAL_VERBS, SINGULAR_VERBS
 from tinyformers.text.inputs import bert_inputs
@@ -118,8 +119,9 @@ def embedding_breakdown(
     ids, segments = bert_inputs(tokenizer, text_a, text_b)
     if len(ids) > model.config.block_size:
         raise ValueError(
-            f"the pair has {len(ids)} tokens with [CLS] and [SEP]; this model reads at most "
-            f"{model.config.block_size}"
+            _(
+                "the pair has {count} tokens with [CLS] and [SEP]; this model reads at most {limit}"
+            ).format(count=len(ids), limit=model.config.block_size)
         )
     out = model(
         torch.tensor([ids]), token_type_ids=torch.tensor([segments]), return_record=True
@@ -208,7 +210,7 @@ def masking_draws(
     tokens = tokenizer.display_tokens(ids)
     generator = torch.Generator().manual_seed(seed)
     ledgers = []
-    for _ in range(count):
+    for _draw in range(count):
         out = mask_tokens(
             batch, tokenizer.mask_id, tokenizer.vocab_size, SPECIAL_IDS, rates, generator, starts
         )

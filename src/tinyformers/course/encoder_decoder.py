@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from tinyformers.i18n import _
 from tinyformers.model.build import count_parameters
 from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.span_corruption import MIN_RATE, corrupt_spans, span_counts
@@ -76,21 +77,31 @@ def encode_source(tokenizer, text: str, max_tokens: int) -> list[int]:
     nothing to read, characters the tokenizer does not know, or more tokens than ``max_tokens``."""
     text = text.strip()
     if not text:
-        raise ValueError("there is nothing to read: the text is empty")
+        raise ValueError(_("there is nothing to read: the text is empty"))
     unknown = [c for c in dict.fromkeys(text) if tokenizer.unk_id in tokenizer.encode(c)]
     if unknown:
         listed = ", ".join(describe_character(c) for c in unknown[:MAX_LISTED_CHARACTERS])
         more = len(unknown) - MAX_LISTED_CHARACTERS
-        listed += f" and {more} more" if more > 0 else ""
-        raise ValueError(
-            f"the model has never seen {'this character' if len(unknown) == 1 else 'these characters'}: "
-            f"{listed}. Its vocabulary has only the characters of its training data."
+        listed += _(" and {more} more").format(more=more) if more > 0 else ""
+        message = (
+            _(
+                "the model has never seen this character: {listed}. Its vocabulary has only the "
+                "characters of its training data."
+            )
+            if len(unknown) == 1
+            else _(
+                "the model has never seen these characters: {listed}. Its vocabulary has only "
+                "the characters of its training data."
+            )
         )
+        raise ValueError(message.format(listed=listed))
     ids = tokenizer.encode(text)
     if len(ids) > max_tokens:
         raise ValueError(
-            f"the text has {len(ids)} tokens; this model reads at most {max_tokens}. "
-            "Type a shorter text."
+            _(
+                "the text has {count} tokens; this model reads at most {limit}. Type a shorter "
+                "text."
+            ).format(count=len(ids), limit=max_tokens)
         )
     return ids
 
@@ -289,7 +300,7 @@ def greedy_decode_batch(
     memory, _, _ = model.encode(src, src_mask)
     tgt = torch.full((len(sources), 1), tokenizer.bos_id)  # (B, T)
     finished = torch.zeros(len(sources), dtype=torch.bool)
-    for _ in range(_step_limit(model, max_new_tokens)):
+    for _step in range(_step_limit(model, max_new_tokens)):
         logits = model(src, tgt, src_attention_mask=src_mask, memory=memory).logits[:, -1]
         next_ids = logits.argmax(dim=-1)  # (B,)
         finished |= next_ids == tokenizer.eos_id

@@ -40,6 +40,7 @@ from functools import partial
 import torch
 from torch import Tensor
 
+from tinyformers.i18n import _
 from tinyformers.model.build import build_model, count_parameters
 from tinyformers.model.config import PRESETS, TransformerConfig, config_from_dict
 from tinyformers.predict import Prediction, Reveal
@@ -169,7 +170,7 @@ def attention_timeline(snapshots: Sequence[tuple[int, Sequence[Tensor]]]) -> Tim
     steps = [step for step, _ in snapshots]
     if any(later < earlier for earlier, later in zip(steps, steps[1:], strict=False)):
         raise ValueError(f"snapshots must be in training order, got steps {steps}")
-    per_snapshot = [head_scores(attentions) for _, attentions in snapshots]
+    per_snapshot = [head_scores(attentions) for _step, attentions in snapshots]
     shapes = {tuple(s["previous"].shape) for s in per_snapshot}
     if len(shapes) > 1:
         raise ValueError(f"every snapshot must come from the same model; got shapes {shapes}")
@@ -460,15 +461,20 @@ def length_problem(profile: CorpusProfile, family: str, block_size: int) -> str 
         tokens = profile.tokens
         train_tokens = int(tokens * (1 - VAL_FRACTION))
         if train_tokens <= block_size or tokens - train_tokens < 2:
-            return (
-                f"the text has {tokens:,} tokens; a context of {block_size} needs more than "
-                f"{math.ceil((block_size + 2) / (1 - VAL_FRACTION)):,}. Use a longer text or "
-                "a shorter context."
+            return _(
+                "the text has {tokens} tokens; a context of {context} needs more than {needed}. "
+                "Use a longer text or a shorter context."
+            ).format(
+                tokens=f"{tokens:,}",
+                context=block_size,
+                needed=f"{math.ceil((block_size + 2) / (1 - VAL_FRACTION)):,}",
             )
         return None
     sentences = profile.sentences
     if int(sentences * (1 - VAL_FRACTION)) < 1 or sentences < 2:
-        return f"a BERT trains on sentences, and the text has only {sentences}. Use a longer text."
+        return _(
+            "a BERT trains on sentences, and the text has only {sentences}. Use a longer text."
+        ).format(sentences=sentences)
     return None
 
 
@@ -476,16 +482,18 @@ def refusal(choice: Choice, limits: Limits) -> str | None:
     """Why a server with ``limits`` will not start ``choice`` (steps, size, text length)."""
     steps = choice.spec.settings.max_steps
     if steps > limits.max_steps:
-        return (
-            f"This server allows at most {limits.max_steps:,} steps per run; you asked for "
-            f"{steps:,}. Lower the number of steps."
-        )
+        return _(
+            "This server allows at most {limit} steps per run; you asked for {steps}. Lower the "
+            "number of steps."
+        ).format(limit=f"{limits.max_steps:,}", steps=f"{steps:,}")
     try:
         limits.check_parameters(choice.n_parameters)
     except ValueError as err:
-        return f"Too large: {err}"
+        return _("Too large: {problem}").format(problem=err)
     problem = length_problem(choice.profile, choice.spec.family, choice.config.block_size)
-    return f"The text is too short to train on: {problem}" if problem else None
+    if not problem:
+        return None
+    return _("The text is too short to train on: {problem}").format(problem=problem)
 
 
 # ---------------------------------------------------------------------------------------------

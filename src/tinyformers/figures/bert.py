@@ -27,6 +27,7 @@ from tinyformers.course.bert import (
     LedgerStatistics,
     trained_positions,
 )
+from tinyformers.i18n import _, ngettext
 from tinyformers.text.display import plain
 from tinyformers.text.masking import (
     IGNORE_INDEX,
@@ -41,10 +42,28 @@ from tinyformers.text.masking import (
 FONT_SIZE = 16
 SPECIAL = 4  # a fifth category next to the ledger codes, for drawing only
 CATEGORY_NAMES = {**LEDGER_NAMES, SPECIAL: "special token (never selected)"}
-ALL_SPECIAL = (  # a sentence with no ordinary token: there is nothing to select or mask
-    "Every token here is special ([UNK] stands for characters the tokenizer does not know, and "
-    "special tokens are never selected), so there is nothing to mask. Type words the model knows."
-)
+
+
+def category_names() -> dict[int, str]:
+    """``CATEGORY_NAMES`` in the current language."""
+    return {
+        NOT_SELECTED: _("not selected"),
+        MASKED: _("selected → [MASK]"),
+        RANDOM: _("selected → random token"),
+        UNCHANGED: _("selected → unchanged"),
+        SPECIAL: _("special token (never selected)"),
+    }
+
+
+def all_special() -> str:
+    """What a sentence with no ordinary token gets: there is nothing to select or mask."""
+    return _(
+        "Every token here is special ([UNK] stands for characters the tokenizer does not know, "
+        "and special tokens are never selected), so there is nothing to mask. Type words the "
+        "model knows."
+    )
+
+
 CATEGORY_COLORS = {
     NOT_SELECTED: "#f2f2f2",
     MASKED: "#f4a3a3",
@@ -182,7 +201,7 @@ def _category_legend() -> list[go.Scatter]:
             marker=dict(size=14, symbol="square", color=CATEGORY_COLORS[category]),
             name=name,
         )
-        for category, name in CATEGORY_NAMES.items()
+        for category, name in category_names().items()
     ]
 
 
@@ -196,8 +215,9 @@ def pair_chips(tokens: Sequence[str], segments: Sequence[int]) -> str:
     chips = []
     for i, (token, segment) in enumerate(zip(tokens, segments, strict=True)):
         name = "AB"[segment]
+        title = html.escape(_("position {i}, segment {name}").format(i=i, name=name))
         chips.append(
-            f'<span title="position {i}, segment {name}" style="background:'
+            f'<span title="{title}" style="background:'
             f"{SEGMENT_COLORS[segment]};padding:3px 6px;margin:2px;border-radius:5px;"
             f'font-family:monospace;font-size:18px;display:inline-block"><bdi>{escaped(token)}'
             f'</bdi><sub style="color:#555"> {name}</sub></span>'
@@ -211,12 +231,13 @@ def embedding_sum_figure(breakdown: EmbeddingBreakdown, normalized: Tensor) -> g
     The first four panels share one colour scale, so their sizes compare; the LayerNorm panel
     has its own (its values are much larger).
     """
+    normalized_name = _("LayerNorm(sum)")
     matrices = {
-        "token (wte)": breakdown.token,
-        "+ segment (wse)": breakdown.segment,
-        "+ position (wpe)": breakdown.position,
-        "= sum": breakdown.total,
-        "LayerNorm(sum)": normalized,
+        _("token (wte)"): breakdown.token,
+        _("+ segment (wse)"): breakdown.segment,
+        _("+ position (wpe)"): breakdown.position,
+        _("= sum"): breakdown.total,
+        normalized_name: normalized,
     }
     shared = max(m.abs().max().item() for m in list(matrices.values())[:4]) or 1.0
     own = normalized.abs().max().item() or 1.0
@@ -230,11 +251,11 @@ def embedding_sum_figure(breakdown: EmbeddingBreakdown, normalized: Tensor) -> g
                 z=matrix.detach().float().numpy(),
                 y=labels,
                 colorscale="RdBu",
-                zmin=-(own if name == "LayerNorm(sum)" else shared),
-                zmax=own if name == "LayerNorm(sum)" else shared,
+                zmin=-(own if name == normalized_name else shared),
+                zmax=own if name == normalized_name else shared,
                 showscale=False,
                 name=name,
-                hovertemplate=f"{name}<br>%{{y}}<br>dimension %{{x}}<br>%{{z:.3f}}<extra></extra>",
+                hovertemplate=name + _("<br>%{y}<br>dimension %{x}<br>%{z:.3f}<extra></extra>"),
             )
         ]
         for name, matrix in matrices.items()
@@ -243,9 +264,9 @@ def embedding_sum_figure(breakdown: EmbeddingBreakdown, normalized: Tensor) -> g
     return _panels(
         heatmaps,
         list(matrices),
-        _layout("BERT's input: three rows added, then LayerNorm", height),
+        _layout(_("BERT's input: three rows added, then LayerNorm"), height),
         gap=0.02,
-        x_axes={"title": "dimension"},
+        x_axes={"title": _("dimension")},
         y_axes={"autorange": "reversed", "type": "category"},
         share_y=True,
     )
@@ -254,10 +275,10 @@ def embedding_sum_figure(breakdown: EmbeddingBreakdown, normalized: Tensor) -> g
 def embedding_norms_figure(breakdown: EmbeddingBreakdown) -> go.Figure:
     """Length of each of the three rows and of their sum, position by position."""
     parts = {
-        "token": breakdown.token,
-        "segment": breakdown.segment,
-        "position": breakdown.position,
-        "sum": breakdown.total,
+        _("token"): breakdown.token,
+        _("segment"): breakdown.segment,
+        _("position"): breakdown.position,
+        _("sum"): breakdown.total,
     }
     labels = position_labels(breakdown.tokens)
     bars = [
@@ -265,16 +286,16 @@ def embedding_norms_figure(breakdown: EmbeddingBreakdown) -> go.Figure:
             x=labels,
             y=matrix.norm(dim=-1).tolist(),
             name=name,
-            hovertemplate=f"{name}<br>%{{x}}<br>length %{{y:.3f}}<extra></extra>",
+            hovertemplate=name + _("<br>%{x}<br>length %{y:.3f}<extra></extra>"),
         )
         for name, matrix in parts.items()
     ]
     layout = _layout(
-        "How long each row is",
+        _("How long each row is"),
         440,
         barmode="group",
         xaxis=dict(type="category", tickangle=-45),
-        yaxis=dict(title="vector length"),
+        yaxis=dict(title=_("vector length")),
     )
     return go.Figure(data=bars, layout=layout)
 
@@ -309,7 +330,7 @@ def ledger_legend_html() -> str:
         f'<span style="display:inline-block;margin:2px 14px 2px 0"><span style="display:'
         f"inline-block;width:16px;height:16px;vertical-align:middle;border:1px solid #999;"
         f'background:{CATEGORY_COLORS[c]}"></span> {html.escape(name)}</span>'
-        for c, name in CATEGORY_NAMES.items()
+        for c, name in category_names().items()
     )
     return f'<div style="font-size:16px;margin:6px 0">{items}</div>'
 
@@ -317,12 +338,18 @@ def ledger_legend_html() -> str:
 def ledger_html(ledger: Ledger) -> str:
     """The ledger of one draw: for every position, the original token, what the model reads
     and the label the loss uses (the original token, or -100 where no loss is taken)."""
-    cells = [_ledger_cell("position", "token", "model reads", "label", "white", "solid #999", "")]
+    names = category_names()
+    header = (_("position"), _("token"), _("model reads"), _("label"))
+    cells = [_ledger_cell(*map(html.escape, header), "white", "solid #999", "")]
     for i, (token, seen, label) in enumerate(
         zip(ledger.tokens, ledger.seen, ledger.labels, strict=True)
     ):
         category = _category(ledger, i)
-        shown_label = f"{IGNORE_INDEX} (no loss)" if label == IGNORE_INDEX else escaped(token)
+        shown_label = (
+            html.escape(_("{ignore} (no loss)").format(ignore=IGNORE_INDEX))
+            if label == IGNORE_INDEX
+            else escaped(token)
+        )
         border = "dashed #888" if category == SPECIAL else "solid #999"
         cells.append(
             _ledger_cell(
@@ -332,7 +359,7 @@ def ledger_html(ledger: Ledger) -> str:
                 shown_label,
                 CATEGORY_COLORS[category],
                 border,
-                html.escape(CATEGORY_NAMES[category]),
+                html.escape(names[category]),
             )
         )
     return (
@@ -356,20 +383,25 @@ def resample_figure(stats: LedgerStatistics, rates: MaskingRates) -> go.Figure:
         go.Bar(
             x=counts,
             y=[n / stats.samples for n in stats.selected_histogram],
-            name="observed share of draws",
+            name=_("observed share of draws"),
             marker_color=OBSERVED_COLOR,
-            hovertemplate="%{x} selected<br>%{y:.2%} of draws<extra></extra>",
+            hovertemplate=_("%{x} selected<br>%{y:.2%} of draws<extra></extra>"),
         ),
         go.Scatter(
             x=counts,
             y=stats.expected_histogram[: len(counts)],
             mode="markers",
             marker=dict(color=EXPECTED_COLOR, size=12, symbol="diamond"),
-            name="expected (exact)",
-            hovertemplate="%{x} selected<br>expected %{y:.2%}<extra></extra>",
+            name=_("expected (exact)"),
+            hovertemplate=_("%{x} selected<br>expected %{y:.2%}<extra></extra>"),
         ),
     ]
-    names = ["selected<br>(of ordinary)", "→ [MASK]<br>(of selected)", "→ random", "→ unchanged"]
+    names = [
+        _("selected<br>(of ordinary)"),
+        _("→ [MASK]<br>(of selected)"),
+        _("→ random"),
+        _("→ unchanged"),
+    ]
     observed = [stats.select_rate, stats.share(MASKED), stats.share(RANDOM), stats.share(UNCHANGED)]
     configured = [rates.select_rate, rates.mask_rate, rates.random_rate, rates.unchanged_rate]
     rate_bars = [
@@ -382,24 +414,24 @@ def resample_figure(stats: LedgerStatistics, rates: MaskingRates) -> go.Figure:
             hovertemplate=f"{name}<br>%{{y:.2%}}<extra></extra>",
         )
         for values, name, color, opacity in (
-            (observed, "observed rate", OBSERVED_COLOR, 1.0),
-            (configured, "configured rate", EXPECTED_COLOR, 0.55),
+            (observed, _("observed rate"), OBSERVED_COLOR, 1.0),
+            (configured, _("configured rate"), EXPECTED_COLOR, 0.55),
         )
     ]
     layout = _layout(
-        f"{stats.samples:,} draws of the masking",
+        _("{draws} draws of the masking").format(draws=f"{stats.samples:,}"),
         500,
         barmode="group",
         legend=dict(orientation="h", y=-0.3),
     )
     return _panels(
         [histogram, rate_bars],
-        ["Tokens selected per draw", "Rates: observed and configured"],
+        [_("Tokens selected per draw"), _("Rates: observed and configured")],
         layout,
         gap=0.1,
-        x_axes=[{"title": "tokens selected in one draw", "dtick": 1}, {"type": "category"}],
+        x_axes=[{"title": _("tokens selected in one draw"), "dtick": 1}, {"type": "category"}],
         y_axes=[
-            {"title": "share of draws", "tickformat": ".0%"},
+            {"title": _("share of draws"), "tickformat": ".0%"},
             {"tickformat": ".0%", "range": [0, 1.05]},
         ],
     )
@@ -416,7 +448,7 @@ def epochs_figure(static: Sequence[Ledger], dynamic: Sequence[Ledger]) -> go.Fig
     if not static or len(static) != len(dynamic):
         raise ValueError("static and dynamic masking need the same, non-zero number of epochs")
     labels = position_labels(static[0].tokens)
-    epochs = [f"epoch {e}" for e in range(1, len(static) + 1)]
+    epochs = [_("epoch {e}").format(e=e) for e in range(1, len(static) + 1)]
     heatmaps = [
         [
             go.Heatmap(
@@ -432,7 +464,7 @@ def epochs_figure(static: Sequence[Ledger], dynamic: Sequence[Ledger]) -> go.Fig
                 showscale=False,
                 xgap=2,
                 ygap=2,
-                hovertemplate="%{y}, %{x}<br>model reads %{text}<extra></extra>",
+                hovertemplate=_("%{y}, %{x}<br>model reads %{text}<extra></extra>"),
             )
         ]
         for ledgers in (static, dynamic)
@@ -440,14 +472,14 @@ def epochs_figure(static: Sequence[Ledger], dynamic: Sequence[Ledger]) -> go.Fig
     heatmaps[-1] += _category_legend()
     height = min(MAX_HEIGHT, 280 + 2 * 34 * len(static))
     layout = _layout(
-        "The same sentence, epoch after epoch",
+        _("The same sentence, epoch after epoch"),
         height,
         plot_bgcolor="white",
         legend=dict(orientation="h", y=-120 / height, yanchor="top"),
     )
     return _panels(
         heatmaps,
-        ["Static: masked once, reused", "Dynamic: masked again each epoch"],
+        [_("Static: masked once, reused"), _("Dynamic: masked again each epoch")],
         layout,
         stacked=True,
         gap=50 / height,
@@ -470,9 +502,11 @@ def predictions_figure(guesses: Sequence[BlankGuess]) -> go.Figure:
     if not guesses:
         raise ValueError("there are no masked positions to show")
     titles = [
-        f"position {g.position} (typed [MASK])"
+        _("position {position} (typed [MASK])").format(position=g.position)
         if g.answer is None
-        else f"position {g.position} (was {escaped(g.answer)})"
+        else _("position {position} (was {answer})").format(
+            position=g.position, answer=escaped(g.answer)
+        )
         for g in guesses
     ]
     bars = [
@@ -487,7 +521,7 @@ def predictions_figure(guesses: Sequence[BlankGuess]) -> go.Figure:
                 text=[f"{p:.1%}" for p in guess.probabilities],
                 textposition="outside",
                 showlegend=False,
-                hovertemplate="%{y}<br>probability %{x:.2%}<extra></extra>",
+                hovertemplate=_("%{y}<br>probability %{x:.2%}<extra></extra>"),
             )
         ]
         for guess in guesses
@@ -501,7 +535,7 @@ def predictions_figure(guesses: Sequence[BlankGuess]) -> go.Figure:
     return _panels(
         bars,
         titles,
-        _layout("The model's guesses for each [MASK]", round(height)),
+        _layout(_("The model's guesses for each [MASK]"), round(height)),
         columns=columns,
         gap=75 / height,
         x_axes={"range": [0, 1.15], "tickformat": ".0%"},
@@ -520,7 +554,11 @@ def attention_from_figure(weights: Tensor, tokens: Sequence[str], position: int)
     layers, heads, length = weights.shape
     if length != len(tokens):
         raise ValueError(f"{length} attention columns but {len(tokens)} tokens")
-    rows = [f"layer {layer} · head {head}" for layer in range(layers) for head in range(heads)]
+    rows = [
+        _("layer {layer} · head {head}").format(layer=layer, head=head)
+        for layer in range(layers)
+        for head in range(heads)
+    ]
     heatmap = go.Heatmap(
         z=weights.reshape(layers * heads, length).float().numpy(),
         x=position_labels(tokens),
@@ -528,11 +566,13 @@ def attention_from_figure(weights: Tensor, tokens: Sequence[str], position: int)
         colorscale="Blues",
         zmin=0,
         zmax=1,
-        colorbar=dict(title="weight"),
-        hovertemplate="%{y}<br>to %{x}<br>weight %{z:.3f}<extra></extra>",
+        colorbar=dict(title=_("weight")),
+        hovertemplate=_("%{y}<br>to %{x}<br>weight %{z:.3f}<extra></extra>"),
     )
     layout = _layout(
-        f"Where position {position} ({escaped(tokens[position])}) looks",
+        _("Where position {position} ({token}) looks").format(
+            position=position, token=escaped(tokens[position])
+        ),
         min(MAX_HEIGHT, max(400, 180 + 26 * len(rows))),
         xaxis=dict(type="category", tickangle=-45),
         yaxis=dict(autorange="reversed", type="category"),
@@ -551,11 +591,25 @@ def embedding_caption(
     """The input's size, the average length of each row (``EmbeddingBreakdown.mean_lengths``)
     and the lengths of the two segment rows."""
     segment_a, segment_b = segment_rows
-    return (
-        f"{len(breakdown.ids)} positions, {sum(breakdown.segments)} of them in segment B. "
-        "Average vector length: "
-        + ", ".join(f"{name} {value:.3f}" for name, value in lengths.items())
-        + f". Segment rows: A {segment_a:.3f}, B {segment_b:.3f}."
+    row_names = {
+        "token": _("token"),
+        "segment": _("segment"),
+        "position": _("position"),
+        "sum": _("sum"),
+        "after LayerNorm": _("after LayerNorm"),
+    }
+    averages = ", ".join(
+        f"{row_names.get(name, name)} {value:.3f}" for name, value in lengths.items()
+    )
+    return _(
+        "{positions} positions, {in_b} of them in segment B. Average vector length: {averages}. "
+        "Segment rows: A {a}, B {b}."
+    ).format(
+        positions=len(breakdown.ids),
+        in_b=sum(breakdown.segments),
+        averages=averages,
+        a=f"{segment_a:.3f}",
+        b=f"{segment_b:.3f}",
     )
 
 
@@ -563,28 +617,50 @@ def ledger_caption(ledger: Ledger, seed: int, draw: int) -> str:
     """What draw number ``draw`` (counted from 1) did: how many tokens it selected, how they
     split, and which positions carry a loss."""
     loss = ledger.loss_positions
-    where = f"positions {', '.join(map(str, loss))}" if loss else "no position"
-    return (
-        f"Seed {seed}, draw {draw}: {len(loss)} of {ledger.n_ordinary} ordinary tokens selected "
-        f"({ledger.count(MASKED)} → [MASK], {ledger.count(RANDOM)} → random, "
-        f"{ledger.count(UNCHANGED)} unchanged). Loss at {where}; the other "
-        f"{len(ledger.ids) - len(loss)} labels are -100."
+    where = (
+        _("positions {positions}").format(positions=", ".join(map(str, loss)))
+        if loss
+        else _("no position")
+    )
+    return _(
+        "Seed {seed}, draw {draw}: {selected} of {ordinary} ordinary tokens selected "
+        "({masked} → [MASK], {random} → random, {unchanged} unchanged). Loss at {where}; the "
+        "other {rest} labels are -100."
+    ).format(
+        seed=seed,
+        draw=draw,
+        selected=len(loss),
+        ordinary=ledger.n_ordinary,
+        masked=ledger.count(MASKED),
+        random=ledger.count(RANDOM),
+        unchanged=ledger.count(UNCHANGED),
+        where=where,
+        rest=len(ledger.ids) - len(loss),
     )
 
 
 def resample_caption(stats: LedgerStatistics, rates: MaskingRates, seed: int) -> str:
     """The measured rates of many draws next to the configured ones."""
-    caption = (
-        f"{stats.samples:,} draws with seed {seed} on {stats.eligible} ordinary tokens: "
-        f"{stats.select_rate:.2%} selected (configured {rates.select_rate:.0%}), "
-        f"{stats.mean_selected:.2f} tokens per draw on average"
+    caption = _(
+        "{draws} draws with seed {seed} on {eligible} ordinary tokens: {rate} selected "
+        "(configured {configured}), {mean} tokens per draw on average"
+    ).format(
+        draws=f"{stats.samples:,}",
+        seed=seed,
+        eligible=stats.eligible,
+        rate=f"{stats.select_rate:.2%}",
+        configured=f"{rates.select_rate:.0%}",
+        mean=f"{stats.mean_selected:.2f}",
     )
     if not stats.selected:
-        return caption + ". No draw selected anything, so the split of the selected is undefined."
-    shares = [stats.share(code) for code in (MASKED, RANDOM, UNCHANGED)]
-    return caption + (
-        f". Of the {stats.selected:,} selected: {shares[0]:.2%} → [MASK], {shares[1]:.2%} → "
-        f"random, {shares[2]:.2%} unchanged."
+        return caption + _(
+            ". No draw selected anything, so the split of the selected is undefined."
+        )
+    shares = [f"{stats.share(code):.2%}" for code in (MASKED, RANDOM, UNCHANGED)]
+    return caption + _(
+        ". Of the {selected} selected: {masked} → [MASK], {random} → random, {unchanged} unchanged."
+    ).format(
+        selected=f"{stats.selected:,}", masked=shares[0], random=shares[1], unchanged=shares[2]
     )
 
 
@@ -593,30 +669,51 @@ def epochs_caption(static: Sequence[Ledger], dynamic: Sequence[Ledger], seed: in
     if not static or len(static) != len(dynamic):
         raise ValueError("static and dynamic masking need the same, non-zero number of epochs")
     epochs = len(static)
-    return (
-        f"Over {epochs} epoch{'s' if epochs > 1 else ''} with seed {seed}, of "
-        f"{static[0].n_ordinary} ordinary positions: static masking trained on "
-        f"{len(trained_positions(static))}, dynamic masking on {len(trained_positions(dynamic))}."
+    over = ngettext("Over {n} epoch", "Over {n} epochs", epochs)
+    return _(
+        "{over} with seed {seed}, of {ordinary} ordinary positions: static masking trained on "
+        "{static}, dynamic masking on {dynamic}."
+    ).format(
+        over=over,
+        seed=seed,
+        ordinary=static[0].n_ordinary,
+        static=len(trained_positions(static)),
+        dynamic=len(trained_positions(dynamic)),
     )
 
 
 def guesses_caption(guesses: Sequence[BlankGuess]) -> str:
     """Where the original token of each blank ranks among the model's guesses."""
     return " ".join(
-        f"Position {g.position}: you typed [MASK], so there is no original; the model's first "
-        f"choice is {plain(repr(g.tokens[0]))} ({g.probabilities[0]:.1%})."
+        _(
+            "Position {position}: you typed [MASK], so there is no original; the model's first "
+            "choice is {token} ({probability})."
+        ).format(
+            position=g.position,
+            token=plain(repr(g.tokens[0])),
+            probability=f"{g.probabilities[0]:.1%}",
+        )
         if g.answer is None
-        else f"Position {g.position}: the original {plain(repr(g.answer))} is choice {g.answer_rank} "
-        f"({g.answer_probability:.1%})."
+        else _(
+            "Position {position}: the original {token} is choice {rank} ({probability})."
+        ).format(
+            position=g.position,
+            token=plain(repr(g.answer)),
+            rank=g.answer_rank,
+            probability=f"{g.answer_probability:.1%}",
+        )
         for g in guesses
     )
 
 
 def subject_head_caption(card: dict) -> str:
     """What the model card says about the head that links a verb to its subject."""
-    return (
-        f"The model card: from the main verb, layer {card['subject_head_layer']} head "
-        f"{card['subject_head']} looks hardest at the subject noun on "
-        f"{card['subject_head_rate']:.0%} of held-out agreement sentences. The view below opens "
-        "on that layer."
+    return _(
+        "The model card: from the main verb, layer {layer} head {head} looks hardest at the "
+        "subject noun on {rate} of held-out agreement sentences. The view below opens on that "
+        "layer."
+    ).format(
+        layer=card["subject_head_layer"],
+        head=card["subject_head"],
+        rate=f"{card['subject_head_rate']:.0%}",
     )

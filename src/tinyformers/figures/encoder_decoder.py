@@ -26,6 +26,7 @@ from tinyformers.course.encoder_decoder import (
     strongest_sources,
 )
 from tinyformers.figures.bertviz import encoder_decoder_head_view_html
+from tinyformers.i18n import _, ngettext
 from tinyformers.text.display import plain
 from tinyformers.text.span_corruption import SENTINEL_PATTERN, Corruption
 from tinyformers.trace import Trace
@@ -42,6 +43,16 @@ FAMILIES = {  # family: (kind, well-known models, trained to predict)
     "gpt": ("decoder-only", "GPT", "the next token"),
     "seq2seq": ("encoder–decoder", "T5, BART", "the output, given the input"),
 }
+
+
+def family_texts(family: str) -> tuple[str, str, str]:
+    """``FAMILIES[family]`` in the current language."""
+    texts = {
+        "bert": (_("encoder-only"), "BERT", _("masked tokens")),
+        "gpt": (_("decoder-only"), "GPT", _("the next token")),
+        "seq2seq": (_("encoder–decoder"), "T5, BART", _("the output, given the input")),
+    }
+    return texts.get(family, FAMILIES[family])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -61,12 +72,14 @@ def escape_markdown(text: str) -> str:
 
 def head_label(head: int | str) -> str:
     """A head number, or "mean of the heads" for ``MEAN``."""
-    return "mean of the heads" if head == MEAN else str(head)
+    return "mean of the heads" if head == MEAN else str(head)  # English: a link keeps it
 
 
 def head_name(layer: int, head: int | str) -> str:
     """``layer 1, head 2`` or ``layer 1, mean of the heads``."""
-    return f"layer {layer}, {'mean of the heads' if head == MEAN else f'head {head}'}"
+    if head == MEAN:
+        return _("layer {layer}, mean of the heads").format(layer=layer)
+    return _("layer {layer}, head {head}").format(layer=layer, head=head)
 
 
 def token_labels(tokens: Sequence[str]) -> list[str]:
@@ -151,9 +164,10 @@ def attention_heatmap(
         colorscale="Blues",
         zmin=0,
         zmax=1,
-        colorbar=dict(title=dict(text="weight")),
-        hovertemplate="query %{customdata[0]}<br>key %{customdata[1]}<br>"
-        "weight %{z:.3f}<extra></extra>",
+        colorbar=dict(title=dict(text=_("weight"))),
+        hovertemplate=_(
+            "query %{customdata[0]}<br>key %{customdata[1]}<br>weight %{z:.3f}<extra></extra>"
+        ),
     )
     return _figure(
         heatmap,
@@ -171,13 +185,13 @@ def step_heads_figure(rows: Tensor, source_labels: Sequence[str], title: str) ->
     n_layer, n_head, n_source = rows.shape
     if n_source != len(source_labels):
         raise ValueError(f"{n_source} source positions but {len(source_labels)} labels")
-    labels = [f"layer {layer}, head {head}" for layer in range(n_layer) for head in range(n_head)]
+    labels = [head_name(layer, head) for layer in range(n_layer) for head in range(n_head)]
     return attention_heatmap(
         rows.reshape(n_layer * n_head, n_source),
         labels,
         source_labels,
         title,
-        x_title="source token (encoder)",
+        x_title=_("source token (encoder)"),
         y_title="",
     )
 
@@ -191,14 +205,14 @@ def attention_bars(row: Tensor, source_labels: Sequence[str], title: str) -> go.
         y=row.detach().float().numpy(),
         customdata=[f"{j}: {label}" for j, label in enumerate(source_labels)],
         marker=dict(color="#2171b5"),
-        hovertemplate="%{customdata}<br>weight %{y:.3f}<extra></extra>",
+        hovertemplate=_("%{customdata}<br>weight %{y:.3f}<extra></extra>"),
     )
     return _figure(
         bars,
         title,
         360,
-        _axis("source token (encoder)", source_labels),
-        _axis("attention weight", range=[0, 1]),
+        _axis(_("source token (encoder)"), source_labels),
+        _axis(_("attention weight"), range=[0, 1]),
     )
 
 
@@ -214,9 +228,9 @@ def encoder_attention_figure(trace: Trace, layer: int, head: int | str) -> go.Fi
         head_weights(trace.encoder_attentions, layer, head),
         labels,
         labels,
-        f"Encoder self-attention, {head_name(layer, head)}",
-        "key (source)",
-        "query (source)",
+        _("Encoder self-attention, {head}").format(head=head_name(layer, head)),
+        _("key (source)"),
+        _("query (source)"),
     )
 
 
@@ -227,9 +241,9 @@ def decoder_attention_figure(trace: Trace, layer: int, head: int | str) -> go.Fi
         head_weights(trace.attentions, layer, head),
         labels,
         labels,
-        f"Decoder masked self-attention, {head_name(layer, head)}",
-        "key (decoder input)",
-        "query (decoder input)",
+        _("Decoder masked self-attention, {head}").format(head=head_name(layer, head)),
+        _("key (decoder input)"),
+        _("query (decoder input)"),
     )
 
 
@@ -242,18 +256,17 @@ def cross_attention_figure(
         head_weights(trace.cross_attentions, layer, head),
         step_labels(trace.tokens, outputs),
         token_labels(trace.encoder_tokens),
-        f"Cross-attention, {head_name(layer, head)}",
-        "source token (encoder)",
-        "decoder position: reads → predicts",
+        _("Cross-attention, {head}").format(head=head_name(layer, head)),
+        _("source token (encoder)"),
+        _("decoder position: reads → predicts"),
         max_height=PRIMARY_HEIGHT,
     )
 
 
 def step_bars_figure(step: DecodingStep, trace: Trace, layer: int, head: int | str) -> go.Figure:
     """One decoding step's cross-attention row of one head (or the mean of the heads)."""
-    title = (
-        f"Step {step.index + 1} ({shown_token(step.token)}): cross-attention, "
-        f"{head_name(layer, head)}"
+    title = _("Step {number} ({token}): cross-attention, {head}").format(
+        number=step.index + 1, token=shown_token(step.token), head=head_name(layer, head)
     )
     row = step_row(step.cross_attention, layer, head)
     return attention_bars(row, token_labels(trace.encoder_tokens), title)
@@ -261,9 +274,8 @@ def step_bars_figure(step: DecodingStep, trace: Trace, layer: int, head: int | s
 
 def step_all_heads_figure(step: DecodingStep, trace: Trace) -> go.Figure:
     """One decoding step's cross-attention in every layer and head."""
-    title = (
-        f"Step {step.index + 1} ({shown_token(step.token)}): cross-attention in every layer "
-        "and head"
+    title = _("Step {number} ({token}): cross-attention in every layer and head").format(
+        number=step.index + 1, token=shown_token(step.token)
     )
     return step_heads_figure(step.cross_attention, token_labels(trace.encoder_tokens), title)
 
@@ -324,9 +336,9 @@ def span_corruption_html(corruption: Corruption) -> str:
 
     return (
         "<div>"
-        + _row("Original", original)
-        + _row("Input", _sequence_chips(corruption.inputs, color_of, inherit=False))
-        + _row("Target", _sequence_chips(corruption.targets, color_of, inherit=True))
+        + _row(_("Original"), original)
+        + _row(_("Input"), _sequence_chips(corruption.inputs, color_of, inherit=False))
+        + _row(_("Target"), _sequence_chips(corruption.targets, color_of, inherit=True))
         + "</div>"
     )
 
@@ -340,18 +352,18 @@ def family_rows(shapes: Mapping[str, ModelShape]) -> list[dict]:
     """A table row per model (by name): its family, what it is like, its size, its objective."""
     rows = []
     for name, shape in shapes.items():
-        kind, like, predicts = FAMILIES[shape.family]
+        kind, like, predicts = family_texts(shape.family)
         rows.append(
             {
-                "Model": name,
-                "Family": kind,
-                "Like": like,
-                "Encoder layers": shape.encoder_layers,
-                "Decoder layers": shape.decoder_layers,
-                "Heads": shape.heads,
-                "Width": shape.width,
-                "Parameters": shape.parameters,
-                "Trained to predict": predicts,
+                _("Model"): name,
+                _("Family"): kind,
+                _("Like"): like,
+                _("Encoder layers"): shape.encoder_layers,
+                _("Decoder layers"): shape.decoder_layers,
+                _("Heads"): shape.heads,
+                _("Width"): shape.width,
+                _("Parameters"): shape.parameters,
+                _("Trained to predict"): predicts,
             }
         )
     return rows
@@ -385,7 +397,9 @@ def head_view_html(trace: Trace) -> str:
 def known_characters_caption(tokens: Sequence[str]) -> str:
     """The characters a character-level model knows, for a student who typed others."""
     return escape_markdown(
-        f"The characters this model knows: {' '.join(shown_token(t) for t in tokens)}"
+        _("The characters this model knows: {characters}").format(
+            characters=" ".join(shown_token(t) for t in tokens)
+        )
     )
 
 
@@ -393,10 +407,13 @@ def self_attention_caption(trace: Trace, layer: int, head: int | str) -> str:
     """The lengths of the source and the decoder input, and the largest weight the decoder's
     masked self-attention puts on a later position."""
     decoder = head_weights(trace.attentions, layer, head)
-    return (
-        f"Source: {len(trace.encoder_tokens)} tokens; decoder input: {len(trace.tokens)} tokens. "
-        f"Largest decoder weight above the diagonal (a look into the future): "
-        f"{future_weight(decoder):.1e}."
+    return _(
+        "Source: {source} tokens; decoder input: {decoder} tokens. Largest decoder weight above "
+        "the diagonal (a look into the future): {weight}."
+    ).format(
+        source=len(trace.encoder_tokens),
+        decoder=len(trace.tokens),
+        weight=f"{future_weight(decoder):.1e}",
     )
 
 
@@ -412,8 +429,10 @@ def cross_attention_caption(
         for out, k in zip(outputs, strongest_sources(cross), strict=True)
     )
     return escape_markdown(
-        f"Strongest source token for each output token (position in brackets): {links}. "
-        f"Every row sums to 1 (largest deviation {row_sum_deviation(cross):.1e})."
+        _(
+            "Strongest source token for each output token (position in brackets): {links}. "
+            "Every row sums to 1 (largest deviation {deviation})."
+        ).format(links=links, deviation=f"{row_sum_deviation(cross):.1e}")
     )
 
 
@@ -424,8 +443,16 @@ def step_attention_caption(
     row = step_row(step.cross_attention, layer, head)
     strongest = int(row.argmax())
     return escape_markdown(
-        f"To emit {shown_token(step.token)}, {head_name(layer, head)} put {row[strongest]:.1%} "
-        f"of its attention on source token {strongest} ({shown_token(sources[strongest])})."
+        _(
+            "To emit {token}, {head} put {share} of its attention on source token {position} "
+            "({source})."
+        ).format(
+            token=shown_token(step.token),
+            head=head_name(layer, head),
+            share=f"{row[strongest]:.1%}",
+            position=strongest,
+            source=shown_token(sources[strongest]),
+        )
     )
 
 
@@ -435,20 +462,28 @@ def decoding_summary(steps: Sequence[DecodingStep], output: str) -> str:
         raise ValueError("decoding took no step, so there is nothing to sum up")
     shown = escape_markdown(output)
     if steps[-1].is_end:
-        return f"Done after {len(steps)} steps: the decoder chose [EOS]. Output: {shown}"
-    return f"Stopped at the length limit after {len(steps)} steps. Output: {shown}"
+        return _("Done after {count} steps: the decoder chose [EOS]. Output: {output}").format(
+            count=len(steps), output=shown
+        )
+    return _("Stopped at the length limit after {count} steps. Output: {output}").format(
+        count=len(steps), output=shown
+    )
 
 
 def span_caption(corruption: Corruption, rate: float) -> str:
     """How many words span corruption dropped, in which spans, and what each side reads."""
     lengths = ", ".join(str(span.end - span.start) for span in corruption.spans)
-    spans = (
-        "1 span of length"
-        if len(corruption.spans) == 1
-        else f"{len(corruption.spans)} spans of lengths"
-    )
-    return (
-        f"{corruption.n_dropped} of {len(corruption.original)} words dropped "
-        f"({corruption.dropped_fraction:.1%}; rate {rate:.0%}) in {spans} {lengths}. The encoder "
-        f"reads {len(corruption.inputs)} tokens, the decoder predicts {len(corruption.targets)}."
+    spans = ngettext("{n} span of length", "{n} spans of lengths", len(corruption.spans))
+    return _(
+        "{dropped} of {words} words dropped ({fraction}; rate {rate}) in {spans} {lengths}. The "
+        "encoder reads {inputs} tokens, the decoder predicts {targets}."
+    ).format(
+        dropped=corruption.n_dropped,
+        words=len(corruption.original),
+        fraction=f"{corruption.dropped_fraction:.1%}",
+        rate=f"{rate:.0%}",
+        spans=spans,
+        lengths=lengths,
+        inputs=len(corruption.inputs),
+        targets=len(corruption.targets),
     )

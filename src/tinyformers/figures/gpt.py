@@ -31,6 +31,7 @@ from tinyformers.course.gpt import (
 )
 from tinyformers.figures.common import number
 from tinyformers.figures.tokenization import visible
+from tinyformers.i18n import _, ngettext
 from tinyformers.model.sampling import Beam, BeamSearch, Distribution, SamplingSettings
 from tinyformers.text.display import plain
 
@@ -72,12 +73,12 @@ def markdown_quote(text: str) -> str:
 def settings_label(settings: SamplingSettings) -> str:
     """``greedy`` or ``temperature 0.80, top-k 5, top-p 0.90`` (filters that are off left out)."""
     if settings.greedy:
-        return "greedy"
-    parts = [f"temperature {settings.temperature:.2f}"]
+        return _("greedy")
+    parts = [_("temperature {value}").format(value=f"{settings.temperature:.2f}")]
     if settings.top_k is not None:
-        parts.append(f"top-k {settings.top_k}")
+        parts.append(_("top-k {value}").format(value=settings.top_k))
     if settings.top_p is not None:
-        parts.append(f"top-p {settings.top_p:.2f}")
+        parts.append(_("top-p {value}").format(value=f"{settings.top_p:.2f}"))
     return ", ".join(parts)
 
 
@@ -187,17 +188,17 @@ def distribution_chart(
     tempered = distribution.tempered[index].numpy().astype(float)
     labels = np.array([label(t) for t in tokens], dtype=object)
     stages = [
-        ("softmax(logits)", distribution.raw[index].numpy(), RAW_COLOR, -0.3, None),
-        ("after temperature: kept", np.where(kept, tempered, np.nan), KEPT_COLOR, 0.0, None),
+        (_("softmax(logits)"), distribution.raw[index].numpy(), RAW_COLOR, -0.3, None),
+        (_("after temperature: kept"), np.where(kept, tempered, np.nan), KEPT_COLOR, 0.0, None),
         (
-            "after temperature: filtered out",
+            _("after temperature: filtered out"),
             np.where(kept, np.nan, tempered),
             FILTERED_COLOR,
             0.0,
             "/",
         ),
         (
-            "sampled from (kept, renormalised)",
+            _("sampled from (kept, renormalised)"),
             distribution.final[index].numpy(),
             FINAL_COLOR,
             0.3,
@@ -223,14 +224,14 @@ def distribution_chart(
         figure.add_annotation(
             x=position,
             y=top,
-            text="drawn",
+            text=_("drawn"),
             showarrow=True,
             arrowhead=2,
             ay=-36,
             font={"color": SELECTED_BORDER, "size": FONT_SIZE},
         )
     figure.update_xaxes(token_axis(x, labels))
-    tallest = max(float(np.nan_to_num(values).max()) for _, values, *_ in stages)
+    tallest = max(float(np.nan_to_num(values).max()) for _name, values, *_rest in stages)
     top, ticks = probability_axis(tallest)
     return _layout(
         figure,
@@ -238,7 +239,7 @@ def distribution_chart(
         DISTRIBUTION_HEIGHT,
         subtitle=subtitle,
         barmode="overlay",
-        yaxis_title="probability",
+        yaxis_title=_("probability"),
         yaxis_range=[0, top],
         yaxis_tickvals=ticks,
     )
@@ -271,7 +272,9 @@ def attention_row_chart(attention: Tensor, tokens: list[str], title: str) -> go.
     n_layer, n_head, length = attention.shape
     z = attention.reshape(n_layer * n_head, length).numpy()
     rows = [
-        f"layer {layer + 1}, head {head + 1}" for layer in range(n_layer) for head in range(n_head)
+        _("layer {layer}, head {head}").format(layer=layer + 1, head=head + 1)
+        for layer in range(n_layer)
+        for head in range(n_head)
     ]
     labels = [label(t) for t in tokens]
     figure = go.Figure(
@@ -282,10 +285,10 @@ def attention_row_chart(attention: Tensor, tokens: list[str], title: str) -> go.
             zmin=0,
             zmax=max(float(z.max()), 1e-9),
             colorscale="Blues",
-            colorbar={"title": {"text": "weight"}},
+            colorbar={"title": {"text": _("weight")}},
             customdata=np.array([[labels[k] for k in range(length)]] * len(rows), dtype=object),
             text=np.array([[row] * length for row in rows], dtype=object),
-            hovertemplate="%{text}<br>on %{customdata} (position %{x}): %{z:.3f}<extra></extra>",
+            hovertemplate=_("%{text}<br>on %{customdata} (position %{x}): %{z:.3f}<extra></extra>"),
         )
     )
     figure.update_xaxes(token_axis(np.arange(length), labels))
@@ -322,7 +325,9 @@ def sequence_html(tokens: list[str], n_prompt: int, selected: int | None = None)
             token,
             PROMPT_CHIP if i < n_prompt else NEW_CHIP,
             SELECTED_BORDER if i == selected else None,
-            tooltip="prompt" if i < n_prompt else f"generated token {i - n_prompt + 1}",
+            tooltip=_("prompt")
+            if i < n_prompt
+            else _("generated token {number}").format(number=i - n_prompt + 1),
         )
         for i, token in enumerate(tokens)
     ]
@@ -359,7 +364,8 @@ def loss_chips(tokens: list[str], losses: list[float]) -> str:
     if len(losses) != len(tokens) - 1:
         raise ValueError(f"{len(tokens)} tokens need {len(tokens) - 1} losses, got {len(losses)}")
     top = max(losses, default=0.0)
-    chips = [_chip(tokens[0], NO_LOSS_CHIP, tooltip="first token: nothing predicts it", sub="–")]
+    first = _("first token: nothing predicts it")
+    chips = [_chip(tokens[0], NO_LOSS_CHIP, tooltip=first, sub="–")]
     for token, loss in zip(tokens[1:], losses, strict=True):
         tooltip = f"−log p = {loss:.3f}, p = {np.exp(-loss):.3f}"
         chips.append(_chip(token, loss_color(loss, top), tooltip=tooltip, sub=f"{loss:.2f}"))
@@ -383,7 +389,7 @@ def loss_chart(tokens: list[str], losses: list[float], mean: float, title: str) 
                 "line": {"color": "#a33", "width": 1},
             },
             customdata=np.array(labels, dtype=object),
-            hovertemplate="%{customdata} (position %{x}): −log p = %{y:.3f}<extra></extra>",
+            hovertemplate=_("%{customdata} (position %{x}): −log p = %{y:.3f}<extra></extra>"),
             name="−log p",
         )
     )
@@ -391,13 +397,13 @@ def loss_chart(tokens: list[str], losses: list[float], mean: float, title: str) 
         y=mean,
         line_dash="dash",
         line_color="#333",
-        annotation_text=f"mean {mean:.3f}",
+        annotation_text=_("mean {value}").format(value=f"{mean:.3f}"),
         annotation_position="top right",
         annotation_bgcolor="white",
     )
     figure.update_xaxes(token_axis(x, labels))
     return _layout(
-        figure, title, 420, yaxis_title="−log p(token | tokens before)", showlegend=False
+        figure, title, 420, yaxis_title=_("−log p(token | tokens before)"), showlegend=False
     )
 
 
@@ -411,6 +417,15 @@ FATES = {  # how each kind of candidate is drawn: name in the legend, marker, co
     "finished": ("finished text", "star", "#2ca02c"),
 }
 BEST_COLOR = SELECTED_BORDER
+
+
+def fate_names() -> dict[str, str]:
+    """The legend names of ``FATES`` in the current language."""
+    return {
+        "dropped": _("not kept"),
+        "kept": _("kept: a beam of the next step"),
+        "finished": _("finished text"),
+    }
 
 
 def _edges(points: list[tuple[float, float, float, float]]) -> tuple[list, list]:
@@ -444,14 +459,17 @@ def beam_chart(
             labels.append(token if candidate.fate != "dropped" or best else "")
             hovers.append(
                 f"{html.escape(visible(''.join(token_text[t] for t in beam.tokens)))}<br>"
-                f"log p of the text {beam.log_prob:.3f}; of {token}: "
-                f"{candidate.token_log_prob:.3f}"
+                + _("log p of the text {text}; of {token}: {value}").format(
+                    text=f"{beam.log_prob:.3f}",
+                    token=token,
+                    value=f"{candidate.token_log_prob:.3f}",
+                )
             )
         parents = [(float(step_number), beam.log_prob) for beam in step.beams]
     figure = go.Figure()
     for kind, color, width in (("other", GRID_COLOR, 1), ("best", BEST_COLOR, 3)):
         xs, ys = _edges(edges[kind])
-        name = "the way to the best text" if kind == "best" else "extends"
+        name = _("the way to the best text") if kind == "best" else _("extends")
         figure.add_trace(
             go.Scatter(
                 x=xs,
@@ -463,7 +481,8 @@ def beam_chart(
                 showlegend=kind == "best",
             )
         )
-    for fate, (name, symbol, color) in FATES.items():
+    names = fate_names()
+    for fate, (_name, symbol, color) in FATES.items():
         xs, ys, labels, hovers = nodes[fate]
         figure.add_trace(
             go.Scatter(
@@ -476,22 +495,24 @@ def beam_chart(
                 marker={"symbol": symbol, "size": 12 if fate == "finished" else 9, "color": color},
                 customdata=np.array(hovers, dtype=object),
                 hovertemplate="%{customdata}<extra></extra>",
-                name=name,
+                name=names[fate],
             )
         )
-    figure.update_xaxes(title="new tokens", dtick=1, rangemode="tozero")
-    figure.update_yaxes(title="log p of the text so far")
+    figure.update_xaxes(title=_("new tokens"), dtick=1, rangemode="tozero")
+    figure.update_yaxes(title=_("log p of the text so far"))
     return _layout(figure, title, 460, subtitle=subtitle)
 
 
 def search_subtitle(strategy: str, k: int, settings: SamplingSettings) -> str:
     if strategy == BEAM:
-        return f"k = {k} beams"
-    return "one beam" if strategy == GREEDY else settings_label(settings)
+        return _("k = {k} beams").format(k=k)
+    return _("one beam") if strategy == GREEDY else settings_label(settings)
 
 
 def ending(beam: Beam, eos_id: int | None) -> str:
-    return "end of line" if eos_id is not None and beam.tokens[-1] == eos_id else "length limit"
+    if eos_id is not None and beam.tokens[-1] == eos_id:
+        return _("end of line")
+    return _("length limit")
 
 
 def beam_rows(search: BeamSearch, texts: list[str], eos_id: int | None) -> list[dict]:
@@ -500,11 +521,11 @@ def beam_rows(search: BeamSearch, texts: list[str], eos_id: int | None) -> list[
     penalty = search.settings.length_penalty
     return [
         {
-            "Text": text.replace("\n", "⏎"),
-            "New tokens": len(beam.tokens),
+            _("Text"): text.replace("\n", "⏎"),
+            _("New tokens"): len(beam.tokens),
             "log p": round(beam.log_prob, 3),
-            "Score": round(beam.score(penalty), 3),
-            "Ended at": ending(beam, eos_id),
+            _("Score"): round(beam.score(penalty), 3),
+            _("Ended at"): ending(beam, eos_id),
         }
         for beam, text in zip(search.finished, texts, strict=True)
     ]
@@ -514,26 +535,32 @@ def beam_caption(search: BeamSearch, strategy: str, greedy: Beam | None = None) 
     """What the search kept and found, and how its best text compares with greedy decoding's."""
     best, penalty = search.best, search.settings.length_penalty
     k = search.settings.num_beams
-    text = (
-        f"{len(search.steps)} steps. The best text has {len(best.tokens)} new tokens and "
-        f"log p = {best.log_prob:.3f}"
+    text = _("{steps}. The best text has {tokens} and log p = {log_p}").format(
+        steps=ngettext("{n} step", "{n} steps", len(search.steps)),
+        tokens=ngettext("{n} new token", "{n} new tokens", len(best.tokens)),
+        log_p=f"{best.log_prob:.3f}",
     )
     if strategy == BEAM:
-        score = {0: "the plain sum of log p", 1: "log p ÷ length"}.get(
-            penalty, f"log p ÷ length^{penalty:g}"
-        )
-        text = (
-            f"{text}; its score, {score}, is {best.score(penalty):.3f}. With {k} beams, each "
-            f"step scored every token after each beam and kept the {k} best extensions that go "
-            "on; an extension that ends its text became a finished text instead."
-        )
+        if penalty == 0:
+            score = _("the plain sum of log p")
+        elif penalty == 1:
+            score = _("log p ÷ length")
+        else:
+            score = _("log p ÷ length^{power}").format(power=f"{penalty:g}")
+        text = _(
+            "{text}; its score, {score}, is {value}. With {k} beams, each step scored every "
+            "token after each beam and kept the {k} best extensions that go on; an extension "
+            "that ends its text became a finished text instead."
+        ).format(text=text, score=score, value=f"{best.score(penalty):.3f}", k=k)
     else:
         text += "."
     if greedy is not None and strategy != GREEDY:
         if greedy.tokens == best.tokens:
-            text += " Greedy decoding finds the same text."
+            text += _(" Greedy decoding finds the same text.")
         else:
-            text += f" Greedy decoding's text has log p = {greedy.log_prob:.3f}."
+            text += _(" Greedy decoding's text has log p = {log_p}.").format(
+                log_p=f"{greedy.log_prob:.3f}"
+            )
     return text
 
 
@@ -546,13 +573,13 @@ def sampling_chart(
     distribution: Distribution, ids: list[int], tokens: list[str], settings: SamplingSettings
 ) -> go.Figure:
     """``distribution_chart`` of the tokens ``ids`` under the settings a question asked about."""
-    title = "Next token after your prompt"
+    title = _("Next token after your prompt")
     return distribution_chart(distribution, ids, tokens, title, subtitle=settings_label(settings))
 
 
 def prompt_loss_chart(tokens: list[str], losses: list[float], mean: float) -> go.Figure:
     """``loss_chart`` of the prompt, as the objective section draws it."""
-    return loss_chart(tokens, losses, mean, "−log p of each token given the tokens before it")
+    return loss_chart(tokens, losses, mean, _("−log p of each token given the tokens before it"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -564,11 +591,17 @@ def distribution_caption(distribution: Distribution, top: int, top_token: str) -
     """The most likely token ``top`` (shown as ``top_token``), how many tokens the filters
     keep and the probability they hold, and the entropy of what is sampled from."""
     kept, mass = kept_mass(distribution)
-    return (
-        f"Most likely: {markdown_quote(top_token)} with p = {distribution.raw[top]:.3f}. "
-        f"{kept:,} of {distribution.raw.numel():,} tokens are kept; before renormalising they "
-        f"hold {mass:.3f} of the probability after temperature. Entropy of the distribution "
-        f"sampled from: {number(entropy(distribution.final), 3)} nats."
+    return _(
+        "Most likely: {token} with p = {p}. {kept} of {total} tokens are kept; before "
+        "renormalising they hold {mass} of the probability after temperature. Entropy of the "
+        "distribution sampled from: {entropy} nats."
+    ).format(
+        token=markdown_quote(top_token),
+        p=f"{distribution.raw[top]:.3f}",
+        kept=f"{kept:,}",
+        total=f"{distribution.raw.numel():,}",
+        mass=f"{mass:.3f}",
+        entropy=number(entropy(distribution.final), 3),
     )
 
 
@@ -576,22 +609,33 @@ def step_caption(step: NextToken, token: str, dropped: int) -> str:
     """The drawn token's probability before and after the settings, its rank, and how much the
     model read (``dropped`` earlier tokens had left its window)."""
     distribution = step.distribution
-    return (
-        f"{markdown_quote(token)} had p = {distribution.final[step.token]:.3f} in the "
-        f"distribution sampled from (p = {distribution.raw[step.token]:.3f} before "
-        f"temperature and filters; rank {token_rank(distribution, step.token)}). The model read "
-        f"{len(step.context):,} tokens"
-        + (f"; {dropped} earlier ones had left its window." if dropped else ".")
+    return _(
+        "{token} had p = {p} in the distribution sampled from (p = {raw} before temperature "
+        "and filters; rank {rank}). The model read {read}"
+    ).format(
+        token=markdown_quote(token),
+        p=f"{distribution.final[step.token]:.3f}",
+        raw=f"{distribution.raw[step.token]:.3f}",
+        rank=token_rank(distribution, step.token),
+        read=ngettext("{n} token", "{n} tokens", len(step.context)),
+    ) + (
+        _("; {dropped} earlier ones had left its window.").format(dropped=dropped)
+        if dropped
+        else "."
     )
 
 
 def attention_caption(attention: Tensor, tokens: list[str]) -> str:
     """The size of an ``(n_layer, n_head, T)`` attention and the token it favours overall."""
     strongest = most_attended(attention)
-    return (
-        f"{attention.shape[0]} layers × {attention.shape[1]} heads. Summed over all "
-        f"heads, the most attended token is {markdown_quote(tokens[strongest])} "
-        f"at position {strongest}."
+    return _(
+        "{layers} layers × {heads} heads. Summed over all heads, the most attended token is "
+        "{token} at position {position}."
+    ).format(
+        layers=attention.shape[0],
+        heads=attention.shape[1],
+        token=markdown_quote(tokens[strongest]),
+        position=strongest,
     )
 
 
@@ -604,38 +648,48 @@ def loss_caption(result: PromptLoss, tokens: list[str], val_loss: float | None =
     """How many predictions the loss averages, the most surprising one, and the model's
     validation loss when it is known."""
     worst = result.most_surprising
-    caption = (
-        f"{len(result.losses):,} predictions. Most surprising: "
-        f"{markdown_quote(tokens[worst + 1])} after {markdown_quote(tokens[worst])}, "
-        f"p = {result.probabilities[worst]:.4f}."
+    caption = _("{predictions}. Most surprising: {token} after {before}, p = {p}.").format(
+        predictions=ngettext("{n} prediction", "{n} predictions", len(result.losses)),
+        token=markdown_quote(tokens[worst + 1]),
+        before=markdown_quote(tokens[worst]),
+        p=f"{result.probabilities[worst]:.4f}",
     )
     if val_loss is not None:
-        caption += f" On its validation text, the model averages {val_loss:.4f}."
+        caption += _(" On its validation text, the model averages {loss}.").format(
+            loss=f"{val_loss:.4f}"
+        )
     return caption
 
 
 def unknown_warning(unknown: int, total: int) -> str:
-    return (
-        f"{unknown} of the {total} tokens are not in this model's vocabulary and are read as "
+    return _(
+        "{unknown} of the {total} tokens are not in this model's vocabulary and are read as "
         "\\[UNK\\]."
-    )
+    ).format(unknown=unknown, total=total)
 
 
 def loss_metrics(result: PromptLoss) -> list[tuple[str, str]]:
     """The objective section's three numbers, labelled."""
     return [
-        ("Mean of the per-token losses", f"{result.mean:.4f}"),
-        ("The model's own loss on the prompt", f"{result.model_loss:.4f}"),
-        ("Perplexity e^loss", f"{result.perplexity:.2f}"),
+        (_("Mean of the per-token losses"), f"{result.mean:.4f}"),
+        (_("The model's own loss on the prompt"), f"{result.model_loss:.4f}"),
+        (_("Perplexity e^loss"), f"{result.perplexity:.2f}"),
     ]
 
 
 def model_size_caption(name: str, config, parameters: int) -> str:
     """A model's name, parameter count and shape, from its config."""
-    return (
-        f"{markdown_text(name)}: {parameters:,} parameters, "
-        f"{config.n_layer} layers × {config.n_head} heads, width {config.n_embd:,}, a context of "
-        f"{config.block_size:,} tokens and a vocabulary of {config.vocab_size:,} tokens."
+    return _(
+        "{name}: {parameters} parameters, {layers} layers × {heads} heads, width {width}, a "
+        "context of {context} tokens and a vocabulary of {vocabulary} tokens."
+    ).format(
+        name=markdown_text(name),
+        parameters=f"{parameters:,}",
+        layers=config.n_layer,
+        heads=config.n_head,
+        width=f"{config.n_embd:,}",
+        context=f"{config.block_size:,}",
+        vocabulary=f"{config.vocab_size:,}",
     )
 
 
@@ -654,27 +708,45 @@ def capital_words_caption(name: str, words: list[CapitalWord], learned: LearnedT
     parts = []
     for word in words[:MAX_WORDS_TOLD]:
         if word.single:
-            parts.append(f"{markdown_quote(word.word)} is one token of {markdown_text(name)}.")
+            parts.append(
+                _("{word} is one token of {model}.").format(
+                    word=markdown_quote(word.word), model=markdown_text(name)
+                )
+            )
             continue
         lower = markdown_quote(word.word.lower())
+        lower_read = _("one token") if len(word.lower_pieces) == 1 else _pieces(word.lower_pieces)
         parts.append(
-            f"{markdown_quote(word.word)} is not a token of {markdown_text(name)}: it is read "
-            f"as {len(word.pieces)} pieces, {_pieces(word.pieces)}, while {lower} is "
-            + ("one token." if len(word.lower_pieces) == 1 else f"{_pieces(word.lower_pieces)}.")
+            _(
+                "{word} is not a token of {model}: it is read as {count} pieces, {pieces}, "
+                "while {lower} is {lower_read}."
+            ).format(
+                word=markdown_quote(word.word),
+                model=markdown_text(name),
+                count=len(word.pieces),
+                pieces=_pieces(word.pieces),
+                lower=lower,
+                lower_read=lower_read,
+            )
         )
     if len(words) > MAX_WORDS_TOLD:
         more = len(words) - MAX_WORDS_TOLD
-        parts.append(f"({more} more capitalised word{'s' if more > 1 else ''}.)")
+        parts.append(
+            ngettext("({n} more capitalised word.)", "({n} more capitalised words.)", more)
+        )
     if all(word.single for word in words):
         return " ".join(parts)
     examples = sorted(learned.capitalised, key=len, reverse=True)[:3]
-    summary = (
-        f"Of the {learned.learned:,} tokens its byte-level BPE learned from its training text, "
-        f"{len(learned.capitalised):,} hold a capital letter"
-        + (f" (such as {', '.join(markdown_quote(t) for t in examples)})" if examples else "")
-    )
+    summary = _(
+        "Of the {learned} tokens its byte-level BPE learned from its training text, "
+        "{capitalised} hold a capital letter"
+    ).format(learned=f"{learned.learned:,}", capitalised=f"{len(learned.capitalised):,}")
+    if examples:
+        summary += _(" (such as {examples})").format(
+            examples=", ".join(markdown_quote(t) for t in examples)
+        )
     if learned.capital_share < MOSTLY_LOWERCASE:
-        summary += (
+        summary += _(
             ": that text was mostly lowercase, so a capitalised word it rarely saw is cut into "
             "pieces."
         )

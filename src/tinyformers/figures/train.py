@@ -10,17 +10,22 @@ are written by a model trained on whatever text was pasted.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 import plotly.graph_objects as go
 from torch import Tensor
 
 from tinyformers.course.train import (
-    FAMILY_LABELS,
+    CORPUS_LABELS,
     SCORES,
-    TOKENIZER_LABELS,
+    SIZE_LABELS,
+    STEPS_CHOICE,
+    VOCAB_CHOICE,
     Choice,
     CorpusProfile,
+    NumberChoice,
     RunSample,
     SnapshotView,
     Status,
@@ -29,6 +34,7 @@ from tinyformers.course.train import (
     even_guess_loss,
     format_duration,
 )
+from tinyformers.i18n import _, ngettext
 from tinyformers.model.config import PRESETS, TransformerConfig
 from tinyformers.training.jobs import Limits
 from tinyformers.training.loop import Progress, TrainSettings
@@ -46,6 +52,67 @@ SCORE_TITLES = {
 }
 SCORE_NAMES = {"previous": "the previous token", "first": "the first token", "self": "itself"}
 SCORE_LABELS = {name: f"weight on {SCORE_NAMES[name]}" for name in SCORES}  # the score picker's
+
+
+# The labels above and in course.train in the current language, for captions and titles
+# (the radios keep the English labels: a link keeps the label of the option it chose).
+def family_labels() -> dict[str, str]:
+    return {"gpt": _("GPT (causal LM)"), "bert": _("BERT (masked LM)")}
+
+
+def corpus_labels() -> dict[str, str]:
+    return {
+        "char": _("gpt-char's stories"),
+        "stories": _("More stories (gpt-stories' text)"),
+        "lessons": _("The lessons' text"),
+        "own": _("Your own text"),
+    }
+
+
+def corpus_label(label: str) -> str:
+    """A corpus label of ``CORPUS_LABELS`` in the current language (others as they are)."""
+    keys = {english: key for key, english in CORPUS_LABELS.items()}
+    return corpus_labels()[keys[label]] if label in keys else label
+
+
+def tokenizer_labels() -> dict[str, str]:
+    return {"char": _("Characters"), "bpe": _("Byte-level BPE"), "wordpiece": _("WordPiece")}
+
+
+def score_titles() -> dict[str, str]:
+    return {
+        "previous": _("weight on the previous token"),
+        "first": _("weight on the first token"),
+        "self": _("weight on the token itself"),
+    }
+
+
+def score_names() -> dict[str, str]:
+    return {"previous": _("the previous token"), "first": _("the first token"), "self": _("itself")}
+
+
+def number_choice(choice: NumberChoice) -> NumberChoice:
+    """A whole-number choice of ``course.train`` with its label and help in the current
+    language."""
+    labels = {
+        VOCAB_CHOICE.label: _("Vocabulary size (BPE, WordPiece)"),
+        STEPS_CHOICE.label: _("Steps"),
+        SIZE_LABELS["n_layer"]: _("Layers"),
+        SIZE_LABELS["n_head"]: _("Heads per layer"),
+        SIZE_LABELS["n_embd"]: _("Width (n_embd)"),
+        SIZE_LABELS["block_size"]: _("Context (tokens)"),
+    }
+    helps = {
+        VOCAB_CHOICE.help: _(
+            "At most this many tokens are learned. Characters: one token per distinct character "
+            "of the text."
+        )
+    }
+    return replace(
+        choice,
+        label=labels.get(choice.label, choice.label),
+        help=helps.get(choice.help, choice.help) if choice.help else choice.help,
+    )
 
 
 def _layout(fig: go.Figure, title: str, height: int, x_title: str, y_title: str) -> go.Figure:
@@ -88,7 +155,7 @@ def loss_figure(
         fig.add_hline(
             y=even_guess,
             line=dict(color="black", dash="dash"),
-            annotation_text="guessing evenly (ln V)",
+            annotation_text=_("guessing evenly (ln V)"),
             annotation_position="top right",
         )
     if earlier:
@@ -96,14 +163,14 @@ def loss_figure(
             x=[p.step for p in earlier],
             y=[p.train_loss for p in earlier],
             mode="lines",
-            name="training (earlier attempt)",
+            name=_("training (earlier attempt)"),
             line=dict(color=EARLIER_COLOR, dash="dot"),
         )
     fig.add_scatter(
         x=[p.step for p in history],
         y=[p.train_loss for p in history],
         mode="lines",
-        name="training batch",
+        name=_("training batch"),
         line=dict(color=TRAIN_COLOR, width=2),
     )
     evaluated = [(p.step, p.val_loss) for p in history if p.val_loss is not None]
@@ -113,12 +180,14 @@ def loss_figure(
         x=[step for step, _ in evaluated],
         y=[loss for _, loss in evaluated],
         mode="lines+markers",
-        name="validation",
+        name=_("validation"),
         line=dict(color=VAL_COLOR, width=3),
         marker=dict(size=9),
     )
     fig.update_xaxes(range=[0, total_steps])
-    return _legend_below(_layout(fig, "Loss while training", 440, "step", "loss (nats per token)"))
+    return _legend_below(
+        _layout(fig, _("Loss while training"), 440, _("step"), _("loss (nats per token)"))
+    )
 
 
 def _legend_below(fig: go.Figure) -> go.Figure:
@@ -148,11 +217,11 @@ def throughput_figure(history: Sequence[Progress]) -> go.Figure:
         x=[p.step for p in history],
         y=[p.tokens_per_s for p in history],
         mode="lines",
-        name="tokens per second",
+        name=_("tokens per second"),
         line=dict(color=TRAIN_COLOR, width=2),
     )
     fig.update_yaxes(rangemode="tozero")
-    return _layout(fig, "Training speed", 320, "step", "tokens per second")
+    return _layout(fig, _("Training speed"), 320, _("step"), _("tokens per second"))
 
 
 def learning_rate_figure(settings: TrainSettings, step: int) -> go.Figure:
@@ -170,19 +239,21 @@ def learning_rate_figure(settings: TrainSettings, step: int) -> go.Figure:
         x=steps,
         y=[settings.lr_at(s) for s in steps],
         mode="lines",
-        name="planned",
+        name=_("planned"),
         line=dict(color=EARLIER_COLOR, dash="dot", width=2),
     )
     fig.add_scatter(
         x=done,
         y=[settings.lr_at(s) for s in done],
         mode="lines",
-        name="so far",
+        name=_("so far"),
         line=dict(color=TRAIN_COLOR, width=3),
     )
     fig.update_xaxes(range=[0, total])
     fig.update_yaxes(rangemode="tozero", exponentformat="e")
-    return _legend_below(_layout(fig, "Learning-rate schedule", 360, "step", "learning rate"))
+    return _legend_below(
+        _layout(fig, _("Learning-rate schedule"), 360, _("step"), _("learning rate"))
+    )
 
 
 def run_schedule_figure(training: Training, status: Status) -> go.Figure:
@@ -218,12 +289,12 @@ def attention_snapshot_figure(weights: Tensor, tokens: Sequence[str], title: str
             zmax=1.0,
             colorscale="Blues",
             colorbar=dict(title="weight"),
-            hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>",
+            hovertemplate=_("query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>"),
         )
     )
     fig.update_yaxes(autorange="reversed", tickfont_size=13)
     fig.update_xaxes(tickangle=-60, tickfont_size=13)
-    return _layout(fig, title, 560, "key (attended to)", "query (attending)")
+    return _layout(fig, title, 560, _("key (attended to)"), _("query (attending)"))
 
 
 def head_name(layer: int, head: int) -> str:
@@ -262,14 +333,15 @@ def head_score_figure(
         fig.add_hline(
             y=uniform,
             line=dict(color="black", dash="dash"),
-            annotation_text="evenly spread attention",
+            annotation_text=_("evenly spread attention"),
             annotation_position="top right",
         )
     fig.update_yaxes(range=[0, 1])
     if total_steps is not None:
         _check_total(total_steps)
         fig.update_xaxes(range=[0, total_steps])
-    _layout(fig, f"Each head's {SCORE_TITLES[score]}", 520, "step", "mean weight")
+    title = _("Each head's {score}").format(score=score_titles()[score])
+    _layout(fig, title, 520, _("step"), _("mean weight"))
     fig.update_layout(
         legend=dict(orientation="h", x=0, xanchor="left", y=-0.25, yanchor="top", font_size=13),
         margin=dict(b=130),
@@ -278,7 +350,9 @@ def head_score_figure(
 
 
 def snapshot_title(view: SnapshotView) -> str:
-    return f"Layer {view.layer}, head {view.head} at step {view.step:,}"
+    return _("Layer {layer}, head {head} at step {step}").format(
+        layer=view.layer, head=view.head, step=f"{view.step:,}"
+    )
 
 
 def snapshot_view_figure(view: SnapshotView) -> go.Figure:
@@ -315,11 +389,11 @@ def sample_html(sample: str, heading: str, prompt: str | None = None) -> str:
 
 def run_sample_html(family: str, sample: RunSample) -> str:
     """A sample of a run with a heading saying what it is (step 0: the untrained model)."""
-    at = f"step {sample.step:,}" if sample.step else "step 0, untrained"
+    at = _("step {step}").format(step=f"{sample.step:,}") if sample.step else _("step 0, untrained")
     if family == "gpt":
-        heading = f"Sample at {at}: the model continues the text in bold."
+        heading = _("Sample at {at}: the model continues the text in bold.").format(at=at)
         return sample_html(sample.text, heading, sample.prompt)
-    heading = f"Fill in the blanks at {at}: the model's guesses are in [brackets]."
+    heading = _("Fill in the blanks at {at}: the model's guesses are in [brackets].").format(at=at)
     return sample_html(sample.text, heading)
 
 
@@ -332,7 +406,12 @@ def samples_html(
     if latest is None:
         shown.append(
             '<div style="color:#555;font-size:16px">'
-            f"The next sample comes at the first evaluation, at step {next_step:,}.</div>"
+            + html.escape(
+                _("The next sample comes at the first evaluation, at step {step}.").format(
+                    step=f"{next_step:,}"
+                )
+            )
+            + "</div>"
         )
     cells = "".join(f'<div style="flex:1 1 320px;min-width:0">{cell}</div>' for cell in shown)
     return f'<div style="display:flex;flex-wrap:wrap;gap:16px">{cells}</div>'
@@ -358,11 +437,11 @@ def parameter_parts_figure(parts: dict[str, int]) -> go.Figure:
             text=[f"{n:,} ({n / total:.0%})" for n in parts.values()],
             textposition="outside",
             cliponaxis=False,
-            hovertemplate="%{y}: %{x:,} parameters<extra></extra>",
+            hovertemplate=_("%{y}: %{x:,} parameters<extra></extra>"),
         )
     )
     figure.update_yaxes(autorange="reversed")
-    figure = _layout(figure, "Where your model's parameters are", 360, "parameters", "")
+    figure = _layout(figure, _("Where your model's parameters are"), 360, _("parameters"), "")
     figure.update_layout(margin={"r": 140})
     return figure
 
@@ -374,9 +453,11 @@ def parameter_parts_figure(parts: dict[str, int]) -> go.Figure:
 
 def size_text(n_layer: int, n_head: int, n_embd: int, block_size: int) -> str:
     """A model size in words: "2 layers × 1 head, width 64, context 32"."""
-    layers = "1 layer" if n_layer == 1 else f"{n_layer} layers"
-    heads = "1 head" if n_head == 1 else f"{n_head} heads"
-    return f"{layers} × {heads}, width {n_embd}, context {block_size}"
+    layers = ngettext("{n} layer", "{n} layers", n_layer)
+    heads = ngettext("{n} head", "{n} heads", n_head)
+    return _("{layers} × {heads}, width {width}, context {context}").format(
+        layers=layers, heads=heads, width=n_embd, context=block_size
+    )
 
 
 def config_size(config: TransformerConfig) -> str:
@@ -384,22 +465,32 @@ def config_size(config: TransformerConfig) -> str:
 
 
 def preset_label(name: str) -> str:
-    """A size preset as the size picker lists it: its name and its size in words."""
-    return f"{name}: {size_text(**PRESETS[name])}"
+    """A size preset as the size picker lists it: its name and its size in words, in English
+    whatever the language (a link keeps the label of the option it chose)."""
+    preset = PRESETS[name]
+    n_layer, n_head = preset["n_layer"], preset["n_head"]
+    layers = "1 layer" if n_layer == 1 else f"{n_layer} layers"
+    heads = "1 head" if n_head == 1 else f"{n_head} heads"
+    return f"{name}: {layers} × {heads}, width {preset['n_embd']}, context {preset['block_size']}"
 
 
 def corpus_caption(profile: CorpusProfile) -> str:
     """Characters, tokens, sentences and vocabulary of a corpus, and why WordPiece's
     vocabulary was raised when it was."""
-    caption = (
-        f"{profile.characters:,} characters → {profile.tokens:,} tokens, "
-        f"{profile.sentences:,} sentences; the vocabulary has {profile.vocab_size:,} tokens."
+    caption = _(
+        "{characters} characters → {tokens} tokens, {sentences} sentences; the vocabulary has "
+        "{vocabulary} tokens."
+    ).format(
+        characters=f"{profile.characters:,}",
+        tokens=f"{profile.tokens:,}",
+        sentences=f"{profile.sentences:,}",
+        vocabulary=f"{profile.vocab_size:,}",
     )
     if profile.raised:
-        caption += (
-            f" WordPiece needs at least {profile.requested:,} tokens for this text's "
-            "characters, so the size was raised to that."
-        )
+        caption += _(
+            " WordPiece needs at least {requested} tokens for this text's characters, so the "
+            "size was raised to that."
+        ).format(requested=f"{profile.requested:,}")
     return caption
 
 
@@ -407,43 +498,64 @@ def size_warning(n_parameters: int, limits: Limits) -> str | None:
     """The warning shown before a start when the model is larger than this server trains."""
     if n_parameters <= limits.max_parameters:
         return None
-    return (
-        f"This server trains models of at most {limits.max_parameters:,} parameters: "
-        "choose a smaller size."
-    )
+    return _(
+        "This server trains models of at most {limit} parameters: choose a smaller size."
+    ).format(limit=f"{limits.max_parameters:,}")
 
 
 def settings_caption(settings: TrainSettings, config: TransformerConfig, family: str) -> str:
     """What one step averages over and the schedule, optimizer and evaluations of a run."""
-    per_example = f"{config.block_size} tokens" if family == "gpt" else "one sentence"
-    return (
-        f"Each step averages over {settings.batch_size} examples of {per_example}. "
-        f"Warm-up for {settings.warmup_steps} steps, then cosine decay to "
-        f"{settings.min_lr_ratio:.0%} of the peak by step {settings.max_steps:,}; AdamW with "
-        f"weight decay {settings.weight_decay:g}, gradients clipped to length "
-        f"{settings.grad_clip:g}. An evaluation, a sample and an attention snapshot every "
-        f"{settings.eval_interval} steps."
+    per_example = (
+        ngettext("{n} token", "{n} tokens", config.block_size)
+        if family == "gpt"
+        else _("one sentence")
+    )
+    return _(
+        "Each step averages over {batch} examples of {example}. Warm-up for {warmup} steps, "
+        "then cosine decay to {floor} of the peak by step {steps}; AdamW with weight decay "
+        "{decay}, gradients clipped to length {clip}. An evaluation, a sample and an attention "
+        "snapshot every {interval} steps."
+    ).format(
+        batch=settings.batch_size,
+        example=per_example,
+        warmup=settings.warmup_steps,
+        floor=f"{settings.min_lr_ratio:.0%}",
+        steps=f"{settings.max_steps:,}",
+        decay=f"{settings.weight_decay:g}",
+        clip=f"{settings.grad_clip:g}",
+        interval=settings.eval_interval,
     )
 
 
 def choice_caption(choice: Choice) -> str:
     """The size, vocabulary and settings of a choice, next to its parameter count."""
     config = choice.config
-    return f"{config_size(config)}, vocabulary {config.vocab_size:,}. " + settings_caption(
-        choice.spec.settings, config, choice.spec.family
+    size = _("{size}, vocabulary {vocabulary}. ").format(
+        size=config_size(config), vocabulary=f"{config.vocab_size:,}"
     )
+    return size + settings_caption(choice.spec.settings, config, choice.spec.family)
 
 
 def run_caption(training: Training) -> str:
     """One line saying what a session's run is: model, tokenizer, size, settings, corpus."""
     choice, spec = training.choice, training.choice.spec
     settings = spec.settings
-    return (
-        f"This run: {FAMILY_LABELS[spec.family]}, {TOKENIZER_LABELS[spec.tokenizer].lower()} "
-        f"({choice.config.vocab_size:,} tokens), {config_size(choice.config)}: "
-        f"{choice.n_parameters:,} parameters. Learning rate "
-        f"{settings.learning_rate:g}, batch {settings.batch_size}, {settings.max_steps:,} steps, "
-        f"seed {settings.seed}. Corpus: {choice.corpus} ({len(choice.text):,} characters)."
+    return _(
+        "This run: {family}, {tokenizer} ({vocabulary} tokens), {size}: {parameters} "
+        "parameters. Learning rate {rate}, batch {batch}, {steps} steps, seed {seed}. Corpus: "
+        "{corpus} ({characters} characters)."
+    ).format(
+        family=family_labels()[spec.family],
+        tokenizer=tokenizer_labels()[spec.tokenizer].lower(),
+        vocabulary=f"{choice.config.vocab_size:,}",
+        size=config_size(choice.config),
+        parameters=f"{choice.n_parameters:,}",
+        rate=f"{settings.learning_rate:g}",
+        batch=settings.batch_size,
+        steps=f"{settings.max_steps:,}",
+        seed=settings.seed,
+        corpus=corpus_label(choice.corpus),
+        characters=f"{len(choice.text):,}",
     )
 
 
@@ -453,17 +565,17 @@ def run_caption(training: Training) -> str:
 
 
 def progress_text(status: Status) -> str:
-    return f"Step {status.step:,} of {status.total:,}"
+    return _("Step {step} of {total}").format(step=f"{status.step:,}", total=f"{status.total:,}")
 
 
 def status_metrics(status: Status) -> dict[str, str]:
     """The status as metric label -> shown value, in the order shown ("–": not known yet)."""
     return {
-        "Step": f"{status.step:,}",
-        "Elapsed": format_duration(status.elapsed_s),
-        "Tokens per second": _number(status.tokens_per_s, ",.0f"),
-        "Training loss": _number(status.train_loss, ".3f"),
-        "Validation loss": _number(status.val_loss, ".3f"),
+        _("Step"): f"{status.step:,}",
+        _("Elapsed"): format_duration(status.elapsed_s),
+        _("Tokens per second"): _number(status.tokens_per_s, ",.0f"),
+        _("Training loss"): _number(status.train_loss, ".3f"),
+        _("Validation loss"): _number(status.val_loss, ".3f"),
     }
 
 
@@ -475,14 +587,14 @@ def time_left_text(status: Status, max_seconds: float) -> str:
     """The one estimate of the time left, from the recent speed: until the last step, or until
     this server's time limit stops the run when that comes first (and then it says so)."""
     if status.time_left_s is None:
-        return "Time left: estimated once the first steps are done."
-    left = f"Time left: about {format_duration(status.time_left_s)}"
+        return _("Time left: estimated once the first steps are done.")
+    left = format_duration(status.time_left_s)
     if not status.budget_cuts_short:
-        return f"{left}."
-    return (
-        f"{left}, when this server's limit of {max_seconds:g} s of training per start stops "
-        f"the run before step {status.total:,}; Resume then continues."
-    )
+        return _("Time left: about {left}.").format(left=left)
+    return _(
+        "Time left: about {left}, when this server's limit of {limit} s of training per start "
+        "stops the run before step {total}; Resume then continues."
+    ).format(left=left, limit=f"{max_seconds:g}", total=f"{status.total:,}")
 
 
 PREPARING = "Preparing the run: training the tokenizer and cutting the text into batches…"
@@ -501,14 +613,19 @@ def run_notes(
     waits), why it failed, the run being prepared or the time left, or how it ended."""
     notes = []
     if ahead is not None:
-        runs = "1 run is" if ahead == 1 else f"{ahead} runs are"
-        notes.append(
-            ("info", f"Busy: {runs} ahead of you. Yours starts as soon as a slot frees up.")
+        busy = ngettext(
+            "Busy: {n} run is ahead of you. Yours starts as soon as a slot frees up.",
+            "Busy: {n} runs are ahead of you. Yours starts as soon as a slot frees up.",
+            ahead,
         )
+        notes.append(("info", busy))
     if error:
-        notes.append(("error", f"The run failed: {error}"))
+        notes.append(("error", _("The run failed: {error}").format(error=error)))
     if training.active and training.run is None and ahead is None:
-        notes.append(("info", PREPARING))
+        preparing = _(
+            "Preparing the run: training the tokenizer and cutting the text into batches…"
+        )
+        notes.append(("info", preparing))
     elif training.active and ahead is None:
         notes.append(("caption", time_left_text(status, max_seconds)))
     elif not training.active and (kind := training.stop_kind()) is not None:
@@ -529,27 +646,65 @@ BUTTON_LABELS = {
 def button_labels(phase: str) -> dict[str, str]:
     """Each button's label in a session's ``phase`` (``Training.phase``): the button whose
     request the job has not answered yet says so ("Stopping…")."""
-    return {
-        key: busy if phase == when else label for key, (label, when, busy) in BUTTON_LABELS.items()
+    shown = {
+        "start": (_("Start training"), _("Starting…")),
+        "stop": (_("Stop"), _("Stopping…")),
+        "resume": (_("Resume"), _("Resuming…")),
+        "restart": (_("Restart from the same initialization"), _("Restarting…")),
+        "reset": (_("Reset"), ""),
     }
+    return {
+        key: shown[key][1] if phase == when else shown[key][0]
+        for key, (_label, when, _busy) in BUTTON_LABELS.items()
+    }
+
+
+# The training loop's reasons for stopping a diverging run (training/loop.py), written in
+# English by the background job; the page shows them in the session's language.
+_DIVERGED = re.compile(
+    r"the loss became (?P<loss>\S+) at step (?P<step>\d+): training diverged\. A learning rate "
+    r"of (?P<rate>\S+) is probably too high\."
+)
+_EXPLODED = re.compile(
+    r"the loss exploded to (?P<loss>\S+) at step (?P<step>\d+) \(it started at (?P<first>\S+)\)\. "
+    r"Try a lower learning rate than (?P<rate>\S+)\."
+)
+
+
+def stop_reason_text(reason: str | None) -> str | None:
+    """The training loop's stop ``reason`` in the current language (others as they are)."""
+    if reason is None:
+        return None
+    if found := _DIVERGED.fullmatch(reason):
+        return _(
+            "the loss became {loss} at step {step}: training diverged. A learning rate of {rate} "
+            "is probably too high."
+        ).format(**found.groupdict())
+    if found := _EXPLODED.fullmatch(reason):
+        return _(
+            "the loss exploded to {loss} at step {step} (it started at {first}). Try a lower "
+            "learning rate than {rate}."
+        ).format(**found.groupdict())
+    return reason
 
 
 def outcome_message(kind: str, status: Status, max_seconds: float, reason: str | None) -> str:
     """What to tell the student about how a start ended (``kind`` from ``stop_kind``;
     ``reason``: the training loop's stop reason)."""
+    step, total = f"{status.step:,}", f"{status.total:,}"
     messages = {
-        "finished": f"Finished all {status.total:,} steps.",
-        "stopped": (
-            f"Stopped at step {status.step:,}. The model keeps what it learned: Resume continues."
-        ),
-        "budget": (
-            f"Stopped at step {status.step:,} by this server's limit of {max_seconds:g} s per "
-            "start. The model keeps what it learned: Resume continues for as long again."
-        ),
-        "diverged": (
-            f"Training stopped: {reason} The weights are no longer usable, so this model is not "
+        "finished": _("Finished all {total} steps.").format(total=total),
+        "stopped": _(
+            "Stopped at step {step}. The model keeps what it learned: Resume continues."
+        ).format(step=step),
+        "budget": _(
+            "Stopped at step {step} by this server's limit of {limit} s per start. The model "
+            "keeps what it learned: Resume continues for as long again."
+        ).format(step=step, limit=f"{max_seconds:g}"),
+        "diverged": _(
+            "Training stopped: {reason} The weights are no longer usable, so this model is not "
             "offered to the other lessons. Reset, choose a lower learning rate and start again."
-        ),
+        ).format(reason=stop_reason_text(reason)),
     }
     if kind not in messages:
         raise ValueError(f"kind must be one of {', '.join(messages)}; got {kind!r}")
@@ -558,11 +713,11 @@ def outcome_message(kind: str, status: Status, max_seconds: float, reason: str |
 
 def loss_caption(vocab_size: int, restarted: bool) -> str:
     """The even-guess reference of the loss chart, and the grey dots of a restart."""
-    caption = (
-        f"Guessing evenly among {vocab_size:,} tokens: ln V = {even_guess_loss(vocab_size):.3f}."
+    caption = _("Guessing evenly among {vocabulary} tokens: ln V = {loss}.").format(
+        vocabulary=f"{vocab_size:,}", loss=f"{even_guess_loss(vocab_size):.3f}"
     )
     if restarted:
-        caption += " Grey dots: the attempt before the restart."
+        caption += _(" Grey dots: the attempt before the restart.")
     return caption
 
 
@@ -573,28 +728,32 @@ def loss_caption(vocab_size: int, restarted: bool) -> str:
 
 def snapshot_caption(view: SnapshotView) -> str:
     """Which snapshot is shown, the head's scores in it, and the evenly spread reference."""
-    return (
-        f"Snapshot {view.index + 1} of {view.count}. This head's mean weight on "
-        + ", on ".join(f"{SCORE_NAMES[n]}: {view.scores[n]:.2f}" for n in SCORES)
-        + f" (evenly spread attention: {view.uniform['previous']:.2f})."
+    names = score_names()
+    return _(
+        "Snapshot {number} of {count}. This head's mean weight on {scores} (evenly spread "
+        "attention: {even})."
+    ).format(
+        number=view.index + 1,
+        count=view.count,
+        scores=_(", on ").join(f"{names[n]}: {view.scores[n]:.2f}" for n in SCORES),
+        even=f"{view.uniform['previous']:.2f}",
     )
 
 
 def strongest_head_caption(timeline: Timeline, score: str) -> str:
     """Which head scores highest on ``score`` at the latest snapshot."""
     layer, head, value = timeline.strongest_head(score)
-    return (
-        f"At step {timeline.steps[-1]:,} the strongest head on this score is layer "
-        f"{layer}, head {head} ({value:.2f})."
-    )
+    return _(
+        "At step {step} the strongest head on this score is layer {layer}, head {head} ({value})."
+    ).format(step=f"{timeline.steps[-1]:,}", layer=layer, head=head, value=f"{value:.2f}")
 
 
 def export_message(name: str, trained: Sequence[str]) -> str:
     """Where a published model can be used, and the session's trained models."""
-    return (
-        f"“{name}” is in the model pickers of the other lessons for this session. "
-        f"Your models there now: {', '.join(trained)}."
-    )
+    return _(
+        "“{name}” is in the model pickers of the other lessons for this session. Your models "
+        "there now: {models}."
+    ).format(name=name, models=", ".join(trained))
 
 
 def export_commands(folder: str) -> str:

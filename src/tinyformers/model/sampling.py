@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from tinyformers.i18n import _
+
 
 @dataclass(frozen=True)
 class SamplingSettings:
@@ -108,7 +110,7 @@ def generate(
     block_size = model.config.block_size
     sequence = list(ids)
     new: list[int] = []
-    for _ in range(max_new_tokens):
+    for _step in range(max_new_tokens):
         context = torch.tensor([sequence[-block_size:]])  # (1, T)
         logits = model(context).logits[0, -1]  # (vocab_size,)
         token = sample(next_token_distribution(logits, settings), generator)
@@ -215,8 +217,10 @@ def check_beam_search(vocab_size: int, ids: list[int], max_new_tokens: int, k: i
         )
     if 2 * k > vocab_size:
         raise ValueError(
-            f"{k} beams look at {2 * k} extensions a step, more than the {vocab_size} tokens "
-            "of this vocabulary"
+            _(
+                "{k} beams look at {extensions} extensions a step, more than the {vocabulary} "
+                "tokens of this vocabulary"
+            ).format(k=k, extensions=2 * k, vocabulary=vocab_size)
         )
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from tinyformers.i18n import _
+
 IGNORE_INDEX = -100
 
 # Ledger codes: what happened to each position.
@@ -38,7 +40,9 @@ class MaskingRates:
                 raise ValueError(f"{name.replace('_', ' ')} must be between 0 and 1, got {value!r}")
         if self.mask_rate + self.random_rate > 1 + 1e-9:
             raise ValueError(
-                f"[MASK] rate ({self.mask_rate}) plus random rate ({self.random_rate}) cannot exceed 1"
+                _("[MASK] rate ({mask}) plus random rate ({random}) cannot exceed 1").format(
+                    mask=self.mask_rate, random=self.random_rate
+                )
             )
 
     @property

@@ -21,6 +21,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tinyformers.i18n import _
+
 SENTINEL_PATTERN = re.compile(r"<extra_id_(\d+)>")
 MIN_RATE, MAX_RATE = 0.01, 0.9
 MIN_MEAN_SPAN, MAX_MEAN_SPAN = 1.0, 100.0
@@ -61,7 +63,9 @@ def check_settings(n_tokens: int, rate: float, mean_span_length: float) -> None:
     """Raise a ValueError saying what to change unless the settings can be used."""
     if n_tokens < 2:
         raise ValueError(
-            f"span corruption needs at least two words (one to drop, one to keep); got {n_tokens}"
+            _(
+                "span corruption needs at least two words (one to drop, one to keep); got {count}"
+            ).format(count=n_tokens)
         )
     if not MIN_RATE <= rate <= MAX_RATE:
         raise ValueError(
@@ -120,8 +124,10 @@ def corrupt_spans(
     taken = sorted({t for t in tokens if SENTINEL_PATTERN.fullmatch(t)})
     if taken:
         raise ValueError(
-            f"the text already contains {', '.join(taken)}; names of that form are reserved for "
-            "the sentinels, so remove them first"
+            _(
+                "the text already contains {names}; names of that form are reserved for the "
+                "sentinels, so remove them first"
+            ).format(names=", ".join(taken))
         )
     inputs: list[str] = []
     targets: list[str] = []
