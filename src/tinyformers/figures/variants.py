@@ -26,7 +26,7 @@ def variant_name(label: str) -> str:
         course.LEARNED: _("learned"),
         course.SINUSOIDAL: _("sinusoidal"),
         course.ROTARY: _("rotary"),
-        course.NO_POSITIONS: _("none"),
+        course.NO_POSITIONS: _("no positions"),
         course.PRE_WARM: _("pre-LN, warm-up"),
         course.PRE_COLD: _("pre-LN, no warm-up"),
         course.POST_WARM: _("post-LN, warm-up"),
