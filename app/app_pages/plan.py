@@ -12,7 +12,7 @@ ALL = "all"
 LESSON_KEY = "lesson"  # also the URL's query parameter: /plan?lesson=gpt
 
 
-@st.cache_data(max_entries=32, ttl=3600, show_spinner="Timing the lesson's live computation…")
+@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
 def lesson_timing(slug: str) -> timing.Timing:
     """Measured once per process and hour; "Measure again" clears it."""
     return timing.time_lesson(slug, widgets.shipped_model)
@@ -33,7 +33,8 @@ def lesson_plan(lesson: Lesson) -> None:
                 )
         with timing_column:
             live = timing.live_step(lesson.slug)
-            measured = lesson_timing(lesson.slug)
+            with st.spinner(_("Timing the lesson's live computation…")):  # shown after 0.5 s
+                measured = lesson_timing(lesson.slug)
             st.metric(
                 _("Live computation on this machine"),
                 handout.format_seconds(measured.seconds),
