@@ -188,7 +188,7 @@ def _typed_folder(name_or_path: str, root: Path | None) -> Path | None:
         path = Path(root) / path
     if path.is_dir():
         if root is not None:
-            safety.check_inside(path, root, f"the folder {path.name!r}")
+            safety.check_inside(path, root, _("the folder {name}").format(name=repr(path.name)))
         return path
     if not HUB_ID.fullmatch(name_or_path) or ".." in name_or_path:
         raise CheckpointError(_("there is no model folder {name}").format(name=repr(name_or_path)))
