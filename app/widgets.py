@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from tinyformers import i18n
-from tinyformers.figures.bertviz import projector_theme
+from tinyformers.figures.bertviz import projector_theme, translated_menus
 from tinyformers.figures.common import fit_height
 from tinyformers.hosting import Hosting
 from tinyformers.hub.checkpoint import CheckpointError
@@ -189,6 +189,7 @@ def chart(figure, key: str | None = None) -> None:
 def attention_view(page: str, height: int) -> None:
     """A bertviz view (a page from ``tinyformers.figures.bertviz``) in its frame; in presenter
     mode, in the projector theme: black on white, with large bold text."""
+    page = translated_menus(page)
     st.iframe(projector_theme(page) if presenting() else page, height=height)
 
 
