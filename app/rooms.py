@@ -84,18 +84,20 @@ def token_gate() -> bool:
         return True
     if not token_configured():
         st.info(
-            f"The class view is off on this server: the person who runs it turns it on by "
-            f"setting {TOKEN_ENV} to a secret and giving it to the instructors."
+            _(
+                "The class view is off on this server: the person who runs it turns it on by "
+                "setting {variable} to a secret and giving it to the instructors."
+            ).format(variable=TOKEN_ENV)
         )
         return False
     with st.form("instructor-token"):
-        given = st.text_input("Instructor token", type="password", key="instructor-token-input")
-        sent = st.form_submit_button("Open the class view", key="instructor-token-send")
+        given = st.text_input(_("Instructor token"), type="password", key="instructor-token-input")
+        sent = st.form_submit_button(_("Open the class view"), key="instructor-token-send")
     if sent:
         if check_token(given):
             st.session_state[INSTRUCTOR_KEY] = True
             st.rerun()
-        st.error("That is not this server's instructor token.")
+        st.error(_("That is not this server's instructor token."))
     return False
 
 
@@ -197,7 +199,9 @@ def publish(lesson: str, parameters: dict[str, list[str]]) -> None:
             params=params,
         )
     except StoreError as err:
-        st.sidebar.warning(f"The room does not follow this view: {plain(err)}")
+        st.sidebar.warning(
+            _("The room does not follow this view: {error}").format(error=plain(err))
+        )
         return
     st.session_state[PUBLISHED_KEY] = shown
 
@@ -212,8 +216,8 @@ def driver_panel(lesson: str) -> None:
         f'<div class="tf-room-code" style="font-size:{size};font-weight:700;letter-spacing:.2em">'
         f"{code}</div>"
     )
-    st.caption("Students join this room with the code above.")
-    st.button("Sync", key="room-sync", help="Show the room the step you are on")
+    st.caption(_("Students join this room with the code above."))
+    st.button(_("Sync"), key="room-sync", help=_("Show the room the step you are on"))
     keys = lesson_questions(lesson)
     if keys:
         question_controls(code, lesson, keys)
@@ -229,21 +233,33 @@ def lesson_questions(lesson: str) -> list[str]:
 def question_controls(code: str, lesson: str, keys: list[str]) -> None:
     """Pose one of this lesson's prediction questions to the room, then lock and reveal it."""
     store, me = shared_store(), instructor_id()
-    chosen = st.selectbox("Question for the room", keys, key="room-question")
+    chosen = st.selectbox(_("Question for the room"), keys, key="room-question")
     try:
         posed = store_rooms.posed(store, code)
         pose, lock, reveal = st.columns(3)
-        if pose.button("Pose", key="room-pose"):
+        if pose.button(_("Pose"), key="room-pose"):
             posed = store_rooms.pose(store, code, instructor=me, lesson=lesson, question=chosen)
-        if lock.button("Lock", key="room-lock", disabled=not _phase(posed, "open")):
+        if lock.button(_("Lock"), key="room-lock", disabled=not _phase(posed, "open")):
             posed = store_rooms.lock(store, code, instructor=me)
-        if reveal.button("Reveal", key="room-reveal", disabled=not _phase(posed, "open", "locked")):
+        if reveal.button(
+            _("Reveal"), key="room-reveal", disabled=not _phase(posed, "open", "locked")
+        ):
             posed = store_rooms.reveal(store, code, instructor=me)
     except StoreError as err:
         st.error(plain(err))
         return
     if posed is not None:
-        st.caption(f"Posed: {posed.lesson} / {posed.question} ({posed.phase}).")
+        st.caption(
+            _("Posed: {lesson} / {question} ({phase}).").format(
+                lesson=posed.lesson, question=posed.question, phase=phase_name(posed.phase)
+            )
+        )
+
+
+def phase_name(phase: str) -> str:
+    """A posed question's phase as the instructor reads it."""
+    names = {"open": _("open"), "locked": _("locked"), "revealed": _("revealed")}
+    return names.get(phase, phase)
 
 
 def _phase(posed, *phases: str) -> bool:
@@ -324,7 +340,7 @@ def follow() -> None:
         posed = store_rooms.posed(store, room["code"])
     except StoreError as err:
         st.session_state.pop(ROOM_KEY, None)
-        st.warning(f"You left the room: {plain(err)}")
+        st.warning(_("You left the room: {error}").format(error=plain(err)))
         return
     phase = None if posed is None else (posed.lesson, posed.question, posed.phase)
     if phase != room.get("phase"):

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from tinyformers import i18n
-from tinyformers.figures.bertviz import projector_theme
+from tinyformers.figures.bertviz import projector_theme, translated_menus
 from tinyformers.figures.common import fit_height
 from tinyformers.hosting import Hosting
 from tinyformers.hub.checkpoint import CheckpointError
@@ -189,6 +189,7 @@ def chart(figure, key: str | None = None) -> None:
 def attention_view(page: str, height: int) -> None:
     """A bertviz view (a page from ``tinyformers.figures.bertviz``) in its frame; in presenter
     mode, in the projector theme: black on white, with large bold text."""
+    page = translated_menus(page)
     st.iframe(projector_theme(page) if presenting() else page, height=height)
 
 
@@ -402,14 +403,14 @@ def whole_number(where, choice, key: str, **options) -> int:
 def seed_control(key: str = "seed", default: int = 0) -> int:
     """A seed the whole class can share: like every choice on a page, it is kept in the URL."""
     seed = st.number_input(
-        "Seed",
+        _("Seed"),
         min_value=0,
         max_value=2**31 - 1,
         value=default,
         step=1,
         key=key,
         bind=BIND,
-        help="Same seed, same result: share the page's link and everyone sees the same thing.",
+        help=_("Same seed, same result: share the page's link and everyone sees the same thing."),
     )
     return int(seed)
 
@@ -452,7 +453,9 @@ def sentence_input(
     text = st.text_input(label, value=default, key=key, bind=BIND)
     if len(text) > max_chars:
         st.warning(
-            f"Your text has {len(text):,} characters; only the first {max_chars:,} are used."
+            _("Your text has {count} characters; only the first {limit} are used.").format(
+                count=f"{len(text):,}", limit=f"{max_chars:,}"
+            )
         )
         text = text[:max_chars]
     try:
@@ -464,8 +467,10 @@ def sentence_input(
         ids = tokenizer.encode(text)
         if len(ids) > max_tokens:
             st.warning(
-                f"Your text has {len(ids)} tokens; this model reads at most {max_tokens}, "
-                f"so only the first {max_tokens} are used."
+                _(
+                    "Your text has {count} tokens; this model reads at most {limit}, "
+                    "so only the first {limit} are used."
+                ).format(count=len(ids), limit=max_tokens)
             )
             text = tokenizer.decode(ids[:max_tokens])
     return text
@@ -473,8 +478,8 @@ def sentence_input(
 
 def corpus_input(key: str) -> str | None:
     """Paste text or upload a .txt file; returns the checked text or None with a message."""
-    pasted = st.text_area("Paste text", key=f"{key}-paste", height=120)
-    upload = st.file_uploader("…or upload a .txt file", type=None, key=f"{key}-upload")
+    pasted = st.text_area(_("Paste text"), key=f"{key}-paste", height=120)
+    upload = st.file_uploader(_("…or upload a .txt file"), type=None, key=f"{key}-upload")
     try:
         if upload is not None:
             check_upload_size(upload.size)
@@ -484,7 +489,7 @@ def corpus_input(key: str) -> str | None:
     except UserTextError as err:
         st.error(plain(err))
         return None
-    st.info("Paste some text or upload a .txt file to use your own corpus.")
+    st.info(_("Paste some text or upload a .txt file to use your own corpus."))
     return None
 
 
@@ -493,8 +498,10 @@ def check_upload_size(size: int) -> None:
     cap = hosting().max_upload_bytes()
     if cap is not None and size > cap:
         raise UserTextError(
-            f"the file is {size / 1_000_000:.1f} MB; this server reads uploads of up to "
-            f"{cap / 1_000_000:g} MB. Upload a shorter .txt file, or paste part of it"
+            _(
+                "the file is {size} MB; this server reads uploads of up to {cap} MB. "
+                "Upload a shorter .txt file, or paste part of it"
+            ).format(size=f"{size / 1_000_000:.1f}", cap=f"{cap / 1_000_000:g}")
         )
 
 
@@ -521,6 +528,14 @@ def external_models_allowed() -> bool:
     return hosting().external_models
 
 
+def model_label(name: str) -> str:
+    """How a model picker shows an option: the model's name, or "Other…" in the page's language
+    (the option's value, kept in the link, stays the same in every language)."""
+    if name == OTHER_MODEL:
+        return _("Other: a Hugging Face model or a folder…")
+    return name
+
+
 def model_picker(
     label: str,
     family: str | None,
@@ -538,29 +553,34 @@ def model_picker(
     if external_models_allowed():
         options.append(OTHER_MODEL)
     if not options:
-        st.error("No model of this kind is available: the models/ folder is empty.")
+        st.error(_("No model of this kind is available: the models/ folder is empty."))
         return None
     index = options.index(default) if default in options else 0
-    name = st.selectbox(label, options, index=index, key=key, bind=BIND)
+    name = st.selectbox(label, options, index=index, format_func=model_label, key=key, bind=BIND)
     if name in trained:
         return trained[name]
     if name != OTHER_MODEL:
         return shipped_model(name)
     wanted = st.text_input(
-        "Hugging Face model id or folder", key=f"{key}-other", placeholder="gpt2 or ./my-model"
+        _("Hugging Face model id or folder"),
+        key=f"{key}-other",
+        placeholder=_("gpt2 or ./my-model"),
     )
     if not wanted.strip():
-        st.info("Type a model id such as gpt2 (it must already be on this machine) or a folder.")
+        st.info(_("Type a model id such as gpt2 (it must already be on this machine) or a folder."))
         return None
     try:
         loaded = external_model(wanted.strip())
     except CheckpointError as err:
-        st.error(f"That model cannot be used: {plain(err)}")
+        st.error(_("That model cannot be used: {error}").format(error=plain(err)))
         return None
     if family is not None and loaded.family != family:
         st.error(
-            f"{plain(repr(wanted.strip()))} is a {loaded.family.upper()} model; "
-            f"this lesson needs {family.upper()}."
+            _("{model} is a {family} model; this lesson needs {needed}.").format(
+                model=plain(repr(wanted.strip())),
+                family=loaded.family.upper(),
+                needed=family.upper(),
+            )
         )
         return None
     return loaded
@@ -630,8 +650,8 @@ def failure_message(error: str) -> str:
     """What a student reads about a failed run: its error, or on a server that hides error
     details, only that it failed (the server's log has the rest)."""
     if hosting().error_details == "none":
-        return "The run failed. The server's log has the details; try again or change a setting."
-    return f"The run failed: {plain(error)}"
+        return _("The run failed. The server's log has the details; try again or change a setting.")
+    return _("The run failed: {error}").format(error=plain(error))
 
 
 def job_progress(key: str, render: Callable[[Snapshot], None]) -> Snapshot | None:
@@ -646,18 +666,25 @@ def job_progress(key: str, render: Callable[[Snapshot], None]) -> Snapshot | Non
     def live() -> None:
         snap = job.snapshot()
         if snap.status == QUEUED:
-            ahead = "1 run is" if snap.ahead == 1 else f"{snap.ahead} runs are"
-            st.info(f"Busy: {ahead} ahead of you. Yours starts as soon as a slot frees up.")
+            st.info(
+                ngettext(
+                    "Busy: {n} run is ahead of you. Yours starts as soon as a slot frees up.",
+                    "Busy: {n} runs are ahead of you. Yours starts as soon as a slot frees up.",
+                    snap.ahead,
+                )
+            )
         if snap.active:
-            st.button("Stop", key=f"{key}-stop", on_click=job.stop)
+            st.button(_("Stop"), key=f"{key}-stop", on_click=job.stop)
         elif snap.error:
             st.error(failure_message(snap.error))
         elif snap.stop_reason == SESSION_CLOSED:
-            st.info("The run stopped because its browser tab was closed.")
+            st.info(_("The run stopped because its browser tab was closed."))
         elif job.timed_out:
             st.warning(
-                f"The run reached this server's limit of {job.max_seconds:g} s of training "
-                "time and stopped; what it learned so far is kept."
+                _(
+                    "The run reached this server's limit of {seconds} s of training "
+                    "time and stopped; what it learned so far is kept."
+                ).format(seconds=f"{job.max_seconds:g}")
             )
         render(snap)
         if polling and not snap.active:
@@ -718,14 +745,20 @@ def keep_trained_model(loaded: LoadedModel) -> None:
         removed += work.save_model(loaded)
     except (WorkspaceError, OSError) as err:
         log.warning("could not save %r: %s", loaded.name, err)
-        st.warning(f"{plain(loaded.name)} is kept in this tab only: {plain(err)}.")
+        st.warning(
+            _("{model} is kept in this tab only: {error}.").format(
+                model=plain(loaded.name), error=plain(err)
+            )
+        )
     for name in removed:
         trained.pop(name, None)
     if removed:
         names = ", ".join(plain(name) for name in dict.fromkeys(removed))
         st.info(
-            f"To stay within what this server keeps for you, your oldest model ({names}) "
-            "was removed."
+            _(
+                "To stay within what this server keeps for you, your oldest model ({models}) "
+                "was removed."
+            ).format(models=names)
         )
 
 
@@ -793,9 +826,15 @@ def _follow(key: str, tokens: list[str]) -> tuple[list[int] | None, str | None]:
     note = None
     if dropped:
         gone = ", ".join(plain(repr(t)) for t in dropped)
-        note = f"{gone} {'is' if len(dropped) == 1 else 'are'} not in the new input, so the choice was reset."
+        if len(dropped) == 1:
+            note = _("{tokens} is not in the new input, so the choice was reset.")
+        else:
+            note = _("{tokens} are not in the new input, so the choice was reset.")
+        note = note.format(tokens=gone)
     elif moved:
-        note = f"{', '.join(plain(repr(t)) for t in moved)} moved; the choice follows it."
+        note = _("{tokens} moved; the choice follows it.").format(
+            tokens=", ".join(plain(repr(t)) for t in moved)
+        )
     return positions, note
 
 
@@ -869,8 +908,8 @@ def choose_index(label: str, count: int, key: str, horizontal: bool = False, con
         raise ValueError(f"{label} needs at least one choice, got {count}")
     note = None
     if st.session_state.get(key) is not None and st.session_state[key] not in range(count):
-        note = (
-            f"{label} {st.session_state[key]} does not exist here, so {label.lower()} 0 is shown."
+        note = _("{label} {index} does not exist here, so {label_lower} 0 is shown.").format(
+            label=label, index=st.session_state[key], label_lower=label.lower()
         )
         st.session_state[key] = 0
     options = list(range(count))
@@ -891,7 +930,9 @@ def length_slider(label: str, length: int, default: int, key: str, container=st)
         raise ValueError(f"{label} needs a length of at least 0, got {length}")
     note = None
     if st.session_state.get(key) is not None and st.session_state[key] > length:
-        note = f"The input is shorter now: the slider moved to its end, {length}."
+        note = _("The input is shorter now: the slider moved to its end, {length}.").format(
+            length=length
+        )
         st.session_state[key] = length
     value = container.slider(label, 0, length, min(default, length), key=key, bind=BIND)
     if note:
@@ -959,10 +1000,10 @@ def draw_counter(key: str, last: int, next_key: str, first_key: str) -> int:
     """Which draw of a random process to show, 0 to ``last``: a primary button moves to the
     next draw, another goes back to the first. Kept in the session under ``key``."""
     draw = st.session_state.setdefault(key, 0)
-    first, second, _ = st.columns(3)
-    if first.button("Resample", key=next_key, type="primary"):
+    first, second, _third = st.columns(3)
+    if first.button(_("Resample"), key=next_key, type="primary"):
         draw = min(draw + 1, last)
-    if second.button("Back to draw 1", key=first_key):
+    if second.button(_("Back to draw 1"), key=first_key):
         draw = 0
     st.session_state[key] = draw
     return draw

@@ -85,5 +85,9 @@ st.caption(_("Parameter counts measured on freshly built models (vocabulary of 5
 st.dataframe(
     model_sizes(),
     hide_index=True,
-    column_config={"parameters": st.column_config.NumberColumn("parameters", format="localized")},
+    column_config={
+        "preset": st.column_config.Column(_("preset")),
+        "family": st.column_config.Column(_("family")),
+        "parameters": st.column_config.NumberColumn(_("parameters"), format="localized"),
+    },
 )

@@ -167,3 +167,21 @@ def test_the_course_map_offers_my_answers_as_csv_and_json() -> None:
     home = session(browser)
     downloads = home.get("download_button")
     assert len(downloads) == 2
+
+
+def test_the_page_in_russian_has_no_english_left(token) -> None:
+    from tests.page_checks import english_leftovers
+
+    at = AppTest.from_file(APP_SCRIPT, default_timeout=180)
+    at.query_params["lang"] = "ru"
+    at.session_state["work_id"] = new_id("r")
+    at.run()
+    at.switch_page(CLASS).run()
+    assert not at.exception
+    assert at.sidebar.radio(key="lang").value == "ru"
+    assert english_leftovers(at) == []  # the token form
+    at.text_input(key="instructor-token-input").set_value(token)
+    at.button(key="instructor-token-send").click().run()
+    at.button(key="class-open").click().run()
+    assert not at.exception
+    assert english_leftovers(at) == []  # the room's code, the sidebar's driver panel

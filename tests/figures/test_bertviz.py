@@ -450,3 +450,20 @@ def test_a_changed_bertviz_layout_is_reported() -> None:
 
     with pytest.raises(ValueError, match="no longer has"):
         widen_head_view("<html>no view</html>")
+
+
+@pytest.mark.parametrize("view", ["head", "model", "encoder_decoder"])
+def test_menus_follow_the_language_and_the_data_stays(pages, view, monkeypatch):
+    from tinyformers import i18n
+
+    page = pages[view]
+    assert bertviz_html.translated_menus(page) == page  # English: the page as bertviz made it
+    monkeypatch.setattr(i18n, "_language_source", lambda: "ru")
+    shown = bertviz_html.translated_menus(page)
+    menus = re.sub(r"<script.*?</script>", "", shown, flags=re.S)
+    for english in ("Layer:", "Attention:", ">All<", ">Encoder<", ">Cross<", "Sentence A"):
+        assert english not in menus
+    if view != "model":
+        assert "Слой:" in menus
+    scripts = re.findall(r"<script.*?</script>", page, flags=re.S)
+    assert re.findall(r"<script.*?</script>", shown, flags=re.S) == scripts

@@ -32,6 +32,8 @@ from pathlib import Path
 import torch
 from bertviz import head_view, model_view
 
+from tinyformers.i18n import DEFAULT_LANGUAGE, _, current_language
+
 VENDOR_LIBRARIES = ("d3.min.js", "jquery.min.js", "require.js")
 """Vendored files in the order they must load: d3 and jQuery set their globals
 before require.js defines ``define``, so neither registers as an anonymous module."""
@@ -214,6 +216,35 @@ body.{PROJECTOR_CLASS} svg #attention line {{ stroke-width: 3px !important; }}
 _HEAD_END = "</head>\n<body>"
 
 
+_MENUS = re.compile(r'<span style="user-select:none">.*?</span>', re.S)
+
+
+def translated_menus(page: str) -> str:
+    """A view from this module with its menus (bertviz writes them in English) in the current
+    language; the view's data is left as it is. Pages cache views made in any language, so
+    this is applied as a view is shown."""
+    if current_language() == DEFAULT_LANGUAGE:
+        return page
+    words = {
+        "Layer: <select": _("Layer:") + " <select",
+        "Attention: <select": _("Attention:") + " <select",
+        ">All</option>": ">" + _("All") + "</option>",
+        ">Encoder</option>": ">" + _("Encoder") + "</option>",
+        ">Decoder</option>": ">" + _("Decoder") + "</option>",
+        ">Cross</option>": ">" + _("Cross") + "</option>",
+        "Sentence A": _("Sentence A"),
+        "Sentence B": _("Sentence B"),
+    }
+
+    def menus(found: re.Match) -> str:
+        text = found.group(0)
+        for english, shown in words.items():
+            text = text.replace(english, shown)
+        return text
+
+    return _MENUS.sub(menus, page, count=1)
+
+
 def projector_theme(page: str) -> str:
     """A view from this module restyled for a projector: bertviz's light display mode with
     pure black, large, bold text, and a head view's lines drawn thicker. (Inside its scripts every
@@ -326,7 +357,7 @@ def _checked_layers(
                 f"expected a (1, heads, q, k) tensor per layer, got shape {tuple(layer.shape)} "
                 f"for {what} layer {index}"
             )
-        _, n_heads, n_queries, n_keys = layer.shape
+        _batch, n_heads, n_queries, n_keys = layer.shape
         if n_heads != layers[0].shape[1]:
             raise ValueError(
                 f"{what} layer {index} has {n_heads} heads but layer 0 has {layers[0].shape[1]}"

@@ -7,6 +7,8 @@ from collections import Counter
 
 import plotly.graph_objects as go
 
+from tinyformers.i18n import _
+
 RIGHT_COLOR, WRONG_COLOR, HIDDEN_COLOR = "#2ca02c", "#d62728", "#7f7f7f"
 MAX_LABEL = 30
 
@@ -21,7 +23,7 @@ def answers_chart(tally: Counter, revealed: bool) -> go.Figure:
     for (answer, correct), n in tally.items():
         counts[answer] += n
         right[answer] = right.get(answer, False) or bool(correct)
-    shown = [answer for answer, _ in counts.most_common()]
+    shown = [answer for answer, _count in counts.most_common()]
     colors = [
         (RIGHT_COLOR if right[a] else WRONG_COLOR) if revealed else HIDDEN_COLOR for a in shown
     ]
@@ -32,12 +34,12 @@ def answers_chart(tally: Counter, revealed: bool) -> go.Figure:
             marker_color=colors,
             text=[f"{counts[a]:,}" for a in shown],
             textposition="outside",
-            hovertemplate="%{x}: %{y} students<extra></extra>",
+            hovertemplate=_("%{x}: %{y} students") + "<extra></extra>",
         )
     )
-    title = "The room's answers" + (" (green: right)" if revealed else "")
+    title = _("The room's answers (green: right)") if revealed else _("The room's answers")
     figure.update_layout(title=title, height=380, margin=dict(l=50, r=20, t=60, b=80))
-    figure.update_yaxes(title="students", rangemode="tozero")
+    figure.update_yaxes(title=_("students"), rangemode="tozero")
     return figure
 
 

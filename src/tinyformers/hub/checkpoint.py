@@ -43,6 +43,7 @@ from tinyformers.hub.safety import (
     read_header,
     read_json,
 )
+from tinyformers.i18n import _
 from tinyformers.model.build import build_model
 from tinyformers.model.config import TransformerConfig, config_from_dict
 
@@ -158,7 +159,9 @@ def read_config(model_dir: Path) -> tuple[TransformerConfig, dict[str, Any]]:
     where = file_label(path)
     if not path.is_file():
         raise CheckpointError(
-            f"{Path(model_dir).name} has no {CONFIG_FILE}; is it a Tinyformers model folder?"
+            _("{folder} has no {file}; is it a Tinyformers model folder?").format(
+                folder=Path(model_dir).name, file=CONFIG_FILE
+            )
         )
     data = read_json(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -187,17 +190,20 @@ def load_checkpoint(model_dir: str | Path, allowed_root: str | Path | None = Non
     """
     path = Path(model_dir)
     root = Path(allowed_root) if allowed_root is not None else path
-    with checkpoint_errors(f"the model folder {path.name!r}"):
+    what = _("the model folder {name}").format(name=repr(path.name))
+    with checkpoint_errors(what):
         if not path.is_dir():
-            raise CheckpointError(f"no model folder at {path.name!r}")
-        check_inside(path, root, f"the model folder {path.name!r}")
+            raise CheckpointError(_("no model folder at {name}").format(name=repr(path.name)))
+        check_inside(path, root, what)
         check_links(path, root)
         config, metadata = read_config(path)
         weights = path / WEIGHTS_FILE
         where = file_label(weights)
         if not weights.is_file():
             raise CheckpointError(
-                f"{path.name} has no {WEIGHTS_FILE} (only safetensors weights are loaded)"
+                _("{name} has no {file} (only safetensors weights are loaded)").format(
+                    name=path.name, file=WEIGHTS_FILE
+                )
             )
         with torch.device("meta"):
             skeleton = build_model(config)
@@ -205,7 +211,7 @@ def load_checkpoint(model_dir: str | Path, allowed_root: str | Path | None = Non
         check_tensors(read_header(weights), expected, where)
         tensors = load_file(str(weights))
         if {k: tuple(v.shape) for k, v in tensors.items()} != {
-            k: shape for k, (shape, _) in expected.items()
+            k: shape for k, (shape, _offsets) in expected.items()
         }:
             raise CheckpointError(f"{where} changed while it was being loaded")
         model = build_model(config)

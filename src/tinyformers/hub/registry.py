@@ -21,6 +21,7 @@ from tinyformers import hosting
 from tinyformers.hub import safety
 from tinyformers.hub.checkpoint import CONFIG_FILE, FORMAT, WEIGHTS_FILE, load_checkpoint
 from tinyformers.hub.safety import CheckpointError, public_message
+from tinyformers.i18n import _
 from tinyformers.model.config import CONFIG_CLASSES
 
 MODELS_DIR = Path(__file__).resolve().parents[3] / "models"
@@ -79,7 +80,9 @@ def load_folder(
     checkpoint = load_checkpoint(path, allowed_root=allowed_root)
     if checkpoint.tokenizer is None:
         raise CheckpointError(
-            f"{Path(path).name} has no tokenizer.json, so text cannot be fed to it"
+            _("{model} has no tokenizer.json, so text cannot be fed to it").format(
+                model=Path(path).name
+            )
         )
     return LoadedModel(
         name=Path(path).name,
@@ -167,7 +170,7 @@ def load_huggingface(name_or_path: str, allowed_root: str | Path | None = None) 
     TINYFORMERS_ALLOW_DOWNLOAD=1. Every failure is a ``CheckpointError``.
     """
     if not isinstance(name_or_path, str) or not name_or_path.strip():
-        raise CheckpointError("type a Hugging Face model id (such as gpt2) or a folder path")
+        raise CheckpointError(_("type a Hugging Face model id (such as gpt2) or a folder path"))
     name_or_path = name_or_path.strip()
     root = Path(allowed_root) if allowed_root is not None else models_root()
     shown = name_or_path if HUB_ID.fullmatch(name_or_path) else Path(name_or_path).name
@@ -185,17 +188,21 @@ def _typed_folder(name_or_path: str, root: Path | None) -> Path | None:
         path = Path(root) / path
     if path.is_dir():
         if root is not None:
-            safety.check_inside(path, root, f"the folder {path.name!r}")
+            safety.check_inside(path, root, _("the folder {name}").format(name=repr(path.name)))
         return path
     if not HUB_ID.fullmatch(name_or_path) or ".." in name_or_path:
-        raise CheckpointError(f"there is no model folder {name_or_path!r}")
+        raise CheckpointError(_("there is no model folder {name}").format(name=repr(name_or_path)))
     return None
 
 
 def _load_model_folder(folder: Path, name: str, root: Path | None) -> LoadedModel:
     config_file = folder / CONFIG_FILE
     if not config_file.is_file():
-        raise CheckpointError(f"{folder.name} has no {CONFIG_FILE}; is it a model folder?")
+        raise CheckpointError(
+            _("{folder} has no {file}; is it a model folder?").format(
+                folder=folder.name, file=CONFIG_FILE
+            )
+        )
     safety.check_links(folder, root if root is not None else folder)
     data = safety.read_json(config_file)
     if isinstance(data, dict) and data.get("format") == FORMAT:
@@ -211,13 +218,16 @@ def _load_cached(repo_id: str) -> LoadedModel:
     try:
         config_file = Path(cached_file(repo_id, CONFIG_FILE, local_files_only=local_only))
     except Exception as err:
-        where = "on this machine" if local_only else "on this machine or online"
-        hint = (
-            f" Downloads are off; on a machine with internet access set {ALLOW_DOWNLOAD_ENV}=1."
-            if local_only
-            else ""
-        )
-        raise CheckpointError(f"cannot find a model called {repo_id!r} {where}.{hint}") from err
+        if local_only:
+            message = _(
+                "cannot find a model called {name} on this machine. Downloads are off; on a "
+                "machine with internet access set {variable}=1."
+            )
+        else:
+            message = _("cannot find a model called {name} on this machine or online.")
+        raise CheckpointError(
+            message.format(name=repr(repo_id), variable=ALLOW_DOWNLOAD_ENV)
+        ) from err
     folder = config_file.parent
     # The cache keeps a model's files in <repo>/blobs and links them from <repo>/snapshots/<rev>.
     root = folder.parent.parent if folder.parent.name == "snapshots" else folder
@@ -234,10 +244,14 @@ def _load_cached(repo_id: str) -> LoadedModel:
 
 
 def _no_safetensors(name: str, folder: Path) -> str:
-    message = f"{name} has no {WEIGHTS_FILE} (only safetensors weights are loaded)"
+    message = _("{name} has no {file} (only safetensors weights are loaded)").format(
+        name=name, file=WEIGHTS_FILE
+    )
     pickles = [file for file in PICKLE_WEIGHTS if (folder / file).exists()]
     if pickles:
-        message += f"; {pickles[0]} is a pickle file, which can run code, so it is never opened"
+        message += _("; {file} is a pickle file, which can run code, so it is never opened").format(
+            file=pickles[0]
+        )
     return message
 
 
@@ -261,15 +275,19 @@ def _load_hf_folder(
     class_name = HF_CLASSES.get(model_type) if isinstance(model_type, str) else None
     if class_name is None:
         raise CheckpointError(
-            f"{shown!r} is neither a Tinyformers model nor a GPT-2 or BERT one (model_type "
-            f"{str(model_type)[:40]!r}); the lessons can use GPT-2 and BERT models"
+            _(
+                "{name} is neither a Tinyformers model nor a GPT-2 or BERT one (model_type "
+                "{model_type}); the lessons can use GPT-2 and BERT models"
+            ).format(name=repr(shown), model_type=repr(str(model_type)[:40]))
         )
     try:
         hf_config = getattr(transformers, HF_CONFIGS[model_type]).from_dict(data)
         config_from_hf(hf_config)
     except Exception as err:
         reason = public_message(err, with_type=False)
-        raise CheckpointError(f"{where}: invalid model config: {reason}") from err
+        raise CheckpointError(
+            _("{where}: invalid model config: {reason}").format(where=where, reason=reason)
+        ) from err
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise CheckpointError(_no_safetensors(shown, folder))
@@ -278,7 +296,7 @@ def _load_hf_folder(
     with torch.device("meta"):
         skeleton = model_class(hf_config)
     expected = safety.expected_tensors(skeleton, skeleton._tied_weights_keys or {})
-    needed = sum(math.prod(shape) for shape, _ in expected.values())
+    needed = sum(math.prod(shape) for shape, _offsets in expected.values())
     safety.check_tensors(
         _hf_names(entries, skeleton.base_model_prefix, expected),
         expected,

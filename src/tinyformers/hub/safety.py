@@ -23,6 +23,8 @@ from typing import Any
 
 from torch import nn
 
+from tinyformers.i18n import _
+
 MAX_CONFIG_BYTES = 2**20  # a config.json is a few KB
 MAX_HEADER_BYTES = 8 * 2**20  # a GPT-2 header is about 20 KB
 MAX_DIMS = 8
@@ -91,7 +93,9 @@ def checkpoint_errors(what: str) -> Iterator[None]:
     except CheckpointError:
         raise
     except Exception as err:
-        raise CheckpointError(f"{what} cannot be loaded: {public_message(err)}") from err
+        raise CheckpointError(
+            _("{what} cannot be loaded: {error}").format(what=what, error=public_message(err))
+        ) from err
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,7 +107,9 @@ def check_inside(path: Path, root: Path, what: str) -> Path:
     """``path`` with every link resolved, refused unless it lies inside ``root``."""
     real = Path(path).resolve()
     if not real.is_relative_to(Path(root).resolve()):
-        raise CheckpointError(f"{what} is outside the folder models may be loaded from")
+        raise CheckpointError(
+            _("{what} is outside the folder models may be loaded from").format(what=what)
+        )
     return real
 
 
@@ -122,7 +128,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     data = dict(pairs)
     if len(data) != len(pairs):
         seen: set[str] = set()
-        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        twice = next(key for key, _value in pairs if key in seen or seen.add(key))
         raise ValueError(f"key {twice!r} appears twice")
     return data
 
@@ -138,7 +144,9 @@ def parse_json(raw: bytes, what: str) -> Any:
             raw.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant
         )
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise CheckpointError(f"{what} is not valid JSON: {public_message(err)}") from err
+        raise CheckpointError(
+            _("{what} is not valid JSON: {error}").format(what=what, error=public_message(err))
+        ) from err
 
 
 def read_json(path: Path, max_bytes: int = MAX_CONFIG_BYTES) -> Any:
@@ -148,9 +156,15 @@ def read_json(path: Path, max_bytes: int = MAX_CONFIG_BYTES) -> Any:
         with open(path, "rb") as handle:
             raw = handle.read(max_bytes + 1)
     except OSError as err:
-        raise CheckpointError(f"{what} cannot be read: {public_message(err)}") from err
+        raise CheckpointError(
+            _("{what} cannot be read: {error}").format(what=what, error=public_message(err))
+        ) from err
     if len(raw) > max_bytes:
-        raise CheckpointError(f"{what} is larger than {max_bytes // 1024} KB; a config is a few KB")
+        raise CheckpointError(
+            _("{what} is larger than {size} KB; a config is a few KB").format(
+                what=what, size=max_bytes // 1024
+            )
+        )
     return parse_json(raw, what)
 
 

@@ -31,6 +31,7 @@ from typing import Any
 from tinyformers.hosting import Hosting
 from tinyformers.hub.checkpoint import CheckpointError, recover_folder, save_checkpoint
 from tinyformers.hub.registry import LoadedModel, load_folder
+from tinyformers.i18n import _
 
 WORK_DIR_ENV = "TINYFORMERS_WORK_DIR"
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")
@@ -144,7 +145,7 @@ class Workspace:
         path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(data)
         if len(text.encode()) > self.limits.max_bytes:
-            raise WorkspaceError("this result is too large to keep")
+            raise WorkspaceError(_("this result is too large to keep"))
         handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
@@ -196,8 +197,10 @@ class Workspace:
         if self.size_bytes() > self.limits.max_bytes:
             shutil.rmtree(self._models / keep, ignore_errors=True)
             raise WorkspaceError(
-                f"this model is larger than the {self.limits.max_bytes / 2**20:.0f} MB the "
-                "server keeps for you, so it lives in this tab only"
+                _(
+                    "this model is larger than the {size} MB the server keeps for you, so it "
+                    "lives in this tab only"
+                ).format(size=f"{self.limits.max_bytes / 2**20:.0f}")
             )
         return removed
 
@@ -205,9 +208,11 @@ class Workspace:
 def model_folder_name(name: str) -> str:
     """A safe, stable folder name for a model name such as ``my-gpt (step 600)``."""
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_MODEL_NAME:
-        raise WorkspaceError(f"a model name is 1 to {MAX_MODEL_NAME} characters")
+        raise WorkspaceError(
+            _("a model name is 1 to {limit} characters").format(limit=MAX_MODEL_NAME)
+        )
     if any(ord(char) < 32 or ord(char) == 127 for char in name):
-        raise WorkspaceError("a model name cannot hold control characters")
+        raise WorkspaceError(_("a model name cannot hold control characters"))
     readable = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-._")[:40] or "model"
     digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
     return f"{readable}-{digest}"
@@ -226,7 +231,7 @@ def check_name(name: str) -> str:
     """A model or result name that is safe as one folder or file name."""
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise WorkspaceError(
-            "names are 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            _("names are 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit")
         )
     return name
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from tinyformers.i18n import _
 from tinyformers.text.tokenizers import SPECIAL_TOKENS
 
 SPECIAL_IDS = frozenset(range(len(SPECIAL_TOKENS)))
@@ -109,7 +110,9 @@ def read_typed_text(tokenizer, family: str, text: str, max_length: int | None = 
             ids.append(getattr(tokenizer, known[piece]))
             continue
         if _SPECIAL_PATTERN.fullmatch(piece):
-            note = f"'{piece}' means nothing special to this model, so it is read as ordinary text."
+            note = _(
+                "'{token}' means nothing special to this model, so it is read as ordinary text."
+            ).format(token=piece)
             if note not in notes:
                 notes.append(note)
         ids.extend(tokenizer.encode(piece))

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tinyformers.hosting import Hosting, read_number
+from tinyformers.i18n import _
 from tinyformers.training.workers import local_processes
 
 QUEUED, RUNNING, FINISHED, STOPPED, FAILED = "queued", "running", "finished", "stopped", "failed"
@@ -96,8 +97,10 @@ class Limits:
     def check_parameters(self, n_parameters: int) -> None:
         if n_parameters > self.max_parameters:
             raise ValueError(
-                f"this model has {n_parameters:,} parameters; this server allows at most "
-                f"{self.max_parameters:,} per run. Choose fewer layers or a smaller width."
+                _(
+                    "this model has {count} parameters; this server allows at most {limit} "
+                    "per run. Choose fewer layers or a smaller width."
+                ).format(count=f"{n_parameters:,}", limit=f"{self.max_parameters:,}")
             )
 
 
@@ -389,7 +392,7 @@ class Job:
                         with self._lock:
                             self._updates.append(message[1])
                     elif message[0] == "done":
-                        _, result, timed_out, stopped = message
+                        _kind, result, timed_out, stopped = message
                         if timed_out:
                             self.timed_out = True
                             self.stop_reason = self.stop_reason or TIME_LIMIT

@@ -7,6 +7,8 @@ Both entry points return clean text (UTF-8 byte-order mark removed, newlines as 
 import unicodedata
 from pathlib import PurePath
 
+from tinyformers.i18n import _
+
 MAX_USER_TEXT_CHARS = 200_000
 ALLOWED_SUFFIX = ".txt"
 _BOM = "\ufeff"
@@ -26,40 +28,50 @@ def decode_upload(
 ) -> str:
     """Decode an uploaded ``.txt`` file as UTF-8 and check it like pasted text."""
     if filename and PurePath(filename).suffix.lower() != ALLOWED_SUFFIX:
-        raise UserTextError(f"only {ALLOWED_SUFFIX} files are supported, got '{filename}'")
+        raise UserTextError(
+            _("only {suffix} files are supported, got '{name}'").format(
+                suffix=ALLOWED_SUFFIX, name=filename
+            )
+        )
     if len(data) > _UTF8_MAX_BYTES_PER_CHAR * max_chars + len(_BOM.encode()):
         raise UserTextError(
-            f"the file is {_format_bytes(len(data))}, which is more than the limit of "
-            f"{max_chars:,} characters; upload a shorter file"
+            _(
+                "the file is {size}, which is more than the limit of {limit} characters; "
+                "upload a shorter file"
+            ).format(size=_format_bytes(len(data)), limit=f"{max_chars:,}")
         )
     if data.startswith(_UTF16_BOMS):
-        raise UserTextError("the file is UTF-16 text; save it as UTF-8 and try again")
+        raise UserTextError(_("the file is UTF-16 text; save it as UTF-8 and try again"))
     if data.startswith(_ARCHIVES):
         raise UserTextError(
-            "the file is a compressed archive, not text; unpack it and upload the .txt inside"
+            _("the file is a compressed archive, not text; unpack it and upload the .txt inside")
         )
     if b"\x00" in data:
         raise UserTextError(_binary_message())
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise UserTextError("the file is not UTF-8 text; save it as UTF-8 and try again") from None
+        raise UserTextError(
+            _("the file is not UTF-8 text; save it as UTF-8 and try again")
+        ) from None
     return clean_user_text(text, max_chars)
 
 
 def clean_user_text(text: str, max_chars: int = MAX_USER_TEXT_CHARS) -> str:
     """Remove a byte-order mark, normalize newlines and check the text is usable prose."""
     if not isinstance(text, str):
-        raise UserTextError(f"expected text, got {type(text).__name__}")
+        raise UserTextError(_("expected text, got {kind}").format(kind=type(text).__name__))
     text = text.removeprefix(_BOM).replace("\r\n", "\n").replace("\r", "\n")
     if _looks_binary(text):
         raise UserTextError(_binary_message())
     if not text.strip():
-        raise UserTextError("the text is empty; add some text and try again")
+        raise UserTextError(_("the text is empty; add some text and try again"))
     if len(text) > max_chars:
         raise UserTextError(
-            f"the text has {len(text):,} characters, more than the limit of {max_chars:,}; "
-            "use a shorter text"
+            _(
+                "the text has {count} characters, more than the limit of {limit}; "
+                "use a shorter text"
+            ).format(count=f"{len(text):,}", limit=f"{max_chars:,}")
         )
     return text
 
@@ -75,7 +87,7 @@ def _looks_binary(text: str) -> bool:
 
 
 def _binary_message() -> str:
-    return "this looks like a binary file, not text; upload a plain-text .txt file instead"
+    return _("this looks like a binary file, not text; upload a plain-text .txt file instead")
 
 
 def _format_bytes(size: int) -> str:
