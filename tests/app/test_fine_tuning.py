@@ -9,7 +9,7 @@ import statistics
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.page_checks import caption, html_bodies, rerun
+from tests.page_checks import caption, english_leftovers, html_bodies, rerun
 from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
 from tests.plotly_json import chart, title
 from tinyformers.course.fine_tuning import (
@@ -289,3 +289,14 @@ def test_without_a_task_only_the_counting_questions_are_asked(fresh) -> None:
     assert asked == ["head-size", "lora-doubled-rank"]
     skipped = [c.value for c in at.caption if "needs a working input above" in c.value]
     assert len(skipped) == 2, skipped
+
+
+@pytest.mark.xfail(
+    reason="English left on the Russian page comes from text this lesson does not own: Latin "
+    "terms in lessons/ru/fine-tuning.md and widgets.seed_control's help",
+    strict=False,
+)
+def test_the_page_in_russian_has_no_english_left(open_link) -> None:
+    at = open_link(PAGE, {"lang": "ru"})
+    assert not at.exception
+    assert english_leftovers(at) == []
