@@ -36,8 +36,7 @@ INPUT_WIDTH = 170  # px: two inputs side by side on a phone
 EXAMPLES_SHOWN = 8
 
 
-def place_names() -> dict[str, str]:
-    return {"attn": _("after attention"), "mlp": _("after the MLP")}
+PLACE_NAMES = {"attn": "after attention", "mlp": "after the MLP"}
 
 
 def method_names() -> dict[str, str]:
@@ -79,7 +78,7 @@ def task_controls() -> tuple[tuple, course.TaskData] | None:
         _("Corruptions that make the ungrammatical sentences"),
         list(CORRUPTIONS),
         default=list(CORRUPTIONS),
-        format_func=lambda kind: _(CORRUPTIONS[kind]),
+        format_func=CORRUPTIONS.get,  # bound to the URL: its options stay as links name them
         key="ft-corruptions",
         bind=BIND,
     )
@@ -132,7 +131,7 @@ def method_options() -> dict[str, object]:
         _("Where in each block"),
         all_places,
         all_places,
-        format_func=place_names().get,
+        format_func=PLACE_NAMES.get,  # bound to the URL: its options stay as links name them
         key="ft-places",
         bind=BIND,
     )
@@ -150,9 +149,8 @@ def run_choices() -> tuple[str | None, str, int]:
     model_name = row.selectbox(
         _("Pretrained model"), models, key="ft-model", bind=BIND, width=INPUT_WIDTH
     )
-    method = widgets.labelled_select(
-        _("Method"), method_names(), "ft-method", row, width=INPUT_WIDTH
-    )
+    # options bound to the URL keep the labels links name them by, in every language
+    method = widgets.labelled_select(_("Method"), METHODS, "ft-method", row, width=INPUT_WIDTH)
     most = min(MOST_STEPS, widgets.server_limits().max_steps)
     label, first = _("Training steps per method"), min(DEFAULT_STEPS, most)
     steps = row.number_input(
@@ -164,7 +162,8 @@ def run_choices() -> tuple[str | None, str, int]:
 def method_plans(model_name: str, steps: int, seed: int) -> MethodPlans:
     """The sentence vector, learning rates and options of every method, as run settings."""
     family = widgets.shipped_model(model_name).family
-    poolings = {name: _(course.POOLINGS[name]) for name in course.POOLINGS_OF[family]}
+    poolings = {name: course.POOLINGS[name] for name in course.POOLINGS_OF[family]}
+
     pooling = widgets.labelled_select(_("Sentence vector"), poolings, f"ft-pooling-{family}")
     rates, options = learning_rates(), method_options()
     return course.plan_methods(steps, seed, pooling, rates, options)
@@ -235,7 +234,7 @@ def show_results(results: list[MethodResult]) -> None:
         st.info(_("No runs yet: train a method above, or run all of them."))
         return
     rows = figs.result_rows(results)
-    widgets.table(rows, percent=("held-out accuracy",), counts=("trainable parameters",))
+    widgets.table(rows, percent=(_("held-out accuracy"),), counts=(_("trainable parameters"),))
     widgets.chart(figs.results_chart(results, _("What each run trained, scored, took and kept")))
     for text in figs.early_stops(results):
         st.warning(text)
@@ -269,7 +268,7 @@ def zero_shot_section(arguments: tuple, data: course.TaskData) -> None:
         return
     with st.spinner(figs.scoring_text(data)):
         result = cached_zero_shot(arguments)
-    widgets.table(figs.zero_shot_rows(result), percent=("held-out accuracy",))
+    widgets.table(figs.zero_shot_rows(result), percent=(_("held-out accuracy"),))
     st.caption(figs.zero_shot_caption(result))
     st.markdown(_("**The few-shot prompt** (each held-out sentence follows it, then a label word)"))
     st.code(result.few_shot_prompt, language=None)

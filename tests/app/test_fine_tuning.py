@@ -300,3 +300,14 @@ def test_the_page_in_russian_has_no_english_left(open_link) -> None:
     at = open_link(PAGE, {"lang": "ru"})
     assert not at.exception
     assert english_leftovers(at) == []
+
+
+def test_the_russian_page_keeps_its_choices_and_scores_zero_shot(open_link) -> None:
+    """Options bound to the URL keep their English labels: a rerun in Russian keeps them chosen."""
+    at = open_link(PAGE, {"lang": "ru"})
+    at.button(key="ft-zero-shot").click()
+    rerun(at)
+    assert not at.warning
+    assert [len(df.value) for df in at.dataframe] == [3]
+    # no English beyond what the page shows before the button (text this lesson does not own)
+    assert english_leftovers(at) == english_leftovers(open_link(PAGE, {"lang": "ru"}))

@@ -278,17 +278,17 @@ def result_rows(results: Sequence[MethodResult]) -> list[dict[str, object]]:
         settings = result.settings
         rows.append(
             {
-                "run": name,
-                "trainable parameters": result.trainable,
-                "% trainable": round(100 * result.trainable_share, 3),
-                "held-out accuracy": round(result.held_out_accuracy, 4),
-                "ms per step (median)": round(1000 * result.median_step_seconds, 2),
-                "optimizer state (KB)": round(result.optimizer_state_bytes / 1024, 1),
-                "steps": result.steps_done,
-                "learning rate": settings.lr,
-                "model": result.model_name,
-                "settings": settings.details(),
-                "task (train / held-out, corruptions, seed)": result.task,
+                _("run"): name,
+                _("trainable parameters"): result.trainable,
+                _("% trainable"): round(100 * result.trainable_share, 3),
+                _("held-out accuracy"): round(result.held_out_accuracy, 4),
+                _("ms per step (median)"): round(1000 * result.median_step_seconds, 2),
+                _("optimizer state (KB)"): round(result.optimizer_state_bytes / 1024, 1),
+                _("steps"): result.steps_done,
+                _("learning rate"): settings.lr,
+                _("model"): result.model_name,
+                _("settings"): settings.details(),
+                _("task (train / held-out, corruptions, seed)"): result.task,
             }
         )
     return rows
@@ -298,9 +298,9 @@ def kind_rows(results: Sequence[MethodResult]) -> list[dict[str, object]]:
     """Held-out accuracy of each run on real sentences and on each kind of corruption."""
     rows = []
     for name, result in zip(run_names(results), results, strict=True):
-        row: dict[str, object] = {"run": name}
+        row: dict[str, object] = {_("run"): name}
         for kind, value in result.accuracy_by_kind.items():
-            row[SHORT_KIND_NAMES.get(kind, kind)] = round(value, 4)
+            row[_(SHORT_KIND_NAMES.get(kind, kind))] = round(value, 4)
         rows.append(row)
     return rows
 
@@ -368,20 +368,23 @@ def zero_shot_rows(result: ZeroShotResult) -> list[dict[str, object]]:
     shots = result.few_shot_prompt.count("\n")
     return [
         {
-            "approach": f"minimal pairs: the likelier of a real sentence and its corruption "
-            f"({result.pairs} pairs)",
-            "labels used": "none",
-            "held-out accuracy": round(result.pair_accuracy, 4),
+            _("approach"): _(
+                "minimal pairs: the likelier of a real sentence and its corruption ({pairs} pairs)"
+            ).format(pairs=result.pairs),
+            _("labels used"): _("none"),
+            _("held-out accuracy"): round(result.pair_accuracy, 4),
         },
         {
-            "approach": "one sentence: grammatical if its score is above a threshold",
-            "labels used": "the training split, to choose the threshold",
-            "held-out accuracy": round(result.threshold_accuracy, 4),
+            _("approach"): _("one sentence: grammatical if its score is above a threshold"),
+            _("labels used"): _("the training split, to choose the threshold"),
+            _("held-out accuracy"): round(result.threshold_accuracy, 4),
         },
         {
-            "approach": f"one sentence: few-shot prompt with {shots} labelled examples",
-            "labels used": f"{shots} examples, in the prompt",
-            "held-out accuracy": round(result.few_shot_accuracy, 4),
+            _("approach"): _("one sentence: few-shot prompt with {shots} labelled examples").format(
+                shots=shots
+            ),
+            _("labels used"): _("{shots} examples, in the prompt").format(shots=shots),
+            _("held-out accuracy"): round(result.few_shot_accuracy, 4),
         },
     ]
 
@@ -559,7 +562,7 @@ def lora_merge_text(results: Sequence[MethodResult]) -> str:
 
 def accuracy_columns(rows: Sequence[dict[str, object]]) -> tuple[str, ...]:
     """The accuracy columns of ``kind_rows``: every column but "run", in order of appearance."""
-    return tuple(dict.fromkeys(name for row in rows for name in row if name != "run"))
+    return tuple(dict.fromkeys(name for row in rows for name in row if name != _("run")))
 
 
 def scoring_text(data: TaskData) -> str:
