@@ -58,8 +58,8 @@ def keep_finished_runs() -> None:
 
 # The sweep
 def sweep_controls() -> tuple[str, course.SweepSettings] | None:
-    sources = {key: _(name) for key, name in SOURCES.items()}
-    source = widgets.labelled_radio(_("Training text"), sources, "sc-source")
+    source = widgets.labelled_radio(_("Training text"), SOURCES, "sc-source")
+
     row = st.container(horizontal=True)  # side by side as long as they fit, even on a phone
     top = min(course.MAX_STEPS, widgets.server_limits().max_steps)
     n_models = row.number_input(

@@ -229,15 +229,15 @@ def plan_rows(configs: Sequence[GPTConfig], settings: SweepSettings) -> list[dic
         n = non_embedding_parameters(config)
         rows.append(
             {
-                "model": model_label(config),
-                "layers": config.n_layer,
-                "width": config.n_embd,
-                "heads": config.n_head,
-                "N (non-embedding)": n,
-                "embedding parameters": embedding_parameters(config),
-                "D (training tokens)": settings.tokens,
-                "D / all parameters": round(settings.tokens / all_parameters(config), 1),
-                "C = 6·N·D (FLOPs)": f"{training_flops(n, settings.tokens):.2e}",
+                _("model"): model_label(config),
+                _("layers"): config.n_layer,
+                _("width"): config.n_embd,
+                _("heads"): config.n_head,
+                _("N (non-embedding)"): n,
+                _("embedding parameters"): embedding_parameters(config),
+                _("D (training tokens)"): settings.tokens,
+                _("D / all parameters"): round(settings.tokens / all_parameters(config), 1),
+                _("C = 6·N·D (FLOPs)"): f"{training_flops(n, settings.tokens):.2e}",
             }
         )
     return rows
@@ -295,16 +295,16 @@ def sweep_rows(points: Sequence[SweepPoint], fit: PowerLawFit | None) -> list[di
     rows = []
     for point in points:
         row = {
-            "model": point.label,
-            "N (non-embedding)": point.non_embedding_parameters,
-            "all parameters": point.parameters,
-            "D / all parameters": round(point.tokens_per_parameter, 1),
-            "C (FLOPs)": f"{point.flops:.2e}",
-            "validation loss": round(point.val_loss, 4),
+            _("model"): point.label,
+            _("N (non-embedding)"): point.non_embedding_parameters,
+            _("all parameters"): point.parameters,
+            _("D / all parameters"): round(point.tokens_per_parameter, 1),
+            _("C (FLOPs)"): f"{point.flops:.2e}",
+            _("validation loss"): round(point.val_loss, 4),
         }
         if fit is not None:
-            row["fitted loss"] = round(fit.predict(point.non_embedding_parameters), 4)
-        row["training time (s)"] = round(point.seconds, 1)
+            row[_("fitted loss")] = round(fit.predict(point.non_embedding_parameters), 4)
+        row[_("training time (s)")] = round(point.seconds, 1)
         rows.append(row)
     return rows
 
@@ -626,16 +626,16 @@ def cost_rows(result: CostResult) -> list[dict]:
     for p in result.points:
         row = {
             "n": p.n,
-            "attention ms (measured)": round(p.seconds["attention"] * 1000, 3),
-            "fused ms (measured)": round(p.seconds["fused"] * 1000, 3),
-            "MLP ms (measured)": round(p.seconds["mlp"] * 1000, 3),
-            "attention share (measured)": f"{p.attention_share():.0%}",
-            "n × n matrix MiB (computed)": round(p.score_bytes / MIB, 3),
+            _("attention ms (measured)"): round(p.seconds["attention"] * 1000, 3),
+            _("fused ms (measured)"): round(p.seconds["fused"] * 1000, 3),
+            _("MLP ms (measured)"): round(p.seconds["mlp"] * 1000, 3),
+            _("attention share (measured)"): f"{p.attention_share():.0%}",
+            _("n × n matrix MiB (computed)"): round(p.score_bytes / MIB, 3),
         }
         if p.peak_bytes is not None:
-            row["attention peak MiB (measured)"] = round(p.peak_bytes["attention"] / MIB, 3)
-            row["fused peak MiB (measured)"] = round(p.peak_bytes["fused"] / MIB, 3)
-            row["MLP peak MiB (measured)"] = round(p.peak_bytes["mlp"] / MIB, 3)
+            row[_("attention peak MiB (measured)")] = round(p.peak_bytes["attention"] / MIB, 3)
+            row[_("fused peak MiB (measured)")] = round(p.peak_bytes["fused"] / MIB, 3)
+            row[_("MLP peak MiB (measured)")] = round(p.peak_bytes["mlp"] / MIB, 3)
         rows.append(row)
     return rows
 
