@@ -137,7 +137,7 @@ def show_results(result: AlignmentResult | None, topic: str) -> None:
             }
         )
     widgets.chart(figs.rates_figure(result.scores), "al-rates-chart")
-    widgets.table(figs.score_rows(result), percent=("grammar accepts", "names the animal"))
+    widgets.table(figs.score_rows(result), percent=(_("grammar accepts"), _("names the animal")))
     st.markdown(
         _("**Answers to “{instruction}”** (✓: the grammar accepts it)").format(
             instruction=plain(course.instruction(topic))

@@ -69,8 +69,8 @@ def run_controls(temperature: float) -> DistillSettings | None:
         bind=BIND,
         width=170,
     )
-    inits = {key: _(name) for key, name in INITS.items()}
-    init = widgets.labelled_select(_("The student starts from"), inits, "ds-init", row, width=260)
+    init = widgets.labelled_select(_("The student starts from"), INITS, "ds-init", row, width=260)
+
     with row.container(width=170):
         seed = widgets.seed_control(key="ds-seed")
     try:
@@ -148,8 +148,8 @@ def show_results(result: DistillationResult | None) -> None:
         return
     widgets.table(
         figs.score_rows(result.scores),
-        percent=("masked-LM accuracy", "verb number", "agrees with the teacher"),
-        counts=("parameters",),
+        percent=(_("masked-LM accuracy"), _("verb number"), _("agrees with the teacher")),
+        counts=(_("parameters"),),
     )
     widgets.chart(figs.scores_chart(result.scores), "ds-scores")
     summary = figs.summary_text(result)

@@ -62,7 +62,8 @@ def run_controls() -> HeadSettings | None:
         bind=BIND,
         width=170,
     )
-    methods = {m: _(fine_tuning.METHODS[m]) for m in COMPARED}
+    methods = {m: fine_tuning.METHODS[m] for m in COMPARED}  # options as links name them
+
     compare = widgets.labelled_select(
         _("Compared with full fine-tuning"), methods, "th-compare", row, width=260
     )
@@ -98,7 +99,7 @@ def render_progress(snapshot: Snapshot) -> None:
     if found.scores and snapshot.active:
         widgets.table(
             figs.score_rows(found.scores, found.before),
-            percent=("held-out accuracy", "commonest answer"),
+            percent=(_("held-out accuracy"), _("commonest answer")),
         )
     if snapshot.status == STOPPED:
         st.info(_("Stopped before every run had trained; train again to compare all of them."))
@@ -111,8 +112,8 @@ def show_results(result: HeadsResult | None) -> None:
     widgets.chart(figs.accuracy_chart(result), "th-accuracy")
     widgets.table(
         figs.result_rows(result),
-        percent=("held-out accuracy", "commonest answer", "masked-LM accuracy after"),
-        counts=("trainable parameters",),
+        percent=(_("held-out accuracy"), _("commonest answer"), _("masked-LM accuracy after")),
+        counts=(_("trainable parameters"),),
     )
     st.caption(figs.settings_text(result))
 

@@ -259,13 +259,13 @@ def score_rows(result: AlignmentResult) -> list[dict[str, object]]:
         tax = result.tax(s.name)
         rows.append(
             {
-                "model": s.name,
-                "grammar accepts": round(s.follow_rate, 4),
-                "names the animal": round(s.on_topic_rate, 4),
-                "mean reward": None if s.mean_reward is None else round(s.mean_reward, 3),
-                "KL to the reference": round(s.mean_kl, 3),
-                "held-out LM loss": round(s.lm_loss, 4),
-                "alignment tax": None if tax is None else round(tax, 4),
+                _("model"): s.name,
+                _("grammar accepts"): round(s.follow_rate, 4),
+                _("names the animal"): round(s.on_topic_rate, 4),
+                _("mean reward"): None if s.mean_reward is None else round(s.mean_reward, 3),
+                _("KL to the reference"): round(s.mean_kl, 3),
+                _("held-out LM loss"): round(s.lm_loss, 4),
+                _("alignment tax"): None if tax is None else round(tax, 4),
             }
         )
     return rows
@@ -276,9 +276,9 @@ def sample_rows(result: AlignmentResult, topic: str, shown: int = 4) -> list[dic
     every model), marked by the grammar's verdict."""
     rows = []
     for s in result.scores:
-        row = {"model": s.name}
+        row = {_("model"): s.name}
         for n, text in enumerate(s.samples.get(topic, [])[:shown], start=1):
-            row[f"answer {n}"] = f"{'✓' if follows_rule(text) else '✗'} {text}"
+            row[_("answer {n}").format(n=n)] = f"{'✓' if follows_rule(text) else '✗'} {text}"
         rows.append(row)
     return rows
 

@@ -164,13 +164,13 @@ def score_rows(scores: Sequence[ModelScores]) -> list[dict[str, object]]:
     """One row per model: size, the three accuracies and the median time per sentence."""
     return [
         {
-            "model": s.name,
-            "layers": s.layers,
-            "parameters": s.parameters,
-            "masked-LM accuracy": round(s.masked_accuracy, 4),
-            "verb number": round(s.agreement_accuracy, 4),
-            "agrees with the teacher": round(s.teacher_agreement, 4),
-            "ms per sentence (median)": round(s.median_ms, 3),
+            _("model"): _(s.name),
+            _("layers"): s.layers,
+            _("parameters"): s.parameters,
+            _("masked-LM accuracy"): round(s.masked_accuracy, 4),
+            _("verb number"): round(s.agreement_accuracy, 4),
+            _("agrees with the teacher"): round(s.teacher_agreement, 4),
+            _("ms per sentence (median)"): round(s.median_ms, 3),
         }
         for s in scores
     ]

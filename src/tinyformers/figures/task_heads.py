@@ -167,14 +167,14 @@ def result_rows(result: HeadsResult) -> list[dict]:
     """One row per run: accuracy, the best constant answer, what trained, and forgetting."""
     return [
         {
-            "head": SHORT_HEADS[r.head],
-            "method": METHODS[r.method],
-            "held-out accuracy": r.accuracy,
-            "commonest answer": r.baseline,
-            "trainable parameters": r.trainable,
-            "masked-LM loss after": round(r.masked_lm.loss, 4),
-            "masked-LM accuracy after": r.masked_lm.accuracy,
-            "loss change": round(result.forgetting(r), 4),
+            _("head"): _(SHORT_HEADS[r.head]),
+            _("method"): _(METHODS[r.method]),
+            _("held-out accuracy"): r.accuracy,
+            _("commonest answer"): r.baseline,
+            _("trainable parameters"): r.trainable,
+            _("masked-LM loss after"): round(r.masked_lm.loss, 4),
+            _("masked-LM accuracy after"): r.masked_lm.accuracy,
+            _("loss change"): round(result.forgetting(r), 4),
         }
         for r in result.runs
     ]
@@ -185,14 +185,14 @@ def score_rows(scores: Sequence[RunScore], before: MaskedLMScore | None) -> list
     rows = []
     for score in scores:
         row = {
-            "head": SHORT_HEADS[score.head],
-            "method": METHODS[score.method],
-            "held-out accuracy": score.accuracy,
-            "commonest answer": score.baseline,
-            "masked-LM loss after": round(score.masked_lm.loss, 4),
+            _("head"): _(SHORT_HEADS[score.head]),
+            _("method"): _(METHODS[score.method]),
+            _("held-out accuracy"): score.accuracy,
+            _("commonest answer"): score.baseline,
+            _("masked-LM loss after"): round(score.masked_lm.loss, 4),
         }
         if before is not None:
-            row["loss change"] = round(score.masked_lm.loss - before.loss, 4)
+            row[_("loss change")] = round(score.masked_lm.loss - before.loss, 4)
         rows.append(row)
     return rows
 
@@ -219,9 +219,26 @@ def forgetting_text(result: HeadsResult) -> str | None:
     )
 
 
+def _tag_name(tag: str | None) -> str:
+    """A grammar category's name in the session's language ("the", "that" and "is/are" are
+    words of the grammar, shown as they are)."""
+    names = {
+        "end": _("full stop"),
+        "noun": _("noun"),
+        "name": _("name"),
+        "pronoun": _("pronoun"),
+        "verb": _("verb"),
+        "adjective": _("adjective"),
+        "preposition": _("preposition"),
+    }
+    if tag not in TAG_NAMES:
+        return _("unknown word")
+    return names.get(tag, TAG_NAMES[tag])
+
+
 def _span_mark(reading: SentenceReading, word: int) -> str:
     first, last = reading.span
-    return "subject" if first <= word <= last else ""
+    return _("subject") if first <= word <= last else ""
 
 
 def reading_rows(
@@ -231,10 +248,10 @@ def reading_rows(
     whether its span head put the word in the subject."""
     rows = []
     for i, word in enumerate(words):
-        row = {"word": word, "grammar": TAG_NAMES.get(grammar[i], "unknown word")}
+        row = {_("word"): word, _("grammar"): _tag_name(grammar[i])}
         for method, reading in found.items():
-            row[f"tag ({METHODS[method]})"] = TAG_NAMES[reading.tags[i]]
-            row[f"subject ({METHODS[method]})"] = _span_mark(reading, i)
+            row[_("tag ({method})").format(method=_(METHODS[method]))] = _tag_name(reading.tags[i])
+            row[_("subject ({method})").format(method=_(METHODS[method]))] = _span_mark(reading, i)
         rows.append(row)
     return rows
 
