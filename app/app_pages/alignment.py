@@ -15,6 +15,7 @@ from tinyformers.course import alignment as course
 from tinyformers.course.alignment import BASE, AlignmentResult, AlignSettings
 from tinyformers.figures import alignment as figs
 from tinyformers.hub.registry import LoadedModel, shipped_names
+from tinyformers.i18n import _
 from tinyformers.training.jobs import FINISHED, STOPPED, Snapshot
 
 SLUG = "alignment"
@@ -25,16 +26,16 @@ TOPICS = {topic: f"the {topic}" for topic in course.TOPICS}
 
 def answer_controls(loaded: LoadedModel) -> tuple[str, str | None]:
     """The topic of the instruction and the student's answer (None, with a message, if unusable)."""
-    topic = widgets.labelled_select("Tell a story about", TOPICS, "al-topic")
+    topic = widgets.labelled_select(_("Tell a story about"), TOPICS, "al-topic")
     text = widgets.sentence_input(
-        "Your answer (one sentence)",
+        _("Your answer (one sentence)"),
         course.DEFAULT_SENTENCE,
         "al-answer",
         loaded.tokenizer,
         max_tokens=3 * course.MAX_ANSWER_TOKENS,
     )
     if text is not None and not text.strip():
-        st.info("Type an answer: one sentence of the stories language.")
+        st.info(_("Type an answer: one sentence of the stories language."))
         return topic, None
     return topic, text
 
@@ -61,16 +62,22 @@ def run_controls() -> AlignSettings | None:
     row = st.container(horizontal=True, vertical_alignment="bottom")
     options = {"bind": BIND, "width": 160}
     dpo_steps = row.number_input(
-        "DPO steps", 1, most, min(AlignSettings.dpo_steps, most), 10, key="al-dpo", **options
+        _("DPO steps"), 1, most, min(AlignSettings.dpo_steps, most), 10, key="al-dpo", **options
     )
     beta = row.number_input(
-        "DPO's β", 0.01, 10.0, AlignSettings.beta, 0.1, key="al-beta", **options
+        _("DPO's β"), 0.01, 10.0, AlignSettings.beta, 0.1, key="al-beta", **options
     )
     rl_steps = row.number_input(
-        "REINFORCE steps", 1, most, min(AlignSettings.rl_steps, most), 10, key="al-rl", **options
+        _("REINFORCE steps"),
+        1,
+        most,
+        min(AlignSettings.rl_steps, most),
+        10,
+        key="al-rl",
+        **options,
     )
     kl_weight = row.number_input(
-        "KL weight", 0.0, 10.0, AlignSettings.kl_weight, 0.05, key="al-kl", **options
+        _("KL weight"), 0.0, 10.0, AlignSettings.kl_weight, 0.05, key="al-kl", **options
     )
     with row.container(width=160):
         seed = widgets.seed_control(key="al-seed")
@@ -83,7 +90,7 @@ def run_controls() -> AlignSettings | None:
             seed=seed,
         )
     except ValueError as err:
-        st.error(f"Cannot train with these settings: {plain(err)}")
+        st.error(_("Cannot train with these settings: {reason}").format(reason=plain(err)))
         return None
 
 
@@ -114,36 +121,42 @@ def render_progress(snapshot: Snapshot) -> None:
     if stages.get("rl"):
         widgets.chart(figs.rl_chart(stages["rl"]), "al-rl-chart")
     if snapshot.status == STOPPED:
-        st.info("Stopped. The models trained so far are measured below.")
+        st.info(_("Stopped. The models trained so far are measured below."))
 
 
 def show_results(result: AlignmentResult | None, topic: str) -> None:
     if result is None:
-        st.info("No run yet: press “Align gpt-stories” above.")
+        st.info(_("No run yet: press “Align gpt-stories” above."))
         return
     if result.reward_accuracy is not None:
         widgets.metric_row(
             {
-                "preference pairs (train / held out)": f"{result.train_pairs} / "
+                _("preference pairs (train / held out)"): f"{result.train_pairs} / "
                 f"{result.held_out_pairs}",
-                "reward model, held-out pairs ranked right": f"{result.reward_accuracy:.0%}",
+                _("reward model, held-out pairs ranked right"): f"{result.reward_accuracy:.0%}",
             }
         )
     widgets.chart(figs.rates_figure(result.scores), "al-rates-chart")
-    widgets.table(figs.score_rows(result), percent=("grammar accepts", "names the animal"))
-    st.markdown(f"**Answers to “{plain(course.instruction(topic))}”** (✓: the grammar accepts it)")
+    widgets.table(figs.score_rows(result), percent=(_("grammar accepts"), _("names the animal")))
+    st.markdown(
+        _("**Answers to “{instruction}”** (✓: the grammar accepts it)").format(
+            instruction=plain(course.instruction(topic))
+        )
+    )
     st.dataframe(figs.sample_rows(result, topic), hide_index=True)
     summary = figs.summary_text(result)
     if summary is not None:
         st.caption(plain(summary))
     else:
-        st.warning("The run stopped before DPO had trained; train again to compare.")
+        st.warning(_("The run stopped before DPO had trained; train again to compare."))
     st.caption(figs.settings_text(result))
 
 
 lesson = widgets.lesson_header(SLUG)
 if BASE not in shipped_names():
-    st.error(f"{BASE} is not shipped in models/, so there is no model to align.")
+    st.error(
+        _("{model} is not shipped in models/, so there is no model to align.").format(model=BASE)
+    )
     st.stop()
 base = widgets.shipped_model(BASE)
 result = finished_result()
@@ -161,7 +174,7 @@ widgets.lesson_section(lesson, "dpo")
 widgets.lesson_section(lesson, "rl")
 widgets.lesson_section(lesson, "train")
 settings = run_controls()
-if st.button("Align gpt-stories", key="al-train", type="primary", disabled=not settings):
+if st.button(_("Align gpt-stories"), key="al-train", type="primary", disabled=not settings):
     start_run(settings)
 widgets.job_progress(JOB_KEY, render_progress)
 widgets.lesson_section(lesson, "results")

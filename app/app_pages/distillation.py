@@ -15,6 +15,7 @@ from tinyformers.course import distillation as course
 from tinyformers.course.distillation import INITS, TEACHER, DistillationResult, DistillSettings
 from tinyformers.figures import distillation as figs
 from tinyformers.hub.registry import LoadedModel, shipped_names
+from tinyformers.i18n import _
 from tinyformers.training.jobs import STOPPED, Snapshot
 
 SLUG = "distillation"
@@ -32,14 +33,14 @@ def untrained_student():
 
 def temperature_control() -> float:
     return st.number_input(
-        "Temperature T",
+        _("Temperature T"),
         course.MIN_TEMPERATURE,
         course.MAX_TEMPERATURE,
         DistillSettings.temperature,
         0.5,
         key="ds-temperature",
         bind=BIND,
-        help="Both distributions are softened with this T (in the chart and in the soft loss).",
+        help=_("Both distributions are softened with this T (in the chart and in the soft loss)."),
     )
 
 
@@ -47,7 +48,7 @@ def run_controls(temperature: float) -> DistillSettings | None:
     """α, steps, initialisation and seed of a run; the settings, or None with a message."""
     row = st.container(horizontal=True, vertical_alignment="bottom")
     alpha = row.number_input(
-        "Weight α of the teacher",
+        _("Weight α of the teacher"),
         0.0,
         1.0,
         DistillSettings.alpha,
@@ -55,11 +56,11 @@ def run_controls(temperature: float) -> DistillSettings | None:
         key="ds-alpha",
         bind=BIND,
         width=170,
-        help="α on the soft loss, 1 − α on the masked-LM loss; α = 0 ignores the teacher.",
+        help=_("α on the soft loss, 1 − α on the masked-LM loss; α = 0 ignores the teacher."),
     )
     most = min(course.MAX_STEPS, widgets.server_limits().max_steps)
     steps = row.number_input(
-        "Steps per student",
+        _("Steps per student"),
         course.MIN_STEPS,
         most,
         min(DEFAULT_STEPS, most),
@@ -68,7 +69,8 @@ def run_controls(temperature: float) -> DistillSettings | None:
         bind=BIND,
         width=170,
     )
-    init = widgets.labelled_select("The student starts from", INITS, "ds-init", row, width=260)
+    init = widgets.labelled_select(_("The student starts from"), INITS, "ds-init", row, width=260)
+
     with row.container(width=170):
         seed = widgets.seed_control(key="ds-seed")
     try:
@@ -80,7 +82,7 @@ def run_controls(temperature: float) -> DistillSettings | None:
             seed=seed,
         )
     except ValueError as err:
-        st.error(f"Cannot train with these settings: {plain(err)}")
+        st.error(_("Cannot train with these settings: {reason}").format(reason=plain(err)))
         return None
 
 
@@ -99,7 +101,7 @@ def finished_result() -> DistillationResult | None:
 def masked_word_input(loaded: LoadedModel) -> course.MaskedWord | None:
     """The sentence box and its masked word (None, with a message, when there is none)."""
     text = widgets.sentence_input(
-        "Sentence (type [MASK] for the word to guess)",
+        _("Sentence (type [MASK] for the word to guess)"),
         course.DEFAULT_SENTENCE,
         "ds-sentence",
         loaded.tokenizer,
@@ -137,30 +139,34 @@ def render_progress(snapshot: Snapshot) -> None:
         widgets.chart(figs.loss_chart(histories, settings.steps), "ds-loss")
         st.caption(figs.loss_caption(settings))
     if snapshot.status == STOPPED:
-        st.info("Stopped. What the students learned so far is measured below.")
+        st.info(_("Stopped. What the students learned so far is measured below."))
 
 
 def show_results(result: DistillationResult | None) -> None:
     if result is None:
-        st.info("No run yet: press “Train both students” above.")
+        st.info(_("No run yet: press “Train both students” above."))
         return
     widgets.table(
         figs.score_rows(result.scores),
-        percent=("masked-LM accuracy", "verb number", "agrees with the teacher"),
-        counts=("parameters",),
+        percent=(_("masked-LM accuracy"), _("verb number"), _("agrees with the teacher")),
+        counts=(_("parameters"),),
     )
     widgets.chart(figs.scores_chart(result.scores), "ds-scores")
     summary = figs.summary_text(result)
     if summary is not None:
         st.caption(summary)
     else:
-        st.warning("The run stopped before both students had trained; train again to compare.")
+        st.warning(_("The run stopped before both students had trained; train again to compare."))
     st.caption(figs.settings_text(result))
 
 
 lesson = widgets.lesson_header(SLUG)
 if TEACHER not in shipped_names():
-    st.error(f"{TEACHER} is not shipped in models/, so there is no teacher to distil.")
+    st.error(
+        _("{model} is not shipped in models/, so there is no teacher to distil.").format(
+            model=TEACHER
+        )
+    )
     st.stop()
 teacher = widgets.shipped_model(TEACHER)
 before = untrained_student()
@@ -177,7 +183,7 @@ widgets.lesson_section(lesson, "temperature")
 widgets.lesson_section(lesson, "loss")
 widgets.lesson_section(lesson, "train")
 settings = run_controls(temperature)
-if st.button("Train both students", key="ds-train", type="primary", disabled=not settings):
+if st.button(_("Train both students"), key="ds-train", type="primary", disabled=not settings):
     start_run(settings)
 widgets.job_progress(JOB_KEY, render_progress)
 widgets.lesson_section(lesson, "results")

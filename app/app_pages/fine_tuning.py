@@ -21,6 +21,7 @@ from tinyformers.course.fine_tuning import (
 )
 from tinyformers.figures import fine_tuning as figs
 from tinyformers.hub.registry import shipped_names
+from tinyformers.i18n import _, ngettext
 from tinyformers.model import peft
 from tinyformers.training.jobs import STOPPED, Snapshot
 
@@ -33,7 +34,14 @@ ZERO_SHOT_KEY = "ft-zero-shot-asked"
 DEFAULT_STEPS, MIN_STEPS, MOST_STEPS = 150, 10, 2_000
 INPUT_WIDTH = 170  # px: two inputs side by side on a phone
 EXAMPLES_SHOWN = 8
+
+
 PLACE_NAMES = {"attn": "after attention", "mlp": "after the MLP"}
+
+
+def method_names() -> dict[str, str]:
+    """The methods' labels in the session's language (the keys stay as they are)."""
+    return {method: _(label) for method, label in METHODS.items()}
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -59,29 +67,29 @@ def task_controls() -> tuple[tuple, course.TaskData] | None:
     """The task's sizes, corruptions and seed; returns (its arguments, the data) or None."""
     left, mid, right = st.columns(3)
     n_train = left.number_input(
-        "Training examples", 40, 2_000, 800, step=40, key="ft-n-train", bind=BIND
+        _("Training examples"), 40, 2_000, 800, step=40, key="ft-n-train", bind=BIND
     )
     n_held_out = mid.number_input(
-        "Held-out examples", 40, 1_000, 400, step=40, key="ft-n-held-out", bind=BIND
+        _("Held-out examples"), 40, 1_000, 400, step=40, key="ft-n-held-out", bind=BIND
     )
     with right:
         seed = widgets.seed_control(key="ft-seed")
     kinds = st.multiselect(
-        "Corruptions that make the ungrammatical sentences",
+        _("Corruptions that make the ungrammatical sentences"),
         list(CORRUPTIONS),
         default=list(CORRUPTIONS),
-        format_func=CORRUPTIONS.get,
+        format_func=CORRUPTIONS.get,  # bound to the URL: its options stay as links name them
         key="ft-corruptions",
         bind=BIND,
     )
     if not kinds:
-        st.warning("Choose at least one corruption: without one there are no negative examples.")
+        st.warning(_("Choose at least one corruption: without one there are no negative examples."))
         return None
     arguments = (int(n_train), int(n_held_out), int(seed), tuple(kinds))
     try:
         data, checks = cached_task(*arguments)
     except ValueError as err:
-        st.error(f"Cannot build the task: {err}")
+        st.error(_("Cannot build the task: {reason}").format(reason=err))
         return None
     st.caption(figs.task_caption(data, checks))
     st.html(figs.examples_html(data.train[:EXAMPLES_SHOWN]))
@@ -89,7 +97,7 @@ def task_controls() -> tuple[tuple, course.TaskData] | None:
 
 
 def learning_rates() -> dict[str, float]:
-    st.markdown("**Learning rate of each method**")
+    st.markdown(_("**Learning rate of each method**"))
     columns = st.columns(3)
     low, high = course.MIN_LEARNING_RATE, course.MAX_LEARNING_RATE
     options = dict(min_value=low, max_value=high, step=1e-4, format="%.1e", bind=BIND)
@@ -97,7 +105,7 @@ def learning_rates() -> dict[str, float]:
         method: columns[n % 3].number_input(
             label, value=course.DEFAULT_LEARNING_RATES[method], key=f"ft-lr-{method}", **options
         )
-        for n, (method, label) in enumerate(METHODS.items())
+        for n, (method, label) in enumerate(method_names().items())
     }
 
 
@@ -105,28 +113,30 @@ def method_options() -> dict[str, object]:
     """The settings of LoRA, adapters and prefix tuning (used by single runs and by run all)."""
     lora, adapters, prefix = st.columns(3)
     lora.markdown("**LoRA**")
-    rank = lora.number_input("Rank r", 1, peft.MAX_RANK, 4, key="ft-rank", bind=BIND)
+    rank = lora.number_input(_("Rank r"), 1, peft.MAX_RANK, 4, key="ft-rank", bind=BIND)
     alpha = lora.number_input("α", 0.5, 256.0, 8.0, step=0.5, key="ft-alpha", bind=BIND)
     targets = lora.multiselect(
-        "Projections to adapt",
+        _("Projections to adapt"),
         list(peft.LORA_TARGETS),
         ["q_proj", "v_proj"],
         key="ft-targets",
         bind=BIND,
     )
-    adapters.markdown("**Adapters**")
-    bottleneck = adapters.number_input("Bottleneck b", 1, 128, 16, key="ft-bottleneck", bind=BIND)
+    adapters.markdown(_("**Adapters**"))
+    bottleneck = adapters.number_input(
+        _("Bottleneck b"), 1, 128, 16, key="ft-bottleneck", bind=BIND
+    )
     all_places = list(peft.ADAPTER_PLACES)
     places = adapters.multiselect(
-        "Where in each block",
+        _("Where in each block"),
         all_places,
         all_places,
-        format_func=PLACE_NAMES.get,
+        format_func=PLACE_NAMES.get,  # bound to the URL: its options stay as links name them
         key="ft-places",
         bind=BIND,
     )
-    prefix.markdown("**Prefix tuning**")
-    length = prefix.number_input("Prefix length P", 1, 32, 8, key="ft-prefix", bind=BIND)
+    prefix.markdown(_("**Prefix tuning**"))
+    length = prefix.number_input(_("Prefix length P"), 1, 32, 8, key="ft-prefix", bind=BIND)
     numbers = dict(lora_rank=rank, lora_alpha=alpha, adapter_bottleneck=bottleneck)
     chosen = dict(lora_targets=tuple(targets), adapter_places=tuple(places))
     return {**numbers, **chosen, "prefix_length": length}
@@ -137,11 +147,12 @@ def run_choices() -> tuple[str | None, str, int]:
     row = st.container(horizontal=True)  # side by side as long as they fit, even on a phone
     models = course.base_models(shipped_names())
     model_name = row.selectbox(
-        "Pretrained model", models, key="ft-model", bind=BIND, width=INPUT_WIDTH
+        _("Pretrained model"), models, key="ft-model", bind=BIND, width=INPUT_WIDTH
     )
-    method = widgets.labelled_select("Method", METHODS, "ft-method", row, width=INPUT_WIDTH)
+    # options bound to the URL keep the labels links name them by, in every language
+    method = widgets.labelled_select(_("Method"), METHODS, "ft-method", row, width=INPUT_WIDTH)
     most = min(MOST_STEPS, widgets.server_limits().max_steps)
-    label, first = "Training steps per method", min(DEFAULT_STEPS, most)
+    label, first = _("Training steps per method"), min(DEFAULT_STEPS, most)
     steps = row.number_input(
         label, MIN_STEPS, most, first, 10, key="ft-steps", bind=BIND, width=INPUT_WIDTH
     )
@@ -152,7 +163,8 @@ def method_plans(model_name: str, steps: int, seed: int) -> MethodPlans:
     """The sentence vector, learning rates and options of every method, as run settings."""
     family = widgets.shipped_model(model_name).family
     poolings = {name: course.POOLINGS[name] for name in course.POOLINGS_OF[family]}
-    pooling = widgets.labelled_select("Sentence vector", poolings, f"ft-pooling-{family}")
+
+    pooling = widgets.labelled_select(_("Sentence vector"), poolings, f"ft-pooling-{family}")
     rates, options = learning_rates(), method_options()
     return course.plan_methods(steps, seed, pooling, rates, options)
 
@@ -161,16 +173,19 @@ def run_buttons(model_name: str, method: str, plans: MethodPlans, task) -> None:
     """Train the chosen method, or all of them, on the task (each disabled when it cannot)."""
     chosen = plans.settings.get(method)
     if chosen is None:
-        st.error(f"Cannot train with these settings: {plans.errors[method]}")
+        st.error(
+            _("Cannot train with these settings: {reason}").format(reason=plans.errors[method])
+        )
     row = st.container(horizontal=True)  # side by side where they fit
-    label = f"Train: {METHODS[method]}"
+    label = _("Train: {method}").format(method=method_names()[method])
     disabled = chosen is None or task is None
     if row.button(label, key="ft-train-one", type="primary", disabled=disabled):
         start_runs(model_name, task[1], [chosen])
-    label = f"Run all {len(METHODS)} methods"
+    label = ngettext("Run all {n} methods", "Run all {n} methods", len(METHODS))
     if row.button(label, key="ft-train-all", disabled=task is None):
         if plans.errors:
-            st.error(f"Cannot train with these settings: {next(iter(plans.errors.values()))}")
+            reason = next(iter(plans.errors.values()))
+            st.error(_("Cannot train with these settings: {reason}").format(reason=reason))
             return
         start_runs(model_name, task[1], list(plans.settings.values()))
 
@@ -192,7 +207,7 @@ def render_progress(plans_chart, snapshot: Snapshot) -> None:
     if snapshot.active and bar is not None:
         st.progress(*bar)
     if progress.histories:
-        title = f"Loss while fine-tuning {info['model']}"
+        title = _("Loss while fine-tuning {model}").format(model=info["model"])
         widgets.chart(
             figs.beside_controls(figs.loss_chart(progress.histories, title, steps)), "ft-loss"
         )
@@ -216,38 +231,46 @@ def collect_results() -> list[MethodResult]:
 
 def show_results(results: list[MethodResult]) -> None:
     if not results:
-        st.info("No runs yet: train a method above, or run all of them.")
+        st.info(_("No runs yet: train a method above, or run all of them."))
         return
     rows = figs.result_rows(results)
-    widgets.table(rows, percent=("held-out accuracy",), counts=("trainable parameters",))
-    widgets.chart(figs.results_chart(results, "What each run trained, scored, took and kept"))
+    widgets.table(rows, percent=(_("held-out accuracy"),), counts=(_("trainable parameters"),))
+    widgets.chart(figs.results_chart(results, _("What each run trained, scored, took and kept")))
     for text in figs.early_stops(results):
         st.warning(text)
     st.caption(figs.speed_text(results))
     st.caption(figs.memory_text(results))
     if merges := figs.lora_merge_text(results):
         st.caption(merges)
-    st.markdown("**Held-out accuracy by kind of example**")
+    st.markdown(_("**Held-out accuracy by kind of example**"))
     kinds = figs.kind_rows(results)
     widgets.table(kinds, percent=figs.accuracy_columns(kinds))
     st.button(
-        "Clear results", key="ft-clear", on_click=st.session_state.update, args=({RESULTS_KEY: []},)
+        _("Clear results"),
+        key="ft-clear",
+        on_click=st.session_state.update,
+        args=({RESULTS_KEY: []},),
     )
 
 
 def zero_shot_section(arguments: tuple, data: course.TaskData) -> None:
     if ZERO_SHOT_MODEL not in shipped_names():
-        st.info(f"{ZERO_SHOT_MODEL} is not shipped in models/, so there is nothing to score.")
+        st.info(
+            _("{model} is not shipped in models/, so there is nothing to score.").format(
+                model=ZERO_SHOT_MODEL
+            )
+        )
         return
-    if st.button(f"Score the held-out sentences with {ZERO_SHOT_MODEL}", key="ft-zero-shot"):
+    label = _("Score the held-out sentences with {model}").format(model=ZERO_SHOT_MODEL)
+    if st.button(label, key="ft-zero-shot"):
         st.session_state[ZERO_SHOT_KEY] = True
     if not st.session_state.get(ZERO_SHOT_KEY):
         return
     with st.spinner(figs.scoring_text(data)):
         result = cached_zero_shot(arguments)
-    widgets.table(figs.zero_shot_rows(result), percent=("held-out accuracy",))
+    widgets.table(figs.zero_shot_rows(result), percent=(_("held-out accuracy"),))
     st.caption(figs.zero_shot_caption(result))
-    st.markdown("**The few-shot prompt** (each held-out sentence follows it, then a label word)")
+    st.markdown(_("**The few-shot prompt** (each held-out sentence follows it, then a label word)"))
     st.code(result.few_shot_prompt, language=None)
     st.caption(figs.few_shot_caption(result, data))
 
@@ -257,7 +280,7 @@ controls, figure_column = st.columns([1, 2])
 with controls:
     model_name, method, steps = run_choices()
     if model_name is None:
-        st.error("No pretrained stories model is shipped in models/.")
+        st.error(_("No pretrained stories model is shipped in models/."))
         st.stop()
 
 widgets.lesson_section(lesson, "task")
@@ -274,7 +297,8 @@ if (chosen := plans.settings.get(method)) is not None:
         figs.plan_caption(model_name, chosen, counts, widgets.shipped_model(model_name).config)
     )
 if chosen_task is None:
-    st.info("Fix the task settings above to train on it.")
+    st.info(_("Fix the task settings above to train on it."))
+
 with controls:
     run_buttons(model_name, method, plans, chosen_task)
 counts = {method: parameter_counts(model_name, s) for method, s in plans.settings.items()}

@@ -13,6 +13,7 @@ from widgets import BIND
 from tinyformers.course import scaling as course
 from tinyformers.course.scaling import SOURCES, CostResult, CostSettings, SweepPlan, SweepResult
 from tinyformers.figures import scaling as figs
+from tinyformers.i18n import _, ngettext
 from tinyformers.training.jobs import FINISHED, STOPPED, Snapshot
 
 SLUG = "scaling"
@@ -57,28 +58,29 @@ def keep_finished_runs() -> None:
 
 # The sweep
 def sweep_controls() -> tuple[str, course.SweepSettings] | None:
-    source = widgets.labelled_radio("Training text", SOURCES, "sc-source")
+    source = widgets.labelled_radio(_("Training text"), SOURCES, "sc-source")
+
     row = st.container(horizontal=True)  # side by side as long as they fit, even on a phone
     top = min(course.MAX_STEPS, widgets.server_limits().max_steps)
     n_models = row.number_input(
-        "Number of models",
+        _("Number of models"),
         course.MIN_MODELS,
         course.MAX_MODELS,
         DEFAULT_MODELS,
         key="sc-models",
         bind=BIND,
-        help="The first rungs of the ladder, smallest first.",
+        help=_("The first rungs of the ladder, smallest first."),
         width=INPUT_WIDTH,
     )
     steps = row.number_input(
-        "Training steps per model",
+        _("Training steps per model"),
         course.MIN_STEPS,
         top,
         min(DEFAULT_STEPS, top),
         step=50,
         key="sc-steps",
         bind=BIND,
-        help="Every model trains for the same number of steps on the same batches.",
+        help=_("Every model trains for the same number of steps on the same batches."),
         width=INPUT_WIDTH,
     )
     with row:
@@ -86,7 +88,7 @@ def sweep_controls() -> tuple[str, course.SweepSettings] | None:
     try:
         settings = course.SweepSettings(n_models=int(n_models), steps=int(steps), seed=seed)
     except ValueError as err:
-        st.error(f"Cannot plan this sweep: {err}.")
+        st.error(_("Cannot plan this sweep: {reason}.").format(reason=err))
         return None
     return source, settings
 
@@ -97,17 +99,17 @@ def make_plan(source: str, settings: course.SweepSettings) -> SweepPlan | None:
         plan = course.plan_sweep(source, settings, text_sizes(source, settings.block_size))
         widgets.server_limits().check_parameters(plan.largest_parameters())
     except ValueError as err:
-        st.error(f"Cannot train this sweep: {err}")
+        st.error(_("Cannot train this sweep: {reason}").format(reason=err))
         return None
     return plan
 
 
 def sweep_button(source: str, settings: course.SweepSettings, plan: SweepPlan | None) -> None:
     if (source, settings) in st.session_state.get(SWEEP_CACHE, {}):
-        st.caption("This sweep already ran in this session: its results are below.")
+        st.caption(_("This sweep already ran in this session: its results are below."))
         return
-    wait = "Wait for the attention measurement to finish: training now would disturb it."
-    label = f"Train {settings.n_models} models"
+    wait = _("Wait for the attention measurement to finish: training now would disturb it.")
+    label = ngettext("Train {n} model", "Train {n} models", settings.n_models)
     if job_button(label, "sc-train", plan is None, COST_JOB, wait) and plan is not None:
         text = training_text(plan.source)
         st.session_state[SWEEP_RUN] = plan
@@ -122,7 +124,7 @@ def render_sweep(snapshot: Snapshot) -> None:
         st.progress(progress.fraction, text=figs.sweep_progress_text(progress, snapshot.elapsed_s))
     curves = course.live_curves(snapshot.updates, plan)
     if snapshot.active and curves:
-        title = "Validation loss so far, against compute"
+        title = _("Validation loss so far, against compute")
         widgets.chart(
             figs.beside_controls(figs.loss_vs_compute_chart(curves, title)), key="sc-live"
         )
@@ -144,13 +146,15 @@ def current_sweep(source: str, settings: course.SweepSettings) -> SweepResult | 
 
 def show_fit(result: SweepResult) -> None:
     for failure in result.failed:
-        st.warning(f"Left out of the fit: {failure}")
+        st.warning(_("Left out of the fit: {failure}").format(failure=failure))
     if len(result.points) < 3:
-        st.info("A fit with an error bar needs at least 3 finished models.")
+        st.info(_("A fit with an error bar needs at least 3 finished models."))
         return
     fit = result.fit()
     widgets.metric_row(figs.fit_metrics(fit))
-    st.caption(figs.fit_caption(result, fit) + " The fitted law is drawn at the top of the page.")
+    st.caption(
+        figs.fit_caption(result, fit) + " " + _("The fitted law is drawn at the top of the page.")
+    )
     st.dataframe(figs.sweep_rows(result.points, fit), hide_index=True)
 
 
@@ -171,7 +175,7 @@ def sweep_figure(plan: SweepPlan | None, sweep: SweepResult | None) -> None:
 def cost_controls() -> CostSettings | None:
     width_column, heads_column, length_column = st.columns(3)
     width = width_column.number_input(
-        "Width C",
+        _("Width C"),
         course.MIN_WIDTH,
         course.MAX_WIDTH,
         DEFAULT_WIDTH,
@@ -179,36 +183,36 @@ def cost_controls() -> CostSettings | None:
         key="sc-width",
         bind=BIND,
     )
-    heads = heads_column.selectbox("Heads", HEAD_CHOICES, index=2, key="sc-heads", bind=BIND)
+    heads = heads_column.selectbox(_("Heads"), HEAD_CHOICES, index=2, key="sc-heads", bind=BIND)
     length = length_column.number_input(
-        "Longest sequence n",
+        _("Longest sequence n"),
         64,
         course.MAX_LENGTH,
         DEFAULT_LENGTH,
         step=128,
         key="sc-length",
         bind=BIND,
-        help=f"Lengths from 32 up to this (at most {course.MAX_LENGTH}).",
+        help=_("Lengths from 32 up to this (at most {most}).").format(most=course.MAX_LENGTH),
     )
-    backward = st.checkbox("Also time forward + backward", key="sc-backward", bind=BIND)
+    backward = st.checkbox(_("Also time forward + backward"), key="sc-backward", bind=BIND)
     try:
         return CostSettings(
             max_length=int(length), n_embd=int(width), n_head=int(heads), backward=backward
         )
     except ValueError as err:
-        st.error(f"Cannot measure this: {err}.")
+        st.error(_("Cannot measure this: {reason}.").format(reason=err))
         return None
 
 
 def cost_button(settings: CostSettings | None) -> None:
     if settings is not None and settings in st.session_state.get(COST_CACHE, {}):
-        st.caption("Measured in this session with these settings: the results are below.")
+        st.caption(_("Measured in this session with these settings: the results are below."))
         return
-    wait = (
+    wait = _(
         "Wait for the sweep to finish (or stop it): timings taken while it trains "
         "would measure the contention, not attention."
     )
-    label = "Measure on this machine"
+    label = _("Measure on this machine")
     if job_button(label, "sc-measure", settings is None, SWEEP_JOB, wait) and settings is not None:
         widgets.start_job(COST_JOB, partial(course.measure_cost, settings), name="attention cost")
 
@@ -235,9 +239,10 @@ def show_cost(result: CostResult) -> None:
     st.caption(figs.times_caption(result))
     if result.settings.backward:
         st.caption(figs.backward_caption(result))
-    widgets.chart(figs.share_chart(result, "Measured: attention's share of attention + MLP time"))
+    title = _("Measured: attention's share of attention + MLP time")
+    widgets.chart(figs.share_chart(result, title))
     st.caption(figs.share_caption(result))
-    widgets.chart(figs.memory_chart(result, "Memory of one forward pass, without gradients"))
+    widgets.chart(figs.memory_chart(result, _("Memory of one forward pass, without gradients")))
     if (memory := figs.memory_caption(result)) is not None:
         st.caption(memory)
     st.dataframe(figs.cost_rows(result), hide_index=True)
@@ -265,12 +270,14 @@ widgets.lesson_section(lesson, "fit")
 if sweep is not None:
     show_fit(sweep)
 elif not widgets.job_active(SWEEP_JOB):
-    st.info("Train the sweep to see the fit.")
+    st.info(_("Train the sweep to see the fit."))
 
 widgets.lesson_section(lesson, "compute")
 if sweep is not None and sweep.points:
     curves = figs.sweep_curves(sweep.points)
-    widgets.chart(figs.loss_vs_compute_chart(curves, "Validation loss against training compute"))
+    title = _("Validation loss against training compute")
+    widgets.chart(figs.loss_vs_compute_chart(curves, title))
+
     st.caption(figs.compute_caption(sweep, curves))
 
 widgets.lesson_section(lesson, "chinchilla")

@@ -17,6 +17,7 @@ from tinyformers.course import task_heads as course
 from tinyformers.course.task_heads import COMPARED, MODEL, HeadSettings, HeadsResult
 from tinyformers.figures import task_heads as figs
 from tinyformers.hub.registry import LoadedModel, shipped_names
+from tinyformers.i18n import _
 from tinyformers.training.jobs import STOPPED, Snapshot
 
 SLUG = "task-heads"
@@ -29,10 +30,10 @@ def pair_controls(loaded: LoadedModel) -> course.PairInput | None:
     """Sentences A and B; the pair BERT reads, or None with a message."""
     room = loaded.config.block_size - 3
     text_a = widgets.sentence_input(
-        "Sentence A", course.DEFAULT_A, "th-a", loaded.tokenizer, max_tokens=room // 2
+        _("Sentence A"), course.DEFAULT_A, "th-a", loaded.tokenizer, max_tokens=room // 2
     )
     text_b = widgets.sentence_input(
-        "Sentence B (it should start with he, she, it or they)",
+        _("Sentence B (it should start with he, she, it or they)"),
         course.DEFAULT_B,
         "th-b",
         loaded.tokenizer,
@@ -52,7 +53,7 @@ def run_controls() -> HeadSettings | None:
     row = st.container(horizontal=True, vertical_alignment="bottom")
     most = min(course.MAX_STEPS, widgets.server_limits().max_steps)
     steps = row.number_input(
-        "Steps per run",
+        _("Steps per run"),
         course.MIN_STEPS,
         most,
         min(DEFAULT_STEPS, most),
@@ -61,16 +62,17 @@ def run_controls() -> HeadSettings | None:
         bind=BIND,
         width=170,
     )
-    methods = {m: fine_tuning.METHODS[m] for m in COMPARED}
+    methods = {m: fine_tuning.METHODS[m] for m in COMPARED}  # options as links name them
+
     compare = widgets.labelled_select(
-        "Compared with full fine-tuning", methods, "th-compare", row, width=260
+        _("Compared with full fine-tuning"), methods, "th-compare", row, width=260
     )
     with row.container(width=170):
         seed = widgets.seed_control(key="th-seed")
     try:
         return HeadSettings(steps=int(steps), compare=compare, seed=seed)
     except ValueError as err:
-        st.error(f"Cannot train with these settings: {plain(err)}")
+        st.error(_("Cannot train with these settings: {reason}").format(reason=plain(err)))
         return None
 
 
@@ -97,28 +99,28 @@ def render_progress(snapshot: Snapshot) -> None:
     if found.scores and snapshot.active:
         widgets.table(
             figs.score_rows(found.scores, found.before),
-            percent=("held-out accuracy", "commonest answer"),
+            percent=(_("held-out accuracy"), _("commonest answer")),
         )
     if snapshot.status == STOPPED:
-        st.info("Stopped before every run had trained; train again to compare all of them.")
+        st.info(_("Stopped before every run had trained; train again to compare all of them."))
 
 
 def show_results(result: HeadsResult | None) -> None:
     if result is None:
-        st.info("No run yet: press “Train the heads” above.")
+        st.info(_("No run yet: press “Train the heads” above."))
         return
     widgets.chart(figs.accuracy_chart(result), "th-accuracy")
     widgets.table(
         figs.result_rows(result),
-        percent=("held-out accuracy", "commonest answer", "masked-LM accuracy after"),
-        counts=("trainable parameters",),
+        percent=(_("held-out accuracy"), _("commonest answer"), _("masked-LM accuracy after")),
+        counts=(_("trainable parameters"),),
     )
     st.caption(figs.settings_text(result))
 
 
 def show_forgetting(result: HeadsResult | None) -> None:
     if result is None:
-        st.info("The masked-LM loss before and after fine-tuning appears once a run finished.")
+        st.info(_("The masked-LM loss before and after fine-tuning appears once a run finished."))
         return
     widgets.chart(figs.forgetting_chart(result), "th-forgetting")
     summary = figs.forgetting_text(result)
@@ -130,11 +132,11 @@ def show_readings(loaded: LoadedModel, pair: course.PairInput | None, result) ->
     if pair is None:
         return
     if result is None:
-        st.info("Train the heads to see what they make of your sentences.")
+        st.info(_("Train the heads to see what they make of your sentences."))
         return
     found = course.readings(result, loaded.tokenizer, pair.text_a, pair.text_b)
     if not found:
-        st.info("This run did not train all three heads; train again to read your sentences.")
+        st.info(_("This run did not train all three heads; train again to read your sentences."))
         return
     words = pair.text_a.split()
     widgets.table(figs.reading_rows(words, course.grammar_tags(pair.text_a), found))
@@ -143,7 +145,11 @@ def show_readings(loaded: LoadedModel, pair: course.PairInput | None, result) ->
 
 lesson = widgets.lesson_header(SLUG)
 if MODEL not in shipped_names():
-    st.error(f"{MODEL} is not shipped in models/, so there is no encoder to put heads on.")
+    st.error(
+        _("{model} is not shipped in models/, so there is no encoder to put heads on.").format(
+            model=MODEL
+        )
+    )
     st.stop()
 loaded = widgets.shipped_model(MODEL)
 controls, figure_column = st.columns([1, 2])
@@ -159,7 +165,7 @@ widgets.lesson_section(lesson, "tags")
 widgets.lesson_section(lesson, "span")
 widgets.lesson_section(lesson, "train")
 settings = run_controls()
-if st.button("Train the heads", key="th-train", type="primary", disabled=not settings):
+if st.button(_("Train the heads"), key="th-train", type="primary", disabled=not settings):
     start_run(loaded, settings)
 widgets.job_progress(JOB_KEY, render_progress)
 result = finished_result()

@@ -9,7 +9,7 @@ import statistics
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.page_checks import caption, html_bodies, rerun
+from tests.page_checks import caption, english_leftovers, html_bodies, rerun
 from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
 from tests.plotly_json import chart, title
 from tinyformers.course.fine_tuning import (
@@ -289,3 +289,25 @@ def test_without_a_task_only_the_counting_questions_are_asked(fresh) -> None:
     assert asked == ["head-size", "lora-doubled-rank"]
     skipped = [c.value for c in at.caption if "needs a working input above" in c.value]
     assert len(skipped) == 2, skipped
+
+
+@pytest.mark.xfail(
+    reason="English left on the Russian page comes from text this lesson does not own: Latin "
+    "terms in lessons/ru/fine-tuning.md and widgets.seed_control's help",
+    strict=False,
+)
+def test_the_page_in_russian_has_no_english_left(open_link) -> None:
+    at = open_link(PAGE, {"lang": "ru"})
+    assert not at.exception
+    assert english_leftovers(at) == []
+
+
+def test_the_russian_page_keeps_its_choices_and_scores_zero_shot(open_link) -> None:
+    """Options bound to the URL keep their English labels: a rerun in Russian keeps them chosen."""
+    at = open_link(PAGE, {"lang": "ru"})
+    at.button(key="ft-zero-shot").click()
+    rerun(at)
+    assert not at.warning
+    assert [len(df.value) for df in at.dataframe] == [3]
+    # no English beyond what the page shows before the button (text this lesson does not own)
+    assert english_leftovers(at) == english_leftovers(open_link(PAGE, {"lang": "ru"}))

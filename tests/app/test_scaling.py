@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.page_checks import captions, expected_published_counts, metric, published_counts, rerun
+from tests.page_checks import (
+    captions,
+    english_leftovers,
+    expected_published_counts,
+    metric,
+    published_counts,
+    rerun,
+)
 from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
 from tests.plotly_json import chart, chart_titles, named_trace, title
 from tinyformers.course.scaling import (
@@ -245,3 +252,14 @@ def test_width_that_heads_cannot_share_gets_a_message(fresh) -> None:
 
 def test_published_models_are_counted_from_their_configurations(page):
     assert published_counts(page) == expected_published_counts()
+
+
+@pytest.mark.xfail(
+    reason="English left on the Russian page comes from text this lesson does not own: a "
+    "citation in lessons/ru/scaling.md and widgets.seed_control's help",
+    strict=False,
+)
+def test_the_page_in_russian_has_no_english_left(open_link) -> None:
+    at = open_link(PAGE, {"lang": "ru"})
+    assert not at.exception
+    assert english_leftovers(at) == []

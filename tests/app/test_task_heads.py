@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.page_checks import caption, rerun
+from tests.page_checks import caption, english_leftovers, rerun
 from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
 from tests.plotly_json import chart, decode, title
 from tests.test_user_text import assert_no_markup
@@ -95,3 +95,14 @@ def test_a_typed_sentence_reaches_the_page_as_text(fresh) -> None:
     assert not at.exception, at.exception
     assert_no_markup(at)
     assert first_chart(at)
+
+
+@pytest.mark.xfail(
+    reason="English left on the Russian page comes from text this lesson does not own: the "
+    "lesson has no lessons/ru/task-heads.md yet, and widgets.seed_control's help",
+    strict=False,
+)
+def test_the_page_in_russian_has_no_english_left(open_link) -> None:
+    at = open_link(PAGE, {"lang": "ru"})
+    assert not at.exception
+    assert english_leftovers(at) == []

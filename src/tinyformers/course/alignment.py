@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tinyformers.i18n import _
 from tinyformers.model.gpt import GPT
 from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.corpora import stories
@@ -165,7 +166,7 @@ def sample_answers(
     rows = torch.tensor([prompt_ids] * n)  # (n, T)
     done = torch.zeros(n, dtype=torch.bool)
     answers: list[list[int]] = [[] for _ in range(n)]
-    for _ in range(MAX_ANSWER_TOKENS):
+    for _step in range(MAX_ANSWER_TOKENS):
         logits = model(rows[:, -model.config.block_size :]).logits[:, -1]  # (n, V)
         probs = F.softmax(logits / temperature, dim=-1)
         tokens = torch.multinomial(probs, 1, generator=generator)  # (n, 1)
@@ -321,7 +322,7 @@ def make_pairs(
     pairs = []
     for topic in TOPICS:
         found = []
-        for _ in range(tries):
+        for _try in range(tries):
             answers = sample_answers(model, tokenizer, instruction(topic), 2 * per_topic, generator)
             for a, b in zip(answers[::2], answers[1::2], strict=True):
                 sa = follows_rule(tokenizer.decode(a))
@@ -647,12 +648,15 @@ def answer_ids(tokenizer, sentence: str) -> list[int]:
     """The student's answer as the policy would write it (a leading space, as after the
     instruction's " :")."""
     if not isinstance(sentence, str) or not sentence.strip():
-        raise ValueError("type an answer: one sentence of the stories language")
+        raise ValueError(_("type an answer: one sentence of the stories language"))
     ids = tokenizer.encode(" " + " ".join(sentence.split()))
     if len(ids) > 3 * MAX_ANSWER_TOKENS:
         raise ValueError(
-            f"the answer is too long: {len(ids)} tokens, at most {3 * MAX_ANSWER_TOKENS}"
+            _("the answer is too long: {count} tokens, at most {most}").format(
+                count=len(ids), most=3 * MAX_ANSWER_TOKENS
+            )
         )
+
     return ids
 
 

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tinyformers.i18n import _
 from tinyformers.model.bert import Bert
 from tinyformers.model.build import build_model, count_parameters
 from tinyformers.predict import Prediction, Reveal
@@ -471,7 +472,7 @@ def masked_word(tokenizer, text: str, block_size: int) -> MaskedWord:
         answer = shown[position]
         ids = [tokenizer.mask_id if i == position else t for i, t in enumerate(ids)]
     else:
-        raise ValueError("the sentence holds no word to mask: type a sentence, or [MASK] in one")
+        raise ValueError(_("the sentence holds no word to mask: type a sentence, or [MASK] in one"))
     return MaskedWord(ids, position, tokenizer.display_tokens(ids), bool(typed), answer)
 
 
@@ -560,12 +561,24 @@ WHICH_STUDENT = {
 }
 
 
+def _marked() -> None:
+    """Names kept in English where they are defined, marked here for the catalog (they are
+    translated where they are shown)."""
+    _("the distilled student you trained")
+    _("the student before any training")
+    _("every other layer of the teacher")
+    _("random weights")
+    _("student before training")
+    _("distilled student")
+    _("student trained alone")
+
+
 def predict_student_top(loaded, word: MaskedWord, students: Mapping[str, nn.Module]) -> Prediction:
     """Which token a student puts first for the masked word, among the teacher's top five: the
     distilled student once a run has finished, else the student before training."""
     name = DISTILLED if DISTILLED in students else UNTRAINED
     if name not in students:
-        raise ValueError("there is no student to ask yet")
+        raise ValueError(_("there is no student to ask yet"))
     student = students[name]
     found = distributions({TEACHER: loaded.model}, loaded.tokenizer, word, 1.0, 5)
     choices = (*dict.fromkeys(found.tokens), OTHER_WORD)
@@ -581,7 +594,7 @@ def predict_student_top(loaded, word: MaskedWord, students: Mapping[str, nn.Modu
         }
         return Reveal(top if top in choices else OTHER_WORD, values)
 
-    values = {"student": WHICH_STUDENT[name], "sentence": " ".join(word.tokens)}
+    values = {"student": _(WHICH_STUDENT[name]), "sentence": " ".join(word.tokens)}
     return Prediction(values, reveal, choices)
 
 

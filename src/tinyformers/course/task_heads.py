@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tinyformers.course import distillation, fine_tuning
+from tinyformers.i18n import _
 from tinyformers.model import peft
 from tinyformers.model.bert import Bert
 from tinyformers.model.build import count_parameters
@@ -605,16 +606,23 @@ class PairInput:
 def pair_input(tokenizer, text_a: str, text_b: str, block_size: int) -> PairInput:
     """What BERT reads for the pair, with the segment id of every position."""
     if not text_a.strip() or not text_b.strip():
-        raise ValueError("type both sentences, A and B")
+        raise ValueError(_("type both sentences, A and B"))
     for name, text in (("A", text_a), ("B", text_b)):
         if not tokenizer.encode(text):
-            raise ValueError(f"sentence {name} holds nothing the tokenizer reads: type a few words")
+            raise ValueError(
+                _("sentence {name} holds nothing the tokenizer reads: type a few words").format(
+                    name=name
+                )
+            )
     ids, segments = bert_inputs(tokenizer, text_a, text_b)
     if len(ids) > block_size:
         raise ValueError(
-            f"the pair has {len(ids)} tokens with [CLS] and the two [SEP]; the model reads at "
-            f"most {block_size}"
+            _(
+                "the pair has {count} tokens with [CLS] and the two [SEP]; the model reads at "
+                "most {most}"
+            ).format(count=len(ids), most=block_size)
         )
+
     return PairInput(text_a, text_b, tokenizer.display_tokens(ids), ids, segments)
 
 

@@ -29,6 +29,7 @@ from tinyformers.course.alignment import (
     follows_rule,
     instruction,
 )
+from tinyformers.i18n import _
 
 FONT_SIZE = 15
 HEIGHT = 420  # px: the chart beside the controls fits the first screen
@@ -41,6 +42,14 @@ STAGE_NAMES = {
     "rl": "REINFORCE + KL",
 }
 RATES = {"follow_rate": "grammar accepts", "on_topic_rate": "names the animal"}
+
+
+def _marked() -> None:
+    """The names above, marked for the catalog (they are translated where they are shown)."""
+    _("instruction tuning (cross-entropy)")
+    _("reward model (Bradley–Terry)")
+    _("grammar accepts")
+    _("names the animal")
 
 
 def _color(name: str) -> str:
@@ -73,7 +82,7 @@ def answer_figure(found: AnswerComparison) -> go.Figure:
     """log π(answer | instruction) of the student's answer and of its flipped twin, one group of
     bars per model."""
     figure = go.Figure()
-    labels = ["your answer"] + (["verb flipped"] if found.other is not None else [])
+    labels = [_("your answer")] + ([_("verb flipped")] if found.other is not None else [])
     for name, (mine, other) in found.log_probs.items():
         values = [mine] + ([other] if found.other is not None else [])
         figure.add_trace(
@@ -88,26 +97,46 @@ def answer_figure(found: AnswerComparison) -> go.Figure:
                 hovertemplate=f"{html.escape(name)}<br>%{{x}}: %{{y:.2f}}<extra></extra>",
             )
         )
-    figure.update_yaxes(title="log-probability of the answer")
-    return _layout(figure, f"Your answer to “{instruction(found.topic)}”", HEIGHT)
+    figure.update_yaxes(title=_("log-probability of the answer"))
+    title = _("Your answer to “{instruction}”").format(instruction=instruction(found.topic))
+    return _layout(figure, title, HEIGHT)
 
 
 def answer_caption(found: AnswerComparison) -> str:
     """The grammar's verdicts and, once there is one, the reward model's scores."""
-    verdict = "the grammar accepts it" if found.verdict == "ok" else f"the grammar: {found.verdict}"
-    topic = "it names" if found.on_topic else "it does not name"
-    parts = [f"Your answer “{found.sentence}”: {verdict}; {topic} the {found.topic}."]
+    verdict = (
+        _("the grammar accepts it")
+        if found.verdict == "ok"
+        else _("the grammar: {verdict}").format(verdict=found.verdict)
+    )
+    topic = (
+        _("it names the {topic}") if found.on_topic else _("it does not name the {topic}")
+    ).format(topic=found.topic)
+    parts = [
+        _("Your answer “{sentence}”: {verdict}; {topic}.").format(
+            sentence=found.sentence, verdict=verdict, topic=topic
+        )
+    ]
     if found.other is not None:
-        other = "accepted" if found.other_verdict == "ok" else f"rejected ({found.other_verdict})"
-        parts.append(f"Flipped: “{found.other}”, {other}.")
+        other = (
+            _("accepted")
+            if found.other_verdict == "ok"
+            else _("rejected ({verdict})").format(verdict=found.other_verdict)
+        )
+        parts.append(
+            _("Flipped: “{sentence}”, {verdict}.").format(sentence=found.other, verdict=other)
+        )
     if found.rewards is not None:
         mine, other = found.rewards
-        scored = f"The reward model scores your answer {mine:.2f}"
         if other is not None:
-            scored += f" and the flipped one {other:.2f}"
-        parts.append(scored + ".")
+            scored = _(
+                "The reward model scores your answer {mine} and the flipped one {other}."
+            ).format(mine=f"{mine:.2f}", other=f"{other:.2f}")
+        else:
+            scored = _("The reward model scores your answer {mine}.").format(mine=f"{mine:.2f}")
+        parts.append(scored)
     else:
-        parts.append("The reward model scores it once a run has trained one.")
+        parts.append(_("The reward model scores it once a run has trained one."))
     return " ".join(parts)
 
 
@@ -126,16 +155,17 @@ def losses_chart(stages: Mapping[str, Sequence[StageUpdate]]) -> go.Figure:
             go.Scatter(
                 x=[u.step for u in updates],
                 y=[_finite(u.values["loss"]) for u in updates],
-                name=html.escape(STAGE_NAMES[stage]),
+                name=html.escape(_(STAGE_NAMES[stage])),
                 mode="lines",
                 line={"color": colors[stage], "width": 3},
-                hovertemplate="step %{x}<br>loss %{y:.3f}<extra></extra>",
+                hovertemplate=_("step %{x}<br>loss %{y:.3f}") + "<extra></extra>",
             )
         )
     figure.add_hline(y=math.log(2), line_dash="dot", line_color="#777777")
-    figure.update_xaxes(title="step")
-    figure.update_yaxes(title="training loss", rangemode="tozero")
-    return _layout(figure, "Losses (dotted: log 2, where DPO and Bradley–Terry start)", HEIGHT)
+    figure.update_xaxes(title=_("step"))
+    figure.update_yaxes(title=_("training loss"), rangemode="tozero")
+    title = _("Losses (dotted: log 2, where DPO and Bradley–Terry start)")
+    return _layout(figure, title, HEIGHT)
 
 
 def rl_chart(updates: Sequence[StageUpdate]) -> go.Figure:
@@ -144,7 +174,7 @@ def rl_chart(updates: Sequence[StageUpdate]) -> go.Figure:
         rows=1,
         cols=2,
         horizontal_spacing=0.14,
-        subplot_titles=("mean reward of the batch", "KL(policy ‖ reference) per answer"),
+        subplot_titles=(_("mean reward of the batch"), _("KL(policy ‖ reference) per answer")),
     )
     steps = [u.step for u in updates]
     for column, key, color in ((1, "reward", COLORS[RL_NAME]), (2, "kl", "#ff7f0e")):
@@ -156,14 +186,14 @@ def rl_chart(updates: Sequence[StageUpdate]) -> go.Figure:
                 mode="lines+markers",
                 line={"color": color, "width": 3},
                 showlegend=False,
-                hovertemplate=f"step %{{x}}<br>{key} %{{y:.3f}}<extra></extra>",
+                hovertemplate=_("step %{x}") + f"<br>{key} %{{y:.3f}}<extra></extra>",
             ),
             row=1,
             col=column,
         )
-    figure.update_xaxes(title="step")
+    figure.update_xaxes(title=_("step"))
     figure.update_yaxes(rangemode="tozero", row=1, col=2)
-    return _layout(figure, "REINFORCE + KL: reward and KL over steps", HEIGHT)
+    return _layout(figure, _("REINFORCE + KL: reward and KL over steps"), HEIGHT)
 
 
 def stage_steps(settings: AlignSettings) -> dict[str, int]:
@@ -181,13 +211,15 @@ def progress_text(
     """The share of the run's steps done and what it is doing."""
     totals = stage_steps(settings)
     if not stages:
-        return 0.0, "Starting: instruction tuning comes first…"
+        return 0.0, _("Starting: instruction tuning comes first…")
     done = sum(updates[-1].step for updates in stages.values())
     stage = [s for s in STAGES if s in stages][-1]
     last = stages[stage][-1].step
-    text = f"{STAGE_NAMES[stage]}: step {last} of {totals[stage]}"
+    text = _("{stage}: step {step} of {steps}").format(
+        stage=_(STAGE_NAMES[stage]), step=last, steps=totals[stage]
+    )
     if stage == "sft" and last == totals["sft"]:
-        text += "; sampling the preference pairs…"
+        text += _("; sampling the preference pairs…")
     return min(1.0, done / max(1, sum(totals.values()))), text
 
 
@@ -200,7 +232,7 @@ def rates_figure(scores: Sequence[ModelScores]) -> go.Figure:
     """Per model: the share of sampled answers the grammar accepts and the share naming the
     animal asked for."""
     figure = go.Figure()
-    labels = list(RATES.values())
+    labels = [_(label) for label in RATES.values()]
     for s in scores:
         values = [getattr(s, key) for key in RATES]
         figure.add_trace(
@@ -216,7 +248,7 @@ def rates_figure(scores: Sequence[ModelScores]) -> go.Figure:
             )
         )
     figure.update_yaxes(range=[0, 1.12], tickformat=".0%")
-    return _layout(figure, "Sampled answers to the instructions", 440)
+    return _layout(figure, _("Sampled answers to the instructions"), 440)
 
 
 def score_rows(result: AlignmentResult) -> list[dict[str, object]]:
@@ -227,13 +259,13 @@ def score_rows(result: AlignmentResult) -> list[dict[str, object]]:
         tax = result.tax(s.name)
         rows.append(
             {
-                "model": s.name,
-                "grammar accepts": round(s.follow_rate, 4),
-                "names the animal": round(s.on_topic_rate, 4),
-                "mean reward": None if s.mean_reward is None else round(s.mean_reward, 3),
-                "KL to the reference": round(s.mean_kl, 3),
-                "held-out LM loss": round(s.lm_loss, 4),
-                "alignment tax": None if tax is None else round(tax, 4),
+                _("model"): s.name,
+                _("grammar accepts"): round(s.follow_rate, 4),
+                _("names the animal"): round(s.on_topic_rate, 4),
+                _("mean reward"): None if s.mean_reward is None else round(s.mean_reward, 3),
+                _("KL to the reference"): round(s.mean_kl, 3),
+                _("held-out LM loss"): round(s.lm_loss, 4),
+                _("alignment tax"): None if tax is None else round(tax, 4),
             }
         )
     return rows
@@ -244,9 +276,9 @@ def sample_rows(result: AlignmentResult, topic: str, shown: int = 4) -> list[dic
     every model), marked by the grammar's verdict."""
     rows = []
     for s in result.scores:
-        row = {"model": s.name}
+        row = {_("model"): s.name}
         for n, text in enumerate(s.samples.get(topic, [])[:shown], start=1):
-            row[f"answer {n}"] = f"{'✓' if follows_rule(text) else '✗'} {text}"
+            row[_("answer {n}").format(n=n)] = f"{'✓' if follows_rule(text) else '✗'} {text}"
         rows.append(row)
     return rows
 
@@ -256,25 +288,44 @@ def summary_text(result: AlignmentResult) -> str | None:
     tuned, dpo = result.score(SFT_NAME), result.score(DPO_NAME)
     if tuned is None or dpo is None or result.reward_accuracy is None:
         return None
-    text = (
-        f"The grammar accepts {tuned.follow_rate:.0%} of the instruction-tuned model's answers "
-        f"and {dpo.follow_rate:.0%} after DPO. The reward model ranks {result.reward_accuracy:.0%}"
-        f" of {result.held_out_pairs} held-out pairs right ({result.reward_train_accuracy:.0%} of "
-        f"the {result.train_pairs} it trained on). Alignment tax on held-out stories: "
-        f"{result.tax(SFT_NAME):+.3f} nats per token for instruction tuning, "
-        f"{result.tax(DPO_NAME):+.3f} after DPO"
+    text = _(
+        "The grammar accepts {tuned} of the instruction-tuned model's answers and {dpo} after "
+        "DPO. The reward model ranks {accuracy} of {held_out} held-out pairs right ({train_accuracy} "
+        "of the {train} it trained on). Alignment tax on held-out stories: {sft_tax} nats per "
+        "token for instruction tuning, {dpo_tax} after DPO"
+    ).format(
+        tuned=f"{tuned.follow_rate:.0%}",
+        dpo=f"{dpo.follow_rate:.0%}",
+        accuracy=f"{result.reward_accuracy:.0%}",
+        held_out=result.held_out_pairs,
+        train_accuracy=f"{result.reward_train_accuracy:.0%}",
+        train=result.train_pairs,
+        sft_tax=f"{result.tax(SFT_NAME):+.3f}",
+        dpo_tax=f"{result.tax(DPO_NAME):+.3f}",
     )
     rl = result.score(RL_NAME)
     if rl is not None:
-        text += f", {result.tax(RL_NAME):+.3f} after REINFORCE + KL ({rl.follow_rate:.0%} accepted)"
+        text += _(", {tax} after REINFORCE + KL ({accepted} accepted)").format(
+            tax=f"{result.tax(RL_NAME):+.3f}", accepted=f"{rl.follow_rate:.0%}"
+        )
     return text + "."
 
 
 def settings_text(result: AlignmentResult) -> str:
     s = result.settings
-    return (
-        f"Run: {s.sft_steps} instruction-tuning steps, {s.reward_steps} reward-model steps, "
-        f"{s.dpo_steps} DPO steps (β = {s.beta:g}), {s.rl_steps} REINFORCE steps (KL weight "
-        f"{s.kl_weight:g}), batch {s.batch_size}, seed {s.seed}; {s.eval_samples} answers per "
-        f"topic measured, held-out loss on {s.held_out_stories} stories."
+    return _(
+        "Run: {sft} instruction-tuning steps, {reward} reward-model steps, {dpo} DPO steps "
+        "(β = {beta}), {rl} REINFORCE steps (KL weight {kl}), batch {batch}, seed {seed}; "
+        "{samples} answers per topic measured, held-out loss on {stories} stories."
+    ).format(
+        sft=s.sft_steps,
+        reward=s.reward_steps,
+        dpo=s.dpo_steps,
+        beta=f"{s.beta:g}",
+        rl=s.rl_steps,
+        kl=f"{s.kl_weight:g}",
+        batch=s.batch_size,
+        seed=s.seed,
+        samples=s.eval_samples,
+        stories=s.held_out_stories,
     )

@@ -27,6 +27,7 @@ from tinyformers.course.distillation import (
     MaskedWord,
     ModelScores,
 )
+from tinyformers.i18n import _
 from tinyformers.training.loop import Progress
 
 FONT_SIZE = 15
@@ -43,6 +44,13 @@ METRICS = {
     "agreement_accuracy": "verb number",
     "teacher_agreement": "agrees with the teacher",
 }
+
+
+def _marked() -> None:
+    """The names above, marked for the catalog (they are translated where they are shown)."""
+    _("masked-LM accuracy")
+    _("verb number")
+    _("agrees with the teacher")
 
 
 def _color(name: str) -> str:
@@ -76,32 +84,40 @@ def distributions_figure(found: Distributions) -> go.Figure:
                 go.Bar(
                     x=tokens,
                     y=values,
-                    name=html.escape(name),
+                    name=html.escape(_(name)),
                     legendgroup=name,
                     showlegend=column == 1,
                     marker_color=_color(name),
-                    hovertemplate=f"{html.escape(name)}<br>%{{x}}: %{{y:.3f}}<extra></extra>",
+                    hovertemplate=f"{html.escape(_(name))}<br>%{{x}}: %{{y:.3f}}<extra></extra>",
                 ),
                 row=1,
                 col=column,
             )
     figure.update_yaxes(rangemode="tozero")  # each panel its own scale: softened bars are low
-    figure.update_yaxes(title="probability", row=1, col=1)
+    figure.update_yaxes(title=_("probability"), row=1, col=1)
     figure.update_xaxes(tickangle=-40)
-    return _layout(figure, "The masked word: the teacher's top tokens, softened", HEIGHT)
+    return _layout(figure, _("The masked word: the teacher's top tokens, softened"), HEIGHT)
 
 
 def word_caption(word: MaskedWord, found: Distributions) -> str:
     """Which word is masked and how much each model gives its own favourite."""
     if word.typed:
-        where = f"the [MASK] you typed at position {word.position}"
+        where = _("the [MASK] you typed at position {position}").format(position=word.position)
     else:
-        where = f"position {word.position} (it held {word.answer!r}; type [MASK] to choose)"
+        where = _("position {position} (it held {answer}; type [MASK] to choose)").format(
+            position=word.position, answer=repr(word.answer)
+        )
     tops = "; ".join(
-        f"{name}: {found.top[name]!r} {one:.3f} at T = 1, {at_t:.3f} at T = {found.temperature:g}"
+        _("{model}: {token} {one} at T = 1, {at_t} at T = {temperature}").format(
+            model=_(name),
+            token=repr(found.top[name]),
+            one=f"{one:.3f}",
+            at_t=f"{at_t:.3f}",
+            temperature=f"{found.temperature:g}",
+        )
         for name, (one, at_t) in found.top_probability.items()
     )
-    return f"Masked: {where}. Each model's first choice — {tops}."
+    return _("Masked: {where}. Each model's first choice — {tops}.").format(where=where, tops=tops)
 
 
 def loss_chart(histories: Mapping[str, Sequence[Progress]], steps: int) -> go.Figure:
@@ -113,46 +129,48 @@ def loss_chart(histories: Mapping[str, Sequence[Progress]], steps: int) -> go.Fi
             go.Scatter(
                 x=[p.step for p in history],
                 y=[p.train_loss if math.isfinite(p.train_loss) else None for p in history],
-                name=html.escape(name),
+                name=html.escape(_(name)),
                 mode="lines",
                 line={"color": _color(name), "width": 3},
-                hovertemplate="step %{x}<br>loss %{y:.3f}<extra></extra>",
+                hovertemplate=_("step %{x}<br>loss %{y:.3f}") + "<extra></extra>",
             )
         )
-    figure.update_xaxes(title="step", range=[0, steps])
-    figure.update_yaxes(title="training loss", rangemode="tozero")
-    return _layout(figure, "Training the two students", HEIGHT)
+    figure.update_xaxes(title=_("step"), range=[0, steps])
+    figure.update_yaxes(title=_("training loss"), rangemode="tozero")
+    return _layout(figure, _("Training the two students"), HEIGHT)
 
 
 def progress_text(histories: Mapping[str, Sequence[Progress]], steps: int) -> tuple[float, str]:
     """The share of the job done (two students of ``steps`` each) and what it is doing."""
     if not histories:
-        return 0.0, "Preparing the training sentences…"
+        return 0.0, _("Preparing the training sentences…")
     label, history = list(histories.items())[-1]
     done = (len(histories) - 1 + history[-1].step / steps) / len(STUDENT_NAMES)
     name = STUDENT_NAMES.get(label, label)
-    return min(done, 1.0), f"Training the {name}: step {history[-1].step} of {steps}"
+    return min(done, 1.0), _("Training the {student}: step {step} of {steps}").format(
+        student=_(name), step=history[-1].step, steps=steps
+    )
 
 
 def loss_caption(settings: DistillSettings) -> str:
-    return (
-        f"The distilled student's loss is α · T² · KL + (1 − α) · cross-entropy with α = "
-        f"{settings.alpha:g} and T = {settings.temperature:g}; the other student's is the "
-        "cross-entropy alone, so the two curves measure different things."
-    )
+    return _(
+        "The distilled student's loss is α · T² · KL + (1 − α) · cross-entropy with α = {alpha} "
+        "and T = {temperature}; the other student's is the cross-entropy alone, so the two "
+        "curves measure different things."
+    ).format(alpha=f"{settings.alpha:g}", temperature=f"{settings.temperature:g}")
 
 
 def score_rows(scores: Sequence[ModelScores]) -> list[dict[str, object]]:
     """One row per model: size, the three accuracies and the median time per sentence."""
     return [
         {
-            "model": s.name,
-            "layers": s.layers,
-            "parameters": s.parameters,
-            "masked-LM accuracy": round(s.masked_accuracy, 4),
-            "verb number": round(s.agreement_accuracy, 4),
-            "agrees with the teacher": round(s.teacher_agreement, 4),
-            "ms per sentence (median)": round(s.median_ms, 3),
+            _("model"): _(s.name),
+            _("layers"): s.layers,
+            _("parameters"): s.parameters,
+            _("masked-LM accuracy"): round(s.masked_accuracy, 4),
+            _("verb number"): round(s.agreement_accuracy, 4),
+            _("agrees with the teacher"): round(s.teacher_agreement, 4),
+            _("ms per sentence (median)"): round(s.median_ms, 3),
         }
         for s in scores
     ]
@@ -161,23 +179,23 @@ def score_rows(scores: Sequence[ModelScores]) -> list[dict[str, object]]:
 def scores_chart(scores: Sequence[ModelScores]) -> go.Figure:
     """The three accuracies of every model, grouped by measurement."""
     figure = go.Figure()
-    labels = list(METRICS.values())
+    labels = [_(label) for label in METRICS.values()]
     for s in scores:
         values = [getattr(s, key) for key in METRICS]
         figure.add_trace(
             go.Bar(
                 x=labels,
                 y=values,
-                name=html.escape(s.name),
+                name=html.escape(_(s.name)),
                 marker_color=_color(s.name),
                 text=[f"{v:.1%}" for v in values],
                 textposition="outside",
                 cliponaxis=False,
-                hovertemplate=f"{html.escape(s.name)}<br>%{{x}}: %{{y:.1%}}<extra></extra>",
+                hovertemplate=f"{html.escape(_(s.name))}<br>%{{x}}: %{{y:.1%}}<extra></extra>",
             )
         )
     figure.update_yaxes(range=[0, 1.12], tickformat=".0%")
-    return _layout(figure, "What each model got right on held-out sentences", 460)
+    return _layout(figure, _("What each model got right on held-out sentences"), 460)
 
 
 def _by_name(scores: Sequence[ModelScores]) -> dict[str, ModelScores]:
@@ -191,23 +209,41 @@ def summary_text(result: DistillationResult) -> str | None:
     if any(name not in found for name in names):
         return None
     teacher, distilled, alone = (found[name] for name in names)
-    return (
-        f"The student has {distilled.parameters / teacher.parameters:.0%} of the teacher's "
-        f"parameters and takes {distilled.median_ms / teacher.median_ms:.2f}× its time per "
-        f"sentence. Distilled, it agrees with the teacher on {distilled.teacher_agreement:.1%} of "
-        f"the masked positions against {alone.teacher_agreement:.1%} trained alone; masked-LM "
-        f"accuracy {distilled.masked_accuracy:.1%} against {alone.masked_accuracy:.1%}, verb "
-        f"number {distilled.agreement_accuracy:.1%} against {alone.agreement_accuracy:.1%} "
-        f"(the teacher: {teacher.masked_accuracy:.1%} and {teacher.agreement_accuracy:.1%})."
+    return _(
+        "The student has {parameters} of the teacher's parameters and takes {time} its time per "
+        "sentence. Distilled, it agrees with the teacher on {agreement} of the masked positions "
+        "against {alone_agreement} trained alone; masked-LM accuracy {accuracy} against "
+        "{alone_accuracy}, verb number {verb} against {alone_verb} (the teacher: "
+        "{teacher_accuracy} and {teacher_verb})."
+    ).format(
+        parameters=f"{distilled.parameters / teacher.parameters:.0%}",
+        time=f"{distilled.median_ms / teacher.median_ms:.2f}×",
+        agreement=f"{distilled.teacher_agreement:.1%}",
+        alone_agreement=f"{alone.teacher_agreement:.1%}",
+        accuracy=f"{distilled.masked_accuracy:.1%}",
+        alone_accuracy=f"{alone.masked_accuracy:.1%}",
+        verb=f"{distilled.agreement_accuracy:.1%}",
+        alone_verb=f"{alone.agreement_accuracy:.1%}",
+        teacher_accuracy=f"{teacher.masked_accuracy:.1%}",
+        teacher_verb=f"{teacher.agreement_accuracy:.1%}",
     )
 
 
 def settings_text(result: DistillationResult) -> str:
     s = result.settings
     kept = ", ".join(str(i) for i in result.kept)
-    start = f"teacher layers {kept}" if s.init == "teacher" else "random weights"
-    return (
-        f"Run: {s.steps} steps per student, batch {s.batch_size}, T = {s.temperature:g}, "
-        f"α = {s.alpha:g}, seed {s.seed}, starting from {start}; measured on {s.held_out} "
-        "held-out sentences."
+    start = (
+        _("teacher layers {kept}").format(kept=kept) if s.init == "teacher" else _("random weights")
+    )
+    return _(
+        "Run: {steps} steps per student, batch {batch}, T = {temperature}, α = {alpha}, seed "
+        "{seed}, starting from {start}; measured on {held_out} held-out sentences."
+    ).format(
+        steps=s.steps,
+        batch=s.batch_size,
+        temperature=f"{s.temperature:g}",
+        alpha=f"{s.alpha:g}",
+        seed=s.seed,
+        start=start,
+        held_out=s.held_out,
     )

@@ -31,6 +31,7 @@ from tinyformers.course.fine_tuning import (
     grammatical_share,
     parameter_arithmetic,
 )
+from tinyformers.i18n import _
 from tinyformers.training.loop import Progress
 
 FONT_SIZE = 16
@@ -49,6 +50,35 @@ SHORT_KIND_NAMES = {
     "drop": "word left out",
     "swap": "words swapped",
 }
+
+
+def _marked() -> None:
+    """The names above, marked for the catalog (they are translated where they are shown)."""
+    _("real sentence")
+    _("real sentences")
+    _("trainable parameters")
+    _("held-out accuracy")
+    _("median time per step (ms)")
+    _("optimizer state (KB)")
+
+    _("verb number flipped")
+    _("word left out")
+    _("words swapped")
+    _("grammatical")
+    _("ungrammatical")
+    # course.fine_tuning's CORRUPTIONS, POOLINGS and METHODS
+    _("main verb in the wrong number")
+    _("one word left out")
+    _("two neighbouring words swapped")
+    _("mean of the token vectors")
+    _("first token ([CLS] in BERT)")
+    _("last token")
+    _("Full fine-tuning")
+    _("Head only (linear probe)")
+    _("BitFit (biases only)")
+    _("Adapters")
+    _("LoRA")
+    _("Prefix tuning")
 
 
 def _layout(figure: go.Figure, title: str, height: int, **extra) -> go.Figure:
@@ -102,19 +132,20 @@ def examples_html(examples: Sequence[Example]) -> str:
     """A table of examples: the sentence, its label and how it was made (escaped)."""
     rows = []
     for example in examples:
-        made = KIND_NAMES.get(example.kind, example.kind)
+        made = _(KIND_NAMES.get(example.kind, example.kind))
         if example.kind != ORIGINAL:
-            made += f' <span style="color:#666">(from “{html.escape(example.source)}”)</span>'
+            source = _("(from “{sentence}”)").format(sentence=html.escape(example.source))
+            made += f' <span style="color:#666">{source}</span>'
         rows.append(
             f'<tr style="background:{LABEL_COLORS[example.label]}">'
             f'<td style="padding:6px 10px;font-family:monospace"><bdi>'
             f"{html.escape(example.text)}</bdi></td>"
-            f'<td style="padding:6px 10px">{LABELS[example.label]}</td>'
+            f'<td style="padding:6px 10px">{_(LABELS[example.label])}</td>'
             f'<td style="padding:6px 10px">{made}</td></tr>'
         )
     header = "".join(
         f'<th style="text-align:left;padding:6px 10px">{name}</th>'
-        for name in ("sentence", "label", "made from")
+        for name in (_("sentence"), _("label"), _("made from"))
     )
     return (
         f'<table style="border-collapse:collapse;font-size:{FONT_SIZE}px;width:100%">'
@@ -135,8 +166,10 @@ def split_text(examples: Sequence[Example]) -> str:
     """ "400 real sentences and 400 corrupted (134 verb number flipped, …)"."""
     counts = split_counts(examples)
     real = counts.pop(ORIGINAL, 0)
-    kinds = ", ".join(f"{n} {SHORT_KIND_NAMES[kind]}" for kind, n in counts.items())
-    return f"{real} real sentences and {sum(counts.values())} corrupted ({kinds})"
+    kinds = ", ".join(f"{n} {_(SHORT_KIND_NAMES[kind])}" for kind, n in counts.items())
+    return _("{real} real sentences and {corrupted} corrupted ({kinds})").format(
+        real=real, corrupted=sum(counts.values()), kinds=kinds
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,7 +187,7 @@ def plan_chart(counts: dict[str, tuple[int, int]], title: str) -> go.Figure:
     figure = go.Figure(
         go.Bar(
             x=trainable,
-            y=[html.escape(METHODS[m]) for m in methods],
+            y=[html.escape(_(METHODS[m])) for m in methods],
             orientation="h",
             marker_color=[METHOD_COLORS[m] for m in methods],
             text=[
@@ -162,10 +195,10 @@ def plan_chart(counts: dict[str, tuple[int, int]], title: str) -> go.Figure:
             ],
             textposition="outside",
             cliponaxis=False,
-            hovertemplate="%{y}: %{x:,} trainable parameters<extra></extra>",
+            hovertemplate=_("%{y}: %{x:,} trainable parameters") + "<extra></extra>",
         )
     )
-    figure.update_xaxes(type="log", dtick=1, title="trainable parameters (log scale)")
+    figure.update_xaxes(type="log", dtick=1, title=_("trainable parameters (log scale)"))
     figure.update_yaxes(autorange="reversed")
     figure = _layout(figure, title, 140 + 58 * len(methods), showlegend=False)
     figure.update_layout(margin={"r": 170})
@@ -174,7 +207,7 @@ def plan_chart(counts: dict[str, tuple[int, int]], title: str) -> go.Figure:
 
 def methods_chart(model_name: str, counts: dict[str, tuple[int, int]]) -> go.Figure | None:
     """``plan_chart`` of the methods whose settings are valid on ``model_name`` (None if none)."""
-    title = f"Parameters each method trains in a classifier on {model_name}"
+    title = _("Parameters each method trains in a classifier on {model}").format(model=model_name)
     return plan_chart(counts, title) if counts else None
 
 
@@ -199,7 +232,7 @@ def loss_chart(
                 legendgroup=label,
                 mode="lines",
                 line={"color": color, "width": 3, "dash": dash},
-                hovertemplate="step %{x}<br>training loss %{y:.3f}<extra></extra>",
+                hovertemplate=_("step %{x}<br>training loss %{y:.3f}") + "<extra></extra>",
             )
         )
         held_out = [p for p in history if p.val_loss is not None]
@@ -207,18 +240,18 @@ def loss_chart(
             go.Scatter(
                 x=[p.step for p in held_out],
                 y=[p.val_loss for p in held_out],
-                name=html.escape(f"{label}: held-out"),
+                name=html.escape(_("{run}: held-out").format(run=label)),
                 legendgroup=label,
                 showlegend=False,
                 mode="markers",
                 marker={"color": color, "size": 11, "symbol": "diamond"},
-                hovertemplate="step %{x}<br>held-out loss %{y:.3f}<extra></extra>",
+                hovertemplate=_("step %{x}<br>held-out loss %{y:.3f}") + "<extra></extra>",
             )
         )
     if max_steps is not None:
         figure.update_xaxes(range=[0, max_steps])
-    figure.update_xaxes(title="step")
-    figure.update_yaxes(title="cross-entropy (nats)", rangemode="tozero")
+    figure.update_xaxes(title=_("step"))
+    figure.update_yaxes(title=_("cross-entropy (nats)"), rangemode="tozero")
     figure = _layout(figure, title, 520)
     figure.update_layout(
         legend={"orientation": "h", "y": -0.2, "yanchor": "top", "x": 0},
@@ -245,17 +278,17 @@ def result_rows(results: Sequence[MethodResult]) -> list[dict[str, object]]:
         settings = result.settings
         rows.append(
             {
-                "run": name,
-                "trainable parameters": result.trainable,
-                "% trainable": round(100 * result.trainable_share, 3),
-                "held-out accuracy": round(result.held_out_accuracy, 4),
-                "ms per step (median)": round(1000 * result.median_step_seconds, 2),
-                "optimizer state (KB)": round(result.optimizer_state_bytes / 1024, 1),
-                "steps": result.steps_done,
-                "learning rate": settings.lr,
-                "model": result.model_name,
-                "settings": settings.details(),
-                "task (train / held-out, corruptions, seed)": result.task,
+                _("run"): name,
+                _("trainable parameters"): result.trainable,
+                _("% trainable"): round(100 * result.trainable_share, 3),
+                _("held-out accuracy"): round(result.held_out_accuracy, 4),
+                _("ms per step (median)"): round(1000 * result.median_step_seconds, 2),
+                _("optimizer state (KB)"): round(result.optimizer_state_bytes / 1024, 1),
+                _("steps"): result.steps_done,
+                _("learning rate"): settings.lr,
+                _("model"): result.model_name,
+                _("settings"): settings.details(),
+                _("task (train / held-out, corruptions, seed)"): result.task,
             }
         )
     return rows
@@ -265,9 +298,9 @@ def kind_rows(results: Sequence[MethodResult]) -> list[dict[str, object]]:
     """Held-out accuracy of each run on real sentences and on each kind of corruption."""
     rows = []
     for name, result in zip(run_names(results), results, strict=True):
-        row: dict[str, object] = {"run": name}
+        row: dict[str, object] = {_("run"): name}
         for kind, value in result.accuracy_by_kind.items():
-            row[SHORT_KIND_NAMES.get(kind, kind)] = round(value, 4)
+            row[_(SHORT_KIND_NAMES.get(kind, kind))] = round(value, 4)
         rows.append(row)
     return rows
 
@@ -302,7 +335,7 @@ def results_chart(results: Sequence[MethodResult], title: str) -> go.Figure:
         shared_yaxes=True,
         horizontal_spacing=0.08,
         vertical_spacing=0.16,
-        subplot_titles=[panel[0] for panel in panels],
+        subplot_titles=[_(panel[0]) for panel in panels],
     )
     for n, (panel, values, text_format, axis_type) in enumerate(panels):
         row, col = n // 2 + 1, n % 2 + 1
@@ -315,7 +348,7 @@ def results_chart(results: Sequence[MethodResult], title: str) -> go.Figure:
                 text=[text_format.format(v) for v in values],
                 textposition="auto",
                 showlegend=False,
-                hovertemplate="%{y}: %{text}<extra>" + html.escape(panel) + "</extra>",
+                hovertemplate="%{y}: %{text}<extra>" + html.escape(_(panel)) + "</extra>",
             ),
             row=row,
             col=col,
@@ -335,20 +368,23 @@ def zero_shot_rows(result: ZeroShotResult) -> list[dict[str, object]]:
     shots = result.few_shot_prompt.count("\n")
     return [
         {
-            "approach": f"minimal pairs: the likelier of a real sentence and its corruption "
-            f"({result.pairs} pairs)",
-            "labels used": "none",
-            "held-out accuracy": round(result.pair_accuracy, 4),
+            _("approach"): _(
+                "minimal pairs: the likelier of a real sentence and its corruption ({pairs} pairs)"
+            ).format(pairs=result.pairs),
+            _("labels used"): _("none"),
+            _("held-out accuracy"): round(result.pair_accuracy, 4),
         },
         {
-            "approach": "one sentence: grammatical if its score is above a threshold",
-            "labels used": "the training split, to choose the threshold",
-            "held-out accuracy": round(result.threshold_accuracy, 4),
+            _("approach"): _("one sentence: grammatical if its score is above a threshold"),
+            _("labels used"): _("the training split, to choose the threshold"),
+            _("held-out accuracy"): round(result.threshold_accuracy, 4),
         },
         {
-            "approach": f"one sentence: few-shot prompt with {shots} labelled examples",
-            "labels used": f"{shots} examples, in the prompt",
-            "held-out accuracy": round(result.few_shot_accuracy, 4),
+            _("approach"): _("one sentence: few-shot prompt with {shots} labelled examples").format(
+                shots=shots
+            ),
+            _("labels used"): _("{shots} examples, in the prompt").format(shots=shots),
+            _("held-out accuracy"): round(result.few_shot_accuracy, 4),
         },
     ]
 
@@ -360,12 +396,18 @@ def zero_shot_rows(result: ZeroShotResult) -> list[dict[str, object]]:
 
 def task_caption(data: TaskData, checks: dict[str, int]) -> str:
     """Both splits in numbers, and what the grammar's parser says of them (``task_checks``)."""
-    return (
-        f"Training split: {split_text(data.train)}. Held-out split: "
-        f"{split_text(data.held_out)}. The grammar's parser rejects "
-        f"{checks['negatives rejected']:,} of the {checks['negatives']:,} negatives and accepts "
-        f"{checks['positives accepted']:,} of the {checks['positives']:,} positives; the two "
-        f"splits share {checks['shared sentences']} source sentences."
+    return _(
+        "Training split: {train}. Held-out split: {held_out}. The grammar's parser rejects "
+        "{rejected} of the {negatives} negatives and accepts {accepted} of the {positives} "
+        "positives; the two splits share {shared} source sentences."
+    ).format(
+        train=split_text(data.train),
+        held_out=split_text(data.held_out),
+        rejected=f"{checks['negatives rejected']:,}",
+        negatives=f"{checks['negatives']:,}",
+        accepted=f"{checks['positives accepted']:,}",
+        positives=f"{checks['positives']:,}",
+        shared=checks["shared sentences"],
     )
 
 
@@ -373,13 +415,18 @@ def plan_caption(model_name: str, settings: MethodSettings, counts: tuple[int, i
     """How many of the classifier's parameters a run trains (``counts``: trainable, total),
     and, for the methods that add parameters, the sum that gives that number."""
     trainable, total = counts
-    text = (
-        f"{settings.label} on {model_name} trains {trainable:,} of the classifier's "
-        f"{total:,} parameters ({trainable / total:.2%})."
+    text = _(
+        "{method} on {model} trains {trainable} of the classifier's {total} parameters ({share})."
+    ).format(
+        method=_(settings.label),
+        model=model_name,
+        trainable=f"{trainable:,}",
+        total=f"{total:,}",
+        share=f"{trainable / total:.2%}",
     )
     arithmetic = parameter_arithmetic(settings, config)
     if arithmetic is not None:
-        text += f" Worked out: {arithmetic[1]}."
+        text += " " + _("Worked out: {sum}.").format(sum=arithmetic[1])
     return text
 
 
@@ -393,18 +440,29 @@ def progress_bar(
     label, history = list(progress.histories.items())[-1]
     finished, runs = progress.finished, len(labels)
     done = min((finished + history[-1].step / steps) / runs, 1.0)
-    return done, (
-        f"{label} on {model_name}: step {history[-1].step} of {steps} "
-        f"(run {min(finished + 1, runs)} of {runs}); {elapsed_s:.1f} s so far"
+    return done, _(
+        "{run} on {model}: step {step} of {steps} (run {number} of {runs}); {seconds} s so far"
+    ).format(
+        run=_(label),
+        model=model_name,
+        step=history[-1].step,
+        steps=steps,
+        number=min(finished + 1, runs),
+        runs=runs,
+        seconds=f"{elapsed_s:.1f}",
     )
 
 
 def stopped_text(progress: RunsProgress, runs: int) -> str:
-    return f"Stopped after {progress.finished} of {runs} runs; finished runs are in the table."
+    return _("Stopped after {finished} of {runs} runs; finished runs are in the table.").format(
+        finished=progress.finished, runs=runs
+    )
 
 
 def finished_text(progress: RunsProgress, elapsed_s: float) -> str:
-    return f"Finished {progress.finished} run(s) in {elapsed_s:.1f} s."
+    return _("Finished {finished} run(s) in {seconds} s.").format(
+        finished=progress.finished, seconds=f"{elapsed_s:.1f}"
+    )
 
 
 def _names(results: Sequence[MethodResult]) -> dict[int, str]:
@@ -416,7 +474,9 @@ def early_stops(results: Sequence[MethodResult]) -> list[str]:
     """A sentence for every run that stopped before its last step, saying why."""
     names = _names(results)
     return [
-        f"Run {names[id(result)]} stopped early: {result.stop_reason}"
+        _("Run {run} stopped early: {reason}").format(
+            run=names[id(result)], reason=result.stop_reason
+        )
         for result in results
         if result.stop_reason
     ]
@@ -428,11 +488,17 @@ def speed_text(results: Sequence[MethodResult]) -> str:
     ordered = sorted(results, key=lambda r: r.median_step_seconds)
     fastest, slowest = ordered[0], ordered[-1]
     if len(results) == 1:
-        return f"Median time per training step: {1000 * fastest.median_step_seconds:.1f} ms."
-    text = (
-        f"Median time per training step: fastest {names[id(fastest)]} "
-        f"({1000 * fastest.median_step_seconds:.1f} ms), slowest {names[id(slowest)]} "
-        f"({1000 * slowest.median_step_seconds:.1f} ms)."
+        return _("Median time per training step: {ms} ms.").format(
+            ms=f"{1000 * fastest.median_step_seconds:.1f}"
+        )
+    text = _(
+        "Median time per training step: fastest {fastest} ({fastest_ms} ms), "
+        "slowest {slowest} ({slowest_ms} ms)."
+    ).format(
+        fastest=names[id(fastest)],
+        fastest_ms=f"{1000 * fastest.median_step_seconds:.1f}",
+        slowest=names[id(slowest)],
+        slowest_ms=f"{1000 * slowest.median_step_seconds:.1f}",
     )
     full = [r for r in results if r.settings.method == "full"]
     if full:
@@ -443,7 +509,9 @@ def speed_text(results: Sequence[MethodResult]) -> str:
                 f"{names[id(r)]} {r.median_step_seconds / base.median_step_seconds:.2f}×"
                 for r in others
             )
-            text += f" Step time relative to {names[id(base)]}: {ratios}."
+            text += " " + _("Step time relative to {run}: {ratios}.").format(
+                run=names[id(base)], ratios=ratios
+            )
     return text
 
 
@@ -453,16 +521,18 @@ def memory_text(results: Sequence[MethodResult]) -> str:
     matching = sum(
         r.optimizer_state_bytes == 8 * r.trainable + 4 * r.optimizer_tensors for r in results
     )
-    text = (
-        f"Optimizer state: 8 bytes per trained parameter (two float32 moments) plus 4 bytes of "
-        f"step counter per trained tensor equals the measured state in {matching} of "
-        f"{len(results)} runs."
-    )
+    text = _(
+        "Optimizer state: 8 bytes per trained parameter (two float32 moments) plus 4 bytes of "
+        "step counter per trained tensor equals the measured state in {matching} of "
+        "{runs} runs."
+    ).format(matching=matching, runs=len(results))
     largest = max(results, key=lambda r: r.optimizer_state_bytes)
     smallest = min(results, key=lambda r: r.optimizer_state_bytes)
     if largest.optimizer_state_bytes > smallest.optimizer_state_bytes > 0:
         ratio = largest.optimizer_state_bytes / smallest.optimizer_state_bytes
-        text += f" {names[id(largest)]} keeps {ratio:,.0f} times as much as {names[id(smallest)]}."
+        text += " " + _("{largest} keeps {ratio} times as much as {smallest}.").format(
+            largest=names[id(largest)], ratio=f"{ratio:,.0f}", smallest=names[id(smallest)]
+        )
     return text
 
 
@@ -473,11 +543,17 @@ def lora_merge_text(results: Sequence[MethodResult]) -> str:
     if not merged:
         return ""
     return (
-        "Merging LoRA into the weights, W + (α/r)·BA: "
+        _("Merging LoRA into the weights, W + (α/r)·BA: ")
         + "; ".join(
-            f"for {names[id(r)]}, the held-out logits changed by at most "
-            f"{r.merge_difference:.1e}, and the merged model has {r.merged_parameters:,} "
-            f"parameters (with LoRA: {r.total:,})"
+            _(
+                "for {run}, the held-out logits changed by at most {difference}, and the merged "
+                "model has {merged} parameters (with LoRA: {total})"
+            ).format(
+                run=names[id(r)],
+                difference=f"{r.merge_difference:.1e}",
+                merged=f"{r.merged_parameters:,}",
+                total=f"{r.total:,}",
+            )
             for r in merged
         )
         + "."
@@ -486,22 +562,29 @@ def lora_merge_text(results: Sequence[MethodResult]) -> str:
 
 def accuracy_columns(rows: Sequence[dict[str, object]]) -> tuple[str, ...]:
     """The accuracy columns of ``kind_rows``: every column but "run", in order of appearance."""
-    return tuple(dict.fromkeys(name for row in rows for name in row if name != "run"))
+    return tuple(dict.fromkeys(name for row in rows for name in row if name != _("run")))
 
 
 def scoring_text(data: TaskData) -> str:
-    return f"Scoring {len(data.train) + 3 * len(data.held_out):,} sentences…"
+    return _("Scoring {count} sentences…").format(
+        count=f"{len(data.train) + 3 * len(data.held_out):,}"
+    )
 
 
 def zero_shot_caption(result: ZeroShotResult) -> str:
     """Minimal-pair accuracy by corruption, and the threshold chosen on the training split."""
     by_kind = ", ".join(
-        f"{CORRUPTIONS[kind]} {value:.1%}" for kind, value in result.pair_accuracy_by_kind.items()
+        f"{_(CORRUPTIONS[kind])} {value:.1%}"
+        for kind, value in result.pair_accuracy_by_kind.items()
     )
-    return (
-        f"Minimal pairs by corruption: {by_kind}. Threshold: a mean log-probability per token "
-        f"above {result.threshold:.3f} counts as grammatical ({result.threshold_train_accuracy:.1%}"
-        f" right on the training split it was chosen on)."
+    return _(
+        "Minimal pairs by corruption: {by_kind}. Threshold: a mean log-probability per token "
+        "above {threshold} counts as grammatical ({accuracy} right on the training split it was "
+        "chosen on)."
+    ).format(
+        by_kind=by_kind,
+        threshold=f"{result.threshold:.3f}",
+        accuracy=f"{result.threshold_train_accuracy:.1%}",
     )
 
 
@@ -509,7 +592,7 @@ def few_shot_caption(result: ZeroShotResult, data: TaskData) -> str:
     """How often the few-shot prompt answers "grammatical", against how often that is right."""
     word = LABELS[GRAMMATICAL]
     share = grammatical_share(data.held_out)
-    return (
-        f"With this prompt the model answered {word} for {result.few_shot_grammatical_share:.1%} "
-        f"of the held-out sentences; {share:.1%} of them are {word}."
-    )
+    return _(
+        "With this prompt the model answered {word} for {answered} of the held-out sentences; "
+        "{share} of them are {word}."
+    ).format(word=word, answered=f"{result.few_shot_grammatical_share:.1%}", share=f"{share:.1%}")

@@ -39,6 +39,7 @@ from tinyformers.course.scaling import (
     undertrained,
 )
 from tinyformers.figures.common import SERIES_COLORS
+from tinyformers.i18n import _, ngettext
 from tinyformers.model.config import GPTConfig
 
 FONT_SIZE = 16
@@ -53,6 +54,18 @@ KIND_NAMES = {
 }
 KIND_COLORS = {"attention": "#d62728", "fused": "#ff7f0e", "mlp": "#1f77b4"}
 MIB = 2**20
+
+
+def _marked() -> None:
+    """Names kept in English where they are defined, marked here for the catalog (they are
+    translated where they are shown)."""
+    _("attention (n × n weights)")
+    _("attention (fused kernel)")
+    _("MLP")
+    _("attention projections")
+    _("attention scores and weighted sum")
+    _("Generated stories")
+    _("The lessons' text")
 
 
 def _layout(figure: go.Figure, title: str, x_title: str, y_title: str, **extra) -> go.Figure:
@@ -126,7 +139,9 @@ def loss_vs_parameters_chart(
                 name=html.escape(point.label),
                 marker={"size": 14, "color": SERIES_COLORS[i % len(SERIES_COLORS)]},
                 hovertemplate=(
-                    f"{html.escape(point.label)}<br>N = %{{x:,}}<br>loss %{{y:.4f}}<extra></extra>"
+                    f"{html.escape(point.label)}<br>N = %{{x:,}}<br>"
+                    + _("loss %{y:.4f}")
+                    + "<extra></extra>"
                 ),
             )
         )
@@ -137,7 +152,7 @@ def loss_vs_parameters_chart(
                 x=xs,
                 y=[fit.predict(x) for x in xs],
                 mode="lines",
-                name=html.escape(f"fit: {fit_label(fit)}"),
+                name=html.escape(_("fit: {law}").format(law=fit_label(fit))),
                 line={"color": "black", "dash": "dash", "width": 2},
                 hoverinfo="skip",
             )
@@ -145,8 +160,8 @@ def loss_vs_parameters_chart(
     return _layout(
         figure,
         title,
-        "non-embedding parameters N (log scale)",
-        "validation loss, nats per character (log scale)",
+        _("non-embedding parameters N (log scale)"),
+        _("validation loss, nats per character (log scale)"),
         xaxis_type="log",
         yaxis_type="log",
     )
@@ -174,7 +189,9 @@ def loss_vs_compute_chart(
                 line={"color": color, "width": 2},
                 marker={"size": [7] * (len(flops) - 1) + [14], "color": color},
                 hovertemplate=(
-                    f"{html.escape(label)}<br>C = %{{x:.3g}} FLOPs<br>loss %{{y:.4f}}<extra></extra>"
+                    f"{html.escape(label)}<br>C = %{{x:.3g}} FLOPs<br>"
+                    + _("loss %{y:.4f}")
+                    + "<extra></extra>"
                 ),
             )
         )
@@ -190,7 +207,7 @@ def loss_vs_compute_chart(
                 x=[f for f, _ in best],
                 y=[loss for _, loss in best],
                 mode="lines",
-                name="frontier: lowest loss at this compute",
+                name=_("frontier: lowest loss at this compute"),
                 line={"color": "black", "dash": "dot", "width": 3},
                 hoverinfo="skip",
             )
@@ -198,8 +215,8 @@ def loss_vs_compute_chart(
     return _layout(
         figure,
         title,
-        "training compute C ≈ 6 · N · D, FLOPs (log scale)",
-        "validation loss, nats per character (log scale)",
+        _("training compute C ≈ 6 · N · D, FLOPs (log scale)"),
+        _("validation loss, nats per character (log scale)"),
         xaxis_type="log",
         yaxis_type="log",
     )
@@ -212,15 +229,15 @@ def plan_rows(configs: Sequence[GPTConfig], settings: SweepSettings) -> list[dic
         n = non_embedding_parameters(config)
         rows.append(
             {
-                "model": model_label(config),
-                "layers": config.n_layer,
-                "width": config.n_embd,
-                "heads": config.n_head,
-                "N (non-embedding)": n,
-                "embedding parameters": embedding_parameters(config),
-                "D (training tokens)": settings.tokens,
-                "D / all parameters": round(settings.tokens / all_parameters(config), 1),
-                "C = 6·N·D (FLOPs)": f"{training_flops(n, settings.tokens):.2e}",
+                _("model"): model_label(config),
+                _("layers"): config.n_layer,
+                _("width"): config.n_embd,
+                _("heads"): config.n_head,
+                _("N (non-embedding)"): n,
+                _("embedding parameters"): embedding_parameters(config),
+                _("D (training tokens)"): settings.tokens,
+                _("D / all parameters"): round(settings.tokens / all_parameters(config), 1),
+                _("C = 6·N·D (FLOPs)"): f"{training_flops(n, settings.tokens):.2e}",
             }
         )
     return rows
@@ -242,7 +259,8 @@ def planned_sweep_chart(plan: SweepPlan) -> go.Figure:
                 marker={"size": 14, "color": SERIES_COLORS[i % len(SERIES_COLORS)]},
                 hovertemplate=(
                     f"{html.escape(label)}<br>N = %{{x:,}}<br>"
-                    "D / all parameters = %{y:.1f}<extra></extra>"
+                    + _("D / all parameters = %{y:.1f}")
+                    + "<extra></extra>"
                 ),
             )
         )
@@ -251,19 +269,22 @@ def planned_sweep_chart(plan: SweepPlan) -> go.Figure:
             x=_span(list(plan.parameters.values())),
             y=[CHINCHILLA_TOKENS_PER_PARAMETER] * 2,
             mode="lines",
-            name=f"Chinchilla: {CHINCHILLA_TOKENS_PER_PARAMETER} tokens per parameter",
+            name=_("Chinchilla: {ratio} tokens per parameter").format(
+                ratio=CHINCHILLA_TOKENS_PER_PARAMETER
+            ),
             line={"color": "black", "dash": "dash", "width": 2},
             hoverinfo="skip",
         )
     )
-    title = (
-        f"The planned sweep · {len(plan.configs)} models, D = {plan.settings.tokens:,} tokens each"
+    title = _("The planned sweep · {models}, D = {tokens} tokens each").format(
+        models=ngettext("{n} model", "{n} models", len(plan.configs)),
+        tokens=f"{plan.settings.tokens:,}",
     )
     return _layout(
         figure,
         title,
-        "non-embedding parameters N (log scale)",
-        "D / all parameters, tokens per parameter (log scale)",
+        _("non-embedding parameters N (log scale)"),
+        _("D / all parameters, tokens per parameter (log scale)"),
         xaxis_type="log",
         yaxis_type="log",
     )
@@ -274,16 +295,16 @@ def sweep_rows(points: Sequence[SweepPoint], fit: PowerLawFit | None) -> list[di
     rows = []
     for point in points:
         row = {
-            "model": point.label,
-            "N (non-embedding)": point.non_embedding_parameters,
-            "all parameters": point.parameters,
-            "D / all parameters": round(point.tokens_per_parameter, 1),
-            "C (FLOPs)": f"{point.flops:.2e}",
-            "validation loss": round(point.val_loss, 4),
+            _("model"): point.label,
+            _("N (non-embedding)"): point.non_embedding_parameters,
+            _("all parameters"): point.parameters,
+            _("D / all parameters"): round(point.tokens_per_parameter, 1),
+            _("C (FLOPs)"): f"{point.flops:.2e}",
+            _("validation loss"): round(point.val_loss, 4),
         }
         if fit is not None:
-            row["fitted loss"] = round(fit.predict(point.non_embedding_parameters), 4)
-        row["training time (s)"] = round(point.seconds, 1)
+            row[_("fitted loss")] = round(fit.predict(point.non_embedding_parameters), 4)
+        row[_("training time (s)")] = round(point.seconds, 1)
         rows.append(row)
     return rows
 
@@ -297,46 +318,66 @@ def plan_caption(plan: SweepPlan) -> str:
     """The text, the budget D of every model and the compute of the whole sweep."""
     settings = plan.settings
     epochs = settings.tokens / plan.train_chars
-    return (
-        f"{plan.source_name}: {plan.train_chars:,} training and {plan.val_chars:,} validation "
-        f"characters, {plan.vocab_size} distinct. Each model: {settings.steps:,} steps × "
-        f"{settings.batch_size} sequences × {settings.block_size} characters = D = "
-        f"{settings.tokens:,} tokens ({epochs:.2f} passes over the training text). The whole "
-        f"sweep: C ≈ {plan.flops():.2e} FLOPs."
+    return _(
+        "{source}: {train} training and {val} validation characters, {vocab} distinct. Each "
+        "model: {steps} steps × {batch} sequences × {block} characters = D = {tokens} tokens "
+        "({epochs} passes over the training text). The whole sweep: C ≈ {flops} FLOPs."
+    ).format(
+        source=_(plan.source_name),
+        train=f"{plan.train_chars:,}",
+        val=f"{plan.val_chars:,}",
+        vocab=plan.vocab_size,
+        steps=f"{settings.steps:,}",
+        batch=settings.batch_size,
+        block=settings.block_size,
+        tokens=f"{settings.tokens:,}",
+        epochs=f"{epochs:.2f}",
+        flops=f"{plan.flops():.2e}",
     )
 
 
 def sweep_progress_text(progress: SweepProgress, elapsed_s: float) -> str:
     """ "Model 2 of 6, 1 layer × 32 wide: step 150 of 300 (12 s so far)"."""
-    return (
-        f"Model {progress.model + 1} of {progress.n_models}, {progress.label}: step "
-        f"{progress.step} of {progress.steps} ({elapsed_s:.0f} s so far)"
+    return _(
+        "Model {number} of {models}, {label}: step {step} of {steps} ({seconds} s so far)"
+    ).format(
+        number=progress.model + 1,
+        models=progress.n_models,
+        label=progress.label,
+        step=progress.step,
+        steps=progress.steps,
+        seconds=f"{elapsed_s:.0f}",
     )
 
 
 def sweep_finished_text(result: SweepResult, elapsed_s: float) -> str:
-    return f"Finished: {len(result.points)} models in {elapsed_s:.1f} s."
+    return _("Finished: {models} in {seconds} s.").format(
+        models=ngettext("{n} model", "{n} models", len(result.points)),
+        seconds=f"{elapsed_s:.1f}",
+    )
 
 
 def sweep_stopped_text(result: SweepResult) -> str:
-    return (
-        f"The sweep was stopped: {len(result.points)} of {result.settings.n_models} models "
-        "finished. Their results are shown below, but not kept."
-    )
+    return _(
+        "The sweep was stopped: {finished} of {models} models finished. Their results are shown "
+        "below, but not kept."
+    ).format(finished=len(result.points), models=result.settings.n_models)
 
 
 def fit_metrics(fit: PowerLawFit) -> dict[str, str | int]:
     """The fitted law's numbers as the page's metrics show them, by label."""
     return {
-        "Exponent α": f"{fit.alpha:.3f} ± {fit.exponent_se:.3f}",
-        "Prefactor a": f"{fit.prefactor:.3g} ± {fit.prefactor_se:.2g}",
-        "R² (log–log)": f"{fit.r_squared:.3f}",
-        "Models fitted": fit.n_points,
+        _("Exponent α"): f"{fit.alpha:.3f} ± {fit.exponent_se:.3f}",
+        _("Prefactor a"): f"{fit.prefactor:.3g} ± {fit.prefactor_se:.2g}",
+        _("R² (log–log)"): f"{fit.r_squared:.3f}",
+        _("Models fitted"): fit.n_points,
     }
 
 
 def fit_title(result: SweepResult) -> str:
-    return f"Validation loss against size · {result.source}, D = {result.settings.tokens:,} tokens"
+    return _("Validation loss against size · {source}, D = {tokens} tokens").format(
+        source=_(result.source), tokens=f"{result.settings.tokens:,}"
+    )
 
 
 def fit_caption(result: SweepResult, fit: PowerLawFit) -> str:
@@ -344,12 +385,17 @@ def fit_caption(result: SweepResult, fit: PowerLawFit) -> str:
     points = result.points
     largest = points[-1]
     span = largest.non_embedding_parameters / points[0].non_embedding_parameters
-    return (
-        f"Least squares on (ln N, ln L) over {fit.n_points} models: {fit_label(fit)} "
-        f"(± one standard error). The sizes span a factor of {span:.0f} in N. N counts "
-        f"non-embedding parameters, as Kaplan et al. do: the largest model has "
-        f"{largest.non_embedding_parameters:,} of its {largest.parameters:,} parameters outside "
-        "the embedding tables. Loss: mean over the whole validation split after the last step."
+    return _(
+        "Least squares on (ln N, ln L) over {models} models: {law} (± one standard error). The "
+        "sizes span a factor of {span} in N. N counts non-embedding parameters, as Kaplan et al. "
+        "do: the largest model has {inside} of its {total} parameters outside the embedding "
+        "tables. Loss: mean over the whole validation split after the last step."
+    ).format(
+        models=fit.n_points,
+        law=fit_label(fit),
+        span=f"{span:.0f}",
+        inside=f"{largest.non_embedding_parameters:,}",
+        total=f"{largest.parameters:,}",
     )
 
 
@@ -357,10 +403,15 @@ def compute_caption(result: SweepResult, curves: dict[str, tuple[list[float], li
     """How many evaluations the curves hold, which models reach the frontier, and the best."""
     evaluations = sum(len(flops) for flops, _ in curves.values())
     best = min(result.points, key=lambda p: p.val_loss)
-    return (
-        f"{evaluations} evaluations in all. Models whose curves reach the frontier: "
-        f"{', '.join(frontier_labels(curves))}. Lowest final loss: {best.label}, "
-        f"{best.val_loss:.4f} at C = {best.flops:.2e} FLOPs."
+    return _(
+        "{evaluations} evaluations in all. Models whose curves reach the frontier: {frontier}. "
+        "Lowest final loss: {best}, {loss} at C = {flops} FLOPs."
+    ).format(
+        evaluations=evaluations,
+        frontier=", ".join(frontier_labels(curves)),
+        best=best.label,
+        loss=f"{best.val_loss:.4f}",
+        flops=f"{best.flops:.2e}",
     )
 
 
@@ -370,17 +421,23 @@ def chinchilla_caption(plan: SweepPlan) -> str:
     ratios = plan.tokens_per_parameter()
     under = undertrained(ratios)
     verdict = (
-        f"Below {CHINCHILLA_TOKENS_PER_PARAMETER} tokens per parameter, so undertrained by that "
-        f"rule: {', '.join(under)}."
+        _("Below {ratio} tokens per parameter, so undertrained by that rule: {models}.").format(
+            ratio=CHINCHILLA_TOKENS_PER_PARAMETER, models=", ".join(under)
+        )
         if under
-        else "No model is below that ratio."
+        else _("No model is below that ratio.")
     )
     shown = ", ".join(f"{ratio:.1f}" for ratio in ratios.values())
-    return (
-        f"Every model sees D = {tokens:,} tokens; D over all parameters (embeddings included, "
-        f"as Chinchilla counts) from the smallest to the largest model: {shown}. At "
-        f"{CHINCHILLA_TOKENS_PER_PARAMETER} tokens per parameter this D suits a model of "
-        f"≈ {tokens / CHINCHILLA_TOKENS_PER_PARAMETER:,.0f} parameters in all. {verdict}"
+    return _(
+        "Every model sees D = {tokens} tokens; D over all parameters (embeddings included, as "
+        "Chinchilla counts) from the smallest to the largest model: {shown}. At {ratio} tokens "
+        "per parameter this D suits a model of ≈ {suited} parameters in all. {verdict}"
+    ).format(
+        tokens=f"{tokens:,}",
+        shown=shown,
+        ratio=CHINCHILLA_TOKENS_PER_PARAMETER,
+        suited=f"{tokens / CHINCHILLA_TOKENS_PER_PARAMETER:,.0f}",
+        verdict=verdict,
     )
 
 
@@ -405,16 +462,16 @@ def multiply_adds_chart(
                 x=list(lengths),
                 y=counts,
                 mode="lines+markers",
-                name=html.escape(part),
+                name=html.escape(_(part)),
                 line={"color": color, "width": 3},
-                hovertemplate=f"{html.escape(part)}<br>n = %{{x}}<br>%{{y:.3g}}<extra></extra>",
+                hovertemplate=f"{html.escape(_(part))}<br>n = %{{x}}<br>%{{y:.3g}}<extra></extra>",
             )
         )
     return _layout(
         figure,
         title,
-        "sequence length n (log scale)",
-        "multiply-adds, computed (log scale)",
+        _("sequence length n (log scale)"),
+        _("multiply-adds, computed (log scale)"),
         xaxis_type="log",
         yaxis_type="log",
     )
@@ -438,7 +495,7 @@ def time_chart(result: CostResult, title: str) -> go.Figure:
                 x=lengths,
                 y=[p.seconds[kind] * 1000 for p in result.points],
                 mode="lines+markers",
-                name=html.escape(f"{KIND_NAMES[kind]}, forward"),
+                name=html.escape(_("{kind}, forward").format(kind=_(KIND_NAMES[kind]))),
                 line={"color": KIND_COLORS[kind], "width": 3},
                 hovertemplate="n = %{x}<br>%{y:.3f} ms<extra></extra>",
             )
@@ -450,7 +507,9 @@ def time_chart(result: CostResult, title: str) -> go.Figure:
                     x=lengths,
                     y=[p.backward_seconds[kind] * 1000 for p in result.points],
                     mode="lines+markers",
-                    name=html.escape(f"{KIND_NAMES[kind]}, forward + backward"),
+                    name=html.escape(
+                        _("{kind}, forward + backward").format(kind=_(KIND_NAMES[kind]))
+                    ),
                     line={"color": KIND_COLORS[kind], "width": 2, "dash": "dash"},
                     hovertemplate="n = %{x}<br>%{y:.3f} ms<extra></extra>",
                 )
@@ -463,7 +522,9 @@ def time_chart(result: CostResult, title: str) -> go.Figure:
                 x=lengths,
                 y=reference_line(lengths, anchor_n, anchor, slope),
                 mode="lines",
-                name=f"reference: slope {slope} (∝ n{'²' if slope == 2 else ''})",
+                name=_("reference: slope {slope} (∝ n{power})").format(
+                    slope=slope, power="²" if slope == 2 else ""
+                ),
                 line={"color": "#7f7f7f", "dash": dash, "width": 2},
                 hoverinfo="skip",
             )
@@ -471,8 +532,8 @@ def time_chart(result: CostResult, title: str) -> go.Figure:
     figure = _layout(
         figure,
         title,
-        "sequence length n (log scale)",
-        "median time, ms, measured (log scale)",
+        _("sequence length n (log scale)"),
+        _("median time, ms, measured (log scale)"),
         xaxis_type="log",
         yaxis_type="log",
     )
@@ -500,16 +561,18 @@ def share_chart(result: CostResult, title: str) -> go.Figure:
                 x=result.lengths,
                 y=[100 * p.attention_share(kind) for p in result.points],
                 mode="lines+markers",
-                name=html.escape(KIND_NAMES[kind]),
+                name=html.escape(_(KIND_NAMES[kind])),
                 line={"color": KIND_COLORS[kind], "width": 3},
-                hovertemplate="n = %{x}<br>%{y:.1f}% of the time<extra></extra>",
+                hovertemplate="n = %{x}<br>"
+                + _("{share} of the time").format(share="%{y:.1f}%")
+                + "<extra></extra>",
             )
         )
     return _layout(
         figure,
         title,
-        "sequence length n (log scale)",
-        "attention ÷ (attention + MLP) time, %",
+        _("sequence length n (log scale)"),
+        _("attention ÷ (attention + MLP) time, %"),
         xaxis_type="log",
         yaxis_range=[0, 100],
     )
@@ -521,8 +584,8 @@ def memory_chart(result: CostResult, title: str) -> go.Figure:
     lengths = result.lengths
     figure = go.Figure()
     computed = {
-        "computed: one heads × n × n matrix": [p.score_bytes for p in result.points],
-        "computed: MLP hidden activation": [p.mlp_bytes for p in result.points],
+        _("computed: one heads × n × n matrix"): [p.score_bytes for p in result.points],
+        _("computed: MLP hidden activation"): [p.mlp_bytes for p in result.points],
     }
     for (name, sizes), color in zip(computed.items(), ("#7f7f7f", "#9edae5"), strict=True):
         figure.add_trace(
@@ -542,7 +605,7 @@ def memory_chart(result: CostResult, title: str) -> go.Figure:
                     x=lengths,
                     y=[p.peak_bytes[kind] / MIB for p in result.points],
                     mode="lines+markers",
-                    name=html.escape(f"measured peak, {KIND_NAMES[kind]}"),
+                    name=html.escape(_("measured peak, {kind}").format(kind=_(KIND_NAMES[kind]))),
                     line={"color": KIND_COLORS[kind], "width": 3},
                     hovertemplate="n = %{x}<br>%{y:.3f} MiB<extra></extra>",
                 )
@@ -550,8 +613,8 @@ def memory_chart(result: CostResult, title: str) -> go.Figure:
     return _layout(
         figure,
         title,
-        "sequence length n (log scale)",
-        "memory, MiB (log scale)",
+        _("sequence length n (log scale)"),
+        _("memory, MiB (log scale)"),
         xaxis_type="log",
         yaxis_type="log",
     )
@@ -563,16 +626,16 @@ def cost_rows(result: CostResult) -> list[dict]:
     for p in result.points:
         row = {
             "n": p.n,
-            "attention ms (measured)": round(p.seconds["attention"] * 1000, 3),
-            "fused ms (measured)": round(p.seconds["fused"] * 1000, 3),
-            "MLP ms (measured)": round(p.seconds["mlp"] * 1000, 3),
-            "attention share (measured)": f"{p.attention_share():.0%}",
-            "n × n matrix MiB (computed)": round(p.score_bytes / MIB, 3),
+            _("attention ms (measured)"): round(p.seconds["attention"] * 1000, 3),
+            _("fused ms (measured)"): round(p.seconds["fused"] * 1000, 3),
+            _("MLP ms (measured)"): round(p.seconds["mlp"] * 1000, 3),
+            _("attention share (measured)"): f"{p.attention_share():.0%}",
+            _("n × n matrix MiB (computed)"): round(p.score_bytes / MIB, 3),
         }
         if p.peak_bytes is not None:
-            row["attention peak MiB (measured)"] = round(p.peak_bytes["attention"] / MIB, 3)
-            row["fused peak MiB (measured)"] = round(p.peak_bytes["fused"] / MIB, 3)
-            row["MLP peak MiB (measured)"] = round(p.peak_bytes["mlp"] / MIB, 3)
+            row[_("attention peak MiB (measured)")] = round(p.peak_bytes["attention"] / MIB, 3)
+            row[_("fused peak MiB (measured)")] = round(p.peak_bytes["fused"] / MIB, 3)
+            row[_("MLP peak MiB (measured)")] = round(p.peak_bytes["mlp"] / MIB, 3)
         rows.append(row)
     return rows
 
@@ -584,7 +647,9 @@ def cost_rows(result: CostResult) -> list[dict]:
 
 def prediction_chart(settings: CostSettings) -> go.Figure:
     """The computed multiply-adds of one layer at every length the settings will measure."""
-    title = f"Computed: multiply-adds of one layer, width C = {settings.n_embd}"
+    title = _("Computed: multiply-adds of one layer, width C = {width}").format(
+        width=settings.n_embd
+    )
     return multiply_adds_chart(settings.lengths, settings.n_embd, settings.mlp_width, title)
 
 
@@ -593,10 +658,16 @@ def prediction_caption(settings: CostSettings) -> str:
     crossover = crossover_length(settings.n_embd, settings.mlp_width)
     n = settings.max_length
     matrix = score_matrix_bytes(n, settings.n_head) / MIB
-    return (
-        f"Attention (projections + scores) costs as much as the MLP at n = 2C = {crossover:.0f}; "
-        f"its n² part alone equals the MLP at n = 4C = {settings.mlp_width}. At n = {n}, one "
-        f"{settings.n_head} × {n} × {n} float32 matrix takes {matrix:.2f} MiB (computed)."
+    return _(
+        "Attention (projections + scores) costs as much as the MLP at n = 2C = {crossover}; its "
+        "n² part alone equals the MLP at n = 4C = {mlp}. At n = {n}, one {heads} × {n} × {n} "
+        "float32 matrix takes {matrix} MiB (computed)."
+    ).format(
+        crossover=f"{crossover:.0f}",
+        mlp=settings.mlp_width,
+        n=n,
+        heads=settings.n_head,
+        matrix=f"{matrix:.2f}",
     )
 
 
@@ -605,19 +676,20 @@ def cost_progress(updates: Sequence[object]) -> tuple[float, str]:
     one, from the job's ``CostUpdate``s."""
     measured = [u for u in updates if isinstance(u, CostUpdate)]
     if not measured:
-        return 0.0, "Warming up…"
+        return 0.0, _("Warming up…")
     last = measured[-1]
     return (
         last.done / last.total,
-        f"Measured n = {last.point.n} ({last.done} of {last.total} lengths)",
+        _("Measured n = {n} ({done} of {total} lengths)").format(
+            n=last.point.n, done=last.done, total=last.total
+        ),
     )
 
 
 def cost_stopped_text(result: CostResult) -> str:
-    return (
-        f"Stopped after {len(result.points)} of {len(result.settings.lengths)} lengths: "
-        "the results are shown below, but not kept."
-    )
+    return _(
+        "Stopped after {done} of {total} lengths: the results are shown below, but not kept."
+    ).format(done=len(result.points), total=len(result.settings.lengths))
 
 
 def slope_metrics(result: CostResult) -> dict[str, str]:
@@ -625,33 +697,45 @@ def slope_metrics(result: CostResult) -> dict[str, str]:
     metrics = {}
     for kind in KINDS:
         fit = result.slope(kind)
-        metrics[f"Slope: {KIND_NAMES[kind]}"] = f"{fit.exponent:.2f} ± {fit.exponent_se:.2f}"
+        label = _("Slope: {kind}").format(kind=_(KIND_NAMES[kind]))
+        metrics[label] = f"{fit.exponent:.2f} ± {fit.exponent_se:.2f}"
     return metrics
 
 
 def time_title(settings: CostSettings) -> str:
-    return f"Measured time of one layer, C = {settings.n_embd}, {settings.n_head} heads"
+    return _("Measured time of one layer, C = {width}, {heads}").format(
+        width=settings.n_embd, heads=ngettext("{n} head", "{n} heads", settings.n_head)
+    )
 
 
 def times_caption(result: CostResult) -> str:
     """Which lengths the slopes were fitted on, and how the times were taken."""
     settings = result.settings
     fitted = result.fitted_lengths()
-    threads = "one CPU thread" if result.threads == 1 else f"{result.threads} CPU threads"
-    return (
-        f"Slopes fitted by least squares on (ln n, ln time) for n = {fitted[0]} to {fitted[-1]} "
-        f"({len(fitted)} lengths; ± one standard error). Median of at least {settings.repeats} "
-        f"runs per point, after a warm-up run, on {threads}. The grey reference lines pass "
-        f"through the attention time at n = {fitted[0]}."
+    threads = (
+        _("one CPU thread")
+        if result.threads == 1
+        else ngettext("{n} CPU thread", "{n} CPU threads", result.threads)
+    )
+    return _(
+        "Slopes fitted by least squares on (ln n, ln time) for n = {first} to {last} ({count} "
+        "lengths; ± one standard error). Median of at least {repeats} runs per point, after a "
+        "warm-up run, on {threads}. The grey reference lines pass through the attention time "
+        "at n = {first}."
+    ).format(
+        first=fitted[0],
+        last=fitted[-1],
+        count=len(fitted),
+        repeats=settings.repeats,
+        threads=threads,
     )
 
 
 def backward_caption(result: CostResult) -> str:
     """The slope of forward + backward time (only for a measurement that timed it)."""
     backward = result.slope("attention", backward=True)
-    return (
-        f"Forward + backward, attention with materialised weights: slope "
-        f"{backward.exponent:.2f} ± {backward.exponent_se:.2f}."
+    return _("Forward + backward, attention with materialised weights: slope {slope}.").format(
+        slope=f"{backward.exponent:.2f} ± {backward.exponent_se:.2f}"
     )
 
 
@@ -661,14 +745,21 @@ def share_caption(result: CostResult) -> str:
     over_half = half_time_length(result)
     crossover = crossover_length(result.settings.n_embd, result.settings.mlp_width)
     where = (
-        f"first reaches half of the time at n = {over_half}"
+        _("it first reaches half of the time at n = {n}").format(n=over_half)
         if over_half is not None
-        else "stays below half of the time at every length measured"
+        else _("it stays below half of the time at every length measured")
     )
-    return (
-        f"Attention with materialised weights takes {first.attention_share():.0%} of the time "
-        f"at n = {first.n} and {last.attention_share():.0%} at n = {last.n}; it {where} "
-        f"(the multiply-add count predicts n = {crossover:.0f})."
+    return _(
+        "Attention with materialised weights takes {first_share} of the time at n = {first_n} "
+        "and {last_share} at n = {last_n}; {where} (the multiply-add count predicts n = "
+        "{crossover})."
+    ).format(
+        first_share=f"{first.attention_share():.0%}",
+        first_n=first.n,
+        last_share=f"{last.attention_share():.0%}",
+        last_n=last.n,
+        where=where,
+        crossover=f"{crossover:.0f}",
     )
 
 
@@ -679,10 +770,15 @@ def memory_caption(result: CostResult) -> str | None:
     if last.peak_bytes is None:
         return None
     peak = last.peak_bytes["attention"]
-    return (
-        f"At n = {last.n}: one n × n matrix for all heads is {last.score_bytes / MIB:.2f} "
-        f"MiB (computed); the forward pass with materialised weights peaked at "
-        f"{peak / MIB:.2f} MiB (measured, {peak / last.score_bytes:.1f} matrices' worth), "
-        f"the fused kernel at {last.peak_bytes['fused'] / MIB:.2f} MiB and the MLP at "
-        f"{last.peak_bytes['mlp'] / MIB:.2f} MiB (measured)."
+    return _(
+        "At n = {n}: one n × n matrix for all heads is {matrix} MiB (computed); the forward pass "
+        "with materialised weights peaked at {peak} MiB (measured, {ratio} matrices' worth), the "
+        "fused kernel at {fused} MiB and the MLP at {mlp} MiB (measured)."
+    ).format(
+        n=last.n,
+        matrix=f"{last.score_bytes / MIB:.2f}",
+        peak=f"{peak / MIB:.2f}",
+        ratio=f"{peak / last.score_bytes:.1f}",
+        fused=f"{last.peak_bytes['fused'] / MIB:.2f}",
+        mlp=f"{last.peak_bytes['mlp'] / MIB:.2f}",
     )

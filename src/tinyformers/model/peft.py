@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tinyformers.i18n import _
 from tinyformers.model.attention import MultiHeadAttention, attention, fast_attention
 from tinyformers.model.blocks import Block
 from tinyformers.model.positional import apply_rotary
@@ -132,7 +133,11 @@ def check_lora(rank: int, alpha: float, targets: Iterable[str]) -> tuple[str, ..
         raise ValueError(f"LoRA alpha must be above 0 and at most {MAX_ALPHA:g}, got {alpha!r}")
     targets = tuple(targets)
     if not targets:
-        raise ValueError(f"choose at least one projection for LoRA: {', '.join(LORA_TARGETS)}")
+        raise ValueError(
+            _("choose at least one projection for LoRA: {targets}").format(
+                targets=", ".join(LORA_TARGETS)
+            )
+        )
     unknown = [t for t in targets if t not in LORA_TARGETS]
     if unknown:
         raise ValueError(
@@ -221,8 +226,11 @@ def check_adapters(bottleneck: int, places: Iterable[str]) -> tuple[str, ...]:
     places = tuple(places)
     if not places or any(place not in ADAPTER_PLACES for place in places):
         raise ValueError(
-            f"adapters go after 'attn' and/or 'mlp'; got {', '.join(map(repr, places)) or 'none'}"
+            _("adapters go after 'attn' and/or 'mlp'; got {places}").format(
+                places=", ".join(map(repr, places)) or _("none")
+            )
         )
+
     return places
 
 

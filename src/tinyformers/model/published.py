@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tinyformers.i18n import _
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -143,6 +145,23 @@ def _t5(n_layer: int, n_embd: int, n_head: int, n_inner: int, head_width: int) -
 WEBTEXT = "WebText: about 8 million web pages linked from Reddit (40 GB of text)"
 BERT_DATA = "BooksCorpus (800 million words) and English Wikipedia (2,500 million words)"
 C4 = "C4, a cleaned Common Crawl (about 750 GB), pre-trained on about 34 billion tokens"
+
+
+def _marked() -> None:
+    """The contexts and training data below, marked for the catalog (``rows`` translates them
+    where the table is shown)."""
+    _("WebText: about 8 million web pages linked from Reddit (40 GB of text)")
+    _("BooksCorpus (800 million words) and English Wikipedia (2,500 million words)")
+    _("C4, a cleaned Common Crawl (about 750 GB), pre-trained on about 34 billion tokens")
+    _("WMT 2014 English–German, about 4.5 million sentence pairs")
+    _("BooksCorpus: about 7,000 unpublished books")
+    _("300 billion tokens of filtered Common Crawl, WebText2, two book corpora and Wikipedia")
+    _("no fixed limit (sinusoidal positions)")
+    _("512 tokens")
+    _("1,024 tokens")
+    _("2,048 tokens")
+    _("512 tokens in pre-training (relative positions)")
+
 
 PUBLISHED: tuple[Published, ...] = (
     Published(
@@ -300,11 +319,11 @@ def rows(families: tuple[str, ...] = FAMILIES) -> list[dict[str, object]]:
                 "heads": a.n_head,
                 "MLP width": a.n_inner,
                 "vocabulary": a.vocab_size,
-                "context": model.context,
+                "context": _(model.context),
                 "quoted": human(model.quoted),
                 "counted here": f"{model.counted:,}",
                 "counted / quoted": f"{model.counted / model.quoted:.3f}",
-                "training data": model.data,
+                "training data": _(model.data),
                 "source": model.source,
             }
         )
