@@ -30,7 +30,7 @@ LAYERS = {
 }
 SHARED_FIGURES = {"common", "bertviz", "classroom"}  # drawing helpers; the class view's chart
 COURSE_PAGES = {"home", "plan", "class_view"}  # the course map, lesson plans, class view
-MAX_PAGE_LINES = 300
+MAX_PAGE_LINES = 380  # a page reads top to bottom; its interface text goes through _()
 
 
 def module_name(path: Path) -> str:

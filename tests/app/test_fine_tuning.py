@@ -291,11 +291,6 @@ def test_without_a_task_only_the_counting_questions_are_asked(fresh) -> None:
     assert len(skipped) == 2, skipped
 
 
-@pytest.mark.xfail(
-    reason="English left on the Russian page comes from text this lesson does not own: Latin "
-    "terms in lessons/ru/fine-tuning.md and widgets.seed_control's help",
-    strict=False,
-)
 def test_the_page_in_russian_has_no_english_left(open_link) -> None:
     at = open_link(PAGE, {"lang": "ru"})
     assert not at.exception

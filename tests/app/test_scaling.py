@@ -254,11 +254,6 @@ def test_published_models_are_counted_from_their_configurations(page):
     assert published_counts(page) == expected_published_counts()
 
 
-@pytest.mark.xfail(
-    reason="English left on the Russian page comes from text this lesson does not own: a "
-    "citation in lessons/ru/scaling.md and widgets.seed_control's help",
-    strict=False,
-)
 def test_the_page_in_russian_has_no_english_left(open_link) -> None:
     at = open_link(PAGE, {"lang": "ru"})
     assert not at.exception

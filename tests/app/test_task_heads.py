@@ -97,11 +97,6 @@ def test_a_typed_sentence_reaches_the_page_as_text(fresh) -> None:
     assert first_chart(at)
 
 
-@pytest.mark.xfail(
-    reason="English left on the Russian page comes from text this lesson does not own: the "
-    "lesson has no lessons/ru/task-heads.md yet, and widgets.seed_control's help",
-    strict=False,
-)
 def test_the_page_in_russian_has_no_english_left(open_link) -> None:
     at = open_link(PAGE, {"lang": "ru"})
     assert not at.exception

@@ -533,11 +533,14 @@ def predict_first_look(
         values = {
             "weight": f"{row[best].item():.2f}",
             "first": repr(found.output[0]),
-            "state": "after training" if trained else "before any training",
+            "state": _("after training") if trained else _("before any training"),
         }
         return Reveal(labels[best], values, {"alignment": found})
 
-    which = "the attention GRU you trained" if trained else "the attention GRU before training"
+    if trained:
+        which = _("the attention GRU you trained")
+    else:
+        which = _("the attention GRU before training")
     values = {"source": source.text, "which": which}
     return Prediction(values, reveal, labels)
 
