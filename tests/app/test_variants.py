@@ -42,14 +42,14 @@ def test_a_short_run_shows_every_curve_and_the_extrapolation(fresh):
     assert not result.stopped and len(result.histories) == len(course.VARIANTS)
     positions = chart(at, "Training loss of each position scheme")
     for label in (course.LEARNED, course.SINUSOIDAL, course.ROTARY, course.NO_POSITIONS):
-        shown = decode(named_trace(positions, label)["y"])
+        shown = decode(named_trace(positions, figs.variant_name(label))["y"])
         np.testing.assert_allclose(shown, [p.train_loss for p in result.histories[label]])
     layernorm = chart(at, "Training loss with LayerNorm")
-    shown = decode(named_trace(layernorm, course.PRE_WARM)["y"])
+    shown = decode(named_trace(layernorm, figs.variant_name(course.PRE_WARM))["y"])
     np.testing.assert_allclose(shown, [p.train_loss for p in result.histories[course.LEARNED]])
     assert result.histories[course.LEARNED][0].learning_rate < 0.03  # warm-up
     table = at.dataframe[-1].value
-    assert list(table["Variant"]) == [v.label for v in course.VARIANTS]
+    assert list(table["Variant"]) == [figs.variant_name(v.label) for v in course.VARIANTS]
     assert list(table["Steps"]) == [course.MIN_STEPS] * len(course.VARIANTS)
     extrapolation = chart(at, "Loss at each position")
     rotary = result.extrapolations[course.ROTARY]
