@@ -8,6 +8,7 @@ limits generous enough for a machine whose cores are busy with other work.
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from bench.app_server import serving
 from tests.e2e.conftest import wait_for_app
@@ -89,8 +90,19 @@ def press(page, label: str) -> None:
 
 
 def choose(page, label: str, option: str) -> None:
-    page.get_by_label(label).first.click()
-    page.get_by_role("option", name=option).first.click()
+    """Pick ``option`` in the menu labelled ``label``; a run that redraws the menu as it opens
+    closes it, so open it again until the option shows."""
+    menu = page.get_by_label(label, exact=True).first
+    for _ in range(3):
+        wait_for_app(page)
+        menu.click()
+        try:
+            page.get_by_role("option", name=option).first.click(timeout=60_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    else:
+        raise AssertionError(f"the menu {label!r} never offered {option!r}")
     wait_for_app(page)
 
 
