@@ -29,11 +29,10 @@ from tinyformers.course.alignment import (
     follows_rule,
     instruction,
 )
+from tinyformers.figures.common import finite, grouped_layout
 from tinyformers.i18n import _
 
-FONT_SIZE = 15
 HEIGHT = 420  # px: the chart beside the controls fits the first screen
-TEMPLATE = "plotly_white"
 COLORS = {BASE_NAME: "#9e9e9e", SFT_NAME: "#1f77b4", DPO_NAME: "#d62728", RL_NAME: "#2ca02c"}
 STAGE_NAMES = {
     "sft": "instruction tuning (cross-entropy)",
@@ -56,23 +55,6 @@ def _color(name: str) -> str:
     return COLORS.get(name, "#333333")
 
 
-def _layout(figure: go.Figure, title: str, height: int) -> go.Figure:
-    figure.update_layout(
-        title={"text": html.escape(title), "font": {"size": FONT_SIZE + 1}},
-        font_size=FONT_SIZE,
-        height=height,
-        template=TEMPLATE,
-        margin={"l": 60, "r": 20, "t": 80, "b": 60},
-        legend={"orientation": "h", "y": -0.22, "yanchor": "top", "x": 0},
-        barmode="group",
-    )
-    return figure
-
-
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
-
-
 # ---------------------------------------------------------------------------------------------
 # The student's answer
 # ---------------------------------------------------------------------------------------------
@@ -88,7 +70,7 @@ def answer_figure(found: AnswerComparison) -> go.Figure:
         figure.add_trace(
             go.Bar(
                 x=labels,
-                y=[_finite(v) for v in values],
+                y=[finite(v) for v in values],
                 name=html.escape(name),
                 marker_color=_color(name),
                 text=[f"{v:.1f}" for v in values],
@@ -99,7 +81,7 @@ def answer_figure(found: AnswerComparison) -> go.Figure:
         )
     figure.update_yaxes(title=_("log-probability of the answer"))
     title = _("Your answer to “{instruction}”").format(instruction=instruction(found.topic))
-    return _layout(figure, title, HEIGHT)
+    return grouped_layout(figure, title, HEIGHT)
 
 
 def answer_caption(found: AnswerComparison) -> str:
@@ -154,7 +136,7 @@ def losses_chart(stages: Mapping[str, Sequence[StageUpdate]]) -> go.Figure:
         figure.add_trace(
             go.Scatter(
                 x=[u.step for u in updates],
-                y=[_finite(u.values["loss"]) for u in updates],
+                y=[finite(u.values["loss"]) for u in updates],
                 name=html.escape(_(STAGE_NAMES[stage])),
                 mode="lines",
                 line={"color": colors[stage], "width": 3},
@@ -165,7 +147,7 @@ def losses_chart(stages: Mapping[str, Sequence[StageUpdate]]) -> go.Figure:
     figure.update_xaxes(title=_("step"))
     figure.update_yaxes(title=_("training loss"), rangemode="tozero")
     title = _("Losses (dotted: log 2, where DPO and Bradley–Terry start)")
-    return _layout(figure, title, HEIGHT)
+    return grouped_layout(figure, title, HEIGHT)
 
 
 def rl_chart(updates: Sequence[StageUpdate]) -> go.Figure:
@@ -181,7 +163,7 @@ def rl_chart(updates: Sequence[StageUpdate]) -> go.Figure:
         figure.add_trace(
             go.Scatter(
                 x=steps,
-                y=[_finite(u.values[key]) for u in updates],
+                y=[finite(u.values[key]) for u in updates],
                 name=key,
                 mode="lines+markers",
                 line={"color": color, "width": 3},
@@ -193,7 +175,7 @@ def rl_chart(updates: Sequence[StageUpdate]) -> go.Figure:
         )
     figure.update_xaxes(title=_("step"))
     figure.update_yaxes(rangemode="tozero", row=1, col=2)
-    return _layout(figure, _("REINFORCE + KL: reward and KL over steps"), HEIGHT)
+    return grouped_layout(figure, _("REINFORCE + KL: reward and KL over steps"), HEIGHT)
 
 
 def stage_steps(settings: AlignSettings) -> dict[str, int]:
@@ -248,7 +230,7 @@ def rates_figure(scores: Sequence[ModelScores]) -> go.Figure:
             )
         )
     figure.update_yaxes(range=[0, 1.12], tickformat=".0%")
-    return _layout(figure, _("Sampled answers to the instructions"), 440)
+    return grouped_layout(figure, _("Sampled answers to the instructions"), 440)
 
 
 def score_rows(result: AlignmentResult) -> list[dict[str, object]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 
 PALETTE = ["#fde2e4", "#e2ece9", "#dfe7fd", "#fff1e6", "#e9edc9", "#f0efeb", "#cddafd"]
 
@@ -63,3 +64,27 @@ def number(value: float, digits: int = 3) -> str:
     negative zero ("-0.000" is "0.000")."""
     text = f"{value:,.{digits}f}"
     return text[1:] if text.startswith("-") and float(text[1:].replace(",", "")) == 0 else text
+
+
+LESSON_FONT_SIZE = 15
+LESSON_TEMPLATE = "plotly_white"
+
+
+def grouped_layout(figure, title: str, height: int):
+    """A lesson chart's frame: escaped title, white template, legend under the plot, bars in
+    groups (the layout the distillation and alignment charts share)."""
+    figure.update_layout(
+        title={"text": html.escape(title), "font": {"size": LESSON_FONT_SIZE + 1}},
+        font_size=LESSON_FONT_SIZE,
+        height=height,
+        template=LESSON_TEMPLATE,
+        margin={"l": 60, "r": 20, "t": 80, "b": 60},
+        legend={"orientation": "h", "y": -0.22, "yanchor": "top", "x": 0},
+        barmode="group",
+    )
+    return figure
+
+
+def finite(value: float | None) -> float | None:
+    """``value`` if it is a finite number, else None (a chart leaves a gap there)."""
+    return value if value is not None and math.isfinite(value) else None

@@ -27,12 +27,11 @@ from tinyformers.course.distillation import (
     MaskedWord,
     ModelScores,
 )
+from tinyformers.figures.common import grouped_layout
 from tinyformers.i18n import _
 from tinyformers.training.loop import Progress
 
-FONT_SIZE = 15
 HEIGHT = 440  # px: the chart beside the controls fits the first screen
-TEMPLATE = "plotly_white"
 COLORS = {
     TEACHER: "#1f77b4",
     UNTRAINED: "#9e9e9e",
@@ -55,19 +54,6 @@ def _marked() -> None:
 
 def _color(name: str) -> str:
     return COLORS.get(name, "#333333")
-
-
-def _layout(figure: go.Figure, title: str, height: int) -> go.Figure:
-    figure.update_layout(
-        title={"text": html.escape(title), "font": {"size": FONT_SIZE + 1}},
-        font_size=FONT_SIZE,
-        height=height,
-        template=TEMPLATE,
-        margin={"l": 60, "r": 20, "t": 80, "b": 60},
-        legend={"orientation": "h", "y": -0.22, "yanchor": "top", "x": 0},
-        barmode="group",
-    )
-    return figure
 
 
 def distributions_figure(found: Distributions) -> go.Figure:
@@ -96,7 +82,7 @@ def distributions_figure(found: Distributions) -> go.Figure:
     figure.update_yaxes(rangemode="tozero")  # each panel its own scale: softened bars are low
     figure.update_yaxes(title=_("probability"), row=1, col=1)
     figure.update_xaxes(tickangle=-40)
-    return _layout(figure, _("The masked word: the teacher's top tokens, softened"), HEIGHT)
+    return grouped_layout(figure, _("The masked word: the teacher's top tokens, softened"), HEIGHT)
 
 
 def word_caption(word: MaskedWord, found: Distributions) -> str:
@@ -137,7 +123,7 @@ def loss_chart(histories: Mapping[str, Sequence[Progress]], steps: int) -> go.Fi
         )
     figure.update_xaxes(title=_("step"), range=[0, steps])
     figure.update_yaxes(title=_("training loss"), rangemode="tozero")
-    return _layout(figure, _("Training the two students"), HEIGHT)
+    return grouped_layout(figure, _("Training the two students"), HEIGHT)
 
 
 def progress_text(histories: Mapping[str, Sequence[Progress]], steps: int) -> tuple[float, str]:
@@ -195,7 +181,7 @@ def scores_chart(scores: Sequence[ModelScores]) -> go.Figure:
             )
         )
     figure.update_yaxes(range=[0, 1.12], tickformat=".0%")
-    return _layout(figure, _("What each model got right on held-out sentences"), 460)
+    return grouped_layout(figure, _("What each model got right on held-out sentences"), 460)
 
 
 def _by_name(scores: Sequence[ModelScores]) -> dict[str, ModelScores]:
