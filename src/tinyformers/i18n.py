@@ -96,8 +96,3 @@ def _(message: str) -> str:
 def ngettext(singular: str, plural: str, n: int) -> str:
     """The form of a message for ``n`` in the current language, ``{n}`` filled in."""
     return translate_plural(singular, plural, n, current_language())
-
-
-def format_number(value: float) -> str:
-    """``value`` written as the current language writes numbers."""
-    return number(value, current_language())

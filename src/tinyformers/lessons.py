@@ -336,8 +336,3 @@ def translated(lesson: Lesson, language: str, source_language: str = "en") -> Le
 @lru_cache(maxsize=64)
 def _parse_cached(path: Path) -> Lesson:
     return parse_lesson(path)
-
-
-def is_translated(lesson: Lesson, language: str) -> bool:
-    """Whether ``lesson`` has its own text in ``language`` (English is the source)."""
-    return translated(lesson, language) is not lesson or language == "en"
