@@ -96,9 +96,6 @@ def lesson_computations(shipped) -> dict[str, Callable[[], object]]:
         "mlm embeddings": lambda: mlm.embedding_breakdown(b, bt, SHORT, "she smiles ."),
         "distillation distributions": lambda: distil.distributions({"t": b}, bt, masked, 3.0),
         "distillation verbs": lambda: distil.verb_predictions(b, bt, probes),
-        "why-attention cross-attention": lambda: why.transformer_alignment(
-            seq.model, seq.tokenizer, date
-        ),
         "why-attention outputs": lambda: why.outputs({"t": seq.model}, date),
         "task heads masked-LM score": lambda: task_heads.masked_lm_score(b, bt, 20),
         "alignment answers": lambda: align.compare_answers({"g": g}, gt, "cat", SHORT),
