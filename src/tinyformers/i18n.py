@@ -96,3 +96,9 @@ def _(message: str) -> str:
 def ngettext(singular: str, plural: str, n: int) -> str:
     """The form of a message for ``n`` in the current language, ``{n}`` filled in."""
     return translate_plural(singular, plural, n, current_language())
+
+
+def N_(message: str) -> str:  # noqa: N802  gettext's name for it, which pybabel extracts
+    """Mark ``message`` for the catalogs where it is defined, and leave it in English: it is
+    translated with ``_()`` where it is shown (a table of names built once, at import)."""
+    return message
