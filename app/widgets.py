@@ -58,8 +58,11 @@ PRESENTING_KEY = "presenting"
 LANGUAGE_KEY = "lang"  # ?lang=ru|en: the language of the interface and of the lessons
 STEP_PARAM = "step"  # ?step=N: the step (section) of a lesson a link opens at
 LINK_SEEN_KEY = "_link-seen"  # the URL's parameters as the last run ended
+URL_SEEN_KEY = "_url-seen"  # key -> its URL value as this session last read or wrote it
 PROJECTOR_FONT = 20  # px: chart text in presenter mode
 OTHER_MODEL = "Other: a Hugging Face model or a folder…"
+ENGLISH_NOTE_KEY = "_english-models-noted"  # this page run said that the models read English
+ENGLISH_FAMILIES = {"gpt", "bert"}  # the shipped language models, trained on English stories
 TRAINED_KEY = "trained_models"  # name -> LoadedModel, every model trained in this session
 WORK_COOKIE = "tinyformers_work"
 ERROR_DETAILS_OPTION = "client.showErrorDetails"
@@ -108,6 +111,7 @@ def language_switch() -> str:
     )
     if st.query_params.get(LANGUAGE_KEY) != language():
         st.query_params[LANGUAGE_KEY] = language()
+    st.session_state[ENGLISH_NOTE_KEY] = False  # a new page run: its first model picker says it
     return language()
 
 
@@ -363,9 +367,10 @@ def computation_steps(
         step = 0
     elif names is None:
         step = row.slider(label, 0, last, key=key, bind=BIND)
-    else:
+    else:  # the URL keeps the step's number, the same in every language
         options = list(range(last + 1))
-        step = row.select_slider(label, options, format_func=names, key=key, bind=BIND)
+        first = min(max(start, 0), last)
+        step = url_choice(row.select_slider, label, options, key, format_func=names, index=first)
     for (text, button_key), marker, delta, disabled in (
         (back, STEP_BACK, -1, step == 0),
         (next_, STEP_NEXT, 1, step == last),
@@ -415,26 +420,111 @@ def seed_control(key: str = "seed", default: int = 0) -> int:
     return int(seed)
 
 
+@dataclass(frozen=True)
+class OptionNames:
+    """How a menu kept in the URL shows its options: each option's name, written once, in the
+    language of the run that drew the menu."""
+
+    options: list
+    names: list[str]
+
+    @classmethod
+    def of(cls, options: list, format_func: Callable[[object], str]) -> OptionNames:
+        return cls(options, [format_func(option) for option in options])
+
+    def __call__(self, option: object) -> str:
+        return self.names[self.options.index(option)]
+
+
+def url_choice(
+    draw: Callable,
+    label: str,
+    options: Sequence,
+    key: str,
+    *,
+    format_func: Callable[[object], str] = str,
+    index: int = 0,
+    **more,
+):
+    """``draw`` (a radio, selectbox or select slider) over ``options``, each shown by
+    ``format_func``, its choice kept in the URL under ``key`` as the option itself.
+
+    Streamlit's own binding writes the shown text into the URL, so a link made in one language
+    would not open in the other; here the URL holds the option (``greedy``, ``2``) and the page
+    shows it in the session's language. The URL is read when the widget is new and whenever the
+    address changed under the page (a link, Back, a class room); a value that is not an option
+    is dropped, as Streamlit drops it."""
+    options = list(options)
+    codes = [str(option) for option in options]
+    default = options[index]
+    seen = st.session_state.setdefault(URL_SEEN_KEY, {})
+    asked = st.query_params.get(key)
+    if key not in st.session_state or asked != seen.get(key):
+        st.session_state[key] = options[codes.index(asked)] if asked in codes else default
+    elif st.session_state[key] not in options:
+        st.session_state[key] = default
+    value = draw(label, options, format_func=OptionNames.of(options, format_func), key=key, **more)
+    if value == default:
+        st.query_params.pop(key, None)
+    else:
+        st.query_params[key] = str(value)
+    seen[key] = st.query_params.get(key)
+    return value
+
+
+def url_choices(
+    draw: Callable,
+    label: str,
+    options: Sequence,
+    key: str,
+    *,
+    default: Sequence,
+    format_func: Callable[[object], str] = str,
+    **more,
+) -> list:
+    """``url_choice`` for several choices (a multiselect): the URL names each chosen option
+    under ``key``, and an empty choice as one empty value."""
+    options = list(options)
+    codes = [str(option) for option in options]
+    seen = st.session_state.setdefault(URL_SEEN_KEY, {})
+    asked = st.query_params.get_all(key)
+    if key not in st.session_state or asked != seen.get(key):
+        chosen = [options[codes.index(code)] for code in asked if code in codes]
+        if asked != [""] and not chosen:  # nothing usable: the default, and the link drops it
+            asked = []
+            st.query_params.pop(key, None)
+        st.session_state[key] = chosen if asked else list(default)
+    elif any(option not in options for option in st.session_state[key]):
+        st.session_state[key] = [o for o in st.session_state[key] if o in options]
+    value = draw(label, options, format_func=OptionNames.of(options, format_func), key=key, **more)
+    if list(value) == list(default):
+        st.query_params.pop(key, None)
+    else:
+        st.query_params[key] = [str(option) for option in value] or [""]
+    seen[key] = st.query_params.get_all(key)
+    return list(value)
+
+
 def labelled_radio(
     label: str, labels: dict[str, str], key: str, where=st, horizontal: bool = True, **options
 ) -> str:
-    """A radio over the keys of ``labels``, each shown by its label, its choice kept in the URL."""
-    return where.radio(
-        label,
-        list(labels),
-        format_func=labels.get,
-        horizontal=horizontal,
-        key=key,
-        bind=BIND,
-        **options,
+    """A radio over the keys of ``labels``, each shown by its label in the session's language,
+    its key kept in the URL."""
+    shown = partial(_labelled, labels)
+    return url_choice(
+        where.radio, label, list(labels), key, format_func=shown, horizontal=horizontal, **options
     )
 
 
 def labelled_select(label: str, labels: dict[str, str], key: str, where=st, **options) -> str:
-    """A selectbox over the keys of ``labels``, each shown by its label, its choice in the URL."""
-    return where.selectbox(
-        label, list(labels), format_func=labels.get, key=key, bind=BIND, **options
-    )
+    """A selectbox over the keys of ``labels``, each shown by its label in the session's
+    language, its key kept in the URL."""
+    shown = partial(_labelled, labels)
+    return url_choice(where.selectbox, label, list(labels), key, format_func=shown, **options)
+
+
+def _labelled(labels: Mapping[str, str], key: str) -> str:
+    return _(labels[key])
 
 
 def sentence_input(
@@ -529,8 +619,8 @@ def external_models_allowed() -> bool:
 
 
 def model_label(name: str) -> str:
-    """How a model picker shows an option: the model's name, or "Other…" in the page's language
-    (the option's value, kept in the link, stays the same in every language)."""
+    """How a model picker shows an option: the model's name, or "Other…" in the page's
+    language."""
     if name == OTHER_MODEL:
         return _("Other: a Hugging Face model or a folder…")
     return name
@@ -556,11 +646,14 @@ def model_picker(
         st.error(_("No model of this kind is available: the models/ folder is empty."))
         return None
     index = options.index(default) if default in options else 0
-    name = st.selectbox(label, options, index=index, format_func=model_label, key=key, bind=BIND)
+    name = url_choice(st.selectbox, label, options, key, format_func=model_label, index=index)
     if name in trained:
         return trained[name]
     if name != OTHER_MODEL:
-        return shipped_model(name)
+        loaded = shipped_model(name)
+        if loaded.family in ENGLISH_FAMILIES:
+            english_models_note()
+        return loaded
     wanted = st.text_input(
         _("Hugging Face model id or folder"),
         key=f"{key}-other",
@@ -584,6 +677,22 @@ def model_picker(
         )
         return None
     return loaded
+
+
+def english_models_note() -> None:
+    """Once a page, in Russian: the shipped models read English, and the train page makes a
+    model that reads the student's own Russian text."""
+    if language() == DEFAULT_LANGUAGE or st.session_state.get(ENGLISH_NOTE_KEY):
+        return
+    st.session_state[ENGLISH_NOTE_KEY] = True
+    st.info(
+        _(
+            "The course's models were trained on English text, so type English sentences here. "
+            "For a model that reads Russian, train a small one on your own Russian text on the "
+            "[train page](train) (corpus: your own text); it then appears in this list."
+        ),
+        icon=":material/translate:",
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -68,16 +68,24 @@ def settings(at) -> list:
 
 
 def another_value(kind: str, widget) -> tuple[object, str | list[str]] | None:
-    """A value the widget can take other than its current one: (value, as the URL writes it)."""
+    """A value the widget can take other than its current one: (value, as the URL writes it).
+    A menu is kept in the URL by its option (``widgets.url_choice``, whose options its
+    ``format_func`` carries), or by the option's label (Streamlit's own binding)."""
+
+    def in_url(index: int) -> str:
+        options = getattr(widget.format_func, "options", None)
+        return widget.options[index] if options is None else str(options[index])
+
     if kind in ("selectbox", "radio", "select_slider"):
         current = widget.format_func(widget.value)
-        for option in reversed([o for o in widget.options if not o.startswith("Other:")]):
-            if option != current:
-                return option, option
+        for index in reversed(range(len(widget.options))):
+            option = widget.options[index]
+            if option != current and not option.startswith("Other:"):
+                return option, in_url(index)
         return None
     if kind == "multiselect":
         first = widget.options[0]
-        return ([first], [first]) if widget.value != [first] else None
+        return ([first], [in_url(0)]) if shown(kind, widget) != [first] else None
     if kind in ("toggle", "checkbox"):
         return (not widget.value), str(not widget.value).lower()
     if kind == "text_input":
@@ -95,11 +103,11 @@ def another_value(kind: str, widget) -> tuple[object, str | list[str]] | None:
     return None
 
 
-FORMATTED = ("selectbox", "radio", "select_slider", "multiselect")  # the URL holds their labels
+FORMATTED = ("selectbox", "radio", "select_slider", "multiselect")  # shown by their labels
 
 
 def shown(kind: str, widget) -> object:
-    """The widget's value as its link writes it (choices by their labels)."""
+    """The widget's value as the page shows it (choices by their labels)."""
     if kind == "multiselect":
         return [widget.format_func(v) for v in widget.value]
     if kind in FORMATTED:
@@ -119,7 +127,7 @@ def test_a_link_brings_back_the_choices_or_says_which_it_could_not(page_path) ->
     for kind, widget in settings(at):
         change = another_value(kind, widget)
         if change is not None:
-            wanted[widget.key] = change[1] if kind in FORMATTED else change[0]
+            wanted[widget.key] = change[0]
             params[widget.key] = change[1]
     assert params, f"{page_path} keeps nothing in its link"
     linked = _open_link(page_path, params)

@@ -12,11 +12,11 @@ from tinyformers.course.attention import DEFAULT_MODEL, DEFAULT_SENTENCE, MAX_TO
 from tinyformers.figures import attention as figs
 from tinyformers.figures.common import token_chips
 from tinyformers.hub.registry import LoadedModel, shipped_names
-from tinyformers.i18n import _, ngettext
+from tinyformers.i18n import N_, _, ngettext
 from tinyformers.text.inputs import text_room
 
 SLUG = "attention"
-SOURCES = {"model": "A shipped model", "toy": "Toy: tiny random weights"}
+SOURCES = {"model": N_("A shipped model"), "toy": N_("Toy: tiny random weights")}
 STEP_KEY = "att-step"
 QUERY_KEY = "att-query"
 DIMENSIONS = stepwise.powers_of_two(1, 1024)
@@ -56,7 +56,7 @@ def step_controls() -> str:
         len(figs.STEPS) - 1,
         (_("◀ Back"), "att-back"),
         (_("Next ▶"), "att-next"),
-        names=lambda n: f"{n + 1}. {figs.STEP_NAMES[figs.STEPS[n]]}",
+        names=lambda n: f"{n + 1}. {figs.step_name(figs.STEPS[n])}",
     )
     return figs.STEPS[number]
 

@@ -21,7 +21,7 @@ from tinyformers.course.fine_tuning import (
 )
 from tinyformers.figures import fine_tuning as figs
 from tinyformers.hub.registry import shipped_names
-from tinyformers.i18n import _, ngettext
+from tinyformers.i18n import N_, _, ngettext
 from tinyformers.model import peft
 from tinyformers.training.jobs import STOPPED, Snapshot
 
@@ -36,7 +36,7 @@ INPUT_WIDTH = 170  # px: two inputs side by side on a phone
 EXAMPLES_SHOWN = 8
 
 
-PLACE_NAMES = {"attn": "after attention", "mlp": "after the MLP"}
+PLACE_NAMES = {"attn": N_("after attention"), "mlp": N_("after the MLP")}
 
 
 def method_names() -> dict[str, str]:
@@ -74,13 +74,13 @@ def task_controls() -> tuple[tuple, course.TaskData] | None:
     )
     with right:
         seed = widgets.seed_control(key="ft-seed")
-    kinds = st.multiselect(
+    kinds = widgets.url_choices(
+        st.multiselect,
         _("Corruptions that make the ungrammatical sentences"),
         list(CORRUPTIONS),
+        "ft-corruptions",
         default=list(CORRUPTIONS),
-        format_func=CORRUPTIONS.get,  # bound to the URL: its options stay as links name them
-        key="ft-corruptions",
-        bind=BIND,
+        format_func=lambda kind: _(CORRUPTIONS[kind]),
     )
     if not kinds:
         st.warning(_("Choose at least one corruption: without one there are no negative examples."))
@@ -127,13 +127,13 @@ def method_options() -> dict[str, object]:
         _("Bottleneck b"), 1, 128, 16, key="ft-bottleneck", bind=BIND
     )
     all_places = list(peft.ADAPTER_PLACES)
-    places = adapters.multiselect(
+    places = widgets.url_choices(
+        adapters.multiselect,
         _("Where in each block"),
         all_places,
-        all_places,
-        format_func=PLACE_NAMES.get,  # bound to the URL: its options stay as links name them
-        key="ft-places",
-        bind=BIND,
+        "ft-places",
+        default=all_places,
+        format_func=lambda place: _(PLACE_NAMES[place]),
     )
     prefix.markdown(_("**Prefix tuning**"))
     length = prefix.number_input(_("Prefix length P"), 1, 32, 8, key="ft-prefix", bind=BIND)
@@ -149,7 +149,6 @@ def run_choices() -> tuple[str | None, str, int]:
     model_name = row.selectbox(
         _("Pretrained model"), models, key="ft-model", bind=BIND, width=INPUT_WIDTH
     )
-    # options bound to the URL keep the labels links name them by, in every language
     method = widgets.labelled_select(_("Method"), METHODS, "ft-method", row, width=INPUT_WIDTH)
     most = min(MOST_STEPS, widgets.server_limits().max_steps)
     label, first = _("Training steps per method"), min(DEFAULT_STEPS, most)

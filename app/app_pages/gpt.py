@@ -36,8 +36,7 @@ DECODING_NAMES = {
 
 
 def decoding_name(strategy: str) -> str:
-    """A decoding's name in the current language, for titles (the radio's options stay in
-    English: a link keeps the label of the option it chose)."""
+    """A decoding's name in the current language, for titles."""
     return DECODING_NAMES[strategy]() if strategy in DECODING_NAMES else strategy
 
 
@@ -226,7 +225,9 @@ def show_search(loaded: LoadedModel, ids: list[int], settings: SamplingSettings,
     """Greedy, sampled or beam-search text with every candidate each step looked at."""
     choice, size, length = st.columns(3)
     # The options stay in English: a link keeps the option's label (see decoding_name).
-    strategy = choice.radio(_("Decoding"), DECODINGS, index=2, key="gpt-decoding", bind=BIND)
+    strategy = widgets.url_choice(
+        choice.radio, _("Decoding"), DECODINGS, "gpt-decoding", format_func=_, index=2
+    )
     k = size.slider(_("Beams k"), 1, MAX_SEARCH_BEAMS, 3, key="gpt-beams", bind=BIND)
     n = length.slider(
         _("New tokens at most"), 1, MAX_SEARCH_TOKENS, 16, key="gpt-search-n", bind=BIND

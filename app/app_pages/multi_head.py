@@ -12,7 +12,6 @@ from widgets import BIND, plain
 from tinyformers.course.multi_head import (
     DEFAULT_MODEL,
     DEFAULT_SENTENCE,
-    FIRST_TOKEN,
     STATISTICS,
     agreement_probe,
     anchor_of,
@@ -30,7 +29,7 @@ from tinyformers.figures import multi_head as figs
 from tinyformers.figures.bertviz import head_view_html, model_view_html
 from tinyformers.figures.common import token_chips
 from tinyformers.hub.registry import LoadedModel, shipped_names
-from tinyformers.i18n import _
+from tinyformers.i18n import N_, _
 from tinyformers.text.corpora import agreement_examples
 from tinyformers.text.inputs import text_room
 from tinyformers.trace import Trace
@@ -45,6 +44,7 @@ SLUG = "multi-head"
 AGREEMENT_DEFAULT_MODEL = "bert-stories"
 AGREEMENT_CHOICES = 12  # agreement sentences offered for the close-up
 SMALLEST_FIRST = {"entropy"}  # statistics whose interesting heads have small values
+ORDERS = (N_("largest first"), N_("smallest first"))
 TOP_HEADS = 24
 LAYER_KEY = "mh-layer"
 HEAD_KEY = "mh-head"
@@ -114,8 +114,6 @@ def open_head(layer: int, head: int) -> None:
 
 def show_ranking(loaded: LoadedModel, trace: Trace) -> None:
     anchor_token, anchor_name = anchor_of(loaded.family)
-    # The sort menu's options, in English as its links hold them.
-    labels = figs.stat_labels(anchor_token or FIRST_TOKEN)
     names = figs.stat_names(anchor_name)
     try:
         stats = head_statistics(trace.attentions, trace.tokens, anchor_token)
@@ -123,16 +121,17 @@ def show_ranking(loaded: LoadedModel, trace: Trace) -> None:
         st.info(_("Head statistics are not available: {reason}.").format(reason=plain(err)))
         return
     key_column, order_column = st.columns([3, 2])
-    key = key_column.selectbox(
-        _("Sort heads by"), STATISTICS, format_func=labels.get, key="mh-sort", bind=BIND
+    key = widgets.url_choice(
+        key_column.selectbox, _("Sort heads by"), STATISTICS, "mh-sort", format_func=names.get
     )
-    order = order_column.radio(
+    order = widgets.url_choice(
+        order_column.radio,
         _("Order"),
-        ("largest first", "smallest first"),
+        ORDERS,
+        f"mh-order-{key}",
+        format_func=_,
         index=1 if key in SMALLEST_FIRST else 0,
         horizontal=True,
-        key=f"mh-order-{key}",
-        bind=BIND,
     )
     ranked = sort_heads(stats, key, descending=order == "largest first")
     widgets.chart(figs.head_ranking_chart(ranked, key, anchor_name, top=TOP_HEADS))

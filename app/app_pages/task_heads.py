@@ -62,7 +62,7 @@ def run_controls() -> HeadSettings | None:
         bind=BIND,
         width=170,
     )
-    methods = {m: fine_tuning.METHODS[m] for m in COMPARED}  # options as links name them
+    methods = {m: fine_tuning.METHODS[m] for m in COMPARED}
 
     compare = widgets.labelled_select(
         _("Compared with full fine-tuning"), methods, "th-compare", row, width=260

@@ -110,8 +110,14 @@ def choose(controls) -> tuple[Choice | None, course.TrainSettings | None]:
         help_text = _(
             "micro trains fast; char is sized for character-level text such as Shakespeare."
         )
-        name = row.selectbox(
-            _("Size preset"), names, first, figs.preset_label, "train-preset", help_text, bind=BIND
+        name = widgets.url_choice(
+            row.selectbox,
+            _("Size preset"),
+            names,
+            "train-preset",
+            format_func=figs.preset_label,
+            index=first,
+            help=help_text,
         )
     widgets.lesson_section(current, "objective")
     widgets.lesson_section(current, "build", course.build_values())

@@ -140,7 +140,7 @@ def show_residual(loaded: LoadedModel, inspection: BlockInspection) -> None:
 def show_layer_norm(loaded: LoadedModel, inspection: BlockInspection, tokens: list[str]) -> None:
     left, right = st.columns([1, 3])
     layer = widgets.choose_index(_("Layer"), len(inspection.layers), "tb-layer", container=left)
-    options = figs.norm_options(inspection, layer)
+    options = figs.norm_titles(inspection, layer)
     if not options:
         name = markdown_text(loaded.name)
         st.info(
@@ -152,8 +152,7 @@ def show_layer_norm(loaded: LoadedModel, inspection: BlockInspection, tokens: li
     norm_key = f"tb-norm-{model_key(loaded)}"
     name = widgets.labelled_radio(_("LayerNorm"), options, norm_key, right)
     stats = inspection.layers[layer].norms.get(name) or inspection.outer_norms[name]
-    shown = figs.norm_titles(inspection, layer)[name]
-    title = _("{norm}: per-token mean and spread").format(norm=shown)
+    title = _("{norm}: per-token mean and spread").format(norm=options[name])
     widgets.chart(figs.layer_norm_stats_chart(stats, tokens, title))
     st.caption(figs.layer_norm_caption(stats))
     title = _("Learned γ and β of {norm}").format(norm=name)
@@ -176,8 +175,7 @@ def show_feed_forward(loaded: LoadedModel) -> None:
 
 
 def source_name(label: str) -> str:
-    """A training text's label from ``SOURCES``, in the session's language (the menu keeps the
-    English labels, which its links hold)."""
+    """A training text's label from ``SOURCES``, in the session's language."""
     names = {
         SOURCES["lessons"]: _("The lessons' text"),
         SOURCES["stories"]: _("Generated stories"),

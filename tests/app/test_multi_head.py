@@ -124,7 +124,7 @@ def test_ranking_table_matches_direct_statistics(page, shipped):
     assert list(zip(table["layer"], table["head"], strict=True)) == [
         (s.layer, s.head) for s in ranked
     ]
-    column = figs.stat_labels("the first token")["entropy"]
+    column = figs.stat_names("the first token")["entropy"]
     np.testing.assert_allclose(table[column], [s.entropy for s in ranked], atol=5e-4)
     assert "attends to the first token" in table.columns
     bars = chart(page, "Heads ranked by")

@@ -59,3 +59,20 @@ def test_a_lesson_in_russian_shows_its_russian_text(open_link) -> None:
     shown = texts(at)
     assert translate("Check your understanding", "ru") in shown
     assert any(lesson.sections[0].title == text for text in shown)
+
+
+def test_a_russian_page_says_once_that_the_models_read_english(open_link) -> None:
+    note = translate(
+        "The course's models were trained on English text, so type English sentences here. "
+        "For a model that reads Russian, train a small one on your own Russian text on the "
+        "[train page](train) (corpus: your own text); it then appears in this list.",
+        "ru",
+    )
+    assert "(train)" in note  # the link to the train page survives the translation
+    russian = open_link("app_pages/bert.py", {"lang": "ru"})
+    assert not russian.exception
+    assert [info.value for info in russian.info].count(note) == 1
+    russian.run()  # and again on the next run
+    assert [info.value for info in russian.info].count(note) == 1
+    english = open_link("app_pages/bert.py", {"lang": "en"})
+    assert all("trained on English text" not in info.value for info in english.info)

@@ -21,7 +21,7 @@ def steps_script(app_dir: str) -> None:
     from widgets import Jump, computation_steps
 
     text = st.text_input("Input", "abcd")
-    named = st.checkbox("Named steps")
+    named = st.query_params.get("named") == "1"  # a page's steps are named, or they are not
     step = computation_steps(
         "Step",
         "s",
@@ -73,13 +73,18 @@ def test_the_step_is_kept_in_the_link_and_a_link_opens_at_it() -> None:
     assert not linked.button(key="s-next").disabled
 
 
-def test_named_steps_are_labelled_in_the_slider_and_the_link() -> None:
-    at = app({"s": "2: ab"})
-    assert shown(at) == "step=1"  # the link's label names no step before the box is ticked
-    at.checkbox[0].check().run()
-    at.button(key="s-next").click().run()
+def test_named_steps_are_labelled_in_the_slider_and_kept_in_the_link_by_number() -> None:
+    """The number, not the name: a link opens the same step in every language."""
+    at = app({"named": "1", "s": "2"})
     assert shown(at) == "step=2" and at.select_slider(key="s").value == 2
-    assert at.query_params["s"] == "2: ab"
+    assert at.select_slider(key="s").options == ["0: ", "1: a", "2: ab", "3: abc", "4: abcd"]
+    at.button(key="s-next").click().run()
+    assert shown(at) == "step=3" and at.query_params["s"] == "3"
+    at.button(key="s-back").click().run()
+    at.button(key="s-back").click().run()
+    assert shown(at) == "step=1" and "s" not in at.query_params  # the start: a plain link
+    for asked in ("2: ab", "9", "-1", "<b>1</b>"):
+        assert shown(app({"named": "1", "s": asked})) == "step=1"
 
 
 def test_jumps_go_to_their_step_and_are_disabled_where_they_would_change_nothing() -> None:

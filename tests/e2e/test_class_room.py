@@ -86,7 +86,7 @@ def test_a_room_follows_its_instructor_across_replicas(browser, replicas) -> Non
     teacher.get_by_role("button", name="Next ▶").click()
     wait_for_app(teacher)
     for student in students:
-        wait_for_path(student, "/attention", "att-step=2.")  # the second step, by its name
+        wait_for_path(student, "/attention", "att-step=1")  # the second step, by its number
 
     # one student breaks away, the others follow to the next lesson; she rejoins
     away = students[1]

@@ -159,7 +159,7 @@ def test_tall_views_scroll_inside_a_frame_that_fits_the_screen():
 
 def test_ranking_rows_and_caption_follow_the_order():
     ranked = sort_heads(STATS, "previous")
-    labels = figs.stat_labels("[SEP]")
+    labels = figs.stat_names("[SEP]")
     rows = figs.ranking_rows(ranked, labels)
     assert [(r["layer"], r["head"]) for r in rows] == [(s.layer, s.head) for s in ranked]
     assert rows[0][labels["previous"]] == round(ranked[0].previous, 3)

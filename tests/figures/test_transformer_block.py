@@ -241,13 +241,13 @@ def test_residual_caption_compares_first_and_last(gpt_inspection) -> None:
     )
 
 
-def test_norm_options_name_the_layer_and_the_outer_norms(gpt_inspection, tiny_bert) -> None:
-    assert figs.norm_options(gpt_inspection, 1) == {
+def test_norm_titles_name_the_layer_and_the_outer_norms(gpt_inspection, tiny_bert) -> None:
+    assert figs.norm_titles(gpt_inspection, 1) == {
         "ln_1": "layer 1: ln_1 (before attention)",
         "ln_2": "layer 1: ln_2 (before the MLP)",
         "ln_f": "ln_f (after the last block)",
     }
-    bert = figs.norm_options(inspect_ids(tiny_bert, IDS, [0] * 5), 0)
+    bert = figs.norm_titles(inspect_ids(tiny_bert, IDS, [0] * 5), 0)
     assert bert["ln_1"] == "layer 0: ln_1 (after attention)"
     assert "ln_emb" in bert
 

@@ -52,8 +52,7 @@ MINUS_INFINITY = "−∞"
 
 
 def step_name(step: str) -> str:
-    """A step's name in the current language (``STEP_NAMES`` keeps the English names, which
-    the step slider's links hold)."""
+    """A step's name in the current language."""
     names = {
         "x": _("the input X"),
         "q": _("queries Q = X W_Q"),

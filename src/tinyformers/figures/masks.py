@@ -48,8 +48,7 @@ KIND_NAMES = {
 
 
 def kind_name(kind: str) -> str:
-    """A kind of mask's name in the current language (``KIND_NAMES`` keeps the English names,
-    which the kind menu's links hold)."""
+    """A kind of mask's name in the current language."""
     names = {
         "causal": _("Causal"),
         "padding": _("Padding"),

@@ -35,20 +35,9 @@ MAX_VIEW_HEIGHT = 560  # px of a chart or a bertviz frame (a taller view scrolls
 FIRST_VIEW_HEIGHT = 450  # px of the head view, the first figure of the lesson
 
 
-def stat_labels(anchor: str) -> dict[str, str]:
-    """Readable names of the statistics in ``HeadStats``; ``anchor`` names the anchor token."""
-    return {
-        "entropy": "mean entropy of a row (nats)",
-        "distance": "mean distance attended |i − j|",
-        "previous": "attends to the previous token",
-        "anchor": f"attends to {anchor}",
-        "itself": "attends to itself",
-    }
-
-
 def stat_names(anchor: str) -> dict[str, str]:
-    """``stat_labels`` in the current language, for charts, tables and captions (the sort
-    menu keeps the English names, which its links hold)."""
+    """Readable names of the statistics in ``HeadStats`` in the current language; ``anchor``
+    names the anchor token."""
     return {
         "entropy": _("mean entropy of a row (nats)"),
         "distance": _("mean distance attended |i − j|"),

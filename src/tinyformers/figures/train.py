@@ -34,7 +34,7 @@ from tinyformers.course.train import (
     even_guess_loss,
     format_duration,
 )
-from tinyformers.i18n import _, ngettext
+from tinyformers.i18n import N_, _, ngettext
 from tinyformers.model.config import PRESETS, TransformerConfig
 from tinyformers.training.jobs import Limits
 from tinyformers.training.loop import Progress, TrainSettings
@@ -51,11 +51,14 @@ SCORE_TITLES = {
     "self": "weight on the token itself",
 }
 SCORE_NAMES = {"previous": "the previous token", "first": "the first token", "self": "itself"}
-SCORE_LABELS = {name: f"weight on {SCORE_NAMES[name]}" for name in SCORES}  # the score picker's
+SCORE_LABELS = {  # the score picker's options
+    "previous": N_("weight on the previous token"),
+    "first": N_("weight on the first token"),
+    "self": N_("weight on itself"),
+}
 
 
-# The labels above and in course.train in the current language, for captions and titles
-# (the radios keep the English labels: a link keeps the label of the option it chose).
+# The labels above and in course.train in the current language, for captions and titles.
 def family_labels() -> dict[str, str]:
     return {"gpt": _("GPT (causal LM)"), "bert": _("BERT (masked LM)")}
 
@@ -465,13 +468,13 @@ def config_size(config: TransformerConfig) -> str:
 
 
 def preset_label(name: str) -> str:
-    """A size preset as the size picker lists it: its name and its size in words, in English
-    whatever the language (a link keeps the label of the option it chose)."""
+    """A size preset as the size picker lists it: its name and its size in words."""
     preset = PRESETS[name]
-    n_layer, n_head = preset["n_layer"], preset["n_head"]
-    layers = "1 layer" if n_layer == 1 else f"{n_layer} layers"
-    heads = "1 head" if n_head == 1 else f"{n_head} heads"
-    return f"{name}: {layers} × {heads}, width {preset['n_embd']}, context {preset['block_size']}"
+    layers = ngettext("{n} layer", "{n} layers", preset["n_layer"])
+    heads = ngettext("{n} head", "{n} heads", preset["n_head"])
+    return _("{name}: {layers} × {heads}, width {width}, context {context}").format(
+        name=name, layers=layers, heads=heads, width=preset["n_embd"], context=preset["block_size"]
+    )
 
 
 def corpus_caption(profile: CorpusProfile) -> str:

@@ -642,23 +642,9 @@ def residual_caption(inspection: BlockInspection, norms: dict[str, Sequence[floa
     return caption
 
 
-def norm_options(inspection: BlockInspection, layer: int) -> dict[str, str]:
-    """The LayerNorms a student can open, by name with a label: the layer's own, then those
-    outside the blocks."""
-    placement = "before" if inspection.config.ln_placement == "pre" else "after"
-    sublayer = {"ln_1": "attention", "ln_2": "the MLP"}
-    options = {
-        name: f"layer {layer}: {name} ({placement} {sublayer.get(name, 'its sub-layer')})"
-        for name in inspection.norm_names(layer)
-    }
-    for name in inspection.outer_norms:
-        options[name] = f"{name} ({OUTER_NORMS.get(name, 'outside the blocks')})"
-    return options
-
-
 def norm_titles(inspection: BlockInspection, layer: int) -> dict[str, str]:
-    """``norm_options`` in the current language, for titles (the menu keeps the English labels,
-    which its links hold)."""
+    """The LayerNorms a student can open, by name, each with a label in the current language:
+    the layer's own, then those outside the blocks."""
     pre = inspection.config.ln_placement == "pre"
     sublayer = {
         "ln_1": _("before attention") if pre else _("after attention"),
