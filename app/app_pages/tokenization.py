@@ -268,6 +268,7 @@ def script_comparison(
 
 
 def show_scripts(toks: dict[str, Tokenizer] | None, vocab_size: int) -> None:
+    """A text's characters with their UTF-8 bytes, then its tokens by each tokenizer."""
     text = widgets.sentence_input(
         _("A text in another script"), SCRIPT_SENTENCE, "tok-script", max_chars=MAX_SENTENCE_CHARS
     )

@@ -175,7 +175,8 @@ def test_char_bytes_html_shows_every_character_with_its_bytes() -> None:
     page = char_bytes_html(char_bytes("aм日🦊"))
     assert [hexes in page for hexes in ("61", "D0 BC", "E6 97 A5", "F0 9F A6 8A")] == [True] * 4
     assert page.count("<bdi>") == 4
-    assert 'title="Cyrillic letters"' in page
+    assert 'title="Cyrillic letters · 2 bytes"' in page
+    assert page.count("<bdi>") == 4 and "1 byte<" in page and "4 bytes<" in page
 
 
 def test_char_bytes_html_escapes_markup() -> None:

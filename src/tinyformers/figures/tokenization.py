@@ -294,19 +294,31 @@ def shown_char(char: str) -> str:
     return char
 
 
+def _byte_count(n_bytes: int) -> str:
+    return ngettext("{n} byte", "{n} bytes", n_bytes)
+
+
 def char_bytes_html(chars: Sequence[CharBytes]) -> str:
     """Every character as a chip with its UTF-8 bytes in hexadecimal underneath, coloured by
-    how many bytes it takes."""
+    how many bytes it takes, and a legend of those colours."""
     chips = [
-        f'<span title="{html.escape(_(SCRIPT_NAMES[c.script]))}" style="background:'
-        f"{BYTE_COLORS.get(c.n_bytes, PART_COLOR)};padding:2px 6px;margin:2px;border-radius:6px;"
-        'display:inline-block;text-align:center;vertical-align:top">'
+        f'<span title="{html.escape(_(SCRIPT_NAMES[c.script]))} · {_byte_count(c.n_bytes)}" '
+        f'style="background:{BYTE_COLORS.get(c.n_bytes, PART_COLOR)};padding:2px 6px;margin:2px;'
+        'border-radius:6px;display:inline-block;text-align:center;vertical-align:top">'
         f'<span style="font-family:monospace;font-size:1.4em"><bdi>{html.escape(shown_char(c.char))}'
         f'</bdi></span><br><span style="font-family:monospace;font-size:0.75em;color:#555">'
         f"{c.hex}</span></span>"
         for c in chars
     ]
-    return f'<div style="font-size:{FONT_SIZE}px;line-height:1.3">' + "".join(chips) + "</div>"
+    legend = " ".join(
+        f'<span style="background:{BYTE_COLORS.get(n, PART_COLOR)};padding:0 8px;'
+        f'border-radius:4px">{_byte_count(n)}</span>'
+        for n in sorted({c.n_bytes for c in chars})
+    )
+    return (
+        f'<div style="font-size:{FONT_SIZE}px;line-height:1.3">{"".join(chips)}'
+        f'<div style="margin-top:6px;font-size:0.85em">{legend}</div></div>'
+    )
 
 
 def script_table(totals: Sequence[ScriptTotal]) -> list[dict[str, object]]:
