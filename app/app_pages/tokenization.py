@@ -284,8 +284,8 @@ def show_scripts(toks: dict[str, Tokenizer] | None, vocab_size: int) -> None:
         return
     counts = token_counts(compared, text)
     st.dataframe(fig.token_count_table(counts), hide_index=True)
-    st.html(fig.comparison_html(tokenized_rows(compared, text)))
     st.caption(fig.scripts_caption(corpus, counts))
+    st.html(fig.comparison_html(tokenized_rows(compared, text)))
 
 
 # --------------------------------------------------------------------------------------------
