@@ -13,16 +13,22 @@ from tinyformers.course.tokenization import (
     STORIES,
     MergeStep,
     TrainedBPE,
+    char_bytes,
     comparison_tokenizers,
     compression_curve,
     labelled_tokenizers,
     next_tie,
+    script_tokenizers,
+    script_totals,
+    token_counts,
     tokenized_rows,
     train_and_replay,
+    train_russian_bpe,
     units_values,
     word_occurrences,
 )
 from tinyformers.figures import tokenization as fig
+from tinyformers.hub.registry import shipped_names
 from tinyformers.i18n import _, ngettext
 from tinyformers.text.corpora import generate_corpus, lesson_corpus
 from tinyformers.text.tokenizers import Tokenizer
@@ -33,6 +39,8 @@ START_STEP = 10
 MAX_SENTENCE_CHARS = 300
 MAX_WORD_CHARS = 60
 STEP_KEY = "tok-step"
+SCRIPT_SENTENCE = "Хитрая лиса здоровается с Мией, и та смеётся. 🦊"
+SHIPPED_TOKENIZERS = ("gpt-stories", "bert-stories")
 
 
 def sources() -> dict[str, str]:
@@ -67,6 +75,11 @@ def bpe_and_replay(
 def char_and_wordpiece(text: str, vocab_size: int) -> tuple[str, str]:
     char, wordpiece = comparison_tokenizers(text, vocab_size)
     return char.to_str(), wordpiece.to_str()
+
+
+@st.cache_data(max_entries=4, show_spinner=_("Training BPE on the Russian lessons…"))
+def russian_bpe(vocab_size: int) -> str:
+    return train_russian_bpe(vocab_size).to_str()
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -233,6 +246,49 @@ def show_unseen_word(trained: TrainedBPE, toks: dict[str, Tokenizer]) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Other scripts
+# --------------------------------------------------------------------------------------------
+
+
+def script_comparison(
+    corpus: str, toks: dict[str, Tokenizer], vocab_size: int
+) -> dict[str, Tokenizer] | None:
+    """The page's tokenizers, BPE of the same size trained on Russian text, and the tokenizers
+    of the shipped models."""
+    try:
+        russian = Tokenizer.from_str(russian_bpe(vocab_size))
+    except ValueError as err:
+        st.error(
+            _("Could not train BPE on the Russian lessons: {reason}").format(reason=plain(err))
+        )
+        return None
+    names = [name for name in SHIPPED_TOKENIZERS if name in shipped_names()]
+    shipped = {name: widgets.shipped_model(name).tokenizer for name in names}
+    return script_tokenizers(corpus, toks, russian, shipped)
+
+
+def show_scripts(toks: dict[str, Tokenizer] | None, vocab_size: int) -> None:
+    """A text's characters with their UTF-8 bytes, then its tokens by each tokenizer."""
+    text = widgets.sentence_input(
+        _("A text in another script"), SCRIPT_SENTENCE, "tok-script", max_chars=MAX_SENTENCE_CHARS
+    )
+    if text is None:
+        return
+    chars = char_bytes(text)
+    st.html(fig.char_bytes_html(chars))
+    widgets.metric_row(fig.bytes_metrics(chars))
+    st.dataframe(fig.script_table(script_totals(chars)), hide_index=True)
+    corpus = st.session_state.get("tok-source", "stories")
+    compared = script_comparison(corpus, toks, vocab_size) if toks is not None else None
+    if compared is None:
+        return
+    counts = token_counts(compared, text)
+    st.dataframe(fig.token_count_table(counts), hide_index=True)
+    st.caption(fig.scripts_caption(corpus, counts))
+    st.html(fig.comparison_html(tokenized_rows(compared, text)))
+
+
+# --------------------------------------------------------------------------------------------
 # The page
 # --------------------------------------------------------------------------------------------
 
@@ -282,6 +338,9 @@ if trained is not None:
     show_ties(trained, k)
 
 widgets.lesson_section(current, "byte-level")
+widgets.lesson_section(current, "scripts")
+show_scripts(toks, int(vocab_size))
+
 widgets.lesson_section(current, "compare")
 widgets.lesson_section(current, "wordpiece")
 widgets.lesson_section(current, "compression")

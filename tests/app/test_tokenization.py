@@ -10,11 +10,19 @@ from tests.page_checks import BLANK_TEXTS, MARKUP, english_leftovers, html_bodie
 from tests.page_order import elements_before_first_chart, first_chart, strip_keys
 from tests.plotly_json import charts, decode, named_trace, title
 from tinyformers.course.tokenization import (
+    RUSSIAN_BPE_ROW,
+    TRAINED_BPE_ROW,
+    char_bytes,
     compression_curve,
+    letter_count,
     replay_tokenizer,
+    script_of,
+    script_totals,
     segment_text,
+    train_russian_bpe,
     word_counts,
 )
+from tinyformers.hub.registry import load_shipped
 from tinyformers.text.corpora import UserTextError, decode_upload, generate_corpus, lesson_corpus
 from tinyformers.text.tokenizers import (
     Tokenizer,
@@ -65,10 +73,9 @@ def test_default_page_replays_the_merges_it_trained(fresh: AppTest, reference) -
     text, tok, steps = reference
     step = steps[START_STEP - 1]
     assert fresh.slider(key="tok-step").value == START_STEP
-    assert metrics(fresh) == {
-        "Count before the merge": f"{step.count:,}",
-        "Vocabulary size after it": f"{step.vocab_size:,}",
-    }
+    shown = metrics(fresh)
+    assert shown["Count before the merge"] == f"{step.count:,}"
+    assert shown["Vocabulary size after it"] == f"{step.vocab_size:,}"
     caption = training_caption(fresh)
     assert f"{len(text):,} characters" in caption
     assert f"{len(steps):,} merges learned" in caption
@@ -184,7 +191,7 @@ def test_unusual_sentences_are_tokenized_and_escaped(fresh: AppTest, sentence: s
 
 @pytest.mark.parametrize("value", [*BLANK_TEXTS, "x" * 50_000], ids=["empty", "blank", "50k"])
 def test_empty_or_huge_text_gives_a_warning(fresh: AppTest, value: str) -> None:
-    keys = ["tok-sentence", "tok-word", "tok-oov"]
+    keys = ["tok-sentence", "tok-word", "tok-oov", "tok-script"]
     for key in keys:
         fresh.text_input(key=key).set_value(value)
     fresh.run()
@@ -193,13 +200,13 @@ def test_empty_or_huge_text_gives_a_warning(fresh: AppTest, value: str) -> None:
 
 
 def test_words_with_markup_are_shown_as_text(fresh: AppTest) -> None:
-    fresh.text_input(key="tok-word").set_value(MARKUP)
-    fresh.text_input(key="tok-oov").set_value(MARKUP)
+    for key in ("tok-word", "tok-oov", "tok-script"):
+        fresh.text_input(key=key).set_value(MARKUP)
     fresh.run()
     assert not fresh.exception
     bodies = html_bodies(fresh)
     assert all("<img" not in body and "</script>" not in body for body in bodies)
-    assert sum("&lt;" in body for body in bodies) >= 2
+    assert sum("&lt;" in body for body in bodies) >= 4
 
 
 def test_unseen_word_is_split_into_known_pieces(fresh: AppTest, reference) -> None:
@@ -272,6 +279,135 @@ def test_tokenizer_json_round_trip_keeps_special_text_as_text(reference) -> None
     rebuilt = Tokenizer.from_str(tok.to_str())
     assert rebuilt.encode("[MASK]") == tok.encode("[MASK]")
     assert tok.mask_id not in rebuilt.encode("[MASK]")
+
+
+# --------------------------------------------------------------------------------------------
+# Other scripts
+# --------------------------------------------------------------------------------------------
+
+SCRIPT_METRICS = ("Characters (code points)", "Letters", "Bytes in UTF-8", "Bytes per character")
+
+
+def script_tables(at: AppTest) -> tuple[list[dict], list[dict]]:
+    """The table of bytes by kind of character and the table of tokens per tokenizer."""
+    frames = [df.value for df in at.dataframe]
+    by_kind = [f for f in frames if "kind" in f.columns]
+    by_tokenizer = [f for f in frames if "tokenizer" in f.columns]
+    assert len(by_kind) == len(by_tokenizer) == 1, [list(f.columns) for f in frames]
+    return by_kind[0].to_dict("records"), by_tokenizer[0].to_dict("records")
+
+
+def script_chip_rows(at: AppTest) -> dict[str, list[int]]:
+    """The token ids of every row of the comparison of the other-scripts section."""
+    blocks = [rows_of(body) for body in html_bodies(at) if "<b>Characters seen in" in body]
+    assert len(blocks) == 1
+    return blocks[0]
+
+
+@pytest.fixture(scope="module")
+def compared(reference) -> dict[str, Tokenizer]:
+    """The six tokenizers the section compares, trained and loaded here, in its order."""
+    text, tok, _steps = reference
+    return {
+        "char": train_char(text),
+        "bpe": tok,
+        "russian": train_russian_bpe(VOCAB),
+        "wordpiece": train_wordpiece(text, max(VOCAB, wordpiece_min_vocab_size(text))),
+        "gpt-stories": load_shipped("gpt-stories").tokenizer,
+        "bert-stories": load_shipped("bert-stories").tokenizer,
+    }
+
+
+def check_script_section(at: AppTest, text: str, compared: dict[str, Tokenizer]) -> list[dict]:
+    """The section's numbers equal a direct computation on ``text``; returns the token table."""
+    chars = char_bytes(text)
+    n_bytes = len(text.encode("utf-8"))
+    assert {label: metrics(at)[label] for label in SCRIPT_METRICS} == {
+        "Characters (code points)": f"{len(text):,}",
+        "Letters": f"{letter_count(chars):,}",
+        "Bytes in UTF-8": f"{n_bytes:,}",
+        "Bytes per character": f"{n_bytes / len(text):.2f}",
+    }
+    by_kind, by_tokenizer = script_tables(at)
+    totals = script_totals(chars)
+    assert [(row["characters"], row["bytes"]) for row in by_kind] == [
+        (t.characters, t.n_bytes) for t in totals
+    ]
+    words = len(text.split())
+    expected = [len(tok.encode(text)) for tok in compared.values()]
+    assert [row["tokens"] for row in by_tokenizer] == expected
+    assert [row["tokens per word"] for row in by_tokenizer] == [
+        round(n / words, 2) for n in expected
+    ]
+    assert [row["tokens per character"] for row in by_tokenizer] == [
+        round(n / len(text), 2) for n in expected
+    ]
+    assert list(script_chip_rows(at).values()) == [tok.encode(text) for tok in compared.values()]
+    return by_tokenizer
+
+
+def test_other_scripts_section_counts_bytes_and_compares_tokenizers(page, compared) -> None:
+    assert not page.exception
+    text = page.text_input(key="tok-script").value
+    assert sum(script_of(char) == "cyrillic" for char in text) > 20
+    by_tokenizer = check_script_section(page, text, compared)
+    by_kind, _rows = script_tables(page)
+    cyrillic = next(row for row in by_kind if row["kind"] == "Cyrillic letters")
+    assert cyrillic["bytes per character"] == 2.0
+    trained = by_tokenizer[TRAINED_BPE_ROW]["tokens"]
+    russian = by_tokenizer[RUSSIAN_BPE_ROW]["tokens"]
+    assert trained > 2 * russian
+    assert by_tokenizer[TRAINED_BPE_ROW]["tokenizer"].startswith("Byte-level BPE on English")
+    assert by_tokenizer[RUSSIAN_BPE_ROW]["tokenizer"].startswith("Byte-level BPE on Russian")
+    caption = next(c.value for c in page.caption if c.value.startswith("The byte-level BPE"))
+    assert f"into {trained} tokens" in caption and f"into {russian} tokens" in caption
+    assert f"{trained / russian:.1f} times fewer" in caption
+
+
+def test_changing_the_text_updates_the_section(fresh: AppTest, compared) -> None:
+    text = "Mia 日本 🦊🦊 ok"
+    fresh.text_input(key="tok-script").set_value(text).run()
+    assert not fresh.exception
+    check_script_section(fresh, text, compared)
+    by_kind, _rows = script_tables(fresh)
+    per_character = {row["kind"]: row["bytes per character"] for row in by_kind}
+    assert per_character == {
+        "Latin letters": 1.0,
+        "spaces": 1.0,
+        "Chinese characters (CJK)": 3.0,
+        "emoji": 4.0,
+    }
+
+
+@pytest.mark.parametrize("text", ["🦊🦊🦊", "日本", MARKUP], ids=["emoji", "cjk", "markup"])
+def test_other_scripts_take_any_text(fresh: AppTest, compared, text: str) -> None:
+    fresh.text_input(key="tok-script").set_value(text).run()
+    assert not fresh.exception
+    assert not fresh.warning
+    check_script_section(fresh, text, compared)
+    bodies = html_bodies(fresh)
+    assert all("<img" not in body and "</script>" not in body for body in bodies)
+
+
+def test_a_long_text_is_cut_with_a_message(fresh: AppTest, compared) -> None:
+    fresh.text_input(key="tok-script").set_value("Привет, мир! " * 30).run()
+    assert not fresh.exception
+    assert [w.value for w in fresh.warning] == [
+        "Your text has 390 characters; only the first 300 are used."
+    ]
+    check_script_section(fresh, ("Привет, мир! " * 30)[:300], compared)
+
+
+def test_the_russian_corpus_trains_the_second_bpe_whatever_the_page_corpus(
+    fresh: AppTest,
+) -> None:
+    fresh.radio(key="tok-source").set_value("lessons").run()
+    assert not fresh.exception
+    _by_kind, by_tokenizer = script_tables(fresh)
+    assert by_tokenizer[TRAINED_BPE_ROW]["tokenizer"].startswith(
+        "Byte-level BPE on English lessons"
+    )
+    assert by_tokenizer[RUSSIAN_BPE_ROW]["tokenizer"].startswith("Byte-level BPE on Russian")
 
 
 # English names the Russian lesson text keeps on purpose: a term given with its English

@@ -12,13 +12,18 @@ from hypothesis import strategies as st
 
 from tinyformers.course.tokenization import (
     BASE_VOCAB_SIZE,
+    RUSSIAN_BPE_ROW,
+    SCRIPT_NAMES,
+    TRAINED_BPE_ROW,
     MergeStep,
     base_vocabulary,
     byte_level,
+    char_bytes,
     comparison_tokenizers,
     compression_curve,
     labelled_tokenizers,
     learn_merges,
+    letter_count,
     merge_pair,
     next_tie,
     predict_first_whole_word,
@@ -27,11 +32,17 @@ from tinyformers.course.tokenization import (
     readable_tokens,
     replay_merges,
     replay_tokenizer,
+    russian_corpus,
+    script_of,
+    script_tokenizers,
+    script_totals,
     segment,
     segment_text,
     tie_counts,
+    token_counts,
     tokenized_rows,
     train_and_replay,
+    train_russian_bpe,
     word_counts,
     word_occurrences,
 )
@@ -427,3 +438,164 @@ def test_next_tie_is_won_by_the_smaller_left_id() -> None:
     assert predict_next_tie(trained, 1).reveal().answer == "'c' + 'd'"  # the tie at merge 3
     with pytest.raises(ValueError, match="no merge after the first 3"):
         predict_next_tie(trained, 3)
+
+
+# --------------------------------------------------------------------------------------------
+# Other scripts
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "n_bytes", "hexes", "script"),
+    [
+        ("a", 1, ["61"], "latin"),
+        ("мир", 6, ["D0 BC", "D0 B8", "D1 80"], "cyrillic"),
+        ("日", 3, ["E6 97 A5"], "cjk"),
+        ("🦊", 4, ["F0 9F A6 8A"], "emoji"),
+        ("ω", 2, ["CF 89"], "greek"),
+    ],
+)
+def test_char_bytes_gives_every_character_its_utf8_bytes(text, n_bytes, hexes, script) -> None:
+    chars = char_bytes(text)
+    assert len(chars) == len(text)
+    assert sum(c.n_bytes for c in chars) == n_bytes
+    assert [c.hex for c in chars] == hexes
+    assert {c.script for c in chars} == {script}
+
+
+@pytest.mark.parametrize(
+    ("char", "script"),
+    [
+        ("Z", "latin"),
+        ("é", "latin"),
+        ("Ё", "cyrillic"),
+        ("ש", "hebrew"),
+        ("ع", "arabic"),
+        ("か", "kana"),
+        ("カ", "kana"),
+        ("한", "hangul"),
+        ("ß", "latin"),
+        ("7", "digits"),
+        (" ", "spaces"),
+        ("\t", "spaces"),
+        ("\u00a0", "spaces"),
+        (",", "punctuation"),
+        ("«", "punctuation"),
+        ("😀", "emoji"),
+        ("€", "other"),
+        ("\u0301", "other"),
+        ("\u200d", "other"),
+        ("ᚠ", "letters"),
+    ],
+)
+def test_script_of_sorts_characters_into_groups(char: str, script: str) -> None:
+    assert script_of(char) == script
+    assert script in SCRIPT_NAMES
+
+
+def test_script_of_takes_one_character() -> None:
+    with pytest.raises(ValueError, match="one character"):
+        script_of("ab")
+
+
+def test_bytes_per_character_by_script() -> None:
+    totals = {t.script: t for t in script_totals(char_bytes("Mia и кот 日本 🦊🦊"))}
+    assert [t for t in totals] == ["latin", "spaces", "cyrillic", "cjk", "emoji"]
+    assert {s: t.bytes_per_character for s, t in totals.items()} == {
+        "latin": 1,
+        "spaces": 1,
+        "cyrillic": 2,
+        "cjk": 3,
+        "emoji": 4,
+    }
+    assert (totals["cyrillic"].characters, totals["cyrillic"].n_bytes) == (4, 8)
+    assert (totals["spaces"].characters, totals["emoji"].n_bytes) == (4, 8)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(max_size=60))
+def test_script_totals_add_up_to_the_utf8_encoding(text: str) -> None:
+    chars = char_bytes(text)
+    totals = script_totals(chars)
+    assert sum(t.characters for t in totals) == len(text)
+    assert sum(t.n_bytes for t in totals) == len(text.encode("utf-8"))
+    assert b"".join(c.utf8 for c in chars) == text.encode("utf-8")
+    assert letter_count(chars) == sum(ch.isalpha() for ch in text)
+
+
+def test_letters_are_counted_in_every_script() -> None:
+    assert letter_count(char_bytes("мир, a 日 🦊 42!")) == 5
+    assert letter_count(char_bytes("🦊🦊")) == 0
+
+
+@pytest.fixture(scope="module")
+def english_and_russian_bpe():
+    return train_bpe(generate_corpus(500, seed=0), 1000), train_russian_bpe(1000)
+
+
+def test_the_russian_corpus_is_the_russian_lessons() -> None:
+    text = russian_corpus()
+    assert "{#scripts}" in text and "Другие письменности" in text
+    letters = [ch for ch in text if ch.isalpha()]
+    assert sum(script_of(ch) == "cyrillic" for ch in letters) > 0.7 * len(letters)
+
+
+def test_english_bpe_falls_back_to_bytes_on_cyrillic(english_and_russian_bpe) -> None:
+    english, russian = english_and_russian_bpe
+    for word in ("здоровается", "кот", "Мама"):
+        assert len(english.encode(word)) == len(word.encode("utf-8")) == 2 * len(word)
+        assert len(russian.encode(word)) < 2 * len(word)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Хитрая лиса здоровается с Мией, и та смеётся.",
+        "Мама мыла раму, а кот спал.",
+        "Токенизатор разрезает текст на куски из словаря.",
+        "Модель читает предложение слово за словом.",
+    ],
+)
+def test_russian_bpe_needs_fewer_tokens_on_russian_text(english_and_russian_bpe, sentence) -> None:
+    english, russian = english_and_russian_bpe
+    assert len(russian.encode(sentence)) < len(english.encode(sentence)) / 2
+    assert russian.decode(russian.encode(sentence)) == sentence
+
+
+def test_english_bpe_needs_fewer_tokens_on_english_stories(english_and_russian_bpe) -> None:
+    english, russian = english_and_russian_bpe
+    text = generate_corpus(5, seed=3)
+    assert len(english.encode(text)) < len(russian.encode(text))
+
+
+def test_script_tokenizers_add_the_russian_bpe_and_the_shipped_ones(stories) -> None:
+    text, bpe, _steps = stories
+    char, wordpiece = comparison_tokenizers(text, 600)
+    russian = train_russian_bpe(600)
+    toks = labelled_tokenizers(char, bpe, wordpiece)
+    compared = script_tokenizers("stories", toks, russian, {"my-model": wordpiece})
+    labels, tokenizers = list(compared), list(compared.values())
+    assert tokenizers == [char, bpe, russian, wordpiece, wordpiece]
+    assert tokenizers[TRAINED_BPE_ROW] is bpe and tokenizers[RUSSIAN_BPE_ROW] is russian
+    assert labels[0] == "Characters seen in English stories"
+    assert labels[TRAINED_BPE_ROW] == f"Byte-level BPE on English stories ({bpe.vocab_size} tokens)"
+    assert labels[RUSSIAN_BPE_ROW] == (
+        f"Byte-level BPE on Russian lessons ({russian.vocab_size} tokens)"
+    )
+    assert labels[-1] == f"my-model: WordPiece ({wordpiece.vocab_size} tokens)"
+    lessons = script_tokenizers("lessons", toks, russian)
+    assert len(lessons) == 4 and "Characters seen in English lessons" in lessons
+
+
+def test_token_counts_per_word_and_per_character() -> None:
+    char = train_char("ab ab")
+    bpe = train_bpe("ab ab ab ab", 300)
+    counts = token_counts({"c": char, "b": bpe}, "ab ab")
+    assert [(c.label, c.tokens, c.words, c.characters) for c in counts] == [
+        ("c", 5, 2, 5),
+        ("b", len(bpe.encode("ab ab")), 2, 5),
+    ]
+    assert counts[0].per_word == 2.5 and counts[0].per_character == 1.0
+    assert counts[1].per_character == len(bpe.encode("ab ab")) / 5
+    spaces = token_counts({"c": char}, "   ")[0]
+    assert spaces.words == 0 and spaces.per_word is None

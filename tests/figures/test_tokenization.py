@@ -2,15 +2,28 @@
 
 import pytest
 
-from tinyformers.course.tokenization import BASE_VOCAB_SIZE, MergeStep, train_and_replay
+from tinyformers.course.tokenization import (
+    BASE_VOCAB_SIZE,
+    MergeStep,
+    TokenCount,
+    char_bytes,
+    script_totals,
+    train_and_replay,
+)
 from tinyformers.figures.tokenization import (
+    bytes_metrics,
+    char_bytes_html,
     comparison_html,
     compression_caption,
     compression_figure,
     merge_counts_figure,
     merge_step_html,
     merge_table,
+    script_table,
+    scripts_caption,
+    shown_char,
     ties_caption,
+    token_count_table,
     training_caption,
     visible,
 )
@@ -151,3 +164,101 @@ def test_compression_caption_reads_the_curve_at_zero_k_and_the_end() -> None:
         "corpus: 1.00 tokens per character with no merges, 0.80 with k = 1, 0.50 with all 2 · "
         "yours: 1.25 tokens per character with no merges, 1.00 with k = 1, 0.90 with all 2"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Other scripts
+# --------------------------------------------------------------------------------------------
+
+
+def test_char_bytes_html_shows_every_character_with_its_bytes() -> None:
+    page = char_bytes_html(char_bytes("aм日🦊"))
+    assert [hexes in page for hexes in ("61", "D0 BC", "E6 97 A5", "F0 9F A6 8A")] == [True] * 4
+    assert page.count("<bdi>") == 4
+    assert 'title="Cyrillic letters · 2 bytes"' in page
+    assert page.count("<bdi>") == 4 and "1 byte<" in page and "4 bytes<" in page
+
+
+def test_char_bytes_html_escapes_markup() -> None:
+    page = char_bytes_html(char_bytes(EVIL))
+    assert "<img" not in page and "</script>" not in page
+    assert page.count("<bdi>") == len(EVIL)
+    assert "&lt;" in page and "3C" in page
+
+
+@pytest.mark.parametrize(
+    ("char", "shown"),
+    [(" ", "␣"), ("\t", "U+0009"), ("\u202e", "U+202E"), ("\u0301", "◌\u0301"), ("ё", "ё")],
+)
+def test_shown_char_makes_invisible_characters_visible(char: str, shown: str) -> None:
+    assert shown_char(char) == shown
+
+
+def test_script_table_sums_by_group() -> None:
+    rows = script_table(script_totals(char_bytes("мир, 🦊")))
+    assert rows == [
+        {"kind": "Cyrillic letters", "characters": 3, "bytes": 6, "bytes per character": 2.0},
+        {"kind": "punctuation", "characters": 1, "bytes": 1, "bytes per character": 1.0},
+        {"kind": "spaces", "characters": 1, "bytes": 1, "bytes per character": 1.0},
+        {"kind": "emoji", "characters": 1, "bytes": 4, "bytes per character": 4.0},
+    ]
+
+
+def test_bytes_metrics_count_characters_letters_and_bytes() -> None:
+    assert bytes_metrics(char_bytes("мир 日")) == {
+        "Characters (code points)": "5",
+        "Letters": "4",
+        "Bytes in UTF-8": "10",
+        "Bytes per character": "2.00",
+    }
+    with pytest.raises(ValueError, match="no characters"):
+        bytes_metrics([])
+
+
+def test_token_count_table_rounds_the_rates() -> None:
+    rows = token_count_table([TokenCount("BPE", 7, 3, 9), TokenCount("none", 0, 0, 0)])
+    assert rows == [
+        {"tokenizer": "BPE", "tokens": 7, "tokens per word": 2.33, "tokens per character": 0.78},
+        {"tokenizer": "none", "tokens": 0, "tokens per word": None, "tokens per character": None},
+    ]
+
+
+def _counts(trained: int, russian: int) -> list[TokenCount]:
+    return [
+        TokenCount("chars", 1, 1, 1),
+        TokenCount("bpe", trained, 1, 1),
+        TokenCount("ru", russian, 1, 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("trained", "russian", "ending"),
+    [
+        (
+            86,
+            31,
+            "into 86 tokens, the one of the same size trained on the Russian lessons into "
+            "31 tokens: 2.8 times fewer.",
+        ),
+        (
+            10,
+            25,
+            "into 10 tokens, the one of the same size trained on the Russian lessons into "
+            "25 tokens: 2.5 times more.",
+        ),
+        (
+            1,
+            1,
+            "into 1 token, the one of the same size trained on the Russian lessons into 1 token.",
+        ),
+        (
+            100,
+            99,
+            "into 100 tokens, the one of the same size trained on the Russian lessons into "
+            "99 tokens.",
+        ),
+    ],
+)
+def test_scripts_caption_states_the_computed_ratio(trained, russian, ending) -> None:
+    caption = scripts_caption("stories", _counts(trained, russian))
+    assert caption == "The byte-level BPE trained on English stories cuts this text " + ending

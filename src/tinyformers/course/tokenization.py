@@ -25,14 +25,16 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from itertools import pairwise
 
 from tokenizers import pre_tokenizers
 
-from tinyformers.i18n import _, ngettext
+from tinyformers.i18n import N_, _, ngettext
 from tinyformers.predict import Prediction, Reveal
+from tinyformers.text.corpora import DEFAULT_LESSONS_DIR, lesson_corpus
 from tinyformers.text.tokenizers import (
     BYTE_ALPHABET_SIZE,
     SPECIAL_TOKENS,
@@ -472,6 +474,217 @@ def units_values(sentence: str | None) -> dict[str, object]:
         "sentence_characters": len(sentence),
         "characters_per_word": f"{len(sentence) / words:.1f}",
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Other scripts: bytes per character, and tokenizers trained on English or on Russian text
+# --------------------------------------------------------------------------------------------
+
+RUSSIAN_LESSONS = DEFAULT_LESSONS_DIR / "ru"
+"""The Russian lesson files, the Russian text the lesson trains a second BPE on."""
+
+SCRIPT_NAMES = {
+    "latin": N_("Latin letters"),
+    "cyrillic": N_("Cyrillic letters"),
+    "greek": N_("Greek letters"),
+    "arabic": N_("Arabic letters"),
+    "hebrew": N_("Hebrew letters"),
+    "cjk": N_("Chinese characters (CJK)"),
+    "kana": N_("Japanese kana"),
+    "hangul": N_("Korean hangul"),
+    "letters": N_("other letters"),
+    "digits": N_("digits"),
+    "spaces": N_("spaces"),
+    "punctuation": N_("punctuation"),
+    "emoji": N_("emoji"),
+    "other": N_("other symbols"),
+}
+"""The groups :func:`script_of` sorts characters into, by the name the page shows."""
+
+_SCRIPT_WORDS = {
+    "LATIN": "latin",
+    "CYRILLIC": "cyrillic",
+    "GREEK": "greek",
+    "ARABIC": "arabic",
+    "HEBREW": "hebrew",
+    "CJK": "cjk",
+    "HIRAGANA": "kana",
+    "KATAKANA": "kana",
+    "HANGUL": "hangul",
+}
+_FIRST_EMOJI = 0x1F000  # pictographs from here on (the emoji blocks) take four bytes in UTF-8
+
+CORPUS_NAMES = {
+    "stories": N_("English stories"),
+    "lessons": N_("English lessons"),
+    "own": N_("your text"),
+    "russian": N_("Russian lessons"),
+}
+"""What each corpus the page trains on is called where the comparison says what a tokenizer
+was trained on ("trained on {corpus}", "seen in {corpus}")."""
+
+TRAINED_BPE_ROW, RUSSIAN_BPE_ROW = 1, 2
+"""Where :func:`script_tokenizers` puts the BPE trained on the page's corpus and the one
+trained on Russian text."""
+
+TOKENIZER_KINDS = {
+    "bpe": N_("byte-level BPE"),
+    "wordpiece": N_("WordPiece"),
+    "char": N_("characters"),
+}
+
+
+def script_of(char: str) -> str:
+    """The group a character belongs to (a key of :data:`SCRIPT_NAMES`): letters by the script
+    their Unicode name starts with, then digits, spaces, punctuation, emoji and the rest."""
+    if len(char) != 1:
+        raise ValueError(f"expected one character, got {char!r}")
+    category = unicodedata.category(char)
+    if category.startswith("L"):
+        first_word = unicodedata.name(char, "").split(" ")[0]
+        return _SCRIPT_WORDS.get(first_word, "letters")
+    if category == "Nd":
+        return "digits"
+    if category.startswith("Z") or char.isspace():
+        return "spaces"
+    if category.startswith("P"):
+        return "punctuation"
+    if category == "So" and ord(char) >= _FIRST_EMOJI:
+        return "emoji"
+    return "other"
+
+
+@dataclass(frozen=True)
+class CharBytes:
+    """One character of a text (one Unicode code point) and its UTF-8 bytes."""
+
+    char: str
+    script: str
+    utf8: bytes
+
+    @property
+    def n_bytes(self) -> int:
+        return len(self.utf8)
+
+    @property
+    def hex(self) -> str:
+        """The bytes in hexadecimal, as ``"D0 BC"``."""
+        return self.utf8.hex(" ").upper()
+
+
+def char_bytes(text: str) -> list[CharBytes]:
+    """Every character of ``text`` with its group and its UTF-8 bytes, in order."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, got {type(text).__name__}")
+    return [CharBytes(char, script_of(char), char.encode("utf-8")) for char in text]
+
+
+@dataclass(frozen=True)
+class ScriptTotal:
+    """How many characters of one group a text has, and how many UTF-8 bytes they take."""
+
+    script: str
+    characters: int
+    n_bytes: int
+
+    @property
+    def bytes_per_character(self) -> float:
+        return self.n_bytes / self.characters
+
+
+def script_totals(chars: list[CharBytes]) -> list[ScriptTotal]:
+    """Characters and bytes per group, the groups in the order they first occur."""
+    characters: Counter[str] = Counter()
+    n_bytes: Counter[str] = Counter()
+    for char in chars:
+        characters[char.script] += 1
+        n_bytes[char.script] += char.n_bytes
+    return [ScriptTotal(script, characters[script], n_bytes[script]) for script in characters]
+
+
+def letter_count(chars: list[CharBytes]) -> int:
+    """How many of the characters are letters (Unicode categories L*: CJK characters too)."""
+    return sum(unicodedata.category(char.char).startswith("L") for char in chars)
+
+
+def russian_corpus() -> str:
+    """The text of the Russian lesson files (ValueError if there are none)."""
+    return lesson_corpus(RUSSIAN_LESSONS)
+
+
+def train_russian_bpe(vocab_size: int) -> Tokenizer:
+    """Byte-level BPE with a vocabulary of ``vocab_size`` tokens, trained on the Russian lessons."""
+    return train_bpe(russian_corpus(), vocab_size)
+
+
+def script_tokenizers(
+    corpus: str,
+    toks: dict[str, Tokenizer],
+    russian_bpe: Tokenizer,
+    shipped: dict[str, Tokenizer] | None = None,
+) -> dict[str, Tokenizer]:
+    """The tokenizers compared on a text in another script, by label.
+
+    ``toks`` are the page's three tokenizers trained on the corpus called ``corpus`` (a key of
+    :data:`CORPUS_NAMES`), in the order :func:`labelled_tokenizers` gives them: characters,
+    byte-level BPE, WordPiece. ``russian_bpe`` is the byte-level BPE of the same size trained
+    on the Russian lessons; ``shipped`` are the tokenizers of shipped models, by model name.
+    """
+    char, bpe, wordpiece = toks.values()
+    trained_on = _(CORPUS_NAMES[corpus])
+    russian = _(CORPUS_NAMES["russian"])
+
+    def bpe_label(on: str, tok: Tokenizer) -> str:
+        return ngettext(
+            "Byte-level BPE on {corpus} ({n} token)",
+            "Byte-level BPE on {corpus} ({n} tokens)",
+            tok.vocab_size,
+        ).format(corpus=on)
+
+    labelled = {
+        _("Characters seen in {corpus}").format(corpus=trained_on): char,
+        bpe_label(trained_on, bpe): bpe,
+        bpe_label(russian, russian_bpe): russian_bpe,
+        ngettext(
+            "WordPiece on {corpus} ({n} token)",
+            "WordPiece on {corpus} ({n} tokens)",
+            wordpiece.vocab_size,
+        ).format(corpus=trained_on): wordpiece,
+    }
+    for name, tok in (shipped or {}).items():
+        kind = _(TOKENIZER_KINDS.get(tok.kind, tok.kind))
+        label = ngettext(
+            "{model}: {kind} ({n} token)", "{model}: {kind} ({n} tokens)", tok.vocab_size
+        )
+        labelled[label.format(model=name, kind=kind)] = tok
+    return labelled
+
+
+@dataclass(frozen=True)
+class TokenCount:
+    """How many tokens a tokenizer cuts a text into, against its words and characters."""
+
+    label: str
+    tokens: int
+    words: int
+    characters: int
+
+    @property
+    def per_word(self) -> float | None:
+        return self.tokens / self.words if self.words else None
+
+    @property
+    def per_character(self) -> float | None:
+        return self.tokens / self.characters if self.characters else None
+
+
+def token_counts(toks: dict[str, Tokenizer], text: str) -> list[TokenCount]:
+    """Tokens of ``text`` for every labelled tokenizer, with the text's words (split at
+    whitespace) and characters (code points)."""
+    words = len(text.split())
+    return [
+        TokenCount(label, len(tok.encode(text)), words, len(text)) for label, tok in toks.items()
+    ]
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,12 +9,26 @@ same reason (Plotly renders a few HTML tags in labels).
 from __future__ import annotations
 
 import html
+import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
-from tinyformers.course.tokenization import BASE_VOCAB_SIZE, MergeStep, TrainedBPE, tie_counts
+from tinyformers.course.tokenization import (
+    BASE_VOCAB_SIZE,
+    CORPUS_NAMES,
+    RUSSIAN_BPE_ROW,
+    SCRIPT_NAMES,
+    TRAINED_BPE_ROW,
+    CharBytes,
+    MergeStep,
+    ScriptTotal,
+    TokenCount,
+    TrainedBPE,
+    letter_count,
+    tie_counts,
+)
 from tinyformers.figures.common import token_chips
 from tinyformers.i18n import _, ngettext
 
@@ -257,3 +271,127 @@ def compression_caption(curves: dict[str, Sequence[float]], k: int) -> str:
         )
         for label, curve in curves.items()
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Other scripts: the bytes of every character, and tokens per word and per character
+# --------------------------------------------------------------------------------------------
+
+BYTE_COLORS = {1: "#e9ecef", 2: "#cddafd", 3: "#fde2e4", 4: "#fff1e6"}
+"""The background of a character's chip, by how many UTF-8 bytes it takes."""
+
+
+def shown_char(char: str) -> str:
+    """A character as its chip shows it: a space as ``␣``, a combining mark on ``◌``, and an
+    invisible character (a control, format or other space character) as its code point."""
+    if char == " ":
+        return "␣"
+    category = unicodedata.category(char)
+    if category.startswith("M"):
+        return "◌" + char
+    if category.startswith(("C", "Z")):
+        return f"U+{ord(char):04X}"
+    return char
+
+
+def _byte_count(n_bytes: int) -> str:
+    return ngettext("{n} byte", "{n} bytes", n_bytes)
+
+
+def char_bytes_html(chars: Sequence[CharBytes]) -> str:
+    """Every character as a chip with its UTF-8 bytes in hexadecimal underneath, coloured by
+    how many bytes it takes, and a legend of those colours."""
+    chips = [
+        f'<span title="{html.escape(_(SCRIPT_NAMES[c.script]))} · {_byte_count(c.n_bytes)}" '
+        f'style="background:{BYTE_COLORS.get(c.n_bytes, PART_COLOR)};padding:2px 6px;margin:2px;'
+        'border-radius:6px;display:inline-block;text-align:center;vertical-align:top">'
+        f'<span style="font-family:monospace;font-size:1.4em"><bdi>{html.escape(shown_char(c.char))}'
+        f'</bdi></span><br><span style="font-family:monospace;font-size:0.75em;color:#555">'
+        f"{c.hex}</span></span>"
+        for c in chars
+    ]
+    legend = " ".join(
+        f'<span style="background:{BYTE_COLORS.get(n, PART_COLOR)};padding:0 8px;'
+        f'border-radius:4px">{_byte_count(n)}</span>'
+        for n in sorted({c.n_bytes for c in chars})
+    )
+    return (
+        f'<div style="font-size:{FONT_SIZE}px;line-height:1.3">{"".join(chips)}'
+        f'<div style="margin-top:6px;font-size:0.85em">{legend}</div></div>'
+    )
+
+
+def script_table(totals: Sequence[ScriptTotal]) -> list[dict[str, object]]:
+    """Rows of a table of characters and UTF-8 bytes per group of characters."""
+    return [
+        {
+            _("kind"): _(SCRIPT_NAMES[total.script]),
+            _("characters"): total.characters,
+            _("bytes"): total.n_bytes,
+            _("bytes per character"): round(total.bytes_per_character, 2),
+        }
+        for total in totals
+    ]
+
+
+def bytes_metrics(chars: Sequence[CharBytes]) -> dict[str, str]:
+    """The text's characters, letters and UTF-8 bytes, and the bytes per character, by the
+    label each is shown under."""
+    chars = list(chars)
+    if not chars:
+        raise ValueError("no characters to count")
+    n_bytes = sum(c.n_bytes for c in chars)
+    return {
+        _("Characters (code points)"): f"{len(chars):,}",
+        _("Letters"): f"{letter_count(chars):,}",
+        _("Bytes in UTF-8"): f"{n_bytes:,}",
+        _("Bytes per character"): f"{n_bytes / len(chars):.2f}",
+    }
+
+
+def _rate(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def token_count_table(counts: Sequence[TokenCount]) -> list[dict[str, object]]:
+    """Rows of a table of how many tokens each tokenizer needs, per word and per character."""
+    return [
+        {
+            _("tokenizer"): count.label,
+            _("tokens"): count.tokens,
+            _("tokens per word"): _rate(count.per_word),
+            _("tokens per character"): _rate(count.per_character),
+        }
+        for count in counts
+    ]
+
+
+def scripts_caption(corpus: str, counts: Sequence[TokenCount]) -> str:
+    """How many tokens the byte-level BPE trained on ``corpus`` (a key of ``CORPUS_NAMES``) and
+    the one trained on Russian text need for the same text, and how many times as many.
+
+    ``counts`` are in the order of ``script_tokenizers``."""
+    trained, russian = counts[TRAINED_BPE_ROW], counts[RUSSIAN_BPE_ROW]
+    numbers = {
+        "corpus": _(CORPUS_NAMES[corpus]),
+        "trained": ngettext("{n} token", "{n} tokens", trained.tokens),
+        "russian": ngettext("{n} token", "{n} tokens", russian.tokens),
+    }
+    larger, smaller = sorted((trained.tokens, russian.tokens), reverse=True)
+    ratio = f"{larger / smaller:.1f}" if smaller else ""
+    if ratio in ("", "1.0"):
+        message = _(
+            "The byte-level BPE trained on {corpus} cuts this text into {trained}, the one of "
+            "the same size trained on the Russian lessons into {russian}."
+        )
+    elif trained.tokens > russian.tokens:
+        message = _(
+            "The byte-level BPE trained on {corpus} cuts this text into {trained}, the one of "
+            "the same size trained on the Russian lessons into {russian}: {ratio} times fewer."
+        )
+    else:
+        message = _(
+            "The byte-level BPE trained on {corpus} cuts this text into {trained}, the one of "
+            "the same size trained on the Russian lessons into {russian}: {ratio} times more."
+        )
+    return message.format(**numbers, ratio=ratio)
