@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gettext
 from collections.abc import Callable
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -102,3 +103,12 @@ def N_(message: str) -> str:  # noqa: N802  gettext's name for it, which pybabel
     """Mark ``message`` for the catalogs where it is defined, and leave it in English: it is
     translated with ``_()`` where it is shown (a table of names built once, at import)."""
     return message
+
+
+def significant(value: float, language: str, digits: int = 3) -> str:
+    """``value`` to ``digits`` significant digits, as ``f"{value:.3g}"`` writes it (0.84, 12.3,
+    250), in ``language``'s number style (Russian: 0,84; exponents stay as Python writes them)."""
+    text = f"{value:.{digits}g}"
+    if checked(language) == DEFAULT_LANGUAGE or "e" in text or "n" in text:
+        return text
+    return format_decimal(Decimal(text), locale=language, decimal_quantization=False)
