@@ -12,12 +12,14 @@ Lesson text is not in the catalogs: each lesson has a file per language (``tinyf
 from __future__ import annotations
 
 import gettext
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
+from babel.messages.mofile import read_mo
 from babel.numbers import format_decimal
 
 LANGUAGES = {"en": "English", "ru": "Русский"}
@@ -112,3 +114,64 @@ def significant(value: float, language: str, digits: int = 3) -> str:
     if checked(language) == DEFAULT_LANGUAGE or "e" in text or "n" in text:
         return text
     return format_decimal(Decimal(text), locale=language, decimal_quantization=False)
+
+
+FIELD = re.compile(r"\{(\w+)\}")
+MIN_LITERAL = 8  # characters of a template's own text, so that "{error}" alone matches nothing
+
+
+def translate_written(text: str, language: str) -> str:
+    """``text``, written in English where no page ran (a background run's error), in
+    ``language``: a catalog message as such, or one whose ``{placeholders}`` were filled (the
+    values stay as they were written); any other text as it is."""
+    if checked(language) == DEFAULT_LANGUAGE:
+        return text
+    found = translate(text, language)
+    if found != text:
+        return found
+    for pattern, message in _templates(language):
+        if match := pattern.fullmatch(text):
+            return translate(message, language).format(**match.groupdict())
+    return text
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def _templates(language: str) -> tuple[tuple[re.Pattern, str], ...]:
+    """A pattern for every message of ``language``'s catalog with named placeholders (and no
+    format specs), longest first: a filled message matches its own template before a shorter
+    one it contains."""
+    with (LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.mo").open("rb") as f:
+        catalog = read_mo(f)
+    found = []
+    for message in catalog:
+        if not isinstance(message.id, str) or not message.string or not FIELD.search(message.id):
+            continue
+        literal = FIELD.sub("", message.id)
+        if "{" in literal or "}" in literal or len(literal.strip()) < MIN_LITERAL:
+            continue
+        found.append((_pattern(message.id), message.id))
+    return tuple(sorted(found, key=lambda item: -len(item[1])))
+
+
+def _pattern(message: str) -> re.Pattern:
+    """A message's text with each ``{name}`` standing for any text (the same text each time)."""
+    parts, seen, start = [], set(), 0
+    for field in FIELD.finditer(message):
+        parts.append(re.escape(message[start : field.start()]))
+        name = field[1]
+        parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
+        seen.add(name)
+        start = field.end()
+    parts.append(re.escape(message[start:]))
+    return re.compile("".join(parts), re.S)
+
+
+class LazyMessage(str):
+    """A message (marked with ``N_``) that is translated each time it is read as text, with
+    ``str()``: for an interface that takes its text once, at import, and shows it later, such
+    as ``st.cache_resource(show_spinner=…)``, whose spinner reads it with ``str()``."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return _(str.__str__(self))
