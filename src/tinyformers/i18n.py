@@ -20,7 +20,7 @@ from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import read_mo
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, get_decimal_symbol, get_group_symbol
 
 LANGUAGES = {"en": "English", "ru": "Русский"}
 DEFAULT_LANGUAGE = "en"
@@ -175,3 +175,18 @@ class LazyMessage(str):
 
     def __str__(self) -> str:
         return _(str.__str__(self))
+
+
+# A number as Python writes it in English (f"{x:,}", f"{x:.2f}", f"{x:.1%}", f"{x:.2e}"):
+# optional sign, digits with optional "," groups of three, decimals, exponent, percent sign.
+ENGLISH_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:e[-+]?\d+)?%?")
+
+
+def restyle(text: str, language: str) -> str:
+    """``text``, if it is one number as Python writes it in English (12,288.5, 0.25, 12.5%),
+    with ``language``'s separators (Russian: 12 288,5 with a no-break space, 0,25, 12,5%: the
+    percent sign stays as the lessons write it); any other text as it is."""
+    if checked(language) == DEFAULT_LANGUAGE or not ENGLISH_NUMBER.fullmatch(text):
+        return text
+    group, decimal = get_group_symbol(language), get_decimal_symbol(language)
+    return text.translate({ord(","): group, ord("."): decimal})

@@ -137,3 +137,20 @@ def test_the_words_reach_the_script_as_json_that_cannot_close_it(monkeypatch) ->
     script = stepper_script(at)
     assert script.count("</script>") == 1 and "&" not in script.split("\n", 1)[0]
     assert stepper_words(at)["step"] == "</script>&Step {n} of {total}"
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_a_lessons_computed_numbers_are_written_in_the_sessions_style(open_link, language):
+    """The scaling lesson quotes how many orders of magnitude its ladder spans, computed by the
+    course (as text, 1.5): the Russian page writes it 1,5."""
+    from tinyformers.course.scaling import limits_values
+    from tinyformers.lessons import get_lesson, translated
+
+    at = open_link("app_pages/scaling.py", {"lang": language})
+    assert not at.exception
+    orders = limits_values()["ladder_orders"]
+    shown = i18n.restyle(orders, language)
+    assert (shown == orders) == (language == "en")
+    body = translated(get_lesson("scaling"), language).section("limits").body
+    want = body.replace("{{ladder_orders}}", shown)
+    assert want in [element.value for element in at.markdown]
