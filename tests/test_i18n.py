@@ -138,6 +138,7 @@ def test_text_written_in_english_away_from_a_page_is_translated_when_shown() -> 
     assert translate_written("Course map", "ru") == "Карта курса"
     assert translate_written("Course map", "en") == "Course map"
     assert translate_written("no message of the catalog", "ru") == "no message of the catalog"
+    assert translate_written("", "ru") == ""
 
 
 def test_a_lazy_message_is_translated_each_time_it_is_read(monkeypatch) -> None:

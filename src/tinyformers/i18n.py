@@ -124,7 +124,7 @@ def translate_written(text: str, language: str) -> str:
     """``text``, written in English where no page ran (a background run's error), in
     ``language``: a catalog message as such, or one whose ``{placeholders}`` were filled (the
     values stay as they were written); any other text as it is."""
-    if checked(language) == DEFAULT_LANGUAGE:
+    if checked(language) == DEFAULT_LANGUAGE or not text:  # (gettext of "" is the header)
         return text
     found = translate(text, language)
     if found != text:
