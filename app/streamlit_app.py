@@ -18,8 +18,8 @@ sidebar = "collapsed" if widgets.start_presenting_if_asked() else "auto"
 st.set_page_config(
     page_title="Tinyformers", page_icon="🔎", layout="wide", initial_sidebar_state=sidebar
 )
-widgets.page_style()
 widgets.language_switch()  # first: every text below is in the session's language
+widgets.page_style()  # (the step-through script's words too)
 widgets.workspace()  # brings back this browser's trained models before any page lists them
 
 home = st.Page(

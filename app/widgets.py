@@ -6,6 +6,7 @@ with ``st.cache_resource``; anything a student makes lives in ``st.session_state
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -204,11 +205,19 @@ def _script(name: str) -> str:
 
 def page_style() -> None:
     """The app's stylesheets and its step-through script (our own files, no user text in
-    them)."""
+    them), given its words in the session's language."""
     sheets = ["app", "present"] if presenting() else ["app"]
     st.html("".join(f"<style>{_style(name)}</style>" for name in sheets))
+    words = {
+        "step": _("Step {n} of {total}"),
+        "previous": _("Previous step (←, Page Up)"),
+        "next": _("Next step (→, Page Down)"),
+    }
+    # as JSON that cannot close the script: <, > and & written as \u escapes
+    given = json.dumps(words).translate({ord(c): f"\\u{ord(c):04x}" for c in "<>&"})
+    script = f"window.tinyformersStepperText = {given};\n{_script('stepper')}"
     # in the sidebar, so the lesson's own elements come first in the main column
-    st.sidebar.html(f"<script>{_script('stepper')}</script>", unsafe_allow_javascript=True)
+    st.sidebar.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
 
 
 def asked_presenter_mode() -> bool:
@@ -600,13 +609,13 @@ def check_upload_size(size: int) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@st.cache_resource(show_spinner="Loading model…")
+@st.cache_resource(show_spinner=i18n.LazyMessage(i18n.N_("Loading model…")))
 def shipped_model(name: str) -> LoadedModel:
     """A shipped model, loaded once per process, in eval mode. Never mutate it."""
     return load_shipped(name)
 
 
-@st.cache_resource(show_spinner="Loading model…", max_entries=4)
+@st.cache_resource(show_spinner=i18n.LazyMessage(i18n.N_("Loading model…")), max_entries=4)
 def external_model(name_or_path: str) -> LoadedModel:
     """A Hugging Face model (or a model folder) loaded once per process, in eval mode."""
     return load_huggingface(name_or_path)
@@ -757,10 +766,17 @@ def start_job(key: str, work: Callable, name: str = "training") -> Job:
 
 def failure_message(error: str) -> str:
     """What a student reads about a failed run: its error, or on a server that hides error
-    details, only that it failed (the server's log has the rest)."""
+    details, only that it failed (the server's log has the rest). The run wrote its error in
+    English, away from the page; it is translated here, as it is shown."""
     if hosting().error_details == "none":
         return _("The run failed. The server's log has the details; try again or change a setting.")
-    return _("The run failed: {error}").format(error=plain(error))
+    kind, colon, message = error.partition(": ")
+    language = i18n.current_language()
+    if colon and re.fullmatch(r"[A-Z]\w*", kind):  # "ValueError: …": the exception's name stays
+        shown = f"{kind}: {i18n.translate_written(message, language)}"
+    else:
+        shown = i18n.translate_written(error, language)
+    return _("The run failed: {error}").format(error=plain(shown))
 
 
 def job_progress(key: str, render: Callable[[Snapshot], None]) -> Snapshot | None:

@@ -55,10 +55,18 @@ def metric(at: AppTest, label_start: str) -> str:
 APP_SCRIPT = Path(__file__).resolve().parents[1] / "assets" / "js" / "stepper.js"
 
 
+def stepper_script(at: AppTest) -> str:
+    """The app's own step-through script as the page gives it (its words first)."""
+    own = f"{APP_SCRIPT.read_text(encoding='utf-8')}</script>"
+    found = [e.proto.body for e in at.get("html") if e.proto.body.endswith(own)]
+    assert len(found) == 1, f"expected the step-through script once, found {len(found)}"
+    return found[0]
+
+
 def html_bodies(at: AppTest) -> list[str]:
     """The HTML of every ``st.html`` element but the app's own step-through script."""
-    own = f"<script>{APP_SCRIPT.read_text(encoding='utf-8')}</script>"
-    return [element.proto.body for element in at.get("html") if element.proto.body != own]
+    own = f"{APP_SCRIPT.read_text(encoding='utf-8')}</script>"
+    return [e.proto.body for e in at.get("html") if not e.proto.body.endswith(own)]
 
 
 def numbers(text: str) -> list[float]:

@@ -17,10 +17,14 @@ from tinyformers.i18n import (
     DOMAIN,
     LANGUAGES,
     LOCALE_DIR,
+    LazyMessage,
     negotiate,
     number,
+    restyle,
+    significant,
     translate,
     translate_plural,
+    translate_written,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,6 +114,40 @@ def test_numbers_follow_the_language() -> None:
     assert number(12288, "ru") == "12\xa0288" and number(0.25, "ru") == "0,25"
     with pytest.raises(ValueError, match="no language 'fr'"):
         number(1, "fr")
+
+
+def test_numbers_python_wrote_in_english_take_the_languages_separators() -> None:
+    assert [significant(v, "ru") for v in (0.84, 12.3, 250, 0.000123)] == [
+        "0,84",
+        "12,3",
+        "250",
+        "0,000123",
+    ]
+    assert significant(12.3, "en") == "12.3" and significant(12345.6, "ru") == "1.23e+04"
+    assert restyle("12,288.5", "ru") == "12\xa0288,5" and restyle("12.5%", "ru") == "12,5%"
+    for text in ("bert-2.0", "3.5 cats", "1,2", "v1.2", ""):
+        assert restyle(text, "ru") == text
+    assert restyle("12,288.5", "en") == "12,288.5"
+
+
+def test_text_written_in_english_away_from_a_page_is_translated_when_shown() -> None:
+    message = "a word has at most {count} characters"
+    assert translate_written(message.format(count=24), "ru") == translate(message, "ru").format(
+        count=24
+    )
+    assert translate_written("Course map", "ru") == "Карта курса"
+    assert translate_written("Course map", "en") == "Course map"
+    assert translate_written("no message of the catalog", "ru") == "no message of the catalog"
+    assert translate_written("", "ru") == ""
+
+
+def test_a_lazy_message_is_translated_each_time_it_is_read(monkeypatch) -> None:
+    from tinyformers import i18n
+
+    lazy = LazyMessage("Course map")
+    assert str(lazy) == "Course map"
+    monkeypatch.setattr(i18n, "_language_source", lambda: "ru")
+    assert str(lazy) == "Карта курса"
 
 
 @pytest.mark.parametrize(

@@ -85,6 +85,29 @@ def test_placeholders_are_filled_with_formatted_values() -> None:
     assert format_value(1234.5) == "1,234" and format_value(True) == "True"
 
 
+def test_placeholders_are_filled_with_numbers_in_the_languages_style(monkeypatch) -> None:
+    text = "{{params}} parameters, {{share}} of them, {{ratio}} per word, {{name}}, {{big}}"
+    values = {
+        "params": 12_288,
+        "share": "0.09%",  # written by the page: restyled
+        "ratio": 0.25,
+        "name": "bert-2.0 mini",  # not a number: as it is
+        "big": 1234.5,
+    }
+    nbsp = "\xa0"
+    want = f"12{nbsp}288 parameters, 0,09% of them, 0,25 per word, bert-2.0 mini, 1{nbsp}234"
+    assert fill_placeholders(text, values, language="ru") == want
+    assert format_value("12,288.50", "ru") == f"12{nbsp}288,50"
+    assert format_value("1.23e+04", "ru") == "1,23e+04"
+    assert format_value(True, "ru") == "True" and format_value("3.5 cats", "ru") == "3.5 cats"
+    english = "12,288 parameters, 0.09% of them, 0.25 per word, bert-2.0 mini, 1,234"
+    assert fill_placeholders(text, values) == english
+    from tinyformers import i18n
+
+    monkeypatch.setattr(i18n, "_language_source", lambda: "ru")  # a Russian page run
+    assert fill_placeholders(text, values) == want
+
+
 def test_an_unfilled_or_unknown_placeholder_is_an_error() -> None:
     with pytest.raises(PlaceholderError, match=r"scaling#limits: no value for \{\{orders\}\}"):
         fill_placeholders("spans {{orders}} orders", {}, "scaling#limits")

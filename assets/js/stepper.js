@@ -6,7 +6,9 @@
    containers keyed step-next-KEY and step-back-KEY (app/widgets.py, computation_steps).
    In a class room, the instructor's page has a Sync button (keyed room-sync, app/rooms.py): a
    new step presses it, so the room learns the step; a student's page that follows the room is
-   sent to a new address with a popstate event, and moves to the step that address names. */
+   sent to a new address with a popstate event, and moves to the step that address names.
+   Its words come from the page, in the session's language, as window.tinyformersStepperText
+   (app/widgets.py, page_style): set again on every run, read each time the control is drawn. */
 (() => {
   if (window.tinyformersStepper) return;
   window.tinyformersStepper = true;
@@ -28,9 +30,17 @@
     if (url.href !== window.location.href) window.history.replaceState(window.history.state, "", url);
   };
 
+  // The control's words: "step" (a template with {n} and {total}), "previous" and "next".
+  const text = (name) => String((window.tinyformersStepperText || {})[name] || "");
+  let drawn = { words: null, total: 0 }; // what the control was last drawn with
   const label = document.createElement("span");
+  const titled = []; // [button, the name of its title]
   const show = (n, total) => {
-    label.textContent = total ? `Step ${n + 1} of ${total}` : "";
+    drawn = { words: window.tinyformersStepperText, total };
+    label.textContent = total
+      ? text("step").replace("{n}", String(n + 1)).replace("{total}", String(total))
+      : "";
+    for (const [b, name] of titled) b.title = text(name);
     document.body.dataset.step = String(n);
   };
 
@@ -100,15 +110,16 @@
 
   const bar = document.createElement("div");
   bar.className = "tf-stepper";
-  const button = (text, title, delta) => {
+  const button = (symbol, title, delta) => {
     const b = document.createElement("button");
     b.type = "button";
-    b.textContent = text;
-    b.title = title;
+    b.textContent = symbol;
+    b.title = text(title);
+    titled.push([b, title]);
     b.addEventListener("click", () => move(delta));
     return b;
   };
-  bar.append(button("◀", "Previous step (←, Page Up)", -1), label, button("▶", "Next step (→, Page Down)", 1));
+  bar.append(button("◀", "previous", -1), label, button("▶", "next", 1));
   document.body.append(bar);
 
   // The app rewrites the URL as choices change: keep the step in it, and start again at the
@@ -125,6 +136,9 @@
     } else if (asked() !== step) {
       writeStep();
     }
+    // new words (the language changed) or more steps (the page drew more of its headlines)
+    const total = headings().length;
+    if (window.tinyformersStepperText !== drawn.words || total !== drawn.total) show(step, total);
   }, 300);
 
   // A link with ?step=N opens at that step once the page has drawn its headings.

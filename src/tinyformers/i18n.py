@@ -12,12 +12,15 @@ Lesson text is not in the catalogs: each lesson has a file per language (``tinyf
 from __future__ import annotations
 
 import gettext
+import re
 from collections.abc import Callable
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.numbers import format_decimal
+from babel.messages.mofile import read_mo
+from babel.numbers import format_decimal, get_decimal_symbol, get_group_symbol
 
 LANGUAGES = {"en": "English", "ru": "Русский"}
 DEFAULT_LANGUAGE = "en"
@@ -102,3 +105,88 @@ def N_(message: str) -> str:  # noqa: N802  gettext's name for it, which pybabel
     """Mark ``message`` for the catalogs where it is defined, and leave it in English: it is
     translated with ``_()`` where it is shown (a table of names built once, at import)."""
     return message
+
+
+def significant(value: float, language: str, digits: int = 3) -> str:
+    """``value`` to ``digits`` significant digits, as ``f"{value:.3g}"`` writes it (0.84, 12.3,
+    250), in ``language``'s number style (Russian: 0,84; exponents stay as Python writes them)."""
+    text = f"{value:.{digits}g}"
+    if checked(language) == DEFAULT_LANGUAGE or "e" in text or "n" in text:
+        return text
+    return format_decimal(Decimal(text), locale=language, decimal_quantization=False)
+
+
+FIELD = re.compile(r"\{(\w+)\}")
+MIN_LITERAL = 8  # characters of a template's own text, so that "{error}" alone matches nothing
+
+
+def translate_written(text: str, language: str) -> str:
+    """``text``, written in English where no page ran (a background run's error), in
+    ``language``: a catalog message as such, or one whose ``{placeholders}`` were filled (the
+    values stay as they were written); any other text as it is."""
+    if checked(language) == DEFAULT_LANGUAGE or not text:  # (gettext of "" is the header)
+        return text
+    found = translate(text, language)
+    if found != text:
+        return found
+    for pattern, message in _templates(language):
+        if match := pattern.fullmatch(text):
+            return translate(message, language).format(**match.groupdict())
+    return text
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def _templates(language: str) -> tuple[tuple[re.Pattern, str], ...]:
+    """A pattern for every message of ``language``'s catalog with named placeholders (and no
+    format specs), longest first: a filled message matches its own template before a shorter
+    one it contains."""
+    with (LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.mo").open("rb") as f:
+        catalog = read_mo(f)
+    found = []
+    for message in catalog:
+        if not isinstance(message.id, str) or not message.string or not FIELD.search(message.id):
+            continue
+        literal = FIELD.sub("", message.id)
+        if "{" in literal or "}" in literal or len(literal.strip()) < MIN_LITERAL:
+            continue
+        found.append((_pattern(message.id), message.id))
+    return tuple(sorted(found, key=lambda item: -len(item[1])))
+
+
+def _pattern(message: str) -> re.Pattern:
+    """A message's text with each ``{name}`` standing for any text (the same text each time)."""
+    parts, seen, start = [], set(), 0
+    for field in FIELD.finditer(message):
+        parts.append(re.escape(message[start : field.start()]))
+        name = field[1]
+        parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
+        seen.add(name)
+        start = field.end()
+    parts.append(re.escape(message[start:]))
+    return re.compile("".join(parts), re.S)
+
+
+class LazyMessage(str):
+    """A message (marked with ``N_``) that is translated each time it is read as text, with
+    ``str()``: for an interface that takes its text once, at import, and shows it later, such
+    as ``st.cache_resource(show_spinner=…)``, whose spinner reads it with ``str()``."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return _(str.__str__(self))
+
+
+# A number as Python writes it in English (f"{x:,}", f"{x:.2f}", f"{x:.1%}", f"{x:.2e}"):
+# optional sign, digits with optional "," groups of three, decimals, exponent, percent sign.
+ENGLISH_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:e[-+]?\d+)?%?")
+
+
+def restyle(text: str, language: str) -> str:
+    """``text``, if it is one number as Python writes it in English (12,288.5, 0.25, 12.5%),
+    with ``language``'s separators (Russian: 12 288,5 with a no-break space, 0,25, 12,5%: the
+    percent sign stays as the lessons write it); any other text as it is."""
+    if checked(language) == DEFAULT_LANGUAGE or not ENGLISH_NUMBER.fullmatch(text):
+        return text
+    group, decimal = get_group_symbol(language), get_decimal_symbol(language)
+    return text.translate({ord(","): group, ord("."): decimal})

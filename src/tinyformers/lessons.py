@@ -43,6 +43,7 @@ from pathlib import Path
 
 import yaml
 
+from tinyformers.i18n import current_language, restyle
 from tinyformers.predict import JUDGES
 
 LESSONS_DIR = Path(__file__).resolve().parents[2] / "lessons"
@@ -119,21 +120,28 @@ def placeholders(text: str) -> list[str]:
     return list(dict.fromkeys(m["name"] for m in PLACEHOLDER.finditer(text)))
 
 
-def format_value(value: object) -> str:
-    """A value as the text shows it: whole numbers with thousands separators (12,288), other
-    numbers with two decimals (or none from 100 on), anything else as its own string."""
+def format_value(value: object, language: str | None = None) -> str:
+    """A value as the text shows it in ``language`` (by default the current one): whole numbers
+    with thousands separators (12,288), other numbers with two decimals (or none from 100 on),
+    a number the page wrote as text (f"{x:.1%}") as it wrote it, anything else as its own
+    string; numbers in the language's style (Russian: 12 288, 0,25, 12,5 %)."""
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, Integral):
-        return f"{int(value):,}"
-    if isinstance(value, Real):
+        text = f"{int(value):,}"
+    elif isinstance(value, Real):
         number = float(value)
-        return f"{number:,.0f}" if abs(number) >= 100 else f"{number:,.2f}"
-    return str(value)
+        text = f"{number:,.0f}" if abs(number) >= 100 else f"{number:,.2f}"
+    else:
+        text = str(value)
+    return restyle(text, current_language() if language is None else language)
 
 
-def fill_placeholders(text: str, values: Mapping[str, object], where: str = "the text") -> str:
-    """``text`` with every ``{{name}}`` replaced by ``values[name]`` (see ``format_value``).
+def fill_placeholders(
+    text: str, values: Mapping[str, object], where: str = "the text", language: str | None = None
+) -> str:
+    """``text`` with every ``{{name}}`` replaced by ``values[name]`` (see ``format_value``),
+    numbers in ``language``'s style (by default the current language's).
 
     Raises ``PlaceholderError`` if a placeholder has no value or a value has no placeholder,
     so a renamed placeholder cannot silently show braces or drop a number."""
@@ -149,7 +157,8 @@ def fill_placeholders(text: str, values: Mapping[str, object], where: str = "the
         raise PlaceholderError(
             f"{where} has no placeholder {', '.join(unknown)} (its placeholders: {known})"
         )
-    return PLACEHOLDER.sub(lambda m: format_value(values[m["name"]]), text)
+    language = current_language() if language is None else language
+    return PLACEHOLDER.sub(lambda m: format_value(values[m["name"]], language), text)
 
 
 def blank_placeholders(text: str, blank: str = "(shown on the page)") -> str:

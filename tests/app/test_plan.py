@@ -152,3 +152,23 @@ def test_markup_in_a_lesson_stays_text(monkeypatch, downloads) -> None:
     assert_self_contained(page)
     for text in ("GPT", "Summary", "Outcome", "Step 1. Step", "Body"):
         assert f"{text} {html.escape(MARKUP)}" in page, text
+
+
+def test_in_russian_the_page_and_its_handouts_are_russian(monkeypatch, downloads, open_link):
+    from tests.page_checks import english_leftovers
+    from tinyformers.lessons import translated
+
+    monkeypatch.setattr(timing, "clock", fake_clock(0.25))
+    st.cache_data.clear()
+    at = open_link(PAGE, {"lang": "ru"})
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Планы занятий"
+    assert english_leftovers(at) == []
+    assert {element.value for element in at.metric} == {"250 мс"}
+    gpt = translated(next(x for x in LESSONS if x.slug == "gpt"), "ru")
+    page = downloads[handout.handout_name(gpt)].decode("utf-8")
+    assert_self_contained(page)
+    assert html.escape(gpt.summary) in page
+    for heading in ("Результаты обучения", "Введение", "Шаги", "Что измеряется"):
+        assert heading in page, heading
+    assert "Learning outcomes" not in page and "What is timed" not in page

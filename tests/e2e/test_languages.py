@@ -43,3 +43,22 @@ def test_a_link_with_lang_opens_a_lesson_in_that_language(browser, server_url) -
     assert page.get_by_role("heading", name=lesson.title).count() == 0
     assert page.locator("[data-testid='stException']").count() == 0
     page.context.close()
+
+
+def test_the_step_through_control_speaks_the_pages_language(browser, server_url) -> None:
+    lesson = get_lesson("attention")
+    page = new_page(browser, server_url)
+    page.goto(f"{server_url}/{lesson.slug}?lang=ru")
+    wait_for_app(page)
+    label = page.locator(".tf-stepper span")
+    page.wait_for_function(
+        "() => /^Шаг 1 из \\d+$/.test(document.querySelector('.tf-stepper span')?.textContent ?? '')"
+    )
+    assert page.locator(".tf-stepper button").first.get_attribute("title").startswith("Предыдущий")
+    page.locator("[data-testid='stSidebar']").get_by_text("English", exact=True).click()
+    page.wait_for_function(
+        "() => /^Step 1 of \\d+$/.test(document.querySelector('.tf-stepper span')?.textContent ?? '')"
+    )
+    assert label.count() == 1
+    assert page.locator(".tf-stepper button").first.get_attribute("title").startswith("Previous")
+    page.context.close()

@@ -130,3 +130,56 @@ def test_a_handout_draws_the_computations_figure() -> None:
     page = handout.handout_html(lesson, step, Timing("gpt", 0.01, 3, 1, 100, picture))
     assert "<svg" in page and "The likeliest tokens" in page and "<script" not in page
     assert "<svg" not in handout.handout_html(lesson, step, Timing("gpt", 0.01, 3, 1, 100))
+
+
+@pytest.fixture
+def russian(monkeypatch) -> None:
+    """The current language is Russian (as on a page run of a Russian session)."""
+    from tinyformers import i18n
+
+    monkeypatch.setattr(i18n, "_language_source", lambda: "ru")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0.00084, "0,84 мс"), (0.0123, "12,3 мс"), (1.25, "1,25 с")]
+)
+def test_format_seconds_in_russian(russian, seconds: float, text: str) -> None:
+    assert handout.format_seconds(seconds) == text
+
+
+def test_a_russian_handout_has_russian_headings_around_the_russian_lesson(russian) -> None:
+    from tinyformers.lessons import translated
+
+    lesson = translated(next(x for x in LESSONS if x.slug == "gpt"), "ru")
+    page = handout.handout_html(lesson, live_step("gpt"), timing_of("gpt", 0.0123, 701_568))
+    assert_self_contained(page)
+    assert '<html lang="ru">' in page
+    for heading in ("Результаты обучения", "Введение", "Шаги", "Проверьте себя", "Ответы"):
+        assert f"<h2>{heading}</h2>" in page, heading
+    for n, section in enumerate(lesson.sections, start=1):
+        assert f"<h3>Шаг {n}. {html.escape(section.title)}</h3>" in page
+    for english in ("Learning outcomes", "Introduction", "Step 1.", "On the page", "Median time"):
+        assert english not in page, english
+    assert "12,3 мс" in page
+    assert "(701\xa0568 параметров)" in page
+
+
+def test_russian_timing_rows_quote_the_models_text(russian) -> None:
+    from tinyformers.course.gpt import DEFAULT_PROMPT
+
+    rows = dict(handout.timing_rows(live_step("gpt"), timing_of("gpt", 0.002, 1)))
+    assert rows["Вход"] == f"«{DEFAULT_PROMPT}»"
+    assert rows["Модель"] == "gpt-stories (1 параметр)"
+    assert rows["Измерено"] == "5 запусков после прогрева, 1 поток torch"
+    tokenization = dict(handout.timing_rows(live_step("tokenization"), timing_of("tokenization")))
+    assert "{" not in tokenization["Вход"] and "словаря" in tokenization["Вход"]
+
+
+def test_english_timing_rows_show_the_input_as_written() -> None:
+    from tinyformers.course.bert import DEFAULT_A, DEFAULT_B
+    from tinyformers.course.tokenization import DEFAULT_VOCAB, STORIES
+
+    assert handout.step_input(live_step("bert")) == f"{DEFAULT_A} / {DEFAULT_B}"
+    assert handout.step_input(live_step("tokenization")) == (
+        f"{STORIES} generated stories, vocabulary of {DEFAULT_VOCAB}"
+    )

@@ -45,3 +45,13 @@ def test_labels_and_titles_stay_text() -> None:
 def test_a_picture_that_does_not_add_up_is_refused(kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
         Picture("t", "c", **kwargs)
+
+
+def test_numbers_are_written_in_the_current_languages_style(monkeypatch) -> None:
+    from tinyformers import i18n
+
+    heatmap = Picture("t", "c", matrix=[[0.25]], rows=["a"], columns=["x"])
+    bars = Picture("t", "c", values=[0.125], labels=["a"])
+    assert "<title>0.250</title>" in heatmap_svg(heatmap) and ">0.125</text>" in bars_svg(bars)
+    monkeypatch.setattr(i18n, "_language_source", lambda: "ru")
+    assert "<title>0,250</title>" in heatmap_svg(heatmap) and ">0,125</text>" in bars_svg(bars)

@@ -122,3 +122,13 @@ def test_the_why_attention_step_is_a_training_step_of_the_attention_gru() -> Non
     loss = step.run((model, batch))
     assert loss == pytest.approx(float(model(**batch).loss.detach()), rel=1e-5)
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_the_handout_figure_is_labelled_in_the_language_asked_for(models) -> None:
+    english = timing.time_lesson("transformer-block", models, repeats=1).picture
+    russian = timing.time_lesson("transformer-block", models, repeats=1, language="ru").picture
+    assert russian.values == pytest.approx(english.values)
+    assert english.title == "Mean length of the residual stream"
+    assert russian.title == "Средняя длина остаточного потока"
+    assert russian.labels[:2] == ["эмбеддинги", "после блока 1"]
+    assert "residual" not in russian.caption

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tinyformers.i18n import _
+from tinyformers.i18n import N_, _
 from tinyformers.model.bert import Bert
 from tinyformers.model.build import build_model, count_parameters
 from tinyformers.predict import Prediction, Reveal
@@ -46,12 +46,12 @@ Report = Callable[[object], bool]
 TEACHER = "bert-stories"
 DEFAULT_SENTENCE = "the dogs near the old cat [MASK] ."
 INITS = {
-    "teacher": "every other layer of the teacher",
-    "random": "random weights",
+    "teacher": N_("every other layer of the teacher"),
+    "random": N_("random weights"),
 }
 DISTILLED, ALONE = "distilled", "alone"
-UNTRAINED = "student before training"
-STUDENT_NAMES = {DISTILLED: "distilled student", ALONE: "student trained alone"}
+UNTRAINED = N_("student before training")
+STUDENT_NAMES = {DISTILLED: N_("distilled student"), ALONE: N_("student trained alone")}
 MIN_TEMPERATURE, MAX_TEMPERATURE = 1.0, 20.0
 MIN_STEPS, MAX_STEPS = 10, 500
 MIN_SENTENCES, MAX_SENTENCES = 200, 20_000
@@ -556,21 +556,9 @@ def predict_student_size(loaded) -> Prediction:
 
 
 WHICH_STUDENT = {
-    DISTILLED: "the distilled student you trained",
-    UNTRAINED: "the student before any training",
+    DISTILLED: N_("the distilled student you trained"),
+    UNTRAINED: N_("the student before any training"),
 }
-
-
-def _marked() -> None:
-    """Names kept in English where they are defined, marked here for the catalog (they are
-    translated where they are shown)."""
-    _("the distilled student you trained")
-    _("the student before any training")
-    _("every other layer of the teacher")
-    _("random weights")
-    _("student before training")
-    _("distilled student")
-    _("student trained alone")
 
 
 def predict_student_top(loaded, word: MaskedWord, students: Mapping[str, nn.Module]) -> Prediction:

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tinyformers.i18n import N_
 from tinyformers.model import peft
 from tinyformers.model.bert import Bert
 from tinyformers.model.build import build_model, count_parameters
@@ -54,12 +55,12 @@ from tinyformers.training.loop import Progress, TrainSettings, pad_batch, train
 Report = Callable[[object], bool]
 
 GRAMMATICAL, UNGRAMMATICAL = 1, 0
-LABELS = {GRAMMATICAL: "grammatical", UNGRAMMATICAL: "ungrammatical"}
+LABELS = {GRAMMATICAL: N_("grammatical"), UNGRAMMATICAL: N_("ungrammatical")}
 ORIGINAL = "original"
 CORRUPTIONS = {
-    "verb": "main verb in the wrong number",
-    "drop": "one word left out",
-    "swap": "two neighbouring words swapped",
+    "verb": N_("main verb in the wrong number"),
+    "drop": N_("one word left out"),
+    "swap": N_("two neighbouring words swapped"),
 }
 MIN_EXAMPLES, MAX_TRAIN, MAX_HELD_OUT = 20, 5_000, 2_000
 
@@ -174,9 +175,9 @@ def make_task(
 # ---------------------------------------------------------------------------------------------
 
 POOLINGS = {
-    "mean": "mean of the token vectors",
-    "first": "first token ([CLS] in BERT)",
-    "last": "last token",
+    "mean": N_("mean of the token vectors"),
+    "first": N_("first token ([CLS] in BERT)"),
+    "last": N_("last token"),
 }
 
 
@@ -319,12 +320,12 @@ def held_out_logits(classifier: nn.Module, task: ClassificationTask) -> Tensor:
 # ---------------------------------------------------------------------------------------------
 
 METHODS = {
-    "full": "Full fine-tuning",
-    "head": "Head only (linear probe)",
-    "bitfit": "BitFit (biases only)",
-    "adapters": "Adapters",
-    "lora": "LoRA",
-    "prefix": "Prefix tuning",
+    "full": N_("Full fine-tuning"),
+    "head": N_("Head only (linear probe)"),
+    "bitfit": N_("BitFit (biases only)"),
+    "adapters": N_("Adapters"),
+    "lora": N_("LoRA"),
+    "prefix": N_("Prefix tuning"),
 }
 DEFAULT_LEARNING_RATES = {
     "full": 5e-4,

@@ -51,6 +51,7 @@ import torch
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
+from tinyformers.i18n import N_
 from tinyformers.model.attention import MultiHeadAttention
 from tinyformers.model.blocks import MLP
 from tinyformers.model.build import build_model, count_parameters
@@ -412,7 +413,7 @@ def run_sweep(
 # The sweep on the page: its text, its plan, its progress and its frontier
 # ---------------------------------------------------------------------------------------------
 
-SOURCES = {"stories": "Generated stories", "lessons": "The lessons' text"}
+SOURCES = {"stories": N_("Generated stories"), "lessons": N_("The lessons' text")}
 
 
 def training_text(source: str) -> str:
@@ -635,9 +636,9 @@ def multiply_adds(n: int, n_embd: int, mlp_width: int) -> dict[str, int]:
     """Multiply-adds of one forward pass over n tokens (weights only; softmax, biases and the
     GELU are left out, they are small)."""
     return {
-        "attention projections": 4 * n * n_embd * n_embd,  # W_Q, W_K, W_V, W_O
-        "attention scores and weighted sum": 2 * n * n * n_embd,  # Q·Kᵀ, then weights·V
-        "MLP": 2 * n * n_embd * mlp_width,  # widen, then project back
+        N_("attention projections"): 4 * n * n_embd * n_embd,  # W_Q, W_K, W_V, W_O
+        N_("attention scores and weighted sum"): 2 * n * n * n_embd,  # Q·Kᵀ, then weights·V
+        N_("MLP"): 2 * n * n_embd * mlp_width,  # widen, then project back
     }
 
 

@@ -30,25 +30,17 @@ from tinyformers.course.alignment import (
     instruction,
 )
 from tinyformers.figures.common import finite, grouped_layout
-from tinyformers.i18n import _
+from tinyformers.i18n import N_, _
 
 HEIGHT = 420  # px: the chart beside the controls fits the first screen
 COLORS = {BASE_NAME: "#9e9e9e", SFT_NAME: "#1f77b4", DPO_NAME: "#d62728", RL_NAME: "#2ca02c"}
 STAGE_NAMES = {
-    "sft": "instruction tuning (cross-entropy)",
-    "reward": "reward model (Bradley–Terry)",
+    "sft": N_("instruction tuning (cross-entropy)"),
+    "reward": N_("reward model (Bradley–Terry)"),
     "dpo": "DPO",
     "rl": "REINFORCE + KL",
 }
-RATES = {"follow_rate": "grammar accepts", "on_topic_rate": "names the animal"}
-
-
-def _marked() -> None:
-    """The names above, marked for the catalog (they are translated where they are shown)."""
-    _("instruction tuning (cross-entropy)")
-    _("reward model (Bradley–Terry)")
-    _("grammar accepts")
-    _("names the animal")
+RATES = {"follow_rate": N_("grammar accepts"), "on_topic_rate": N_("names the animal")}
 
 
 def _color(name: str) -> str:

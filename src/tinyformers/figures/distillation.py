@@ -28,7 +28,7 @@ from tinyformers.course.distillation import (
     ModelScores,
 )
 from tinyformers.figures.common import grouped_layout
-from tinyformers.i18n import _
+from tinyformers.i18n import N_, _
 from tinyformers.training.loop import Progress
 
 HEIGHT = 440  # px: the chart beside the controls fits the first screen
@@ -39,17 +39,10 @@ COLORS = {
     STUDENT_NAMES[ALONE]: "#2ca02c",
 }
 METRICS = {
-    "masked_accuracy": "masked-LM accuracy",
-    "agreement_accuracy": "verb number",
-    "teacher_agreement": "agrees with the teacher",
+    "masked_accuracy": N_("masked-LM accuracy"),
+    "agreement_accuracy": N_("verb number"),
+    "teacher_agreement": N_("agrees with the teacher"),
 }
-
-
-def _marked() -> None:
-    """The names above, marked for the catalog (they are translated where they are shown)."""
-    _("masked-LM accuracy")
-    _("verb number")
-    _("agrees with the teacher")
 
 
 def _color(name: str) -> str:

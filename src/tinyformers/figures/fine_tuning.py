@@ -31,7 +31,7 @@ from tinyformers.course.fine_tuning import (
     grammatical_share,
     parameter_arithmetic,
 )
-from tinyformers.i18n import _
+from tinyformers.i18n import N_, _
 from tinyformers.training.loop import Progress
 
 FONT_SIZE = 16
@@ -43,42 +43,13 @@ METHOD_COLORS = dict(
     zip(METHODS, ("#d62728", "#7f7f7f", "#ff7f0e", "#2ca02c", "#1f77b4", "#9467bd"), strict=True)
 )
 LABEL_COLORS = {GRAMMATICAL: "#dcfce7", 1 - GRAMMATICAL: "#fee2e2"}
-KIND_NAMES = {ORIGINAL: "real sentence", **CORRUPTIONS}
+KIND_NAMES = {ORIGINAL: N_("real sentence"), **CORRUPTIONS}
 SHORT_KIND_NAMES = {
-    ORIGINAL: "real sentences",
-    "verb": "verb number flipped",
-    "drop": "word left out",
-    "swap": "words swapped",
+    ORIGINAL: N_("real sentences"),
+    "verb": N_("verb number flipped"),
+    "drop": N_("word left out"),
+    "swap": N_("words swapped"),
 }
-
-
-def _marked() -> None:
-    """The names above, marked for the catalog (they are translated where they are shown)."""
-    _("real sentence")
-    _("real sentences")
-    _("trainable parameters")
-    _("held-out accuracy")
-    _("median time per step (ms)")
-    _("optimizer state (KB)")
-
-    _("verb number flipped")
-    _("word left out")
-    _("words swapped")
-    _("grammatical")
-    _("ungrammatical")
-    # course.fine_tuning's CORRUPTIONS, POOLINGS and METHODS
-    _("main verb in the wrong number")
-    _("one word left out")
-    _("two neighbouring words swapped")
-    _("mean of the token vectors")
-    _("first token ([CLS] in BERT)")
-    _("last token")
-    _("Full fine-tuning")
-    _("Head only (linear probe)")
-    _("BitFit (biases only)")
-    _("Adapters")
-    _("LoRA")
-    _("Prefix tuning")
 
 
 def _layout(figure: go.Figure, title: str, height: int, **extra) -> go.Figure:
@@ -314,16 +285,16 @@ def results_chart(results: Sequence[MethodResult], title: str) -> go.Figure:
     names = [html.escape(name) for name in run_names(results)]
     colors = [METHOD_COLORS[r.settings.method] for r in results]
     panels = (
-        ("trainable parameters", [r.trainable for r in results], "{:,}", "log"),
-        ("held-out accuracy", [r.held_out_accuracy for r in results], "{:.1%}", "linear"),
+        (N_("trainable parameters"), [r.trainable for r in results], "{:,}", "log"),
+        (N_("held-out accuracy"), [r.held_out_accuracy for r in results], "{:.1%}", "linear"),
         (
-            "median time per step (ms)",
+            N_("median time per step (ms)"),
             [1000 * r.median_step_seconds for r in results],
             "{:.1f}",
             "linear",
         ),
         (
-            "optimizer state (KB)",
+            N_("optimizer state (KB)"),
             [r.optimizer_state_bytes / 1024 for r in results],
             "{:,.1f}",
             "log",

@@ -39,7 +39,7 @@ from tinyformers.course.scaling import (
     undertrained,
 )
 from tinyformers.figures.common import SERIES_COLORS
-from tinyformers.i18n import _, ngettext
+from tinyformers.i18n import N_, _, ngettext
 from tinyformers.model.config import GPTConfig
 
 FONT_SIZE = 16
@@ -48,24 +48,12 @@ TEMPLATE = "plotly_white"
 HEIGHT = 520
 PRIMARY_HEIGHT = 440  # px: the chart beside the sweep's controls fits the first screen
 KIND_NAMES = {
-    "attention": "attention (n × n weights)",
-    "fused": "attention (fused kernel)",
-    "mlp": "MLP",
+    "attention": N_("attention (n × n weights)"),
+    "fused": N_("attention (fused kernel)"),
+    "mlp": N_("MLP"),
 }
 KIND_COLORS = {"attention": "#d62728", "fused": "#ff7f0e", "mlp": "#1f77b4"}
 MIB = 2**20
-
-
-def _marked() -> None:
-    """Names kept in English where they are defined, marked here for the catalog (they are
-    translated where they are shown)."""
-    _("attention (n × n weights)")
-    _("attention (fused kernel)")
-    _("MLP")
-    _("attention projections")
-    _("attention scores and weighted sum")
-    _("Generated stories")
-    _("The lessons' text")
 
 
 def _layout(figure: go.Figure, title: str, x_title: str, y_title: str, **extra) -> go.Figure:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tinyformers.i18n import _
+from tinyformers.i18n import N_, _
 
 
 @dataclass(frozen=True)
@@ -142,25 +142,9 @@ def _t5(n_layer: int, n_embd: int, n_head: int, n_inner: int, head_width: int) -
     )
 
 
-WEBTEXT = "WebText: about 8 million web pages linked from Reddit (40 GB of text)"
-BERT_DATA = "BooksCorpus (800 million words) and English Wikipedia (2,500 million words)"
-C4 = "C4, a cleaned Common Crawl (about 750 GB), pre-trained on about 34 billion tokens"
-
-
-def _marked() -> None:
-    """The contexts and training data below, marked for the catalog (``rows`` translates them
-    where the table is shown)."""
-    _("WebText: about 8 million web pages linked from Reddit (40 GB of text)")
-    _("BooksCorpus (800 million words) and English Wikipedia (2,500 million words)")
-    _("C4, a cleaned Common Crawl (about 750 GB), pre-trained on about 34 billion tokens")
-    _("WMT 2014 English–German, about 4.5 million sentence pairs")
-    _("BooksCorpus: about 7,000 unpublished books")
-    _("300 billion tokens of filtered Common Crawl, WebText2, two book corpora and Wikipedia")
-    _("no fixed limit (sinusoidal positions)")
-    _("512 tokens")
-    _("1,024 tokens")
-    _("2,048 tokens")
-    _("512 tokens in pre-training (relative positions)")
+WEBTEXT = N_("WebText: about 8 million web pages linked from Reddit (40 GB of text)")
+BERT_DATA = N_("BooksCorpus (800 million words) and English Wikipedia (2,500 million words)")
+C4 = N_("C4, a cleaned Common Crawl (about 750 GB), pre-trained on about 34 billion tokens")
 
 
 PUBLISHED: tuple[Published, ...] = (
@@ -176,9 +160,9 @@ PUBLISHED: tuple[Published, ...] = (
             n_decoder_layer=6,
             final_norm=False,  # post-LN, sinusoidal positions: nothing learned for positions
         ),
-        "no fixed limit (sinusoidal positions)",
+        N_("no fixed limit (sinusoidal positions)"),
         65_000_000,
-        "WMT 2014 English–German, about 4.5 million sentence pairs",
+        N_("WMT 2014 English–German, about 4.5 million sentence pairs"),
         "Vaswani et al. 2017, Attention Is All You Need, Table 3",
     ),
     Published(
@@ -193,16 +177,16 @@ PUBLISHED: tuple[Published, ...] = (
             learned_positions=512,
             final_norm=False,  # post-LN
         ),
-        "512 tokens",
+        N_("512 tokens"),
         117_000_000,
-        "BooksCorpus: about 7,000 unpublished books",
+        N_("BooksCorpus: about 7,000 unpublished books"),
         "Radford et al. 2018, Improving Language Understanding by Generative Pre-Training",
     ),
     Published(
         "GPT-2 small",
         "gpt",
         _gpt2(12, 768, 12),
-        "1,024 tokens",
+        N_("1,024 tokens"),
         117_000_000,
         WEBTEXT,
         "Radford et al. 2019, Language Models are Unsupervised Multitask Learners, Table 2",
@@ -211,7 +195,7 @@ PUBLISHED: tuple[Published, ...] = (
         "GPT-2 medium",
         "gpt",
         _gpt2(24, 1024, 16),
-        "1,024 tokens",
+        N_("1,024 tokens"),
         345_000_000,
         WEBTEXT,
         "Radford et al. 2019, Table 2",
@@ -220,7 +204,7 @@ PUBLISHED: tuple[Published, ...] = (
         "GPT-2 large",
         "gpt",
         _gpt2(36, 1280, 20),
-        "1,024 tokens",
+        N_("1,024 tokens"),
         762_000_000,
         WEBTEXT,
         "Radford et al. 2019, Table 2",
@@ -229,7 +213,7 @@ PUBLISHED: tuple[Published, ...] = (
         "GPT-2 XL",
         "gpt",
         _gpt2(48, 1600, 25),
-        "1,024 tokens",
+        N_("1,024 tokens"),
         1_542_000_000,
         WEBTEXT,
         "Radford et al. 2019, Table 2",
@@ -245,16 +229,16 @@ PUBLISHED: tuple[Published, ...] = (
             n_layer=96,
             learned_positions=2048,
         ),
-        "2,048 tokens",
+        N_("2,048 tokens"),
         175_000_000_000,
-        "300 billion tokens of filtered Common Crawl, WebText2, two book corpora and Wikipedia",
+        N_("300 billion tokens of filtered Common Crawl, WebText2, two book corpora and Wikipedia"),
         "Brown et al. 2020, Language Models are Few-Shot Learners, Table 2.1",
     ),
     Published(
         "BERT-base",
         "bert",
         _bert(12, 768, 12),
-        "512 tokens",
+        N_("512 tokens"),
         110_000_000,
         BERT_DATA,
         "Devlin et al. 2019, BERT: Pre-training of Deep Bidirectional Transformers",
@@ -263,7 +247,7 @@ PUBLISHED: tuple[Published, ...] = (
         "BERT-large",
         "bert",
         _bert(24, 1024, 16),
-        "512 tokens",
+        N_("512 tokens"),
         340_000_000,
         BERT_DATA,
         "Devlin et al. 2019",
@@ -272,7 +256,7 @@ PUBLISHED: tuple[Published, ...] = (
         "T5-base",
         "encoder-decoder",
         _t5(12, 768, 12, 3072, 64),
-        "512 tokens in pre-training (relative positions)",
+        N_("512 tokens in pre-training (relative positions)"),
         220_000_000,
         C4,
         "Raffel et al. 2020, Exploring the Limits of Transfer Learning (T5), section 3.7",
@@ -281,7 +265,7 @@ PUBLISHED: tuple[Published, ...] = (
         "T5-11B",
         "encoder-decoder",
         _t5(24, 1024, 128, 65536, 128),
-        "512 tokens in pre-training (relative positions)",
+        N_("512 tokens in pre-training (relative positions)"),
         11_000_000_000,
         C4,
         "Raffel et al. 2020, section 3.7",

@@ -2,7 +2,8 @@
 files, every label escaped), so a handout stays one small file that prints as it looks.
 
 The lesson pages draw with Plotly; a handout cannot carry plotly.js (4.8 MB, with CDN addresses
-in it), so it draws the same numbers with these two shapes.
+in it), so it draws the same numbers with these two shapes, written in the current language's
+style (0.84 in English, 0,84 in Russian).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from tinyformers.i18n import current_language, restyle, significant
 
 CELL = 22  # px per heatmap cell
 LABEL_WIDTH = 110  # px kept for row labels (and the height kept for column labels)
@@ -54,6 +57,11 @@ def _label(text: str, limit: int = 14) -> str:
     return html.escape(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
+def _fixed(value: float) -> str:
+    """A heatmap cell's value, three decimals."""
+    return restyle(f"{value:.3f}", current_language())
+
+
 def heatmap_svg(picture: Picture) -> str:
     matrix = [[float(v) for v in row] for row in picture.matrix]
     flat = [v for row in matrix for v in row]
@@ -76,7 +84,7 @@ def heatmap_svg(picture: Picture) -> str:
         for j, value in enumerate(row):
             parts.append(
                 f'<rect x="{LABEL_WIDTH + CELL * j}" y="{y}" width="{CELL}" height="{CELL}" '
-                f'fill="{_shade(value, low, high)}"><title>{value:.3f}</title></rect>'
+                f'fill="{_shade(value, low, high)}"><title>{_fixed(value)}</title></rect>'
             )
     parts.append("</svg>")
     return "".join(parts)
@@ -97,7 +105,7 @@ def bars_svg(picture: Picture) -> str:
             f'<rect x="{LABEL_WIDTH}" y="{y + 2}" width="{length:.1f}" height="{BAR_HEIGHT - 4}" '
             f'fill="rgb(8,48,107)"/>'
             f'<text {FONT} x="{LABEL_WIDTH + length + 4:.1f}" y="{y + BAR_HEIGHT * 0.7:.1f}">'
-            f"{value:.3g}</text>"
+            f"{significant(value, current_language())}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)

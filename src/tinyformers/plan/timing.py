@@ -4,6 +4,10 @@ A ``LiveStep`` names what a lesson computes first when its page opens, on the mo
 input its page starts with, as two functions: ``prepare`` builds what the computation reads
 (loading, copying and building are not timed) and ``run`` is the computation that is timed.
 ``measure`` times it with ``clock`` after one warm-up run and reports the median.
+
+What is timed and the input are written in English and marked with ``N_``: the handout
+translates them where it shows them (``plan/handout.py``). The figure of what the computation
+gave is drawn inside the timing, which the page caches, so its words come in the language given.
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ from __future__ import annotations
 import copy
 import statistics
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import torch
 
@@ -35,6 +39,7 @@ from tinyformers.course import transformer_block as block_course
 from tinyformers.course import variants as variants_course
 from tinyformers.course import why_attention as why_attention_course
 from tinyformers.hub.registry import LoadedModel
+from tinyformers.i18n import DEFAULT_LANGUAGE, N_, translate
 from tinyformers.model.build import build_model, count_parameters
 from tinyformers.model.positional import cosine_similarity_matrix, sinusoidal_encoding
 from tinyformers.model.sampling import SamplingSettings, next_token_distribution
@@ -57,11 +62,13 @@ class LiveStep:
     """A lesson's main live computation on the input its page starts with."""
 
     slug: str
-    what: str  # what is timed, in a few words
+    what: str  # what is timed, in a few words (marked with N_)
     model: str | None  # the shipped model it runs, if any
-    input: str  # the input, as the page shows it
+    input: str  # the input, as the page shows it: a template (marked with N_) of ``values``
     prepare: Callable[[LoadedModel | None], object]
     run: Callable[[object], object]
+    # The template's values: numbers, or the model's text (a string or a tuple of strings)
+    values: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -330,15 +337,17 @@ def _run(function: Callable[[LoadedModel], object]) -> Callable[[LoadedModel | N
     return run
 
 
-def _model_step(slug: str, what: str, model: str, text: str, function) -> LiveStep:
-    return LiveStep(slug, what, model, text, _same, _run(function))
+def _model_step(slug: str, what: str, model: str, text, function) -> LiveStep:
+    """A computation of a shipped model on ``text``, the sentence (or sentences) its page
+    starts with."""
+    return LiveStep(slug, what, model, "{text}", _same, _run(function), {"text": text})
 
 
 _ENCODER_DECODER = LiveStep(
     "encoder-decoder",
-    "greedy decoding step by step, with the cross-attention of every step and the trace",
+    N_("greedy decoding step by step, with the cross-attention of every step and the trace"),
     encoder_decoder_course.DATE_MODEL,
-    "the first held-out date",
+    N_("the first held-out date"),
     _same,
     _run(_encoder_decoder),
 )
@@ -348,68 +357,72 @@ LIVE_STEPS: dict[str, LiveStep] = {
     for step in (
         LiveStep(
             "tokenization",
-            "training byte-level BPE and replaying every merge",
+            N_("training byte-level BPE and replaying every merge"),
             None,
-            f"{tokenization_course.STORIES} generated stories, "
-            f"vocabulary of {tokenization_course.DEFAULT_VOCAB}",
+            N_("{stories} generated stories, vocabulary of {vocab}"),
             _tokenization,
             lambda text: tokenization_course.train_and_replay(
                 text, tokenization_course.DEFAULT_VOCAB
             ),
+            {"stories": tokenization_course.STORIES, "vocab": tokenization_course.DEFAULT_VOCAB},
         ),
         _model_step(
             "positional-encoding",
-            "token + position vectors and the similarity matrices",
+            N_("token + position vectors and the similarity matrices"),
             positions_course.DEFAULT_MODEL,
             positions_course.DEFAULT_SENTENCE,
             _positions,
         ),
-        _model_step(
+        LiveStep(
             "contextual-embeddings",
-            "a forward pass per sentence with its run record, the word's similarity per layer",
+            N_("a forward pass per sentence with its run record, the word's similarity per layer"),
             contextual_course.DEFAULT_MODEL,
-            f"{contextual_course.DEFAULT_WORD!r} in: "
-            + " / ".join(contextual_course.DEFAULT_SENTENCES),
-            _contextual,
+            N_("'{word}' in: {sentences}"),
+            _same,
+            _run(_contextual),
+            {
+                "word": contextual_course.DEFAULT_WORD,
+                "sentences": contextual_course.DEFAULT_SENTENCES,
+            },
         ),
         _model_step(
             "attention",
-            "a forward pass with its run record, then layer 0, head 0 step by step",
+            N_("a forward pass with its run record, then layer 0, head 0 step by step"),
             attention_course.DEFAULT_MODEL,
             attention_course.DEFAULT_SENTENCE,
             _attention,
         ),
         _model_step(
             "multi-head",
-            "a forward pass and the statistics of every head",
+            N_("a forward pass and the statistics of every head"),
             multi_head_course.DEFAULT_MODEL,
             multi_head_course.DEFAULT_SENTENCE,
             _multi_head,
         ),
         _model_step(
             "masks",
-            "a forward pass and the causal mask's scores and weights",
+            N_("a forward pass and the causal mask's scores and weights"),
             masks_course.DEFAULT_MODEL,
             masks_course.DEFAULT_SENTENCE,
             _masks,
         ),
         _model_step(
             "transformer-block",
-            "a forward pass with its run record, every block walked step by step",
+            N_("a forward pass with its run record, every block walked step by step"),
             block_course.DEFAULT_MODEL,
             block_course.DEFAULT_SENTENCE,
             _block,
         ),
         _model_step(
             "bert",
-            "BERT's input embeddings for a sentence pair",
+            N_("BERT's input embeddings for a sentence pair"),
             bert_course.MODEL,
-            " / ".join(BERT_PAIR),
+            BERT_PAIR,
             _bert,
         ),
         _model_step(
             "gpt",
-            "a forward pass and the next-token distribution",
+            N_("a forward pass and the next-token distribution"),
             gpt_course.DEFAULT_MODEL,
             gpt_course.DEFAULT_PROMPT,
             _gpt,
@@ -417,67 +430,74 @@ LIVE_STEPS: dict[str, LiveStep] = {
         _ENCODER_DECODER,
         LiveStep(
             "train",
-            "one training step (forward and backward) of the default model",
+            N_("one training step (forward and backward) of the default model"),
             None,
-            "the default settings: a micro GPT, one batch",
+            N_("the default settings: a micro GPT, one batch"),
             _train_prepare,
             _train_step,
         ),
         LiveStep(
             "fine-tuning",
-            "one LoRA fine-tuning step (forward and backward) on a batch of the task",
+            N_("one LoRA fine-tuning step (forward and backward) on a batch of the task"),
             fine_tuning_course.BASE_MODELS[0],
-            "a batch of the grammatical-or-not task",
+            N_("a batch of the grammatical-or-not task"),
             _fine_tuning_prepare,
             _fine_tuning_step,
         ),
         LiveStep(
             "task-heads",
-            "one full fine-tuning step (forward and backward) of the sentence-pair head",
+            N_("one full fine-tuning step (forward and backward) of the sentence-pair head"),
             task_heads_course.MODEL,
-            "a batch of the sentence-pair task",
+            N_("a batch of the sentence-pair task"),
             _task_heads_prepare,
             _fine_tuning_step,
         ),
         LiveStep(
             "distillation",
-            "one distillation step: the teacher's and the student's forward pass, the student's "
-            "backward pass",
+            N_(
+                "one distillation step: the teacher's and the student's forward pass, the "
+                "student's backward pass"
+            ),
             distillation_course.TEACHER,
-            "a batch of stories sentences, masked the BERT way",
+            N_("a batch of stories sentences, masked the BERT way"),
             _distillation_prepare,
             _distillation_step,
         ),
         LiveStep(
             "alignment",
-            "one DPO step: the policy's and the reference's forward pass, the policy's backward "
-            "pass",
+            N_(
+                "one DPO step: the policy's and the reference's forward pass, the policy's "
+                "backward pass"
+            ),
             alignment_course.BASE,
-            "a preference pair for each topic: the default answer against its verb flipped",
+            N_("a preference pair for each topic: the default answer against its verb flipped"),
             _alignment_prepare,
             _alignment_step,
         ),
         LiveStep(
             "scaling",
-            "one attention layer (with weights) on the longest default sequence",
+            N_("one attention layer (with weights) on the longest default sequence"),
             None,
-            f"{scaling_course.CostSettings().max_length} random vectors",
+            N_("{n} random vectors"),
             _scaling_prepare,
             _scaling,
+            {"n": scaling_course.CostSettings().max_length},
         ),
         LiveStep(
             "why-attention",
-            "one training step (forward and backward) of the GRU encoder-decoder with attention",
+            N_(
+                "one training step (forward and backward) of the GRU encoder-decoder with attention"
+            ),
             None,
-            "a batch of the reversing task",
+            N_("a batch of the reversing task"),
             _why_attention_prepare,
             _why_attention_step,
         ),
         LiveStep(
             "variants",
-            "one training step (forward and backward) of the learned-positions variant",
+            N_("one training step (forward and backward) of the learned-positions variant"),
             None,
-            "a batch of the stories, one character per token",
+            N_("a batch of the stories, one character per token"),
             _variants_prepare,
             _variants_step,
         ),
@@ -496,101 +516,144 @@ def _matrix(tensor) -> list[list[float]]:
     return [[float(v) for v in row] for row in tensor]
 
 
-def _positions_picture(loaded: LoadedModel, result) -> Picture:
+def _in(language: str, message: str, **values: object) -> str:
+    """``message`` (marked with ``N_``) in ``language``, its placeholders filled."""
+    return translate(message, language).format(**values)
+
+
+def _positions_picture(loaded: LoadedModel, result, language: str) -> Picture:
     text = positions_course.DEFAULT_SENTENCE
     ids = model_input_ids(loaded.tokenizer, loaded.family, text, loaded.config.block_size)
     tokens = [f"{i}: {t}" for i, t in enumerate(loaded.tokenizer.display_tokens(ids))]
     return Picture(
-        "Cosine similarity of the input vectors (token + position)",
-        f"{loaded.name}, every pair of positions of the sentence; darker is more similar.",
+        _in(language, N_("Cosine similarity of the input vectors (token + position)")),
+        _in(
+            language,
+            N_("{model}, every pair of positions of the sentence; darker is more similar."),
+            model=loaded.name,
+        ),
         matrix=_matrix(result[0]),
         rows=tokens,
         columns=tokens,
     )
 
 
-def _attention_picture(loaded: LoadedModel, steps) -> Picture:
+def _attention_picture(loaded: LoadedModel, steps, language: str) -> Picture:
     return Picture(
-        "Attention weights of layer 0, head 0",
-        f"{loaded.name}: each row is a query, each column a key; every row sums to 1.",
+        _in(language, N_("Attention weights of layer 0, head 0")),
+        _in(
+            language,
+            N_("{model}: each row is a query, each column a key; every row sums to 1."),
+            model=loaded.name,
+        ),
         matrix=_matrix(steps.weights),
         rows=steps.tokens,
         columns=steps.tokens,
     )
 
 
-def _masks_picture(loaded: LoadedModel, view) -> Picture:
+def _masks_picture(loaded: LoadedModel, view, language: str) -> Picture:
     return Picture(
-        "Weights under the causal mask (layer 0, head 0)",
-        f"{loaded.name}: above the diagonal every weight is exactly 0.",
+        _in(language, N_("Weights under the causal mask (layer 0, head 0)")),
+        _in(
+            language,
+            N_("{model}: above the diagonal every weight is exactly 0."),
+            model=loaded.name,
+        ),
         matrix=_matrix(view.weights),
         rows=view.query_tokens,
         columns=view.key_tokens,
     )
 
 
-def _multi_head_picture(loaded: LoadedModel, stats) -> Picture:
+def _multi_head_picture(loaded: LoadedModel, stats, language: str) -> Picture:
     return Picture(
-        "Entropy of each head's attention (nats)",
-        f"{loaded.name}: low entropy means a head looks at few tokens, high means it spreads.",
+        _in(language, N_("Entropy of each head's attention (nats)")),
+        _in(
+            language,
+            N_("{model}: low entropy means a head looks at few tokens, high means it spreads."),
+            model=loaded.name,
+        ),
         values=[head.entropy for head in stats],
         labels=[head.name for head in stats],
     )
 
 
-def _block_picture(loaded: LoadedModel, inspection) -> Picture:
+def _block_picture(loaded: LoadedModel, inspection, language: str) -> Picture:
     norms = [float(h.norm(dim=-1).mean()) for h in inspection.hidden_states]
+    after = [_in(language, N_("after block {n}"), n=n) for n in range(1, len(norms))]
     return Picture(
-        "Mean length of the residual stream",
-        f"{loaded.name}: the embeddings, then the stream after each block.",
+        _in(language, N_("Mean length of the residual stream")),
+        _in(
+            language,
+            N_("{model}: the embeddings, then the stream after each block."),
+            model=loaded.name,
+        ),
         values=norms,
-        labels=["embeddings"] + [f"after block {n}" for n in range(1, len(norms))],
+        labels=[_in(language, N_("embeddings"))] + after,
     )
 
 
-def _bert_picture(loaded: LoadedModel, breakdown) -> Picture:
+def _bert_picture(loaded: LoadedModel, breakdown, language: str) -> Picture:
     return Picture(
-        "Length of each token's input vector (token + segment + position)",
-        f"{loaded.name}, the sentence pair the page starts with.",
+        _in(language, N_("Length of each token's input vector (token + segment + position)")),
+        _in(language, N_("{model}, the sentence pair the page starts with."), model=loaded.name),
         values=[float(v) for v in breakdown.total.norm(dim=-1)],
         labels=[f"{i}: {t}" for i, t in enumerate(breakdown.tokens)],
     )
 
 
-def _contextual_picture(loaded: LoadedModel, pairs) -> Picture:
+def _contextual_picture(loaded: LoadedModel, pairs, language: str) -> Picture:
     layers = len(next(iter(pairs.values())))
     return Picture(
-        f"Similarity of {contextual_course.DEFAULT_WORD!r} between two sentences, layer by layer",
-        f"{loaded.name}: rows are sentence pairs, columns the input (0) and each layer.",
+        _in(
+            language,
+            N_("Similarity of '{word}' between two sentences, layer by layer"),
+            word=contextual_course.DEFAULT_WORD,
+        ),
+        _in(
+            language,
+            N_("{model}: rows are sentence pairs, columns the input (0) and each layer."),
+            model=loaded.name,
+        ),
         matrix=[[float(v) for v in values] for values in pairs.values()],
-        rows=[f"sentences {i + 1} and {j + 1}" for i, j in pairs],
+        rows=[_in(language, N_("sentences {i} and {j}"), i=i + 1, j=j + 1) for i, j in pairs],
         columns=[str(layer) for layer in range(layers)],
     )
 
 
-def _gpt_picture(loaded: LoadedModel, distribution) -> Picture:
+def _gpt_picture(loaded: LoadedModel, distribution, language: str) -> Picture:
     probabilities, ids = distribution.raw.topk(TOP_TOKENS)
     return Picture(
-        f"The {TOP_TOKENS} likeliest next tokens",
-        f"{loaded.name}, after the prompt {gpt_course.DEFAULT_PROMPT!r} (temperature 1).",
+        _in(language, N_("The {n} likeliest next tokens"), n=TOP_TOKENS),
+        _in(
+            language,
+            N_("{model}, after the prompt '{prompt}' (temperature 1)."),
+            model=loaded.name,
+            prompt=gpt_course.DEFAULT_PROMPT,
+        ),
         values=[float(p) for p in probabilities],
         labels=loaded.tokenizer.display_tokens([int(i) for i in ids]),
     )
 
 
-def _encoder_decoder_picture(loaded: LoadedModel, decoded) -> Picture:
+def _encoder_decoder_picture(loaded: LoadedModel, decoded, language: str) -> Picture:
     _, trace = decoded
     cross = trace.cross_attentions[-1][0].mean(dim=0)  # (T_dec, T_enc), heads averaged
     return Picture(
-        "Cross-attention of the last decoder layer (heads averaged)",
-        f"{loaded.name}: each output token (row) and where in the source it read (columns).",
+        _in(language, N_("Cross-attention of the last decoder layer (heads averaged)")),
+        _in(
+            language,
+            N_("{model}: each output token (row) and where in the source it read (columns)."),
+            model=loaded.name,
+        ),
         matrix=_matrix(cross),
         rows=trace.tokens,
         columns=trace.encoder_tokens,
     )
 
 
-PICTURES: dict[str, Callable[[LoadedModel, object], Picture]] = {
+PICTURES: dict[str, Callable[[LoadedModel, object, str], Picture]] = {
     "positional-encoding": _positions_picture,
     "contextual-embeddings": _contextual_picture,
     "attention": _attention_picture,
@@ -610,13 +673,17 @@ def live_step(slug: str) -> LiveStep:
         raise KeyError(f"lesson {slug!r} has no live computation to time") from None
 
 
-def time_lesson(slug: str, load: Loader, repeats: int = MAX_REPEATS) -> Timing:
-    """Time lesson ``slug``'s live computation; ``load`` gives a shipped model by name."""
+def time_lesson(
+    slug: str, load: Loader, repeats: int = MAX_REPEATS, language: str = DEFAULT_LANGUAGE
+) -> Timing:
+    """Time lesson ``slug``'s live computation; ``load`` gives a shipped model by name. The
+    figure of what it computed is labelled in ``language``."""
     step = live_step(slug)
     loaded = load(step.model) if step.model is not None else None
     state = step.prepare(loaded)
     seconds, runs = measure(lambda: step.run(state), repeats)
     parameters = count_parameters(loaded.model) if loaded is not None else None
     draw = PICTURES.get(slug)
-    picture = draw(loaded, step.run(state)) if draw is not None and loaded is not None else None
+    ran = draw is not None and loaded is not None
+    picture = draw(loaded, step.run(state), language) if ran else None
     return Timing(slug, seconds, runs, torch.get_num_threads(), parameters, picture)
