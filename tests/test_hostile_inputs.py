@@ -23,7 +23,7 @@ from tests.test_links import PAGES
 from tests.test_user_text import assert_no_markup
 from tinyformers.text.display import plain
 
-OWN_TEXT = "Your own text"
+OWN_TEXT = "own"  # the corpus choice, as links keep it
 OTHER_MODEL = "Other: a Hugging Face model or a folder…"
 
 # The choices that reveal more fields, per page: each dict opens the page once more, as a link.
@@ -34,21 +34,21 @@ REVEAL: dict[str, list[dict[str, str]]] = {
     "app_pages/positional_encoding.py": [{"pe-model": OTHER_MODEL}],
     "app_pages/attention.py": [
         {"att-model": OTHER_MODEL},
-        {"att-source": "Toy: tiny random weights"},
+        {"att-source": "toy"},
     ],
     "app_pages/multi_head.py": [{"mh-model": OTHER_MODEL}],
     "app_pages/transformer_block.py": [{"tb-model": OTHER_MODEL}, {"tb-source": OWN_TEXT}],
     "app_pages/masks.py": [
-        {"mk-kind": "Prefix-LM", "mk-corpus": OWN_TEXT},
-        {"mk-kind": "Cross-attention"},
+        {"mk-kind": "prefix", "mk-corpus": OWN_TEXT},
+        {"mk-kind": "cross"},
         {"mk-model": OTHER_MODEL},
     ],
     "app_pages/gpt.py": [{"gpt-model": "gpt-char"}, {"gpt-model": OTHER_MODEL}],
     "app_pages/train.py": [
         {
             "train-corpus": OWN_TEXT,
-            "train-family": "BERT (masked LM)",
-            "train-tokenizer": "Byte-level BPE",
+            "train-family": "bert",
+            "train-tokenizer": "bpe",
         }
     ],
 }
@@ -230,6 +230,8 @@ def test_every_field_takes_hostile_values(monkeypatch, page: str) -> None:
     for link in views(page):
         at = _open_link(page, link)
         assert not at.exception, (page, link, at.exception)
+        taken = {key: at.query_params.get(key) for key in link}
+        assert taken == link, f"{page}: the link {link} opened {taken}"  # the fields it reveals
         assert fields(at), f"{page} {link} shows no field"
         exercise(at, f"{page} {link}")
 
