@@ -18,6 +18,7 @@ from tinyformers.i18n import (
     LANGUAGES,
     LOCALE_DIR,
     LazyMessage,
+    Message,
     negotiate,
     number,
     restyle,
@@ -171,3 +172,20 @@ def test_a_first_visit_follows_the_browser(preferred, language) -> None:
 
 def test_the_languages() -> None:
     assert set(LANGUAGES) == {"en", "ru"}
+
+
+def test_a_russian_message_fills_in_numbers_in_the_russian_style() -> None:
+    message = Message.of(translate("= output ({rows} × {columns})", "ru"), "ru")
+    assert isinstance(message, Message)
+    shown = message.format(rows=f"{12288:,}", columns=0.25)
+    assert "12\u00a0288" in shown and "0,25" in shown and "12,288" not in shown
+    template = Message.of("{share:.1%} · {value:.2f} · {word} · {token!r} · {year}", "ru")
+    assert template.format(share=0.125, value=3.14159, word="ln_1", token="3.5", year=2017) == (
+        "12,5% · 3,14 · ln_1 · '3.5' · 2017"
+    )
+
+
+def test_an_english_message_is_a_plain_string_and_formats_as_python_does() -> None:
+    message = Message.of("{share:.1%} of {n}", "en")
+    assert type(message) is str
+    assert message.format(share=0.125, n=f"{12288:,}") == "12.5% of 12,288"

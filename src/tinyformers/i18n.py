@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gettext
 import re
+import string
 from collections.abc import Callable
 from decimal import Decimal
 from functools import lru_cache
@@ -93,12 +94,47 @@ def current_language() -> str:
 
 def _(message: str) -> str:
     """``message`` in the current language."""
-    return translate(message, current_language())
+    language = current_language()
+    return Message.of(translate(message, language), language)
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
     """The form of a message for ``n`` in the current language, ``{n}`` filled in."""
-    return translate_plural(singular, plural, n, current_language())
+    language = current_language()
+    return Message.of(translate_plural(singular, plural, n, language), language)
+
+
+class Message(str):
+    """A translated message whose ``format`` writes the numbers it fills in as its language
+    writes them: ``_("{share} of the weight").format(share=f"{w:.1%}")`` gives "12.5% of the
+    weight" in English and "12,5% веса" in Russian (see ``restyle``)."""
+
+    language = DEFAULT_LANGUAGE
+
+    @classmethod
+    def of(cls, text: str, language: str) -> str:
+        """``text`` as a message of ``language`` (English text stays a plain ``str``)."""
+        if language == DEFAULT_LANGUAGE:
+            return text
+        message = cls(text)
+        message.language = language
+        return message
+
+    def format(self, *args: object, **kwargs: object) -> str:
+        return _NumberStyle(self.language).vformat(self, args, kwargs)
+
+
+class _NumberStyle(string.Formatter):
+    """``str.format`` that writes each field that is a number in ``language``'s style."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+
+    def format_field(self, value: object, format_spec: str) -> str:
+        text = super().format_field(value, format_spec)
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            return text
+        return restyle(text, self.language)
 
 
 def N_(message: str) -> str:  # noqa: N802  gettext's name for it, which pybabel extracts
