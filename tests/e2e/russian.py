@@ -49,15 +49,17 @@ READ_TEXTS = """([hide, areas, titles]) => {
 }"""
 
 
-# Settled: the script has drawn the page's title, every chart has its SVG, and the page's text
-# is the same as at the last three looks (the browser lays out widgets and draws charts for a
-# while after the script has finished).
+# Settled: the script has drawn the page's title, no widget is still a loading placeholder
+# (Streamlit shows a skeleton until a widget's code has loaded), every chart has its SVG, and
+# the page's text is the same as at the last three looks.
 SETTLED = """(areas) => {
     if (!document.querySelector("[data-testid='stMain'] h1")) return false;
     const state = document.querySelector("[data-testid='stApp']")
         ?.getAttribute('data-test-script-state');
     const charts = document.querySelectorAll("[data-testid='stPlotlyChart']");
-    if (state !== 'notRunning' || [...charts].some((c) => !c.querySelector('.main-svg'))) {
+    const loading = document.querySelector("[data-testid='stSkeleton']");
+    const undrawn = [...charts].some((c) => !c.querySelector('.main-svg'));
+    if (state !== 'notRunning' || loading || undrawn) {
         window.tfLooks = [];
         return false;
     }
