@@ -1,4 +1,4 @@
-"""The visit of test_pages.py for lessons 7 on: a file of its own, so that two workers taking
+"""The visit of test_pages.py for lessons 8 on: a file of its own, so that two workers taking
 whole files share the lessons about evenly."""
 
 from __future__ import annotations
