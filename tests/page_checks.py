@@ -159,9 +159,18 @@ def chart_titles(spec: str) -> list[str]:
 def english_leftovers(at: AppTest) -> list[str]:
     """Interface text of a Russian page that still holds three English words in a row (outside
     code, quotes, formulas and links)."""
-    left = []
-    for text in shown_texts(at):
-        prose = NOT_PROSE.sub(" ", re.sub(r"<[^>]+>", " ", text))
-        if match := ENGLISH_RUN.search(prose):
-            left.append(f"{match.group(0)!r} in {text[:120]!r}")
-    return left
+    return [found for text in shown_texts(at) if (found := english_left(text))]
+
+
+def english_run(text: str) -> str | None:
+    """The first three English words in a row in ``text`` outside tags, code, quotes, formulas
+    and links, or None."""
+    prose = NOT_PROSE.sub(" ", re.sub(r"<[^>]+>", " ", text))
+    match = ENGLISH_RUN.search(prose)
+    return match.group(0) if match else None
+
+
+def english_left(text: str) -> str | None:
+    """What ``english_leftovers`` reports for one shown ``text``: its English run and where."""
+    run = english_run(text)
+    return None if run is None else f"{run!r} in {text[:120]!r}"

@@ -11,6 +11,7 @@ import pytest
 
 from bench.app_server import free_port, launch, stop_server, wait_healthy
 from tests.e2e.conftest import new_page, wait_for_app
+from tests.e2e.russian import check_russian_page
 
 TOKEN = "a-class-token-for-tests"
 FOLLOW_TIMEOUT = 60_000  # ms: a limit for a student's page to follow, on a busy machine
@@ -138,4 +139,9 @@ def test_the_class_view_shows_nothing_without_the_token(browser, replicas) -> No
     page.get_by_text("That is not this server's instructor token").wait_for()
     assert page.get_by_role("button", name="Open a room").count() == 0
     assert page.locator("[data-testid='stMain'] [data-testid='stDataFrame']").count() == 0
+    page.goto(f"{replicas[0]}/class?lang=ru")  # the token form in Russian
+    wait_for_app(page)
+    page.locator("[data-testid='stForm']").wait_for()
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert check_russian_page(page) == []
     page.context.close()

@@ -1,5 +1,7 @@
 """Open every page in Chromium: no exception, charts drawn, attention views drawn, offline; each
-lesson's first screen at three window sizes (test_first_screen.py)."""
+lesson's first screen at three window sizes (test_first_screen.py); then the same page in
+Russian, with no English left (russian.py). Lessons 1–7 here, the others in
+test_pages_later.py, so that two workers taking whole files finish at about the same time."""
 
 from __future__ import annotations
 
@@ -8,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import new_page, screenshot, wait_for_app
+from tests.e2e.russian import check_russian_page
 from tests.e2e.test_first_screen import VIEWPORTS, check_first_screen
 from tests.e2e.test_links import LINK_CHANGES, check_the_link_of_a_changed_view
 from tests.e2e.test_predictions import commit_and_see
+from tinyformers.course import contextual_embeddings
 from tinyformers.lessons import load_lessons
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,6 +25,11 @@ LESSON_SLUGS = [
     for lesson in load_lessons()
     if (PAGES / f"{lesson.slug.replace('-', '_')}.py").is_file()
 ]
+
+# English sentences a page feeds its model and shows as they are, by page
+MODEL_INPUT = {"contextual-embeddings": contextual_embeddings.DEFAULT_SENTENCES}
+# this file's lessons; test_pages_later.py has the rest (the first lessons take longer)
+FIRST_LESSONS = LESSON_SLUGS[:7]
 
 pytestmark = pytest.mark.browser
 
@@ -36,11 +45,20 @@ def assert_healthy(page) -> None:
     assert page.outside_requests == [], f"the page tried to reach {page.outside_requests[:3]}"
 
 
+def check_in_russian(page, server_url: str, path: str) -> None:
+    """The page at ``path`` opened again with ``?lang=ru``: healthy, and no English left."""
+    open_page(page, server_url, f"{path}?lang=ru")
+    assert_healthy(page)
+    left = check_russian_page(page, MODEL_INPUT.get(path, ()))
+    assert left == [], f"English left on /{path}?lang=ru:\n" + "\n".join(left)
+
+
 def test_course_map(page, server_url, screenshots) -> None:
     open_page(page, server_url, "")
     assert_healthy(page)
     assert page.get_by_text("Course map").first.is_visible()
     screenshot(page, screenshots, "course-map")
+    check_in_russian(page, server_url, "")
 
 
 def test_lesson_plans(page, server_url, screenshots) -> None:
@@ -51,13 +69,21 @@ def test_lesson_plans(page, server_url, screenshots) -> None:
     handouts.first.wait_for()
     assert handouts.count() == len(LESSON_SLUGS)
     screenshot(page, screenshots, "lesson-plans")
+    check_in_russian(page, server_url, "plan")
 
 
-@pytest.mark.parametrize("slug", LESSON_SLUGS)
-def test_lesson_page(browser, server_url, screenshots, slug: str) -> None:
+def test_class_view_on_a_server_without_an_instructor_token(page, server_url) -> None:
+    """The class view says it is off (tests/e2e/test_class_room.py has the token form)."""
+    open_page(page, server_url, "class")
+    assert_healthy(page)
+    assert page.get_by_text("The class view is off on this server").first.is_visible()
+    check_in_russian(page, server_url, "class")
+
+
+def visit_lesson(browser, server_url: str, screenshots: Path, slug: str) -> None:
     """One visit per lesson: its first screen at three sizes, its charts and attention views, a
-    screenshot, its input changed and the page's link opened in another browser, then a
-    prediction committed and answered."""
+    screenshot, its input changed and the page's link opened in another browser, a prediction
+    committed and answered, then the same page in Russian."""
     page = new_page(browser, server_url, viewport=VIEWPORTS["laptop"])
     open_page(page, server_url, slug)
     check_first_screen(page, slug)
@@ -74,4 +100,10 @@ def test_lesson_page(browser, server_url, screenshots, slug: str) -> None:
         check_the_link_of_a_changed_view(browser, server_url, page, slug)
     commit_and_see(page, slug)  # predict, then see: the model answers in the browser
     assert_healthy(page)
+    check_in_russian(page, server_url, slug)
     page.context.close()
+
+
+@pytest.mark.parametrize("slug", FIRST_LESSONS)
+def test_lesson_page(browser, server_url, screenshots, slug: str) -> None:
+    visit_lesson(browser, server_url, screenshots, slug)

@@ -401,13 +401,27 @@ def shape_rows(steps: Sequence[ShapeStep], column: str) -> list[dict[str, str]]:
     actual shape written as 'a × b × c'."""
     return [
         {
-            _("step"): step.what,
+            _("step"): _(step.what),
             _("code"): step.code,
             _("shape"): step.dims,
             column: " × ".join(map(str, step.shape)),
         }
         for step in steps
     ]
+
+
+def _marked() -> None:
+    """course.multi_head's shape steps, marked for the catalog (shape_rows translates them)."""
+    _("input: one vector per token")
+    _("queries (keys and values alike)")
+    _("split the C features into nh heads")
+    _("put the head axis first")
+    _("scores: every query with every key")
+    _("attention weights (rows sum to 1)")
+    _("each head mixes its values")
+    _("put the token axis first again")
+    _("concatenate the heads")
+    _("output projection W_O (C × C)")
 
 
 def shapes_caption(config, n_tokens: int, parameters: dict[str, int]) -> str:
