@@ -18,7 +18,7 @@ import streamlit as st
 import widgets
 from widgets import number, plain
 
-from tinyformers.i18n import _
+from tinyformers.i18n import _, current_language, restyle
 from tinyformers.lessons import (
     Lesson,
     PredictQuestion,
@@ -182,12 +182,12 @@ def _ask(question: PredictQuestion, prediction: Prediction, sig: str, record_key
 
 def _guess_widget(judge: str, prediction: Prediction, key: str):
     if judge == "choice":
-        return st.radio(
+        return st.radio(  # each choice shown in the page's language, kept as it is
             _("Your prediction"),
             prediction.choices,
             index=None,
             key=key,
-            format_func=plain,
+            format_func=widgets.OptionNames.of(list(prediction.choices), _shown_choice),
             horizontal=True,
         )
     low, high = prediction.bounds
@@ -216,10 +216,20 @@ def _commit(question, prediction, guess_key: str, record_key: tuple) -> None:
     keep(*record_key, record)
 
 
+def _translated(choice: object) -> object:
+    """A choice in the page's language (an answer is kept in English; gettext's "" is the
+    catalog's header, not a translation)."""
+    return _(choice) if isinstance(choice, str) and choice else choice
+
+
+def _shown_choice(choice: str) -> str:
+    return plain(_translated(choice))
+
+
 def _show_value(value) -> str:
     if isinstance(value, float):
-        return f"{value:.3g}"
-    return plain(value)
+        return restyle(f"{value:.3g}", current_language())
+    return _shown_choice(value) if isinstance(value, str) else plain(value)
 
 
 def _show_reveal(current: Lesson, question: PredictQuestion, record: dict) -> None:
@@ -377,7 +387,9 @@ def summary_rows(summary: list[stored.QuestionSummary]) -> list[dict]:
             "question": item.question,
             "students": item.students,
             "right": f"{item.share_right:.0%}",
-            "most common wrong answers": ", ".join(f"{a} ({n:,})" for a, n in item.wrong),
+            "most common wrong answers": ", ".join(
+                f"{_translated(a)} ({n:,})" for a, n in item.wrong
+            ),
         }
         for item in summary
     ]

@@ -93,13 +93,13 @@ def input_strip(examples: list[str]) -> tuple[str | None, int, int | str]:
     )
     text = own.text_input(_("Date to rewrite"), key=SOURCE_KEY, bind=BIND)
     layer = widgets.choose_index(_("Layer"), config.n_layer, "ed-layer", True, layer_column)
-    head = head_column.radio(
+    head = widgets.url_choice(
+        head_column.radio,
         _("Head"),
         [*range(config.n_head), MEAN],
+        "ed-head",
         format_func=figs.head_label,
         horizontal=True,
-        key="ed-head",
-        bind=BIND,
     )
     return checked_date(text), layer, head
 

@@ -154,3 +154,10 @@ def test_a_lessons_computed_numbers_are_written_in_the_sessions_style(open_link,
     body = translated(get_lesson("scaling"), language).section("limits").body
     want = body.replace("{{ladder_orders}}", shown)
     assert want in [element.value for element in at.markdown]
+
+
+def test_prediction_choices_are_shown_in_russian_and_kept_in_english(open_link) -> None:
+    at = open_link("app_pages/attention.py", {"lang": "ru"})
+    shown = [option for radio in at.radio for option in radio.options]
+    assert translate("More than half", "ru") in shown
+    assert "More than half" not in shown

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from tests.plotly_json import figure_trace
+from tinyformers import i18n
 from tinyformers.course import train as course
 from tinyformers.course.train import (
     SCORES,
@@ -23,6 +24,7 @@ from tinyformers.course.train import (
     head_scores,
 )
 from tinyformers.figures import train as figs
+from tinyformers.i18n import N_, translate
 from tinyformers.training.jobs import Limits
 from tinyformers.training.loop import Progress, TrainSettings
 
@@ -385,3 +387,16 @@ def test_parameter_parts_figure_draws_each_part_with_its_share():
     assert "<b>" not in figure.data[0].y[1]
     with pytest.raises(ValueError, match="no parameters"):
         figs.parameter_parts_figure({})
+
+
+def test_a_failure_written_by_the_worker_is_shown_in_the_pages_language(monkeypatch) -> None:
+    message = "the worker running it ended unexpectedly ({note})"
+    lost = N_(message).format(note="exit code 9")
+    status = Status(30, 100, 3.0, 4.0, 4.0, None, None, None)
+    training = Training(small_choice(), job=type("Job", (), {"status": "failed"})())
+    english = dict(figs.run_notes(training, status, 300, error=lost))
+    assert english["error"] == f"The run failed: {lost}"
+    monkeypatch.setattr(i18n, "_language_source", lambda: "ru")
+    russian = dict(figs.run_notes(training, status, 300, error=lost))
+    assert translate(message, "ru").format(note="exit code 9") in russian["error"]
+    assert "unexpectedly" not in russian["error"]

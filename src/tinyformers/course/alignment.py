@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tinyformers.i18n import _
+from tinyformers.i18n import N_, _
 from tinyformers.model.gpt import GPT
 from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.corpora import stories
@@ -752,7 +752,7 @@ def compare_answers(
 # ---------------------------------------------------------------------------------------------
 
 RATE_BANDS = ("under 25%", "25% to 50%", "50% to 75%", "75% or more")
-YOURS, FLIPPED = "your sentence", "the flipped sentence"
+YOURS, FLIPPED = N_("your sentence"), N_("the flipped sentence")
 PREDICT_SAMPLES = 16
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from tinyformers.i18n import _
+from tinyformers.i18n import N_, _
 from tinyformers.model.positional import apply_rotary
 from tinyformers.predict import Prediction, Reveal
 from tinyformers.text.inputs import bert_wrap
@@ -461,7 +461,7 @@ def predict_self_weight(steps: HeadSteps, focus: int) -> Prediction:
     return Prediction({"query": position_label(steps.tokens, focus)}, reveal, bounds=(0.0, 1.0))
 
 
-UNSCALED_CHOICES = ("More than half", "Half or less")
+UNSCALED_CHOICES = (N_("More than half"), N_("Half or less"))
 
 
 def predict_unscaled_peak(steps: HeadSteps, focus: int) -> Prediction:

@@ -514,8 +514,8 @@ def distributions(
 # Predict, then see
 # ---------------------------------------------------------------------------------------------
 
-UP, DOWN, SAME = "up", "down", "stays the same"
-OTHER_WORD = "a word not in this list"
+UP, DOWN, SAME = N_("up"), N_("down"), N_("stays the same")
+OTHER_WORD = N_("a word not in this list")
 
 
 def predict_top_probability(loaded, word: MaskedWord, settings: DistillSettings) -> Prediction:

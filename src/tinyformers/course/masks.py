@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from tinyformers.i18n import _
+from tinyformers.i18n import N_, _
 from tinyformers.model.attention import prefix_lm_mask
 from tinyformers.model.blocks import check_length
 from tinyformers.model.record import RunRecord
@@ -530,7 +530,7 @@ def leakage_values() -> dict[str, object]:
 # Predict, then reveal (the lesson's ``predict:`` questions)
 # ---------------------------------------------------------------------------------------------
 
-LEAK_CHOICES = ("Yes, they would change", "No, they would stay the same")
+LEAK_CHOICES = (N_("Yes, they would change"), N_("No, they would stay the same"))
 CHANGED = 1e-4  # an output that moves less than this is the same up to rounding
 
 

@@ -841,9 +841,9 @@ def half_time_length(result: CostResult) -> int | None:
 
 MIB = 2**20
 COST_PARTS = {  # the keys of ``multiply_adds``, as a question offers them
-    "attention projections": "the four attention projections",
-    "attention scores and weighted sum": "attention's scores and weighted sum",
-    "MLP": "the MLP",
+    "attention projections": N_("the four attention projections"),
+    "attention scores and weighted sum": N_("attention's scores and weighted sum"),
+    "MLP": N_("the MLP"),
 }
 
 

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tinyformers.course import distillation, fine_tuning
-from tinyformers.i18n import _
+from tinyformers.i18n import N_, _
 from tinyformers.model import peft
 from tinyformers.model.bert import Bert
 from tinyformers.model.build import count_parameters
@@ -687,8 +687,8 @@ def readings(result: HeadsResult, tokenizer, text_a: str, text_b: str) -> dict[s
 # Predict, then see
 # ---------------------------------------------------------------------------------------------
 
-SEGMENT_CHOICES = ("0 (segment A)", "1 (segment B)")
-RISES, FALLS, SAME = "rises", "falls", "stays exactly the same"
+SEGMENT_CHOICES = (N_("0 (segment A)"), N_("1 (segment B)"))
+RISES, FALLS, SAME = N_("rises"), N_("falls"), N_("stays exactly the same")
 PROBE_STEPS = 10  # training steps of the frozen-encoder question
 
 

@@ -40,7 +40,7 @@ from functools import partial
 import torch
 from torch import Tensor
 
-from tinyformers.i18n import _
+from tinyformers.i18n import N_, _
 from tinyformers.model.build import build_model, count_parameters
 from tinyformers.model.config import PRESETS, TransformerConfig, config_from_dict
 from tinyformers.predict import Prediction, Reveal
@@ -924,11 +924,11 @@ def actions(training: Training | None, ready: bool) -> Actions:
 # ---------------------------------------------------------------------------------------------
 
 PARTS = {
-    "embeddings": "the embedding tables",
-    "attention": "the attention layers",
-    "mlp": "the MLPs",
-    "layer_norms": "the LayerNorms",
-    "head": "the masked-LM head",  # BERT only: GPT scores tokens with its token table
+    "embeddings": N_("the embedding tables"),
+    "attention": N_("the attention layers"),
+    "mlp": N_("the MLPs"),
+    "layer_norms": N_("the LayerNorms"),
+    "head": N_("the masked-LM head"),  # BERT only: GPT scores tokens with its token table
 }
 
 

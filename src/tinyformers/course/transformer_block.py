@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from tinyformers.i18n import _
+from tinyformers.i18n import N_, _
 from tinyformers.model.blocks import Block
 from tinyformers.model.config import TransformerConfig
 from tinyformers.model.record import BlockRecord, RunRecord
@@ -514,11 +514,11 @@ def ablation_values() -> dict[str, object]:
 # ---------------------------------------------------------------------------------------------
 
 GROWTH_CHOICES = (
-    "It grows by more than a tenth",
-    "It changes by a tenth or less",
-    "It shrinks by more than a tenth",
+    N_("It grows by more than a tenth"),
+    N_("It changes by a tenth or less"),
+    N_("It shrinks by more than a tenth"),
 )
-UPDATE_CHOICES = ("The attention sub-layer", "The MLP sub-layer")
+UPDATE_CHOICES = (N_("The attention sub-layer"), N_("The MLP sub-layer"))
 
 
 def predict_stream_growth(inspection: BlockInspection, loaded) -> Prediction:

@@ -71,8 +71,8 @@ def escape_markdown(text: str) -> str:
 
 
 def head_label(head: int | str) -> str:
-    """A head number, or "mean of the heads" for ``MEAN``."""
-    return "mean of the heads" if head == MEAN else str(head)  # English: a link keeps it
+    """A head number, or "mean of the heads" for ``MEAN``, in the current language."""
+    return _("mean of the heads") if head == MEAN else str(head)
 
 
 def head_name(layer: int, head: int | str) -> str:

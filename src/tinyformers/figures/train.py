@@ -34,7 +34,7 @@ from tinyformers.course.train import (
     even_guess_loss,
     format_duration,
 )
-from tinyformers.i18n import N_, _, ngettext
+from tinyformers.i18n import N_, _, current_language, ngettext, translate_written
 from tinyformers.model.config import PRESETS, TransformerConfig
 from tinyformers.training.jobs import Limits
 from tinyformers.training.loop import Progress, TrainSettings
@@ -623,7 +623,8 @@ def run_notes(
         )
         notes.append(("info", busy))
     if error:
-        notes.append(("error", _("The run failed: {error}").format(error=error)))
+        written = translate_written(error, current_language())  # written in English by the run
+        notes.append(("error", _("The run failed: {error}").format(error=written)))
     if training.active and training.run is None and ahead is None:
         preparing = _(
             "Preparing the run: training the tokenizer and cutting the text into batches…"

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tinyformers.hosting import Hosting, read_number
-from tinyformers.i18n import _
+from tinyformers.i18n import N_, _
 from tinyformers.training.workers import local_processes
 
 QUEUED, RUNNING, FINISHED, STOPPED, FAILED = "queued", "running", "finished", "stopped", "failed"
@@ -378,7 +378,9 @@ class Job:
             handle = self.backend.launch(self.work, self.threads, self.max_seconds, self.name)
         except Exception as err:
             self.error_details = traceback.format_exc()
-            self._end(FAILED, error=f"the run could not start in a worker: {err}")
+            self._end(
+                FAILED, error=N_("the run could not start in a worker: {error}").format(error=err)
+            )
             return
         stop_sent_at: float | None = None
         self._handle = handle
@@ -409,9 +411,8 @@ class Job:
                         self._end(STOPPED)
                     else:
                         note = handle.exit_note
-                        self._end(
-                            FAILED, error=f"the worker running it ended unexpectedly ({note})"
-                        )
+                        ended = N_("the worker running it ended unexpectedly ({note})")
+                        self._end(FAILED, error=ended.format(note=note))
                     return
                 self._check_owner()
                 running = time.perf_counter() - self._started_at
