@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -96,6 +96,9 @@ def lesson_computations(shipped) -> dict[str, Callable[[], object]]:
         "mlm embeddings": lambda: mlm.embedding_breakdown(b, bt, SHORT, "she smiles ."),
         "distillation distributions": lambda: distil.distributions({"t": b}, bt, masked, 3.0),
         "distillation verbs": lambda: distil.verb_predictions(b, bt, probes),
+        "why-attention cross-attention": lambda: why.transformer_alignment(
+            seq.model, seq.tokenizer, date
+        ),
         "why-attention outputs": lambda: why.outputs({"t": seq.model}, date),
         "task heads masked-LM score": lambda: task_heads.masked_lm_score(b, bt, 20),
         "alignment answers": lambda: align.compare_answers({"g": g}, gt, "cat", SHORT),
@@ -137,7 +140,18 @@ def assert_identical(got: object, expected: object, name: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_sixteen_threads_on_one_model_get_what_each_gets_alone(shipped) -> None:
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Page runs use one torch thread each, as the app's router sets (``torch.set_num_threads``
+    is per process): then each operation adds up in one order, and a result does not depend on
+    how many other sessions compute at the same moment."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_sixteen_threads_on_one_model_get_what_each_gets_alone(shipped, one_torch_thread) -> None:
     """Each thread runs every computation, starting at a different one, so at any moment
     different lessons run side by side on the same model objects."""
     computations = lesson_computations(shipped)
