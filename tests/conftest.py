@@ -26,6 +26,17 @@ def pytest_configure(config) -> None:
         os.environ["TINYFORMERS_WORK_DIR"] = tempfile.mkdtemp(prefix="tinyformers-work-")
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Browser tests first, then other slow ones. The two test processes take whole files
+    (``--dist loadfile``), in the order collected: the long files then start at once, and the
+    many short files fill in around them, so the processes finish at about the same time."""
+
+    def rank(item) -> int:
+        return next((n for n, m in enumerate(("browser", "slow")) if item.get_closest_marker(m)), 2)
+
+    items.sort(key=rank)
+
+
 def pytest_addoption(parser) -> None:
     parser.addoption(
         "--screenshots",
