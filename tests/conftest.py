@@ -26,13 +26,35 @@ def pytest_configure(config) -> None:
         os.environ["TINYFORMERS_WORK_DIR"] = tempfile.mkdtemp(prefix="tinyformers-work-")
 
 
+# Files that train models or run many page runs: the longest after the browser tests.
+HEAVY = (
+    "tests/training/",
+    "tests/store/",
+    "tests/app/test_train.py",
+    "tests/app/test_fine_tuning.py",
+    "tests/app/test_scaling.py",
+    "tests/app/test_distillation.py",
+    "tests/app/test_alignment.py",
+    "tests/app/test_task_heads.py",
+    "tests/app/test_why_attention.py",
+    "tests/app/test_transformer_block.py",
+    "tests/app/test_masks.py",
+    "tests/test_hostile_inputs.py",
+    "tests/test_links.py",
+    "tests/test_shared_model.py",
+)
+
+
 def pytest_collection_modifyitems(config, items) -> None:
-    """Browser tests first, then other slow ones. The two test processes take whole files
+    """Browser tests first, then the other long files. The two test processes take whole files
     (``--dist loadfile``), in the order collected: the long files then start at once, and the
     many short files fill in around them, so the processes finish at about the same time."""
 
     def rank(item) -> int:
-        return next((n for n, m in enumerate(("browser", "slow")) if item.get_closest_marker(m)), 2)
+        if item.get_closest_marker("browser"):
+            return 0
+        path = Path(item.fspath).relative_to(ROOT).as_posix()
+        return 1 if item.get_closest_marker("slow") or path.startswith(HEAVY) else 2
 
     items.sort(key=rank)
 

@@ -69,8 +69,8 @@ def field(page, key: str):
 
 # Presenter mode and the step-through keys are one stylesheet and one script for every lesson
 # (tests/test_links.py checks the presenter switch headless); in the browser they
-# are checked on lessons of each kind: text input, model views, generation, decoding, training.
-SHOWN = ["tokenization", "attention", "multi-head", "gpt", "encoder-decoder", "scaling"]
+# are checked on lessons of each kind: text input, model views, generation, decoding.
+SHOWN = ["tokenization", "attention", "gpt", "encoder-decoder"]
 
 
 def check_the_link_of_a_changed_view(browser, server_url, page, path: str) -> None:
