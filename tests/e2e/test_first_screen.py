@@ -1,6 +1,6 @@
 """The first screen of every page holds its input and a live figure computed from it: on a
-laptop (1400×900), a projector (1024×768) and a phone (390×844). The course map here; each lesson
-during its one visit in test_pages.py."""
+laptop (1400×900) and a projector (1024×768), and the course map's on a phone (390×844) too. The
+course map here; each lesson during its one visit in test_pages.py."""
 
 from __future__ import annotations
 
@@ -50,12 +50,13 @@ FIRST_TOPS = """([inputs, figures]) => {
 }"""
 
 
-def check_first_screen(page, path: str) -> None:
-    """The window resized from laptop to projector to phone, on a page opened at laptop size:
-    the page lays itself out again at each size, as it does when a student resizes the window.
-    Ends at laptop size."""
+def check_first_screen(page, path: str, sizes: tuple[str, ...] = tuple(VIEWPORTS)) -> None:
+    """The window resized through ``sizes`` (laptop, projector, phone), on a page opened at
+    laptop size: the page lays itself out again at each size, as it does when a student resizes
+    the window. Ends at laptop size."""
     page.locator(FIGURES).first.wait_for(state="attached")
-    for name, (width, height) in VIEWPORTS.items():
+    for name in sizes:
+        width, height = VIEWPORTS[name]
         page.set_viewport_size({"width": width, "height": height})
         page.evaluate("window.scrollTo(0, 0)")
         page.wait_for_function(CHARTS_DRAWN)  # a chart not drawn yet has no size

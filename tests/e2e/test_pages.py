@@ -27,6 +27,9 @@ LESSON_SLUGS = [
 ]
 
 # English sentences a page feeds its model and shows as they are, by page
+# Each lesson's first screen on a laptop and a projector; the course map's on a phone as well
+# (test_first_screen.py).
+LESSON_SIZES = ("laptop", "projector")
 MODEL_INPUT = {"contextual-embeddings": contextual_embeddings.DEFAULT_SENTENCES}
 # this file's lessons; test_pages_later.py has the rest (the first lessons take longer)
 FIRST_LESSONS = LESSON_SLUGS[:7]
@@ -86,7 +89,7 @@ def visit_lesson(browser, server_url: str, screenshots: Path, slug: str) -> None
     committed and answered, then the same page in Russian."""
     page = new_page(browser, server_url, viewport=VIEWPORTS["laptop"])
     open_page(page, server_url, slug)
-    check_first_screen(page, slug)
+    check_first_screen(page, slug, LESSON_SIZES)
     assert_healthy(page)
     charts = page.locator(".js-plotly-plot .main-svg")
     charts.first.wait_for()
