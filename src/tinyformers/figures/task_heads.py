@@ -24,12 +24,11 @@ from tinyformers.course.task_heads import (
     RunScore,
     SentenceReading,
 )
+from tinyformers.figures.common import grouped_layout
 from tinyformers.i18n import _
 from tinyformers.training.loop import Progress
 
-FONT_SIZE = 15
 HEIGHT = 440
-TEMPLATE = "plotly_white"
 SEGMENT_COLORS = ("#9ecae1", "#fdae6b")  # segment A, segment B
 METHOD_COLORS = {FULL: "#d62728", "head": "#1f77b4", "bitfit": "#2ca02c", "lora": "#9467bd"}
 BASELINE_COLOR = "#9e9e9e"
@@ -40,19 +39,6 @@ def _head_names(heads: Sequence[str]) -> list[str]:
     """The short names of ``heads`` in the session's language."""
     names = {"pair": _("sentence pair"), "tags": _("word tags"), "span": _("subject span")}
     return [names[h] for h in heads]
-
-
-def _layout(figure: go.Figure, title: str, height: int = HEIGHT) -> go.Figure:
-    figure.update_layout(
-        title={"text": html.escape(title), "font": {"size": FONT_SIZE + 1}},
-        font_size=FONT_SIZE,
-        height=height,
-        template=TEMPLATE,
-        margin={"l": 60, "r": 20, "t": 80, "b": 60},
-        legend={"orientation": "h", "y": -0.2, "yanchor": "top", "x": 0},
-        barmode="group",
-    )
-    return figure
 
 
 def pair_figure(pair: PairInput) -> go.Figure:
@@ -78,7 +64,9 @@ def pair_figure(pair: PairInput) -> go.Figure:
         categoryorder="array", categoryarray=labels, showticklabels=False, title=_("position")
     )
     figure.update_yaxes(title=_("segment id"), tickvals=[0, 1], range=[-0.7, 1.7])
-    return _layout(figure, _("The pair as BERT reads it: token and segment id of every position"))
+    return grouped_layout(
+        figure, _("The pair as BERT reads it: token and segment id of every position"), HEIGHT
+    )
 
 
 def progress_text(histories: Mapping[str, list[Progress]], runs: int, steps: int) -> tuple:
@@ -107,7 +95,7 @@ def loss_chart(histories: Mapping[str, list[Progress]]) -> go.Figure:
         )
     figure.update_xaxes(title=_("step"))
     figure.update_yaxes(title=_("training loss"))
-    return _layout(figure, _("Training the heads: loss of every run"), 380)
+    return grouped_layout(figure, _("Training the heads: loss of every run"), 380)
 
 
 def accuracy_chart(result: HeadsResult) -> go.Figure:
@@ -135,7 +123,7 @@ def accuracy_chart(result: HeadsResult) -> go.Figure:
         )
     )
     figure.update_yaxes(title=_("held-out accuracy"), range=[0, 1.05], tickformat=".0%")
-    return _layout(figure, _("What each head got right on held-out examples"), 400)
+    return grouped_layout(figure, _("What each head got right on held-out examples"), 400)
 
 
 def forgetting_chart(result: HeadsResult) -> go.Figure:
@@ -160,7 +148,7 @@ def forgetting_chart(result: HeadsResult) -> go.Figure:
         annotation_position="top left",
     )
     figure.update_yaxes(title=_("masked-LM loss on held-out stories"), rangemode="tozero")
-    return _layout(figure, _("Forgetting: the encoder's masked-LM loss after each run"), 400)
+    return grouped_layout(figure, _("Forgetting: the encoder's masked-LM loss after each run"), 400)
 
 
 def result_rows(result: HeadsResult) -> list[dict]:

@@ -25,12 +25,11 @@ from tinyformers.course.why_attention import (
     length_bands,
     share,
 )
+from tinyformers.figures.common import grouped_layout
 from tinyformers.i18n import _, ngettext
 from tinyformers.training.loop import Progress
 
-FONT_SIZE = 15
 HEIGHT = 440  # px: the chart beside the controls fits the first screen
-TEMPLATE = "plotly_white"
 COLORS = {PLAIN: "#d62728", ATTENTION: "#2ca02c", TRANSFORMER: "#1f77b4"}
 
 
@@ -51,18 +50,6 @@ def task_label(task: str) -> str:
         "date": _("rewrite a date (12 March 2021 → 2021-03-12)"),
     }
     return labels.get(task, TASKS.get(task, task))
-
-
-def _layout(figure: go.Figure, title: str, height: int = HEIGHT) -> go.Figure:
-    figure.update_layout(
-        title={"text": html.escape(title), "font": {"size": FONT_SIZE + 1}},
-        font_size=FONT_SIZE,
-        height=height,
-        template=TEMPLATE,
-        margin={"l": 60, "r": 20, "t": 80, "b": 60},
-        legend={"orientation": "h", "y": -0.22, "yanchor": "top", "x": 0},
-    )
-    return figure
 
 
 def _labels(tokens: Sequence[str]) -> list[str]:
@@ -99,7 +86,9 @@ def alignment_figure(found: Mapping[str, Alignment], trained: bool) -> go.Figure
         )
         figure.update_xaxes(title_text=_("source"), tickangle=-60, row=1, col=column)
         figure.update_yaxes(title_text=_("output"), autorange="reversed", row=1, col=column)
-    return _layout(figure, _("Where each decoder looked while writing each character"))
+    return grouped_layout(
+        figure, _("Where each decoder looked while writing each character"), HEIGHT
+    )
 
 
 def alignment_caption(outputs: Mapping[str, str], target: str) -> str:
@@ -121,7 +110,7 @@ def loss_chart(histories: Mapping[str, Sequence[Progress]], steps: int) -> go.Fi
         )
     figure.update_xaxes(title_text=_("step"), range=[0, steps])
     figure.update_yaxes(title_text=_("training loss (cross-entropy)"))
-    return _layout(figure, _("Training the three models on the same batches"), 380)
+    return grouped_layout(figure, _("Training the three models on the same batches"), 380)
 
 
 def progress_text(histories: Mapping[str, Sequence[Progress]], steps: int) -> tuple[float, str]:
@@ -155,7 +144,7 @@ def exact_match_chart(result: ComparisonResult) -> go.Figure:
         )
     figure.update_xaxes(title_text=_("source length (characters)"), dtick=1)
     figure.update_yaxes(title_text=_("exact match"), range=[0, 1.05], tickformat=".0%")
-    return _layout(figure, _("Exact match on held-out sources, by source length"))
+    return grouped_layout(figure, _("Exact match on held-out sources, by source length"), HEIGHT)
 
 
 def timing_chart(result: ComparisonResult) -> go.Figure:
@@ -173,7 +162,9 @@ def timing_chart(result: ComparisonResult) -> go.Figure:
         )
     figure.update_xaxes(title_text=_("source length (characters)"))
     figure.update_yaxes(title_text=_("ms per training step"), rangemode="tozero")
-    return _layout(figure, _("Time of one training step (forward and backward), by source length"))
+    return grouped_layout(
+        figure, _("Time of one training step (forward and backward), by source length"), HEIGHT
+    )
 
 
 def result_rows(result: ComparisonResult) -> list[dict[str, object]]:
@@ -277,4 +268,4 @@ def first_look_figure(alignment: Alignment) -> go.Figure:
     figure.update_yaxes(title_text=_("attention weight"), range=[0, 1])
     first = alignment.output[0] if alignment.output else ""
     title = _("Weights while writing the first character, {first}").format(first=repr(first))
-    return _layout(figure, title, 340)
+    return grouped_layout(figure, title, 340)
