@@ -17,6 +17,18 @@ torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def torch_threads_left_at_one():
+    """A test that leaves torch on more threads fails. The count is per process: every later
+    test in the process would use them, and with the CPU shared each small operation then
+    waits for a thread another process holds (a ten- to twenty-fold slow-down)."""
+    yield
+    threads = torch.get_num_threads()
+    if threads != 1:
+        torch.set_num_threads(1)
+        pytest.fail(f"the test left torch on {threads} threads; the suite runs on one")
+
+
 def pytest_configure(config) -> None:
     """Saved work from pages and servers under test goes to a temporary folder, never the
     user's own."""
@@ -26,37 +38,77 @@ def pytest_configure(config) -> None:
         os.environ["TINYFORMERS_WORK_DIR"] = tempfile.mkdtemp(prefix="tinyformers-work-")
 
 
-# Files that train models or run many page runs: the longest after the browser tests.
-HEAVY = (
-    "tests/training/",
-    "tests/store/",
-    "tests/app/test_train.py",
-    "tests/app/test_fine_tuning.py",
-    "tests/app/test_scaling.py",
-    "tests/app/test_distillation.py",
-    "tests/app/test_alignment.py",
-    "tests/app/test_task_heads.py",
-    "tests/app/test_why_attention.py",
-    "tests/app/test_transformer_block.py",
-    "tests/app/test_masks.py",
+# --- how two test processes share the files ------------------------------------------------
+
+# Files that start servers of their own (replicas, nginx, a restart, many sessions, training
+# behind a browser). They form one unit of work, so one process runs them one after another:
+# two such files at once on two cores starve each other's servers.
+SERVERS = (
+    "tests/e2e/test_class_room.py",
+    "tests/e2e/test_closed_tab.py",
+    "tests/e2e/test_predictions.py",
+    "tests/e2e/test_saved_work.py",
+    "tests/e2e/test_training.py",
+    "tests/app/test_streamlit_app_sessions.py",
+    "tests/test_deploy.py",
+    "tests/test_isolation.py",
+)
+SERVERS_UNIT = "servers"
+
+# The other long files, longest first (as measured in a full run); the rest follow in their
+# usual order. Long units first, short ones last, keeps both processes busy to the end.
+LONGEST = (
+    "tests/e2e/test_pages_later.py",
+    "tests/e2e/test_pages.py",
+    "tests/e2e/test_hostile_inputs.py",
     "tests/test_hostile_inputs.py",
+    "tests/e2e/test_links.py",
+    "tests/training/test_jobs.py",
+    "tests/app/test_multi_head.py",
+    "tests/app/test_train.py",
+    "tests/app/test_widgets_selections.py",
+    "tests/app/test_gpt.py",
+    "tests/app/test_scaling.py",
+    "tests/app/test_questions.py",
     "tests/test_links.py",
-    "tests/test_shared_model.py",
+    "tests/hub/test_checkpoint.py",
+    "tests/app/test_masks.py",
+    "tests/course/test_task_heads.py",
+    "tests/training/test_zoo.py",
 )
 
 
+def file_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
 def pytest_collection_modifyitems(config, items) -> None:
-    """Browser tests first, then the other long files. The two test processes take whole files
-    (``--dist loadfile``), in the order collected: the long files then start at once, and the
-    many short files fill in around them, so the processes finish at about the same time."""
+    """The server unit first, then the long files, longest first, then the rest."""
 
     def rank(item) -> int:
-        if item.get_closest_marker("browser"):
+        path = file_of(item.nodeid)
+        if path in SERVERS:
             return 0
-        path = Path(item.fspath).relative_to(ROOT).as_posix()
-        return 1 if item.get_closest_marker("slow") or path.startswith(HEAVY) else 2
+        return 1 + LONGEST.index(path) if path in LONGEST else 1 + len(LONGEST)
 
     items.sort(key=rank)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """With ``--dist loadfile``: whole files per process (module fixtures and the browser's
+    server stay in one process), the server files as one unit, taken in the order collected."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesInOrder(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = file_of(nodeid)
+            return SERVERS_UNIT if path in SERVERS else path
+
+    config.option.loadscopereorder = False  # xdist would sort the units by their test count
+    return FilesInOrder(config, log)
 
 
 def pytest_addoption(parser) -> None:

@@ -66,17 +66,27 @@ def cores_given() -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Train with ``--threads`` torch threads (every core given by default), then put the
+    process's own count back: ``main`` may run inside a longer-lived process."""
     import torch
 
+    if args.threads is not None and args.threads < 1:
+        print(f"error: threads must be at least 1, got {args.threads}", file=sys.stderr)
+        return 2
+    before = torch.get_num_threads()
+    torch.set_num_threads(args.threads or cores_given())
+    try:
+        return _train(args)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train(args: argparse.Namespace) -> int:
     from tinyformers.hub.checkpoint import save_checkpoint
     from tinyformers.text.corpora.user_text import UserTextError, decode_upload
     from tinyformers.training.loop import TrainSettings
     from tinyformers.training.runs import CHAR_SETTINGS, Run, RunSpec
 
-    if args.threads is not None and args.threads < 1:
-        print(f"error: threads must be at least 1, got {args.threads}", file=sys.stderr)
-        return 2
-    torch.set_num_threads(args.threads or cores_given())
     try:
         path = Path(args.corpus)
         text = decode_upload(path.read_bytes(), path.name, max_chars=args.max_corpus_chars)

@@ -1,6 +1,6 @@
-"""Hostile input in Chromium: on every lesson, every text box, text area, number input and slider
-(main column and sidebar) takes the strongest values, and every uploader files that are not
-text. Afterwards the page shows no traceback, nothing a value carried ran (no script, no
+"""Hostile input in Chromium: on every lesson, every text box and text area takes markup and
+script (on lessons of each kind, also a long text, and every number input and slider its
+extremes), and the uploader files that are not text. Afterwards the page shows no traceback, nothing a value carried ran (no script, no
 ``onerror``, no ``javascript:`` link, in the page or in any of its frames, the attention views
 included), the script finished, and the page says something or shows a result.
 
@@ -212,15 +212,25 @@ def page(browser, server_url):
     page.context.close()
 
 
+# Markup can only run where a page draws text, so every lesson's text fields take the payload.
+# The long text, the numbers beyond their limits and the sliders' ends meet the same widgets on
+# every page (the headless matrix gives every field all of them); here they go through the
+# lessons with each kind of field: text areas, numbers, sliders and a long generation.
+EVERY_FIELD = ("tokenization", "gpt", "train", "fine-tuning")
+
+
 @pytest.mark.parametrize("slug", LESSON_SLUGS)
 def test_every_field_of_a_lesson_takes_hostile_values(page, server_url, slug: str) -> None:
     open_lesson(page, server_url, slug)
     fields = lesson_fields(page)
     assert fields, f"{slug} shows no field"
+    if slug not in EVERY_FIELD:
+        fields = [f for f in fields if f[0] in ("text", "area")] or fields[-1:]
+    texts = (PAYLOAD, LONG) if slug in EVERY_FIELD else (PAYLOAD,)
     for kind, key in reversed(fields):  # from the bottom: a field only changes what follows it
         what = f"{slug} {key}"
         if kind in ("text", "area"):
-            for text in (PAYLOAD, LONG):
+            for text in texts:
                 type_text(page, key, kind, text)
                 assert_safe(page, what)
                 assert says_or_shows(page), f"{what}: nothing is said or shown"

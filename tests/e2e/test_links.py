@@ -60,9 +60,10 @@ def field(page, key: str):
 
 
 # Presenter mode and the step-through keys are one stylesheet and one script for every lesson
-# (tests/test_links.py checks the presenter switch headless); in the browser they
-# are checked on lessons of each kind: text input, model views, generation, decoding.
-SHOWN = ["tokenization", "attention", "gpt", "encoder-decoder"]
+# (tests/test_links.py checks the presenter switch headless); in the browser each is checked on
+# two lessons, together of each kind: text input and generation, model views and decoding.
+PRESENTED = ["tokenization", "gpt"]
+STEPPED = ["attention", "encoder-decoder"]
 
 
 def check_the_link_of_a_changed_view(browser, server_url, page, path: str) -> None:
@@ -101,7 +102,7 @@ THEMED = (
 )
 
 
-@pytest.mark.parametrize("path", SHOWN)
+@pytest.mark.parametrize("path", PRESENTED)
 def test_presenter_mode_comes_with_its_link(browser, server_url, screenshots, path) -> None:
     page = new_page(browser, server_url)
     page.goto(f"{server_url}/{path}")
@@ -142,7 +143,7 @@ CHARTS_DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].every(
     plot => plot.querySelector('.main-svg'))"""
 
 
-@pytest.mark.parametrize("path", SHOWN)
+@pytest.mark.parametrize("path", STEPPED)
 def test_keys_step_through_the_lesson_and_the_step_is_in_the_link(browser, server_url, path):
     page = new_page(browser, server_url)
     page.goto(f"{server_url}/{path}?{urlencode(AT_THE_END.get(path, {}))}")

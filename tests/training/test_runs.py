@@ -203,6 +203,7 @@ def test_cli_prints_json_lines_and_a_summary(tmp_path, capsys) -> None:
         ]
     )  # fmt: skip
     assert code == 0
+    assert torch.get_num_threads() == 1  # the command's own thread count ends with it
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     steps, summary = lines[:-1], lines[-1]
     assert [s["step"] for s in steps] == [5, 10, 15, 20]
