@@ -114,9 +114,9 @@ def pytest_xdist_make_scheduler(config, log):
 def pytest_addoption(parser) -> None:
     parser.addoption(
         "--screenshots",
-        default=str(ROOT / "build" / "screenshots"),
-        help="folder the browser tests save page screenshots to (the README's are in "
-        "assets/screenshots; pass that folder to refresh them)",
+        default=None,
+        help="a folder for the browser tests to save page screenshots to (none are taken "
+        "without it; the README's are in assets/screenshots: pass that folder to refresh them)",
     )
 
 

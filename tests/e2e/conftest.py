@@ -73,18 +73,27 @@ def wait_for_app(page, timeout: float = 180_000) -> None:
 
 
 @pytest.fixture(scope="session")
-def screenshots(request) -> Path:
-    """Where screenshots go: ``build/screenshots`` unless ``--screenshots DIR`` says otherwise."""
-    folder = Path(request.config.getoption("--screenshots"))
+def screenshots(request) -> Path | None:
+    """Where screenshots go, given ``--screenshots DIR``; None (no screenshots) without it."""
+    given = request.config.getoption("--screenshots")
+    if given is None:
+        return None
+    folder = Path(given)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-def screenshot(page, folder: Path, name: str) -> None:
-    """The whole page: Streamlit scrolls inside its main container, so grow the viewport."""
+def screenshot(page, folder: Path | None, name: str) -> None:
+    """The whole page, into ``folder`` if one is given: Streamlit scrolls inside its main
+    container, so the viewport grows for the picture, then goes back to its size (a page as
+    tall as the window draws every chart on every run)."""
+    if folder is None:
+        return
+    size = page.viewport_size
     height = page.evaluate(
         "() => document.querySelector(\"[data-testid='stMain']\")?.scrollHeight || 1000"
     )
     page.set_viewport_size({"width": 1400, "height": min(max(height, 1000), 9000)})
     page.wait_for_timeout(500)
     page.screenshot(path=str(folder / f"{name}.png"))
+    page.set_viewport_size(size)

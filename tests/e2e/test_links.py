@@ -24,11 +24,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 # input of the view (its key) and the value typed into it.
 CHANGES = [
     ("tokenization", "tok-vocab", "300"),
-    ("contextual-embeddings", "ctx-word", "dogs"),
     ("attention", "att-sentence", "the cat sees Mia ."),
     ("gpt", "gpt-seed", "7"),
     ("task-heads", "th-b", "she smiles ."),
-    ("alignment", "al-answer", "the dog sees Mia ."),
 ]
 LINK_CHANGES = {path: (key, value) for path, key, value in CHANGES}
 

@@ -263,7 +263,7 @@ def test_a_killed_save_leaves_a_folder_that_loads(tmp_path) -> None:
     out = tmp_path / "model"
     rng = random.Random(0)
     steps = []
-    for _ in range(20):
+    for _ in range(8):
         process = subprocess.Popen(
             [sys.executable, "-c", SAVE_FOREVER, str(out)], stdout=subprocess.PIPE, text=True
         )
