@@ -1,8 +1,9 @@
 """Hostile input in Chromium: on every lesson, every text box and text area takes markup and
-script (on lessons of each kind, also a long text, and every number input and slider its
-extremes), and the uploader files that are not text. Afterwards the page shows no traceback, nothing a value carried ran (no script, no
-``onerror``, no ``javascript:`` link, in the page or in any of its frames, the attention views
-included), the script finished, and the page says something or shows a result.
+script (on two lessons with every kind of field, also a long text, and every number input and
+slider its extremes), and the uploader files that are not text. Afterwards the page shows no
+traceback, nothing a value carried ran (no script, no ``onerror``, no ``javascript:`` link, in
+the page or in any of its frames, the attention views included), the script finished, and the
+page says something or shows a result.
 
 The full list of values goes through every field headless (tests/test_hostile_inputs.py); this
 test checks, with one server and each lesson opened once, what only a browser can show.

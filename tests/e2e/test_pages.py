@@ -26,10 +26,10 @@ LESSON_SLUGS = [
     if (PAGES / f"{lesson.slug.replace('-', '_')}.py").is_file()
 ]
 
-# English sentences a page feeds its model and shows as they are, by page
 # Each lesson's first screen on a laptop and a projector; the course map's on a phone as well
 # (test_first_screen.py).
 LESSON_SIZES = ("laptop", "projector")
+# English sentences a page feeds its model and shows as they are, by page
 MODEL_INPUT = {"contextual-embeddings": contextual_embeddings.DEFAULT_SENTENCES}
 # this file's lessons; test_pages_later.py has the rest (the first lessons take longer)
 FIRST_LESSONS = LESSON_SLUGS[:7]
@@ -83,10 +83,11 @@ def test_class_view_on_a_server_without_an_instructor_token(page, server_url) ->
     check_in_russian(page, server_url, "class")
 
 
-def visit_lesson(browser, server_url: str, screenshots: Path, slug: str) -> None:
-    """One visit per lesson: its first screen at three sizes, its charts and attention views, a
-    screenshot, its input changed and the page's link opened in another browser, a prediction
-    committed and answered, then the same page in Russian."""
+def visit_lesson(browser, server_url: str, screenshots: Path | None, slug: str) -> None:
+    """One visit per lesson: its first screen at laptop and projector sizes, its charts and
+    attention views, a screenshot if asked for, on the lessons of ``LINK_CHANGES`` its input
+    changed and the page's link opened in another browser, a prediction committed and
+    answered, then the same page in Russian."""
     page = new_page(browser, server_url, viewport=VIEWPORTS["laptop"])
     open_page(page, server_url, slug)
     check_first_screen(page, slug, LESSON_SIZES)
