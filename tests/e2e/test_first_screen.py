@@ -1,6 +1,6 @@
 """The first screen of every page holds its input and a live figure computed from it: on a
-laptop (1400×900) and a projector (1024×768), and the course map's on a phone (390×844) too. The
-course map here; each lesson during its one visit in test_pages.py."""
+laptop (1400×900), a projector (1024×768) and a phone (390×844). The course map here; each
+lesson during its one visit in test_pages.py."""
 
 from __future__ import annotations
 

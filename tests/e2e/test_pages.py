@@ -26,9 +26,8 @@ LESSON_SLUGS = [
     if (PAGES / f"{lesson.slug.replace('-', '_')}.py").is_file()
 ]
 
-# Each lesson's first screen on a laptop and a projector; the course map's on a phone as well
-# (test_first_screen.py).
-LESSON_SIZES = ("laptop", "projector")
+# Each lesson's first screen on a laptop, a projector and a phone (test_first_screen.py).
+LESSON_SIZES = tuple(VIEWPORTS)
 # English sentences a page feeds its model and shows as they are, by page
 MODEL_INPUT = {"contextual-embeddings": contextual_embeddings.DEFAULT_SENTENCES}
 # this file's lessons; test_pages_later.py has the rest (the first lessons take longer)
@@ -84,7 +83,7 @@ def test_class_view_on_a_server_without_an_instructor_token(page, server_url) ->
 
 
 def visit_lesson(browser, server_url: str, screenshots: Path | None, slug: str) -> None:
-    """One visit per lesson: its first screen at laptop and projector sizes, its charts and
+    """One visit per lesson: its first screen at laptop, projector and phone sizes, its charts and
     attention views, a screenshot if asked for, on the lessons of ``LINK_CHANGES`` its input
     changed and the page's link opened in another browser, a prediction committed and
     answered, then the same page in Russian."""
