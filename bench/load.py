@@ -5,7 +5,8 @@ lesson page (a full script run), waits for the run to finish, pauses (uniformly 
 ``--think`` seconds) and asks for another lesson, until ``--duration`` is over. ``--trainings``
 more sessions open ``/train``, press "Start training" (the click a browser sends: a rerun whose
 widget states trigger the button) and then watch their run the way a browser does, asking for a
-rerun of the live view whenever its timer fires.
+rerun of the live view whenever its timer fires; a training whose run ends before the load does
+presses Start again, so ``--trainings`` runs train throughout.
 
     python bench/load.py --url http://127.0.0.1:8080 --sessions 30 --think 5 --trainings 2
     python bench/load.py --serve 2 --sessions 30 --all-at-once --duration 0   # a cold server
@@ -172,32 +173,43 @@ async def student(index: int, session: Session, args, slugs: list[str], end: flo
 
 
 async def trainer(index: int, session: Session, args, end: float, results: Results) -> None:
-    """Open /train, press "Start training", then redraw the live view on its timer."""
+    """Open /train and press "Start training", then redraw the live view on its timer; when a
+    run ends before the load does, press Start again, so the trainings run throughout."""
     try:
-        opened = await session.open_page("train", timeout=args.timeout)
-        clicked = await session.click("train-start", timeout=args.timeout)
-        if not (opened.ok and clicked.ok and session.auto_reruns):
-            problems = opened.exceptions + clicked.exceptions
-            results.failures.append(f"training {index} did not start: {problems}")
-            return
-        results.trainings_started += 1
-        if args.no_live_view:  # a tab left in the background: the run trains, nobody watches
-            await asyncio.sleep(max(0.0, end - time.monotonic()))
-        while not args.no_live_view and session.auto_reruns and time.monotonic() < end:
-            fragment, interval = next(iter(session.auto_reruns.items()))
-            await asyncio.sleep(interval)
-            # a live view whose run has ended stops asking to be redrawn, and a rerun of it may
-            # never finish: wait for it no longer than the load lasts (plus a page run's grace)
-            left = max(1.0, end - time.monotonic()) + 30
-            try:
-                run = await asyncio.wait_for(
-                    session.rerun_fragment(fragment, timeout=args.timeout), left
-                )
-            except TimeoutError:
-                break
-            results.live_runs.append(run)
+        await session.open_page("train", timeout=args.timeout)
+        while time.monotonic() < end:
+            clicked = await session.click("train-start", timeout=args.timeout)
+            if not (clicked.ok and session.auto_reruns):
+                results.failures.append(f"training {index} did not start: {clicked.exceptions}")
+                return
+            results.trainings_started += 1
+            if args.no_live_view:  # a tab left in the background: the run trains, nobody watches
+                await asyncio.sleep(max(0.0, end - time.monotonic()))
+                return
+            await watch(session, args, end, results)
     except Exception as err:
         results.failures.append(f"training {index}: {type(err).__name__}: {err}")
+
+
+async def watch(session: Session, args, end: float, results: Results) -> None:
+    """Redraw a training's live views, each on its own timer as a browser does, until its run
+    ends (the views stop asking to be redrawn) or the load does."""
+    due = {fragment: time.monotonic() + every for fragment, every in session.auto_reruns.items()}
+    while session.auto_reruns and time.monotonic() < end:
+        due = {f: due.get(f, time.monotonic() + every) for f, every in session.auto_reruns.items()}
+        fragment = min(due, key=due.get)
+        await asyncio.sleep(max(0.0, due[fragment] - time.monotonic()))
+        # a live view whose run has ended stops asking to be redrawn, and a rerun of it may
+        # never finish: wait for it no longer than the load lasts (plus a page run's grace)
+        left = max(1.0, end - time.monotonic()) + 30
+        try:
+            run = await asyncio.wait_for(
+                session.rerun_fragment(fragment, timeout=args.timeout), left
+            )
+        except TimeoutError:
+            return
+        results.live_runs.append(run)
+        due[fragment] = time.monotonic() + session.auto_reruns.get(fragment, 0.0)
 
 
 async def load(args, slugs: list[str]) -> tuple[Results, float]:

@@ -58,6 +58,7 @@ class Session:
         self.stream_url = f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}/_stcore/stream"
         self.socket = None
         self.page = ""
+        self.page_hash = ""  # the page script's hash, which the server gives with every run
         self.widgets: dict[str, str] = {}  # the keyed widgets of this session's last run
         self.auto_reruns: dict[str, float] = {}  # fragment id -> seconds between its reruns
 
@@ -87,6 +88,8 @@ class Session:
         message = BackMsg()
         message.rerun_script.query_string = query
         message.rerun_script.page_name = page
+        if page == self.page and self.page_hash:  # the page on screen, named as a browser does
+            message.rerun_script.page_script_hash = self.page_hash
         message.rerun_script.widget_states.widgets.extend(widget_states)
         if fragment_id:
             message.rerun_script.fragment_id = fragment_id
@@ -97,6 +100,10 @@ class Session:
         started = time.perf_counter()
         await self.socket.send(message.SerializeToString())
         run = PageRun(page=page, seconds=0.0, status="no answer")
+        # live views (fragments on a timer) started and stopped by the run that answers; a
+        # fragment's run may turn into a whole-page run, which registers the page's views anew
+        registered: dict[str, float] = {}
+        stopped: set[str] = set()
         async with asyncio.timeout(timeout):
             while True:
                 forward = ForwardMsg()
@@ -104,6 +111,10 @@ class Session:
                 kind = forward.WhichOneof("type")
                 if kind == "delta":
                     self._count(forward, run)
+                elif kind == "new_session":  # a run starts: the one before ended for a rerun
+                    registered, stopped = {}, set()
+                elif kind == "navigation":  # which page this run shows
+                    self.page_hash = forward.navigation.page_script_hash
                 elif kind == "script_finished":
                     status = ForwardMsg.ScriptFinishedStatus.Name(forward.script_finished)
                     if status != "FINISHED_EARLY_FOR_RERUN":
@@ -112,14 +123,18 @@ class Session:
                 elif kind == "page_not_found":
                     run.exceptions.append(f"page not found: {page!r}")
                 elif kind == "auto_rerun":
-                    self.auto_reruns[forward.auto_rerun.fragment_id] = forward.auto_rerun.interval
+                    registered[forward.auto_rerun.fragment_id] = forward.auto_rerun.interval
                 elif kind == "stop_auto_rerun":
-                    self.auto_reruns.pop(forward.stop_auto_rerun.fragment_id, None)
+                    stopped.add(forward.stop_auto_rerun.fragment_id)
+                    registered.pop(forward.stop_auto_rerun.fragment_id, None)
         run.seconds = time.perf_counter() - started
-        if not fragment_id:
-            self.widgets = dict(run.widgets)
+        if run.status == FINISHED:  # the whole page ran: its widgets and live views replace ours
+            self.widgets, self.auto_reruns = dict(run.widgets), registered
         else:
             self.widgets.update(run.widgets)
+            self.auto_reruns = {
+                k: v for k, v in self.auto_reruns.items() if k not in stopped
+            } | registered
         return run
 
     async def click(self, key: str, timeout: float = 600) -> PageRun:

@@ -324,3 +324,28 @@ def test_serve_puts_two_replicas_behind_nginx_and_stops_them(tmp_path) -> None:
     assert code == 0, (tmp_path / "serve.log").read_text()
     assert "stopped nginx and every replica" in lines.get(timeout=10)
     assert all(refused(p) for p in [port, *replica_ports])
+
+
+def test_the_serve_command_never_loads_torch() -> None:
+    """``tinyformers serve`` stays up as long as its replicas: torch would hold about 0.3 GB."""
+    code = (
+        "import sys\n"
+        "from tinyformers import cli, serve\n"
+        "try:\n"
+        "    cli.main(['serve', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('torch loaded' if 'torch' in sys.modules else 'no torch')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert "tinyformers serve" in done.stdout
+    assert done.stdout.strip().endswith("no torch")
+
+
+def test_the_app_does_not_collect_every_generation_after_each_run() -> None:
+    """Streamlit's collection after every run took a third of a page run's CPU time with the
+    models in memory (``bench/load.py``); every replica reads this file (it starts in ROOT)."""
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False

@@ -144,6 +144,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(args.replicas, args.port, args.address, args.nginx)
 
 
+SERVE_HELP = {
+    "help": "serve a class from one machine: web replicas behind Debian's nginx",
+    "description": "Starts N `streamlit run app` processes on free local ports and nginx in "
+    "front of them (deploy/nginx.conf, deploy/hosting.env); Ctrl-C stops them all.",
+}
+
+
+def serve_arguments(serve: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    serve.add_argument("--replicas", type=int, default=2, help="web processes (default: 2)")
+    serve.add_argument("--port", type=int, default=8080, help="nginx's port (default: 8080)")
+    serve.add_argument("--address", default="0.0.0.0", help="nginx's address (default: all)")
+    serve.add_argument("--nginx", default="/usr/sbin/nginx", help="the nginx binary")
+    serve.set_defaults(run=cmd_serve)
+    return serve
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tinyformers", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -163,17 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     zoo.add_argument("--models-dir", help="folder holding the model folders (default: models/)")
     zoo.set_defaults(run=cmd_zoo)
 
-    serve = commands.add_parser(
-        "serve",
-        help="serve a class from one machine: web replicas behind Debian's nginx",
-        description="Starts N `streamlit run app` processes on free local ports and nginx in "
-        "front of them (deploy/nginx.conf, deploy/hosting.env); Ctrl-C stops them all.",
-    )
-    serve.add_argument("--replicas", type=int, default=2, help="web processes (default: 2)")
-    serve.add_argument("--port", type=int, default=8080, help="nginx's port (default: 8080)")
-    serve.add_argument("--address", default="0.0.0.0", help="nginx's address (default: all)")
-    serve.add_argument("--nginx", default="/usr/sbin/nginx", help="the nginx binary")
-    serve.set_defaults(run=cmd_serve)
+    serve_arguments(commands.add_parser("serve", **SERVE_HELP))
 
     from tinyformers.model.config import PRESETS
     from tinyformers.training.runs import CHAR_SETTINGS, FAMILIES, TOKENIZERS
@@ -221,7 +227,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["serve"]:
+        # the parent of the web processes runs as long as they do: it never loads torch, which
+        # the train command's options need (about 0.3 GB resident)
+        parser = argparse.ArgumentParser(
+            prog="tinyformers serve", description=SERVE_HELP["description"]
+        )
+        args = serve_arguments(parser).parse_args(argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     return args.run(args)
 
 

@@ -251,4 +251,7 @@ def test_the_fused_optimizer_takes_the_same_steps_as_the_per_tensor_one() -> Non
     fused, looped = (dict(run.model.named_parameters()) for run in runs)
     assert fused.keys() == looped.keys()
     for name in fused:
-        torch.testing.assert_close(fused[name], looped[name], rtol=1e-4, atol=1e-5, msg=name)
+        # softmax ignores a key bias (it adds the same q·b to every score of a query), so its
+        # gradient is rounding noise, which each kernel rounds its own way: it barely moves
+        atol = 1e-4 if name.endswith("k_proj.bias") else 1e-5
+        torch.testing.assert_close(fused[name], looped[name], rtol=1e-4, atol=atol, msg=name)
