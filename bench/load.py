@@ -18,7 +18,7 @@ or the ``tinyformers serve`` it belongs to).
 
 Prints page-run p50 / p95 / max, throughput (page runs per second), errors (runs with an
 exception element, runs that did not finish, sessions that failed), the server's CPU (the sum
-over its process tree, in busy cores) and peak RSS (the sum over the tree), and the machine's
+over its process tree, in busy cores) and peak RSS and PSS (sums over the tree), and the machine's
 load, which other work may share.
 """
 
@@ -87,11 +87,14 @@ def server_root(url: str) -> psutil.Process:
 
 
 class Meter:
-    """Samples a process tree once a second: CPU seconds used and the sum of resident memory."""
+    """Samples a process tree once a second: CPU seconds used, and the sums of resident memory
+    (RSS, which counts a page shared by several processes once in each) and of proportional
+    memory (PSS, which splits a shared page between them: what the tree holds in all)."""
 
     def __init__(self, root: psutil.Process, interval: float = 1.0) -> None:
         self.root, self.interval = root, interval
         self.peak_rss = 0
+        self.peak_pss = 0
         self.peak_processes = 0
         self._stop = threading.Event()
         self._seen: dict[int, float] = {}  # pid -> CPU seconds at its last sample
@@ -103,7 +106,7 @@ class Meter:
             return []
 
     def _sample(self) -> None:
-        rss = 0
+        rss = pss = 0
         tree = self._tree()
         for process in tree:
             try:
@@ -112,10 +115,12 @@ class Meter:
                     # exited children the process has waited for count too (training workers)
                     used = times.user + times.system + times.children_user + times.children_system
                     rss += process.memory_info().rss
+                    pss += getattr(process.memory_full_info(), "pss", 0)  # Linux only
             except psutil.Error:
                 continue
             self._seen[process.pid] = used
         self.peak_rss = max(self.peak_rss, rss)
+        self.peak_pss = max(self.peak_pss, pss)
         self.peak_processes = max(self.peak_processes, len(tree))
 
     def cpu_seconds(self) -> float:
@@ -294,6 +299,7 @@ def summary(results: Results, seconds: float, meter: Meter, args) -> dict:
         + results.failures[:3],
         "server_busy_cores": round(meter.busy_cores, 2),
         "server_peak_rss_mb": round(meter.peak_rss / 2**20),
+        "server_peak_pss_mb": round(meter.peak_pss / 2**20),
         "server_peak_processes": meter.peak_processes,
         "client_busy_cores": round(meter.client_busy_cores, 2),  # this benchmark's own share
         "machine_busy_cores": round(meter.machine_busy_cores, 2),
