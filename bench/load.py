@@ -1,6 +1,6 @@
 """Server-side load: a class of sessions on one server, spoken to in Streamlit's own protocol.
 
-Each session is a browser tab without a browser (``bench/streamlit_client.py``): it asks for a
+Each session is a browser tab without a browser (``deploy/streamlit_client.py``): it asks for a
 lesson page (a full script run), waits for the run to finish, pauses (uniformly 0 to twice
 ``--think`` seconds) and asks for another lesson, until ``--duration`` is over. ``--trainings``
 more sessions open ``/train``, press "Start training" (the click a browser sends: a rerun whose
@@ -43,7 +43,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.streamlit_client import PageRun, Session  # noqa: E402
+from deploy.streamlit_client import PageRun, Session  # noqa: E402
 from tinyformers.lessons import load_lessons  # noqa: E402
 
 
@@ -112,8 +112,9 @@ class Meter:
             try:
                 with process.oneshot():
                     times = process.cpu_times()
-                    # exited children the process has waited for count too (training workers)
-                    used = times.user + times.system + times.children_user + times.children_system
+                    # a process that has exited keeps its last sample (a training worker); its
+                    # parent's times for waited-for children would count it twice
+                    used = times.user + times.system
                     rss += process.memory_info().rss
                     pss += getattr(process.memory_full_info(), "pss", 0)  # Linux only
             except psutil.Error:

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from widgets import page_file  # noqa: E402
 
 from bench.app_server import free_port, launch, start_server, stop_server  # noqa: E402
-from bench.streamlit_client import Session  # noqa: E402
+from deploy.streamlit_client import Session  # noqa: E402
 from tinyformers.lessons import load_lessons  # noqa: E402
 
 RERUN_TARGET_MS = 300

@@ -2,9 +2,9 @@
 
 A module that arrives only because some other package depends on it today can vanish with that
 package's next release; a fresh machine then fails on the README's commands. This test reads every
-import under ``src/``, ``app/``, ``tests/`` and ``bench/`` (imports inside functions included) and
-checks that each is the standard library, the project's own code, or provided by a distribution
-that ``pyproject.toml`` names directly.
+import under ``src/``, ``app/``, ``tests/``, ``bench/`` and ``deploy/`` (imports inside functions
+included) and checks that each is the standard library, the project's own code, or provided by a
+distribution that ``pyproject.toml`` names directly.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ else:
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-SCANNED = ("src", "app", "tests", "bench")
+SCANNED = ("src", "app", "tests", "bench", "deploy")
 
 
 def requirement_name(requirement: str) -> str:
@@ -44,9 +44,10 @@ def declared_distributions(pyproject: dict) -> set[str]:
 
 
 def local_modules() -> set[str]:
-    """Names that resolve to the project's own files: the package, app and bench scripts, tests."""
-    names = {"tinyformers", "tests", "bench"}
-    for folder in ("app", "app/app_pages", "bench", "tests", "tests/e2e"):
+    """Names that resolve to the project's own files: the package, app, bench and deploy scripts,
+    tests."""
+    names = {"tinyformers", "tests", "bench", "deploy"}
+    for folder in ("app", "app/app_pages", "bench", "deploy", "tests", "tests/e2e"):
         for path in (ROOT / folder).iterdir():
             if path.suffix == ".py" or (path.is_dir() and (path / "__init__.py").exists()):
                 names.add(path.stem)

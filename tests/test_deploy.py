@@ -283,7 +283,7 @@ def refused(port: int) -> bool:
 @pytest.mark.slow
 def test_serve_puts_two_replicas_behind_nginx_and_stops_them(tmp_path) -> None:
     need_nginx()
-    from bench.streamlit_client import Session, run_sync
+    from deploy.streamlit_client import Session, run_sync
 
     port = free_port()
     command = [sys.executable, "-m", "tinyformers.cli", "serve", "--replicas", "2"]
@@ -299,6 +299,9 @@ def test_serve_puts_two_replicas_behind_nginx_and_stops_them(tmp_path) -> None:
         assert "is served at" in ready, ready + (tmp_path / "serve.log").read_text()
         replica_ports = [int(p) for p in re.findall(r"\d+", ready.split("local ports")[1])]
         assert len(replica_ports) == 2
+        # before nginx let anyone in, every page ran once on each replica without a problem
+        warmed = re.findall(r"(\d+) of (\d+) pages warm", (tmp_path / "serve.log").read_text())
+        assert len(warmed) == 2 and all(a == b and int(a) > 10 for a, b in warmed), warmed
         url = f"http://127.0.0.1:{port}"
 
         with urllib.request.urlopen(url + "/") as response:

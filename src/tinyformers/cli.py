@@ -141,7 +141,7 @@ def _train(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from tinyformers.serve import serve
 
-    return serve(args.replicas, args.port, args.address, args.nginx)
+    return serve(args.replicas, args.port, args.address, args.nginx, warm_up=args.warm_up)
 
 
 SERVE_HELP = {
@@ -156,6 +156,13 @@ def serve_arguments(serve: argparse.ArgumentParser) -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080, help="nginx's port (default: 8080)")
     serve.add_argument("--address", default="0.0.0.0", help="nginx's address (default: all)")
     serve.add_argument("--nginx", default="/usr/sbin/nginx", help="the nginx binary")
+    serve.add_argument(
+        "--no-warm-up",
+        dest="warm_up",
+        action="store_false",
+        help="let browsers in as soon as the replicas answer, without first opening every page "
+        "on each (deploy/warm_up.py)",
+    )
     serve.set_defaults(run=cmd_serve)
     return serve
 

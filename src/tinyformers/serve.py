@@ -3,7 +3,8 @@
 N web replicas (``streamlit run app``, each a process of its own on a free local port) behind
 Debian's nginx, configured from ``deploy/nginx.conf`` with only its replica list and its listening
 port changed. Every replica gets the settings of ``deploy/hosting.env`` (the environment wins)
-and one shared cookie secret. Ctrl-C or SIGTERM stops nginx and then every replica; a replica
+and one shared cookie secret, and has every page opened once (``deploy/warm_up.py``) before nginx
+starts. Ctrl-C or SIGTERM stops nginx and then every replica; a replica
 that dies is started again on its port.
 
 Streamlit runs only in the child processes: this module never imports it.
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_DIR = ROOT / "deploy"
 NGINX_CONF = DEPLOY_DIR / "nginx.conf"
 HOSTING_ENV = DEPLOY_DIR / "hosting.env"
+WARM_UP = DEPLOY_DIR / "warm_up.py"
 NGINX = "/usr/sbin/nginx"
 REPLICAS_MARK = "# serve: replicas"
 LISTEN_MARK = "# serve: listen"
@@ -133,6 +135,7 @@ class Layout:
     port: int
     address: str = "0.0.0.0"
     nginx: str = NGINX
+    warm_up: bool = True  # open every page of each replica once before nginx lets browsers in
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     replica_ports: list[int] = field(default_factory=list)
     processes: list[subprocess.Popen] = field(default_factory=list)
@@ -154,6 +157,8 @@ class Layout:
         deadline = time.monotonic() + timeout
         for index, port in enumerate(self.replica_ports):
             self._wait(f"http://127.0.0.1:{port}", deadline, lambda i=index: self.processes[i])
+        if self.warm_up:
+            self._warm_up(deadline)
         self._start_nginx()
         self._wait(self.local_url, deadline, lambda: self.nginx_process)
 
@@ -166,6 +171,25 @@ class Layout:
         return subprocess.Popen(
             streamlit_command(port), cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL
         )
+
+    def _warm_up(self, deadline: float) -> None:
+        """Every page run once on each replica (deploy/warm_up.py), so that a class arriving
+        at once finds the models loaded and the default figures computed. A page that fails
+        here is reported, and the layout serves anyway."""
+        urls = [f"http://127.0.0.1:{port}" for port in self.replica_ports]
+        try:
+            done = subprocess.run(
+                [sys.executable, str(WARM_UP), *urls],
+                cwd=ROOT,
+                env=self.env,
+                stdout=sys.stderr,  # standard output says only when the layout serves
+                timeout=max(1.0, deadline - time.monotonic()),
+            )
+        except subprocess.TimeoutExpired:
+            print("warming the replicas took too long; serving anyway", file=sys.stderr)
+            return
+        if done.returncode != 0:
+            print("some pages failed while warming the replicas; serving anyway", file=sys.stderr)
 
     def _start_nginx(self) -> None:
         self.prefix = Path(tempfile.mkdtemp(prefix="tinyformers-nginx-"))
@@ -223,9 +247,15 @@ def _raise_stop(signum, frame) -> None:
     raise Stop(signal.Signals(signum).name)
 
 
-def serve(replicas: int, port: int, address: str = "0.0.0.0", nginx: str = NGINX) -> int:
+def serve(
+    replicas: int,
+    port: int,
+    address: str = "0.0.0.0",
+    nginx: str = NGINX,
+    warm_up: bool = True,
+) -> int:
     """Run the layout in the foreground until Ctrl-C or SIGTERM; 0 after a clean stop."""
-    layout = Layout(replicas=replicas, port=port, address=address, nginx=nginx)
+    layout = Layout(replicas=replicas, port=port, address=address, nginx=nginx, warm_up=warm_up)
     previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         layout.start()

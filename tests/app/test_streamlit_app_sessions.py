@@ -14,7 +14,7 @@ import random
 import pytest
 
 from bench.app_server import serving
-from bench.streamlit_client import Session, run_sync
+from deploy.streamlit_client import Session, run_sync
 from tinyformers.lessons import load_lessons
 
 pytestmark = pytest.mark.slow
