@@ -11,8 +11,9 @@ presses Start again, so ``--trainings`` runs train throughout.
     python bench/load.py --url http://127.0.0.1:8080 --sessions 30 --think 5 --trainings 2
     python bench/load.py --serve 2 --sessions 30 --all-at-once --duration 0   # a cold server
 
-``--serve N`` starts ``tinyformers serve --replicas N`` for the run (a cold server) and stops it
-afterwards; otherwise ``--url`` names a running server (one replica or nginx) and
+``--serve N`` starts ``tinyformers serve --replicas N`` for the run (a new server, which has
+opened each page once on every replica before it lets anyone in; ``--no-warm-up`` skips that) and
+stops it afterwards; otherwise ``--url`` names a running server (one replica or nginx) and
 ``--server-pid`` the root of its processes (by default the process listening on the URL's port,
 or the ``tinyformers serve`` it belongs to).
 
@@ -252,11 +253,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_serve(replicas: int) -> tuple[subprocess.Popen, str]:
-    """``tinyformers serve --replicas N`` on a free port; returns once it serves."""
+def start_serve(replicas: int, warm_up: bool = True) -> tuple[subprocess.Popen, str]:
+    """``tinyformers serve --replicas N`` on a free port; returns once it serves (after its
+    warm-up, unless ``warm_up`` is False)."""
     port = free_port()
     command = [sys.executable, "-m", "tinyformers.cli", "serve", "--replicas", str(replicas)]
     command += ["--port", str(port), "--address", "127.0.0.1"]
+    command += [] if warm_up else ["--no-warm-up"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     line = process.stdout.readline()
     if "is served at" not in line:
@@ -316,6 +319,11 @@ def main(argv: list[str] | None = None) -> int:
     target.add_argument(
         "--serve", type=int, metavar="N", help="start `tinyformers serve` with N replicas"
     )
+    parser.add_argument(
+        "--no-warm-up",
+        action="store_true",
+        help="with --serve: let sessions in before every page has run once on each replica",
+    )
     parser.add_argument("--server-pid", type=int, help="root of the server's processes")
     parser.add_argument("--sessions", type=int, default=30, help="students browsing lessons")
     parser.add_argument("--trainings", type=int, default=0, help="more sessions, each training")
@@ -333,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     slugs = args.pages.split(",") if args.pages else ["", *(x.slug for x in load_lessons())]
     served = None
     if args.serve:
-        served, args.url = start_serve(args.serve)
+        served, args.url = start_serve(args.serve, warm_up=not args.no_warm_up)
     try:
         if args.server_pid or served:
             root = psutil.Process(args.server_pid or served.pid)
