@@ -23,14 +23,13 @@ def free_port() -> int:
 
 
 def launch(port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
-    """``streamlit run app`` on ``port``, headless, without a file watcher."""
+    """``streamlit run app`` on ``port``, with the settings of the repository's
+    ``.streamlit/config.toml`` as a student gets them."""
     command = [
         sys.executable, "-m", "streamlit", "run", "app",
         "--server.headless", "true",
         "--server.port", str(port),
         "--server.address", "127.0.0.1",
-        "--server.fileWatcherType", "none",
-        "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
     return subprocess.Popen(
         command,

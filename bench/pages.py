@@ -1,11 +1,12 @@
-"""How fast pages respond, per page: the median server-side rerun after a widget change, and
-the first paint in Chromium on a warm server (every chart drawn, no skeleton left) with where
-its time goes; and the time from process start to the first page served.
+"""How fast pages respond, per page: the median server-side rerun after a widget change; the
+first paint in Chromium on a warm server (every chart drawn, no skeleton left) in a new browser
+(nothing cached), with where its time goes; the same page opened from the app's sidebar (the
+way a student moves between lessons); and the time from process start to the first page served.
 
     python bench/pages.py [--runs N] [--paints N]
 
-Targets: a rerun under 300 ms, a first paint under 2 s, the first page served under 5 s (on
-the 2-core reference machine).
+Targets: a rerun under 300 ms, a page drawn under 2 s, the first page served under 5 s (on the
+2-core reference machine).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -26,7 +29,13 @@ sys.path.insert(0, str(ROOT / "app"))
 sys.path.insert(0, str(ROOT))
 from widgets import page_file  # noqa: E402
 
-from bench.app_server import free_port, launch, start_server, stop_server  # noqa: E402
+from bench.app_server import (  # noqa: E402
+    free_port,
+    launch,
+    start_server,
+    stop_server,
+    wait_healthy,
+)
 from deploy.streamlit_client import Session  # noqa: E402
 from tinyformers.lessons import load_lessons  # noqa: E402
 
@@ -90,16 +99,10 @@ def rerun_times(page: str, runs: int) -> list[float]:
 
 def first_render(url: str) -> float | None:
     """Seconds until the course map has been drawn in Chromium, or None without a browser."""
-    chromium = Path("/usr/bin/chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
+    if (sync_playwright := chromium_and_playwright()) is None:
         return None
-    if not chromium.exists():
-        return None
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=args)
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_ARGS)
         page = browser.new_page()
         start = time.perf_counter()
         page.goto(url)
@@ -127,40 +130,124 @@ def script_run_seconds(url: str, path: str) -> float:
     return asyncio.run(run())
 
 
-def first_paints(url: str, paths: list[str], paints: int) -> dict[str, dict] | None:
-    """Per page: median seconds to fully drawn in a new browser (a first visit), the server's
-    script run, and the JavaScript fetched. None without Chromium and Playwright."""
-    chromium = Path("/usr/bin/chromium")
+PLOTLY_ARRIVED = """() => performance.getEntriesByType('resource')
+  .filter((e) => e.name.includes('PlotlyChart')).map((e) => e.responseEnd / 1000)[0] ?? null"""
+# Streamlit and Plotly alone: a title and one small chart, the least a lesson's first screen needs
+BARE_APP = """import plotly.graph_objects as go
+import streamlit as st
+
+st.title("Streamlit and Plotly alone")
+st.plotly_chart(go.Figure(go.Heatmap(z=[[1, 2], [3, 4]])))
+"""
+
+
+def paint(browser, url: str, paints: int) -> dict[str, float]:
+    """Medians over ``paints`` first visits of ``url``, each in a new browser context: seconds
+    until fully drawn, when Plotly's script had arrived, and the JavaScript fetched."""
+    times, plotly, scripts = [], [], (0, 0)
+    for _ in range(paints):
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        start = time.perf_counter()
+        page.goto(url)
+        page.wait_for_function(DRAWN, timeout=120_000, polling=50)
+        times.append(time.perf_counter() - start)
+        plotly.append(page.evaluate(PLOTLY_ARRIVED) or float("nan"))
+        scripts = page.evaluate(SCRIPTS_FETCHED)
+        context.close()
+    return {
+        "paint_s": statistics.median(times),
+        "plotly_s": statistics.median(plotly),
+        "js_files": scripts[0],
+        "js_kb": scripts[1] / 1024,
+    }
+
+
+def chromium_and_playwright():
+    """``sync_playwright`` when Chromium and Playwright are both here, else None."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         return None
-    if not chromium.exists():
+    return sync_playwright if Path("/usr/bin/chromium").exists() else None
+
+
+def first_paints(url: str, paths: list[str], paints: int) -> dict[str, dict] | None:
+    """Per page: ``paint`` of its first visits and the server's script run for a new session.
+    None without Chromium and Playwright."""
+    if (sync_playwright := chromium_and_playwright()) is None:
         return None
     script = {}
     for path in paths:  # outside the browser's event loop; the first run warms the caches
         runs = [script_run_seconds(url, path) for _ in range(paints + 1)][1:]
         script[path] = statistics.median(runs)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_ARGS)
+        results = {
+            path or "home": {**paint(browser, f"{url}/{path}", paints), "script_s": script[path]}
+            for path in paths
+        }
+        browser.close()
+    return results
+
+
+def bare_paint(paints: int) -> dict[str, float] | None:
+    """``paint`` of ``BARE_APP`` served by Streamlit from a temporary folder: the part of a
+    first paint that is Streamlit's and Plotly's own, on this machine, in this run."""
+    if (sync_playwright := chromium_and_playwright()) is None:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "bare.py").write_text(BARE_APP, encoding="utf-8")
+        port = free_port()
+        command = [sys.executable, "-m", "streamlit", "run", "bare.py"]
+        command += ["--server.headless", "true", "--server.port", str(port)]
+        command += ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+        process = subprocess.Popen(
+            command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_healthy(url, process)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_ARGS)
+                paint(browser, url, 1)  # the server's first run
+                result = paint(browser, url, paints)
+                browser.close()
+        finally:
+            stop_server(process)
+    return result
+
+
+def sidebar_visits(url: str, slugs: list[str], visits: int) -> dict[str, float] | None:
+    """Per lesson: median seconds from a click on its sidebar link (from the course map) until
+    it is fully drawn, in a browser that has been to every page once. None without Chromium."""
+    if (sync_playwright := chromium_and_playwright()) is None:
+        return None
+    title = "() => document.querySelector(\"[data-testid='stMain'] h1\")?.textContent"
     results = {}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=BROWSER_ARGS)
-        for path in paths:
-            times, scripts = [], (0, 0)
-            for _ in range(paints):
-                context = browser.new_context(viewport={"width": 1400, "height": 900})
-                page = context.new_page()
-                start = time.perf_counter()
-                page.goto(f"{url}/{path}")
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        for path in ["", *slugs]:  # the browser has every script, the server every page
+            page.goto(f"{url}/{path}")
+            page.wait_for_function(DRAWN, timeout=120_000, polling=50)
+        for slug in slugs:
+            times = []
+            for _ in range(visits):
+                page.goto(url)
                 page.wait_for_function(DRAWN, timeout=120_000, polling=50)
+                before = page.evaluate(title)
+                link = page.locator(f"[data-testid='stSidebarNav'] a[href$='/{slug}']").first
+                start = time.perf_counter()
+                link.click()
+                page.wait_for_function(
+                    f"(before) => ({title})() !== before && ({DRAWN})()",
+                    arg=before,
+                    timeout=120_000,
+                    polling=20,
+                )
                 times.append(time.perf_counter() - start)
-                scripts = page.evaluate(SCRIPTS_FETCHED)
-                context.close()
-            results[path or "home"] = {
-                "paint_s": statistics.median(times),
-                "script_s": script[path],
-                "js_files": scripts[0],
-                "js_kb": scripts[1] / 1024,
-            }
+            results[slug] = statistics.median(times)
         browser.close()
     return results
 
@@ -201,23 +288,33 @@ def main() -> None:
         median = statistics.median(rerun_times(page, args.runs))
         verdict = "ok" if median < RERUN_TARGET_MS else "SLOW"
         print(f"{name:<22}{median:>20.0f}{RERUN_TARGET_MS:>8} {verdict}")
+    slugs = [lesson.slug for lesson in load_lessons()]
     process, url = start_server()
     try:
-        paints = first_paints(url, ["", *(lesson.slug for lesson in load_lessons())], args.paints)
+        paints = first_paints(url, ["", *slugs], args.paints)
+        visits = sidebar_visits(url, slugs, args.paints)
     finally:
         stop_server(process)
+    bare = bare_paint(args.paints)
     if paints is not None:
         print(
-            f"\n{'page':<22}{'first paint (s)':>16}{'script run (s)':>16}{'browser (s)':>13}"
-            f"{'JS files':>10}{'JS (KB)':>9}"
+            f"\n{'page':<22}{'first paint (s)':>16}{'script run (s)':>16}"
+            f"{'Plotly arrived (s)':>20}{'JS files':>10}{'JS (KB)':>9}"
         )
-        for name, p in paints.items():
+        rows = list(paints.items())
+        if bare is not None:
+            rows.append(("Streamlit+Plotly alone", {**bare, "script_s": float("nan")}))
+        for name, p in rows:
             verdict = "ok" if p["paint_s"] < PAINT_TARGET_S else "SLOW"
             print(
-                f"{name:<22}{p['paint_s']:>16.2f}{p['script_s']:>16.2f}"
-                f"{p['paint_s'] - p['script_s']:>13.2f}{p['js_files']:>10}{p['js_kb']:>9.0f} "
-                f"{verdict}"
+                f"{name:<22}{p['paint_s']:>16.2f}{p['script_s']:>16.2f}{p['plotly_s']:>20.2f}"
+                f"{p['js_files']:>10}{p['js_kb']:>9.0f} {verdict}"
             )
+    if visits is not None:
+        print(f"\n{'lesson':<22}{'from the sidebar (s)':>22}")
+        for slug, seconds in visits.items():
+            verdict = "ok" if seconds < PAINT_TARGET_S else "SLOW"
+            print(f"{slug:<22}{seconds:>22.2f} {verdict}")
     served, drawn = time_to_first_page()
     verdict = "ok" if served < START_TARGET_S else "SLOW"
     print(

@@ -347,8 +347,11 @@ def test_the_serve_command_never_loads_torch() -> None:
     assert done.stdout.strip().endswith("no torch")
 
 
-def test_the_app_does_not_collect_every_generation_after_each_run() -> None:
-    """Streamlit's collection after every run took a third of a page run's CPU time with the
-    models in memory (``bench/load.py``); every replica reads this file (it starts in ROOT)."""
+def test_the_app_skips_work_a_page_run_does_not_need() -> None:
+    """With the models in memory, Streamlit's full collection after every run took a third of a
+    page run's CPU time, and its source watcher a quarter of a second at each new session's
+    first run (``bench/load.py``, ``bench/pages.py``). ``streamlit run app`` and every replica
+    read this file (they start in ROOT)."""
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["runner"]["postScriptGC"] is False
+    assert config["server"]["fileWatcherType"] == "none"
