@@ -473,12 +473,23 @@ def url_choice(
     elif st.session_state[key] not in options:
         st.session_state[key] = default
     value = draw(label, options, format_func=OptionNames.of(options, format_func), key=key, **more)
-    if value == default:
-        st.query_params.pop(key, None)
-    else:
-        st.query_params[key] = str(value)
+    keep_in_url(key, [] if value == default else [str(value)])
     seen[key] = st.query_params.get(key)
     return value
+
+
+def keep_in_url(key: str, values: list[str]) -> None:
+    """The URL's values under ``key`` (none: the key dropped), written only when they change.
+
+    Each write sends the whole query string as the server has it, and a text box bound to the
+    URL may have changed in the browser since: writing an unchanged choice again could put the
+    text box's old value back in the address bar."""
+    if st.query_params.get_all(key) == values:
+        return
+    if values:
+        st.query_params[key] = values if len(values) > 1 else values[0]
+    else:
+        st.query_params.pop(key, None)
 
 
 def url_choices(
@@ -506,10 +517,8 @@ def url_choices(
     elif any(option not in options for option in st.session_state[key]):
         st.session_state[key] = [o for o in st.session_state[key] if o in options]
     value = draw(label, options, format_func=OptionNames.of(options, format_func), key=key, **more)
-    if list(value) == list(default):
-        st.query_params.pop(key, None)
-    else:
-        st.query_params[key] = [str(option) for option in value] or [""]
+    chosen = [] if list(value) == list(default) else [str(option) for option in value] or [""]
+    keep_in_url(key, chosen)
     seen[key] = st.query_params.get_all(key)
     return list(value)
 
