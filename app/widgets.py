@@ -545,6 +545,23 @@ def _labelled(labels: Mapping[str, str], key: str) -> str:
     return _(labels[key])
 
 
+def url_text_input(label: str, default: str, key: str) -> str:
+    """A text box whose text is kept in the URL under ``key`` (left out while it is
+    ``default``), read when the box is new and whenever the address changed under the page.
+
+    The page writes the URL itself, as ``url_choice`` does, rather than through Streamlit's own
+    binding: the browser's copy of a bound box changes before the server's, and any other value
+    the page writes in that run sends the server's whole query string, old text included."""
+    seen = st.session_state.setdefault(URL_SEEN_KEY, {})
+    asked = st.query_params.get(key)
+    if key not in st.session_state or asked != seen.get(key):
+        st.session_state[key] = default if asked is None else asked
+    text = st.text_input(label, key=key)
+    keep_in_url(key, [] if text == default else [text])
+    seen[key] = st.query_params.get(key)
+    return text
+
+
 def sentence_input(
     label: str,
     default: str,
@@ -558,7 +575,7 @@ def sentence_input(
     Returns the text to use (cut to the caps, with a visible message saying so), or None with a
     message when there is nothing usable.
     """
-    text = st.text_input(label, value=default, key=key, bind=BIND)
+    text = url_text_input(label, default, key)
     if len(text) > max_chars:
         st.warning(
             _("Your text has {count} characters; only the first {limit} are used.").format(

@@ -235,3 +235,22 @@ def test_the_keys_step_through_a_computation_before_moving_on(
     press_until(page, "ArrowLeft", shows(last - 1))
     assert page.locator("[data-testid='stException']").count() == 0
     page.context.close()
+
+
+def test_sentences_typed_one_after_another_each_reach_the_link(page, server_url) -> None:
+    """The kind of mask (a choice kept in the URL) away from its default, then five sentences
+    typed one after another: after each rerun the box and the address bar hold the sentence
+    just typed. With Streamlit's own binding, the browser's URL changed before the server's
+    copy, and a value the page wrote in the same run sent the old sentence back."""
+    page.goto(f"{server_url}/masks?mk-kind=prefix")
+    settle(page)
+    in_url = "([key, value]) => new URLSearchParams(location.search).get(key) === value"
+    sentences = ("the dog sees Mia .", "she runs .", "the old cat sits .", "Mia sees a dog .")
+    for sentence in (*sentences, "she runs ."):
+        field(page, "mk-sentence").fill(sentence)
+        field(page, "mk-sentence").press("Enter")
+        page.wait_for_function(in_url, arg=["mk-sentence", sentence], timeout=STATE_TIMEOUT)
+        settle(page)
+        expect(field(page, "mk-sentence")).to_have_value(sentence)
+        assert page.evaluate(in_url, ["mk-sentence", sentence]), f"lost {sentence!r}: {page.url}"
+        assert page.evaluate(in_url, ["mk-kind", "prefix"]), page.url
