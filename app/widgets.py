@@ -545,9 +545,12 @@ def _labelled(labels: Mapping[str, str], key: str) -> str:
     return _(labels[key])
 
 
-def url_text_input(label: str, default: str, key: str) -> str:
-    """A text box whose text is kept in the URL under ``key`` (left out while it is
-    ``default``), read when the box is new and whenever the address changed under the page.
+def url_text_input(
+    label: str, default: str, key: str, draw: Callable = st.text_input, **options
+) -> str:
+    """A text box (``draw``: ``st.text_input`` or ``st.text_area``) whose text is kept in the
+    URL under ``key`` (left out while it is ``default``), read when the box is new and whenever
+    the address changed under the page.
 
     The page writes the URL itself, as ``url_choice`` does, rather than through Streamlit's own
     binding: the browser's copy of a bound box changes before the server's, and any other value
@@ -556,7 +559,7 @@ def url_text_input(label: str, default: str, key: str) -> str:
     asked = st.query_params.get(key)
     if key not in st.session_state or asked != seen.get(key):
         st.session_state[key] = default if asked is None else asked
-    text = st.text_input(label, key=key)
+    text = draw(label, key=key, **options)
     keep_in_url(key, [] if text == default else [text])
     seen[key] = st.query_params.get(key)
     return text

@@ -71,14 +71,14 @@ with st.container():
         loaded = widgets.model_picker(
             _("Model (BERT)"), "bert", key="ctx-model", default=ctx.DEFAULT_MODEL
         )
-        typed_word = st.text_input(_("Word to follow"), ctx.DEFAULT_WORD, key="ctx-word", bind=BIND)
+        typed_word = widgets.url_text_input(_("Word to follow"), ctx.DEFAULT_WORD, "ctx-word")
     with right:
-        text = st.text_area(
+        text = widgets.url_text_input(
             _("Sentences that contain the word, one per line"),
             "\n".join(ctx.DEFAULT_SENTENCES),
+            "ctx-sentences",
+            draw=st.text_area,
             height=150,
-            key="ctx-sentences",
-            bind=BIND,
         )
     word = None
     try:
