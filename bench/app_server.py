@@ -22,18 +22,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+def launch(
+    port: int, extra_env: dict[str, str] | None = None, script: str = "app", cwd: Path = ROOT
+) -> subprocess.Popen:
     """``streamlit run app`` on ``port``, with the settings of the repository's
-    ``.streamlit/config.toml`` as a student gets them."""
+    ``.streamlit/config.toml`` as a student gets them (or ``script`` in the folder ``cwd``)."""
     command = [
-        sys.executable, "-m", "streamlit", "run", "app",
+        sys.executable, "-m", "streamlit", "run", script,
         "--server.headless", "true",
         "--server.port", str(port),
         "--server.address", "127.0.0.1",
     ]  # fmt: skip
     return subprocess.Popen(
         command,
-        cwd=ROOT,
+        cwd=cwd,
         env={**os.environ, **(extra_env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -201,7 +201,7 @@ async def trainer(index: int, session: Session, args, end: float, results: Resul
 async def watch(session: Session, args, end: float, results: Results) -> None:
     """Redraw a training's live views, each on its own timer as a browser does, until its run
     ends (the views stop asking to be redrawn) or the load does."""
-    due = {fragment: time.monotonic() + every for fragment, every in session.auto_reruns.items()}
+    due: dict[str, float] = {}  # fragment id -> when its timer fires next
     while session.auto_reruns and time.monotonic() < end:
         due = {f: due.get(f, time.monotonic() + every) for f, every in session.auto_reruns.items()}
         fragment = min(due, key=due.get)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -199,12 +198,7 @@ def bare_paint(paints: int) -> dict[str, float] | None:
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "bare.py").write_text(BARE_APP, encoding="utf-8")
         port = free_port()
-        command = [sys.executable, "-m", "streamlit", "run", "bare.py"]
-        command += ["--server.headless", "true", "--server.port", str(port)]
-        command += ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-        process = subprocess.Popen(
-            command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        process = launch(port, script="bare.py", cwd=Path(folder))
         try:
             url = f"http://127.0.0.1:{port}"
             wait_healthy(url, process)

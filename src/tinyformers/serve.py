@@ -3,9 +3,9 @@
 N web replicas (``streamlit run app``, each a process of its own on a free local port) behind
 Debian's nginx, configured from ``deploy/nginx.conf`` with only its replica list and its listening
 port changed. Every replica gets the settings of ``deploy/hosting.env`` (the environment wins)
-and one shared cookie secret, and has every page opened once (``deploy/warm_up.py``) before nginx
-starts. Ctrl-C or SIGTERM stops nginx and then every replica; a replica
-that dies is started again on its port.
+and one shared cookie secret, and has every page opened once (``deploy/warm_up.py``) before
+nginx starts. Ctrl-C or SIGTERM stops nginx and then every replica; a replica that dies is
+started again on its port.
 
 Streamlit runs only in the child processes: this module never imports it.
 """
