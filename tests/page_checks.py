@@ -6,6 +6,7 @@ The ``page`` and ``fresh`` fixtures (tests/conftest.py) open the page a test mod
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -67,6 +68,15 @@ def html_bodies(at: AppTest) -> list[str]:
     """The HTML of every ``st.html`` element but the app's own step-through script."""
     own = f"{APP_SCRIPT.read_text(encoding='utf-8')}</script>"
     return [e.proto.body for e in at.get("html") if not e.proto.body.endswith(own)]
+
+
+def code_texts(at: AppTest) -> list[str]:
+    """The text of every code block on the page (``widgets.code``), as a reader sees it."""
+    return [
+        html.unescape(re.sub(r"<[^>]*>", "", body))
+        for body in html_bodies(at)
+        if body.startswith("<pre")
+    ]
 
 
 def numbers(text: str) -> list[float]:

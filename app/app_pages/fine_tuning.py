@@ -270,7 +270,7 @@ def zero_shot_section(arguments: tuple, data: course.TaskData) -> None:
     widgets.table(figs.zero_shot_rows(result), percent=(_("held-out accuracy"),))
     st.caption(figs.zero_shot_caption(result))
     st.markdown(_("**The few-shot prompt** (each held-out sentence follows it, then a label word)"))
-    st.code(result.few_shot_prompt, language=None)
+    widgets.code(result.few_shot_prompt)
     st.caption(figs.few_shot_caption(result, data))
 
 

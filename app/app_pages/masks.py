@@ -233,11 +233,11 @@ def show_result(result: experiments.ExperimentResult) -> None:
     st.markdown(
         _("**Samples.** Both models continue the same prompt, the text's first characters:")
     )
-    st.code(result.prompt, language=None, wrap_lines=True)
+    widgets.code(result.prompt, wrap=True)
     for column, variant in zip(st.columns(len(result.variants)), result.variants, strict=True):
         with column:
             st.markdown(f"**{figs.variant_name(variant.label).capitalize()}**")
-            st.code(variant.sample or "", language=None, wrap_lines=True)
+            widgets.code(variant.sample or "", wrap=True)
     st.dataframe(figs.results_table(result), hide_index=True)
     summary = figs.leakage_summary(result)
     if summary is not None:

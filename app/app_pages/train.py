@@ -300,7 +300,7 @@ def show_export(training: Training | None) -> None:
         key="train-download",
         icon=icon,
     )
-    st.code(figs.export_commands(folder), language="bash")
+    widgets.code(figs.export_commands(folder), "bash")
 
 
 # The page: what to train and its buttons beside the planned schedule, then the live loss curves

@@ -9,7 +9,7 @@ import statistics
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.page_checks import caption, english_leftovers, html_bodies, rerun
+from tests.page_checks import caption, code_texts, english_leftovers, html_bodies, rerun
 from tests.page_order import first_chart, index_after_header, is_subheader, strip_keys
 from tests.plotly_json import chart, title
 from tinyformers.course.fine_tuning import (
@@ -215,7 +215,7 @@ def test_zero_shot_table_equals_a_direct_computation(fresh) -> None:
     loaded = load_shipped("gpt-stories")
     expected = zero_shot(loaded.model, loaded.tokenizer, make_task(40, 40, 0))
     assert table(at, "approach") == figs.zero_shot_rows(expected)
-    assert at.code[-1].value == expected.few_shot_prompt.rstrip("\n")
+    assert code_texts(at)[-1] == expected.few_shot_prompt
     assert f"above {expected.threshold:.3f}" in caption(at, "Minimal pairs by corruption")
 
 

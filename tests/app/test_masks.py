@@ -16,6 +16,7 @@ from tests.page_checks import (
     MARKUP,
     UNUSUAL_TEXTS,
     captions,
+    code_texts,
     english_leftovers,
     html_bodies,
     rerun,
@@ -267,7 +268,7 @@ def test_leakage_experiment_shows_both_curves_samples_and_numbers(fresh) -> None
         history = result.variant(variant).history
         shown = decode(named_trace(spec, f"{variant}: training")["y"])
         np.testing.assert_allclose(shown, [p.train_loss for p in history])
-    codes = [c.value for c in at.code]
+    codes = code_texts(at)
     samples = [result.variant(CAUSAL).sample, result.variant(LEAKY).sample]
     assert codes[-3:] == [result.prompt, *samples]
     assert result.prompt.startswith("</script><img")  # shown as code, i.e. as text

@@ -6,7 +6,14 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.page_checks import BLANK_TEXTS, MARKUP, english_leftovers, html_bodies, metrics
+from tests.page_checks import (
+    BLANK_TEXTS,
+    MARKUP,
+    code_texts,
+    english_leftovers,
+    html_bodies,
+    metrics,
+)
 from tests.page_order import elements_before_first_chart, first_chart, strip_keys
 from tests.plotly_json import charts, decode, named_trace, title
 from tinyformers.course.tokenization import (
@@ -22,7 +29,9 @@ from tinyformers.course.tokenization import (
     train_russian_bpe,
     word_counts,
 )
+from tinyformers.figures.common import split_code_blocks
 from tinyformers.hub.registry import load_shipped
+from tinyformers.lessons import get_lesson
 from tinyformers.text.corpora import UserTextError, decode_upload, generate_corpus, lesson_corpus
 from tinyformers.text.tokenizers import (
     Tokenizer,
@@ -102,6 +111,20 @@ def test_the_page_opens_on_the_inputs_and_the_compression_of_your_sentence(
     assert spec["layout"]["shapes"][0]["x0"] == START_STEP
     fresh.slider(key="tok-step").set_value(40).run()
     assert first_chart(fresh)["layout"]["shapes"][0]["x0"] == 40
+
+
+def test_the_lesson_code_is_shown_as_written_and_coloured(page: AppTest) -> None:
+    lesson = get_lesson("tokenization")
+    written = [
+        code
+        for section in lesson.sections
+        for code, language in split_code_blocks(section.body)
+        if language == "python"
+    ]
+    assert written and code_texts(page)[: len(written)] == written
+    assert not page.code  # coloured on the server: no highlighter for the browser to load
+    coloured = [b for b in html_bodies(page) if b.startswith("<pre") and "<span" in b]
+    assert len(coloured) == len(written)
 
 
 def test_slider_and_buttons_move_through_the_merges(fresh: AppTest, reference) -> None:

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import plotly.graph_objects as go
 import pytest
+from markdown_it import MarkdownIt
 
-from tinyformers.figures.common import MAX_FIGURE_HEIGHT, fit_height, number, token_chips
+from tinyformers.figures.common import (
+    MAX_FIGURE_HEIGHT,
+    code_block,
+    fit_height,
+    number,
+    split_code_blocks,
+    token_chips,
+)
+from tinyformers.i18n import LANGUAGES
+from tinyformers.lessons import load_lessons, translated
 
 
 @pytest.mark.parametrize(
@@ -31,3 +44,52 @@ def test_tall_figures_are_capped_and_short_ones_kept() -> None:
 def test_token_chips_escape_markup() -> None:
     html = token_chips(["<script>", " a"], [1, 2])
     assert "<script>" not in html and "&lt;script&gt;" in html and "␣a" in html
+
+
+def shown_text(block: str) -> str:
+    """What a reader sees of a code block's HTML."""
+    return html.unescape(re.sub(r"<[^>]*>", "", block))
+
+
+def test_prose_and_code_blocks_come_apart_in_order() -> None:
+    text = "Before.\n\n```python\nx = 1\n\ny = 2\n```\n\nBetween.\n```\nplain\n```\nAfter."
+    assert split_code_blocks(text) == [
+        ("Before.", None),
+        ("x = 1\n\ny = 2", "python"),
+        ("Between.", None),
+        ("plain", ""),
+        ("After.", None),
+    ]
+    assert split_code_blocks("No code, only `inline` code.") == [
+        ("No code, only `inline` code.", None)
+    ]
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_every_lesson_code_block_is_found_as_commonmark_finds_it(language) -> None:
+    parser = MarkdownIt("commonmark")
+    for lesson in load_lessons():
+        for section in translated(lesson, language).sections:
+            theirs = [
+                (t.content.rstrip("\n"), t.info)
+                for t in parser.parse(section.body)
+                if t.type == "fence"
+            ]
+            ours = [
+                (code, lang) for code, lang in split_code_blocks(section.body) if lang is not None
+            ]
+            assert ours == theirs, f"{lesson.slug}#{section.key}"
+
+
+@pytest.mark.parametrize("language", ["python", "bash", "", "no-such-language"])
+def test_a_code_block_shows_its_text_exactly_and_runs_no_markup(language) -> None:
+    source = 'print("</pre><script>alert(1)</script>")  # <b>&amp;\n\tindented'
+    block = code_block(source, language)
+    assert "<script>" not in block and "<b>" not in block
+    assert shown_text(block) == source
+
+
+def test_python_is_coloured_and_unknown_languages_are_plain() -> None:
+    assert "color" in code_block("import os", "python")
+    assert "<span" not in code_block("import os", "no-such-language")
+    assert "pre-wrap" in code_block("x", wrap=True) and "pre-wrap" not in code_block("x")

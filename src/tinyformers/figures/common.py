@@ -1,9 +1,16 @@
-"""Tokens drawn as coloured chips: an HTML string, every token escaped."""
+"""What every lesson's figures share: tokens as coloured chips, code blocks as HTML (every
+token and line escaped), chart sizes, colours and number formatting."""
 
 from __future__ import annotations
 
 import html
 import math
+import re
+
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name
+from pygments.util import ClassNotFound
 
 PALETTE = ["#fde2e4", "#e2ece9", "#dfe7fd", "#fff1e6", "#e9edc9", "#f0efeb", "#cddafd"]
 
@@ -88,3 +95,42 @@ def grouped_layout(figure, title: str, height: int):
 def finite(value: float | None) -> float | None:
     """``value`` if it is a finite number, else None (a chart leaves a gap there)."""
     return value if value is not None and math.isfinite(value) else None
+
+
+# A fenced block in a lesson's markdown: ```python, the code, then ``` alone on its line
+FENCE = re.compile(r"^```([\w+-]*)[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+CODE_STYLE = (
+    "background:#f0f2f6;border-radius:0.5rem;padding:0.75rem 1rem;margin:0 0 1rem;"
+    "overflow-x:auto;font-family:'Source Code Pro',monospace;font-size:0.85rem;line-height:1.5"
+)
+
+
+def split_code_blocks(markdown: str) -> list[tuple[str, str | None]]:
+    """``markdown`` cut at its fenced code blocks, in order: ``(text, None)`` for the prose
+    between them and ``(code, language)`` for each block ("" when the fence names none)."""
+    parts: list[tuple[str, str | None]] = []
+    end = 0
+    for fence in FENCE.finditer(markdown):
+        if prose := markdown[end : fence.start()].strip():
+            parts.append((prose, None))
+        parts.append((fence.group(2).rstrip("\n"), fence.group(1)))
+        end = fence.end()
+    if prose := markdown[end:].strip():
+        parts.append((prose, None))
+    return parts
+
+
+def code_block(source: str, language: str = "", wrap: bool = False) -> str:
+    """HTML for ``source`` as a code block, coloured by Pygments when ``language`` names one
+    it knows (every character escaped; the caller renders with ``st.html``). ``wrap`` breaks
+    long lines instead of scrolling them."""
+    try:
+        lexer = get_lexer_by_name(language) if language else None
+    except ClassNotFound:
+        lexer = None
+    if lexer is None:
+        body = html.escape(source)
+    else:
+        body = highlight(source, lexer, HtmlFormatter(noclasses=True, nowrap=True)).rstrip("\n")
+    spacing = "pre-wrap;overflow-wrap:anywhere" if wrap else "pre"
+    return f'<pre style="{CODE_STYLE};white-space:{spacing}"><code>{body}</code></pre>'
