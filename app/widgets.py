@@ -482,16 +482,26 @@ def url_choice(
     options = list(options)
     codes = [str(option) for option in options]
     default = options[index]
-    seen = st.session_state.setdefault(URL_SEEN_KEY, {})
     asked = st.query_params.get(key)
-    if key not in st.session_state or asked != seen.get(key):
+    if url_changed(key, asked):
         st.session_state[key] = options[codes.index(asked)] if asked in codes else default
     elif st.session_state[key] not in options:
         st.session_state[key] = default
     value = draw(label, options, format_func=OptionNames.of(options, format_func), key=key, **more)
     keep_in_url(key, [] if value == default else [str(value)])
-    seen[key] = st.query_params.get(key)
+    url_seen()[key] = st.query_params.get(key)
     return value
+
+
+def url_changed(key: str, asked: str | list[str] | None) -> bool:
+    """Whether the widget under ``key`` is new, or the URL's value for it (``asked``) is not
+    the one the page last left there: a link, Back or a class room changed the address."""
+    return key not in st.session_state or asked != url_seen().get(key)
+
+
+def url_seen() -> dict[str, str | list[str] | None]:
+    """Per URL key, the value(s) this session's page last left in the URL."""
+    return st.session_state.setdefault(URL_SEEN_KEY, {})
 
 
 def keep_in_url(key: str, values: list[str]) -> None:
@@ -522,9 +532,8 @@ def url_choices(
     under ``key``, and an empty choice as one empty value."""
     options = list(options)
     codes = [str(option) for option in options]
-    seen = st.session_state.setdefault(URL_SEEN_KEY, {})
     asked = st.query_params.get_all(key)
-    if key not in st.session_state or asked != seen.get(key):
+    if url_changed(key, asked):
         chosen = [options[codes.index(code)] for code in asked if code in codes]
         if asked != [""] and not chosen:  # nothing usable: the default, and the link drops it
             asked = []
@@ -535,7 +544,7 @@ def url_choices(
     value = draw(label, options, format_func=OptionNames.of(options, format_func), key=key, **more)
     chosen = [] if list(value) == list(default) else [str(option) for option in value] or [""]
     keep_in_url(key, chosen)
-    seen[key] = st.query_params.get_all(key)
+    url_seen()[key] = st.query_params.get_all(key)
     return list(value)
 
 
@@ -571,13 +580,12 @@ def url_text_input(
     The page writes the URL itself, as ``url_choice`` does, rather than through Streamlit's own
     binding: the browser's copy of a bound box changes before the server's, and any other value
     the page writes in that run sends the server's whole query string, old text included."""
-    seen = st.session_state.setdefault(URL_SEEN_KEY, {})
     asked = st.query_params.get(key)
-    if key not in st.session_state or asked != seen.get(key):
+    if url_changed(key, asked):
         st.session_state[key] = default if asked is None else asked
     text = draw(label, key=key, **options)
     keep_in_url(key, [] if text == default else [text])
-    seen[key] = st.query_params.get(key)
+    url_seen()[key] = st.query_params.get(key)
     return text
 
 
