@@ -79,6 +79,22 @@ def code_texts(at: AppTest) -> list[str]:
     ]
 
 
+def markdown_table_cells(at: AppTest, column: str) -> list[list[str]]:
+    """The header and rows of the first markdown table with a column named ``column``, each
+    cell as a reader sees it."""
+    for element in at.markdown:
+        lines = element.value.splitlines()
+        if lines and lines[0].startswith("|"):
+            cells = [
+                [re.sub(r"\\(.)", r"\1", c.strip()) for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+                for line in lines
+                if not re.fullmatch(r"\|[-:|]+\|", line)
+            ]
+            if column in cells[0]:
+                return cells
+    raise AssertionError(f"no table with a {column!r} column")
+
+
 def numbers(text: str) -> list[float]:
     """Every number written in a text, in order."""
     return [float(number) for number in NUMBER.findall(text)]

@@ -6,7 +6,7 @@ import widgets
 
 from tinyformers.course.gpt import next_token_logits
 from tinyformers.figures import gpt as figs
-from tinyformers.figures.common import token_chips
+from tinyformers.figures.common import markdown_table, token_chips
 from tinyformers.i18n import _, ngettext
 from tinyformers.model.build import presets_table
 from tinyformers.model.sampling import SamplingSettings, next_token_distribution
@@ -14,6 +14,7 @@ from tinyformers.model.sampling import SamplingSettings, next_token_distribution
 DEMO_MODEL = "gpt-stories"
 DEMO_SENTENCE = "the small dog sees the"
 DEMO_BARS = 10
+TEXT_COLUMNS = ("preset", "family")
 
 
 @st.cache_data
@@ -56,6 +57,21 @@ def start_here() -> None:
         st.caption(figs.distribution_caption(distribution, shown[0], labels[0]))
 
 
+def model_sizes_table() -> None:
+    """Every preset's size per family, counted on freshly built models."""
+    st.header(_("Model sizes"))
+    st.caption(_("Parameter counts measured on freshly built models (vocabulary of 512 tokens)."))
+    sizes = model_sizes()
+    names = {"preset": _("preset"), "family": _("family"), "parameters": _("parameters")}
+    columns = list(sizes[0])
+    numbers = tuple(i for i, column in enumerate(columns) if column not in TEXT_COLUMNS)
+    rows = [
+        [str(row[c]) if c in TEXT_COLUMNS else widgets.number(row[c]) for c in columns]
+        for row in sizes
+    ]
+    st.markdown(markdown_table([names.get(c, c) for c in columns], rows, right=numbers))
+
+
 st.title("Tinyformers")
 st.write(
     _(
@@ -80,14 +96,4 @@ for lesson in widgets.lessons():
 st.header(_("Your answers"))
 questions.progress_panel()
 
-st.header(_("Model sizes"))
-st.caption(_("Parameter counts measured on freshly built models (vocabulary of 512 tokens)."))
-st.dataframe(
-    model_sizes(),
-    hide_index=True,
-    column_config={
-        "preset": st.column_config.Column(_("preset")),
-        "family": st.column_config.Column(_("family")),
-        "parameters": st.column_config.NumberColumn(_("parameters"), format="localized"),
-    },
-)
+model_sizes_table()

@@ -13,6 +13,7 @@ from tinyformers.figures.common import (
     MAX_FIGURE_HEIGHT,
     code_block,
     fit_height,
+    markdown_table,
     number,
     split_code_blocks,
     token_chips,
@@ -93,3 +94,33 @@ def test_python_is_coloured_and_unknown_languages_are_plain() -> None:
     assert "color" in code_block("import os", "python")
     assert "<span" not in code_block("import os", "no-such-language")
     assert "pre-wrap" in code_block("x", wrap=True) and "pre-wrap" not in code_block("x")
+
+
+def table_cells(markdown: str) -> tuple[list[list[str]], list[str | None]]:
+    """The cells of a markdown table and its column alignments, as a CommonMark parser with
+    tables reads them."""
+    tokens = MarkdownIt("commonmark").enable("table").parse(markdown)
+    rows, row, aligns = [], None, []
+    for token in tokens:
+        if token.type == "tr_open":
+            row = []
+        elif token.type in ("th_open", "td_open"):
+            style = token.attrs.get("style") or ""
+            if token.type == "th_open":
+                aligns.append(style.removeprefix("text-align:") or None)
+        elif token.type == "inline" and row is not None:
+            row.append("".join(c.content for c in token.children or []))
+        elif token.type == "tr_close":
+            rows.append(row)
+            row = None
+    return rows, aligns
+
+
+def test_a_markdown_table_reads_back_cell_for_cell() -> None:
+    header = ["name", "a|b", "count"]
+    rows = [["*bold*", "<script>x</script>", "12,288"], ["back\\slash `code`", "[link](x)", "-0.5"]]
+    cells, aligns = table_cells(markdown_table(header, rows, right=(2,)))
+    assert cells == [header, *rows]
+    assert aligns == [None, None, "right"]
+    with pytest.raises(ValueError, match="every row needs 3 cells"):
+        markdown_table(header, [["only one"]])
