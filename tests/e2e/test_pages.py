@@ -45,6 +45,10 @@ def assert_healthy(page) -> None:
     assert page.locator("[data-testid='stException']").count() == 0, "the page shows an exception"
     assert page.dialogs == [], f"a dialog fired: {page.dialogs}"
     assert page.outside_requests == [], f"the page tried to reach {page.outside_requests[:3]}"
+    page.wait_for_function("() => !document.querySelector(\"[data-testid='stSkeleton']\")")
+    scripts = page.evaluate("() => performance.getEntriesByType('resource').map((e) => e.name)")
+    highlighter = [name for name in scripts if "SyntaxHighlighter" in name]
+    assert highlighter == [], "a code element loaded Streamlit's highlighter (see widgets.code)"
 
 
 def check_in_russian(page, server_url: str, path: str) -> None:
