@@ -141,6 +141,12 @@ import streamlit as st
 st.title("Streamlit and Plotly alone")
 st.plotly_chart(go.Figure(go.Heatmap(z=[[1, 2], [3, 4]])))
 """
+# Streamlit alone: a title and a line of markdown (what Plotly adds is the difference)
+TEXT_APP = """import streamlit as st
+
+st.title("Streamlit alone")
+st.markdown("A line of **markdown**.")
+"""
 
 
 def paint(browser, url: str, paints: int) -> dict[str, float]:
@@ -193,13 +199,14 @@ def first_paints(url: str, paths: list[str], paints: int) -> dict[str, dict] | N
     return results
 
 
-def bare_paint(paints: int) -> dict[str, float] | None:
-    """``paint`` of ``BARE_APP`` served by Streamlit from a temporary folder: the part of a
-    first paint that is Streamlit's and Plotly's own, on this machine, in this run."""
+def bare_paint(paints: int, app: str = BARE_APP) -> dict[str, float] | None:
+    """``paint`` of ``app`` served by Streamlit from a temporary folder: the part of a first
+    paint that is Streamlit's and Plotly's own (``BARE_APP``), or Streamlit's alone
+    (``TEXT_APP``), on this machine, in this run."""
     if (sync_playwright := chromium_and_playwright()) is None:
         return None
     with tempfile.TemporaryDirectory() as folder:
-        (Path(folder) / "bare.py").write_text(BARE_APP, encoding="utf-8")
+        (Path(folder) / "bare.py").write_text(app, encoding="utf-8")
         port = free_port()
         process = launch(port, script="bare.py", cwd=Path(folder))
         try:
@@ -325,6 +332,7 @@ def main() -> None:
     finally:
         stop_server(process)
     bare = bare_paint(args.paints)
+    text_only = bare_paint(args.paints, TEXT_APP)
     if paints is not None:
         print(
             f"\n{'page':<22}{'new browser (s)':>16}{'been here (s)':>16}{'script run (s)':>16}"
@@ -333,6 +341,8 @@ def main() -> None:
         rows = [(name, {**p, "again_s": again[name]}) for name, p in paints.items()]
         if bare is not None:
             rows.append(("Streamlit+Plotly alone", {**bare, "again_s": nan, "script_s": nan}))
+        if text_only is not None:
+            rows.append(("Streamlit alone", {**text_only, "again_s": nan, "script_s": nan}))
         for name, p in rows:
             print(
                 f"{name:<22}{paint_cell(p['paint_s']):>16}{paint_cell(p['again_s']):>16}"
