@@ -46,8 +46,7 @@ def one_slot_server(tmp_path_factory):
     command = [
         *(sys.executable, "-m", "streamlit", "run", "app", "--server.headless", "true"),
         *("--server.port", str(port), "--server.address", "127.0.0.1"),
-        *("--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"),
-    ]
+    ]  # the rest of the settings from the repository's .streamlit/config.toml
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
