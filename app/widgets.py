@@ -59,7 +59,7 @@ PRESENTING_KEY = "presenting"
 LANGUAGE_KEY = "lang"  # ?lang=ru|en: the language of the interface and of the lessons
 STEP_PARAM = "step"  # ?step=N: the step (section) of a lesson a link opens at
 LINK_SEEN_KEY = "_link-seen"  # the URL's parameters as the last run ended
-URL_SEEN_KEY = "_url-seen"  # key -> its URL value as this session last read or wrote it
+URL_SEEN_KEY = "_url-seen"  # key -> its URL values as this session's page last left them
 PROJECTOR_FONT = 20  # px: chart text in presenter mode
 OTHER_MODEL = "Other: a Hugging Face model or a folder…"
 ENGLISH_NOTE_KEY = "_english-models-noted"  # this page run said that the models read English
@@ -482,40 +482,36 @@ def url_choice(
     options = list(options)
     codes = [str(option) for option in options]
     default = options[index]
-    asked = st.query_params.get(key)
-    if url_changed(key, asked):
+    if url_changed(key):
+        asked = st.query_params.get(key)
         st.session_state[key] = options[codes.index(asked)] if asked in codes else default
     elif st.session_state[key] not in options:
         st.session_state[key] = default
     value = draw(label, options, format_func=OptionNames.of(options, format_func), key=key, **more)
     keep_in_url(key, [] if value == default else [str(value)])
-    url_seen()[key] = st.query_params.get(key)
     return value
 
 
-def url_changed(key: str, asked: str | list[str] | None) -> bool:
-    """Whether the widget under ``key`` is new, or the URL's value for it (``asked``) is not
-    the one the page last left there: a link, Back or a class room changed the address."""
-    return key not in st.session_state or asked != url_seen().get(key)
-
-
-def url_seen() -> dict[str, str | list[str] | None]:
-    """Per URL key, the value(s) this session's page last left in the URL."""
-    return st.session_state.setdefault(URL_SEEN_KEY, {})
+def url_changed(key: str) -> bool:
+    """Whether the widget under ``key`` is new, or the URL's values for it are not the ones
+    ``keep_in_url`` last left there: a link, Back or a class room changed the address."""
+    seen = st.session_state.get(URL_SEEN_KEY, {})
+    return key not in st.session_state or st.query_params.get_all(key) != seen.get(key)
 
 
 def keep_in_url(key: str, values: list[str]) -> None:
-    """The URL's values under ``key`` (none: the key dropped), written only when they change.
+    """The URL's values under ``key`` (none: the key dropped), written only when they change,
+    and remembered for ``url_changed``.
 
-    Each write sends the whole query string as the server has it, and a text box bound to the
-    URL may have changed in the browser since: writing an unchanged choice again could put the
-    text box's old value back in the address bar."""
-    if st.query_params.get_all(key) == values:
-        return
-    if values:
-        st.query_params[key] = values if len(values) > 1 else values[0]
-    else:
-        st.query_params.pop(key, None)
+    Each write sends the whole query string as the server has it, and a widget bound to the URL
+    by Streamlit (a slider, say) may have changed in the browser since: writing an unchanged
+    choice again could put the widget's old value back in the address bar."""
+    if st.query_params.get_all(key) != values:
+        if values:
+            st.query_params[key] = values if len(values) > 1 else values[0]
+        else:
+            st.query_params.pop(key, None)
+    st.session_state.setdefault(URL_SEEN_KEY, {})[key] = st.query_params.get_all(key)
 
 
 def url_choices(
@@ -532,8 +528,8 @@ def url_choices(
     under ``key``, and an empty choice as one empty value."""
     options = list(options)
     codes = [str(option) for option in options]
-    asked = st.query_params.get_all(key)
-    if url_changed(key, asked):
+    if url_changed(key):
+        asked = st.query_params.get_all(key)
         chosen = [options[codes.index(code)] for code in asked if code in codes]
         if asked != [""] and not chosen:  # nothing usable: the default, and the link drops it
             asked = []
@@ -544,7 +540,6 @@ def url_choices(
     value = draw(label, options, format_func=OptionNames.of(options, format_func), key=key, **more)
     chosen = [] if list(value) == list(default) else [str(option) for option in value] or [""]
     keep_in_url(key, chosen)
-    url_seen()[key] = st.query_params.get_all(key)
     return list(value)
 
 
@@ -580,12 +575,11 @@ def url_text_input(
     The page writes the URL itself, as ``url_choice`` does, rather than through Streamlit's own
     binding: the browser's copy of a bound box changes before the server's, and any other value
     the page writes in that run sends the server's whole query string, old text included."""
-    asked = st.query_params.get(key)
-    if url_changed(key, asked):
+    if url_changed(key):
+        asked = st.query_params.get(key)
         st.session_state[key] = default if asked is None else asked
     text = draw(label, key=key, **options)
     keep_in_url(key, [] if text == default else [text])
-    url_seen()[key] = st.query_params.get(key)
     return text
 
 

@@ -70,13 +70,19 @@ def html_bodies(at: AppTest) -> list[str]:
     return [e.proto.body for e in at.get("html") if not e.proto.body.endswith(own)]
 
 
+def is_code_block(body: str) -> bool:
+    """Whether an ``st.html`` body is a code block (``figures.common.code_block``)."""
+    return body.startswith("<pre")
+
+
+def code_text(body: str) -> str:
+    """A code block's text as a reader sees it: its tags gone, its characters unescaped."""
+    return html.unescape(re.sub(r"<[^>]*>", "", body))
+
+
 def code_texts(at: AppTest) -> list[str]:
-    """The text of every code block on the page (``widgets.code``), as a reader sees it."""
-    return [
-        html.unescape(re.sub(r"<[^>]*>", "", body))
-        for body in html_bodies(at)
-        if body.startswith("<pre")
-    ]
+    """The text of every code block on the page (``widgets.code``), in order."""
+    return [code_text(body) for body in html_bodies(at) if is_code_block(body)]
 
 
 def markdown_table_cells(at: AppTest, column: str) -> list[list[str]]:

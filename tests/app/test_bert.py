@@ -17,6 +17,7 @@ from tests.page_checks import (
     caption,
     english_leftovers,
     expected_published_counts,
+    is_code_block,
     published_counts,
     rerun,
 )
@@ -90,7 +91,7 @@ def type_everywhere(at: AppTest, text: str) -> AppTest:
 def figures_html(at: AppTest) -> list[str]:
     """The page's HTML figures in order (token chips, the masking ledger), code blocks left
     out."""
-    return [h.value for h in at.html if not h.value.startswith("<pre")]
+    return [h.value for h in at.html if not is_code_block(h.value)]
 
 
 def test_default_page_runs(page):

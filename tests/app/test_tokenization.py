@@ -12,6 +12,7 @@ from tests.page_checks import (
     code_texts,
     english_leftovers,
     html_bodies,
+    is_code_block,
     metrics,
 )
 from tests.page_order import elements_before_first_chart, first_chart, strip_keys
@@ -123,7 +124,7 @@ def test_the_lesson_code_is_shown_as_written_and_coloured(page: AppTest) -> None
     ]
     assert written and code_texts(page)[: len(written)] == written
     assert not page.code  # coloured on the server: no highlighter for the browser to load
-    coloured = [b for b in html_bodies(page) if b.startswith("<pre") and "<span" in b]
+    coloured = [b for b in html_bodies(page) if is_code_block(b) and "<span" in b]
     assert len(coloured) == len(written)
 
 

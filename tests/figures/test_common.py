@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import html
-import re
-
 import plotly.graph_objects as go
 import pytest
 from markdown_it import MarkdownIt
 
+from tests.page_checks import code_text
 from tinyformers.figures.common import (
     MAX_FIGURE_HEIGHT,
     code_block,
@@ -47,11 +45,6 @@ def test_token_chips_escape_markup() -> None:
     assert "<script>" not in html and "&lt;script&gt;" in html and "␣a" in html
 
 
-def shown_text(block: str) -> str:
-    """What a reader sees of a code block's HTML."""
-    return html.unescape(re.sub(r"<[^>]*>", "", block))
-
-
 def test_prose_and_code_blocks_come_apart_in_order() -> None:
     text = "Before.\n\n```python\nx = 1\n\ny = 2\n```\n\nBetween.\n```\nplain\n```\nAfter."
     assert split_code_blocks(text) == [
@@ -87,7 +80,7 @@ def test_a_code_block_shows_its_text_exactly_and_runs_no_markup(language) -> Non
     source = 'print("</pre><script>alert(1)</script>")  # <b>&amp;\n\tindented'
     block = code_block(source, language)
     assert "<script>" not in block and "<b>" not in block
-    assert shown_text(block) == source
+    assert code_text(block) == source
 
 
 def test_python_is_coloured_and_unknown_languages_are_plain() -> None:
@@ -122,5 +115,7 @@ def test_a_markdown_table_reads_back_cell_for_cell() -> None:
     cells, aligns = table_cells(markdown_table(header, rows, right=(2,)))
     assert cells == [header, *rows]
     assert aligns == [None, None, "right"]
+    cells, _ = table_cells(markdown_table(["a", "b"], [["two\nlines", "x"]]))
+    assert cells == [["a", "b"], ["two lines", "x"]]
     with pytest.raises(ValueError, match="every row needs 3 cells"):
         markdown_table(header, [["only one"]])

@@ -141,13 +141,15 @@ MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~])")
 
 def markdown_table(header: list[str], rows: list[list[str]], right: tuple[int, ...] = ()) -> str:
     """A markdown table: ``header``, then ``rows`` of cells, the columns numbered in ``right``
-    aligned right (for numbers). Every cell is escaped, so it reads as plain text. Streamlit
-    draws it with the markdown it already has, where a dataframe would load a table viewer."""
+    aligned right (for numbers). Every cell is escaped and kept on one line, so it reads as
+    plain text. Streamlit draws it with the markdown it already has, where a dataframe would
+    load a table viewer."""
     if any(len(row) != len(header) for row in rows):
         raise ValueError(f"every row needs {len(header)} cells")
 
     def line(cells: list[str]) -> str:
-        return "| " + " | ".join(MARKDOWN_PUNCTUATION.sub(r"\\\1", c) for c in cells) + " |"
+        cells = [MARKDOWN_PUNCTUATION.sub(r"\\\1", " ".join(c.splitlines())) for c in cells]
+        return "| " + " | ".join(cells) + " |"
 
     rule = "|" + "|".join("---:" if i in right else "---" for i in range(len(header))) + "|"
     return "\n".join([line(header), rule, *(line(row) for row in rows)])
